@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Makes sure the regtest tools exist before `npm test` / `npm start`.
+# btcd is always installed (the integration tests run against it even when a bitcoind is
+# available); ElectrumX is installed by regtest/install-electrumx.sh when that script exists.
+# Both installers are idempotent and return at once when their tool is already in place.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+bash "$HERE/install-btcd.sh"
+
+if [ -n "${BITCOIND:-}" ]; then
+  echo "bitcoind: using BITCOIND=$BITCOIND"
+elif command -v bitcoind >/dev/null 2>&1; then
+  echo "bitcoind: found on PATH ($(command -v bitcoind))"
+fi
+
+if [ -f "$HERE/install-electrumx.sh" ]; then
+  bash "$HERE/install-electrumx.sh"
+fi

@@ -1,0 +1,57 @@
+/**
+ * The local HTTP API: fastify on loopback only, behind a bearer token, a JSON schema on every
+ * route and an OpenAPI document at /openapi.json. `buildApp()` is kept apart from `listen()` so
+ * tests drive it with `inject()`. Each feature registers its own encapsulated route plugin.
+ */
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import websocket from '@fastify/websocket';
+import swagger from '@fastify/swagger';
+import { authPlugin } from './auth.js';
+import { installErrorHandler } from './errors.js';
+import { statusRoutes } from './routes/status.js';
+import { eventRoutes } from './routes/events.js';
+import type { ApiServices } from './services.js';
+
+export interface ApiRoutePlugin {
+  readonly plugin: FastifyPluginAsync<Record<string, unknown>>;
+  readonly prefix?: string;
+  readonly options?: Record<string, unknown>;
+}
+
+export interface BuildAppOptions {
+  readonly token: string;
+  readonly services: ApiServices;
+  /** Route groups added by features (wallet, drops, paypub, node), each registered encapsulated. */
+  readonly routes?: readonly ApiRoutePlugin[];
+  readonly logger?: boolean;
+}
+
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ? { level: 'info', redact: ['req.headers.authorization', 'req.headers["sec-websocket-protocol"]'] } : false,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'deaddrop local API', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(authPlugin, { token: opts.token });
+  installErrorHandler(app);
+
+  await app.register(statusRoutes, { status: opts.services.status });
+  await app.register(eventRoutes, { events: opts.services.events });
+  for (const r of opts.routes ?? []) await app.register(r.plugin, { ...(r.options ?? {}), prefix: r.prefix ?? '' });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+/** Listens on 127.0.0.1 only. Returns the base URL. */
+export async function listenLoopback(app: FastifyInstance, port = 0): Promise<string> {
+  return app.listen({ host: '127.0.0.1', port });
+}

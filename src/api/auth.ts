@@ -1,0 +1,31 @@
+import fp from 'fastify-plugin';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { tokenMatches } from './token.js';
+
+/** Public routes that need no token (the OpenAPI document only describes, it reveals nothing). */
+const PUBLIC_PATHS = new Set(['/openapi.json']);
+
+function presentedToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
+  // Browsers cannot set headers on a websocket upgrade: allow the token as a subprotocol.
+  const protocols = request.headers['sec-websocket-protocol'];
+  if (typeof protocols === 'string') {
+    for (const p of protocols.split(',')) {
+      const v = p.trim();
+      if (v.startsWith('bearer.')) return v.slice('bearer.'.length);
+    }
+  }
+  return undefined;
+}
+
+/** Rejects every request without the bearer token. Shared infrastructure, hence fastify-plugin. */
+export const authPlugin = fp(async (app: FastifyInstance, opts: { token: string }) => {
+  app.addHook('onRequest', async (request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (PUBLIC_PATHS.has(path)) return;
+    if (!tokenMatches(presentedToken(request), opts.token)) {
+      await reply.code(401).send({ error: 'UNAUTHORIZED', message: 'missing or wrong bearer token' });
+    }
+  });
+});

@@ -1,0 +1,29 @@
+import type { FastifyInstance } from 'fastify';
+import type { StatusService } from '../services.js';
+
+const statusSchema = {
+  type: 'object',
+  required: ['version', 'network', 'backend', 'tip', 'synced', 'uptimeSeconds'],
+  properties: {
+    version: { type: 'string' },
+    network: { type: 'string' },
+    backend: {
+      type: 'object',
+      properties: { kind: { type: 'string' }, capabilities: { type: 'object', additionalProperties: true } },
+    },
+    tip: {
+      anyOf: [
+        { type: 'null' },
+        { type: 'object', properties: { height: { type: 'integer' }, hash: { type: 'string' } } },
+      ],
+    },
+    synced: { type: 'boolean' },
+    uptimeSeconds: { type: 'number' },
+  },
+} as const;
+
+export async function statusRoutes(app: FastifyInstance, opts: { status: StatusService }): Promise<void> {
+  app.get('/status', { schema: { summary: 'Daemon, backend and chain status', response: { 200: statusSchema } } }, async () =>
+    opts.status.status(),
+  );
+}

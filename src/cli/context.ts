@@ -1,0 +1,60 @@
+/** Resolves the global flags into a datadir, network and backend for every command. */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseNetwork, type Network } from '../util/network.js';
+import { DeaddropError } from '../util/errors.js';
+import type { OutputOptions } from './output.js';
+
+export interface GlobalFlags {
+  datadir?: string;
+  network?: string;
+  json?: boolean;
+  backend?: string;
+  debug?: boolean;
+}
+
+export interface CliContext extends OutputOptions {
+  readonly network: Network;
+  readonly datadir: string;
+  /** The explicit `--backend` (or DEADDROP_BACKEND), if any. */
+  readonly backendFlag: string | undefined;
+}
+
+/** The network used when neither `--network` nor DEADDROP_NETWORK says otherwise. */
+export const DEFAULT_NETWORK: Network = 'regtest';
+
+export function resolveContext(flags: GlobalFlags): CliContext {
+  const network = parseNetwork(flags.network ?? process.env.DEADDROP_NETWORK ?? DEFAULT_NETWORK);
+  const datadir = resolve(flags.datadir ?? process.env.DEADDROP_DATADIR ?? join(homedir(), '.deaddrop', network));
+  return {
+    network,
+    datadir,
+    backendFlag: flags.backend ?? process.env.DEADDROP_BACKEND,
+    json: flags.json ?? false,
+    debug: flags.debug ?? false,
+  };
+}
+
+/** Path of the regtest node record written by `deaddrop regtest up`. */
+export function regtestRecordPath(datadir: string): string {
+  return join(datadir, 'regtest', 'node.json');
+}
+
+/**
+ * The backend URL: `--backend` when given, else the node started by `deaddrop regtest up`
+ * under this datadir, else a clear error.
+ */
+export function resolveBackendUrl(ctx: CliContext): string {
+  if (ctx.backendFlag) return ctx.backendFlag;
+  const record = regtestRecordPath(ctx.datadir);
+  if (ctx.network === 'regtest' && existsSync(record)) {
+    const parsed = JSON.parse(readFileSync(record, 'utf8')) as { backendUrl?: unknown };
+    if (typeof parsed.backendUrl === 'string') return parsed.backendUrl;
+  }
+  throw DeaddropError.badInput(
+    ctx.network === 'regtest'
+      ? 'no backend: pass --backend <url> or run `deaddrop regtest up` first'
+      : 'no backend: pass --backend <url> (e.g. bitcoind://user:pass@127.0.0.1:8332)',
+  );
+}

@@ -1,0 +1,53 @@
+/**
+ * `deaddrop`: the command line over the wallet, the regtest tooling, dead drops, PayPub and
+ * the peer node. Each command group lives in its own module under src/cli/commands/.
+ */
+import { Command, CommanderError } from 'commander';
+import { resolveContext, type CliContext, type GlobalFlags } from './context.js';
+import { errorLine, exitCodeFor } from './output.js';
+import { registerRegtestCommands } from './commands/regtest.js';
+import { registerInitCommand } from './commands/init.js';
+import { registerWalletCommands } from './commands/wallet.js';
+import { registerStartCommand } from './commands/start.js';
+
+export type ContextFactory = () => CliContext;
+
+export function buildProgram(): Command {
+  const program = new Command('deaddrop')
+    .description('Bitcoin as a rendezvous nobody controls')
+    .option('--datadir <path>', 'data directory (default ~/.deaddrop/<network>)')
+    .option('--network <name>', 'mainnet | testnet | signet | regtest (default regtest)')
+    .option('--json', 'print one JSON document on stdout')
+    .option('--backend <url>', 'bitcoind://user:pass@host:port, btcd://…, electrum+tcp://host:port, electrum+ssl://…, esplora+https://…')
+    .option('--debug', 'show stack traces on errors')
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  const context: ContextFactory = () => resolveContext(program.opts<GlobalFlags>());
+  registerRegtestCommands(program, context);
+  registerInitCommand(program, context);
+  registerWalletCommands(program, context);
+  registerStartCommand(program, context);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage errors were already printed as one line by commander.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const debug = argv.includes('--debug');
+    process.stderr.write((debug && err instanceof Error && err.stack ? err.stack : errorLine(err)) + '\n');
+    return exitCodeFor(err);
+  }
+}
+
+const code = await main(process.argv);
+// `start` returns only once the daemon has stopped; flush stdout, then exit even if a library left a handle open.
+process.stdout.write('', () => process.exit(code));
