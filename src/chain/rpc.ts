@@ -161,17 +161,16 @@ export class RpcClient implements RpcCaller {
     if (requests.length === 0) return [];
     const idempotent = opts.idempotent ?? requests.every((r) => isIdempotentMethod(r.method));
     return this.withRetry(idempotent, async () => {
-      const ids = requests.map(() => this.nextId++);
-      const payload = requests.map((r, i) => ({ jsonrpc: this.jsonrpc, id: ids[i], method: r.method, params: r.params ?? [] }));
-      const body = await this.post(payload, opts);
+      const calls = requests.map((r) => ({ jsonrpc: this.jsonrpc, id: this.nextId++, method: r.method, params: r.params ?? [] }));
+      const body = await this.post(calls, opts);
       if (!Array.isArray(body)) throw DeaddropError.protocol(`RPC batch from ${this.endpoint}: expected an array`);
       const byId = new Map<unknown, RawResponse>();
       for (const item of body) if (isObject(item)) byId.set(item.id, item as RawResponse);
-      return requests.map((r, i) => {
-        const item = byId.get(ids[i]);
-        if (item === undefined) throw DeaddropError.protocol(`RPC batch from ${this.endpoint}: no answer for ${r.method}`);
+      return calls.map((c) => {
+        const item = byId.get(c.id);
+        if (item === undefined) throw DeaddropError.protocol(`RPC batch from ${this.endpoint}: no answer for ${c.method}`);
         try {
-          return { ok: true as const, result: parseOne(item, ids[i], r.method) as T };
+          return { ok: true as const, result: parseOne(item, c.id, c.method) as T };
         } catch (err) {
           if (err instanceof RpcError) return { ok: false as const, error: err };
           throw err;
@@ -232,6 +231,7 @@ export class RpcClient implements RpcCaller {
     // A caller's own abort is re-thrown as is: it is not a backend failure.
     if (callSignal?.aborted) return callSignal.reason;
     if (this.signal?.aborted) return this.signal.reason;
+    if (err instanceof DeaddropError) return err; // e.g. an unreadable cookie file
     const name = err instanceof Error ? err.name : '';
     if (name === 'TimeoutError' || name === 'AbortError') {
       return DeaddropError.unreachable(`RPC at ${this.endpoint}`, `timed out after ${timeoutMs} ms`);
@@ -274,7 +274,10 @@ function causeCode(err: unknown): string {
   return 'connection failed';
 }
 
-/** Resolves after `ms`, or rejects when `signal` aborts. The timer does not keep the process alive. */
+/**
+ * Resolves after `ms`, or rejects when `signal` aborts. The timer is ref'd on purpose: someone
+ * awaits it, and an unref'd timer would let the process exit in the middle of the await.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
@@ -286,7 +289,6 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    t.unref?.();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,7 +1,7 @@
 /** Resolves the global flags into a datadir, network and backend for every command. */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parseNetwork, type Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
 import type { OutputOptions } from './output.js';
@@ -45,12 +45,13 @@ export function regtestRecordPath(datadir: string): string {
  * The backend URL: `--backend` when given, else the node started by `deaddrop regtest up`
  * under this datadir, else a clear error.
  */
-export function resolveBackendUrl(ctx: CliContext): string {
+export async function resolveBackendUrl(ctx: CliContext): Promise<string> {
   if (ctx.backendFlag) return ctx.backendFlag;
-  const record = regtestRecordPath(ctx.datadir);
-  if (ctx.network === 'regtest' && existsSync(record)) {
-    const parsed = JSON.parse(readFileSync(record, 'utf8')) as { backendUrl?: unknown };
-    if (typeof parsed.backendUrl === 'string') return parsed.backendUrl;
+  if (ctx.network === 'regtest' && existsSync(regtestRecordPath(ctx.datadir))) {
+    const { attachRegtestNode } = await import('../regtest/harness.js');
+    const node = await attachRegtestNode(ctx.datadir);
+    node.detach();
+    return node.backendUrl;
   }
   throw DeaddropError.badInput(
     ctx.network === 'regtest'

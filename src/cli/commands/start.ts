@@ -1,0 +1,43 @@
+/** `deaddrop start`: runs the daemon until SIGINT/SIGTERM. */
+import type { Command } from 'commander';
+import type { ContextFactory } from '../main.js';
+import { print } from '../output.js';
+import { parseCount } from '../parse.js';
+import { Daemon } from '../../daemon/daemon.js';
+
+export function registerStartCommand(program: Command, context: ContextFactory): void {
+  program
+    .command('start')
+    .description('run the daemon: chain backend, wallet, watcher, peer node and the local API')
+    .option('--regtest', 'without --backend: use the regtest node under the datadir, starting one if none runs')
+    .option('--api-port <port>', 'API port on 127.0.0.1 (default: a free port)')
+    .action(async (opts: { regtest?: boolean; apiPort?: string }) => {
+      const ctx = context();
+      const daemon = new Daemon({
+        datadir: ctx.datadir,
+        network: ctx.network,
+        ...(ctx.backendFlag ? { backendUrl: ctx.backendFlag } : {}),
+        regtest: opts.regtest ?? false,
+        apiPort: opts.apiPort === undefined ? 0 : parseCount(opts.apiPort, '--api-port', 0, 65_535),
+        log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
+      });
+      const stopped = new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.stderr.write('deaddrop: stopping\n');
+          void daemon.close().then(resolve, resolve);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      try {
+        await daemon.ready();
+      } catch (err) {
+        await daemon.close();
+        throw err;
+      }
+      const status = await daemon.status();
+      print(ctx, { api: daemon.apiUrl, tokenFile: `${ctx.datadir}/api.token`, network: status.network, backend: status.backend.kind, height: status.tip?.height ?? null },
+        `deaddrop daemon on ${status.network}: API at ${daemon.apiUrl} (token in ${ctx.datadir}/api.token)`);
+      await stopped;
+    });
+}

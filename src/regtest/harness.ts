@@ -1,0 +1,665 @@
+/**
+ * Starts and drives a real regtest node for tests, the CLI (`deaddrop regtest up|mine|fund|status|down`)
+ * and the demo.
+ *
+ * - Bitcoin Core when `BITCOIND=<path>` is set or `bitcoind` is on PATH, otherwise btcd from
+ *   `.tools/bin/btcd` (installed by `regtest/install-btcd.sh` on first use).
+ * - Temp datadir and free loopback port; waits for RPC; mines {@link StartOptions.initialBlocks}
+ *   blocks to the harness's own funding key so coinbases mature.
+ * - `fund()` sends from that key (see ./wallet.ts) and does not mine unless `confirm: true`.
+ * - Teardown is SIGTERM then SIGKILL plus removal of the temp dir; an exit/SIGINT/SIGTERM hook
+ *   kills every node this process still owns, so no node outlives a failed test.
+ * - Detached mode (`detached: true` with a `datadir`) leaves the node running and records it in
+ *   `<datadir>/regtest/node.json` (mode 0600) for {@link attachRegtestNode} / {@link stopRegtestNode}.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { dialectFor, type NodeDialect, type NodeKind } from '../chain/dialect.js';
+import { RpcClient, sleep } from '../chain/rpc.js';
+import { fromHex, toHex } from '../chain/verify.js';
+import { DeaddropError } from '../util/errors.js';
+import { FundingWallet, type BuildOptions, type BuiltTx, type OutputSpec, type WalletUtxo } from './wallet.js';
+
+export type { BuildOptions, BuiltTx, OutputSpec, WalletUtxo } from './wallet.js';
+
+/** Repository root (this file is `<root>/src/regtest/harness.ts`). */
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const STATE_VERSION = 1;
+const DEFAULT_INITIAL_BLOCKS = 101;
+
+export interface StartOptions {
+  /** Force a node kind; by default bitcoind when available, else btcd. */
+  readonly kind?: NodeKind;
+  /** Persistent data directory (the node lives in `<datadir>/regtest/node`); default a temp dir removed by stop(). */
+  readonly datadir?: string;
+  /** Leave the node running after this process exits; needs `datadir`. */
+  readonly detached?: boolean;
+  /** Mine until the chain is at least this high at start; default 101 (two mature coinbases). */
+  readonly initialBlocks?: number;
+  /** Fixed RPC port; default a free loopback port. */
+  readonly rpcPort?: number;
+  /** How long to wait for the node's RPC; default 60 s. */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface FundOptions extends BuildOptions {
+  /** Mine one block after sending. Default false. */
+  readonly confirm?: boolean;
+}
+
+/** A running regtest node and the harness's funding wallet on it. */
+export interface RegtestNode {
+  readonly kind: NodeKind;
+  readonly dialect: NodeDialect;
+  /** `http://127.0.0.1:PORT/` (no credentials). */
+  readonly rpcUrl: string;
+  readonly rpcPort: number;
+  readonly rpcUser: string;
+  readonly rpcPass: string;
+  /** URL for `openBackend`, e.g. `btcd://u:p@127.0.0.1:PORT`. */
+  readonly backendUrl: string;
+  /** The node's own data directory. */
+  readonly nodeDir: string;
+  readonly pid: number;
+  readonly client: RpcClient;
+  /** Where mined coinbases go; the funding wallet's address. */
+  readonly fundingAddress: string;
+  readonly wallet: FundingWallet;
+
+  rpc<T = unknown>(method: string, params?: readonly unknown[]): Promise<T>;
+  /** Mines `n` blocks to the funding address; returns their hashes. */
+  mine(n: number): Promise<string[]>;
+  /** Pays `sats` to `address` from the funding wallet; returns the txid. Mines only with `confirm: true`. */
+  fund(address: string, sats: bigint | number, opts?: FundOptions): Promise<string>;
+  /** Pays several outputs (addresses or raw scripts) in one transaction. */
+  send(outputs: readonly OutputSpec[], opts?: FundOptions): Promise<string>;
+  /** Builds and signs a funding-wallet transaction without sending it. */
+  buildTx(outputs: readonly OutputSpec[], opts?: BuildOptions): Promise<BuiltTx>;
+  /** Spendable funding-wallet balance in sat. */
+  balance(): Promise<bigint>;
+  invalidateBlock(hash: string): Promise<void>;
+  reconsiderBlock(hash: string): Promise<void>;
+  /** Stops and restarts the node process on the same port and data (owned nodes only). */
+  restart(opts?: { downMs?: number }): Promise<void>;
+  /** Stops the node (SIGTERM, then SIGKILL) and removes its temp dir. Idempotent. */
+  stop(): Promise<void>;
+  /** Forgets the node without stopping it (detached or attached nodes). */
+  detach(): void;
+}
+
+/** What `<datadir>/regtest/node.json` holds for a detached node. */
+interface NodeState {
+  readonly version: number;
+  readonly pid: number;
+  readonly kind: NodeKind;
+  readonly binary: string;
+  readonly rpcPort: number;
+  readonly rpcUser: string;
+  readonly rpcPass: string;
+  readonly fundingKey: string;
+  readonly nodeDir: string;
+  readonly startedAt: string;
+}
+
+interface LaunchSpec {
+  readonly kind: NodeKind;
+  readonly binary: string;
+  readonly args: string[];
+  readonly nodeDir: string;
+  readonly logFile: string;
+  readonly detached: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process bookkeeping: every node this process owns is killed on exit.
+
+interface Owned {
+  readonly pid: number;
+  readonly tempRoot: string | undefined;
+}
+const owned = new Set<Owned>();
+let hooksInstalled = false;
+
+function killOwnedSync(): void {
+  for (const o of owned) {
+    try {
+      process.kill(o.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    if (o.tempRoot) rmSync(o.tempRoot, { recursive: true, force: true });
+  }
+  owned.clear();
+}
+
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', killOwnedSync);
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    const onSignal = (): void => {
+      killOwnedSync();
+      process.removeListener(sig, onSignal);
+      // Keep the default behaviour (terminate) unless someone else handles the signal.
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binaries, ports, liveness.
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The bitcoind to use: `$BITCOIND`, else `bitcoind` on PATH, else undefined. */
+export function findBitcoind(): string | undefined {
+  const env = process.env.BITCOIND;
+  if (env) return resolve(env);
+  return onPath('bitcoind');
+}
+
+/** Path of the pinned btcd, installing it first when it is missing. */
+export async function ensureBtcd(): Promise<string> {
+  const bin = process.env.BTCD ? resolve(process.env.BTCD) : join(REPO_ROOT, '.tools', 'bin', 'btcd');
+  if (existsSync(bin)) return bin;
+  try {
+    await promisify(execFile)('bash', [join(REPO_ROOT, 'regtest', 'install-btcd.sh')], { timeout: 600_000 });
+  } catch (err) {
+    throw DeaddropError.unsupported(`btcd is not installed and regtest/install-btcd.sh failed: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!existsSync(bin)) throw DeaddropError.unsupported(`btcd not found at ${bin} after install`);
+  return bin;
+}
+
+/** A free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
+    });
+  });
+}
+
+/** True when `pid` is a live (not zombie) process, and when given, its command line mentions `marker`. */
+function isAlive(pid: number, marker?: string): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (/\) Z /.test(stat)) return false;
+    if (marker !== undefined) return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
+  } catch {
+    // no /proc (not Linux): trust kill(0)
+  }
+  return true;
+}
+
+async function waitGone(pid: number, ms: number, marker?: string): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (!isAlive(pid, marker)) return true;
+    await sleep(50);
+  }
+  return !isAlive(pid, marker);
+}
+
+/** SIGTERM, wait, SIGKILL, wait. Resolves once the pid is gone. */
+async function killPid(pid: number, marker?: string, graceMs = 10_000): Promise<void> {
+  if (!isAlive(pid, marker)) return;
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  if (await waitGone(pid, graceMs, marker)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  await waitGone(pid, 5_000, marker);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launch.
+
+function launchArgs(kind: NodeKind, nodeDir: string, port: number, user: string, pass: string, miningAddress: string): string[] {
+  if (kind === 'btcd') {
+    return [
+      '--regtest', '--notls', `--rpclisten=127.0.0.1:${port}`, `--rpcuser=${user}`, `--rpcpass=${pass}`,
+      `--datadir=${join(nodeDir, 'data')}`, `--logdir=${join(nodeDir, 'logs')}`, '--nolisten', '--txindex',
+      `--miningaddr=${miningAddress}`, '--rejectnonstd',
+    ];
+  }
+  return [
+    '-regtest', '-server=1', `-datadir=${nodeDir}`, '-rpcbind=127.0.0.1', '-rpcallowip=127.0.0.1', `-rpcport=${port}`,
+    `-rpcuser=${user}`, `-rpcpassword=${pass}`, '-listen=0', '-dnsseed=0', '-fixedseeds=0', '-txindex=1', '-rest=1',
+    '-disablewallet=1', '-acceptnonstdtxn=0', '-fallbackfee=0.0002', '-printtoconsole=0',
+  ];
+}
+
+function spawnNode(spec: LaunchSpec): ChildProcess {
+  mkdirSync(spec.nodeDir, { recursive: true });
+  const fd = openSync(spec.logFile, 'a');
+  try {
+    const child = spawn(spec.binary, spec.args, { stdio: ['ignore', fd, fd], detached: spec.detached });
+    child.on('error', () => undefined); // reported through the readiness wait
+    if (spec.detached) child.unref();
+    return child;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function logTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(-5).join(' | ');
+  } catch {
+    return '';
+  }
+}
+
+/** Polls the RPC until it answers, the process dies, or the timeout passes. */
+async function waitReady(client: RpcClient, pid: number | undefined, logFile: string, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await client.call('getblockchaininfo', [], { timeoutMs: 2_000, idempotent: false });
+      return;
+    } catch (err) {
+      if (pid === undefined || !isAlive(pid)) throw DeaddropError.unreachable(`regtest node (it exited: ${logTail(logFile)})`);
+      if (Date.now() > until) throw DeaddropError.unreachable(`regtest node RPC after ${timeoutMs} ms`, (err as Error).message);
+      await sleep(100);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// btcd deletes its regtest block database on every start (btcd.go removeRegressionDB), so a
+// restart would lose the chain. The harness saves the active chain and mempool before stopping
+// btcd and submits them again after it starts: same blocks, same hashes, same coins.
+
+interface SavedChain {
+  readonly blocks: string[];
+  readonly mempool: string[];
+}
+
+async function saveChain(client: RpcClient, dialect: NodeDialect): Promise<SavedChain> {
+  const tip = await dialect.getTip(client);
+  const heights = Array.from({ length: tip.height }, (_, i) => i + 1);
+  const hashes = await strictBatch<string>(client, heights.map((h) => ({ method: 'getblockhash', params: [h] })));
+  const blocks = await strictBatch<string>(client, hashes.map((h) => ({ method: 'getblock', params: [h, 0] })));
+  const txids = await dialect.getMempoolTxids(client);
+  const raw = await client.batch<string>(txids.map((id) => ({ method: 'getrawtransaction', params: [id, 0] })));
+  return { blocks, mempool: raw.flatMap((r) => (r.ok ? [r.result] : [])) };
+}
+
+async function strictBatch<T>(client: RpcClient, calls: { method: string; params: unknown[] }[]): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < calls.length; i += 200) {
+    for (const r of await client.batch<T>(calls.slice(i, i + 200))) {
+      if (!r.ok) throw new DeaddropError('BACKEND_ERROR', `${r.error.method}: ${r.error.message}`);
+      out.push(r.result);
+    }
+  }
+  return out;
+}
+
+async function restoreChain(client: RpcClient, dialect: NodeDialect, saved: SavedChain): Promise<void> {
+  const tip = await dialect.getTip(client);
+  for (const hex of saved.blocks.slice(tip.height)) {
+    const res = await client.call('submitblock', [hex]);
+    if (res !== null) throw new DeaddropError('BACKEND_ERROR', `could not restore the regtest chain: ${String(res)}`);
+  }
+  // Unconfirmed chains need parents first; a few passes settle any order.
+  let pending = saved.mempool;
+  for (let pass = 0; pass < 5 && pending.length > 0; pass++) {
+    const retry: string[] = [];
+    for (const hex of pending) if (!(await dialect.sendRawTransaction(client, hex)).accepted) retry.push(hex);
+    pending = retry;
+  }
+}
+
+function saveChainFile(file: string, saved: SavedChain): void {
+  writeFileSync(file, JSON.stringify(saved));
+}
+
+function loadChainFile(file: string): SavedChain | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as Partial<SavedChain>;
+    const hexList = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === 'string');
+    return hexList(v.blocks) && hexList(v.mempool) ? { blocks: v.blocks, mempool: v.mempool } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The node handle.
+
+interface NodeInit {
+  kind: NodeKind;
+  rpcPort: number;
+  rpcUser: string;
+  rpcPass: string;
+  nodeDir: string;
+  fundingKey: Uint8Array;
+  pid: number;
+  spec: LaunchSpec | undefined;
+  child: ChildProcess | undefined;
+  tempRoot: string | undefined;
+  stateFile: string | undefined;
+  /** btcd with a persistent datadir: where the chain is saved on stop (see saveChain). */
+  chainFile: string | undefined;
+}
+
+class Node implements RegtestNode {
+  readonly kind: NodeKind;
+  readonly dialect: NodeDialect;
+  readonly rpcUrl: string;
+  readonly rpcPort: number;
+  readonly rpcUser: string;
+  readonly rpcPass: string;
+  readonly backendUrl: string;
+  readonly nodeDir: string;
+  readonly client: RpcClient;
+  readonly wallet: FundingWallet;
+  readonly fundingAddress: string;
+  private _pid: number;
+  private ownedEntry: Owned | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly init: NodeInit) {
+    this.kind = init.kind;
+    this.dialect = dialectFor(init.kind);
+    this.rpcPort = init.rpcPort;
+    this.rpcUser = init.rpcUser;
+    this.rpcPass = init.rpcPass;
+    this.nodeDir = init.nodeDir;
+    this.rpcUrl = `http://127.0.0.1:${init.rpcPort}/`;
+    const cred = `${encodeURIComponent(init.rpcUser)}:${encodeURIComponent(init.rpcPass)}`;
+    this.backendUrl = `${init.kind}://${cred}@127.0.0.1:${init.rpcPort}${init.kind === 'bitcoind' ? '?rest=1' : ''}`;
+    this.client = new RpcClient({ url: this.rpcUrl, auth: { user: init.rpcUser, pass: init.rpcPass }, timeoutMs: 30_000 });
+    this.wallet = new FundingWallet(this.client, this.dialect, init.fundingKey);
+    this.fundingAddress = this.wallet.address;
+    this._pid = init.pid;
+    this.track();
+  }
+
+  get pid(): number {
+    return this._pid;
+  }
+
+  /** Non-detached nodes we spawned are killed if this process exits. */
+  private track(): void {
+    if (this.init.child === undefined || this.init.spec?.detached) return;
+    this.ownedEntry = { pid: this._pid, tempRoot: this.init.tempRoot };
+    owned.add(this.ownedEntry);
+    installExitHooks();
+  }
+
+  rpc<T = unknown>(method: string, params: readonly unknown[] = []): Promise<T> {
+    return this.client.call<T>(method, params);
+  }
+
+  mine(n: number): Promise<string[]> {
+    return this.dialect.mine(this.client, n, this.fundingAddress);
+  }
+
+  fund(address: string, sats: bigint | number, opts: FundOptions = {}): Promise<string> {
+    if (typeof sats === 'number' && !Number.isSafeInteger(sats)) throw new RangeError(`sats must be an integer, got ${sats}`);
+    return this.send([{ address, sats: BigInt(sats) }], opts);
+  }
+
+  async send(outputs: readonly OutputSpec[], opts: FundOptions = {}): Promise<string> {
+    const txid = await this.wallet.send(outputs, opts);
+    if (opts.confirm) await this.mine(1);
+    return txid;
+  }
+
+  buildTx(outputs: readonly OutputSpec[], opts: BuildOptions = {}): Promise<BuiltTx> {
+    return this.wallet.build(outputs, opts);
+  }
+
+  balance(): Promise<bigint> {
+    return this.wallet.balance();
+  }
+
+  invalidateBlock(hash: string): Promise<void> {
+    return this.dialect.invalidateBlock(this.client, hash);
+  }
+
+  reconsiderBlock(hash: string): Promise<void> {
+    return this.dialect.reconsiderBlock(this.client, hash);
+  }
+
+  async restart(opts: { downMs?: number } = {}): Promise<void> {
+    const spec = this.init.spec;
+    if (spec === undefined || this.stopping) throw DeaddropError.unsupported('restart() needs a node this process started and has not stopped');
+    const saved = this.kind === 'btcd' ? await saveChain(this.client, this.dialect) : undefined;
+    await killPid(this._pid, spec.nodeDir);
+    if (opts.downMs) await sleep(opts.downMs);
+    const child = spawnNode(spec);
+    if (child.pid === undefined) throw DeaddropError.unreachable('regtest node', `could not start ${spec.binary}`);
+    this._pid = child.pid;
+    if (this.ownedEntry) {
+      owned.delete(this.ownedEntry);
+      this.ownedEntry = { pid: child.pid, tempRoot: this.init.tempRoot };
+      owned.add(this.ownedEntry);
+    }
+    if (this.init.stateFile) writeState(this.init.stateFile, { ...readStateSync(this.init.stateFile), pid: child.pid });
+    await waitReady(this.client, child.pid, spec.logFile, 60_000);
+    if (saved) await restoreChain(this.client, this.dialect, saved);
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      if (this.init.chainFile && isAlive(this._pid, this.nodeDir)) {
+        try {
+          saveChainFile(this.init.chainFile, await saveChain(this.client, this.dialect));
+        } catch {
+          // the node is not answering: nothing to save
+        }
+      }
+      await killPid(this._pid, this.nodeDir);
+      if (this.ownedEntry) owned.delete(this.ownedEntry);
+      if (this.init.tempRoot) await rm(this.init.tempRoot, { recursive: true, force: true, maxRetries: 3 });
+      if (this.init.stateFile) rmSync(this.init.stateFile, { force: true });
+    })();
+    return this.stopping;
+  }
+
+  detach(): void {
+    if (this.ownedEntry) owned.delete(this.ownedEntry);
+    this.ownedEntry = undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State file for detached nodes.
+
+function stateDir(datadir: string): string {
+  return join(resolve(datadir), 'regtest');
+}
+
+function writeState(file: string, state: NodeState): void {
+  writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+}
+
+function readStateSync(file: string): NodeState {
+  return parseState(readFileSync(file, 'utf8'));
+}
+
+function parseState(text: string): NodeState {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw DeaddropError.badInput('regtest node.json is not valid JSON');
+  }
+  const o = v as Partial<NodeState> | null;
+  const ok =
+    o !== null && typeof o === 'object' && o.version === STATE_VERSION && Number.isSafeInteger(o.pid) &&
+    (o.kind === 'btcd' || o.kind === 'bitcoind') && typeof o.binary === 'string' && Number.isSafeInteger(o.rpcPort) &&
+    typeof o.rpcUser === 'string' && typeof o.rpcPass === 'string' && typeof o.fundingKey === 'string' &&
+    /^[0-9a-f]{64}$/.test(o.fundingKey) && typeof o.nodeDir === 'string';
+  if (!ok) throw DeaddropError.badInput('regtest node.json has an unexpected shape');
+  return o as NodeState;
+}
+
+/** The funding key of a persistent datadir: reused across `up`/`down` so earlier coins stay spendable. */
+function loadOrCreateKey(dir: string): Uint8Array {
+  const file = join(dir, 'wallet.json');
+  if (existsSync(file)) {
+    const v = JSON.parse(readFileSync(file, 'utf8')) as { fundingKey?: unknown };
+    if (typeof v.fundingKey === 'string' && /^[0-9a-f]{64}$/.test(v.fundingKey)) return fromHex(v.fundingKey);
+    throw DeaddropError.badInput(`${file} has no valid fundingKey`);
+  }
+  const key = FundingWallet.randomKey();
+  writeFileSync(file, `${JSON.stringify({ fundingKey: toHex(key) })}\n`, { mode: 0o600 });
+  return key;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public entry points.
+
+async function pickBinary(kind: NodeKind | undefined): Promise<{ kind: NodeKind; binary: string }> {
+  const bitcoind = kind === 'btcd' ? undefined : findBitcoind();
+  if (bitcoind) return { kind: 'bitcoind', binary: bitcoind };
+  if (kind === 'bitcoind') throw DeaddropError.unsupported('bitcoind requested but neither BITCOIND nor bitcoind on PATH is set');
+  return { kind: 'btcd', binary: await ensureBtcd() };
+}
+
+/**
+ * Starts a regtest node, waits for its RPC and mines the initial blocks.
+ * @example
+ * const node = await startRegtestNode();
+ * const txid = await node.fund(address, 100_000n, { confirm: true });
+ * await node.stop();
+ */
+export async function startRegtestNode(opts: StartOptions = {}): Promise<RegtestNode> {
+  if (opts.detached && !opts.datadir) throw new TypeError('detached regtest nodes need a datadir');
+  const { kind, binary } = await pickBinary(opts.kind);
+  const tempRoot = opts.datadir ? undefined : mkdtempSync(join(tmpdir(), 'deaddrop-regtest-'));
+  const dir = opts.datadir ? stateDir(opts.datadir) : (tempRoot as string);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const stateFile = opts.detached ? join(dir, 'node.json') : undefined;
+  if (stateFile && existsSync(stateFile)) {
+    const prev = readStateSync(stateFile);
+    if (isAlive(prev.pid, prev.nodeDir)) throw new DeaddropError('CONFLICT', `a regtest node is already running for this datadir (pid ${prev.pid})`);
+    rmSync(stateFile, { force: true });
+  }
+  const fundingKey = opts.datadir ? loadOrCreateKey(dir) : FundingWallet.randomKey();
+  const rpcPort = opts.rpcPort ?? (await freePort());
+  const rpcUser = 'deaddrop';
+  const rpcPass = toHex(randomBytes(16));
+  const nodeDir = join(dir, 'node');
+  const miningAddress = FundingWallet.addressOf(fundingKey);
+  const spec: LaunchSpec = {
+    kind, binary, nodeDir, detached: opts.detached === true, logFile: join(dir, `${kind}.log`),
+    args: launchArgs(kind, nodeDir, rpcPort, rpcUser, rpcPass, miningAddress),
+  };
+  const child = spawnNode(spec);
+  if (child.pid === undefined) {
+    if (tempRoot) rmSync(tempRoot, { recursive: true, force: true });
+    throw DeaddropError.unreachable('regtest node', `could not start ${binary}`);
+  }
+  const chainFile = opts.datadir && kind === 'btcd' ? join(dir, 'btcd-chain.json') : undefined;
+  const node = new Node({ kind, rpcPort, rpcUser, rpcPass, nodeDir, fundingKey, pid: child.pid, spec, child, tempRoot, stateFile, chainFile });
+  try {
+    await waitReady(node.client, child.pid, spec.logFile, opts.readyTimeoutMs ?? 60_000);
+    const saved = chainFile ? loadChainFile(chainFile) : undefined;
+    if (saved && chainFile) {
+      await restoreChain(node.client, node.dialect, saved);
+      rmSync(chainFile, { force: true });
+    }
+    const tip = await node.dialect.getTip(node.client);
+    const want = opts.initialBlocks ?? DEFAULT_INITIAL_BLOCKS;
+    if (tip.height < want) await node.mine(want - tip.height);
+    if (stateFile) {
+      writeState(stateFile, {
+        version: STATE_VERSION, pid: child.pid, kind, binary, rpcPort, rpcUser, rpcPass,
+        fundingKey: toHex(fundingKey), nodeDir, startedAt: new Date().toISOString(),
+      });
+    }
+  } catch (err) {
+    await node.stop();
+    throw err;
+  }
+  return node;
+}
+
+function nodeFromState(s: NodeState, datadir: string): Node {
+  return new Node({
+    kind: s.kind, rpcPort: s.rpcPort, rpcUser: s.rpcUser, rpcPass: s.rpcPass, nodeDir: s.nodeDir,
+    fundingKey: fromHex(s.fundingKey), pid: s.pid, spec: undefined, child: undefined, tempRoot: undefined,
+    stateFile: join(stateDir(datadir), 'node.json'),
+    chainFile: s.kind === 'btcd' ? join(stateDir(datadir), 'btcd-chain.json') : undefined,
+  });
+}
+
+/** Reattaches to a detached node started with `startRegtestNode({ datadir, detached: true })`. NOT_FOUND if none runs. */
+export async function attachRegtestNode(datadir: string): Promise<RegtestNode> {
+  const stateFile = join(stateDir(datadir), 'node.json');
+  let text: string;
+  try {
+    text = await readFile(stateFile, 'utf8');
+  } catch {
+    throw DeaddropError.notFound('no regtest node is running for this datadir (start one with `deaddrop regtest up`)');
+  }
+  const s = parseState(text);
+  if (!isAlive(s.pid, s.nodeDir)) {
+    rmSync(stateFile, { force: true });
+    throw DeaddropError.notFound(`the regtest node for this datadir (pid ${s.pid}) is no longer running`);
+  }
+  const node = nodeFromState(s, datadir);
+  await waitReady(node.client, s.pid, join(stateDir(datadir), `${s.kind}.log`), 30_000);
+  return node;
+}
+
+/** Stops a detached node and waits until its process is gone. Resolves false when none was running. */
+export async function stopRegtestNode(datadir: string): Promise<boolean> {
+  const stateFile = join(stateDir(datadir), 'node.json');
+  if (!existsSync(stateFile)) return false;
+  const s = readStateSync(stateFile);
+  if (!isAlive(s.pid, s.nodeDir)) {
+    rmSync(stateFile, { force: true });
+    return false;
+  }
+  const node = nodeFromState(s, datadir);
+  await node.stop();
+  return true;
+}
+
+/** Spendable coins of a node's funding wallet (re-exported for status output). */
+export function spendableCoins(node: RegtestNode): Promise<WalletUtxo[]> {
+  return node.wallet.spendable();
+}

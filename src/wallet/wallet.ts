@@ -1,0 +1,695 @@
+/**
+ * The deaddrop wallet: a BIP86 taproot wallet over any ChainSource.
+ *
+ * - Full-block backends (btcd, bitcoind, Esplora): a ChainFollower named 'wallet' walks blocks
+ *   from the birthday height; each block's effects commit with the follower cursor. Mempool
+ *   transactions come from `getMempoolTxids` + `getRawTransaction` (and 'mempool-tx' events).
+ * - Script-history backends (Electrum): every derived script within the gap window is asked for
+ *   its history; the transactions found are applied in height order.
+ *
+ * Spending: explicit fee rate with a hard cap, v2 transactions signalling RBF, exact vsize and
+ * fee (see coinselect.ts), broadcast through the ChainSource, a rejection surfaces as REJECTED
+ * with the node's reason. Wallet operations run one at a time (an async mutex), so two sends
+ * never pick the same coins; coins of funded-but-not-broadcast transactions are reserved.
+ */
+import type Database from 'better-sqlite3';
+import { Transaction } from '@scure/btc-signer';
+import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
+import type { ChainEvent, ChainSource } from '../chain/types.js';
+import { DeaddropError, isDeaddropError } from '../util/errors.js';
+import type { Network } from '../util/network.js';
+import { ChainFollower } from '../watcher/follower.js';
+import { checkFeeRate, type OutputSpec } from './coinselect.js';
+import { applyTx, disconnectBlock, evictTx, type ScriptIndex } from './indexer.js';
+import { CHANGE, RECEIVE, type KeyChain, type TaprootKeyInfo, type WalletKeys } from './keys.js';
+import { psbtFinalize, psbtSign, psbtToBase64 } from './psbt.js';
+import { openWalletDb, scriptKey, WalletStore, type TxRow, type UtxoRow } from './store.js';
+import {
+  addressToScript, buildSigned, buildUnsigned, planTx, RBF_SEQUENCE, validateOutputs, type BuiltTx, type SpendableCoin, type TxPlan,
+} from './tx.js';
+
+export { dataOutput } from './tx.js';
+export type { OutputSpec } from './coinselect.js';
+
+/** Default gap limit on both chains (BIP44). */
+export const DEFAULT_GAP_LIMIT = 20;
+/** Default hard cap on fee rates, sat/vB. */
+export const DEFAULT_MAX_FEE_RATE = 1000;
+/** Coinbase outputs can be spent after this many confirmations. */
+export const COINBASE_MATURITY = 100;
+/** How long a pending tx missing from every script history is kept (Electrum indexing lag). */
+const SCRIPT_SYNC_GRACE_MS = 60_000;
+/** Minimum relay fee rate used for BIP125 rule 4 (sat/vB). */
+const INCREMENTAL_RELAY_FEE = 1;
+
+export interface WalletOptions {
+  readonly keys: WalletKeys;
+  readonly source: ChainSource;
+  /** An open database, or a file path the wallet opens (and closes). */
+  readonly db: Database.Database | string;
+  /** First height to scan (the keystore's birthday). Default 0. */
+  readonly birthdayHeight?: number;
+  readonly gapLimit?: number;
+  /** Fee rates above this (sat/vB) are refused with FEE_TOO_HIGH. Default 1000. */
+  readonly maxFeeRate?: number;
+  /** Follow the chain in the background after ready() (daemon). Default false: call sync(). */
+  readonly follow?: boolean;
+  /** Background poll period for tip and mempool. Default 2000 ms. */
+  readonly pollIntervalMs?: number;
+  /** Most mempool transactions fetched per mempool pass (keeps mainnet mempools affordable). Default 5000. */
+  readonly mempoolFetchLimit?: number;
+  /** Errors of background work. */
+  readonly onError?: (err: unknown) => void;
+  /** Called after wallet state may have changed (new block, new tx, send). */
+  readonly onChange?: () => void;
+}
+
+export interface Balance {
+  /** Confirmed, spendable, not spent by a pending tx. */
+  readonly confirmed: bigint;
+  /** Unconfirmed outputs not spent yet (incoming, and change of pending sends). */
+  readonly unconfirmed: bigint;
+  /** Coinbase outputs younger than 100 blocks. */
+  readonly immature: bigint;
+}
+
+export interface HistoryEntry {
+  readonly txid: string;
+  readonly height: number | null;
+  readonly status: TxRow['status'];
+  readonly received: bigint;
+  readonly sent: bigint;
+  /** received - sent: positive for incoming. */
+  readonly net: bigint;
+  readonly fee: bigint | null;
+  readonly replacedBy: string | null;
+  readonly firstSeen: number;
+}
+
+export interface FundOptions {
+  readonly outputs: readonly OutputSpec[];
+  readonly feeRate: number;
+  /** Change to this address instead of the wallet's next change address. */
+  readonly changeAddress?: string;
+  /** Allow OP_RETURN outputs beyond the one-push, 80-byte standard. */
+  readonly allowNonStandardData?: boolean;
+  readonly changePosition?: 'random' | 'last';
+}
+
+/** A signed transaction funded by the wallet, not yet broadcast (its coins are reserved). */
+export interface FundedTransaction extends BuiltTx {
+  readonly feeRate: number;
+}
+
+export interface SendResult {
+  readonly txid: string;
+  readonly fee: bigint;
+  readonly vsize: number;
+  readonly raw: Uint8Array;
+  readonly changeIndex: number;
+}
+
+export interface SyncResult {
+  readonly height: number | null;
+  readonly connected: number;
+  readonly disconnected: number;
+  readonly mempoolTxs: number;
+}
+
+type Mode = 'blocks' | 'scripts';
+
+/**
+ * @example
+ * const wallet = new Wallet({ keys, source, db: join(datadir, 'wallet.db'), birthdayHeight });
+ * await wallet.ready();
+ * await wallet.sync();
+ * const { txid } = await wallet.send(address, 50_000n, { feeRate: 2 });
+ */
+export class Wallet {
+  readonly network: Network;
+  readonly keys: WalletKeys;
+  readonly source: ChainSource;
+  readonly gapLimit: number;
+  readonly maxFeeRate: number;
+  #store: WalletStore | null = null;
+  #ownDb: boolean;
+  #dbArg: Database.Database | string;
+  #opts: WalletOptions;
+  #scripts = new Map<string, { chain: KeyChain; index: number }>();
+  #follower: ChainFollower | null = null;
+  #mode: Mode | null = null;
+  #tipHeight: number | null = null;
+  #reserved = new Map<string, string>();
+  #seenMempool = new Set<string>();
+  #lock: Promise<unknown> = Promise.resolve();
+  #opening: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  #closed = false;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #unsubscribe: (() => void) | null = null;
+  #bgQueued = false;
+
+  constructor(opts: WalletOptions) {
+    this.keys = opts.keys;
+    this.network = opts.keys.network;
+    this.source = opts.source;
+    this.gapLimit = opts.gapLimit ?? DEFAULT_GAP_LIMIT;
+    this.maxFeeRate = opts.maxFeeRate ?? DEFAULT_MAX_FEE_RATE;
+    if (!Number.isSafeInteger(this.gapLimit) || this.gapLimit < 1 || this.gapLimit > 10_000) throw new RangeError(`gapLimit out of range: ${this.gapLimit}`);
+    if (!(this.maxFeeRate >= 1)) throw new RangeError(`maxFeeRate must be >= 1 sat/vB; got ${this.maxFeeRate}`);
+    this.#opts = opts;
+    this.#dbArg = opts.db;
+    this.#ownDb = typeof opts.db === 'string';
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Lifecycle
+
+  /** Opens the database, derives the gap window and (when following) starts background sync. Memoized. */
+  ready(): Promise<void> {
+    if (this.#closing) return Promise.reject(DeaddropError.closed('wallet'));
+    this.#opening ??= this.#open();
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    const caps = this.source.capabilities;
+    this.#mode = caps.fullBlocks ? 'blocks' : caps.scriptHistory ? 'scripts' : null;
+    if (!this.#mode) throw DeaddropError.unsupported(`the ${this.source.kind} backend offers neither full blocks nor script history`);
+    await this.source.ready();
+    const db = typeof this.#dbArg === 'string' ? openWalletDb(this.#dbArg) : this.#dbArg;
+    const store = new WalletStore(db, this.network);
+    this.#store = store;
+    for (const a of store.addresses()) this.#scripts.set(scriptKey(a.script), { chain: a.chain, index: a.index });
+    store.transaction(() => {
+      this.#ensureGap(RECEIVE);
+      this.#ensureGap(CHANGE);
+    });
+    if (this.#mode === 'blocks') this.#follower = this.#makeFollower(db);
+    this.#tipHeight = this.#follower?.cursor()?.height ?? null;
+    if (this.#opts.follow) this.#startBackground();
+  }
+
+  /** Stops background work, waits for running operations, closes the database if the wallet opened it. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await this.#opening?.catch(() => undefined);
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    await this.#follower?.close();
+    await this.#lock.catch(() => undefined);
+    this.#closed = true;
+    if (this.#ownDb) this.#store?.db.close();
+  }
+
+  get #db(): WalletStore {
+    if (this.#closed) throw DeaddropError.closed('wallet');
+    if (!this.#store) throw new DeaddropError('NOT_INITIALIZED', 'wallet.ready() has not completed');
+    return this.#store;
+  }
+
+  /** Runs `fn` after every other wallet operation (one at a time). */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(async () => {
+      await this.ready();
+      if (this.#closing) throw DeaddropError.closed('wallet');
+      return fn();
+    });
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Addresses
+
+  #scriptIndex(): ScriptIndex {
+    return {
+      lookup: (hexScript) => this.#scripts.get(hexScript),
+      markUsed: (chain, index) => {
+        this.#db.markUsed(chain, index);
+        this.#ensureGap(chain);
+      },
+    };
+  }
+
+  /** Derives addresses so that `gapLimit` unused ones follow the highest used or issued one. */
+  #ensureGap(chain: KeyChain): void {
+    const store = this.#db;
+    const target = store.highWater(chain) + this.gapLimit;
+    for (let i = store.maxDerived(chain) + 1; i <= target; i++) {
+      const k = this.keys.taprootKey(chain, i);
+      store.insertAddress(chain, i, k.script, k.address);
+      this.#scripts.set(scriptKey(k.script), { chain, index: i });
+    }
+  }
+
+  /** A receive address never handed out or used before. */
+  async newReceiveAddress(): Promise<string> {
+    await this.ready();
+    const store = this.#db;
+    return store.transaction(() => {
+      const row = store.nextFreeAddress(RECEIVE);
+      if (!row) throw new Error('gap window has no free receive address');
+      store.markIssued(RECEIVE, row.index);
+      this.#ensureGap(RECEIVE);
+      if (this.#mode === 'scripts') void this.source.watchScript?.(row.script).catch(() => undefined);
+      return row.address;
+    });
+  }
+
+  #nextChangeKey(issue: boolean): TaprootKeyInfo {
+    const store = this.#db;
+    return store.transaction(() => {
+      const row = store.nextFreeAddress(CHANGE);
+      if (!row) throw new Error('gap window has no free change address');
+      if (issue) {
+        store.markIssued(CHANGE, row.index);
+        this.#ensureGap(CHANGE);
+      }
+      return this.keys.taprootKey(CHANGE, row.index);
+    });
+  }
+
+  /** All derived addresses (both chains) with their used/issued flags. */
+  async addresses(): Promise<ReturnType<WalletStore['addresses']>> {
+    await this.ready();
+    return this.#db.addresses();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sync
+
+  #makeFollower(db: Database.Database): ChainFollower {
+    const ctx = (height: number | null, blockHash: string | null) => ({
+      store: this.#db, scripts: this.#scriptIndex(), height, blockHash, now: Date.now(),
+    });
+    return new ChainFollower({
+      source: this.source, db, name: 'wallet', startHeight: this.#opts.birthdayHeight ?? 0, follow: false,
+      consumer: {
+        onConnect: (height, hash, raw) => {
+          const c = ctx(height, hash);
+          for (const tx of parseBlock(raw).txs) applyTx(tx, c);
+          this.#tipHeight = height;
+        },
+        onDisconnect: (block) => {
+          disconnectBlock(this.#db, block.height);
+          this.#tipHeight = block.height - 1;
+        },
+      },
+    });
+  }
+
+  /** One full pass: blocks to the tip, then the mempool (or every script's history). */
+  sync(): Promise<SyncResult> {
+    return this.#exclusive(() => this.#syncNow());
+  }
+
+  async #syncNow(): Promise<SyncResult> {
+    if (this.#mode === 'scripts') {
+      const n = await this.#syncScripts();
+      return { height: this.#tipHeight, connected: 0, disconnected: 0, mempoolTxs: n };
+    }
+    const r = await this.#follower!.catchUp();
+    this.#tipHeight = r.cursor?.height ?? null;
+    const n = this.source.capabilities.mempool ? await this.#syncMempool() : 0;
+    if (r.connected + r.disconnected + n > 0) this.#opts.onChange?.();
+    return { height: this.#tipHeight, connected: r.connected, disconnected: r.disconnected, mempoolTxs: n };
+  }
+
+  /** Applies new mempool txs and drops pending ones the node no longer has. Returns how many were new. */
+  async #syncMempool(): Promise<number> {
+    const txids = await this.source.getMempoolTxids();
+    const tip = await this.source.getTip();
+    const inPool = new Set(txids);
+    const limit = this.#opts.mempoolFetchLimit ?? 5000;
+    let applied = 0;
+    let fetched = 0;
+    for (const txid of txids) {
+      if (this.#seenMempool.has(txid) || fetched >= limit) continue;
+      const known = this.#db.tx(txid);
+      if (known && known.status === 'pending') {
+        this.#seenMempool.add(txid);
+        continue;
+      }
+      fetched++;
+      const raw = await this.source.getRawTransaction(txid).catch((err: unknown) => {
+        if (isDeaddropError(err, 'NOT_FOUND')) return null; // left the mempool meanwhile
+        throw err;
+      });
+      this.#seenMempool.add(txid);
+      if (raw && this.#applyUnconfirmed(raw)) applied++;
+    }
+    for (const id of this.#seenMempool) if (!inPool.has(id)) this.#seenMempool.delete(id);
+    // Only drop when every block up to after the mempool snapshot has been applied: a pending tx
+    // missing from the snapshot might otherwise just have been mined.
+    if (this.#follower?.cursor()?.hash === tip.hash) {
+      const store = this.#db;
+      store.transaction(() => {
+        for (const t of store.pendingTxs()) if (!inPool.has(t.txid) && store.tx(t.txid)?.status === 'pending') evictTx(store, t.txid, 'dropped');
+      });
+    }
+    return applied;
+  }
+
+  /** Applies one unconfirmed tx from raw bytes; false when malformed or irrelevant. */
+  #applyUnconfirmed(raw: Uint8Array, own?: { fee: bigint; changeVout: number | null }): boolean {
+    let tx: Tx;
+    try {
+      tx = parseTransaction(raw);
+    } catch {
+      return false; // bad bytes from a backend are ignored
+    }
+    const store = this.#db;
+    return store.transaction(() =>
+      applyTx(tx, { store, scripts: this.#scriptIndex(), height: null, blockHash: null, now: Date.now(), ...(own ? { own } : {}) }),
+    );
+  }
+
+  /** Script-history sync (Electrum): every script in the gap window, until the window stops growing. */
+  async #syncScripts(): Promise<number> {
+    const tip = await this.source.getTip();
+    const seen = new Map<string, number>();
+    const queried = new Set<string>();
+    for (;;) {
+      const pending = this.#db.addresses().filter((a) => !queried.has(scriptKey(a.script)));
+      if (pending.length === 0) break;
+      for (const a of pending) {
+        queried.add(scriptKey(a.script));
+        const history = await this.source.getScriptHistory(a.script);
+        if (history.length > 0 && !a.used) this.#db.transaction(() => this.#scriptIndex().markUsed(a.chain, a.index));
+        for (const h of history) seen.set(h.txid, h.height > 0 ? h.height : 0);
+      }
+    }
+    const ordered = [...seen].sort((a, b) => (a[1] || Infinity) - (b[1] || Infinity));
+    let changed = 0;
+    for (const [txid, height] of ordered) {
+      const known = this.#db.tx(txid);
+      const h = height > 0 ? height : null;
+      if (known && known.height === h && (known.status === 'pending' || known.status === 'confirmed')) continue;
+      const raw = known?.raw ?? (await this.source.getRawTransaction(txid));
+      let tx: Tx;
+      try {
+        tx = parseTransaction(raw);
+      } catch {
+        continue;
+      }
+      const store = this.#db;
+      if (store.transaction(() => applyTx(tx, { store, scripts: this.#scriptIndex(), height: h, blockHash: null, now: Date.now() }))) changed++;
+    }
+    // A tx we just broadcast may not be indexed by the server yet: give it a grace period.
+    const store = this.#db;
+    const graceStart = Date.now() - SCRIPT_SYNC_GRACE_MS;
+    store.transaction(() => {
+      for (const t of store.history(1_000_000)) {
+        if (seen.has(t.txid) || (t.status !== 'pending' && t.status !== 'confirmed')) continue;
+        if (t.status === 'pending' && t.firstSeen > graceStart) continue;
+        evictTx(store, t.txid, 'dropped');
+      }
+    });
+    this.#tipHeight = tip.height;
+    if (changed > 0) this.#opts.onChange?.();
+    return changed;
+  }
+
+  #startBackground(): void {
+    this.#unsubscribe = this.source.subscribe((ev: ChainEvent) => {
+      if (ev.type === 'mempool-tx' && ev.raw && this.#mode === 'blocks') {
+        const raw = ev.raw;
+        void this.#exclusive(async () => {
+          if (this.#applyUnconfirmed(raw)) this.#opts.onChange?.();
+        }).catch((err: unknown) => this.#opts.onError?.(err));
+        return;
+      }
+      if (ev.type === 'tip' || ev.type === 'reconnected' || ev.type === 'script') this.#scheduleSync();
+    });
+    const poll = this.#opts.pollIntervalMs ?? 2000;
+    if (poll > 0) this.#timer = setInterval(() => this.#scheduleSync(), poll);
+    if (this.#mode === 'scripts' && this.source.watchScript) {
+      for (const a of this.#db.addresses()) void this.source.watchScript(a.script).catch(() => undefined);
+    }
+    this.#scheduleSync();
+  }
+
+  #scheduleSync(): void {
+    if (this.#closing || this.#bgQueued) return;
+    this.#bgQueued = true;
+    this.#exclusive(() => {
+      this.#bgQueued = false;
+      return this.#syncNow();
+    }).catch((err: unknown) => {
+      this.#bgQueued = false;
+      if (!isDeaddropError(err, 'CLOSED')) this.#opts.onError?.(err);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Queries
+
+  /** Height of the last block the wallet has applied (or the backend tip for script-history backends). */
+  get height(): number | null {
+    return this.#tipHeight;
+  }
+
+  #isMature(u: UtxoRow): boolean {
+    if (!u.coinbase) return true;
+    return u.height !== null && this.#tipHeight !== null && this.#tipHeight - u.height + 1 >= COINBASE_MATURITY;
+  }
+
+  async balance(): Promise<Balance> {
+    await this.ready();
+    let confirmed = 0n;
+    let unconfirmed = 0n;
+    let immature = 0n;
+    for (const u of this.#db.unspent()) {
+      if (u.height === null) unconfirmed += u.value;
+      else if (!this.#isMature(u)) immature += u.value;
+      else confirmed += u.value;
+    }
+    return { confirmed, unconfirmed, immature };
+  }
+
+  /** Unspent outputs (confirmed and unconfirmed). */
+  async utxos(): Promise<UtxoRow[]> {
+    await this.ready();
+    return this.#db.unspent();
+  }
+
+  /** Wallet transactions, newest first. */
+  async history(limit = 1000): Promise<HistoryEntry[]> {
+    await this.ready();
+    return this.#db.history(limit).map((t) => ({
+      txid: t.txid, height: t.height, status: t.status, received: t.received, sent: t.sent, net: t.received - t.sent,
+      fee: t.fee, replacedBy: t.replacedBy, firstSeen: t.firstSeen,
+    }));
+  }
+
+  /** A wallet transaction's stored row, if known. */
+  async transaction(txid: string): Promise<TxRow | undefined> {
+    await this.ready();
+    return this.#db.tx(txid);
+  }
+
+  /**
+   * Coins that may be spent: confirmed (mature) ones, plus unconfirmed change of the wallet's
+   * own pending transactions; never reserved ones.
+   */
+  #spendable(): SpendableCoin[] {
+    const store = this.#db;
+    return store.unspent().filter((u) => {
+      if (this.#reserved.has(`${u.txid}:${u.vout}`)) return false;
+      if (u.height !== null) return this.#isMature(u);
+      const t = store.tx(u.txid);
+      return t !== undefined && t.own && t.status === 'pending';
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Spending
+
+  #lockTime(): number {
+    // Anti fee-sniping (as Bitcoin Core): valid from the next block on.
+    return this.#tipHeight !== null && this.#tipHeight > 0 && this.#tipHeight < 500_000_000 ? this.#tipHeight : 0;
+  }
+
+  #changeKey(changeAddress: string | undefined): TaprootKeyInfo {
+    if (changeAddress === undefined) return this.#nextChangeKey(false);
+    const script = addressToScript(changeAddress, this.network);
+    // Only the script matters for building; derivation info is attached only for wallet keys.
+    const own = this.#scripts.get(scriptKey(script));
+    if (own) return this.keys.taprootKey(own.chain, own.index);
+    return { chain: CHANGE, index: -1, path: '', pathIndexes: [], internalKey: new Uint8Array(0), script, address: changeAddress };
+  }
+
+  #plan(
+    opts: FundOptions, change: TaprootKeyInfo,
+    extra: { required?: SpendableCoin[]; minFee?: (v: number) => bigint; candidates?: SpendableCoin[] } = {},
+  ): TxPlan {
+    checkFeeRate(opts.feeRate, this.maxFeeRate);
+    validateOutputs(opts.outputs, { allowNonStandardData: opts.allowNonStandardData ?? false });
+    return planTx({
+      candidates: extra.candidates ?? this.#spendable(), outputs: opts.outputs, feeRate: opts.feeRate, maxFeeRate: this.maxFeeRate, change,
+      lockTime: this.#lockTime(), changePosition: opts.changePosition ?? 'random',
+      ...(extra.required ? { required: extra.required } : {}),
+      ...(extra.minFee ? { minFee: extra.minFee } : {}),
+    });
+  }
+
+  #reserve(built: BuiltTx): void {
+    for (const c of built.plan.inputs) this.#reserved.set(`${c.txid}:${c.vout}`, built.txid);
+  }
+
+  /** Frees the coins reserved by a funded transaction that will not be broadcast. */
+  release(txid: string): void {
+    for (const [k, v] of this.#reserved) if (v === txid) this.#reserved.delete(k);
+  }
+
+  /**
+   * Selects coins, adds change and signs a transaction paying `outputs` (OP_RETURN included),
+   * without broadcasting it. Its coins stay reserved until `broadcast()` or `release()`.
+   * The primitive under dead drops and PayPub pledges.
+   */
+  fundTransaction(opts: FundOptions): Promise<FundedTransaction> {
+    return this.#exclusive(async () => {
+      const plan = this.#plan(opts, this.#changeKey(opts.changeAddress));
+      const built = buildSigned(withoutForeignChange(plan), this.keys);
+      this.#reserve(built);
+      return { ...built, feeRate: opts.feeRate };
+    });
+  }
+
+  /**
+   * Broadcasts a funded transaction and records it. REJECTED (with the node's reason) when the
+   * node refuses it; the coins are released either way.
+   */
+  broadcast(funded: BuiltTx): Promise<SendResult> {
+    return this.#exclusive(() => this.#broadcastNow(funded));
+  }
+
+  async #broadcastNow(built: BuiltTx, replaces?: string, changeVoutArg?: number | null): Promise<SendResult> {
+    try {
+      const res = await this.source.broadcast(built.raw);
+      if (!res.accepted) {
+        throw new DeaddropError('REJECTED', `the node rejected the transaction: ${res.reason}`, { reason: res.reason, code: res.code, txid: built.txid });
+      }
+      const store = this.#db;
+      const changeVout = changeVoutArg !== undefined ? changeVoutArg : built.plan.change && built.changeIndex >= 0 ? built.changeIndex : null;
+      store.transaction(() => {
+        if (replaces) evictTx(store, replaces, 'replaced', built.txid);
+        const tx = parseTransaction(built.raw);
+        applyTx(tx, { store, scripts: this.#scriptIndex(), height: null, blockHash: null, now: Date.now(), own: { fee: built.fee, changeVout } });
+      });
+      this.#seenMempool.add(built.txid);
+      this.#opts.onChange?.();
+      return { txid: built.txid, fee: built.fee, vsize: built.vsize, raw: built.raw, changeIndex: built.changeIndex };
+    } finally {
+      this.release(built.txid);
+    }
+  }
+
+  /** Pays `amount` sat to `address` at `feeRate` sat/vB and broadcasts. */
+  async send(address: string, amount: bigint, opts: { feeRate: number; changeAddress?: string }): Promise<SendResult> {
+    if (typeof amount !== 'bigint') throw new TypeError(`amount must be a bigint of sat; got ${typeof amount}`);
+    const script = addressToScript(address, this.network);
+    return this.sendOutputs({ outputs: [{ script, amount }], feeRate: opts.feeRate, ...(opts.changeAddress ? { changeAddress: opts.changeAddress } : {}) });
+  }
+
+  /** fundTransaction + broadcast as one operation. */
+  sendOutputs(opts: FundOptions): Promise<SendResult> {
+    return this.#exclusive(async () => {
+      const plan = this.#plan(opts, this.#changeKey(opts.changeAddress));
+      const built = buildSigned(withoutForeignChange(plan), this.keys);
+      this.#reserve(built);
+      return this.#broadcastNow(built);
+    });
+  }
+
+  /**
+   * Replaces a pending wallet transaction with one paying `feeRate` (BIP125): same recipients,
+   * less change, extra inputs when the change cannot cover the new fee.
+   */
+  bump(txid: string, opts: { feeRate: number }): Promise<SendResult> {
+    return this.#exclusive(async () => {
+      checkFeeRate(opts.feeRate, this.maxFeeRate);
+      const store = this.#db;
+      const row = store.tx(txid);
+      if (!row) throw DeaddropError.notFound(`transaction ${txid} is not a wallet transaction`);
+      if (row.height !== null || row.status === 'confirmed') throw new DeaddropError('CONFLICT', `transaction ${txid} is already confirmed`);
+      if (row.status !== 'pending') throw new DeaddropError('CONFLICT', `transaction ${txid} is ${row.status}`);
+      const tx = Transaction.fromRaw(row.raw, { allowUnknownOutputs: true });
+      const parsed = parseTransaction(row.raw);
+      const inputs = parsed.inputs.map((i) => store.utxo(i.prevTxidHex, i.vout));
+      if (inputs.some((u) => u === undefined || u.spentBy !== txid)) throw DeaddropError.badInput(`transaction ${txid} spends coins that are not this wallet's: it cannot be bumped here`);
+      if (!parsed.inputs.some((i) => i.sequence <= RBF_SEQUENCE)) throw DeaddropError.badInput(`transaction ${txid} does not signal replaceability (BIP125)`);
+      if (store.outputsOf(txid).some((u) => u.spentBy !== null)) throw new DeaddropError('CONFLICT', `transaction ${txid} has unconfirmed descendants; bump the newest one instead`);
+      const inSum = inputs.reduce((s, u) => s + u!.value, 0n);
+      const outSum = parsed.outputs.reduce((s, o) => s + o.value, 0n);
+      const oldFee = inSum - outSum;
+      const oldRate = Number(oldFee) / tx.vsize;
+      if (opts.feeRate <= oldRate) throw DeaddropError.badInput(`fee rate must exceed the current ${oldRate.toFixed(2)} sat/vB`);
+      const changeVout = row.changeVout ?? parsed.outputs.findIndex((o) => this.#scripts.get(scriptKey(o.script))?.chain === CHANGE);
+      const outputs = parsed.outputs.filter((_, i) => i !== changeVout).map((o) => ({ script: o.script.slice(), amount: o.value }));
+      const oldChange = changeVout >= 0 ? this.#scripts.get(scriptKey(parsed.outputs[changeVout]!.script)) : undefined;
+      const change = oldChange ? this.keys.taprootKey(oldChange.chain, oldChange.index) : this.#nextChangeKey(false);
+      const plan = this.#plan({ outputs, feeRate: opts.feeRate, changePosition: 'random', allowNonStandardData: true }, change, {
+        required: inputs as UtxoRow[],
+        // BIP125 rule 2: a replacement adds no unconfirmed inputs.
+        candidates: this.#spendable().filter((c) => store.utxo(c.txid, c.vout)?.height !== null),
+        minFee: (vsize) => oldFee + BigInt(Math.ceil(INCREMENTAL_RELAY_FEE * vsize)),
+      });
+      const built = buildSigned(plan, this.keys);
+      this.#reserve(built);
+      return this.#broadcastNow(built, txid);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // PSBT
+
+  /**
+   * An unsigned PSBT paying `outputs`, with BIP371 tap_bip32 records so an external signer
+   * holding the same seed can sign. Its coins stay reserved (use `release(txid)` to give up).
+   */
+  psbtCreate(outputs: readonly OutputSpec[], feeRate: number, opts: { changeAddress?: string } = {}): Promise<{ psbt: string; txid: string; fee: bigint; vsize: number }> {
+    return this.#exclusive(async () => {
+      const change = opts.changeAddress === undefined ? this.#nextChangeKey(true) : this.#changeKey(opts.changeAddress);
+      const plan = withoutForeignChange(this.#plan({ outputs, feeRate }, change));
+      const tx = buildUnsigned(plan, this.keys);
+      for (const c of plan.inputs) this.#reserved.set(`${c.txid}:${c.vout}`, tx.id);
+      return { psbt: psbtToBase64(tx), txid: tx.id, fee: plan.fee, vsize: plan.vsize };
+    });
+  }
+
+  /** Signs the inputs of a PSBT that belong to this wallet's seed. */
+  async psbtSign(psbt: string): Promise<{ psbt: string; signed: number }> {
+    return psbtSign(psbt, this.keys);
+  }
+
+  /**
+   * Finalizes a fully signed PSBT and broadcasts it (default) or only returns the raw tx.
+   * The fee-rate cap applies to whatever the PSBT pays.
+   */
+  psbtFinalize(psbt: string, opts: { broadcast?: boolean } = {}): Promise<{ txid: string; raw: Uint8Array; fee: bigint; vsize: number; broadcast: boolean }> {
+    return this.#exclusive(async () => {
+      const fin = psbtFinalize(psbt, { maxFeeRate: this.maxFeeRate });
+      if (opts.broadcast === false) return { txid: fin.txid, raw: fin.raw, fee: fin.fee, vsize: fin.vsize, broadcast: false };
+      const changeVout = fin.tx.outputsLength > 0
+        ? [...Array(fin.tx.outputsLength).keys()].find((i) => this.#scripts.get(scriptKey(fin.tx.getOutput(i).script!))?.chain === CHANGE) ?? -1
+        : -1;
+      const plan: TxPlan = { inputs: [], outputs: [], changeIndex: changeVout, change: null, fee: fin.fee, vsize: fin.vsize, lockTime: fin.tx.lockTime };
+      const built = { txid: fin.txid, raw: fin.raw, vsize: fin.vsize, weight: fin.tx.weight, fee: fin.fee, changeIndex: changeVout, plan };
+      const r = await this.#broadcastNow(built, undefined, changeVout >= 0 ? changeVout : null);
+      return { txid: r.txid, raw: r.raw, fee: r.fee, vsize: r.vsize, broadcast: true };
+    });
+  }
+}
+
+/** A plan whose change goes to a foreign address carries no wallet derivation for it. */
+function withoutForeignChange(plan: TxPlan): TxPlan {
+  return plan.change && plan.change.index < 0 ? { ...plan, change: null } : plan;
+}

@@ -1,0 +1,288 @@
+/**
+ * ChainFollower: the one place that handles reorgs (after LND's chainntnfs `HandleMissedBlocks`
+ * / `RewindChain`). It walks a full-block ChainSource from a cursor kept in sqlite and turns
+ * whatever the node did (new blocks, reorgs, a restart of either side) into an ordered stream of
+ * `onDisconnect` (stale blocks, newest first) and `onConnect` (new blocks, oldest first) calls.
+ *
+ * Crash safety: each call runs inside one sqlite transaction together with the cursor update,
+ * so after a kill -9 the consumer's state and the cursor agree and no block is lost or applied
+ * twice. The consumer's handlers are synchronous (better-sqlite3 transactions are); async work
+ * for a block (fetching prevouts, say) goes in `prepare`, which runs before the transaction.
+ *
+ * Triggers: the source's 'tip' and 'reconnected' events, a periodic poll, and `catchUp()`.
+ * Runs are serialized; triggers arriving during a run coalesce into one more run.
+ *
+ * DEV NOTES
+ * - The cursor is the highest row of follower_blocks; the last `reorgSafetyDepth` hashes are kept.
+ * - Common ancestor: walk the stored hashes down from min(cursor, tip) and compare each with the
+ *   node's hash at that height. A reorg deeper than the window is a CONFLICT error (as in LND).
+ * - Every block served is checked: it must hash to the requested hash and link to the cursor.
+ *   A block that does not link means the chain moved during the walk: start over.
+ * - With `startHeight` > 0 the block below it is stored as a base (never passed to the consumer).
+ */
+import type Database from 'better-sqlite3';
+import { blockHash, HEADER_SIZE } from '../chain/block.js';
+import { hashToHex } from '../chain/bytes.js';
+import type { ChainEvent, ChainSource } from '../chain/types.js';
+import { DeaddropError } from '../util/errors.js';
+import { FollowerStore, type FollowedBlock } from './follower-store.js';
+
+export type { FollowedBlock } from './follower-store.js';
+
+/** How many recent block hashes are kept to find the common ancestor after a reorg. */
+export const REORG_SAFETY_DEPTH = 100;
+
+/**
+ * What a follower drives. `onConnect`/`onDisconnect` run inside the sqlite transaction that moves
+ * the cursor: they must be synchronous and use `db` (the follower's database) for their writes.
+ * Throwing rolls back both and the block is retried on the next trigger.
+ */
+export interface FollowerConsumer<P = unknown> {
+  /** Async work before the block's transaction (must not write to the db). Its result is passed to onConnect. */
+  prepare?(height: number, hash: string, rawBlock: Uint8Array): Promise<P>;
+  onConnect(height: number, hash: string, rawBlock: Uint8Array, db: Database.Database, prepared: P | undefined): void;
+  /** `block` is no longer on the best chain; undo what onConnect did for it. */
+  onDisconnect(block: FollowedBlock, db: Database.Database): void;
+}
+
+export interface ChainFollowerOptions<P = unknown> {
+  readonly source: ChainSource;
+  readonly db: Database.Database;
+  /** Cursor name; several followers can share one database under different names. */
+  readonly name: string;
+  readonly consumer: FollowerConsumer<P>;
+  /** First height passed to the consumer (a wallet's birthday). Default 0. */
+  readonly startHeight?: number;
+  /** Default REORG_SAFETY_DEPTH. */
+  readonly reorgSafetyDepth?: number;
+  /** Background poll period when following. Default 2000 ms; 0 disables polling. */
+  readonly pollIntervalMs?: number;
+  /** Subscribe to events and poll after ready() (default true). False for one-shot `catchUp()` use. */
+  readonly follow?: boolean;
+  /** Errors from background runs (the next trigger retries). */
+  readonly onError?: (err: unknown) => void;
+  /** Called after every run that reached the tip. */
+  readonly onCaughtUp?: (cursor: FollowedBlock | null, result: CatchUpResult) => void;
+}
+
+export interface CatchUpResult {
+  readonly connected: number;
+  readonly disconnected: number;
+  readonly cursor: FollowedBlock | null;
+}
+
+/** Display-order previous-block hash from a raw block's header. */
+function headerPrevHash(raw: Uint8Array): string {
+  return hashToHex(raw.subarray(4, 36));
+}
+
+type Step = 'done' | 'restart';
+
+/**
+ * Follows the best chain of a full-block ChainSource for one consumer.
+ * @example
+ * const f = new ChainFollower({ source, db, name: 'wallet', consumer, startHeight: birthday });
+ * await f.ready();        // subscribes and polls in the background
+ * await f.catchUp();      // or drive it by hand
+ * await f.close();
+ */
+export class ChainFollower<P = unknown> {
+  readonly store: FollowerStore;
+  readonly #opts: ChainFollowerOptions<P>;
+  readonly #source: ChainSource;
+  readonly #db: Database.Database;
+  readonly #depth: number;
+  readonly #start: number;
+  #queue: Promise<unknown> = Promise.resolve();
+  #queued = false;
+  #opening: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  #unsubscribe: (() => void) | null = null;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  #lastError: unknown = null;
+
+  constructor(opts: ChainFollowerOptions<P>) {
+    const depth = opts.reorgSafetyDepth ?? REORG_SAFETY_DEPTH;
+    const start = opts.startHeight ?? 0;
+    if (!Number.isSafeInteger(depth) || depth < 2) throw new RangeError(`reorgSafetyDepth must be an integer >= 2; got ${depth}`);
+    if (!Number.isSafeInteger(start) || start < 0) throw new RangeError(`startHeight must be a non-negative integer; got ${start}`);
+    this.#opts = opts;
+    this.#source = opts.source;
+    this.#db = opts.db;
+    this.#depth = depth;
+    this.#start = start;
+    this.store = new FollowerStore(opts.db, opts.name);
+  }
+
+  /** The last connected block (or the base), or null before the first. */
+  cursor(): FollowedBlock | null {
+    return this.store.cursor();
+  }
+
+  /** The last error of a background run, if the latest run failed. */
+  get lastError(): unknown {
+    return this.#lastError;
+  }
+
+  /** Opens the source and, when following, subscribes, starts polling and schedules a catch-up. Memoized. */
+  ready(): Promise<void> {
+    if (this.#closing) return Promise.reject(DeaddropError.closed('chain follower'));
+    this.#opening ??= this.#open();
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    if (!this.#source.capabilities.fullBlocks) {
+      throw DeaddropError.unsupported(`the ${this.#source.kind} backend serves no full blocks; a chain follower needs them`);
+    }
+    await this.#source.ready();
+    if (this.#closing || this.#opts.follow === false) return;
+    this.#unsubscribe = this.#source.subscribe((ev: ChainEvent) => {
+      if (ev.type === 'tip' || ev.type === 'reconnected') this.#schedule();
+    });
+    const poll = this.#opts.pollIntervalMs ?? 2000;
+    if (poll > 0) this.#timer = setInterval(() => this.#schedule(), poll);
+    this.#schedule();
+  }
+
+  /** Stops events and polling and waits for a run in progress. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#opening?.catch(() => undefined);
+    await this.#queue.catch(() => undefined);
+  }
+
+  /** Brings the cursor to the node's tip now (after any run in progress). */
+  catchUp(): Promise<CatchUpResult> {
+    if (this.#closing) return Promise.reject(DeaddropError.closed('chain follower'));
+    return this.#enqueue(() => this.#run());
+  }
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(fn, fn);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  #schedule(): void {
+    if (this.#closing || this.#queued) return;
+    this.#queued = true;
+    this.#enqueue(() => {
+      this.#queued = false;
+      return this.#closing ? Promise.resolve(null) : this.#run();
+    }).then(
+      () => {
+        this.#lastError = null;
+      },
+      (err: unknown) => {
+        this.#lastError = err;
+        this.#opts.onError?.(err);
+      },
+    );
+  }
+
+  async #run(): Promise<CatchUpResult> {
+    await this.ready();
+    const counts = { connected: 0, disconnected: 0 };
+    for (;;) {
+      if (this.#closing) break;
+      const step = await this.#step(counts);
+      if (step === 'done') break;
+    }
+    const result: CatchUpResult = { ...counts, cursor: this.store.cursor() };
+    if (!this.#closing) this.#opts.onCaughtUp?.(result.cursor, result);
+    return result;
+  }
+
+  /** One pass: reconcile with the tip, then connect towards it. 'restart' when the chain moved. */
+  async #step(counts: { connected: number; disconnected: number }): Promise<Step> {
+    const tip = await this.#source.getTip();
+    let cursor = this.store.cursor();
+    if (!cursor && this.#start > 0) {
+      if (tip.height < this.#start - 1) return 'done';
+      const base = { height: this.#start - 1, hash: await this.#source.getBlockHash(this.#start - 1) };
+      this.#tx(() => this.store.connect(base, this.#depth));
+      cursor = base;
+    }
+    if (cursor) {
+      const ancestor = await this.#findAncestor(cursor, tip.height, tip.hash);
+      if (ancestor === null) return 'restart';
+      counts.disconnected += this.#rewindTo(ancestor.height);
+      cursor = ancestor;
+      if (cursor.hash === tip.hash) return 'done';
+      if (cursor.height >= tip.height) return 'restart';
+    }
+    for (let h = cursor ? cursor.height + 1 : 0; h <= tip.height; h++) {
+      if (this.#closing) return 'done';
+      const hash = h === tip.height ? tip.hash : await this.#source.getBlockHash(h);
+      const next = await this.#connect(h, hash, cursor);
+      if (!next) return 'restart';
+      cursor = next;
+      counts.connected++;
+    }
+    return 'restart'; // re-read the tip: more blocks may have come in meanwhile
+  }
+
+  /** The newest stored block still on the node's chain; null after clearing a stale base. */
+  async #findAncestor(cursor: FollowedBlock, tipHeight: number, tipHash: string): Promise<FollowedBlock | null> {
+    const top = Math.min(cursor.height, tipHeight);
+    const stored = this.store.recentAtOrBelow(top);
+    for (const b of stored) {
+      const nodeHash = b.height === tipHeight ? tipHash : await this.#source.getBlockHash(b.height);
+      if (nodeHash === b.hash) return b;
+    }
+    const all = this.store.recentAtOrBelow(Number.MAX_SAFE_INTEGER);
+    if (all.every((b) => b.height < this.#start)) {
+      // Only the base was stored and it was reorged away: nothing was connected, start afresh.
+      this.#tx(() => this.store.clear());
+      return null;
+    }
+    throw new DeaddropError('CONFLICT', `reorg deeper than ${this.#depth} blocks below height ${cursor.height}: no common ancestor in the stored window`, {
+      follower: this.store.name,
+      cursorHeight: cursor.height,
+    });
+  }
+
+  /** Disconnects every stored block above `height`, newest first. Returns how many. */
+  #rewindTo(height: number): number {
+    const stale = this.store.recentAtOrBelow(Number.MAX_SAFE_INTEGER).filter((b) => b.height > height);
+    for (const b of stale) {
+      this.#tx(() => {
+        if (b.height >= this.#start) this.#opts.consumer.onDisconnect(b, this.#db);
+        this.store.disconnect(b.height);
+      });
+    }
+    return stale.length;
+  }
+
+  /** Fetches, checks and applies one block. Null when it does not link to `cursor` (chain moved). */
+  async #connect(height: number, hash: string, cursor: FollowedBlock | null): Promise<FollowedBlock | null> {
+    const raw = await this.#source.getRawBlock(hash);
+    if (!(raw instanceof Uint8Array) || raw.length <= HEADER_SIZE || blockHash(raw) !== hash) {
+      throw DeaddropError.protocol(`backend served a block that does not hash to ${hash} (height ${height})`);
+    }
+    if (cursor && headerPrevHash(raw) !== cursor.hash) return null;
+    const prepared = this.#opts.consumer.prepare ? await this.#opts.consumer.prepare(height, hash, raw) : undefined;
+    if (this.#closing) return null;
+    // The cursor may have moved while awaiting (it cannot: runs are serialized), but check cheaply.
+    if (this.store.cursor()?.hash !== cursor?.hash) return null;
+    const block = { height, hash };
+    this.#tx(() => {
+      this.#opts.consumer.onConnect(height, hash, raw, this.#db, prepared);
+      this.store.connect(block, this.#depth);
+    });
+    return block;
+  }
+
+  #tx(fn: () => void): void {
+    this.#db.transaction(fn).immediate();
+  }
+}

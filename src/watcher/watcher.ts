@@ -1,0 +1,447 @@
+/**
+ * DropWatcher: the long-running dead-drop scanner over a full-block ChainSource.
+ *
+ * DEV DOCS
+ * - Blocks come from the one ChainFollower (./follower.ts), which owns reorg handling and the
+ *   cursor. For each block, `prepare` (async, no db writes) runs the zero-copy candidate scan,
+ *   fetches prevouts for candidates only, computes the tweak data input_hash·A of every
+ *   candidate and trial-decrypts it with each local scan key (one ECDH per candidate and
+ *   identity). `onConnect` then writes the index rows, the drops and their events in the
+ *   follower's transaction; `onDisconnect` rolls a block's rows back and marks its drops reorged.
+ * - The mempool is scanned for zero-confirmation discovery: 'mempool-tx' events from the backend,
+ *   a full pass at start and a periodic getMempoolTxids diff as a safety net. Mempool finds are
+ *   written in their own transaction. The public index holds on-chain candidates only.
+ * - Events are never published directly from a scan: they are outbox rows (./drop-store.ts)
+ *   delivered after commit to the EventBus / `onEvent`, with the delivery cursor persisted, so a
+ *   kill -9 at any point loses none and a replay carries the same stable ids.
+ * - Events: `drop.pending` (mempool), `drop.confirmed` once per confirmation (the block that
+ *   mines it; `confirmations` = tip - height + 1 when that block was processed, so more than 1
+ *   during a rescan; not re-sent as more blocks arrive), `drop.reorged` when that block is
+ *   disconnected (a later re-mine sends `drop.confirmed` again, with a new id). `watch.progress`
+ *   {height, tip} is sent during catch-up, throttled; it is ephemeral (not in the outbox).
+ * - Chain data never throws out of here: a malformed block, an unknown prevout, an invalid
+ *   point or an undecodable payload means "no candidate" / "no drop" (reported to onWarning).
+ */
+import type Database from 'better-sqlite3';
+import { parseTransaction, scanBlockForCandidates, type Candidate, type Tx } from '../chain/block.js';
+import type { ChainEvent, ChainSource } from '../chain/types.js';
+import type { EventBus } from '../daemon/event-bus.js';
+import { DeaddropError } from '../util/errors.js';
+import { ChainFollower, type CatchUpResult, type FollowedBlock } from './follower.js';
+import { DropStore, type DropRecord, type FoundDrop, type IndexedCandidate, type OutboxEvent } from './drop-store.js';
+import { PrevoutFetcher, type FreshPrevout, type OutpointRef } from './prevouts.js';
+import { candidateTweak, checkIdentities, dropOutputs, DROP_SCAN_OPTIONS, spentOutpoints, trialDecrypt, type WatchIdentity } from './candidates.js';
+import { IndexService, INDEX_FROM_KEY, type IndexBounds } from './index-service.js';
+
+export type { WatchIdentity } from './candidates.js';
+
+/** An event the watcher delivers: outbox events (with `seq`) and progress events. */
+export interface WatcherEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly data: Record<string, unknown>;
+  /** Outbox sequence number (drop events only). */
+  readonly seq?: number;
+}
+
+export interface DropWatcherOptions {
+  readonly source: ChainSource;
+  /** A store, or a path to open one at (closed by close()). */
+  readonly store: DropStore | string;
+  /** Local identities to decrypt for; none still builds the public index. */
+  readonly identities?: readonly WatchIdentity[];
+  /** First height scanned when there is no cursor yet (the invite's birthday). Default 0. */
+  readonly birthday?: number;
+  /** Forget the cursor and rescan from `birthday` (`deaddrop watch --from`). */
+  readonly rescan?: boolean;
+  /** Follower cursor name and outbox consumer name. Default 'drops'. */
+  readonly name?: string;
+  /** Publish events here. */
+  readonly events?: EventBus;
+  readonly onEvent?: (event: WatcherEvent) => void;
+  /** Follow tip events and poll (default true); false for one-shot `catchUp()` use. */
+  readonly follow?: boolean;
+  /** Follower poll period. Default 2000 ms. */
+  readonly pollIntervalMs?: number;
+  /** Scan the mempool (default: when the backend can list it). */
+  readonly mempool?: boolean;
+  /** Safety-net mempool diff period; 'mempool-tx' events are handled at once. Default 5000 ms; 0 disables. */
+  readonly mempoolPollMs?: number;
+  /** Minimum time between two progress events. Default 250 ms. */
+  readonly progressIntervalMs?: number;
+  readonly onError?: (err: unknown) => void;
+  /** Chain data that could not be scanned (malformed block, unknown prevout). Never secret. */
+  readonly onWarning?: (message: string) => void;
+}
+
+/** Counters since the watcher was opened (status output, tests, benchmarks). */
+export interface WatcherStats {
+  /** Blocks scanned (prepared), including ones whose transaction was retried. */
+  blocks: number;
+  /** Blocks that failed to parse and were skipped. */
+  malformedBlocks: number;
+  /** Block candidates with tweak data (indexed). */
+  candidates: number;
+  /** Candidates skipped: a prevout unknown to the backend or no eligible input. */
+  unscannable: number;
+  /** Mempool transactions looked at. */
+  mempoolTxs: number;
+  /** Mempool transactions that were candidates with tweak data (trial-decrypted). */
+  mempoolCandidates: number;
+  /** Drops opened (blocks and mempool; the same drop may count twice). */
+  opened: number;
+}
+
+/** What `prepare` hands to `onConnect`. */
+interface PreparedBlock {
+  readonly rows: IndexedCandidate[];
+  readonly found: FoundDrop[];
+  readonly fresh: FreshPrevout[];
+  readonly tip: number;
+}
+
+const PREVOUT_CACHE_ROWS = 200_000;
+/** Bound on remembered mempool txids when no diff runs to trim them. */
+const MAX_MEMPOOL_SEEN = 500_000;
+
+/**
+ * Scans the chain and the mempool for dead drops addressed to the local identities and keeps
+ * the public candidate index.
+ * @example
+ * const w = new DropWatcher({ source, store: 'watcher.sqlite', identities: [me], birthday, events: bus });
+ * await w.ready();
+ * // ... bus receives drop.pending / drop.confirmed / drop.reorged / watch.progress
+ * await w.close();
+ */
+export class DropWatcher {
+  readonly #opts: DropWatcherOptions;
+  readonly #source: ChainSource;
+  readonly #identities: readonly WatchIdentity[];
+  readonly #name: string;
+  #store: DropStore | null = null;
+  #follower: ChainFollower<PreparedBlock> | null = null;
+  #fetcher: PrevoutFetcher | null = null;
+  #index: IndexService | null = null;
+  #opening: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  #unsubscribe: (() => void) | null = null;
+  #mempoolTimer: ReturnType<typeof setInterval> | null = null;
+  #mempoolSeen = new Set<string>();
+  #mempoolQueue: Promise<void> = Promise.resolve();
+  #mempoolInflight = new Set<string>();
+  #tip = -1;
+  #tipFetchedAt = 0;
+  #lastProgress = 0;
+  #connects = 0;
+  readonly #stats: WatcherStats = { blocks: 0, malformedBlocks: 0, candidates: 0, unscannable: 0, mempoolTxs: 0, mempoolCandidates: 0, opened: 0 };
+
+  constructor(opts: DropWatcherOptions) {
+    const birthday = opts.birthday ?? 0;
+    if (!Number.isSafeInteger(birthday) || birthday < 0) throw new RangeError(`birthday must be a non-negative integer, got ${birthday}`);
+    checkIdentities(opts.identities ?? []);
+    this.#opts = opts;
+    this.#source = opts.source;
+    this.#identities = [...(opts.identities ?? [])];
+    this.#name = opts.name ?? 'drops';
+  }
+
+  /** Opens the store and the source, redelivers undelivered events, starts following. Memoized. */
+  ready(): Promise<void> {
+    if (this.#closing) return Promise.reject(DeaddropError.closed('drop watcher'));
+    this.#opening ??= this.#open();
+    return this.#opening;
+  }
+
+  async #open(): Promise<void> {
+    const store = typeof this.#opts.store === 'string' ? DropStore.open(this.#opts.store) : this.#opts.store;
+    this.#store = store;
+    const birthday = this.#opts.birthday ?? 0;
+    this.#fetcher = new PrevoutFetcher(this.#source, store);
+    this.#follower = new ChainFollower<PreparedBlock>({
+      source: this.#source, db: store.db, name: this.#name, startHeight: birthday,
+      consumer: {
+        prepare: (h, hash, raw) => this.#prepare(h, hash, raw),
+        onConnect: (h, hash, _raw, _db, prepared) => this.#onConnect({ height: h, hash }, prepared),
+        onDisconnect: (block, db) => this.#onDisconnect(block, db),
+      },
+      follow: this.#opts.follow ?? true,
+      pollIntervalMs: this.#opts.pollIntervalMs ?? 2000,
+      onError: (err) => this.#opts.onError?.(err),
+      onCaughtUp: (cursor, result) => {
+        if (result.connected > 0) this.#progress(cursor?.height ?? -1, true);
+      },
+    });
+    this.#initIndexStart(store, birthday);
+    this.#index = new IndexService(store, () => this.indexBounds());
+    this.#flush();
+    await this.#source.ready();
+    if (this.#closing) return;
+    await this.#follower.ready();
+    if (this.#closing || this.#opts.follow === false) return;
+    this.#startMempool();
+  }
+
+  /**
+   * Records where the index starts. A rescan clears the cursor and the rows at or above the new
+   * start (they are rewritten); rows below it stay and remain contiguous with the rescan.
+   */
+  #initIndexStart(store: DropStore, birthday: number): void {
+    const follower = this.#follower!;
+    store.transaction(() => {
+      const from = store.getMeta(INDEX_FROM_KEY);
+      if (this.#opts.rescan) {
+        follower.store.clear();
+        store.db.prepare('DELETE FROM dd_candidates WHERE height >= ?').run(birthday);
+        store.setMeta(INDEX_FROM_KEY, String(Math.min(from === undefined ? birthday : Number(from), birthday)));
+      } else if (from === undefined || follower.cursor() === null) {
+        store.setMeta(INDEX_FROM_KEY, String(birthday));
+      }
+    });
+  }
+
+  /** Stops following and the mempool scan, waits for work in flight, closes an owned store. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    if (this.#mempoolTimer) clearInterval(this.#mempoolTimer);
+    this.#mempoolTimer = null;
+    await this.#opening?.catch(() => undefined);
+    await this.#follower?.close();
+    await this.#mempoolQueue.catch(() => undefined);
+    if (typeof this.#opts.store === 'string') this.#store?.close();
+  }
+
+  #live(): { store: DropStore; follower: ChainFollower<PreparedBlock> } {
+    if (this.#closing) throw DeaddropError.closed('drop watcher');
+    if (!this.#store || !this.#follower) throw new DeaddropError('NOT_INITIALIZED', 'drop watcher: call ready() first');
+    return { store: this.#store, follower: this.#follower };
+  }
+
+  /** Brings the watcher to the node's tip now (the mempool is not scanned). */
+  async catchUp(): Promise<CatchUpResult> {
+    await this.ready();
+    const result = await this.#live().follower.catchUp();
+    this.#flush();
+    return result;
+  }
+
+  /** Scans the whole mempool once now (new txids only) and waits for it. */
+  async scanMempool(): Promise<void> {
+    await this.ready();
+    await this.#diffMempool();
+  }
+
+  /** Counters since open (a copy). */
+  stats(): WatcherStats {
+    return { ...this.#stats };
+  }
+
+  /** The last block scanned, or null. */
+  cursor(): FollowedBlock | null {
+    return this.#live().follower.cursor();
+  }
+
+  /** Drops found so far. */
+  drops(): DropRecord[] {
+    return this.#live().store.listDrops();
+  }
+
+  /** The store (for the outbox and the CLI's `drops list`). */
+  get store(): DropStore {
+    return this.#live().store;
+  }
+
+  /** The public index over this watcher's store. */
+  get index(): IndexService {
+    this.#live();
+    return this.#index!;
+  }
+
+  /** Heights the public index covers. */
+  indexBounds(): IndexBounds {
+    const { store, follower } = this.#live();
+    const from = store.getMeta(INDEX_FROM_KEY);
+    const cursor = follower.cursor();
+    if (from === undefined || cursor === null || cursor.height < Number(from)) return { indexedFrom: null, indexedTip: null };
+    return { indexedFrom: Number(from), indexedTip: cursor.height };
+  }
+
+  // -- Blocks -------------------------------------------------------------------------------
+
+  async #prepare(height: number, hash: string, raw: Uint8Array): Promise<PreparedBlock> {
+    await this.#refreshTip(height);
+    this.#stats.blocks++;
+    let candidates: Candidate[];
+    try {
+      candidates = scanBlockForCandidates(raw, DROP_SCAN_OPTIONS);
+    } catch (err) {
+      this.#stats.malformedBlocks++;
+      this.#warn(`block ${hash} at height ${height} is malformed and was skipped: ${(err as Error).message}`);
+      candidates = [];
+    }
+    const outpoints: OutpointRef[] = candidates.flatMap((c) => spentOutpoints(c.tx));
+    const { found: prevouts, fresh } = await this.#fetcher!.fetch(outpoints);
+    const rows: IndexedCandidate[] = [];
+    const found: FoundDrop[] = [];
+    for (const c of candidates) {
+      const tweak = candidateTweak(c.tx, prevouts);
+      if (tweak === null) {
+        this.#stats.unscannable++;
+        continue;
+      }
+      this.#stats.candidates++;
+      const txid = c.tx.txid;
+      const outputs = c.outputs.map((o) => ({ vout: o.vout, data: o.data.slice() }));
+      for (const o of outputs) rows.push({ height, blockHash: hash, txid, vout: o.vout, tweak, data: o.data });
+      found.push(...trialDecrypt(txid, tweak, outputs, this.#identities));
+    }
+    this.#stats.opened += found.length;
+    return { rows, found, fresh, tip: Math.max(this.#tip, height) };
+  }
+
+  #onConnect(block: FollowedBlock, prepared: PreparedBlock | undefined): void {
+    const store = this.#store!;
+    const p = prepared ?? { rows: [], found: [], fresh: [], tip: block.height };
+    store.putPrevouts(p.fresh);
+    store.connectBlock(block, p.rows, p.found, p.tip);
+    if (++this.#connects % 1000 === 0) store.prunePrevouts(PREVOUT_CACHE_ROWS);
+    // Runs after the follower's transaction commits (it is synchronous).
+    queueMicrotask(() => {
+      this.#flush();
+      this.#progress(block.height, false);
+    });
+  }
+
+  #onDisconnect(block: FollowedBlock, _db: Database.Database): void {
+    this.#store!.disconnectBlock(block);
+    queueMicrotask(() => this.#flush());
+  }
+
+  async #refreshTip(height: number): Promise<void> {
+    const now = Date.now();
+    if (height <= this.#tip && now - this.#tipFetchedAt < 1000) return;
+    this.#tipFetchedAt = now;
+    try {
+      this.#tip = Math.max(height, (await this.#source.getTip()).height);
+    } catch {
+      this.#tip = Math.max(this.#tip, height);
+    }
+  }
+
+  // -- Mempool ------------------------------------------------------------------------------
+
+  #startMempool(): void {
+    const want = this.#opts.mempool ?? this.#source.capabilities.mempool;
+    if (!want || !this.#source.capabilities.mempool || this.#identities.length === 0) return;
+    this.#unsubscribe = this.#source.subscribe((ev: ChainEvent) => {
+      if (ev.type === 'mempool-tx') this.#enqueueMempool([ev.txid], ev.raw);
+      else if (ev.type === 'tip') this.#tip = Math.max(this.#tip, ev.tip.height);
+    });
+    void this.#diffMempool().catch((err: unknown) => this.#opts.onError?.(err));
+    const every = this.#opts.mempoolPollMs ?? 5000;
+    if (every > 0) {
+      this.#mempoolTimer = setInterval(() => void this.#diffMempool().catch((err: unknown) => this.#opts.onError?.(err)), every);
+      this.#mempoolTimer.unref();
+    }
+  }
+
+  /** Checks every mempool txid not seen in the previous diff; forgets txids that left. */
+  async #diffMempool(): Promise<void> {
+    if (this.#closing || this.#identities.length === 0) return;
+    const now = await this.#source.getMempoolTxids();
+    const fresh = now.filter((t) => !this.#mempoolSeen.has(t));
+    this.#mempoolSeen = new Set(now); // forget txids that left: memory stays bounded by the mempool
+    await this.#enqueueMempool(fresh);
+  }
+
+  #enqueueMempool(txids: readonly string[], raw?: Uint8Array): Promise<void> {
+    const todo = txids.filter((t) => !this.#mempoolInflight.has(t));
+    if (this.#mempoolSeen.size > MAX_MEMPOOL_SEEN) this.#mempoolSeen.clear();
+    for (const t of todo) {
+      this.#mempoolInflight.add(t);
+      this.#mempoolSeen.add(t);
+    }
+    const run = async (): Promise<void> => {
+      for (let i = 0; i < todo.length && !this.#closing; i += 16) {
+        await Promise.all(todo.slice(i, i + 16).map((t) => this.#checkMempoolTx(t, todo.length === 1 ? raw : undefined)));
+      }
+    };
+    const next = this.#mempoolQueue.then(run, run).finally(() => {
+      for (const t of todo) this.#mempoolInflight.delete(t);
+    });
+    this.#mempoolQueue = next.catch((err: unknown) => this.#opts.onError?.(err));
+    return next;
+  }
+
+  async #checkMempoolTx(txid: string, raw?: Uint8Array): Promise<void> {
+    try {
+      await this.#tryMempoolTx(txid, raw);
+    } catch (err) {
+      this.#mempoolSeen.delete(txid); // a backend failure: look again at the next diff
+      this.#opts.onError?.(err);
+    }
+  }
+
+  async #tryMempoolTx(txid: string, raw?: Uint8Array): Promise<void> {
+    let tx: Tx;
+    try {
+      tx = parseTransaction(raw ?? (await this.#source.getRawTransaction(txid)));
+    } catch {
+      return; // gone from the mempool meanwhile, or not parseable: nothing to find
+    }
+    if (tx.txid !== txid) return;
+    this.#stats.mempoolTxs++;
+    const outputs = dropOutputs(tx).map((o) => ({ vout: o.vout, data: o.data.slice() }));
+    if (outputs.length === 0) return;
+    const { found: prevouts, fresh } = await this.#fetcher!.fetch(spentOutpoints(tx));
+    if (this.#closing) return;
+    const store = this.#store!;
+    const tweak = candidateTweak(tx, prevouts);
+    if (tweak !== null) this.#stats.mempoolCandidates++;
+    const drops = tweak === null ? [] : trialDecrypt(txid, tweak, outputs, this.#identities);
+    this.#stats.opened += drops.length;
+    store.transaction(() => {
+      store.putPrevouts(fresh);
+      for (const d of drops) store.recordPending(d);
+    });
+    if (drops.length > 0) this.#flush();
+  }
+
+  // -- Events -------------------------------------------------------------------------------
+
+  /** Delivers outbox rows after the persisted cursor, then persists it. Synchronous. */
+  #flush(): void {
+    const store = this.#store;
+    if (!store || !store.db.open) return;
+    store.deliver(`bus:${this.#name}`, (row) => this.#deliver(row));
+  }
+
+  #deliver(row: OutboxEvent | WatcherEvent): void {
+    const event: WatcherEvent = { id: row.id, type: row.type, data: row.data, ...('seq' in row ? { seq: row.seq } : {}) };
+    this.#opts.events?.publish(event.type, event.id, event.data);
+    try {
+      this.#opts.onEvent?.(event);
+    } catch {
+      // A failing consumer must not stop the watcher.
+    }
+  }
+
+  #progress(height: number, final: boolean): void {
+    const now = Date.now();
+    const interval = this.#opts.progressIntervalMs ?? 250;
+    if (!final && now - this.#lastProgress < interval) return;
+    if (height < 0) return;
+    this.#lastProgress = now;
+    const tip = Math.max(this.#tip, height);
+    this.#deliver({ id: `watch.progress:${this.#name}:${height}`, type: 'watch.progress', data: { height, tip } });
+  }
+
+  #warn(message: string): void {
+    this.#opts.onWarning?.(message);
+  }
+}

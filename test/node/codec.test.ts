@@ -1,0 +1,223 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import {
+  MAX_BODY_BYTES,
+  ZERO_HASH,
+  createEntry,
+  decodeEntry,
+  decodeHeader,
+  encodeHeader,
+  openEntry,
+  signedPart,
+  verifyEntry,
+} from '../../src/node/log/codec.js';
+import type { EntryHeader, HeaderValue } from '../../src/node/log/codec.js';
+import { ed25519FromSeed, fromHex, randomBytes, sha256, signerFromKeyPair, toHex, utf8 } from '../../src/node/crypto.js';
+import { isDeaddropError } from '../../src/util/errors.js';
+
+interface Vector {
+  seed: string;
+  author: string;
+  seq: number;
+  prev: string;
+  timestamp: number;
+  header: Record<string, string | number | { hex: string } | { hashes: string[] }>;
+  body: string;
+  entry: string;
+  hash: string;
+  signature: string;
+}
+
+const vectors = (JSON.parse(readFileSync(resolve(import.meta.dirname, '../vectors/node-log.json'), 'utf8')) as { vectors: Vector[] }).vectors;
+
+function headerFromJson(j: Vector['header']): EntryHeader {
+  const out: Record<string, HeaderValue> = {};
+  for (const [k, v] of Object.entries(j)) {
+    if (typeof v === 'string' || typeof v === 'number') out[k] = v;
+    else if ('hex' in v) out[k] = fromHex(v.hex);
+    else out[k] = v.hashes.map(fromHex);
+  }
+  return out as EntryHeader;
+}
+
+/** The signed message, rebuilt with noble only: "deaddrop/entry/v1\0" || SHA-256(signed part). */
+function nobleMessage(signed: Uint8Array): Uint8Array {
+  return Uint8Array.from([...new TextEncoder().encode('deaddrop/entry/v1\0'), ...nobleSha256(signed)]);
+}
+
+const signer = signerFromKeyPair(ed25519FromSeed(new Uint8Array(32).fill(7)));
+
+function sample(overrides: Partial<{ header: EntryHeader; body: Uint8Array }> = {}): ReturnType<typeof createEntry> {
+  return createEntry(signer, {
+    seq: 1,
+    prev: ZERO_HASH,
+    timestamp: 1_700_000_000_000,
+    header: overrides.header ?? { type: 'post', app: 'chat' },
+    body: overrides.body ?? utf8('hello'),
+  });
+}
+
+describe('log entry vectors (test/vectors/node-log.json)', () => {
+  it('has vectors', () => expect(vectors.length).toBeGreaterThanOrEqual(3));
+
+  for (const v of vectors) {
+    it(`seq ${v.seq}: encodes byte-exactly, and noble agrees on the signature and hash`, () => {
+      const s = signerFromKeyPair(ed25519FromSeed(fromHex(v.seed)));
+      expect(toHex(s.publicKey)).toBe(v.author);
+      const e = createEntry(s, {
+        seq: v.seq,
+        prev: fromHex(v.prev),
+        timestamp: v.timestamp,
+        header: headerFromJson(v.header),
+        body: fromHex(v.body),
+      });
+      expect(toHex(e.raw)).toBe(v.entry);
+      expect(toHex(e.hash)).toBe(v.hash);
+      // independent implementations: noble Ed25519 (strict, non-ZIP215) and noble SHA-256
+      const raw = fromHex(v.entry);
+      const message = nobleMessage(raw.subarray(0, raw.length - 64));
+      expect(toHex(ed25519.sign(message, fromHex(v.seed)))).toBe(v.signature);
+      expect(ed25519.verify(fromHex(v.signature), message, fromHex(v.author), { zip215: false })).toBe(true);
+      expect(toHex(nobleSha256(raw))).toBe(v.hash);
+      const d = openEntry(raw);
+      expect(d.seq).toBe(v.seq);
+      expect(d.timestamp).toBe(v.timestamp);
+      expect(toHex(d.prev)).toBe(v.prev);
+      expect(toHex(d.body)).toBe(v.body);
+      expect(toHex(encodeHeader(d.header))).toBe(toHex(encodeHeader(headerFromJson(v.header))));
+    });
+  }
+
+  it('vectors chain: each prev is the previous hash', () => {
+    for (let i = 1; i < vectors.length; i++) expect(vectors[i]!.prev).toBe(vectors[i - 1]!.hash);
+  });
+});
+
+describe('tampering', () => {
+  it('every single-byte change is rejected by decode or signature check', () => {
+    const e = sample({ header: { type: 'post', app: 'chat', refs: [sha256(utf8('x'))], n: 7 } });
+    for (let i = 0; i < e.raw.length; i++) {
+      const t = e.raw.slice();
+      t[i] = t[i]! ^ 0x01;
+      let ok = false;
+      try {
+        ok = verifyEntry(decodeEntry(t));
+      } catch (err) {
+        expect(isDeaddropError(err, 'PROTOCOL')).toBe(true);
+      }
+      expect(ok, `byte ${i}`).toBe(false);
+    }
+  });
+
+  it('noble rejects a tampered signature too', () => {
+    const e = sample();
+    const sig = e.signature.slice();
+    sig[5] = sig[5]! ^ 0x80;
+    expect(ed25519.verify(e.signature, nobleMessage(signedPart(e)), e.author, { zip215: false })).toBe(true);
+    expect(ed25519.verify(sig, nobleMessage(signedPart(e)), e.author, { zip215: false })).toBe(false);
+  });
+
+  it('rejects unknown versions, truncation, trailing bytes and bad links', () => {
+    const e = sample();
+    const v2 = e.raw.slice();
+    v2[0] = 2;
+    expect(() => decodeEntry(v2)).toThrow(/unknown version/);
+    expect(() => decodeEntry(e.raw.subarray(0, e.raw.length - 1))).toThrow(/invalid log entry/);
+    const longer = new Uint8Array(e.raw.length + 1);
+    longer.set(e.raw);
+    expect(() => decodeEntry(longer)).toThrow(/invalid log entry/);
+    const seq0 = e.raw.slice();
+    seq0[40] = 0;
+    expect(() => decodeEntry(seq0)).toThrow(/seq 0/);
+    const prevSet = e.raw.slice();
+    prevSet[50] = 1;
+    expect(() => decodeEntry(prevSet)).toThrow(/prev must be zero/);
+    expect(() => createEntry(signer, { seq: 2, prev: ZERO_HASH, timestamp: 0, header: { type: 't' }, body: new Uint8Array() })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('enforces the body size limit on both sides', () => {
+    expect(() => sample({ body: new Uint8Array(MAX_BODY_BYTES + 1) })).toThrow(RangeError);
+    const e = sample({ body: new Uint8Array(MAX_BODY_BYTES) });
+    expect(verifyEntry(openEntry(e.raw))).toBe(true);
+  });
+});
+
+describe('header encoding', () => {
+  it('sorts keys canonically regardless of insertion order', () => {
+    const a = encodeHeader({ type: 'x', app: 'y', zeta: 1, alpha: 'a' });
+    const b = encodeHeader({ alpha: 'a', zeta: 1, type: 'x', app: 'y' });
+    expect(toHex(a)).toBe(toHex(b));
+  });
+
+  it('rejects unsorted, duplicate, unknown-tag, non-UTF-8 and trailing encodings', () => {
+    const good = encodeHeader({ type: 'x', app: 'y' }); // app < type
+    expect(decodeHeader(good)).toEqual({ app: 'y', type: 'x' });
+    // swap the two fields: unsorted
+    const app = good.subarray(1, 1 + 1 + 3 + 1 + 2 + 1);
+    const type = good.subarray(1 + app.length);
+    expect(() => decodeHeader(Uint8Array.from([2, ...type, ...app]))).toThrow(/sorted/);
+    expect(() => decodeHeader(Uint8Array.from([2, ...type, ...type]))).toThrow(/sorted/);
+    const unknownTag = good.slice();
+    unknownTag[5] = 9;
+    expect(() => decodeHeader(unknownTag)).toThrow(/tag/);
+    expect(() => decodeHeader(Uint8Array.from([...good, 0]))).toThrow(/trailing/);
+    const badUtf8 = encodeHeader({ type: 'x', s: 'ab' });
+    // [count=2][1 's' 0x01 0x0002 'a' 'b'][4 'type' ...]: byte 6 is the 'a'
+    expect(badUtf8[6]).toBe(0x61);
+    badUtf8[6] = 0xff;
+    expect(() => decodeHeader(badUtf8)).toThrow(/UTF-8/);
+  });
+
+  it('requires a valid type and typed well-known keys', () => {
+    expect(() => encodeHeader({} as EntryHeader)).toThrow(TypeError);
+    expect(() => encodeHeader({ type: 'has space' })).toThrow(TypeError);
+    expect(() => encodeHeader({ type: 'x', app: 5 } as unknown as EntryHeader)).toThrow(TypeError);
+    expect(() => encodeHeader({ type: 'x', Upper: 1 })).toThrow(TypeError);
+    expect(() => encodeHeader({ type: 'x', n: -1 })).toThrow(RangeError);
+  });
+
+  it('keeps a __proto__ key as a plain field', () => {
+    const h = JSON.parse('{"type":"x","__proto__":"p"}') as EntryHeader;
+    const d = decodeHeader(encodeHeader(h));
+    expect(Object.getPrototypeOf(d)).toBe(Object.prototype);
+    expect(Object.keys(d)).toContain('__proto__');
+  });
+
+  it('round-trips arbitrary headers and bodies (property)', () => {
+    const key = fc.stringMatching(/^[a-z0-9_.-]{1,12}$/).filter((k) => k !== 'type' && k !== 'app' && k !== 'refs');
+    const value: fc.Arbitrary<HeaderValue> = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.uint8Array({ maxLength: 40 }),
+      fc.maxSafeNat(),
+      fc.array(fc.uint8Array({ minLength: 32, maxLength: 32 }), { maxLength: 3 }),
+    );
+    fc.assert(
+      fc.property(fc.dictionary(key, value, { maxKeys: 10 }), fc.uint8Array({ maxLength: 200 }), (extra, body) => {
+        const header = { ...extra, type: 'prop' } as EntryHeader;
+        const e = createEntry(signer, { seq: 3, prev: sha256(body), timestamp: 5, header, body });
+        const d = openEntry(e.raw.slice());
+        expect(toHex(encodeHeader(d.header))).toBe(toHex(encodeHeader(header)));
+        expect(toHex(d.body)).toBe(toHex(body));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('random keys', () => {
+  it('noble verifies what libsodium signs, for random keys and messages', () => {
+    for (let i = 0; i < 20; i++) {
+      const seed = randomBytes(32);
+      const s = signerFromKeyPair(ed25519FromSeed(seed));
+      expect(toHex(s.publicKey)).toBe(toHex(ed25519.getPublicKey(seed)));
+      const e = createEntry(s, { seq: 1, prev: ZERO_HASH, timestamp: i, header: { type: 'r' }, body: randomBytes(i * 10) });
+      expect(ed25519.verify(e.signature, nobleMessage(signedPart(e)), s.publicKey, { zip215: false })).toBe(true);
+    }
+  });
+});

@@ -1,0 +1,212 @@
+/** The regtest harness against a real btcd: lifecycle, mining, funding, reorgs, detached mode. */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTransaction } from '../../src/chain/block.js';
+import {
+  REPO_ROOT, attachRegtestNode, startRegtestNode, stopRegtestNode, type RegtestNode,
+} from '../../src/regtest/harness.js';
+import { isDeaddropError } from '../../src/util/errors.js';
+
+const STRANGER = 'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function waitDead(pid: number, ms = 10_000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (!alive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !alive(pid);
+}
+
+describe('regtest harness (btcd)', () => {
+  let node: RegtestNode;
+
+  beforeAll(async () => {
+    node = await startRegtestNode({ kind: 'btcd' });
+  });
+
+  afterAll(async () => {
+    await node?.stop();
+  });
+
+  it('starts with mature coinbases and answers RPC', async () => {
+    expect(node.kind).toBe('btcd');
+    expect(await node.rpc<number>('getblockcount')).toBe(101);
+    expect(node.backendUrl).toMatch(/^btcd:\/\/deaddrop:[0-9a-f]{32}@127\.0\.0\.1:\d+$/);
+    // Heights 1 and 2 are mature at tip 101 (spendable in block 102).
+    expect(await node.balance()).toBe(2n * 50n * 100_000_000n);
+  });
+
+  it('mine(n) returns the new block hashes, paying the funding address', async () => {
+    const before = await node.rpc<number>('getblockcount');
+    const hashes = await node.mine(2);
+    expect(hashes).toHaveLength(2);
+    expect(await node.rpc<string>('getbestblockhash')).toBe(hashes[1]);
+    expect(await node.rpc<number>('getblockcount')).toBe(before + 2);
+    const block = await node.rpc<{ tx: string[] }>('getblock', [hashes[1], 1]);
+    const coinbase = await node.rpc<{ vout: { scriptPubKey: { address?: string; addresses?: string[] } }[] }>('getrawtransaction', [block.tx[0], 1]);
+    const paid = coinbase.vout.flatMap((o) => o.scriptPubKey.addresses ?? (o.scriptPubKey.address ? [o.scriptPubKey.address] : []));
+    expect(paid).toContain(node.fundingAddress);
+  });
+
+  it('fund() pays the address, leaves the tx unconfirmed, and can confirm', async () => {
+    const h0 = await node.rpc<number>('getblockcount');
+    const txid = await node.fund(STRANGER, 123_456n);
+    expect(await node.rpc<number>('getblockcount')).toBe(h0);
+    expect(await node.rpc<string[]>('getrawmempool')).toContain(txid);
+    const tx = parseTransaction(Buffer.from(await node.rpc<string>('getrawtransaction', [txid, 0]), 'hex'));
+    expect(tx.outputs.some((o) => o.value === 123_456n)).toBe(true);
+
+    const confirmed = await node.fund(STRANGER, 7_000, { confirm: true });
+    expect(await node.rpc<number>('getblockcount')).toBe(h0 + 1);
+    const mempool = await node.rpc<string[]>('getrawmempool');
+    expect(mempool).not.toContain(confirmed);
+    expect(mempool).not.toContain(txid);
+  });
+
+  it('chains many sends without confirming (spends its own change) and keeps the balance right', async () => {
+    const before = await node.balance();
+    const txids: string[] = [];
+    for (let i = 0; i < 5; i++) txids.push(await node.fund(STRANGER, 10_000n));
+    expect(new Set(txids).size).toBe(5);
+    const mempool = await node.rpc<string[]>('getrawmempool');
+    for (const t of txids) expect(mempool).toContain(t);
+    const after = await node.balance();
+    expect(before - after).toBeGreaterThan(50_000n);
+    expect(before - after).toBeLessThan(60_000n); // 5 x 10k plus small fees
+  });
+
+  it('refuses to overspend with INSUFFICIENT_FUNDS and bad addresses with BAD_ADDRESS', async () => {
+    const err = await node.fund(STRANGER, 21_000_000n * 100_000_000n).catch((e: unknown) => e);
+    expect(isDeaddropError(err, 'INSUFFICIENT_FUNDS')).toBe(true);
+    const bad = await node.fund('bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4', 1_000n).catch((e: unknown) => e);
+    expect(isDeaddropError(bad, 'BAD_ADDRESS')).toBe(true);
+  });
+
+  it('invalidateBlock / reconsiderBlock reorg the chain and the wallet follows', async () => {
+    const txid = await node.fund(STRANGER, 55_555n, { confirm: true });
+    const tip = await node.rpc<string>('getbestblockhash');
+    const height = await node.rpc<number>('getblockcount');
+    await node.invalidateBlock(tip);
+    expect(await node.rpc<number>('getblockcount')).toBe(height - 1);
+    expect(await node.rpc<string[]>('getrawmempool')).toContain(txid); // back in the mempool
+    // The wallet must not double-spend the inputs of the un-confirmed tx.
+    const next = await node.fund(STRANGER, 1_000n);
+    expect(await node.rpc<string[]>('getrawmempool')).toEqual(expect.arrayContaining([txid, next]));
+    await node.reconsiderBlock(tip);
+    expect(await node.rpc<string>('getbestblockhash')).toBe(tip);
+  });
+
+  it('restart() keeps the chain (btcd wipes regtest data on start; the harness replays it)', async () => {
+    const tip = await node.rpc<string>('getbestblockhash');
+    const pending = await node.fund(STRANGER, 9_999n);
+    const oldPid = node.pid;
+    await node.restart();
+    expect(node.pid).not.toBe(oldPid);
+    expect(alive(oldPid)).toBe(false);
+    expect(await node.rpc<string>('getbestblockhash')).toBe(tip);
+    expect(await node.rpc<string[]>('getrawmempool')).toContain(pending);
+    await node.fund(STRANGER, 1_111n, { confirm: true });
+  });
+});
+
+describe('regtest harness teardown', () => {
+  it('stop() kills the node and removes its temp dir', async () => {
+    const n = await startRegtestNode({ kind: 'btcd', initialBlocks: 1 });
+    const dir = join(n.nodeDir, '..');
+    expect(existsSync(dir)).toBe(true);
+    await n.stop();
+    expect(alive(n.pid)).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+    await n.stop(); // idempotent
+  });
+
+  it('a process that dies on SIGTERM takes its node with it', async () => {
+    const script = [
+      "import { startRegtestNode } from './src/regtest/harness.ts';",
+      "const n = await startRegtestNode({ kind: 'btcd', initialBlocks: 1 });",
+      'console.log(JSON.stringify({ pid: n.pid, dir: n.nodeDir }));',
+      'setInterval(() => {}, 1000);',
+    ].join('\n');
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(out.split('\n')[0] as string);
+      });
+      child.on('exit', (code) => reject(new Error(`child exited early (${code})`)));
+    });
+    const { pid, dir } = JSON.parse(line) as { pid: number; dir: string };
+    expect(alive(pid)).toBe(true);
+    child.kill('SIGTERM');
+    expect(await waitDead(pid)).toBe(true);
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+describe('detached regtest node (deaddrop regtest up/attach/down)', () => {
+  let datadir: string;
+
+  beforeAll(() => {
+    datadir = mkdtempSync(join(tmpdir(), 'deaddrop-detached-'));
+  });
+
+  afterAll(async () => {
+    await stopRegtestNode(datadir);
+    rmSync(datadir, { recursive: true, force: true });
+  });
+
+  it('up writes node.json (0600), attach funds, down stops it; a second up keeps coins and chain', async () => {
+    const up = await startRegtestNode({ kind: 'btcd', datadir, detached: true });
+    up.detach();
+    const state = join(datadir, 'regtest', 'node.json');
+    expect(statSync(state).mode & 0o777).toBe(0o600);
+    const saved = JSON.parse(readFileSync(state, 'utf8')) as { pid: number; kind: string; rpcPort: number; fundingKey: string };
+    expect(saved).toMatchObject({ pid: up.pid, kind: 'btcd', rpcPort: up.rpcPort });
+    expect(saved.fundingKey).toMatch(/^[0-9a-f]{64}$/);
+
+    await expect(startRegtestNode({ kind: 'btcd', datadir, detached: true })).rejects.toMatchObject({ code: 'CONFLICT' });
+
+    const a = await attachRegtestNode(datadir);
+    expect(a.pid).toBe(up.pid);
+    expect(a.fundingAddress).toBe(up.fundingAddress);
+    const txid = await a.fund(STRANGER, 77_000n, { confirm: true });
+    const tip = await a.rpc<string>('getbestblockhash');
+    const balance = await a.balance();
+    a.detach();
+
+    expect(await stopRegtestNode(datadir)).toBe(true);
+    expect(await waitDead(up.pid)).toBe(true);
+    expect(existsSync(state)).toBe(false);
+    await expect(attachRegtestNode(datadir)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await stopRegtestNode(datadir)).toBe(false);
+
+    const again = await startRegtestNode({ kind: 'btcd', datadir, detached: true });
+    try {
+      expect(again.fundingAddress).toBe(up.fundingAddress);
+      expect(await again.rpc<string>('getbestblockhash')).toBe(tip);
+      expect((await again.rpc<{ confirmations: number }>('getrawtransaction', [txid, 1])).confirmations).toBeGreaterThan(0);
+      expect(await again.balance()).toBe(balance);
+    } finally {
+      again.detach();
+      await stopRegtestNode(datadir);
+    }
+  });
+});
