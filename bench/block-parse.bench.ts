@@ -10,7 +10,7 @@ import { Block as BjsBlock, Transaction as BjsTransaction } from 'bitcoinjs-lib'
 import { Transaction as ScureTransaction } from '@scure/btc-signer';
 import { opReturnData, parseBlock, parseTransaction, scanBlockForCandidates, type Tx } from '../src/chain/block.js';
 import { generateBlock } from '../test/support/blockgen.js';
-import { measure, round, throughput } from './measure.js';
+import { compare, round, throughput } from './measure.js';
 import type { Emit } from './types.js';
 
 const BJS_PARSE = 'bitcoinjs-lib Block.fromBuffer';
@@ -57,50 +57,55 @@ export async function run(emit: Emit): Promise<void> {
   const bytes = blocks.reduce((n, b) => n + b.length, 0);
   const mb = (ms: number) => throughput(bytes, ms, 'MB/s');
   const gb = (ms: number) => throughput(bytes, ms, 'GB/s');
-  const slow = { minIterations: 7, minTimeMs: 1000 };
-  const fast = { minIterations: 50, minTimeMs: 500, warmup: 20 };
 
-  const ourParse = measure(each(blocks, (raw) => parseBlock(raw).txs.length), fast);
-  const bjsParse = measure(each(blocks, (raw) => BjsBlock.fromBuffer(raw).transactions!.length), slow);
-  emit(result('block.parse', 'MB/s', mb(ourParse.medianMs), BJS_PARSE, mb(bjsParse.medianMs)));
+  const parse = compare(
+    each(blocks, (raw) => parseBlock(raw).txs.length),
+    each(blocks, (raw) => BjsBlock.fromBuffer(raw).transactions!.length),
+  );
+  emit(result('block.parse', 'MB/s', mb(parse.ours.medianMs), BJS_PARSE, mb(parse.anchor.medianMs)));
 
-  const ourFields = measure(each(blocks, (raw) => parseBlock(raw).txs.reduce((n, tx) => n + touchFields(tx), 0)), fast);
-  emit(result('block.parse-all-fields', 'MB/s', mb(ourFields.medianMs), BJS_PARSE, mb(bjsParse.medianMs)));
+  const fields = compare(
+    each(blocks, (raw) => parseBlock(raw).txs.reduce((n, tx) => n + touchFields(tx), 0)),
+    each(blocks, (raw) => BjsBlock.fromBuffer(raw).transactions!.length),
+  );
+  emit(result('block.parse-all-fields', 'MB/s', mb(fields.ours.medianMs), BJS_PARSE, mb(fields.anchor.medianMs)));
 
-  const ourTxids = measure(each(blocks, (raw) => parseBlock(raw).txs.reduce((n, tx) => n + tx.txidBytes()[0]!, 0)), slow);
-  const bjsTxids = measure(each(blocks, (raw) => BjsBlock.fromBuffer(raw).transactions!.reduce((n, tx) => n + tx.getHash()[0]!, 0)), slow);
-  emit(result('block.parse-txids', 'MB/s', mb(ourTxids.medianMs), `${BJS_PARSE} + getHash() per tx`, mb(bjsTxids.medianMs)));
+  const txids = compare(
+    each(blocks, (raw) => parseBlock(raw).txs.reduce((n, tx) => n + tx.txidBytes()[0]!, 0)),
+    each(blocks, (raw) => BjsBlock.fromBuffer(raw).transactions!.reduce((n, tx) => n + tx.getHash()[0]!, 0)),
+  );
+  emit(result('block.parse-txids', 'MB/s', mb(txids.ours.medianMs), `${BJS_PARSE} + getHash() per tx`, mb(txids.anchor.medianMs)));
 
   const scanOptions = { minDataLength: 1, maxDataLength: 80 };
-  const ourScan = measure(each(blocks, (raw) => scanBlockForCandidates(raw, scanOptions).length), { ...fast, minIterations: 200 });
-  const bjsScan = measure(each(blocks, bitcoinjsScan), slow);
+  const scan = compare(
+    each(blocks, (raw) => scanBlockForCandidates(raw, scanOptions).length),
+    each(blocks, bitcoinjsScan),
+  );
   const bjsScanName = `${BJS_PARSE} + OP_RETURN filter`;
-  emit(result('block.scan', 'GB/s', gb(ourScan.medianMs), bjsScanName, gb(bjsScan.medianMs)));
-  emit(result('block.scan-latency', 'ms/block', ourScan.medianMs / blocks.length, bjsScanName, bjsScan.medianMs / blocks.length));
+  emit(result('block.scan', 'GB/s', gb(scan.ours.medianMs), bjsScanName, gb(scan.anchor.medianMs)));
+  emit(result('block.scan-latency', 'ms/block', scan.ours.medianMs / blocks.length, bjsScanName, scan.anchor.medianMs / blocks.length));
 
   // ~40 MB of distinct copies, visited in turn: the scan reads memory that is not in cache.
   const copies = Array.from({ length: 30 }, (_, i) => blocks[i % blocks.length]!.slice());
   let next = 0;
-  const coldOne = measure(
-    () => {
-      const found = scanBlockForCandidates(copies[next]!, scanOptions).length;
-      next = (next + 1) % copies.length;
-      return found;
-    },
-    { warmup: 30, minIterations: 300, minTimeMs: 300 },
-  );
-  const perBlockBytes = bytes / blocks.length;
-  emit(result('block.scan-cold', 'GB/s', throughput(perBlockBytes, coldOne.medianMs, 'GB/s'), bjsScanName, gb(bjsScan.medianMs)));
+  const scanNextCopy = () => {
+    const found = scanBlockForCandidates(copies[next]!, scanOptions).length;
+    next = (next + 1) % copies.length;
+    return found;
+  };
+  const cold = compare(scanNextCopy, each([blocks[0]!], bitcoinjsScan), { warmup: 30 });
+  const perBlock = bytes / blocks.length;
+  emit(result('block.scan-cold', 'GB/s', throughput(perBlock, cold.ours.medianMs, 'GB/s'), bjsScanName, throughput(blocks[0]!.length, cold.anchor.medianMs, 'GB/s')));
 
   // Single transactions (the mempool path): parse + txid per tx.
   const txBytes = parseBlock(blocks[0]!)
     .txs.slice(1, 601)
     .map((tx) => tx.bytes.slice());
   const perTx = (ms: number) => txBytes.length / (ms / 1000);
-  const ourTx = measure(() => txBytes.reduce((n, b) => n + parseTransaction(b).txidBytes()[0]!, 0), { minIterations: 20, minTimeMs: 500 });
-  const bjsTx = measure(() => txBytes.reduce((n, b) => n + BjsTransaction.fromBuffer(b).getHash()[0]!, 0), { minIterations: 7, minTimeMs: 800 });
-  emit(result('tx.parse-txid', 'tx/s', perTx(ourTx.medianMs), 'bitcoinjs-lib Transaction.fromBuffer + getHash()', perTx(bjsTx.medianMs)));
+  const ourTx = () => txBytes.reduce((n, b) => n + parseTransaction(b).txidBytes()[0]!, 0);
+  const tx = compare(ourTx, () => txBytes.reduce((n, b) => n + BjsTransaction.fromBuffer(b).getHash()[0]!, 0));
+  emit(result('tx.parse-txid', 'tx/s', perTx(tx.ours.medianMs), 'bitcoinjs-lib Transaction.fromBuffer + getHash()', perTx(tx.anchor.medianMs)));
   const scureOpts = { allowUnknownOutputs: true, allowUnknownInputs: true, disableScriptCheck: true, allowUnknownVersion: true };
-  const scureTx = measure(() => txBytes.reduce((n, b) => n + ScureTransaction.fromRaw(b, scureOpts).id.length, 0), { minIterations: 5, minTimeMs: 800, warmup: 1 });
-  emit(result('tx.parse-txid-vs-scure', 'tx/s', perTx(ourTx.medianMs), '@scure/btc-signer Transaction.fromRaw + id', perTx(scureTx.medianMs)));
+  const scure = compare(ourTx, () => txBytes.reduce((n, b) => n + ScureTransaction.fromRaw(b, scureOpts).id.length, 0), { warmup: 1, rounds: 4 });
+  emit(result('tx.parse-txid-vs-scure', 'tx/s', perTx(scure.ours.medianMs), '@scure/btc-signer Transaction.fromRaw + id', perTx(scure.anchor.medianMs)));
 }

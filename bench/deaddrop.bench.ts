@@ -44,16 +44,16 @@ function candidates(backend: Secp): Candidate[] {
 
 /**
  * Rate (per second) of `trial` over the candidates, timed in batches for `ms` milliseconds.
- * `trial` returns null for "not mine"; anything else means a decoy opened, which is a bug.
+ * `trial` returns whether the result was the expected one (a decoy must not open).
  */
-function rate(trial: (c: Candidate) => unknown, list: readonly Candidate[], ms: number): number {
+function rate(trial: (c: Candidate) => boolean, list: readonly Candidate[], ms: number): number {
   for (let i = 0; i < 8; i++) trial(list[i % list.length] as Candidate); // warm up
   let n = 0;
   const t0 = performance.now();
   let t = t0;
   while (t - t0 < ms) {
     for (let i = 0; i < 16; i++, n++) {
-      if (trial(list[n % list.length] as Candidate) !== null) throw new Error('bench: a decoy opened');
+      if (!trial(list[n % list.length] as Candidate)) throw new Error('bench: unexpected result');
     }
     t = performance.now();
   }
@@ -77,22 +77,37 @@ function sideBySide(fast: () => number, anchor: () => number, rounds = 5): { fas
   return { fast: median(f), anchor: median(a) };
 }
 
+/** Both paths must open a real drop, or the rates below would measure a broken check. */
+function assertOpensRealDrop(scanKey: Uint8Array, wasm: Secp): void {
+  const d = key('sender');
+  const P = wasm.pointFromScalar(d) as Uint8Array;
+  const prevoutScript = Uint8Array.from([0x51, 0x20, ...P.subarray(1)]);
+  const outpoint = outpointFromHex(bytesToHex(key('sender tx')), 1);
+  const address = encodeAddress(wasm.pointFromScalar(scanKey) as Uint8Array, P, 'regtest');
+  const drop = buildDrop({ inputs: [{ outpoint, prevoutScript, privateKey: d }], recipient: address, payload: { nodeKey: key('n'), token: key('t').subarray(0, 8) } });
+  const view = { outpoint, prevoutScript, scriptSig: new Uint8Array(0), witness: [new Uint8Array(64)] };
+  const summary = summarizeInputs([view]) as InputSummary;
+  for (const b of [wasm, nobleSecp]) {
+    if (openDropWithSummary({ scanKey }, summary, drop.envelope, b) === null) throw new Error(`bench: ${b.name} cannot open a real drop`);
+  }
+}
+
 function trials(emit: Emit, wasm: Secp): void {
   const scanKey = key('scan');
+  assertOpensRealDrop(scanKey, wasm);
   const list = candidates(wasm);
   const anchor = '@noble/curves point multiplication, same pipeline, same run';
   const full = sideBySide(
-    () => rate((c) => openDropWithSummary({ scanKey }, c.summary, c.envelope, wasm), list, 400),
-    () => rate((c) => openDropWithSummary({ scanKey }, c.summary, c.envelope, nobleSecp), list, 600),
+    () => rate((c) => openDropWithSummary({ scanKey }, c.summary, c.envelope, wasm) === null, list, 400),
+    () => rate((c) => openDropWithSummary({ scanKey }, c.summary, c.envelope, nobleSecp) === null, list, 600),
   );
   emit({ name: 'deaddrop.trial_decrypt.full_node', unit: 'trials/s', value: round(full.fast), anchor, anchorValue: round(full.anchor), ratio: round(full.fast / full.anchor) });
   const light = sideBySide(
-    () => rate((c) => openDropWithTweak({ scanKey }, c.tweak, c.envelope, wasm), list, 400),
-    () => rate((c) => openDropWithTweak({ scanKey }, c.tweak, c.envelope, nobleSecp), list, 600),
+    () => rate((c) => openDropWithTweak({ scanKey }, c.tweak, c.envelope, wasm) === null, list, 400),
+    () => rate((c) => openDropWithTweak({ scanKey }, c.tweak, c.envelope, nobleSecp) === null, list, 600),
   );
   emit({ name: 'deaddrop.trial_decrypt.tweak_data', unit: 'trials/s', value: round(light.fast), anchor, anchorValue: round(light.anchor), ratio: round(light.fast / light.anchor) });
-  // Bare ECDH: a valid point is "not null", so map it to null for rate().
-  const mult = (b: Secp) => (c: Candidate): null => (b.sharedSecretPoint(scanKey, c.tweak) === null ? (void 0 as never) : null);
+  const mult = (b: Secp) => (c: Candidate): boolean => b.sharedSecretPoint(scanKey, c.tweak) !== null;
   const ecdh = sideBySide(() => rate(mult(wasm), list, 300), () => rate(mult(nobleSecp), list, 500));
   emit({ name: 'deaddrop.ecdh', unit: 'mult/s', value: round(ecdh.fast), anchor: '@noble/curves Point.multiply', anchorValue: round(ecdh.anchor), ratio: round(ecdh.fast / ecdh.anchor) });
 }

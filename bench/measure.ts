@@ -36,7 +36,51 @@ export function measure(fn: () => unknown, options: MeasureOptions = {}): Measur
     samples.push(dt);
     spent += dt;
   }
-  samples.sort((a, b) => a - b);
+  return summarize(samples);
+}
+
+export interface CompareOptions {
+  /** Untimed calls of each side first. Default 3. */
+  readonly warmup?: number;
+  /** Alternations between the two sides. Default 6. */
+  readonly rounds?: number;
+  /** Time spent sampling one side per round (at least one call). Default 250 ms. */
+  readonly sliceMs?: number;
+}
+
+/**
+ * Times `ours` and `anchor` side by side: they take turns in short slices, so a change of
+ * machine load during the run (other processes on a shared 2-core box) hits both alike and
+ * the ratio of the medians stays meaningful.
+ */
+export function compare(ours: () => unknown, anchor: () => unknown, options: CompareOptions = {}): { ours: Measurement; anchor: Measurement } {
+  const { warmup = 3, rounds = 6, sliceMs = 250 } = options;
+  for (let i = 0; i < warmup; i++) {
+    sink = ours();
+    sink = anchor();
+  }
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    sample(ours, a, sliceMs);
+    sample(anchor, b, sliceMs);
+  }
+  return { ours: summarize(a), anchor: summarize(b) };
+}
+
+function sample(fn: () => unknown, into: number[], sliceMs: number): void {
+  const start = performance.now();
+  for (let n = 0; n < 100_000; n++) {
+    const t0 = performance.now();
+    sink = fn();
+    const t1 = performance.now();
+    into.push(t1 - t0);
+    if (t1 - start >= sliceMs) return;
+  }
+}
+
+function summarize(samples: number[]): Measurement {
+  samples.sort((x, y) => x - y);
   const mid = samples.length >> 1;
   const medianMs = samples.length % 2 ? samples[mid]! : (samples[mid - 1]! + samples[mid]!) / 2;
   return { medianMs, minMs: samples[0]!, iterations: samples.length };

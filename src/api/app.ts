@@ -18,6 +18,11 @@ export interface ApiRoutePlugin {
   readonly options?: Record<string, unknown>;
 }
 
+/** A typed route group: the options are checked here, then carried untyped into `register`. */
+export function routeGroup<O extends object>(prefix: string, plugin: (app: FastifyInstance, opts: O) => Promise<void>, options: O): ApiRoutePlugin {
+  return { prefix, plugin: plugin as unknown as ApiRoutePlugin['plugin'], options: options as unknown as Record<string, unknown> };
+}
+
 export interface BuildAppOptions {
   readonly token: string;
   readonly services: ApiServices;

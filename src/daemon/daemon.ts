@@ -7,13 +7,21 @@
 import type { FastifyInstance } from 'fastify';
 import type { ChainSource, ChainTip } from '../chain/types.js';
 import { openBackend } from '../chain/open.js';
-import { buildApp, listenLoopback, type ApiRoutePlugin } from '../api/app.js';
+import { buildApp, listenLoopback, routeGroup, type ApiRoutePlugin } from '../api/app.js';
 import type { DaemonStatus } from '../api/services.js';
 import { writeApiToken } from '../api/token.js';
 import type { Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
 import { EventBus } from './event-bus.js';
-import type { RegtestNode } from '../regtest/harness.js';
+import { join } from 'node:path';
+import { keystoreExists, openKeystore, readKeystoreMeta } from '../wallet/keystore.js';
+import { WalletKeys } from '../wallet/keys.js';
+import { Wallet } from '../wallet/wallet.js';
+import { walletRoutes } from '../api/routes/wallet.js';
+import type { DaemonFeature, FeatureContext, RunningFeature } from './feature.js';
+
+/** Fee rate used when the backend has no estimate (sat/vB). */
+export const FALLBACK_FEE_RATE = 2;
 
 export const VERSION = '0.1.0';
 
@@ -27,14 +35,22 @@ export interface DaemonOptions {
   readonly apiPort?: number;
   /** Log lines for humans (stderr in the CLI). Never given secrets. */
   readonly log?: (line: string) => void;
-  /** Route groups of features, registered into the API. */
-  readonly routes?: (daemon: Daemon) => Promise<readonly ApiRoutePlugin[]>;
+  /**
+   * Supplies the keystore passphrase when a wallet exists; undefined keeps the wallet locked
+   * (the daemon still runs, wallet routes answer NOT_INITIALIZED).
+   */
+  readonly passphrase?: () => Promise<string | undefined>;
+  /** Features started after the wallet, in order; each may add API routes. */
+  readonly features?: readonly DaemonFeature[];
 }
 
 export class Daemon {
   readonly events = new EventBus();
   private source: ChainSource | undefined;
-  private regtestNode: RegtestNode | undefined;
+  private walletInstance: Wallet | undefined;
+  private keys: WalletKeys | undefined;
+  private ownsRegtestNode = false;
+  private readonly running: RunningFeature[] = [];
   private app: FastifyInstance | undefined;
   private url: string | undefined;
   private lastTip: ChainTip | null = null;
@@ -65,6 +81,21 @@ export class Daemon {
   get chain(): ChainSource {
     if (!this.source) throw DeaddropError.closed('daemon chain backend (not ready)');
     return this.source;
+  }
+
+  /** The unlocked wallet, if the datadir has one and it was unlocked. */
+  get wallet(): Wallet | undefined {
+    return this.walletInstance;
+  }
+
+  /** The wallet's keys (silent-payment and node keys derive from the same seed), if unlocked. */
+  get walletKeys(): WalletKeys | undefined {
+    return this.keys;
+  }
+
+  async defaultFeeRate(): Promise<number> {
+    const estimate = await this.chain.estimateFee(6, FALLBACK_FEE_RATE);
+    return Math.max(1, Math.ceil(estimate.satPerVb));
   }
 
   get datadir(): string {
@@ -112,11 +143,66 @@ export class Daemon {
       }
     });
 
+    await this.openWallet(log);
+
     const token = writeApiToken(this.opts.datadir);
-    const routes = this.opts.routes ? await this.opts.routes(this) : [];
+    const routes: ApiRoutePlugin[] = [
+      routeGroup('/wallet', walletRoutes, { wallet: () => this.walletInstance, defaultFeeRate: () => this.defaultFeeRate() }),
+    ];
+    for (const feature of this.opts.features ?? []) {
+      const running = await feature.start(this.featureContext(log));
+      this.running.push(running);
+      routes.push(...(running.routes ?? []));
+    }
     this.app = await buildApp({ token, services: { status: this, events: this.events }, routes });
     this.url = await listenLoopback(this.app, this.opts.apiPort ?? 0);
     log(`api listening on ${this.url} (token in ${this.opts.datadir}/api.token)`);
+  }
+
+  private featureContext(log: (line: string) => void): FeatureContext {
+    return {
+      datadir: this.opts.datadir,
+      network: this.opts.network,
+      chain: this.chain,
+      events: this.events,
+      wallet: this.walletInstance,
+      walletKeys: this.keys,
+      defaultFeeRate: () => this.defaultFeeRate(),
+      log,
+    };
+  }
+
+  private async openWallet(log: (line: string) => void): Promise<void> {
+    if (!(await keystoreExists(this.opts.datadir))) {
+      log('no wallet in this datadir yet (run `deaddrop init`); running without one');
+      return;
+    }
+    const meta = await readKeystoreMeta(this.opts.datadir);
+    if (meta.network !== this.opts.network) throw DeaddropError.wrongNetwork(this.opts.network, meta.network);
+    const passphrase = await this.opts.passphrase?.();
+    if (passphrase === undefined) {
+      log('wallet locked: set DEADDROP_PASSPHRASE to unlock it at start');
+      return;
+    }
+    const unlocked = await openKeystore(this.opts.datadir, passphrase);
+    this.keys = WalletKeys.fromMnemonic(unlocked.mnemonic, this.opts.network);
+    let changes = 0;
+    const wallet = new Wallet({
+      keys: this.keys,
+      source: this.chain,
+      db: join(this.opts.datadir, 'wallet.db'),
+      birthdayHeight: meta.birthdayHeight,
+      follow: true,
+      onError: (err) => log(`wallet sync: ${err instanceof Error ? err.message : String(err)}`),
+      onChange: () => {
+        changes++;
+        this.events.publish('wallet.changed', `wallet:${this.startedAt}:${changes}`, { height: wallet.height });
+      },
+    });
+    await wallet.ready();
+    await wallet.sync();
+    this.walletInstance = wallet;
+    log(`wallet unlocked (synced to height ${wallet.height ?? 'none'})`);
   }
 
   /** Attaches to the datadir's detached regtest node, or starts one owned by this daemon. */
@@ -132,16 +218,24 @@ export class Daemon {
     } catch (err) {
       if (!(err instanceof DeaddropError && err.code === 'NOT_FOUND')) throw err;
     }
-    this.regtestNode = await startRegtestNode({ datadir: this.opts.datadir });
-    log(`started a regtest ${this.regtestNode.kind} node (pid ${this.regtestNode.pid}); it stops with the daemon`);
-    return this.regtestNode.backendUrl;
+    // Detached, so `deaddrop regtest mine|fund` and wallet commands reach it while the daemon runs.
+    const node = await startRegtestNode({ datadir: this.opts.datadir, detached: true });
+    node.detach();
+    this.ownsRegtestNode = true;
+    log(`started a regtest ${node.kind} node (pid ${node.pid}); it stops with the daemon`);
+    return node.backendUrl;
   }
 
   private async shutdown(): Promise<void> {
     await this.opening?.catch(() => undefined);
     this.unsubscribe?.();
     await this.app?.close();
+    for (const feature of this.running.reverse()) await feature.close().catch(() => undefined);
+    await this.walletInstance?.close();
     await this.source?.close();
-    await this.regtestNode?.stop();
+    if (this.ownsRegtestNode) {
+      const { stopRegtestNode } = await import('../regtest/harness.js');
+      await stopRegtestNode(this.opts.datadir);
+    }
   }
 }

@@ -169,7 +169,7 @@ export function outpointFromHex(txidHex: string, vout: number): Outpoint {
 
 /** The 36-byte serialization: txid (little-endian) || vout (uint32 little-endian). */
 export function serializeOutpoint(o: Outpoint): Uint8Array {
-  if (o.txid.length !== 32) throw new TypeError('outpoint txid must be 32 bytes');
+  if (!isOutpoint(o)) throw new TypeError('outpoint must have a 32-byte txid and a uint32 vout');
   const out = new Uint8Array(36);
   out.set(o.txid, 0);
   new DataView(out.buffer).setUint32(32, o.vout, true);
@@ -246,6 +246,10 @@ export function inputPublicKey(input: TxInputView, backend: Secp = secp): Uint8A
 // =============================================================================================
 // 3. input_hash, A and tweak data
 
+function isOutpoint(o: Outpoint): boolean {
+  return o.txid instanceof Uint8Array && o.txid.length === 32 && Number.isInteger(o.vout) && o.vout >= 0 && o.vout <= 0xffff_ffff;
+}
+
 /** The lexicographically smallest serialized outpoint. */
 export function smallestOutpoint(outpoints: readonly Outpoint[]): Uint8Array {
   if (outpoints.length === 0) throw new RangeError('smallestOutpoint: no outpoints');
@@ -283,7 +287,8 @@ export interface InputSummary {
  * outpoint_L, eligible or not.
  */
 export function summarizeInputs(inputs: readonly TxInputView[], backend: Secp = secp): InputSummary | null {
-  if (inputs.length === 0 || spendsFutureWitnessVersion(inputs.map((i) => i.prevoutScript))) return null;
+  if (inputs.length === 0 || !inputs.every((i) => isOutpoint(i.outpoint))) return null;
+  if (spendsFutureWitnessVersion(inputs.map((i) => i.prevoutScript))) return null;
   const keys: Uint8Array[] = [];
   for (const input of inputs) {
     const key = inputPublicKey(input, backend);

@@ -29,8 +29,7 @@ function prefixFor(tag: string): Hash {
 export function taggedHash(tag: string, ...parts: Uint8Array[]): Uint8Array {
   const h = prefixFor(tag).copy();
   for (const p of parts) h.update(p);
-  const d = h.digest();
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  return new Uint8Array(h.digest());
 }
 
 /** RIPEMD160(SHA256(data)): the hash in P2PKH and P2WPKH scripts. */

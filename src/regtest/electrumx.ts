@@ -10,13 +10,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ElectrumConnection } from '../chain/backends/electrum-client.js';
+import { RpcClient } from '../chain/rpc.js';
 import { DeaddropError } from '../util/errors.js';
 import { startBtcdRpcProxy, type BtcdRpcProxy } from './btcd-rpc-proxy.js';
+import { freePort } from './harness.js';
 
 /** The node ElectrumX indexes: anything with an RPC URL and credentials (the harness's RegtestNode fits). */
 export interface ElectrumXNode {
@@ -125,16 +126,19 @@ interface Command {
 /**
  * electrumx_server, plus a watchdog: when its stdin (a pipe from this process) reaches EOF because
  * this process died, even by SIGKILL, it shuts ElectrumX down (SIGTERM, then a hard exit after
- * 10 s). With argv[1] == 'immediate' the response hold time is 0 (see `immediateResponses`).
+ * 10 s) and removes the database. With argv[1] == 'immediate' the response hold time is 0
+ * (see `immediateResponses`).
  */
 const LAUNCHER = `
-import os, signal, sys, threading, time
+import os, shutil, signal, sys, threading, time
+orphaned = threading.Event()
 def watchdog():
     try:
         while sys.stdin.buffer.read(65536):
             pass
     except Exception:
         pass
+    orphaned.set()
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(10)
     os._exit(1)
@@ -143,7 +147,10 @@ if sys.argv[1:] == ['immediate']:
     from electrumx.server.transport import PaddedRSTransport
     PaddedRSTransport.WAIT_FOR_BUFFER_GROWTH_SECONDS = 0.0
 from electrumx.cli.electrumx_server import main
-sys.exit(main())
+rc = main()
+if orphaned.is_set():
+    shutil.rmtree(os.environ['DB_DIRECTORY'], ignore_errors=True)
+sys.exit(rc)
 `;
 
 function launch(cmd: Command, env: NodeJS.ProcessEnv, onLine: (line: string) => void): ChildProcess {
@@ -184,17 +191,10 @@ function electrumxEnv(node: ElectrumXNode, proxy: BtcdRpcProxy | undefined, dir:
 
 /** The node's block count, asked directly (not through the proxy). */
 async function nodeHeight(node: ElectrumXNode): Promise<number> {
-  const url = new URL(node.rpcUrl);
-  url.username = '';
-  url.password = '';
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${node.rpcUser}:${node.rpcPass}`).toString('base64')}` },
-    body: JSON.stringify({ jsonrpc: '1.0', id: 1, method: 'getblockcount', params: [] }),
-  });
-  const body = (await res.json()) as { result?: unknown };
-  if (typeof body.result !== 'number') throw DeaddropError.protocol('getblockcount: no number from the node');
-  return body.result;
+  const client = new RpcClient({ url: node.rpcUrl, auth: { user: node.rpcUser, pass: node.rpcPass } });
+  const height = await client.call<unknown>('getblockcount');
+  if (typeof height !== 'number') throw DeaddropError.protocol('getblockcount: no number from the node');
+  return height;
 }
 
 /** Polls ElectrumX's tip until it reaches `height`; fails at once if the process exits. */
@@ -258,15 +258,4 @@ function installExitHook(): void {
     };
     process.on(sig, onSignal);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }

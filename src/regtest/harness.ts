@@ -396,6 +396,8 @@ class Node implements RegtestNode {
   private _pid: number;
   private ownedEntry: Owned | undefined;
   private stopping: Promise<void> | undefined;
+  /** False while starting: a half-restored chain must not overwrite the saved one. */
+  saveOnStop: boolean;
 
   constructor(private readonly init: NodeInit) {
     this.kind = init.kind;
@@ -411,6 +413,7 @@ class Node implements RegtestNode {
     this.wallet = new FundingWallet(this.client, this.dialect, init.fundingKey);
     this.fundingAddress = this.wallet.address;
     this._pid = init.pid;
+    this.saveOnStop = init.child === undefined;
     this.track();
   }
 
@@ -482,7 +485,7 @@ class Node implements RegtestNode {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      if (this.init.chainFile && isAlive(this._pid, this.nodeDir)) {
+      if (this.init.chainFile && this.saveOnStop && isAlive(this._pid, this.nodeDir)) {
         try {
           saveChainFile(this.init.chainFile, await saveChain(this.client, this.dialect));
         } catch {
@@ -610,6 +613,7 @@ export async function startRegtestNode(opts: StartOptions = {}): Promise<Regtest
         fundingKey: toHex(fundingKey), nodeDir, startedAt: new Date().toISOString(),
       });
     }
+    node.saveOnStop = true;
   } catch (err) {
     await node.stop();
     throw err;

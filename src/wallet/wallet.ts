@@ -15,7 +15,7 @@
 import type Database from 'better-sqlite3';
 import { Transaction } from '@scure/btc-signer';
 import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
-import type { ChainEvent, ChainSource } from '../chain/types.js';
+import type { BroadcastResult, ChainEvent, ChainSource } from '../chain/types.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import { ChainFollower } from '../watcher/follower.js';
@@ -39,6 +39,8 @@ export const DEFAULT_MAX_FEE_RATE = 1000;
 export const COINBASE_MATURITY = 100;
 /** How long a pending tx missing from every script history is kept (Electrum indexing lag). */
 const SCRIPT_SYNC_GRACE_MS = 60_000;
+/** Concurrent script-history requests (Electrum pipelines them on one connection). */
+const SCRIPT_QUERY_CONCURRENCY = 8;
 /** Minimum relay fee rate used for BIP125 rule 4 (sat/vB). */
 const INCREMENTAL_RELAY_FEE = 1;
 
@@ -379,31 +381,43 @@ export class Wallet {
     for (;;) {
       const pending = this.#db.addresses().filter((a) => !queried.has(scriptKey(a.script)));
       if (pending.length === 0) break;
-      for (const a of pending) {
-        queried.add(scriptKey(a.script));
-        const history = await this.source.getScriptHistory(a.script);
+      for (const a of pending) queried.add(scriptKey(a.script));
+      // Requests are pipelined on one connection: a small pool hides the server's latency.
+      const histories = await mapPool(pending, SCRIPT_QUERY_CONCURRENCY, (a) => this.source.getScriptHistory(a.script));
+      pending.forEach((a, i) => {
+        const history = histories[i]!;
         if (history.length > 0 && !a.used) this.#db.transaction(() => this.#scriptIndex().markUsed(a.chain, a.index));
         for (const h of history) seen.set(h.txid, h.height > 0 ? h.height : 0);
-      }
+      });
     }
     const ordered = [...seen].sort((a, b) => (a[1] || Infinity) - (b[1] || Infinity));
-    let changed = 0;
-    for (const [txid, height] of ordered) {
+    const todo = ordered.filter(([txid, height]) => {
       const known = this.#db.tx(txid);
       const h = height > 0 ? height : null;
-      if (known && known.height === h && (known.status === 'pending' || known.status === 'confirmed')) continue;
-      const raw = known?.raw ?? (await this.source.getRawTransaction(txid));
-      let tx: Tx;
+      return !(known && known.height === h && (known.status === 'pending' || known.status === 'confirmed'));
+    });
+    const raws = await mapPool(todo, SCRIPT_QUERY_CONCURRENCY, ([txid]) => {
+      const known = this.#db.tx(txid);
+      return known ? Promise.resolve(known.raw) : this.source.getRawTransaction(txid);
+    });
+    const parsed = todo.map(([, height], i): [Tx, number | null] | null => {
       try {
-        tx = parseTransaction(raw);
+        return [parseTransaction(raws[i]!), height > 0 ? height : null];
       } catch {
-        continue;
+        return null; // bad bytes from the server are ignored
       }
-      const store = this.#db;
-      if (store.transaction(() => applyTx(tx, { store, scripts: this.#scriptIndex(), height: h, blockHash: null, now: Date.now() }))) changed++;
+    });
+    // Two passes: a child listed before its parent at the same height finds the parent's outputs on the second.
+    let changed = 0;
+    const store = this.#db;
+    for (const pass of [0, 1]) {
+      store.transaction(() => {
+        for (const p of parsed) {
+          if (p && applyTx(p[0], { store, scripts: this.#scriptIndex(), height: p[1], blockHash: null, now: Date.now() }) && pass === 0) changed++;
+        }
+      });
     }
     // A tx we just broadcast may not be indexed by the server yet: give it a grace period.
-    const store = this.#db;
     const graceStart = Date.now() - SCRIPT_SYNC_GRACE_MS;
     store.transaction(() => {
       for (const t of store.history(1_000_000)) {
@@ -648,6 +662,34 @@ export class Wallet {
     });
   }
 
+  /**
+   * Raw material for callers that must see the plan before signing (dead drops derive their
+   * envelope from the input keys): spendable coins, the next change key and the keys.
+   * Nothing is reserved; pair it with `broadcastOwn`. Two concurrent callers may pick the same
+   * coins, in which case the node rejects the second transaction.
+   */
+  async fundingForDrop(): Promise<{ network: Network; keys: WalletKeys; coins: SpendableCoin[]; change: TaprootKeyInfo }> {
+    return this.#exclusive(async () => ({ network: this.network, keys: this.keys, coins: this.#spendable(), change: this.#nextChangeKey(false) }));
+  }
+
+  /**
+   * Broadcasts a transaction built elsewhere from this wallet's coins and records it when
+   * accepted. A rejection is returned, not thrown. The wallet's fee-rate cap still applies.
+   */
+  broadcastOwn(built: BuiltTx): Promise<BroadcastResult> {
+    return this.#exclusive(async () => {
+      if (Number(built.fee) > this.maxFeeRate * built.vsize) throw DeaddropError.feeTooHigh(Math.round((Number(built.fee) / built.vsize) * 100) / 100, this.maxFeeRate);
+      try {
+        const r = await this.#broadcastNow(built);
+        return { accepted: true, txid: r.txid };
+      } catch (err) {
+        if (!isDeaddropError(err, 'REJECTED')) throw err;
+        const d = err.details ?? {};
+        return { accepted: false, reason: String(d.reason), ...(typeof d.code === 'number' ? { code: d.code } : {}) };
+      }
+    });
+  }
+
   // ---------------------------------------------------------------------------------------------
   // PSBT
 
@@ -692,4 +734,18 @@ export class Wallet {
 /** A plan whose change goes to a foreign address carries no wallet derivation for it. */
 function withoutForeignChange(plan: TxPlan): TxPlan {
   return plan.change && plan.change.index < 0 ? { ...plan, change: null } : plan;
+}
+
+/** Maps `items` through `fn` with at most `limit` calls in flight, keeping order. */
+async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }

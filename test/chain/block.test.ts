@@ -158,6 +158,9 @@ describe('generated mainnet-like blocks', () => {
       // Every CompactSize width that fits in a block shows up: 0xfd counts, scripts and witness items.
       expect(block.txs.some((tx) => tx.outputs.length > 252)).toBe(true);
       expect(block.txs.some((tx) => tx.inputs.some((i) => i.scriptLength > 252))).toBe(true);
+      const witnessItems = block.txs.flatMap((tx) => tx.inputs.flatMap((i) => i.witness.map((w) => w.length)));
+      expect(witnessItems.some((n) => n > 252 && n <= 0xffff)).toBe(true);
+      expect(witnessItems.some((n) => n > 0xffff)).toBe(true);
     }
   });
 

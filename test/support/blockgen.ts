@@ -2,12 +2,13 @@
  * Deterministic generator of mainnet-like raw blocks for tests and benchmarks.
  *
  * Shape (defaults), after mainnet blocks of late 2025 (see shared/notes/chain-facts.md):
- * ~3,000 txs and ~1.4 MB; 1,200 OP_RETURN outputs of which 1,120 are Runestones
- * (`6a 5d ...`, at most 42 bytes of data), 30 other short ones (Omni, 32-byte hashes, bare
+ * ~3,000 txs and ~1.3-1.4 MB (about 3.8M weight units); 1,200 OP_RETURN outputs of which
+ * 1,120 are Runestones (`6a 5d ...`, at most 42 bytes of data), 30 other short ones (Omni, 32-byte hashes, bare
  * OP_RETURN) and 50 of 43-80 bytes (plain data, Babylon, CoreDAO, non-minimal and
  * multi-push encodings); inputs mix P2TR key-path, P2WPKH, P2SH-P2WPKH, P2WSH 2-of-3
- * and legacy P2PKH/P2SH multisig with realistic script and witness sizes; consolidations and
- * batch payouts push counts past 252 so every CompactSize width appears. Segwit
+ * and legacy P2PKH/P2SH multisig with realistic script and witness sizes, plus a few
+ * inscription-like script-path spends; a 300-output payout, P2SH multisig scriptSigs and
+ * large witness items make every CompactSize width that fits in a block appear. Segwit
  * serialization; txs without witness are serialized the legacy way, as Core does.
  *
  * The generator never parses: it serializes from its own structures and computes txids,
@@ -422,6 +423,14 @@ function paymentTx(r: Rng, shape: 'normal' | 'consolidation' | 'batch' | 'legacy
   return { tx: { version: r.chance(0.8) ? 2 : 1, inputs, outputs, locktime }, opReturns: [] };
 }
 
+/** Spends a taproot script path whose tapscript carries `size` bytes, as inscriptions do. */
+function inscriptionTx(r: Rng, size: number): Draft {
+  const tapscript = cat([0x20], r.bytes(32), [0xac, 0x00, 0x63], r.bytes(size - 38), [0x68]);
+  const controlBlock = cat([0xc0], r.bytes(32));
+  const input: GenInput = { prevTxid: r.bytes(32), vout: 0, scriptSig: new Uint8Array(0), sequence: 0xfffffffd, witness: [r.bytes(64), tapscript, controlBlock] };
+  return { tx: { version: 2, inputs: [input], outputs: [{ value: 546, script: cat([0x51, 0x20], r.bytes(32)) }], locktime: 0 }, opReturns: [] };
+}
+
 function coinbase(r: Rng, height: number, commitment: Uint8Array): GenTx {
   const h = [height & 0xff, (height >>> 8) & 0xff, (height >>> 16) & 0xff];
   const scriptSig = cat([3], h, push(r.bytes(20)), push(Uint8Array.from(ascii('/deaddrop blockgen/'))));
@@ -454,6 +463,8 @@ function drafts(r: Rng, txCount: number, runestones: number): Draft[] {
     ...Array.from({ length: 8 }, () => paymentTx(r, 'batch')),
     ...Array.from({ length: 6 }, () => paymentTx(r, 'legacy-multisig')),
   ];
+  // Inscription-like taproot script-path spends: witness items past 252 and 65,535 bytes (0xfd, 0xfe).
+  for (const size of [300, 1200, 4000, 70_000]) special.push(inscriptionTx(r, size));
   // One payout batch with more than 252 outputs (0xfd output count).
   special.push({ tx: { ...paymentTx(r, 'batch').tx, outputs: Array.from({ length: 300 }, () => payOutput(r)) }, opReturns: [] });
   out.push(...special);

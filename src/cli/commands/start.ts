@@ -4,6 +4,18 @@ import type { ContextFactory } from '../main.js';
 import { print } from '../output.js';
 import { parseCount } from '../parse.js';
 import { Daemon } from '../../daemon/daemon.js';
+import { readPassphrase } from '../../wallet/keystore.js';
+import { isDeaddropError } from '../../util/errors.js';
+
+/** The passphrase from DEADDROP_PASSPHRASE or a prompt; undefined (wallet stays locked) when neither is possible. */
+async function passphraseIfAvailable(): Promise<string | undefined> {
+  try {
+    return await readPassphrase();
+  } catch (err) {
+    if (isDeaddropError(err, 'BAD_INPUT')) return undefined;
+    throw err;
+  }
+}
 
 export function registerStartCommand(program: Command, context: ContextFactory): void {
   program
@@ -19,6 +31,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         ...(ctx.backendFlag ? { backendUrl: ctx.backendFlag } : {}),
         regtest: opts.regtest ?? false,
         apiPort: opts.apiPort === undefined ? 0 : parseCount(opts.apiPort, '--api-port', 0, 65_535),
+        passphrase: passphraseIfAvailable,
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
       const stopped = new Promise<void>((resolve) => {

@@ -1,0 +1,35 @@
+/**
+ * How a feature (dead drops, PayPub, the peer node) plugs into the daemon: it is started once
+ * the chain backend and the wallet are ready, may contribute API route groups, and is closed
+ * (in reverse order) before the wallet and backend are.
+ */
+import type { ApiRoutePlugin } from '../api/app.js';
+import type { ChainSource } from '../chain/types.js';
+import type { Network } from '../util/network.js';
+import type { Wallet } from '../wallet/wallet.js';
+import type { WalletKeys } from '../wallet/keys.js';
+import type { EventBus } from './event-bus.js';
+
+/** What a feature may use of the daemon. */
+export interface FeatureContext {
+  readonly datadir: string;
+  readonly network: Network;
+  readonly chain: ChainSource;
+  readonly events: EventBus;
+  /** Undefined while the wallet is not initialized or locked. */
+  readonly wallet: Wallet | undefined;
+  readonly walletKeys: WalletKeys | undefined;
+  defaultFeeRate(): Promise<number>;
+  /** Human log line (stderr in the CLI). Never pass secrets or anything linking a user's actions. */
+  log(line: string): void;
+}
+
+export interface RunningFeature {
+  readonly routes?: readonly ApiRoutePlugin[];
+  close(): Promise<void>;
+}
+
+export interface DaemonFeature {
+  readonly name: string;
+  start(ctx: FeatureContext): Promise<RunningFeature>;
+}
