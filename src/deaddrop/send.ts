@@ -126,8 +126,8 @@ export function buildDropTx(funding: DropFunding, params: DropSendParams): DropT
 
 /**
  * The wallet hook {@link sendDrop} needs: coins and a change key to fund with, and a broadcast
- * that also records the transaction (so its coins count as spent). See the report in
- * src/wallet for the concrete wallet that implements it.
+ * that also records the transaction (so its coins count as spent). `Wallet` (src/wallet/wallet.ts)
+ * implements it with `fundingForDrop()` and `broadcastOwn()`.
  */
 export interface DropWallet {
   /** Spendable coins, a fresh change key and the signing keys. */
@@ -146,10 +146,25 @@ export interface DropSendResult {
   readonly notifyVout: number;
 }
 
-/** Builds and broadcasts a drop. REJECTED with the node's reason if the node refuses it. */
-export async function sendDrop(wallet: DropWallet, params: DropSendParams): Promise<DropSendResult> {
-  const tx = buildDropTx(await wallet.fundingForDrop(), params);
-  const res = await wallet.broadcastOwn(tx.built);
-  if (!res.accepted) throw new DeaddropError('REJECTED', `node rejected the drop transaction: ${res.reason}`, { code: res.code });
-  return { txid: tx.txid, vsize: tx.vsize, fee: tx.fee, opReturnVout: tx.opReturnVout, notifyVout: tx.notifyVout };
+/** Drops sent through one wallet, in order: funding is read before the broadcast records it. */
+const queues = new WeakMap<DropWallet, Promise<unknown>>();
+
+/**
+ * Builds and broadcasts a drop; prints nothing, returns {txid, vsize, fee}. Calls for the same
+ * wallet run one after the other so two drops never pick the same coins. REJECTED with the
+ * node's reason if the node refuses the transaction.
+ * @example
+ * const { txid, vsize, fee } = await sendDrop(wallet, { recipient: 'sprt1q...', payload, feeRate: 2 });
+ */
+export function sendDrop(wallet: DropWallet, params: DropSendParams): Promise<DropSendResult> {
+  const run = async (): Promise<DropSendResult> => {
+    const tx = buildDropTx(await wallet.fundingForDrop(), params);
+    const res = await wallet.broadcastOwn(tx.built);
+    if (!res.accepted) throw new DeaddropError('REJECTED', `node rejected the drop transaction: ${res.reason}`, { code: res.code });
+    return { txid: tx.txid, vsize: tx.vsize, fee: tx.fee, opReturnVout: tx.opReturnVout, notifyVout: tx.notifyVout };
+  };
+  const prev = queues.get(wallet) ?? Promise.resolve();
+  const next = prev.then(run, run);
+  queues.set(wallet, next.catch(() => undefined));
+  return next;
 }

@@ -355,6 +355,10 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
       isFollowed: (feed) => this.followSet.has(toHex(feed)),
       onViolation: (detail) => this.drop(ch, detail),
       onForkProof: (proof) => this.feeds!.addForkProof(proof),
+      onError: (err) => {
+        this.emit('peer.rejected', `local error: ${err.message}`);
+        ch.close('local');
+      },
       batchBytes: this.opts.batchBytes,
     });
     const session: Session = { node, key, channel: ch, replicator, initiatorKey };

@@ -46,11 +46,14 @@ function bad(what: string): DeaddropError {
 export class Reader {
   private off = 0;
   private readonly view: DataView;
+  private readonly buf: Uint8Array;
   constructor(
-    private readonly buf: Uint8Array,
+    input: Uint8Array,
     private readonly what: string,
   ) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    // a plain Uint8Array view, so that slice() copies even when the input is a Buffer
+    this.buf = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    this.view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   }
   bytes(n: number): Uint8Array {
     if (this.off + n > this.buf.length) throw bad(this.what);

@@ -332,6 +332,11 @@ export class DropStore {
     }));
   }
 
+  /** Deletes index rows at or above `height` (a rescan rewrites them). */
+  deleteCandidatesFrom(height: number): void {
+    this.#s.deleteCandidatesFrom.run(height);
+  }
+
   /** Number of index rows (tests, status). */
   candidateCount(): number {
     return this.#s.countCandidates.get()!.n;
@@ -410,6 +415,7 @@ function prepare(db: Database.Database) {
       'INSERT OR REPLACE INTO dd_candidates (height, txid, vout, block_hash, tweak, data) VALUES (?, ?, ?, ?, ?, ?)'),
     // One block per height is connected at a time, so the height names the disconnected block's rows.
     deleteCandidates: db.prepare<[number]>('DELETE FROM dd_candidates WHERE height = ?'),
+    deleteCandidatesFrom: db.prepare<[number]>('DELETE FROM dd_candidates WHERE height >= ?'),
     range: db.prepare<[number, number, number], { height: number; txid: string; vout: number; block_hash: string; tweak: Buffer; data: Buffer }>(
       'SELECT height, txid, vout, block_hash, tweak, data FROM dd_candidates WHERE height BETWEEN ? AND ? ORDER BY height, txid, vout LIMIT ?'),
     countCandidates: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM dd_candidates'),

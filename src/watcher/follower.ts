@@ -213,7 +213,7 @@ export class ChainFollower<P = unknown> {
       cursor = base;
     }
     if (cursor) {
-      const ancestor = await this.#findAncestor(cursor, tip.height, tip.hash);
+      const ancestor = await this.#findAncestor(cursor, tip.height, tip.hash, counts);
       if (ancestor === null) return 'restart';
       counts.disconnected += this.#rewindTo(ancestor.height);
       cursor = ancestor;
@@ -231,17 +231,21 @@ export class ChainFollower<P = unknown> {
     return 'restart'; // re-read the tip: more blocks may have come in meanwhile
   }
 
-  /** The newest stored block still on the node's chain; null after clearing a stale base. */
-  async #findAncestor(cursor: FollowedBlock, tipHeight: number, tipHash: string): Promise<FollowedBlock | null> {
+  /**
+   * The newest stored block still on the node's chain. When none is, but the window reaches down
+   * to the base (nothing the consumer holds is below it), everything is rewound and null returned
+   * so the next pass starts afresh; otherwise the reorg is deeper than the window: CONFLICT.
+   */
+  async #findAncestor(cursor: FollowedBlock, tipHeight: number, tipHash: string, counts: { disconnected: number }): Promise<FollowedBlock | null> {
     const top = Math.min(cursor.height, tipHeight);
-    const stored = this.store.recentAtOrBelow(top);
-    for (const b of stored) {
+    for (const b of this.store.recentAtOrBelow(top)) {
       const nodeHash = b.height === tipHeight ? tipHash : await this.#source.getBlockHash(b.height);
       if (nodeHash === b.hash) return b;
     }
     const all = this.store.recentAtOrBelow(Number.MAX_SAFE_INTEGER);
-    if (all.every((b) => b.height < this.#start)) {
-      // Only the base was stored and it was reorged away: nothing was connected, start afresh.
+    const lowest = all[all.length - 1];
+    if (lowest !== undefined && lowest.height <= Math.max(0, this.#start - 1)) {
+      counts.disconnected += this.#rewindTo(-1);
       this.#tx(() => this.store.clear());
       return null;
     }
@@ -251,7 +255,7 @@ export class ChainFollower<P = unknown> {
     });
   }
 
-  /** Disconnects every stored block above `height`, newest first. Returns how many. */
+  /** Disconnects every stored block above `height`, newest first. Returns how many the consumer saw. */
   #rewindTo(height: number): number {
     const stale = this.store.recentAtOrBelow(Number.MAX_SAFE_INTEGER).filter((b) => b.height > height);
     for (const b of stale) {
@@ -260,7 +264,7 @@ export class ChainFollower<P = unknown> {
         this.store.disconnect(b.height);
       });
     }
-    return stale.length;
+    return stale.filter((b) => b.height >= this.#start).length;
   }
 
   /** Fetches, checks and applies one block. Null when it does not link to `cursor` (chain moved). */
@@ -272,7 +276,7 @@ export class ChainFollower<P = unknown> {
     if (cursor && headerPrevHash(raw) !== cursor.hash) return null;
     const prepared = this.#opts.consumer.prepare ? await this.#opts.consumer.prepare(height, hash, raw) : undefined;
     if (this.#closing) return null;
-    // The cursor may have moved while awaiting (it cannot: runs are serialized), but check cheaply.
+    // Runs are serialized, but another follower on the same database and name could have moved it.
     if (this.store.cursor()?.hash !== cursor?.hash) return null;
     const block = { height, hash };
     this.#tx(() => {

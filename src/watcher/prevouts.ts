@@ -22,9 +22,17 @@ export interface OutpointRef {
   readonly vout: number;
 }
 
-/** Optional fast path a backend may offer: every prevout of a block's transactions in one call. */
+/**
+ * Optional fast path a backend may offer (Core: `getblock <hash> 3`): every prevout spent in a
+ * block, keyed by {@link outpointKey}, in one call. Used when present, before getrawtransaction.
+ */
 export interface BlockPrevoutSource {
   getBlockPrevouts(blockHash: string): Promise<Map<string, Prevout>>;
+}
+
+function blockPrevoutSource(source: ChainSource): BlockPrevoutSource | null {
+  const f = (source as Partial<BlockPrevoutSource>).getBlockPrevouts;
+  return typeof f === 'function' ? { getBlockPrevouts: (hash) => f.call(source, hash) } : null;
 }
 
 /** A prevout fetched from the backend, to be cached by the caller. */
@@ -48,6 +56,18 @@ export interface PrevoutFetcherOptions {
 /** Cache key of an outpoint. */
 export function outpointKey(txid: string, vout: number): string {
   return `${txid}:${vout}`;
+}
+
+/** Outpoints not in `found`, grouped by txid. */
+function missingByTxid(outpoints: readonly OutpointRef[], found: ReadonlyMap<string, Prevout>): Map<string, Set<number>> {
+  const missing = new Map<string, Set<number>>();
+  for (const o of outpoints) {
+    if (found.has(outpointKey(o.txid, o.vout))) continue;
+    const set = missing.get(o.txid) ?? new Set<number>();
+    set.add(o.vout);
+    missing.set(o.txid, set);
+  }
+  return missing;
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight. */
@@ -82,29 +102,30 @@ export class PrevoutFetcher {
    * Unknown transactions or output indexes are left out of `found` (not an error: the caller
    * skips that candidate). Backend failures other than NOT_FOUND are thrown so the caller retries.
    */
-  async fetch(outpoints: readonly OutpointRef[]): Promise<PrevoutLookup> {
+  async fetch(outpoints: readonly OutpointRef[], opts: { blockHash?: string } = {}): Promise<PrevoutLookup> {
     const found = new Map<string, Prevout>();
-    const missing = new Map<string, Set<number>>();
+    const fresh: FreshPrevout[] = [];
+    const add = (txid: string, vout: number, prevout: Prevout): void => {
+      found.set(outpointKey(txid, vout), prevout);
+      fresh.push({ txid, vout, prevout });
+    };
     for (const o of outpoints) {
-      const key = outpointKey(o.txid, o.vout);
-      if (found.has(key)) continue;
       const cached = this.#store?.getPrevout(o.txid, o.vout);
-      if (cached !== undefined) found.set(key, cached);
-      else {
-        const set = missing.get(o.txid) ?? new Set<number>();
-        set.add(o.vout);
-        missing.set(o.txid, set);
+      if (cached !== undefined) found.set(outpointKey(o.txid, o.vout), cached);
+    }
+    const bulk = opts.blockHash !== undefined ? blockPrevoutSource(this.#source) : null;
+    if (bulk && missingByTxid(outpoints, found).size > 0) {
+      const all = await bulk.getBlockPrevouts(opts.blockHash!);
+      for (const o of outpoints) {
+        const p = all.get(outpointKey(o.txid, o.vout));
+        if (p !== undefined && !found.has(outpointKey(o.txid, o.vout))) add(o.txid, o.vout, p);
       }
     }
-    const fresh: FreshPrevout[] = [];
-    await pool([...missing.entries()], this.#concurrency, async ([txid, vouts]) => {
+    await pool([...missingByTxid(outpoints, found).entries()], this.#concurrency, async ([txid, vouts]) => {
       const outputs = await this.#fetchOutputs(txid);
-      if (outputs === null) return;
       for (const vout of vouts) {
-        const prevout = outputs[vout];
-        if (prevout === undefined) continue;
-        found.set(outpointKey(txid, vout), prevout);
-        fresh.push({ txid, vout, prevout });
+        const prevout = outputs?.[vout];
+        if (prevout !== undefined) add(txid, vout, prevout);
       }
     });
     return { found, fresh };

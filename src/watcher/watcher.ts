@@ -191,7 +191,7 @@ export class DropWatcher {
       const from = store.getMeta(INDEX_FROM_KEY);
       if (this.#opts.rescan) {
         follower.store.clear();
-        store.db.prepare('DELETE FROM dd_candidates WHERE height >= ?').run(birthday);
+        store.deleteCandidatesFrom(birthday);
         store.setMeta(INDEX_FROM_KEY, String(Math.min(from === undefined ? birthday : Number(from), birthday)));
       } else if (from === undefined || follower.cursor() === null) {
         store.setMeta(INDEX_FROM_KEY, String(birthday));
@@ -285,7 +285,7 @@ export class DropWatcher {
       candidates = [];
     }
     const outpoints: OutpointRef[] = candidates.flatMap((c) => spentOutpoints(c.tx));
-    const { found: prevouts, fresh } = await this.#fetcher!.fetch(outpoints);
+    const { found: prevouts, fresh } = await this.#fetcher!.fetch(outpoints, { blockHash: hash });
     const rows: IndexedCandidate[] = [];
     const found: FoundDrop[] = [];
     for (const c of candidates) {
@@ -394,7 +394,7 @@ export class DropWatcher {
     } catch {
       return; // gone from the mempool meanwhile, or not parseable: nothing to find
     }
-    if (tx.txid !== txid) return;
+    if (tx.txid !== txid || this.#closing) return;
     this.#stats.mempoolTxs++;
     const outputs = dropOutputs(tx).map((o) => ({ vout: o.vout, data: o.data.slice() }));
     if (outputs.length === 0) return;

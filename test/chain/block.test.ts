@@ -304,6 +304,20 @@ describe('candidate scan', () => {
     }
   });
 
+  it('reads under 5% of the block’s bytes (lengths, and two bytes of in-range scripts)', () => {
+    const touched = new Set<number>();
+    const spy = new Proxy(big.raw, {
+      get(target, key) {
+        if (typeof key === 'string' && /^\d+$/.test(key)) touched.add(Number(key));
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    expect(scanBlockForCandidates(spy)).toHaveLength(expectedCandidates(big, 1, 80).length);
+    expect(touched.size).toBeGreaterThan(1000);
+    expect(touched.size / big.raw.length).toBeLessThan(0.05);
+  });
+
   it('agrees with a parse-everything reference scan', () => {
     const block = parseBlock(big2.raw);
     const reference = block.txs.flatMap((tx, index) => candidateOutputs(tx).map((o) => `${index}:${o.vout}`));

@@ -86,7 +86,7 @@ describe('ChainFollower model', () => {
           db.close();
         }
       }),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.FOLLOWER_MODEL_RUNS ?? 150) },
     );
   });
 });

@@ -112,6 +112,21 @@ describe('ChainFollower', () => {
     expect(consumer.log).toEqual(['+3']);
   });
 
+  it('rewinds everything when the chain shrinks below the base, then starts again', async () => {
+    const { chain, db, follower, consumer } = setup({ startHeight: 3 });
+    chain.mine(3); // tip 3
+    await follower.catchUp();
+    chain.mine(1); // tip 4
+    await follower.catchUp();
+    chain.disconnect(3); // tip 1, below the base at 2
+    expect(await follower.catchUp()).toMatchObject({ disconnected: 2, cursor: null });
+    expect(applied(db)).toEqual([]);
+    chain.mine(3);
+    await follower.catchUp();
+    expectInSync(db, chain, 3);
+    expect(consumer.log).toEqual(['+3', '+4', '-4', '-3', '+3', '+4']);
+  });
+
   it('fails with CONFLICT on a reorg deeper than the safety window', async () => {
     const { chain, follower } = setup({ depth: 3 });
     chain.mine(6);

@@ -20,7 +20,10 @@ import { sendDrop, bip86OutputPrivateKey } from '../../src/deaddrop/send.js';
 import { DropWatcher, type WatcherEvent } from '../../src/watcher/watcher.js';
 import { indexRoutes } from '../../src/watcher/index-routes.js';
 import { LightClient } from '../../src/watcher/light-client.js';
+import { DropStore } from '../../src/watcher/drop-store.js';
 import { EventBus } from '../../src/daemon/event-bus.js';
+import { Wallet } from '../../src/wallet/wallet.js';
+import { WalletKeys, newMnemonic } from '../../src/wallet/keys.js';
 import { DecoyMaker, TestSender, decoyScript, newIdentity, payload, submitBatch, waitFor, opReturn, type TestIdentity } from './helpers.js';
 
 const ENDPOINT = 'ws://203.0.113.7:9735';
@@ -30,6 +33,7 @@ let node: RegtestNode;
 let dir: string;
 const sources: ChainSource[] = [];
 const watchers: DropWatcher[] = [];
+const wallets: Wallet[] = [];
 
 async function source(): Promise<ChainSource> {
   const s = await openBackend(node.backendUrl, { expectedNetwork: 'regtest', pollIntervalMs: 100 });
@@ -74,6 +78,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const w of watchers) await w.close();
+  for (const w of wallets) await w.close();
   for (const s of sources) await s.close();
   await node?.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -87,21 +92,31 @@ describe('DropWatcher on btcd', () => {
   let wC: Watched;
   let wIndex: Watched;
   let dropTxid = '';
+  let aWallet: Wallet;
   let birthday = 0;
 
   it('B sees A\'s drop in the mempool and once confirmed, with exactly that endpoint and message; C sees nothing', async () => {
     birthday = (await tipHeight()) + 1;
+    // A uses the real wallet for its drops; a bare test sender makes the decoys below.
+    const wallet = new Wallet({ keys: WalletKeys.fromMnemonic(newMnemonic(), 'regtest'), source: await source(), db: join(dir, 'a-wallet.db'), birthdayHeight: birthday });
+    wallets.push(wallet);
+    await wallet.ready();
+    await node.fund(await wallet.newReceiveAddress(), 500_000n);
     sender = new TestSender(node, await source());
     await sender.fund(60, 20_000n);
     await node.mine(1);
+    await wallet.sync();
+    aWallet = wallet;
     const bus = new EventBus();
     wB = await watch('B', [B], birthday, { bus });
     wC = await watch('C', [C], birthday);
     wIndex = await watch('index', [], birthday); // no keys: builds the public index only
 
-    const sent = await sendDrop(sender, { recipient: B.address, payload: payload(ENDPOINT, MESSAGE), feeRate: 2 });
+    const sent = await sendDrop(aWallet, { recipient: B.address, payload: payload(ENDPOINT, MESSAGE), feeRate: 2, notifyOutput: true });
     dropTxid = sent.txid;
-    expect(sent.vsize).toBeLessThanOrEqual(205);
+    expect(sent.notifyVout).toBeGreaterThanOrEqual(0);
+    expect(sent.fee).toBe(BigInt(Math.ceil(2 * sent.vsize)));
+    expect((await aWallet.transaction(dropTxid))?.txid).toBe(dropTxid); // the wallet recorded it
 
     const pending = await waitFor(wB.events, (e) => e.type === 'drop.pending');
     expect(pending.data).toMatchObject({ txid: dropTxid, vout: sent.opReturnVout, identity: 'B', status: 'pending' });
@@ -162,7 +177,8 @@ describe('DropWatcher on btcd', () => {
   }, 180_000);
 
   it('a reorg with invalidateblock retracts the drop and re-mining confirms it again', async () => {
-    const sent = await sendDrop(sender, { recipient: B.address, payload: payload(ENDPOINT, 'reorg me'), feeRate: 2 });
+    await aWallet.sync();
+    const sent = await sendDrop(aWallet, { recipient: B.address, payload: payload(ENDPOINT, 'reorg me'), feeRate: 2 });
     await waitFor(wB.events, (e) => e.type === 'drop.pending' && e.data['txid'] === sent.txid);
     const [hash] = await node.mine(1);
     await waitFor(wB.events, (e) => e.type === 'drop.confirmed' && e.data['txid'] === sent.txid);
@@ -199,6 +215,16 @@ describe('DropWatcher on btcd', () => {
       expect(requests.every((r) => /\/index\/(info|candidates\?from=\d+&to=\d+)$/.test(r))).toBe(true);
       const lcC = new LightClient({ url, identities: [C.identity] });
       expect((await lcC.scan(birthday)).found.every((f) => f.identity === 'C')).toBe(true);
+      // `deaddrop watch --index`: drops recorded in a local store with outbox events, once.
+      const store = DropStore.open(join(dir, 'light.sqlite'));
+      try {
+        const events = await lc.sync(store, birthday);
+        expect(events.filter((e) => e.data['txid'] === dropTxid).map((e) => e.type)).toEqual(['drop.confirmed']);
+        expect(events.every((e) => e.type === 'drop.confirmed')).toBe(true);
+        expect(await lc.sync(store, birthday)).toEqual([]);
+      } finally {
+        store.close();
+      }
     } finally {
       await app.close();
     }

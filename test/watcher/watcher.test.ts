@@ -107,15 +107,15 @@ describe('DropWatcher (in-memory chain)', () => {
     const dir = tmp();
     const wB = watcher(chain, join(dir, 'b.sqlite'), [B]);
     const wC = watcher(chain, join(dir, 'c.sqlite'), [C]);
-    await wB.watcher.catchUp();
-    await wC.watcher.catchUp();
+    const wBoth = watcher(chain, join(dir, 'bc.sqlite'), [C, B]); // several identities in one watcher
+    const all = [wB, wC, wBoth];
+    for (const w of all) await w.watcher.catchUp();
     const res = await chain.broadcast(sender.drop(B, 'hi B'));
     expect(res.accepted).toBe(true);
-    await wB.watcher.scanMempool();
-    await wC.watcher.scanMempool();
+    for (const w of all) await w.watcher.scanMempool();
     chain.mine(3);
-    await wB.watcher.catchUp();
-    await wC.watcher.catchUp();
+    for (const w of all) await w.watcher.catchUp();
+    expect(drops(wBoth).map((e) => [e.type, e.data['identity']])).toEqual([['drop.pending', 'B'], ['drop.confirmed', 'B']]);
     expect(drops(wB).map((e) => [e.type, e.data['confirmations']])).toEqual([['drop.pending', undefined], ['drop.confirmed', 3]]);
     expect(drops(wB)[1]!.data['payload']).toMatchObject({ message: 'hi B', endpoints: ['ws://198.51.100.1'] });
     expect(drops(wC)).toEqual([]);

@@ -172,8 +172,8 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
   }
 
   /**
-   * Encoded entries `from..to` (inclusive) of `author`, stopping early once `maxBytes` is reached
-   * (at least one entry is returned when any exists).
+   * Encoded entries `from..to` (inclusive) of `author`, stopping before the total would exceed
+   * `maxBytes` (at least one entry is returned when any exists).
    */
   rangeRaw(author: Uint8Array, from: number, to: number, maxBytes = Infinity): Uint8Array[] {
     const s = this.state(author, false);
@@ -181,9 +181,9 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
     const out: Uint8Array[] = [];
     let total = 0;
     for (const raw of this.st.range.iterate(s.id, Math.max(1, from), Math.min(to, s.length)) as Iterable<Buffer>) {
+      if (out.length > 0 && total + raw.length > maxBytes) break;
       out.push(bytes(raw));
       total += raw.length;
-      if (total >= maxBytes) break;
     }
     return out;
   }

@@ -1,0 +1,210 @@
+/**
+ * Peer node benchmarks, each measured side by side with hypercore (npm `hypercore`, 11.x) in the
+ * same run, turns alternating so that load from other processes hits both alike:
+ *
+ * - node.append.batched   entries/s, 1,000 signed entries per durable transaction (target ≥ 20,000)
+ *                         vs hypercore `core.append(batch of 1,000)`
+ * - node.append.single    entries/s, one durable transaction (fsync) per entry
+ *                         vs hypercore `await core.append(block)`
+ * - node.verify           entries/s, decode + SHA-256 + Ed25519 verify of stored entries (target ≥ 10,000)
+ *                         vs hypercore-crypto per block: BLAKE2b leaf hash + Ed25519 verify
+ * - node.replicate.64k    MB/s, 64 KiB entries from one node to a new contact over loopback WebSocket
+ *                         + Noise, verified and durably stored (target ≥ 100)
+ *                         vs hypercore replicating the same blocks to a clone over loopback TCP
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer, connect } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openNodeDatabase } from '../src/node/db.js';
+import { FeedStore } from '../src/node/log/feed-store.js';
+import { openEntry } from '../src/node/log/codec.js';
+import type { EntryDraft } from '../src/node/log/codec.js';
+import { PeerNode } from '../src/node/node.js';
+import { NodeIdentity } from '../src/node/identity.js';
+import { randomBytes } from '../src/node/crypto.js';
+import type { Emit } from './types.js';
+
+// hypercore is CommonJS without types: the few members used here.
+interface Hypercore {
+  readonly key: Buffer;
+  readonly length: number;
+  ready(): Promise<void>;
+  close(): Promise<void>;
+  append(blocks: Buffer | Buffer[]): Promise<unknown>;
+  replicate(isInitiator: boolean): NodeJS.ReadWriteStream;
+  download(range: { start: number; end: number }): { done(): Promise<void> };
+}
+type HypercoreCtor = new (storage: string, key?: Buffer) => Hypercore;
+interface HypercoreCrypto {
+  keyPair(): { publicKey: Buffer; secretKey: Buffer };
+  sign(message: Buffer, secretKey: Buffer): Buffer;
+  verify(message: Buffer, signature: Buffer, publicKey: Buffer): boolean;
+  data(block: Buffer): Buffer;
+}
+const require = createRequire(import.meta.url);
+const HypercoreClass = require('hypercore') as HypercoreCtor;
+const hcrypto = require('hypercore-crypto') as HypercoreCrypto;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+function result(name: string, unit: string, ours: number, anchor: string, anchorValue: number) {
+  return { name, unit, value: Math.round(ours), anchor, anchorValue: Math.round(anchorValue), ratio: round3(ours / anchorValue) };
+}
+
+/** Alternates async `ours` and `anchor` for `rounds`, returning the median rate of each (units/s). */
+async function alternate(rounds: number, ours: () => Promise<number> | number, anchor: () => Promise<number>): Promise<[number, number]> {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    a.push(await ours());
+    b.push(await anchor());
+  }
+  return [median(a), median(b)];
+}
+
+async function timed(fn: () => unknown): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+async function benchAppends(dir: string, emit: Emit): Promise<void> {
+  const identity = NodeIdentity.fromSeed(randomBytes(32));
+  const store = new FeedStore(openNodeDatabase(join(dir, 'append.sqlite')));
+  const core = new HypercoreClass(join(dir, 'append-hc'));
+  await core.ready();
+  const BATCH = 1000;
+  const drafts: EntryDraft[] = Array.from({ length: BATCH }, (_, i) => ({ header: { type: 'post', app: 'bench' }, body: randomBytes(80 + (i % 40)) }));
+  const blocks = drafts.map((d) => Buffer.from(d.body!));
+  const [batched, hcBatched] = await alternate(
+    10,
+    async () => BATCH / (await timed(() => store.appendBatch(identity, drafts))),
+    async () => BATCH / (await timed(() => core.append(blocks))),
+  );
+  emit(result('node.append.batched', 'entries/s', batched, 'hypercore core.append(1,000 blocks)', hcBatched));
+
+  const SINGLE = 100;
+  const [single, hcSingle] = await alternate(
+    3,
+    async () =>
+      SINGLE /
+      (await timed(() => {
+        for (let i = 0; i < SINGLE; i++) store.append(identity, drafts[i]!);
+      })),
+    async () =>
+      SINGLE /
+      (await timed(async () => {
+        for (let i = 0; i < SINGLE; i++) await core.append(blocks[i]!);
+      })),
+  );
+  emit(result('node.append.single', 'entries/s', single, 'hypercore await core.append(block)', hcSingle));
+  await core.close();
+  store.db.close();
+  identity.destroy();
+}
+
+async function benchVerify(emit: Emit): Promise<void> {
+  const identity = NodeIdentity.fromSeed(randomBytes(32));
+  const store = new FeedStore(openNodeDatabase(':memory:'));
+  const N = 2000;
+  const raws = store
+    .appendBatch(identity, Array.from({ length: N }, (_, i) => ({ header: { type: 'post' }, body: randomBytes(80 + (i % 40)) })))
+    .map((e) => e.raw);
+  const kp = hcrypto.keyPair();
+  const hcBlocks = raws.map((r) => Buffer.from(r.subarray(0, r.length - 64)));
+  const hcSigs = hcBlocks.map((b) => hcrypto.sign(hcrypto.data(b), kp.secretKey));
+  let ok = 0;
+  const [ours, anchor] = await alternate(
+    6,
+    async () =>
+      N /
+      (await timed(() => {
+        for (const r of raws) ok += openEntry(r).seq > 0 ? 1 : 0;
+      })),
+    async () =>
+      N /
+      (await timed(() => {
+        for (let i = 0; i < N; i++) ok += hcrypto.verify(hcrypto.data(hcBlocks[i]!), hcSigs[i]!, kp.publicKey) ? 1 : 0;
+      })),
+  );
+  if (ok !== N * 12) throw new Error('verification failed during the benchmark');
+  emit(result('node.verify', 'entries/s', ours, 'hypercore-crypto leaf hash + verify per block', anchor));
+  store.db.close();
+  identity.destroy();
+}
+
+async function benchReplication(dir: string, emit: Emit): Promise<void> {
+  const N = 800;
+  const SIZE = 64 * 1024;
+  const MB = (N * SIZE) / 1e6;
+  const body = randomBytes(SIZE);
+  const source = new PeerNode({ seed: randomBytes(32), dbPath: join(dir, 'src.sqlite') });
+  await source.ready();
+  for (let i = 0; i < N; i += 100) source.appendBatch(Array.from({ length: 100 }, () => ({ header: { type: 'blob' }, body })));
+  const hcSource = new HypercoreClass(join(dir, 'src-hc'));
+  await hcSource.ready();
+  for (let i = 0; i < N; i += 100) await hcSource.append(Array.from({ length: 100 }, () => Buffer.from(body)));
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.pipe(hcSource.replicate(false)).pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  let round = 0;
+
+  const ours = async (): Promise<number> => {
+    const sink = new PeerNode({ seed: randomBytes(32), dbPath: join(dir, `sink-${round++}.sqlite`) });
+    await sink.ready();
+    const secs = await timed(async () => {
+      await sink.bootstrapFromIntroduction(source.createInvite());
+      await new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (sink.store.feed(source.id)?.length === N) resolve();
+          else setTimeout(check, 1);
+        };
+        check();
+      });
+    });
+    await sink.close();
+    return MB / secs;
+  };
+  const anchor = async (): Promise<number> => {
+    const clone = new HypercoreClass(join(dir, `clone-${round++}`), hcSource.key);
+    await clone.ready();
+    let socket: Socket | null = null;
+    const secs = await timed(async () => {
+      socket = connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.pipe(clone.replicate(true)).pipe(socket);
+      await clone.download({ start: 0, end: N }).done();
+    });
+    (socket as Socket | null)?.destroy();
+    await clone.close();
+    return MB / secs;
+  };
+  const [mbps, hcMbps] = await alternate(2, ours, anchor);
+  emit(result('node.replicate.64k', 'MB/s', mbps, 'hypercore clone over loopback TCP', hcMbps));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await hcSource.close();
+  await source.close();
+}
+
+/** Entry point for bin/bench.js. */
+export async function run(emit: Emit): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dd-node-bench-'));
+  try {
+    await benchAppends(dir, emit);
+    await benchVerify(emit);
+    await benchReplication(dir, emit);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

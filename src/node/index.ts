@@ -1,0 +1,24 @@
+/**
+ * The peer node: signed hash-linked logs, Noise over WebSocket, replication, whereabouts, invites.
+ * See docs/protocol/node.md.
+ */
+export { PeerNode } from './node.js';
+export type { PeerNodeOptions, PeerNodeEvents } from './node.js';
+export type { Contact } from './contacts.js';
+export type { Introduction } from './invites.js';
+export { TOKEN_BYTES } from './invites.js';
+export { NodeIdentity } from './identity.js';
+export { FeedStore } from './log/feed-store.js';
+export type { FeedInfo, IngestResult } from './log/feed-store.js';
+export { createEntry, decodeEntry, openEntry, verifyEntry, encodeHeader, decodeHeader, ZERO_HASH, MAX_BODY_BYTES } from './log/codec.js';
+export type { EntryDraft, EntryHeader, HeaderValue, LogEntry } from './log/codec.js';
+export { entryToJson, headerToJson } from './log/json.js';
+export type { EntryJson } from './log/json.js';
+export { decodeForkProof, encodeForkProof, verifyForkProof } from './log/fork.js';
+export type { ForkProof } from './log/fork.js';
+export { leafHash, verifyInclusion, verifyTreeHead, encodeTreeHead, decodeTreeHead } from './log/merkle.js';
+export type { InclusionProof, SignedTreeHead } from './log/merkle.js';
+export { decodeWhereabouts, openWhereabouts, verifyWhereabouts } from './whereabouts.js';
+export type { WhereaboutsRecord } from './whereabouts.js';
+export { openNodeDatabase } from './db.js';
+export { fromHex, toHex } from './crypto.js';
