@@ -42,9 +42,9 @@ export function measure(fn: () => unknown, options: MeasureOptions = {}): Measur
 export interface CompareOptions {
   /** Untimed calls of each side first. Default 3. */
   readonly warmup?: number;
-  /** Alternations between the two sides. Default 6. */
+  /** Alternations between the two sides. Default 5. */
   readonly rounds?: number;
-  /** Time spent sampling one side per round (at least one call). Default 250 ms. */
+  /** Time spent sampling one side per round (at least one call). Default 200 ms. */
   readonly sliceMs?: number;
 }
 
@@ -54,7 +54,7 @@ export interface CompareOptions {
  * the ratio of the medians stays meaningful.
  */
 export function compare(ours: () => unknown, anchor: () => unknown, options: CompareOptions = {}): { ours: Measurement; anchor: Measurement } {
-  const { warmup = 3, rounds = 6, sliceMs = 250 } = options;
+  const { warmup = 3, rounds = 5, sliceMs = 200 } = options;
   for (let i = 0; i < warmup; i++) {
     sink = ours();
     sink = anchor();

@@ -18,6 +18,7 @@ import {
 import type { EntryHeader, HeaderValue } from '../../src/node/log/codec.js';
 import { ed25519FromSeed, fromHex, randomBytes, sha256, signerFromKeyPair, toHex, utf8 } from '../../src/node/crypto.js';
 import { isDeaddropError } from '../../src/util/errors.js';
+import { entryToJson } from '../../src/node/log/json.js';
 
 interface Vector {
   seed: string;
@@ -219,5 +220,18 @@ describe('random keys', () => {
       const e = createEntry(s, { seq: 1, prev: ZERO_HASH, timestamp: i, header: { type: 'r' }, body: randomBytes(i * 10) });
       expect(ed25519.verify(e.signature, nobleMessage(signedPart(e)), s.publicKey, { zip215: false })).toBe(true);
     }
+  });
+});
+
+describe('JSON view for CLI/API', () => {
+  it('renders bytes as hex, text as text, and JSON bodies parsed', () => {
+    const ref = sha256(utf8('r'));
+    const e = sample({ header: { type: 'post', blob: Uint8Array.of(1, 2), refs: [ref], n: 3 }, body: utf8('{"a":1}') });
+    const j = entryToJson(e);
+    expect(j).toMatchObject({ seq: 1, author: toHex(e.author), hash: toHex(e.hash), text: '{"a":1}', json: { a: 1 } });
+    expect(j.header).toEqual({ type: 'post', blob: { hex: '0102' }, refs: [toHex(ref)], n: 3 });
+    const bin = entryToJson(sample({ body: Uint8Array.of(0xff, 0xfe) }));
+    expect(bin.text).toBeUndefined();
+    expect(bin.body).toBe('fffe');
   });
 });
