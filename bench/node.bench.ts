@@ -196,9 +196,12 @@ function inWorker(task: WorkerTask): Promise<number> {
   const code = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(import.meta.url)}); })`;
   return new Promise((resolve, reject) => {
     const w = new Worker(code, { eval: true, workerData: { nodeBench: task } });
-    w.once('message', (m: { secs?: number; error?: string }) => (m.error ? reject(new Error(m.error)) : resolve(m.secs!)));
-    w.once('error', reject);
-    w.once('exit', (code) => reject(new Error(`bench worker exited with ${code}`)));
+    let outcome: { secs?: number; error?: string } = { error: 'bench worker sent no result' };
+    w.once('message', (m: { secs?: number; error?: string }) => (outcome = m));
+    w.once('error', (err) => (outcome = { error: err.message }));
+    // settle only once the thread is gone: exiting the process while a worker still tears down
+    // native addons (hypercore's RocksDB) aborts it
+    w.once('exit', () => (outcome.error ? reject(new Error(outcome.error)) : resolve(outcome.secs!)));
   });
 }
 

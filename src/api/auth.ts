@@ -19,11 +19,20 @@ function presentedToken(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/**
+ * True for routes declared with `config: { public: true }`: content meant for strangers (PayPub's
+ * encrypted chunks and manifest), which must never expose anything the token protects.
+ */
+function isPublicRoute(request: FastifyRequest): boolean {
+  const config = request.routeOptions.config as { public?: unknown } | undefined;
+  return config?.public === true;
+}
+
 /** Rejects every request without the bearer token. Shared infrastructure, hence fastify-plugin. */
 export const authPlugin = fp(async (app: FastifyInstance, opts: { token: string }) => {
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
-    if (PUBLIC_PATHS.has(path)) return;
+    if (PUBLIC_PATHS.has(path) || isPublicRoute(request)) return;
     if (!tokenMatches(presentedToken(request), opts.token)) {
       await reply.code(401).send({ error: 'UNAUTHORIZED', message: 'missing or wrong bearer token' });
     }

@@ -12,6 +12,11 @@
  *   hardened: leaking one pairwise private key reveals nothing about the others or the node key.
  *   The 32 bytes are a valid secp256k1 scalar; a layer needing another curve (x25519 for Noise)
  *   should feed them through a KDF with its own label rather than reuse them directly.
+ * - PayPub (same purpose, branch 1'):  m/1046'/coin'/1'/role'/index'.  role 0' = seller keys
+ *   (one per published sale: signs the manifest, the sample reveal and the claims), role 1' =
+ *   buyer keys (one per pledge or HTLC: the refund key), role 2' = the at-rest storage secret
+ *   (index 0', fed through a KDF by src/paypub/store.ts). Indexes are allocated by the PayPub
+ *   store and never reused, so no two sales or pledges share a key.
  *
  * Secrets stay inside `WalletKeys` private fields: `toString`, `toJSON` and `util.inspect` show
  * only the network and the master fingerprint (a scure HDKey would otherwise JSON-serialize its xprv).
@@ -123,6 +128,19 @@ export function silentSpendPath(network: Network, account = 0): string {
 /** Node identity key path m/1046'/coin'/0'/0'. */
 export function nodeKeyPath(network: Network): string {
   return `m/${NODE_PURPOSE}'/${coinType(network)}'/0'/0'`;
+}
+
+/** PayPub key roles (the `role'` step of m/1046'/coin'/1'/role'/index'). */
+export const PAYPUB_SELLER = 0;
+export const PAYPUB_BUYER = 1;
+export const PAYPUB_STORAGE = 2;
+export type PaypubRole = typeof PAYPUB_SELLER | typeof PAYPUB_BUYER | typeof PAYPUB_STORAGE;
+
+/** PayPub key path m/1046'/coin'/1'/role'/index' (every step hardened). */
+export function paypubKeyPath(network: Network, role: PaypubRole, index: number): string {
+  if (role !== PAYPUB_SELLER && role !== PAYPUB_BUYER && role !== PAYPUB_STORAGE) throw new RangeError(`paypub role must be 0, 1 or 2; got ${String(role)}`);
+  checkIndex(index, 'index');
+  return `m/${NODE_PURPOSE}'/${coinType(network)}'/1'/${role}'/${index}'`;
 }
 
 /** Pairwise (per-relationship) node key path m/1046'/coin'/0'/1'/index'. */
@@ -248,6 +266,14 @@ export class WalletKeys {
   /** The pairwise node key for relationship `index` (m/1046'/coin'/0'/1'/index'). Secret. */
   pairwiseNodeKey(index: number): KeyPair {
     return keyPair(this.#master.derive(pairwiseNodeKeyPath(this.network, index)));
+  }
+
+  /**
+   * A PayPub key pair (m/1046'/coin'/1'/role'/index'): a sale's seller key, a pledge's refund
+   * key, or (role PAYPUB_STORAGE, index 0) the secret the PayPub store derives its at-rest key from. Secret.
+   */
+  paypubKey(role: PaypubRole, index: number): KeyPair {
+    return keyPair(this.#master.derive(paypubKeyPath(this.network, role, index)));
   }
 
   /**

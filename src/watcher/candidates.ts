@@ -18,7 +18,9 @@ import type { FoundDrop, Prevout } from './drop-store.js';
 import { outpointKey, type OutpointRef } from './prevouts.js';
 
 /** Scan options for dead-drop candidates: one OP_RETURN push of an envelope's possible size. */
-export const DROP_SCAN_OPTIONS = Object.freeze({ minDataLength: ENVELOPE_MIN_BYTES, maxDataLength: ENVELOPE_MAX_BYTES });
+// Envelopes are uniformly random, so one may start with another protocol's prefix: skip none
+// by prefix (trial decryption is the filter); Runestones never match, being OP_RETURN OP_13.
+export const DROP_SCAN_OPTIONS = Object.freeze({ minDataLength: ENVELOPE_MIN_BYTES, maxDataLength: ENVELOPE_MAX_BYTES, skipProtocols: [] });
 
 /**
  * A local identity the watcher decrypts for: the BIP352 scan private key and the spend public
