@@ -40,23 +40,29 @@ function abytes(value: unknown, length: number | undefined, title: string): asse
   }
 }
 
-/** SHA-256 over the concatenation of `parts`. */
-export function sha256(...parts: Uint8Array[]): Uint8Array {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  const d = h.digest();
-  return new Uint8Array(d.buffer, d.byteOffset, d.length);
+/**
+ * Inputs up to this size are hashed with libsodium (about 0.6 us per call on short inputs, against
+ * 2.4 us for a node:crypto Hash object); larger ones with node:crypto, whose SHA-NI code runs at
+ * about 1.7 GB/s where libsodium's portable code reaches about 0.3 GB/s.
+ */
+const SMALL_HASH_BYTES = 4096;
+
+function view(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
-/**
- * One SHA-256 pass that yields two digests: of `data[0, split)` and of all of `data`.
- * Used for entries, whose signed digest and entry hash share the same prefix.
- */
-export function sha256Split(data: Uint8Array, split: number): { prefix: Uint8Array; whole: Uint8Array } {
-  const h = createHash('sha256').update(data.subarray(0, split));
-  const p = h.copy().digest();
-  const w = h.update(data.subarray(split)).digest();
-  return { prefix: new Uint8Array(p.buffer, p.byteOffset, p.length), whole: new Uint8Array(w.buffer, w.byteOffset, w.length) };
+/** SHA-256 over the concatenation of `parts`. */
+export function sha256(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  if (n <= SMALL_HASH_BYTES) {
+    const out = new Uint8Array(32);
+    sodium.crypto_hash_sha256(out, parts.length === 1 ? parts[0]! : concatBytes(...parts));
+    return out;
+  }
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return view(h.digest());
 }
 
 /**
@@ -64,15 +70,32 @@ export function sha256Split(data: Uint8Array, split: number): { prefix: Uint8Arr
  * without hashing the prefix again.
  */
 export function sha256Resumable(data: Uint8Array, split: number): { prefix: Uint8Array; finish: (suffix: Uint8Array) => Uint8Array } {
+  if (split <= SMALL_HASH_BYTES) {
+    const state = new Uint8Array(sodium.crypto_hash_sha256_STATEBYTES);
+    sodium.crypto_hash_sha256_init(state);
+    sodium.crypto_hash_sha256_update(state, data.subarray(0, split));
+    const copy = state.slice();
+    const prefix = new Uint8Array(32);
+    sodium.crypto_hash_sha256_final(copy, prefix);
+    return {
+      prefix,
+      finish: (suffix) => {
+        const out = new Uint8Array(32);
+        sodium.crypto_hash_sha256_update(state, suffix);
+        sodium.crypto_hash_sha256_final(state, out);
+        return out;
+      },
+    };
+  }
   const h = createHash('sha256').update(data.subarray(0, split));
-  const p = h.copy().digest();
-  return {
-    prefix: new Uint8Array(p.buffer, p.byteOffset, p.length),
-    finish: (suffix) => {
-      const w = h.update(suffix).digest();
-      return new Uint8Array(w.buffer, w.byteOffset, w.length);
-    },
-  };
+  const p = view(h.copy().digest());
+  return { prefix: p, finish: (suffix) => view(h.update(suffix).digest()) };
+}
+
+/** One pass over `data` giving the SHA-256 of `data[0, split)` and of all of `data`. */
+export function sha256Split(data: Uint8Array, split: number): { prefix: Uint8Array; whole: Uint8Array } {
+  const r = sha256Resumable(data, split);
+  return { prefix: r.prefix, whole: r.finish(data.subarray(split)) };
 }
 
 /** HMAC-SHA256(key, concat(parts)). */

@@ -146,8 +146,7 @@ export class Replicator {
       return;
     }
     if (c.seq === 0 || c.seq > info.length) return;
-    const ours = store.getRaw(c.feed, c.seq);
-    const entry = ours ? store.get(c.feed, c.seq) : null;
+    const entry = store.get(c.feed, c.seq);
     if (entry && !equalBytes(entry.hash, c.head)) {
       this.o.channel.send(MSG.ENTRIES, encodeEntries([entry.raw]));
       w.has = Number.MAX_SAFE_INTEGER; // never stream a diverged feed to this peer

@@ -15,6 +15,11 @@ declare module 'sodium-native' {
   export function crypto_aead_xchacha20poly1305_ietf_decrypt(
     m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array,
   ): number;
+  export function crypto_hash_sha256(out: Uint8Array, input: Uint8Array): void;
+  export function crypto_hash_sha256_init(state: Uint8Array): void;
+  export function crypto_hash_sha256_update(state: Uint8Array, input: Uint8Array): void;
+  export function crypto_hash_sha256_final(state: Uint8Array, out: Uint8Array): void;
+  export const crypto_hash_sha256_STATEBYTES: number;
   export function randombytes_buf(buf: Uint8Array): void;
   export function sodium_memzero(buf: Uint8Array): void;
 }

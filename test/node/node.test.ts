@@ -7,7 +7,9 @@ import { PeerNode } from '../../src/node/node.js';
 import type { PeerNodeEvents, PeerNodeOptions } from '../../src/node/node.js';
 import { dial } from '../../src/node/transport/ws-transport.js';
 import { NodeIdentity } from '../../src/node/identity.js';
-import { MSG, encodeClock } from '../../src/node/wire.js';
+import { MSG, encodeClock, encodeEntries, encodeInvite } from '../../src/node/wire.js';
+import { tokenProof } from '../../src/node/invites.js';
+import { ZERO_HASH, createEntry } from '../../src/node/log/codec.js';
 import { sha256, toHex, utf8 } from '../../src/node/crypto.js';
 import type { LogEntry } from '../../src/node/log/codec.js';
 
@@ -263,6 +265,23 @@ describe('bad peers against a node', () => {
     expect(a.contacts().length).toBe(0);
     const b = await start('bob');
     await introduce(a, b);
+  });
+
+  it('a contact that sends a badly signed entry is dropped', async () => {
+    const a = await start('alice');
+    const mallory = NodeIdentity.fromSeed(seedOf('mallory'));
+    const intro = a.createInvite();
+    const ch = await dial(intro.endpoints[0]!, mallory);
+    const accepted = new Promise<number>((resolve) => ch.on('frame', (type) => resolve(type)));
+    ch.send(MSG.INVITE, encodeInvite({ tokenId: intro.token.subarray(0, 16), mac: tokenProof(intro.token, ch.handshakeHash!), endpoints: [] }));
+    expect(await accepted).toBe(MSG.INVITE_OK);
+    const rejected = next(a, 'peer.rejected', (r) => r.includes('bad-signature'));
+    const closed = new Promise<void>((r) => ch.once('close', () => r()));
+    const forged = createEntry(mallory, { seq: 1, prev: ZERO_HASH, timestamp: 1, header: { type: 'post' }, body: utf8('x') }).raw.slice();
+    forged[forged.length - 1] = forged[forged.length - 1]! ^ 1;
+    ch.send(MSG.ENTRIES, encodeEntries([forged]));
+    await Promise.all([rejected, closed]);
+    expect(a.store.feed(mallory.publicKey)?.length ?? 0).toBe(0);
   });
 
   it('close() is idempotent, frees the port, and later calls throw CLOSED', async () => {

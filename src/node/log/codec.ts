@@ -310,7 +310,7 @@ export function createEntry(signer: Signer, fields: Omit<UnsignedEntry, 'author'
     seq: fields.seq,
     prev: buf.subarray(41, 73),
     timestamp: fields.timestamp,
-    header: decodeHeader(buf.subarray(ENTRY_PREFIX_BYTES, ENTRY_PREFIX_BYTES + headerLength)),
+    header: fields.header,
     body: buf.subarray(ENTRY_PREFIX_BYTES + headerLength + 4, signedLength),
     signature: buf.subarray(signedLength),
     raw: buf,

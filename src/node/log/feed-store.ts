@@ -44,7 +44,7 @@ export interface FeedInfo {
 /** Outcome of ingesting remote entries. */
 export interface IngestResult {
   readonly stored: LogEntry[];
-  readonly duplicates: number;
+  duplicates: number;
   readonly forks: ForkProof[];
   /** Entries refused, with the reason; the caller decides whether the sender misbehaved. */
   readonly rejected: { index: number; reason: IngestRejection }[];
@@ -315,13 +315,13 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
   ): IngestRejection | null {
     const storedHash = bytes(this.st.getHash.get(s.id, e.seq));
     if (equalBytes(storedHash, e.hash)) {
-      (result as { duplicates: number }).duplicates++;
+      result.duplicates++;
       return null;
     }
     if (!verifyEntry(e)) return 'bad-signature';
     const stored = decodeEntry(bytes(this.st.getRaw.get(s.id, e.seq)));
     if (sameSignedContent(stored, e)) {
-      (result as { duplicates: number }).duplicates++;
+      result.duplicates++;
       return null;
     }
     const proof = makeForkProof(stored, decodeEntry(e.raw.slice()));
