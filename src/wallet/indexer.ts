@@ -8,6 +8,7 @@
  * outpoints it spent, and cascades to unconfirmed children that spent its outputs.
  */
 import type { Tx } from '../chain/block.js';
+import { toHex } from '../chain/bytes.js';
 import type { KeyChain } from './keys.js';
 import type { TxStatus, WalletStore } from './store.js';
 
@@ -28,10 +29,6 @@ export interface ApplyContext {
   readonly own?: { readonly fee: bigint; readonly changeVout: number | null };
 }
 
-/** Hex of bytes without allocating a scure coder per call. */
-function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-}
 
 /**
  * Applies `tx`. Returns false (changing nothing) when it does not touch the wallet, or when it

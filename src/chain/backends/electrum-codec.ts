@@ -5,26 +5,20 @@
  * is a PROTOCOL error, never a crash.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
+import { concatBytes } from '@noble/hashes/utils.js';
+import { fromHex, hashToHex, hexToHash, sha256d } from '../bytes.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { BlockHeader, ScriptHistoryItem, ScriptUnspent } from '../types.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** Bitcoin's double SHA-256. */
-export function sha256d(data: Uint8Array): Uint8Array {
-  return sha256(sha256(data));
-}
+export { sha256d };
 
 /** Hex of the bytes in reverse order (internal byte order ↔ display order). */
-export function reverseHex(bytes: Uint8Array): string {
-  return bytesToHex(Uint8Array.from(bytes).reverse());
-}
+export const reverseHex = hashToHex;
 
 /** Display-order hex → internal-order bytes. */
-export function displayHexToBytes(hex: string): Uint8Array {
-  return hexToBytes(hex).reverse();
-}
+export const displayHexToBytes = hexToHash;
 
 /** True for a 64-char lower-case hex string (txid or block hash). */
 export function isHash(value: unknown): value is string {
@@ -43,7 +37,7 @@ export function scriptHash(script: Uint8Array): string {
 export function parseHeader(header: string | Uint8Array, height: number): BlockHeader {
   let bytes: Uint8Array;
   try {
-    bytes = typeof header === 'string' ? hexToBytes(header) : header;
+    bytes = typeof header === 'string' ? fromHex(header) : header;
   } catch {
     throw DeaddropError.protocol('block header is not hex');
   }
