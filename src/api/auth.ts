@@ -5,6 +5,14 @@ import { tokenMatches } from './token.js';
 /** Public routes that need no token (the OpenAPI document only describes, it reveals nothing). */
 const PUBLIC_PATHS = new Set(['/openapi.json']);
 
+/**
+ * Route prefixes that need no token: the public candidate index (`/index/...`) serves only
+ * on-chain data, to light clients that hold no token. Matched against the route pattern
+ * fastify routed to (`routeOptions.url`), never the raw URL, so no encoding or dot-segment
+ * trick can make another route public, and an unmatched URL (404) still needs the token.
+ */
+export const PUBLIC_ROUTE_PREFIXES: readonly string[] = ['/index/'];
+
 function presentedToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim();
@@ -25,7 +33,9 @@ function presentedToken(request: FastifyRequest): string | undefined {
  */
 function isPublicRoute(request: FastifyRequest): boolean {
   const config = request.routeOptions.config as { public?: unknown } | undefined;
-  return config?.public === true;
+  if (config?.public === true) return true;
+  const route = request.routeOptions.url;
+  return route !== undefined && PUBLIC_ROUTE_PREFIXES.some((p) => route.startsWith(p));
 }
 
 /** Rejects every request without the bearer token. Shared infrastructure, hence fastify-plugin. */

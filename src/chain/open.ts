@@ -5,17 +5,22 @@
  * |--------------------------------------------------------------|------------------------------|
  * | `bitcoind://user:pass@127.0.0.1:18443[?rest=0]`              | Bitcoin Core, user/password  |
  * | `bitcoind://127.0.0.1:18443?cookie=/path/.cookie[&rest=1]`   | Bitcoin Core, cookie file    |
+ * | `bitcoind://u:p@host:18443?zmq=tcp://127.0.0.1:28332`         | Bitcoin Core with ZMQ push   |
  * | `btcd://user:pass@127.0.0.1:18334`                           | btcd (`--notls`)             |
  * | `electrum+tcp://host:port`, `electrum+ssl://host:port`       | Electrum server              |
  * | `esplora+http://host/path`, `esplora+https://host/path`      | Esplora REST API             |
  *
  * Add `tls=1` to a bitcoind/btcd URL to speak HTTPS (the certificate must be trusted).
+ * bitcoind ZMQ: `zmq=<endpoint>` is where Core publishes `sequence` (and `rawtx`, unless
+ * `zmqrawtx=<endpoint>` names another socket); `zmq=0` turns ZMQ off. Without `zmq=` the node is
+ * asked (`getzmqnotifications`). Endpoints are `tcp://host:port` or `ipc://path`.
  * Errors are BAD_INPUT and never repeat the password.
  */
 import type { BackendOptions, ChainSource } from './types.js';
 import { BitcoindSource } from './backends/bitcoind.js';
 import { BtcdSource } from './backends/btcd.js';
 import { EsploraSource } from './backends/esplora.js';
+import { parseZmqEndpoint, type ZmqEndpoints } from './backends/zmq.js';
 import { DeaddropError } from '../util/errors.js';
 
 /** Extra knobs for tests and embedding. */
@@ -26,7 +31,14 @@ export interface OpenOptions extends BackendOptions {
 
 /** A parsed backend URL, without secrets in any string meant for display. */
 export type BackendSpec =
-  | { readonly kind: 'bitcoind'; readonly rpcUrl: string; readonly auth: { user: string; pass: string } | { cookieFile: string }; readonly rest: boolean }
+  | {
+      readonly kind: 'bitcoind';
+      readonly rpcUrl: string;
+      readonly auth: { user: string; pass: string } | { cookieFile: string };
+      readonly rest: boolean;
+      /** ZMQ endpoints, or false for none; absent means "ask the node". */
+      readonly zmq?: ZmqEndpoints | false;
+    }
   | { readonly kind: 'btcd'; readonly rpcUrl: string; readonly auth: { user: string; pass: string } }
   | { readonly kind: 'electrum'; readonly host: string; readonly port: number; readonly tls: boolean }
   | { readonly kind: 'esplora'; readonly baseUrl: string };
@@ -66,6 +78,22 @@ function credentials(url: string, u: URL): { user: string; pass: string } | unde
   }
 }
 
+/** `zmq=` / `zmqrawtx=` of a bitcoind URL: endpoints, false (`zmq=0`), or undefined (not given). */
+function zmqParams(url: string, u: URL): ZmqEndpoints | false | undefined {
+  const seq = u.searchParams.get('zmq');
+  const raw = u.searchParams.get('zmqrawtx');
+  if (seq === null || /^(0|false|no|off)$/i.test(seq)) {
+    if (raw !== null) throw bad(url, 'zmqrawtx= needs zmq=<endpoint> too');
+    return seq === null ? undefined : false;
+  }
+  const sequence = parseZmqEndpoint(seq);
+  if (sequence === undefined) throw bad(url, 'zmq= must be tcp://host:port or ipc://path (or 0 for no ZMQ)');
+  if (raw === null) return { sequence };
+  const rawTx = parseZmqEndpoint(raw);
+  if (rawTx === undefined) throw bad(url, 'zmqrawtx= must be tcp://host:port or ipc://path');
+  return { sequence, rawTx };
+}
+
 /** Parses a backend URL (see the module table). BAD_INPUT for anything malformed. */
 export function parseBackendUrl(url: string): BackendSpec {
   if (typeof url !== 'string' || url.length === 0) throw DeaddropError.badInput('backend URL must be a non-empty string');
@@ -89,7 +117,14 @@ export function parseBackendUrl(url: string): BackendSpec {
       const cookie = u.searchParams.get('cookie');
       if (cookie && cred) throw bad(url, 'give either user:pass@ or ?cookie=, not both');
       if (!cookie && !cred?.user) throw bad(url, 'bitcoind needs user:pass@ or ?cookie=/path/.cookie');
-      return { kind: 'bitcoind', rpcUrl, auth: cookie ? { cookieFile: cookie } : (cred as { user: string; pass: string }), rest: flag(u, 'rest', true) };
+      const zmq = zmqParams(url, u);
+      return {
+        kind: 'bitcoind',
+        rpcUrl,
+        auth: cookie ? { cookieFile: cookie } : (cred as { user: string; pass: string }),
+        rest: flag(u, 'rest', true),
+        ...(zmq === undefined ? {} : { zmq }),
+      };
     }
     case 'electrum+tcp':
     case 'electrum+ssl': {
@@ -119,7 +154,7 @@ export async function openBackend(url: string, opts: OpenOptions): Promise<Chain
   const spec = parseBackendUrl(url);
   switch (spec.kind) {
     case 'bitcoind':
-      return new BitcoindSource({ url: spec.rpcUrl, auth: spec.auth, rest: spec.rest, fetch: opts.fetch }, opts);
+      return new BitcoindSource({ url: spec.rpcUrl, auth: spec.auth, rest: spec.rest, zmq: spec.zmq, fetch: opts.fetch }, opts);
     case 'btcd':
       return new BtcdSource({ url: spec.rpcUrl, auth: spec.auth, fetch: opts.fetch }, opts);
     case 'esplora':

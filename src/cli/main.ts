@@ -9,6 +9,9 @@ import { registerRegtestCommands } from './commands/regtest.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerWalletCommands } from './commands/wallet.js';
 import { registerStartCommand } from './commands/start.js';
+import { registerPaypubCommands } from './commands/paypub.js';
+import { registerDropCommands } from './commands/drops.js';
+import { registerNodeCommands } from './commands/node.js';
 
 export type ContextFactory = () => CliContext;
 
@@ -29,6 +32,9 @@ export function buildProgram(): Command {
   registerInitCommand(program, context);
   registerWalletCommands(program, context);
   registerStartCommand(program, context);
+  registerPaypubCommands(program, context);
+  registerDropCommands(program, context);
+  registerNodeCommands(program, context);
   return program;
 }
 

@@ -17,6 +17,7 @@ import { MAX_HINTS, PAYLOAD_FIXED_BYTES, payloadSize } from './codec.js';
 import { normalizeEndpoint, onionAddress } from './endpoint.js';
 import { ENVELOPE_MAX_BYTES, SIV_BYTES } from './envelope.js';
 import type { IntroductionLedger } from './introductions.js';
+import { issueDropInvite, nodeDbPath, nodeSeed } from '../node/drop-invite.js';
 import { formatInvite, parseInvite, type Invite } from './invite.js';
 import { sendDrop, type DropWallet } from './send.js';
 
@@ -132,6 +133,37 @@ export function checkIntroduction(content: IntroductionContent): { endpoints: st
   return { endpoints, message };
 }
 
+/** What one introduction carries from the introducer's node: a fresh pairwise key and a token the node accepts. */
+export interface IssuedIntroduction {
+  /** Pairwise Ed25519 public key (32 bytes). */
+  readonly nodeKey: Uint8Array;
+  /** 8-byte token (secret until redeemed). */
+  readonly token: Uint8Array;
+  /** As carried: Unix seconds on a whole hour, or null. */
+  readonly expiresAt: number | null;
+}
+
+/** Issues the node-side invite of one introduction, for a token expiring at `expiresAt` (Unix seconds) or never. */
+export type IntroductionIssuer = (expiresAt: number | null) => IssuedIntroduction;
+
+/**
+ * The issuer of the datadir's peer node (src/node/drop-invite.ts): a pairwise key derived from
+ * the node identity (itself from the wallet seed) and a random token id, the id and expiry
+ * recorded in `<datadir>/node.sqlite`, so the node accepts the recipient once, before expiry,
+ * whether the daemon runs now or starts later.
+ */
+export function nodeIssuer(keys: WalletKeys, datadir: string): IntroductionIssuer {
+  return (expiresAt) => {
+    const seed = nodeSeed(keys);
+    try {
+      const inv = issueDropInvite({ seed, dbPath: nodeDbPath(datadir), expiresAt, endpoints: [] });
+      return { nodeKey: inv.nodeKey, token: inv.token, expiresAt: inv.expiresAt };
+    } finally {
+      seed.fill(0);
+    }
+  };
+}
+
 /** What to send. */
 export interface IntroductionParams extends IntroductionContent {
   /** `deaddrop:` invite or silent-payment address. */
@@ -152,54 +184,60 @@ export interface IntroductionSent {
   readonly opReturnVout: number;
   readonly notifyVout: number;
   readonly recipient: string;
-  readonly pairwiseIndex: number;
-  /** The Ed25519 pairwise node key carried, hex. */
+  /** Number of the introduction in the ledger. */
+  readonly introduction: number;
+  /** The pairwise node key carried, hex. */
   readonly nodeKey: string;
   readonly expiresAt: number | null;
   readonly endpoints: readonly string[];
 }
 
-/** The sending wallet: the drop hook, its keys and network. */
+/** The sending wallet: the drop hook and its network. */
 export interface IntroducerWallet extends DropWallet {
-  readonly keys: WalletKeys;
   readonly network: Network;
 }
 
-/** Errors after which the drop was certainly not broadcast (its token can never be used). */
+/** Where an introduction's key and token come from, and where it is recorded. */
+export interface IntroducerDeps {
+  readonly ledger: IntroductionLedger;
+  readonly issue: IntroductionIssuer;
+}
+
+/** Errors after which the drop was certainly not broadcast. */
 const NOT_BROADCAST = new Set(['BAD_INPUT', 'BAD_ADDRESS', 'WRONG_NETWORK', 'INSUFFICIENT_FUNDS', 'FEE_TOO_HIGH', 'REJECTED']);
 
 /**
- * Sends an introduction: checks everything, reserves a fresh pairwise index and token in the
- * ledger, builds, signs and broadcasts the drop from the wallet, and records the txid.
+ * Sends an introduction: checks everything, has the node issue a fresh pairwise key and token,
+ * records it in the ledger, builds, signs and broadcasts the drop from the wallet, and records
+ * the txid.
  * @example
- * const r = await sendIntroduction(wallet, ledger, { recipient: invite, endpoints: ['ws://1.2.3.4:9000'], message: 'hi', feeRate: 2 });
+ * const r = await sendIntroduction(wallet, { ledger, issue: nodeIssuer(keys, datadir) }, { recipient: invite, endpoints: ['ws://1.2.3.4:9000'], message: 'hi', feeRate: 2 });
  */
-export async function sendIntroduction(wallet: IntroducerWallet, ledger: IntroductionLedger, params: IntroductionParams): Promise<IntroductionSent> {
+export async function sendIntroduction(wallet: IntroducerWallet, deps: IntroducerDeps, params: IntroductionParams): Promise<IntroductionSent> {
   const invite = parseRecipient(params.recipient, wallet.network);
   const { endpoints, message } = checkIntroduction(params);
   const now = params.now?.() ?? Math.floor(Date.now() / 1000);
   const lifetime = params.lifetimeSeconds === undefined ? DEFAULT_TOKEN_LIFETIME_SECONDS : params.lifetimeSeconds;
-  const reserved = ledger.reserve(wallet.keys, {
-    recipient: invite.address, label: invite.label, endpoints, expiresAt: lifetime === null ? null : now + lifetime,
-  });
-  const onion = params.onionPort === undefined ? [] : [`ws://${onionAddress(reserved.nodeKey)}.onion:${params.onionPort}`];
+  const issued = deps.issue(lifetime === null ? null : now + lifetime);
+  const onion = params.onionPort === undefined ? [] : [`ws://${onionAddress(issued.nodeKey)}.onion:${params.onionPort}`];
   const all = [...endpoints, ...onion];
+  const n = deps.ledger.reserve({ nodeKey: issued.nodeKey, expiresAt: issued.expiresAt, recipient: invite.address, label: invite.label, endpoints: all });
   try {
     const sent = await sendDrop(wallet, {
       recipient: invite.recipient,
-      payload: { nodeKey: reserved.nodeKey, token: reserved.token, expiresAt: reserved.expiresAt, endpoints: all, message },
+      payload: { nodeKey: issued.nodeKey, token: issued.token, expiresAt: issued.expiresAt, endpoints: all, message },
       feeRate: params.feeRate,
       notifyOutput: params.notifyOutput === true,
     });
-    ledger.markSent(reserved.pairwiseIndex, sent.txid, sent.opReturnVout);
+    deps.ledger.markSent(n, sent.txid, sent.opReturnVout);
     return {
       txid: sent.txid, vsize: sent.vsize, fee: sent.fee, opReturnVout: sent.opReturnVout, notifyVout: sent.notifyVout, recipient: invite.address,
-      pairwiseIndex: reserved.pairwiseIndex, nodeKey: toHex(reserved.nodeKey), expiresAt: reserved.expiresAt, endpoints: all,
+      introduction: n, nodeKey: toHex(issued.nodeKey), expiresAt: issued.expiresAt, endpoints: all,
     };
   } catch (err) {
-    if (err instanceof DeaddropError && NOT_BROADCAST.has(err.code)) ledger.markFailed(reserved.pairwiseIndex);
+    if (err instanceof DeaddropError && NOT_BROADCAST.has(err.code)) deps.ledger.markFailed(n);
     throw err;
   } finally {
-    reserved.token.fill(0);
+    issued.token.fill(0);
   }
 }

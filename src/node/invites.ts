@@ -2,9 +2,14 @@
  * Invite tokens and the proofs exchanged when a new contact dials in.
  *
  * The inviter publishes an Introduction (in a dead drop): its endpoints, a fresh pairwise key for
- * this relationship, and a 32-byte token = tokenId(16) || secret(16). Both the secret and the
- * pairwise key are derived from the inviter's identity and the random tokenId, so the inviter stores
- * only (tokenId, expiry, used).
+ * this relationship, and a token. A dead drop has room for 8 token bytes only, so the invite is
+ * built from a random 8-byte *drop token* t:
+ *   tokenId  = SHA-256("deaddrop/invite-id/v1\0" || t)[0..16)
+ *   pairwise = Ed25519 key from HKDF(seed, "pairwise-key", tokenId)
+ *   token    = tokenId || SHA-256("deaddrop/invite-secret/v1\0" || tokenId || pairwise)[0..16)
+ * Whoever read the drop (t and the pairwise public key, both only in the encrypted drop) can
+ * compute the 32-byte token ({@link expandDropToken}); the inviter re-derives everything from its
+ * seed and the tokenId, so it stores only (tokenId, expiry, used).
  *
  * After the Noise handshake the joiner sends INVITE: tokenId and mac = HMAC-SHA256(token,
  * "deaddrop/invite-proof/v1\0" || handshakeHash). The mac is bound to this session, so a relay or an
@@ -13,12 +18,16 @@
  * and its signature over ("deaddrop/invite-accept/v1\0" || handshakeHash || inviter || joiner),
  * which proves to the joiner that the node it reached is the one that wrote the introduction.
  */
-import { concatBytes, ed25519FromSeed, ed25519Sign, ed25519Verify, hmacSha256, utf8 } from './crypto.js';
+import { concatBytes, ed25519FromSeed, ed25519Sign, ed25519Verify, hmacSha256, randomBytes, sha256, utf8 } from './crypto.js';
 import type { Ed25519KeyPair } from './crypto.js';
 import type { NodeIdentity } from './identity.js';
 import { TOKEN_ID_BYTES } from './wire.js';
 
 export const TOKEN_BYTES = 32;
+/** Bytes of the drop token, the part of an invite a dead drop carries. */
+export const DROP_TOKEN_BYTES = 8;
+const TOKEN_ID_CONTEXT = utf8('deaddrop/invite-id/v1\0');
+const SECRET_CONTEXT = utf8('deaddrop/invite-secret/v1\0');
 const PROOF_CONTEXT = utf8('deaddrop/invite-proof/v1\0');
 const ACCEPT_CONTEXT = utf8('deaddrop/invite-accept/v1\0');
 
@@ -32,12 +41,52 @@ export interface Introduction {
   readonly token: Uint8Array;
 }
 
+/** The tokenId of a drop token. */
+export function dropTokenId(dropToken: Uint8Array): Uint8Array {
+  if (dropToken.length !== DROP_TOKEN_BYTES) throw new RangeError('dropToken: expected 8 bytes');
+  return sha256(TOKEN_ID_CONTEXT, dropToken).subarray(0, TOKEN_ID_BYTES);
+}
+
+function inviteToken(tokenId: Uint8Array, pairwiseKey: Uint8Array): Uint8Array {
+  return concatBytes(tokenId, sha256(SECRET_CONTEXT, tokenId, pairwiseKey).subarray(0, TOKEN_BYTES - TOKEN_ID_BYTES));
+}
+
+/** The 32-byte token of an introduction read from a dead drop (drop token and pairwise key). */
+export function expandDropToken(dropToken: Uint8Array, pairwiseKey: Uint8Array): Uint8Array {
+  if (pairwiseKey.length !== 32) throw new RangeError('pairwiseKey: expected 32 bytes');
+  return inviteToken(dropTokenId(dropToken), pairwiseKey);
+}
+
 /** The token and pairwise key pair for a tokenId (deterministic). */
 export function inviteSecrets(identity: NodeIdentity, tokenId: Uint8Array): { token: Uint8Array; pairwise: Ed25519KeyPair } {
   if (tokenId.length !== TOKEN_ID_BYTES) throw new RangeError('tokenId: expected 16 bytes');
-  const secret = identity.derive('invite-token', tokenId, TOKEN_BYTES - TOKEN_ID_BYTES);
   const pairwise = ed25519FromSeed(identity.derive('pairwise-key', tokenId, 32));
-  return { token: concatBytes(tokenId, secret), pairwise };
+  return { token: inviteToken(tokenId, pairwise.publicKey), pairwise };
+}
+
+/** A freshly issued invite: the introduction, its drop token and its expiry (ms). */
+export interface IssuedInvite extends Introduction {
+  /** The 8 bytes a dead drop carries as its token (with `pairwiseKey` they give `token`). */
+  readonly dropToken: Uint8Array;
+  readonly expiresAt: number;
+}
+
+/**
+ * Issues a single-use invite: draws a drop token, records (tokenId, expiry) through `record` and
+ * returns the introduction. Used by `PeerNode.createInvite` and by processes that only hold the
+ * node's database (`deaddrop drop send` without a running daemon).
+ */
+export function issueInvite(
+  identity: NodeIdentity,
+  endpoints: readonly string[],
+  expiresAt: number,
+  record: (tokenId: Uint8Array, expiresAt: number) => void,
+): IssuedInvite {
+  const dropToken = randomBytes(DROP_TOKEN_BYTES);
+  const tokenId = dropTokenId(dropToken);
+  record(tokenId, expiresAt);
+  const { token, pairwise } = inviteSecrets(identity, tokenId);
+  return { pairwiseKey: pairwise.publicKey, endpoints: [...endpoints], token, dropToken, expiresAt };
 }
 
 /** The session-bound proof of knowing `token`. */

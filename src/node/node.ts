@@ -18,7 +18,7 @@
 import { DeaddropError } from '../util/errors.js';
 import { TypedEmitter } from './events.js';
 import { NodeIdentity } from './identity.js';
-import { equalBytes, randomBytes, toHex } from './crypto.js';
+import { equalBytes, toHex } from './crypto.js';
 import { openNodeDatabase } from './db.js';
 import type { SqliteDatabase } from './db.js';
 import { FeedStore } from './log/feed-store.js';
@@ -28,8 +28,8 @@ import type { ForkProof } from './log/fork.js';
 import type { SignedTreeHead } from './log/merkle.js';
 import { ContactStore } from './contacts.js';
 import type { Contact } from './contacts.js';
-import { TOKEN_BYTES, inviteSecrets, signAccept, tokenProof, verifyAccept } from './invites.js';
-import type { Introduction } from './invites.js';
+import { TOKEN_BYTES, inviteSecrets, issueInvite, signAccept, tokenProof, verifyAccept } from './invites.js';
+import type { Introduction, IssuedInvite } from './invites.js';
 import { Replicator } from './replication.js';
 import { ChannelServer, dial, parseEndpoint } from './transport/ws-transport.js';
 import type { SecureChannel, ChannelOptions } from './transport/secure-channel.js';
@@ -265,14 +265,11 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
    * Creates a single-use invite. The result goes into an introduction drop; the node that finds it
    * calls `bootstrapFromIntroduction` with it.
    */
-  createInvite(opts: { ttlMs?: number } = {}): Introduction & { expiresAt: number } {
+  createInvite(opts: { ttlMs?: number } = {}): IssuedInvite {
     const ttl = opts.ttlMs ?? this.opts.inviteTtlMs ?? 7 * 24 * 3600_000;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new RangeError('ttlMs: expected a positive number');
-    const tokenId = randomBytes(TOKEN_ID_BYTES);
-    const expiresAt = Date.now() + ttl;
-    this.live().contactStore!.createInvite(tokenId, expiresAt);
-    const { token, pairwise } = inviteSecrets(this.identity, tokenId);
-    return { pairwiseKey: pairwise.publicKey, endpoints: this.endpoints, token, expiresAt };
+    const contacts = this.live().contactStore!;
+    return issueInvite(this.identity, this.endpoints, Date.now() + ttl, (tokenId, expiresAt) => contacts.createInvite(tokenId, expiresAt));
   }
 
   /**

@@ -91,11 +91,14 @@ export class Reader {
     const b = this.bytes(2);
     return ((b[0] as number) << 8) | (b[1] as number);
   }
+  // byteOffset matters when the input is a Buffer: Buffer#slice is a view into a shared pool.
   u32(): number {
-    return new DataView(this.bytes(4).buffer).getUint32(0, false);
+    const b = this.bytes(4);
+    return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, false);
   }
   u64(): bigint {
-    return new DataView(this.bytes(8).buffer).getBigUint64(0, false);
+    const b = this.bytes(8);
+    return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, false);
   }
   get remaining(): number {
     return this.buf.length - this.off;

@@ -138,6 +138,6 @@ export class SellerClient {
     if (typeof offer !== 'string' || typeof wrap !== 'string' || !/^([0-9a-f]{2})+$/.test(offer) || !/^([0-9a-f]{2})+$/.test(wrap)) {
       throw DeaddropError.protocol('seller sent malformed private terms');
     }
-    return { offer: decodeOffer(Buffer.from(offer, 'hex')), wrap: new Uint8Array(Buffer.from(wrap, 'hex')) };
+    return { offer: decodeOffer(new Uint8Array(Buffer.from(offer, 'hex'))), wrap: new Uint8Array(Buffer.from(wrap, 'hex')) };
   }
 }

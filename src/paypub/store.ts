@@ -342,6 +342,16 @@ export class PaypubStore {
     return (this.db.prepare('SELECT * FROM sales ORDER BY created_at, id').all() as Row[]).map((r) => this.#sale(r));
   }
 
+  /** Forgets a sale and everything about it (a publish whose anchor could not be sent). */
+  deleteSale(id: string): void {
+    this.transaction(() => {
+      for (const t of ['chunks', 'keys', 'pledges', 'claims', 'refunds', 'private_offers', 'fraud_proofs']) this.db.prepare(`DELETE FROM ${t} WHERE sale_id = ?`).run(id);
+      this.db.prepare('DELETE FROM sales WHERE id = ?').run(id);
+    });
+    this.#manifests.delete(id);
+    this.generation++;
+  }
+
   setAnchor(id: string, a: { txid: string; vout: number }): void {
     this.db.prepare('UPDATE sales SET anchor_txid = ?, anchor_vout = ? WHERE id = ?').run(a.txid, a.vout, id);
     this.generation++;

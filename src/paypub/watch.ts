@@ -203,6 +203,10 @@ function recordClaim(
   if (at && existing?.status !== 'confirmed') {
     store.setClaimStatus(txid, { status: 'confirmed', height: at.height, blockHash: at.block });
     store.event('paypub.claim.confirmed', `paypub.claim.confirmed:${txid}:${at.block}`, { id, txid, height: at.height });
+    // Other claims of these inputs still "in the mempool" were replaced (an observer sees no outpoints).
+    for (const other of store.claims(id)) {
+      if (other.txid !== txid && other.status === 'mempool' && other.inputs.some((i) => inputs.includes(i))) markReplaced(store, other.txid, txid, id);
+    }
   }
   if (keys && keys.size > 0) {
     const before = store.keyCount(id);

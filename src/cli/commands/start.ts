@@ -6,6 +6,9 @@ import { parseCount } from '../parse.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { readPassphrase } from '../../wallet/keystore.js';
 import { isDeaddropError } from '../../util/errors.js';
+import { paypubFeature } from '../../paypub/feature.js';
+import { dropFeature } from '../../deaddrop/feature.js';
+import { nodeFeature } from '../../node/feature.js';
 
 /** The passphrase from DEADDROP_PASSPHRASE or a prompt; undefined (wallet stays locked) when neither is possible. */
 async function passphraseIfAvailable(): Promise<string | undefined> {
@@ -32,6 +35,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         regtest: opts.regtest ?? false,
         apiPort: opts.apiPort === undefined ? 0 : parseCount(opts.apiPort, '--api-port', 0, 65_535),
         passphrase: passphraseIfAvailable,
+        features: [dropFeature, paypubFeature, nodeFeature],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
       const stopped = new Promise<void>((resolve) => {

@@ -1,0 +1,194 @@
+/**
+ * Peer-node commands: `deaddrop contacts`, `deaddrop log append|show`, `deaddrop whereabouts`,
+ * `deaddrop node status|follow|introductions`.
+ *
+ * They talk to the running daemon (`deaddrop start`) over its local API: the URL from
+ * `<datadir>/api.url`, the bearer token from `<datadir>/api.token`. The node lives in the daemon
+ * (it holds the listening socket, the sessions and the unlocked identity), so a second process
+ * opening its database would see a node that is not running; without a daemon these commands say so.
+ */
+import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ContextFactory } from '../main.js';
+import type { CliContext } from '../context.js';
+import { print } from '../output.js';
+import { parseCount } from '../parse.js';
+import { DeaddropError, type ErrorCode } from '../../util/errors.js';
+
+/** File the daemon writes when its API listens. */
+export const API_URL_FILE = 'api.url';
+
+function noDaemon(ctx: CliContext): DeaddropError {
+  return new DeaddropError('NOT_INITIALIZED', `no daemon running for ${ctx.datadir}: start one with \`deaddrop start\``);
+}
+
+/**
+ * Calls the daemon's API of this datadir. Errors come back as the daemon's DeaddropError codes.
+ * @example
+ * const { contacts } = await daemonApi<{ contacts: unknown[] }>(ctx, 'GET', '/node/contacts');
+ */
+export async function daemonApi<T>(ctx: CliContext, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const urlFile = join(ctx.datadir, API_URL_FILE);
+  const tokenFile = join(ctx.datadir, 'api.token');
+  if (!existsSync(urlFile) || !existsSync(tokenFile)) throw noDaemon(ctx);
+  const base = readFileSync(urlFile, 'utf8').trim();
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch {
+    throw noDaemon(ctx);
+  }
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new DeaddropError('BACKEND_ERROR', `daemon answered ${res.status} with no JSON`);
+  }
+  if (!res.ok) {
+    const e = parsed as { error?: string; message?: string };
+    const code = (e.error === 'BAD_REQUEST' || e.error === 'INTERNAL' || e.error === undefined ? 'BACKEND_ERROR' : e.error) as ErrorCode;
+    throw new DeaddropError(code, e.message ?? `daemon answered ${res.status}`);
+  }
+  return parsed as T;
+}
+
+interface ContactJson {
+  node: string;
+  endpoints: string[];
+  connected: boolean;
+  lastSeen: number | null;
+  spAddress: string | null;
+}
+
+interface EntryJson {
+  author: string;
+  seq: number;
+  timestamp: number;
+  hash: string;
+  header: Record<string, unknown>;
+  text?: string;
+  json?: unknown;
+  body: string;
+}
+
+function entryLine(e: EntryJson): string {
+  const content = e.json !== undefined ? JSON.stringify(e.json) : e.text !== undefined ? JSON.stringify(e.text) : `0x${e.body.slice(0, 64)}${e.body.length > 64 ? '…' : ''}`;
+  return `#${e.seq} ${new Date(e.timestamp).toISOString()} ${String(e.header.type)} ${content}`;
+}
+
+function contactLine(c: ContactJson): string {
+  const seen = c.connected ? 'connected' : c.lastSeen === null ? 'never seen' : `seen ${new Date(c.lastSeen).toISOString()}`;
+  return `${c.node} ${seen} ${c.endpoints.join(' ')}`;
+}
+
+/** `--json` body of `log append`: any JSON value. */
+function parseJsonFlag(value: string): unknown {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    throw DeaddropError.badInput('--json must be valid JSON, e.g. --json \'{"text":"hi"}\'');
+  }
+}
+
+function registerLogCommands(program: Command, context: ContextFactory): void {
+  const log = program.command('log').description('your signed, replicated feed and your contacts\' feeds');
+  log
+    .command('append')
+    .description('append an entry to your feed; connected contacts receive it at once')
+    .requiredOption('--type <type>', 'entry type, e.g. post or chat/message ([A-Za-z0-9._:/-], 1..64)')
+    .option('--app <app>', 'application name for the header')
+    .option('--json <json>', 'the body, as JSON')
+    .option('--text <text>', 'the body, as text')
+    .action(async (opts: { type: string; app?: string; json?: string; text?: string }) => {
+      const ctx = context();
+      if (opts.json !== undefined && opts.text !== undefined) throw DeaddropError.badInput('give --json or --text, not both');
+      const body = {
+        type: opts.type, ...(opts.app !== undefined ? { app: opts.app } : {}),
+        ...(opts.json !== undefined ? { json: parseJsonFlag(opts.json) } : {}), ...(opts.text !== undefined ? { text: opts.text } : {}),
+      };
+      const { entry } = await daemonApi<{ entry: EntryJson }>(ctx, 'POST', '/node/log', body);
+      print(ctx, entry, `appended #${entry.seq} (${entry.hash})`);
+    });
+  log
+    .command('show [feed]')
+    .description('entries of a feed: a node id (64 hex) or "self" (default), newest page by default')
+    .option('--from <seq>', 'first sequence number')
+    .option('--limit <n>', 'at most this many entries (default 100, max 1000)')
+    .action(async (feed: string | undefined, opts: { from?: string; limit?: string }) => {
+      const ctx = context();
+      const target = (feed ?? 'self').toLowerCase();
+      if (target !== 'self' && !/^[0-9a-f]{64}$/.test(target)) throw DeaddropError.badInput('feed must be a node id (64 hex characters) or "self"');
+      const q = new URLSearchParams();
+      if (opts.from !== undefined) q.set('from', String(parseCount(opts.from, '--from', 1, Number.MAX_SAFE_INTEGER)));
+      if (opts.limit !== undefined) q.set('limit', String(parseCount(opts.limit, '--limit', 1, 1000)));
+      const r = await daemonApi<{ feed: { author: string; length: number; forked: boolean } | null; entries: EntryJson[] }>(
+        ctx, 'GET', `/node/log/${target}${q.size > 0 ? `?${q.toString()}` : ''}`);
+      print(ctx, r, r.feed === null ? 'no such feed here' : [
+        `feed ${r.feed.author}: ${r.feed.length} entries${r.feed.forked ? ' (FORKED: its author signed two histories)' : ''}`,
+        ...r.entries.map(entryLine),
+      ]);
+    });
+}
+
+export function registerNodeCommands(program: Command, context: ContextFactory): void {
+  program
+    .command('contacts')
+    .description('your contacts: node ids, where they are, whether connected')
+    .action(async () => {
+      const ctx = context();
+      const r = await daemonApi<{ contacts: ContactJson[] }>(ctx, 'GET', '/node/contacts');
+      print(ctx, r, r.contacts.length === 0 ? 'no contacts yet (they come from introductions on chain)' : r.contacts.map(contactLine));
+    });
+
+  registerLogCommands(program, context);
+
+  program
+    .command('whereabouts')
+    .description('where your node says it is (signed record for your contacts), and where each contact is')
+    .action(async () => {
+      const ctx = context();
+      const r = await daemonApi<{ record: { node: string; seq: number; expiresAt: number; endpoints: string[] }; contacts: { node: string; endpoints: string[]; connected: boolean }[] }>(
+        ctx, 'GET', '/node/whereabouts');
+      print(ctx, r, [
+        `you (${r.record.node}): ${r.record.endpoints.join(' ')} (record #${r.record.seq}, valid until ${new Date(r.record.expiresAt).toISOString()})`,
+        ...r.contacts.map((c) => `${c.node}: ${c.endpoints.join(' ')}${c.connected ? ' (connected)' : ''}`),
+      ]);
+    });
+
+  const node = program.command('node').description('the peer node run by `deaddrop start`');
+  node
+    .command('status')
+    .description('node id, endpoints and connected contacts')
+    .action(async () => {
+      const ctx = context();
+      const r = await daemonApi<{ id: string; endpoints: string[]; connected: string[]; contacts: number; feeds: number }>(ctx, 'GET', '/node');
+      print(ctx, r, [`node ${r.id}`, `endpoints: ${r.endpoints.join(' ')}`, `contacts: ${r.contacts} (${r.connected.length} connected), feeds: ${r.feeds}`]);
+    });
+  node
+    .command('follow <feed>')
+    .description('also replicate a feed that is not a contact\'s (64 hex node id)')
+    .action(async (feed: string) => {
+      const ctx = context();
+      if (!/^[0-9a-f]{64}$/.test(feed)) throw DeaddropError.badInput('feed must be a node id (64 hex characters)');
+      const r = await daemonApi<{ following: string }>(ctx, 'POST', '/node/follow', { feed });
+      print(ctx, r, `following ${r.following}`);
+    });
+  node
+    .command('introductions')
+    .description('introductions found on chain and what became of them')
+    .action(async () => {
+      const ctx = context();
+      const r = await daemonApi<{ introductions: { nodeKey: string; dropId: string; status: string; attempts: number; lastError: string | null }[] }>(
+        ctx, 'GET', '/node/introductions');
+      print(ctx, r, r.introductions.length === 0 ? 'none yet' : r.introductions.map((i) =>
+        `${i.dropId} ${i.status} (${i.attempts} attempt${i.attempts === 1 ? '' : 's'})${i.lastError ? `: ${i.lastError}` : ''}`));
+    });
+}

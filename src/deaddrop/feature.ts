@@ -1,0 +1,110 @@
+/**
+ * The daemon's dead-drop feature: runs the DropWatcher over the daemon's backend and adds the
+ * dead-drop and public-index routes.
+ *
+ * - Wallet unlocked: the watcher scans for the wallet's identity in `drops.sqlite` from the
+ *   wallet's birthday; its drop events and `watch.progress` go to the daemon EventBus, hence
+ *   the API websocket. `/invite`, `/drops/send`, `/drops` work.
+ * - Wallet locked or absent: the watcher still builds the public candidate index (no keys) in
+ *   `index.sqlite`, from the wallet's birthday if there is a wallet, else from the tip at first
+ *   start. `/drops` lists what an earlier unlocked run found.
+ * - A backend without full blocks (Electrum, Esplora) runs no watcher: the index routes are
+ *   not offered (use `deaddrop watch --index <url>` against a daemon that has them).
+ */
+import { join } from 'node:path';
+import { routeGroup, type ApiRoutePlugin } from '../api/app.js';
+import type { DaemonFeature, FeatureContext, RunningFeature } from '../daemon/feature.js';
+import { keystoreExists, readKeystoreMeta } from '../wallet/keystore.js';
+import type { WalletKeys } from '../wallet/keys.js';
+import { DropWatcher } from '../watcher/watcher.js';
+import { indexRoutes } from '../watcher/index-routes.js';
+import type { DropStore } from '../watcher/drop-store.js';
+import { IntroductionLedger } from './introductions.js';
+import { DAEMON_WATCHER, INDEX_DB, listLocalDrops, openDropsStore } from './local.js';
+import { nodeIssuer, walletIdentity, walletInvite, walletSilentAddress } from './publish.js';
+import { dropRoutes } from './routes.js';
+
+/** The wallet's birthday from the keystore (readable while locked), or null without a wallet. */
+async function walletBirthday(datadir: string): Promise<number | null> {
+  if (!(await keystoreExists(datadir))) return null;
+  return (await readKeystoreMeta(datadir)).birthdayHeight;
+}
+
+/** Birthday for an invite: the wallet's, or the current tip when the wallet says 0. */
+async function inviteBirthday(ctx: FeatureContext, walletBirth: number | null): Promise<number | null> {
+  if (walletBirth !== null && walletBirth > 0) return walletBirth;
+  try {
+    return (await ctx.chain.getTip()).height;
+  } catch {
+    return walletBirth;
+  }
+}
+
+interface WatcherSetup {
+  readonly watcher: DropWatcher;
+  readonly store: DropStore | null;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+async function startWatcher(ctx: FeatureContext, keys: WalletKeys | undefined, birthday: number): Promise<WatcherSetup> {
+  const common = {
+    source: ctx.chain, birthday, events: ctx.events, name: DAEMON_WATCHER,
+    onError: (err: unknown) => ctx.log(`drop watcher: ${message(err)}`),
+    onWarning: (w: string) => ctx.log(`drop watcher: ${w}`),
+  };
+  if (keys === undefined) {
+    const watcher = new DropWatcher({ ...common, store: join(ctx.datadir, INDEX_DB), identities: [] });
+    return { watcher, store: null };
+  }
+  const { store, seedChanged } = openDropsStore(ctx.datadir, walletSilentAddress(keys));
+  if (seedChanged) ctx.log('drop watcher: the wallet seed changed since the last scan; rescanning from the birthday');
+  const watcher = new DropWatcher({ ...common, store, identities: [walletIdentity(keys)], rescan: seedChanged });
+  return { watcher, store };
+}
+
+/** The dead-drop daemon feature. */
+export const dropFeature: DaemonFeature = {
+  name: 'deaddrop',
+  async start(ctx: FeatureContext): Promise<RunningFeature> {
+    const walletBirth = await walletBirthday(ctx.datadir);
+    const birthday = walletBirth ?? (await ctx.chain.getTip()).height;
+    const keys = ctx.wallet ? ctx.walletKeys : undefined;
+    let setup: WatcherSetup | null = null;
+    if (ctx.chain.capabilities.fullBlocks) {
+      setup = await startWatcher(ctx, keys, birthday);
+      try {
+        await setup.watcher.ready();
+      } catch (err) {
+        await setup.watcher.close();
+        setup.store?.close();
+        throw err;
+      }
+      ctx.log(keys ? `drop watcher scanning for the wallet from height ${birthday}` : 'drop watcher building the public index only (wallet locked)');
+    } else {
+      ctx.log(`drop watcher off: the ${ctx.chain.kind} backend serves no full blocks`);
+    }
+    let ledger: IntroductionLedger | null = null;
+    const routes: ApiRoutePlugin[] = [
+      routeGroup('', dropRoutes, {
+        wallet: () => (keys ? ctx.wallet : undefined),
+        invite: async ({ label, hints }) => walletInvite(keys!, { label, hints, birthday: await inviteBirthday(ctx, walletBirth) }),
+        ledger: () => (ledger ??= IntroductionLedger.open(ctx.datadir)),
+        issuer: () => nodeIssuer(keys!, ctx.datadir),
+        drops: () => (keys && setup ? setup.watcher.drops() : listLocalDrops(ctx.datadir)),
+        defaultFeeRate: () => ctx.defaultFeeRate(),
+      }),
+    ];
+    if (setup) routes.push(routeGroup('', indexRoutes, { index: setup.watcher.index }));
+    return {
+      routes,
+      async close() {
+        await setup?.watcher.close();
+        setup?.store?.close();
+        ledger?.close();
+      },
+    };
+  },
+};

@@ -1,0 +1,441 @@
+/**
+ * The daemon's peer-node feature: runs the PeerNode with the wallet's node identity, turns
+ * introductions found on chain into contacts, sends beacon drops, and serves `/node/*`.
+ *
+ * DEV NOTES
+ * - Identity: `nodeSeed(walletKeys)` (./drop-invite.ts). Without an unlocked wallet there is no
+ *   node (its routes answer NOT_INITIALIZED).
+ * - Listening: `host` (default 127.0.0.1), `port` (default: the port of the last run, else any),
+ *   `advertise` (default the listening URL). `deaddrop start` takes them from DEADDROP_NODE_HOST,
+ *   DEADDROP_NODE_PORT and DEADDROP_NODE_ADVERTISE (comma-separated URLs).
+ * - Bootstrap: every `drop.pending` / `drop.confirmed` on the EventBus (and, at start, every drop
+ *   the watcher recorded earlier) whose payload is a usable introduction is dialed with the token
+ *   proven (`bootstrapFromIntroduction`). Transient failures are retried with backoff until the
+ *   token expires; a refusal is final. State per pairwise key in `dd_intros` (./feature-store.ts).
+ * - Contact cards (./contact-card.ts): on every new contact we append a card with our
+ *   silent-payment address sealed to it; cards from contacts are read as they replicate.
+ * - Beacon (`beacon.needed`: no contact reachable for `beaconAfterMs`): a whereabouts bundle is
+ *   far larger than the 72 bytes a v0 drop carries, so the beacon drop is a fresh introduction of
+ *   this node at its current endpoints, addressed to each contact whose silent-payment address we
+ *   know and that has not seen these endpoints (neither on a session nor in an earlier beacon).
+ *   The contact's watcher finds it, its node dials and proves the token, and our signed
+ *   whereabouts bundle reaches it on that session (what `importWhereabouts` would have done).
+ * - Events: node.* on the EventBus (hence the API websocket), ids stable per fact.
+ * - `<datadir>/api.url` (0600) is written when the API listens, so the CLI finds the daemon.
+ */
+import { writeFileSync, readFileSync, rmSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { routeGroup, type ApiRoutePlugin } from '../api/app.js';
+import type { DaemonEvent } from '../daemon/event-bus.js';
+import type { DaemonFeature, FeatureContext, RunningFeature } from '../daemon/feature.js';
+import { DeaddropError, isDeaddropError } from '../util/errors.js';
+import type { Wallet } from '../wallet/wallet.js';
+import { decodeAddress } from '../deaddrop/bip352.js';
+import { listLocalDrops } from '../deaddrop/local.js';
+import { checkIntroduction, walletSilentAddress } from '../deaddrop/publish.js';
+import { sendDrop } from '../deaddrop/send.js';
+import { CONTACT_CARD_TYPE, contactCardDraft, readContactCard } from './contact-card.js';
+import type { Contact } from './contacts.js';
+import { equalBytes, toHex, wipe } from './crypto.js';
+import { openNodeDatabase } from './db.js';
+import { carriedExpiry, introductionFromDrop, inviteTtlMs, nodeDbPath, nodeSeed } from './drop-invite.js';
+import type { DropIntroduction } from './drop-invite.js';
+import { FeatureStore } from './feature-store.js';
+import type { LogEntry } from './log/codec.js';
+import { PeerNode } from './node.js';
+import type { PeerNodeOptions } from './node.js';
+import { nodeRoutes, type NodeService } from './routes.js';
+
+/** Options of the node feature (tests set short timings; `deaddrop start` reads the environment). */
+export interface NodeFeatureOptions {
+  readonly host?: string;
+  /** Listening port; default the last run's, else any free one. */
+  readonly port?: number;
+  readonly advertise?: readonly string[];
+  readonly beaconAfterMs?: number;
+  readonly whereaboutsTtlMs?: number;
+  readonly reconnectMinMs?: number;
+  readonly reconnectMaxMs?: number;
+  readonly inviteWaitMs?: number;
+  /** Lifetime of a beacon's invite (default 30 days). */
+  readonly beaconTtlMs?: number;
+  /** Backoff when bootstrapping a found introduction fails for a transient reason (default 2 s .. 5 min). */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+}
+
+const DAY_MS = 24 * 3600_000;
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sameList(a: readonly string[] | null, b: readonly string[]): boolean {
+  return a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+function short(node: Uint8Array): string {
+  return toHex(node).slice(0, 12);
+}
+
+/** Options from DEADDROP_NODE_HOST / DEADDROP_NODE_PORT / DEADDROP_NODE_ADVERTISE. */
+export function nodeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): NodeFeatureOptions {
+  const out: { host?: string; port?: number; advertise?: string[] } = {};
+  if (env.DEADDROP_NODE_HOST) out.host = env.DEADDROP_NODE_HOST;
+  if (env.DEADDROP_NODE_PORT) {
+    const port = Number(env.DEADDROP_NODE_PORT);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw DeaddropError.badInput('DEADDROP_NODE_PORT must be a port number 0..65535');
+    out.port = port;
+  }
+  if (env.DEADDROP_NODE_ADVERTISE) out.advertise = env.DEADDROP_NODE_ADVERTISE.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return out;
+}
+
+/** Starts a PeerNode on the wanted port; a remembered port that is taken falls back to any port. */
+async function openNode(base: PeerNodeOptions, remembered: number | null, explicit: number | undefined): Promise<PeerNode> {
+  const port = explicit ?? remembered ?? 0;
+  const node = new PeerNode({ ...base, port });
+  try {
+    await node.ready();
+    return node;
+  } catch (err) {
+    await node.close();
+    if (explicit !== undefined || port === 0) throw err;
+  }
+  const fallback = new PeerNode({ ...base, port: 0 });
+  try {
+    await fallback.ready();
+    return fallback;
+  } catch (err) {
+    await fallback.close();
+    throw err;
+  }
+}
+
+interface Retry {
+  timer: NodeJS.Timeout | null;
+  delay: number;
+}
+
+/** The running node of one daemon. */
+class NodeRuntime implements NodeService {
+  private readonly address: string;
+  private readonly retries = new Map<string, Retry>();
+  private readonly inflight = new Map<string, Promise<void>>();
+  private beacons: Promise<void> = Promise.resolve();
+  private unsubscribe: () => void = () => undefined;
+  private closed = false;
+
+  constructor(
+    readonly node: PeerNode,
+    readonly extras: FeatureStore,
+    private readonly ctx: FeatureContext,
+    private readonly wallet: Wallet,
+    private readonly opts: NodeFeatureOptions,
+    private readonly port: number,
+  ) {
+    this.address = walletSilentAddress(wallet.keys);
+  }
+
+  start(): void {
+    const node = this.node;
+    this.extras.setListening(this.port, node.endpoints);
+    this.bridgeEvents();
+    node.on('contact.added', (c) => this.sendCard(c.node));
+    node.on('entry.replicated', (e) => this.readCard(e));
+    node.on('peer.connected', (n) => this.extras.setKnownEndpoints(n, node.endpoints));
+    node.on('beacon.needed', () => this.queueBeacons());
+    for (const c of node.contacts()) {
+      this.sendCard(c.node);
+      if (this.extras.peer(c.node).spAddress === null) this.scanCards(c.node);
+    }
+    this.unsubscribe = this.ctx.events.subscribe((ev) => this.onBusEvent(ev));
+    for (const d of listLocalDrops(this.ctx.datadir)) {
+      if (d.status === 'pending' || d.status === 'confirmed') this.considerDrop(d.id, d.payload);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe();
+    for (const r of this.retries.values()) if (r.timer) clearTimeout(r.timer);
+    this.retries.clear();
+    await this.node.close();
+    await Promise.allSettled([...this.inflight.values(), this.beacons]);
+  }
+
+  private publish(type: string, id: string, data: Record<string, unknown>): void {
+    this.ctx.events.publish(type, id, data);
+  }
+
+  private bridgeEvents(): void {
+    const node = this.node;
+    const entry = (e: LogEntry): Record<string, unknown> => ({ author: toHex(e.author), seq: e.seq, hash: toHex(e.hash), type: e.header.type });
+    node.on('entry.appended', (e) => this.publish('node.entry.appended', `node.entry:${toHex(e.author)}:${e.seq}`, entry(e)));
+    node.on('entry.replicated', (e) => this.publish('node.entry.replicated', `node.entry:${toHex(e.author)}:${e.seq}`, entry(e)));
+    node.on('contact.added', (c) => this.publish('node.contact.added', `node.contact:${toHex(c.node)}`, { node: toHex(c.node), endpoints: c.endpoints }));
+    node.on('fork.detected', (p) => this.publish('node.fork.detected', `node.fork:${toHex(p.a.author)}`, { author: toHex(p.a.author), seq: p.a.seq }));
+    node.on('whereabouts.updated', (r) =>
+      this.publish('node.whereabouts.updated', `node.whereabouts:${toHex(r.node)}:${r.seq}`, { node: toHex(r.node), seq: r.seq, endpoints: r.endpoints }));
+    node.on('peer.connected', (n) => this.publish('node.peer.connected', `node.peer.connected:${toHex(n)}:${Date.now()}`, { node: toHex(n) }));
+    node.on('peer.disconnected', (n, reason) =>
+      this.publish('node.peer.disconnected', `node.peer.disconnected:${toHex(n)}:${Date.now()}`, { node: toHex(n), reason }));
+    node.on('peer.rejected', (reason) => this.publish('node.peer.rejected', `node.peer.rejected:${Date.now()}:${Math.random()}`, { reason }));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Contact cards
+
+  private sendCard(contact: Uint8Array): void {
+    if (this.closed || this.extras.peer(contact).cardSentAt !== null) return;
+    const draft = contactCardDraft(this.node.identity, contact, this.address);
+    if (!draft) return;
+    this.node.append(draft);
+    this.extras.markCardSent(contact);
+  }
+
+  private readCard(e: LogEntry): void {
+    if (e.header.type !== CONTACT_CARD_TYPE || !this.node.contacts().some((c) => equalBytes(c.node, e.author))) return;
+    const address = readContactCard(this.node.identity, e);
+    if (address === null) return;
+    try {
+      decodeAddress(address, this.ctx.network);
+    } catch {
+      return;
+    }
+    if (this.extras.peer(e.author).spAddress === address) return;
+    this.extras.setAddress(e.author, address);
+    this.publish('node.contact.address', `node.contact.address:${toHex(e.author)}:${e.seq}`, { node: toHex(e.author) });
+  }
+
+  private scanCards(contact: Uint8Array): void {
+    const length = this.node.store.feed(contact)?.length ?? 0;
+    for (let from = 1; from <= length; from += 256) {
+      for (const e of this.node.store.range(contact, from, Math.min(length, from + 255))) this.readCard(e);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Introductions found on chain
+
+  private onBusEvent(ev: DaemonEvent): void {
+    if (ev.type !== 'drop.pending' && ev.type !== 'drop.confirmed') return;
+    const payload = ev.data.payload;
+    if (payload === null || typeof payload !== 'object') return;
+    const dropId = typeof ev.data.dropId === 'string' ? ev.data.dropId : ev.id;
+    this.considerDrop(dropId, payload as Record<string, unknown>);
+  }
+
+  private considerDrop(dropId: string, payload: Record<string, unknown>): void {
+    if (this.closed) return;
+    const found = introductionFromDrop(payload);
+    if (!found) return;
+    const key = toHex(found.introduction.pairwiseKey);
+    if (this.inflight.has(key) || this.retries.has(key)) return;
+    const state = this.extras.intro(key);
+    if (state && state.status !== 'pending') return;
+    const mine = this.node.endpoints;
+    if (found.introduction.endpoints.some((e) => mine.includes(e))) return; // a drop we sent ourselves
+    const known = this.node.contacts().find((c) => c.pairwiseKey !== null && equalBytes(c.pairwiseKey, found.introduction.pairwiseKey));
+    if (known) return this.extras.setIntro(key, dropId, 'done', { contact: known.node });
+    this.attempt(key, dropId, found);
+  }
+
+  private attempt(key: string, dropId: string, found: DropIntroduction): void {
+    if (this.closed) return;
+    if (found.expiresAt !== null && found.expiresAt * 1000 <= Date.now()) {
+      this.retries.delete(key);
+      this.extras.setIntro(key, dropId, 'expired');
+      this.publish('node.introduction.expired', `node.introduction.expired:${dropId}`, { dropId });
+      return;
+    }
+    const run = this.node.bootstrapFromIntroduction(found.introduction).then(
+      (contact: Contact) => {
+        this.retries.delete(key);
+        this.extras.setIntro(key, dropId, 'done', { contact: contact.node });
+        this.publish('node.introduction.accepted', `node.introduction.accepted:${dropId}`, { dropId, node: toHex(contact.node) });
+        this.ctx.log(`peer node: introduction ${dropId} accepted, contact ${short(contact.node)}`);
+      },
+      (err: unknown) => {
+        if (this.closed) return;
+        if (isDeaddropError(err, 'REJECTED')) {
+          this.retries.delete(key);
+          this.extras.setIntro(key, dropId, 'rejected', { error: message(err) });
+          this.publish('node.introduction.rejected', `node.introduction.rejected:${dropId}`, { dropId, reason: message(err) });
+          this.ctx.log(`peer node: introduction ${dropId} refused: ${message(err)}`);
+          return;
+        }
+        this.extras.setIntro(key, dropId, 'pending', { error: message(err) });
+        this.scheduleRetry(key, dropId, found);
+      },
+    );
+    const tracked = run.finally(() => this.inflight.delete(key));
+    this.inflight.set(key, tracked);
+  }
+
+  private scheduleRetry(key: string, dropId: string, found: DropIntroduction): void {
+    const min = this.opts.retryMinMs ?? 2000;
+    const r = this.retries.get(key) ?? { timer: null, delay: min };
+    r.timer = setTimeout(() => {
+      r.timer = null;
+      this.attempt(key, dropId, found);
+    }, r.delay);
+    r.delay = Math.min(r.delay * 2, this.opts.retryMaxMs ?? 300_000);
+    this.retries.set(key, r);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Beacons
+
+  private queueBeacons(): void {
+    this.beacons = this.beacons.then(() => this.sendBeacons()).catch((err: unknown) => this.ctx.log(`peer node: beacon: ${message(err)}`));
+  }
+
+  private async sendBeacons(): Promise<void> {
+    const endpoints = this.node.endpoints;
+    let hints: string[];
+    try {
+      hints = checkIntroduction({ endpoints }).endpoints;
+    } catch (err) {
+      this.ctx.log(`peer node: cannot send a beacon: ${message(err)}`);
+      return;
+    }
+    const connected = new Set(this.node.connectedPeers().map(toHex));
+    for (const c of this.node.contacts()) {
+      if (this.closed) return;
+      const st = this.extras.peer(c.node);
+      if (connected.has(toHex(c.node)) || sameList(st.knownEndpoints, endpoints) || sameList(st.beaconEndpoints, endpoints)) continue;
+      if (st.spAddress === null) {
+        this.ctx.log(`peer node: no silent-payment address known for contact ${short(c.node)}; no beacon for it`);
+        continue;
+      }
+      await this.sendBeacon(c.node, st.spAddress, hints, endpoints);
+    }
+  }
+
+  private async sendBeacon(contact: Uint8Array, recipient: string, hints: string[], endpoints: string[]): Promise<void> {
+    const carried = carriedExpiry(Math.floor((Date.now() + (this.opts.beaconTtlMs ?? 30 * DAY_MS)) / 1000));
+    const invite = this.node.createInvite({ ttlMs: inviteTtlMs(carried) });
+    try {
+      const sent = await sendDrop(this.wallet, {
+        recipient, payload: { nodeKey: invite.pairwiseKey, token: invite.dropToken, expiresAt: carried, endpoints: hints }, feeRate: await this.ctx.defaultFeeRate(),
+      });
+      this.extras.recordBeacon(contact, endpoints, sent.txid);
+      this.publish('node.beacon.sent', `node.beacon:${sent.txid}`, { node: toHex(contact), txid: sent.txid });
+      this.ctx.log(`peer node: beacon drop ${sent.txid} sent to contact ${short(contact)}`);
+    } catch (err) {
+      this.publish('node.beacon.failed', `node.beacon.failed:${toHex(contact)}:${Date.now()}`, { node: toHex(contact), reason: message(err) });
+      this.ctx.log(`peer node: beacon to contact ${short(contact)} failed: ${message(err)}`);
+    } finally {
+      wipe(invite.token);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // NodeService (API)
+
+  contactInfo(c: Contact, connected: Set<string>): Record<string, unknown> {
+    const st = this.extras.peer(c.node);
+    return {
+      node: toHex(c.node), pairwiseKey: c.pairwiseKey ? toHex(c.pairwiseKey) : null, label: c.label, endpoints: c.endpoints,
+      whereaboutsSeq: c.whereaboutsSeq, addedAt: c.addedAt, lastSeen: c.lastSeen, connected: connected.has(toHex(c.node)),
+      spAddress: st.spAddress, beaconTxid: st.beaconTxid,
+    };
+  }
+
+  introductions(): Record<string, unknown>[] {
+    return this.extras.intros().map((i) => ({ ...i }));
+  }
+}
+
+/** Writes `<datadir>/api.url` (0600) once the API listens, and removes it when the API closes. */
+async function apiUrlFile(app: FastifyInstance, opts: { datadir: string }): Promise<void> {
+  const path = join(opts.datadir, 'api.url');
+  let written: string | null = null;
+  app.addHook('onListen', async function () {
+    const addr = this.server.address();
+    if (addr === null || typeof addr === 'string') return;
+    written = `http://127.0.0.1:${addr.port}`;
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, written + '\n', { mode: 0o600 });
+    renameSync(tmp, path);
+  });
+  app.addHook('onClose', async () => {
+    try {
+      if (written !== null && readFileSync(path, 'utf8').trim() === written) rmSync(path, { force: true });
+    } catch {
+      // already gone
+    }
+  });
+}
+
+/** The node feature with explicit options. */
+export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => NodeFeatureOptions): DaemonFeature {
+  return {
+    name: 'node',
+    async start(ctx: FeatureContext): Promise<RunningFeature> {
+      const options = { ...(env?.() ?? {}), ...opts };
+      const keys = ctx.walletKeys;
+      const wallet = ctx.wallet;
+      let runtime: NodeRuntime | null = null;
+      if (keys && wallet) runtime = await startRuntime(ctx, wallet, options);
+      else ctx.log('peer node off: no unlocked wallet (its identity derives from the wallet seed)');
+      const routes: ApiRoutePlugin[] = [
+        routeGroup('', apiUrlFile, { datadir: ctx.datadir }),
+        routeGroup('/node', nodeRoutes, { service: () => runtime ?? undefined }),
+      ];
+      return {
+        routes,
+        async close() {
+          await runtime?.close();
+          runtime = null;
+        },
+      };
+    },
+  };
+}
+
+async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFeatureOptions): Promise<NodeRuntime> {
+  const dbPath = nodeDbPath(ctx.datadir);
+  const probe = openNodeDatabase(dbPath);
+  const remembered = (() => {
+    try {
+      return new FeatureStore(probe).port();
+    } finally {
+      probe.close();
+    }
+  })();
+  const seed = nodeSeed(wallet.keys);
+  let node: PeerNode;
+  try {
+    node = await openNode(
+      {
+        seed, dbPath, host: options.host ?? '127.0.0.1',
+        ...(options.advertise && options.advertise.length > 0 ? { advertise: [...options.advertise] } : {}),
+        ...(options.beaconAfterMs !== undefined ? { beaconAfterMs: options.beaconAfterMs } : {}),
+        ...(options.whereaboutsTtlMs !== undefined ? { whereaboutsTtlMs: options.whereaboutsTtlMs } : {}),
+        ...(options.reconnectMinMs !== undefined ? { reconnectMinMs: options.reconnectMinMs } : {}),
+        ...(options.reconnectMaxMs !== undefined ? { reconnectMaxMs: options.reconnectMaxMs } : {}),
+        ...(options.inviteWaitMs !== undefined ? { inviteWaitMs: options.inviteWaitMs } : {}),
+      },
+      remembered,
+      options.port,
+    );
+  } finally {
+    wipe(seed);
+  }
+  const listening = options.advertise?.length ? (options.port ?? remembered ?? 0) : Number(new URL(node.endpoints[0]!).port);
+  const runtime = new NodeRuntime(node, new FeatureStore(node.store.db), ctx, wallet, options, listening);
+  try {
+    runtime.start();
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
+  ctx.log(`peer node ${short(node.id)} listening on ${node.endpoints.join(' ')}`);
+  return runtime;
+}
+
+/** The node feature of `deaddrop start` (listening options from the environment). */
+export const nodeFeature: DaemonFeature = createNodeFeature({}, () => nodeOptionsFromEnv());

@@ -1,0 +1,47 @@
+/**
+ * The daemon side of PayPub: a PaypubService that follows the chain and the mempool and acts on
+ * its own (seller: sample, claim, bump; buyer: unlock, refund), its API routes under /paypub, and
+ * its events (`paypub.*`) on the daemon's event bus. Without an unlocked wallet the routes answer
+ * NOT_INITIALIZED: the store's secrets are sealed under a key from the wallet seed.
+ */
+import { routeGroup } from '../api/app.js';
+import type { DaemonFeature, FeatureContext, RunningFeature } from '../daemon/feature.js';
+import { paypubRoutes } from './routes.js';
+import { PaypubService } from './service.js';
+
+/** Options for tests and embedding. */
+export interface PaypubFeatureOptions {
+  /** Transport for talking to sellers. */
+  readonly fetch?: typeof fetch;
+  /** Chain follower poll period (tip events drive it too). Default 2000 ms. */
+  readonly pollIntervalMs?: number;
+}
+
+/** A PayPub daemon feature (see the module header). */
+export function createPaypubFeature(o: PaypubFeatureOptions = {}): DaemonFeature {
+  return {
+    name: 'paypub',
+    async start(ctx: FeatureContext): Promise<RunningFeature> {
+      let service: PaypubService | undefined;
+      if (ctx.walletKeys) {
+        service = new PaypubService({
+          chain: ctx.chain, wallet: ctx.wallet, keys: ctx.walletKeys, datadir: ctx.datadir, network: ctx.network, auto: true,
+          defaultFeeRate: () => ctx.defaultFeeRate(), log: ctx.log, publish: (type, id, data) => ctx.events.publish(type, id, data),
+          ...(o.fetch ? { fetch: o.fetch } : {}), ...(o.pollIntervalMs ? { pollIntervalMs: o.pollIntervalMs } : {}),
+        });
+        await service.ready();
+      } else {
+        ctx.log('paypub: wallet locked; PayPub routes answer NOT_INITIALIZED');
+      }
+      return {
+        routes: [routeGroup('/paypub', paypubRoutes, { service: () => service, onListen: (url: string) => service?.setPublicUrl(url) })],
+        close: async () => {
+          await service?.close();
+        },
+      };
+    },
+  };
+}
+
+/** The PayPub feature with default options, for `Daemon({ features: [paypubFeature] })`. */
+export const paypubFeature: DaemonFeature = createPaypubFeature();

@@ -1,0 +1,226 @@
+/**
+ * PayPub routes, registered under `/paypub`.
+ *
+ * Behind the API token (the local user): `GET /sales`, `GET /sales/:id`, `POST /publish`,
+ * `GET /sales/:id/offer`, `POST /sales/:id/sample`, `POST /verify`, `POST /pledge`, `POST /buy`,
+ * `POST /sales/:id/claim`, `POST /sales/:id/unlock`, `POST /sales/:id/refund`, `POST /fraud/check`.
+ *
+ * Public (`config.public`, no token: buyers are strangers), under `/content/:id`: the manifest,
+ * the ciphertexts, the sample reveal, the anchor location, the pledge book, pledge announcements
+ * and private-mode terms. They serve only what a seller publishes anyway; bad input from
+ * strangers is a 4xx, never a crash. Amounts travel as decimal strings of satoshis.
+ */
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { DeaddropError } from '../util/errors.js';
+import type { PaypubService } from './service.js';
+
+export interface PaypubRouteOptions {
+  /** The service, or undefined while the daemon has no unlocked wallet. */
+  readonly service: () => PaypubService | undefined;
+  /** Called with the API's base URL once it listens (offer strings name it). */
+  readonly onListen?: (url: string) => void;
+}
+
+const sats = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
+const feeRate = { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 } as const;
+const hexBytes = (max: number) => ({ type: 'string', pattern: '^([0-9a-f]{2})+$', maxLength: max }) as const;
+const error = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
+const anyObject = { type: 'object', additionalProperties: true } as const;
+const idParams = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', pattern: '^[0-9a-f]{8,64}$' } } } as const;
+const contentParams = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } as const;
+const offerText = { type: 'string', minLength: 8, maxLength: 32_768 } as const;
+const path = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+const replies = { 200: anyObject, 400: error, 404: error, 409: error, 422: error, 502: error, 503: error } as const;
+const binary = { 200: { type: 'string', format: 'binary' }, 404: error } as const;
+
+/** JSON-safe copy: bigints become decimal strings, bytes become hex. */
+export function jsonSafe(v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  if (Array.isArray(v)) return v.map(jsonSafe);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]));
+  return v;
+}
+
+const hexToBytes = (h: string | undefined): Uint8Array | undefined => (h === undefined ? undefined : new Uint8Array(Buffer.from(h, 'hex')));
+
+export async function paypubRoutes(app: FastifyInstance, opts: PaypubRouteOptions): Promise<void> {
+  const need = (): PaypubService => {
+    const s = opts.service();
+    if (!s) throw new DeaddropError('NOT_INITIALIZED', 'PayPub needs an unlocked wallet: start the daemon with DEADDROP_PASSPHRASE set');
+    return s;
+  };
+  if (opts.onListen) {
+    app.addHook('onListen', async function onListen() {
+      const addr = app.server.address();
+      if (addr && typeof addr === 'object') opts.onListen?.(`http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`);
+    });
+  }
+  // A seller that serves bad data is an upstream failure (502), not an internal error.
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof DeaddropError && err.code === 'PROTOCOL') return reply.code(502).send({ error: err.code, message: err.message });
+    throw err;
+  });
+  registerOwnerRoutes(app, need);
+  registerContentRoutes(app, need);
+}
+
+function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): void {
+  app.get('/sales', { schema: { summary: 'PayPub sales in this datadir', response: { 200: anyObject, 409: error } } }, async () => ({ sales: need().list() }));
+
+  app.get('/sales/:id', { schema: { summary: 'State of one sale', params: idParams, response: replies } }, async (req) => {
+    return jsonSafe(await need().status((req.params as { id: string }).id));
+  });
+
+  app.post('/publish', {
+    schema: {
+      summary: 'Encrypt a file, sign its manifest and anchor the manifest hash',
+      body: {
+        type: 'object', required: ['path', 'price'], additionalProperties: false,
+        properties: {
+          path, price: sats, threshold: sats, minPledge: sats, mode: { type: 'string', enum: ['public', 'private'] },
+          chunks: { type: 'integer', minimum: 1, maximum: 256 }, sample: { type: 'integer', minimum: 0, maximum: 255 },
+          beaconIn: { type: 'integer', minimum: 1, maximum: 100_000 }, deadlineIn: { type: 'integer', minimum: 1, maximum: 1_000_000 }, feeRate, autoClaim: { type: 'boolean' },
+        },
+      },
+      response: replies,
+    },
+  }, async (req) => {
+    const b = req.body as { path: string; price: string; threshold?: string; minPledge?: string; mode?: 'public' | 'private'; chunks?: number; sample?: number; beaconIn?: number; deadlineIn?: number; feeRate?: number; autoClaim?: boolean };
+    let data: Uint8Array;
+    try {
+      data = new Uint8Array(await readFile(b.path));
+    } catch {
+      throw DeaddropError.badInput('cannot read the file at path');
+    }
+    const r = await need().publish({
+      data, price: BigInt(b.price), ...(b.threshold ? { threshold: BigInt(b.threshold) } : {}), ...(b.minPledge ? { minPledge: BigInt(b.minPledge) } : {}),
+      ...(b.mode ? { mode: b.mode } : {}), ...(b.chunks ? { chunks: b.chunks } : {}), ...(b.sample !== undefined ? { sampleSize: b.sample } : {}),
+      ...(b.beaconIn ? { beaconIn: b.beaconIn } : {}), ...(b.deadlineIn ? { deadlineIn: b.deadlineIn } : {}), ...(b.feeRate ? { feeRate: b.feeRate } : {}),
+      ...(b.autoClaim !== undefined ? { autoClaim: b.autoClaim } : {}),
+    });
+    return jsonSafe(r);
+  });
+
+  app.get('/sales/:id/offer', {
+    schema: { summary: 'The offer string buyers use', params: idParams, querystring: { type: 'object', additionalProperties: false, properties: { url: { type: 'string', maxLength: 512 } } }, response: replies },
+  }, async (req) => need().offer((req.params as { id: string }).id, (req.query as { url?: string }).url));
+
+  app.post('/sales/:id/sample', { schema: { summary: 'Reveal the sampled keys (after the beacon is final)', params: idParams, response: replies } }, async (req) => {
+    return jsonSafe(await need().sample((req.params as { id: string }).id));
+  });
+
+  app.post('/verify', {
+    schema: { summary: 'Buyer: fetch and check an offer (anchor, beacon, sample, chunks)', body: { type: 'object', required: ['offer'], additionalProperties: false, properties: { offer: offerText, out: path } }, response: replies },
+  }, async (req) => {
+    const b = req.body as { offer: string; out?: string };
+    return jsonSafe(await need().verify(b.offer, b.out ? { out: b.out } : {}));
+  });
+
+  app.post('/pledge', {
+    schema: {
+      summary: 'Buyer: pledge into an own output built from the manifest (public mode)',
+      body: { type: 'object', required: ['offer', 'sats'], additionalProperties: false, properties: { offer: offerText, sats, feeRate, out: path } }, response: replies,
+    },
+  }, async (req) => {
+    const b = req.body as { offer: string; sats: string; feeRate?: number; out?: string };
+    return jsonSafe(await need().pledge(b.offer, BigInt(b.sats), { ...(b.feeRate ? { feeRate: b.feeRate } : {}), ...(b.out ? { out: b.out } : {}) }));
+  });
+
+  app.post('/buy', {
+    schema: { summary: 'Buyer: fund an HTLC for private terms (private mode)', body: { type: 'object', required: ['offer'], additionalProperties: false, properties: { offer: offerText, feeRate, out: path } }, response: replies },
+  }, async (req) => {
+    const b = req.body as { offer: string; feeRate?: number; out?: string };
+    return jsonSafe(await need().buy(b.offer, { ...(b.feeRate ? { feeRate: b.feeRate } : {}), ...(b.out ? { out: b.out } : {}) }));
+  });
+
+  const feeBody = { type: 'object', additionalProperties: false, properties: { feeRate } } as const;
+  app.post('/sales/:id/claim', { schema: { summary: 'Seller: claim counted pledges (or bump the claim)', params: idParams, body: feeBody, response: replies } }, async (req) => {
+    const b = (req.body ?? {}) as { feeRate?: number };
+    return jsonSafe(await need().claim((req.params as { id: string }).id, b.feeRate ? { feeRate: b.feeRate } : {}));
+  });
+
+  app.post('/sales/:id/unlock', {
+    schema: { summary: 'Decrypt with the published keys and write the file', params: idParams, body: { type: 'object', additionalProperties: false, properties: { out: path } }, response: replies },
+  }, async (req) => jsonSafe(await need().unlock((req.params as { id: string }).id, (req.body as { out?: string } | undefined)?.out)));
+
+  app.post('/sales/:id/refund', { schema: { summary: 'Buyer: refund own pledges after the deadline', params: idParams, body: feeBody, response: replies } }, async (req) => {
+    const b = (req.body ?? {}) as { feeRate?: number };
+    return jsonSafe(await need().refund((req.params as { id: string }).id, b.feeRate ? { feeRate: b.feeRate } : {}));
+  });
+
+  app.post('/fraud/check', {
+    schema: { summary: 'Check a private-mode fraud proof', body: { type: 'object', required: ['proof'], additionalProperties: false, properties: { proof: hexBytes(400_000) } }, response: replies },
+  }, async (req) => need().checkFraud(hexToBytes((req.body as { proof: string }).proof) as Uint8Array));
+}
+
+function registerContentRoutes(app: FastifyInstance, need: () => PaypubService): void {
+  const pub = { public: true };
+  const id = (req: { params: unknown }): string => (req.params as { id: string }).id;
+  const octets = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+
+  app.get('/content/:id/manifest', { config: pub, schema: { summary: 'Public: the signed manifest', params: contentParams, response: binary } }, async (req, reply) => {
+    return reply.type('application/octet-stream').send(octets(need().contentManifest(id(req))));
+  });
+
+  app.get('/content/:id/chunks/:index', {
+    config: pub,
+    schema: {
+      summary: 'Public: one encrypted chunk',
+      params: { type: 'object', required: ['id', 'index'], additionalProperties: false, properties: { id: contentParams.properties.id, index: { type: 'string', pattern: '^[0-9]{1,3}$' } } },
+      response: binary,
+    },
+  }, async (req, reply) => {
+    const index = Number((req.params as { index: string }).index);
+    return reply.type('application/octet-stream').send(octets(need().contentChunk(id(req), index)));
+  });
+
+  app.get('/content/:id/reveal', { config: pub, schema: { summary: 'Public: the signed sample reveal', params: contentParams, response: binary } }, async (req, reply) => {
+    return reply.type('application/octet-stream').send(octets(need().contentReveal(id(req))));
+  });
+
+  app.get('/content/:id/anchor', { config: pub, schema: { summary: 'Public: where the anchor is', params: contentParams, response: { 200: anyObject, 404: error } } }, async (req) => {
+    return need().contentAnchor(id(req));
+  });
+
+  app.get('/content/:id/pledges', { config: pub, schema: { summary: 'Public: announced pledges and the sum counted', params: contentParams, response: { 200: anyObject, 404: error } } }, async (req) => {
+    return need().contentPledges(id(req));
+  });
+
+  app.post('/content/:id/pledges', {
+    config: pub,
+    schema: {
+      summary: 'Public: announce a pledge (or a funded HTLC)',
+      params: contentParams,
+      body: {
+        type: 'object', required: ['tx', 'vout'], additionalProperties: false,
+        properties: {
+          tx: hexBytes(200_000), vout: { type: 'integer', minimum: 0, maximum: 10_000 }, buyerKey: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+          r: { type: 'string', pattern: '^[0-9a-f]{64}$' }, blockHash: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+        },
+      },
+      response: replies,
+    },
+  }, async (req) => {
+    const b = req.body as { tx: string; vout: number; buyerKey?: string; r?: string; blockHash?: string };
+    const r = await need().contentAnnounce(id(req), {
+      tx: hexToBytes(b.tx) as Uint8Array, vout: b.vout, ...(b.buyerKey ? { buyerKey: hexToBytes(b.buyerKey) } : {}), ...(b.r ? { r: hexToBytes(b.r) } : {}),
+      ...(b.blockHash ? { blockHash: b.blockHash } : {}),
+    });
+    return jsonSafe(r);
+  });
+
+  app.post('/content/:id/private', {
+    config: pub,
+    schema: {
+      summary: 'Public: private-mode terms for a buyer key',
+      params: contentParams,
+      body: { type: 'object', required: ['buyerKey'], additionalProperties: false, properties: { buyerKey: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
+      response: replies,
+    },
+  }, async (req) => {
+    const r = await need().contentPrivateTerms(id(req), hexToBytes((req.body as { buyerKey: string }).buyerKey) as Uint8Array);
+    return jsonSafe(r);
+  });
+}

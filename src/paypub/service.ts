@@ -1,0 +1,448 @@
+/**
+ * PaypubService: one datadir's PayPub, as seller, buyer and observer, over a ChainSource and the
+ * wallet. The CLI opens one per command (`follow: false`: it catches up, acts and closes); the
+ * daemon opens one that follows the chain and the mempool and acts on its own (`auto: true`):
+ *
+ * - seller: reveals the sample once the beacon is final; claims when the threshold is met (sales
+ *   published with autoClaim) and bumps a claim that stays unconfirmed for BUMP_AFTER_BLOCKS;
+ *   claims funded HTLCs of private sales;
+ * - buyer: decrypts and writes the file as soon as every key is known (a claim in the mempool is
+ *   enough: the work runs straight from the 'mempool-tx' event); refunds after the deadline (or
+ *   the CSV delay); announces its pledges to the seller again until the seller took them.
+ *
+ * Events: every state change is an outbox row in paypub.db (written with the change, by the
+ * daemon or by a CLI command next to it); `flushEvents()` publishes rows not delivered yet, in
+ * order, with their stable ids (the daemon calls it after its own work and on a short timer).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ChainSource } from '../chain/types.js';
+import { DeaddropError, isDeaddropError } from '../util/errors.js';
+import type { Network } from '../util/network.js';
+import { PAYPUB_STORAGE, type WalletKeys } from '../wallet/keys.js';
+import type { Wallet } from '../wallet/wallet.js';
+import * as buyer from './buyer.js';
+import type { PaypubContext } from './context.js';
+import { needSale } from './context.js';
+import { claimCutoff } from './pledges.js';
+import { checkFraudProof, decodeFraudProof, type FraudCheck } from './private.js';
+import { encodeReveal, sampleStatus } from './sample.js';
+import * as seller from './seller.js';
+import { PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from './store.js';
+import { PaypubWatch } from './watch.js';
+
+export type { PublishOptions, PublishResult, ClaimResult, SampleResult, Announcement } from './seller.js';
+export type { VerifyResult, PayResult, UnlockResult, RefundItem, TermsSource } from './buyer.js';
+
+/** Fee rate used when the backend has no estimate (sat/vB). */
+const FALLBACK_FEE_RATE = 2;
+/** How often the daemon publishes events written by CLI commands next to it. */
+const EVENT_POLL_MS = 500;
+
+export interface PaypubServiceOptions {
+  readonly chain: ChainSource;
+  readonly wallet: Wallet | undefined;
+  readonly keys: WalletKeys;
+  readonly datadir: string;
+  readonly network: Network;
+  /** Follow the chain and the mempool, and act on its own (daemon). Default false. */
+  readonly auto?: boolean;
+  readonly defaultFeeRate?: () => Promise<number>;
+  readonly fetch?: typeof fetch;
+  readonly log?: (line: string) => void;
+  /** Receives every event once, in order (the daemon's EventBus.publish). */
+  readonly publish?: (type: string, id: string, data: Record<string, unknown>) => void;
+  readonly pollIntervalMs?: number;
+}
+
+export interface SaleStatus {
+  readonly id: string;
+  readonly role: SaleRow['role'];
+  readonly mode: SaleRow['manifest']['mode'];
+  readonly phase: string;
+  readonly tip: number;
+  /** The last block the PayPub chain watch applied. */
+  readonly watchHeight: number | null;
+  readonly fileLength: number;
+  readonly chunkCount: number;
+  readonly sampleSize: number;
+  readonly price: bigint;
+  readonly threshold: bigint;
+  readonly minPledge: bigint;
+  readonly beaconHeight: number;
+  readonly deadlineHeight: number;
+  readonly claimCutoff: number;
+  readonly anchor: { readonly txid: string | null; readonly height: number | null };
+  readonly sample: { readonly revealed: boolean; readonly beaconHash: string | null; readonly indices: readonly number[] };
+  readonly keys: { readonly known: number; readonly total: number };
+  readonly pledged: { readonly counted: bigint | null; readonly pledges: number };
+  readonly unlocked: { readonly path: string; readonly at: number } | null;
+  readonly pledges: readonly Record<string, unknown>[];
+  readonly claims: readonly Record<string, unknown>[];
+  readonly refunds: readonly Record<string, unknown>[];
+  readonly frauds: readonly Record<string, unknown>[];
+}
+
+/** See the module header. */
+export class PaypubService {
+  readonly store: PaypubStore;
+  readonly watch: PaypubWatch;
+  readonly #o: PaypubServiceOptions;
+  readonly #ctx: PaypubContext;
+  #publicUrl: string | undefined;
+  #opening: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  #work: Promise<unknown> = Promise.resolve();
+  #tickQueued = false;
+  #timer: ReturnType<typeof setInterval> | null = null;
+  readonly #reannounced = new Set<string>();
+  readonly #unlocking = new Set<string>();
+  readonly #loose = new Set<Promise<void>>();
+
+  constructor(o: PaypubServiceOptions) {
+    this.#o = o;
+    mkdirSync(o.datadir, { recursive: true, mode: 0o700 });
+    this.store = new PaypubStore(join(o.datadir, PAYPUB_DB_FILE), new Sealer(o.keys.paypubKey(PAYPUB_STORAGE, 0).privateKey));
+    this.watch = new PaypubWatch({
+      store: this.store, source: o.chain, follow: o.auto ?? false, pollIntervalMs: o.pollIntervalMs ?? 2000,
+      onTouched: (ids, at) => this.#onTouched(ids, at === null),
+      onCaughtUp: () => this.#scheduleTick(),
+      onError: (err) => this.#log(`chain watch: ${err instanceof Error ? err.message : String(err)}`),
+    });
+    this.#ctx = {
+      store: this.store, chain: o.chain, wallet: o.wallet, keys: o.keys, network: o.network, datadir: o.datadir, watch: this.watch, fetch: o.fetch,
+      feeRate: (explicit) => this.#feeRate(explicit), publicUrl: () => this.#publicUrl, log: (l) => this.#log(l),
+    };
+    this.#publicUrl = readUrlFile(o.datadir);
+  }
+
+  /** Opens the chain watch; the daemon also starts its event timer. Memoized. */
+  ready(): Promise<void> {
+    if (this.#closing) return Promise.reject(DeaddropError.closed('paypub'));
+    this.#opening ??= (async () => {
+      await this.watch.ready();
+      if (this.#o.auto) {
+        if (this.#o.publish) this.#timer = setInterval(() => this.flushEvents(), EVENT_POLL_MS);
+        this.#scheduleTick();
+      }
+    })();
+    return this.#opening;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#timer) clearInterval(this.#timer);
+      this.#timer = null;
+      await this.#opening?.catch(() => undefined);
+      await this.watch.close();
+      await this.#work.catch(() => undefined);
+      await Promise.allSettled([...this.#loose]);
+      this.flushEvents();
+      this.store.close();
+    })();
+    return this.#closing;
+  }
+
+  #log(line: string): void {
+    this.#o.log?.(`paypub: ${line}`);
+  }
+
+  async #feeRate(explicit?: number): Promise<number> {
+    if (explicit !== undefined) {
+      if (!(explicit > 0) || !Number.isFinite(explicit)) throw DeaddropError.badInput('fee rate must be a positive number of sat/vB');
+      return explicit;
+    }
+    if (this.#o.defaultFeeRate) return this.#o.defaultFeeRate();
+    const e = await this.#o.chain.estimateFee(6, FALLBACK_FEE_RATE);
+    return Math.max(1, Math.ceil(e.satPerVb));
+  }
+
+  /** Where this node's API is reachable; offer strings name it. Written to `<datadir>/paypub/url` for CLI commands. */
+  setPublicUrl(url: string): void {
+    this.#publicUrl = url;
+    writeUrlFile(this.#o.datadir, url);
+  }
+
+  /** Runs `fn` after every other piece of work (one at a time). */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#work.then(async () => {
+      await this.ready();
+      if (this.#closing) throw DeaddropError.closed('paypub');
+      return fn();
+    });
+    this.#work = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Catches the chain watch up with the tip and looks at the mempool (CLI commands do this first). */
+  async sync(): Promise<void> {
+    await this.ready();
+    await this.watch.catchUp();
+    await this.watch.mempoolPass();
+  }
+
+  /** Publishes events not delivered yet (in order, each once). */
+  flushEvents(): void {
+    if (!this.#o.publish || !this.store.db.open) return;
+    let cursor = Number(this.store.meta('outbox_delivered') ?? '0');
+    for (;;) {
+      const rows = this.store.eventsAfter(cursor);
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        try {
+          this.#o.publish(r.type, r.id, r.data);
+        } catch {
+          // A failing consumer must not stop delivery.
+        }
+        cursor = r.seq;
+      }
+      this.store.setMeta('outbox_delivered', String(cursor));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // automation (daemon)
+
+  #onTouched(ids: ReadonlySet<string>, mempool: boolean): void {
+    if (!this.#o.auto) return;
+    // Fast path: a claim in the mempool makes the buyer's file; that must not wait for a block.
+    if (mempool) for (const id of ids) this.#track(this.#autoUnlock(id));
+    this.#scheduleTick();
+  }
+
+  /** Keeps work started outside the serial queue, so close() waits for it. */
+  #track(p: Promise<void>): void {
+    this.#loose.add(p);
+    void p.finally(() => this.#loose.delete(p));
+  }
+
+  async #autoUnlock(id: string): Promise<void> {
+    if (this.#unlocking.has(id) || this.#closing) return;
+    const sale = this.store.sale(id);
+    if (!sale || sale.role !== 'buyer' || sale.unlockedAt !== null || this.store.keyCount(id) < sale.manifest.chunkCount) return;
+    this.#unlocking.add(id);
+    try {
+      await buyer.unlock(this.#ctx, id);
+    } catch (err) {
+      this.#log(`automatic unlock failed: ${errorText(err)}`);
+    } finally {
+      this.#unlocking.delete(id);
+      this.flushEvents();
+    }
+  }
+
+  #scheduleTick(): void {
+    if (!this.#o.auto || this.#closing || this.#tickQueued) return;
+    this.#tickQueued = true;
+    void this.#serial(async () => {
+      this.#tickQueued = false;
+      await this.#tick();
+    }).catch((err: unknown) => {
+      this.#tickQueued = false;
+      if (!isDeaddropError(err, 'CLOSED')) this.#log(`automatic work failed: ${errorText(err)}`);
+    }).finally(() => this.flushEvents());
+  }
+
+  /** One round of automatic work over every sale. Each sale's failure is logged, not fatal. */
+  async #tick(): Promise<void> {
+    const tip = (await this.#o.chain.getTip()).height;
+    for (const sale of this.store.sales()) {
+      try {
+        if (sale.role === 'seller') await this.#sellerTick(sale, tip);
+        else await this.#buyerTick(sale, tip);
+      } catch (err) {
+        this.#log(`automatic ${sale.role} work failed: ${errorText(err)}`);
+      }
+    }
+  }
+
+  async #sellerTick(sale: SaleRow, tip: number): Promise<void> {
+    const m = sale.manifest;
+    if (tip > m.deadlineHeight + 144) return;
+    if (sale.anchorHeight !== null && sampleStatus(m.beaconHeight, tip, m.network) === 'final') {
+      const beacon = await this.#o.chain.getBlockHash(m.beaconHeight);
+      if (!sale.reveal || sale.beaconHash !== beacon) await seller.sample(this.#ctx, sale.id);
+    }
+    if (!this.#o.wallet) return;
+    const fresh = this.store.sale(sale.id) as SaleRow;
+    if (m.mode === 'private' || (fresh.reveal && fresh.autoClaim)) {
+      const r = await seller.claim(this.#ctx, sale.id, { tip });
+      if (r.action === 'broadcast' || r.action === 'bumped') this.#log(`claim ${r.action} (${r.pledges} pledge(s), ${r.feeRate} sat/vB)`);
+    }
+  }
+
+  async #buyerTick(sale: SaleRow, tip: number): Promise<void> {
+    if (sale.unlockedAt === null && this.store.keyCount(sale.id) >= sale.manifest.chunkCount) await this.#autoUnlock(sale.id);
+    if (!this.#o.wallet) return;
+    const r = await buyer.refund(this.#ctx, sale.id, { quiet: true });
+    for (const item of r.refunds) this.#log(item.txid ? 'refund broadcast' : `refund rejected: ${item.error}`);
+    if (tip <= sale.manifest.deadlineHeight) await buyer.reannounce(this.#ctx, sale, this.#reannounced);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // operations (CLI and API)
+
+  publish(o: seller.PublishOptions): Promise<seller.PublishResult> {
+    return this.#serial(() => seller.publish(this.#ctx, o));
+  }
+
+  offer(id: string, url?: string): { id: string; offer: string; url: string } {
+    return seller.offerString(this.#ctx, id, url);
+  }
+
+  sample(id: string): Promise<seller.SampleResult> {
+    return this.#serial(() => seller.sample(this.#ctx, id));
+  }
+
+  claim(id: string, o: { feeRate?: number } = {}): Promise<seller.ClaimResult> {
+    return this.#serial(() => seller.claim(this.#ctx, id, o));
+  }
+
+  verify(offer: string, o: { out?: string } = {}): Promise<buyer.VerifyResult> {
+    return this.#serial(() => buyer.verify(this.#ctx, offer, o));
+  }
+
+  pledge(offer: string, sats: bigint, o: { feeRate?: number; out?: string } = {}): Promise<buyer.PayResult> {
+    return this.#serial(() => buyer.pledge(this.#ctx, offer, sats, o));
+  }
+
+  buy(offer: string, o: { feeRate?: number; out?: string; terms?: buyer.TermsSource } = {}): Promise<buyer.PayResult> {
+    return this.#serial(() => buyer.buy(this.#ctx, offer, o));
+  }
+
+  unlock(id: string, out?: string): Promise<buyer.UnlockResult> {
+    return this.#serial(() => buyer.unlock(this.#ctx, id, out));
+  }
+
+  refund(id: string, o: { feeRate?: number } = {}): Promise<{ id: string; refunds: buyer.RefundItem[] }> {
+    return this.#serial(() => buyer.refund(this.#ctx, id, o));
+  }
+
+  /** Checks a fraud proof (encodeFraudProof bytes) the way a third party would. */
+  checkFraud(proof: Uint8Array): FraudCheck {
+    try {
+      return checkFraudProof(decodeFraudProof(proof));
+    } catch {
+      return { fraud: false, reason: 'undecodable fraud proof' };
+    }
+  }
+
+  /** Every sale in this datadir. */
+  list(): { id: string; role: string; mode: string; phase: string }[] {
+    const tip = this.watch.height ?? 0;
+    return this.store.sales().map((s) => ({ id: s.id, role: s.role, mode: s.manifest.mode, phase: this.#phase(s, tip) }));
+  }
+
+  #phase(s: SaleRow, tip: number): string {
+    const claims = this.store.claims(s.id).filter((c) => c.status !== 'replaced');
+    if (claims.some((c) => c.status === 'confirmed')) return 'claimed';
+    if (claims.length > 0) return 'claim-seen';
+    const refunds = this.store.refunds(s.id).filter((r) => r.status !== 'replaced' && r.own);
+    if (refunds.some((r) => r.status === 'confirmed')) return 'refunded';
+    if (refunds.length > 0) return 'refund-seen';
+    if (tip >= s.manifest.deadlineHeight) return 'expired';
+    if (s.role === 'seller') return s.anchorHeight === null ? 'anchoring' : s.reveal ? 'collecting' : 'waiting-for-beacon';
+    if (this.store.pledges(s.id).some((p) => p.own)) return 'pledged';
+    return s.reveal ? 'verified' : 'unverified';
+  }
+
+  /** The full state of one sale. */
+  async status(id: string): Promise<SaleStatus> {
+    const sale = needSale(this.#ctx, id);
+    const s = sale.id;
+    const m = sale.manifest;
+    const tip = (await this.#o.chain.getTip()).height;
+    const ev = sale.role === 'seller' ? seller.evaluateSale(this.#ctx, sale, tip) : null;
+    const pledges = this.store.pledges(s);
+    return {
+      id: s, role: sale.role, mode: m.mode, phase: this.#phase(sale, tip), tip, watchHeight: this.watch.height, fileLength: m.fileLength, chunkCount: m.chunkCount, sampleSize: m.sampleSize,
+      price: m.price, threshold: m.threshold, minPledge: m.minPledge, beaconHeight: m.beaconHeight, deadlineHeight: m.deadlineHeight, claimCutoff: claimCutoff(m),
+      anchor: { txid: sale.anchorTxid, height: sale.anchorHeight },
+      sample: { revealed: sale.reveal !== null, beaconHash: sale.beaconHash, indices: sale.reveal?.indices ?? [] },
+      keys: { known: this.store.keyCount(s), total: m.chunkCount },
+      pledged: { counted: ev ? ev.total : null, pledges: pledges.length },
+      unlocked: sale.unlockedPath && sale.unlockedAt !== null ? { path: sale.unlockedPath, at: sale.unlockedAt } : null,
+      pledges: pledges.map((p) => ({ txid: p.txid, vout: p.vout, kind: p.kind, own: p.own, value: p.value, height: p.height, spentBy: p.spentBy, spentKind: p.spentKind })),
+      claims: this.store.claims(s).map((c) => ({ txid: c.txid, own: c.own, status: c.status, height: c.height, fee: c.fee, feeRate: c.feeRate, replacedBy: c.replacedBy, seenAt: c.seenAt })),
+      refunds: this.store.refunds(s).map((r) => ({ txid: r.txid, pledge: r.pledge, own: r.own, status: r.status, height: r.height, fee: r.fee })),
+      frauds: this.store.frauds(s).map((f) => ({ claimTxid: f.claimTxid, reason: f.reason, proof: Buffer.from(f.proof).toString('hex') })),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // distribution (the seller's public routes)
+
+  #served(id: string): SaleRow {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw DeaddropError.notFound('no such content');
+    const sale = this.store.sale(id);
+    if (!sale || sale.role !== 'seller' || !sale.anchorTxid) throw DeaddropError.notFound('no such content');
+    return sale;
+  }
+
+  contentManifest(id: string): Uint8Array {
+    return this.#served(id).manifestBytes;
+  }
+
+  contentChunk(id: string, index: number): Uint8Array {
+    this.#served(id);
+    const c = this.store.chunk(id, index);
+    if (!c) throw DeaddropError.notFound('no such chunk');
+    return c;
+  }
+
+  contentReveal(id: string): Uint8Array {
+    const sale = this.#served(id);
+    if (!sale.reveal) throw DeaddropError.notFound('the sample is not revealed yet');
+    return encodeReveal(sale.reveal);
+  }
+
+  contentAnchor(id: string): { txid: string; vout: number; blockHash: string | null; height: number | null } {
+    const sale = this.#served(id);
+    return { txid: sale.anchorTxid as string, vout: sale.anchorVout ?? -1, blockHash: sale.anchorBlock, height: sale.anchorHeight };
+  }
+
+  /** The pledge book buyers see: announced pledges, what counts, and the claim if any. */
+  async contentPledges(id: string): Promise<Record<string, unknown>> {
+    const sale = this.#served(id);
+    const tip = (await this.#o.chain.getTip()).height;
+    const ev = seller.evaluateSale(this.#ctx, sale, tip);
+    const claims = this.store.claims(id).filter((c) => c.status !== 'replaced').map((c) => ({ txid: c.txid, status: c.status, height: c.height }));
+    return {
+      threshold: sale.manifest.threshold.toString(), counted: (ev?.total ?? 0n).toString(), thresholdMet: ev?.thresholdMet ?? false, tip,
+      pledges: this.store.pledges(id).map((p) => ({ txid: p.txid, vout: p.vout, value: p.value.toString(), height: p.height, spent: p.spentBy !== null })),
+      claims,
+    };
+  }
+
+  contentAnnounce(id: string, a: seller.Announcement): Promise<{ id: string; txid: string; vout: number; value: bigint; height: number | null; known: boolean }> {
+    this.#served(id);
+    return this.#serial(() => seller.announce(this.#ctx, id, a));
+  }
+
+  contentPrivateTerms(id: string, buyerKey: Uint8Array): Promise<{ offer: Uint8Array; wrap: Uint8Array; paymentHash: string }> {
+    this.#served(id);
+    return this.#serial(async () => seller.privateTerms(this.#ctx, id, buyerKey));
+  }
+}
+
+/** An error's message for the log (our messages carry no secrets; sale ids are left out of log lines). */
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message.replace(/\b[0-9a-f]{16,64}\b/g, '<id>') : String(err);
+}
+
+function urlFile(datadir: string): string {
+  return join(datadir, 'paypub', 'url');
+}
+
+function readUrlFile(datadir: string): string | undefined {
+  try {
+    return readFileSync(urlFile(datadir), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeUrlFile(datadir: string, url: string): void {
+  mkdirSync(join(datadir, 'paypub'), { recursive: true, mode: 0o700 });
+  writeFileSync(urlFile(datadir), `${url}\n`, { mode: 0o600 });
+}

@@ -1,0 +1,113 @@
+/**
+ * Test parties for the PayPub integration tests: each one a real daemon (own datadir, wallet,
+ * PayPub feature, API) on the same regtest btcd, driven through its HTTP API as a user's tools
+ * would, with its event stream recorded.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Daemon } from '../../src/daemon/daemon.js';
+import type { DaemonEvent } from '../../src/daemon/event-bus.js';
+import { createPaypubFeature } from '../../src/paypub/feature.js';
+import type { RegtestNode } from '../../src/regtest/harness.js';
+import { createKeystore } from '../../src/wallet/keystore.js';
+
+export const PASS = 'paypub test passphrase';
+export const FAST_SCRYPT = { N: 2 ** 10, r: 8, p: 1 };
+
+export interface Party {
+  readonly name: string;
+  readonly datadir: string;
+  readonly daemon: Daemon;
+  readonly mnemonic: string;
+  readonly events: DaemonEvent[];
+  api<T = Record<string, unknown>>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }>;
+  /** The API, expecting 200. */
+  ok<T = Record<string, unknown>>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T>;
+  /** Resolves with the first event of `type` matching `pred` (already seen ones included). */
+  waitFor(type: string, pred?: (e: DaemonEvent) => boolean, timeoutMs?: number): Promise<DaemonEvent>;
+  stop(): Promise<void>;
+  restart(): Promise<Party>;
+}
+
+export async function startParty(name: string, node: RegtestNode, existing?: { datadir: string; mnemonic: string }): Promise<Party> {
+  const datadir = existing?.datadir ?? mkdtempSync(join(tmpdir(), `dd-paypub-${name}-`));
+  let mnemonic = existing?.mnemonic ?? '';
+  if (!existing) {
+    const tip = await node.rpc<number>('getblockcount');
+    mnemonic = (await createKeystore(datadir, { passphrase: PASS, network: 'regtest', scrypt: FAST_SCRYPT, birthdayHeight: tip })).mnemonic;
+  }
+  const daemon = new Daemon({
+    datadir, network: 'regtest', backendUrl: node.backendUrl, passphrase: async () => PASS,
+    features: [createPaypubFeature({ pollIntervalMs: 500 })],
+  });
+  const events: DaemonEvent[] = [];
+  daemon.events.subscribe((e) => events.push(e));
+  await daemon.ready();
+  const token = readFileSync(join(datadir, 'api.token'), 'utf8').trim();
+  const api = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const res = await fetch(`${daemon.apiUrl}${path}`, {
+      method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as T };
+  };
+  const party: Party = {
+    name, datadir, daemon, mnemonic, events, api,
+    async ok<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+      const r = await api<T>(method, path, body);
+      if (r.status !== 200) throw new Error(`${name} ${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
+      return r.body;
+    },
+    waitFor(type, pred = () => true, timeoutMs = 30_000) {
+      const found = events.find((e) => e.type === type && pred(e));
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          unsubscribe();
+          reject(new Error(`${name}: no ${type} event within ${timeoutMs} ms (saw ${events.map((e) => e.type).join(', ')})`));
+        }, timeoutMs);
+        const unsubscribe = daemon.events.subscribe((e) => {
+          if (e.type === type && pred(e)) {
+            clearTimeout(timer);
+            unsubscribe();
+            resolve(e);
+          }
+        });
+      });
+    },
+    stop: () => daemon.close(),
+    async restart() {
+      await daemon.close();
+      return startParty(name, node, { datadir, mnemonic });
+    },
+  };
+  return party;
+}
+
+/** Funds the party's wallet (confirmed) and waits until its wallet sees it. */
+export async function fundParty(node: RegtestNode, party: Party, sats: bigint): Promise<void> {
+  const { address } = await party.ok<{ address: string }>('POST', '/wallet/address');
+  await node.fund(address, sats, { confirm: true });
+  await until(async () => BigInt((await party.ok<{ confirmed: string }>('GET', '/wallet/balance')).confirmed) >= sats, `${party.name} funded`);
+}
+
+/** Polls `cond` every 100 ms until it holds or `timeoutMs` passes. */
+export async function until(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function removeParty(p: Party | undefined): void {
+  if (p) rmSync(p.datadir, { recursive: true, force: true });
+}
+
+/** Mines until the chain is at `height`. */
+export async function mineTo(node: RegtestNode, height: number): Promise<void> {
+  const tip = await node.rpc<number>('getblockcount');
+  if (height > tip) await node.mine(height - tip);
+}

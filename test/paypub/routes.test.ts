@@ -1,0 +1,53 @@
+/** PayPub routes: the content routes are public (buyers are strangers), the rest need the token. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, routeGroup } from '../../src/api/app.js';
+import { writeApiToken } from '../../src/api/token.js';
+import { EventBus } from '../../src/daemon/event-bus.js';
+import { paypubRoutes } from '../../src/paypub/routes.js';
+
+describe('paypub routes', () => {
+  let dir: string;
+  let app: FastifyInstance;
+  let token: string;
+  const id = 'ab'.repeat(32);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'dd-paypub-routes-'));
+    token = writeApiToken(dir);
+    const status = { status: async () => ({ version: '0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: null, synced: false, uptimeSeconds: 0 }) };
+    app = await buildApp({ token, services: { status, events: new EventBus() }, routes: [routeGroup('/paypub', paypubRoutes, { service: () => undefined })] });
+  });
+  afterAll(async () => {
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('content routes need no token; owner routes do', async () => {
+    for (const url of [`/paypub/content/${id}/manifest`, `/paypub/content/${id}/chunks/3`, `/paypub/content/${id}/reveal`, `/paypub/content/${id}/anchor`]) {
+      const r = await app.inject({ method: 'GET', url });
+      expect(r.statusCode, url).toBe(409); // reached the handler: no wallet here
+      expect(r.json()).toMatchObject({ error: 'NOT_INITIALIZED' });
+    }
+    for (const url of ['/paypub/sales', `/paypub/sales/${id}`]) expect((await app.inject({ method: 'GET', url })).statusCode, url).toBe(401);
+    const withToken = await app.inject({ method: 'GET', url: '/paypub/sales', headers: { authorization: `Bearer ${token}` } });
+    expect(withToken.statusCode).toBe(409);
+  });
+
+  it('rejects malformed input from strangers with 400', async () => {
+    const cases = [
+      { method: 'GET' as const, url: '/paypub/content/xyz/manifest' },
+      { method: 'GET' as const, url: `/paypub/content/${id}/chunks/-1` },
+      { method: 'POST' as const, url: `/paypub/content/${id}/pledges`, payload: { tx: 'zz', vout: 0 } },
+      { method: 'POST' as const, url: `/paypub/content/${id}/pledges`, payload: { tx: '00', vout: 0, extra: 1 } },
+      { method: 'POST' as const, url: `/paypub/content/${id}/private`, payload: { buyerKey: '12' } },
+    ];
+    for (const c of cases) {
+      const r = await app.inject(c);
+      expect(r.statusCode, c.url).toBe(400);
+    }
+  });
+});
