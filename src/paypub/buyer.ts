@@ -141,7 +141,9 @@ export async function verify(ctx: PaypubContext, text: string, o: { out?: string
 async function lookBack(ctx: PaypubContext, m: Manifest): Promise<void> {
   await ctx.watch.catchUp();
   const cursor = ctx.watch.height;
-  if (cursor !== null && cursor >= m.beaconHeight) await ctx.watch.rescan(m.beaconHeight, Math.min(cursor, m.deadlineHeight + 144));
+  // No claim can come before the sample is final and a pledge has confirmed after it.
+  const first = m.beaconHeight + TIMING[m.network].beaconConfirmations;
+  if (cursor !== null && cursor >= first) await ctx.watch.rescan(first, Math.min(cursor, m.deadlineHeight + 144));
   await ctx.watch.mempoolPass();
 }
 

@@ -23,7 +23,9 @@ export function createPaypubFeature(o: PaypubFeatureOptions = {}): DaemonFeature
     name: 'paypub',
     async start(ctx: FeatureContext): Promise<RunningFeature> {
       let service: PaypubService | undefined;
-      if (ctx.walletKeys) {
+      if (!ctx.chain.capabilities.fullBlocks) {
+        ctx.log(`paypub: the ${ctx.chain.kind} backend serves no full blocks; PayPub needs them (its routes answer NOT_INITIALIZED)`);
+      } else if (ctx.walletKeys) {
         service = new PaypubService({
           chain: ctx.chain, wallet: ctx.wallet, keys: ctx.walletKeys, datadir: ctx.datadir, network: ctx.network, auto: true,
           defaultFeeRate: () => ctx.defaultFeeRate(), log: ctx.log, publish: (type, id, data) => ctx.events.publish(type, id, data),

@@ -120,10 +120,8 @@ async function fund(p: Peer, sats: number): Promise<void> {
 /** `from` leaves an introduction for `to` (whose invite it got out of band) and a block confirms it. */
 async function introduce(from: Peer, to: Peer): Promise<void> {
   const { uri } = await api<{ uri: string }>(to, 'GET', '/invite');
-  // TEMP until drop send is integrated
-  const { issueDropInvite, nodeSeed, nodeDbPath } = await import('../../src/node/drop-invite.js');
-  const inv = issueDropInvite({ seed: nodeSeed(from.daemon.walletKeys!), dbPath: nodeDbPath(from.datadir), expiresAt: Math.floor(Date.now() / 1000) + 86400 });
-  await sendDrop(from.daemon.wallet!, { recipient: parseInvite(uri, 'regtest').address, payload: { nodeKey: inv.nodeKey, token: inv.token, expiresAt: inv.expiresAt, endpoints: await endpoints(from), message: `from ${from.name}` }, feeRate: 2 });
+  const sent = await api<{ nodeKey: string }>(from, 'POST', '/drops/send', { recipient: uri, endpoints: await endpoints(from), message: `from ${from.name}` });
+  expect(sent.nodeKey).toMatch(/^[0-9a-f]{64}$/);
   await btc.mine(1);
 }
 

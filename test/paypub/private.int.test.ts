@@ -10,12 +10,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { openBackend } from '../../src/chain/open.js';
 import type { ChainSource } from '../../src/chain/types.js';
 import { sha256 } from '../../src/paypub/bytes.js';
 import { decodeOfferLink } from '../../src/paypub/link.js';
-import { buildHtlcClaimTx, checkFraudProof, decodeFraudProof, htlcOutput, sealWrap, signOffer, type Offer } from '../../src/paypub/private.js';
+import type { Manifest } from '../../src/paypub/manifest.js';
+import { buildHtlcClaimTx, checkFraudProof, decodeFraudProof, sealWrap, signOffer, type Offer } from '../../src/paypub/private.js';
 import { PaypubService } from '../../src/paypub/service.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
@@ -80,48 +80,60 @@ describe('private mode', () => {
     expect((await buyer.ok<{ frauds: unknown[] }>('GET', `/paypub/sales/${id}`)).frauds).toHaveLength(0);
   });
 
-  it('a bad wrap yields a fraud proof that a third party verifies', async () => {
-    // The buyer here is a library-level service; the seller turns dishonest with its own key.
+  describe('a dishonest seller (terms handed over out of band)', () => {
+    // The buyer here is a library-level service that acts on its own like the daemon's; the
+    // seller signs whatever it likes with its own key.
     const dir = mkdtempSync(join(tmpdir(), 'dd-paypub-victim-'));
     let chain: ChainSource | undefined;
     let wallet: Wallet | undefined;
     let service: PaypubService | undefined;
-    try {
+    const events: { type: string; data: Record<string, unknown> }[] = [];
+    let m: Manifest;
+    let sellerSk: Uint8Array;
+
+    /** Terms whose wrap holds random keys; the secret comes back to the caller. */
+    const badTerms = (secret: Uint8Array, keep: (o: Offer) => void) => async (buyerKey: Uint8Array) => {
+      const paymentHash = sha256(secret);
+      const wrap = sealWrap(secret, Array.from({ length: m.chunkCount }, () => new Uint8Array(randomBytes(32))), m.hash, paymentHash);
+      const o = signOffer({ manifestHash: m.hash, buyerKey, paymentHash, amount: m.price, csvDelay: 10, wrapHash: sha256(wrap) }, sellerSk);
+      keep(o);
+      return { offer: o, wrap };
+    };
+
+    beforeAll(async () => {
       const { mnemonic } = await createKeystore(dir, { passphrase: PASS, network: 'regtest', scrypt: FAST_SCRYPT, birthdayHeight: await node.rpc<number>('getblockcount') });
       const keys = WalletKeys.fromMnemonic(mnemonic, 'regtest');
       chain = await openBackend(node.backendUrl, { expectedNetwork: 'regtest' });
       await chain.ready();
       wallet = new Wallet({ keys, source: chain, db: join(dir, 'wallet.db'), follow: true, pollIntervalMs: 500 });
       await wallet.ready();
-      const events: { type: string; data: Record<string, unknown> }[] = [];
-      service = new PaypubService({ chain, wallet, keys, datadir: dir, network: 'regtest', auto: true, publish: (type, _id, data) => events.push({ type, data }) });
+      service = new PaypubService({ chain, wallet, keys, datadir: dir, network: 'regtest', auto: true, pollIntervalMs: 500, publish: (type, _id, data) => events.push({ type, data }) });
       await service.ready();
       await node.fund(await wallet.newReceiveAddress(), 500_000n, { confirm: true });
       await until(async () => (await wallet!.sync(), (await wallet!.balance()).confirmed === 500_000n), 'victim funded');
+      m = decodeOfferLink(offer, 'regtest').manifest;
+      sellerSk = WalletKeys.fromMnemonic(seller.mnemonic, 'regtest').paypubKey(PAYPUB_SELLER, 0).privateKey;
+    });
 
-      const m = decodeOfferLink(offer, 'regtest').manifest;
-      const sellerSk = WalletKeys.fromMnemonic(seller.mnemonic, 'regtest').paypubKey(PAYPUB_SELLER, 0).privateKey;
+    afterAll(async () => {
+      await service?.close();
+      await wallet?.close();
+      await chain?.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('a bad wrap yields a fraud proof that a third party verifies', async () => {
       const secret = new Uint8Array(randomBytes(32));
       let badOffer: Offer | undefined;
-      const bought = await service.buy(offer, {
-        feeRate: 2,
-        terms: async (buyerKey) => {
-          const paymentHash = sha256(secret);
-          const wrap = sealWrap(secret, Array.from({ length: m.chunkCount }, () => new Uint8Array(randomBytes(32))), m.hash, paymentHash);
-          badOffer = signOffer({ manifestHash: m.hash, buyerKey, paymentHash, amount: m.price, csvDelay: 10, wrapHash: sha256(wrap) }, sellerSk);
-          return { offer: badOffer, wrap };
-        },
-      });
+      const bought = await service!.buy(offer, { feeRate: 2, terms: badTerms(secret, (o) => (badOffer = o)) });
       await node.mine(1);
       const claim = buildHtlcClaimTx({
         manifest: m, offer: badOffer!, secret, sellerSecretKey: sellerSk, utxo: { txid: bought.txid, vout: bought.vout, value: bought.value },
         payoutScript: Uint8Array.of(0x51, 0x20, ...m.sellerKey), feeRate: 2,
       });
-      expect(htlcOutput(m, badOffer!).script.length).toBe(34);
-      const sent = await chain.broadcast(claim.raw);
-      expect(sent.accepted).toBe(true);
+      expect((await chain!.broadcast(claim.raw)).accepted).toBe(true);
       await until(() => events.some((e) => e.type === 'paypub.fraud'), 'the victim\'s watcher convicts the seller', 10_000);
-      const st = await service.status(id);
+      const st = await service!.status(id);
       expect(st.keys.known).toBe(4); // nothing but the sample
       const proofHex = st.frauds[0]?.proof as string;
       await node.mine(1);
@@ -136,12 +148,21 @@ describe('private mode', () => {
       // a proof whose wrap was swapped convicts nobody
       const parts = decodeFraudProof(new Uint8Array(Buffer.from(proofHex, 'hex')));
       expect(checkFraudProof({ ...parts, wrap: sealWrap(secret, [], m.hash, sha256(secret)) }).fraud).toBe(false);
-      expect(bytesToHex(sha256(secret))).toBe(bytesToHex(badOffer!.paymentHash));
-    } finally {
-      await service?.close();
-      await wallet?.close();
-      await chain?.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
+
+    it('an HTLC the seller never claims is refunded on its own once it has csvDelay confirmations', async () => {
+      const bought = await service!.buy(offer, { feeRate: 2, terms: badTerms(new Uint8Array(randomBytes(32)), () => undefined) });
+      await node.mine(1);
+      const funded = await node.rpc<number>('getblockcount');
+      await mineTo(node, funded + 8); // 9 confirmations: one short
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(events.some((e) => e.type === 'paypub.refund.broadcast' && e.data.pledge === `${bought.txid}:${bought.vout}`)).toBe(false);
+      await node.mine(1);
+      await until(() => events.some((e) => e.type === 'paypub.refund.broadcast' && e.data.pledge === `${bought.txid}:${bought.vout}`), 'the CSV refund', 15_000);
+      const refund = events.find((e) => e.type === 'paypub.refund.broadcast' && e.data.pledge === `${bought.txid}:${bought.vout}`)!;
+      expect(BigInt(refund.data.value as string) + BigInt(refund.data.fee as string)).toBe(80_000n);
+      await node.mine(1);
+      await until(async () => (await service!.status(id)).refunds.some((r) => r.txid === refund.data.txid && r.status === 'confirmed'), 'refund confirmed');
+    });
   });
 });
