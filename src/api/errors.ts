@@ -16,6 +16,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   BACKEND_UNREACHABLE: 503,
   WRONG_NETWORK: 503,
   TIMEOUT: 504,
+  PROTOCOL: 502,
 };
 
 /** Maps errors to `{error, message}` bodies. Unexpected errors never leak their message or stack. */

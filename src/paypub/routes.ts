@@ -57,11 +57,6 @@ export async function paypubRoutes(app: FastifyInstance, opts: PaypubRouteOption
       if (addr && typeof addr === 'object') opts.onListen?.(`http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`);
     });
   }
-  // A seller that serves bad data is an upstream failure (502), not an internal error.
-  app.setErrorHandler((err, _req, reply) => {
-    if (err instanceof DeaddropError && err.code === 'PROTOCOL') return reply.code(502).send({ error: err.code, message: err.message });
-    throw err;
-  });
   registerOwnerRoutes(app, need);
   registerContentRoutes(app, need);
 }

@@ -127,8 +127,12 @@ describe('deaddrop peer node CLI on regtest', () => {
     const human = await runCli(['--datadir', bob, 'log', 'show', aliceNode.id]);
     expect(human.stdout).toContain(`#${appended.seq}`);
     expect(human.stdout).toContain('post {"text":"hello bob"}');
-    const own = await runCliJson<{ feed: { author: string } }>(['--datadir', alice, 'log', 'show']);
+    const plain = await runCli(['--datadir', alice, 'log', 'append', '--type', 'note', '--text', 'plain words']);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^appended #\d+ \([0-9a-f]{64}\)\n$/);
+    const own = await runCliJson<{ feed: { author: string }; entries: { header: { type: string }; text?: string }[] }>(['--datadir', alice, 'log', 'show']);
     expect(own.feed.author).toBe(aliceNode.id);
+    expect(own.entries.at(-1)).toMatchObject({ header: { type: 'note' }, text: 'plain words' });
 
     const where = await runCliJson<{ record: { node: string; endpoints: string[] }; contacts: { node: string; endpoints: string[] }[] }>(['--datadir', bob, 'whereabouts']);
     expect(where.record.node).toBe(bobNode.id);

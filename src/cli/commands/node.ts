@@ -89,30 +89,31 @@ function contactLine(c: ContactJson): string {
   return `${c.node} ${seen} ${c.endpoints.join(' ')}`;
 }
 
-/** `--json` body of `log append`: any JSON value. */
-function parseJsonFlag(value: string): unknown {
+/** The JSON body of `log append`: any JSON value. */
+function parseJsonBody(value: string): unknown {
   try {
     return JSON.parse(value) as unknown;
   } catch {
-    throw DeaddropError.badInput('--json must be valid JSON, e.g. --json \'{"text":"hi"}\'');
+    throw DeaddropError.badInput('the body must be valid JSON, e.g. --json \'{"text":"hi"}\'');
   }
 }
 
 function registerLogCommands(program: Command, context: ContextFactory): void {
   const log = program.command('log').description('your signed, replicated feed and your contacts\' feeds');
+  // `--json` is also the global "print JSON" flag, so `log append --type T --json '{...}'` reaches
+  // this command as the flag plus a JSON operand: the body is the operand, the output is JSON.
   log
-    .command('append')
-    .description('append an entry to your feed; connected contacts receive it at once')
+    .command('append [json]')
+    .description('append an entry to your feed, e.g. `log append --type post --json \'{"text":"hi"}\'`; connected contacts receive it at once')
     .requiredOption('--type <type>', 'entry type, e.g. post or chat/message ([A-Za-z0-9._:/-], 1..64)')
     .option('--app <app>', 'application name for the header')
-    .option('--json <json>', 'the body, as JSON')
-    .option('--text <text>', 'the body, as text')
-    .action(async (opts: { type: string; app?: string; json?: string; text?: string }) => {
+    .option('--text <text>', 'the body as plain text instead of JSON')
+    .action(async (json: string | undefined, opts: { type: string; app?: string; text?: string }) => {
       const ctx = context();
-      if (opts.json !== undefined && opts.text !== undefined) throw DeaddropError.badInput('give --json or --text, not both');
+      if (json !== undefined && opts.text !== undefined) throw DeaddropError.badInput('give a JSON body or --text, not both');
       const body = {
         type: opts.type, ...(opts.app !== undefined ? { app: opts.app } : {}),
-        ...(opts.json !== undefined ? { json: parseJsonFlag(opts.json) } : {}), ...(opts.text !== undefined ? { text: opts.text } : {}),
+        ...(json !== undefined ? { json: parseJsonBody(json) } : {}), ...(opts.text !== undefined ? { text: opts.text } : {}),
       };
       const { entry } = await daemonApi<{ entry: EntryJson }>(ctx, 'POST', '/node/log', body);
       print(ctx, entry, `appended #${entry.seq} (${entry.hash})`);
