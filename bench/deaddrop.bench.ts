@@ -18,7 +18,7 @@ import { p2tr } from '@scure/btc-signer/payment.js';
 import { Transaction } from '@scure/btc-signer/transaction.js';
 import { buildDrop, openDropFromInputs, openDropWithSummary, openDropWithTweak } from '../src/deaddrop/scan.js';
 import { encodeAddress, outpointFromHex, summarizeInputs, tweakData, type InputSummary } from '../src/deaddrop/bip352.js';
-import { taggedHash } from '../src/deaddrop/hash.js';
+import { taggedHash } from '../src/util/hash.js';
 import { nobleSecp, scalar, wasmSecp, type Secp } from '../src/util/secp.js';
 import { round } from './measure.js';
 import type { Emit } from './types.js';

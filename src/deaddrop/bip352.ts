@@ -21,7 +21,7 @@ import { bech32m } from '@scure/base';
 import { secp, scalar, type Secp } from '../util/secp.js';
 import { NETWORK_PARAMS, NETWORKS, type Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
-import { taggedHash, hash160, ser32, equalBytes } from './hash.js';
+import { taggedHash, hash160, ser32, equalBytes } from '../util/hash.js';
 
 /** Per-group recipient limit: a sender fails above it, a receiver never looks at k >= K_MAX. */
 export const K_MAX = 2323;

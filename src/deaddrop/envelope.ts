@@ -29,7 +29,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { chacha20 } from '@noble/ciphers/chacha.js';
-import { taggedHash, equalBytes } from './hash.js';
+import { taggedHash, equalBytes } from '../util/hash.js';
 import { decodePayload, encodePayload, PAYLOAD_FIXED_BYTES, type DropPayload, type DropPayloadInput } from './codec.js';
 
 export const TAG_ENC = 'deaddrop/v0/enc';

@@ -14,7 +14,7 @@ import {
   summarizeInputs, sumPrivateKeys, witnessVersion, type InputSummary, type Outpoint, type SenderKey, type SilentPaymentAddress,
   type TxInputView,
 } from './bip352.js';
-import { hash160 } from './hash.js';
+import { hash160 } from '../util/hash.js';
 import { openPayload, sealPayload, dropScript, ENVELOPE_MAX_BYTES } from './envelope.js';
 import type { DropPayload, DropPayloadInput } from './codec.js';
 import type { Network } from '../util/network.js';

@@ -20,7 +20,7 @@ import type { OutputSpec } from '../wallet/coinselect.js';
 import { outpointFromHex, type SilentPaymentAddress } from './bip352.js';
 import type { DropPayloadInput } from './codec.js';
 import { dropScript, ENVELOPE_MAX_BYTES } from './envelope.js';
-import { taggedHash } from './hash.js';
+import { taggedHash } from '../util/hash.js';
 import { buildDrop, NOTIFY_OUTPUT_VALUE, type DropInput } from './scan.js';
 
 /** Default cap on the fee rate of a drop (sat/vB). */

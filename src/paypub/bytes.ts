@@ -3,23 +3,10 @@
  * value has exactly one encoding), constant-shape comparisons and the tagged hash.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { schnorr } from '@noble/curves/secp256k1.js';
 import { DeaddropError } from '../util/errors.js';
 
-/** BIP340 tagged hash: SHA256(SHA256(tag) || SHA256(tag) || data...). */
-export function taggedHash(tag: string, ...data: Uint8Array[]): Uint8Array {
-  return schnorr.utils.taggedHash(tag, ...data);
-}
-
+export { equalBytes, taggedHash } from '../util/hash.js';
 export { sha256 };
-
-/** Byte equality (lengths included). Not constant-time: use only on public data. */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
-  return diff === 0;
-}
 
 export function u32be(n: number): Uint8Array {
   const out = new Uint8Array(4);

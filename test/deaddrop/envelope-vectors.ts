@@ -13,7 +13,7 @@ import {
   createLabel, encodeAddress, labeledSpendKey, outpointFromHex, receiverSharedSecret, summarizeInputs, tweakData, type TxInputView,
 } from '../../src/deaddrop/bip352.js';
 import { envelopeKeys, open } from '../../src/deaddrop/envelope.js';
-import { hash160, taggedHash } from '../../src/deaddrop/hash.js';
+import { hash160, taggedHash } from '../../src/util/hash.js';
 import { onionAddress } from '../../src/deaddrop/endpoint.js';
 import type { DropPayloadInput } from '../../src/deaddrop/codec.js';
 import { scalar, secp } from '../../src/util/secp.js';

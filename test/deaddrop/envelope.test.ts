@@ -12,7 +12,7 @@ import {
   dropScript, envelopeKeys, open, openPayload, parseDropScript, seal, sealPayload, ENVELOPE_MAX_BYTES, ENVELOPE_MIN_BYTES, SIV_BYTES,
   TAG_ENC, TAG_MAC,
 } from '../../src/deaddrop/envelope.js';
-import { taggedHash } from '../../src/deaddrop/hash.js';
+import { taggedHash } from '../../src/util/hash.js';
 import type { DropPayloadInput } from '../../src/deaddrop/codec.js';
 import { nobleSecp, scalar, secp } from '../../src/util/secp.js';
 

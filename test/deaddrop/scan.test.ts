@@ -9,7 +9,7 @@ import { buildDrop, openDropFromInputs, openDropWithTweak, type DropInput } from
 import {
   createLabel, encodeAddress, labeledSpendKey, scanOutputs, summarizeInputs, tweakData, type Outpoint, type TxInputView,
 } from '../../src/deaddrop/bip352.js';
-import { hash160, taggedHash } from '../../src/deaddrop/hash.js';
+import { hash160, taggedHash } from '../../src/util/hash.js';
 import { parseDropScript } from '../../src/deaddrop/envelope.js';
 import type { DropPayloadInput } from '../../src/deaddrop/codec.js';
 import { nobleSecp, scalar, secp } from '../../src/util/secp.js';

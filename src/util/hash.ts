@@ -1,9 +1,9 @@
 /**
- * BIP340 tagged hashes and HASH160, the hashes BIP352 and the dead-drop envelope use.
+ * BIP340 tagged hashes and HASH160: the hashes of BIP352, the dead-drop envelope and PayPub.
  *
  * Tagged hashes run on node:crypto with the tag prefix absorbed once and the SHA-256 state
  * copied per call: about 1.7 us per hash here against about 6 us with @noble/hashes, and the
- * scanner computes two or three per candidate. test/deaddrop/hash.test.ts checks them against
+ * scanner computes two or three per candidate. test/deaddrop tests check them against
  * noble's `taggedHash`.
  */
 import { createHash, type Hash } from 'node:crypto';
