@@ -3,7 +3,7 @@
  *
  * Tagged hashes run on node:crypto with the tag prefix absorbed once and the SHA-256 state
  * copied per call: about 1.7 us per hash here against about 6 us with @noble/hashes, and the
- * scanner computes two or three per candidate. test/deaddrop tests check them against
+ * scanner computes two or three per candidate. test/util/hash.test.ts checks them against
  * noble's `taggedHash`.
  */
 import { createHash, type Hash } from 'node:crypto';
