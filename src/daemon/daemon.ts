@@ -9,7 +9,7 @@ import type { ChainSource, ChainTip } from '../chain/types.js';
 import { openBackend } from '../chain/open.js';
 import { buildApp, listenLoopback, routeGroup, type ApiRoutePlugin } from '../api/app.js';
 import type { DaemonStatus } from '../api/services.js';
-import { writeApiToken } from '../api/token.js';
+import { removeApiUrl, writeApiToken, writeApiUrl } from '../api/token.js';
 import type { Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
 import { EventBus } from './event-bus.js';
@@ -156,6 +156,7 @@ export class Daemon {
     }
     this.app = await buildApp({ token, services: { status: this, events: this.events }, routes });
     this.url = await listenLoopback(this.app, this.opts.apiPort ?? 0);
+    writeApiUrl(this.opts.datadir, this.url);
     log(`api listening on ${this.url} (token in ${this.opts.datadir}/api.token)`);
   }
 
@@ -229,6 +230,7 @@ export class Daemon {
   private async shutdown(): Promise<void> {
     await this.opening?.catch(() => undefined);
     this.unsubscribe?.();
+    if (this.url) removeApiUrl(this.opts.datadir, this.url);
     await this.app?.close();
     for (const feature of this.running.reverse()) await feature.close().catch(() => undefined);
     await this.walletInstance?.close();

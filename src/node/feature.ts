@@ -21,11 +21,7 @@
  *   The contact's watcher finds it, its node dials and proves the token, and our signed
  *   whereabouts bundle reaches it on that session (what `importWhereabouts` would have done).
  * - Events: node.* on the EventBus (hence the API websocket), ids stable per fact.
- * - `<datadir>/api.url` (0600) is written when the API listens, so the CLI finds the daemon.
  */
-import { writeFileSync, readFileSync, rmSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { routeGroup, type ApiRoutePlugin } from '../api/app.js';
 import type { DaemonEvent } from '../daemon/event-bus.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from '../daemon/feature.js';
@@ -349,27 +345,6 @@ class NodeRuntime implements NodeService {
   }
 }
 
-/** Writes `<datadir>/api.url` (0600) once the API listens, and removes it when the API closes. */
-async function apiUrlFile(app: FastifyInstance, opts: { datadir: string }): Promise<void> {
-  const path = join(opts.datadir, 'api.url');
-  let written: string | null = null;
-  app.addHook('onListen', async function () {
-    const addr = this.server.address();
-    if (addr === null || typeof addr === 'string') return;
-    written = `http://127.0.0.1:${addr.port}`;
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, written + '\n', { mode: 0o600 });
-    renameSync(tmp, path);
-  });
-  app.addHook('onClose', async () => {
-    try {
-      if (written !== null && readFileSync(path, 'utf8').trim() === written) rmSync(path, { force: true });
-    } catch {
-      // already gone
-    }
-  });
-}
-
 /** The node feature with explicit options. */
 export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => NodeFeatureOptions): DaemonFeature {
   return {
@@ -382,7 +357,6 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
       if (keys && wallet) runtime = await startRuntime(ctx, wallet, options);
       else ctx.log('peer node off: no unlocked wallet (its identity derives from the wallet seed)');
       const routes: ApiRoutePlugin[] = [
-        routeGroup('', apiUrlFile, { datadir: ctx.datadir }),
         routeGroup('/node', nodeRoutes, { service: () => runtime ?? undefined }),
       ];
       return {

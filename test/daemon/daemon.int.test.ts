@@ -30,6 +30,8 @@ describe('daemon on regtest', () => {
   it('listens on loopback and answers /status behind the token', async () => {
     expect(daemon.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(statSync(join(datadir, 'api.token')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(datadir, 'api.url')).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(datadir, 'api.url'), 'utf8').trim()).toBe(daemon.apiUrl);
     expect((await fetch(`${daemon.apiUrl}/status`)).status).toBe(401);
     const res = await fetch(`${daemon.apiUrl}/status`, { headers: auth() });
     expect(res.status).toBe(200);
@@ -83,6 +85,7 @@ describe('daemon on regtest', () => {
     const pid = (JSON.parse(readFileSync(record, 'utf8')) as { pid: number }).pid;
     await daemon.close();
     expect(existsSync(record)).toBe(false);
+    expect(existsSync(join(datadir, 'api.url'))).toBe(false);
     let state = '';
     try {
       state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';

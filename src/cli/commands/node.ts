@@ -15,9 +15,9 @@ import type { CliContext } from '../context.js';
 import { print } from '../output.js';
 import { parseCount } from '../parse.js';
 import { DeaddropError, type ErrorCode } from '../../util/errors.js';
+import { API_TOKEN_FILE, API_URL_FILE } from '../../api/token.js';
 
 /** File the daemon writes when its API listens. */
-export const API_URL_FILE = 'api.url';
 
 function noDaemon(ctx: CliContext): DeaddropError {
   return new DeaddropError('NOT_INITIALIZED', `no daemon running for ${ctx.datadir}: start one with \`deaddrop start\``);
@@ -30,7 +30,7 @@ function noDaemon(ctx: CliContext): DeaddropError {
  */
 export async function daemonApi<T>(ctx: CliContext, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   const urlFile = join(ctx.datadir, API_URL_FILE);
-  const tokenFile = join(ctx.datadir, 'api.token');
+  const tokenFile = join(ctx.datadir, API_TOKEN_FILE);
   if (!existsSync(urlFile) || !existsSync(tokenFile)) throw noDaemon(ctx);
   const base = readFileSync(urlFile, 'utf8').trim();
   const token = readFileSync(tokenFile, 'utf8').trim();
