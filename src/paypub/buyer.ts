@@ -18,28 +18,19 @@ import { SellerClient } from './distribution.js';
 import { decodeOfferLink, saleId, type OfferLink } from './link.js';
 import { checkAnchorTiming, encodeManifest, findAnchorOutput, type Manifest } from './manifest.js';
 import { KEY_BYTES, NONCE_BYTES, TAG_BYTES, TIMING, type PaypubMode } from './params.js';
-import { claimCutoff, pledgeDecision, refundDecision } from './pledges.js';
+import { pledgeDecision, refundDecision, saleTerms, type SaleTerms } from './pledges.js';
 import { buildCsvRefundTx, htlcOutput, verifyOffer, type Offer } from './private.js';
 import { describeSample, sampleOdds, sampleStatus, verifyReveal, type SampleReveal, type SampleStatus } from './sample.js';
 import { buildRefundTx, pledgeOutput, type BuiltTx } from './scripts.js';
 import type { PledgeRow, SaleRow } from './store.js';
 
-export interface VerifyResult {
+export interface VerifyResult extends SaleTerms {
   readonly id: string;
   readonly mode: PaypubMode;
   /** Anchor, sample and chunks all check out: safe to pay. */
   readonly ok: boolean;
   readonly problems: readonly string[];
   readonly url: string;
-  readonly fileLength: number;
-  readonly chunkCount: number;
-  readonly sampleSize: number;
-  readonly price: bigint;
-  readonly threshold: bigint;
-  readonly minPledge: bigint;
-  readonly beaconHeight: number;
-  readonly deadlineHeight: number;
-  readonly claimCutoff: number;
   readonly tip: number;
   readonly anchor: { readonly txid: string; readonly vout: number; readonly height: number | null; readonly ok: boolean };
   readonly sample: { readonly status: SampleStatus; readonly beaconHash: string | null; readonly indices: readonly number[]; readonly verified: boolean };
@@ -128,8 +119,7 @@ export async function verify(ctx: PaypubContext, text: string, o: { out?: string
   const problems = [...(anchor.ok ? [] : [anchor.reason]), ...(sample.reason ? [sample.reason] : [])];
   const claims = ctx.store.claims(id);
   return {
-    id, mode: m.mode, ok: anchor.ok && sample.verified, problems, url: link.url, fileLength: m.fileLength, chunkCount: m.chunkCount, sampleSize: m.sampleSize,
-    price: m.price, threshold: m.threshold, minPledge: m.minPledge, beaconHeight: m.beaconHeight, deadlineHeight: m.deadlineHeight, claimCutoff: claimCutoff(m), tip,
+    id, mode: m.mode, ok: anchor.ok && sample.verified, problems, url: link.url, ...saleTerms(m), tip,
     anchor: { txid: link.anchorTxid, vout: link.anchorVout, height: anchor.ok ? anchor.height : null, ok: anchor.ok },
     sample: { status: sample.status, beaconHash: sample.beaconHash, indices: sample.reveal?.indices ?? [], verified: sample.verified },
     proves: describeSample(m.chunkCount, m.sampleSize), odds: oddsTable(m.chunkCount, m.sampleSize),

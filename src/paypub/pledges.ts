@@ -86,6 +86,26 @@ export function claimCutoff(m: Pick<Manifest, 'deadlineHeight' | 'network'>): nu
   return m.deadlineHeight - TIMING[m.network].claimMargin - 1;
 }
 
+/** The terms of a sale as every report shows them: the manifest's numbers plus the claim cutoff. */
+export interface SaleTerms {
+  readonly fileLength: number;
+  readonly chunkCount: number;
+  readonly sampleSize: number;
+  readonly price: bigint;
+  readonly threshold: bigint;
+  readonly minPledge: bigint;
+  readonly beaconHeight: number;
+  readonly deadlineHeight: number;
+  readonly claimCutoff: number;
+}
+
+export function saleTerms(m: Manifest): SaleTerms {
+  return {
+    fileLength: m.fileLength, chunkCount: m.chunkCount, sampleSize: m.sampleSize, price: m.price, threshold: m.threshold,
+    minPledge: m.minPledge, beaconHeight: m.beaconHeight, deadlineHeight: m.deadlineHeight, claimCutoff: claimCutoff(m),
+  };
+}
+
 export type Decision<R extends string> = { readonly ok: true } | { readonly ok: false; readonly reason: R };
 
 /**

@@ -16,7 +16,7 @@ import { type PaypubContext, freshWalletScript, hex, needSale, needWallet, tipHe
 import { encodeOfferLink, normalizeSellerUrl, saleId } from './link.js';
 import { anchorPayload, checkAnchorTiming, createManifest, findAnchorOutput, type Manifest } from './manifest.js';
 import { TIMING, type PaypubMode } from './params.js';
-import { claimCutoff, claimDecision, evaluatePledges, type PledgeCandidate, type PledgeEvaluation } from './pledges.js';
+import { claimCutoff, claimDecision, evaluatePledges, saleTerms, type PledgeCandidate, type PledgeEvaluation, type SaleTerms } from './pledges.js';
 import { buildHtlcClaimTx, createPrivateSale, encodeOffer, htlcOutput } from './private.js';
 import { createReveal, sampleStatus, type SampleReveal } from './sample.js';
 import { assertXOnlyKey, buildClaimTx, pledgeOutput, type BuiltTx } from './scripts.js';
@@ -52,21 +52,12 @@ export interface PublishOptions {
   readonly autoClaim?: boolean;
 }
 
-export interface PublishResult {
+export interface PublishResult extends SaleTerms {
   readonly id: string;
   readonly mode: PaypubMode;
   readonly anchorTxid: string;
   readonly anchorVout: number;
   readonly anchorFee: bigint;
-  readonly fileLength: number;
-  readonly chunkCount: number;
-  readonly sampleSize: number;
-  readonly price: bigint;
-  readonly threshold: bigint;
-  readonly minPledge: bigint;
-  readonly beaconHeight: number;
-  readonly deadlineHeight: number;
-  readonly claimCutoff: number;
   readonly sellerKey: string;
 }
 
@@ -139,9 +130,8 @@ export async function publish(ctx: PaypubContext, o: PublishOptions): Promise<Pu
     ctx.store.event('paypub.published', `paypub.published:${id}`, { id, anchorTxid: sent.txid, beaconHeight, deadlineHeight, mode });
   });
   return {
-    id, mode, anchorTxid: sent.txid, anchorVout: vout, anchorFee: sent.fee, fileLength: manifest.fileLength, chunkCount: manifest.chunkCount,
-    sampleSize: manifest.sampleSize, price: manifest.price, threshold: manifest.threshold, minPledge: manifest.minPledge,
-    beaconHeight, deadlineHeight, claimCutoff: claimCutoff(manifest), sellerKey: hex(manifest.sellerKey),
+    id, mode, anchorTxid: sent.txid, anchorVout: vout, anchorFee: sent.fee, ...saleTerms(manifest),
+    sellerKey: hex(manifest.sellerKey),
   };
 }
 

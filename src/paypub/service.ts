@@ -24,7 +24,7 @@ import type { Wallet } from '../wallet/wallet.js';
 import * as buyer from './buyer.js';
 import type { PaypubContext } from './context.js';
 import { needSale } from './context.js';
-import { claimCutoff } from './pledges.js';
+import { saleTerms, type SaleTerms } from './pledges.js';
 import { checkFraudProof, decodeFraudProof, type FraudCheck } from './private.js';
 import { encodeReveal, sampleStatus } from './sample.js';
 import * as seller from './seller.js';
@@ -55,7 +55,7 @@ export interface PaypubServiceOptions {
   readonly pollIntervalMs?: number;
 }
 
-export interface SaleStatus {
+export interface SaleStatus extends SaleTerms {
   readonly id: string;
   readonly role: SaleRow['role'];
   readonly mode: SaleRow['manifest']['mode'];
@@ -63,15 +63,6 @@ export interface SaleStatus {
   readonly tip: number;
   /** The last block the PayPub chain watch applied. */
   readonly watchHeight: number | null;
-  readonly fileLength: number;
-  readonly chunkCount: number;
-  readonly sampleSize: number;
-  readonly price: bigint;
-  readonly threshold: bigint;
-  readonly minPledge: bigint;
-  readonly beaconHeight: number;
-  readonly deadlineHeight: number;
-  readonly claimCutoff: number;
   readonly anchor: { readonly txid: string | null; readonly height: number | null };
   readonly sample: { readonly revealed: boolean; readonly beaconHash: string | null; readonly indices: readonly number[] };
   readonly keys: { readonly known: number; readonly total: number };
@@ -355,8 +346,7 @@ export class PaypubService {
     const ev = sale.role === 'seller' ? seller.evaluateSale(this.#ctx, sale, tip) : null;
     const pledges = this.store.pledges(s);
     return {
-      id: s, role: sale.role, mode: m.mode, phase: this.#phase(sale, tip), tip, watchHeight: this.watch.height, fileLength: m.fileLength, chunkCount: m.chunkCount, sampleSize: m.sampleSize,
-      price: m.price, threshold: m.threshold, minPledge: m.minPledge, beaconHeight: m.beaconHeight, deadlineHeight: m.deadlineHeight, claimCutoff: claimCutoff(m),
+      id: s, role: sale.role, mode: m.mode, phase: this.#phase(sale, tip), tip, watchHeight: this.watch.height, ...saleTerms(m),
       anchor: { txid: sale.anchorTxid, height: sale.anchorHeight },
       sample: { revealed: sale.reveal !== null, beaconHash: sale.beaconHash, indices: sale.reveal?.indices ?? [] },
       keys: { known: this.store.keyCount(s), total: m.chunkCount },
