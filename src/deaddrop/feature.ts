@@ -82,7 +82,7 @@ export const dropFeature: DaemonFeature = {
         setup.store?.close();
         throw err;
       }
-      ctx.log(keys ? `drop watcher scanning for the wallet from height ${birthday}` : 'drop watcher building the public index only (wallet locked)');
+      ctx.log(keys ? `drop watcher scanning for the wallet from height ${birthday}` : 'drop watcher building the public index only (no unlocked wallet)');
     } else {
       ctx.log(`drop watcher off: the ${ctx.chain.kind} backend serves no full blocks`);
     }

@@ -33,7 +33,7 @@ export function createPaypubFeature(o: PaypubFeatureOptions = {}): DaemonFeature
         });
         await service.ready();
       } else {
-        ctx.log('paypub: wallet locked; PayPub routes answer NOT_INITIALIZED');
+        ctx.log('paypub off: no unlocked wallet (PayPub routes answer NOT_INITIALIZED)');
       }
       return {
         routes: [routeGroup('/paypub', paypubRoutes, { service: () => service, onListen: (url: string) => service?.setPublicUrl(url) })],

@@ -250,7 +250,8 @@ async function killPid(pid: number, marker?: string, graceMs = 10_000): Promise<
 // ---------------------------------------------------------------------------------------------
 // Launch.
 
-function launchArgs(kind: NodeKind, nodeDir: string, port: number, user: string, pass: string, miningAddress: string): string[] {
+/** `zmqPort` (bitcoind only): one loopback endpoint publishing `sequence` and `rawtx`, found by the backend via getzmqnotifications. */
+function launchArgs(kind: NodeKind, nodeDir: string, port: number, user: string, pass: string, miningAddress: string, zmqPort: number): string[] {
   if (kind === 'btcd') {
     return [
       '--regtest', '--notls', `--rpclisten=127.0.0.1:${port}`, `--rpcuser=${user}`, `--rpcpass=${pass}`,
@@ -262,6 +263,7 @@ function launchArgs(kind: NodeKind, nodeDir: string, port: number, user: string,
     '-regtest', '-server=1', `-datadir=${nodeDir}`, '-rpcbind=127.0.0.1', '-rpcallowip=127.0.0.1', `-rpcport=${port}`,
     `-rpcuser=${user}`, `-rpcpassword=${pass}`, '-listen=0', '-dnsseed=0', '-fixedseeds=0', '-txindex=1', '-rest=1',
     '-disablewallet=1', '-acceptnonstdtxn=0', '-fallbackfee=0.0002', '-printtoconsole=0',
+    `-zmqpubsequence=tcp://127.0.0.1:${zmqPort}`, `-zmqpubrawtx=tcp://127.0.0.1:${zmqPort}`,
   ];
 }
 
@@ -588,7 +590,7 @@ export async function startRegtestNode(opts: StartOptions = {}): Promise<Regtest
   const miningAddress = FundingWallet.addressOf(fundingKey);
   const spec: LaunchSpec = {
     kind, binary, nodeDir, detached: opts.detached === true, logFile: join(dir, `${kind}.log`),
-    args: launchArgs(kind, nodeDir, rpcPort, rpcUser, rpcPass, miningAddress),
+    args: launchArgs(kind, nodeDir, rpcPort, rpcUser, rpcPass, miningAddress, kind === 'bitcoind' ? await freePort() : 0),
   };
   const child = spawnNode(spec);
   if (child.pid === undefined) {
