@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Unit tests run in parallel; integration tests start real nodes (btcd, ElectrumX)
-// and run one file at a time so two cores are not oversubscribed.
+// Unit tests run in parallel first; then integration tests, which start real nodes (btcd,
+// ElectrumX) and measure latencies, run one file at a time on an otherwise idle machine.
 export default defineConfig({
   test: {
     projects: [
@@ -11,6 +11,7 @@ export default defineConfig({
           include: ['test/**/*.test.ts'],
           exclude: ['test/**/*.int.test.ts'],
           testTimeout: 30_000,
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -20,7 +21,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 180_000,
           fileParallelism: false,
-          sequence: { concurrent: false },
+          sequence: { concurrent: false, groupOrder: 1 },
         },
       },
     ],
