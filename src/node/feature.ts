@@ -251,7 +251,7 @@ class NodeRuntime implements NodeService {
         this.retries.delete(key);
         this.extras.setIntro(key, dropId, 'done', { contact: contact.node });
         this.publish('node.introduction.accepted', `node.introduction.accepted:${dropId}`, { dropId, node: toHex(contact.node) });
-        this.ctx.log(`peer node: introduction ${dropId} accepted, contact ${short(contact.node)}`);
+        this.ctx.log('peer node: an introduction was accepted; contact added');
       },
       (err: unknown) => {
         if (this.closed) return;
@@ -259,7 +259,7 @@ class NodeRuntime implements NodeService {
           this.retries.delete(key);
           this.extras.setIntro(key, dropId, 'rejected', { error: message(err) });
           this.publish('node.introduction.rejected', `node.introduction.rejected:${dropId}`, { dropId, reason: message(err) });
-          this.ctx.log(`peer node: introduction ${dropId} refused: ${message(err)}`);
+          this.ctx.log(`peer node: an introduction was refused: ${message(err)}`);
           return;
         }
         this.extras.setIntro(key, dropId, 'pending', { error: message(err) });
@@ -303,7 +303,7 @@ class NodeRuntime implements NodeService {
       const st = this.extras.peer(c.node);
       if (connected.has(toHex(c.node)) || sameList(st.knownEndpoints, endpoints) || sameList(st.beaconEndpoints, endpoints)) continue;
       if (st.spAddress === null) {
-        this.ctx.log(`peer node: no silent-payment address known for contact ${short(c.node)}; no beacon for it`);
+        this.ctx.log('peer node: a contact has no known silent-payment address; no beacon for it');
         continue;
       }
       await this.sendBeacon(c.node, st.spAddress, hints, endpoints);
@@ -319,10 +319,10 @@ class NodeRuntime implements NodeService {
       });
       this.extras.recordBeacon(contact, endpoints, sent.txid);
       this.publish('node.beacon.sent', `node.beacon:${sent.txid}`, { node: toHex(contact), txid: sent.txid });
-      this.ctx.log(`peer node: beacon drop ${sent.txid} sent to contact ${short(contact)}`);
+      this.ctx.log('peer node: beacon drop sent');
     } catch (err) {
       this.publish('node.beacon.failed', `node.beacon.failed:${toHex(contact)}:${Date.now()}`, { node: toHex(contact), reason: message(err) });
-      this.ctx.log(`peer node: beacon to contact ${short(contact)} failed: ${message(err)}`);
+      this.ctx.log(`peer node: a beacon drop failed: ${message(err)}`);
     } finally {
       wipe(invite.token);
     }
