@@ -25,6 +25,7 @@ import { dialectFor, type NodeDialect, type NodeKind } from '../chain/dialect.js
 import { RpcClient, sleep } from '../chain/rpc.js';
 import { fromHex, toHex } from '../chain/verify.js';
 import { DeaddropError } from '../util/errors.js';
+import { buildEmptyBlock } from './empty-block.js';
 import { FundingWallet, type BuildOptions, type BuiltTx, type OutputSpec, type WalletUtxo } from './wallet.js';
 
 export type { BuildOptions, BuiltTx, OutputSpec, WalletUtxo } from './wallet.js';
@@ -76,6 +77,11 @@ export interface RegtestNode {
   rpc<T = unknown>(method: string, params?: readonly unknown[]): Promise<T>;
   /** Mines `n` blocks to the funding address; returns their hashes. */
   mine(n: number): Promise<string[]>;
+  /**
+   * Mines `n` blocks holding only a coinbase (0 sat to OP_RETURN) via `submitblock`, leaving the
+   * mempool as it is, so a transaction can stay unconfirmed while the chain advances. Returns their hashes.
+   */
+  mineEmpty(n: number): Promise<string[]>;
   /** Pays `sats` to `address` from the funding wallet; returns the txid. Mines only with `confirm: true`. */
   fund(address: string, sats: bigint | number, opts?: FundOptions): Promise<string>;
   /** Pays several outputs (addresses or raw scripts) in one transaction. */
@@ -367,6 +373,8 @@ function loadChainFile(file: string): SavedChain | undefined {
 // ---------------------------------------------------------------------------------------------
 // The node handle.
 
+const isInt = (v: unknown): v is number => Number.isSafeInteger(v);
+
 interface NodeInit {
   kind: NodeKind;
   rpcPort: number;
@@ -437,6 +445,36 @@ class Node implements RegtestNode {
 
   mine(n: number): Promise<string[]> {
     return this.dialect.mine(this.client, n, this.fundingAddress);
+  }
+
+  async mineEmpty(n: number): Promise<string[]> {
+    if (!Number.isSafeInteger(n) || n < 1 || n > 10_000) throw new RangeError(`block count must be an integer in 1..10000, got ${n}`);
+    const hashes: string[] = [];
+    for (let i = 0; i < n; i++) hashes.push(await this.mineEmptyBlock());
+    return hashes;
+  }
+
+  /** One coinbase-only block on the current tip; checks the node made it its tip. */
+  private async mineEmptyBlock(): Promise<string> {
+    // getblockchaininfo gives tip hash, height and median-time-past in one answer on both nodes;
+    // getblockheader has no `mediantime` on btcd.
+    const info = await this.rpc<{ blocks: unknown; bestblockhash: unknown; mediantime: unknown }>('getblockchaininfo');
+    const tip = await this.rpc<{ hash: unknown; time: unknown; bits: unknown }>('getblockheader', [info.bestblockhash, true]);
+    const { blocks, bestblockhash, mediantime } = info;
+    if (!isInt(blocks) || !isInt(mediantime) || !isInt(tip.time) || typeof tip.bits !== 'string' || !/^[0-9a-f]{8}$/.test(tip.bits) ||
+      typeof bestblockhash !== 'string' || tip.hash !== bestblockhash) {
+      throw DeaddropError.protocol('getblockchaininfo/getblockheader: unexpected shape for the tip');
+    }
+    const block = buildEmptyBlock({
+      prevHash: bestblockhash, height: blocks + 1, bits: Number.parseInt(tip.bits, 16), extraNonce: randomBytes(8),
+      time: Math.max(mediantime + 1, tip.time + 1, Math.floor(Date.now() / 1000)),
+    });
+    // null on success on both nodes; otherwise a reason ("rejected: ..." on btcd, e.g. "high-hash" on Core).
+    const res = await this.client.call<unknown>('submitblock', [toHex(block.raw)], { idempotent: false });
+    if (res !== null) throw new DeaddropError('REJECTED', `node rejected the empty block: ${String(res)}`);
+    const best = await this.rpc<string>('getbestblockhash');
+    if (best !== block.hash) throw new DeaddropError('BACKEND_ERROR', `empty block ${block.hash} was accepted but the tip is ${best}`);
+    return block.hash;
   }
 
   fund(address: string, sats: bigint | number, opts: FundOptions = {}): Promise<string> {

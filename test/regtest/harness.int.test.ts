@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTransaction } from '../../src/chain/block.js';
 import {
-  REPO_ROOT, attachRegtestNode, startRegtestNode, stopRegtestNode, type RegtestNode,
+  REPO_ROOT, attachRegtestNode, spendableCoins, startRegtestNode, stopRegtestNode, type RegtestNode,
 } from '../../src/regtest/harness.js';
 import { isDeaddropError } from '../../src/util/errors.js';
 
@@ -111,6 +111,39 @@ describe('regtest harness (btcd)', () => {
     expect(await node.rpc<string[]>('getrawmempool')).toEqual(expect.arrayContaining([txid, next]));
     await node.reconsiderBlock(tip);
     expect(await node.rpc<string>('getbestblockhash')).toBe(tip);
+  });
+
+  it('mineEmpty(n) advances the chain with coinbase-only blocks and leaves the mempool alone', async () => {
+    const pending = await node.fund(STRANGER, 42_000n);
+    const h0 = await node.rpc<number>('getblockcount');
+    const balance = await node.balance();
+    const hashes = await node.mineEmpty(3);
+    expect(hashes).toHaveLength(3);
+    expect(new Set(hashes).size).toBe(3);
+    expect(await node.rpc<number>('getblockcount')).toBe(h0 + 3);
+    expect(await node.rpc<string>('getbestblockhash')).toBe(hashes[2]);
+    for (const [i, hash] of hashes.entries()) {
+      const block = await node.rpc<{ height: number; tx: string[]; previousblockhash: string }>('getblock', [hash, 1]);
+      expect(block.height).toBe(h0 + 1 + i);
+      expect(block.tx).toHaveLength(1);
+      if (i > 0) expect(block.previousblockhash).toBe(hashes[i - 1]);
+    }
+    expect(await node.rpc<string[]>('getrawmempool')).toContain(pending);
+    expect((await node.rpc<{ confirmations?: number }>('getrawtransaction', [pending, 1])).confirmations ?? 0).toBe(0);
+    // Empty blocks pay the wallet nothing (older coinbases of its own mature meanwhile), and it still spends.
+    const coinbases = await Promise.all(hashes.map(async (h) => (await node.rpc<{ tx: string[] }>('getblock', [h, 1])).tx[0]));
+    const coins = await spendableCoins(node);
+    expect(coins.filter((c) => coinbases.includes(c.txid))).toEqual([]);
+    expect(await node.balance()).toBeGreaterThanOrEqual(balance);
+    const next = await node.fund(STRANGER, 1_234n);
+    expect(await node.rpc<string[]>('getrawmempool')).toEqual(expect.arrayContaining([pending, next]));
+
+    const [confirming] = await node.mine(1);
+    const block = await node.rpc<{ height: number; tx: string[] }>('getblock', [confirming, 1]);
+    expect(block.height).toBe(h0 + 4);
+    expect(block.tx).toEqual(expect.arrayContaining([pending, next]));
+    expect(await node.rpc<string[]>('getrawmempool')).not.toContain(pending);
+    await node.fund(STRANGER, 5_000n, { confirm: true });
   });
 
   it('restart() keeps the chain (btcd wipes regtest data on start; the harness replays it)', async () => {
