@@ -2,7 +2,7 @@
  * Three daemons (separate datadirs, loopback ports, nothing shared but a regtest btcd and the
  * invites handed over out of band) find each other only through dead drops on chain, replicate
  * each other's feeds, find a moved node again through whereabouts, and fall back to beacon drops
- * when nobody can reach anybody. Everything goes through the daemons' HTTP API and event stream.
+ * when nobody can reach anybody, and spread the proof of a forked feed. Everything goes through the daemons' HTTP API and event stream.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -12,9 +12,13 @@ import WebSocket from 'ws';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { dropFeature } from '../../src/deaddrop/feature.js';
 import { createNodeFeature, type NodeFeatureOptions } from '../../src/node/feature.js';
-import { introductionFromDrop } from '../../src/node/drop-invite.js';
+import { introductionFromDrop, nodeSeed } from '../../src/node/drop-invite.js';
 import { PeerNode } from '../../src/node/node.js';
-import { randomBytes } from '../../src/node/crypto.js';
+import { fromHex, randomBytes, utf8, wipe } from '../../src/node/crypto.js';
+import { NodeIdentity } from '../../src/node/identity.js';
+import { createEntry } from '../../src/node/log/codec.js';
+import { dial } from '../../src/node/transport/ws-transport.js';
+import { MSG, encodeEntries } from '../../src/node/wire.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { sendDrop } from '../../src/deaddrop/send.js';
 import { parseInvite } from '../../src/deaddrop/invite.js';
@@ -302,5 +306,57 @@ describe('three daemons that share nothing but invites', () => {
     }
     const latencies = await replicationLatencies(c, [a, b], 'found you');
     for (const ms of latencies) expect(ms).toBeLessThanOrEqual(1000);
+  });
+
+  it('a contact that signs two histories is caught by the daemon that gets both; the proof reaches the third, nothing is lost', async () => {
+    const carolId = await nodeId(c);
+    type Log = { feed: { length: number; forked: boolean } | null; entries: { seq: number; hash: string; prev: string }[] };
+    const logOf = (p: Peer): Promise<Log> => api<Log>(p, 'GET', `/node/log/${carolId}?from=1&limit=1000`);
+    const forkedOn = async (p: Peer): Promise<boolean> =>
+      (await api<{ feeds: { author: string; forked: boolean }[] }>(p, 'GET', '/node/feeds')).feeds.some((f) => f.author === carolId && f.forked);
+    const before = await logOf(c);
+    const n = before.entries.length;
+    expect(n).toBeGreaterThanOrEqual(2);
+    for (const p of [a, b]) await until(`${p.name} has all of carol's feed`, async () => (await logOf(p)).feed?.length === n);
+    for (const p of [a, b, c]) expect(await forkedOn(p)).toBe(false);
+
+    // carol's key (from the same wallet seed) signs a second entry n: same seq and link, other content
+    const seed = nodeSeed(c.daemon.walletKeys!);
+    const twin = NodeIdentity.fromSeed(seed);
+    wipe(seed);
+    const head = before.entries[n - 1]!;
+    const other = createEntry(twin, { seq: n, prev: fromHex(head.prev), timestamp: Date.now(), header: { type: 'post', app: 'test' }, body: utf8('the other branch') });
+    expect(other.hash).not.toEqual(fromHex(head.hash));
+
+    // carol goes away; her twin reaches alice (who knows carol's key as a contact) and shows her the other branch
+    await c.daemon.close();
+    await until('alice sees carol gone', async () => !(await contacts(a)).some((x) => x.node === carolId && x.connected));
+    const [aStream, bStream] = [await events(a), await events(b)];
+    const ch = await dial((await endpoints(a))[0]!, twin);
+    try {
+      ch.send(MSG.ENTRIES, encodeEntries([other.raw]));
+      const forkOf = (s: typeof aStream) => () => s.seen.find((e) => e.type === 'node.fork.detected' && e.data.author === carolId);
+      const onAlice = await until('alice detects the fork', forkOf(aStream));
+      expect(onAlice.data.seq).toBe(n);
+      // bob never saw the other branch: only the proof alice gossiped can tell him
+      const onBob = await until('the proof reaches bob', forkOf(bStream));
+      expect(onBob.data.seq).toBe(n);
+    } finally {
+      ch.close('local');
+      twin.destroy();
+      aStream.close();
+      bStream.close();
+    }
+    for (const p of [a, b]) {
+      expect(await forkedOn(p)).toBe(true);
+      const log = await logOf(p);
+      expect(log.feed).toMatchObject({ length: n, forked: true });
+      expect(log.entries.map((e) => e.hash)).toEqual(before.entries.map((e) => e.hash));
+    }
+
+    // carol comes back: she learns the proof against her own key and keeps everything she wrote
+    await restart(c);
+    await until('carol learns the fork proof', () => forkedOn(c), 30_000);
+    expect((await logOf(c)).entries.map((e) => e.hash)).toEqual(before.entries.map((e) => e.hash));
   });
 });
