@@ -41,7 +41,7 @@ const inviteSchema = {
 const dropSchema = {
   type: 'object',
   properties: {
-    id: { type: 'string' }, status: { type: 'string', enum: ['pending', 'confirmed', 'reorged'] }, txid, vout: { type: 'integer' },
+    id: { type: 'string' }, status: { type: 'string', enum: ['pending', 'confirmed', 'reorged', 'evicted'] }, txid, vout: { type: 'integer' },
     height: nullableInt, blockHash: nullableString, endpoints: stringList, message: { type: 'string' }, nodeKey: { type: 'string' },
     token: { type: 'string' }, expiresAt: nullableInt, firstSeen: { type: 'integer' }, updated: { type: 'integer' },
   },

@@ -17,15 +17,23 @@
  *
  * Rollback: candidate rows and confirmations carry the block hash, so disconnecting a block
  * deletes its index rows and turns its confirmed drops into `reorged` with one event each.
+ *
+ * Eviction: a `pending` drop whose transaction left the mempool without being mined (replaced
+ * by a double spend, expired, evicted) becomes `evicted` with one `drop.evicted` event; the
+ * watcher decides when (after catching up with the blocks). Seeing it again in the mempool or
+ * in a block starts a new generation like after a reorg.
+ *
+ * Schema: databases created before `evicted` existed carry a CHECK on `status` without it;
+ * opening one rebuilds `dd_drops` once (same rows) in one transaction.
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 
-/** Lifecycle of a drop: seen in the mempool, mined, or retracted by a reorg. */
-export type DropStatus = 'pending' | 'confirmed' | 'reorged';
+/** Lifecycle of a drop: seen in the mempool, mined, retracted by a reorg, or gone from the mempool unmined. */
+export type DropStatus = 'pending' | 'confirmed' | 'reorged' | 'evicted';
 
 /** Event types written to the outbox. */
-export type DropEventType = 'drop.pending' | 'drop.confirmed' | 'drop.reorged';
+export type DropEventType = 'drop.pending' | 'drop.confirmed' | 'drop.reorged' | 'drop.evicted';
 
 /** A block as the store records it. */
 export interface StoredBlockRef {
@@ -100,7 +108,7 @@ CREATE TABLE IF NOT EXISTS dd_drops (
   identity   TEXT    NOT NULL,
   txid       TEXT    NOT NULL,
   vout       INTEGER NOT NULL,
-  status     TEXT    NOT NULL CHECK (status IN ('pending', 'confirmed', 'reorged')),
+  status     TEXT    NOT NULL CHECK (status IN ('pending', 'confirmed', 'reorged', 'evicted')),
   height     INTEGER,
   block_hash TEXT,
   generation INTEGER NOT NULL,
@@ -207,7 +215,7 @@ export class DropStore {
   private constructor(db: Database.Database, opts: DropStoreOptions) {
     this.db = db;
     this.#now = opts.now ?? Date.now;
-    db.exec(SCHEMA);
+    createSchema(db);
     this.#s = prepare(db);
   }
 
@@ -276,15 +284,28 @@ export class DropStore {
   // -- Mempool ------------------------------------------------------------------------------
 
   /**
-   * Records a drop seen in the mempool. Only a new drop, or one retracted by a reorg, becomes
-   * `pending` (with a `drop.pending` event); a drop already pending or confirmed is left alone,
-   * so seeing the same mempool tx again is a no-op. Returns the event written, if any.
+   * Records a drop seen in the mempool. Only a new drop, or one retracted by a reorg or an
+   * eviction, becomes `pending` (with a `drop.pending` event); a drop already pending or
+   * confirmed is left alone, so seeing the same mempool tx again is a no-op. Returns the event
+   * written, if any.
    */
   recordPending(found: FoundDrop): OutboxEvent | undefined {
     const prev = this.getDrop(dropId(found.txid, found.vout));
-    if (prev !== undefined && prev.status !== 'reorged') return undefined;
+    if (prev !== undefined && prev.status !== 'reorged' && prev.status !== 'evicted') return undefined;
     const rec = this.#upsert(found, 'pending', undefined, prev);
     return this.#emit('drop.pending', rec, {});
+  }
+
+  /**
+   * Records that the transaction of pending drop `id` left the mempool unmined: the drop becomes
+   * `evicted` with one `drop.evicted` event. Any other state (or an unknown id) is left alone, so
+   * a repeat is a no-op. Returns the event written, if any.
+   */
+  recordEvicted(id: string): OutboxEvent | undefined {
+    const prev = this.getDrop(id);
+    if (prev?.status !== 'pending') return undefined;
+    const rec = this.#upsert(prev, 'evicted', undefined, prev);
+    return this.#emit('drop.evicted', rec, {});
   }
 
   #upsert(f: FoundDrop, status: DropStatus, block: StoredBlockRef | undefined, prev: DropRecord | undefined): DropRecord {
@@ -303,7 +324,7 @@ export class DropStore {
   #emit(type: DropEventType, rec: DropRecord, extra: Record<string, unknown>): OutboxEvent {
     const data: Record<string, unknown> = {
       dropId: rec.id, txid: rec.txid, vout: rec.vout, identity: rec.identity, status: rec.status,
-      ...(rec.status === 'pending' ? {} : { height: rec.height, blockHash: rec.blockHash }),
+      ...(rec.status === 'pending' || rec.status === 'evicted' ? {} : { height: rec.height, blockHash: rec.blockHash }),
       ...extra,
       payload: rec.payload,
     };
@@ -323,6 +344,11 @@ export class DropStore {
   /** All drops, oldest discovery first. */
   listDrops(): DropRecord[] {
     return this.#s.listDrops.all().map(toRecord);
+  }
+
+  /** Drops in state `pending` (seen in the mempool, not mined). */
+  pendingDrops(): DropRecord[] {
+    return this.#s.pendingDrops.all().map(toRecord);
   }
 
   /** Index rows with `from <= height <= to`, in chain order, at most `limit`. */
@@ -409,6 +435,19 @@ export class DropStore {
   }
 }
 
+const DROP_COLUMNS = 'id, identity, txid, vout, status, height, block_hash, generation, payload, first_seen, updated';
+
+/** Creates the tables; rebuilds a `dd_drops` whose status CHECK predates `evicted`. */
+function createSchema(db: Database.Database): void {
+  const old = db.prepare<[], { sql: string }>("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'dd_drops'").get();
+  const legacy = old !== undefined && !old.sql.includes("'evicted'");
+  db.transaction(() => {
+    if (legacy) db.exec('DROP INDEX IF EXISTS dd_drops_block; ALTER TABLE dd_drops RENAME TO dd_drops_v0;');
+    db.exec(SCHEMA);
+    if (legacy) db.exec(`INSERT INTO dd_drops (${DROP_COLUMNS}) SELECT ${DROP_COLUMNS} FROM dd_drops_v0; DROP TABLE dd_drops_v0;`);
+  })();
+}
+
 function prepare(db: Database.Database) {
   return {
     insertCandidate: db.prepare<[number, string, number, string, Uint8Array, Uint8Array]>(
@@ -421,6 +460,7 @@ function prepare(db: Database.Database) {
     countCandidates: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM dd_candidates'),
     getDrop: db.prepare<[string], DropRow>('SELECT * FROM dd_drops WHERE id = ?'),
     listDrops: db.prepare<[], DropRow>('SELECT * FROM dd_drops ORDER BY first_seen, id'),
+    pendingDrops: db.prepare<[], DropRow>("SELECT * FROM dd_drops WHERE status = 'pending' ORDER BY first_seen, id"),
     confirmedIn: db.prepare<[string], DropRow>("SELECT * FROM dd_drops WHERE block_hash = ? AND status = 'confirmed' ORDER BY id"),
     upsertDrop: db.prepare(
       `INSERT INTO dd_drops (id, identity, txid, vout, status, height, block_hash, generation, payload, first_seen, updated)

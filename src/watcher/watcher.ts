@@ -17,8 +17,14 @@
  * - Events: `drop.pending` (mempool), `drop.confirmed` once per confirmation (the block that
  *   mines it; `confirmations` = tip - height + 1 when that block was processed, so more than 1
  *   during a rescan; not re-sent as more blocks arrive), `drop.reorged` when that block is
- *   disconnected (a later re-mine sends `drop.confirmed` again, with a new id). `watch.progress`
+ *   disconnected (a later re-mine sends `drop.confirmed` again, with a new id), `drop.evicted`
+ *   when a pending drop's tx left the mempool unmined (RBF replacement, expiry, eviction; a later
+ *   return to the mempool or a block sends `drop.pending` / `drop.confirmed` again). `watch.progress`
  *   {height, tip} is sent during catch-up, throttled; it is ephemeral (not in the outbox).
+ * - Eviction is decided by the mempool diff only, in this order: list the mempool, then catch
+ *   the follower up to the node's tip (so a tx mined before the listing is confirmed first), then
+ *   retract the drops still pending whose txid was neither listed nor announced by a 'mempool-tx'
+ *   event since the listing began. A tx that merely got mined is therefore never reported evicted.
  * - Chain data never throws out of here: a malformed block, an unknown prevout, an invalid
  *   point or an undecodable payload means "no candidate" / "no drop" (reported to onWarning).
  */
@@ -88,6 +94,8 @@ export interface WatcherStats {
   mempoolTxs: number;
   /** Mempool transactions that were candidates with tweak data (trial-decrypted). */
   mempoolCandidates: number;
+  /** Pending drops retracted because their tx left the mempool unmined. */
+  evicted: number;
   /** Drops opened (blocks and mempool; the same drop may count twice). */
   opened: number;
 }
@@ -129,11 +137,15 @@ export class DropWatcher {
   #mempoolSeen = new Set<string>();
   #mempoolQueue: Promise<void> = Promise.resolve();
   #mempoolInflight = new Set<string>();
+  /** Txids announced by 'mempool-tx' events since the current mempool listing began. */
+  #mempoolHeard = new Set<string>();
+  /** Diffs run one at a time (each one's eviction check relies on its own listing). */
+  #diffQueue: Promise<void> = Promise.resolve();
   #tip = -1;
   #tipFetchedAt = 0;
   #lastProgress = 0;
   #connects = 0;
-  readonly #stats: WatcherStats = { blocks: 0, malformedBlocks: 0, candidates: 0, unscannable: 0, mempoolTxs: 0, mempoolCandidates: 0, opened: 0 };
+  readonly #stats: WatcherStats = { blocks: 0, malformedBlocks: 0, candidates: 0, unscannable: 0, mempoolTxs: 0, mempoolCandidates: 0, evicted: 0, opened: 0 };
 
   constructor(opts: DropWatcherOptions) {
     const birthday = opts.birthday ?? 0;
@@ -213,6 +225,7 @@ export class DropWatcher {
     await this.#opening?.catch(() => undefined);
     await this.#follower?.close();
     await this.#mempoolQueue.catch(() => undefined);
+    await this.#diffQueue;
     if (typeof this.#opts.store === 'string') this.#store?.close();
   }
 
@@ -230,7 +243,10 @@ export class DropWatcher {
     return result;
   }
 
-  /** Scans the whole mempool once now (new txids only) and waits for it. */
+  /**
+   * Scans the whole mempool once now (new txids only) and waits for it; then catches up with the
+   * blocks and retracts pending drops whose tx left the mempool unmined (`drop.evicted`).
+   */
   async scanMempool(): Promise<void> {
     await this.ready();
     await this.#diffMempool();
@@ -339,7 +355,10 @@ export class DropWatcher {
     const want = this.#opts.mempool ?? this.#source.capabilities.mempool;
     if (!want || !this.#source.capabilities.mempool || this.#identities.length === 0) return;
     this.#unsubscribe = this.#source.subscribe((ev: ChainEvent) => {
-      if (ev.type === 'mempool-tx') this.#enqueueMempool([ev.txid], ev.raw);
+      if (ev.type === 'mempool-tx') {
+        if (this.#mempoolHeard.size < MAX_MEMPOOL_SEEN) this.#mempoolHeard.add(ev.txid);
+        this.#enqueueMempool([ev.txid], ev.raw);
+      }
       else if (ev.type === 'tip') this.#tip = Math.max(this.#tip, ev.tip.height);
     });
     void this.#diffMempool().catch((err: unknown) => this.#opts.onError?.(err));
@@ -350,13 +369,45 @@ export class DropWatcher {
     }
   }
 
-  /** Checks every mempool txid not seen in the previous diff; forgets txids that left. */
-  async #diffMempool(): Promise<void> {
+  /** Checks every mempool txid not seen in the previous diff; forgets txids that left; retracts evicted drops. */
+  #diffMempool(): Promise<void> {
+    const next = this.#diffQueue.then(() => this.#diffOnce());
+    this.#diffQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #diffOnce(): Promise<void> {
     if (this.#closing || this.#identities.length === 0) return;
+    this.#mempoolHeard.clear();
     const now = await this.#source.getMempoolTxids();
+    const listed = new Set(now);
     const fresh = now.filter((t) => !this.#mempoolSeen.has(t));
     this.#mempoolSeen = new Set(now); // forget txids that left: memory stays bounded by the mempool
     await this.#enqueueMempool(fresh);
+    await this.#evictGone(listed);
+  }
+
+  /**
+   * Retracts pending drops whose tx is not in `listed` (the mempool as listed just before). The
+   * follower first catches up with the node's tip, which is at least as new as the listing, so a
+   * tx that left the mempool because it was mined is confirmed by then and no longer pending.
+   */
+  async #evictGone(listed: ReadonlySet<string>): Promise<void> {
+    const gone = (): DropRecord[] => this.#store!.pendingDrops().filter((d) => !listed.has(d.txid) && !this.#mempoolHeard.has(d.txid));
+    if (this.#closing || gone().length === 0) return;
+    try {
+      await this.#follower!.catchUp();
+    } catch (err) {
+      if (this.#closing) return;
+      throw err;
+    }
+    await this.#mempoolQueue; // mempool finds announced meanwhile are recorded first
+    if (this.#closing) return;
+    const store = this.#store!;
+    const events = store.transaction(() => gone().flatMap((d) => store.recordEvicted(d.id) ?? []));
+    for (const e of events) this.#mempoolSeen.delete(e.data['txid'] as string); // look again if it comes back
+    this.#stats.evicted += events.length;
+    if (events.length > 0) this.#flush();
   }
 
   #enqueueMempool(txids: readonly string[], raw?: Uint8Array): Promise<void> {

@@ -61,6 +61,49 @@ describe('DropStore', () => {
     expect(ids[0]).toBe(eventId('drop.pending', dropId(txid(1), 1), 1));
   });
 
+  it('evicts only a pending drop, once, and lets it come back as pending or confirmed', () => {
+    const s = memStore();
+    const id = dropId(txid(1), 1);
+    expect(s.transaction(() => s.recordEvicted(id))).toBeUndefined(); // unknown
+    s.transaction(() => s.recordPending(found(1)));
+    expect(s.pendingDrops().map((d) => d.id)).toEqual([id]);
+    const ev = s.transaction(() => s.recordEvicted(id));
+    expect(ev).toMatchObject({ id: eventId('drop.evicted', id, 2), type: 'drop.evicted', data: { dropId: id, status: 'evicted', payload: { message: 'hello 1' } } });
+    expect(ev?.data).not.toHaveProperty('height');
+    expect(s.transaction(() => s.recordEvicted(id))).toBeUndefined(); // already evicted
+    expect(s.pendingDrops()).toEqual([]);
+    expect(s.transaction(() => s.recordPending(found(1)))?.id).toBe(eventId('drop.pending', id, 3));
+    s.transaction(() => s.recordEvicted(id));
+    const b = { height: 10, hash: blockHash(10) };
+    expect(s.transaction(() => s.connectBlock(b, [], [found(1)], 10)).map((e) => e.id)).toEqual([eventId('drop.confirmed', id, 5)]);
+    expect(s.transaction(() => s.recordEvicted(id))).toBeUndefined(); // confirmed drops are never evicted
+    expect(s.getDrop(id)?.status).toBe('confirmed');
+  });
+
+  it('upgrades a database whose status CHECK predates evicted, keeping its rows', () => {
+    const d = mkdtempSync(join(tmpdir(), 'drop-store-'));
+    dirs.push(d);
+    const file = join(d, 'old.sqlite');
+    const s1 = DropStore.open(file);
+    s1.transaction(() => s1.recordPending(found(1)));
+    // Rewrite dd_drops as an older version created it.
+    s1.db.exec(`CREATE TABLE old AS SELECT * FROM dd_drops; DROP TABLE dd_drops;
+      CREATE TABLE dd_drops (id TEXT PRIMARY KEY, identity TEXT NOT NULL, txid TEXT NOT NULL, vout INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'reorged')), height INTEGER, block_hash TEXT,
+        generation INTEGER NOT NULL, payload TEXT NOT NULL, first_seen INTEGER NOT NULL, updated INTEGER NOT NULL);
+      CREATE INDEX dd_drops_block ON dd_drops (block_hash);
+      INSERT INTO dd_drops SELECT * FROM old; DROP TABLE old;`);
+    expect(() => s1.transaction(() => s1.recordEvicted(dropId(txid(1), 1)))).toThrow(/CHECK/);
+    s1.close();
+    const s2 = DropStore.open(file);
+    stores.push(s2);
+    expect(s2.listDrops().map((r) => [r.txid, r.status, r.generation])).toEqual([[txid(1), 'pending', 1]]);
+    expect(s2.transaction(() => s2.recordEvicted(dropId(txid(1), 1)))?.type).toBe('drop.evicted');
+    const indexes = s2.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'dd_drops' AND sql IS NOT NULL").all();
+    expect(indexes).toEqual([{ name: 'dd_drops_block' }]);
+    expect(s2.eventsAfter(0).map((e) => e.type)).toEqual(['drop.pending', 'drop.evicted']);
+  });
+
   it('does not emit twice when the same block is applied twice', () => {
     const s = memStore();
     const b = { height: 5, hash: blockHash(5) };

@@ -1,7 +1,8 @@
 /**
  * The dead-drop watcher against real btcd (one node for the file): the basic flow (B sees A's
  * drop in the mempool and confirmed, with exactly the endpoint and message; C sees nothing),
- * 1,000 decoys, malformed envelopes, a reorg with invalidateblock, the public index served over
+ * 1,000 decoys, malformed envelopes, a reorg with invalidateblock, an RBF replacement that
+ * evicts a pending drop, the public index served over
  * HTTP and a light client that finds its drop from the index alone.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -24,6 +25,7 @@ import { DropStore } from '../../src/watcher/drop-store.js';
 import { EventBus } from '../../src/daemon/event-bus.js';
 import { Wallet } from '../../src/wallet/wallet.js';
 import { WalletKeys, newMnemonic } from '../../src/wallet/keys.js';
+import type { SpendableCoin } from '../../src/wallet/tx.js';
 import { DecoyMaker, TestSender, decoyScript, newIdentity, payload, submitBatch, waitFor, opReturn, type TestIdentity } from './helpers.js';
 
 const ENDPOINT = 'ws://203.0.113.7:9735';
@@ -196,6 +198,34 @@ describe('DropWatcher on btcd', () => {
     expect(rows.map((r) => r.blockHash)).toEqual([h1]);
   });
 
+  it('a pending drop replaced by an RBF double spend without a drop is retracted (drop.evicted) and never confirmed', async () => {
+    const coins = [...sender.coins];
+    const sent = await sendDrop(sender, { recipient: B.address, payload: payload(ENDPOINT, 'replace me'), feeRate: 2 });
+    const pending = await waitFor(wB.events, (e) => e.type === 'drop.pending' && e.data['txid'] === sent.txid);
+    const spent = parseTransaction(await sources[0]!.getRawTransaction(sent.txid)).inputs
+      .map((i) => coins.find((c) => c.txid === i.prevTxidHex && c.vout === i.vout)!);
+    expect(spent.every((c) => c !== undefined)).toBe(true);
+    const replacement = await replaceWithoutDrop(sender, spent, sent.fee + 5_000n);
+    const res = await sources[0]!.broadcast(replacement);
+    expect(res.accepted).toBe(true);
+    expect(await node.client.call<string[]>('getrawmempool', [])).not.toContain(sent.txid);
+
+    const evicted = await waitFor(wB.events, (e) => e.type === 'drop.evicted' && e.data['txid'] === sent.txid);
+    expect(evicted.id).toBe(`drop.evicted:${String(pending.data['dropId'])}:2`);
+    expect(evicted.data).toMatchObject({ dropId: pending.data['dropId'], status: 'evicted', vout: sent.opReturnVout });
+    const [hash] = await node.mine(1);
+    await synced(wB);
+    await wB.watcher.scanMempool();
+    const block = await node.client.call<{ tx: string[] }>('getblock', [hash!, 1]);
+    expect(block.tx).toContain(parseTransaction(replacement).txid);
+    expect(dropEvents(wB).filter((e) => e.data['txid'] === sent.txid).map((e) => e.type)).toEqual(['drop.pending', 'drop.evicted']);
+    expect(wB.watcher.drops().find((d) => d.txid === sent.txid)?.status).toBe('evicted');
+    // Every drop mined earlier in this file left the mempool by being mined: none was evicted.
+    expect(dropEvents(wB).filter((e) => e.type === 'drop.evicted').map((e) => e.data['txid'])).toEqual([sent.txid]);
+    await synced(wIndex); // (the light client below reads the index up to the tip)
+    expect(wIndex.watcher.index.candidates(birthday, await tipHeight()).candidates.map((c) => c.txid)).not.toContain(sent.txid);
+  });
+
   it('a light client finds its drop from the public index alone', async () => {
     const app: FastifyInstance = Fastify();
     await app.register(indexRoutes, { index: wIndex.watcher.index });
@@ -230,6 +260,22 @@ describe('DropWatcher on btcd', () => {
     }
   });
 });
+
+/** Spends `coins` (the inputs of one of A's drops) back to A with `fee`, no OP_RETURN: an RBF replacement. */
+async function replaceWithoutDrop(sender: TestSender, coins: readonly SpendableCoin[], fee: bigint): Promise<Uint8Array> {
+  const { Transaction } = await import('@scure/btc-signer');
+  const tx = new Transaction();
+  let total = 0n;
+  for (const c of coins) {
+    const key = sender.keys.taprootKey(c.chain, c.index);
+    tx.addInput({ txid: c.txid, index: c.vout, witnessUtxo: { script: c.script, amount: c.value }, tapInternalKey: key.internalKey });
+    total += c.value;
+  }
+  tx.addOutput({ script: coins[0]!.script, amount: total - fee });
+  coins.forEach((c, i) => tx.signIdx(sender.keys.taprootPrivateKey(c.chain, c.index), i));
+  tx.finalize();
+  return tx.extract();
+}
 
 /** A sender-side decoy: A's taproot coin spent to an OP_RETURN of random data (no envelope). */
 async function decoyFromSender(sender: TestSender, data: Uint8Array): Promise<Uint8Array> {

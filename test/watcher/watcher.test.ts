@@ -199,6 +199,80 @@ describe('DropWatcher (in-memory chain)', () => {
     expect(h3.watcher.index.candidates(0, chain.height).candidates).toHaveLength(1);
   });
 
+  it('retracts a pending drop replaced in the mempool (drop.evicted), once, and follows its return', async () => {
+    const chain = new FakeChain();
+    const B = newIdentity('B');
+    const sender = new Sender(chain);
+    sender.fund(2);
+    const file = join(tmp(), 'b.sqlite');
+    const h1 = watcher(chain, file, [B]);
+    await h1.watcher.catchUp();
+    const coin = sender.coins.at(-1)!;
+    const tx = sender.drop(B, 'rbf me');
+    await chain.broadcast(tx);
+    await h1.watcher.scanMempool();
+    const replacement = sender.spend(coin, opReturn(new Uint8Array(randomBytes(80))));
+    expect((await chain.broadcast(replacement)).accepted).toBe(true);
+    expect(chain.mempool.has(txidOf(tx))).toBe(false); // FakeChain replaces the conflicting tx
+    await h1.watcher.scanMempool();
+    await h1.watcher.scanMempool(); // a second pass changes nothing
+    const id = h1.watcher.drops()[0]!.id;
+    expect(drops(h1).map((e) => e.id)).toEqual([`drop.pending:${id}:1`, `drop.evicted:${id}:2`]);
+    expect(drops(h1)[1]!.data).toMatchObject({ txid: txidOf(tx), status: 'evicted' });
+    expect(drops(h1)[1]!.data).not.toHaveProperty('height');
+    expect(h1.watcher.drops().map((d) => d.status)).toEqual(['evicted']);
+    expect(h1.watcher.stats().evicted).toBe(1);
+    await h1.watcher.close();
+
+    const h2 = watcher(chain, file, [B]); // restart: nothing is repeated
+    await h2.watcher.scanMempool();
+    expect(drops(h2)).toEqual([]);
+    await chain.broadcast(tx); // the drop comes back (replacing the replacement), then is mined
+    await h2.watcher.scanMempool();
+    chain.mine(1, { txs: [tx] });
+    await h2.watcher.catchUp();
+    expect(drops(h2).map((e) => e.id)).toEqual([`drop.pending:${id}:3`, `drop.confirmed:${id}:4`]);
+    expect([...h1.errors, ...h2.errors]).toEqual([]);
+  });
+
+  it('retracts a pending drop replaced while the watcher was down, at its first mempool pass', async () => {
+    const chain = new FakeChain();
+    const B = newIdentity('B');
+    const sender = new Sender(chain);
+    sender.fund(1);
+    const file = join(tmp(), 'b.sqlite');
+    const h1 = watcher(chain, file, [B]);
+    const coin = sender.coins.at(-1)!;
+    await chain.broadcast(sender.drop(B, 'replaced while down'));
+    await h1.watcher.scanMempool();
+    expect(drops(h1).map((e) => e.type)).toEqual(['drop.pending']);
+    await h1.watcher.close();
+    await chain.broadcast(sender.spend(coin, opReturn(new Uint8Array(randomBytes(80)))));
+    chain.mine(1); // the replacement is mined: the drop can never confirm now
+    const h2 = watcher(chain, file, [B]);
+    await h2.watcher.scanMempool();
+    expect(drops(h2).map((e) => e.type)).toEqual(['drop.evicted']);
+    expect(h2.watcher.cursor()?.height).toBe(chain.height);
+    expect([...h1.errors, ...h2.errors]).toEqual([]);
+  });
+
+  it('does not report a pending drop that left the mempool by being mined as evicted', async () => {
+    const chain = new FakeChain();
+    const B = newIdentity('B');
+    const sender = new Sender(chain);
+    sender.fund(1);
+    const h = watcher(chain, join(tmp(), 'b.sqlite'), [B]);
+    await h.watcher.catchUp();
+    await chain.broadcast(sender.drop(B, 'mined'));
+    await h.watcher.scanMempool();
+    chain.mine(1); // leaves the mempool; the watcher has not seen the block yet
+    expect(chain.mempool.size).toBe(0);
+    await h.watcher.scanMempool(); // must connect the block before deciding
+    expect(drops(h).map((e) => e.type)).toEqual(['drop.pending', 'drop.confirmed']);
+    expect(h.watcher.stats().evicted).toBe(0);
+    expect(h.errors).toEqual([]);
+  });
+
   it('rejects misuse: bad identities, calls before ready', () => {
     const chain = new FakeChain();
     const B = newIdentity('B');
@@ -263,15 +337,16 @@ describe('light client response validation', () => {
 });
 
 // -------------------------------------------------------------------------------------------
-// State machine: random drops, decoys, blocks, reorgs and restarts; the events must tell the
+// State machine: random drops, decoys, RBF replacements, blocks, reorgs and restarts; the events must tell the
 // story of the final chain exactly.
 
 type Step =
-  | { kind: 'drop' } | { kind: 'decoy' } | { kind: 'mine'; n: number } | { kind: 'reorg'; depth: number } | { kind: 'restart' } | { kind: 'mempool' };
+  | { kind: 'drop' } | { kind: 'decoy' } | { kind: 'replace' } | { kind: 'mine'; n: number } | { kind: 'reorg'; depth: number } | { kind: 'restart' } | { kind: 'mempool' };
 
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   fc.constant({ kind: 'drop' as const }),
   fc.constant({ kind: 'decoy' as const }),
+  fc.constant({ kind: 'replace' as const }),
   fc.record({ kind: fc.constant('mine' as const), n: fc.integer({ min: 1, max: 2 }) }),
   fc.record({ kind: fc.constant('reorg' as const), depth: fc.integer({ min: 1, max: 3 }) }),
   fc.constant({ kind: 'restart' as const }),
@@ -290,11 +365,17 @@ describe('DropWatcher state machine (property)', () => {
         const all: WatcherEvent[] = [];
         let h = watcher(chain, file, [B]);
         const sent: string[] = [];
+        const coinOf = new Map<string, Sender['coins'][number]>();
         for (const s of steps) {
           if (s.kind === 'drop' || s.kind === 'decoy') {
+            const coin = sender.coins.at(-1)!;
             const raw = s.kind === 'drop' ? sender.drop(B, 'sm') : sender.spend(sender.coins.pop()!, opReturn(new Uint8Array(randomBytes(80))));
             if (s.kind === 'drop') sent.push(txidOf(raw));
+            coinOf.set(txidOf(raw), coin);
             await chain.broadcast(raw);
+          } else if (s.kind === 'replace') {
+            const victim = sent.find((t) => chain.mempool.has(t));
+            if (victim !== undefined) await chain.broadcast(sender.spend(coinOf.get(victim)!, opReturn(new Uint8Array(randomBytes(80)))));
           } else if (s.kind === 'mine') chain.mine(s.n);
           else if (s.kind === 'reorg' && chain.height - s.depth > 1) chain.reorg(s.depth, s.depth + 1, { dropMempool: false });
           else if (s.kind === 'restart') {
@@ -317,8 +398,13 @@ describe('DropWatcher state machine (property)', () => {
           const last = mine.at(-1);
           if (onChain.has(txid)) expect(last).toMatchObject({ type: 'drop.confirmed', data: { blockHash: onChain.get(txid) } });
           else if (chain.mempool.has(txid)) expect(last?.type).toBe('drop.pending');
+          else expect([undefined, 'drop.reorged', 'drop.evicted']).toContain(last?.type); // gone: retracted
+          // an eviction only ever follows a pending
+          mine.forEach((e, i) => {
+            if (e.type === 'drop.evicted') expect(mine[i - 1]?.type).toBe('drop.pending');
+          });
           // confirmed and reorged alternate, starting with confirmed
-          const cr = mine.map((e) => e.type).filter((t) => t !== 'drop.pending');
+          const cr = mine.map((e) => e.type).filter((t) => t !== 'drop.pending' && t !== 'drop.evicted');
           cr.forEach((t, i) => expect(t).toBe(i % 2 === 0 ? 'drop.confirmed' : 'drop.reorged'));
         }
         expect(h.errors).toEqual([]);

@@ -3,7 +3,7 @@
  *
  * - With a full-block backend (`--backend`, or the regtest node of the datadir) it runs the
  *   DropWatcher over blocks and the mempool (`drop.pending`, `drop.confirmed` with the
- *   confirmation count, `drop.reorged`).
+ *   confirmation count, `drop.reorged`, `drop.evicted`).
  * - With `--index <url>` it is a light client: it downloads whole height ranges of a deaddrop
  *   API's public candidate index and trial-decrypts them locally; no node of its own, and the
  *   index never learns which candidate (if any) was ours. Confirmed drops only.
@@ -53,6 +53,7 @@ function eventLine(e: OutboxEvent): string {
     return `${e.type} ${what}  height ${String(d.height)} (${n} confirmation${n === 1 ? '' : 's'})  ${content}`;
   }
   if (e.type === 'drop.reorged') return `${e.type} ${what}  its block at height ${String(d.height)} left the chain`;
+  if (e.type === 'drop.evicted') return `${e.type} ${what}  left the mempool unmined (replaced or evicted); it will not confirm unless it comes back`;
   return `${e.type} ${what}  ${content}`;
 }
 
@@ -218,7 +219,7 @@ async function watchIndex(ctx: CliContext, flags: WatchFlags & { index: string }
 export function registerWatchCommand(program: Command, context: ContextFactory): void {
   program
     .command('watch')
-    .description('find dead drops left for your invite and print drop.pending / drop.confirmed / drop.reorged events')
+    .description('find dead drops left for your invite and print drop.pending / drop.confirmed / drop.reorged / drop.evicted events')
     .option('--once', 'exit after catching up with the chain (and the mempool)')
     .option('--from <height>', 'rescan from this block height and print every drop event since')
     .option('--index <url>', 'light client: use the public candidate index of a deaddrop API (e.g. http://127.0.0.1:8335) instead of a node')
