@@ -6,12 +6,12 @@
  * public index of a locked daemon; the API sends one; bad inputs give one-line errors.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { CLI, runCli, runCliJson } from '../support/cli.js';
+import { CLI, runCli, runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
 import { encodeAddress } from '../../src/deaddrop/bip352.js';
 import { WalletKeys, newMnemonic } from '../../src/wallet/keys.js';
 
@@ -35,44 +35,8 @@ interface Sent {
   notifyVout: number;
 }
 
-interface Daemon {
-  readonly child: ChildProcess;
-  readonly api: string;
-  readonly token: string;
-}
 
-/** Starts `deaddrop start --json` and resolves once it printed its API URL. */
-function startDaemon(datadir: string, args: readonly string[], extraEnv: Record<string, string>): Promise<Daemon> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
-  if (!('DEADDROP_PASSPHRASE' in extraEnv)) delete childEnv.DEADDROP_PASSPHRASE;
-  const child = spawn(process.execPath, [CLI, '--datadir', datadir, ...args, 'start', '--json'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not start: ${stderr}`)), 60_000);
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      try {
-        const { api } = JSON.parse(stdout) as { api: string };
-        clearTimeout(timer);
-        resolve({ child, api, token: readFileSync(join(datadir, 'api.token'), 'utf8').trim() });
-      } catch {
-        // not the whole document yet
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${stderr}`)));
-  });
-}
 
-async function stopDaemon(d: Daemon | undefined): Promise<void> {
-  if (!d || d.child.exitCode !== null) return;
-  const exited = new Promise((r) => d.child.once('exit', r));
-  d.child.kill('SIGTERM');
-  const timer = setTimeout(() => d.child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 /** `watch --once --json`: one JSON object per stdout line. */
 async function watchOnce(datadir: string, globalArgs: readonly string[], watchArgs: readonly string[] = []): Promise<DropEventJson[]> {
@@ -98,14 +62,14 @@ describe('dead drops through the CLI on regtest', () => {
   let invite = '';
   let inviteAddress = '';
   let birthday = 0;
-  let daemonB: Daemon | undefined;
-  let daemonC: Daemon | undefined;
+  let daemonB: DaemonProcess | undefined;
+  let daemonC: DaemonProcess | undefined;
   const sent: Sent[] = [];
   const wsEvents: { type: string; data: Record<string, unknown> }[] = [];
   let ws: WebSocket | undefined;
 
   const bk = (dir: string): string[] => ['--datadir', dir, '--backend', backend];
-  const get = async (d: Daemon, path: string, auth = true): Promise<Response> =>
+  const get = async (d: DaemonProcess, path: string, auth = true): Promise<Response> =>
     fetch(`${d.api}${path}`, { headers: auth ? { authorization: `Bearer ${d.token}` } : {} });
 
   beforeAll(async () => {
@@ -125,8 +89,8 @@ describe('dead drops through the CLI on regtest', () => {
 
   afterAll(async () => {
     ws?.close();
-    await stopDaemon(daemonB);
-    await stopDaemon(daemonC);
+    await stopDaemonProcess(daemonB);
+    await stopDaemonProcess(daemonC);
     await runCli(['--datadir', dirs.a, 'regtest', 'down']);
     rmSync(root, { recursive: true, force: true });
   });
@@ -149,7 +113,7 @@ describe('dead drops through the CLI on regtest', () => {
   });
 
   it('A\'s drop is reported to B in the mempool and confirmed, with exactly that endpoint and message; C sees nothing', async () => {
-    daemonB = await startDaemon(dirs.b, ['--backend', backend], env);
+    daemonB = await startDaemonProcess(dirs.b, ['--backend', backend], env);
     ws = new WebSocket(`${daemonB.api.replace('http', 'ws')}/events?types=drop.,watch.`, { headers: { authorization: `Bearer ${daemonB.token}` } });
     await new Promise((resolve, reject) => {
       ws!.once('open', resolve);
@@ -211,7 +175,7 @@ describe('dead drops through the CLI on regtest', () => {
   });
 
   it('a light client with B\'s seed and no node finds the drops in a locked daemon\'s public index', async () => {
-    daemonC = await startDaemon(dirs.c, ['--backend', backend], {}); // no passphrase: wallet locked, index only
+    daemonC = await startDaemonProcess(dirs.c, ['--backend', backend], {}); // no passphrase: wallet locked, index only
     const tip = (await runCliJson<{ height: number }>(['--datadir', dirs.a, 'regtest', 'status'])).height;
     await waitUntil(async () => {
       const info = (await (await get(daemonC!, '/index/info', false)).json()) as { indexedTip: number | null };

@@ -6,54 +6,17 @@
  * daemon give one-line errors.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, runCli, runCliJson } from '../support/cli.js';
+import { runCli, runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
 import { freePort } from '../../src/regtest/harness.js';
 
 const PASS = 'node flow passphrase';
 const env = { DEADDROP_PASSPHRASE: PASS };
 
-interface Running {
-  readonly child: ChildProcess;
-  readonly datadir: string;
-}
 
-/** Starts `deaddrop start --json` and resolves once it printed its API URL. */
-function startDaemon(datadir: string, backend: string, nodePort: number): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, '--datadir', datadir, '--backend', backend, 'start', '--json'], {
-    env: { ...process.env, ...env, DEADDROP_NODE_PORT: String(nodePort) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not start: ${stderr}`)), 60_000);
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      try {
-        JSON.parse(stdout);
-        clearTimeout(timer);
-        resolve({ child, datadir });
-      } catch {
-        // not the whole document yet
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${stderr}`)));
-  });
-}
 
-async function stopDaemon(d: Running | undefined): Promise<void> {
-  if (!d || d.child.exitCode !== null) return;
-  const exited = new Promise((r) => d.child.once('exit', r));
-  d.child.kill('SIGTERM');
-  const timer = setTimeout(() => d.child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
 
 async function until<T>(what: string, probe: () => Promise<T | false | null | undefined>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -70,16 +33,16 @@ describe('deaddrop peer node CLI on regtest', () => {
   const alice = join(root, 'alice');
   const bob = join(root, 'bob');
   let backend = '';
-  let aliceDaemon: Running | undefined;
-  let bobDaemon: Running | undefined;
+  let aliceDaemon: DaemonProcess | undefined;
+  let bobDaemon: DaemonProcess | undefined;
 
   beforeAll(async () => {
     backend = (await runCliJson<{ backend: string }>(['--datadir', alice, 'regtest', 'up'])).backend;
   });
 
   afterAll(async () => {
-    await stopDaemon(aliceDaemon);
-    await stopDaemon(bobDaemon);
+    await stopDaemonProcess(aliceDaemon);
+    await stopDaemonProcess(bobDaemon);
     await runCli(['--datadir', alice, 'regtest', 'down']);
     rmSync(root, { recursive: true, force: true });
   });
@@ -91,8 +54,8 @@ describe('deaddrop peer node CLI on regtest', () => {
     await runCliJson(['--datadir', alice, 'regtest', 'fund', address, '1000000']);
 
     const [alicePort, bobPort] = [await freePort(), await freePort()];
-    aliceDaemon = await startDaemon(alice, backend, alicePort);
-    bobDaemon = await startDaemon(bob, backend, bobPort);
+    aliceDaemon = await startDaemonProcess(alice, ['--backend', backend], { ...env, DEADDROP_NODE_PORT: String(alicePort) });
+    bobDaemon = await startDaemonProcess(bob, ['--backend', backend], { ...env, DEADDROP_NODE_PORT: String(bobPort) });
     expect(existsSync(join(alice, 'api.url'))).toBe(true);
 
     const aliceNode = await runCliJson<{ id: string; endpoints: string[] }>(['--datadir', alice, 'node', 'status']);
@@ -154,7 +117,7 @@ describe('deaddrop peer node CLI on regtest', () => {
     expect(nowhere.code).toBe(1);
     expect(nowhere.stderr).toMatch(/no daemon running/);
 
-    await stopDaemon(aliceDaemon);
+    await stopDaemonProcess(aliceDaemon);
     expect(existsSync(join(alice, 'api.url'))).toBe(false);
     const stopped = await runCli(['--datadir', alice, 'whereabouts']);
     expect(stopped.code).toBe(1);

@@ -1,5 +1,7 @@
 /** Runs the real `deaddrop` CLI in a child process, as a user would. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../bin/deaddrop.js', import.meta.url));
@@ -37,4 +39,49 @@ export async function runCliJson<T = Record<string, unknown>>(args: readonly str
   const r = await runCli([...args, '--json'], env);
   if (r.code !== 0) throw new Error(`deaddrop ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
   return JSON.parse(r.stdout) as T;
+}
+
+/** A `deaddrop start` child process and what it printed. */
+export interface DaemonProcess {
+  readonly child: ChildProcess;
+  readonly datadir: string;
+  readonly api: string;
+  readonly token: string;
+}
+
+/**
+ * Starts `deaddrop --datadir D <args> start --json` and resolves once it printed its API URL.
+ * `env` replaces DEADDROP_PASSPHRASE entirely: without it there, the daemon's wallet stays locked.
+ */
+export function startDaemonProcess(datadir: string, args: readonly string[], env: Record<string, string>): Promise<DaemonProcess> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  if (!('DEADDROP_PASSPHRASE' in env)) delete childEnv.DEADDROP_PASSPHRASE;
+  const child = spawn(process.execPath, [CLI, '--datadir', datadir, ...args, 'start', '--json'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start: ${stderr}`)), 60_000);
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      try {
+        const { api } = JSON.parse(stdout) as { api: string };
+        clearTimeout(timer);
+        resolve({ child, datadir, api, token: readFileSync(join(datadir, 'api.token'), 'utf8').trim() });
+      } catch {
+        // not the whole document yet
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${stderr}`)));
+  });
+}
+
+/** SIGTERM, then SIGKILL after 20 s; resolves when the process has exited. */
+export async function stopDaemonProcess(d: DaemonProcess | undefined): Promise<void> {
+  if (!d || d.child.exitCode !== null) return;
+  const exited = new Promise((r) => d.child.once('exit', r));
+  d.child.kill('SIGTERM');
+  const timer = setTimeout(() => d.child.kill('SIGKILL'), 20_000);
+  await exited;
+  clearTimeout(timer);
 }
