@@ -14,6 +14,7 @@ import WebSocket from 'ws';
 import { CLI, runCli, runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
 import { encodeAddress } from '../../src/deaddrop/bip352.js';
 import { WalletKeys, newMnemonic } from '../../src/wallet/keys.js';
+import { waitUntil } from '../support/wait.js';
 
 const PASS = 'drops flow passphrase';
 const env = { DEADDROP_PASSPHRASE: PASS };
@@ -45,15 +46,6 @@ async function watchOnce(datadir: string, globalArgs: readonly string[], watchAr
   return r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as DropEventJson);
 }
 
-async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('dead drops through the CLI on regtest', () => {
   const root = mkdtempSync(join(tmpdir(), 'dd-drops-'));

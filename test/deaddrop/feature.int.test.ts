@@ -18,19 +18,11 @@ import { sendDrop } from '../../src/deaddrop/send.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { TestSender, payload } from '../watcher/helpers.js';
+import { waitUntil } from '../support/wait.js';
 
 const PASS = 'feature test passphrase';
 const ENDPOINT = 'ws://192.0.2.1:9000';
 
-async function waitUntil<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('dropFeature in the daemon', () => {
   const datadir = mkdtempSync(join(tmpdir(), 'dd-feature-'));
