@@ -22,7 +22,8 @@ import { ChainFollower } from '../watcher/follower.js';
 import { checkFeeRate, type OutputSpec } from './coinselect.js';
 import { applyTx, disconnectBlock, evictTx, type ScriptIndex } from './indexer.js';
 import { CHANGE, RECEIVE, type KeyChain, type TaprootKeyInfo, type WalletKeys } from './keys.js';
-import { psbtFinalize, psbtSign, psbtToBase64 } from './psbt.js';
+import { psbtFinalize, psbtFromBase64, psbtSign, psbtToBase64 } from './psbt.js';
+import { DEFAULT_RESERVATION_TTL_MS, ReservationStore, type Reservation, type ReservationKind } from './reservations.js';
 import { openWalletDb, scriptKey, WalletStore, type TxRow, type UtxoRow } from './store.js';
 import {
   addressToScript, buildSigned, buildUnsigned, planTx, RBF_SEQUENCE, validateOutputs, type BuiltTx, type SpendableCoin, type TxPlan,
@@ -30,6 +31,7 @@ import {
 
 export { dataOutput } from './tx.js';
 export type { OutputSpec } from './coinselect.js';
+export type { Reservation } from './reservations.js';
 
 /** Default gap limit on both chains (BIP44). */
 export const DEFAULT_GAP_LIMIT = 20;
@@ -60,6 +62,11 @@ export interface WalletOptions {
   readonly pollIntervalMs?: number;
   /** Most mempool transactions fetched per mempool pass (keeps mainnet mempools affordable). Default 5000. */
   readonly mempoolFetchLimit?: number;
+  /**
+   * How long coins stay reserved for a PSBT or a funded transaction that is neither broadcast
+   * nor abandoned (ms). Default one hour ({@link DEFAULT_RESERVATION_TTL_MS}).
+   */
+  readonly reservationTtlMs?: number;
   /** Errors of background work. */
   readonly onError?: (err: unknown) => void;
   /** Called after wallet state may have changed (new block, new tx, send). */
@@ -141,7 +148,10 @@ export class Wallet {
   #follower: ChainFollower | null = null;
   #mode: Mode | null = null;
   #tipHeight: number | null = null;
-  #reserved = new Map<string, string>();
+  #reservations: ReservationStore | null = null;
+  /** Broadcast records found at start-up, settled with the node's answer (see #settleBroadcasts). */
+  #unsettled = new Set<string>();
+  readonly reservationTtlMs: number;
   #seenMempool = new Set<string>();
   #lock: Promise<unknown> = Promise.resolve();
   #opening: Promise<void> | null = null;
@@ -159,6 +169,8 @@ export class Wallet {
     this.maxFeeRate = opts.maxFeeRate ?? DEFAULT_MAX_FEE_RATE;
     if (!Number.isSafeInteger(this.gapLimit) || this.gapLimit < 1 || this.gapLimit > 10_000) throw new RangeError(`gapLimit out of range: ${this.gapLimit}`);
     if (!(this.maxFeeRate >= 1)) throw new RangeError(`maxFeeRate must be >= 1 sat/vB; got ${this.maxFeeRate}`);
+    this.reservationTtlMs = opts.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    if (!Number.isSafeInteger(this.reservationTtlMs) || this.reservationTtlMs < 1) throw new RangeError(`reservationTtlMs must be a positive integer; got ${this.reservationTtlMs}`);
     this.#opts = opts;
     this.#dbArg = opts.db;
     this.#ownDb = typeof opts.db === 'string';
@@ -182,6 +194,12 @@ export class Wallet {
     const db = typeof this.#dbArg === 'string' ? openWalletDb(this.#dbArg) : this.#dbArg;
     const store = new WalletStore(db, this.network);
     this.#store = store;
+    const reservations = new ReservationStore(db);
+    this.#reservations = reservations;
+    // A funded transaction lived in its caller's memory: after a restart nobody holds it.
+    for (const r of reservations.list('funded')) reservations.remove(r.id);
+    // A broadcast that was written but whose answer was never recorded is settled with the node.
+    for (const r of reservations.list('broadcast')) this.#unsettled.add(r.id);
     for (const a of store.addresses()) this.#scripts.set(scriptKey(a.script), { chain: a.chain, index: a.index });
     store.transaction(() => {
       this.#ensureGap(RECEIVE);
@@ -208,6 +226,12 @@ export class Wallet {
     await this.#lock.catch(() => undefined);
     this.#closed = true;
     if (this.#ownDb) this.#store?.db.close();
+  }
+
+  get #res(): ReservationStore {
+    if (this.#closed) throw DeaddropError.closed('wallet');
+    if (!this.#reservations) throw new DeaddropError('NOT_INITIALIZED', 'wallet.ready() has not completed');
+    return this.#reservations;
   }
 
   get #db(): WalletStore {
@@ -315,13 +339,78 @@ export class Wallet {
   async #syncNow(): Promise<SyncResult> {
     if (this.#mode === 'scripts') {
       const n = await this.#syncScripts();
+      if (await this.#settleBroadcasts()) this.#opts.onChange?.();
       return { height: this.#tipHeight, connected: 0, disconnected: 0, mempoolTxs: n };
     }
     const r = await this.#follower!.catchUp();
     this.#tipHeight = r.cursor?.height ?? null;
     const n = this.source.capabilities.mempool ? await this.#syncMempool() : 0;
-    if (r.connected + r.disconnected + n > 0) this.#opts.onChange?.();
+    const settled = await this.#settleBroadcasts();
+    if (r.connected + r.disconnected + n + settled > 0) this.#opts.onChange?.();
     return { height: this.#tipHeight, connected: r.connected, disconnected: r.disconnected, mempoolTxs: n };
+  }
+
+  /**
+   * Settles the broadcast records a previous process left behind (it was killed between writing
+   * the signed transaction and recording the node's answer). Runs after a sync pass, so the
+   * wallet has already applied every block and mempool transaction it can see:
+   * - a transaction the wallet now knows (pending or confirmed), or the node knows, is recorded
+   *   as the wallet's own and its record removed;
+   * - otherwise it is broadcast again (it was signed and committed to; sending the same bytes
+   *   twice is harmless): accepted, it is recorded; refused, its coins are released;
+   * - a backend error leaves the record for the next pass (nothing is released on a guess).
+   * Returns how many records were settled.
+   */
+  async #settleBroadcasts(): Promise<number> {
+    if (this.#unsettled.size === 0) return 0;
+    let settled = 0;
+    for (const id of [...this.#unsettled]) {
+      const r = this.#res.get(id);
+      if (!r || r.kind !== 'broadcast' || !r.raw) {
+        this.#unsettled.delete(id);
+        continue;
+      }
+      const known = this.#db.tx(id);
+      if (known && (known.status === 'pending' || known.status === 'confirmed')) {
+        this.#recordOwn(r.raw, known.height, known.blockHash);
+      } else if (await this.#nodeKnows(id)) {
+        this.#recordOwn(r.raw, null, null);
+      } else {
+        const res = await this.source.broadcast(r.raw);
+        if (res.accepted || (await this.#nodeKnows(id))) this.#recordOwn(r.raw, null, null);
+        else this.#res.remove(id);
+      }
+      this.#unsettled.delete(id);
+      settled++;
+    }
+    return settled;
+  }
+
+  async #nodeKnows(txid: string): Promise<boolean> {
+    try {
+      await this.source.getRawTransaction(txid);
+      return true;
+    } catch (err) {
+      if (isDeaddropError(err, 'NOT_FOUND')) return false;
+      throw err;
+    }
+  }
+
+  /** Records a signed transaction of this wallet (change spendable) and removes its reservation. */
+  #recordOwn(raw: Uint8Array, height: number | null, blockHash: string | null): void {
+    const tx = parseTransaction(raw);
+    const store = this.#db;
+    const inSum = tx.inputs.reduce((s, i) => s + (store.utxo(i.prevTxidHex, i.vout)?.value ?? 0n), 0n);
+    const outSum = tx.outputs.reduce((s, o) => s + o.value, 0n);
+    const changeVout = tx.outputs.findIndex((o) => this.#scripts.get(scriptKey(o.script))?.chain === CHANGE);
+    store.transaction(() => {
+      applyTx(tx, {
+        store, scripts: this.#scriptIndex(), height, blockHash, now: Date.now(),
+        own: { fee: inSum >= outSum ? inSum - outSum : 0n, changeVout: changeVout >= 0 ? changeVout : null },
+      });
+      this.#res.remove(tx.txid);
+    });
+    this.#seenMempool.add(tx.txid);
   }
 
   /** Applies new mempool txs and drops pending ones the node no longer has. Returns how many were new. */
@@ -515,8 +604,10 @@ export class Wallet {
    */
   #spendable(): SpendableCoin[] {
     const store = this.#db;
+    this.#res.expire(Date.now());
+    const reserved = this.#res.reservedOutpoints();
     return store.unspent().filter((u) => {
-      if (this.#reserved.has(`${u.txid}:${u.vout}`)) return false;
+      if (reserved.has(`${u.txid}:${u.vout}`)) return false;
       if (u.height !== null) return this.#isMature(u);
       const t = store.tx(u.txid);
       return t !== undefined && t.own && t.status === 'pending';
@@ -554,13 +645,41 @@ export class Wallet {
     });
   }
 
-  #reserve(built: BuiltTx): void {
-    for (const c of built.plan.inputs) this.#reserved.set(`${c.txid}:${c.vout}`, built.txid);
+  /** Reserves exactly the inputs of `plan` (persisted) for transaction `txid`. */
+  #reserve(txid: string, plan: TxPlan, kind: ReservationKind, ttlMs = this.reservationTtlMs): void {
+    const now = Date.now();
+    this.#res.add(txid, kind, plan.inputs, { now, expiresAt: kind === 'broadcast' ? null : now + ttlMs });
   }
 
-  /** Frees the coins reserved by a funded transaction that will not be broadcast. */
+  /** Frees the coins reserved by a funded transaction or PSBT that will not be broadcast. */
   release(txid: string): void {
-    for (const [k, v] of this.#reserved) if (v === txid) this.#reserved.delete(k);
+    this.#res.remove(txid);
+  }
+
+  /** Current reservations (expired ones are dropped first), oldest first. */
+  async reservations(): Promise<Reservation[]> {
+    return this.#exclusive(async () => {
+      this.#res.expire(Date.now());
+      return this.#res.list();
+    });
+  }
+
+  /**
+   * Gives up a PSBT (or funded transaction) and frees its coins at once. `idOrPsbt` is the txid
+   * `psbt create` printed, or the PSBT itself. NOT_FOUND when nothing is reserved for it;
+   * CONFLICT for a broadcast whose outcome is still being settled with the node.
+   */
+  abandon(idOrPsbt: string): Promise<Reservation> {
+    return this.#exclusive(async () => {
+      const id = /^[0-9a-f]{64}$/i.test(idOrPsbt) ? idOrPsbt.toLowerCase() : psbtFromBase64(idOrPsbt).id;
+      this.#res.expire(Date.now());
+      const r = this.#res.get(id);
+      if (!r) throw DeaddropError.notFound(`no reservation for transaction ${id}`);
+      if (r.kind === 'broadcast') throw new DeaddropError('CONFLICT', `transaction ${id} was broadcast; its coins are released once the node's answer is known`);
+      this.#res.remove(id);
+      this.#opts.onChange?.();
+      return r;
+    });
   }
 
   /**
@@ -572,7 +691,7 @@ export class Wallet {
     return this.#exclusive(async () => {
       const plan = this.#plan(opts, this.#changeKey(opts.changeAddress));
       const built = buildSigned(withoutForeignChange(plan), this.keys);
-      this.#reserve(built);
+      this.#reserve(built.txid, built.plan, 'funded');
       return { ...built, feeRate: opts.feeRate };
     });
   }
@@ -585,25 +704,39 @@ export class Wallet {
     return this.#exclusive(() => this.#broadcastNow(funded));
   }
 
+  /**
+   * Broadcasts a signed transaction of this wallet. The signed bytes are written (as a
+   * `broadcast` reservation of its inputs) before they leave, so a crash at any point leaves a
+   * record start-up can settle; the node's answer then records the tx or releases its coins in
+   * one sqlite transaction. A backend error (the answer is unknown) keeps the record, and the
+   * next sync settles it with the node.
+   */
   async #broadcastNow(built: BuiltTx, replaces?: string, changeVoutArg?: number | null): Promise<SendResult> {
+    const parsed = parseTransaction(built.raw);
+    const res = this.#res;
+    if (res.get(built.txid)) res.markBroadcasting(built.txid, built.raw);
+    else res.add(built.txid, 'broadcast', parsed.inputs.map((i) => ({ txid: i.prevTxidHex, vout: i.vout })), { raw: built.raw, now: Date.now(), expiresAt: null });
+    let answer: BroadcastResult;
     try {
-      const res = await this.source.broadcast(built.raw);
-      if (!res.accepted) {
-        throw new DeaddropError('REJECTED', `the node rejected the transaction: ${res.reason}`, { reason: res.reason, code: res.code, txid: built.txid });
-      }
-      const store = this.#db;
-      const changeVout = changeVoutArg !== undefined ? changeVoutArg : built.plan.change && built.changeIndex >= 0 ? built.changeIndex : null;
-      store.transaction(() => {
-        if (replaces) evictTx(store, replaces, 'replaced', built.txid);
-        const tx = parseTransaction(built.raw);
-        applyTx(tx, { store, scripts: this.#scriptIndex(), height: null, blockHash: null, now: Date.now(), own: { fee: built.fee, changeVout } });
-      });
-      this.#seenMempool.add(built.txid);
-      this.#opts.onChange?.();
-      return { txid: built.txid, fee: built.fee, vsize: built.vsize, raw: built.raw, changeIndex: built.changeIndex };
-    } finally {
-      this.release(built.txid);
+      answer = await this.source.broadcast(built.raw);
+    } catch (err) {
+      this.#unsettled.add(built.txid);
+      throw err;
     }
+    if (!answer.accepted) {
+      res.remove(built.txid);
+      throw new DeaddropError('REJECTED', `the node rejected the transaction: ${answer.reason}`, { reason: answer.reason, code: answer.code, txid: built.txid });
+    }
+    const store = this.#db;
+    const changeVout = changeVoutArg !== undefined ? changeVoutArg : built.plan.change && built.changeIndex >= 0 ? built.changeIndex : null;
+    store.transaction(() => {
+      if (replaces) evictTx(store, replaces, 'replaced', built.txid);
+      applyTx(parsed, { store, scripts: this.#scriptIndex(), height: null, blockHash: null, now: Date.now(), own: { fee: built.fee, changeVout } });
+      res.remove(built.txid);
+    });
+    this.#seenMempool.add(built.txid);
+    this.#opts.onChange?.();
+    return { txid: built.txid, fee: built.fee, vsize: built.vsize, raw: built.raw, changeIndex: built.changeIndex };
   }
 
   /** Pays `amount` sat to `address` at `feeRate` sat/vB and broadcasts. */
@@ -618,7 +751,6 @@ export class Wallet {
     return this.#exclusive(async () => {
       const plan = this.#plan(opts, this.#changeKey(opts.changeAddress));
       const built = buildSigned(withoutForeignChange(plan), this.keys);
-      this.#reserve(built);
       return this.#broadcastNow(built);
     });
   }
@@ -657,7 +789,6 @@ export class Wallet {
         minFee: (vsize) => oldFee + BigInt(Math.ceil(INCREMENTAL_RELAY_FEE * vsize)),
       });
       const built = buildSigned(plan, this.keys);
-      this.#reserve(built);
       return this.#broadcastNow(built, txid);
     });
   }
@@ -697,13 +828,18 @@ export class Wallet {
    * An unsigned PSBT paying `outputs`, with BIP371 tap_bip32 records so an external signer
    * holding the same seed can sign. Its coins stay reserved (use `release(txid)` to give up).
    */
-  psbtCreate(outputs: readonly OutputSpec[], feeRate: number, opts: { changeAddress?: string } = {}): Promise<{ psbt: string; txid: string; fee: bigint; vsize: number }> {
+  psbtCreate(
+    outputs: readonly OutputSpec[], feeRate: number, opts: { changeAddress?: string; ttlMs?: number } = {},
+  ): Promise<{ psbt: string; txid: string; fee: bigint; vsize: number; expiresAt: number }> {
     return this.#exclusive(async () => {
+      const ttl = opts.ttlMs ?? this.reservationTtlMs;
+      if (!Number.isSafeInteger(ttl) || ttl < 1) throw DeaddropError.badInput('a reservation lifetime must be a positive whole number of milliseconds');
+      checkFeeRate(feeRate, this.maxFeeRate); // before a change address is handed out
       const change = opts.changeAddress === undefined ? this.#nextChangeKey(true) : this.#changeKey(opts.changeAddress);
       const plan = withoutForeignChange(this.#plan({ outputs, feeRate }, change));
       const tx = buildUnsigned(plan, this.keys);
-      for (const c of plan.inputs) this.#reserved.set(`${c.txid}:${c.vout}`, tx.id);
-      return { psbt: psbtToBase64(tx), txid: tx.id, fee: plan.fee, vsize: plan.vsize };
+      this.#reserve(tx.id, plan, 'psbt', ttl);
+      return { psbt: psbtToBase64(tx), txid: tx.id, fee: plan.fee, vsize: plan.vsize, expiresAt: this.#res.get(tx.id)!.expiresAt! };
     });
   }
 
@@ -719,7 +855,11 @@ export class Wallet {
   psbtFinalize(psbt: string, opts: { broadcast?: boolean } = {}): Promise<{ txid: string; raw: Uint8Array; fee: bigint; vsize: number; broadcast: boolean }> {
     return this.#exclusive(async () => {
       const fin = psbtFinalize(psbt, { maxFeeRate: this.maxFeeRate });
-      if (opts.broadcast === false) return { txid: fin.txid, raw: fin.raw, fee: fin.fee, vsize: fin.vsize, broadcast: false };
+      if (opts.broadcast === false) {
+        // The caller now holds the final transaction: the wallet stops holding its coins.
+        if (this.#res.get(fin.txid)?.kind === 'psbt') this.#res.remove(fin.txid);
+        return { txid: fin.txid, raw: fin.raw, fee: fin.fee, vsize: fin.vsize, broadcast: false };
+      }
       const changeVout = fin.tx.outputsLength > 0
         ? [...Array(fin.tx.outputsLength).keys()].find((i) => this.#scripts.get(scriptKey(fin.tx.getOutput(i).script!))?.chain === CHANGE) ?? -1
         : -1;

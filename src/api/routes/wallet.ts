@@ -1,6 +1,6 @@
 /** Wallet routes: `/wallet/*`. Amounts travel as decimal strings of satoshis (no float rounding). */
 import type { FastifyInstance } from 'fastify';
-import type { Wallet } from '../../wallet/wallet.js';
+import type { Reservation, Wallet } from '../../wallet/wallet.js';
 import { addressToScript } from '../../wallet/tx.js';
 import { DeaddropError } from '../../util/errors.js';
 
@@ -13,6 +13,27 @@ const sendResult = {
   required: ['txid', 'fee', 'vsize'],
   properties: { txid: { type: 'string' }, fee: { type: 'string' }, vsize: { type: 'integer' }, replaces: { type: 'string' } },
 } as const;
+
+const reservation = {
+  type: 'object',
+  required: ['id', 'kind', 'coins', 'createdAt', 'expiresAt'],
+  properties: {
+    id: txid,
+    kind: { type: 'string', enum: ['psbt', 'funded', 'broadcast'] },
+    coins: { type: 'array', items: { type: 'object', properties: { txid, vout: { type: 'integer' }, value: sats } } },
+    createdAt: { type: 'integer', description: 'Unix ms' },
+    expiresAt: { type: ['integer', 'null'], description: 'Unix ms; null for a broadcast being settled with the node' },
+  },
+} as const;
+/** Longest reservation a PSBT may ask for: 30 days. */
+const MAX_PSBT_EXPIRY_SECONDS = 30 * 86_400;
+
+function reservationToJson(r: Reservation): Record<string, unknown> {
+  return {
+    id: r.id, kind: r.kind, createdAt: r.createdAt, expiresAt: r.expiresAt,
+    coins: r.coins.map((c) => ({ txid: c.txid, vout: c.vout, value: c.value.toString() })),
+  };
+}
 
 export interface WalletRouteOptions {
   /** The unlocked wallet, or undefined when the daemon runs without one. */
@@ -97,17 +118,46 @@ export async function walletRoutes(app: FastifyInstance, opts: WalletRouteOption
 
   app.post('/psbt/create', {
     schema: {
-      summary: 'An unsigned PSBT for an external signer',
-      body: { type: 'object', required: ['address', 'sats'], additionalProperties: false, properties: { address: { type: 'string', maxLength: 128 }, sats, feeRate } },
-      response: { 200: { type: 'object', properties: { psbt: { type: 'string' }, txid, fee: sats, vsize: { type: 'integer' } } }, 400: error, 409: error },
+      summary: 'An unsigned PSBT for an external signer; its inputs stay reserved until finalized, abandoned or expired',
+      body: {
+        type: 'object', required: ['address', 'sats'], additionalProperties: false,
+        properties: {
+          address: { type: 'string', maxLength: 128 }, sats, feeRate,
+          expiresIn: { type: 'integer', minimum: 1, maximum: MAX_PSBT_EXPIRY_SECONDS, description: 'seconds the inputs stay reserved (default: the wallet\'s, 3600)' },
+        },
+      },
+      response: { 200: { type: 'object', properties: { psbt: { type: 'string' }, txid, fee: sats, vsize: { type: 'integer' }, expiresAt: { type: 'integer' } } }, 400: error, 409: error },
     },
   }, async (req) => {
-    const body = req.body as { address: string; sats: string; feeRate?: number };
+    const body = req.body as { address: string; sats: string; feeRate?: number; expiresIn?: number };
     const w = need();
     const script = addressToScript(body.address, w.network);
-    const r = await w.psbtCreate([{ script, amount: parseAmount(body.sats) }], await rateOf(body.feeRate));
-    return { psbt: r.psbt, txid: r.txid, fee: r.fee.toString(), vsize: r.vsize };
+    const r = await w.psbtCreate([{ script, amount: parseAmount(body.sats) }], await rateOf(body.feeRate), {
+      ...(body.expiresIn !== undefined ? { ttlMs: body.expiresIn * 1000 } : {}),
+    });
+    return { psbt: r.psbt, txid: r.txid, fee: r.fee.toString(), vsize: r.vsize, expiresAt: r.expiresAt };
   });
+
+  app.post('/psbt/abandon', {
+    schema: {
+      summary: 'Give up a PSBT created here and free its reserved coins at once',
+      body: {
+        type: 'object', additionalProperties: false, minProperties: 1, maxProperties: 1,
+        properties: { txid, psbt: { type: 'string', maxLength: 400_000, pattern: '^[A-Za-z0-9+/=]+$' } },
+      },
+      response: { 200: reservation, 400: error, 404: error, 409: error },
+    },
+  }, async (req) => {
+    const body = req.body as { txid?: string; psbt?: string };
+    return reservationToJson(await need().abandon((body.txid ?? body.psbt)!));
+  });
+
+  app.get('/reservations', {
+    schema: {
+      summary: 'Coins held for PSBTs, funded transactions and broadcasts being settled',
+      response: { 200: { type: 'object', properties: { reservations: { type: 'array', items: reservation } } }, 409: error },
+    },
+  }, async () => ({ reservations: (await need().reservations()).map(reservationToJson) }));
 
   app.post('/psbt/finalize', {
     schema: {

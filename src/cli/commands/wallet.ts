@@ -18,6 +18,22 @@ async function feeRateFor(wallet: Wallet, flag: string | undefined): Promise<num
   return Math.max(1, Math.ceil(estimate.satPerVb));
 }
 
+/** A PSBT argument: base64, or @path to a file holding it; `txidOk` also accepts a txid. */
+function readPsbtArg(arg: string, txidOk: boolean): string {
+  const text = arg.startsWith('@') ? readFileSync(arg.slice(1), 'utf8').trim() : arg.trim();
+  if (txidOk && /^[0-9a-f]{64}$/i.test(text)) return text.toLowerCase();
+  if (!/^[A-Za-z0-9+/=]+$/.test(text)) throw DeaddropError.badInput(`psbt must be base64${txidOk ? ', a txid' : ''} (or @path to a file holding it)`);
+  return text;
+}
+
+/** `90m`, `12h`, `2d` → ms (at most 30 days). */
+function parseDuration(text: string, name: string): number {
+  const m = /^([1-9][0-9]{0,5})([smhd])$/.exec(text);
+  const ms = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!(ms <= 30 * 86_400_000)) throw DeaddropError.badInput(`${name} must look like 90m, 12h or 2d (at most 30d); got ${JSON.stringify(text.slice(0, 20))}`);
+  return ms;
+}
+
 function sats(n: bigint): string {
   return `${n.toString()} sat`;
 }
@@ -99,19 +115,44 @@ export function registerWalletCommands(program: Command, context: ContextFactory
       });
     });
 
+  wallet
+    .command('reservations')
+    .description('coins held for PSBTs and funded transactions, with their expiry')
+    .action(async () => {
+      const ctx = context();
+      await withWallet(ctx, async ({ wallet: w }) => {
+        const reservations = await w.reservations();
+        print(ctx, { reservations }, reservations.length === 0 ? 'no reservations' : reservations.map((r) =>
+          `${r.id} ${r.kind} ${r.coins.length} coin(s) ${sats(r.coins.reduce((s, c) => s + c.value, 0n))} ${r.expiresAt === null ? 'settling with the node' : `expires ${new Date(r.expiresAt).toISOString()}`}`));
+      }, { sync: false });
+    });
+
   const psbt = wallet.command('psbt').description('partially signed transactions for external signers');
   psbt
     .command('create <address> <sats>')
     .description('an unsigned PSBT paying sats to address, with BIP32 derivations for a signer')
     .option('--fee-rate <sat/vB>', 'fee rate; default: the backend estimate')
-    .action(async (address: string, amountArg: string, opts: { feeRate?: string }) => {
+    .option('--expires <duration>', 'how long its coins stay reserved unless finalized or abandoned: 90m, 12h, 2d (default 1h)')
+    .action(async (address: string, amountArg: string, opts: { feeRate?: string; expires?: string }) => {
       const ctx = context();
       const amount = parseSats(amountArg, 'sats');
       const script = addressToScript(address, ctx.network);
+      const ttlMs = opts.expires === undefined ? undefined : parseDuration(opts.expires, '--expires');
       await withWallet(ctx, async ({ wallet: w }) => {
-        const r = await w.psbtCreate([{ script, amount }], await feeRateFor(w, opts.feeRate));
-        print(ctx, { psbt: r.psbt, txid: r.txid, fee: r.fee, vsize: r.vsize }, r.psbt);
+        const r = await w.psbtCreate([{ script, amount }], await feeRateFor(w, opts.feeRate), ttlMs === undefined ? {} : { ttlMs });
+        print(ctx, { psbt: r.psbt, txid: r.txid, fee: r.fee, vsize: r.vsize, expiresAt: r.expiresAt }, r.psbt);
       });
+    });
+  psbt
+    .command('abandon <psbt>')
+    .description('give up a PSBT made by `psbt create` (its txid, the PSBT, or @file) and free its coins')
+    .action(async (arg: string) => {
+      const ctx = context();
+      const text = readPsbtArg(arg, true);
+      await withWallet(ctx, async ({ wallet: w }) => {
+        const r = await w.abandon(text);
+        print(ctx, r, `abandoned ${r.id}: ${r.coins.length} coin(s) free again`);
+      }, { sync: false });
     });
   psbt
     .command('finalize <psbt>')
@@ -120,8 +161,7 @@ export function registerWalletCommands(program: Command, context: ContextFactory
     .option('--sign', 'sign with this wallet\'s keys first')
     .action(async (psbtArg: string, opts: { broadcast: boolean; sign?: boolean }) => {
       const ctx = context();
-      let text = psbtArg.startsWith('@') ? readFileSync(psbtArg.slice(1), 'utf8').trim() : psbtArg.trim();
-      if (!/^[A-Za-z0-9+/=]+$/.test(text)) throw DeaddropError.badInput('psbt must be base64 (or @path to a file holding it)');
+      let text = readPsbtArg(psbtArg, false);
       await withWallet(ctx, async ({ wallet: w }) => {
         if (opts.sign) text = (await w.psbtSign(text)).psbt;
         const r = await w.psbtFinalize(text, { broadcast: opts.broadcast });
