@@ -16,7 +16,7 @@ import type { BroadcastResult } from '../chain/types.js';
 import { knownDataProtocol } from '../chain/block.js';
 import type { TaprootKeyInfo, WalletKeys } from '../wallet/keys.js';
 import { buildSigned, planTx, validateOutputs, type BuiltTx, type SpendableCoin, type TxPlan } from '../wallet/tx.js';
-import type { OutputSpec } from '../wallet/coinselect.js';
+import { checkFeeRate, type OutputSpec } from '../wallet/coinselect.js';
 import { outpointFromHex, type SilentPaymentAddress } from './bip352.js';
 import type { DropPayloadInput } from './codec.js';
 import { dropScript, ENVELOPE_MAX_BYTES } from './envelope.js';
@@ -47,6 +47,8 @@ export interface DropFunding {
   readonly keys: WalletKeys;
   readonly coins: readonly SpendableCoin[];
   readonly change: TaprootKeyInfo;
+  /** The wallet's own fee-rate cap (sat/vB); the lower of it and the drop's cap applies. */
+  readonly maxFeeRate?: number;
 }
 
 /** A signed drop transaction. */
@@ -96,13 +98,16 @@ function dropInputs(plan: TxPlan, keys: WalletKeys): DropInput[] {
  * BAD_ADDRESS, INSUFFICIENT_FUNDS or FEE_TOO_HIGH.
  */
 export function buildDropTx(funding: DropFunding, params: DropSendParams): DropTx {
+  // The cap first: a rate above it is its own error, whatever the coins could afford.
+  const maxFeeRate = Math.min(params.maxFeeRate ?? DEFAULT_MAX_DROP_FEE_RATE, funding.maxFeeRate ?? Infinity);
+  checkFeeRate(params.feeRate, maxFeeRate);
   const length = params.envelopeLength ?? ENVELOPE_MAX_BYTES;
   const opPlaceholder: OutputSpec = { script: dropScript(new Uint8Array(length)), amount: 0n };
   const notifyPlaceholder: OutputSpec | null = params.notifyOutput ? { script: P2TR_PLACEHOLDER, amount: NOTIFY_OUTPUT_VALUE } : null;
   const outputs = notifyPlaceholder ? [opPlaceholder, notifyPlaceholder] : [opPlaceholder];
   validateOutputs(outputs);
   const plan = planTx({
-    candidates: funding.coins, outputs, feeRate: params.feeRate, maxFeeRate: params.maxFeeRate ?? DEFAULT_MAX_DROP_FEE_RATE, change: funding.change,
+    candidates: funding.coins, outputs, feeRate: params.feeRate, maxFeeRate, change: funding.change,
   });
   const inputs = dropInputs(plan, funding.keys);
   let drop;

@@ -799,8 +799,10 @@ export class Wallet {
    * Nothing is reserved; pair it with `broadcastOwn`. Two concurrent callers may pick the same
    * coins, in which case the node rejects the second transaction.
    */
-  async fundingForDrop(): Promise<{ network: Network; keys: WalletKeys; coins: SpendableCoin[]; change: TaprootKeyInfo }> {
-    return this.#exclusive(async () => ({ network: this.network, keys: this.keys, coins: this.#spendable(), change: this.#nextChangeKey(false) }));
+  async fundingForDrop(): Promise<{ network: Network; keys: WalletKeys; coins: SpendableCoin[]; change: TaprootKeyInfo; maxFeeRate: number }> {
+    return this.#exclusive(async () => ({
+      network: this.network, keys: this.keys, coins: this.#spendable(), change: this.#nextChangeKey(false), maxFeeRate: this.maxFeeRate,
+    }));
   }
 
   /**
