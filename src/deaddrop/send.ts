@@ -17,6 +17,7 @@ import { knownDataProtocol } from '../chain/block.js';
 import type { TaprootKeyInfo, WalletKeys } from '../wallet/keys.js';
 import { buildSigned, planTx, validateOutputs, type BuiltTx, type SpendableCoin, type TxPlan } from '../wallet/tx.js';
 import { checkFeeRate, type OutputSpec } from '../wallet/coinselect.js';
+import { explainShortfall, type HeldBack } from '../wallet/chain-policy.js';
 import { outpointFromHex, type SilentPaymentAddress } from './bip352.js';
 import type { DropPayloadInput } from './codec.js';
 import { dropScript, ENVELOPE_MAX_BYTES } from './envelope.js';
@@ -49,6 +50,8 @@ export interface DropFunding {
   readonly change: TaprootKeyInfo;
   /** The wallet's own fee-rate cap (sat/vB); the lower of it and the drop's cap applies. */
   readonly maxFeeRate?: number;
+  /** Coins left out because the node's unconfirmed-chain limits forbid spending them now. */
+  readonly heldBack?: HeldBack | null;
 }
 
 /** A signed drop transaction. */
@@ -106,9 +109,12 @@ export function buildDropTx(funding: DropFunding, params: DropSendParams): DropT
   const notifyPlaceholder: OutputSpec | null = params.notifyOutput ? { script: P2TR_PLACEHOLDER, amount: NOTIFY_OUTPUT_VALUE } : null;
   const outputs = notifyPlaceholder ? [opPlaceholder, notifyPlaceholder] : [opPlaceholder];
   validateOutputs(outputs);
-  const plan = planTx({
-    candidates: funding.coins, outputs, feeRate: params.feeRate, maxFeeRate, change: funding.change,
-  });
+  let plan: TxPlan;
+  try {
+    plan = planTx({ candidates: funding.coins, outputs, feeRate: params.feeRate, maxFeeRate, change: funding.change });
+  } catch (err) {
+    throw explainShortfall(err, funding.heldBack ?? null);
+  }
   const inputs = dropInputs(plan, funding.keys);
   let drop;
   try {

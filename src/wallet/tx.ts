@@ -27,6 +27,8 @@ export interface SpendableCoin {
   readonly script: Uint8Array;
   readonly chain: KeyChain;
   readonly index: number;
+  /** null while unconfirmed; absent counts as confirmed. Confirmed coins are preferred. */
+  readonly height?: number | null;
 }
 
 export interface PlanParams {
@@ -141,8 +143,21 @@ export function addressToScript(address: string, network: Network): Uint8Array {
 
 /** Chooses inputs, change and output order. Validation of outputs and fee rate is the caller's. */
 export function planTx(p: PlanParams): TxPlan {
+  // Confirmed coins first: spending unconfirmed change lengthens chains the node limits.
+  const confirmed = p.candidates.filter((c) => c.height !== null);
+  if (confirmed.length > 0 && confirmed.length < p.candidates.length) {
+    try {
+      return planWith(p, confirmed);
+    } catch (err) {
+      if (!(err instanceof DeaddropError && err.code === 'INSUFFICIENT_FUNDS')) throw err;
+    }
+  }
+  return planWith(p, p.candidates);
+}
+
+function planWith(p: PlanParams, candidates: readonly SpendableCoin[]): TxPlan {
   const sel = selectCoins({
-    candidates: p.candidates,
+    candidates,
     required: p.required ?? [],
     outputs: p.outputs,
     feeRate: p.feeRate,

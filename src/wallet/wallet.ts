@@ -20,6 +20,7 @@ import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import { ChainFollower } from '../watcher/follower.js';
 import { checkFeeRate, type OutputSpec } from './coinselect.js';
+import { chainPolicyFor, explainShortfall, PendingGraph, type ChainPolicy, type HeldBack } from './chain-policy.js';
 import { applyTx, disconnectBlock, evictTx, type ScriptIndex } from './indexer.js';
 import { CHANGE, RECEIVE, type KeyChain, type TaprootKeyInfo, type WalletKeys } from './keys.js';
 import { psbtFinalize, psbtFromBase64, psbtSign, psbtToBase64 } from './psbt.js';
@@ -67,6 +68,8 @@ export interface WalletOptions {
    * nor abandoned (ms). Default one hour ({@link DEFAULT_RESERVATION_TTL_MS}).
    */
   readonly reservationTtlMs?: number;
+  /** Unconfirmed-chain limits to respect. Default: the backend's (chain-policy.ts, `chainPolicyFor`). */
+  readonly chainPolicy?: ChainPolicy;
   /** Errors of background work. */
   readonly onError?: (err: unknown) => void;
   /** Called after wallet state may have changed (new block, new tx, send). */
@@ -152,6 +155,8 @@ export class Wallet {
   /** Broadcast records found at start-up, settled with the node's answer (see #settleBroadcasts). */
   #unsettled = new Set<string>();
   readonly reservationTtlMs: number;
+  /** The unconfirmed-chain limits coin selection respects. */
+  readonly chainPolicy: ChainPolicy;
   #seenMempool = new Set<string>();
   #lock: Promise<unknown> = Promise.resolve();
   #opening: Promise<void> | null = null;
@@ -170,6 +175,7 @@ export class Wallet {
     if (!Number.isSafeInteger(this.gapLimit) || this.gapLimit < 1 || this.gapLimit > 10_000) throw new RangeError(`gapLimit out of range: ${this.gapLimit}`);
     if (!(this.maxFeeRate >= 1)) throw new RangeError(`maxFeeRate must be >= 1 sat/vB; got ${this.maxFeeRate}`);
     this.reservationTtlMs = opts.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    this.chainPolicy = opts.chainPolicy ?? chainPolicyFor(opts.source.kind, opts.keys.network);
     if (!Number.isSafeInteger(this.reservationTtlMs) || this.reservationTtlMs < 1) throw new RangeError(`reservationTtlMs must be a positive integer; got ${this.reservationTtlMs}`);
     this.#opts = opts;
     this.#dbArg = opts.db;
@@ -603,15 +609,47 @@ export class Wallet {
    * own pending transactions; never reserved ones.
    */
   #spendable(): SpendableCoin[] {
+    return this.#coins().coins;
+  }
+
+  /**
+   * Spendable coins (as #spendable) minus those whose spending would break the node's
+   * unconfirmed-chain limits, and what was held back for that reason.
+   */
+  #coins(): { coins: SpendableCoin[]; held: HeldBack | null } {
     const store = this.#db;
     this.#res.expire(Date.now());
     const reserved = this.#res.reservedOutpoints();
-    return store.unspent().filter((u) => {
+    const all = store.unspent().filter((u) => {
       if (reserved.has(`${u.txid}:${u.vout}`)) return false;
       if (u.height !== null) return this.#isMature(u);
       const t = store.tx(u.txid);
       return t !== undefined && t.own && t.status === 'pending';
     });
+    if (all.every((u) => u.height !== null)) return { coins: all, held: null };
+    const graph = this.#pendingGraph();
+    const coins: SpendableCoin[] = [];
+    let value = 0n;
+    let reason = '';
+    for (const u of all) {
+      const why = u.height === null ? graph.violation(this.chainPolicy, [u.txid], 0) : null;
+      if (why === null) coins.push(u);
+      else {
+        value += u.value;
+        reason ||= why;
+      }
+    }
+    return { coins, held: value > 0n ? { value, reason, policy: this.chainPolicy.name } : null };
+  }
+
+  /** The wallet's unconfirmed transactions and how they chain. */
+  #pendingGraph(): PendingGraph {
+    const pending = this.#db.pendingTxs();
+    const ids = new Set(pending.map((t) => t.txid));
+    return new PendingGraph(pending.map((t) => {
+      const tx = parseTransaction(t.raw);
+      return { txid: t.txid, vsize: tx.vsize, parents: tx.inputs.map((i) => i.prevTxidHex).filter((id) => ids.has(id)) };
+    }));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -637,12 +675,17 @@ export class Wallet {
   ): TxPlan {
     checkFeeRate(opts.feeRate, this.maxFeeRate);
     validateOutputs(opts.outputs, { allowNonStandardData: opts.allowNonStandardData ?? false });
-    return planTx({
-      candidates: extra.candidates ?? this.#spendable(), outputs: opts.outputs, feeRate: opts.feeRate, maxFeeRate: this.maxFeeRate, change,
-      lockTime: this.#lockTime(), changePosition: opts.changePosition ?? 'random',
-      ...(extra.required ? { required: extra.required } : {}),
-      ...(extra.minFee ? { minFee: extra.minFee } : {}),
-    });
+    const { coins, held } = extra.candidates ? { coins: extra.candidates, held: null } : this.#coins();
+    try {
+      return planTx({
+        candidates: coins, outputs: opts.outputs, feeRate: opts.feeRate, maxFeeRate: this.maxFeeRate, change,
+        lockTime: this.#lockTime(), changePosition: opts.changePosition ?? 'random',
+        ...(extra.required ? { required: extra.required } : {}),
+        ...(extra.minFee ? { minFee: extra.minFee } : {}),
+      });
+    } catch (err) {
+      throw explainShortfall(err, held);
+    }
   }
 
   /** Reserves exactly the inputs of `plan` (persisted) for transaction `txid`. */
@@ -713,6 +756,15 @@ export class Wallet {
    */
   async #broadcastNow(built: BuiltTx, replaces?: string, changeVoutArg?: number | null): Promise<SendResult> {
     const parsed = parseTransaction(built.raw);
+    if (!replaces) {
+      // The exact check, with the real size: never send what the node's chain limits refuse.
+      const why = this.#pendingGraph().violation(this.chainPolicy, parsed.inputs.map((i) => i.prevTxidHex), parsed.vsize);
+      if (why !== null) {
+        throw new DeaddropError('INSUFFICIENT_FUNDS', `${this.chainPolicy.name} would refuse this transaction for its unconfirmed inputs (${why}): spend confirmed coins or wait for the next block`, {
+          reason: 'unconfirmed-chain-limit',
+        });
+      }
+    }
     const res = this.#res;
     if (res.get(built.txid)) res.markBroadcasting(built.txid, built.raw);
     else res.add(built.txid, 'broadcast', parsed.inputs.map((i) => ({ txid: i.prevTxidHex, vout: i.vout })), { raw: built.raw, now: Date.now(), expiresAt: null });
@@ -799,10 +851,11 @@ export class Wallet {
    * Nothing is reserved; pair it with `broadcastOwn`. Two concurrent callers may pick the same
    * coins, in which case the node rejects the second transaction.
    */
-  async fundingForDrop(): Promise<{ network: Network; keys: WalletKeys; coins: SpendableCoin[]; change: TaprootKeyInfo; maxFeeRate: number }> {
-    return this.#exclusive(async () => ({
-      network: this.network, keys: this.keys, coins: this.#spendable(), change: this.#nextChangeKey(false), maxFeeRate: this.maxFeeRate,
-    }));
+  async fundingForDrop(): Promise<{ network: Network; keys: WalletKeys; coins: SpendableCoin[]; change: TaprootKeyInfo; maxFeeRate: number; heldBack: HeldBack | null }> {
+    return this.#exclusive(async () => {
+      const { coins, held } = this.#coins();
+      return { network: this.network, keys: this.keys, coins, change: this.#nextChangeKey(false), maxFeeRate: this.maxFeeRate, heldBack: held };
+    });
   }
 
   /**
