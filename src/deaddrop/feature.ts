@@ -20,6 +20,7 @@ import { DropWatcher } from '../watcher/watcher.js';
 import { indexRoutes } from '../watcher/index-routes.js';
 import type { DropStore } from '../watcher/drop-store.js';
 import { IntroductionLedger } from './introductions.js';
+import { settleIntroductions } from './settle.js';
 import { DAEMON_WATCHER, INDEX_DB, listLocalDrops, openDropsStore } from './local.js';
 import { nodeIssuer, walletIdentity, walletInvite, walletSilentAddress } from './publish.js';
 import { dropRoutes } from './routes.js';
@@ -87,6 +88,14 @@ export const dropFeature: DaemonFeature = {
       ctx.log(`drop watcher off: the ${ctx.chain.kind} backend serves no full blocks`);
     }
     let ledger: IntroductionLedger | null = null;
+    if (keys && ctx.wallet) {
+      // The wallet has synced (and settled its broadcast records): settle interrupted sends.
+      ledger = IntroductionLedger.open(ctx.datadir);
+      const settled = await settleIntroductions(ledger, ctx.wallet, Date.now());
+      if (settled.sent + settled.failed + settled.pending > 0) {
+        ctx.log(`introductions interrupted by the last stop: ${settled.sent} sent, ${settled.failed} never broadcast, ${settled.pending} still unknown`);
+      }
+    }
     const routes: ApiRoutePlugin[] = [
       routeGroup('', dropRoutes, {
         wallet: () => (keys ? ctx.wallet : undefined),

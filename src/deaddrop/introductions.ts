@@ -19,8 +19,8 @@
  * | expires_at | the token's expiry as carried (Unix seconds on a whole hour), null = never |
  * | recipient, label | the silent-payment address and invite label the drop went to |
  * | endpoints | JSON array of the endpoint hints sent |
- * | status | reserved (built, maybe broadcast), sent (accepted by the node), failed (never broadcast) |
- * | txid, vout | the drop transaction and its OP_RETURN output, once sent |
+ * | status | reserved (being sent), sent (accepted by the node), failed (never broadcast) |
+ * | txid, vout | the drop transaction and its OP_RETURN output, recorded once signed, before it is broadcast |
  * | created_at, sent_at | Unix milliseconds |
  */
 import Database from 'better-sqlite3';
@@ -155,6 +155,14 @@ export class IntroductionLedger {
        VALUES (?, ?, ?, ?, ?, 'reserved', ?)`,
     ).run(toHex(params.nodeKey), params.expiresAt, params.recipient, params.label ?? null, JSON.stringify(params.endpoints), this.#now());
     return Number(info.lastInsertRowid);
+  }
+
+  /**
+   * Records the signed drop of introduction `n` before it is broadcast, so an interrupted send
+   * can be settled from the wallet's record of that transaction (see ./settle.ts).
+   */
+  markBuilt(n: number, txid: string, vout: number): void {
+    this.#live().prepare("UPDATE introductions SET txid = ?, vout = ? WHERE number = ? AND status = 'reserved'").run(txid, vout, n);
   }
 
   /** Records that introduction `n`'s drop was accepted by the node. */

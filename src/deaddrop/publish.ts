@@ -228,7 +228,7 @@ export async function sendIntroduction(wallet: IntroducerWallet, deps: Introduce
       payload: { nodeKey: issued.nodeKey, token: issued.token, expiresAt: issued.expiresAt, endpoints: all, message },
       feeRate: params.feeRate,
       notifyOutput: params.notifyOutput === true,
-    });
+    }, { beforeBroadcast: (tx) => deps.ledger.markBuilt(n, tx.txid, tx.opReturnVout) });
     deps.ledger.markSent(n, sent.txid, sent.opReturnVout);
     return {
       txid: sent.txid, vsize: sent.vsize, fee: sent.fee, opReturnVout: sent.opReturnVout, notifyVout: sent.notifyVout, recipient: invite.address,

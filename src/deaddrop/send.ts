@@ -161,15 +161,17 @@ export interface DropSendResult {
 const queues = new WeakMap<DropWallet, Promise<unknown>>();
 
 /**
- * Builds and broadcasts a drop; prints nothing, returns {txid, vsize, fee}. Calls for the same
+ * Builds and broadcasts a drop; prints nothing, returns {txid, vsize, fee}. `beforeBroadcast`
+ * sees the signed transaction before it leaves (to record its txid). Calls for the same
  * wallet run one after the other so two drops never pick the same coins. REJECTED with the
  * node's reason if the node refuses the transaction.
  * @example
  * const { txid, vsize, fee } = await sendDrop(wallet, { recipient: 'sprt1q...', payload, feeRate: 2 });
  */
-export function sendDrop(wallet: DropWallet, params: DropSendParams): Promise<DropSendResult> {
+export function sendDrop(wallet: DropWallet, params: DropSendParams, hooks: { beforeBroadcast?: (tx: DropTx) => void } = {}): Promise<DropSendResult> {
   const run = async (): Promise<DropSendResult> => {
     const tx = buildDropTx(await wallet.fundingForDrop(), params);
+    hooks.beforeBroadcast?.(tx);
     const res = await wallet.broadcastOwn(tx.built);
     if (!res.accepted) throw new DeaddropError('REJECTED', `node rejected the drop transaction: ${res.reason}`, { code: res.code });
     return { txid: tx.txid, vsize: tx.vsize, fee: tx.fee, opReturnVout: tx.opReturnVout, notifyVout: tx.notifyVout };
