@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
+import { runCli, runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
 import { waitUntil } from '../support/wait.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { openBackend } from '../../src/chain/open.js';
@@ -147,10 +147,41 @@ describe('kill -9 of a sending daemon (btcd)', () => {
       await source.close();
     }
 
-    // Every coin is spendable: send all but a little, in one transaction.
+    // Issue 9.2: one PSBT used to strand coins until a restart. Now it holds exactly its input,
+    // is listed, and abandoning it frees the coin at once.
     const all = BigInt(balance.confirmed) - 20_000n;
-    const r = await call<{ txid: string; error?: string; message?: string }>(d, 'POST', '/wallet/send', { address: stranger.taprootKey(RECEIVE, 9999).address, sats: all.toString(), feeRate: 1 });
+    const sendAll = { address: stranger.taprootKey(RECEIVE, 9999).address, sats: all.toString(), feeRate: 1 };
+    const psbt = await call<{ txid: string; expiresAt: number }>(d, 'POST', '/wallet/psbt/create', { address: stranger.taprootKey(RECEIVE, 9998).address, sats: '1000', feeRate: 1, expiresIn: 600 });
+    expect(psbt.status).toBe(200);
+    expect(psbt.json.expiresAt).toBeGreaterThan(Date.now() + 500_000);
+    const refused = await call<{ error: string; message: string }>(d, 'POST', '/wallet/send', sendAll);
+    expect([refused.status, refused.json.error]).toEqual([409, 'INSUFFICIENT_FUNDS']);
+    const listed = await call<{ reservations: Reservation[] }>(d, 'GET', '/wallet/reservations');
+    expect(listed.json.reservations.map((x) => [x.id, x.kind, x.coins.length])).toEqual([[psbt.json.txid, 'psbt', 1]]);
+    expect((await call(d, 'POST', '/wallet/psbt/abandon', {})).status).toBe(400);
+    expect((await call(d, 'POST', '/wallet/psbt/abandon', { txid: 'ab'.repeat(32) })).status).toBe(404);
+    expect((await call<Reservation>(d, 'POST', '/wallet/psbt/abandon', { txid: psbt.json.txid })).json.id).toBe(psbt.json.txid);
+
+    // Every coin is spendable: send all but a little, in one transaction.
+    const r = await call<{ txid: string; error?: string; message?: string }>(d, 'POST', '/wallet/send', sendAll);
     expect(r.json.message ?? '').toBe('');
     expect(r.status).toBe(200);
   }, 240_000);
+
+  it('lists and abandons PSBT reservations from the CLI, kept across processes', async () => {
+    await stopDaemonProcess(daemon);
+    daemon = undefined;
+    const bk = ['--datadir', datadir, '--backend', node.backendUrl];
+    const created = await runCliJson<{ txid: string; expiresAt: number }>([...bk, 'wallet', 'psbt', 'create', stranger.taprootKey(RECEIVE, 9997).address, '1000', '--fee-rate', '1', '--expires', '2h'], env);
+    expect(created.expiresAt).toBeGreaterThan(Date.now() + 7_000_000);
+    const listed = await runCliJson<{ reservations: Reservation[] }>([...bk, 'wallet', 'reservations'], env);
+    expect(listed.reservations.map((x) => [x.id, x.kind])).toEqual([[created.txid, 'psbt']]);
+    const abandoned = await runCliJson<{ id: string }>([...bk, 'wallet', 'psbt', 'abandon', created.txid], env);
+    expect(abandoned.id).toBe(created.txid);
+    expect((await runCliJson<{ reservations: Reservation[] }>([...bk, 'wallet', 'reservations'], env)).reservations).toEqual([]);
+    const again = await runCli([...bk, 'wallet', 'psbt', 'abandon', created.txid], env);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr.trim().split('\n')).toHaveLength(1);
+    expect(again.stderr).toContain(`no reservation for transaction ${created.txid}`);
+  }, 120_000);
 });
