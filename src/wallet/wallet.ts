@@ -642,6 +642,17 @@ export class Wallet {
     return { coins, held: value > 0n ? { value, reason, policy: this.chainPolicy.name } : null };
   }
 
+  /** Says, in an INSUFFICIENT_FUNDS, how much more the wallet holds in reservations (the "have 0 sat" puzzle of issue 9). */
+  #withReserved(err: unknown): unknown {
+    if (!isDeaddropError(err, 'INSUFFICIENT_FUNDS')) return err;
+    const reserved = new Set([...this.#res.reservedOutpoints()]);
+    const value = this.#db.unspent().filter((u) => reserved.has(`${u.txid}:${u.vout}`)).reduce((s, u) => s + u.value, 0n);
+    if (value === 0n) return err;
+    return new DeaddropError('INSUFFICIENT_FUNDS', `${err.message}; ${value} sat more are reserved for PSBTs or sends in progress (see \`deaddrop wallet reservations\`)`, {
+      ...err.details, reserved: value.toString(),
+    });
+  }
+
   /** The wallet's unconfirmed transactions and how they chain. */
   #pendingGraph(): PendingGraph {
     const pending = this.#db.pendingTxs();
@@ -684,7 +695,7 @@ export class Wallet {
         ...(extra.minFee ? { minFee: extra.minFee } : {}),
       });
     } catch (err) {
-      throw explainShortfall(err, held);
+      throw this.#withReserved(explainShortfall(err, held));
     }
   }
 

@@ -75,7 +75,7 @@ describe('coin reservations', () => {
     expect((await wallet.balance()).confirmed).toBe(849_076n);
     const err = await wallet.send(dest, 1_000n, { feeRate: 2 }).catch((e: unknown) => e);
     expect(isDeaddropError(err, 'INSUFFICIENT_FUNDS')).toBe(true);
-    expect((err as Error).message).toContain('have 0 sat spendable');
+    expect((err as Error).message).toContain('have 0 sat spendable; 849076 sat more are reserved for PSBTs or sends in progress (see `deaddrop wallet reservations`)');
     expect((await wallet.abandon(a.txid)).id).toBe(a.txid);
     expect(await wallet.reservations()).toEqual([]);
     const b = await wallet.psbtCreate([{ script: destScript, amount: 2_000n }], 2);
