@@ -36,7 +36,7 @@ export function createPaypubFeature(o: PaypubFeatureOptions = {}): DaemonFeature
         ctx.log('paypub off: no unlocked wallet (PayPub routes answer NOT_INITIALIZED)');
       }
       return {
-        routes: [routeGroup('/paypub', paypubRoutes, { service: () => service, onListen: (url: string) => service?.setPublicUrl(url) })],
+        routes: [routeGroup('/paypub', paypubRoutes, { service: () => service, onListen: (url: string) => service?.setPublicUrl(ctx.publicUrl() ?? url) })],
         close: async () => {
           await service?.close();
         },
