@@ -342,10 +342,9 @@ export function privateTerms(ctx: PaypubContext, idOrPrefix: string, buyerKey: U
   if (ctx.store.pendingPrivateOffers(sale.id).length >= MAX_PENDING) throw new DeaddropError('CONFLICT', 'this sale holds as many unfunded private offers as it keeps');
   const ps = createPrivateSale({ manifest: sale.manifest, keys: allKeys(ctx, sale), sellerSecretKey: sellerSecret(ctx, sale), buyerKey });
   const paymentHash = hex(ps.offer.paymentHash);
-  ctx.store.transaction(() => {
-    ctx.store.insertPrivateOffer({ saleId: sale.id, role: 'seller', buyerKey, offer: ps.offer, wrap: ps.wrap, secret: ps.secret, script: htlcOutput(sale.manifest, ps.offer).script });
-    ctx.store.event('paypub.private.offer', `paypub.private.offer:${paymentHash}`, { id: sale.id, paymentHash });
-  });
+  // No event row: anyone can ask for terms, and the outbox keeps every row it is given. The seller
+  // hears of the terms that matter when their HTLC is announced or seen on chain.
+  ctx.store.insertPrivateOffer({ saleId: sale.id, role: 'seller', buyerKey, offer: ps.offer, wrap: ps.wrap, secret: ps.secret, script: htlcOutput(sale.manifest, ps.offer).script });
   return { offer: encodeOffer(ps.offer), wrap: ps.wrap, paymentHash };
 }
 
