@@ -4,7 +4,10 @@
  * and nothing else, bodies that are not UTF-8 or nest too deep are a clear 400, a wrong network
  * is one status everywhere, every 500 is logged, and /openapi.json describes what is served.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Transaction } from '@scure/btc-signer';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -26,6 +29,7 @@ import type { IntroducerWallet } from '../../src/deaddrop/publish.js';
 import { DropStore } from '../../src/watcher/drop-store.js';
 import { indexRoutes } from '../../src/watcher/index-routes.js';
 import { IndexService } from '../../src/watcher/index-service.js';
+import { runCli } from '../support/cli.js';
 
 const TOKEN = 'e'.repeat(64);
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -195,6 +199,17 @@ describe('api hardening', () => {
         ws.on('error', () => resolve('error'));
       });
       expect(r).not.toBe('open');
+    });
+
+    it('`deaddrop start --public-listen` refuses an address it cannot parse, with one line', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'dd-public-listen-'));
+      try {
+        const r = await runCli(['--datadir', dir, 'start', '--public-listen', 'everywhere']);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr.trim().split('\n')).toEqual(['error: --public-listen takes <address>:<port>, e.g. 0.0.0.0:8080 or [::]:8080']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it('refuses a cross-origin browser request', async () => {
