@@ -8,6 +8,9 @@ import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import { authPlugin } from './auth.js';
 import { installErrorHandler } from './errors.js';
+import { installJsonParser } from './body-parser.js';
+import { hostGuardPlugin } from './host-guard.js';
+import { openapiInfo, openapiTransform } from './openapi.js';
 import { statusRoutes } from './routes/status.js';
 import { eventRoutes } from './routes/events.js';
 import type { ApiServices } from './services.js';
@@ -29,6 +32,10 @@ export interface BuildAppOptions {
   /** Route groups added by features (wallet, drops, paypub, node), each registered encapsulated. */
   readonly routes?: readonly ApiRoutePlugin[];
   readonly logger?: boolean;
+  /** Where unexpected (500) errors are logged, one line each (the daemon's log). */
+  readonly log?: (line: string) => void;
+  /** Log 500s with their stack (`--debug`). */
+  readonly debug?: boolean;
 }
 
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
@@ -37,16 +44,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'deaddrop local API', version: '0.1.0' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
-  });
+  installJsonParser(app);
+  await app.register(swagger, { openapi: openapiInfo(), transform: openapiTransform });
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // Before the token check: a request from a foreign Host or Origin learns nothing, not even 401.
+  await app.register(hostGuardPlugin);
   await app.register(authPlugin, { token: opts.token });
-  installErrorHandler(app);
+  installErrorHandler(app, { ...(opts.log ? { log: opts.log } : {}), ...(opts.debug ? { debug: true } : {}) });
 
   await app.register(statusRoutes, { status: opts.services.status });
   await app.register(eventRoutes, { events: opts.services.events });

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ChainSource, ChainTip } from '../chain/types.js';
 import { openBackend } from '../chain/open.js';
 import { buildApp, listenLoopback, routeGroup, type ApiRoutePlugin } from '../api/app.js';
+import { listenPublic, type PublicListener } from '../api/public-listener.js';
 import type { DaemonStatus } from '../api/services.js';
 import { removeApiUrl, writeApiToken, writeApiUrl } from '../api/token.js';
 import type { Network } from '../util/network.js';
@@ -40,6 +41,13 @@ export interface DaemonOptions {
    * (the daemon still runs, wallet routes answer NOT_INITIALIZED).
    */
   readonly passphrase?: () => Promise<string | undefined>;
+  /**
+   * `<addr>:<port>` of a second listener that serves only the public routes (PayPub content, the
+   * public candidate index) to other machines. Off by default; see README "The local API".
+   */
+  readonly publicListen?: string;
+  /** Log unexpected API errors with their stack. */
+  readonly debug?: boolean;
   /** Features started after the wallet, in order; each may add API routes. */
   readonly features?: readonly DaemonFeature[];
 }
@@ -53,6 +61,7 @@ export class Daemon {
   private readonly running: RunningFeature[] = [];
   private app: FastifyInstance | undefined;
   private url: string | undefined;
+  private publicListener: PublicListener | undefined;
   private lastTip: ChainTip | null = null;
   private unsubscribe: (() => void) | undefined;
   private readonly startedAt = Date.now();
@@ -76,6 +85,11 @@ export class Daemon {
   get apiUrl(): string {
     if (!this.url) throw DeaddropError.closed('daemon API (not ready)');
     return this.url;
+  }
+
+  /** The public listener's URL (`--public-listen`), once ready; undefined without one. */
+  get publicUrl(): string | undefined {
+    return this.publicListener?.url;
   }
 
   get chain(): ChainSource {
@@ -154,7 +168,12 @@ export class Daemon {
       this.running.push(running);
       routes.push(...(running.routes ?? []));
     }
-    this.app = await buildApp({ token, services: { status: this, events: this.events }, routes });
+    this.app = await buildApp({ token, services: { status: this, events: this.events }, routes, log, ...(this.opts.debug ? { debug: true } : {}) });
+    // The public listener first: features learn its URL when the loopback API starts listening.
+    if (this.opts.publicListen) {
+      this.publicListener = await listenPublic(this.app, this.opts.publicListen);
+      log(`public routes (PayPub content, candidate index) listening on ${this.publicListener.url}`);
+    }
     this.url = await listenLoopback(this.app, this.opts.apiPort ?? 0);
     writeApiUrl(this.opts.datadir, this.url);
     log(`api listening on ${this.url} (token in ${this.opts.datadir}/api.token)`);
@@ -169,6 +188,7 @@ export class Daemon {
       wallet: this.walletInstance,
       walletKeys: this.keys,
       defaultFeeRate: () => this.defaultFeeRate(),
+      publicUrl: () => this.publicListener?.url,
       log,
     };
   }
@@ -231,6 +251,7 @@ export class Daemon {
     await this.opening?.catch(() => undefined);
     this.unsubscribe?.();
     if (this.url) removeApiUrl(this.opts.datadir, this.url);
+    await this.publicListener?.close();
     await this.app?.close();
     for (const feature of this.running.reverse()) await feature.close().catch(() => undefined);
     await this.walletInstance?.close();

@@ -20,6 +20,11 @@ export interface FeatureContext {
   readonly wallet: Wallet | undefined;
   readonly walletKeys: WalletKeys | undefined;
   defaultFeeRate(): Promise<number>;
+  /**
+   * The `--public-listen` listener's URL once it listens (undefined without one): where
+   * strangers reach the public routes, as opposed to the loopback API URL.
+   */
+  publicUrl(): string | undefined;
   /** Human log line (stderr in the CLI). Never pass secrets or anything linking a user's actions. */
   log(line: string): void;
 }

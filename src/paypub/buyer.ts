@@ -6,8 +6,9 @@
  * own view of the beacon block, and a fresh refund key (keys.ts PAYPUB_BUYER): nothing the seller
  * sends decides where the money goes. Pledging is refused once the keys are public.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { unlockedDir, writeNewFile } from './files.js';
+import { join } from 'node:path';
 import { parseTransaction } from '../chain/block.js';
 import { DeaddropError } from '../util/errors.js';
 import { PAYPUB_BUYER } from '../wallet/keys.js';
@@ -271,13 +272,17 @@ export interface UnlockResult {
   readonly at: number;
 }
 
-/** The default place the daemon writes an unlocked file. */
+/** The default place the daemon writes an unlocked file (under the API's output directory). */
 export function defaultOutPath(ctx: PaypubContext, id: string): string {
-  return join(ctx.datadir, 'paypub', 'files', `${id.slice(0, 16)}.bin`);
+  return join(unlockedDir(ctx.datadir), `${id.slice(0, 16)}.bin`);
 }
 
-/** Decrypts with every known key and writes the file (atomically). CONFLICT while keys are missing. */
-export async function unlock(ctx: PaypubContext, idOrPrefix: string, out?: string): Promise<UnlockResult> {
+/**
+ * Decrypts with every known key and writes the file (atomically, mode 0600). CONFLICT while keys
+ * are missing, or when the file exists and `force` is not set; the file's directory must exist
+ * (only the default output directory is created).
+ */
+export async function unlock(ctx: PaypubContext, idOrPrefix: string, out?: string, o: { force?: boolean } = {}): Promise<UnlockResult> {
   const sale = needSale(ctx, idOrPrefix);
   const m = sale.manifest;
   const { keys, missing } = collectKeys(m, ctx.store.keys(sale.id));
@@ -289,10 +294,8 @@ export async function unlock(ctx: PaypubContext, idOrPrefix: string, out?: strin
   }
   const plain = decryptContent(m, chunks, keys);
   const path = out ?? sale.outPath ?? defaultOutPath(ctx, sale.id);
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, plain, { mode: 0o600 });
-  renameSync(tmp, path);
+  if (path === defaultOutPath(ctx, sale.id)) mkdirSync(unlockedDir(ctx.datadir), { recursive: true, mode: 0o700 });
+  writeNewFile(path, plain, o);
   const at = Date.now();
   ctx.store.transaction(() => {
     ctx.store.setUnlocked(sale.id, path, at);

@@ -6,6 +6,7 @@
  */
 import { routeGroup } from '../api/app.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from '../daemon/feature.js';
+import { ensurePaypubDirs } from './files.js';
 import { paypubRoutes } from './routes.js';
 import { PaypubService } from './service.js';
 
@@ -32,11 +33,12 @@ export function createPaypubFeature(o: PaypubFeatureOptions = {}): DaemonFeature
           ...(o.fetch ? { fetch: o.fetch } : {}), ...(o.pollIntervalMs ? { pollIntervalMs: o.pollIntervalMs } : {}),
         });
         await service.ready();
+        ensurePaypubDirs(ctx.datadir);
       } else {
         ctx.log('paypub off: no unlocked wallet (PayPub routes answer NOT_INITIALIZED)');
       }
       return {
-        routes: [routeGroup('/paypub', paypubRoutes, { service: () => service, onListen: (url: string) => service?.setPublicUrl(url) })],
+        routes: [routeGroup('/paypub', paypubRoutes, { service: () => service, onListen: (url: string) => service?.setPublicUrl(ctx.publicUrl() ?? url) })],
         close: async () => {
           await service?.close();
         },

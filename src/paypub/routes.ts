@@ -1,7 +1,8 @@
 /**
  * PayPub routes, registered under `/paypub`.
  *
- * Behind the API token (the local user): `GET /sales`, `GET /sales/:id`, `POST /publish`,
+ * Behind the API token (the local user): `GET /sales`, `GET /sales/:id`, `POST /publish` (a file
+ * under `<datadir>/paypub/outbox`), `POST /publish/upload` (the bytes themselves),
  * `GET /sales/:id/offer`, `POST /sales/:id/sample`, `POST /verify`, `POST /pledge`, `POST /buy`,
  * `POST /sales/:id/claim`, `POST /sales/:id/unlock`, `POST /sales/:id/refund`, `POST /fraud/check`.
  *
@@ -9,10 +10,15 @@
  * the ciphertexts, the sample reveal, the anchor location, the pledge book, pledge announcements
  * and private-mode terms. They serve only what a seller publishes anyway; bad input from
  * strangers is a 4xx, never a crash. Amounts travel as decimal strings of satoshis.
+ *
+ * The token is not a filesystem key (files.ts): `out` names a file under
+ * `<datadir>/paypub/unlocked`, and `path` a file under `<datadir>/paypub/outbox`.
  */
-import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../util/errors.js';
+import { MAX_PUBLISH_BYTES, outputPathUnder, readFileUnder } from './files.js';
+import { sourceKey } from './private-offers.js';
+import type { PublishOptions } from './seller.js';
 import type { PaypubService } from './service.js';
 
 export interface PaypubRouteOptions {
@@ -31,6 +37,8 @@ const idParams = { type: 'object', required: ['id'], additionalProperties: false
 const contentParams = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } as const;
 const offerText = { type: 'string', minLength: 8, maxLength: 32_768 } as const;
 const path = { type: 'string', minLength: 1, maxLength: 4096 } as const;
+const outName = { type: 'string', minLength: 1, maxLength: 1024, description: 'a file name under <datadir>/paypub/unlocked (its directory must exist)' } as const;
+const digits = (max: number) => ({ type: 'string', pattern: `^[0-9]{1,${max}}$` }) as const;
 const replies = { 200: anyObject, 400: error, 404: error, 409: error, 422: error, 502: error, 503: error } as const;
 const binary = { 200: { type: 'string', format: 'binary' }, 404: error } as const;
 
@@ -41,6 +49,23 @@ export function jsonSafe(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(jsonSafe);
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]));
   return v;
+}
+
+/** The publish options both publish routes take (amounts as decimal strings). */
+interface PublishFields {
+  price: string; threshold?: string; minPledge?: string; mode?: 'public' | 'private'; chunks?: number; sample?: number;
+  beaconIn?: number; deadlineIn?: number; feeRate?: number; autoClaim?: boolean;
+}
+
+const optional = <K extends string>(key: K, v: number | undefined): { [P in K]?: number } => (v === undefined ? {} : { [key]: v }) as { [P in K]?: number };
+
+function publishOptions(b: PublishFields): Omit<PublishOptions, 'data'> {
+  return {
+    price: BigInt(b.price), ...(b.threshold ? { threshold: BigInt(b.threshold) } : {}), ...(b.minPledge ? { minPledge: BigInt(b.minPledge) } : {}),
+    ...(b.mode ? { mode: b.mode } : {}), ...(b.chunks ? { chunks: b.chunks } : {}), ...(b.sample !== undefined ? { sampleSize: b.sample } : {}),
+    ...(b.beaconIn ? { beaconIn: b.beaconIn } : {}), ...(b.deadlineIn ? { deadlineIn: b.deadlineIn } : {}), ...(b.feeRate ? { feeRate: b.feeRate } : {}),
+    ...(b.autoClaim !== undefined ? { autoClaim: b.autoClaim } : {}),
+  };
 }
 
 const hexToBytes = (h: string | undefined): Uint8Array | undefined => (h === undefined ? undefined : new Uint8Array(Buffer.from(h, 'hex')));
@@ -68,34 +93,64 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
     return jsonSafe(await need().status((req.params as { id: string }).id));
   });
 
+  const publishProps = {
+    price: sats, threshold: sats, minPledge: sats, mode: { type: 'string', enum: ['public', 'private'] },
+    chunks: { type: 'integer', minimum: 1, maximum: 256 }, sample: { type: 'integer', minimum: 0, maximum: 255 },
+    beaconIn: { type: 'integer', minimum: 1, maximum: 100_000 }, deadlineIn: { type: 'integer', minimum: 1, maximum: 1_000_000 }, feeRate, autoClaim: { type: 'boolean' },
+  } as const;
+
   app.post('/publish', {
     schema: {
-      summary: 'Encrypt a file, sign its manifest and anchor the manifest hash',
+      summary: 'Encrypt a file under <datadir>/paypub/outbox, sign its manifest and anchor the manifest hash',
       body: {
         type: 'object', required: ['path', 'price'], additionalProperties: false,
-        properties: {
-          path, price: sats, threshold: sats, minPledge: sats, mode: { type: 'string', enum: ['public', 'private'] },
-          chunks: { type: 'integer', minimum: 1, maximum: 256 }, sample: { type: 'integer', minimum: 0, maximum: 255 },
-          beaconIn: { type: 'integer', minimum: 1, maximum: 100_000 }, deadlineIn: { type: 'integer', minimum: 1, maximum: 1_000_000 }, feeRate, autoClaim: { type: 'boolean' },
-        },
+        properties: { path: { ...path, description: 'relative to <datadir>/paypub/outbox (or an absolute path inside it)' }, ...publishProps },
       },
       response: replies,
     },
   }, async (req) => {
-    const b = req.body as { path: string; price: string; threshold?: string; minPledge?: string; mode?: 'public' | 'private'; chunks?: number; sample?: number; beaconIn?: number; deadlineIn?: number; feeRate?: number; autoClaim?: boolean };
-    let data: Uint8Array;
-    try {
-      data = new Uint8Array(await readFile(b.path));
-    } catch {
-      throw DeaddropError.badInput('cannot read the file at path');
-    }
-    const r = await need().publish({
-      data, price: BigInt(b.price), ...(b.threshold ? { threshold: BigInt(b.threshold) } : {}), ...(b.minPledge ? { minPledge: BigInt(b.minPledge) } : {}),
-      ...(b.mode ? { mode: b.mode } : {}), ...(b.chunks ? { chunks: b.chunks } : {}), ...(b.sample !== undefined ? { sampleSize: b.sample } : {}),
-      ...(b.beaconIn ? { beaconIn: b.beaconIn } : {}), ...(b.deadlineIn ? { deadlineIn: b.deadlineIn } : {}), ...(b.feeRate ? { feeRate: b.feeRate } : {}),
-      ...(b.autoClaim !== undefined ? { autoClaim: b.autoClaim } : {}),
+    const b = req.body as PublishFields & { path: string };
+    const s = need();
+    const file = readFileUnder(s.outboxDir, b.path);
+    return jsonSafe(await s.publish({ data: file.data, fileName: file.fileName, ...publishOptions(b) }));
+  });
+
+  // The bytes themselves, streamed in the body: what a client that is not the user's shell sends.
+  app.register(async (upload) => {
+    upload.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_PUBLISH_BYTES }, (_req, body, done) => done(null, body));
+    upload.post('/publish/upload', {
+      bodyLimit: MAX_PUBLISH_BYTES,
+      schema: {
+        summary: 'Encrypt the uploaded bytes (application/octet-stream, at most 64 MiB), sign the manifest and anchor its hash; options in the query string',
+        querystring: {
+          type: 'object', required: ['price'], additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^/\\\\]+$' }, price: sats, threshold: sats, minPledge: sats,
+            mode: { type: 'string', enum: ['public', 'private'] }, chunks: digits(3), sample: digits(3), beaconIn: digits(6), deadlineIn: digits(7),
+            feeRate: { type: 'string', pattern: '^[0-9]{1,7}(\\.[0-9]{1,3})?$' }, autoClaim: { type: 'string', enum: ['0', '1', 'true', 'false'] },
+          },
+        },
+        response: replies,
+      },
+    }, async (req) => {
+      const body = req.body;
+      if (!(body instanceof Uint8Array) || body.length === 0) throw DeaddropError.badInput('send the file as a non-empty application/octet-stream body');
+      const q = req.query as Record<string, string | undefined>;
+      const int = (v: string | undefined, what: string, min: number, max: number): number | undefined => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!(n >= min && n <= max)) throw DeaddropError.badInput(`${what} must be between ${min} and ${max}`);
+        return n;
+      };
+      const fields: PublishFields = {
+        price: q.price as string, ...(q.threshold ? { threshold: q.threshold } : {}), ...(q.minPledge ? { minPledge: q.minPledge } : {}),
+        ...(q.mode ? { mode: q.mode as 'public' | 'private' } : {}),
+        ...optional('chunks', int(q.chunks, 'chunks', 1, 256)), ...optional('sample', int(q.sample, 'sample', 0, 255)),
+        ...optional('beaconIn', int(q.beaconIn, 'beaconIn', 1, 100_000)), ...optional('deadlineIn', int(q.deadlineIn, 'deadlineIn', 1, 1_000_000)),
+        ...(q.feeRate ? { feeRate: Number(q.feeRate) } : {}), ...(q.autoClaim ? { autoClaim: q.autoClaim === '1' || q.autoClaim === 'true' } : {}),
+      };
+      return jsonSafe(await need().publish({ data: new Uint8Array(body.buffer, body.byteOffset, body.length), ...(q.name ? { fileName: q.name } : {}), ...publishOptions(fields) }));
     });
-    return jsonSafe(r);
   });
 
   app.get('/sales/:id/offer', {
@@ -107,27 +162,30 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
   });
 
   app.post('/verify', {
-    schema: { summary: 'Buyer: fetch and check an offer (anchor, beacon, sample, chunks)', body: { type: 'object', required: ['offer'], additionalProperties: false, properties: { offer: offerText, out: path } }, response: replies },
+    schema: { summary: 'Buyer: fetch and check an offer (anchor, beacon, sample, chunks)', body: { type: 'object', required: ['offer'], additionalProperties: false, properties: { offer: offerText, out: outName } }, response: replies },
   }, async (req) => {
     const b = req.body as { offer: string; out?: string };
-    return jsonSafe(await need().verify(b.offer, b.out ? { out: b.out } : {}));
+    const s = need();
+    return jsonSafe(await s.verify(b.offer, b.out ? { out: outputPathUnder(s.unlockedDir, b.out) } : {}));
   });
 
   app.post('/pledge', {
     schema: {
       summary: 'Buyer: pledge into an own output built from the manifest (public mode)',
-      body: { type: 'object', required: ['offer', 'sats'], additionalProperties: false, properties: { offer: offerText, sats, feeRate, out: path } }, response: replies,
+      body: { type: 'object', required: ['offer', 'sats'], additionalProperties: false, properties: { offer: offerText, sats, feeRate, out: outName } }, response: replies,
     },
   }, async (req) => {
     const b = req.body as { offer: string; sats: string; feeRate?: number; out?: string };
-    return jsonSafe(await need().pledge(b.offer, BigInt(b.sats), { ...(b.feeRate ? { feeRate: b.feeRate } : {}), ...(b.out ? { out: b.out } : {}) }));
+    const s = need();
+    return jsonSafe(await s.pledge(b.offer, BigInt(b.sats), { ...(b.feeRate ? { feeRate: b.feeRate } : {}), ...(b.out ? { out: outputPathUnder(s.unlockedDir, b.out) } : {}) }));
   });
 
   app.post('/buy', {
-    schema: { summary: 'Buyer: fund an HTLC for private terms (private mode)', body: { type: 'object', required: ['offer'], additionalProperties: false, properties: { offer: offerText, feeRate, out: path } }, response: replies },
+    schema: { summary: 'Buyer: fund an HTLC for private terms (private mode)', body: { type: 'object', required: ['offer'], additionalProperties: false, properties: { offer: offerText, feeRate, out: outName } }, response: replies },
   }, async (req) => {
     const b = req.body as { offer: string; feeRate?: number; out?: string };
-    return jsonSafe(await need().buy(b.offer, { ...(b.feeRate ? { feeRate: b.feeRate } : {}), ...(b.out ? { out: b.out } : {}) }));
+    const s = need();
+    return jsonSafe(await s.buy(b.offer, { ...(b.feeRate ? { feeRate: b.feeRate } : {}), ...(b.out ? { out: outputPathUnder(s.unlockedDir, b.out) } : {}) }));
   });
 
   const feeBody = { type: 'object', additionalProperties: false, properties: { feeRate } } as const;
@@ -137,8 +195,16 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
   });
 
   app.post('/sales/:id/unlock', {
-    schema: { summary: 'Decrypt with the published keys and write the file', params: idParams, body: { type: 'object', additionalProperties: false, properties: { out: path } }, response: replies },
-  }, async (req) => jsonSafe(await need().unlock((req.params as { id: string }).id, (req.body as { out?: string } | undefined)?.out)));
+    schema: {
+      summary: 'Decrypt with the published keys and write the file under <datadir>/paypub/unlocked (never over an existing one unless force)',
+      params: idParams, body: { type: 'object', additionalProperties: false, properties: { out: outName, force: { type: 'boolean' } } }, response: replies,
+    },
+  }, async (req) => {
+    const b = (req.body ?? {}) as { out?: string; force?: boolean };
+    const s = need();
+    const out = b.out === undefined ? undefined : outputPathUnder(s.unlockedDir, b.out);
+    return jsonSafe(await s.unlock((req.params as { id: string }).id, out, { force: b.force === true }));
+  });
 
   app.post('/sales/:id/refund', { schema: { summary: 'Buyer: refund own pledges after the deadline', params: idParams, body: feeBody, response: replies } }, async (req) => {
     const b = (req.body ?? {}) as { feeRate?: number };
@@ -215,7 +281,8 @@ function registerContentRoutes(app: FastifyInstance, need: () => PaypubService):
       response: replies,
     },
   }, async (req) => {
-    const r = await need().contentPrivateTerms(id(req), hexToBytes((req.body as { buyerKey: string }).buyerKey) as Uint8Array);
+    // The TCP peer, never a forwarded-for header a stranger could write.
+    const r = await need().contentPrivateTerms(id(req), hexToBytes((req.body as { buyerKey: string }).buyerKey) as Uint8Array, sourceKey(req.socket.remoteAddress));
     return jsonSafe(r);
   });
 }

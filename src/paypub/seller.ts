@@ -18,6 +18,7 @@ import { anchorPayload, checkAnchorTiming, createManifest, findAnchorOutput, typ
 import { TIMING, type PaypubMode } from './params.js';
 import { claimCutoff, claimDecision, evaluatePledges, saleTerms, type PledgeCandidate, type PledgeEvaluation, type SaleTerms } from './pledges.js';
 import { buildHtlcClaimTx, createPrivateSale, encodeOffer, htlcOutput } from './private.js';
+import { MAX_PENDING } from './private-offers.js';
 import { createReveal, sampleStatus, type SampleReveal } from './sample.js';
 import { assertXOnlyKey, buildClaimTx, pledgeOutput, type BuiltTx } from './scripts.js';
 import type { ClaimRow, PledgeRow, SaleRow } from './store.js';
@@ -28,9 +29,8 @@ export const DEFAULT_CHUNKS = 32;
 export const BUMP_AFTER_BLOCKS = 2;
 /** Highest fee rate an automatic bump goes to, sat/vB. */
 export const MAX_CLAIM_FEE_RATE = 1000;
-/** Most pledges (or private offers) a sale keeps from strangers' announcements. */
+/** Most pledges a sale keeps from strangers' announcements. */
 export const MAX_ANNOUNCED = 1000;
-export const MAX_PRIVATE_OFFERS = 64;
 
 export interface PublishOptions {
   readonly data: Uint8Array;
@@ -338,13 +338,13 @@ export function privateTerms(ctx: PaypubContext, idOrPrefix: string, buyerKey: U
   } catch (err) {
     throw DeaddropError.badInput((err as Error).message);
   }
-  if (ctx.store.privateOfferCount(sale.id) >= MAX_PRIVATE_OFFERS) throw new DeaddropError('CONFLICT', 'this sale has handed out all the private offers it will');
+  // The service makes room first (private-offers.ts: per source, expiry, eviction); this is the backstop.
+  if (ctx.store.pendingPrivateOffers(sale.id).length >= MAX_PENDING) throw new DeaddropError('CONFLICT', 'this sale holds as many unfunded private offers as it keeps');
   const ps = createPrivateSale({ manifest: sale.manifest, keys: allKeys(ctx, sale), sellerSecretKey: sellerSecret(ctx, sale), buyerKey });
   const paymentHash = hex(ps.offer.paymentHash);
-  ctx.store.transaction(() => {
-    ctx.store.insertPrivateOffer({ saleId: sale.id, role: 'seller', buyerKey, offer: ps.offer, wrap: ps.wrap, secret: ps.secret, script: htlcOutput(sale.manifest, ps.offer).script });
-    ctx.store.event('paypub.private.offer', `paypub.private.offer:${paymentHash}`, { id: sale.id, paymentHash });
-  });
+  // No event row: anyone can ask for terms, and the outbox keeps every row it is given. The seller
+  // hears of the terms that matter when their HTLC is announced or seen on chain.
+  ctx.store.insertPrivateOffer({ saleId: sale.id, role: 'seller', buyerKey, offer: ps.offer, wrap: ps.wrap, secret: ps.secret, script: htlcOutput(sale.manifest, ps.offer).script });
   return { offer: encodeOffer(ps.offer), wrap: ps.wrap, paymentHash };
 }
 

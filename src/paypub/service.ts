@@ -22,6 +22,8 @@ import type { Network } from '../util/network.js';
 import { PAYPUB_STORAGE, type WalletKeys } from '../wallet/keys.js';
 import type { Wallet } from '../wallet/wallet.js';
 import * as buyer from './buyer.js';
+import { outboxDir, unlockedDir } from './files.js';
+import { OfferSources, offersToEvict } from './private-offers.js';
 import type { PaypubContext } from './context.js';
 import { needSale } from './context.js';
 import { saleTerms, type SaleTerms } from './pledges.js';
@@ -88,6 +90,8 @@ export class PaypubService {
   #timer: ReturnType<typeof setInterval> | null = null;
   readonly #reannounced = new Set<string>();
   readonly #unlocking = new Set<string>();
+  readonly #unlockRefused = new Set<string>();
+  readonly #offerSources = new OfferSources();
   readonly #loose = new Set<Promise<void>>();
 
   constructor(o: PaypubServiceOptions) {
@@ -215,7 +219,9 @@ export class PaypubService {
     try {
       await buyer.unlock(this.#ctx, id);
     } catch (err) {
-      this.#log(`automatic unlock failed: ${errorText(err)}`);
+      // Said once per sale: it is retried every round (the user may move the file away).
+      if (!this.#unlockRefused.has(id)) this.#log(`automatic unlock failed: ${errorText(err)}`);
+      this.#unlockRefused.add(id);
     } finally {
       this.#unlocking.delete(id);
       this.flushEvents();
@@ -301,8 +307,19 @@ export class PaypubService {
     return this.#serial(() => buyer.buy(this.#ctx, offer, o));
   }
 
-  unlock(id: string, out?: string): Promise<buyer.UnlockResult> {
-    return this.#serial(() => buyer.unlock(this.#ctx, id, out));
+  /** Decrypts and writes the file; never over an existing file unless `force`. */
+  unlock(id: string, out?: string, o: { force?: boolean } = {}): Promise<buyer.UnlockResult> {
+    return this.#serial(() => buyer.unlock(this.#ctx, id, out, o));
+  }
+
+  /** The directory API clients publish from by path (`<datadir>/paypub/outbox`). */
+  get outboxDir(): string {
+    return outboxDir(this.#o.datadir);
+  }
+
+  /** The directory API clients' unlocked files go to (`<datadir>/paypub/unlocked`). */
+  get unlockedDir(): string {
+    return unlockedDir(this.#o.datadir);
   }
 
   refund(id: string, o: { feeRate?: number } = {}): Promise<{ id: string; refunds: buyer.RefundItem[] }> {
@@ -409,9 +426,21 @@ export class PaypubService {
     return this.#serial(() => seller.announce(this.#ctx, id, a));
   }
 
-  contentPrivateTerms(id: string, buyerKey: Uint8Array): Promise<{ offer: Uint8Array; wrap: Uint8Array; paymentHash: string }> {
+  /**
+   * Fresh private-mode terms for `buyerKey`, asked from `source` (the requester's address; see
+   * private-offers.ts for how unfunded terms are bounded per source and in total).
+   */
+  contentPrivateTerms(id: string, buyerKey: Uint8Array, source = 'local'): Promise<{ offer: Uint8Array; wrap: Uint8Array; paymentHash: string }> {
     this.#served(id);
-    return this.#serial(async () => seller.privateTerms(this.#ctx, id, buyerKey));
+    return this.#serial(async () => {
+      const pending = this.#offerSources.view(this.store.pendingPrivateOffers(id));
+      for (const hash of offersToEvict(pending, source, Date.now())) {
+        if (this.store.deletePendingPrivateOffer(hash)) this.#offerSources.forget(hash);
+      }
+      const terms = seller.privateTerms(this.#ctx, id, buyerKey);
+      this.#offerSources.record(terms.paymentHash, source);
+      return terms;
+    });
   }
 }
 

@@ -599,6 +599,24 @@ export class PaypubStore {
     return Number((this.db.prepare('SELECT count(*) AS n FROM private_offers WHERE sale_id = ?').get(saleId) as { n: number }).n);
   }
 
+  /** A seller's offers no pledge row pays yet (no HTLC seen on chain, in the mempool or announced): hash and age. */
+  pendingPrivateOffers(saleId: string): { paymentHash: string; createdAt: number }[] {
+    const rows = this.db.prepare(`SELECT payment_hash, created_at FROM private_offers o WHERE sale_id = ? AND role = 'seller'
+      AND NOT EXISTS (SELECT 1 FROM pledges p WHERE p.payment_hash = o.payment_hash) ORDER BY created_at`).all(saleId) as Row[];
+    return rows.map((r) => ({ paymentHash: String(r.payment_hash), createdAt: Number(r.created_at) }));
+  }
+
+  /**
+   * Forgets a seller's offer that nothing pays yet (its secret goes with it). Returns false, and
+   * keeps it, when a pledge row pays it.
+   */
+  deletePendingPrivateOffer(paymentHash: string): boolean {
+    const n = this.db.prepare(`DELETE FROM private_offers WHERE payment_hash = ? AND role = 'seller'
+      AND NOT EXISTS (SELECT 1 FROM pledges p WHERE p.payment_hash = ?)`).run(paymentHash, paymentHash).changes;
+    if (n > 0) this.generation++;
+    return n > 0;
+  }
+
   /** The seller's s_B of an offer. Secret. */
   privateSecret(paymentHash: string): Uint8Array | undefined {
     const r = this.db.prepare('SELECT sale_id, secret FROM private_offers WHERE payment_hash = ?').get(paymentHash) as { sale_id: string; secret: Buffer | null } | undefined;

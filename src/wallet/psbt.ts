@@ -64,6 +64,9 @@ export interface FinalizedPsbt {
  */
 export function psbtFinalize(psbt: string, opts: { maxFeeRate: number }): FinalizedPsbt {
   const tx = psbtFromBase64(psbt);
+  // A well-formed PSBT can still describe no transaction at all; extract() would throw a plain Error.
+  if (tx.inputsLength === 0) throw DeaddropError.badInput('the PSBT has no inputs');
+  if (tx.outputsLength === 0) throw DeaddropError.badInput('the PSBT has no outputs');
   try {
     tx.finalize();
   } catch (err) {

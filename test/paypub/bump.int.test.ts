@@ -6,11 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUMP_AFTER_BLOCKS } from '../../src/paypub/seller.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { fundParty, mineTo, removeParty, startParty, until, type Party } from './parties.js';
+import { fundParty, mineTo, removeParty, startParty, until, type Party, outboxPath, unlockedPath } from './parties.js';
 
 type Claim = { txid: string; own: boolean; status: string; fee: string | null; feeRate: number | null; replacedBy: string | null };
 type Status = { phase: string; watchHeight: number | null; keys: { known: number; total: number }; claims: Claim[] };
@@ -50,7 +49,7 @@ describe('automatic claim fee bump', () => {
   let original = '';
 
   it('the seller publishes, buyers pledge, and the seller daemon claims on its own', async () => {
-    const path = join(seller.datadir, 'leak.bin');
+    const path = outboxPath(seller, 'leak.bin');
     writeFileSync(path, file);
     const pub = await seller.ok<{ id: string; beaconHeight: number }>('POST', '/paypub/publish', {
       path, price: '50000', threshold: '100000', chunks: 16, sample: 4, beaconIn: 3, deadlineIn: 14, feeRate: 2,
@@ -62,7 +61,7 @@ describe('automatic claim fee bump', () => {
     await seller.waitFor('paypub.sample.revealed', (e) => e.data.id === id);
     const { offer } = await seller.ok<{ offer: string }>('GET', `/paypub/sales/${id}/offer`);
     for (const b of buyers) {
-      const v = await b.ok<{ ok: boolean }>('POST', '/paypub/verify', { offer, out: join(b.datadir, 'leak.bin') });
+      const v = await b.ok<{ ok: boolean }>('POST', '/paypub/verify', { offer, out: 'leak.bin' });
       expect(v.ok).toBe(true);
       await b.ok('POST', '/paypub/pledge', { offer, sats: '50000', feeRate: 2 });
     }
@@ -119,7 +118,7 @@ describe('automatic claim fee bump', () => {
       await b.waitFor('paypub.unlocked', (e) => e.data.id === id, 10_000);
       await until(async () => (await b.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', `${b.name} sees the claim confirmed`);
       expect((await b.ok<Status>('GET', `/paypub/sales/${id}`)).keys).toEqual({ known: 16, total: 16 });
-      expect(Buffer.compare(readFileSync(join(b.datadir, 'leak.bin')), Buffer.from(file))).toBe(0);
+      expect(Buffer.compare(readFileSync(unlockedPath(b, 'leak.bin')), Buffer.from(file))).toBe(0);
     }
   });
 });

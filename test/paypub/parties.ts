@@ -30,7 +30,17 @@ export interface Party {
   restart(): Promise<Party>;
 }
 
-export async function startParty(name: string, node: RegtestNode, existing?: { datadir: string; mnemonic: string }): Promise<Party> {
+/** Where a party's API publishes files from by path (the daemon creates the folder). */
+export function outboxPath(p: Pick<Party, 'datadir'>, name: string): string {
+  return join(p.datadir, 'paypub', 'outbox', name);
+}
+
+/** Where a party's daemon writes a file unlocked under `name` (API `out`). */
+export function unlockedPath(p: Pick<Party, 'datadir'>, name: string): string {
+  return join(p.datadir, 'paypub', 'unlocked', name);
+}
+
+export async function startParty(name: string, node: RegtestNode, existing?: { datadir: string; mnemonic: string }, opts: { publicListen?: string } = {}): Promise<Party> {
   const datadir = existing?.datadir ?? mkdtempSync(join(tmpdir(), `dd-paypub-${name}-`));
   let mnemonic = existing?.mnemonic ?? '';
   if (!existing) {
@@ -39,7 +49,7 @@ export async function startParty(name: string, node: RegtestNode, existing?: { d
   }
   const daemon = new Daemon({
     datadir, network: 'regtest', backendUrl: node.backendUrl, passphrase: async () => PASS,
-    features: [createPaypubFeature({ pollIntervalMs: 500 })],
+    features: [createPaypubFeature({ pollIntervalMs: 500 })], ...opts,
   });
   const events: DaemonEvent[] = [];
   daemon.events.subscribe((e) => events.push(e));
@@ -79,7 +89,7 @@ export async function startParty(name: string, node: RegtestNode, existing?: { d
     stop: () => daemon.close(),
     async restart() {
       await daemon.close();
-      return startParty(name, node, { datadir, mnemonic });
+      return startParty(name, node, { datadir, mnemonic }, opts);
     },
   };
   return party;

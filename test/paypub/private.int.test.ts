@@ -22,7 +22,7 @@ import { createKeystore } from '../../src/wallet/keystore.js';
 import { PAYPUB_SELLER, WalletKeys } from '../../src/wallet/keys.js';
 import { Wallet } from '../../src/wallet/wallet.js';
 import { runCliJson } from '../support/cli.js';
-import { FAST_SCRYPT, PASS, fundParty, mineTo, removeParty, startParty, until, type Party } from './parties.js';
+import { FAST_SCRYPT, PASS, fundParty, mineTo, removeParty, startParty, until, type Party, outboxPath, unlockedPath } from './parties.js';
 
 let node: RegtestNode;
 let seller: Party;
@@ -38,7 +38,7 @@ beforeAll(async () => {
   buyer = await startParty('buyer', node);
   observer = await startParty('observer', node);
   for (const p of [seller, buyer]) await fundParty(node, p, 1_000_000n);
-  const path = join(seller.datadir, 'secret.bin');
+  const path = outboxPath(seller, 'secret.bin');
   writeFileSync(path, file);
   const pub = await seller.ok<{ id: string; beaconHeight: number; mode: string }>('POST', '/paypub/publish', {
     path, mode: 'private', price: '80000', chunks: 16, sample: 4, beaconIn: 3, deadlineIn: 14, feeRate: 2,
@@ -62,7 +62,7 @@ describe('private mode', () => {
   it('end to end: terms over HTTP, HTLC funded, claimed by the seller\'s daemon, opened by the buyer\'s', async () => {
     expect((await observer.ok<{ ok: boolean }>('POST', '/paypub/verify', { offer })).ok).toBe(true);
     const bought = await buyer.ok<{ txid: string; vout: number; value: string; csvDelay: number; announced: boolean }>('POST', '/paypub/buy', {
-      offer, feeRate: 2, out: join(buyer.datadir, 'secret.bin'),
+      offer, feeRate: 2, out: 'secret.bin',
     });
     expect(bought.value).toBe('80000');
     expect(bought.csvDelay).toBe(10);
@@ -71,7 +71,7 @@ describe('private mode', () => {
     const claim = await seller.waitFor('paypub.claim.broadcast', (e) => e.data.id === id);
     const unlocked = await buyer.waitFor('paypub.unlocked', (e) => e.data.id === id, 10_000);
     expect((unlocked.data.at as number) - (claim.data.broadcastAt as number)).toBeLessThan(1000);
-    expect(Buffer.compare(readFileSync(join(buyer.datadir, 'secret.bin')), Buffer.from(file))).toBe(0);
+    expect(Buffer.compare(readFileSync(unlockedPath(buyer, 'secret.bin')), Buffer.from(file))).toBe(0);
     await node.mine(1);
     await until(async () => (await buyer.ok<{ phase: string }>('GET', `/paypub/sales/${id}`)).phase === 'claimed', 'buyer sees the claim mined');
     // the secret is public now, but only the wrap's holder can use it

@@ -7,10 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { fundParty, mineTo, removeParty, startParty, until, type Party } from './parties.js';
+import { fundParty, mineTo, removeParty, startParty, until, type Party, outboxPath, unlockedPath } from './parties.js';
 
 let node: RegtestNode;
 let seller: Party;
@@ -41,7 +40,7 @@ describe('public mode, end to end', () => {
   let offer = '';
 
   it('the seller publishes a 1 MB file and anchors its manifest; the sample is revealed at the beacon', async () => {
-    const path = join(seller.datadir, 'leak.bin');
+    const path = outboxPath(seller, 'leak.bin');
     writeFileSync(path, file);
     const pub = await seller.ok<{ id: string; anchorTxid: string; beaconHeight: number; deadlineHeight: number; chunkCount: number; sampleSize: number }>('POST', '/paypub/publish', {
       path, price: '100000', threshold: '300000', chunks: 32, sample: 8, beaconIn: 4, deadlineIn: 24, feeRate: 2,
@@ -67,7 +66,7 @@ describe('public mode, end to end', () => {
   it('three buyers and an observer verify; the buyers pledge and the threshold is met', async () => {
     for (const b of [...buyers, observer]) {
       const v = await b.ok<{ ok: boolean; anchor: { ok: boolean }; sample: { verified: boolean }; proves: string; odds: { bad: number; escape: number }[] }>('POST', '/paypub/verify', {
-        offer, out: join(b.datadir, 'leak.bin'),
+        offer, out: 'leak.bin',
       });
       expect(v.ok).toBe(true);
       expect(v.proves).toMatch(/does not prove/);
@@ -93,7 +92,7 @@ describe('public mode, end to end', () => {
       const unlocked = await p.waitFor('paypub.unlocked', (e) => e.data.id === id, 10_000);
       const ms = (unlocked.data.at as number) - broadcastAt;
       expect(ms, `${p.name}: ${ms} ms from claim broadcast to decrypted file`).toBeLessThan(1000);
-      expect(Buffer.compare(readFileSync(join(p.datadir, 'leak.bin')), Buffer.from(file))).toBe(0);
+      expect(Buffer.compare(readFileSync(unlockedPath(p, 'leak.bin')), Buffer.from(file))).toBe(0);
     }
     // the claim was still unconfirmed: the keys came from the mempool
     expect(await node.rpc<string[]>('getrawmempool')).toContain(claim.data.txid);
@@ -142,7 +141,7 @@ describe('public mode, end to end', () => {
 
 describe('the seller never claims', () => {
   it('each buyer refunds after the deadline, gets the pledge back minus the fee, and learns no keys', async () => {
-    const path = join(seller.datadir, 'unsold.bin');
+    const path = outboxPath(seller, 'unsold.bin');
     writeFileSync(path, randomBytes(4096));
     const pub = await seller.ok<{ id: string; beaconHeight: number; deadlineHeight: number }>('POST', '/paypub/publish', {
       path, price: '50000', threshold: '100000', chunks: 16, sample: 4, beaconIn: 3, deadlineIn: 14, feeRate: 2, autoClaim: false,

@@ -37,6 +37,19 @@ describe('paypub routes', () => {
     expect(withToken.statusCode).toBe(409);
   });
 
+  it('takes uploads above the JSON body limit, up to 64 MiB', async () => {
+    const upload = (bytes: number) => app.inject({
+      method: 'POST', url: '/paypub/publish/upload?price=1000&name=a.bin', payload: Buffer.alloc(bytes, 1),
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
+    });
+    const two = await upload(2 * 1024 * 1024);
+    expect(two.statusCode).toBe(409); // reached the handler: no wallet here
+    expect(two.json()).toMatchObject({ error: 'NOT_INITIALIZED' });
+    expect((await upload(64 * 1024 * 1024 + 1)).statusCode).toBe(413);
+    const noToken = await app.inject({ method: 'POST', url: '/paypub/publish/upload?price=1000', payload: Buffer.alloc(10), headers: { 'content-type': 'application/octet-stream' } });
+    expect(noToken.statusCode).toBe(401);
+  });
+
   it('rejects malformed input from strangers with 400', async () => {
     const cases = [
       { method: 'GET' as const, url: '/paypub/content/xyz/manifest' },

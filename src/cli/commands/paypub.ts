@@ -213,11 +213,12 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
   paypub
     .command('unlock <id>')
     .description('decrypt with the keys the claim published (mempool or block) and write the file')
-    .requiredOption('--out <file>', 'where to write the file')
-    .action(async (id: string, o: { out: string }) => {
+    .requiredOption('--out <file>', 'where to write the file (its directory must exist)')
+    .option('--force', 'replace the file if it exists')
+    .action(async (id: string, o: { out: string; force?: boolean }) => {
       const ctx = context();
       await withPaypub(ctx, async (s) => {
-        const r = await s.unlock(id, resolve(o.out));
+        const r = await s.unlock(id, resolve(o.out), { force: o.force === true });
         print(ctx, r, `wrote ${r.bytes} bytes to ${r.path} (sha256 ${r.sha256})`);
       });
     });

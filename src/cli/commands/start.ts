@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { ContextFactory } from '../main.js';
 import { print } from '../output.js';
 import { parseCount } from '../parse.js';
+import { parseListenAddress } from '../../api/public-listener.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { readPassphrase } from '../../wallet/keystore.js';
 import { isDeaddropError } from '../../util/errors.js';
@@ -20,13 +21,20 @@ async function passphraseIfAvailable(): Promise<string | undefined> {
   }
 }
 
+/** Checks `--public-listen` before anything starts; the daemon takes the text. */
+function parseListenAddressText(value: string): string {
+  parseListenAddress(value);
+  return value.trim();
+}
+
 export function registerStartCommand(program: Command, context: ContextFactory): void {
   program
     .command('start')
     .description('run the daemon: chain backend, wallet, watcher, peer node and the local API')
     .option('--regtest', 'without --backend: use the regtest node under the datadir, starting one if none runs')
     .option('--api-port <port>', 'API port on 127.0.0.1 (default: a free port)')
-    .action(async (opts: { regtest?: boolean; apiPort?: string }) => {
+    .option('--public-listen <addr:port>', 'also serve ONLY the public routes (PayPub content, candidate index) on this address, for other machines (see README)')
+    .action(async (opts: { regtest?: boolean; apiPort?: string; publicListen?: string }) => {
       const ctx = context();
       const daemon = new Daemon({
         datadir: ctx.datadir,
@@ -35,6 +43,8 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         regtest: opts.regtest ?? false,
         apiPort: opts.apiPort === undefined ? 0 : parseCount(opts.apiPort, '--api-port', 0, 65_535),
         passphrase: passphraseIfAvailable,
+        ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
+        ...(ctx.debug ? { debug: true } : {}),
         features: [dropFeature, paypubFeature, nodeFeature],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
@@ -53,8 +63,9 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         throw err;
       }
       const status = await daemon.status();
-      print(ctx, { api: daemon.apiUrl, tokenFile: `${ctx.datadir}/api.token`, network: status.network, backend: status.backend.kind, height: status.tip?.height ?? null },
-        `deaddrop daemon on ${status.network}: API at ${daemon.apiUrl} (token in ${ctx.datadir}/api.token)`);
+      print(ctx, { api: daemon.apiUrl, publicUrl: daemon.publicUrl ?? null, tokenFile: `${ctx.datadir}/api.token`, network: status.network, backend: status.backend.kind, height: status.tip?.height ?? null },
+        [`deaddrop daemon on ${status.network}: API at ${daemon.apiUrl} (token in ${ctx.datadir}/api.token)`,
+          ...(daemon.publicUrl ? [`public routes only (PayPub content, candidate index) at ${daemon.publicUrl}`] : [])]);
       await stopped;
     });
 }
