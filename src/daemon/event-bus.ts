@@ -38,6 +38,11 @@ export class EventBus {
     return () => this.listeners.delete(listener);
   }
 
+  /** Listeners currently subscribed (API websockets among them). */
+  get subscriberCount(): number {
+    return this.listeners.size;
+  }
+
   /** The most recent events, oldest first, optionally filtered by type prefix. */
   history(typePrefix?: string): DaemonEvent[] {
     return typePrefix ? this.recent.filter((e) => e.type.startsWith(typePrefix)) : [...this.recent];

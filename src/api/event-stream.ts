@@ -1,0 +1,137 @@
+/**
+ * One `/events` subscriber: a bounded queue in front of a websocket.
+ *
+ * Why it is built this way (issue 17): a subscriber that stops reading used to get every event
+ * written into the socket until 4 MiB were buffered, then a close frame queued behind those
+ * megabytes (it never arrived), then a destroy 30 s later, at which point Node failed every
+ * queued frame one by one (one error object each): a 4–5 s stall of the whole daemon for twenty
+ * such clients. Here:
+ * - at most `window` frames are ever handed to the socket without having been flushed to the
+ *   kernel; further events wait in our own queue (plain strings, dropped in O(1));
+ * - that queue is bounded by events and by bytes; past either bound the subscriber is cut off at
+ *   once with `terminate()` (the socket is destroyed, no close frame waits behind the data), so
+ *   dropping a subscriber costs at most `window` failed writes however much was pending;
+ * - each event is serialized once, whatever the number of subscribers, and the frames queued for
+ *   a subscriber are written once per turn of the event loop with the socket corked (one write
+ *   system call for many frames instead of one each).
+ */
+import type { WebSocket } from 'ws';
+import type { DaemonEvent } from '../daemon/event-bus.js';
+
+export interface EventStreamLimits {
+  /** Frames handed to the socket and not yet flushed to the kernel. */
+  readonly window: number;
+  /** Events waiting behind the window before the subscriber is cut off. */
+  readonly maxQueuedEvents: number;
+  /** Bytes waiting behind the window before the subscriber is cut off. */
+  readonly maxQueuedBytes: number;
+}
+
+export const DEFAULT_STREAM_LIMITS: EventStreamLimits = { window: 256, maxQueuedEvents: 2048, maxQueuedBytes: 2 * 1024 * 1024 };
+
+/** Each event's JSON text, computed once for all subscribers (events are immutable once published). */
+const serialized = new WeakMap<DaemonEvent, string>();
+
+function toJson(event: DaemonEvent): string {
+  let text = serialized.get(event);
+  if (text === undefined) {
+    text = JSON.stringify(event);
+    serialized.set(event, text);
+  }
+  return text;
+}
+
+/** Streams events to one websocket within `limits`; `onCut` runs once when it stops for any reason. */
+export class EventStream {
+  readonly #socket: WebSocket;
+  readonly #limits: EventStreamLimits;
+  readonly #onEnd: () => void;
+  readonly #queue: string[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #inFlight = 0;
+  #ended = false;
+  #scheduled = false;
+  readonly #afterWrite = (err?: Error): void => {
+    this.#inFlight--;
+    if (err) return this.end();
+    if (!this.#scheduled && this.#head < this.#queue.length) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  };
+  /** Writes what is queued once per turn of the event loop, corked: one syscall for many frames. */
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const raw = (this.#socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    raw?.cork();
+    try {
+      this.#pump();
+    } finally {
+      raw?.uncork();
+    }
+  };
+
+  constructor(socket: WebSocket, onEnd: () => void, limits: EventStreamLimits = DEFAULT_STREAM_LIMITS) {
+    this.#socket = socket;
+    this.#limits = limits;
+    this.#onEnd = onEnd;
+    socket.once('close', () => this.end());
+    socket.once('error', () => this.end());
+  }
+
+  /** True once the subscriber was cut off or closed. */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Queues one event; cuts the subscriber off when it is too far behind. */
+  push(event: DaemonEvent): void {
+    if (this.#ended) return;
+    const text = toJson(event);
+    this.#queue.push(text);
+    this.#queuedBytes += text.length;
+    if (this.#queue.length - this.#head > this.#limits.maxQueuedEvents || this.#queuedBytes > this.#limits.maxQueuedBytes) return this.cut();
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  /** Drops the subscriber now: destroys the socket instead of queueing a close frame. */
+  cut(): void {
+    if (this.#ended) return;
+    this.end();
+    this.#socket.terminate();
+  }
+
+  /** Stops streaming and releases the queue (idempotent). */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#queuedBytes = 0;
+    this.#onEnd();
+  }
+
+  #write(text: string): void {
+    if (this.#socket.readyState !== this.#socket.OPEN) return this.end();
+    this.#inFlight++;
+    this.#socket.send(text, this.#afterWrite);
+  }
+
+  #pump(): void {
+    while (!this.#ended && this.#inFlight < this.#limits.window && this.#head < this.#queue.length) {
+      const text = this.#queue[this.#head]!;
+      this.#queue[this.#head++] = '';
+      this.#queuedBytes -= text.length;
+      this.#write(text);
+    }
+    // Compact the consumed prefix now and then, so the array does not grow without bound.
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue.splice(0, this.#head);
+      this.#head = 0;
+    }
+  }
+}
