@@ -11,6 +11,7 @@ import { installErrorHandler } from './errors.js';
 import { statusRoutes } from './routes/status.js';
 import { eventRoutes } from './routes/events.js';
 import type { ApiServices } from './services.js';
+import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connection-limits.js';
 
 export interface ApiRoutePlugin {
   readonly plugin: FastifyPluginAsync<Record<string, unknown>>;
@@ -29,14 +30,19 @@ export interface BuildAppOptions {
   /** Route groups added by features (wallet, drops, paypub, node), each registered encapsulated. */
   readonly routes?: readonly ApiRoutePlugin[];
   readonly logger?: boolean;
+  /** Connection caps and timeouts (see ./connection-limits.ts); defaults suit a local daemon. */
+  readonly limits?: Partial<ConnectionLimits>;
 }
 
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
   const app = Fastify({
+    ...serverTimeouts(limits),
     logger: opts.logger ? { level: 'info', redact: ['req.headers.authorization', 'req.headers["sec-websocket-protocol"]'] } : false,
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
+  limitConnections(app.server, limits);
   await app.register(swagger, {
     openapi: {
       info: { title: 'deaddrop local API', version: '0.1.0' },

@@ -1,10 +1,10 @@
 """Hostile, slow clients for load tests (real sockets, held open by a separate process).
 
-usage: slow-clients.py <mode> <host> <port> <count> [path] [token]
+usage: slow-clients.py <mode> <host> <port> <count> [path] [token] [source address]
 
   stalled-ws  websocket upgrades of `path` with a 2 KiB receive buffer; after the 101 answer the
               client never reads again, so the server's writes pile up on its side.
-  slowloris   HTTP requests whose headers never complete: one header line every 2 s.
+  slowloris   HTTP requests whose headers never complete: one header line a second.
   half-open   websocket upgrades of `path` that never send a byte after the 101 (a peer that
               never starts its handshake).
 
@@ -20,6 +20,7 @@ import time
 mode, host, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 path = sys.argv[5] if len(sys.argv) > 5 else "/"
 token = sys.argv[6] if len(sys.argv) > 6 else ""
+source = sys.argv[7] if len(sys.argv) > 7 else ""
 
 
 def upgrade_request() -> bytes:
@@ -52,6 +53,8 @@ for _ in range(count):
     if mode == "stalled-ws":
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
     try:
+        if source:
+            s.bind((source, 0))
         s.connect((host, port))
         if mode == "slowloris":
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode())
@@ -63,12 +66,35 @@ for _ in range(count):
         socks.append(s)
     except OSError:
         s.close()
+
+
+def server_closed(s: socket.socket) -> bool:
+    """True when the server closed (or answered, e.g. 408) without us reading its data."""
+    try:
+        s.setblocking(False)
+        return s.recv(1, socket.MSG_PEEK) == b"" or mode == "slowloris"
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        s.setblocking(True)
+
+
+if mode == "slowloris":
+    # Connections refused at once (over a cap) are closed before their first line is read.
+    time.sleep(0.3)
+    kept = [s for s in socks if not server_closed(s)]
+    for s in socks:
+        if s not in kept:
+            s.close()
+    socks = kept
 print(f"ready {len(socks)}", flush=True)
 
 open_socks = list(socks)
 n = 0
 while open_socks:
-    time.sleep(2 if mode == "slowloris" else 0.2)
+    time.sleep(1 if mode == "slowloris" else 0.2)
     still = []
     for s in open_socks:
         alive = True
@@ -77,17 +103,9 @@ while open_socks:
                 s.sendall(f"X-a-{n}: b\r\n".encode())
             except OSError:
                 alive = False
+            alive = alive and not server_closed(s)
         elif mode == "half-open":
-            # Did the server close? (A stalled-ws client never looks: it must not read.)
-            try:
-                s.setblocking(False)
-                alive = s.recv(1, socket.MSG_PEEK) != b""
-            except BlockingIOError:
-                pass
-            except OSError:
-                alive = False
-            finally:
-                s.setblocking(True)
+            alive = not server_closed(s)
         if alive:
             still.append(s)
         else:

@@ -19,9 +19,9 @@ export interface SlowClients {
 }
 
 /** Opens `count` connections of `mode` to `base` (http:// or ws:// URL); resolves once all are open. */
-export function startSlowClients(mode: SlowMode, base: string, count: number, opts: { path?: string; token?: string } = {}): Promise<SlowClients> {
+export function startSlowClients(mode: SlowMode, base: string, count: number, opts: { path?: string; token?: string; source?: string } = {}): Promise<SlowClients> {
   const u = new URL(base);
-  const args = [SCRIPT, mode, u.hostname, u.port, String(count), opts.path ?? '/', opts.token ?? ''];
+  const args = [SCRIPT, mode, u.hostname, u.port, String(count), opts.path ?? '/', opts.token ?? '', opts.source ?? ''];
   const child: ChildProcess = spawn('python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let opened = -1;
   let closed = 0;
