@@ -6,10 +6,10 @@ usage: slow-clients.py <mode> <host> <port> <count> [path] [token] [source addre
               client never reads again, so the server's writes pile up on its side.
   slowloris   HTTP requests whose headers never complete: one header line a second.
   half-open   websocket upgrades of `path` that never send a byte after the 101 (a peer that
-              never starts its handshake).
+              never starts its handshake); each one the server drops is opened again.
 
 Prints "ready <n>" once all connections are open (n may be lower when the server refuses some),
-then "closed <n>" lines as the server drops them. Runs until killed.
+then "closed <n>" lines (a running total) as the server drops them. Runs until killed.
 """
 import base64
 import os
@@ -47,8 +47,7 @@ def read_head(s: socket.socket) -> bool:
     return head.startswith(b"HTTP/1.1 101")
 
 
-socks = []
-for _ in range(count):
+def open_one():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if mode == "stalled-ws":
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
@@ -62,11 +61,14 @@ for _ in range(count):
             s.sendall(upgrade_request())
             if not read_head(s):
                 s.close()
-                continue
-        socks.append(s)
+                return None
+        return s
     except OSError:
         s.close()
+        return None
 
+
+socks = [s for s in (open_one() for _ in range(count)) if s is not None]
 
 def server_closed(s: socket.socket) -> bool:
     """True when the server closed (or answered, e.g. 408) without us reading its data."""
@@ -92,6 +94,7 @@ if mode == "slowloris":
 print(f"ready {len(socks)}", flush=True)
 
 open_socks = list(socks)
+closed_total = 0
 n = 0
 while open_socks:
     time.sleep(1 if mode == "slowloris" else 0.2)
@@ -112,6 +115,14 @@ while open_socks:
             s.close()
     n += 1
     if len(still) != len(open_socks):
-        print(f"closed {len(socks) - len(still)}", flush=True)
+        closed_total += len(open_socks) - len(still)
+        print(f"closed {closed_total}", flush=True)
+    if mode == "half-open":
+        # A persistent attacker: every connection the server drops is opened again at once.
+        for _ in range(min(50, count - len(still))):
+            s = open_one()
+            if s is None:
+                break
+            still.append(s)
     open_socks = still
 time.sleep(3600)
