@@ -52,6 +52,9 @@ export class EventStream {
   #inFlight = 0;
   #ended = false;
   #scheduled = false;
+  /** Replay events (and their bytes) still queued: exempt from the bounds. */
+  #replayEvents = 0;
+  #replayBytes = 0;
   readonly #afterWrite = (err?: Error): void => {
     this.#inFlight--;
     if (err) return this.end();
@@ -85,13 +88,31 @@ export class EventStream {
     return this.#ended;
   }
 
+  /**
+   * Queues the replay history: it may exceed the bounds (it is at most the bus's history), and
+   * the bounds apply to what is queued beyond it until it has been written.
+   */
+  replay(events: readonly DaemonEvent[]): void {
+    for (const e of events) {
+      if (this.#ended) return;
+      const text = toJson(e);
+      this.#replayEvents++;
+      this.#replayBytes += text.length;
+      this.#enqueue(text);
+    }
+  }
+
   /** Queues one event; cuts the subscriber off when it is too far behind. */
   push(event: DaemonEvent): void {
     if (this.#ended) return;
-    const text = toJson(event);
+    this.#enqueue(toJson(event));
+  }
+
+  #enqueue(text: string): void {
     this.#queue.push(text);
     this.#queuedBytes += text.length;
-    if (this.#queue.length - this.#head > this.#limits.maxQueuedEvents || this.#queuedBytes > this.#limits.maxQueuedBytes) return this.cut();
+    const events = this.#queue.length - this.#head - this.#replayEvents;
+    if (events > this.#limits.maxQueuedEvents || this.#queuedBytes - this.#replayBytes > this.#limits.maxQueuedBytes) return this.cut();
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(this.#flush);
@@ -112,6 +133,8 @@ export class EventStream {
     this.#queue.length = 0;
     this.#head = 0;
     this.#queuedBytes = 0;
+    this.#replayEvents = 0;
+    this.#replayBytes = 0;
     this.#onEnd();
   }
 
@@ -126,6 +149,11 @@ export class EventStream {
       const text = this.#queue[this.#head]!;
       this.#queue[this.#head++] = '';
       this.#queuedBytes -= text.length;
+      if (this.#replayEvents > 0) {
+        // The replay is queued first, so the first frames written are its own.
+        this.#replayEvents--;
+        this.#replayBytes -= text.length;
+      }
       this.#write(text);
     }
     // Compact the consumed prefix now and then, so the array does not grow without bound.

@@ -28,7 +28,7 @@ export async function eventRoutes(app: FastifyInstance, opts: { events: EventBus
       const wanted = (type: string): boolean => prefixes.length === 0 || prefixes.some((p) => type.startsWith(p));
       let unsubscribe = (): void => undefined;
       const stream = new EventStream(socket, () => unsubscribe(), opts.limits);
-      if (query.replay === '1') for (const e of opts.events.history()) if (wanted(e.type)) stream.push(e);
+      if (query.replay === '1') stream.replay(opts.events.history().filter((e) => wanted(e.type)));
       if (stream.ended) return;
       unsubscribe = opts.events.subscribe((e) => {
         if (wanted(e.type)) stream.push(e);
