@@ -7,7 +7,7 @@
  * queued frame one by one (one error object each): a 4–5 s stall of the whole daemon for twenty
  * such clients. Here:
  * - at most `window` frames are ever handed to the socket without having been flushed to the
- *   kernel; further events wait in our own queue (plain strings, dropped in O(1));
+ *   kernel; further events wait in our own queue (shared buffers, dropped in O(1));
  * - that queue is bounded by events and by bytes; past either bound the subscriber is cut off at
  *   once with `terminate()` (the socket is destroyed, no close frame waits behind the data), so
  *   dropping a subscriber costs at most `window` failed writes however much was pending;
@@ -29,24 +29,30 @@ export interface EventStreamLimits {
 
 export const DEFAULT_STREAM_LIMITS: EventStreamLimits = { window: 256, maxQueuedEvents: 2048, maxQueuedBytes: 2 * 1024 * 1024 };
 
-/** Each event's JSON text, computed once for all subscribers (events are immutable once published). */
-const serialized = new WeakMap<DaemonEvent, string>();
+/**
+ * Each event's JSON as UTF-8 bytes, computed once for all subscribers (events are immutable once
+ * published); sent as a text frame without another string-to-bytes conversion per subscriber.
+ */
+const serialized = new WeakMap<DaemonEvent, Buffer>();
 
-function toJson(event: DaemonEvent): string {
-  let text = serialized.get(event);
-  if (text === undefined) {
-    text = JSON.stringify(event);
-    serialized.set(event, text);
+function toJson(event: DaemonEvent): Buffer {
+  let bytes = serialized.get(event);
+  if (bytes === undefined) {
+    bytes = Buffer.from(JSON.stringify(event));
+    serialized.set(event, bytes);
   }
-  return text;
+  return bytes;
 }
+
+const EMPTY = Buffer.alloc(0);
+const TEXT = { binary: false } as const;
 
 /** Streams events to one websocket within `limits`; `onCut` runs once when it stops for any reason. */
 export class EventStream {
   readonly #socket: WebSocket;
   readonly #limits: EventStreamLimits;
   readonly #onEnd: () => void;
-  readonly #queue: string[] = [];
+  readonly #queue: Buffer[] = [];
   #head = 0;
   #queuedBytes = 0;
   #inFlight = 0;
@@ -108,7 +114,7 @@ export class EventStream {
     this.#enqueue(toJson(event));
   }
 
-  #enqueue(text: string): void {
+  #enqueue(text: Buffer): void {
     this.#queue.push(text);
     this.#queuedBytes += text.length;
     const events = this.#queue.length - this.#head - this.#replayEvents;
@@ -138,16 +144,16 @@ export class EventStream {
     this.#onEnd();
   }
 
-  #write(text: string): void {
+  #write(text: Buffer): void {
     if (this.#socket.readyState !== this.#socket.OPEN) return this.end();
     this.#inFlight++;
-    this.#socket.send(text, this.#afterWrite);
+    this.#socket.send(text, TEXT, this.#afterWrite);
   }
 
   #pump(): void {
     while (!this.#ended && this.#inFlight < this.#limits.window && this.#head < this.#queue.length) {
       const text = this.#queue[this.#head]!;
-      this.#queue[this.#head++] = '';
+      this.#queue[this.#head++] = EMPTY;
       this.#queuedBytes -= text.length;
       if (this.#replayEvents > 0) {
         // The replay is queued first, so the first frames written are its own.
