@@ -14,6 +14,7 @@ import { openapiInfo, openapiTransform } from './openapi.js';
 import { statusRoutes } from './routes/status.js';
 import { eventRoutes } from './routes/events.js';
 import type { ApiServices } from './services.js';
+import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connection-limits.js';
 
 export interface ApiRoutePlugin {
   readonly plugin: FastifyPluginAsync<Record<string, unknown>>;
@@ -36,14 +37,19 @@ export interface BuildAppOptions {
   readonly log?: (line: string) => void;
   /** Log 500s with their stack (`--debug`). */
   readonly debug?: boolean;
+  /** Connection caps and timeouts (see ./connection-limits.ts); defaults suit a local daemon. */
+  readonly limits?: Partial<ConnectionLimits>;
 }
 
 export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const limits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.limits };
   const app = Fastify({
+    ...serverTimeouts(limits),
     logger: opts.logger ? { level: 'info', redact: ['req.headers.authorization', 'req.headers["sec-websocket-protocol"]'] } : false,
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
+  limitConnections(app.server, limits);
   installJsonParser(app);
   await app.register(swagger, { openapi: openapiInfo(), transform: openapiTransform });
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });

@@ -24,6 +24,7 @@
  */
 import { routeGroup, type ApiRoutePlugin } from '../api/app.js';
 import type { DaemonEvent } from '../daemon/event-bus.js';
+import { EventSummary } from '../daemon/event-summary.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from '../daemon/feature.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Wallet } from '../wallet/wallet.js';
@@ -59,6 +60,8 @@ export interface NodeFeatureOptions {
   /** Backoff when bootstrapping a found introduction fails for a transient reason (default 2 s .. 5 min). */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
+  /** At most one `node.peer.rejected` summary per this many ms (default 10 s). */
+  readonly rejectionSummaryMs?: number;
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -122,6 +125,7 @@ class NodeRuntime implements NodeService {
   private beacons: Promise<void> = Promise.resolve();
   private unsubscribe: () => void = () => undefined;
   private closed = false;
+  private readonly rejections: EventSummary;
 
   constructor(
     readonly node: PeerNode,
@@ -132,6 +136,7 @@ class NodeRuntime implements NodeService {
     private readonly port: number,
   ) {
     this.address = walletSilentAddress(wallet.keys);
+    this.rejections = new EventSummary(ctx.events, { type: 'node.peer.rejected', intervalMs: opts.rejectionSummaryMs });
   }
 
   start(): void {
@@ -155,6 +160,7 @@ class NodeRuntime implements NodeService {
   async close(): Promise<void> {
     this.closed = true;
     this.unsubscribe();
+    this.rejections.close();
     for (const r of this.retries.values()) if (r.timer) clearTimeout(r.timer);
     this.retries.clear();
     await this.node.close();
@@ -177,7 +183,8 @@ class NodeRuntime implements NodeService {
     node.on('peer.connected', (n) => this.publish('node.peer.connected', `node.peer.connected:${toHex(n)}:${Date.now()}`, { node: toHex(n) }));
     node.on('peer.disconnected', (n, reason) =>
       this.publish('node.peer.disconnected', `node.peer.disconnected:${toHex(n)}:${Date.now()}`, { node: toHex(n), reason }));
-    node.on('peer.rejected', (reason) => this.publish('node.peer.rejected', `node.peer.rejected:${Date.now()}:${Math.random()}`, { reason }));
+    // Strangers cause rejections at will: counted, and summarized at most once per interval.
+    node.on('peer.rejected', (reason) => this.rejections.add(reason));
   }
 
   // ------------------------------------------------------------------------------------------

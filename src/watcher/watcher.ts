@@ -144,6 +144,8 @@ export class DropWatcher {
   #tip = -1;
   #tipFetchedAt = 0;
   #lastProgress = 0;
+  /** Height of the last progress event published (each height is announced once). */
+  #lastProgressHeight = -1;
   #connects = 0;
   readonly #stats: WatcherStats = { blocks: 0, malformedBlocks: 0, candidates: 0, unscannable: 0, mempoolTxs: 0, mempoolCandidates: 0, evicted: 0, opened: 0 };
 
@@ -486,8 +488,11 @@ export class DropWatcher {
     const now = Date.now();
     const interval = this.#opts.progressIntervalMs ?? 250;
     if (!final && now - this.#lastProgress < interval) return;
-    if (height < 0) return;
+    // The last block's own progress (queued after its commit) and the final one at catch-up
+    // name the same height: publishing both sent one event twice with the same id.
+    if (height < 0 || height === this.#lastProgressHeight) return;
     this.#lastProgress = now;
+    this.#lastProgressHeight = height;
     const tip = Math.max(this.#tip, height);
     this.#deliver({ id: `watch.progress:${this.#name}:${height}`, type: 'watch.progress', data: { height, tip } });
   }

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { attachRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { CLI, runCli, runCliJson } from '../support/cli.js';
@@ -21,6 +22,9 @@ describe('deaddrop paypub through the CLI on regtest', () => {
   const dirs = { seller: join(root, 'seller'), a: join(root, 'buyer-a'), b: join(root, 'buyer-b'), observer: join(root, 'observer') };
   let backend = '';
   let daemon: ChildProcess | undefined;
+  // Every event of the seller's daemon over the whole sale, from its /events websocket.
+  let events: WebSocket | undefined;
+  const seen: { id: string; type: string }[] = [];
   const as = (who: keyof typeof dirs, args: string[]): string[] => ['--datadir', dirs[who], ...(who === 'seller' ? [] : ['--backend', backend]), ...args];
   // Mining and mempool checks go straight to the node (the CLI under test is `paypub`).
   let node: RegtestNode | undefined;
@@ -58,9 +62,15 @@ describe('deaddrop paypub through the CLI on regtest', () => {
       });
       daemon!.on('exit', (code) => reject(new Error(`daemon exited ${code}`)));
     });
+    const api = readFileSync(join(dirs.seller, 'api.url'), 'utf8').trim();
+    const token = readFileSync(join(dirs.seller, 'api.token'), 'utf8').trim();
+    events = new WebSocket(`${api.replace('http', 'ws')}/events`, { headers: { authorization: `Bearer ${token}` } });
+    events.on('message', (m) => seen.push(JSON.parse(String(m)) as { id: string; type: string }));
+    await new Promise((resolve, reject) => events!.once('open', resolve).once('error', reject));
   });
 
   afterAll(async () => {
+    events?.terminate();
     if (daemon && daemon.exitCode === null) {
       const exited = new Promise((r) => daemon!.once('exit', r));
       daemon.kill('SIGTERM');
@@ -160,5 +170,17 @@ describe('deaddrop paypub through the CLI on regtest', () => {
     await mine(1);
     const st = await runCliJson<{ phase: string; keys: { known: number } }>(as('b', ['paypub', 'status', pub.id]), env);
     expect(st).toMatchObject({ phase: 'refunded', keys: { known: 2 } });
+  });
+
+  it('the seller daemon published each event of the whole sale once (issue 17.3)', () => {
+    const byType = new Map<string, number>();
+    const byId = new Map<string, number>();
+    for (const e of seen) {
+      byType.set(e.type, (byType.get(e.type) ?? 0) + 1);
+      byId.set(e.id, (byId.get(e.id) ?? 0) + 1);
+    }
+    console.error(`seller events over the sale: ${JSON.stringify(Object.fromEntries(byType))}`);
+    expect([...byType.keys()].some((t) => t.startsWith('paypub.'))).toBe(true);
+    expect(Object.fromEntries([...byId].filter(([, n]) => n > 1))).toEqual({});
   });
 });

@@ -195,10 +195,14 @@ describe('bad peers are dropped; the node stays up', () => {
   });
 
   it('refuses connections beyond maxConnections', async () => {
-    const s = await server({ maxConnections: 1, handshakeTimeoutMs: 300 });
+    // A handshake deadline far beyond the wait below: only the cap can close the second client.
+    const s = await server({ maxConnections: 1, handshakeTimeoutMs: 60_000 });
     await rawClient(s.url); // holds the only slot while handshaking
     const ws = new WebSocket(s.url);
     ws.on('error', () => {});
-    await once(ws, 'close');
+    const closed = once(ws, 'close').then(() => 'closed');
+    const timeout = new Promise((r) => setTimeout(() => r('still open'), 2_000));
+    expect(await Promise.race([closed, timeout])).toBe('closed');
+    expect(s.size).toBe(1);
   });
 });

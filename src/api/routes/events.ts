@@ -1,14 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { EventBus } from '../../daemon/event-bus.js';
+import { EventStream, type EventStreamLimits } from '../event-stream.js';
 
 /**
  * `GET /events` upgrades to a websocket that streams every daemon event as one JSON text frame.
  * `?types=drop.,chain.` filters by type prefix; `?replay=1` first sends the recent history.
- * A slow client is dropped rather than buffered without bound.
+ * A client that falls too far behind is disconnected at once (see ../event-stream.ts) rather
+ * than buffered: it reconnects with `?replay=1` and drops the ids it has already seen.
  */
-const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-
-export async function eventRoutes(app: FastifyInstance, opts: { events: EventBus }): Promise<void> {
+export async function eventRoutes(app: FastifyInstance, opts: { events: EventBus; limits?: EventStreamLimits }): Promise<void> {
   app.get(
     '/events',
     {
@@ -26,19 +26,13 @@ export async function eventRoutes(app: FastifyInstance, opts: { events: EventBus
       const query = request.query as { types?: string; replay?: string };
       const prefixes = (query.types ?? '').split(',').map((p) => p.trim()).filter(Boolean);
       const wanted = (type: string): boolean => prefixes.length === 0 || prefixes.some((p) => type.startsWith(p));
-      const send = (payload: unknown): void => {
-        if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-          socket.close(1008, 'client too slow');
-          return;
-        }
-        socket.send(JSON.stringify(payload));
-      };
-      if (query.replay === '1') for (const e of opts.events.history()) if (wanted(e.type)) send(e);
-      const unsubscribe = opts.events.subscribe((e) => {
-        if (wanted(e.type)) send(e);
+      let unsubscribe = (): void => undefined;
+      const stream = new EventStream(socket, () => unsubscribe(), opts.limits);
+      if (query.replay === '1') stream.replay(opts.events.history().filter((e) => wanted(e.type)));
+      if (stream.ended) return;
+      unsubscribe = opts.events.subscribe((e) => {
+        if (wanted(e.type)) stream.push(e);
       });
-      socket.on('close', unsubscribe);
-      socket.on('error', unsubscribe);
       socket.on('message', () => {
         // The stream is one-way; inbound frames are ignored.
       });

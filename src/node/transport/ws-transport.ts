@@ -14,6 +14,7 @@ import { TypedEmitter } from '../events.js';
 import type { NodeIdentity } from '../identity.js';
 import { NOISE_MAX_MESSAGE, SecureChannel } from './secure-channel.js';
 import type { ChannelOptions, CloseReason } from './secure-channel.js';
+import { HandshakeSlots, type HandshakeLimits } from './handshake-slots.js';
 
 export interface ListenOptions extends ChannelOptions {
   /** Interface to bind (default 127.0.0.1). */
@@ -22,6 +23,8 @@ export interface ListenOptions extends ChannelOptions {
   port?: number;
   /** Connections beyond this are refused at once (default 256). */
   maxConnections?: number;
+  /** Bounds on handshakes in progress, per source and in all (see ./handshake-slots.ts). */
+  handshakes?: Partial<HandshakeLimits>;
 }
 
 export type ChannelServerEvents = {
@@ -34,6 +37,7 @@ export type ChannelServerEvents = {
 /** A listening WebSocket endpoint. */
 export class ChannelServer extends TypedEmitter<ChannelServerEvents> {
   private readonly channels = new Set<SecureChannel>();
+  private readonly handshakes: HandshakeSlots;
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -42,7 +46,8 @@ export class ChannelServer extends TypedEmitter<ChannelServerEvents> {
     private readonly opts: ListenOptions,
   ) {
     super();
-    wss.on('connection', (ws) => this.onConnection(ws));
+    this.handshakes = new HandshakeSlots(opts.handshakes);
+    wss.on('connection', (ws, req) => this.onConnection(ws, req.socket.remoteAddress ?? ''));
     wss.on('error', () => {
       // errors of individual upgrade attempts; the server keeps running
     });
@@ -83,19 +88,32 @@ export class ChannelServer extends TypedEmitter<ChannelServerEvents> {
     return this.channels.size;
   }
 
-  private onConnection(ws: WebSocket): void {
-    if (this.closing || this.channels.size >= (this.opts.maxConnections ?? 256)) {
+  private onConnection(ws: WebSocket, source: string): void {
+    const max = this.opts.maxConnections ?? 256;
+    if (this.closing || this.channels.size >= max) {
       ws.terminate();
       return;
     }
-    const ch = new SecureChannel(ws, this.identity, { initiator: false }, this.opts);
+    const admitted: { ch?: SecureChannel } = {};
+    const evict = (): void => admitted.ch?.close('handshake-timeout', 'evicted: handshake slots full');
+    const slot = this.handshakes.admit(source, this.opts.handshakeTimeoutMs ?? 10_000, this.channels.size / max, evict);
+    if (!slot) {
+      // Refused before any handshake work: counted as a rejection like any failed handshake.
+      ws.terminate();
+      this.emit('reject', 'handshake-timeout', 'too many handshakes in progress');
+      return;
+    }
+    const ch = new SecureChannel(ws, this.identity, { initiator: false }, { ...this.opts, handshakeTimeoutMs: slot.timeoutMs });
+    admitted.ch = ch;
     this.channels.add(ch);
     let opened = false;
     ch.on('open', () => {
       opened = true;
+      slot.done();
       this.emit('channel', ch);
     });
     ch.on('close', (reason, detail) => {
+      slot.done();
       this.channels.delete(ch);
       if (!opened) this.emit('reject', reason, detail);
     });
