@@ -361,10 +361,12 @@ export class TorControl extends TypedEmitter<TorControlEvents> {
     await this.command(`DEL_ONION ${serviceId}`);
   }
 
-  /** Makes tor exit when this connection closes (for a tor the node started itself). */
+  /**
+   * Makes tor exit when this connection closes (for a tor the node started itself; its
+   * `__OwningControllerProcess` setting stays, so it also exits when the node's process dies).
+   */
   async takeOwnership(): Promise<void> {
     await this.command('TAKEOWNERSHIP');
-    await this.command('RESETCONF __OwningControllerProcess');
   }
 
   /** Closes the connection (idempotent). */
