@@ -32,6 +32,8 @@ interface Peer {
   daemon: Daemon;
   token: string;
   port: number;
+  /** Runs without Tor (a clear-net node). */
+  clear?: boolean;
 }
 
 interface TorStatus {
@@ -68,7 +70,7 @@ async function api<T = Record<string, unknown>>(p: Peer, method: 'GET' | 'POST',
 function options(p: Peer): NodeFeatureOptions {
   return {
     port: p.port, reconnectMinMs: 500, reconnectMaxMs: 3000, retryMinMs: 1000, retryMaxMs: 5000, inviteWaitMs: 30_000,
-    tor: { only: true, torrc: net.clientTorrc },
+    ...(p.clear ? {} : { tor: { only: true, torrc: net.clientTorrc } }),
   };
 }
 
@@ -81,10 +83,10 @@ async function startDaemon(p: Peer): Promise<void> {
   p.token = readFileSync(join(p.datadir, 'api.token'), 'utf8').trim();
 }
 
-async function newPeer(name: string): Promise<Peer> {
+async function newPeer(name: string, clear = false): Promise<Peer> {
   const datadir = join(root, name);
   await createKeystore(datadir, { passphrase: PASS, network: 'regtest', scrypt: { N: 2 ** 10, r: 8, p: 1 } });
-  const p: Peer = { name, datadir, daemon: undefined as unknown as Daemon, token: '', port: await freePort() };
+  const p: Peer = { name, datadir, daemon: undefined as unknown as Daemon, token: '', port: await freePort(), clear };
   peers.push(p);
   await startDaemon(p);
   return p;
@@ -241,5 +243,29 @@ describe.skipIf(!HAVE_TOR)('two daemons that meet and talk only through Tor', ()
     await appendAndSee(a, b, 'after tor died');
     const entriesAfter = (await api<{ feeds: { length: number }[] }>(b, 'GET', '/node/feeds')).feeds;
     expect(entriesAfter.reduce((n, f) => n + f.length, 0)).toBe(entriesBefore.reduce((n, f) => n + f.length, 0) + 1);
+  });
+
+  it('in Tor-only mode a clear-net endpoint in a drop is never dialed directly', async () => {
+    // The private network's exits allow only 127.0.0.0/8, so tor clients see "no consensus with
+    // exits" and a clear-net endpoint cannot be reached through Tor here at all: what this shows is
+    // that alice tries (through SOCKS) and never falls back to a direct connection.
+    const c = await newPeer('carol', true);
+    const cEndpoint = `ws://127.0.0.1:${c.port}`;
+    expect((await api<{ endpoints: string[] }>(c, 'GET', '/node')).endpoints).toEqual([cEndpoint]);
+    const { address } = await api<{ address: string }>(c, 'POST', '/wallet/address');
+    await btc.fund(address, 200_000, { confirm: true });
+    await waitUntil(async () => (Number((await api<{ confirmed: string }>(c, 'GET', '/wallet/balance')).confirmed) >= 200_000 ? true : undefined), 'carol funded', 30_000);
+    const { uri } = await api<{ uri: string }>(a, 'GET', '/invite');
+    const sent = await api<{ nodeKey: string }>(c, 'POST', '/drops/send', { recipient: uri, endpoints: [cEndpoint], message: 'clear' });
+    await btc.mine(1);
+    const intro = await waitUntil(async () => {
+      const r = await api<{ introductions: { nodeKey: string; status: string; attempts: number; lastError: string | null }[] }>(a, 'GET', '/node/introductions');
+      const x = r.introductions.find((i) => i.nodeKey === sent.nodeKey);
+      return x && x.attempts >= 1 ? x : undefined;
+    }, 'alice to try carol\'s introduction (a SOCKS attempt gives up after 60 s)', 170_000, 500);
+    expect(intro.status).toBe('pending');
+    expect(intro.lastError).toMatch(/proxy|socks/i);
+    expect(connectionsTo(c.port).filter((x) => x.pid === process.pid)).toEqual([]);
+    expect(await contactOf(a, c)).toBeUndefined();
   });
 });
