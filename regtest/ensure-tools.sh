@@ -18,3 +18,6 @@ fi
 if [ -f "$HERE/install-electrumx.sh" ]; then
   bash "$HERE/install-electrumx.sh"
 fi
+
+# Tor for the onion tests (test/node/tor-*.int.test.ts) and `deaddrop start --tor`.
+bash "$HERE/install-tor.sh"

@@ -126,15 +126,18 @@ function hexBytes(v: unknown, length: number): Uint8Array | null {
 /**
  * The introduction in a drop payload as the watcher reports it (`nodeKey`, `token` hex,
  * `endpoints`, `expiresAt` seconds or null, `message`). Null when it is not usable (no ws:// or
- * wss:// endpoint, wrong sizes). Never throws on chain data.
+ * wss:// endpoint this node can dial, wrong sizes). `.onion` endpoints count only with
+ * `onion: true` (the node runs with Tor). Never throws on chain data.
  */
-export function introductionFromDrop(payload: Record<string, unknown>): DropIntroduction | null {
+export function introductionFromDrop(payload: Record<string, unknown>, opts: { onion?: boolean } = {}): DropIntroduction | null {
   const pairwiseKey = hexBytes(payload.nodeKey, 32);
   const dropToken = hexBytes(payload.token, DROP_TOKEN_BYTES);
   if (!pairwiseKey || !dropToken) return null;
-  const endpoints = Array.isArray(payload.endpoints)
-    ? payload.endpoints.filter((e): e is string => typeof e === 'string' && parseEndpoint(e) !== null && !e.includes('.onion'))
-    : [];
+  const usable = (e: unknown): e is string => {
+    const url = typeof e === 'string' ? parseEndpoint(e) : null;
+    return url !== null && (opts.onion === true || !url.hostname.endsWith('.onion'));
+  };
+  const endpoints = Array.isArray(payload.endpoints) ? payload.endpoints.filter(usable) : [];
   if (endpoints.length === 0) return null;
   const expiresAt = typeof payload.expiresAt === 'number' && Number.isFinite(payload.expiresAt) ? payload.expiresAt : null;
   const message = typeof payload.message === 'string' ? payload.message : '';

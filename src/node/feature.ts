@@ -43,6 +43,9 @@ import type { LogEntry } from './log/codec.js';
 import { PeerNode } from './node.js';
 import type { PeerNodeOptions } from './node.js';
 import { nodeRoutes, type NodeService } from './routes.js';
+import { NodeIdentity } from './identity.js';
+import { NodeTor, type NodeTorOptions } from './tor/node-tor.js';
+import { torRoutes } from './tor/routes.js';
 
 /** Options of the node feature (tests set short timings; `deaddrop start` reads the environment). */
 export interface NodeFeatureOptions {
@@ -62,6 +65,8 @@ export interface NodeFeatureOptions {
   readonly retryMaxMs?: number;
   /** At most one `node.peer.rejected` summary per this many ms (default 10 s). */
   readonly rejectionSummaryMs?: number;
+  /** Reach and be reached through Tor (src/node/tor/node-tor.ts); off when absent. */
+  readonly tor?: NodeTorOptions;
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -134,6 +139,7 @@ class NodeRuntime implements NodeService {
     private readonly wallet: Wallet,
     private readonly opts: NodeFeatureOptions,
     private readonly port: number,
+    readonly tor: NodeTor | null = null,
   ) {
     this.address = walletSilentAddress(wallet.keys);
     this.rejections = new EventSummary(ctx.events, { type: 'node.peer.rejected', intervalMs: opts.rejectionSummaryMs });
@@ -147,6 +153,8 @@ class NodeRuntime implements NodeService {
     node.on('entry.replicated', (e) => this.readCard(e));
     node.on('peer.connected', (n) => this.extras.setKnownEndpoints(n, node.endpoints));
     node.on('beacon.needed', () => this.queueBeacons());
+    node.on('peer.dialed', (n, url) => this.tor?.noteDialed(n, url));
+    node.on('peer.disconnected', (n) => this.tor?.noteDisconnected(n));
     for (const c of node.contacts()) {
       this.sendCard(c.node);
       if (this.extras.peer(c.node).spAddress === null) this.scanCards(c.node);
@@ -165,6 +173,7 @@ class NodeRuntime implements NodeService {
     this.retries.clear();
     await this.node.close();
     await Promise.allSettled([...this.inflight.values(), this.beacons]);
+    await this.tor?.close();
   }
 
   private publish(type: string, id: string, data: Record<string, unknown>): void {
@@ -232,14 +241,14 @@ class NodeRuntime implements NodeService {
 
   private considerDrop(dropId: string, payload: Record<string, unknown>): void {
     if (this.closed) return;
-    const found = introductionFromDrop(payload);
+    const found = introductionFromDrop(payload, { onion: this.tor !== null });
     if (!found) return;
     const key = toHex(found.introduction.pairwiseKey);
     if (this.inflight.has(key) || this.retries.has(key)) return;
     const state = this.extras.intro(key);
     if (state && state.status !== 'pending') return;
     const mine = this.node.endpoints;
-    if (found.introduction.endpoints.some((e) => mine.includes(e))) return; // a drop we sent ourselves
+    if (found.introduction.endpoints.some((e) => mine.includes(e) || this.tor?.publishes(e) === true)) return; // a drop we sent ourselves
     const known = this.node.contacts().find((c) => c.pairwiseKey !== null && equalBytes(c.pairwiseKey, found.introduction.pairwiseKey));
     if (known) return this.extras.setIntro(key, dropId, 'done', { contact: known.node });
     this.attempt(key, dropId, found);
@@ -365,6 +374,7 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
       else ctx.log('peer node off: no unlocked wallet (its identity derives from the wallet seed)');
       const routes: ApiRoutePlugin[] = [
         routeGroup('/node', nodeRoutes, { service: () => runtime ?? undefined }),
+        routeGroup('/node/tor', torRoutes, { status: () => runtime?.tor?.status(runtime.node.connectedPeers()) ?? null }),
       ];
       return {
         routes,
@@ -389,10 +399,13 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   })();
   const seed = nodeSeed(wallet.keys);
   let node: PeerNode;
+  let tor: NodeTor | null = null;
   try {
+    tor = options.tor ? await NodeTor.open(options.tor, ctx.datadir, (line) => ctx.log(line)) : null;
+    const torHooks = tor ? torNodeHooks(tor, seed) : {};
     node = await openNode(
       {
-        seed, dbPath, host: options.host ?? '127.0.0.1',
+        seed, dbPath, host: options.host ?? '127.0.0.1', ...torHooks,
         ...(options.advertise && options.advertise.length > 0 ? { advertise: [...options.advertise] } : {}),
         ...(options.beaconAfterMs !== undefined ? { beaconAfterMs: options.beaconAfterMs } : {}),
         ...(options.whereaboutsTtlMs !== undefined ? { whereaboutsTtlMs: options.whereaboutsTtlMs } : {}),
@@ -403,11 +416,22 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
       remembered,
       options.port,
     );
+    if (tor) {
+      try {
+        await publishNodeOnions(tor, node, seed);
+      } catch (err) {
+        await node.close();
+        throw err;
+      }
+    }
+  } catch (err) {
+    await tor?.close();
+    throw err;
   } finally {
     wipe(seed);
   }
-  const listening = options.advertise?.length ? (options.port ?? remembered ?? 0) : Number(new URL(node.endpoints[0]!).port);
-  const runtime = new NodeRuntime(node, new FeatureStore(node.store.db), ctx, wallet, options, listening);
+  const listening = options.advertise?.length || tor ? (node.listeningPort ?? options.port ?? remembered ?? 0) : Number(new URL(node.endpoints[0]!).port);
+  const runtime = new NodeRuntime(node, new FeatureStore(node.store.db), ctx, wallet, options, listening, tor);
   try {
     runtime.start();
   } catch (err) {
@@ -416,6 +440,21 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   }
   ctx.log(`peer node ${short(node.id)} listening on ${node.endpoints.join(' ')}`);
   return runtime;
+}
+
+/** The route and announce hooks of a node that uses Tor (its own onion first, or only it). */
+function torNodeHooks(tor: NodeTor, seed: Uint8Array): Pick<PeerNodeOptions, 'route' | 'announce'> {
+  const id = NodeIdentity.fromSeed(seed);
+  const onion = tor.endpointOf(id.publicKey);
+  id.destroy();
+  return { route: (url, peer) => tor.route(url, peer), announce: (endpoints) => tor.announceable([onion, ...endpoints]) };
+}
+
+/** Publishes the node's own onion and keeps one up per live invite, all to the node's port. */
+async function publishNodeOnions(tor: NodeTor, node: PeerNode, seed: Uint8Array): Promise<void> {
+  const target = `127.0.0.1:${node.listeningPort}`;
+  await tor.publish(seed, target, 'node');
+  tor.watchInvites(node.store.db, node.identity, target);
 }
 
 /** The node feature of `deaddrop start` (listening options from the environment). */

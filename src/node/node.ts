@@ -15,6 +15,7 @@
  * - Lifecycle (hypercore style): the constructor starts opening; `ready()` returns that promise,
  *   `close()` is memoized, waits for opening, and leaves no timer or socket behind.
  */
+import type { Agent } from 'node:http';
 import { DeaddropError } from '../util/errors.js';
 import { TypedEmitter } from './events.js';
 import { NodeIdentity } from './identity.js';
@@ -63,6 +64,8 @@ export interface PeerNodeOptions {
   port?: number;
   /** Endpoints to publish (default: the listening URL). */
   advertise?: string[];
+  /** Rewrites the endpoints to publish (Tor: the node's onion first, or only it). */
+  announce?: (endpoints: string[]) => string[];
   /** Transport timeouts and limits. */
   channel?: ChannelOptions;
   /** Redial backoff bounds (default 1 s .. 60 s). */
@@ -78,6 +81,21 @@ export interface PeerNodeOptions {
   beaconAfterMs?: number;
   /** Target ENTRIES frame size (default 1 MiB). */
   batchBytes?: number;
+  /**
+   * How to reach an endpoint, asked before every dial with the peer's key (the pairwise key of an
+   * introduction, else the contact's node key) for stream isolation: extra dial options (Tor's
+   * SOCKS agent, src/node/tor/), or null to never dial it. Default: directly, `.onion` never.
+   */
+  route?: (url: string, peer: Uint8Array) => DialRoute | null;
+}
+
+/** What {@link PeerNodeOptions.route} returns for an endpoint it lets the node dial. */
+export interface DialRoute {
+  readonly agent?: Agent;
+}
+
+function directRoute(url: string): DialRoute | null {
+  return parseEndpoint(url)?.hostname.endsWith('.onion') ? null : {};
 }
 
 /** Events of a PeerNode. */
@@ -91,6 +109,8 @@ export type PeerNodeEvents = {
   /** A node signed two different whereabouts bundles with the same seq. */
   'whereabouts.equivocation': (node: Uint8Array, seq: number) => void;
   'peer.connected': (node: Uint8Array) => void;
+  /** We dialed this node at `url` and the handshake succeeded (how a peer was reached). */
+  'peer.dialed': (node: Uint8Array, url: string) => void;
   'peer.disconnected': (node: Uint8Array, reason: string) => void;
   /** A connection was refused (bad handshake, no or invalid invite, protocol violation). */
   'peer.rejected': (reason: string) => void;
@@ -166,8 +186,13 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
 
   /** Endpoints this node publishes. */
   get endpoints(): string[] {
-    if (this.opts.advertise && this.opts.advertise.length > 0) return this.opts.advertise.slice();
-    return this.server ? [this.server.url] : [];
+    const own = this.opts.advertise && this.opts.advertise.length > 0 ? this.opts.advertise.slice() : this.server ? [this.server.url] : [];
+    return this.opts.announce ? this.opts.announce(own) : own;
+  }
+
+  /** The port the node listens on (null before it listens). */
+  get listeningPort(): number | null {
+    return this.server ? this.server.port : null;
   }
 
   /** The feed store (read access for CLI/API: feeds, entries, proofs). */
@@ -286,15 +311,22 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
     if (urls.length === 0) throw DeaddropError.badInput('introduction has no usable ws:// endpoint');
     let lastErr: unknown = DeaddropError.unreachable('introduction endpoints');
     for (const url of urls) {
+      const route = this.route(url, intro.pairwiseKey);
+      if (route === null) {
+        lastErr = DeaddropError.unsupported('no endpoint of the introduction can be dialed from here (an onion needs Tor)');
+        continue;
+      }
       let ch: SecureChannel;
       try {
-        ch = await dial(url, this.identity, { ...this.opts.channel, signal: this.abort.signal });
+        ch = await dial(url, this.identity, { ...this.opts.channel, ...route, signal: this.abort.signal });
       } catch (err) {
         lastErr = err;
         continue;
       }
       try {
-        return await this.runBootstrap(ch, url, intro);
+        const contact = await this.runBootstrap(ch, url, intro);
+        this.emit('peer.dialed', contact.node, url);
+        return contact;
       } catch (err) {
         ch.close('local');
         if (err instanceof DeaddropError && err.code === 'REJECTED') throw err;
@@ -550,12 +582,15 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
     const attempt = (async (): Promise<boolean> => {
       for (const url of contact.endpoints) {
         if (this.closing) return true;
+        const route = this.route(url, node);
+        if (route === null) continue;
         try {
-          const ch = await dial(url, this.identity, { ...this.opts.channel, expectedRemote: node, signal: this.abort.signal });
+          const ch = await dial(url, this.identity, { ...this.opts.channel, ...route, expectedRemote: node, signal: this.abort.signal });
           if (this.closing) {
             ch.close('local');
             return true;
           }
+          this.emit('peer.dialed', node, url);
           this.attach(ch);
           return true;
         } catch {
@@ -572,6 +607,10 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
       }
     });
     this.dialing.set(key, p);
+  }
+
+  private route(url: string, peer: Uint8Array): DialRoute | null {
+    return (this.opts.route ?? directRoute)(url, peer);
   }
 
   private scheduleRedial(node: Uint8Array): void {

@@ -90,6 +90,16 @@ describe('drop invites', () => {
       {},
     ]) expect(introductionFromDrop(bad as Record<string, unknown>)).toBeNull();
   });
+
+  it('keeps .onion endpoints only for a node that runs with Tor', () => {
+    const onion = `ws://${'a'.repeat(52)}aaad.onion`; // shape only: parseEndpoint checks the URL, not the checksum
+    const onlyOnion = { nodeKey: 'ab'.repeat(32), token: 'cd'.repeat(8), endpoints: [onion], expiresAt: null, message: '' };
+    expect(introductionFromDrop(onlyOnion)).toBeNull();
+    expect(introductionFromDrop(onlyOnion, { onion: true })?.introduction.endpoints).toEqual([onion]);
+    const mixed = { ...onlyOnion, endpoints: [onion, 'ws://1.2.3.4:9000'] };
+    expect(introductionFromDrop(mixed)?.introduction.endpoints).toEqual(['ws://1.2.3.4:9000']);
+    expect(introductionFromDrop(mixed, { onion: true })?.introduction.endpoints).toEqual([onion, 'ws://1.2.3.4:9000']);
+  });
 });
 
 describe('contact cards', () => {

@@ -56,12 +56,13 @@ interface SendFlags {
   feeRate?: string;
   expires: string;
   onionPort?: string;
+  onion?: boolean;
 }
 
 async function sendAction(ctx: CliContext, recipient: string, opts: SendFlags): Promise<void> {
   // Everything typed is checked before the keystore is unlocked or a coin is chosen.
   parseRecipient(recipient, ctx.network);
-  const onionPort = opts.onionPort === undefined ? undefined : parseCount(opts.onionPort, '--onion-port', 1, 65_535);
+  const onionPort = opts.onionPort !== undefined ? parseCount(opts.onionPort, '--onion-port', 1, 65_535) : opts.onion ? 80 : undefined;
   const content = { endpoints: opts.endpoint, ...(opts.message !== undefined ? { message: opts.message } : {}), ...(onionPort !== undefined ? { onionPort } : {}) };
   checkIntroduction(content);
   const lifetimeSeconds = parseLifetime(opts.expires);
@@ -105,6 +106,7 @@ export function registerDropCommands(program: Command, context: ContextFactory):
     .option('--fee-rate <sat/vB>', 'fee rate; default: the backend estimate for 6 blocks')
     .option('--expires <lifetime>', 'token lifetime: 30d, 12h, 90m or never', '30d')
     .option('--onion-port <port>', 'also announce the onion service of this introduction\'s pairwise key on this port (3 bytes)')
+    .option('--onion', 'announce the onion service of this introduction\'s pairwise key (3 bytes; the daemon started with --tor publishes it)')
     .action(async (recipient: string, opts: SendFlags) => sendAction(context(), recipient, opts));
 
   const drops = program.command('drops').description('dead drops found and sent');

@@ -139,6 +139,27 @@ function registerLogCommands(program: Command, context: ContextFactory): void {
     });
 }
 
+interface TorStatusJson {
+  enabled: boolean;
+  only?: boolean;
+  bootstrapped?: boolean;
+  progress?: number;
+  summary?: string;
+  onions?: { address: string; kind: string }[];
+  restarts?: number;
+  lastError?: string | null;
+  peers?: { node: string; via: string }[];
+}
+
+function torLines(t: TorStatusJson): string[] {
+  if (!t.enabled) return ['tor: off'];
+  return [
+    `tor: ${t.bootstrapped ? 'bootstrapped' : `bootstrapping ${t.progress ?? 0}% (${t.summary ?? ''})`}${t.only ? ', tor only' : ''}${t.restarts ? `, restarted ${t.restarts}x` : ''}`,
+    ...(t.onions ?? []).map((o) => `onion (${o.kind}): ${o.address}`),
+    ...(t.peers ?? []).map((p) => `peer ${p.node.slice(0, 12)}: ${p.via === 'tor' ? 'dialed through Tor' : p.via === 'direct' ? 'dialed directly' : 'it dialed us'}`),
+  ];
+}
+
 export function registerNodeCommands(program: Command, context: ContextFactory): void {
   program
     .command('contacts')
@@ -171,7 +192,10 @@ export function registerNodeCommands(program: Command, context: ContextFactory):
     .action(async () => {
       const ctx = context();
       const r = await daemonApi<{ id: string; endpoints: string[]; connected: string[]; contacts: number; feeds: number }>(ctx, 'GET', '/node');
-      print(ctx, r, [`node ${r.id}`, `endpoints: ${r.endpoints.join(' ')}`, `contacts: ${r.contacts} (${r.connected.length} connected), feeds: ${r.feeds}`]);
+      const tor = await daemonApi<TorStatusJson>(ctx, 'GET', '/node/tor');
+      print(ctx, { ...r, tor }, [
+        `node ${r.id}`, `endpoints: ${r.endpoints.join(' ')}`, `contacts: ${r.contacts} (${r.connected.length} connected), feeds: ${r.feeds}`, ...torLines(tor),
+      ]);
     });
   node
     .command('follow <feed>')

@@ -9,7 +9,8 @@ import { readPassphrase } from '../../wallet/keystore.js';
 import { isDeaddropError } from '../../util/errors.js';
 import { paypubFeature } from '../../paypub/feature.js';
 import { dropFeature } from '../../deaddrop/feature.js';
-import { nodeFeature } from '../../node/feature.js';
+import { createNodeFeature, nodeOptionsFromEnv } from '../../node/feature.js';
+import { torOptionsFromFlags } from '../../node/tor/options.js';
 
 /** The passphrase from DEADDROP_PASSPHRASE or a prompt; undefined (wallet stays locked) when neither is possible. */
 async function passphraseIfAvailable(): Promise<string | undefined> {
@@ -34,8 +35,12 @@ export function registerStartCommand(program: Command, context: ContextFactory):
     .option('--regtest', 'without --backend: use the regtest node under the datadir, starting one if none runs')
     .option('--api-port <port>', 'API port on 127.0.0.1 (default: a free port)')
     .option('--public-listen <addr:port>', 'also serve ONLY the public routes (PayPub content, candidate index) on this address, for other machines (see README)')
-    .action(async (opts: { regtest?: boolean; apiPort?: string; publicListen?: string }) => {
+    .option('--tor', 'reach and be reached through Tor: publish the node as an onion service, dial .onion endpoints through Tor')
+    .option('--tor-control <addr>', 'use the tor at this control port (host:port or unix:/path; password in DEADDROP_TOR_PASSWORD) instead of starting one')
+    .option('--tor-only', 'with Tor: dial every endpoint through Tor and announce only onions (never a clear-net address)')
+    .action(async (opts: { regtest?: boolean; apiPort?: string; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean }) => {
       const ctx = context();
+      const tor = torOptionsFromFlags(opts);
       const daemon = new Daemon({
         datadir: ctx.datadir,
         network: ctx.network,
@@ -45,7 +50,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         passphrase: passphraseIfAvailable,
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
         ...(ctx.debug ? { debug: true } : {}),
-        features: [dropFeature, paypubFeature, nodeFeature],
+        features: [dropFeature, paypubFeature, createNodeFeature(tor ? { tor } : {}, () => nodeOptionsFromEnv())],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
       const stopped = new Promise<void>((resolve) => {

@@ -9,6 +9,7 @@
  */
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
+import type { Agent } from 'node:http';
 import { DeaddropError } from '../../util/errors.js';
 import { TypedEmitter } from '../events.js';
 import type { NodeIdentity } from '../identity.js';
@@ -134,6 +135,8 @@ export interface DialOptions extends ChannelOptions {
   /** Abort unless the responder proves this Ed25519 identity (checked before we reveal ours). */
   expectedRemote?: Uint8Array | null;
   signal?: AbortSignal;
+  /** Connects through this agent (Tor's SOCKS port: src/node/tor/socks.ts) instead of directly. */
+  agent?: Agent;
 }
 
 /** Validates an endpoint URL: ws:// or wss:// only. */
@@ -156,6 +159,7 @@ export function dial(url: string, identity: NodeIdentity, opts: DialOptions = {}
       maxPayload: NOISE_MAX_MESSAGE,
       handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
       generateMask: (mask: Buffer) => mask.fill(0),
+      ...(opts.agent ? { agent: opts.agent } : {}),
     });
     let settled = false;
     const settle = (err: Error | null, ch?: SecureChannel): void => {
