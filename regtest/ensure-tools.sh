@@ -18,3 +18,8 @@ fi
 if [ -f "$HERE/install-electrumx.sh" ]; then
   bash "$HERE/install-electrumx.sh"
 fi
+
+# Python packages for the interop tests (e.g. PyPI `cryptography`), into the same venv.
+if [ -f "$HERE/install-pytools.sh" ]; then
+  bash "$HERE/install-pytools.sh"
+fi
