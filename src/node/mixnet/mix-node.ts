@@ -145,9 +145,14 @@ export class MixNode {
         this.drops.queue++;
         return;
       }
-      this.#queued++;
       this.processed++;
       this.#o.onPacket?.({ from, to: r.next, kind: 'relay' });
+      if (r.delayMs === 0) {
+        // No hold: skip the timer (a timer per packet costs more than the unwrap at high rates).
+        void this.#forward(r.next, r.packet);
+        return;
+      }
+      this.#queued++;
       const t = setTimeout(() => {
         this.#timers.delete(t);
         this.#queued--;
