@@ -24,6 +24,7 @@ interface Running {
   readonly node: MixNode;
   readonly mixPublic: Buffer;
   readonly events: PacketEvent[];
+  readonly keyring: MixKeyring;
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -52,13 +53,14 @@ describe('mixnet on loopback: 3 mix layers, 2 providers, 2 clients', () => {
     const identity = NodeIdentity.fromSeed(randomBytes(32));
     const mixKey = randomBytes(32);
     const events: PacketEvent[] = [];
+    const keyring = new MixKeyring({ epoch: 1, privateKey: mixKey });
     const node = new MixNode({
-      identity, provider, keyring: new MixKeyring({ epoch: 1, privateKey: mixKey }),
+      identity, provider, keyring,
       resolve: (a) => directory.get(hex(a)), onPacket: (e) => events.push(e), linkRate: 500, linkBurst: 50,
     });
     await node.listen();
     directory.set(hex(node.address), node.url);
-    const r = { name, node, mixPublic: x25519Base(mixKey), events };
+    const r = { name, node, mixPublic: x25519Base(mixKey), events, keyring };
     nodes.push(r);
     return r;
   }
@@ -157,6 +159,26 @@ describe('mixnet on loopback: 3 mix layers, 2 providers, 2 clients', () => {
       nosy.close();
     }
     expect(providerB.node.mailboxSize(bob.publicKey)).toBe(1);
+  });
+
+  it('loses no message when a mix rotates its key while packets for the old key are in flight', async () => {
+    const mix3 = mixes[2]!;
+    const before = providerB.node.mailboxSize(bob.publicKey);
+    // Held 300 ms at mix1 and mix2: mix3 rotates to a new epoch key before the packet reaches it.
+    const slow = [hop(providerA, 0), hop(mixes[0]!, 300), hop(mixes[1]!, 300), hop(mix3, 0), hop(providerB, 0)];
+    aliceClient.send(createPacket(slow, bob.publicKey, messageBody('across the epoch change')));
+    const newKey = randomBytes(32);
+    mix3.keyring.rotate({ epoch: 2, privateKey: newKey });
+    await waitUntil(() => (providerB.node.mailboxSize(bob.publicKey) === before + 1 ? true : undefined), 'the packet made for the old key');
+    // A packet made for the new key passes too; once the grace period ends, old-key packets fail.
+    const fresh = [hop(providerA, 0), hop(mixes[0]!, 0), hop(mixes[1]!, 0), { ...hop(mix3, 0), publicKey: x25519Base(newKey) }, hop(providerB, 0)];
+    aliceClient.send(createPacket(fresh, bob.publicKey, messageBody('new epoch')));
+    await waitUntil(() => (providerB.node.mailboxSize(bob.publicKey) === before + 2 ? true : undefined), 'the packet made for the new key');
+    mix3.keyring.dropPrevious();
+    const macBefore = mix3.node.drops.mac;
+    aliceClient.send(createPacket(forwardRoute, bob.publicKey, messageBody('stale key')));
+    await waitUntil(() => (mix3.node.drops.mac === macBefore + 1 ? true : undefined), 'the stale-key packet dropped');
+    forwardRoute = fresh; // later tests route with mix3's epoch-2 key
   });
 
   it('keeps serving others while one peer floods a mix past its link rate', async () => {
