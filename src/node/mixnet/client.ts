@@ -40,11 +40,28 @@ export class MixClient {
     this.#channel.send(FRAME_PACKET, out.packet);
   }
 
-  /** Fetches (and so empties) the mailbox. */
-  fetch(): Promise<MailboxItem[]> {
+  /**
+   * Fetches (and so empties) the mailbox. Rejects after `timeoutMs` when the peer never ends the
+   * fetch (e.g. it is a mix, not a provider, and drops FETCH frames).
+   */
+  fetch(timeoutMs = 10_000): Promise<MailboxItem[]> {
     if (this.#pending) return Promise.reject(new Error('a fetch is already running'));
     return new Promise((resolve, reject) => {
-      this.#pending = { items: [], resolve, reject };
+      const timer = setTimeout(() => {
+        this.#pending = undefined;
+        reject(new Error('mailbox fetch timed out'));
+      }, timeoutMs);
+      this.#pending = {
+        items: [],
+        resolve: (items) => {
+          clearTimeout(timer);
+          resolve(items);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
       this.#channel.send(FRAME_FETCH, new Uint8Array(0));
     });
   }

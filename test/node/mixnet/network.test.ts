@@ -159,6 +159,15 @@ describe('mixnet on loopback: 3 mix layers, 2 providers, 2 clients', () => {
       nosy.close();
     }
     expect(providerB.node.mailboxSize(bob.publicKey)).toBe(1);
+
+    // A mix keeps no mailboxes: a fetch there is dropped and counted, and the client gives up.
+    const atMix = await MixClient.connect(alice, mixes[0]!.node.url, mixes[0]!.node.address);
+    try {
+      await expect(atMix.fetch(300)).rejects.toThrow(/timed out/);
+      expect(mixes[0]!.node.drops.fetch).toBe(1);
+    } finally {
+      atMix.close();
+    }
   });
 
   it('loses no message when a mix rotates its key while packets for the old key are in flight', async () => {
