@@ -21,3 +21,8 @@ fi
 
 # Tor for the onion tests (test/node/tor-*.int.test.ts) and `deaddrop start --tor`.
 bash "$HERE/install-tor.sh"
+
+# Python packages for the interop tests (e.g. PyPI `cryptography`), into the same venv.
+if [ -f "$HERE/install-pytools.sh" ]; then
+  bash "$HERE/install-pytools.sh"
+fi

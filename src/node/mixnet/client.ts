@@ -1,0 +1,84 @@
+/**
+ * A mixnet client: keeps one outbound, authenticated link to its provider, sends packets through
+ * it (the provider is the first hop of every route the client builds) and fetches its mailbox.
+ */
+import { dial } from '../transport/ws-transport.js';
+import type { SecureChannel } from '../transport/secure-channel.js';
+import type { NodeIdentity } from '../identity.js';
+import { FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, MAX_MIX_FRAME_BYTES, decodeItem } from './wire.js';
+import type { MailboxItem } from './wire.js';
+import type { OutgoingPacket } from './sphinx.js';
+
+export class MixClient {
+  readonly #identity: NodeIdentity;
+  readonly #channel: SecureChannel;
+  #pending: { items: MailboxItem[]; resolve: (items: MailboxItem[]) => void; reject: (e: Error) => void } | undefined;
+
+  private constructor(identity: NodeIdentity, channel: SecureChannel) {
+    this.#identity = identity;
+    this.#channel = channel;
+    channel.on('frame', (type, payload) => this.#onFrame(type, payload));
+    channel.on('close', () => {
+      this.#pending?.reject(new Error('provider link closed'));
+      this.#pending = undefined;
+    });
+  }
+
+  /** Connects to the provider at `url`, which must prove identity `provider`. */
+  static async connect(identity: NodeIdentity, url: string, provider: Uint8Array): Promise<MixClient> {
+    const ch = await dial(url, identity, { expectedRemote: provider, maxFrameBytes: MAX_MIX_FRAME_BYTES });
+    return new MixClient(identity, ch);
+  }
+
+  /** The client's mailbox id at its provider: its Ed25519 identity key. */
+  get mailbox(): Buffer {
+    return Buffer.from(this.#identity.publicKey);
+  }
+
+  /** Sends a packet whose first hop is this client's provider. */
+  send(out: OutgoingPacket): void {
+    this.#channel.send(FRAME_PACKET, out.packet);
+  }
+
+  /**
+   * Fetches (and so empties) the mailbox. Rejects after `timeoutMs` when the peer never ends the
+   * fetch (e.g. it is a mix, not a provider, and drops FETCH frames).
+   */
+  fetch(timeoutMs = 10_000): Promise<MailboxItem[]> {
+    if (this.#pending) return Promise.reject(new Error('a fetch is already running'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending = undefined;
+        reject(new Error('mailbox fetch timed out'));
+      }, timeoutMs);
+      this.#pending = {
+        items: [],
+        resolve: (items) => {
+          clearTimeout(timer);
+          resolve(items);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.#channel.send(FRAME_FETCH, new Uint8Array(0));
+    });
+  }
+
+  close(): void {
+    this.#channel.close('local');
+  }
+
+  #onFrame(type: number, payload: Uint8Array): void {
+    const p = this.#pending;
+    if (!p) return;
+    if (type === FRAME_ITEM) {
+      const item = decodeItem(payload);
+      if (item) p.items.push(item);
+    } else if (type === FRAME_FETCH_DONE) {
+      this.#pending = undefined;
+      p.resolve(p.items);
+    }
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * A mix node and/or provider (Loopix-style), speaking the mixnet link protocol (./wire.ts) over the
+ * node's Noise transport. Every link is authenticated: a node's mixnet address is its Ed25519
+ * identity key, and a node dials the next hop expecting exactly that identity.
+ *
+ * - Mix: processes each PACKET frame (./sphinx.ts under the epoch keys of a {@link MixKeyring}),
+ *   holds a relayed packet for the delay the sender chose, then forwards it to the next hop.
+ * - Provider: additionally stores delivered packets in mailboxes; a mailbox id is the Ed25519
+ *   identity of its client, and only a channel authenticated as that identity may FETCH it.
+ *
+ * Bounds: frames above one packet close the link; a PACKET frame of the wrong size, a rejected
+ * packet, or a frame beyond the per-link token bucket is dropped and counted; the delay queue and
+ * each mailbox are bounded. Nothing a peer sends can throw out of this class.
+ */
+import { ChannelServer, dial } from '../transport/ws-transport.js';
+import type { SecureChannel } from '../transport/secure-channel.js';
+import type { NodeIdentity } from '../identity.js';
+import { MixKeyring } from './replay.js';
+import type { RejectReason } from './sphinx.js';
+import { FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, MAX_MIX_FRAME_BYTES, encodeItem } from './wire.js';
+import type { MailboxItem } from './wire.js';
+import { PACKET_BYTES } from './params.js';
+
+/** Finds the endpoint of a mixnet address (from verified descriptors; a map in tests). */
+export type Resolver = (address: Uint8Array) => string | undefined;
+
+/** What happened to one packet at this node, for instrumented tests and counters. */
+export interface PacketEvent {
+  /** Identity of the link the packet came in on. */
+  readonly from: Buffer;
+  /** Next hop (relay), or the mailbox (deliver and reply). */
+  readonly to: Buffer;
+  readonly kind: 'relay' | 'deliver' | 'reply';
+}
+
+export interface MixNodeOptions {
+  readonly identity: NodeIdentity;
+  readonly keyring: MixKeyring;
+  readonly resolve: Resolver;
+  /** Keep mailboxes for clients (provider role). */
+  readonly provider?: boolean;
+  /** Packets per second a link may send (token bucket rate; default 2,000). */
+  readonly linkRate?: number;
+  /** Token bucket depth (default 200). */
+  readonly linkBurst?: number;
+  /** Packets held for their delay at once (default 50,000); beyond, new packets are dropped. */
+  readonly maxQueued?: number;
+  /** Items per mailbox (default 10,000). */
+  readonly maxMailbox?: number;
+  /** Called once per processed packet (instrumentation; never given secrets). */
+  readonly onPacket?: (event: PacketEvent) => void;
+}
+
+/** Counters of dropped input, by reason. */
+export type DropCounters = Record<RejectReason | 'frame' | 'rate' | 'queue' | 'mailbox' | 'unreachable' | 'fetch', number>;
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+export class MixNode {
+  readonly #o: Required<Omit<MixNodeOptions, 'onPacket'>> & Pick<MixNodeOptions, 'onPacket'>;
+  #server: ChannelServer | undefined;
+  readonly #links = new Map<string, Promise<SecureChannel | undefined>>();
+  readonly #mailboxes = new Map<string, MailboxItem[]>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #accepted = new Set<SecureChannel>();
+  #queued = 0;
+  readonly drops: DropCounters = { size: 0, point: 0, mac: 0, replay: 0, command: 0, payload: 0, frame: 0, rate: 0, queue: 0, mailbox: 0, unreachable: 0, fetch: 0 };
+  /** Packets relayed or delivered. */
+  processed = 0;
+
+  constructor(options: MixNodeOptions) {
+    this.#o = { provider: false, linkRate: 2000, linkBurst: 200, maxQueued: 50_000, maxMailbox: 10_000, ...options };
+  }
+
+  /** This node's mixnet address: its Ed25519 identity key. */
+  get address(): Buffer {
+    return Buffer.from(this.#o.identity.publicKey);
+  }
+
+  /** The endpoint peers dial (after `listen`). */
+  get url(): string {
+    if (!this.#server) throw new Error('not listening');
+    return this.#server.url;
+  }
+
+  /** Starts accepting links on loopback (or `host`). */
+  async listen(host = '127.0.0.1', port = 0): Promise<void> {
+    this.#server = await ChannelServer.listen(this.#o.identity, { host, port, maxFrameBytes: MAX_MIX_FRAME_BYTES, maxConnections: 1024 });
+    this.#server.on('channel', (ch) => this.#attach(ch));
+  }
+
+  /** Number of items waiting in `mailbox`. */
+  mailboxSize(mailbox: Uint8Array): number {
+    return this.#mailboxes.get(Buffer.from(mailbox).toString('hex'))?.length ?? 0;
+  }
+
+  /** Stops listening, cancels held packets and closes every link. */
+  async close(): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const ch of this.#accepted) ch.close('local');
+    for (const link of this.#links.values()) void link.then((ch) => ch?.close('local'));
+    this.#links.clear();
+    await this.#server?.close();
+  }
+
+  #attach(ch: SecureChannel): void {
+    this.#accepted.add(ch);
+    const from = Buffer.from(ch.remote ?? new Uint8Array(32));
+    const bucket: Bucket = { tokens: this.#o.linkBurst, at: Date.now() };
+    ch.on('close', () => this.#accepted.delete(ch));
+    ch.on('frame', (type, payload) => {
+      if (type === FRAME_PACKET) {
+        if (!this.#take(bucket)) this.drops.rate++;
+        else if (payload.length !== PACKET_BYTES) this.drops.frame++;
+        else this.#onPacket(from, payload);
+      } else if (type === FRAME_FETCH && payload.length === 0) {
+        this.#onFetch(from, ch);
+      } else {
+        this.drops.frame++;
+      }
+    });
+  }
+
+  #take(b: Bucket): boolean {
+    const now = Date.now();
+    b.tokens = Math.min(this.#o.linkBurst, b.tokens + ((now - b.at) / 1000) * this.#o.linkRate);
+    b.at = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  #onPacket(from: Buffer, packet: Uint8Array): void {
+    const r = this.#o.keyring.process(packet);
+    if (!r.ok) {
+      this.drops[r.reason]++;
+      return;
+    }
+    if (r.kind === 'relay') {
+      if (this.#queued >= this.#o.maxQueued) {
+        this.drops.queue++;
+        return;
+      }
+      this.processed++;
+      this.#o.onPacket?.({ from, to: r.next, kind: 'relay' });
+      if (r.delayMs === 0) {
+        // No hold: skip the timer (a timer per packet costs more than the unwrap at high rates).
+        void this.#forward(r.next, r.packet);
+        return;
+      }
+      this.#queued++;
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        this.#queued--;
+        void this.#forward(r.next, r.packet);
+      }, r.delayMs);
+      this.#timers.add(t);
+      return;
+    }
+    if (!this.#o.provider) {
+      this.drops.command++;
+      return;
+    }
+    const key = r.mailbox.toString('hex');
+    const box = this.#mailboxes.get(key) ?? [];
+    if (box.length >= this.#o.maxMailbox) {
+      this.drops.mailbox++;
+      return;
+    }
+    box.push(r.kind === 'deliver' ? { kind: 'deliver', body: r.body } : { kind: 'reply', surbId: r.surbId, payload: r.payload });
+    this.#mailboxes.set(key, box);
+    this.processed++;
+    this.#o.onPacket?.({ from, to: r.mailbox, kind: r.kind });
+  }
+
+  #onFetch(from: Buffer, ch: SecureChannel): void {
+    if (!this.#o.provider) {
+      this.drops.fetch++;
+      return;
+    }
+    const key = from.toString('hex');
+    const box = this.#mailboxes.get(key) ?? [];
+    this.#mailboxes.delete(key);
+    try {
+      for (const item of box) ch.send(FRAME_ITEM, encodeItem(item));
+      ch.send(FRAME_FETCH_DONE, new Uint8Array(0));
+    } catch {
+      // The link closed mid-fetch: keep the items for the next fetch.
+      this.#mailboxes.set(key, box);
+    }
+  }
+
+  /** Sends `packet` to `next` over one cached, authenticated link (dialed on first use). */
+  async #forward(next: Buffer, packet: Buffer): Promise<void> {
+    const key = next.toString('hex');
+    let link = this.#links.get(key);
+    if (!link) {
+      const url = this.#o.resolve(next);
+      if (url === undefined) {
+        this.drops.unreachable++;
+        return;
+      }
+      link = dial(url, this.#o.identity, { expectedRemote: next, maxFrameBytes: MAX_MIX_FRAME_BYTES }).then(
+        (ch) => {
+          ch.on('close', () => this.#links.delete(key));
+          return ch;
+        },
+        () => {
+          this.#links.delete(key);
+          return undefined;
+        },
+      );
+      this.#links.set(key, link);
+    }
+    const ch = await link;
+    if (!ch?.isOpen) {
+      this.drops.unreachable++;
+      return;
+    }
+    ch.send(FRAME_PACKET, packet);
+  }
+}
