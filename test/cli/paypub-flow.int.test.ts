@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
-import { CLI, runCli, runCliJson } from '../support/cli.js';
+import { CLI, backendArgs, runCli, runCliJson } from '../support/cli.js';
 
 const PASS = 'paypub cli passphrase';
 const env = { DEADDROP_PASSPHRASE: PASS };
@@ -21,7 +21,7 @@ describe('deaddrop paypub through the CLI on regtest', () => {
   const dirs = { seller: join(root, 'seller'), a: join(root, 'buyer-a'), b: join(root, 'buyer-b'), observer: join(root, 'observer') };
   let backend = '';
   let daemon: ChildProcess | undefined;
-  const as = (who: keyof typeof dirs, args: string[]): string[] => ['--datadir', dirs[who], ...(who === 'seller' ? [] : ['--backend', backend]), ...args];
+  const as = (who: keyof typeof dirs, args: string[]): string[] => ['--datadir', dirs[who], ...(who === 'seller' ? [] : backendArgs(backend, root)), ...args];
   // Mining and mempool checks go straight to the node (the CLI under test is `paypub`).
   let node: RegtestNode | undefined;
   const mine = (n: number): Promise<string[]> => node!.mine(n);

@@ -1,6 +1,6 @@
 /** Runs the real `deaddrop` CLI in a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -84,4 +84,20 @@ export async function stopDaemonProcess(d: DaemonProcess | undefined): Promise<v
   const timer = setTimeout(() => d.child.kill('SIGKILL'), 20_000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * `--backend <url without credentials> --backend-auth-file <file>` for a backend URL with
+ * credentials: the way to pass a node password without showing it in `ps` (no warning).
+ * The file (0600) is written in `dir`.
+ */
+export function backendArgs(backendUrl: string, dir: string): string[] {
+  const u = new URL(backendUrl);
+  if (!u.password) return ['--backend', backendUrl];
+  const file = join(dir, `backend-auth-${u.port}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}\n`, { mode: 0o600 });
+  u.username = '';
+  u.password = '';
+  return ['--backend', u.toString(), '--backend-auth-file', file];
 }
