@@ -184,7 +184,8 @@ describe('dead drops through the CLI on regtest', () => {
     }, 'the index to reach the tip');
     expect((await get(daemonC, '/drops', false)).status).toBe(401);
 
-    const noNode = await runCli(['--datadir', dirs.light, 'watch', '--once'], env);
+    // No --backend and no regtest node published for this user (a HOME where `regtest up` never ran): a clear error.
+    const noNode = await runCli(['--datadir', dirs.light, 'watch', '--once'], { ...env, HOME: join(root, 'empty-home') });
     expect(noNode.stderr).toMatch(/no backend/);
     const found = await watchOnce(dirs.light, [], ['--index', daemonC.api]);
     expect(found.map((e) => `${e.type} ${e.data.txid}`).sort()).toEqual(sent.map((s) => `drop.confirmed ${s.txid}`).sort());
