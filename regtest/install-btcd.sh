@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the pinned btcd and btcctl into <repo>/.tools/bin. Idempotent: does nothing
-# when .tools/bin/btcd already reports the pinned version. Prints one line.
+# when .tools/bin/btcd already reports the pinned version. Prints one line, or two when it builds.
 set -euo pipefail
 
 BTCD_VERSION="0.26.0"
@@ -24,6 +24,8 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
+# Say what is happening before the silent part: the first build takes about a minute.
+echo "install-btcd: building btcd v$BTCD_VERSION with go install into $BIN_DIR (first run only, about a minute)..."
 mkdir -p "$BIN_DIR"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

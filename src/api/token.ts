@@ -51,3 +51,8 @@ export function removeApiUrl(datadir: string, url: string): void {
     // already gone
   }
 }
+
+/** Removes `<datadir>/api.url` whatever it names (for a daemon that holds the datadir lock: it is stale). */
+export function removeStaleApiUrl(datadir: string): void {
+  rmSync(join(datadir, API_URL_FILE), { force: true });
+}

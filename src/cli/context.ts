@@ -1,23 +1,24 @@
 /** Resolves the global flags into a datadir, network and backend for every command. */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
 import { parseNetwork, type Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
 import type { OutputOptions } from './output.js';
+import { BACKEND_AUTH_ENV, resolveBackendFlag } from './backend-auth.js';
 
 export interface GlobalFlags {
   datadir?: string;
   network?: string;
   json?: boolean;
   backend?: string;
+  backendAuthFile?: string;
   debug?: boolean;
 }
 
 export interface CliContext extends OutputOptions {
   readonly network: Network;
   readonly datadir: string;
-  /** The explicit `--backend` (or DEADDROP_BACKEND), if any. */
+  /** The explicit `--backend` (or DEADDROP_BACKEND), if any, with credentials from `--backend-auth-file` / DEADDROP_BACKEND_AUTH. */
   readonly backendFlag: string | undefined;
 }
 
@@ -30,7 +31,10 @@ export function resolveContext(flags: GlobalFlags): CliContext {
   return {
     network,
     datadir,
-    backendFlag: flags.backend ?? process.env.DEADDROP_BACKEND,
+    backendFlag: resolveBackendFlag({
+      flag: flags.backend, env: process.env.DEADDROP_BACKEND, authFile: flags.backendAuthFile, authEnv: process.env[BACKEND_AUTH_ENV],
+      warn: (line) => process.stderr.write(`warning: ${line}\n`),
+    }),
     json: flags.json ?? false,
     debug: flags.debug ?? false,
   };
@@ -47,11 +51,14 @@ export function regtestRecordPath(datadir: string): string {
  */
 export async function resolveBackendUrl(ctx: CliContext): Promise<string> {
   if (ctx.backendFlag) return ctx.backendFlag;
-  if (ctx.network === 'regtest' && existsSync(regtestRecordPath(ctx.datadir))) {
-    const { attachRegtestNode } = await import('../regtest/harness.js');
-    const node = await attachRegtestNode(ctx.datadir);
-    node.detach();
-    return node.backendUrl;
+  if (ctx.network === 'regtest') {
+    // This datadir's own node, else the one `deaddrop regtest up` published for every datadir of this user.
+    const { attachAnyRegtestNode, regtestNodeOwner } = await import('../regtest/harness.js');
+    if (regtestNodeOwner(ctx.datadir) !== undefined) {
+      const node = await attachAnyRegtestNode(ctx.datadir);
+      node.detach();
+      return node.backendUrl;
+    }
   }
   throw DeaddropError.badInput(
     ctx.network === 'regtest'

@@ -12,6 +12,7 @@ import { registerStartCommand } from './commands/start.js';
 import { registerPaypubCommands } from './commands/paypub.js';
 import { registerDropCommands } from './commands/drops.js';
 import { registerNodeCommands } from './commands/node.js';
+import { usePrivateUmask } from '../daemon/file-modes.js';
 
 export type ContextFactory = () => CliContext;
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
     .option('--network <name>', 'mainnet | testnet | signet | regtest (default regtest)')
     .option('--json', 'print one JSON document on stdout')
     .option('--backend <url>', 'bitcoind://user:pass@host:port, btcd://…, electrum+tcp://host:port, electrum+ssl://…, esplora+https://…')
+    .option('--backend-auth-file <path>', 'file holding user:password for a bitcoind/btcd --backend (e.g. Core\'s .cookie); or set DEADDROP_BACKEND_AUTH')
     .option('--debug', 'show stack traces on errors')
     .showHelpAfterError(false)
     .exitOverride()
@@ -39,6 +41,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Before anything is written: every file deaddrop (or a node it spawns) creates is private.
+  usePrivateUmask();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

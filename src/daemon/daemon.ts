@@ -10,7 +10,7 @@ import { openBackend } from '../chain/open.js';
 import { buildApp, listenLoopback, routeGroup, type ApiRoutePlugin } from '../api/app.js';
 import { listenPublic, type PublicListener } from '../api/public-listener.js';
 import type { DaemonStatus } from '../api/services.js';
-import { removeApiUrl, writeApiToken, writeApiUrl } from '../api/token.js';
+import { removeApiUrl, removeStaleApiUrl, writeApiToken, writeApiUrl } from '../api/token.js';
 import type { Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
 import { EventBus } from './event-bus.js';
@@ -20,6 +20,8 @@ import { WalletKeys } from '../wallet/keys.js';
 import { Wallet } from '../wallet/wallet.js';
 import { walletRoutes } from '../api/routes/wallet.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from './feature.js';
+import { lockDatadir, type DatadirLock } from './datadir-lock.js';
+import { octal, secureDatadir, usePrivateUmask } from './file-modes.js';
 
 /** Fee rate used when the backend has no estimate (sat/vB). */
 export const FALLBACK_FEE_RATE = 2;
@@ -67,6 +69,7 @@ export class Daemon {
   private readonly startedAt = Date.now();
   private opening: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private lock: DatadirLock | undefined;
 
   constructor(private readonly opts: DaemonOptions) {}
 
@@ -141,9 +144,18 @@ export class Daemon {
 
   private async open(): Promise<void> {
     const log = this.opts.log ?? (() => undefined);
+    // Before anything writes to the datadir: a second daemon here would run a second wallet and claimer.
+    this.lock = lockDatadir(this.opts.datadir, 'daemon');
+    // Holding the lock, any api.url here is a dead daemon's: remove it so nobody waits on it.
+    removeStaleApiUrl(this.opts.datadir);
+    // Files created from here on are 0600 (sqlite gives -wal/-shm the mode of their database);
+    // anything looser already there is tightened, and said.
+    usePrivateUmask();
+    for (const fix of secureDatadir(this.opts.datadir)) log(`tightened the mode of ${fix.path} from ${octal(fix.from)} to ${octal(fix.to)}`);
     const backendUrl = this.opts.backendUrl ?? (await this.regtestBackend(log));
     const source = await openBackend(backendUrl, { expectedNetwork: this.opts.network });
     this.source = source;
+    log('connecting to the chain backend');
     await source.ready();
     this.lastTip = await source.getTip();
     this.unsubscribe = source.subscribe((event) => {
@@ -157,6 +169,7 @@ export class Daemon {
       }
     });
 
+    log('opening the wallet');
     await this.openWallet(log);
 
     const token = writeApiToken(this.opts.datadir);
@@ -164,6 +177,7 @@ export class Daemon {
       routeGroup('/wallet', walletRoutes, { wallet: () => this.walletInstance, defaultFeeRate: () => this.defaultFeeRate() }),
     ];
     for (const feature of this.opts.features ?? []) {
+      log(`starting ${feature.name}`);
       const running = await feature.start(this.featureContext(log));
       this.running.push(running);
       routes.push(...(running.routes ?? []));
@@ -176,7 +190,7 @@ export class Daemon {
     }
     this.url = await listenLoopback(this.app, this.opts.apiPort ?? 0);
     writeApiUrl(this.opts.datadir, this.url);
-    log(`api listening on ${this.url} (token in ${this.opts.datadir}/api.token)`);
+    log(`api listening on ${this.url} (send "Authorization: Bearer <token>", the token is in ${join(this.opts.datadir, 'api.token')})`);
   }
 
   private featureContext(log: (line: string) => void): FeatureContext {
@@ -230,9 +244,10 @@ export class Daemon {
   private async regtestBackend(log: (line: string) => void): Promise<string> {
     if (!this.opts.regtest) throw DeaddropError.badInput('no backend: pass --backend <url> (or --regtest on regtest)');
     if (this.opts.network !== 'regtest') throw DeaddropError.badInput('--regtest needs --network regtest');
-    const { attachRegtestNode, startRegtestNode } = await import('../regtest/harness.js');
+    const { attachAnyRegtestNode, startRegtestNode } = await import('../regtest/harness.js');
     try {
-      const node = await attachRegtestNode(this.opts.datadir);
+      // This datadir's node, else the one published by `deaddrop regtest up` from another datadir.
+      const node = await attachAnyRegtestNode(this.opts.datadir);
       node.detach();
       log(`using the running regtest ${node.kind} node (pid ${node.pid})`);
       return node.backendUrl;
@@ -240,7 +255,8 @@ export class Daemon {
       if (!(err instanceof DeaddropError && err.code === 'NOT_FOUND')) throw err;
     }
     // Detached, so `deaddrop regtest mine|fund` and wallet commands reach it while the daemon runs.
-    const node = await startRegtestNode({ datadir: this.opts.datadir, detached: true });
+    log('no regtest node running: starting one (the first start builds btcd with Go, which takes about a minute)');
+    const node = await startRegtestNode({ datadir: this.opts.datadir, detached: true, log });
     node.detach();
     this.ownsRegtestNode = true;
     log(`started a regtest ${node.kind} node (pid ${node.pid}); it stops with the daemon`);
@@ -260,5 +276,6 @@ export class Daemon {
       const { stopRegtestNode } = await import('../regtest/harness.js');
       await stopRegtestNode(this.opts.datadir);
     }
+    this.lock?.release();
   }
 }

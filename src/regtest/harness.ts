@@ -14,17 +14,19 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { dialectFor, type NodeDialect, type NodeKind } from '../chain/dialect.js';
 import { RpcClient, sleep } from '../chain/rpc.js';
 import { fromHex, toHex } from '../chain/verify.js';
 import { DeaddropError } from '../util/errors.js';
+import { childEnv } from '../util/child-env.js';
+import { discoveredRegtestDatadir, publishRegtestNode, unpublishRegtestNode } from './discovery.js';
 import { buildEmptyBlock } from './empty-block.js';
 import { FundingWallet, type BuildOptions, type BuiltTx, type OutputSpec, type WalletUtxo } from './wallet.js';
 
@@ -48,6 +50,8 @@ export interface StartOptions {
   readonly rpcPort?: number;
   /** How long to wait for the node's RPC; default 60 s. */
   readonly readyTimeoutMs?: number;
+  /** Progress lines for humans (building btcd, waiting for RPC, mining); never given secrets. */
+  readonly log?: (line: string) => void;
 }
 
 export interface FundOptions extends BuildOptions {
@@ -185,9 +189,10 @@ export function findBitcoind(): string | undefined {
 }
 
 /** Path of the pinned btcd, installing it first when it is missing. */
-export async function ensureBtcd(): Promise<string> {
+export async function ensureBtcd(log: (line: string) => void = () => undefined): Promise<string> {
   const bin = process.env.BTCD ? resolve(process.env.BTCD) : join(REPO_ROOT, '.tools', 'bin', 'btcd');
   if (existsSync(bin)) return bin;
+  log('btcd is not installed: building it with regtest/install-btcd.sh (go install, about a minute)');
   try {
     await promisify(execFile)('bash', [join(REPO_ROOT, 'regtest', 'install-btcd.sh')], { timeout: 600_000 });
   } catch (err) {
@@ -256,18 +261,40 @@ async function killPid(pid: number, marker?: string, graceMs = 10_000): Promise<
 // ---------------------------------------------------------------------------------------------
 // Launch.
 
-/** `zmqPort` (bitcoind only): one loopback endpoint publishing `sequence` and `rawtx`, found by the backend via getzmqnotifications. */
-function launchArgs(kind: NodeKind, nodeDir: string, port: number, user: string, pass: string, miningAddress: string, zmqPort: number): string[] {
+/** The node's own config file, holding only the RPC credentials (mode 0600). */
+function nodeConfigFile(kind: NodeKind, nodeDir: string): string {
+  return join(nodeDir, kind === 'btcd' ? 'btcd.conf' : 'bitcoin.conf');
+}
+
+/**
+ * Writes the RPC credentials to the node's config file (0600), so they never appear on the
+ * node's command line, where `ps` shows them to every user of the machine.
+ */
+function writeNodeConfig(kind: NodeKind, nodeDir: string, user: string, pass: string): void {
+  mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
+  const body = kind === 'btcd'
+    ? `[Application Options]\nrpcuser=${user}\nrpcpass=${pass}\n`
+    : `rpcuser=${user}\nrpcpassword=${pass}\n`;
+  const file = nodeConfigFile(kind, nodeDir);
+  writeFileSync(file, body, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+/**
+ * `zmqPort` (bitcoind only): one loopback endpoint publishing `sequence` and `rawtx`, found by the backend via getzmqnotifications.
+ * The RPC credentials are in the config file written by {@link writeNodeConfig}, not here.
+ */
+function launchArgs(kind: NodeKind, nodeDir: string, port: number, miningAddress: string, zmqPort: number): string[] {
   if (kind === 'btcd') {
     return [
-      '--regtest', '--notls', `--rpclisten=127.0.0.1:${port}`, `--rpcuser=${user}`, `--rpcpass=${pass}`,
+      '--regtest', '--notls', `--rpclisten=127.0.0.1:${port}`, `--configfile=${nodeConfigFile('btcd', nodeDir)}`,
       `--datadir=${join(nodeDir, 'data')}`, `--logdir=${join(nodeDir, 'logs')}`, '--nolisten', '--txindex',
       `--miningaddr=${miningAddress}`, '--rejectnonstd',
     ];
   }
   return [
     '-regtest', '-server=1', `-datadir=${nodeDir}`, '-rpcbind=127.0.0.1', '-rpcallowip=127.0.0.1', `-rpcport=${port}`,
-    `-rpcuser=${user}`, `-rpcpassword=${pass}`, '-listen=0', '-dnsseed=0', '-fixedseeds=0', '-txindex=1', '-rest=1',
+    `-conf=${nodeConfigFile('bitcoind', nodeDir)}`, '-listen=0', '-dnsseed=0', '-fixedseeds=0', '-txindex=1', '-rest=1',
     '-disablewallet=1', '-acceptnonstdtxn=0', '-fallbackfee=0.0002', '-printtoconsole=0',
     `-zmqpubsequence=tcp://127.0.0.1:${zmqPort}`, `-zmqpubrawtx=tcp://127.0.0.1:${zmqPort}`,
   ];
@@ -277,7 +304,8 @@ function spawnNode(spec: LaunchSpec): ChildProcess {
   mkdirSync(spec.nodeDir, { recursive: true });
   const fd = openSync(spec.logFile, 'a');
   try {
-    const child = spawn(spec.binary, spec.args, { stdio: ['ignore', fd, fd], detached: spec.detached });
+    // A scrubbed environment: the node never sees DEADDROP_PASSPHRASE or any other secret of ours.
+    const child = spawn(spec.binary, spec.args, { stdio: ['ignore', fd, fd], detached: spec.detached, env: childEnv() });
     child.on('error', () => undefined); // reported through the readiness wait
     if (spec.detached) child.unref();
     return child;
@@ -535,7 +563,10 @@ class Node implements RegtestNode {
       await killPid(this._pid, this.nodeDir);
       if (this.ownedEntry) owned.delete(this.ownedEntry);
       if (this.init.tempRoot) await rm(this.init.tempRoot, { recursive: true, force: true, maxRetries: 3 });
-      if (this.init.stateFile) rmSync(this.init.stateFile, { force: true });
+      if (this.init.stateFile) {
+        rmSync(this.init.stateFile, { force: true });
+        unpublishRegtestNode(dirname(dirname(this.init.stateFile)));
+      }
     })();
     return this.stopping;
   }
@@ -594,11 +625,11 @@ function loadOrCreateKey(dir: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Public entry points.
 
-async function pickBinary(kind: NodeKind | undefined): Promise<{ kind: NodeKind; binary: string }> {
+async function pickBinary(kind: NodeKind | undefined, log?: (line: string) => void): Promise<{ kind: NodeKind; binary: string }> {
   const bitcoind = kind === 'btcd' ? undefined : findBitcoind();
   if (bitcoind) return { kind: 'bitcoind', binary: bitcoind };
   if (kind === 'bitcoind') throw DeaddropError.unsupported('bitcoind requested but neither BITCOIND nor bitcoind on PATH is set');
-  return { kind: 'btcd', binary: await ensureBtcd() };
+  return { kind: 'btcd', binary: await ensureBtcd(log) };
 }
 
 /**
@@ -610,7 +641,8 @@ async function pickBinary(kind: NodeKind | undefined): Promise<{ kind: NodeKind;
  */
 export async function startRegtestNode(opts: StartOptions = {}): Promise<RegtestNode> {
   if (opts.detached && !opts.datadir) throw new TypeError('detached regtest nodes need a datadir');
-  const { kind, binary } = await pickBinary(opts.kind);
+  const log = opts.log ?? (() => undefined);
+  const { kind, binary } = await pickBinary(opts.kind, log);
   const tempRoot = opts.datadir ? undefined : mkdtempSync(join(tmpdir(), 'deaddrop-regtest-'));
   const dir = opts.datadir ? stateDir(opts.datadir) : (tempRoot as string);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -628,8 +660,9 @@ export async function startRegtestNode(opts: StartOptions = {}): Promise<Regtest
   const miningAddress = FundingWallet.addressOf(fundingKey);
   const spec: LaunchSpec = {
     kind, binary, nodeDir, detached: opts.detached === true, logFile: join(dir, `${kind}.log`),
-    args: launchArgs(kind, nodeDir, rpcPort, rpcUser, rpcPass, miningAddress, kind === 'bitcoind' ? await freePort() : 0),
+    args: launchArgs(kind, nodeDir, rpcPort, miningAddress, kind === 'bitcoind' ? await freePort() : 0),
   };
+  writeNodeConfig(kind, nodeDir, rpcUser, rpcPass);
   const child = spawnNode(spec);
   if (child.pid === undefined) {
     if (tempRoot) rmSync(tempRoot, { recursive: true, force: true });
@@ -638,6 +671,7 @@ export async function startRegtestNode(opts: StartOptions = {}): Promise<Regtest
   const chainFile = opts.datadir && kind === 'btcd' ? join(dir, 'btcd-chain.json') : undefined;
   const node = new Node({ kind, rpcPort, rpcUser, rpcPass, nodeDir, fundingKey, pid: child.pid, spec, child, tempRoot, stateFile, chainFile });
   try {
+    log(`${kind} started (pid ${child.pid}), waiting for its RPC on 127.0.0.1:${rpcPort}`);
     await waitReady(node.client, child.pid, spec.logFile, opts.readyTimeoutMs ?? 60_000);
     const saved = chainFile ? loadChainFile(chainFile) : undefined;
     if (saved && chainFile) {
@@ -646,12 +680,17 @@ export async function startRegtestNode(opts: StartOptions = {}): Promise<Regtest
     }
     const tip = await node.dialect.getTip(node.client);
     const want = opts.initialBlocks ?? DEFAULT_INITIAL_BLOCKS;
-    if (tip.height < want) await node.mine(want - tip.height);
+    if (tip.height < want) {
+      log(`mining ${want - tip.height} blocks so the funding coins mature`);
+      await node.mine(want - tip.height);
+    }
     if (stateFile) {
       writeState(stateFile, {
         version: STATE_VERSION, pid: child.pid, kind, binary, rpcPort, rpcUser, rpcPass,
         fundingKey: toHex(fundingKey), nodeDir, startedAt: new Date().toISOString(),
       });
+      // Other datadirs of this user find the node through the per-user discovery file.
+      if (opts.datadir) publishRegtestNode(opts.datadir, child.pid);
     }
     node.saveOnStop = true;
   } catch (err) {
@@ -687,6 +726,33 @@ export async function attachRegtestNode(datadir: string): Promise<RegtestNode> {
   const node = nodeFromState(s, datadir);
   await waitReady(node.client, s.pid, join(stateDir(datadir), `${s.kind}.log`), 30_000);
   return node;
+}
+
+/**
+ * The regtest node for a command run with `datadir`: the datadir's own node, else the node
+ * published in the per-user discovery file (`deaddrop regtest up` from any datadir).
+ * NOT_FOUND when neither runs.
+ */
+export async function attachAnyRegtestNode(datadir: string): Promise<RegtestNode> {
+  try {
+    return await attachRegtestNode(datadir);
+  } catch (err) {
+    const other = discoveredRegtestDatadir();
+    if (!(err instanceof DeaddropError && err.code === 'NOT_FOUND') || other === undefined || other === resolve(datadir)) throw err;
+    try {
+      return await attachRegtestNode(other);
+    } catch (err2) {
+      if (err2 instanceof DeaddropError && err2.code === 'NOT_FOUND') throw DeaddropError.notFound('no regtest node is running (start one with `deaddrop regtest up`)');
+      throw err2;
+    }
+  }
+}
+
+/** The datadir whose node {@link attachAnyRegtestNode} would use, or undefined when no node runs. */
+export function regtestNodeOwner(datadir: string): string | undefined {
+  if (existsSync(join(stateDir(datadir), 'node.json'))) return resolve(datadir);
+  const other = discoveredRegtestDatadir();
+  return other !== undefined && existsSync(join(stateDir(other), 'node.json')) ? other : undefined;
 }
 
 /** Stops a detached node and waits until its process is gone. Resolves false when none was running. */

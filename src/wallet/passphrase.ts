@@ -4,10 +4,17 @@
  * rather than a hang on a closed stdin.
  */
 import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
 import { DeaddropError } from '../util/errors.js';
 
 /** Environment variable holding the passphrase for non-interactive use. */
 export const PASSPHRASE_ENV = 'DEADDROP_PASSPHRASE';
+/**
+ * Environment variable naming a file (keep it 0600) whose first line is the passphrase: for a
+ * long-running daemon, whose initial environment stays readable in `/proc/<pid>/environ` for
+ * its whole life, this keeps the passphrase itself out of the process metadata.
+ */
+export const PASSPHRASE_FILE_ENV = 'DEADDROP_PASSPHRASE_FILE';
 
 export interface ReadPassphraseOptions {
   /** Ask twice and require both entries to match (keystore creation). */
@@ -27,12 +34,25 @@ export interface ReadPassphraseOptions {
  * const pass = await readPassphrase({ confirm: true });
  */
 export async function readPassphrase(opts: ReadPassphraseOptions = {}): Promise<string> {
-  const fromEnv = (opts.env ?? process.env)[PASSPHRASE_ENV];
+  const env = opts.env ?? process.env;
+  const fromEnv = env[PASSPHRASE_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  const file = env[PASSPHRASE_FILE_ENV];
+  if (file !== undefined && file !== '') {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw DeaddropError.badInput(`cannot read ${PASSPHRASE_FILE_ENV} (${file}): ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    const line = text.split(/\r?\n/)[0] ?? '';
+    if (line === '') throw DeaddropError.badInput(`${PASSPHRASE_FILE_ENV} (${file}) holds an empty passphrase`);
+    return line;
+  }
   const input = opts.input ?? process.stdin;
   const output = opts.output ?? process.stderr;
   if (!input.isTTY) {
-    throw DeaddropError.badInput(`no passphrase: set ${PASSPHRASE_ENV} or run deaddrop on a terminal to be prompted`);
+    throw DeaddropError.badInput(`no passphrase: set ${PASSPHRASE_ENV} (or ${PASSPHRASE_FILE_ENV}) or run deaddrop on a terminal to be prompted`);
   }
   const first = await promptHidden(opts.prompt ?? 'Passphrase: ', input, output);
   if (first === '') throw DeaddropError.badInput('passphrase must not be empty');

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { CLI, runCli, runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
+import { CLI, backendArgs, runCli, runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
 import { encodeAddress } from '../../src/deaddrop/bip352.js';
 import { WalletKeys, newMnemonic } from '../../src/wallet/keys.js';
 import { waitUntil } from '../support/wait.js';
@@ -60,7 +60,7 @@ describe('dead drops through the CLI on regtest', () => {
   const wsEvents: { type: string; data: Record<string, unknown> }[] = [];
   let ws: WebSocket | undefined;
 
-  const bk = (dir: string): string[] => ['--datadir', dir, '--backend', backend];
+  const bk = (dir: string): string[] => ['--datadir', dir, ...backendArgs(backend, root)];
   const get = async (d: DaemonProcess, path: string, auth = true): Promise<Response> =>
     fetch(`${d.api}${path}`, { headers: auth ? { authorization: `Bearer ${d.token}` } : {} });
 
@@ -105,7 +105,7 @@ describe('dead drops through the CLI on regtest', () => {
   });
 
   it('A\'s drop is reported to B in the mempool and confirmed, with exactly that endpoint and message; C sees nothing', async () => {
-    daemonB = await startDaemonProcess(dirs.b, ['--backend', backend], env);
+    daemonB = await startDaemonProcess(dirs.b, backendArgs(backend, root), env);
     ws = new WebSocket(`${daemonB.api.replace('http', 'ws')}/events?types=drop.,watch.`, { headers: { authorization: `Bearer ${daemonB.token}` } });
     await new Promise((resolve, reject) => {
       ws!.once('open', resolve);
@@ -149,6 +149,14 @@ describe('dead drops through the CLI on regtest', () => {
     expect(await watchOnce(dirs.b, ['--backend', backend])).toEqual([]);
     expect(await watchOnce(dirs.c, ['--backend', backend])).toEqual([]);
 
+    // One writer per datadir: a rescan (it rewrites B's drop store) is refused while B's daemon
+    // runs, with one line naming the daemon's pid; it runs once the daemon has stopped.
+    const refused = await runCli([...bk(dirs.b), 'watch', '--once', '--from', String(birthday), '--json'], env);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`in use by a deaddrop daemon \\(pid ${daemonB.child.pid}\\)`))]);
+    ws.close();
+    await stopDaemonProcess(daemonB);
+
     // A rescan from the birthday replays the history of both drops and shows progress on stderr.
     const rescan = await runCli([...bk(dirs.b), 'watch', '--once', '--from', String(birthday), '--json'], env);
     expect(rescan.code).toBe(0);
@@ -157,6 +165,7 @@ describe('dead drops through the CLI on regtest', () => {
       sent.flatMap((s) => [`drop.confirmed ${s.txid}`, `drop.pending ${s.txid}`]).sort());
     expect(rescan.stderr).toMatch(new RegExp(`scanned to height ${mined.height}`));
     expect(await watchOnce(dirs.b, ['--backend', backend])).toEqual([]);
+    daemonB = await startDaemonProcess(dirs.b, backendArgs(backend, root), env);
 
     const list = await runCliJson<{ drops: { txid: string; status: string; endpoints: string[]; message: string }[] }>(['--datadir', dirs.b, 'drops', 'list']);
     expect(list.drops.map((d) => [d.txid, d.status, d.endpoints, d.message]).sort()).toEqual(
@@ -175,7 +184,8 @@ describe('dead drops through the CLI on regtest', () => {
     }, 'the index to reach the tip');
     expect((await get(daemonC, '/drops', false)).status).toBe(401);
 
-    const noNode = await runCli(['--datadir', dirs.light, 'watch', '--once'], env);
+    // No --backend and no regtest node published for this user (a HOME where `regtest up` never ran): a clear error.
+    const noNode = await runCli(['--datadir', dirs.light, 'watch', '--once'], { ...env, HOME: join(root, 'empty-home') });
     expect(noNode.stderr).toMatch(/no backend/);
     const found = await watchOnce(dirs.light, [], ['--index', daemonC.api]);
     expect(found.map((e) => `${e.type} ${e.data.txid}`).sort()).toEqual(sent.map((s) => `drop.confirmed ${s.txid}`).sort());

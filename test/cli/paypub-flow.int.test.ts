@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { attachRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
-import { CLI, runCli, runCliJson } from '../support/cli.js';
+import { CLI, backendArgs, runCli, runCliJson } from '../support/cli.js';
 
 const PASS = 'paypub cli passphrase';
 const env = { DEADDROP_PASSPHRASE: PASS };
@@ -25,7 +25,7 @@ describe('deaddrop paypub through the CLI on regtest', () => {
   // Every event of the seller's daemon over the whole sale, from its /events websocket.
   let events: WebSocket | undefined;
   const seen: { id: string; type: string }[] = [];
-  const as = (who: keyof typeof dirs, args: string[]): string[] => ['--datadir', dirs[who], ...(who === 'seller' ? [] : ['--backend', backend]), ...args];
+  const as = (who: keyof typeof dirs, args: string[]): string[] => ['--datadir', dirs[who], ...(who === 'seller' ? [] : backendArgs(backend, root)), ...args];
   // Mining and mempool checks go straight to the node (the CLI under test is `paypub`).
   let node: RegtestNode | undefined;
   const mine = (n: number): Promise<string[]> => node!.mine(n);

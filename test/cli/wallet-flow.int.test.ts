@@ -77,8 +77,9 @@ describe('deaddrop CLI wallet flow on regtest', () => {
       { args: ['wallet', 'send', 'bcrt1qthisisnotanaddress', '5000'], expect: /malformed address/ },
       { args: ['wallet', 'send', target, '2100000000000000'], expect: /insufficient funds/ },
       { args: ['wallet', 'send', target, '5000', '--fee-rate', '5000'], expect: /above the cap/ },
-      { args: ['--backend', 'btcd://u:p@127.0.0.1:1', 'wallet', 'balance'], expect: /cannot reach/ },
-      { args: ['--network', 'testnet', '--backend', backend, 'wallet', 'balance'], expect: /backend is on regtest, expected testnet|keystore.*regtest|expected testnet/ },
+      // Credentials through the environment: a password in --backend adds a warning line (tested in first-run).
+      { args: ['wallet', 'balance'], env: { DEADDROP_BACKEND: 'btcd://u:p@127.0.0.1:1' }, expect: /cannot reach/ },
+      { args: ['--network', 'testnet', 'wallet', 'balance'], env: { DEADDROP_BACKEND: backend }, expect: /backend is on regtest, expected testnet|keystore.*regtest|expected testnet/ },
       { args: ['init'], expect: /already exists/ },
     ];
     for (const c of cases) {

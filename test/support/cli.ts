@@ -1,10 +1,18 @@
 /** Runs the real `deaddrop` CLI in a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../bin/deaddrop.js', import.meta.url));
+
+/**
+ * HOME for the CLI processes of one test file (unless a test passes its own): `regtest up`
+ * publishes its node in `~/.deaddrop/regtest-node.json` for every datadir of the user, so
+ * tests must not share (or write) the real one.
+ */
+export const TEST_HOME = mkdtempSync(join(tmpdir(), 'dd-home-'));
 
 export interface CliResult {
   readonly code: number;
@@ -15,7 +23,7 @@ export interface CliResult {
 export function runCli(args: readonly string[], env: Record<string, string | undefined> = {}, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, HOME: TEST_HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -54,7 +62,7 @@ export interface DaemonProcess {
  * `env` replaces DEADDROP_PASSPHRASE entirely: without it there, the daemon's wallet stays locked.
  */
 export function startDaemonProcess(datadir: string, args: readonly string[], env: Record<string, string>): Promise<DaemonProcess> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, HOME: TEST_HOME, ...env };
   if (!('DEADDROP_PASSPHRASE' in env)) delete childEnv.DEADDROP_PASSPHRASE;
   const child = spawn(process.execPath, [CLI, '--datadir', datadir, ...args, 'start', '--json'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -84,4 +92,20 @@ export async function stopDaemonProcess(d: DaemonProcess | undefined): Promise<v
   const timer = setTimeout(() => d.child.kill('SIGKILL'), 20_000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * `--backend <url without credentials> --backend-auth-file <file>` for a backend URL with
+ * credentials: the way to pass a node password without showing it in `ps` (no warning).
+ * The file (0600) is written in `dir`.
+ */
+export function backendArgs(backendUrl: string, dir: string): string[] {
+  const u = new URL(backendUrl);
+  if (!u.password) return ['--backend', backendUrl];
+  const file = join(dir, `backend-auth-${u.port}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}\n`, { mode: 0o600 });
+  u.username = '';
+  u.password = '';
+  return ['--backend', u.toString(), '--backend-auth-file', file];
 }

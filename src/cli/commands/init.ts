@@ -23,7 +23,9 @@ export function registerInitCommand(program: Command, context: ContextFactory): 
       if (opts.showMnemonic) out.mnemonic = ks.mnemonic;
       print(ctx, out, [
         `wallet created in ${ctx.datadir} (${ctx.network}, scanning from height ${ks.meta.birthdayHeight})`,
-        ...(opts.showMnemonic ? [`recovery phrase (write it down, it is shown once): ${ks.mnemonic}`] : ['run `deaddrop init --show-mnemonic` on a fresh datadir to see the recovery phrase at creation']),
+        ...(opts.showMnemonic
+          ? [`recovery phrase (write it down and keep it offline): ${ks.mnemonic}`]
+          : ['back up the recovery phrase: `deaddrop wallet mnemonic` prints it (asks for the passphrase); `init --show-mnemonic` prints it at creation']),
       ]);
     });
 }

@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import type { ContextFactory } from '../main.js';
 import { print } from '../output.js';
-import { attachRegtestNode, startRegtestNode, stopRegtestNode } from '../../regtest/harness.js';
+import { attachAnyRegtestNode, regtestNodeOwner, startRegtestNode, stopRegtestNode } from '../../regtest/harness.js';
 import { DeaddropError } from '../../util/errors.js';
+import { redactUrl } from '../../chain/open.js';
 import { parseCount, parseSats } from '../parse.js';
 
 function requireRegtest(network: string): void {
@@ -15,15 +16,17 @@ export function registerRegtestCommands(program: Command, context: ContextFactor
 
   regtest
     .command('up')
-    .description('start a regtest node in the background and print its connection details')
+    .description('start a regtest node in the background and print its connection details; every datadir of this user finds it (~/.deaddrop/regtest-node.json)')
     .action(async () => {
       const ctx = context();
       requireRegtest(ctx.network);
-      const node = await startRegtestNode({ datadir: ctx.datadir, detached: true });
+      const node = await startRegtestNode({ datadir: ctx.datadir, detached: true, log: (line) => process.stderr.write(`deaddrop: ${line}\n`) });
       const tip = await node.dialect.getTip(node.client);
       const details = { kind: node.kind, pid: node.pid, rpcUrl: node.rpcUrl, backend: node.backendUrl, height: tip.height, datadir: ctx.datadir };
       node.detach();
-      print(ctx, details, [`${details.kind} running (pid ${details.pid}) at height ${details.height}`, `backend: ${details.backend}`]);
+      // The human line never shows the password: other datadirs find the node without it.
+      print(ctx, details, [`${details.kind} running (pid ${details.pid}) at height ${details.height}`,
+        `backend: ${redactUrl(details.backend)} (every datadir of this user uses it when no --backend is given)`]);
     });
 
   regtest
@@ -32,7 +35,8 @@ export function registerRegtestCommands(program: Command, context: ContextFactor
     .action(async () => {
       const ctx = context();
       requireRegtest(ctx.network);
-      const stopped = await stopRegtestNode(ctx.datadir);
+      // This datadir's node, else the published one (`regtest down` from any datadir stops "the" node).
+      const stopped = await stopRegtestNode(regtestNodeOwner(ctx.datadir) ?? ctx.datadir);
       print(ctx, { stopped }, stopped ? 'regtest node stopped' : 'no regtest node was running');
     });
 
@@ -44,7 +48,7 @@ export function registerRegtestCommands(program: Command, context: ContextFactor
       requireRegtest(ctx.network);
       let node;
       try {
-        node = await attachRegtestNode(ctx.datadir);
+        node = await attachAnyRegtestNode(ctx.datadir);
       } catch (err) {
         if (err instanceof DeaddropError && err.code === 'NOT_FOUND') {
           print(ctx, { running: false }, 'no regtest node is running');
@@ -55,7 +59,7 @@ export function registerRegtestCommands(program: Command, context: ContextFactor
       try {
         const tip = await node.dialect.getTip(node.client);
         const status = { running: true, kind: node.kind, pid: node.pid, backend: node.backendUrl, height: tip.height, hash: tip.hash, fundingBalance: await node.balance() };
-        print(ctx, status, [`${status.kind} running (pid ${status.pid}) at height ${status.height}`, `backend: ${status.backend}`]);
+        print(ctx, status, [`${status.kind} running (pid ${status.pid}) at height ${status.height}`, `backend: ${redactUrl(status.backend)}`]);
       } finally {
         node.detach();
       }
@@ -68,7 +72,7 @@ export function registerRegtestCommands(program: Command, context: ContextFactor
       const ctx = context();
       requireRegtest(ctx.network);
       const count = parseCount(n, 'n', 1, 10_000);
-      const node = await attachRegtestNode(ctx.datadir);
+      const node = await attachAnyRegtestNode(ctx.datadir);
       try {
         const hashes = await node.mine(count);
         const tip = await node.dialect.getTip(node.client);
@@ -86,7 +90,7 @@ export function registerRegtestCommands(program: Command, context: ContextFactor
       const ctx = context();
       requireRegtest(ctx.network);
       const amount = parseSats(sats, 'sats');
-      const node = await attachRegtestNode(ctx.datadir);
+      const node = await attachAnyRegtestNode(ctx.datadir);
       try {
         const txid = await node.fund(address, amount, { confirm: opts.mine });
         print(ctx, { txid, sats: amount.toString(), confirmed: opts.mine }, `${txid}`);

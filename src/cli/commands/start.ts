@@ -11,6 +11,9 @@ import { paypubFeature } from '../../paypub/feature.js';
 import { dropFeature } from '../../deaddrop/feature.js';
 import { createNodeFeature, nodeOptionsFromEnv } from '../../node/feature.js';
 import { torOptionsFromFlags } from '../../node/tor/options.js';
+import { API_TOKEN_FILE } from '../../api/token.js';
+import { join } from 'node:path';
+import { DAEMON_LOG, registerStopCommand, startDetached } from './daemon-control.js';
 
 /** The passphrase from DEADDROP_PASSPHRASE or a prompt; undefined (wallet stays locked) when neither is possible. */
 async function passphraseIfAvailable(): Promise<string | undefined> {
@@ -29,23 +32,36 @@ function parseListenAddressText(value: string): string {
 }
 
 export function registerStartCommand(program: Command, context: ContextFactory): void {
+  registerStopCommand(program, context);
   program
     .command('start')
     .description('run the daemon: chain backend, wallet, watcher, peer node and the local API')
-    .option('--regtest', 'without --backend: use the regtest node under the datadir, starting one if none runs')
-    .option('--api-port <port>', 'API port on 127.0.0.1 (default: a free port)')
+    .option('--regtest', 'without --backend: use the regtest node (this datadir\'s or the published one), starting one if none runs (the default on regtest)')
+    .option('--api-port <port>', 'API port on 127.0.0.1 (default: a free port; the URL is written to <datadir>/api.url)')
+    .option('--node-port <port>', 'peer node port on 127.0.0.1, the endpoint to put in your drops (default: DEADDROP_NODE_PORT, else the last one, else a free port)')
+    .option('--detach', 'run in the background (log in <datadir>/daemon.log); returns once the API is up. `deaddrop stop` stops it')
     .option('--public-listen <addr:port>', 'also serve ONLY the public routes (PayPub content, candidate index) on this address, for other machines (see README)')
     .option('--tor', 'reach and be reached through Tor: publish the node as an onion service, dial .onion endpoints through Tor')
     .option('--tor-control <addr>', 'use the tor at this control port (host:port or unix:/path; password in DEADDROP_TOR_PASSWORD) instead of starting one')
     .option('--tor-only', 'with Tor: dial every endpoint through Tor and announce only onions (never a clear-net address)')
-    .action(async (opts: { regtest?: boolean; apiPort?: string; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean }) => {
+    .action(async (opts: { regtest?: boolean; apiPort?: string; nodePort?: string; detach?: boolean; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean }) => {
       const ctx = context();
+      if (opts.publicListen !== undefined) parseListenAddress(opts.publicListen);
       const tor = torOptionsFromFlags(opts);
+      if (opts.detach) {
+        const { pid, doc } = await startDetached(ctx.datadir, process.argv);
+        print(ctx, { ...doc, pid }, `deaddrop daemon running in the background (pid ${pid}): API at ${String(doc.api)}; authenticate with the header ` +
+          `"Authorization: Bearer <token>", the token is in ${String(doc.tokenFile)}; log in ${join(ctx.datadir, DAEMON_LOG)}; \`deaddrop stop\` stops it`);
+        return;
+      }
+      // The node feature reads its port from DEADDROP_NODE_PORT; the flag is the documented way to set it.
+      if (opts.nodePort !== undefined) process.env.DEADDROP_NODE_PORT = String(parseCount(opts.nodePort, '--node-port', 0, 65_535));
       const daemon = new Daemon({
         datadir: ctx.datadir,
         network: ctx.network,
         ...(ctx.backendFlag ? { backendUrl: ctx.backendFlag } : {}),
-        regtest: opts.regtest ?? false,
+        // On regtest with no --backend: the regtest node (this datadir's, or the one `regtest up` published), started if none runs.
+        regtest: opts.regtest ?? (ctx.network === 'regtest' && ctx.backendFlag === undefined),
         apiPort: opts.apiPort === undefined ? 0 : parseCount(opts.apiPort, '--api-port', 0, 65_535),
         passphrase: passphraseIfAvailable,
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
@@ -68,9 +84,12 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         throw err;
       }
       const status = await daemon.status();
-      print(ctx, { api: daemon.apiUrl, publicUrl: daemon.publicUrl ?? null, tokenFile: `${ctx.datadir}/api.token`, network: status.network, backend: status.backend.kind, height: status.tip?.height ?? null },
-        [`deaddrop daemon on ${status.network}: API at ${daemon.apiUrl} (token in ${ctx.datadir}/api.token)`,
-          ...(daemon.publicUrl ? [`public routes only (PayPub content, candidate index) at ${daemon.publicUrl}`] : [])]);
+      const tokenFile = join(ctx.datadir, API_TOKEN_FILE);
+      // How to authenticate, with the token's file: never the token itself.
+      print(ctx, { api: daemon.apiUrl, publicUrl: daemon.publicUrl ?? null, tokenFile, auth: `Authorization: Bearer $(cat ${tokenFile})`, network: status.network, backend: status.backend.kind, height: status.tip?.height ?? null },
+        [`deaddrop daemon on ${status.network}: API at ${daemon.apiUrl}; authenticate with the header "Authorization: Bearer <token>", the token is in ${tokenFile}` +
+          ` (e.g. curl -H "Authorization: Bearer $(cat ${tokenFile})" ${daemon.apiUrl}/status)`,
+        ...(daemon.publicUrl ? [`public routes only (PayPub content, candidate index) at ${daemon.publicUrl}`] : [])]);
       await stopped;
     });
 }

@@ -8,6 +8,7 @@ import { withWallet } from '../session.js';
 import { addressToScript } from '../../wallet/tx.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { Wallet } from '../../wallet/wallet.js';
+import { registerWalletMnemonicCommand } from './wallet-mnemonic.js';
 
 /** Default fee rate when `--fee-rate` is not given: the backend's estimate, with this fallback. */
 const FALLBACK_FEE_RATE = 2;
@@ -40,6 +41,7 @@ function sats(n: bigint): string {
 
 export function registerWalletCommands(program: Command, context: ContextFactory): void {
   const wallet = program.command('wallet').description('the BIP86 taproot wallet');
+  registerWalletMnemonicCommand(wallet, context);
 
   wallet
     .command('address')

@@ -26,6 +26,7 @@ import { DeaddropError } from '../../util/errors.js';
 import type { DropStore, OutboxEvent } from '../../watcher/drop-store.js';
 import { DropWatcher } from '../../watcher/watcher.js';
 import { LightClient } from '../../watcher/light-client.js';
+import { lockDatadir } from '../../daemon/datadir-lock.js';
 
 /** Outbox consumer of what `watch` has printed. */
 const PRINT_CONSUMER = `print:${CLI_WATCHER}`;
@@ -202,7 +203,11 @@ async function watchIndex(ctx: CliContext, flags: WatchFlags & { index: string }
     progress.done();
     printer.flush();
     while (flags.once !== true && !signal.stopped()) {
-      await Promise.race([signal.promise, new Promise((r) => setTimeout(r, INDEX_POLL_MS).unref())]);
+      // A referenced timer: it is what keeps a following light client alive (an unref'd one let
+      // Node exit with code 13, "unsettled top-level await"). Cleared at once on a signal.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([signal.promise, new Promise((r) => (timer = setTimeout(r, INDEX_POLL_MS)))]);
+      clearTimeout(timer);
       if (signal.stopped()) break;
       try {
         await lightPass(lc, store, birthdayHeight, false, progress);
@@ -226,12 +231,15 @@ export function registerWatchCommand(program: Command, context: ContextFactory):
     .action(async (flags: WatchFlags) => {
       const ctx = context();
       const from = flags.from === undefined ? undefined : parseCount(flags.from, '--from', 0, 100_000_000);
-      if (flags.index !== undefined) {
-        // Fail on a malformed URL before asking for the passphrase.
-        new LightClient({ url: flags.index, identities: [] });
-        await watchIndex(ctx, { ...flags, index: flags.index }, from);
-      } else {
-        await watchNode(ctx, flags, from);
+      // Fail on a malformed URL before asking for the passphrase.
+      if (flags.index !== undefined) new LightClient({ url: flags.index, identities: [] });
+      // A rescan rewrites the drop store a running daemon writes too: one writer per datadir.
+      const lock = from === undefined ? undefined : lockDatadir(ctx.datadir, 'watch --from');
+      try {
+        if (flags.index !== undefined) await watchIndex(ctx, { ...flags, index: flags.index }, from);
+        else await watchNode(ctx, flags, from);
+      } finally {
+        lock?.release();
       }
     });
 }
