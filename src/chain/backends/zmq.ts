@@ -209,6 +209,12 @@ export class ZmqFeed {
   #started = false;
   #stopping: Promise<void> | undefined;
   #connected = false;
+  /**
+   * True from a 'disconnected' (reported by the poller) until 'reconnected' went out. ZMQ can be
+   * back (a message, or the new publisher's handshake after a node restart) before the backed-off
+   * poller tries again; going live then owes subscribers the 'reconnected' before the next tip.
+   */
+  #outageReported = false;
   #tip: ChainTip | undefined;
   #known = new Set<string>();
   /** Adds (true) and removals (false) seen while a mempool snapshot is in flight. */
@@ -447,7 +453,8 @@ export class ZmqFeed {
     this.#poller = undefined;
     await poller?.stop();
     await sleep(this.#opts.settleMs ?? 100, this.#abort.signal);
-    await this.#resync(false);
+    // The poller may have reported an outage and not yet the recovery: see #outageReported.
+    await this.#resync(this.#outageReported);
     if (this.#stopping) return;
     if (!this.#connected) return this.#startPoller(); // lost it again while syncing
     this.#setLive(true);
@@ -470,6 +477,8 @@ export class ZmqFeed {
   #fromPoller(event: ChainEvent): void {
     if (this.#stopping) return;
     if (event.type === 'mempool-tx') return this.#announce(event.txid);
+    if (event.type === 'disconnected') this.#outageReported = true;
+    if (event.type === 'reconnected') this.#outageReported = false;
     if (event.type === 'tip') {
       this.#tip = event.tip;
       this.#maybePrune();
@@ -493,7 +502,10 @@ export class ZmqFeed {
   async #resync(announce: boolean): Promise<void> {
     const tip = await this.#opts.getTip();
     if (this.#stopping) return;
-    if (announce) this.#opts.listeners.emit({ type: 'reconnected' });
+    if (announce) {
+      this.#outageReported = false;
+      this.#opts.listeners.emit({ type: 'reconnected' });
+    }
     if (announce || tip.hash !== this.#tip?.hash) {
       this.#tip = tip;
       this.#opts.listeners.emit({ type: 'tip', tip });
