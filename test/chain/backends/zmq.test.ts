@@ -402,7 +402,10 @@ describe('BitcoindSource with ZMQ', () => {
     expect(mempoolTxids(events).filter((id) => id === t6.txid)).toHaveLength(1);
     expect(mempoolTxids(events).filter((id) => id === t5.txid)).toHaveLength(1);
     expect(mempoolTxids(events).filter((id) => id === t4.txid)).toHaveLength(1);
-    expect(count(events, 'reconnected')).toBe(1);
+    // The closed connection is an outage (reconnected once polling works), and the restarted
+    // counter a resync (reconnected again).
+    expect(count(events, 'disconnected')).toBe(1);
+    expect(count(events, 'reconnected')).toBe(2);
   });
 
   it('notices silence (the RPC tip moved, ZMQ said nothing), polls, and goes live on the next message', async () => {
@@ -451,6 +454,24 @@ describe('BitcoindSource with ZMQ', () => {
     const up = kinds.indexOf('reconnected');
     expect(up, 'reconnected after disconnected').toBeGreaterThan(down);
     expect(events.findIndex((e) => e.type === 'tip' && e.tip.hash === tipAt(107).hash)).toBeGreaterThan(up);
+    expect(count(events, 'reconnected')).toBe(1);
+  });
+
+  it('a restart quicker than the RPC retries: the closed ZMQ connection is the outage, reconnected follows, then the tip', async () => {
+    // The RPC client retries reads through a short outage, so polling alone may never see one.
+    const { core, pub, src, events } = await setup();
+    await until(live(src), 'ZMQ to go live');
+    pub.close();
+    await until(() => count(events, 'disconnected') === 1, 'disconnected when the publisher closed the connection');
+    core.tip = tipAt(108);
+    const again = await CorePub.bind(pub.endpoint);
+    cleanups.push(() => again.close());
+    await until(live(src), 'live again', 8_000);
+    await until(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(108).hash), 'tip 108');
+    const kinds = events.map((e) => e.type);
+    expect(kinds.indexOf('reconnected')).toBeGreaterThan(kinds.indexOf('disconnected'));
+    expect(events.findLastIndex((e) => e.type === 'tip' && e.tip.hash === tipAt(108).hash)).toBeGreaterThan(kinds.indexOf('reconnected'));
+    expect(count(events, 'disconnected')).toBe(1);
     expect(count(events, 'reconnected')).toBe(1);
   });
 
