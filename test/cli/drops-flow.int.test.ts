@@ -71,6 +71,7 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
     beforeAll(async () => {
       const up = await runCliJson<{ backend: string; height: number }>(['--datadir', dirs.a, 'regtest', 'up']);
       backend = up.backend;
+      expect(backend.startsWith(`${kind}://`)).toBe(true);
       const [, b] = await Promise.all([
         runCliJson(['--datadir', dirs.a, 'init'], env),
         runCliJson<{ birthdayHeight: number; mnemonic: string }>([...bk(dirs.b), 'init', '--show-mnemonic'], env),

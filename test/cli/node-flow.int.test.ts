@@ -42,6 +42,7 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
 
     beforeAll(async () => {
       backend = (await runCliJson<{ backend: string }>(['--datadir', alice, 'regtest', 'up'])).backend;
+      expect(backend.startsWith(`${kind}://`)).toBe(true);
     });
 
     afterAll(async () => {

@@ -38,6 +38,7 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
 
     beforeAll(async () => {
       backend = (await runCliJson<{ backend: string }>(['--datadir', dirs.seller, 'regtest', 'up'])).backend;
+      expect(backend.startsWith(`${kind}://`)).toBe(true);
       node = await attachRegtestNode(dirs.seller);
       // `deaddrop init` is covered by the wallet flow; here the keystores get cheap scrypt parameters so
       // that each of the ~30 commands below does not spend half a second unlocking.

@@ -33,6 +33,7 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
 
     beforeAll(async () => {
       const up = await runCliJson<{ kind: string; pid: number; backend: string; height: number }>(['--datadir', alice, 'regtest', 'up']);
+      expect(up.kind).toBe(kind); // DEADDROP_REGTEST_NODE reached the CLI
       expect(up.height).toBeGreaterThanOrEqual(101);
       nodePid = up.pid;
       backend = up.backend;

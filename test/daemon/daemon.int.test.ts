@@ -41,6 +41,7 @@ describe.each(chainNodes())('daemon on %s', (kind) => {
       expect(res.status).toBe(200);
       const body = (await res.json()) as { network: string; backend: { kind: string }; tip: { height: number } };
       expect(body.network).toBe('regtest');
+      expect(body.backend.kind).toBe(kind);
       expect(body.tip.height).toBeGreaterThanOrEqual(101);
     });
 
