@@ -206,8 +206,11 @@ describe.each(chainNodes())('regtest harness on %s', (kind) => {
       });
       const { pid, dir } = JSON.parse(line) as { pid: number; dir: string };
       expect(alive(pid)).toBe(true);
+      const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       expect(await waitDead(pid)).toBe(true);
+      // The child's exit hook kills the node first and removes its dir after: wait for the child.
+      await exited;
       expect(existsSync(dir)).toBe(false);
     });
   });
