@@ -1,9 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
 // Unit tests run in parallel first; then integration tests, which start real nodes (btcd,
-// ElectrumX) and measure latencies, run one file at a time on an otherwise idle machine.
+// Bitcoin Core when available, ElectrumX) and measure latencies, run one file at a time on an
+// otherwise idle machine. The verbose reporter lists every test, so a CI log shows which node
+// each chain-facing test ran on ("… on btcd", "… on bitcoind").
 export default defineConfig({
   test: {
+    globalSetup: ['test/support/global-setup.ts'],
+    reporters: ['verbose'],
     projects: [
       {
         test: {

@@ -1,10 +1,12 @@
 /**
- * Fetching N regtest blocks by each route the node offers: RPC hex on btcd; on Bitcoin Core
- * (when BITCOIND names a binary) REST `.bin` side by side with RPC hex as the anchor.
- * Blocks carry a few transactions each so they are not just a coinbase.
+ * Fetching N regtest blocks by each route the node offers: RPC hex on btcd, always; on Bitcoin
+ * Core as well when it is available (BITCOIND or bitcoind on PATH), REST `.bin` side by side with
+ * RPC hex as the anchor. Blocks carry a few transactions each so they are not just a coinbase
+ * (bench/core.bench.ts does the same on blocks of at least 1 MB).
  */
 import type { Emit } from './types.js';
-import { startRegtestNode, type RegtestNode } from '../src/regtest/harness.js';
+import { findBitcoind, startRegtestNode, type RegtestNode } from '../src/regtest/harness.js';
+import type { NodeKind } from '../src/chain/dialect.js';
 import { openBackend } from '../src/chain/open.js';
 import type { ChainSource } from '../src/chain/types.js';
 
@@ -36,7 +38,13 @@ async function fetchRate(source: ChainSource, hashes: readonly string[]): Promis
 }
 
 export async function run(emit: Emit): Promise<void> {
-  const node = await startRegtestNode();
+  await runOn('btcd', emit);
+  if (findBitcoind()) await runOn('bitcoind', emit);
+  else console.error('chain-fetch.bench: no Bitcoin Core (set BITCOIND=<path> or put bitcoind on PATH): chain.fetch.bitcoind-rest skipped');
+}
+
+async function runOn(kind: NodeKind, emit: Emit): Promise<void> {
+  const node = await startRegtestNode({ kind });
   try {
     const hashes = await fillChain(node);
     if (node.kind === 'btcd') {
@@ -50,8 +58,9 @@ export async function run(emit: Emit): Promise<void> {
       }
       return;
     }
-    const restUrl = `${node.backendUrl}?rest=1`;
-    const rpcUrl = `${node.backendUrl}?rest=0`;
+    const base = node.backendUrl.split('?')[0] as string;
+    const restUrl = `${base}?rest=1`;
+    const rpcUrl = `${base}?rest=0`;
     const rest = await openBackend(restUrl, { expectedNetwork: 'regtest' });
     const rpc = await openBackend(rpcUrl, { expectedNetwork: 'regtest' });
     await Promise.all([rest.ready(), rpc.ready()]);

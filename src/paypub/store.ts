@@ -488,13 +488,21 @@ export class PaypubStore {
   // -------------------------------------------------------------------------------------------
   // claims and refunds
 
-  /** Records a claim; false when already known (the caller updates it instead). */
+  /** Records a claim; false when already known (an own claim still takes over a row a chain watch wrote first). */
   insertClaim(c: {
     txid: string; saleId: string; raw: Uint8Array; own: boolean; fee?: bigint | null; feeRate?: number | null; inputs: readonly string[];
     status: TxStatus; height?: number | null; blockHash?: string | null; seenAt: number; broadcastHeight?: number | null; payoutScript?: Uint8Array | null;
   }): boolean {
-    const res = this.db.prepare(`INSERT OR IGNORE INTO claims (txid, sale_id, raw, own, fee, fee_rate, inputs, status, height, block_hash, seen_at, broadcast_height, payout_script)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+    // The seller's command writes its own claim after broadcasting it; a chain watch in another
+    // process (the daemon, told by Core's ZMQ within milliseconds) may have recorded the same tx
+    // first, as a claim of unknown origin. The command's row then makes it own and adds what only
+    // the command knows (fee, rate, broadcast height, payout), keeping the status the watch saw.
+    // Otherwise the watch's row stays as it is.
+    const res = this.db.prepare(`INSERT INTO claims (txid, sale_id, raw, own, fee, fee_rate, inputs, status, height, block_hash, seen_at, broadcast_height, payout_script)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (txid) DO UPDATE SET own = 1, fee = excluded.fee, fee_rate = excluded.fee_rate, broadcast_height = excluded.broadcast_height,
+        payout_script = COALESCE(excluded.payout_script, payout_script)
+      WHERE excluded.own = 1 AND own = 0`).run(
       c.txid, c.saleId, c.raw, c.own ? 1 : 0, c.fee?.toString() ?? null, c.feeRate ?? null, JSON.stringify(c.inputs), c.status,
       c.height ?? null, c.blockHash ?? null, c.seenAt, c.broadcastHeight ?? null, c.payoutScript ?? null,
     );

@@ -4,6 +4,7 @@
  *
  * - Bitcoin Core when `BITCOIND=<path>` is set or `bitcoind` is on PATH, otherwise btcd from
  *   `.tools/bin/btcd` (installed by `regtest/install-btcd.sh` on first use).
+ *   `DEADDROP_REGTEST_NODE=btcd|bitcoind` (or {@link StartOptions.kind}) forces one.
  * - Temp datadir and free loopback port; waits for RPC; mines {@link StartOptions.initialBlocks}
  *   blocks to the harness's own funding key so coinbases mature.
  * - `fund()` sends from that key (see ./wallet.ts) and does not mine unless `confirm: true`.
@@ -27,6 +28,7 @@ import { fromHex, toHex } from '../chain/verify.js';
 import { DeaddropError } from '../util/errors.js';
 import { childEnv } from '../util/child-env.js';
 import { discoveredRegtestDatadir, publishRegtestNode, unpublishRegtestNode } from './discovery.js';
+import { mineOnCore } from './core-mining.js';
 import { buildEmptyBlock } from './empty-block.js';
 import { FundingWallet, type BuildOptions, type BuiltTx, type OutputSpec, type WalletUtxo } from './wallet.js';
 
@@ -472,6 +474,8 @@ class Node implements RegtestNode {
   }
 
   mine(n: number): Promise<string[]> {
+    // Core can rebuild a block it has marked invalid; see ./core-mining.ts.
+    if (this.kind === 'bitcoind') return mineOnCore(this.client, this.dialect, n, this.fundingAddress);
     return this.dialect.mine(this.client, n, this.fundingAddress);
   }
 
@@ -625,7 +629,20 @@ function loadOrCreateKey(dir: string): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Public entry points.
 
-async function pickBinary(kind: NodeKind | undefined, log?: (line: string) => void): Promise<{ kind: NodeKind; binary: string }> {
+/**
+ * The node kind `DEADDROP_REGTEST_NODE` asks for (`btcd` or `bitcoind`), or undefined to pick by
+ * availability. Lets `deaddrop regtest up` (and the tests that run the CLI) choose btcd on a
+ * machine that also has Bitcoin Core.
+ */
+export function requestedNodeKind(): NodeKind | undefined {
+  const v = process.env.DEADDROP_REGTEST_NODE;
+  if (v === undefined || v === '') return undefined;
+  if (v === 'btcd' || v === 'bitcoind') return v;
+  throw DeaddropError.badInput(`DEADDROP_REGTEST_NODE must be btcd or bitcoind, got ${JSON.stringify(v.slice(0, 40))}`);
+}
+
+async function pickBinary(requested: NodeKind | undefined, log?: (line: string) => void): Promise<{ kind: NodeKind; binary: string }> {
+  const kind = requested ?? requestedNodeKind();
   const bitcoind = kind === 'btcd' ? undefined : findBitcoind();
   if (bitcoind) return { kind: 'bitcoind', binary: bitcoind };
   if (kind === 'bitcoind') throw DeaddropError.unsupported('bitcoind requested but neither BITCOIND nor bitcoind on PATH is set');

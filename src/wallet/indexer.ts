@@ -31,11 +31,15 @@ export interface ApplyContext {
 
 
 /**
- * Applies `tx`. Returns false (changing nothing) when it does not touch the wallet, or when it
- * is unconfirmed and conflicts with a confirmed spend.
+ * Applies `tx`. Returns false (changing nothing) when it does not touch the wallet, when it is
+ * unconfirmed and conflicts with a confirmed spend, or when it is unconfirmed and already confirmed.
  */
 export function applyTx(tx: Tx, ctx: ApplyContext): boolean {
   const { store, height } = ctx;
+  // A mempool sighting of a tx already confirmed is stale (Core's ZMQ notice can be handled
+  // after the block that holds the tx): it must not turn it back into a pending tx, which the
+  // next mempool pass would then drop as gone from the mempool.
+  if (height === null && store.tx(tx.txid)?.status === 'confirmed') return false;
   let sent = 0n;
   const spends: { txid: string; vout: number }[] = [];
   const txid = tx.txid;

@@ -6,92 +6,98 @@ import WebSocket from 'ws';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { attachRegtestNode } from '../../src/regtest/harness.js';
+import { chainNodes, useNodeKind } from '../support/nodes.js';
 
-const PASS = 'daemon test passphrase';
+describe.each(chainNodes())('daemon on %s', (kind) => {
+  useNodeKind(kind);
 
-describe('daemon on regtest', () => {
-  const datadir = mkdtempSync(join(tmpdir(), 'dd-daemon-'));
-  let daemon: Daemon;
-  let token: string;
-  const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
+  const PASS = 'daemon test passphrase';
 
-  beforeAll(async () => {
-    await createKeystore(datadir, { passphrase: PASS, network: 'regtest', scrypt: { N: 2 ** 10, r: 8, p: 1 } });
-    daemon = new Daemon({ datadir, network: 'regtest', regtest: true, passphrase: async () => PASS });
-    await daemon.ready();
-    token = readFileSync(join(datadir, 'api.token'), 'utf8').trim();
-  });
+  describe('daemon on regtest', () => {
+    const datadir = mkdtempSync(join(tmpdir(), 'dd-daemon-'));
+    let daemon: Daemon;
+    let token: string;
+    const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
 
-  afterAll(async () => {
-    await daemon?.close();
-    rmSync(datadir, { recursive: true, force: true });
-  });
-
-  it('listens on loopback and answers /status behind the token', async () => {
-    expect(daemon.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(statSync(join(datadir, 'api.token')).mode & 0o777).toBe(0o600);
-    expect(statSync(join(datadir, 'api.url')).mode & 0o777).toBe(0o600);
-    expect(readFileSync(join(datadir, 'api.url'), 'utf8').trim()).toBe(daemon.apiUrl);
-    expect((await fetch(`${daemon.apiUrl}/status`)).status).toBe(401);
-    const res = await fetch(`${daemon.apiUrl}/status`, { headers: auth() });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { network: string; backend: { kind: string }; tip: { height: number } };
-    expect(body.network).toBe('regtest');
-    expect(body.tip.height).toBeGreaterThanOrEqual(101);
-  });
-
-  it('streams chain and wallet events, and the wallet routes see funds', async () => {
-    const ws = new WebSocket(`${daemon.apiUrl.replace('http', 'ws')}/events`, { headers: auth() });
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
+    beforeAll(async () => {
+      await createKeystore(datadir, { passphrase: PASS, network: 'regtest', scrypt: { N: 2 ** 10, r: 8, p: 1 } });
+      daemon = new Daemon({ datadir, network: 'regtest', regtest: true, passphrase: async () => PASS });
+      await daemon.ready();
+      token = readFileSync(join(datadir, 'api.token'), 'utf8').trim();
     });
-    const types: string[] = [];
-    ws.on('message', (m) => types.push((JSON.parse(String(m)) as { type: string }).type));
 
-    const addrRes = await fetch(`${daemon.apiUrl}/wallet/address`, { method: 'POST', headers: auth() });
-    const { address } = (await addrRes.json()) as { address: string };
-    const node = await attachRegtestNode(datadir);
-    try {
-      await node.fund(address, 250_000n, { confirm: true });
-    } finally {
-      node.detach();
-    }
-    const deadline = Date.now() + 15_000;
-    let confirmed = '0';
-    while (Date.now() < deadline) {
-      const b = (await (await fetch(`${daemon.apiUrl}/wallet/balance`, { headers: auth() })).json()) as { confirmed: string };
-      confirmed = b.confirmed;
-      if (confirmed === '250000' && types.includes('chain.tip') && types.includes('wallet.changed')) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    ws.close();
-    expect(confirmed).toBe('250000');
-    expect(types).toContain('chain.tip');
-    expect(types).toContain('wallet.changed');
-
-    const bad = await fetch(`${daemon.apiUrl}/wallet/send`, {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify({ address: 'not-an-address', sats: '1000' }),
+    afterAll(async () => {
+      await daemon?.close();
+      rmSync(datadir, { recursive: true, force: true });
     });
-    expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error: string }).error).toBe('BAD_ADDRESS');
-  });
 
-  it('stops the regtest node it started when it closes', async () => {
-    const record = join(datadir, 'regtest', 'node.json');
-    expect(existsSync(record)).toBe(true);
-    const pid = (JSON.parse(readFileSync(record, 'utf8')) as { pid: number }).pid;
-    await daemon.close();
-    expect(existsSync(record)).toBe(false);
-    expect(existsSync(join(datadir, 'api.url'))).toBe(false);
-    let state = '';
-    try {
-      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
-    } catch {
-      state = 'gone';
-    }
-    expect(['gone', 'Z']).toContain(state);
+    it('listens on loopback and answers /status behind the token', async () => {
+      expect(daemon.apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(statSync(join(datadir, 'api.token')).mode & 0o777).toBe(0o600);
+      expect(statSync(join(datadir, 'api.url')).mode & 0o777).toBe(0o600);
+      expect(readFileSync(join(datadir, 'api.url'), 'utf8').trim()).toBe(daemon.apiUrl);
+      expect((await fetch(`${daemon.apiUrl}/status`)).status).toBe(401);
+      const res = await fetch(`${daemon.apiUrl}/status`, { headers: auth() });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { network: string; backend: { kind: string }; tip: { height: number } };
+      expect(body.network).toBe('regtest');
+      expect(body.backend.kind).toBe(kind);
+      expect(body.tip.height).toBeGreaterThanOrEqual(101);
+    });
+
+    it('streams chain and wallet events, and the wallet routes see funds', async () => {
+      const ws = new WebSocket(`${daemon.apiUrl.replace('http', 'ws')}/events`, { headers: auth() });
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      const types: string[] = [];
+      ws.on('message', (m) => types.push((JSON.parse(String(m)) as { type: string }).type));
+
+      const addrRes = await fetch(`${daemon.apiUrl}/wallet/address`, { method: 'POST', headers: auth() });
+      const { address } = (await addrRes.json()) as { address: string };
+      const node = await attachRegtestNode(datadir);
+      try {
+        await node.fund(address, 250_000n, { confirm: true });
+      } finally {
+        node.detach();
+      }
+      const deadline = Date.now() + 15_000;
+      let confirmed = '0';
+      while (Date.now() < deadline) {
+        const b = (await (await fetch(`${daemon.apiUrl}/wallet/balance`, { headers: auth() })).json()) as { confirmed: string };
+        confirmed = b.confirmed;
+        if (confirmed === '250000' && types.includes('chain.tip') && types.includes('wallet.changed')) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      ws.close();
+      expect(confirmed).toBe('250000');
+      expect(types).toContain('chain.tip');
+      expect(types).toContain('wallet.changed');
+
+      const bad = await fetch(`${daemon.apiUrl}/wallet/send`, {
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body: JSON.stringify({ address: 'not-an-address', sats: '1000' }),
+      });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: string }).error).toBe('BAD_ADDRESS');
+    });
+
+    it('stops the regtest node it started when it closes', async () => {
+      const record = join(datadir, 'regtest', 'node.json');
+      expect(existsSync(record)).toBe(true);
+      const pid = (JSON.parse(readFileSync(record, 'utf8')) as { pid: number }).pid;
+      await daemon.close();
+      expect(existsSync(record)).toBe(false);
+      expect(existsSync(join(datadir, 'api.url'))).toBe(false);
+      let state = '';
+      try {
+        state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
+      } catch {
+        state = 'gone';
+      }
+      expect(['gone', 'Z']).toContain(state);
+    });
   });
 });

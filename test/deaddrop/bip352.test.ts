@@ -1,5 +1,5 @@
 /**
- * The official BIP352 send and receive vectors (../shared/vectors/bip352/), run through
+ * The official BIP352 send and receive vectors (test/vectors/bip352/, see SOURCE.md there), run through
  * src/deaddrop/bip352.ts with both secp backends, plus address edge cases.
  */
 import { describe, it, expect } from 'vitest';
@@ -18,7 +18,7 @@ import { nobleSecp, wasmSecp, scalar, type Secp } from '../../src/util/secp.js';
 import { isDeaddropError } from '../../src/util/errors.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const vectorsPath = path.resolve(repoRoot, '..', 'shared', 'vectors', 'bip352', 'send_and_receive_test_vectors.json');
+const vectorsPath = path.resolve(repoRoot, 'test', 'vectors', 'bip352', 'send_and_receive_test_vectors.json');
 
 interface Vin {
   txid: string;

@@ -59,6 +59,37 @@ describe('PaypubStore', () => {
   });
 });
 
+describe('a claim seen by the chain watch before the seller recorded it', () => {
+  // Bitcoin Core's ZMQ hands the seller daemon's watch (another process on the same paypub.db)
+  // the claim within ~30 ms of `paypub claim` broadcasting it, before that command writes its row.
+  it('stays the seller\'s own claim with its fee and broadcast height (what a bump needs to count its pledges)', () => {
+    const secret = new Uint8Array(randomBytes(32));
+    const { store: cli, dir } = open(secret);
+    const daemon = open(secret, dir).store;
+    const sale = makeSale({ chunks: 8, sample: 2 });
+    const id = saleId(sale.manifest);
+    cli.insertSale({ id, role: 'seller', manifest: sale.manifest, sellerIndex: 0 });
+    const txid = 'ab'.repeat(32);
+    const raw = new Uint8Array(randomBytes(200));
+    const inputs = [`${'01'.repeat(32)}:0`, `${'02'.repeat(32)}:1`];
+    // The watch (daemon) first: it cannot tell whose claim it is.
+    daemon.insertClaim({ txid, saleId: id, raw, own: false, inputs, status: 'mempool', seenAt: 1 });
+    // Then the command that broadcast it.
+    cli.insertClaim({ txid, saleId: id, raw, own: true, fee: 1234n, feeRate: 2, inputs, status: 'mempool', seenAt: 2, broadcastHeight: 110, payoutScript: Uint8Array.of(0x51) });
+    const row = cli.claim(txid);
+    expect(row).toMatchObject({ own: true, fee: 1234n, feeRate: 2, status: 'mempool', broadcastHeight: 110 });
+    // And the other way round, a confirmation the watch recorded is kept.
+    daemon.setClaimStatus(txid, { status: 'confirmed', height: 111, blockHash: 'cd'.repeat(32) });
+    cli.insertClaim({ txid, saleId: id, raw, own: true, fee: 1234n, feeRate: 2, inputs, status: 'mempool', seenAt: 3, broadcastHeight: 110 });
+    expect(cli.claim(txid)).toMatchObject({ own: true, status: 'confirmed', height: 111 });
+    // The watch seeing it again changes nothing.
+    daemon.insertClaim({ txid, saleId: id, raw, own: false, inputs, status: 'mempool', seenAt: 4 });
+    expect(daemon.claim(txid)).toMatchObject({ own: true, fee: 1234n, status: 'confirmed' });
+    daemon.close();
+    cli.close();
+  });
+});
+
 describe('claim fee bumps', () => {
   it('bumps a claim unconfirmed for two blocks, or when forced or asked; never past the cap', () => {
     const claim = { feeRate: 2, broadcastHeight: 100 };

@@ -153,6 +153,11 @@ export class FakeChain implements ChainSource {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
+  /** Emits a mempool-tx event with these bytes and changes nothing else: a push feed's late or repeated notice. */
+  announce(raw: Uint8Array): void {
+    this.#emit({ type: 'mempool-tx', txid: parseTransaction(raw).txid, raw });
+  }
+
   #emit(ev: ChainEvent): void {
     for (const l of this.#listeners) l(ev);
   }

@@ -1,4 +1,4 @@
-/** The wallet over a script-history backend: btcd + ElectrumX (through the translating proxy). */
+/** The wallet over a script-history backend: each regtest node + ElectrumX (through the translating proxy on btcd). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,78 +9,83 @@ import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js
 import { startElectrumX, type ElectrumXServer } from '../../src/regtest/electrumx.js';
 import { Wallet } from '../../src/wallet/wallet.js';
 import { WalletKeys, newMnemonic, RECEIVE } from '../../src/wallet/keys.js';
+import { chainNodes, useNodeKind } from '../support/nodes.js';
 
-let node: RegtestNode;
-let ex: ElectrumXServer;
-let source: ChainSource;
-let wallet: Wallet;
-let dir: string;
-const keys = WalletKeys.fromMnemonic(newMnemonic(), 'regtest');
-const other = WalletKeys.fromMnemonic(newMnemonic(), 'regtest');
+describe.each(chainNodes())('wallet through ElectrumX on %s', (kind) => {
+  useNodeKind(kind);
 
-/** Retries `check` until it passes: ElectrumX indexes the node's mempool and blocks by polling. */
-async function eventually(check: () => Promise<void>, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 200));
+  let node: RegtestNode;
+  let ex: ElectrumXServer;
+  let source: ChainSource;
+  let wallet: Wallet;
+  let dir: string;
+  const keys = WalletKeys.fromMnemonic(newMnemonic(), 'regtest');
+  const other = WalletKeys.fromMnemonic(newMnemonic(), 'regtest');
+
+  /** Retries `check` until it passes: ElectrumX indexes the node's mempool and blocks by polling. */
+  async function eventually(check: () => Promise<void>, ms = 20_000): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      try {
+        await check();
+        return;
+      } catch (err) {
+        if (Date.now() > until) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
   }
-}
 
-async function mine(n = 1): Promise<void> {
-  await node.mine(n);
-  await ex.waitForHeight(await node.rpc<number>('getblockcount'));
-}
+  async function mine(n = 1): Promise<void> {
+    await node.mine(n);
+    await ex.waitForHeight(await node.rpc<number>('getblockcount'));
+  }
 
-beforeAll(async () => {
-  node = await startRegtestNode({ kind: 'btcd' });
-  ex = await startElectrumX(node, { immediateResponses: true });
-  source = await openBackend(ex.url, { expectedNetwork: 'regtest', timeoutMs: 10_000 });
-  await source.ready();
-  dir = mkdtempSync(join(tmpdir(), 'wallet-electrum-'));
-  wallet = new Wallet({ keys, source, db: join(dir, 'wallet.db') });
-  await wallet.ready();
-});
-
-afterAll(async () => {
-  await wallet?.close();
-  await source?.close();
-  await ex?.stop();
-  await node?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-describe('wallet on Electrum', () => {
-  it('finds payments through script history, including past the first gap window', async () => {
-    await node.fund(keys.taprootKey(RECEIVE, 0).address, 300_000n);
-    await node.fund(keys.taprootKey(RECEIVE, 15).address, 200_000n);
-    await mine();
-    await node.fund(keys.taprootKey(RECEIVE, 30).address, 100_000n); // visible only once index 15 is used
-    await mine();
-    await eventually(async () => {
-      await wallet.sync();
-      expect(await wallet.balance()).toEqual({ confirmed: 600_000n, unconfirmed: 0n, immature: 0n });
-    });
+  beforeAll(async () => {
+    node = await startRegtestNode({ kind });
+    ex = await startElectrumX(node, { immediateResponses: true });
+    source = await openBackend(ex.url, { expectedNetwork: 'regtest', timeoutMs: 10_000 });
+    await source.ready();
+    dir = mkdtempSync(join(tmpdir(), 'wallet-electrum-'));
+    wallet = new Wallet({ keys, source, db: join(dir, 'wallet.db') });
+    await wallet.ready();
   });
 
-  it('sends, sees its change unconfirmed, then confirmed, with an exact fee', async () => {
-    const before = (await wallet.balance()).confirmed;
-    const r = await wallet.send(other.taprootKey(RECEIVE, 0).address, 50_000n, { feeRate: 2 });
-    expect(r.fee).toBe(BigInt(2 * r.vsize));
-    await eventually(async () => {
-      await wallet.sync();
-      expect((await wallet.transaction(r.txid))?.status).toBe('pending');
+  afterAll(async () => {
+    await wallet?.close();
+    await source?.close();
+    await ex?.stop();
+    await node?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('wallet on Electrum', () => {
+    it('finds payments through script history, including past the first gap window', async () => {
+      await node.fund(keys.taprootKey(RECEIVE, 0).address, 300_000n);
+      await node.fund(keys.taprootKey(RECEIVE, 15).address, 200_000n);
+      await mine();
+      await node.fund(keys.taprootKey(RECEIVE, 30).address, 100_000n); // visible only once index 15 is used
+      await mine();
+      await eventually(async () => {
+        await wallet.sync();
+        expect(await wallet.balance()).toEqual({ confirmed: 600_000n, unconfirmed: 0n, immature: 0n });
+      });
     });
-    await mine();
-    await eventually(async () => {
-      await wallet.sync();
-      expect(await wallet.balance()).toEqual({ confirmed: before - 50_000n - r.fee, unconfirmed: 0n, immature: 0n });
-      expect((await wallet.transaction(r.txid))?.status).toBe('confirmed');
+
+    it('sends, sees its change unconfirmed, then confirmed, with an exact fee', async () => {
+      const before = (await wallet.balance()).confirmed;
+      const r = await wallet.send(other.taprootKey(RECEIVE, 0).address, 50_000n, { feeRate: 2 });
+      expect(r.fee).toBe(BigInt(2 * r.vsize));
+      await eventually(async () => {
+        await wallet.sync();
+        expect((await wallet.transaction(r.txid))?.status).toBe('pending');
+      });
+      await mine();
+      await eventually(async () => {
+        await wallet.sync();
+        expect(await wallet.balance()).toEqual({ confirmed: before - 50_000n - r.fee, unconfirmed: 0n, immature: 0n });
+        expect((await wallet.transaction(r.txid))?.status).toBe('confirmed');
+      });
     });
   });
 });

@@ -297,6 +297,28 @@ describe('Wallet (in-memory chain)', () => {
     expect(await codeOf(wallet.balance())).toBe('CLOSED');
   });
 
+  it('keeps a confirmed payment confirmed when a mempool notice of it arrives late', async () => {
+    // Bitcoin Core's ZMQ: the tx's mempool notice is queued behind a sync that already applied
+    // the block holding it (the harness mines right after broadcasting).
+    const dir = mkdtempSync(join(tmpdir(), 'wallet-late-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const chain = new FakeChain();
+    const wallet = new Wallet({ keys, source: chain, db: join(dir, 'w.db'), follow: true, pollIntervalMs: 0 });
+    cleanups.push(() => wallet.close());
+    await wallet.ready();
+    const raw = fakePayment([{ script: keys.taprootKey(RECEIVE, 0).script, value: 23_456n }]);
+    const txid = parseTransaction(raw).txid;
+    chain.mempool.set(txid, raw);
+    chain.mine(1, { silent: true });
+    await wallet.sync();
+    expect((await wallet.transaction(txid))?.status).toBe('confirmed');
+    chain.announce(raw);
+    await wallet.sync(); // runs after the notice's handler, and its mempool pass drops pending txs the node does not have
+    expect((await wallet.transaction(txid))?.status).toBe('confirmed');
+    expect((await wallet.balance()).confirmed).toBe(23_456n);
+    await wallet.close();
+  });
+
   it('follows in the background when asked to', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wallet-bg-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

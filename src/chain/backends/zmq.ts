@@ -18,7 +18,9 @@
  *   the mempool sequence right after a C is expected, not a loss.
  * - A dropped connection, a socket error, or silence (the RPC tip moved and no message came
  *   within a grace period) puts the feed back on polling. libzmq reconnects with backoff, and
- *   the handshake (or the next message) makes the feed live again.
+ *   the handshake (or the next message) makes the feed live again. A dropped connection is also
+ *   reported as 'disconnected' (Core closes ZMQ only after its RPC on shutdown), and
+ *   'reconnected' follows once the RPC answers a poll or ZMQ is live again.
  * - Every mempool-tx passes through one `known` set (reported, and believed still in the
  *   mempool), so the poller, ZMQ and resyncs never report a tx twice.
  * - A `rawtx` gap only loses the optional bytes of a mempool-tx event, so it does not resync.
@@ -209,6 +211,13 @@ export class ZmqFeed {
   #started = false;
   #stopping: Promise<void> | undefined;
   #connected = false;
+  /**
+   * True from a 'disconnected' (the ZMQ connection closed, or the poller found the RPC down)
+   * until 'reconnected' went out: from the poller when its RPC works again, or on going live,
+   * since ZMQ can be back (a message, or the new publisher's handshake after a node restart)
+   * before the backed-off poller tries again. Subscribers get 'reconnected' before the next tip.
+   */
+  #outageReported = false;
   #tip: ChainTip | undefined;
   #known = new Set<string>();
   /** Adds (true) and removals (false) seen while a mempool snapshot is in flight. */
@@ -307,6 +316,9 @@ export class ZmqFeed {
         });
         sock.events.on('disconnect', () => {
           this.#connected = false;
+          // Core closes ZMQ after its RPC server on shutdown: the node is going away. Report it
+          // now; the RPC client's retries can bridge a quick restart, so polling may never see it.
+          this.#reportOutage('the node closed its ZMQ connection');
           this.#enqueue('fallback', async () => this.#goPolling());
         });
       }
@@ -447,7 +459,8 @@ export class ZmqFeed {
     this.#poller = undefined;
     await poller?.stop();
     await sleep(this.#opts.settleMs ?? 100, this.#abort.signal);
-    await this.#resync(false);
+    // The poller may have reported an outage and not yet the recovery: see #outageReported.
+    await this.#resync(this.#outageReported);
     if (this.#stopping) return;
     if (!this.#connected) return this.#startPoller(); // lost it again while syncing
     this.#setLive(true);
@@ -463,13 +476,21 @@ export class ZmqFeed {
   #startPoller(): void {
     if (this.#stopping || this.#poller || this.#tip === undefined) return;
     const { pollIntervalMs, maxBackoffMs, getTip, getMempool, describe } = this.#opts;
-    this.#poller = new Poller({ intervalMs: pollIntervalMs, maxBackoffMs, getTip, getMempool, describe, listeners: new Tap((e) => this.#fromPoller(e)) });
+    this.#poller = new Poller({
+      intervalMs: pollIntervalMs, maxBackoffMs, getTip, getMempool, describe, listeners: new Tap((e) => this.#fromPoller(e)),
+      extra: async () => this.#afterPoll(),
+    });
     this.#poller.start(this.#tip, [...this.#known]);
   }
 
   #fromPoller(event: ChainEvent): void {
     if (this.#stopping) return;
     if (event.type === 'mempool-tx') return this.#announce(event.txid);
+    if (event.type === 'disconnected') {
+      if (this.#outageReported) return; // already reported when the ZMQ connection closed
+      this.#outageReported = true;
+    }
+    if (event.type === 'reconnected') this.#outageReported = false;
     if (event.type === 'tip') {
       this.#tip = event.tip;
       this.#maybePrune();
@@ -477,6 +498,21 @@ export class ZmqFeed {
     this.#opts.listeners.emit(event);
     // The node is back and the socket is up: no need to keep polling.
     if (event.type === 'reconnected' && this.#connected) this.#enqueue('live', () => this.#goLive());
+  }
+
+  /** Reports an outage once (until 'reconnected'). */
+  #reportOutage(reason: string): void {
+    if (this.#stopping || this.#outageReported) return;
+    this.#outageReported = true;
+    this.#opts.listeners.emit({ type: 'disconnected', reason });
+  }
+
+  /** After a successful poll: the RPC answers again after an outage only ZMQ saw. */
+  #afterPoll(): void {
+    if (this.#stopping || !this.#outageReported) return;
+    this.#outageReported = false;
+    this.#opts.listeners.emit({ type: 'reconnected' });
+    if (this.#tip) this.#opts.listeners.emit({ type: 'tip', tip: this.#tip });
   }
 
   async #checkTip(): Promise<void> {
@@ -493,7 +529,10 @@ export class ZmqFeed {
   async #resync(announce: boolean): Promise<void> {
     const tip = await this.#opts.getTip();
     if (this.#stopping) return;
-    if (announce) this.#opts.listeners.emit({ type: 'reconnected' });
+    if (announce) {
+      this.#outageReported = false;
+      this.#opts.listeners.emit({ type: 'reconnected' });
+    }
     if (announce || tip.hash !== this.#tip?.hash) {
       this.#tip = tip;
       this.#opts.listeners.emit({ type: 'tip', tip });

@@ -161,14 +161,14 @@ interface Setup {
   events: ChainEvent[];
 }
 
-async function setup(opts: { zmq?: ZmqEndpoints | false | 'pub'; watchdogMs?: number; pub?: CorePub } = {}): Promise<Setup> {
+async function setup(opts: { zmq?: ZmqEndpoints | false | 'pub'; watchdogMs?: number; maxBackoffMs?: number; pub?: CorePub } = {}): Promise<Setup> {
   const core = await fakeCore();
   cleanups.push(() => core.close());
   const pub = opts.pub ?? (await CorePub.bind());
   cleanups.push(() => pub.close());
   const zmq = opts.zmq === 'pub' || !('zmq' in opts) ? { sequence: pub.endpoint } : opts.zmq;
   const src = new BitcoindSource(
-    { url: core.url, auth: { user: 'u', pass: 'p' }, rest: false, zmq, zmqTuning: { settleMs: 50, watchdogMs: opts.watchdogMs ?? 60_000, maxBackoffMs: 200 } },
+    { url: core.url, auth: { user: 'u', pass: 'p' }, rest: false, zmq, zmqTuning: { settleMs: 50, watchdogMs: opts.watchdogMs ?? 60_000, maxBackoffMs: opts.maxBackoffMs ?? 200 } },
     { expectedNetwork: 'regtest', pollIntervalMs: 40, timeoutMs: 2_000 },
   );
   cleanups.push(() => src.close());
@@ -402,7 +402,10 @@ describe('BitcoindSource with ZMQ', () => {
     expect(mempoolTxids(events).filter((id) => id === t6.txid)).toHaveLength(1);
     expect(mempoolTxids(events).filter((id) => id === t5.txid)).toHaveLength(1);
     expect(mempoolTxids(events).filter((id) => id === t4.txid)).toHaveLength(1);
-    expect(count(events, 'reconnected')).toBe(1);
+    // The closed connection is an outage (reconnected once polling works), and the restarted
+    // counter a resync (reconnected again).
+    expect(count(events, 'disconnected')).toBe(1);
+    expect(count(events, 'reconnected')).toBe(2);
   });
 
   it('notices silence (the RPC tip moved, ZMQ said nothing), polls, and goes live on the next message', async () => {
@@ -429,6 +432,47 @@ describe('BitcoindSource with ZMQ', () => {
     await until(() => count(events, 'reconnected') === 1, 'reconnected');
     await until(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(105).hash), 'tip 105');
     await until(live(src), 'live again');
+  });
+
+  it('an outage that ends with a ZMQ message before the next poll: disconnected, then reconnected, then the tip', async () => {
+    // Bitcoin Core restarted: the poller reported the outage and is backing off; the first sign of
+    // the node coming back is ZMQ (a message, or the handshake of the new publisher).
+    const { core, pub, src, events } = await setup({ maxBackoffMs: 5_000 });
+    await until(live(src), 'ZMQ to go live');
+    core.up = false;
+    core.tip = tipAt(106);
+    await pub.seq(core.tip.hash, 'C'); // the tip fetch fails: polling, disconnected
+    await until(() => count(events, 'disconnected') === 1, 'disconnected');
+    await pause(400); // the poller's next attempt is now several hundred ms away
+    core.up = true;
+    core.tip = tipAt(107);
+    await pub.seq(core.tip.hash, 'C');
+    await until(live(src), 'live again');
+    await until(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(107).hash), 'tip 107');
+    const kinds = events.map((e) => e.type);
+    const down = kinds.indexOf('disconnected');
+    const up = kinds.indexOf('reconnected');
+    expect(up, 'reconnected after disconnected').toBeGreaterThan(down);
+    expect(events.findIndex((e) => e.type === 'tip' && e.tip.hash === tipAt(107).hash)).toBeGreaterThan(up);
+    expect(count(events, 'reconnected')).toBe(1);
+  });
+
+  it('a restart quicker than the RPC retries: the closed ZMQ connection is the outage, reconnected follows, then the tip', async () => {
+    // The RPC client retries reads through a short outage, so polling alone may never see one.
+    const { core, pub, src, events } = await setup();
+    await until(live(src), 'ZMQ to go live');
+    pub.close();
+    await until(() => count(events, 'disconnected') === 1, 'disconnected when the publisher closed the connection');
+    core.tip = tipAt(108);
+    const again = await CorePub.bind(pub.endpoint);
+    cleanups.push(() => again.close());
+    await until(live(src), 'live again', 8_000);
+    await until(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(108).hash), 'tip 108');
+    const kinds = events.map((e) => e.type);
+    expect(kinds.indexOf('reconnected')).toBeGreaterThan(kinds.indexOf('disconnected'));
+    expect(events.findLastIndex((e) => e.type === 'tip' && e.tip.hash === tipAt(108).hash)).toBeGreaterThan(kinds.indexOf('reconnected'));
+    expect(count(events, 'disconnected')).toBe(1);
+    expect(count(events, 'reconnected')).toBe(1);
   });
 
   it('asks the node for its endpoints (getzmqnotifications), wildcard host and all', async () => {

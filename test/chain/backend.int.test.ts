@@ -1,19 +1,32 @@
 /**
- * The ChainSource conformance table against Bitcoin Core. Runs only when BITCOIND points at a
- * bitcoind binary (e.g. `BITCOIND=/usr/local/bin/bitcoind npx vitest run test/chain/bitcoind.int.test.ts`).
+ * The ChainSource conformance table against each regtest node (btcd always, Bitcoin Core when
+ * available; one node per kind for the file), plus what only the Core backend has: REST blocks,
+ * the RPC hex fallback, cookie authentication.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openBackend } from '../../src/chain/open.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
+import { chainNodes } from '../support/nodes.js';
 import { describeConformance } from './conformance.js';
 
-const BITCOIND = process.env.BITCOIND;
+/** Core's txindex catches up in the background after a block connects. */
+async function txindexSynced(node: RegtestNode): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const height = await node.rpc<number>('getblockcount');
+    const info = await node.rpc<{ txindex?: { synced: boolean; best_block_height: number } }>('getindexinfo');
+    if (info.txindex?.synced && info.txindex.best_block_height === height) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
-describe.skipIf(!BITCOIND)('bitcoind backend conformance (skipped unless BITCOIND=/path/to/bitcoind is set)', () => {
+describe.each(chainNodes())('%s backend conformance', (kind) => {
   let node: RegtestNode;
 
   beforeAll(async () => {
-    node = await startRegtestNode({ kind: 'bitcoind' });
+    node = await startRegtestNode({ kind });
   });
 
   afterAll(async () => {
@@ -24,16 +37,10 @@ describe.skipIf(!BITCOIND)('bitcoind backend conformance (skipped unless BITCOIN
     node: () => node,
     backendUrl: () => node.backendUrl,
     open: (url, opts) => openBackend(url, opts),
-    // Core's txindex catches up in the background after a block connects.
-    settle: async () => {
-      for (let i = 0; i < 100; i++) {
-        const height = await node.rpc<number>('getblockcount');
-        const info = await node.rpc<{ txindex?: { synced: boolean; best_block_height: number } }>('getindexinfo');
-        if (info.txindex?.synced && info.txindex.best_block_height === height) return;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
+    ...(kind === 'bitcoind' ? { settle: () => txindexSynced(node) } : {}),
   });
+
+  if (kind !== 'bitcoind') return;
 
   it('uses REST for raw blocks and detects -txindex', async () => {
     const src = await openBackend(node.backendUrl, { expectedNetwork: 'regtest' });
@@ -53,9 +60,6 @@ describe.skipIf(!BITCOIND)('bitcoind backend conformance (skipped unless BITCOIN
   });
 
   it('authenticates with the cookie file', async () => {
-    const { join } = await import('node:path');
-    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
     // The harness starts Core with rpcuser/rpcpassword, so write a cookie-format file holding them.
     const dir = mkdtempSync(join(tmpdir(), 'deaddrop-cookie-'));
     const cookie = join(dir, '.cookie');
@@ -69,8 +73,4 @@ describe.skipIf(!BITCOIND)('bitcoind backend conformance (skipped unless BITCOIN
       rmSync(dir, { recursive: true, force: true });
     }
   });
-});
-
-describe.runIf(!BITCOIND)('bitcoind backend conformance', () => {
-  it.skip('skipped: set BITCOIND=/path/to/bitcoind to run the conformance table against Bitcoin Core', () => undefined);
 });
