@@ -3,6 +3,10 @@
  * daemon itself, so each route group can be tested with `inject()` over real services.
  */
 import type { EventBus } from '../daemon/event-bus.js';
+import type { NodeTorStatus } from '../node/tor/node-tor.js';
+
+/** Tor as `/status` reports it: off, or the running node's bootstrap, onions and how peers were reached. */
+export type TorStatusReport = { readonly enabled: false } | ({ readonly enabled: true } & NodeTorStatus);
 
 export interface DaemonStatus {
   readonly version: string;
@@ -11,6 +15,11 @@ export interface DaemonStatus {
   readonly tip: { readonly height: number; readonly hash: string } | null;
   readonly synced: boolean;
   readonly uptimeSeconds: number;
+  /**
+   * The peer node's Tor: `{ enabled: false }` when Tor is off or the node is not running. The
+   * daemon always sets it; optional for services without a peer node.
+   */
+  readonly tor?: TorStatusReport;
 }
 
 export interface StatusService {

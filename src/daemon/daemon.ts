@@ -9,7 +9,7 @@ import type { ChainSource, ChainTip } from '../chain/types.js';
 import { openBackend } from '../chain/open.js';
 import { buildApp, listenLoopback, routeGroup, type ApiRoutePlugin } from '../api/app.js';
 import { listenPublic, type PublicListener } from '../api/public-listener.js';
-import type { DaemonStatus } from '../api/services.js';
+import type { DaemonStatus, TorStatusReport } from '../api/services.js';
 import { removeApiUrl, removeStaleApiUrl, writeApiToken, writeApiUrl } from '../api/token.js';
 import type { Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
@@ -139,7 +139,17 @@ export class Daemon {
       tip,
       synced: tip !== null,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      tor: this.torStatus(),
     };
+  }
+
+  /** The peer node's Tor status (`{ enabled: false }` when no feature runs Tor). */
+  torStatus(): TorStatusReport {
+    for (const feature of this.running) {
+      const t = feature.tor?.();
+      if (t) return t;
+    }
+    return { enabled: false };
   }
 
   private async open(): Promise<void> {
@@ -203,6 +213,7 @@ export class Daemon {
       walletKeys: this.keys,
       defaultFeeRate: () => this.defaultFeeRate(),
       publicUrl: () => this.publicListener?.url,
+      tor: () => this.torStatus(),
       log,
     };
   }

@@ -9,6 +9,7 @@ import type { Network } from '../util/network.js';
 import type { Wallet } from '../wallet/wallet.js';
 import type { WalletKeys } from '../wallet/keys.js';
 import type { EventBus } from './event-bus.js';
+import type { TorStatusReport } from '../api/services.js';
 
 /** What a feature may use of the daemon. */
 export interface FeatureContext {
@@ -25,12 +26,16 @@ export interface FeatureContext {
    * strangers reach the public routes, as opposed to the loopback API URL.
    */
   publicUrl(): string | undefined;
+  /** The peer node's Tor as `/status` reports it (read at call time: the node feature starts later). */
+  tor(): TorStatusReport;
   /** Human log line (stderr in the CLI). Never pass secrets or anything linking a user's actions. */
   log(line: string): void;
 }
 
 export interface RunningFeature {
   readonly routes?: readonly ApiRoutePlugin[];
+  /** The feature's Tor status, when it runs Tor (the peer node); null or absent otherwise. */
+  tor?(): TorStatusReport | null;
   close(): Promise<void>;
 }
 

@@ -4,7 +4,7 @@
  *
  * String forms (parseEndpoint accepts them, formatEndpoint prints the canonical one):
  *   ws://1.2.3.4:8080   ws://[2001:db8::1]:8080   ws://node.example.org:8080
- *   wss://relay.example.org   ws://<56 base32 chars>.onion:80   wss://relay.example.org/some/path
+ *   wss://relay.example.org   ws://<56 base32 chars>.onion      wss://relay.example.org/some/path
  *   host:port (no scheme) means ws://host:port. Default ports (80 ws, 443 wss) are not printed.
  *
  * Binary forms (type byte, then the fields; ports are uint16 big-endian, 1..65535):
@@ -108,6 +108,21 @@ function format(p: Parsed): string {
  */
 export function normalizeEndpoint(input: string): string {
   return format(parse(input));
+}
+
+/**
+ * The canonical endpoint of the v3 onion service whose key is `key`, on `port`: the one form
+ * every caller (introductions, whereabouts, status) prints, e.g. `ws://<56>.onion` for port 80.
+ */
+export function onionEndpoint(key: Uint8Array, port: number): string {
+  if (!Number.isSafeInteger(port) || port < 1 || port > 65_535) throw bad('onion port must be 1..65535');
+  return format({ kind: 'onion', key, port });
+}
+
+/** True when an endpoint (any accepted string form) is reached through an onion service. Throws BAD_INPUT if invalid. */
+export function isOnionEndpointString(input: string): boolean {
+  const p = parse(input);
+  return p.kind === 'onion' || new URL(p.kind === 'url' ? p.url : format(p)).hostname.endsWith('.onion');
 }
 
 function u16(n: number): number[] {

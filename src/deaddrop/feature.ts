@@ -104,6 +104,7 @@ export const dropFeature: DaemonFeature = {
         issuer: () => nodeIssuer(keys!, ctx.datadir),
         drops: () => (keys && setup ? setup.watcher.drops() : listLocalDrops(ctx.datadir)),
         defaultFeeRate: () => ctx.defaultFeeRate(),
+        tor: () => ctx.tor(),
       }),
     ];
     if (setup) routes.push(routeGroup('', indexRoutes, { index: setup.watcher.index }));

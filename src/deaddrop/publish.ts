@@ -14,7 +14,7 @@ import type { WalletKeys } from '../wallet/keys.js';
 import type { WatchIdentity } from '../watcher/candidates.js';
 import { encodeAddress } from './bip352.js';
 import { MAX_HINTS, PAYLOAD_FIXED_BYTES, payloadSize } from './codec.js';
-import { normalizeEndpoint, onionAddress } from './endpoint.js';
+import { normalizeEndpoint, onionEndpoint } from './endpoint.js';
 import { ENVELOPE_MAX_BYTES, SIV_BYTES } from './envelope.js';
 import type { IntroductionLedger } from './introductions.js';
 import { issueDropInvite, nodeDbPath, nodeSeed } from '../node/drop-invite.js';
@@ -95,7 +95,7 @@ export interface IntroductionContent {
   /** Endpoint hints (any string form; normalized). */
   readonly endpoints: readonly string[];
   readonly message?: string;
-  /** Also announce `ws://<onion of the pairwise key>.onion:<port>` (3 bytes). */
+  /** Also announce the onion of the pairwise key on this port (3 bytes), in canonical form (`ws://<onion>.onion` for 80). */
   readonly onionPort?: number;
 }
 
@@ -116,7 +116,7 @@ export function checkIntroduction(content: IntroductionContent): { endpoints: st
   }
   if (endpoints.length + (content.onionPort === undefined ? 0 : 1) > MAX_HINTS) throw DeaddropError.badInput(`at most ${MAX_HINTS} endpoints`);
   const dummyKey = new Uint8Array(32).fill(1);
-  const all = content.onionPort === undefined ? endpoints : [...endpoints, `ws://${onionAddress(dummyKey)}.onion:${content.onionPort}`];
+  const all = content.onionPort === undefined ? endpoints : [...endpoints, onionEndpoint(dummyKey, content.onionPort)];
   const hintBytes = payloadSize({ nodeKey: dummyKey, token: new Uint8Array(8), endpoints: all }) - PAYLOAD_FIXED_BYTES;
   if (hintBytes > VARIABLE_BYTES) {
     throw DeaddropError.badInput(`endpoints need ${hintBytes} bytes but an introduction has ${VARIABLE_BYTES}: use fewer or shorter endpoints`);
@@ -219,7 +219,7 @@ export async function sendIntroduction(wallet: IntroducerWallet, deps: Introduce
   const now = params.now?.() ?? Math.floor(Date.now() / 1000);
   const lifetime = params.lifetimeSeconds === undefined ? DEFAULT_TOKEN_LIFETIME_SECONDS : params.lifetimeSeconds;
   const issued = deps.issue(lifetime === null ? null : now + lifetime);
-  const onion = params.onionPort === undefined ? [] : [`ws://${onionAddress(issued.nodeKey)}.onion:${params.onionPort}`];
+  const onion = params.onionPort === undefined ? [] : [onionEndpoint(issued.nodeKey, params.onionPort)];
   const all = [...endpoints, ...onion];
   const n = deps.ledger.reserve({ nodeKey: issued.nodeKey, expiresAt: issued.expiresAt, recipient: invite.address, label: invite.label, endpoints: all });
   try {

@@ -1,7 +1,8 @@
 /**
  * Dead-drop API routes (behind the bearer token):
  * - `GET /invite`: the wallet's invite URI (optional label and hints);
- * - `POST /drops/send`: send an introduction from the wallet, answers {txid, vsize, fee, ...};
+ * - `POST /drops/send`: send an introduction from the wallet, answers {txid, vsize, fee, ...}; with
+ *   Tor on it announces the introduction's onion unless `onion: false`, and Tor-only refuses clear-net endpoints;
  * - `GET /drops`: the drops found for the wallet;
  * - `GET /drops/sent`: the introductions this wallet sent (pairwise key, txid, expiry).
  * Amounts are decimal strings of satoshis. The public candidate index is a separate route group
@@ -12,6 +13,7 @@ import { DeaddropError } from '../util/errors.js';
 import type { DropRecord } from '../watcher/drop-store.js';
 import type { IntroductionLedger } from './introductions.js';
 import { dropToJson } from './local.js';
+import { onionPortFor, type TorSendState } from './tor-send.js';
 import { parseLifetime, sendIntroduction, type IntroducerWallet, type IntroductionIssuer, type InviteInfo } from './publish.js';
 
 export interface DropRouteOptions {
@@ -24,6 +26,8 @@ export interface DropRouteOptions {
   readonly issuer: () => IntroductionIssuer;
   readonly drops: () => DropRecord[];
   readonly defaultFeeRate: () => Promise<number>;
+  /** The daemon's Tor setting at call time (default: off). */
+  readonly tor?: () => TorSendState;
 }
 
 const error = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
@@ -100,20 +104,26 @@ export async function dropRoutes(app: FastifyInstance, opts: DropRouteOptions): 
           notifyOutput: { type: 'boolean' },
           feeRate: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
           onionPort: { type: 'integer', minimum: 1, maximum: 65535 },
+          onion: { type: 'boolean', description: 'announce the onion of the introduction\'s pairwise key; default: when the daemon runs Tor' },
           expires: { type: 'string', maxLength: 16, description: 'token lifetime: 30d, 12h, 90m or never (default 30d)' },
         },
       },
       response: { 200: sentSchema, 400: error, 409: error, 422: error },
     },
   }, async (req) => {
-    const b = req.body as { recipient: string; endpoints: string[]; message?: string; notifyOutput?: boolean; feeRate?: number; onionPort?: number; expires?: string };
+    const b = req.body as { recipient: string; endpoints: string[]; message?: string; notifyOutput?: boolean; feeRate?: number; onionPort?: number; onion?: boolean; expires?: string };
+    // Tor-only refuses a clear-net endpoint before anything else, wallet or not.
+    const onionPort = onionPortFor(
+      { endpoints: b.endpoints, ...(b.onion !== undefined ? { onion: b.onion } : {}), ...(b.onionPort !== undefined ? { onionPort: b.onionPort } : {}) },
+      opts.tor?.() ?? { enabled: false },
+    );
     const wallet = opts.wallet();
     if (!wallet) throw noWallet();
     const lifetimeSeconds = b.expires === undefined ? undefined : parseLifetime(b.expires);
     const r = await sendIntroduction(wallet, { ledger: opts.ledger(), issue: opts.issuer() }, {
       recipient: b.recipient, endpoints: b.endpoints, feeRate: b.feeRate ?? (await opts.defaultFeeRate()),
       ...(b.message !== undefined ? { message: b.message } : {}),
-      ...(b.onionPort !== undefined ? { onionPort: b.onionPort } : {}),
+      ...(onionPort !== undefined ? { onionPort } : {}),
       ...(b.notifyOutput !== undefined ? { notifyOutput: b.notifyOutput } : {}),
       ...(lifetimeSeconds !== undefined ? { lifetimeSeconds } : {}),
     });

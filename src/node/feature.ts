@@ -45,7 +45,7 @@ import type { PeerNodeOptions } from './node.js';
 import { nodeRoutes, type NodeService } from './routes.js';
 import { NodeIdentity } from './identity.js';
 import { NodeTor, type NodeTorOptions } from './tor/node-tor.js';
-import { torRoutes } from './tor/routes.js';
+import { torRoutes, torStatusReport } from './tor/routes.js';
 
 /** Options of the node feature (tests set short timings; `deaddrop start` reads the environment). */
 export interface NodeFeatureOptions {
@@ -378,6 +378,7 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
       ];
       return {
         routes,
+        tor: () => (runtime?.tor ? torStatusReport(runtime.tor.status(runtime.node.connectedPeers())) : null),
         async close() {
           await runtime?.close();
           runtime = null;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { StatusService } from '../services.js';
+import { torStatusSchema } from '../../node/tor/routes.js';
 
 const statusSchema = {
   type: 'object',
@@ -19,6 +20,7 @@ const statusSchema = {
     },
     synced: { type: 'boolean' },
     uptimeSeconds: { type: 'number' },
+    tor: torStatusSchema,
   },
 } as const;
 

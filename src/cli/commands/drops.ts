@@ -16,6 +16,9 @@ import { dropToJson, listLocalDrops, type DropJson } from '../../deaddrop/local.
 import { checkIntroduction, nodeIssuer, parseLifetime, parseRecipient, sendIntroduction, walletInvite } from '../../deaddrop/publish.js';
 import type { Wallet } from '../../wallet/wallet.js';
 import { registerWatchCommand } from './watch.js';
+import { daemonApi } from './node.js';
+import { onionPortFor, type TorSendState } from '../../deaddrop/tor-send.js';
+import { DeaddropError } from '../../util/errors.js';
 
 /** Default fee rate when `--fee-rate` is not given and the backend has no estimate (sat/vB). */
 const FALLBACK_FEE_RATE = 2;
@@ -59,10 +62,25 @@ interface SendFlags {
   onion?: boolean;
 }
 
+/** The Tor setting of this datadir's running daemon; off when no daemon runs (then nothing publishes the onion). */
+async function daemonTor(ctx: CliContext): Promise<TorSendState> {
+  try {
+    const { tor } = await daemonApi<{ tor?: TorSendState }>(ctx, 'GET', '/status');
+    return tor ?? { enabled: false };
+  } catch (err) {
+    if (err instanceof DeaddropError && err.code === 'NOT_INITIALIZED') return { enabled: false };
+    throw err;
+  }
+}
+
 async function sendAction(ctx: CliContext, recipient: string, opts: SendFlags): Promise<void> {
   // Everything typed is checked before the keystore is unlocked or a coin is chosen.
   parseRecipient(recipient, ctx.network);
-  const onionPort = opts.onionPort !== undefined ? parseCount(opts.onionPort, '--onion-port', 1, 65_535) : opts.onion ? 80 : undefined;
+  const explicitPort = opts.onionPort !== undefined ? parseCount(opts.onionPort, '--onion-port', 1, 65_535) : undefined;
+  // With Tor on the daemon, the introduction's onion is announced unless --no-onion.
+  const onionPort = onionPortFor({
+    endpoints: opts.endpoint, ...(opts.onion !== undefined ? { onion: opts.onion } : {}), ...(explicitPort !== undefined ? { onionPort: explicitPort } : {}),
+  }, await daemonTor(ctx));
   const content = { endpoints: opts.endpoint, ...(opts.message !== undefined ? { message: opts.message } : {}), ...(onionPort !== undefined ? { onionPort } : {}) };
   checkIntroduction(content);
   const lifetimeSeconds = parseLifetime(opts.expires);
@@ -106,7 +124,8 @@ export function registerDropCommands(program: Command, context: ContextFactory):
     .option('--fee-rate <sat/vB>', 'fee rate; default: the backend estimate for 6 blocks')
     .option('--expires <lifetime>', 'token lifetime: 30d, 12h, 90m or never', '30d')
     .option('--onion-port <port>', 'also announce the onion service of this introduction\'s pairwise key on this port (3 bytes)')
-    .option('--onion', 'announce the onion service of this introduction\'s pairwise key (3 bytes; the daemon started with --tor publishes it)')
+    .option('--onion', 'announce the onion service of this introduction\'s pairwise key (3 bytes; the daemon started with --tor publishes it; the default when it runs Tor)')
+    .option('--no-onion', 'do not announce the introduction\'s onion even though the daemon runs Tor')
     .action(async (recipient: string, opts: SendFlags) => sendAction(context(), recipient, opts));
 
   const drops = program.command('drops').description('dead drops found and sent');

@@ -188,11 +188,12 @@ export function registerNodeCommands(program: Command, context: ContextFactory):
   const node = program.command('node').description('the peer node run by `deaddrop start`');
   node
     .command('status')
-    .description('node id, endpoints and connected contacts')
+    .description('node id, endpoints, connected contacts and Tor (bootstrap, published onions, how peers were reached)')
     .action(async () => {
       const ctx = context();
       const r = await daemonApi<{ id: string; endpoints: string[]; connected: string[]; contacts: number; feeds: number }>(ctx, 'GET', '/node');
-      const tor = await daemonApi<TorStatusJson>(ctx, 'GET', '/node/tor');
+      // The same Tor report as `/status`: bootstrap, published onions, how each peer was reached.
+      const { tor = { enabled: false } } = await daemonApi<{ tor?: TorStatusJson }>(ctx, 'GET', '/status');
       print(ctx, { ...r, tor }, [
         `node ${r.id}`, `endpoints: ${r.endpoints.join(' ')}`, `contacts: ${r.contacts} (${r.connected.length} connected), feeds: ${r.feeds}`, ...torLines(tor),
       ]);

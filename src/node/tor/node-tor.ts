@@ -15,7 +15,7 @@
  * Log lines name no onion, peer or endpoint (they would link a user's actions).
  */
 import { join } from 'node:path';
-import { onionAddress } from '../../deaddrop/endpoint.js';
+import { normalizeEndpoint, onionAddress } from '../../deaddrop/endpoint.js';
 import { DeaddropError } from '../../util/errors.js';
 import { ed25519FromSeed, toHex, wipe } from '../crypto.js';
 import type { SqliteDatabase } from '../db.js';
@@ -47,6 +47,8 @@ export interface NodeTorOptions {
 /** What `/node/tor` and `deaddrop node status` show. */
 export interface NodeTorStatus {
   readonly only: boolean;
+  /** The onions' virtual port (what an introduction's onion hint announces). */
+  readonly port: number;
   readonly managed: boolean;
   readonly connected: boolean;
   readonly bootstrapped: boolean;
@@ -231,7 +233,7 @@ export class NodeTor {
   }
 
   #endpoint(address: string): string {
-    return `ws://${address}.onion${this.virtualPort === 80 ? '' : `:${this.virtualPort}`}`;
+    return normalizeEndpoint(`ws://${address}.onion:${this.virtualPort}`);
   }
 
   /** The endpoint of the onion of an Ed25519 public key (what a drop's 0x05 hint names). */
@@ -334,6 +336,7 @@ export class NodeTor {
   status(connected: readonly Uint8Array[] = []): NodeTorStatus {
     return {
       only: this.only,
+      port: this.virtualPort,
       managed: this.#opts.control === undefined,
       connected: this.#control !== null,
       bootstrapped: this.#control !== null && this.#bootstrap.progress === 100,

@@ -3,14 +3,18 @@
  * published, and how each connected peer was reached. `deaddrop node status` prints it.
  */
 import type { FastifyInstance } from 'fastify';
+import type { TorStatusReport } from '../../api/services.js';
 import type { NodeTorStatus } from './node-tor.js';
 
-const torStatusSchema = {
+/** The Tor part of `/status` and `/node/tor`: `{ enabled: false }` alone when Tor is off. */
+export const torStatusSchema = {
   type: 'object',
   required: ['enabled'],
+  additionalProperties: false,
   properties: {
     enabled: { type: 'boolean' },
     only: { type: 'boolean' },
+    port: { type: 'integer', description: 'the onions\' virtual port' },
     managed: { type: 'boolean', description: 'tor was started by this daemon (else an existing tor at --tor-control)' },
     connected: { type: 'boolean' },
     bootstrapped: { type: 'boolean' },
@@ -37,7 +41,11 @@ export interface TorRouteOptions {
 /** The `/node/tor` route group. */
 export async function torRoutes(app: FastifyInstance, opts: TorRouteOptions): Promise<void> {
   app.get('/', { schema: { summary: 'Tor: bootstrap, published onions, how peers were reached', response: { 200: torStatusSchema } } }, async () => {
-    const s = opts.status();
-    return s === null ? { enabled: false } : { enabled: true, ...s };
+    return torStatusReport(opts.status());
   });
+}
+
+/** The report of a node's Tor status (null: Tor off or no running node). */
+export function torStatusReport(s: NodeTorStatus | null): TorStatusReport {
+  return s === null ? { enabled: false } : { enabled: true, ...s };
 }

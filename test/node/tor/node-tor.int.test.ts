@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../../src/daemon/daemon.js';
 import { dropFeature } from '../../../src/deaddrop/feature.js';
-import { normalizeEndpoint, onionAddress } from '../../../src/deaddrop/endpoint.js';
+import { onionAddress } from '../../../src/deaddrop/endpoint.js';
 import { createNodeFeature } from '../../../src/node/feature.js';
 import type { NodeFeatureOptions } from '../../../src/node/feature.js';
 import { fromHex } from '../../../src/node/crypto.js';
@@ -22,6 +22,7 @@ import type { RegtestNode } from '../../../src/regtest/harness.js';
 import { startTorNetwork, torAvailable } from '../../support/tor-network.js';
 import type { TorNetwork } from '../../support/tor-network.js';
 import { waitUntil } from '../../support/wait.js';
+import { runCli } from '../../support/cli.js';
 
 const PASS = 'tor daemon test passphrase';
 const HAVE_TOR = torAvailable();
@@ -38,6 +39,8 @@ interface Peer {
 
 interface TorStatus {
   enabled: boolean;
+  only: boolean;
+  port: number;
   bootstrapped: boolean;
   restarts: number;
   onions: { address: string; kind: string }[];
@@ -94,6 +97,8 @@ async function newPeer(name: string, clear = false): Promise<Peer> {
 
 const nodeId = async (p: Peer): Promise<string> => (await api<{ id: string }>(p, 'GET', '/node')).id;
 const torStatus = (p: Peer): Promise<TorStatus> => api<TorStatus>(p, 'GET', '/node/tor');
+/** The Tor part of the daemon's `/status`. */
+const statusTor = async (p: Peer): Promise<TorStatus | { enabled: false }> => (await api<{ tor: TorStatus | { enabled: false } }>(p, 'GET', '/status')).tor;
 const contacts = async (p: Peer): Promise<ContactJson[]> => (await api<{ contacts: ContactJson[] }>(p, 'GET', '/node/contacts')).contacts;
 
 async function contactOf(p: Peer, other: Peer): Promise<ContactJson | undefined> {
@@ -166,11 +171,21 @@ describe.skipIf(!HAVE_TOR)('two daemons that meet and talk only through Tor', ()
     await btc.fund(address, 200_000, { confirm: true });
     await waitUntil(async () => (Number((await api<{ confirmed: string }>(a, 'GET', '/wallet/balance')).confirmed) >= 200_000 ? true : undefined), 'alice funded', 30_000);
 
-    // out of band: bob's invite reaches alice; alice's drop carries no endpoint but the onion hint
+    // out of band: bob's invite reaches alice
     const { uri } = await api<{ uri: string }>(b, 'GET', '/invite');
-    const sent = await api<{ nodeKey: string; endpoints: string[] }>(a, 'POST', '/drops/send', { recipient: uri, endpoints: [], onionPort: 80, message: 'via tor' });
+    // Tor-only: a clear-net endpoint is refused, by the API and by the CLI (one line, before any
+    // passphrase), and opting out of the onion leaves nothing to announce
+    await expect(api(a, 'POST', '/drops/send', { recipient: uri, endpoints: ['ws://127.0.0.1:9'] })).rejects.toThrow(/400 .*Tor-only.*clear-net/);
+    await expect(api(a, 'POST', '/drops/send', { recipient: uri, endpoints: [], onion: false })).rejects.toThrow(/400 .*at least one/);
+    const refused = await runCli(['--datadir', a.datadir, '--network', 'regtest', 'drop', 'send', uri, '--endpoint', 'ws://127.0.0.1:9']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(refused.stderr).toMatch(/Tor-only.*clear-net.*ws:\/\/127\.0\.0\.1:9/);
+    expect((await api<{ introductions: unknown[] }>(a, 'GET', '/drops/sent')).introductions).toEqual([]);
+    // with Tor on, the drop announces the introduction's onion by default, in canonical form
+    const sent = await api<{ nodeKey: string; endpoints: string[] }>(a, 'POST', '/drops/send', { recipient: uri, endpoints: [], message: 'via tor' });
     const introOnion = `ws://${onionAddress(fromHex(sent.nodeKey))}.onion`;
-    expect(sent.endpoints.map((e) => normalizeEndpoint(e))).toEqual([introOnion]);
+    expect(sent.endpoints).toEqual([introOnion]);
     // alice's daemon publishes the introduction's onion (key: the pairwise key)
     await waitUntil(async () => ((await torStatus(a)).onions.some((o) => `ws://${o.address}` === introOnion && o.kind === 'introduction') ? true : undefined), 'the introduction onion', 30_000);
     const tSent = Date.now();
@@ -202,6 +217,17 @@ describe.skipIf(!HAVE_TOR)('two daemons that meet and talk only through Tor', ()
     const st = await torStatus(b);
     expect(st.peers.map((x) => x.via).every((v) => v === 'tor' || v === 'inbound')).toBe(true);
     expect(st.peers.length).toBe(1);
+    // `/status` says the same: bootstrapped, tor only, the published onions, how the peer was reached
+    const full = await statusTor(b);
+    expect(full).toMatchObject({ enabled: true, only: true, port: 80, bootstrapped: true });
+    expect((full as TorStatus).onions).toContainEqual({ address: bOnion.slice('ws://'.length), kind: 'node' });
+    expect((full as TorStatus).peers).toEqual([{ node: await nodeId(a), via: expect.stringMatching(/^(tor|inbound)$/) }]);
+    // and so does `deaddrop node status`
+    const shown = await runCli(['--datadir', b.datadir, '--network', 'regtest', 'node', 'status']);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('tor: bootstrapped, tor only');
+    expect(shown.stdout).toContain(`onion (node): ${bOnion.slice('ws://'.length)}`);
+    expect(shown.stdout).toMatch(new RegExp(`peer ${(await nodeId(a)).slice(0, 12)}: (dialed through Tor|it dialed us)`));
   });
 
   it('neither daemon stores or reports a clear-net endpoint of the other', async () => {
@@ -256,7 +282,10 @@ describe.skipIf(!HAVE_TOR)('two daemons that meet and talk only through Tor', ()
     await btc.fund(address, 200_000, { confirm: true });
     await waitUntil(async () => (Number((await api<{ confirmed: string }>(c, 'GET', '/wallet/balance')).confirmed) >= 200_000 ? true : undefined), 'carol funded', 30_000);
     const { uri } = await api<{ uri: string }>(a, 'GET', '/invite');
-    const sent = await api<{ nodeKey: string }>(c, 'POST', '/drops/send', { recipient: uri, endpoints: [cEndpoint], message: 'clear' });
+    // carol runs without Tor: `/status` says so, and her drop announces no onion by default
+    expect(await statusTor(c)).toEqual({ enabled: false });
+    const sent = await api<{ nodeKey: string; endpoints: string[] }>(c, 'POST', '/drops/send', { recipient: uri, endpoints: [cEndpoint], message: 'clear' });
+    expect(sent.endpoints).toEqual([cEndpoint]);
     await btc.mine(1);
     const intro = await waitUntil(async () => {
       const r = await api<{ introductions: { nodeKey: string; status: string; attempts: number; lastError: string | null }[] }>(a, 'GET', '/node/introductions');
