@@ -11,6 +11,7 @@ import { paypubFeature } from '../../paypub/feature.js';
 import { dropFeature } from '../../deaddrop/feature.js';
 import { createNodeFeature, nodeOptionsFromEnv } from '../../node/feature.js';
 import { torOptionsFromFlags } from '../../node/tor/options.js';
+import { mixnetOptions } from '../../node/mixnet/options.js';
 
 /** The passphrase from DEADDROP_PASSPHRASE or a prompt; undefined (wallet stays locked) when neither is possible. */
 async function passphraseIfAvailable(): Promise<string | undefined> {
@@ -38,9 +39,12 @@ export function registerStartCommand(program: Command, context: ContextFactory):
     .option('--tor', 'reach and be reached through Tor: publish the node as an onion service, dial .onion endpoints through Tor')
     .option('--tor-control <addr>', 'use the tor at this control port (host:port or unix:/path; password in DEADDROP_TOR_PASSWORD) instead of starting one')
     .option('--tor-only', 'with Tor: dial every endpoint through Tor and announce only onions (never a clear-net address)')
-    .action(async (opts: { regtest?: boolean; apiPort?: string; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean }) => {
+    .option('--mix-layer <n>', 'also be a mix of layer 1, 2 or 3 of the mixnet (listener placed by DEADDROP_MIX_HOST/PORT/ADVERTISE)')
+    .option('--provider', 'also be a mixnet provider: keep mailboxes for clients and be their entry (see README)')
+    .action(async (opts: { regtest?: boolean; apiPort?: string; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean; mixLayer?: string; provider?: boolean }) => {
       const ctx = context();
       const tor = torOptionsFromFlags(opts);
+      const mixnet = mixnetOptions(opts);
       const daemon = new Daemon({
         datadir: ctx.datadir,
         network: ctx.network,
@@ -50,7 +54,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         passphrase: passphraseIfAvailable,
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
         ...(ctx.debug ? { debug: true } : {}),
-        features: [dropFeature, paypubFeature, createNodeFeature(tor ? { tor } : {}, () => nodeOptionsFromEnv())],
+        features: [dropFeature, paypubFeature, createNodeFeature({ ...(tor ? { tor } : {}), mixnet }, () => nodeOptionsFromEnv())],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
       const stopped = new Promise<void>((resolve) => {

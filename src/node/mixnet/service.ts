@@ -103,6 +103,16 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     return this.#o.epochMs ?? DEFAULT_EPOCH_MS;
   }
 
+  /** Mix layer (0 for none). */
+  get layer(): number {
+    return this.#o.layer ?? 0;
+  }
+
+  /** True when the node keeps mailboxes for clients. */
+  get provider(): boolean {
+    return this.#o.provider === true;
+  }
+
   /** This node's mixnet address and mailbox id (its identity key). */
   get identityKey(): Uint8Array {
     return this.#o.identity.publicKey;
