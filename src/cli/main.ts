@@ -13,6 +13,7 @@ import { registerPaypubCommands } from './commands/paypub.js';
 import { registerDropCommands } from './commands/drops.js';
 import { registerNodeCommands } from './commands/node.js';
 import { usePrivateUmask } from '../daemon/file-modes.js';
+import { registerMessageCommands } from './commands/message.js';
 
 export type ContextFactory = () => CliContext;
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerPaypubCommands(program, context);
   registerDropCommands(program, context);
   registerNodeCommands(program, context);
+  registerMessageCommands(program, context);
   return program;
 }
 

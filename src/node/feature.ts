@@ -46,6 +46,10 @@ import { nodeRoutes, type NodeService } from './routes.js';
 import { NodeIdentity } from './identity.js';
 import { NodeTor, type NodeTorOptions } from './tor/node-tor.js';
 import { torRoutes, torStatusReport } from './tor/routes.js';
+import { startNodeMixnet } from './mixnet/node-hook.js';
+import type { MixnetOptions } from './mixnet/options.js';
+import { mixnetRoutes } from './mixnet/routes.js';
+import type { MixnetService } from './mixnet/service.js';
 
 /** Options of the node feature (tests set short timings; `deaddrop start` reads the environment). */
 export interface NodeFeatureOptions {
@@ -67,6 +71,8 @@ export interface NodeFeatureOptions {
   readonly rejectionSummaryMs?: number;
   /** Reach and be reached through Tor (src/node/tor/node-tor.ts); off when absent. */
   readonly tor?: NodeTorOptions;
+  /** Mixnet roles and placement (src/node/mixnet/options.ts); every node is a mixnet client. */
+  readonly mixnet?: MixnetOptions;
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -131,6 +137,8 @@ class NodeRuntime implements NodeService {
   private unsubscribe: () => void = () => undefined;
   private closed = false;
   private readonly rejections: EventSummary;
+  /** The node's mixnet side (client, and mix/provider when it opted in). */
+  mixnet: MixnetService | null = null;
 
   constructor(
     readonly node: PeerNode,
@@ -169,6 +177,7 @@ class NodeRuntime implements NodeService {
     this.closed = true;
     this.unsubscribe();
     this.rejections.close();
+    await this.mixnet?.close();
     for (const r of this.retries.values()) if (r.timer) clearTimeout(r.timer);
     this.retries.clear();
     await this.node.close();
@@ -374,6 +383,10 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
       else ctx.log('peer node off: no unlocked wallet (its identity derives from the wallet seed)');
       const routes: ApiRoutePlugin[] = [
         routeGroup('/node', nodeRoutes, { service: () => runtime ?? undefined }),
+        routeGroup('/node', mixnetRoutes, {
+          service: () => runtime?.mixnet ?? undefined,
+          isContact: (n: Uint8Array) => runtime?.node.contacts().some((c) => equalBytes(c.node, n)) === true,
+        }),
         routeGroup('/node/tor', torRoutes, { status: () => runtime?.tor?.status(runtime.node.connectedPeers()) ?? null }),
       ];
       return {
@@ -439,7 +452,14 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
     await runtime.close();
     throw err;
   }
-  ctx.log(`peer node ${short(node.id)} listening on ${node.endpoints.join(' ')}`);
+  try {
+    runtime.mixnet = await startNodeMixnet(node, options.mixnet ?? {}, (m) =>
+      ctx.events.publish('node.message.received', `node.message:${m.id}`, { id: m.id, contact: m.contact, text: m.text, inReplyTo: m.inReplyTo, canReply: m.canReply }));
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
+  ctx.log(`peer node ${short(node.id)} listening on ${node.endpoints.join(' ')}${runtime.mixnet.url ? `; mixnet listener on ${runtime.mixnet.url}` : ''}`);
   return runtime;
 }
 

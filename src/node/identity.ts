@@ -62,6 +62,11 @@ export class NodeIdentity implements Signer {
     return x ? x25519(this.xSecret, x) : null;
   }
 
+  /** X25519 secret with a raw X25519 public key (e.g. an ephemeral key), or null for an invalid key. */
+  sharedSecretX(peerX25519: Uint8Array): Uint8Array | null {
+    return x25519(this.xSecret, peerX25519);
+  }
+
   /** A deterministic secret for `label` and `context`, independent of every other label. */
   derive(label: string, context: Uint8Array, length = 32): Uint8Array {
     return hkdf(this.seed, DERIVE_SALT, concatBytes(utf8(label), Uint8Array.of(0), context), length);

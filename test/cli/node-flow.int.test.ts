@@ -59,8 +59,9 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
       await runCliJson(['--datadir', alice, 'regtest', 'fund', address, '1000000']);
 
       const [alicePort, bobPort] = [await freePort(), await freePort()];
-      aliceDaemon = await startDaemonProcess(alice, ['--backend', backend], { ...env, DEADDROP_NODE_PORT: String(alicePort) });
-      bobDaemon = await startDaemonProcess(bob, ['--backend', backend], { ...env, DEADDROP_NODE_PORT: String(bobPort) });
+    // Alice also serves the mixnet as a provider and a layer-1 mix; bob as a layer-2 mix.
+    aliceDaemon = await startDaemonProcess(alice, ['--backend', backend], { ...env, DEADDROP_NODE_PORT: String(alicePort) }, ['--provider', '--mix-layer', '1']);
+    bobDaemon = await startDaemonProcess(bob, ['--backend', backend], { ...env, DEADDROP_NODE_PORT: String(bobPort) }, ['--mix-layer', '2']);
       expect(existsSync(join(alice, 'api.url'))).toBe(true);
 
       const aliceNode = await runCliJson<{ id: string; endpoints: string[] }>(['--datadir', alice, 'node', 'status']);
@@ -109,6 +110,42 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
       const intros = await runCliJson<{ introductions: { status: string }[] }>(['--datadir', bob, 'node', 'introductions']);
       expect(intros.introductions.map((i) => i.status)).toEqual(['done']);
     });
+
+  it('mixnet descriptors spread through replication; too few mixes refuses to send', async () => {
+    const aliceNode = await runCliJson<{ id: string }>(['--datadir', alice, 'node', 'status']);
+    const bobNode = await runCliJson<{ id: string }>(['--datadir', bob, 'node', 'status']);
+    // Bob verified alice's provider descriptor from her replicated log and linked to it as his provider.
+    const bobMix = await until('bob links to alice\'s provider', async () => {
+      const r = await runCliJson<{ layer: number; home: string | null; connected: boolean; layers: number[]; providers: string[] }>(['--datadir', bob, 'mixnet']);
+      return r.connected && r.home === aliceNode.id ? r : null;
+    });
+    expect(bobMix.layer).toBe(2);
+    expect(bobMix.providers).toEqual([aliceNode.id]);
+    const aliceMix = await until('alice knows both mixes', async () => {
+      const r = await runCliJson<{ layers: number[]; connected: boolean; home: string | null }>(['--datadir', alice, 'mixnet']);
+      return r.layers[1] === 1 && r.connected ? r : null;
+    });
+    expect(aliceMix.layers).toEqual([1, 1, 0]);
+    expect(aliceMix.home).toBe(aliceNode.id);
+    const human = await runCli(['--datadir', alice, 'mixnet']);
+    expect(human.stdout).toMatch(/roles: mix layer 1 and provider/);
+    expect(human.stdout).toMatch(/too few mixes/);
+
+    // No layer-3 mix is known: nothing is sent (a shorter route would stand out).
+    await until('bob\'s mailbox announcement reaches alice', async () => {
+      const r = await runCli(['--datadir', alice, 'message', 'send', bobNode.id, 'hello']);
+      return /too few verified mixes/.test(r.stderr) ? r : null;
+    });
+    const refused = await runCli(['--datadir', alice, 'message', 'send', bobNode.id, 'hello']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect((await runCliJson<{ messages: unknown[] }>(['--datadir', alice, 'messages'])).messages).toEqual([]);
+    const notContact = await runCli(['--datadir', alice, 'message', 'send', '11'.repeat(32), 'hello']);
+    expect(notContact.stderr).toMatch(/not a contact/);
+    const badLayer = await runCli(['--datadir', join(root, 'nobody'), 'start', '--mix-layer', '4']);
+    expect(badLayer.code).toBe(2);
+    expect(badLayer.stderr).toMatch(/--mix-layer must be an integer 1\.\.3/);
+  });
 
     it('bad input and a missing daemon give one-line errors', async () => {
       const badType = await runCli(['--datadir', alice, 'log', 'append', '--type', 'not a type', '--json', '{}']);

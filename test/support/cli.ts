@@ -61,10 +61,11 @@ export interface DaemonProcess {
  * Starts `deaddrop --datadir D <args> start --json` and resolves once it printed its API URL.
  * `env` replaces DEADDROP_PASSPHRASE entirely: without it there, the daemon's wallet stays locked.
  */
-export function startDaemonProcess(datadir: string, args: readonly string[], env: Record<string, string>): Promise<DaemonProcess> {
+/** `startArgs` are options of `start` itself (e.g. `--provider`); `args` go before the command. */
+export function startDaemonProcess(datadir: string, args: readonly string[], env: Record<string, string>, startArgs: readonly string[] = []): Promise<DaemonProcess> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, HOME: TEST_HOME, ...env };
   if (!('DEADDROP_PASSPHRASE' in env)) delete childEnv.DEADDROP_PASSPHRASE;
-  const child = spawn(process.execPath, [CLI, '--datadir', datadir, ...args, 'start', '--json'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--datadir', datadir, ...args, 'start', ...startArgs, '--json'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   return new Promise((resolve, reject) => {

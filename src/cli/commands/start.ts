@@ -14,6 +14,7 @@ import { torOptionsFromFlags } from '../../node/tor/options.js';
 import { API_TOKEN_FILE } from '../../api/token.js';
 import { join } from 'node:path';
 import { DAEMON_LOG, registerStopCommand, startDetached } from './daemon-control.js';
+import { mixnetOptions } from '../../node/mixnet/options.js';
 
 /** The passphrase from DEADDROP_PASSPHRASE or a prompt; undefined (wallet stays locked) when neither is possible. */
 async function passphraseIfAvailable(): Promise<string | undefined> {
@@ -44,10 +45,13 @@ export function registerStartCommand(program: Command, context: ContextFactory):
     .option('--tor', 'reach and be reached through Tor: publish the node as an onion service, dial .onion endpoints through Tor')
     .option('--tor-control <addr>', 'use the tor at this control port (host:port or unix:/path; password in DEADDROP_TOR_PASSWORD) instead of starting one')
     .option('--tor-only', 'with Tor: dial every endpoint through Tor and announce only onions (never a clear-net address)')
-    .action(async (opts: { regtest?: boolean; apiPort?: string; nodePort?: string; detach?: boolean; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean }) => {
+    .option('--mix-layer <n>', 'also be a mix of layer 1, 2 or 3 of the mixnet (listener placed by DEADDROP_MIX_HOST/PORT/ADVERTISE)')
+    .option('--provider', 'also be a mixnet provider: keep mailboxes for clients and be their entry (see README)')
+    .action(async (opts: { regtest?: boolean; apiPort?: string; nodePort?: string; detach?: boolean; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean; mixLayer?: string; provider?: boolean }) => {
       const ctx = context();
       if (opts.publicListen !== undefined) parseListenAddress(opts.publicListen);
       const tor = torOptionsFromFlags(opts);
+      const mixnet = mixnetOptions(opts);
       if (opts.detach) {
         const { pid, doc } = await startDetached(ctx.datadir, process.argv);
         print(ctx, { ...doc, pid }, `deaddrop daemon running in the background (pid ${pid}): API at ${String(doc.api)}; authenticate with the header ` +
@@ -66,7 +70,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         passphrase: passphraseIfAvailable,
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
         ...(ctx.debug ? { debug: true } : {}),
-        features: [dropFeature, paypubFeature, createNodeFeature(tor ? { tor } : {}, () => nodeOptionsFromEnv())],
+        features: [dropFeature, paypubFeature, createNodeFeature({ ...(tor ? { tor } : {}), mixnet }, () => nodeOptionsFromEnv())],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
       const stopped = new Promise<void>((resolve) => {

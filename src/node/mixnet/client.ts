@@ -66,6 +66,11 @@ export class MixClient {
     });
   }
 
+  /** Calls `fn` once when the link to the provider closes. */
+  onClose(fn: () => void): void {
+    this.#channel.once('close', fn);
+  }
+
   close(): void {
     this.#channel.close('local');
   }

@@ -1,0 +1,48 @@
+/**
+ * Mixnet options of `deaddrop start`: `--mix-layer <1..3>` and `--provider` choose the roles;
+ * DEADDROP_MIX_HOST / DEADDROP_MIX_PORT / DEADDROP_MIX_ADVERTISE place the mix listener,
+ * DEADDROP_MIX_PROVIDER picks the home provider (64 hex), DEADDROP_MIX_DELAY_MS sets the mean
+ * Poisson delay per mix hop, DEADDROP_MIX_EPOCH_MS the epoch length.
+ */
+import { DeaddropError } from '../../util/errors.js';
+import { fromHex } from '../crypto.js';
+
+/** What the node feature passes to the mixnet service. */
+export interface MixnetOptions {
+  readonly layer?: number;
+  readonly provider?: boolean;
+  readonly host?: string;
+  readonly port?: number;
+  readonly advertise?: string;
+  readonly home?: Uint8Array;
+  readonly meanDelayMs?: number;
+  readonly epochMs?: number;
+  readonly fetchIntervalMs?: number;
+}
+
+function int(value: string, what: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) throw DeaddropError.badInput(`${what} must be an integer ${min}..${max}`);
+  return n;
+}
+
+/** Mixnet options from the start flags and the environment; bad values give BAD_INPUT. */
+export function mixnetOptions(flags: { mixLayer?: string; provider?: boolean }, env: NodeJS.ProcessEnv = process.env): MixnetOptions {
+  const o: { -readonly [K in keyof MixnetOptions]: MixnetOptions[K] } = {};
+  if (flags.mixLayer !== undefined) o.layer = int(flags.mixLayer, '--mix-layer', 1, 3);
+  if (flags.provider) o.provider = true;
+  if (env.DEADDROP_MIX_HOST) o.host = env.DEADDROP_MIX_HOST;
+  if (env.DEADDROP_MIX_PORT) o.port = int(env.DEADDROP_MIX_PORT, 'DEADDROP_MIX_PORT', 0, 65_535);
+  if (env.DEADDROP_MIX_ADVERTISE) {
+    const a = env.DEADDROP_MIX_ADVERTISE.trim();
+    if (!/^wss?:\/\/[^\s/]+:\d+$/.test(a)) throw DeaddropError.badInput('DEADDROP_MIX_ADVERTISE must be ws://host:port');
+    o.advertise = a;
+  }
+  if (env.DEADDROP_MIX_PROVIDER) {
+    if (!/^[0-9a-f]{64}$/.test(env.DEADDROP_MIX_PROVIDER)) throw DeaddropError.badInput('DEADDROP_MIX_PROVIDER must be a node id (64 hex characters)');
+    o.home = fromHex(env.DEADDROP_MIX_PROVIDER);
+  }
+  if (env.DEADDROP_MIX_DELAY_MS) o.meanDelayMs = int(env.DEADDROP_MIX_DELAY_MS, 'DEADDROP_MIX_DELAY_MS', 0, 60_000);
+  if (env.DEADDROP_MIX_EPOCH_MS) o.epochMs = int(env.DEADDROP_MIX_EPOCH_MS, 'DEADDROP_MIX_EPOCH_MS', 10_000, 7 * 24 * 3600_000);
+  return o;
+}

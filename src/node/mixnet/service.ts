@@ -1,0 +1,340 @@
+/**
+ * The mixnet in a node: its mix and/or provider role, its client side (one outbound link to its
+ * provider, mailbox fetches) and messages between contacts (docs/protocol/mixnet.md, "Directory"
+ * and "Messages").
+ *
+ * - Roles: with `layer` 1..3 and/or `provider`, the node runs a {@link MixNode} and publishes a
+ *   signed descriptor for every epoch (a new random X25519 mix key each epoch and each start; the
+ *   previous key is accepted for a grace period after a change).
+ * - Directory: every log entry the node holds or receives goes through `ingest`; only verified
+ *   descriptors are used (./directory.ts).
+ * - Client: the home provider is `home`, else the node itself when it is a provider, else the
+ *   first verified provider by address. The node announces its home in its log so that contacts
+ *   can address it, keeps one link to it and fetches its mailbox every `fetchIntervalMs`.
+ * - Messages: sealed end to end to the contact (./message.ts), sent on a 5-hop route with a SURB
+ *   back to the sender; the recipient may answer once through that SURB.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { NodeIdentity } from '../identity.js';
+import type { EntryDraft, LogEntry } from '../log/codec.js';
+import { MixClient } from './client.js';
+import { DEFAULT_EPOCH_MS, MixDirectory, descriptorDraft, mailboxDraft } from './directory.js';
+import { MixNode } from './mix-node.js';
+import { MixKeyring } from './replay.js';
+import { x25519Base } from './primitives.js';
+import { routeDelaysMs } from './delays.js';
+import { createPacket, createSurb, decodeSurb, encodeSurb, openReply, useSurb } from './sphinx.js';
+import type { SurbSecret } from './sphinx.js';
+import { decodePlain, encodePlain, openMessage, sealMessage } from './message.js';
+import type { MailboxItem } from './wire.js';
+
+export interface MixnetServiceOptions {
+  readonly identity: NodeIdentity;
+  /** Appends a draft to the node's own signed log (which replicates it). */
+  readonly publish: (draft: EntryDraft) => void;
+  /** True for a node whose messages we accept (a contact). */
+  readonly isContact: (node: Uint8Array) => boolean;
+  /** Mix layer 1..3, or 0/absent for none. */
+  readonly layer?: number;
+  readonly provider?: boolean;
+  /** Listening host of the mix/provider listener (default 127.0.0.1) and port (default any). */
+  readonly host?: string;
+  readonly port?: number;
+  /** Endpoint published in descriptors (default the listening URL). */
+  readonly advertise?: string;
+  /** Provider to use as home (default: see the module comment). */
+  readonly home?: Uint8Array;
+  readonly epochMs?: number;
+  /** Mean Poisson delay per mix hop (default 50 ms). */
+  readonly meanDelayMs?: number;
+  /** Mailbox fetch interval (default 1 s). */
+  readonly fetchIntervalMs?: number;
+  readonly now?: () => number;
+}
+
+/** A message sent or received. */
+export interface MixMessage {
+  readonly id: string;
+  readonly direction: 'in' | 'out';
+  /** The contact: sender of an incoming message, recipient of an outgoing one. */
+  readonly contact: string;
+  readonly text: string;
+  readonly at: number;
+  /** Incoming: whether a reply is still possible through the sender's SURB. */
+  readonly canReply: boolean;
+  /** The message this one answers, if it is a reply. */
+  readonly inReplyTo: string | null;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const MAX_KEPT = 1000;
+const MAX_SURBS = 10_000;
+
+export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: [Error] }> {
+  readonly #o: MixnetServiceOptions;
+  readonly directory: MixDirectory;
+  #node: MixNode | null = null;
+  #keyring: MixKeyring | null = null;
+  #epoch = 0;
+  #client: MixClient | null = null;
+  #connecting: Promise<void> | null = null;
+  #home: Uint8Array | null = null;
+  #announcedHome: string | null = null;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #fetchTimer: NodeJS.Timeout | null = null;
+  #fetching = false;
+  #closed = false;
+  readonly #messages: MixMessage[] = [];
+  readonly #surbs = new Map<string, { secret: SurbSecret; contact: string; messageId: string }>();
+  readonly #inbound = new Map<string, Uint8Array>();
+
+  constructor(options: MixnetServiceOptions) {
+    super();
+    this.#o = options;
+    this.directory = new MixDirectory(options.now);
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
+  get #epochMs(): number {
+    return this.#o.epochMs ?? DEFAULT_EPOCH_MS;
+  }
+
+  /** Mix layer (0 for none). */
+  get layer(): number {
+    return this.#o.layer ?? 0;
+  }
+
+  /** True when the node keeps mailboxes for clients. */
+  get provider(): boolean {
+    return this.#o.provider === true;
+  }
+
+  /** This node's mixnet address and mailbox id (its identity key). */
+  get identityKey(): Uint8Array {
+    return this.#o.identity.publicKey;
+  }
+
+  /** The mix/provider listener's URL, when the node has a role. */
+  get url(): string | null {
+    return this.#node?.url ?? null;
+  }
+
+  /** The mix node (counters, mailbox sizes), when the node has a role. */
+  get mixNode(): MixNode | null {
+    return this.#node;
+  }
+
+  /** The provider that keeps this node's mailbox, once chosen. */
+  get home(): Uint8Array | null {
+    return this.#home;
+  }
+
+  /** True while the link to the home provider is up. */
+  get connected(): boolean {
+    return this.#client !== null;
+  }
+
+  /** Starts the mix/provider role (if any) and publishes its descriptor. */
+  async start(): Promise<void> {
+    const layer = this.#o.layer ?? 0;
+    if (layer !== 0 || this.#o.provider) {
+      this.#epoch = Math.floor(this.#now() / this.#epochMs);
+      const key = randomBytes(32);
+      this.#keyring = new MixKeyring({ epoch: this.#epoch, privateKey: key });
+      this.#node = new MixNode({
+        identity: this.#o.identity, keyring: this.#keyring, provider: this.#o.provider === true,
+        resolve: (a) => this.directory.resolve(a),
+      });
+      await this.#node.listen(this.#o.host ?? '127.0.0.1', this.#o.port ?? 0);
+      // The keyring keeps `key` (not a copy) until the epoch after next: never wipe it here.
+      this.#publishDescriptor(x25519Base(key));
+      this.#scheduleRotation();
+    }
+    this.#tryConnect();
+    this.#fetchTimer = setInterval(() => void this.fetchNow(), this.#o.fetchIntervalMs ?? 1000);
+  }
+
+  #publishDescriptor(mixKey: Uint8Array): void {
+    const until = (this.#epoch + 2) * this.#epochMs;
+    this.#o.publish(descriptorDraft({
+      layer: this.#o.layer ?? 0, provider: this.#o.provider === true, epoch: this.#epoch, mixKey,
+      endpoint: this.#o.advertise ?? this.#node!.url, until,
+    }));
+  }
+
+  #scheduleRotation(): void {
+    const next = (this.#epoch + 1) * this.#epochMs - this.#now();
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      if (this.#closed || !this.#keyring) return;
+      this.#epoch++;
+      const key = randomBytes(32);
+      this.#keyring.rotate({ epoch: this.#epoch, privateKey: key });
+      // The keyring keeps `key` (not a copy) until the epoch after next: never wipe it here.
+      this.#publishDescriptor(x25519Base(key));
+      // Grace: packets built for the previous key may still be in flight.
+      const g = setTimeout(() => {
+        this.#timers.delete(g);
+        this.#keyring?.dropPrevious();
+      }, Math.max(1000, this.#epochMs / 4));
+      this.#timers.add(g);
+      this.#scheduleRotation();
+    }, Math.max(0, next));
+    this.#timers.add(t);
+  }
+
+  /** Considers one log entry (own or replicated) for the directory. */
+  ingest(entry: LogEntry): void {
+    if (this.directory.add(entry)) this.#tryConnect();
+  }
+
+  #chooseHome(): Uint8Array | null {
+    if (this.#o.home) return this.directory.get(this.#o.home)?.provider ? this.#o.home : null;
+    if (this.#o.provider && this.directory.get(this.#o.identity.publicKey)) return this.#o.identity.publicKey;
+    const ps = this.directory.providers().sort((a, b) => Buffer.compare(a.address, b.address));
+    return ps[0]?.address ?? null;
+  }
+
+  #tryConnect(): void {
+    if (this.#closed || this.#client || this.#connecting) return;
+    const home = this.#chooseHome();
+    if (!home) return;
+    const url = this.directory.resolve(home)!;
+    this.#connecting = MixClient.connect(this.#o.identity, url, home).then(
+      (client) => {
+        this.#connecting = null;
+        if (this.#closed) return client.close();
+        this.#client = client;
+        this.#home = home;
+        client.onClose(() => {
+          if (this.#client === client) this.#client = null;
+          if (!this.#closed) this.#retryLater();
+        });
+        if (this.#announcedHome !== hex(home)) {
+          this.#o.publish(mailboxDraft(home));
+          this.#announcedHome = hex(home);
+        }
+        void this.fetchNow();
+      },
+      () => {
+        this.#connecting = null;
+        this.#retryLater();
+      },
+    );
+  }
+
+  #retryLater(): void {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      this.#tryConnect();
+    }, 1000);
+    this.#timers.add(t);
+  }
+
+  /** Fetches the mailbox now (also runs on a timer). */
+  async fetchNow(): Promise<void> {
+    const client = this.#client;
+    if (!client || this.#fetching || this.#closed) return;
+    this.#fetching = true;
+    try {
+      for (const item of await client.fetch()) this.#onItem(item);
+    } catch {
+      // The link closed or the provider did not answer: the next round tries again.
+    } finally {
+      this.#fetching = false;
+    }
+  }
+
+  #keep(m: MixMessage): void {
+    this.#messages.push(m);
+    if (this.#messages.length > MAX_KEPT) this.#messages.shift();
+    this.emit('message', m);
+  }
+
+  #onItem(item: MailboxItem): void {
+    if (item.kind === 'deliver') {
+      const opened = openMessage(this.#o.identity, item.body);
+      if (!opened || !this.#o.isContact(opened.from)) return;
+      const id = randomBytes(16).toString('hex');
+      if (opened.surb) {
+        this.#inbound.set(id, opened.surb);
+        if (this.#inbound.size > MAX_SURBS) this.#inbound.delete(this.#inbound.keys().next().value!);
+      }
+      this.#keep({ id, direction: 'in', contact: hex(opened.from), text: opened.text, at: this.#now(), canReply: opened.surb !== null, inReplyTo: null });
+      return;
+    }
+    const key = item.surbId.toString('hex');
+    const s = this.#surbs.get(key);
+    if (!s) return;
+    const r = openReply(s.secret, item.payload);
+    if (!r.ok) return;
+    const plain = decodePlain(r.body);
+    if (!plain) return;
+    this.#surbs.delete(key); // single use
+    this.#keep({ id: randomBytes(16).toString('hex'), direction: 'in', contact: s.contact, text: plain.text, at: this.#now(), canReply: false, inReplyTo: s.messageId });
+  }
+
+  #delays(): number[] {
+    return routeDelaysMs(5, this.#o.meanDelayMs ?? 50);
+  }
+
+  /**
+   * Sends `text` to `contact` through the mixnet (with a SURB for one reply). Throws when the node
+   * has no provider link yet, the contact announced no provider, or too few mixes are known
+   * ({@link TooFewMixes}).
+   */
+  send(contact: Uint8Array, text: string): MixMessage {
+    const client = this.#client;
+    const home = this.#home;
+    if (!client || !home) throw new Error('mixnet: no link to a provider yet');
+    const exit = this.directory.providerOf(contact);
+    if (!exit) throw new Error('mixnet: the contact has announced no provider');
+    const route = this.directory.route(home, exit, this.#delays());
+    const back = this.directory.route(exit, home, this.#delays());
+    const { surb, secret } = createSurb(back, this.#o.identity.publicKey);
+    const id = randomBytes(16).toString('hex');
+    const body = sealMessage(this.#o.identity, contact, text, encodeSurb(surb));
+    client.send(createPacket(route, contact, body));
+    this.#surbs.set(secret.id.toString('hex'), { secret, contact: hex(contact), messageId: id });
+    if (this.#surbs.size > MAX_SURBS) this.#surbs.delete(this.#surbs.keys().next().value!);
+    const m: MixMessage = { id, direction: 'out', contact: hex(contact), text, at: this.#now(), canReply: false, inReplyTo: null };
+    this.#messages.push(m);
+    if (this.#messages.length > MAX_KEPT) this.#messages.shift();
+    return m;
+  }
+
+  /** Answers incoming message `id` once, through its sender's SURB. */
+  reply(id: string, text: string): MixMessage {
+    const client = this.#client;
+    if (!client) throw new Error('mixnet: no link to a provider yet');
+    const raw = this.#inbound.get(id);
+    const original = this.#messages.find((m) => m.id === id && m.direction === 'in');
+    const surb = raw ? decodeSurb(raw) : undefined;
+    if (!surb || !original) throw new Error('mixnet: no reply block for that message (unknown, or already answered)');
+    client.send(useSurb(surb, encodePlain(text, null)));
+    this.#inbound.delete(id);
+    const m: MixMessage = { id: randomBytes(16).toString('hex'), direction: 'out', contact: original.contact, text, at: this.#now(), canReply: false, inReplyTo: id };
+    this.#messages.push(m);
+    return m;
+  }
+
+  /** Messages kept in memory, oldest first. */
+  messages(): MixMessage[] {
+    return [...this.#messages];
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    if (this.#fetchTimer) clearInterval(this.#fetchTimer);
+    this.#client?.close();
+    this.#client = null;
+    await this.#connecting?.catch(() => undefined);
+    await this.#node?.close();
+  }
+}
