@@ -12,6 +12,7 @@ import { registerStartCommand } from './commands/start.js';
 import { registerPaypubCommands } from './commands/paypub.js';
 import { registerDropCommands } from './commands/drops.js';
 import { registerNodeCommands } from './commands/node.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 
 export type ContextFactory = () => CliContext;
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerPaypubCommands(program, context);
   registerDropCommands(program, context);
   registerNodeCommands(program, context);
+  registerDashboardCommand(program, context);
   return program;
 }
 
