@@ -18,3 +18,6 @@ fi
 if [ -f "$HERE/install-electrumx.sh" ]; then
   bash "$HERE/install-electrumx.sh"
 fi
+
+# Debian's Chromium for the dashboard's browser tests.
+bash "$HERE/install-chromium.sh"

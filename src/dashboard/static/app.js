@@ -255,12 +255,13 @@ function current() {
 function onEvent(e) {
   const page = current();
   if (e.type.startsWith('drop.')) {
-    // The event carries the drop: update the row in place, then the page shows it at once.
-    const d = e.data?.drop ?? e.data;
-    if (d && d.txid) {
-      drops.set(d.id ?? d.txid, { ...(drops.get(d.id ?? d.txid) ?? {}), ...d, status: e.type.slice('drop.'.length) });
+    // Show the new status at once from the event, then fetch the full record (message, endpoints).
+    const d = e.data ?? {};
+    if (typeof d.dropId === 'string') {
+      drops.set(d.dropId, { ...(drops.get(d.dropId) ?? { firstSeen: e.time }), txid: d.txid, height: d.height ?? null, status: e.type.slice('drop.'.length) });
       renderDrops();
-    } else if (page === 'drops') refresh.drops();
+    }
+    refresh.drops();
   }
   if (e.type === 'node.fork.detected') alerts.unshift(`Fork detected: ${JSON.stringify(e.data)}`);
   if (e.type.startsWith('chain.') && page === 'overview') refresh.overview();
