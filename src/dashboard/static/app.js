@@ -143,7 +143,10 @@ async function saleCard(id) {
   const card = el('article', { class: 'sale', 'data-sale': id, 'data-phase': s.phase },
     el('h3', {}, `${s.fileName ?? 'sale'} · ${s.role} · ${s.phase}`),
     el('p', { class: 'mono' }, id),
-    el('p', {}, `Pledged ${counted} of ${threshold} sat (${s.pledges.length} pledges)`),
+    // A seller counts every confirmed pledge; a buyer's daemon knows its own pledges only.
+    el('p', {}, s.role === 'seller'
+      ? `Pledged ${counted} of ${threshold} sat (${s.pledges.length} pledges)`
+      : `Your pledges: ${counted} sat towards the threshold of ${threshold} sat`),
     bar(counted, threshold, `pledges towards the threshold of sale ${id.slice(0, 8)}`),
     el('p', {}, `Keys known ${s.keys.known}/${s.keys.total}; sample ${s.sample.revealed ? `revealed (${s.sample.indices.length} chunks)` : 'not yet revealed'}`),
     oddsChart(s.keys.total, s.sample.indices.length || Number(s.sampleSize ?? 0)));
@@ -167,7 +170,7 @@ async function saleCard(id) {
     const refund = el('button', { type: 'button' }, 'Refund');
     refund.addEventListener('click', () => guarded(() => post(`/paypub/sales/${id}/refund`, {})));
     actions.append(unlock, refund);
-    if (s.unlocked) actions.append(el('a', { href: `/dashboard/unlocked/${id}`, download: s.fileName ?? 'unlocked' }, 'Download'));
+    if (s.unlocked) actions.append(el('a', { href: `/paypub/sales/${id}/unlocked`, download: s.fileName ?? 'unlocked', class: 'download' }, 'Download'));
   }
   card.append(actions);
   return card;
@@ -185,7 +188,7 @@ async function publishFile(file) {
   const threshold = String(f.get('threshold') ?? '').trim();
   if (threshold) q.set('threshold', threshold);
   const r = await upload(`/paypub/publish/upload?${q}`, await file.arrayBuffer());
-  fill($('publish-result'), `Published ${r.id ?? ''}`);
+  fill($('publish-result'), el('span', { class: 'mono' }, `Published ${r.id ?? ''}`));
   await refreshPaypub();
 }
 
