@@ -101,10 +101,43 @@ describe('dashboard in Chromium', () => {
     await page.locator(`tr[data-drop="${sent.txid}"][data-status="pending"]`).waitFor({ timeout: 30_000 });
     await row.getByText('hello from bob').waitFor();
     await screenshot(page, '04-drop-pending');
-    await node.mine(1);
+    const [hash] = await node.mine(1);
+    await page.locator(`tr[data-drop="${sent.txid}"][data-status="confirmed"]`).waitFor({ timeout: 30_000 });
+    await screenshot(page, '05-drop-confirmed');
+    // A reorg retracts it on the page; mined again, it is confirmed again.
+    await node.invalidateBlock(hash!);
+    await alice.waitFor('drop.reorged', (e) => e.data.txid === sent.txid);
+    // The transaction went back to the mempool: retracted from its block, pending again.
+    await page.locator(`tr[data-drop="${sent.txid}"] td[data-retracted]`).getByText(/reorg/).waitFor({ timeout: 30_000 });
+    await screenshot(page, '06-drop-retracted');
+    await node.mine(2);
     await page.locator(`tr[data-drop="${sent.txid}"][data-status="confirmed"]`).waitFor({ timeout: 30_000 });
     expect(await page.evaluate('window.sameDocument')).toBe(true);
-    await screenshot(page, '05-drop-confirmed');
+  });
+
+  it('shows the wallet at phone width: balance, a fresh address with its QR code, a fee preview with an exported PSBT', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${bob.daemon.apiUrl}/#wallet`);
+    // bob's dashboard needs its own sign-in: cookies are per daemon (named after the port).
+    await page.locator('#signin').waitFor({ state: 'visible' });
+    await page.goto(`${alice.daemon.apiUrl}/#wallet`);
+    await page.locator('#balance dd').first().waitFor();
+    await page.getByRole('button', { name: 'New receive address' }).click();
+    const address = await page.locator('#address-box [data-address]').getAttribute('data-address');
+    expect(address).toMatch(/^bcrt1/);
+    await page.waitForFunction("document.querySelector('#address-box img.qr')?.naturalWidth > 0");
+    // Fund alice, then preview a send: the exact fee of an unsigned PSBT, offered for export.
+    await node.fund(address!, 200_000n, { confirm: true });
+    await page.locator('#balance').getByText('200000 sat').waitFor({ timeout: 30_000 });
+    await page.locator('#send-form').getByLabel('To address').fill(address!);
+    await page.locator('#send-form').getByLabel('Amount (sat)').fill('10000');
+    await page.locator('#send-form').getByLabel('Fee rate (sat/vB)').fill('2');
+    await page.getByRole('button', { name: 'Preview fee' }).click();
+    await page.locator('#send-result').getByText(/^Fee [0-9]+ sat for [0-9]+ vB/).waitFor();
+    expect(await page.locator('#send-result a[download$=".psbt"]').count()).toBe(1);
+    // The preview freed its coins again.
+    expect((await alice.ok<{ reservations: unknown[] }>('GET', '/wallet/reservations')).reservations).toEqual([]);
+    await screenshot(page, '07-wallet-phone');
   });
 
   it('refuses a page of another origin, cookie or not', async () => {
@@ -134,7 +167,7 @@ describe('dashboard in Chromium', () => {
       const statuses = seen.map((s) => s.status);
       expect(statuses.length).toBeGreaterThan(0);
       for (const s of seen) expect(s.status, s.url).toBe(403);
-      await screenshot(foreign, '06-foreign-origin');
+      await screenshot(foreign, '08-foreign-origin');
       await foreign.close();
     } finally {
       server.close();

@@ -78,7 +78,7 @@ function wireWallet() {
     await post('/wallet/psbt/abandon', { txid: p.txid });
     const blob = new Blob([p.psbt], { type: 'text/plain' });
     const link = el('a', { href: URL.createObjectURL(blob), download: `${p.txid}.psbt` }, 'Export this PSBT (base64)');
-    fill($('send-result'), `Fee ${p.fee} sat for ${p.vsize} vB. `, link, ' (exported PSBTs must be created again to reserve coins)');
+    fill($('send-result'), `Fee ${p.fee} sat for ${p.vsize} vB (${(Number(p.fee) / p.vsize).toFixed(1)} sat/vB). `, link, ' (exported PSBTs must be created again to reserve coins)');
   }));
   $('send-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -93,19 +93,27 @@ function wireWallet() {
 // invites and drops
 
 const drops = new Map();
+/** Drops a reorg took out of a block, by id: shown as retracted until confirmed again. */
+const retracted = new Set();
+
+function statusText(d) {
+  if (d.status === 'reorged') return 'retracted (reorg)';
+  if (d.status === 'pending' && retracted.has(d.id)) return 'pending again (reorg retracted it)';
+  return d.status;
+}
 
 function renderDrops() {
   const rows = [...drops.values()].sort((a, b) => (b.firstSeen ?? 0) - (a.firstSeen ?? 0)).map((d) =>
     el('tr', { 'data-drop': d.txid, 'data-status': d.status },
-      el('td', { class: `status-${d.status}` }, d.status === 'reorged' ? 'retracted (reorg)' : d.status),
-      el('td', { class: 'mono' }, d.txid), el('td', {}, d.height ?? '—'), el('td', {}, d.message ?? '')));
+      el('td', { class: `status-${d.status}`, 'data-retracted': retracted.has(d.id) ? '1' : null }, statusText(d)),
+      el('td', { class: 'mono' }, d.txid), el('td', {}, d.status === 'confirmed' ? d.height ?? '—' : '—'), el('td', {}, d.message ?? '')));
   fill($('drop-table').tBodies[0], ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No drops yet.'))]));
 }
 
 async function refreshDrops() {
   const r = await get('/drops');
   drops.clear();
-  for (const d of r.drops ?? []) drops.set(d.id ?? d.txid, d);
+  for (const d of r.drops ?? []) drops.set(d.id, d);
   renderDrops();
 }
 
@@ -261,7 +269,9 @@ function onEvent(e) {
     // Show the new status at once from the event, then fetch the full record (message, endpoints).
     const d = e.data ?? {};
     if (typeof d.dropId === 'string') {
-      drops.set(d.dropId, { ...(drops.get(d.dropId) ?? { firstSeen: e.time }), txid: d.txid, height: d.height ?? null, status: e.type.slice('drop.'.length) });
+      if (e.type === 'drop.reorged') retracted.add(d.dropId);
+      if (e.type === 'drop.confirmed') retracted.delete(d.dropId);
+      drops.set(d.dropId, { ...(drops.get(d.dropId) ?? { firstSeen: e.time }), id: d.dropId, txid: d.txid, height: d.height ?? null, status: e.type.slice('drop.'.length) });
       renderDrops();
     }
     refresh.drops();
