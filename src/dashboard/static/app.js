@@ -39,6 +39,7 @@ async function refreshOverview() {
   pairs($('status'), [
     ['Network', s.network], ['Backend', s.backend?.kind ?? '—'], ['Tip', tip], ['Chain synced', s.synced ? 'yes' : 'no'],
     ['Wallet', walletHeight === null ? 'none or not synced yet' : `scanned to ${walletHeight}`], ['Uptime', `${s.uptimeSeconds} s`],
+    ['Peer node', await get('/node').then((n) => `${n.id.slice(0, 16)}… · ${(n.connected ?? []).length} connected · ${n.contacts} contacts`, () => 'off')],
   ]);
   const tipHeight = s.tip?.height ?? null;
   const sync = $('sync-bar');
@@ -281,6 +282,7 @@ function onEvent(e) {
   if ((e.type === 'wallet.changed' || e.type === 'chain.tip') && page === 'wallet') refresh.wallet();
   if ((e.type.startsWith('paypub.') || e.type === 'chain.tip') && page === 'paypub') refresh.paypub();
   if (e.type.startsWith('node.') && page === 'node') refresh.node();
+  if (e.type.startsWith('node.peer.') && page === 'overview') refresh.overview();
 }
 
 async function start() {
