@@ -14,11 +14,12 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { dropFeature } from '../../src/deaddrop/feature.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
+import { createNodeFeature } from '../../src/node/feature.js';
 import { fundParty, removeParty, startParty, type Party } from '../paypub/parties.js';
 import { runCli } from '../support/cli.js';
 import { launchBrowser, screenshot } from '../support/browser.js';
 
-const features = () => [dropFeature, createPaypubFeature({ pollIntervalMs: 500 })];
+const features = () => [dropFeature, createPaypubFeature({ pollIntervalMs: 500 }), createNodeFeature({ host: '127.0.0.1' })];
 
 describe('dashboard in Chromium', () => {
   let node: RegtestNode;
@@ -138,6 +139,18 @@ describe('dashboard in Chromium', () => {
     // The preview freed its coins again.
     expect((await alice.ok<{ reservations: unknown[] }>('GET', '/wallet/reservations')).reservations).toEqual([]);
     await screenshot(page, '07-wallet-phone');
+  });
+
+  it('shows the peer node: its id, its whereabouts, its feed and the entries in it', async () => {
+    await page.goto(`${alice.daemon.apiUrl}/#node`);
+    const info = await alice.ok<{ id: string }>('GET', '/node');
+    await page.locator('#node-info dd').getByText(info.id).waitFor();
+    await alice.ok('POST', '/node/log', { type: 'post', text: 'hello from the dashboard test' });
+    await page.reload();
+    await page.locator('#whereabouts dd').first().waitFor();
+    await page.getByRole('button', { name: /Show the entries of feed/ }).first().click();
+    await page.locator('#entries').getByText('hello from the dashboard test').waitFor();
+    await screenshot(page, '09-node');
   });
 
   it('refuses a page of another origin, cookie or not', async () => {

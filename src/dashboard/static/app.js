@@ -245,8 +245,21 @@ async function refreshNode() {
   pairs($('node-info'), [['Node id', n.id], ['Endpoints', (n.endpoints ?? []).join(', ')], ['Connected', (n.connected ?? []).length], ['Contacts', n.contacts], ['Feeds', n.feeds]]);
   const c = await get('/node/contacts');
   fill($('contacts'), ...(c.contacts ?? []).map((x) => el('li', { class: 'mono' }, `${x.node ?? x.key ?? JSON.stringify(x)}${x.connected ? ' · connected' : ''}`)));
+  const w = await get('/node/whereabouts');
+  pairs($('whereabouts'), [
+    ['Ours', w.record ? `#${w.record.seq}: ${(w.record.endpoints ?? []).join(', ') || 'no endpoints'} (expires ${new Date(w.record.expiresAt).toISOString()})` : 'none yet'],
+    ...(w.contacts ?? []).map((c) => [`${c.node.slice(0, 12)}…`, `${(c.endpoints ?? []).join(', ') || 'unknown'}${c.connected ? ' · connected' : ''}`]),
+  ]);
   const f = await get('/node/feeds');
-  fill($('feeds'), ...(f.feeds ?? []).map((x) => el('li', { class: 'mono' }, `${x.author ?? x.feed} · ${x.length} entries${x.forked ? ' · FORKED' : ''}`)));
+  fill($('feeds'), ...(f.feeds ?? []).map((x) => {
+    const show = el('button', { type: 'button', 'aria-label': `Show the entries of feed ${x.author}` }, 'Entries');
+    show.addEventListener('click', () => guarded(async () => {
+      const log = await get(`/node/log/${x.author}`);
+      fill($('entries'), el('h3', {}, `Feed ${x.author.slice(0, 16)}…`),
+        el('ol', {}, ...(log.entries ?? []).map((e) => el('li', {}, `#${e.seq} ${e.header?.type ?? ''}: ${e.text ?? e.body}`))));
+    }));
+    return el('li', { class: x.forked ? 'mono status-reorged' : 'mono' }, `${x.author} · ${x.length} entries${x.forked ? ' · FORKED' : ''} `, show);
+  }));
   fill($('alerts'), ...alerts.map((a) => el('li', {}, a)));
 }
 
