@@ -141,6 +141,19 @@ describe('dashboard in Chromium', () => {
     await screenshot(page, '07-wallet-phone');
   });
 
+  it('sends a drop from the page to another daemon\'s invite', async () => {
+    const { uri } = await bob.ok<{ uri: string }>('GET', '/invite');
+    await page.goto(`${alice.daemon.apiUrl}/#drops`);
+    await page.getByLabel('Recipient invite').fill(uri);
+    await page.locator('#drop-form').getByLabel('Message').fill('hello back from alice');
+    await page.locator('#drop-form').getByLabel('Fee rate (sat/vB)').fill('2');
+    await page.getByRole('button', { name: 'Send drop' }).click();
+    const text = await page.locator('#drop-result').getByText(/^Drop sent in [0-9a-f]{64}/).innerText();
+    const txid = /[0-9a-f]{64}/.exec(text)![0];
+    const got = await bob.waitFor('drop.pending', (e) => e.data.txid === txid);
+    expect(got.data.txid).toBe(txid);
+  });
+
   it('shows the peer node: its id, its whereabouts, its feed and the entries in it', async () => {
     await page.goto(`${alice.daemon.apiUrl}/#node`);
     const info = await alice.ok<{ id: string }>('GET', '/node');

@@ -131,7 +131,11 @@ function wireDrops() {
     e.preventDefault();
     guarded(async () => {
       const f = new FormData(e.target);
-      const body = { recipient: String(f.get('recipient')).trim(), endpoints: [] };
+      let endpoints = String(f.get('endpoints') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      // A drop tells the recipient where to reach us: by default, where our peer node listens.
+      if (endpoints.length === 0) endpoints = await get('/node').then((n) => n.endpoints ?? [], () => []);
+      if (endpoints.length === 0) throw new Error('give at least one endpoint (no peer node is running to take them from)');
+      const body = { recipient: String(f.get('recipient')).trim(), endpoints };
       const message = String(f.get('message') ?? '').trim();
       if (message) body.message = message;
       const rate = String(f.get('feeRate') ?? '').trim();
