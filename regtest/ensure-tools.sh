@@ -26,3 +26,6 @@ bash "$HERE/install-tor.sh"
 if [ -f "$HERE/install-pytools.sh" ]; then
   bash "$HERE/install-pytools.sh"
 fi
+
+# Debian's Chromium for the dashboard's browser tests.
+bash "$HERE/install-chromium.sh"

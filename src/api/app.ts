@@ -15,6 +15,8 @@ import { statusRoutes } from './routes/status.js';
 import { eventRoutes } from './routes/events.js';
 import type { ApiServices } from './services.js';
 import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connection-limits.js';
+import { DashboardSessions } from '../dashboard/sessions.js';
+import { dashboardRoutes } from '../dashboard/plugin.js';
 
 export interface ApiRoutePlugin {
   readonly plugin: FastifyPluginAsync<Record<string, unknown>>;
@@ -55,11 +57,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   // Before the token check: a request from a foreign Host or Origin learns nothing, not even 401.
   await app.register(hostGuardPlugin);
-  await app.register(authPlugin, { token: opts.token });
+  const sessions = new DashboardSessions();
+  await app.register(authPlugin, { token: opts.token, sessions });
   installErrorHandler(app, { ...(opts.log ? { log: opts.log } : {}), ...(opts.debug ? { debug: true } : {}) });
 
   await app.register(statusRoutes, { status: opts.services.status });
   await app.register(eventRoutes, { events: opts.services.events });
+  await app.register(dashboardRoutes, { sessions, token: opts.token });
   for (const r of opts.routes ?? []) await app.register(r.plugin, { ...(r.options ?? {}), prefix: r.prefix ?? '' });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -2,6 +2,8 @@ import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { tokenMatches } from './token.js';
 import { isPublicRoute } from './public-routes.js';
+import { isSignInRoute } from '../dashboard/plugin.js';
+import type { DashboardSessions } from '../dashboard/sessions.js';
 
 /** Public routes that need no token (the OpenAPI document only describes, it reveals nothing). */
 const PUBLIC_PATHS = new Set(['/openapi.json']);
@@ -20,12 +22,21 @@ function presentedToken(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** Rejects every request without the bearer token. Shared infrastructure, hence fastify-plugin. */
-export const authPlugin = fp(async (app: FastifyInstance, opts: { token: string }) => {
+/**
+ * Rejects every request without the bearer token or, with `sessions`, a dashboard session
+ * cookie (plus its CSRF header on state changes). Shared infrastructure, hence fastify-plugin.
+ */
+export const authPlugin = fp(async (app: FastifyInstance, opts: { token: string; sessions?: DashboardSessions }) => {
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
     if (PUBLIC_PATHS.has(path) || isPublicRoute(request.routeOptions.url, request.routeOptions.config)) return;
-    if (!tokenMatches(presentedToken(request), opts.token)) {
+    if (isSignInRoute(request.routeOptions.config)) return;
+    if (tokenMatches(presentedToken(request), opts.token)) return;
+    const byCookie = opts.sessions?.check(request) ?? 'none';
+    if (byCookie === 'ok') return;
+    if (byCookie === 'csrf-missing') {
+      await reply.code(403).send({ error: 'FORBIDDEN', message: 'a state-changing request signed in by cookie needs the X-Deaddrop-CSRF header' });
+    } else {
       await reply.code(401).send({ error: 'UNAUTHORIZED', message: 'missing or wrong bearer token' });
     }
   });

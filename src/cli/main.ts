@@ -14,6 +14,7 @@ import { registerDropCommands } from './commands/drops.js';
 import { registerNodeCommands } from './commands/node.js';
 import { usePrivateUmask } from '../daemon/file-modes.js';
 import { registerMessageCommands } from './commands/message.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 
 export type ContextFactory = () => CliContext;
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerDropCommands(program, context);
   registerNodeCommands(program, context);
   registerMessageCommands(program, context);
+  registerDashboardCommand(program, context);
   return program;
 }
 

@@ -4,7 +4,7 @@
  * Behind the API token (the local user): `GET /sales`, `GET /sales/:id`, `POST /publish` (a file
  * under `<datadir>/paypub/outbox`), `POST /publish/upload` (the bytes themselves),
  * `GET /sales/:id/offer`, `POST /sales/:id/sample`, `POST /verify`, `POST /pledge`, `POST /buy`,
- * `POST /sales/:id/claim`, `POST /sales/:id/unlock`, `POST /sales/:id/refund`, `POST /fraud/check`.
+ * `POST /sales/:id/claim`, `POST /sales/:id/unlock`, `GET /sales/:id/unlocked`, `POST /sales/:id/refund`, `POST /fraud/check`.
  *
  * Public (`config.public`, no token: buyers are strangers), under `/content/:id`: the manifest,
  * the ciphertexts, the sample reveal, the anchor location, the pledge book, pledge announcements
@@ -14,6 +14,7 @@
  * The token is not a filesystem key (files.ts): `out` names a file under
  * `<datadir>/paypub/unlocked`, and `path` a file under `<datadir>/paypub/outbox`.
  */
+import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../util/errors.js';
 import { MAX_PUBLISH_BYTES, outputPathUnder, readFileUnder } from './files.js';
@@ -204,6 +205,16 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
     const s = need();
     const out = b.out === undefined ? undefined : outputPathUnder(s.unlockedDir, b.out);
     return jsonSafe(await s.unlock((req.params as { id: string }).id, out, { force: b.force === true }));
+  });
+
+  app.get('/sales/:id/unlocked', {
+    schema: { summary: 'The file this daemon unlocked for a sale (what the dashboard downloads)', params: idParams, response: binary },
+  }, async (req, reply) => {
+    const st = await need().status((req.params as { id: string }).id);
+    if (!st.unlocked) throw DeaddropError.notFound('this sale is not unlocked here yet');
+    // The path is the daemon's own record of the file it wrote under <datadir>/paypub/unlocked.
+    const data = await readFile(st.unlocked.path);
+    return reply.type('application/octet-stream').header('content-disposition', 'attachment').send(data);
   });
 
   app.post('/sales/:id/refund', { schema: { summary: 'Buyer: refund own pledges after the deadline', params: idParams, body: feeBody, response: replies } }, async (req) => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../src/daemon/event-bus.js';
+import type { DaemonFeature } from '../../src/daemon/feature.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import type { RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
@@ -40,7 +41,7 @@ export function unlockedPath(p: Pick<Party, 'datadir'>, name: string): string {
   return join(p.datadir, 'paypub', 'unlocked', name);
 }
 
-export async function startParty(name: string, node: RegtestNode, existing?: { datadir: string; mnemonic: string }, opts: { publicListen?: string } = {}): Promise<Party> {
+export async function startParty(name: string, node: RegtestNode, existing?: { datadir: string; mnemonic: string }, opts: { publicListen?: string; features?: DaemonFeature[] } = {}): Promise<Party> {
   const datadir = existing?.datadir ?? mkdtempSync(join(tmpdir(), `dd-paypub-${name}-`));
   let mnemonic = existing?.mnemonic ?? '';
   if (!existing) {

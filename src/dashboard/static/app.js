@@ -1,0 +1,325 @@
+// The dashboard: one page per hash (#overview, #wallet, #drops, #paypub, #node), kept live by the
+// daemon's /events websocket (each event refreshes only what it concerns; no polling).
+import { connectEvents, get, loadSession, post, upload } from './api.js';
+import { bar, el, fill, pairs, qr, showError } from './dom.js';
+import { oddsChart } from './odds.js';
+
+const $ = (id) => document.getElementById(id);
+const PAGES = ['overview', 'wallet', 'drops', 'paypub', 'node'];
+
+/** Runs `fn`, showing its error instead of throwing. */
+async function guarded(fn) {
+  try {
+    showError(null);
+    return await fn();
+  } catch (err) {
+    showError(err);
+    return undefined;
+  }
+}
+
+function show(page) {
+  const name = PAGES.includes(page) ? page : 'overview';
+  for (const p of PAGES) $(p).hidden = p !== name;
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.getAttribute('href') === `#${name}`) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  refresh[name]?.();
+}
+
+// ---------------------------------------------------------------------------------------------
+// overview
+
+async function refreshOverview() {
+  const s = await get('/status');
+  const tip = s.tip ? `${s.tip.height} (${s.tip.hash.slice(0, 16)}…)` : 'unknown';
+  // The wallet's own height (null without a wallet) drives the sync bar towards the tip.
+  const walletHeight = await get('/wallet/balance').then((b) => b.height, () => null);
+  pairs($('status'), [
+    ['Network', s.network], ['Backend', s.backend?.kind ?? '—'], ['Tip', tip], ['Chain synced', s.synced ? 'yes' : 'no'],
+    ['Wallet', walletHeight === null ? 'none or not synced yet' : `scanned to ${walletHeight}`], ['Uptime', `${s.uptimeSeconds} s`],
+    ['Peer node', await get('/node').then((n) => `${n.id.slice(0, 16)}… · ${(n.connected ?? []).length} connected · ${n.contacts} contacts`, () => 'off')],
+  ]);
+  const tipHeight = s.tip?.height ?? null;
+  const sync = $('sync-bar');
+  sync.max = tipHeight ?? 1;
+  sync.value = walletHeight ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// wallet
+
+async function refreshWallet() {
+  const b = await get('/wallet/balance');
+  pairs($('balance'), [['Confirmed', `${b.confirmed} sat`], ['Unconfirmed', `${b.unconfirmed} sat`], ['Immature', `${b.immature} sat`], ['Height', b.height]]);
+  const u = await get('/wallet/utxos');
+  const rows = (u.utxos ?? []).map((c) => el('tr', {}, el('td', { class: 'mono' }, `${c.txid}:${c.vout}`), el('td', {}, c.value ?? c.sats ?? ''), el('td', {}, c.height ?? 'mempool')));
+  fill($('utxos').tBodies[0], ...rows);
+}
+
+function sendBody(form) {
+  const f = new FormData(form);
+  const body = { address: String(f.get('address')).trim(), sats: String(f.get('sats')).trim() };
+  const rate = String(f.get('feeRate') ?? '').trim();
+  if (rate) body.feeRate = Number(rate);
+  return body;
+}
+
+function wireWallet() {
+  $('new-address').addEventListener('click', () => guarded(async () => {
+    const { address } = await post('/wallet/address');
+    fill($('address-box'), el('p', { class: 'mono', 'data-address': address }, address), qr(`bitcoin:${address}`, `QR code of ${address}`));
+  }));
+  // The preview builds an unsigned PSBT (its fee is exact), shows it for export, then frees its coins.
+  $('send-preview').addEventListener('click', () => guarded(async () => {
+    const form = $('send-form');
+    if (!form.reportValidity()) return;
+    const p = await post('/wallet/psbt/create', sendBody(form));
+    await post('/wallet/psbt/abandon', { txid: p.txid });
+    const blob = new Blob([p.psbt], { type: 'text/plain' });
+    const link = el('a', { href: URL.createObjectURL(blob), download: `${p.txid}.psbt` }, 'Export this PSBT (base64)');
+    fill($('send-result'), `Fee ${p.fee} sat for ${p.vsize} vB (${(Number(p.fee) / p.vsize).toFixed(1)} sat/vB). `, link, ' (exported PSBTs must be created again to reserve coins)');
+  }));
+  $('send-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(async () => {
+      const r = await post('/wallet/send', sendBody(e.target));
+      fill($('send-result'), `Sent ${r.txid}, fee ${r.fee} sat`);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// invites and drops
+
+const drops = new Map();
+/** Drops a reorg took out of a block, by id: shown as retracted until confirmed again. */
+const retracted = new Set();
+
+function statusText(d) {
+  if (d.status === 'reorged') return 'retracted (reorg)';
+  if (d.status === 'pending' && retracted.has(d.id)) return 'pending again (reorg retracted it)';
+  return d.status;
+}
+
+function renderDrops() {
+  const rows = [...drops.values()].sort((a, b) => (b.firstSeen ?? 0) - (a.firstSeen ?? 0)).map((d) =>
+    el('tr', { 'data-drop': d.txid, 'data-status': d.status },
+      el('td', { class: `status-${d.status}`, 'data-retracted': retracted.has(d.id) ? '1' : null }, statusText(d)),
+      el('td', { class: 'mono' }, d.txid), el('td', {}, d.status === 'confirmed' ? d.height ?? '—' : '—'), el('td', {}, d.message ?? '')));
+  fill($('drop-table').tBodies[0], ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No drops yet.'))]));
+}
+
+async function refreshDrops() {
+  const r = await get('/drops');
+  drops.clear();
+  for (const d of r.drops ?? []) drops.set(d.id, d);
+  renderDrops();
+}
+
+function wireDrops() {
+  $('invite-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(async () => {
+      const label = String(new FormData(e.target).get('label') ?? '').trim();
+      const inv = await get(`/invite${label ? `?label=${encodeURIComponent(label)}` : ''}`);
+      fill($('invite-box'), el('p', { class: 'mono', id: 'invite-uri' }, inv.uri), qr(inv.uri, 'QR code of the invite'));
+    });
+  });
+  $('drop-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(async () => {
+      const f = new FormData(e.target);
+      let endpoints = String(f.get('endpoints') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      // A drop tells the recipient where to reach us: by default, where our peer node listens.
+      if (endpoints.length === 0) endpoints = await get('/node').then((n) => n.endpoints ?? [], () => []);
+      if (endpoints.length === 0) throw new Error('give at least one endpoint (no peer node is running to take them from)');
+      const body = { recipient: String(f.get('recipient')).trim(), endpoints };
+      const message = String(f.get('message') ?? '').trim();
+      if (message) body.message = message;
+      const rate = String(f.get('feeRate') ?? '').trim();
+      if (rate) body.feeRate = Number(rate);
+      const r = await post('/drops/send', body);
+      fill($('drop-result'), `Drop sent in ${r.txid} (fee ${r.fee} sat)`);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// PayPub
+
+async function saleCard(id) {
+  const s = await get(`/paypub/sales/${id}`);
+  const threshold = Number(s.threshold ?? s.price ?? 0);
+  const counted = Number(s.pledged?.counted ?? s.pledges.reduce((t, p) => t + Number(p.value ?? 0), 0));
+  const card = el('article', { class: 'sale', 'data-sale': id, 'data-phase': s.phase },
+    el('h3', {}, `${s.fileName ?? 'sale'} · ${s.role} · ${s.phase}`),
+    el('p', { class: 'mono' }, id),
+    // A seller counts every confirmed pledge; a buyer's daemon knows its own pledges only.
+    el('p', {}, s.role === 'seller'
+      ? `Pledged ${counted} of ${threshold} sat (${s.pledges.length} pledges)`
+      : `Your pledges: ${counted} sat towards the threshold of ${threshold} sat`),
+    bar(counted, threshold, `pledges towards the threshold of sale ${id.slice(0, 8)}`),
+    el('p', {}, `Keys known ${s.keys.known}/${s.keys.total}; sample ${s.sample.revealed ? `revealed (${s.sample.indices.length} chunks)` : 'not yet revealed'}`),
+    oddsChart(s.keys.total, s.sample.indices.length || Number(s.sampleSize ?? 0)));
+  const actions = el('p');
+  if (s.role === 'seller') {
+    const offer = el('button', { type: 'button' }, 'Show offer');
+    offer.addEventListener('click', () => guarded(async () => {
+      const o = await get(`/paypub/sales/${id}/offer`);
+      const text = o.offer ?? JSON.stringify(o);
+      card.append(el('p', { class: 'mono offer' }, text), qr(text, 'QR code of the offer'));
+    }));
+    const claim = el('button', { type: 'button' }, 'Claim');
+    claim.addEventListener('click', () => guarded(() => post(`/paypub/sales/${id}/claim`, {})));
+    actions.append(offer, claim);
+  } else {
+    const unlock = el('button', { type: 'button' }, 'Unlock');
+    unlock.addEventListener('click', () => guarded(async () => {
+      const r = await post(`/paypub/sales/${id}/unlock`, {});
+      card.append(el('p', {}, `Unlocked to ${r.path ?? r.out ?? 'the unlocked folder'}`));
+    }));
+    const refund = el('button', { type: 'button' }, 'Refund');
+    refund.addEventListener('click', () => guarded(() => post(`/paypub/sales/${id}/refund`, {})));
+    actions.append(unlock, refund);
+    if (s.unlocked) actions.append(el('a', { href: `/paypub/sales/${id}/unlocked`, download: s.fileName ?? 'unlocked', class: 'download' }, 'Download'));
+  }
+  card.append(actions);
+  return card;
+}
+
+async function refreshPaypub() {
+  const { sales } = await get('/paypub/sales');
+  const cards = await Promise.all(sales.map((s) => saleCard(s.id)));
+  fill($('sales'), ...(cards.length ? cards : [el('p', { class: 'muted' }, 'No sales yet.')]));
+}
+
+async function publishFile(file) {
+  const f = new FormData($('publish-form'));
+  const q = new URLSearchParams({ name: file.name, price: String(f.get('price')).trim() });
+  const threshold = String(f.get('threshold') ?? '').trim();
+  if (threshold) q.set('threshold', threshold);
+  const r = await upload(`/paypub/publish/upload?${q}`, await file.arrayBuffer());
+  fill($('publish-result'), el('span', { class: 'mono' }, `Published ${r.id ?? ''}`));
+  await refreshPaypub();
+}
+
+function wirePaypub() {
+  const zone = $('dropzone');
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    const file = e.dataTransfer?.files?.[0];
+    if (file) guarded(() => publishFile(file));
+  });
+  zone.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') $('publish-file').click();
+  });
+  $('publish-file').addEventListener('change', (e) => {
+    const file = e.target.files?.[0];
+    if (file) guarded(() => publishFile(file));
+  });
+  $('pledge-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(async () => {
+      const f = new FormData(e.target);
+      const offer = String(f.get('offer')).trim();
+      const r = e.submitter?.value === 'buy'
+        ? await post('/paypub/buy', { offer })
+        : await post('/paypub/pledge', { offer, sats: String(f.get('sats')).trim() });
+      fill($('pledge-result'), `Done: ${r.txid ?? JSON.stringify(r)}`);
+      await refreshPaypub();
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// node
+
+const alerts = [];
+
+async function refreshNode() {
+  const n = await get('/node');
+  pairs($('node-info'), [['Node id', n.id], ['Endpoints', (n.endpoints ?? []).join(', ')], ['Connected', (n.connected ?? []).length], ['Contacts', n.contacts], ['Feeds', n.feeds]]);
+  const c = await get('/node/contacts');
+  fill($('contacts'), ...(c.contacts ?? []).map((x) => el('li', { class: 'mono' }, `${x.node ?? x.key ?? JSON.stringify(x)}${x.connected ? ' · connected' : ''}`)));
+  const w = await get('/node/whereabouts');
+  pairs($('whereabouts'), [
+    ['Ours', w.record ? `#${w.record.seq}: ${(w.record.endpoints ?? []).join(', ') || 'no endpoints'} (expires ${new Date(w.record.expiresAt).toISOString()})` : 'none yet'],
+    ...(w.contacts ?? []).map((c) => [`${c.node.slice(0, 12)}…`, `${(c.endpoints ?? []).join(', ') || 'unknown'}${c.connected ? ' · connected' : ''}`]),
+  ]);
+  const f = await get('/node/feeds');
+  fill($('feeds'), ...(f.feeds ?? []).map((x) => {
+    const show = el('button', { type: 'button', 'aria-label': `Show the entries of feed ${x.author}` }, 'Entries');
+    show.addEventListener('click', () => guarded(async () => {
+      const log = await get(`/node/log/${x.author}`);
+      fill($('entries'), el('h3', {}, `Feed ${x.author.slice(0, 16)}…`),
+        el('ol', {}, ...(log.entries ?? []).map((e) => el('li', {}, `#${e.seq} ${e.header?.type ?? ''}: ${e.text ?? e.body}`))));
+    }));
+    return el('li', { class: x.forked ? 'mono status-reorged' : 'mono' }, `${x.author} · ${x.length} entries${x.forked ? ' · FORKED' : ''} `, show);
+  }));
+  fill($('alerts'), ...alerts.map((a) => el('li', {}, a)));
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const refresh = {
+  overview: () => guarded(refreshOverview),
+  wallet: () => guarded(refreshWallet),
+  drops: () => guarded(refreshDrops),
+  paypub: () => guarded(refreshPaypub),
+  node: () => guarded(refreshNode),
+};
+
+function current() {
+  return location.hash.slice(1) || 'overview';
+}
+
+function onEvent(e) {
+  const page = current();
+  if (e.type.startsWith('drop.')) {
+    // Show the new status at once from the event, then fetch the full record (message, endpoints).
+    const d = e.data ?? {};
+    if (typeof d.dropId === 'string') {
+      if (e.type === 'drop.reorged') retracted.add(d.dropId);
+      if (e.type === 'drop.confirmed') retracted.delete(d.dropId);
+      drops.set(d.dropId, { ...(drops.get(d.dropId) ?? { firstSeen: e.time }), id: d.dropId, txid: d.txid, height: d.height ?? null, status: e.type.slice('drop.'.length) });
+      renderDrops();
+    }
+    refresh.drops();
+  }
+  if (e.type === 'node.fork.detected') alerts.unshift(`Fork detected: ${JSON.stringify(e.data)}`);
+  if (e.type.startsWith('chain.') && page === 'overview') refresh.overview();
+  if ((e.type === 'wallet.changed' || e.type === 'chain.tip') && page === 'wallet') refresh.wallet();
+  if ((e.type.startsWith('paypub.') || e.type === 'chain.tip') && page === 'paypub') refresh.paypub();
+  if (e.type.startsWith('node.') && page === 'node') refresh.node();
+  if (e.type.startsWith('node.peer.') && page === 'overview') refresh.overview();
+}
+
+async function start() {
+  const signedIn = await loadSession().catch(() => false);
+  if (!signedIn) {
+    $('signin').hidden = false;
+    return;
+  }
+  $('nav').hidden = false;
+  $('logout').addEventListener('click', () => guarded(async () => {
+    await post('/dashboard/logout');
+    location.reload();
+  }));
+  wireWallet();
+  wireDrops();
+  wirePaypub();
+  window.addEventListener('hashchange', () => show(current()));
+  connectEvents(onEvent, (state) => fill($('live'), `events: ${state}`));
+  await guarded(refreshDrops);
+  show(current());
+}
+
+start();

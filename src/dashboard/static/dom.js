@@ -1,0 +1,41 @@
+// Tiny DOM helpers: text only (never innerHTML with data), so nothing from the chain can script.
+
+/** Creates an element with attributes and children (strings become text nodes). */
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null) continue;
+    if (k === 'class') e.className = v;
+    else e.setAttribute(k, String(v));
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+
+/** Replaces the children of `target`. */
+export function fill(target, ...children) {
+  target.replaceChildren(...children.map((c) => (c instanceof Node ? c : document.createTextNode(String(c)))));
+}
+
+/** A <dl> body from [term, value] pairs. */
+export function pairs(target, rows) {
+  fill(target, ...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v ?? '—')]));
+}
+
+/** An <img> of a QR code for `text`, rendered by the daemon as SVG. */
+export function qr(text, label) {
+  return el('img', { class: 'qr', src: `/dashboard/qr.svg?text=${encodeURIComponent(text)}`, alt: label, 'data-qr': text });
+}
+
+/** A pledge progress bar: `value` of `max`, labelled for screen readers. */
+export function bar(value, max, label) {
+  const pct = max > 0 ? Math.min(100, (Number(value) * 100) / Number(max)) : 0;
+  const inner = el('span');
+  inner.style.width = `${pct}%`;
+  return el('div', { class: 'bar', role: 'progressbar', 'aria-label': label, 'aria-valuemin': 0, 'aria-valuemax': String(max), 'aria-valuenow': String(value) }, inner);
+}
+
+/** Shows an error (or clears it). */
+export function showError(err) {
+  fill(document.getElementById('error'), err ? String(err.message ?? err) : '');
+}
