@@ -18,3 +18,7 @@ fi
 if [ -f "$HERE/install-electrumx.sh" ]; then
   bash "$HERE/install-electrumx.sh"
 fi
+
+if [ -f "$HERE/install-zfec.sh" ] && [ -x "$HERE/../.tools/electrumx/bin/python" ]; then
+  bash "$HERE/install-zfec.sh"
+fi
