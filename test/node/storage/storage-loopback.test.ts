@@ -1,0 +1,102 @@
+/**
+ * Ten in-process storage servers on loopback, each over real sockets and the node's Noise
+ * transport: placement on distinct servers, read-back after 7 of 10 are stopped, a lying server
+ * detected and routed around, an oversized upload refused with a clear error.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NodeIdentity } from '../../../src/node/identity.js';
+import { StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
+import { encodeFile } from '../../../src/node/storage/immutable.js';
+import { ShareStore } from '../../../src/node/storage/server/share-store.js';
+import { StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
+
+type Answer = { header: StorageResponse; body?: Uint8Array };
+
+/** Returns every share with one byte flipped. */
+class LyingServer extends StorageServer {
+  protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
+    const out = await super.handle(req, body);
+    if (req.op === 'get' && out.body) {
+      const bad = Uint8Array.from(out.body);
+      bad[bad.length >> 1] = (bad[bad.length >> 1] as number) ^ 1;
+      return { ...out, body: bad };
+    }
+    return out;
+  }
+}
+
+/** Answers share reads 300 ms late, so the liar's answer is certain to be examined first. */
+class SlowServer extends StorageServer {
+  protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
+    if (req.op === 'get') await new Promise((r) => setTimeout(r, 300));
+    return super.handle(req, body);
+  }
+}
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()?.();
+});
+
+async function grid(count: number, opts: { quotaBytes?: number; liar?: number } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[] }> {
+  const servers: StorageServer[] = [];
+  const infos: ServerInfo[] = [];
+  for (let i = 0; i < count; i++) {
+    const dir = mkdtempSync(join(tmpdir(), `dd-srv${i}-`));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const id = NodeIdentity.fromSeed(new Uint8Array(32).fill(10 + i));
+    const store = new ShareStore({ dir, quotaBytes: opts.quotaBytes ?? 1 << 24 });
+    const kind = opts.liar === undefined ? StorageServer : i === opts.liar ? LyingServer : SlowServer;
+    const s = await kind.start(id, store);
+    cleanup.push(() => s.close());
+    servers.push(s);
+    infos.push({ id: id.publicKey, url: s.url });
+  }
+  return { servers, infos };
+}
+
+const client = (infos: ServerInfo[]): StorageClient => new StorageClient(NodeIdentity.fromSeed(new Uint8Array(32).fill(99)), infos);
+const HOUR = 3_600_000;
+
+describe('storage over loopback Noise channels', () => {
+  it('puts 3-of-10 on 10 distinct servers and reads it back byte-identical with 7 servers stopped', async () => {
+    const { servers, infos } = await grid(10);
+    const data = new Uint8Array(randomBytes(300_000));
+    const file = encodeFile(data, { k: 3, n: 10 });
+    const put = await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    expect(new Set(put.placed.values()).size).toBe(10);
+    for (const s of servers) expect(s.store.list(file.storageIndex).length).toBe(1);
+    const stopped = servers.filter((_, i) => i % 10 < 7);
+    await Promise.all(stopped.map((s) => s.close()));
+    const got = await client(infos).get(file.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
+    expect(got.unreachable.length).toBe(7);
+    await servers[7]?.close();
+    await expect(client(infos).get(file.readCap)).rejects.toThrow(/found 2 valid shares, need 3/);
+  });
+
+  it('detects a lying server and uses the others', async () => {
+    const { servers, infos } = await grid(10, { liar: 4 });
+    const data = new Uint8Array(randomBytes(50_000));
+    const file = encodeFile(data, { k: 3, n: 10 });
+    await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    // Leave the liar and three honest servers.
+    const honestStopped = servers.filter((_, i) => i !== 4).slice(0, 6);
+    await Promise.all(honestStopped.map((s) => s.close()));
+    const got = await client(infos).get(file.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
+    expect(got.rejected.length).toBe(1);
+    expect(got.rejected[0]).toContain(servers[4]?.url);
+    expect(got.rejected[0]).toMatch(/corrupt|share tree/);
+  });
+
+  it('refuses an upload beyond a server quota with a clear error', async () => {
+    const { infos } = await grid(10, { quotaBytes: 20_000 });
+    const file = encodeFile(new Uint8Array(randomBytes(100_000)), { k: 3, n: 10 });
+    await expect(client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR)).rejects.toThrow(/placed 0 shares, need 10: share \d+ on ws:\/\/127\.0\.0\.1:\d+: share of \d+ bytes exceeds this server's limit of 20000 bytes per share/);
+  });
+});
