@@ -12,7 +12,8 @@ import { NodeIdentity } from '../../../src/node/identity.js';
 import { StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
 import { encodeFile } from '../../../src/node/storage/immutable.js';
 import { ShareStore } from '../../../src/node/storage/server/share-store.js';
-import { StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
+import { FRAME_REQUEST, StorageConnection, StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
+import { dial } from '../../../src/node/transport/ws-transport.js';
 
 type Answer = { header: StorageResponse; body?: Uint8Array };
 
@@ -98,5 +99,35 @@ describe('storage over loopback Noise channels', () => {
     const { infos } = await grid(10, { quotaBytes: 20_000 });
     const file = encodeFile(new Uint8Array(randomBytes(100_000)), { k: 3, n: 10 });
     await expect(client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR)).rejects.toThrow(/placed 0 shares, need 10: share \d+ on ws:\/\/127\.0\.0\.1:\d+: share of \d+ bytes exceeds this server's limit of 20000 bytes per share/);
+  });
+
+  it('answers bad requests from a stranger with errors or a closed channel, and keeps serving', async () => {
+    const { servers, infos } = await grid(1);
+    const stranger = NodeIdentity.fromSeed(new Uint8Array(32).fill(55));
+    const ch = await dial(infos[0]?.url as string, stranger);
+    const closed = new Promise<string>((resolve) => ch.once('close', (reason) => resolve(reason)));
+    ch.send(FRAME_REQUEST, Uint8Array.of(1, 2, 3));
+    expect(await closed).toBe('remote'); // the server hung up on the malformed request
+
+    const conn = await StorageConnection.open(infos[0]?.url as string, stranger);
+    cleanup.push(() => conn.close());
+    const si = encodeFile(new Uint8Array(10)).storageIndex;
+    const weird = [
+      { op: 'nope', si },
+      { op: 'get', si: '../../etc', num: 0 },
+      { op: 'get', si, num: -1 },
+      { op: 'put', si, num: 0, leaseSecret: 'zz', durationMs: 1 },
+      { op: 'renew', si, leaseSecret: '00'.repeat(32), durationMs: 1000 },
+    ];
+    const codes = [];
+    for (const req of weird) codes.push((await conn.request(req as never)).header.code);
+    expect(codes).toEqual(['bad-request', 'bad-request', 'bad-request', 'bad-request', 'no-lease']);
+    const secret = new Uint8Array(randomBytes(32));
+    const put = await conn.request({ op: 'put', si, num: 2, leaseSecret: Buffer.from(secret).toString('hex'), durationMs: 1000 }, Uint8Array.of(7, 7));
+    expect(put.header.ok).toBe(true);
+    expect((await conn.request({ op: 'renew', si, leaseSecret: Buffer.from(secret).toString('hex'), durationMs: HOUR })).header.ok).toBe(true);
+    expect(servers[0]?.store.leaseExpiry(si)).toBeGreaterThan(Date.now() + HOUR - 60_000);
+    const got = await conn.request({ op: 'get', si, num: 2 });
+    expect(Array.from(got.body)).toEqual([7, 7]);
   });
 });
