@@ -93,6 +93,15 @@ describe('kernels', () => {
       simd.mulRows(coeffs, ins, a, len);
       portable.mulRows(coeffs, ins, b, len);
       a.forEach((x, j) => expect(eq(x, b[j] as Uint8Array), `nIn=${nIn} nOut=${nOut} len=${len} row ${j}`).toBe(true));
+      // Unaligned views (the portable kernel works on 32-bit words) must give the same bytes.
+      const insU = ins.map((x) => {
+        const buf = new Uint8Array(len + 1);
+        buf.set(x, 1);
+        return buf.subarray(1);
+      });
+      const c = Array.from({ length: nOut }, () => new Uint8Array(len + 3).subarray(3));
+      portable.mulRows(coeffs, insU, c, len);
+      c.forEach((x, j) => expect(eq(x, b[j] as Uint8Array), `unaligned nIn=${nIn} nOut=${nOut} len=${len} row ${j}`).toBe(true));
     }
   });
 });

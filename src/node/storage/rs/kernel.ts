@@ -12,26 +12,40 @@ export interface RsKernel {
   mulRows(coeffs: Uint8Array, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): void;
 }
 
-/** Portable kernel: one table row per coefficient, one lookup and XOR per byte. */
+/**
+ * Portable kernel: one 256-byte table row per coefficient. It works on 32-bit words (four
+ * lookups, one load, one XOR-store), several times faster in V8 than a byte loop; the product
+ * of each byte lands back in that byte's lane on either endianness. Unaligned inputs are copied
+ * to aligned scratch first; the last len % 4 bytes use the byte loop.
+ */
 export class PortableKernel implements RsKernel {
   readonly name = 'portable' as const;
 
   mulRows(coeffs: Uint8Array, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[], len: number): void {
     const nIn = inputs.length;
+    const words = len >>> 2;
+    const srcs = inputs.map((x) => (x.byteOffset % 4 === 0 ? x : x.slice(0, len)));
+    const src32 = srcs.map((x) => new Uint32Array(x.buffer, x.byteOffset, words));
     for (let j = 0; j < outputs.length; j++) {
-      const out = outputs[j] as Uint8Array;
+      const given = outputs[j] as Uint8Array;
+      const out = given.byteOffset % 4 === 0 ? given : new Uint8Array(len);
       out.fill(0, 0, len);
+      const out32 = new Uint32Array(out.buffer, out.byteOffset, words);
       for (let i = 0; i < nIn; i++) {
         const c = coeffs[j * nIn + i] as number;
         if (c === 0) continue;
-        const src = inputs[i] as Uint8Array;
-        if (c === 1) {
-          for (let t = 0; t < len; t++) out[t] = (out[t] as number) ^ (src[t] as number);
-          continue;
-        }
         const row = GF_MUL_TABLE.subarray(c * 256, c * 256 + 256);
-        for (let t = 0; t < len; t++) out[t] = (out[t] as number) ^ (row[src[t] as number] as number);
+        const s32 = src32[i] as Uint32Array;
+        for (let t = 0; t < words; t++) {
+          const v = s32[t] as number;
+          out32[t] =
+            (out32[t] as number) ^
+            ((row[v & 255] as number) | ((row[(v >>> 8) & 255] as number) << 8) | ((row[(v >>> 16) & 255] as number) << 16) | ((row[v >>> 24] as number) << 24));
+        }
+        const src = srcs[i] as Uint8Array;
+        for (let t = words * 4; t < len; t++) out[t] = (out[t] as number) ^ (row[src[t] as number] as number);
       }
+      if (out !== given) given.set(out.subarray(0, len));
     }
   }
 }
