@@ -5,7 +5,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { NodeIdentity } from '../identity.js';
-import { BadShareError, decodeFile, type EncodedFile, parseReadCap, storageIndexOf, verifyCapOf, verifyShare } from './immutable.js';
+import { BadShareError, decodeFile, type EncodedFile, parseReadCap, parseVerifyCap, repairShares, storageIndexOf, verifyCapOf, verifyShare } from './immutable.js';
 import { base32nopad } from '@scure/base';
 import { StorageConnection } from './server/storage-service.js';
 
@@ -114,5 +114,71 @@ export class StorageClient {
     );
     if (good.size < rc.k) throw new Error(`storage: found ${good.size} valid shares, need ${rc.k} (rejected: ${rejected.join('; ') || 'none'}; unreachable: ${unreachable.length})`);
     return { data: decodeFile(readCap, [...good.values()]), rejected, unreachable };
+  }
+
+  /**
+   * Checks a file with its verify cap and repairs it: every server is asked for its shares,
+   * each share is verified; missing or corrupt share numbers are regenerated from k valid ones
+   * and put on the best-ranked reachable servers that hold no share of this file. Never sees
+   * plaintext. Returns what was found and where repaired shares went.
+   */
+  async repair(verifyCap: string, leaseSecret: Uint8Array, durationMs: number): Promise<{ healthy: number[]; repaired: Map<number, string>; corrupt: string[] }> {
+    const cap = parseVerifyCap(verifyCap);
+    const siText = base32nopad.encode(cap.storageIndex).toLowerCase();
+    const ranked = rankServers(cap.storageIndex, this.#servers);
+    const good = new Map<number, Uint8Array>();
+    const holders = new Set<ServerInfo>();
+    const reachable = new Set<ServerInfo>();
+    const corrupt: string[] = [];
+    await Promise.all(
+      ranked.map(async (s) => {
+        let conn: StorageConnection | undefined;
+        try {
+          conn = await this.#connect(s);
+          reachable.add(s);
+          const list = await conn.request({ op: 'list', si: siText });
+          for (const r of list.header.nums ?? []) {
+            holders.add(s);
+            const res = await conn.request({ op: 'get', si: siText, num: r });
+            try {
+              if (!res.header.ok) throw new BadShareError('listed but not returned');
+              verifyShare(cap, res.body, r);
+              good.set(r, res.body);
+            } catch (e) {
+              if (!(e instanceof BadShareError)) throw e;
+              corrupt.push(`${s.url}: share ${r}: ${e.message}`);
+            }
+          }
+        } catch {
+          // unreachable: its shares count as missing
+        } finally {
+          conn?.close();
+        }
+      }),
+    );
+    const missing = Array.from({ length: cap.n }, (_, r) => r).filter((r) => !good.has(r));
+    const repaired = new Map<number, string>();
+    if (missing.length === 0) return { healthy: [...good.keys()].sort((a, b) => a - b), repaired, corrupt };
+    const fresh = repairShares(verifyCap, [...good.values()], missing);
+    const targets = ranked.filter((s) => reachable.has(s) && !holders.has(s));
+    for (const r of missing) {
+      const share = fresh.get(r) as Uint8Array;
+      for (let s = targets.shift(); s; s = targets.shift()) {
+        let conn: StorageConnection | undefined;
+        try {
+          conn = await this.#connect(s);
+          const res = await conn.request({ op: 'put', si: siText, num: r, leaseSecret: Buffer.from(leaseSecret).toString('hex'), durationMs }, share);
+          if (res.header.ok) {
+            repaired.set(r, s.url);
+            break;
+          }
+        } catch {
+          // try the next server
+        } finally {
+          conn?.close();
+        }
+      }
+    }
+    return { healthy: [...good.keys()].sort((a, b) => a - b), repaired, corrupt };
   }
 }

@@ -4,13 +4,13 @@
  * detected and routed around, an oversized upload refused with a clear error.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
 import { StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
-import { encodeFile } from '../../../src/node/storage/immutable.js';
+import { encodeFile, verifyShare } from '../../../src/node/storage/immutable.js';
 import { ShareStore } from '../../../src/node/storage/server/share-store.js';
 import { FRAME_REQUEST, StorageConnection, StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
 import { dial } from '../../../src/node/transport/ws-transport.js';
@@ -43,11 +43,13 @@ afterEach(async () => {
   while (cleanup.length) await cleanup.pop()?.();
 });
 
-async function grid(count: number, opts: { quotaBytes?: number; liar?: number } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[] }> {
+async function grid(count: number, opts: { quotaBytes?: number; liar?: number } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[]; dirs: string[] }> {
   const servers: StorageServer[] = [];
+  const dirs: string[] = [];
   const infos: ServerInfo[] = [];
   for (let i = 0; i < count; i++) {
     const dir = mkdtempSync(join(tmpdir(), `dd-srv${i}-`));
+    dirs.push(dir);
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const id = NodeIdentity.fromSeed(new Uint8Array(32).fill(10 + i));
     const store = new ShareStore({ dir, quotaBytes: opts.quotaBytes ?? 1 << 24 });
@@ -57,7 +59,7 @@ async function grid(count: number, opts: { quotaBytes?: number; liar?: number } 
     servers.push(s);
     infos.push({ id: id.publicKey, url: s.url });
   }
-  return { servers, infos };
+  return { servers, infos, dirs };
 }
 
 const client = (infos: ServerInfo[]): StorageClient => new StorageClient(NodeIdentity.fromSeed(new Uint8Array(32).fill(99)), infos);
@@ -129,5 +131,38 @@ describe('storage over loopback Noise channels', () => {
     expect(servers[0]?.store.leaseExpiry(si)).toBeGreaterThan(Date.now() + HOUR - 60_000);
     const got = await conn.request({ op: 'get', si, num: 2 });
     expect(Array.from(got.body)).toEqual([7, 7]);
+  });
+
+  it('repairs lost and corrupt shares onto fresh servers with the verify cap', async () => {
+    const { servers, infos, dirs } = await grid(13);
+    const data = new Uint8Array(randomBytes(40_000));
+    const file = encodeFile(data, { k: 3, n: 10 });
+    const secret = new Uint8Array(randomBytes(32));
+    const put = await client(infos).put(file, secret, HOUR);
+    const holderOf = (r: number): number => infos.findIndex((x) => x.url === put.placed.get(r));
+    // Lose shares 1 and 5 (servers stopped), corrupt share 8 on disk.
+    await servers[holderOf(1)]?.close();
+    await servers[holderOf(5)]?.close();
+    const bad = Uint8Array.from(file.shares[8] as Uint8Array);
+    bad[200] = (bad[200] as number) ^ 0x10;
+    writeFileSync(join(dirs[holderOf(8)] as string, file.storageIndex, '8'), bad);
+
+    const result = await client(infos).repair(file.verifyCap, secret, HOUR);
+    expect(result.healthy).toEqual([0, 2, 3, 4, 6, 7, 9]);
+    expect(result.corrupt.length).toBe(1);
+    expect(result.corrupt[0]).toMatch(/share 8: block 0 of share 8 is corrupt/);
+    expect([...result.repaired.keys()].sort()).toEqual([1, 5, 8]);
+    const originalHolders = new Set(put.placed.values());
+    for (const [r, url] of result.repaired) {
+      expect(originalHolders.has(url), `share ${r} went to a fresh server`).toBe(false);
+      const s = servers[infos.findIndex((x) => x.url === url)] as StorageServer;
+      expect(Buffer.from(verifyShare(file.verifyCap, s.store.get(file.storageIndex, r) as Uint8Array, r).blocks[0] as Uint8Array).length).toBeGreaterThan(0);
+      expect(Buffer.from(s.store.get(file.storageIndex, r) as Uint8Array).equals(file.shares[r] as Uint8Array)).toBe(true);
+    }
+    // Now readable from the repaired shares alone plus any one other.
+    const keep = new Set([...result.repaired.values()]);
+    await Promise.all(servers.filter((_, i) => !keep.has(infos[i]?.url as string)).map((s) => s.close()));
+    const back = await client(infos).get(file.readCap);
+    expect(Buffer.from(back.data).equals(data)).toBe(true);
   });
 });
