@@ -30,6 +30,14 @@ class LyingServer extends StorageServer {
   }
 }
 
+/** Lists its shares but claims to have lost them when asked. */
+class ForgetfulServer extends StorageServer {
+  protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
+    if (req.op === 'get') return { header: { ok: false, code: 'not-found', error: 'no such share' } };
+    return super.handle(req, body);
+  }
+}
+
 /** Answers share reads 300 ms late, so the liar's answer is certain to be examined first. */
 class SlowServer extends StorageServer {
   protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
@@ -43,7 +51,7 @@ afterEach(async () => {
   while (cleanup.length) await cleanup.pop()?.();
 });
 
-async function grid(count: number, opts: { quotaBytes?: number; liar?: number } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[]; dirs: string[] }> {
+async function grid(count: number, opts: { quotaBytes?: number; liar?: number; liarKind?: typeof LyingServer | typeof ForgetfulServer } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[]; dirs: string[] }> {
   const servers: StorageServer[] = [];
   const dirs: string[] = [];
   const infos: ServerInfo[] = [];
@@ -53,7 +61,7 @@ async function grid(count: number, opts: { quotaBytes?: number; liar?: number } 
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const id = NodeIdentity.fromSeed(new Uint8Array(32).fill(10 + i));
     const store = new ShareStore({ dir, quotaBytes: opts.quotaBytes ?? 1 << 24 });
-    const kind = opts.liar === undefined ? StorageServer : i === opts.liar ? LyingServer : SlowServer;
+    const kind = opts.liar === undefined ? StorageServer : i === opts.liar ? (opts.liarKind ?? LyingServer) : SlowServer;
     const s = await kind.start(id, store);
     cleanup.push(() => s.close());
     servers.push(s);
@@ -164,5 +172,16 @@ describe('storage over loopback Noise channels', () => {
     await Promise.all(servers.filter((_, i) => !keep.has(infos[i]?.url as string)).map((s) => s.close()));
     const back = await client(infos).get(file.readCap);
     expect(Buffer.from(back.data).equals(data)).toBe(true);
+  });
+
+  it('routes around a server that lists a share it lost', async () => {
+    const { servers, infos } = await grid(10, { liar: 2, liarKind: ForgetfulServer });
+    const data = new Uint8Array(randomBytes(20_000));
+    const file = encodeFile(data, { k: 3, n: 10 });
+    await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    await Promise.all(servers.filter((_, i) => i !== 2).slice(0, 6).map((s) => s.close()));
+    const got = await client(infos).get(file.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
+    expect(got.rejected).toEqual([expect.stringMatching(new RegExp(`^${infos[2]?.url}: listed share \\d+ but could not return it$`))]);
   });
 });
