@@ -29,3 +29,7 @@ fi
 
 # Debian's Chromium for the dashboard's browser tests.
 bash "$HERE/install-chromium.sh"
+
+if [ -f "$HERE/install-zfec.sh" ] && [ -x "$HERE/../.tools/electrumx/bin/python" ]; then
+  bash "$HERE/install-zfec.sh"
+fi

@@ -1,0 +1,169 @@
+/**
+ * A storage server's share store: shares kept on disk by storage index and share number, a
+ * quota, leases with expiry and renewal, and garbage collection of shares whose every lease
+ * has expired. Servers see only storage indexes and opaque share bytes.
+ *
+ * Layout: <dir>/<storage index>/<share number> for shares and <dir>/<storage index>/leases.json
+ * mapping SHA-256(lease secret) to an expiry time (ms since the epoch). Lease secrets themselves
+ * are never stored, so a copy of the disk cannot renew or cancel anyone's lease.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sha256 } from '@noble/hashes/sha2.js';
+
+/** Why a request was refused; `code` is stable for clients, `message` is for people. */
+export class StorageRefusal extends Error {
+  override readonly name = 'StorageRefusal';
+  constructor(
+    readonly code: 'too-large' | 'quota-exceeded' | 'bad-request' | 'share-exists' | 'no-lease',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ShareStoreOptions {
+  readonly dir: string;
+  /** Total bytes of shares this server accepts. */
+  readonly quotaBytes: number;
+  /** Largest single share accepted (default: the quota). */
+  readonly maxShareBytes?: number;
+  /** Clock, injectable for tests. */
+  readonly now?: () => number;
+}
+
+const SI_RE = /^[a-z2-7]{26}$/; // base32 of 16 bytes, as immutable.ts formats it
+
+function leaseId(secret: Uint8Array): string {
+  if (secret.length !== 32) throw new StorageRefusal('bad-request', 'a lease secret must be 32 bytes');
+  return Buffer.from(sha256(secret)).toString('hex');
+}
+
+/** See the module comment. */
+export class ShareStore {
+  readonly #dir: string;
+  readonly #quota: number;
+  readonly #maxShare: number;
+  readonly #now: () => number;
+  #used = 0;
+
+  constructor(options: ShareStoreOptions) {
+    this.#dir = options.dir;
+    this.#quota = options.quotaBytes;
+    this.#maxShare = options.maxShareBytes ?? options.quotaBytes;
+    this.#now = options.now ?? Date.now;
+    mkdirSync(this.#dir, { recursive: true });
+    for (const si of this.storageIndexes()) for (const num of this.list(si)) this.#used += statSync(this.#path(si, num)).size;
+  }
+
+  /** Bytes of shares held. */
+  get usedBytes(): number {
+    return this.#used;
+  }
+
+  get quotaBytes(): number {
+    return this.#quota;
+  }
+
+  /**
+   * Stores share `num` of `si` under a lease of `durationMs` for `leaseSecret`. Storing bytes
+   * identical to a held share only adds the lease; different bytes are refused (shares are
+   * immutable). Refusals: too-large, quota-exceeded, bad-request, share-exists.
+   */
+  put(si: string, num: number, data: Uint8Array, leaseSecret: Uint8Array, durationMs: number): void {
+    this.#check(si, num);
+    // Validate everything before writing, so a refused request leaves nothing behind.
+    const id = leaseId(leaseSecret);
+    if (!Number.isFinite(durationMs) || durationMs <= 0) throw new StorageRefusal('bad-request', 'a lease needs a positive duration');
+    if (data.length > this.#maxShare) {
+      throw new StorageRefusal('too-large', `share of ${data.length} bytes exceeds this server's limit of ${this.#maxShare} bytes per share`);
+    }
+    const existing = this.get(si, num);
+    if (existing) {
+      if (!Buffer.from(existing).equals(data)) throw new StorageRefusal('share-exists', `share ${num} of ${si} is already stored with different bytes`);
+    } else {
+      if (this.#used + data.length > this.#quota) {
+        throw new StorageRefusal('quota-exceeded', `share of ${data.length} bytes does not fit: ${this.#quota - this.#used} of ${this.#quota} bytes free`);
+      }
+      mkdirSync(join(this.#dir, si), { recursive: true });
+      const tmp = `${this.#path(si, num)}.tmp`;
+      writeFileSync(tmp, data);
+      renameSync(tmp, this.#path(si, num));
+      this.#used += data.length;
+    }
+    this.#addLease(si, id, durationMs);
+  }
+
+  /** The bytes of share `num` of `si`, or undefined. */
+  get(si: string, num: number): Uint8Array | undefined {
+    this.#check(si, num);
+    const p = this.#path(si, num);
+    return existsSync(p) ? new Uint8Array(readFileSync(p)) : undefined;
+  }
+
+  /** Share numbers held for `si`, ascending. */
+  list(si: string): number[] {
+    if (!SI_RE.test(si)) throw new StorageRefusal('bad-request', 'malformed storage index');
+    const d = join(this.#dir, si);
+    if (!existsSync(d)) return [];
+    return readdirSync(d).filter((f) => /^\d{1,3}$/.test(f)).map(Number).sort((a, b) => a - b);
+  }
+
+  /** Storage indexes held. */
+  storageIndexes(): string[] {
+    return readdirSync(this.#dir).filter((f) => SI_RE.test(f));
+  }
+
+  /** Extends the lease of `leaseSecret` on `si` to now + durationMs. Refuses unknown leases. */
+  renewLease(si: string, leaseSecret: Uint8Array, durationMs: number): void {
+    if (!SI_RE.test(si)) throw new StorageRefusal('bad-request', 'malformed storage index');
+    const id = leaseId(leaseSecret);
+    if (!(id in this.#leases(si))) throw new StorageRefusal('no-lease', `no lease with that secret on ${si}`);
+    this.#addLease(si, id, durationMs);
+  }
+
+  /** Latest lease expiry on `si` (ms since the epoch), or undefined if none. */
+  leaseExpiry(si: string): number | undefined {
+    const all = Object.values(this.#leases(si));
+    return all.length ? Math.max(...all) : undefined;
+  }
+
+  /** Deletes every storage index whose leases have all expired; returns what was freed. */
+  collectGarbage(): { storageIndexes: number; bytes: number } {
+    const now = this.#now();
+    let count = 0;
+    let bytes = 0;
+    for (const si of this.storageIndexes()) {
+      const expiry = this.leaseExpiry(si);
+      if (expiry !== undefined && expiry > now) continue;
+      for (const num of this.list(si)) bytes += statSync(this.#path(si, num)).size;
+      rmSync(join(this.#dir, si), { recursive: true, force: true });
+      count++;
+    }
+    this.#used -= bytes;
+    return { storageIndexes: count, bytes };
+  }
+
+  #check(si: string, num: number): void {
+    if (!SI_RE.test(si)) throw new StorageRefusal('bad-request', 'malformed storage index');
+    if (!Number.isInteger(num) || num < 0 || num > 255) throw new StorageRefusal('bad-request', `share number ${num} is outside 0..255`);
+  }
+
+  #path(si: string, num: number): string {
+    return join(this.#dir, si, String(num));
+  }
+
+  #leases(si: string): Record<string, number> {
+    const p = join(this.#dir, si, 'leases.json');
+    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Record<string, number>) : {};
+  }
+
+  #addLease(si: string, id: string, durationMs: number): void {
+    if (!Number.isFinite(durationMs) || durationMs <= 0) throw new StorageRefusal('bad-request', 'a lease needs a positive duration');
+    const leases = this.#leases(si);
+    leases[id] = Math.max(leases[id] ?? 0, this.#now() + durationMs);
+    const p = join(this.#dir, si, 'leases.json');
+    writeFileSync(`${p}.tmp`, JSON.stringify(leases));
+    renameSync(`${p}.tmp`, p);
+  }
+}

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { encodeFile, verifyShare } from '../../../src/node/storage/immutable.js';
+import { ShareStore, StorageRefusal } from '../../../src/node/storage/server/share-store.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function setup(quotaBytes: number, maxShareBytes?: number): { store: ShareStore; clock: { t: number }; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'dd-shares-'));
+  dirs.push(dir);
+  const clock = { t: 1_000_000 };
+  const store = new ShareStore({ dir, quotaBytes, maxShareBytes, now: () => clock.t });
+  return { store, clock, dir };
+}
+
+const secret = (): Uint8Array => new Uint8Array(randomBytes(32));
+const HOUR = 3_600_000;
+
+function refusal(fn: () => unknown): StorageRefusal {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof StorageRefusal) return e;
+    throw e;
+  }
+  throw new Error('expected a StorageRefusal');
+}
+
+describe('ShareStore', () => {
+  it('stores and returns shares by storage index and number, and they still verify', () => {
+    const { store } = setup(1 << 20);
+    const f = encodeFile(new Uint8Array(randomBytes(5000)), { k: 3, n: 10 });
+    const s = secret();
+    f.shares.forEach((share, r) => store.put(f.storageIndex, r, share, s, HOUR));
+    expect(store.list(f.storageIndex)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (let r = 0; r < 10; r++) expect(verifyShare(f.verifyCap, store.get(f.storageIndex, r) as Uint8Array, r).num).toBe(r);
+    expect(store.usedBytes).toBe(f.shares.reduce((a, x) => a + x.length, 0));
+  });
+
+  it('refuses an oversized share and a share beyond the quota with clear errors, storing nothing', () => {
+    const { store } = setup(10_000, 4_000);
+    const si = encodeFile(new Uint8Array(10)).storageIndex;
+    const big = refusal(() => store.put(si, 0, new Uint8Array(4_001), secret(), HOUR));
+    expect(big.code).toBe('too-large');
+    expect(big.message).toMatch(/4001 bytes exceeds this server's limit of 4000 bytes per share/);
+    store.put(si, 0, new Uint8Array(4_000), secret(), HOUR);
+    store.put(si, 1, new Uint8Array(4_000), secret(), HOUR);
+    const full = refusal(() => store.put(si, 2, new Uint8Array(3_000), secret(), HOUR));
+    expect(full.code).toBe('quota-exceeded');
+    expect(full.message).toMatch(/2000 of 10000 bytes free/);
+    expect(store.list(si)).toEqual([0, 1]);
+    expect(store.usedBytes).toBe(8_000);
+  });
+
+  it('keeps shares immutable and rejects malformed requests', () => {
+    const { store } = setup(1 << 20);
+    const si = encodeFile(new Uint8Array(10)).storageIndex;
+    store.put(si, 3, Uint8Array.of(1, 2, 3), secret(), HOUR);
+    store.put(si, 3, Uint8Array.of(1, 2, 3), secret(), HOUR); // same bytes: only a new lease
+    expect(refusal(() => store.put(si, 3, Uint8Array.of(9), secret(), HOUR)).code).toBe('share-exists');
+    expect(refusal(() => store.put('../etc', 0, Uint8Array.of(1), secret(), HOUR)).code).toBe('bad-request');
+    expect(refusal(() => store.put(si, 256, Uint8Array.of(1), secret(), HOUR)).code).toBe('bad-request');
+    expect(refusal(() => store.put(si, 0, Uint8Array.of(1), new Uint8Array(5), HOUR)).code).toBe('bad-request');
+    expect(refusal(() => store.put(si, 0, Uint8Array.of(1), secret(), 0)).code).toBe('bad-request');
+    expect(store.usedBytes).toBe(3);
+  });
+
+  it('collects shares whose leases expired, keeps renewed ones, and frees the quota', () => {
+    const { store, clock, dir } = setup(1 << 20);
+    const a = encodeFile(new Uint8Array(100));
+    const b = encodeFile(new Uint8Array(100));
+    const sa = secret();
+    const sb = secret();
+    a.shares.forEach((s, r) => store.put(a.storageIndex, r, s, sa, HOUR));
+    b.shares.forEach((s, r) => store.put(b.storageIndex, r, s, sb, HOUR));
+    const bBytes = b.shares.reduce((x, s) => x + s.length, 0);
+    clock.t += HOUR / 2;
+    store.renewLease(a.storageIndex, sa, HOUR);
+    expect(refusal(() => store.renewLease(a.storageIndex, sb, HOUR)).code).toBe('no-lease');
+    expect(store.collectGarbage()).toEqual({ storageIndexes: 0, bytes: 0 });
+    clock.t += HOUR / 2 + 1; // b's lease has expired, a's was renewed until now + HOUR/2
+    const before = store.usedBytes;
+    expect(store.collectGarbage()).toEqual({ storageIndexes: 1, bytes: bBytes });
+    expect(store.usedBytes).toBe(before - bBytes);
+    expect(store.list(b.storageIndex)).toEqual([]);
+    expect(store.list(a.storageIndex).length).toBe(10);
+    clock.t += HOUR;
+    expect(store.collectGarbage().storageIndexes).toBe(1);
+    expect(store.usedBytes).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('stores only hashes of lease secrets, and reopens with the same usage', () => {
+    const { store, dir } = setup(1 << 20);
+    const f = encodeFile(new Uint8Array(100));
+    const s = secret();
+    store.put(f.storageIndex, 0, f.shares[0] as Uint8Array, s, HOUR);
+    const leases = readFileSync(join(dir, f.storageIndex, 'leases.json'), 'utf8');
+    expect(leases).not.toContain(Buffer.from(s).toString('hex'));
+    expect(new ShareStore({ dir, quotaBytes: 1 << 20 }).usedBytes).toBe(store.usedBytes);
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * Ten in-process storage servers on loopback, each over real sockets and the node's Noise
+ * transport: placement on distinct servers, read-back after 7 of 10 are stopped, a lying server
+ * detected and routed around, an oversized upload refused with a clear error.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NodeIdentity } from '../../../src/node/identity.js';
+import { StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
+import { encodeFile, verifyShare } from '../../../src/node/storage/immutable.js';
+import { ShareStore } from '../../../src/node/storage/server/share-store.js';
+import { FRAME_REQUEST, StorageConnection, StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
+import { dial } from '../../../src/node/transport/ws-transport.js';
+
+type Answer = { header: StorageResponse; body?: Uint8Array };
+
+/** Returns every share with one byte flipped. */
+class LyingServer extends StorageServer {
+  protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
+    const out = await super.handle(req, body);
+    if (req.op === 'get' && out.body) {
+      const bad = Uint8Array.from(out.body);
+      bad[bad.length >> 1] = (bad[bad.length >> 1] as number) ^ 1;
+      return { ...out, body: bad };
+    }
+    return out;
+  }
+}
+
+/** Lists its shares but claims to have lost them when asked. */
+class ForgetfulServer extends StorageServer {
+  protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
+    if (req.op === 'get') return { header: { ok: false, code: 'not-found', error: 'no such share' } };
+    return super.handle(req, body);
+  }
+}
+
+/** Answers share reads 300 ms late, so the liar's answer is certain to be examined first. */
+class SlowServer extends StorageServer {
+  protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
+    if (req.op === 'get') await new Promise((r) => setTimeout(r, 300));
+    return super.handle(req, body);
+  }
+}
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()?.();
+});
+
+async function grid(count: number, opts: { quotaBytes?: number; liar?: number; liarKind?: typeof LyingServer | typeof ForgetfulServer } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[]; dirs: string[] }> {
+  const servers: StorageServer[] = [];
+  const dirs: string[] = [];
+  const infos: ServerInfo[] = [];
+  for (let i = 0; i < count; i++) {
+    const dir = mkdtempSync(join(tmpdir(), `dd-srv${i}-`));
+    dirs.push(dir);
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const id = NodeIdentity.fromSeed(new Uint8Array(32).fill(10 + i));
+    const store = new ShareStore({ dir, quotaBytes: opts.quotaBytes ?? 1 << 24 });
+    const kind = opts.liar === undefined ? StorageServer : i === opts.liar ? (opts.liarKind ?? LyingServer) : SlowServer;
+    const s = await kind.start(id, store);
+    cleanup.push(() => s.close());
+    servers.push(s);
+    infos.push({ id: id.publicKey, url: s.url });
+  }
+  return { servers, infos, dirs };
+}
+
+const client = (infos: ServerInfo[]): StorageClient => new StorageClient(NodeIdentity.fromSeed(new Uint8Array(32).fill(99)), infos);
+const HOUR = 3_600_000;
+
+describe('storage over loopback Noise channels', () => {
+  it('puts 3-of-10 on 10 distinct servers and reads it back byte-identical with 7 servers stopped', async () => {
+    const { servers, infos } = await grid(10);
+    const data = new Uint8Array(randomBytes(300_000));
+    const file = encodeFile(data, { k: 3, n: 10 });
+    const put = await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    expect(new Set(put.placed.values()).size).toBe(10);
+    for (const s of servers) expect(s.store.list(file.storageIndex).length).toBe(1);
+    const stopped = servers.filter((_, i) => i % 10 < 7);
+    await Promise.all(stopped.map((s) => s.close()));
+    const got = await client(infos).get(file.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
+    expect(got.unreachable.length).toBe(7);
+    await servers[7]?.close();
+    await expect(client(infos).get(file.readCap)).rejects.toThrow(/found 2 valid shares, need 3/);
+  });
+
+  it('detects a lying server and uses the others', async () => {
+    const { servers, infos } = await grid(10, { liar: 4 });
+    const data = new Uint8Array(randomBytes(50_000));
+    const file = encodeFile(data, { k: 3, n: 10 });
+    await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    // Leave the liar and three honest servers.
+    const honestStopped = servers.filter((_, i) => i !== 4).slice(0, 6);
+    await Promise.all(honestStopped.map((s) => s.close()));
+    const got = await client(infos).get(file.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
+    expect(got.rejected.length).toBe(1);
+    expect(got.rejected[0]).toContain(servers[4]?.url);
+    expect(got.rejected[0]).toMatch(/corrupt|share tree/);
+  });
+
+  it('refuses an upload beyond a server quota with a clear error', async () => {
+    const { infos } = await grid(10, { quotaBytes: 20_000 });
+    const file = encodeFile(new Uint8Array(randomBytes(100_000)), { k: 3, n: 10 });
+    await expect(client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR)).rejects.toThrow(/placed 0 shares, need 10: share \d+ on ws:\/\/127\.0\.0\.1:\d+: share of \d+ bytes exceeds this server's limit of 20000 bytes per share/);
+  });
+
+  it('answers bad requests from a stranger with errors or a closed channel, and keeps serving', async () => {
+    const { servers, infos } = await grid(1);
+    const stranger = NodeIdentity.fromSeed(new Uint8Array(32).fill(55));
+    const ch = await dial(infos[0]?.url as string, stranger);
+    const closed = new Promise<string>((resolve) => ch.once('close', (reason) => resolve(reason)));
+    ch.send(FRAME_REQUEST, Uint8Array.of(1, 2, 3));
+    expect(await closed).toBe('remote'); // the server hung up on the malformed request
+
+    const conn = await StorageConnection.open(infos[0]?.url as string, stranger);
+    cleanup.push(() => conn.close());
+    const si = encodeFile(new Uint8Array(10)).storageIndex;
+    const weird = [
+      { op: 'nope', si },
+      { op: 'get', si: '../../etc', num: 0 },
+      { op: 'get', si, num: -1 },
+      { op: 'put', si, num: 0, leaseSecret: 'zz', durationMs: 1 },
+      { op: 'renew', si, leaseSecret: '00'.repeat(32), durationMs: 1000 },
+    ];
+    const codes = [];
+    for (const req of weird) codes.push((await conn.request(req as never)).header.code);
+    expect(codes).toEqual(['bad-request', 'bad-request', 'bad-request', 'bad-request', 'no-lease']);
+    const secret = new Uint8Array(randomBytes(32));
+    const put = await conn.request({ op: 'put', si, num: 2, leaseSecret: Buffer.from(secret).toString('hex'), durationMs: 1000 }, Uint8Array.of(7, 7));
+    expect(put.header.ok).toBe(true);
+    expect((await conn.request({ op: 'renew', si, leaseSecret: Buffer.from(secret).toString('hex'), durationMs: HOUR })).header.ok).toBe(true);
+    expect(servers[0]?.store.leaseExpiry(si)).toBeGreaterThan(Date.now() + HOUR - 60_000);
+    const got = await conn.request({ op: 'get', si, num: 2 });
+    expect(Array.from(got.body)).toEqual([7, 7]);
+  });
+
+  it('repairs lost and corrupt shares onto fresh servers with the verify cap', async () => {
+    const { servers, infos, dirs } = await grid(13);
+    const data = new Uint8Array(randomBytes(40_000));
+    const file = encodeFile(data, { k: 3, n: 10 });
+    const secret = new Uint8Array(randomBytes(32));
+    const put = await client(infos).put(file, secret, HOUR);
+    const holderOf = (r: number): number => infos.findIndex((x) => x.url === put.placed.get(r));
+    // Lose shares 1 and 5 (servers stopped), corrupt share 8 on disk.
+    await servers[holderOf(1)]?.close();
+    await servers[holderOf(5)]?.close();
+    const bad = Uint8Array.from(file.shares[8] as Uint8Array);
+    bad[200] = (bad[200] as number) ^ 0x10;
+    writeFileSync(join(dirs[holderOf(8)] as string, file.storageIndex, '8'), bad);
+
+    const result = await client(infos).repair(file.verifyCap, secret, HOUR);
+    expect(result.healthy).toEqual([0, 2, 3, 4, 6, 7, 9]);
+    expect(result.corrupt.length).toBe(1);
+    expect(result.corrupt[0]).toMatch(/share 8: block 0 of share 8 is corrupt/);
+    expect([...result.repaired.keys()].sort()).toEqual([1, 5, 8]);
+    const originalHolders = new Set(put.placed.values());
+    for (const [r, url] of result.repaired) {
+      expect(originalHolders.has(url), `share ${r} went to a fresh server`).toBe(false);
+      const s = servers[infos.findIndex((x) => x.url === url)] as StorageServer;
+      expect(Buffer.from(verifyShare(file.verifyCap, s.store.get(file.storageIndex, r) as Uint8Array, r).blocks[0] as Uint8Array).length).toBeGreaterThan(0);
+      expect(Buffer.from(s.store.get(file.storageIndex, r) as Uint8Array).equals(file.shares[r] as Uint8Array)).toBe(true);
+    }
+    // Now readable from the repaired shares alone plus any one other.
+    const keep = new Set([...result.repaired.values()]);
+    await Promise.all(servers.filter((_, i) => !keep.has(infos[i]?.url as string)).map((s) => s.close()));
+    const back = await client(infos).get(file.readCap);
+    expect(Buffer.from(back.data).equals(data)).toBe(true);
+  });
+
+  it('routes around a server that lists a share it lost', async () => {
+    const { servers, infos } = await grid(10, { liar: 2, liarKind: ForgetfulServer });
+    const data = new Uint8Array(randomBytes(20_000));
+    const file = encodeFile(data, { k: 3, n: 10 });
+    await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    await Promise.all(servers.filter((_, i) => i !== 2).slice(0, 6).map((s) => s.close()));
+    const got = await client(infos).get(file.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
+    expect(got.rejected).toEqual([expect.stringMatching(new RegExp(`^${infos[2]?.url}: listed share \\d+ but could not return it$`))]);
+  });
+});
