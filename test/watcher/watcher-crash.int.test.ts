@@ -129,7 +129,7 @@ describe.each(chainNodes())('watcher crash safety on %s', (kind) => {
   }
 
   describe('DropWatcher under kill -9', () => {
-    it(`ends with exactly one confirmed event per drop after ${TRIALS} trials of random kills during a ${BLOCKS}-block rescan`, async () => {
+    it(`ends with exactly one confirmed event per drop after at least ${TRIALS} trials of random kills during a ${BLOCKS}-block rescan`, async () => {
       const B = newIdentity('B');
       const sender = new TestSender(node, source);
       await sender.fund(12, 20_000n);
@@ -182,10 +182,19 @@ describe.each(chainNodes())('watcher crash safety on %s', (kind) => {
         expect(res, res.stderr).toMatchObject({ code: 0, done: true });
         checkTrial(n, drops);
       };
-      for (let n = 0; n < TRIALS; n += LANES) await Promise.all(Array.from({ length: Math.min(LANES, TRIALS - n) }, (_, i) => trial(n + i)));
+      // At least TRIALS trials; then more (up to three times as many) until enough kills landed
+      // mid-rescan. A fast node (Core rescans 200 blocks in well under a second) puts many random
+      // kills before the first block or after the last, and the calibration run is alone while the
+      // trials run in lanes, so the share that lands midway varies from run to run.
+      const midwayWanted = Math.ceil((TRIALS * 2) / 3);
+      let n = 0;
+      while (n < TRIALS || (killedMidway < midwayWanted && n < 3 * TRIALS)) {
+        await Promise.all(Array.from({ length: LANES }, (_, i) => trial(n + i)));
+        n += LANES;
+      }
       expect(kills).toBeGreaterThanOrEqual(TRIALS);
-      // Most kills must land mid-rescan (some blocks done, some not), or the test would prove little.
-      expect(killedMidway).toBeGreaterThanOrEqual(Math.floor(kills / 2));
-    }, 300_000);
+      // Enough kills must land mid-rescan (some blocks done, some not), or the test would prove little.
+      expect(killedMidway).toBeGreaterThanOrEqual(midwayWanted);
+    }, 600_000);
   });
 });
