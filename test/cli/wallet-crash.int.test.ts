@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { runCli, runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
+import { backendArgs, runCli, runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
 import { waitUntil } from '../support/wait.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { openBackend } from '../../src/chain/open.js';
@@ -171,7 +171,7 @@ describe('kill -9 of a sending daemon (btcd)', () => {
   it('lists and abandons PSBT reservations from the CLI, kept across processes', async () => {
     await stopDaemonProcess(daemon);
     daemon = undefined;
-    const bk = ['--datadir', datadir, '--backend', node.backendUrl];
+    const bk = ['--datadir', datadir, ...backendArgs(node.backendUrl, datadir)];
     const created = await runCliJson<{ txid: string; expiresAt: number }>([...bk, 'wallet', 'psbt', 'create', stranger.taprootKey(RECEIVE, 9997).address, '1000', '--fee-rate', '1', '--expires', '2h'], env);
     expect(created.expiresAt).toBeGreaterThan(Date.now() + 7_000_000);
     const listed = await runCliJson<{ reservations: Reservation[] }>([...bk, 'wallet', 'reservations'], env);
