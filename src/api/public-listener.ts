@@ -13,13 +13,10 @@ import { createServer, type Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../util/errors.js';
 import { markPublicListener } from './host-guard.js';
-import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connection-limits.js';
 
-/**
- * Strangers connect to this listener, so it is bounded more tightly than the loopback API: the
- * same header deadline, and fewer connections per source address.
- */
-const PUBLIC_LIMITS: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, maxConnections: 512, maxPerSource: 32, requestTimeoutMs: 60_000 };
+/** Header and request deadlines on the public listener (strangers connect to it). */
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export interface PublicListener {
   /** `http://addr:port` as bound (port 0 resolved). */
@@ -39,12 +36,12 @@ export function parseListenAddress(value: string): { host: string; port: number 
 export async function listenPublic(app: FastifyInstance, address: string): Promise<PublicListener> {
   const { host, port } = parseListenAddress(address);
   await app.ready();
-  const timeouts = serverTimeouts(PUBLIC_LIMITS);
-  const server: Server = createServer({ ...timeouts.http, requestTimeout: timeouts.requestTimeout, keepAliveTimeout: timeouts.keepAliveTimeout }, (req, res) => {
+  const server: Server = createServer((req, res) => {
     markPublicListener(req);
     app.routing(req, res);
   });
-  limitConnections(server, PUBLIC_LIMITS);
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.on('upgrade', (_req, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(DeaddropError.badInput(`cannot listen on ${address} (--public-listen): ${err.code ?? err.message}`)));
