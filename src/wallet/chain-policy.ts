@@ -83,40 +83,30 @@ export class PendingGraph {
   ancestors(txid: string): Set<string> {
     const hit = this.#anc.get(txid);
     if (hit) return hit;
-    const out = new Set<string>();
-    const stack = [txid];
-    while (stack.length > 0) {
-      const id = stack.pop()!;
-      if (out.has(id) || !this.#txs.has(id)) continue;
-      out.add(id);
-      stack.push(...this.#txs.get(id)!.parents);
-    }
+    const out = this.#reach(txid, (id) => this.#txs.get(id)!.parents);
     this.#anc.set(txid, out);
     return out;
   }
 
   /** `txid` and its unconfirmed descendants. */
   descendants(txid: string): Set<string> {
-    const out = new Set<string>();
-    const stack = [txid];
-    while (stack.length > 0) {
-      const id = stack.pop()!;
-      if (out.has(id) || !this.#txs.has(id)) continue;
-      out.add(id);
-      stack.push(...(this.#children.get(id) ?? []));
-    }
-    return out;
+    return this.#reach(txid, (id) => this.#children.get(id) ?? []);
   }
 
   /** Every unconfirmed transaction connected to `txid` (parents and children, transitively). */
   cluster(txid: string): Set<string> {
+    return this.#reach(txid, (id) => [...this.#txs.get(id)!.parents, ...(this.#children.get(id) ?? [])]);
+  }
+
+  /** `txid` and every unconfirmed transaction reachable from it through `next` (never past a confirmed one). */
+  #reach(txid: string, next: (id: string) => readonly string[]): Set<string> {
     const out = new Set<string>();
     const stack = [txid];
     while (stack.length > 0) {
       const id = stack.pop()!;
       if (out.has(id) || !this.#txs.has(id)) continue;
       out.add(id);
-      stack.push(...this.#txs.get(id)!.parents, ...(this.#children.get(id) ?? []));
+      stack.push(...next(id));
     }
     return out;
   }

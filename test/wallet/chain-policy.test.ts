@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { Wallet } from '../../src/wallet/wallet.js';
 import { WalletKeys, RECEIVE } from '../../src/wallet/keys.js';
 import { parseTransaction } from '../../src/chain/block.js';
-import { DeaddropError } from '../../src/util/errors.js';
 import { BTCD_POLICY, CORE_POLICY, PendingGraph, chainPolicyFor, type ChainPolicy } from '../../src/wallet/chain-policy.js';
 import { sendDrop } from '../../src/deaddrop/send.js';
 import { walletSilentAddress } from '../../src/deaddrop/publish.js';
 import { FakeChain, fakePayment } from './fake-chain.js';
+import { errorOf } from '../support/errors.js';
 
 const keys = WalletKeys.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow', 'regtest');
 const OTHER = WalletKeys.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about', 'regtest');
@@ -38,16 +38,6 @@ async function walletWith(coins: bigint[], chainPolicy?: ChainPolicy): Promise<{
   chain.mine(1);
   await wallet.sync();
   return { wallet, chain };
-}
-
-async function errorOf(p: Promise<unknown>): Promise<DeaddropError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DeaddropError) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
 }
 
 const chainOf = (n: number, vsize = 200): { txid: string; vsize: number; parents: string[] }[] =>

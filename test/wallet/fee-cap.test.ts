@@ -14,6 +14,7 @@ import { DeaddropError } from '../../src/util/errors.js';
 import { sendDrop } from '../../src/deaddrop/send.js';
 import { walletSilentAddress } from '../../src/deaddrop/publish.js';
 import { FakeChain, fakePayment } from './fake-chain.js';
+import { errorOf } from '../support/errors.js';
 
 const keys = WalletKeys.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow', 'regtest');
 const OTHER = WalletKeys.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about', 'regtest');
@@ -37,16 +38,6 @@ async function walletWith(coin: bigint, maxFeeRate?: number): Promise<{ wallet: 
   chain.mine(1);
   await wallet.sync();
   return { wallet, chain };
-}
-
-async function errorOf(p: Promise<unknown>): Promise<DeaddropError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DeaddropError) return err;
-    throw err;
-  }
-  throw new Error('expected an error');
 }
 
 describe('fee cap before coin selection', () => {
