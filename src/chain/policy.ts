@@ -11,6 +11,16 @@
  */
 import type { NodeKind } from './dialect.js';
 
+/** Limits on a transaction's unconfirmed relatives; counts include the transaction, sizes are in vbytes. */
+export interface UnconfirmedLimits {
+  readonly maxAncestorCount: number;
+  readonly maxAncestorVsize: number;
+  readonly maxDescendantCount: number;
+  readonly maxDescendantVsize: number;
+  readonly maxClusterCount: number;
+  readonly maxClusterVsize: number;
+}
+
 /** One node's relay policy. */
 export interface NodePolicy {
   readonly kind: NodeKind;
@@ -23,11 +33,12 @@ export interface NodePolicy {
   /** Minimum relay fee rate in sat per 1000 vB for a transaction without priority. */
   readonly minRelayFeeSatPerKvB: number;
   /**
-   * Longest chain of unconfirmed transactions (each spending the previous) the mempool takes, or
-   * undefined when the node sets none. Core 31 has cluster limits (64 transactions), no ancestor
-   * limit of 25 any more; btcd v0.26 has no chain limit.
+   * Limits on a transaction's unconfirmed relatives. A chain of unconfirmed transactions (each
+   * spending the previous) is one cluster, so `maxClusterCount` is the longest chain the mempool
+   * takes: 64 on Core 31 (cluster mempool; it keeps 25/25 ancestors/descendants only for its own
+   * wallet's coin selection, and Core up to v30 enforced those), none on btcd v0.26.
    */
-  readonly maxUnconfirmedChain: number | undefined;
+  readonly unconfirmed: UnconfirmedLimits;
   /** Largest standard transaction weight (both nodes: 400,000 WU = 100,000 vB). */
   readonly maxStandardTxWeight: number;
   /** Whether more than one OP_RETURN output or data above 80 bytes may be used on this node. */
@@ -41,7 +52,11 @@ export const BTCD_POLICY: NodePolicy = Object.freeze({
   maxOpReturnScriptTotal: 83,
   maxOpReturnOutputs: 1,
   minRelayFeeSatPerKvB: 1000,
-  maxUnconfirmedChain: undefined,
+  unconfirmed: Object.freeze({
+    maxAncestorCount: Infinity, maxAncestorVsize: Infinity,
+    maxDescendantCount: Infinity, maxDescendantVsize: Infinity,
+    maxClusterCount: Infinity, maxClusterVsize: Infinity,
+  }),
   maxStandardTxWeight: 400_000,
   largeData: false,
 });
@@ -57,7 +72,11 @@ export const CORE_POLICY: NodePolicy = Object.freeze({
   maxOpReturnScriptTotal: 100_000,
   maxOpReturnOutputs: Infinity,
   minRelayFeeSatPerKvB: 100,
-  maxUnconfirmedChain: 64,
+  unconfirmed: Object.freeze({
+    maxAncestorCount: 25, maxAncestorVsize: 101_000,
+    maxDescendantCount: 25, maxDescendantVsize: 101_000,
+    maxClusterCount: 64, maxClusterVsize: 101_000,
+  }),
   maxStandardTxWeight: 400_000,
   largeData: true,
 });

@@ -12,39 +12,23 @@
  * accepted). A transaction has to relay through other nodes too, so off regtest the wallet
  * applies Core's limits whatever its own node is.
  *
- * NOTE: a small local type for now; the node policy description of the Core-conformance work
- * (src/chain) is meant to absorb it.
+ * The numbers live with the rest of each node's relay policy in src/chain/policy.ts.
  */
 import { DeaddropError } from '../util/errors.js';
 import type { BackendKind } from '../chain/types.js';
+import { BTCD_POLICY as BTCD_NODE_POLICY, CORE_POLICY as CORE_NODE_POLICY, type UnconfirmedLimits } from '../chain/policy.js';
 import type { Network } from '../util/network.js';
 
-/** Counts include the transaction itself; sizes are in vbytes. */
-export interface ChainPolicy {
+/** The unconfirmed-chain limits the wallet keeps to, named for its error messages. */
+export interface ChainPolicy extends UnconfirmedLimits {
   readonly name: string;
-  readonly maxAncestorCount: number;
-  readonly maxAncestorVsize: number;
-  readonly maxDescendantCount: number;
-  readonly maxDescendantVsize: number;
-  readonly maxClusterCount: number;
-  readonly maxClusterVsize: number;
 }
 
 /** Bitcoin Core's defaults, both the pre-cluster limits and the cluster-mempool ones. */
-export const CORE_POLICY: ChainPolicy = Object.freeze({
-  name: 'Bitcoin Core',
-  maxAncestorCount: 25, maxAncestorVsize: 101_000,
-  maxDescendantCount: 25, maxDescendantVsize: 101_000,
-  maxClusterCount: 64, maxClusterVsize: 101_000,
-});
+export const CORE_POLICY: ChainPolicy = Object.freeze({ name: 'Bitcoin Core', ...CORE_NODE_POLICY.unconfirmed });
 
 /** btcd v0.26: no limit on unconfirmed chains. */
-export const BTCD_POLICY: ChainPolicy = Object.freeze({
-  name: 'btcd',
-  maxAncestorCount: Infinity, maxAncestorVsize: Infinity,
-  maxDescendantCount: Infinity, maxDescendantVsize: Infinity,
-  maxClusterCount: Infinity, maxClusterVsize: Infinity,
-});
+export const BTCD_POLICY: ChainPolicy = Object.freeze({ name: 'btcd', ...BTCD_NODE_POLICY.unconfirmed });
 
 /**
  * The policy a wallet follows for a backend: btcd's own on regtest, Core's everywhere else

@@ -68,9 +68,11 @@ describe.each(chainNodes())('relay policy of %s', (kind) => {
     await node.mine(1);
   });
 
-  it(`takes a chain of unconfirmed transactions ${policy.maxUnconfirmedChain === undefined ? 'longer than Core\'s cluster limit' : `up to ${policy.maxUnconfirmedChain} long, and refuses one more`}`, async () => {
-    const limit = policy.maxUnconfirmedChain;
-    const length = limit ?? policyFor('bitcoind').maxUnconfirmedChain! + 1;
+  // A chain of unconfirmed transactions is one cluster: its longest length is the cluster limit.
+  const chainLimit = Number.isFinite(policy.unconfirmed.maxClusterCount) ? policy.unconfirmed.maxClusterCount : undefined;
+  it(`takes a chain of unconfirmed transactions ${chainLimit === undefined ? 'longer than Core\'s cluster limit' : `up to ${chainLimit} long, and refuses one more`}`, async () => {
+    const limit = chainLimit;
+    const length = limit ?? policyFor('bitcoind').unconfirmed.maxClusterCount + 1;
     let prev: string | undefined;
     for (let i = 0; i < length; i++) {
       const res = await send([{ address: STRANGER, sats: 1_000n }], prev ? { inputs: [{ txid: prev, vout: 1 }] } : {});
