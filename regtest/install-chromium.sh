@@ -9,12 +9,7 @@ if [ -x "$CHROMIUM" ]; then
   echo "chromium: $CHROMIUM"
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "chromium: not found and no apt-get; the dashboard browser tests will fail" >&2
-  exit 0
-fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "chromium: installing Debian's chromium with apt-get"
-$SUDO apt-get install -y chromium >/dev/null || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y chromium >/dev/null; }
+bash "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh" chromium chromium
+[ -x "$CHROMIUM" ] || { echo "install-chromium: $CHROMIUM still missing after apt-get install" >&2; exit 1; }
 echo "chromium: $CHROMIUM"
