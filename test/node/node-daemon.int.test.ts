@@ -24,6 +24,7 @@ import { sendDrop } from '../../src/deaddrop/send.js';
 import { parseInvite } from '../../src/deaddrop/invite.js';
 import { freePort, startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { callApi } from '../support/api.js';
 
 describe.each(chainNodes())('peer node daemons on %s', (kind) => {
   useNodeKind(kind);
@@ -51,16 +52,7 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
   const peers: Peer[] = [];
   const sockets = new Set<WebSocket>();
 
-  async function api<T = Record<string, unknown>>(p: Peer, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${p.daemon.apiUrl}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${p.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const json = (await res.json()) as T;
-    if (!res.ok) throw new Error(`${p.name} ${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-    return json;
-  }
+  const api = callApi;
 
   async function until<T>(what: string, probe: () => Promise<T | false | null | undefined> | T | false | null | undefined, timeoutMs = 20_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;

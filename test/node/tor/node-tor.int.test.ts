@@ -23,6 +23,7 @@ import { startTorNetwork, torAvailable } from '../../support/tor-network.js';
 import type { TorNetwork } from '../../support/tor-network.js';
 import { waitUntil } from '../../support/wait.js';
 import { runCli } from '../../support/cli.js';
+import { callApi } from '../../support/api.js';
 
 const PASS = 'tor daemon test passphrase';
 const HAVE_TOR = torAvailable();
@@ -59,16 +60,7 @@ let net: TorNetwork;
 let btc: RegtestNode;
 const peers: Peer[] = [];
 
-async function api<T = Record<string, unknown>>(p: Peer, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${p.daemon.apiUrl}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${p.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const json = (await res.json()) as T;
-  if (!res.ok) throw new Error(`${p.name} ${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
+const api = callApi;
 
 function options(p: Peer): NodeFeatureOptions {
   return {
