@@ -253,7 +253,7 @@ describe.each(chainNodes())('on %s', (kind) => {
       // Its own HOME: no published node, so it starts one (as `npm start` does on a fresh machine).
       const soloHome = join(root, 'home-solo');
       mkdirSync(soloHome, { recursive: true });
-      const d = spawnCli(['--datadir', dirs.solo, 'start', '--regtest'], { HOME: soloHome, DEADDROP_PASSPHRASE: PASS, DEADDROP_BACKEND_AUTH: 'someone:s3cret-auth' });
+      const d = spawnCli(['--datadir', dirs.solo, 'start', '--regtest'], { HOME: soloHome, DEADDROP_PASSPHRASE: PASS, DEADDROP_BACKEND_AUTH: 'someone:s3cret-auth', DEADDROP_REGTEST_NODE: kind });
       procs.push(d);
       await apiOf(d);
       expect(d.stderr).toMatch(/no regtest node running: starting one/);
