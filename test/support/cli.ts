@@ -1,6 +1,7 @@
 /** Runs the real `deaddrop` CLI in a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,8 @@ export const CLI = fileURLToPath(new URL('../../bin/deaddrop.js', import.meta.ur
  * tests must not share (or write) the real one.
  */
 export const TEST_HOME = mkdtempSync(join(tmpdir(), 'dd-home-'));
+// Registered on the importing test file: its HOME goes with it.
+afterAll(() => rmSync(TEST_HOME, { recursive: true, force: true }));
 
 export interface CliResult {
   readonly code: number;
