@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { Backoff, sleep } from '../../src/util/time.js';
+
+describe('sleep', () => {
+  it('rejects with the abort reason when the signal aborts', async () => {
+    const ac = new AbortController();
+    const pending = sleep(10_000, ac.signal);
+    ac.abort(new Error('stop'));
+    await expect(pending).rejects.toThrow('stop');
+  });
+  it('rejects at once on an aborted signal', async () => {
+    await expect(sleep(10, AbortSignal.abort(new Error('already')))).rejects.toThrow('already');
+  });
+});
+
+describe('Backoff', () => {
+  it('doubles up to the ceiling and starts again after reset', () => {
+    const b = new Backoff({ initialMs: 100, maxMs: 500 });
+    expect([b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([100, 200, 400, 500, 500]);
+    b.reset();
+    expect(b.next()).toBe(100);
+  });
+  it('refuses a ceiling below the first delay', () => {
+    expect(() => new Backoff({ initialMs: 100, maxMs: 50 })).toThrow(RangeError);
+  });
+});
