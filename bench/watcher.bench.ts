@@ -15,8 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { startRegtestNode } from '../src/regtest/harness.js';
 import { openBackend } from '../src/chain/open.js';
 import { sendDrop } from '../src/deaddrop/send.js';
-import { DropWatcher, type WatcherEvent } from '../src/watcher/watcher.js';
-import { TestSender, newIdentity } from '../test/watcher/helpers.js';
+import { DropWatcher, type WatcherEvent } from '../src/deaddrop/watch/watcher.js';
+import { TestSender, newIdentity } from '../test/deaddrop/watch/helpers.js';
 import type { Emit } from './types.js';
 
 const DROPS = 9;

@@ -112,6 +112,23 @@ export interface ChainSource {
 
   /** Subscribes to tip, mempool and connection events. Returns the unsubscribe function. */
   subscribe(listener: ChainListener): () => void;
+
+  /** Optional fast path, see {@link BlockPrevoutSource} (Core: `getblock <hash> 3`). */
+  getBlockPrevouts?(blockHash: string): Promise<Map<string, Prevout>>;
+}
+
+/** An output being spent: its scriptPubKey and value (what BIP352 needs of each input). */
+export interface Prevout {
+  readonly script: Uint8Array;
+  readonly value: bigint;
+}
+
+/**
+ * Optional fast path a backend may offer (Core: `getblock <hash> 3`): every prevout spent in a
+ * block, keyed by `txid:vout` (display hex), in one call. Used when present, before getrawtransaction.
+ */
+export interface BlockPrevoutSource {
+  getBlockPrevouts(blockHash: string): Promise<Map<string, Prevout>>;
 }
 
 export interface BackendOptions {

@@ -11,7 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DropStore, type DropRecord } from '../watcher/drop-store.js';
+import { DropStore, type DropRecord } from './watch/drop-store.js';
 import { addressFingerprint } from './publish.js';
 
 export const DROPS_DB = 'drops.sqlite';

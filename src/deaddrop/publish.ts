@@ -11,7 +11,7 @@ import { toHex } from '../chain/bytes.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import type { WalletKeys } from '../wallet/keys.js';
-import type { WatchIdentity } from '../watcher/candidates.js';
+import type { WatchIdentity } from './watch/candidates.js';
 import { encodeAddress } from './bip352.js';
 import { MAX_HINTS, PAYLOAD_FIXED_BYTES, payloadSize } from './codec.js';
 import { normalizeEndpoint, onionEndpoint } from './endpoint.js';

@@ -10,7 +10,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../util/errors.js';
-import type { DropRecord } from '../watcher/drop-store.js';
+import type { DropRecord } from './watch/drop-store.js';
 import type { IntroductionLedger } from './introductions.js';
 import { dropToJson } from './local.js';
 import { onionPortFor, type TorSendState } from './tor-send.js';

@@ -23,7 +23,7 @@ import { bytesToHex } from '@noble/hashes/utils.js';
 import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
 import type { ChainSource } from '../chain/types.js';
 import { isDeaddropError } from '../util/errors.js';
-import { ChainFollower, type CatchUpResult } from '../watcher/follower.js';
+import { ChainFollower, type CatchUpResult } from '../chain/follow/follower.js';
 import { encodeManifest } from './manifest.js';
 import { encodeFraudProof, extractHtlcSecret, openWrap } from './private.js';
 import { claimLeafScript, extractClaimKeys, htlcLeafScript, splitAnnex } from './scripts.js';

@@ -8,7 +8,7 @@
  */
 import Database from 'better-sqlite3';
 import { hex } from '@scure/base';
-import { migrateFollowerStore } from '../watcher/follower-store.js';
+import { migrateFollowerStore } from '../chain/follow/follower-store.js';
 import { DeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import type { KeyChain } from './keys.js';

@@ -18,7 +18,7 @@ import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
 import type { BroadcastResult, ChainEvent, ChainSource } from '../chain/types.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
-import { ChainFollower } from '../watcher/follower.js';
+import { ChainFollower } from '../chain/follow/follower.js';
 import { checkFeeRate, type OutputSpec } from './coinselect.js';
 import { chainPolicyFor, explainShortfall, PendingGraph, type ChainPolicy, type HeldBack } from './chain-policy.js';
 import { applyTx, disconnectBlock, evictTx, type ScriptIndex } from './indexer.js';

@@ -9,9 +9,9 @@ import { buildApp, routeGroup } from '../../src/api/app.js';
 import { EventBus } from '../../src/daemon/event-bus.js';
 import { walletRoutes } from '../../src/api/routes/wallet.js';
 import { dropRoutes } from '../../src/deaddrop/routes.js';
-import { indexRoutes } from '../../src/watcher/index-routes.js';
-import { IndexService } from '../../src/watcher/index-service.js';
-import { DropStore } from '../../src/watcher/drop-store.js';
+import { indexRoutes } from '../../src/deaddrop/watch/index-routes.js';
+import { IndexService } from '../../src/deaddrop/watch/index-service.js';
+import { DropStore } from '../../src/deaddrop/watch/drop-store.js';
 import type { DaemonStatus } from '../../src/api/services.js';
 import { DeaddropError } from '../../src/util/errors.js';
 

@@ -26,9 +26,9 @@ import { psbtFinalize } from '../../src/wallet/psbt.js';
 import type { Wallet } from '../../src/wallet/wallet.js';
 import type { IntroductionLedger } from '../../src/deaddrop/introductions.js';
 import type { IntroducerWallet } from '../../src/deaddrop/publish.js';
-import { DropStore } from '../../src/watcher/drop-store.js';
-import { indexRoutes } from '../../src/watcher/index-routes.js';
-import { IndexService } from '../../src/watcher/index-service.js';
+import { DropStore } from '../../src/deaddrop/watch/drop-store.js';
+import { indexRoutes } from '../../src/deaddrop/watch/index-routes.js';
+import { IndexService } from '../../src/deaddrop/watch/index-service.js';
 import { runCli } from '../support/cli.js';
 
 const TOKEN = 'e'.repeat(64);

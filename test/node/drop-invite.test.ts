@@ -12,7 +12,7 @@ import { expandDropToken, dropTokenId } from '../../src/node/invites.js';
 import { sha256, toHex, utf8 } from '../../src/node/crypto.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { encodePayload, decodePayload } from '../../src/deaddrop/codec.js';
-import { payloadToJson } from '../../src/watcher/candidates.js';
+import { payloadToJson } from '../../src/deaddrop/watch/candidates.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dd-drop-invite-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -14,11 +14,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { RPC_CODES, RpcClient, RpcError, type RpcAuth } from '../rpc.js';
 import { assertHash, coreDialect } from '../dialect.js';
-import type { BackendOptions, ChainSource } from '../types.js';
+import type { BackendOptions, BlockPrevoutSource, ChainSource, Prevout } from '../types.js';
 import { checkBlock, fromHex } from '../verify.js';
 import { DeaddropError } from '../../util/errors.js';
-import type { Prevout } from '../../watcher/drop-store.js';
-import type { BlockPrevoutSource } from '../../watcher/prevouts.js';
 import { defaultPollInterval, RpcChainSource } from './rpc-source.js';
 import { endpointsFromNotifications, ZmqFeed, type ZmqEndpoints, type ZmqTuning } from './zmq.js';
 

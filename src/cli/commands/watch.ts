@@ -23,9 +23,9 @@ import { withBackend } from '../backend.js';
 import { CLI_WATCHER, openDropsStore } from '../../deaddrop/local.js';
 import { walletIdentity, walletSilentAddress } from '../../deaddrop/publish.js';
 import { DeaddropError } from '../../util/errors.js';
-import type { DropStore, OutboxEvent } from '../../watcher/drop-store.js';
-import { DropWatcher } from '../../watcher/watcher.js';
-import { LightClient } from '../../watcher/light-client.js';
+import type { DropStore, OutboxEvent } from '../../deaddrop/watch/drop-store.js';
+import { DropWatcher } from '../../deaddrop/watch/watcher.js';
+import { LightClient } from '../../deaddrop/watch/light-client.js';
 import { lockDatadir } from '../../daemon/datadir-lock.js';
 
 /** Outbox consumer of what `watch` has printed. */

@@ -6,16 +6,17 @@
  * Everything here is total over chain data: a missing prevout, an input that is not eligible,
  * an invalid curve point or a payload that does not decode yields null or [], never a throw.
  */
-import type { CandidateOutput, Tx } from '../chain/block.js';
-import { candidateOutputs } from '../chain/block.js';
-import { toHex } from '../chain/bytes.js';
-import { summarizeInputs, tweakData, type TxInputView } from '../deaddrop/bip352.js';
-import type { DropPayload } from '../deaddrop/codec.js';
-import { ENVELOPE_MAX_BYTES, ENVELOPE_MIN_BYTES } from '../deaddrop/envelope.js';
-import { openDropWithTweak } from '../deaddrop/scan.js';
-import { scalar } from '../util/secp.js';
-import type { FoundDrop, Prevout } from './drop-store.js';
-import { outpointKey, type OutpointRef } from './prevouts.js';
+import type { CandidateOutput, Tx } from '../../chain/block.js';
+import { candidateOutputs } from '../../chain/block.js';
+import { toHex } from '../../chain/bytes.js';
+import { summarizeInputs, tweakData, type TxInputView } from '../bip352.js';
+import type { DropPayload } from '../codec.js';
+import { ENVELOPE_MAX_BYTES, ENVELOPE_MIN_BYTES } from '../envelope.js';
+import { openDropWithTweak } from '../scan.js';
+import { scalar } from '../../util/secp.js';
+import type { Prevout } from '../../chain/types.js';
+import type { FoundDrop } from './drop-store.js';
+import { outpointKey, type OutpointRef } from '../../chain/follow/prevouts.js';
 
 /** Scan options for dead-drop candidates: one OP_RETURN push of an envelope's possible size. */
 // Envelopes are uniformly random, so one may start with another protocol's prefix: skip none

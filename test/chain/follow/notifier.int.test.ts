@@ -1,10 +1,10 @@
 /** ChainNotifier against each regtest node: confirmations, spends (mempool and block), reorgs, history. */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { openBackend } from '../../src/chain/open.js';
-import type { ChainSource } from '../../src/chain/types.js';
-import { ChainNotifier, type ConfirmationEvent, type ReorgEvent, type SpendEvent } from '../../src/watcher/notifier.js';
-import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { startRegtestNode, type RegtestNode } from '../../../src/regtest/harness.js';
+import { openBackend } from '../../../src/chain/open.js';
+import type { ChainSource } from '../../../src/chain/types.js';
+import { ChainNotifier, type ConfirmationEvent, type ReorgEvent, type SpendEvent } from '../../../src/chain/follow/notifier.js';
+import { chainNodes, useNodeKind } from '../../support/nodes.js';
 
 describe.each(chainNodes())('notifier on %s', (kind) => {
   useNodeKind(kind);

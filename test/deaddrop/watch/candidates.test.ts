@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Transaction, Script } from '@scure/btc-signer';
-import { parseTransaction } from '../../src/chain/block.js';
-import { dropOutputs } from '../../src/watcher/candidates.js';
+import { parseTransaction } from '../../../src/chain/block.js';
+import { dropOutputs } from '../../../src/deaddrop/watch/candidates.js';
 
 /** A one-input tx with a single OP_RETURN push of `data`. */
 function txWithData(data: Uint8Array): Uint8Array {

@@ -21,10 +21,10 @@
  * - With `startHeight` > 0 the block below it is stored as a base (never passed to the consumer).
  */
 import type Database from 'better-sqlite3';
-import { blockHash, HEADER_SIZE } from '../chain/block.js';
-import { hashToHex } from '../chain/bytes.js';
-import type { ChainEvent, ChainSource } from '../chain/types.js';
-import { DeaddropError } from '../util/errors.js';
+import { blockHash, HEADER_SIZE } from '../block.js';
+import { hashToHex } from '../bytes.js';
+import type { ChainEvent, ChainSource } from '../types.js';
+import { DeaddropError } from '../../util/errors.js';
 import { FollowerStore, type FollowedBlock } from './follower-store.js';
 
 export type { FollowedBlock } from './follower-store.js';

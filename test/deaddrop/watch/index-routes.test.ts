@@ -1,9 +1,9 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { installErrorHandler } from '../../src/api/errors.js';
-import { indexRoutes } from '../../src/watcher/index-routes.js';
-import { IndexService, MAX_INDEX_RANGE } from '../../src/watcher/index-service.js';
-import { DropStore } from '../../src/watcher/drop-store.js';
+import { installErrorHandler } from '../../../src/api/errors.js';
+import { indexRoutes } from '../../../src/deaddrop/watch/index-routes.js';
+import { IndexService, MAX_INDEX_RANGE } from '../../../src/deaddrop/watch/index-service.js';
+import { DropStore } from '../../../src/deaddrop/watch/drop-store.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {

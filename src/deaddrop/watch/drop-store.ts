@@ -28,6 +28,7 @@
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
+import type { Prevout } from '../../chain/types.js';
 
 /** Lifecycle of a drop: seen in the mempool, mined, retracted by a reorg, or gone from the mempool unmined. */
 export type DropStatus = 'pending' | 'confirmed' | 'reorged' | 'evicted';
@@ -87,11 +88,6 @@ export interface OutboxEvent {
   readonly time: number;
 }
 
-/** A cached prevout. */
-export interface Prevout {
-  readonly script: Uint8Array;
-  readonly value: bigint;
-}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS dd_candidates (

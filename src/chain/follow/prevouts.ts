@@ -11,10 +11,9 @@
  *   fetcher does not write: it hands new rows back so the caller stores them in its own
  *   transaction (the follower forbids writes outside onConnect).
  */
-import { parseTransaction } from '../chain/block.js';
-import type { ChainSource } from '../chain/types.js';
-import { DeaddropError, isDeaddropError } from '../util/errors.js';
-import type { DropStore, Prevout } from './drop-store.js';
+import { parseTransaction } from '../block.js';
+import type { BlockPrevoutSource, ChainSource, Prevout } from '../types.js';
+import { DeaddropError, isDeaddropError } from '../../util/errors.js';
 
 /** An outpoint in display hex. */
 export interface OutpointRef {
@@ -22,12 +21,9 @@ export interface OutpointRef {
   readonly vout: number;
 }
 
-/**
- * Optional fast path a backend may offer (Core: `getblock <hash> 3`): every prevout spent in a
- * block, keyed by {@link outpointKey}, in one call. Used when present, before getrawtransaction.
- */
-export interface BlockPrevoutSource {
-  getBlockPrevouts(blockHash: string): Promise<Map<string, Prevout>>;
+/** The cache the fetcher reads (the drop watcher's store); it never writes to it. */
+export interface PrevoutCache {
+  getPrevout(txid: string, vout: number): Prevout | undefined;
 }
 
 function blockPrevoutSource(source: ChainSource): BlockPrevoutSource | null {
@@ -44,7 +40,7 @@ export interface FreshPrevout extends OutpointRef {
 export interface PrevoutLookup {
   /** `txid:vout` -> prevout; missing keys are outpoints the backend does not know. */
   readonly found: Map<string, Prevout>;
-  /** Rows that came from the backend (not the cache): store them with {@link DropStore.putPrevouts}. */
+  /** Rows that came from the backend (not the cache): store them in the cache's own transaction. */
   readonly fresh: FreshPrevout[];
 }
 
@@ -86,10 +82,10 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
  */
 export class PrevoutFetcher {
   readonly #source: ChainSource;
-  readonly #store: DropStore | null;
+  readonly #store: PrevoutCache | null;
   readonly #concurrency: number;
 
-  constructor(source: ChainSource, store: DropStore | null, opts: PrevoutFetcherOptions = {}) {
+  constructor(source: ChainSource, store: PrevoutCache | null, opts: PrevoutFetcherOptions = {}) {
     const c = opts.concurrency ?? 8;
     if (!Number.isSafeInteger(c) || c < 1) throw new RangeError(`concurrency must be a positive integer, got ${c}`);
     this.#source = source;

@@ -4,11 +4,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ChainFollower, type FollowerConsumer, type FollowedBlock } from '../../src/watcher/follower.js';
-import { isDeaddropError } from '../../src/util/errors.js';
-import { FakeChain } from '../wallet/fake-chain.js';
+import { ChainFollower, type FollowerConsumer, type FollowedBlock } from '../../../src/chain/follow/follower.js';
+import { isDeaddropError } from '../../../src/util/errors.js';
+import { FakeChain } from '../../wallet/fake-chain.js';
 
-const REPO = resolve(import.meta.dirname, '..', '..');
+const REPO = resolve(import.meta.dirname, '..', '..', '..');
 
 /** A consumer that records applied blocks in its own table and checks the call order. */
 function recordingConsumer(db: Database.Database, log: string[] = []): FollowerConsumer & { log: string[] } {
@@ -242,7 +242,7 @@ describe('ChainFollower', () => {
     writeFileSync(script, `
       import { createRequire } from 'node:module';
       const Database = createRequire(${JSON.stringify(join(REPO, 'package.json'))})('better-sqlite3');
-      import { ChainFollower } from ${JSON.stringify(join(REPO, 'src/watcher/follower.ts'))};
+      import { ChainFollower } from ${JSON.stringify(join(REPO, 'src/chain/follow/follower.ts'))};
       import { FakeChain } from ${JSON.stringify(join(REPO, 'test/wallet/fake-chain.ts'))};
       const killAt = Number(process.argv[2]);
       const chain = new FakeChain();

@@ -1,9 +1,10 @@
 import { describe, it, expect } from 'vitest';
-import { FakeChain } from '../wallet/fake-chain.js';
-import { PrevoutFetcher, outpointKey } from '../../src/watcher/prevouts.js';
-import { DropStore, type Prevout } from '../../src/watcher/drop-store.js';
-import { isDeaddropError } from '../../src/util/errors.js';
-import { rawTx, txidOf } from './helpers.js';
+import { FakeChain } from '../../wallet/fake-chain.js';
+import { PrevoutFetcher, outpointKey } from '../../../src/chain/follow/prevouts.js';
+import { DropStore } from '../../../src/deaddrop/watch/drop-store.js';
+import type { Prevout } from '../../../src/chain/types.js';
+import { isDeaddropError } from '../../../src/util/errors.js';
+import { rawTx, txidOf } from '../../deaddrop/watch/helpers.js';
 
 function setup() {
   const chain = new FakeChain();

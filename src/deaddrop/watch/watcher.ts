@@ -29,13 +29,13 @@
  *   point or an undecodable payload means "no candidate" / "no drop" (reported to onWarning).
  */
 import type Database from 'better-sqlite3';
-import { parseTransaction, scanBlockForCandidates, type Candidate, type Tx } from '../chain/block.js';
-import type { ChainEvent, ChainSource } from '../chain/types.js';
-import type { EventBus } from '../daemon/event-bus.js';
-import { DeaddropError } from '../util/errors.js';
-import { ChainFollower, type CatchUpResult, type FollowedBlock } from './follower.js';
+import { parseTransaction, scanBlockForCandidates, type Candidate, type Tx } from '../../chain/block.js';
+import type { ChainEvent, ChainSource } from '../../chain/types.js';
+import type { EventBus } from '../../daemon/event-bus.js';
+import { DeaddropError } from '../../util/errors.js';
+import { ChainFollower, type CatchUpResult, type FollowedBlock } from '../../chain/follow/follower.js';
 import { DropStore, type DropRecord, type FoundDrop, type IndexedCandidate, type OutboxEvent } from './drop-store.js';
-import { PrevoutFetcher, type FreshPrevout, type OutpointRef } from './prevouts.js';
+import { PrevoutFetcher, type FreshPrevout, type OutpointRef } from '../../chain/follow/prevouts.js';
 import { candidateTweak, checkIdentities, dropOutputs, DROP_SCAN_OPTIONS, spentOutpoints, trialDecrypt, type WatchIdentity } from './candidates.js';
 import { IndexService, INDEX_FROM_KEY, type IndexBounds } from './index-service.js';
 

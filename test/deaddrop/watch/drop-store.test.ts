@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DropStore, dropId, eventId, type FoundDrop, type IndexedCandidate, type OutboxEvent } from '../../src/watcher/drop-store.js';
+import { DropStore, dropId, eventId, type FoundDrop, type IndexedCandidate, type OutboxEvent } from '../../../src/deaddrop/watch/drop-store.js';
 
 const stores: DropStore[] = [];
 const dirs: string[] = [];

@@ -12,10 +12,10 @@
  * carries what it is about (height, block hash), so consumers can make handling idempotent.
  */
 import Database from 'better-sqlite3';
-import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
-import { bytesEqual, toHex } from '../chain/bytes.js';
-import type { ChainEvent, ChainSource } from '../chain/types.js';
-import { DeaddropError } from '../util/errors.js';
+import { parseBlock, parseTransaction, type Tx } from '../block.js';
+import { bytesEqual, toHex } from '../bytes.js';
+import type { ChainEvent, ChainSource } from '../types.js';
+import { DeaddropError } from '../../util/errors.js';
 import { ChainFollower, type FollowedBlock } from './follower.js';
 
 export interface Outpoint {

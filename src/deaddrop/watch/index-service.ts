@@ -10,8 +10,8 @@
  * always covers whole blocks: when the row limit cuts a range short, `to` is lowered to the last
  * complete block and the client continues from `to + 1`.
  */
-import { toHex } from '../chain/bytes.js';
-import { DeaddropError } from '../util/errors.js';
+import { toHex } from '../../chain/bytes.js';
+import { DeaddropError } from '../../util/errors.js';
 import type { DropStore, IndexedCandidate } from './drop-store.js';
 
 /** Most blocks one request may span. */
