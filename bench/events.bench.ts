@@ -18,7 +18,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import WebSocket from 'ws';
 import { buildApp, listenLoopback } from '../src/api/app.js';
 import { writeApiToken } from '../src/api/token.js';
-import { EventBus } from '../src/daemon/event-bus.js';
+import { EventBus } from '../src/util/event-bus.js';
 import type { DaemonStatus } from '../src/api/services.js';
 import type { Emit } from './types.js';
 

@@ -16,7 +16,7 @@
  *   system call for many frames instead of one each).
  */
 import type { WebSocket } from 'ws';
-import type { DaemonEvent } from '../daemon/event-bus.js';
+import type { DaemonEvent } from '../util/event-bus.js';
 
 export interface EventStreamLimits {
   /** Frames handed to the socket and not yet flushed to the kernel. */

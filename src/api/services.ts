@@ -2,7 +2,7 @@
  * What the API needs from the daemon. Routes depend on these narrow interfaces, never on the
  * daemon itself, so each route group can be tested with `inject()` over real services.
  */
-import type { EventBus } from '../daemon/event-bus.js';
+import type { EventBus } from '../util/event-bus.js';
 import type { NodeTorStatus } from '../node/tor/node-tor.js';
 
 /** Tor as `/status` reports it: off, or the running node's bootstrap, onions and how peers were reached. */

@@ -13,7 +13,7 @@ import type { DaemonStatus, TorStatusReport } from '../api/services.js';
 import { removeApiUrl, removeStaleApiUrl, writeApiToken, writeApiUrl } from '../api/token.js';
 import type { Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
-import { EventBus } from './event-bus.js';
+import { EventBus } from '../util/event-bus.js';
 import { join } from 'node:path';
 import { keystoreExists, openKeystore, readKeystoreMeta } from '../wallet/keystore.js';
 import { WalletKeys } from '../wallet/keys.js';

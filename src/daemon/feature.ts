@@ -8,7 +8,7 @@ import type { ChainSource } from '../chain/types.js';
 import type { Network } from '../util/network.js';
 import type { Wallet } from '../wallet/wallet.js';
 import type { WalletKeys } from '../wallet/keys.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus } from '../util/event-bus.js';
 import type { TorStatusReport } from '../api/services.js';
 
 /** What a feature may use of the daemon. */

@@ -23,8 +23,8 @@
  * - Events: node.* on the EventBus (hence the API websocket), ids stable per fact.
  */
 import { routeGroup, type ApiRoutePlugin } from '../api/app.js';
-import type { DaemonEvent } from '../daemon/event-bus.js';
-import { EventSummary } from '../daemon/event-summary.js';
+import type { DaemonEvent } from '../util/event-bus.js';
+import { EventSummary } from '../util/event-summary.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from '../daemon/feature.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Wallet } from '../wallet/wallet.js';

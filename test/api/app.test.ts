@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, listenLoopback } from '../../src/api/app.js';
-import { EventBus } from '../../src/daemon/event-bus.js';
+import { EventBus } from '../../src/util/event-bus.js';
 import { readApiToken, writeApiToken } from '../../src/api/token.js';
 import type { DaemonStatus } from '../../src/api/services.js';
 import { DeaddropError } from '../../src/util/errors.js';

@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, routeGroup } from '../../src/api/app.js';
-import { EventBus } from '../../src/daemon/event-bus.js';
+import { EventBus } from '../../src/util/event-bus.js';
 import { walletRoutes } from '../../src/api/routes/wallet.js';
 import { dropRoutes } from '../../src/deaddrop/routes.js';
 import { indexRoutes } from '../../src/deaddrop/watch/index-routes.js';

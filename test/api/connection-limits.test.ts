@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, listenLoopback } from '../../src/api/app.js';
 import { writeApiToken } from '../../src/api/token.js';
-import { EventBus } from '../../src/daemon/event-bus.js';
+import { EventBus } from '../../src/util/event-bus.js';
 import type { DaemonStatus } from '../../src/api/services.js';
 import type { ConnectionLimits } from '../../src/api/connection-limits.js';
 import { startSlowClients, type SlowClients } from '../support/slow-clients.js';

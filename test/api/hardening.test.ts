@@ -17,7 +17,7 @@ import { buildApp, listenLoopback, routeGroup } from '../../src/api/app.js';
 import { listenPublic, type PublicListener } from '../../src/api/public-listener.js';
 import { walletRoutes } from '../../src/api/routes/wallet.js';
 import type { DaemonStatus } from '../../src/api/services.js';
-import { EventBus } from '../../src/daemon/event-bus.js';
+import { EventBus } from '../../src/util/event-bus.js';
 import { encodeAddress } from '../../src/deaddrop/bip352.js';
 import { dropRoutes } from '../../src/deaddrop/routes.js';
 import { paypubRoutes } from '../../src/paypub/routes.js';

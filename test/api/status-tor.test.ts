@@ -2,7 +2,7 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
-import { EventBus } from '../../src/daemon/event-bus.js';
+import { EventBus } from '../../src/util/event-bus.js';
 import type { DaemonStatus, TorStatusReport } from '../../src/api/services.js';
 
 const TOKEN = 'ab'.repeat(32);

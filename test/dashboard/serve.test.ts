@@ -11,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import WebSocket from 'ws';
 import { buildApp, listenLoopback } from '../../src/api/app.js';
 import { writeApiToken } from '../../src/api/token.js';
-import { EventBus } from '../../src/daemon/event-bus.js';
+import { EventBus } from '../../src/util/event-bus.js';
 import type { DaemonStatus } from '../../src/api/services.js';
 import { DashboardSessions, LOGIN_CODE_TTL_MS } from '../../src/dashboard/sessions.js';
 

@@ -14,7 +14,7 @@ import { freePort, startRegtestNode, type RegtestNode } from '../../src/regtest/
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createNodeFeature } from '../../src/node/feature.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
-import type { DaemonEvent } from '../../src/daemon/event-bus.js';
+import type { DaemonEvent } from '../../src/util/event-bus.js';
 import { waitUntil } from '../support/wait.js';
 
 const PASS = 'rejections test passphrase';

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
-import type { DaemonEvent } from '../../src/daemon/event-bus.js';
+import type { DaemonEvent } from '../../src/util/event-bus.js';
 import type { DaemonFeature } from '../../src/daemon/feature.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import type { RegtestNode } from '../../src/regtest/harness.js';

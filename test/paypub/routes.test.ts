@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, routeGroup } from '../../src/api/app.js';
 import { writeApiToken } from '../../src/api/token.js';
-import { EventBus } from '../../src/daemon/event-bus.js';
+import { EventBus } from '../../src/util/event-bus.js';
 import { paypubRoutes } from '../../src/paypub/routes.js';
 
 describe('paypub routes', () => {

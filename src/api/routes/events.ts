@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { EventBus } from '../../daemon/event-bus.js';
+import type { EventBus } from '../../util/event-bus.js';
 import { EventStream, type EventStreamLimits } from '../event-stream.js';
 
 /**

@@ -31,7 +31,7 @@
 import type Database from 'better-sqlite3';
 import { parseTransaction, scanBlockForCandidates, type Candidate, type Tx } from '../../chain/block.js';
 import type { ChainEvent, ChainSource } from '../../chain/types.js';
-import type { EventBus } from '../../daemon/event-bus.js';
+import type { EventBus } from '../../util/event-bus.js';
 import { DeaddropError } from '../../util/errors.js';
 import { ChainFollower, type CatchUpResult, type FollowedBlock } from '../../chain/follow/follower.js';
 import { DropStore, type DropRecord, type FoundDrop, type IndexedCandidate, type OutboxEvent } from './drop-store.js';

@@ -22,7 +22,7 @@ import { DropWatcher, type WatcherEvent } from '../../../src/deaddrop/watch/watc
 import { indexRoutes } from '../../../src/deaddrop/watch/index-routes.js';
 import { LightClient } from '../../../src/deaddrop/watch/light-client.js';
 import { DropStore } from '../../../src/deaddrop/watch/drop-store.js';
-import { EventBus } from '../../../src/daemon/event-bus.js';
+import { EventBus } from '../../../src/util/event-bus.js';
 import { Wallet } from '../../../src/wallet/wallet.js';
 import { WalletKeys, newMnemonic } from '../../../src/wallet/keys.js';
 import type { SpendableCoin } from '../../../src/wallet/tx.js';

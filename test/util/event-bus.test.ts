@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { EventBus } from '../../src/daemon/event-bus.js';
+import { EventBus } from '../../src/util/event-bus.js';
 
 describe('EventBus replay history', () => {
   it('keeps drops, PayPub and wallet events when noise and other kinds flood in (per-kind retention)', () => {
