@@ -3,7 +3,8 @@
  * route and an OpenAPI document at /openapi.json. `buildApp()` is kept apart from `listen()` so
  * tests drive it with `inject()`. Each feature registers its own encapsulated route plugin.
  */
-import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { ApiRoutePlugin } from '../feature/contract.js';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import { authPlugin } from './auth.js';
@@ -17,17 +18,6 @@ import type { ApiServices } from './services.js';
 import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connection-limits.js';
 import { DashboardSessions } from '../dashboard/sessions.js';
 import { dashboardRoutes } from '../dashboard/plugin.js';
-
-export interface ApiRoutePlugin {
-  readonly plugin: FastifyPluginAsync<Record<string, unknown>>;
-  readonly prefix?: string;
-  readonly options?: Record<string, unknown>;
-}
-
-/** A typed route group: the options are checked here, then carried untyped into `register`. */
-export function routeGroup<O extends object>(prefix: string, plugin: (app: FastifyInstance, opts: O) => Promise<void>, options: O): ApiRoutePlugin {
-  return { prefix, plugin: plugin as unknown as ApiRoutePlugin['plugin'], options: options as unknown as Record<string, unknown> };
-}
 
 export interface BuildAppOptions {
   readonly token: string;

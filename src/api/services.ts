@@ -3,10 +3,7 @@
  * daemon itself, so each route group can be tested with `inject()` over real services.
  */
 import type { EventBus } from '../util/event-bus.js';
-import type { NodeTorStatus } from '../node/tor/node-tor.js';
-
-/** Tor as `/status` reports it: off, or the running node's bootstrap, onions and how peers were reached. */
-export type TorStatusReport = { readonly enabled: false } | ({ readonly enabled: true } & NodeTorStatus);
+import type { TorStatusReport } from '../feature/contract.js';
 
 export interface DaemonStatus {
   readonly version: string;

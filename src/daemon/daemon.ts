@@ -7,9 +7,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { ChainSource, ChainTip } from '../chain/types.js';
 import { openBackend } from '../chain/open.js';
-import { buildApp, listenLoopback, routeGroup, type ApiRoutePlugin } from '../api/app.js';
+import { buildApp, listenLoopback } from '../api/app.js';
 import { listenPublic, type PublicListener } from '../api/public-listener.js';
-import type { DaemonStatus, TorStatusReport } from '../api/services.js';
+import type { DaemonStatus } from '../api/services.js';
 import { removeApiUrl, removeStaleApiUrl, writeApiToken, writeApiUrl } from '../api/token.js';
 import type { Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
@@ -19,7 +19,7 @@ import { keystoreExists, openKeystore, readKeystoreMeta } from '../wallet/keysto
 import { WalletKeys } from '../wallet/keys.js';
 import { Wallet } from '../wallet/wallet.js';
 import { walletRoutes } from '../api/routes/wallet.js';
-import type { DaemonFeature, FeatureContext, RunningFeature } from './feature.js';
+import { routeGroup, type ApiRoutePlugin, type DaemonFeature, type FeatureContext, type RunningFeature, type TorStatusReport } from '../feature/contract.js';
 import { lockDatadir, type DatadirLock } from './datadir-lock.js';
 import { octal, secureDatadir, usePrivateUmask } from './file-modes.js';
 

@@ -12,8 +12,8 @@
  *   not offered (use `deaddrop watch --index <url>` against a daemon that has them).
  */
 import { join } from 'node:path';
-import { routeGroup, type ApiRoutePlugin } from '../api/app.js';
-import type { DaemonFeature, FeatureContext, RunningFeature } from '../daemon/feature.js';
+import { routeGroup, type ApiRoutePlugin } from '../feature/contract.js';
+import type { DaemonFeature, FeatureContext, RunningFeature } from '../feature/contract.js';
 import { keystoreExists, readKeystoreMeta } from '../wallet/keystore.js';
 import type { WalletKeys } from '../wallet/keys.js';
 import { DropWatcher } from './watch/watcher.js';

@@ -22,10 +22,10 @@
  *   whereabouts bundle reaches it on that session (what `importWhereabouts` would have done).
  * - Events: node.* on the EventBus (hence the API websocket), ids stable per fact.
  */
-import { routeGroup, type ApiRoutePlugin } from '../api/app.js';
+import { routeGroup, type ApiRoutePlugin } from '../feature/contract.js';
 import type { DaemonEvent } from '../util/event-bus.js';
 import { EventSummary } from '../util/event-summary.js';
-import type { DaemonFeature, FeatureContext, RunningFeature } from '../daemon/feature.js';
+import type { DaemonFeature, FeatureContext, RunningFeature } from '../feature/contract.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Wallet } from '../wallet/wallet.js';
 import { decodeAddress } from '../deaddrop/bip352.js';

@@ -5,7 +5,8 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { buildApp, routeGroup } from '../../src/api/app.js';
+import { buildApp } from '../../src/api/app.js';
+import { routeGroup } from '../../src/feature/contract.js';
 import { EventBus } from '../../src/util/event-bus.js';
 import { walletRoutes } from '../../src/api/routes/wallet.js';
 import { dropRoutes } from '../../src/deaddrop/routes.js';

@@ -3,7 +3,8 @@ import { describe, it, expect, afterEach } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
 import { EventBus } from '../../src/util/event-bus.js';
-import type { DaemonStatus, TorStatusReport } from '../../src/api/services.js';
+import type { DaemonStatus } from '../../src/api/services.js';
+import type { TorStatusReport } from '../../src/feature/contract.js';
 
 const TOKEN = 'ab'.repeat(32);
 const base: DaemonStatus = {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../src/util/event-bus.js';
-import type { DaemonFeature } from '../../src/daemon/feature.js';
+import type { DaemonFeature } from '../../src/feature/contract.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import type { RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';

@@ -27,6 +27,7 @@ import type { BootstrapStatus } from './control.js';
 import { TorProcess } from './process.js';
 import { TorSocksConnector } from './socks.js';
 import type { SocksAddress } from './socks.js';
+import type { NodeTorStatus } from '../../feature/contract.js';
 
 /** Tor options of the node. */
 export interface NodeTorOptions {
@@ -44,22 +45,8 @@ export interface NodeTorOptions {
   readonly usedInviteGraceMs?: number;
 }
 
-/** What `/node/tor` and `deaddrop node status` show. */
-export interface NodeTorStatus {
-  readonly only: boolean;
-  /** The onions' virtual port (what an introduction's onion hint announces). */
-  readonly port: number;
-  readonly managed: boolean;
-  readonly connected: boolean;
-  readonly bootstrapped: boolean;
-  readonly progress: number;
-  readonly summary: string;
-  readonly onions: { address: string; kind: 'node' | 'introduction' }[];
-  readonly restarts: number;
-  readonly lastError: string | null;
-  /** How each connected peer was reached: dialed through Tor, dialed directly, or it dialed us. */
-  readonly peers: { node: string; via: 'tor' | 'direct' | 'inbound' }[];
-}
+/** What `/node/tor` and `deaddrop node status` show; declared with the feature contract, where `/status` needs it. */
+export type { NodeTorStatus };
 
 interface Published {
   readonly kind: 'node' | 'introduction';
