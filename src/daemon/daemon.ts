@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { keystoreExists, openKeystore, readKeystoreMeta } from '../wallet/keystore.js';
 import { WalletKeys } from '../wallet/keys.js';
 import { Wallet } from '../wallet/wallet.js';
-import { walletRoutes } from '../api/routes/wallet.js';
+import { walletRoutes } from '../wallet/routes.js';
 import { routeGroup, type ApiRoutePlugin, type DaemonFeature, type FeatureContext, type RunningFeature, type TorStatusReport } from '../feature/contract.js';
 import { lockDatadir, type DatadirLock } from './datadir-lock.js';
 import { octal, secureDatadir, usePrivateUmask } from './file-modes.js';

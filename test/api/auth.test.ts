@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
 import { routeGroup } from '../../src/feature/contract.js';
 import { EventBus } from '../../src/util/event-bus.js';
-import { walletRoutes } from '../../src/api/routes/wallet.js';
+import { walletRoutes } from '../../src/wallet/routes.js';
 import { dropRoutes } from '../../src/deaddrop/routes.js';
 import { indexRoutes } from '../../src/deaddrop/watch/index-routes.js';
 import { IndexService } from '../../src/deaddrop/watch/index-service.js';

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, listenLoopback } from '../../src/api/app.js';
 import { routeGroup } from '../../src/feature/contract.js';
 import { listenPublic, type PublicListener } from '../../src/api/public-listener.js';
-import { walletRoutes } from '../../src/api/routes/wallet.js';
+import { walletRoutes } from '../../src/wallet/routes.js';
 import type { DaemonStatus } from '../../src/api/services.js';
 import { EventBus } from '../../src/util/event-bus.js';
 import { encodeAddress } from '../../src/deaddrop/bip352.js';

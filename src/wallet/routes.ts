@@ -1,8 +1,8 @@
 /** Wallet routes: `/wallet/*`. Amounts travel as decimal strings of satoshis (no float rounding). */
 import type { FastifyInstance } from 'fastify';
-import type { Reservation, Wallet } from '../../wallet/wallet.js';
-import { addressToScript } from '../../wallet/tx.js';
-import { DeaddropError } from '../../util/errors.js';
+import type { Reservation, Wallet } from './wallet.js';
+import { addressToScript } from './tx.js';
+import { DeaddropError } from '../util/errors.js';
 
 const sats = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
 const txid = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
