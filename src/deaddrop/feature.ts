@@ -22,7 +22,7 @@ import type { DropStore } from './watch/drop-store.js';
 import { IntroductionLedger } from './introductions.js';
 import { settleIntroductions } from './settle.js';
 import { DAEMON_WATCHER, INDEX_DB, listLocalDrops, openDropsStore } from './local.js';
-import { nodeIssuer, walletIdentity, walletInvite, walletSilentAddress } from './publish.js';
+import { walletIdentity, walletInvite, walletSilentAddress, type NodeIssuerFactory } from './publish.js';
 import { dropRoutes } from './routes.js';
 
 /** The wallet's birthday from the keystore (readable while locked), or null without a wallet. */
@@ -66,10 +66,16 @@ async function startWatcher(ctx: FeatureContext, keys: WalletKeys | undefined, b
   return { watcher, store };
 }
 
-/** The dead-drop daemon feature. */
-export const dropFeature: DaemonFeature = {
+/** What the drop feature is given by whoever wires the features (the CLI). */
+export interface DropFeatureDeps {
+  /** The peer node's introduction issuer (node/drop-invite.ts `nodeIssuer`). */
+  readonly issuer: NodeIssuerFactory;
+}
+
+/** The dead-drop feature's start, with its dependencies as a parameter (see {@link createDropFeature}). */
+const drops = {
   name: 'deaddrop',
-  async start(ctx: FeatureContext): Promise<RunningFeature> {
+  async start(ctx: FeatureContext, deps: DropFeatureDeps): Promise<RunningFeature> {
     const walletBirth = await walletBirthday(ctx.datadir);
     const birthday = walletBirth ?? (await ctx.chain.getTip()).height;
     const keys = ctx.wallet ? ctx.walletKeys : undefined;
@@ -101,7 +107,7 @@ export const dropFeature: DaemonFeature = {
         wallet: () => (keys ? ctx.wallet : undefined),
         invite: async ({ label, hints }) => walletInvite(keys!, { label, hints, birthday: await inviteBirthday(ctx, walletBirth) }),
         ledger: () => (ledger ??= IntroductionLedger.open(ctx.datadir)),
-        issuer: () => nodeIssuer(keys!, ctx.datadir),
+        issuer: () => deps.issuer(keys!, ctx.datadir),
         drops: () => (keys && setup ? setup.watcher.drops() : listLocalDrops(ctx.datadir)),
         defaultFeeRate: () => ctx.defaultFeeRate(),
         tor: () => ctx.tor(),
@@ -118,3 +124,8 @@ export const dropFeature: DaemonFeature = {
     };
   },
 };
+
+/** The dead-drop daemon feature, given the peer node's introduction issuer. */
+export function createDropFeature(deps: DropFeatureDeps): DaemonFeature {
+  return { name: drops.name, start: (ctx) => drops.start(ctx, deps) };
+}

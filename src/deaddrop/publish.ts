@@ -17,7 +17,6 @@ import { MAX_HINTS, PAYLOAD_FIXED_BYTES, payloadSize } from './codec.js';
 import { normalizeEndpoint, onionEndpoint } from './endpoint.js';
 import { ENVELOPE_MAX_BYTES, SIV_BYTES } from './envelope.js';
 import type { IntroductionLedger } from './introductions.js';
-import { issueDropInvite, nodeDbPath, nodeSeed } from '../node/drop-invite.js';
 import { formatInvite, parseInvite, type Invite } from './invite.js';
 import { sendDrop, type DropWallet } from './send.js';
 
@@ -147,22 +146,11 @@ export interface IssuedIntroduction {
 export type IntroductionIssuer = (expiresAt: number | null) => IssuedIntroduction;
 
 /**
- * The issuer of the datadir's peer node (src/node/drop-invite.ts): a pairwise key derived from
- * the node identity (itself from the wallet seed) and a random token id, the id and expiry
- * recorded in `<datadir>/node.sqlite`, so the node accepts the recipient once, before expiry,
- * whether the daemon runs now or starts later.
+ * Makes the issuer of a datadir's peer node for the wallet's keys. Declared here, implemented
+ * by the node (`nodeIssuer` in src/node/drop-invite.ts) and injected by whoever wires the
+ * features (the CLI): the drop feature never imports the node.
  */
-export function nodeIssuer(keys: WalletKeys, datadir: string): IntroductionIssuer {
-  return (expiresAt) => {
-    const seed = nodeSeed(keys);
-    try {
-      const inv = issueDropInvite({ seed, dbPath: nodeDbPath(datadir), expiresAt, endpoints: [] });
-      return { nodeKey: inv.nodeKey, token: inv.token, expiresAt: inv.expiresAt };
-    } finally {
-      seed.fill(0);
-    }
-  };
-}
+export type NodeIssuerFactory = (keys: WalletKeys, datadir: string) => IntroductionIssuer;
 
 /** What to send. */
 export interface IntroductionParams extends IntroductionContent {
@@ -211,7 +199,7 @@ const NOT_BROADCAST = new Set(['BAD_INPUT', 'BAD_ADDRESS', 'WRONG_NETWORK', 'INS
  * records it in the ledger, builds, signs and broadcasts the drop from the wallet, and records
  * the txid.
  * @example
- * const r = await sendIntroduction(wallet, { ledger, issue: nodeIssuer(keys, datadir) }, { recipient: invite, endpoints: ['ws://1.2.3.4:9000'], message: 'hi', feeRate: 2 });
+ * const r = await sendIntroduction(wallet, { ledger, issue: issuerOf(keys, datadir) }, { recipient: invite, endpoints: ['ws://1.2.3.4:9000'], message: 'hi', feeRate: 2 });
  */
 export async function sendIntroduction(wallet: IntroducerWallet, deps: IntroducerDeps, params: IntroductionParams): Promise<IntroductionSent> {
   const invite = parseRecipient(params.recipient, wallet.network);

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { WalletKeys } from '../wallet/keys.js';
+import type { IntroductionIssuer, NodeIssuerFactory } from '../deaddrop/publish.js';
 import { DeaddropError } from '../util/errors.js';
 import { ContactStore } from './contacts.js';
 import { fromHex, wipe } from './crypto.js';
@@ -143,3 +144,21 @@ export function introductionFromDrop(payload: Record<string, unknown>, opts: { o
   const message = typeof payload.message === 'string' ? payload.message : '';
   return { introduction: { pairwiseKey, endpoints, token: expandDropToken(dropToken, pairwiseKey) }, expiresAt, message };
 }
+
+/**
+ * The issuer of the datadir's peer node, injected into the drop feature (see
+ * {@link NodeIssuerFactory}): a pairwise key derived from the node identity (itself from the
+ * wallet seed) and a random token id, the id and expiry recorded in `<datadir>/node.sqlite`, so
+ * the node accepts the recipient once, before expiry, whether the daemon runs now or starts later.
+ */
+export const nodeIssuer: NodeIssuerFactory = (keys: WalletKeys, datadir: string): IntroductionIssuer => {
+  return (expiresAt) => {
+    const seed = nodeSeed(keys);
+    try {
+      const inv = issueDropInvite({ seed, dbPath: nodeDbPath(datadir), expiresAt, endpoints: [] });
+      return { nodeKey: inv.nodeKey, token: inv.token, expiresAt: inv.expiresAt };
+    } finally {
+      seed.fill(0);
+    }
+  };
+};

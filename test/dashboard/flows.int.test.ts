@@ -12,14 +12,15 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { dropFeature } from '../../src/deaddrop/feature.js';
+import { nodeIssuer } from '../../src/node/drop-invite.js';
+import { createDropFeature } from '../../src/deaddrop/feature.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import { createNodeFeature } from '../../src/node/feature.js';
 import { fundParty, removeParty, startParty, type Party } from '../paypub/parties.js';
 import { runCli } from '../support/cli.js';
 import { launchBrowser, screenshot } from '../support/browser.js';
 
-const features = () => [dropFeature, createPaypubFeature({ pollIntervalMs: 500 }), createNodeFeature({ host: '127.0.0.1' })];
+const features = () => [createDropFeature({ issuer: nodeIssuer }), createPaypubFeature({ pollIntervalMs: 500 }), createNodeFeature({ host: '127.0.0.1' })];
 
 describe('dashboard in Chromium', () => {
   let node: RegtestNode;

@@ -12,7 +12,8 @@ import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js
 import { openBackend } from '../../src/chain/open.js';
 import type { ChainSource } from '../../src/chain/types.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { dropFeature } from '../../src/deaddrop/feature.js';
+import { nodeIssuer } from '../../src/node/drop-invite.js';
+import { createDropFeature } from '../../src/deaddrop/feature.js';
 import { walletSilentAddress } from '../../src/deaddrop/publish.js';
 import { sendDrop } from '../../src/deaddrop/send.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
@@ -37,7 +38,7 @@ describe.each(chainNodes())('drop feature on %s', (kind) => {
     const daemons: Daemon[] = [];
 
     async function start(passphrase: string | undefined): Promise<{ daemon: Daemon; auth: Record<string, string> }> {
-      const daemon = new Daemon({ datadir, network: 'regtest', backendUrl: node.backendUrl, passphrase: async () => passphrase, features: [dropFeature] });
+      const daemon = new Daemon({ datadir, network: 'regtest', backendUrl: node.backendUrl, passphrase: async () => passphrase, features: [createDropFeature({ issuer: nodeIssuer })] });
       daemons.push(daemon);
       await daemon.ready();
       return { daemon, auth: { authorization: `Bearer ${readFileSync(join(datadir, 'api.token'), 'utf8').trim()}` } };

@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IntroductionLedger, INTRODUCTIONS_DB } from '../../src/deaddrop/introductions.js';
 import {
-  checkIntroduction, nodeIssuer, parseLifetime, parseRecipient, walletInvite, walletSilentAddress, VARIABLE_BYTES,
+  checkIntroduction, parseLifetime, parseRecipient, walletInvite, walletSilentAddress, VARIABLE_BYTES,
 } from '../../src/deaddrop/publish.js';
 import { parseInvite } from '../../src/deaddrop/invite.js';
 import { ContactStore } from '../../src/node/contacts.js';
 import { openNodeDatabase } from '../../src/node/db.js';
-import { nodeDbPath } from '../../src/node/drop-invite.js';
+import { nodeDbPath, nodeIssuer } from '../../src/node/drop-invite.js';
 import { dropTokenId } from '../../src/node/invites.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { DeaddropError } from '../../src/util/errors.js';

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { dropFeature } from '../../src/deaddrop/feature.js';
+import { createDropFeature } from '../../src/deaddrop/feature.js';
 import { createNodeFeature, type NodeFeatureOptions } from '../../src/node/feature.js';
-import { introductionFromDrop, nodeSeed } from '../../src/node/drop-invite.js';
+import { introductionFromDrop, nodeSeed, nodeIssuer } from '../../src/node/drop-invite.js';
 import { PeerNode } from '../../src/node/node.js';
 import { fromHex, randomBytes, utf8, wipe } from '../../src/node/crypto.js';
 import { NodeIdentity } from '../../src/node/identity.js';
@@ -74,7 +74,7 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
       network: 'regtest',
       backendUrl: btc.backendUrl,
       passphrase: async () => PASS,
-      features: [dropFeature, createNodeFeature(featureOptions({ port: p.port, ...extra }))],
+      features: [createDropFeature({ issuer: nodeIssuer }), createNodeFeature(featureOptions({ port: p.port, ...extra }))],
     });
     await p.daemon.ready();
     p.token = readFileSync(join(p.datadir, 'api.token'), 'utf8').trim();

@@ -8,7 +8,8 @@ import { Daemon } from '../../daemon/daemon.js';
 import { readPassphrase } from '../../wallet/keystore.js';
 import { isDeaddropError } from '../../util/errors.js';
 import { paypubFeature } from '../../paypub/feature.js';
-import { dropFeature } from '../../deaddrop/feature.js';
+import { createDropFeature } from '../../deaddrop/feature.js';
+import { nodeIssuer } from '../../node/drop-invite.js';
 import { createNodeFeature, nodeOptionsFromEnv } from '../../node/feature.js';
 import { torOptionsFromFlags } from '../../node/tor/options.js';
 import { API_TOKEN_FILE } from '../../api/token.js';
@@ -70,7 +71,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         passphrase: passphraseIfAvailable,
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
         ...(ctx.debug ? { debug: true } : {}),
-        features: [dropFeature, paypubFeature, createNodeFeature({ ...(tor ? { tor } : {}), mixnet }, () => nodeOptionsFromEnv())],
+        features: [createDropFeature({ issuer: nodeIssuer }), paypubFeature, createNodeFeature({ ...(tor ? { tor } : {}), mixnet }, () => nodeOptionsFromEnv())],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
       const stopped = new Promise<void>((resolve) => {

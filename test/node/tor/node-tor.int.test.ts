@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../../src/daemon/daemon.js';
-import { dropFeature } from '../../../src/deaddrop/feature.js';
+import { nodeIssuer } from '../../../src/node/drop-invite.js';
+import { createDropFeature } from '../../../src/deaddrop/feature.js';
 import { onionAddress } from '../../../src/deaddrop/endpoint.js';
 import { createNodeFeature } from '../../../src/node/feature.js';
 import type { NodeFeatureOptions } from '../../../src/node/feature.js';
@@ -72,7 +73,7 @@ function options(p: Peer): NodeFeatureOptions {
 async function startDaemon(p: Peer): Promise<void> {
   p.daemon = new Daemon({
     datadir: p.datadir, network: 'regtest', backendUrl: btc.backendUrl, passphrase: async () => PASS,
-    features: [dropFeature, createNodeFeature(options(p))],
+    features: [createDropFeature({ issuer: nodeIssuer }), createNodeFeature(options(p))],
   });
   await p.daemon.ready();
   p.token = readFileSync(join(p.datadir, 'api.token'), 'utf8').trim();
