@@ -28,12 +28,22 @@ export const FALLBACK_FEE_RATE = 2;
 
 export const VERSION = '0.1.0';
 
+/** A backend found or started for the daemon (the CLI's regtest node). */
+export interface ResolvedBackend {
+  readonly url: string;
+  /** Runs after the daemon has closed the backend (stops a node started for this daemon). */
+  release?(): Promise<void>;
+}
+
+/** Finds the backend when no URL is given; resolved by the caller (the CLI), never by the daemon. */
+export type BackendResolver = (log: (line: string) => void) => Promise<ResolvedBackend>;
+
 export interface DaemonOptions {
   readonly datadir: string;
   readonly network: Network;
-  /** Explicit backend URL. Without it, `regtest: true` attaches to or starts a regtest node under the datadir. */
+  /** Explicit backend URL. Without it, `resolveBackend` finds one (the CLI's regtest node, see cli/regtest-backend.ts). */
   readonly backendUrl?: string;
-  readonly regtest?: boolean;
+  readonly resolveBackend?: BackendResolver;
   /** API port on 127.0.0.1; 0 (default) picks a free one. */
   readonly apiPort?: number;
   /** Log lines for humans (stderr in the CLI). Never given secrets. */
@@ -59,7 +69,7 @@ export class Daemon {
   private source: ChainSource | undefined;
   private walletInstance: Wallet | undefined;
   private keys: WalletKeys | undefined;
-  private ownsRegtestNode = false;
+  private releaseBackend: (() => Promise<void>) | undefined;
   private readonly running: RunningFeature[] = [];
   private app: FastifyInstance | undefined;
   private url: string | undefined;
@@ -162,7 +172,7 @@ export class Daemon {
     // anything looser already there is tightened, and said.
     usePrivateUmask();
     for (const fix of secureDatadir(this.opts.datadir)) log(`tightened the mode of ${fix.path} from ${octal(fix.from)} to ${octal(fix.to)}`);
-    const backendUrl = this.opts.backendUrl ?? (await this.regtestBackend(log));
+    const backendUrl = this.opts.backendUrl ?? (await this.resolveBackend(log));
     const source = await openBackend(backendUrl, { expectedNetwork: this.opts.network });
     this.source = source;
     log('connecting to the chain backend');
@@ -251,27 +261,12 @@ export class Daemon {
     log(`wallet unlocked (synced to height ${wallet.height ?? 'none'})`);
   }
 
-  /** Attaches to the datadir's detached regtest node, or starts one owned by this daemon. */
-  private async regtestBackend(log: (line: string) => void): Promise<string> {
-    if (!this.opts.regtest) throw DeaddropError.badInput('no backend: pass --backend <url> (or --regtest on regtest)');
-    if (this.opts.network !== 'regtest') throw DeaddropError.badInput('--regtest needs --network regtest');
-    const { attachAnyRegtestNode, startRegtestNode } = await import('../regtest/harness.js');
-    try {
-      // This datadir's node, else the one published by `deaddrop regtest up` from another datadir.
-      const node = await attachAnyRegtestNode(this.opts.datadir);
-      node.detach();
-      log(`using the running regtest ${node.kind} node (pid ${node.pid})`);
-      return node.backendUrl;
-    } catch (err) {
-      if (!(err instanceof DeaddropError && err.code === 'NOT_FOUND')) throw err;
-    }
-    // Detached, so `deaddrop regtest mine|fund` and wallet commands reach it while the daemon runs.
-    log('no regtest node running: starting one (the first start builds btcd with Go, which takes about a minute)');
-    const node = await startRegtestNode({ datadir: this.opts.datadir, detached: true, log });
-    node.detach();
-    this.ownsRegtestNode = true;
-    log(`started a regtest ${node.kind} node (pid ${node.pid}); it stops with the daemon`);
-    return node.backendUrl;
+  /** The backend URL from `resolveBackend`; remembers how to release it at close. */
+  private async resolveBackend(log: (line: string) => void): Promise<string> {
+    if (!this.opts.resolveBackend) throw DeaddropError.badInput('no backend: pass --backend <url> (or --regtest on regtest)');
+    const resolved = await this.opts.resolveBackend(log);
+    if (resolved.release) this.releaseBackend = () => resolved.release!();
+    return resolved.url;
   }
 
   private async shutdown(): Promise<void> {
@@ -283,10 +278,7 @@ export class Daemon {
     for (const feature of this.running.reverse()) await feature.close().catch(() => undefined);
     await this.walletInstance?.close();
     await this.source?.close();
-    if (this.ownsRegtestNode) {
-      const { stopRegtestNode } = await import('../regtest/harness.js');
-      await stopRegtestNode(this.opts.datadir);
-    }
+    await this.releaseBackend?.();
     this.lock?.release();
   }
 }

@@ -7,6 +7,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { attachRegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { regtestBackend } from '../../src/cli/regtest-backend.js';
 
 describe.each(chainNodes())('daemon on %s', (kind) => {
   useNodeKind(kind);
@@ -21,7 +22,7 @@ describe.each(chainNodes())('daemon on %s', (kind) => {
 
     beforeAll(async () => {
       await createKeystore(datadir, { passphrase: PASS, network: 'regtest', scrypt: { N: 2 ** 10, r: 8, p: 1 } });
-      daemon = new Daemon({ datadir, network: 'regtest', regtest: true, passphrase: async () => PASS });
+      daemon = new Daemon({ datadir, network: 'regtest', resolveBackend: regtestBackend(datadir, 'regtest'), passphrase: async () => PASS });
       await daemon.ready();
       token = readFileSync(join(datadir, 'api.token'), 'utf8').trim();
     });

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { startSlowClients, type SlowClients } from '../support/slow-clients.js';
 import { waitUntil } from '../support/wait.js';
+import { regtestBackend } from '../../src/cli/regtest-backend.js';
 
 const STALLED = 20;
 const RATE = 3_500;
@@ -52,7 +53,7 @@ describe('slow /events subscribers under load', () => {
   let slow: SlowClients | undefined;
 
   beforeAll(async () => {
-    daemon = new Daemon({ datadir, network: 'regtest', regtest: true });
+    daemon = new Daemon({ datadir, network: 'regtest', resolveBackend: regtestBackend(datadir, 'regtest') });
     await daemon.ready();
     token = readFileSync(join(datadir, 'api.token'), 'utf8').trim();
   });

@@ -5,6 +5,7 @@ import { print } from '../output.js';
 import { parseCount } from '../parse.js';
 import { parseListenAddress } from '../../api/public-listener.js';
 import { Daemon } from '../../daemon/daemon.js';
+import { regtestBackend } from '../regtest-backend.js';
 import { readPassphrase } from '../../wallet/keystore.js';
 import { isDeaddropError } from '../../util/errors.js';
 import { paypubFeature } from '../../paypub/feature.js';
@@ -66,7 +67,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         network: ctx.network,
         ...(ctx.backendFlag ? { backendUrl: ctx.backendFlag } : {}),
         // On regtest with no --backend: the regtest node (this datadir's, or the one `regtest up` published), started if none runs.
-        regtest: opts.regtest ?? (ctx.network === 'regtest' && ctx.backendFlag === undefined),
+        ...((opts.regtest ?? (ctx.network === 'regtest' && ctx.backendFlag === undefined)) ? { resolveBackend: regtestBackend(ctx.datadir, ctx.network) } : {}),
         apiPort: opts.apiPort === undefined ? 0 : parseCount(opts.apiPort, '--api-port', 0, 65_535),
         passphrase: passphraseIfAvailable,
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
