@@ -1,9 +1,15 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { tokenMatches } from './token.js';
-import { isPublicRoute } from './public-routes.js';
-import { isSignInRoute } from '../dashboard/plugin.js';
-import type { DashboardSessions } from '../dashboard/sessions.js';
+import { isPublicRoute, isSignInRoute } from './public-routes.js';
+
+/**
+ * Browser sessions (the dashboard's cookies, see dashboard/sessions.ts): whether a request's
+ * cookie authenticates it, and for state changes, its CSRF header too.
+ */
+export interface SessionCheck {
+  check(request: FastifyRequest): 'ok' | 'csrf-missing' | 'none';
+}
 
 /** Public routes that need no token (the OpenAPI document only describes, it reveals nothing). */
 const PUBLIC_PATHS = new Set(['/openapi.json']);
@@ -26,10 +32,10 @@ function presentedToken(request: FastifyRequest): string | undefined {
  * Rejects every request without the bearer token or, with `sessions`, a dashboard session
  * cookie (plus its CSRF header on state changes). Shared infrastructure, hence fastify-plugin.
  */
-export const authPlugin = fp(async (app: FastifyInstance, opts: { token: string; sessions?: DashboardSessions }) => {
+export const authPlugin = fp(async (app: FastifyInstance, opts: { token: string; sessions?: SessionCheck | undefined }) => {
   app.addHook('onRequest', async (request, reply) => {
     const path = request.url.split('?')[0] ?? '';
-    if (PUBLIC_PATHS.has(path) || isPublicRoute(request.routeOptions.url, request.routeOptions.config)) return;
+    if (PUBLIC_PATHS.has(path) || isPublicRoute(request.routeOptions.config)) return;
     if (isSignInRoute(request.routeOptions.config)) return;
     if (tokenMatches(presentedToken(request), opts.token)) return;
     const byCookie = opts.sessions?.check(request) ?? 'none';

@@ -76,7 +76,7 @@ export const hostGuardPlugin = fp(async (app: FastifyInstance) => {
     const host = request.headers.host;
     const origin = request.headers.origin;
     if (onPublicListener(request.raw)) {
-      if (!isPublicRoute(request.routeOptions.url, request.routeOptions.config)) {
+      if (!isPublicRoute(request.routeOptions.config)) {
         return refuse(reply, 404, 'NOT_FOUND', 'not found: the public listener serves only the public routes');
       }
       if (origin !== undefined && !(host !== undefined && originAllowed(origin, (h) => h.toLowerCase() === host.toLowerCase()))) {

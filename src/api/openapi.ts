@@ -33,6 +33,6 @@ export function openapiTransform({ schema, url, route }: TransformInput): { sche
       response: { 101: { description: 'Switching Protocols: the websocket of daemon events', type: 'null' } },
     };
   }
-  if (isPublicRoute(url, route.config)) out = { ...out, security: [] };
+  if (isPublicRoute(route.config)) out = { ...out, security: [] };
   return { schema: out as FastifySchema, url };
 }

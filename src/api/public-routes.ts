@@ -2,21 +2,28 @@
  * Which routes are public: served without the token, described with `security: []` in the
  * OpenAPI document, and the only ones the `--public-listen` listener serves. One definition,
  * so the token check, the document and the second listener cannot disagree.
+ *
+ * A route is public when it is declared with `config: PUBLIC_ROUTE` (`{ public: true }`, see
+ * src/feature/contract.ts): PayPub's content routes and the candidate index. There is no other
+ * way (no path prefix), so a route is public only where it says so.
  */
 
 /**
- * Route prefixes that need no token: the public candidate index (`/index/...`) serves only
- * on-chain data, to light clients that hold no token.
+ * True for a route declared with `config: { public: true }`. Reading the config of the route
+ * fastify matched (never the raw request URL) means no encoding or dot-segment trick can make
+ * another route public.
  */
-export const PUBLIC_ROUTE_PREFIXES: readonly string[] = ['/index/'];
+export function isPublicRoute(config: unknown): boolean {
+  return (config as { public?: unknown } | undefined)?.public === true;
+}
 
 /**
- * True for the route pattern `url` (never a raw request URL) when it is public: declared with
- * `config: { public: true }` (content meant for strangers, such as PayPub's encrypted chunks and
- * manifest) or under a public prefix. Matching the pattern fastify routed to means no encoding or
- * dot-segment trick can make another route public.
+ * Route config marking a route that needs neither token nor cookie but is still served on
+ * loopback only (the dashboard's page and sign-in routes; read by the auth plugin).
  */
-export function isPublicRoute(url: string | undefined, config: unknown): boolean {
-  if ((config as { public?: unknown } | undefined)?.public === true) return true;
-  return url !== undefined && PUBLIC_ROUTE_PREFIXES.some((p) => url.startsWith(p));
+export const SIGN_IN_ROUTE = { signIn: true } as const;
+
+/** True for routes declared with {@link SIGN_IN_ROUTE}. */
+export function isSignInRoute(config: unknown): boolean {
+  return (config as { signIn?: unknown } | undefined)?.signIn === true;
 }

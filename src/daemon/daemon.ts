@@ -19,6 +19,7 @@ import { keystoreExists, openKeystore, readKeystoreMeta } from '../wallet/keysto
 import { WalletKeys } from '../wallet/keys.js';
 import { Wallet } from '../wallet/wallet.js';
 import { walletRoutes } from '../wallet/routes.js';
+import { dashboardForApi } from '../dashboard/plugin.js';
 import { routeGroup, type ApiRoutePlugin, type DaemonFeature, type FeatureContext, type RunningFeature, type TorStatusReport } from '../feature/contract.js';
 import { lockDatadir, type DatadirLock } from './datadir-lock.js';
 import { octal, secureDatadir, usePrivateUmask } from './file-modes.js';
@@ -193,7 +194,9 @@ export class Daemon {
     await this.openWallet(log);
 
     const token = writeApiToken(this.opts.datadir);
+    const dashboard = dashboardForApi(token);
     const routes: ApiRoutePlugin[] = [
+      ...dashboard.routes,
       routeGroup('/wallet', walletRoutes, { wallet: () => this.walletInstance, defaultFeeRate: () => this.defaultFeeRate() }),
     ];
     for (const feature of this.opts.features ?? []) {
@@ -202,7 +205,7 @@ export class Daemon {
       this.running.push(running);
       routes.push(...(running.routes ?? []));
     }
-    this.app = await buildApp({ token, services: { status: this, events: this.events }, routes, log, ...(this.opts.debug ? { debug: true } : {}) });
+    this.app = await buildApp({ token, sessions: dashboard.sessions, services: { status: this, events: this.events }, routes, log, ...(this.opts.debug ? { debug: true } : {}) });
     // The public listener first: features learn its URL when the loopback API starts listening.
     if (this.opts.publicListen) {
       this.publicListener = await listenPublic(this.app, this.opts.publicListen);

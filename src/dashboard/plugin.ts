@@ -13,7 +13,9 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import QRCode from 'qrcode';
 import { tokenMatches } from '../api/token.js';
-import { cookieName, SESSION_TTL_MS, type DashboardSessions } from './sessions.js';
+import { SIGN_IN_ROUTE } from '../api/public-routes.js';
+import { routeGroup, type ApiRoutePlugin } from '../feature/contract.js';
+import { cookieName, DashboardSessions, SESSION_TTL_MS } from './sessions.js';
 
 const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
 
@@ -30,13 +32,6 @@ export const CONTENT_SECURITY_POLICY = [
   "font-src 'none'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ].join('; ');
 
-/** Route config marking a route that needs neither token nor cookie (read by the auth plugin). */
-export const SIGN_IN_ROUTE = { signIn: true } as const;
-
-/** True for routes declared with {@link SIGN_IN_ROUTE}. */
-export function isSignInRoute(config: unknown): boolean {
-  return (config as { signIn?: unknown } | undefined)?.signIn === true;
-}
 
 /** Reads the static files once, keyed by name: only these names are ever served. */
 function loadStatic(): Map<string, { body: Buffer; type: string }> {
@@ -126,4 +121,10 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { sessions: Da
     const svg = await QRCode.toString((req.query as { text: string }).text, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
     return reply.type('image/svg+xml').send(svg);
   });
+}
+
+/** The dashboard as the API host takes it: its browser sessions (for the auth check) and its route group. */
+export function dashboardForApi(token: string): { readonly sessions: DashboardSessions; readonly routes: readonly ApiRoutePlugin[] } {
+  const sessions = new DashboardSessions();
+  return { sessions, routes: [routeGroup('', dashboardRoutes, { sessions, token })] };
 }

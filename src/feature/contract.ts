@@ -14,6 +14,14 @@ import type { Wallet } from '../wallet/wallet.js';
 import type { WalletKeys } from '../wallet/keys.js';
 import type { EventBus } from '../util/event-bus.js';
 
+/**
+ * Route config of a public route, the only way to declare one: `{ config: PUBLIC_ROUTE }`.
+ * Public routes serve strangers content meant for them (PayPub's encrypted chunks and manifest,
+ * the candidate index of on-chain data): no token, `security: []` in the OpenAPI document, and
+ * the only routes the `--public-listen` listener serves (api/public-routes.ts reads the flag).
+ */
+export const PUBLIC_ROUTE = { public: true } as const;
+
 /** A route group a feature adds to the API host, registered encapsulated under `prefix`. */
 export interface ApiRoutePlugin {
   readonly plugin: FastifyPluginAsync<Record<string, unknown>>;

@@ -21,6 +21,7 @@ import { MAX_PUBLISH_BYTES, outputPathUnder, readFileUnder } from './files.js';
 import { sourceKey } from './private-offers.js';
 import type { PublishOptions } from './seller.js';
 import type { PaypubService } from './service.js';
+import { PUBLIC_ROUTE } from '../feature/contract.js';
 
 export interface PaypubRouteOptions {
   /** The service, or undefined while the daemon has no unlocked wallet. */
@@ -228,7 +229,7 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
 }
 
 function registerContentRoutes(app: FastifyInstance, need: () => PaypubService): void {
-  const pub = { public: true };
+  const pub = PUBLIC_ROUTE;
   const id = (req: { params: unknown }): string => (req.params as { id: string }).id;
   const octets = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
 

@@ -15,6 +15,7 @@ import { IndexService } from '../../src/deaddrop/watch/index-service.js';
 import { DropStore } from '../../src/deaddrop/watch/drop-store.js';
 import type { DaemonStatus } from '../../src/api/services.js';
 import { DeaddropError } from '../../src/util/errors.js';
+import { dashboardForApi } from '../../src/dashboard/plugin.js';
 
 const TOKEN = 'f'.repeat(64);
 const status: DaemonStatus = {
@@ -35,10 +36,13 @@ describe('api auth with the public candidate index', () => {
       ], [], 101);
     });
     const index = new IndexService(store, () => ({ indexedFrom: 100, indexedTip: 101 }));
+    const dashboard = dashboardForApi(TOKEN);
     app = await buildApp({
       token: TOKEN,
+      sessions: dashboard.sessions,
       services: { status: { status: async () => status }, events: new EventBus() },
       routes: [
+        ...dashboard.routes,
         routeGroup('/wallet', walletRoutes, { wallet: () => undefined, defaultFeeRate: async () => 1 }),
         routeGroup('', dropRoutes, { wallet: () => undefined, invite: locked, ledger: locked, issuer: locked, drops: () => [], defaultFeeRate: async () => 1 }),
         routeGroup('', indexRoutes, { index }),

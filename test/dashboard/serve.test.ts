@@ -14,6 +14,7 @@ import { writeApiToken } from '../../src/api/token.js';
 import { EventBus } from '../../src/util/event-bus.js';
 import type { DaemonStatus } from '../../src/api/services.js';
 import { DashboardSessions, LOGIN_CODE_TTL_MS } from '../../src/dashboard/sessions.js';
+import { dashboardForApi } from '../../src/dashboard/plugin.js';
 
 const status: DaemonStatus = {
   version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1,
@@ -29,9 +30,10 @@ describe('dashboard serving and sign-in', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dd-dash-'));
     token = writeApiToken(dir);
+    const dashboard = dashboardForApi(token);
     app = await buildApp({
-      token, services: { status: { status: async () => status }, events },
-      routes: [{ prefix: '/test', plugin: async (r) => { r.post('/echo', { schema: { body: { type: 'object' } } }, async (req) => ({ got: req.body })); } }],
+      token, sessions: dashboard.sessions, services: { status: { status: async () => status }, events },
+      routes: [...dashboard.routes, { prefix: '/test', plugin: async (r) => { r.post('/echo', { schema: { body: { type: 'object' } } }, async (req) => ({ got: req.body })); } }],
     });
     base = await listenLoopback(app);
   });

@@ -6,10 +6,11 @@
  *
  * Encapsulated plugin (no fastify-plugin): register it with `{ index: IndexService }`. The API
  * runs with `coerceTypes: false`, so the query numbers are validated as digit strings.
- * NOTE: the index serves only on-chain data; whoever exposes it to light clients decides whether
- * it sits behind the API token (the local API) or on a public listener.
+ * NOTE: the index serves only on-chain data, to light clients that hold no token: both routes
+ * are public (`config: PUBLIC_ROUTE`), also served by the `--public-listen` listener.
  */
 import type { FastifyInstance } from 'fastify';
+import { PUBLIC_ROUTE } from '../../feature/contract.js';
 import { MAX_INDEX_RANGE, type IndexService } from './index-service.js';
 
 const heightParam = { type: 'string', pattern: '^[0-9]{1,10}$' } as const;
@@ -59,6 +60,7 @@ export async function indexRoutes(app: FastifyInstance, opts: IndexRoutesOptions
   app.get(
     '/index/candidates',
     {
+      config: PUBLIC_ROUTE,
       schema: {
         summary: `Dead-drop candidates with BIP352 tweak data by height range (at most ${MAX_INDEX_RANGE} blocks)`,
         querystring: {
@@ -75,7 +77,7 @@ export async function indexRoutes(app: FastifyInstance, opts: IndexRoutesOptions
       return opts.index.candidates(Number(q.from), Number(q.to));
     },
   );
-  app.get('/index/info', { schema: { summary: 'Heights the candidate index covers', response: { 200: infoSchema } } }, async () => ({
+  app.get('/index/info', { config: PUBLIC_ROUTE, schema: { summary: 'Heights the candidate index covers', response: { 200: infoSchema } } }, async () => ({
     ...opts.index.bounds(),
     maxRange: MAX_INDEX_RANGE,
   }));
