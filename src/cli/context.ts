@@ -15,6 +15,9 @@ export interface GlobalFlags {
   debug?: boolean;
 }
 
+/** Resolves the context of the command being run (global flags, datadir, backend); given to every command module. */
+export type ContextFactory = () => CliContext;
+
 export interface CliContext extends OutputOptions {
   readonly network: Network;
   readonly datadir: string;

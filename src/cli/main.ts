@@ -3,7 +3,7 @@
  * the peer node. Each command group lives in its own module under src/cli/commands/.
  */
 import { Command, CommanderError } from 'commander';
-import { resolveContext, type CliContext, type GlobalFlags } from './context.js';
+import { resolveContext, type ContextFactory, type GlobalFlags } from './context.js';
 import { errorLine, exitCodeFor } from './output.js';
 import { registerRegtestCommands } from './commands/regtest.js';
 import { registerInitCommand } from './commands/init.js';
@@ -11,12 +11,11 @@ import { registerWalletCommands } from './commands/wallet.js';
 import { registerStartCommand } from './commands/start.js';
 import { registerPaypubCommands } from './commands/paypub.js';
 import { registerDropCommands } from './commands/drops.js';
+import { registerWatchCommand } from './commands/watch.js';
 import { registerNodeCommands } from './commands/node.js';
 import { usePrivateUmask } from '../daemon/file-modes.js';
 import { registerMessageCommands } from './commands/message.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
-
-export type ContextFactory = () => CliContext;
 
 export function buildProgram(): Command {
   const program = new Command('deaddrop')
@@ -38,6 +37,7 @@ export function buildProgram(): Command {
   registerStartCommand(program, context);
   registerPaypubCommands(program, context);
   registerDropCommands(program, context);
+  registerWatchCommand(program, context);
   registerNodeCommands(program, context);
   registerMessageCommands(program, context);
   registerDashboardCommand(program, context);

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
 import { DeaddropError } from '../../util/errors.js';
 import { LOCK_FILE, lockHolder } from '../../daemon/datadir-lock.js';

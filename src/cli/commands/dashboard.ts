@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
 import { API_URL_FILE } from '../../api/token.js';
 import { daemonApi } from './node.js';

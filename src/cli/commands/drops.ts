@@ -1,10 +1,10 @@
 /**
- * `deaddrop invite`, `deaddrop drop send`, `deaddrop drops list|sent` and (./watch.ts)
- * `deaddrop watch`: publishing an invite, leaving introductions, and finding them.
+ * `deaddrop invite`, `deaddrop drop send`, `deaddrop drops list|sent`: publishing an invite,
+ * leaving introductions, and listing what was found (`deaddrop watch` is ./watch.ts).
  */
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import type { CliContext } from '../context.js';
 import { print } from '../output.js';
 import { parseCount, parseFeeRate } from '../parse.js';
@@ -16,7 +16,6 @@ import { dropToJson, listLocalDrops, type DropJson } from '../../deaddrop/local.
 import { checkIntroduction, parseLifetime, parseRecipient, sendIntroduction, walletInvite } from '../../deaddrop/publish.js';
 import { nodeIssuer } from '../../node/drop-invite.js';
 import type { Wallet } from '../../wallet/wallet.js';
-import { registerWatchCommand } from './watch.js';
 import { daemonApi } from './node.js';
 import { onionPortFor, type TorSendState } from '../../deaddrop/tor-send.js';
 import { DeaddropError } from '../../util/errors.js';
@@ -153,5 +152,4 @@ export function registerDropCommands(program: Command, context: ContextFactory):
       }
     });
 
-  registerWatchCommand(program, context);
 }

@@ -1,6 +1,6 @@
 /** `deaddrop init`: creates the encrypted keystore (one BIP39 seed per datadir). */
 import type { Command } from 'commander';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
 import { parseCount } from '../parse.js';
 import { createKeystore, readPassphrase } from '../../wallet/keystore.js';

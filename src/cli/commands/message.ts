@@ -4,7 +4,7 @@
  * to the running daemon's API like the other node commands.
  */
 import type { Command } from 'commander';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
 import { DeaddropError } from '../../util/errors.js';
 import { daemonApi } from './node.js';

@@ -10,7 +10,7 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import type { CliContext } from '../context.js';
 import { print } from '../output.js';
 import { parseCount } from '../parse.js';

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import type { CliContext } from '../context.js';
 import { print } from '../output.js';
 import { parseCount, parseFeeRate, parseSats } from '../parse.js';

@@ -1,6 +1,6 @@
 /** `deaddrop regtest up|down|status|mine|fund`: a regtest node kept in the background under the datadir. */
 import type { Command } from 'commander';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
 import { attachAnyRegtestNode, regtestNodeOwner, startRegtestNode, stopRegtestNode } from '../../regtest/harness.js';
 import { DeaddropError } from '../../util/errors.js';

@@ -1,6 +1,6 @@
 /** `deaddrop start`: runs the daemon until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
 import { parseCount } from '../parse.js';
 import { parseListenAddress } from '../../api/public-listener.js';

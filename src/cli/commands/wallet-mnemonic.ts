@@ -4,7 +4,7 @@
  * goes through the daemon or its API, and is never logged.
  */
 import type { Command } from 'commander';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
 import { openKeystore, keystoreExists, readPassphrase } from '../../wallet/keystore.js';
 import { DeaddropError } from '../../util/errors.js';

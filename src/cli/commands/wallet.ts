@@ -1,7 +1,7 @@
 /** `deaddrop wallet …`: addresses, balance, coins, sending, fee bumping and PSBTs. */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
 import { parseFeeRate, parseSats } from '../parse.js';
 import { withWallet } from '../session.js';

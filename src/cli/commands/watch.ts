@@ -14,7 +14,7 @@
  * rescans (plain lines when stderr is not a terminal). `--once` exits after catching up.
  */
 import type { Command } from 'commander';
-import type { ContextFactory } from '../main.js';
+import type { ContextFactory } from '../context.js';
 import type { CliContext } from '../context.js';
 import { jsonReplacer } from '../output.js';
 import { parseCount } from '../parse.js';
