@@ -13,6 +13,7 @@
  *   and the caller is the one who knows whether that is safe.
  */
 import { DeaddropError } from '../util/errors.js';
+import { sleep } from '../util/time.js';
 
 /** Credentials for basic auth. */
 export interface RpcAuth {
@@ -272,23 +273,4 @@ function causeCode(err: unknown): string {
     cur = (cur as Error & { cause?: unknown }).cause;
   }
   return 'connection failed';
-}
-
-/**
- * Resolves after `ms`, or rejects when `signal` aborts. The timer is ref'd on purpose: someone
- * awaits it, and an unref'd timer would let the process exit in the middle of the await.
- */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -19,7 +19,8 @@ import type {
 import { checkBlock, checkTx, fromHex, toHex, txidOfHex } from '../verify.js';
 import { hashToHex, sha256, sha256d } from '../bytes.js';
 import { parseReject } from '../dialect.js';
-import { RpcError, sleep } from '../rpc.js';
+import { RpcError } from '../rpc.js';
+import { sleep } from '../../util/time.js';
 import { DeaddropError } from '../../util/errors.js';
 import { networkFromGenesis, type Network } from '../../util/network.js';
 import { Listeners, Poller } from './poll.js';

@@ -30,7 +30,7 @@
 import type { Subscriber } from 'zeromq';
 import { parseTransaction } from '../block.js';
 import { readU32LE, toHex } from '../bytes.js';
-import { sleep } from '../rpc.js';
+import { sleep } from '../../util/time.js';
 import type { ChainEvent, ChainTip } from '../types.js';
 import { Listeners, Poller } from './poll.js';
 
