@@ -26,8 +26,8 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { toHex } from '../chain/bytes.js';
 import { DeaddropError } from '../util/errors.js';
+import { toHex } from '../util/bytes.js';
 
 /** File name of the ledger in the datadir. */
 export const INTRODUCTIONS_DB = 'introductions.sqlite';

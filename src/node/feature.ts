@@ -34,7 +34,7 @@ import { checkIntroduction, walletSilentAddress } from '../deaddrop/publish.js';
 import { sendDrop } from '../deaddrop/send.js';
 import { CONTACT_CARD_TYPE, contactCardDraft, readContactCard } from './contact-card.js';
 import type { Contact } from './contacts.js';
-import { equalBytes, toHex, wipe } from './crypto.js';
+import { wipe } from './crypto.js';
 import { openNodeDatabase } from './db.js';
 import { carriedExpiry, introductionFromDrop, inviteTtlMs, nodeDbPath, nodeSeed } from './drop-invite.js';
 import type { DropIntroduction } from './drop-invite.js';
@@ -50,6 +50,7 @@ import { startNodeMixnet } from './mixnet/node-hook.js';
 import type { MixnetOptions } from './mixnet/options.js';
 import { mixnetRoutes } from './mixnet/routes.js';
 import type { MixnetService } from './mixnet/service.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 /** Options of the node feature (tests set short timings; `deaddrop start` reads the environment). */
 export interface NodeFeatureOptions {

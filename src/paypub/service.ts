@@ -32,6 +32,7 @@ import { encodeReveal, sampleStatus } from './sample.js';
 import * as seller from './seller.js';
 import { PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from './store.js';
 import { PaypubWatch } from './watch.js';
+import { toHex } from '../util/bytes.js';
 
 export type { PublishOptions, PublishResult, ClaimResult, SampleResult, Announcement } from './seller.js';
 export type { VerifyResult, PayResult, UnlockResult, RefundItem, TermsSource } from './buyer.js';
@@ -372,7 +373,7 @@ export class PaypubService {
       pledges: pledges.map((p) => ({ txid: p.txid, vout: p.vout, kind: p.kind, own: p.own, value: p.value, height: p.height, spentBy: p.spentBy, spentKind: p.spentKind })),
       claims: this.store.claims(s).map((c) => ({ txid: c.txid, own: c.own, status: c.status, height: c.height, fee: c.fee, feeRate: c.feeRate, replacedBy: c.replacedBy, seenAt: c.seenAt })),
       refunds: this.store.refunds(s).map((r) => ({ txid: r.txid, pledge: r.pledge, own: r.own, status: r.status, height: r.height, fee: r.fee })),
-      frauds: this.store.frauds(s).map((f) => ({ claimTxid: f.claimTxid, reason: f.reason, proof: Buffer.from(f.proof).toString('hex') })),
+      frauds: this.store.frauds(s).map((f) => ({ claimTxid: f.claimTxid, reason: f.reason, proof: toHex(f.proof) })),
     };
   }
 

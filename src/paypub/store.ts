@@ -24,6 +24,7 @@ import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import { NONCE_BYTES } from './params.js';
 import { decodeOffer, encodeOffer, type Offer } from './private.js';
 import { decodeReveal, encodeReveal, type SampleReveal } from './sample.js';
+import { toHex } from '../util/bytes.js';
 
 export const PAYPUB_DB_FILE = 'paypub.db';
 const SCHEMA_VERSION = 1;
@@ -575,7 +576,7 @@ export class PaypubStore {
   // private mode
 
   insertPrivateOffer(o: { saleId: string; role: SaleRole; buyerKey: Uint8Array; keyIndex?: number | null; offer: Offer; wrap: Uint8Array; secret?: Uint8Array; script: Uint8Array }): void {
-    const ph = Buffer.from(o.offer.paymentHash).toString('hex');
+    const ph = toHex(o.offer.paymentHash);
     this.db.prepare(`INSERT INTO private_offers (payment_hash, sale_id, role, buyer_key, key_index, offer, wrap, secret, script, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       ph, o.saleId, o.role, o.buyerKey, o.keyIndex ?? null, encodeOffer(o.offer), o.wrap,

@@ -8,7 +8,6 @@
  */
 import type { CandidateOutput, Tx } from '../chain/block.js';
 import { candidateOutputs } from '../chain/block.js';
-import { toHex } from '../chain/bytes.js';
 import { summarizeInputs, tweakData, type TxInputView } from '../deaddrop/bip352.js';
 import type { DropPayload } from '../deaddrop/codec.js';
 import { ENVELOPE_MAX_BYTES, ENVELOPE_MIN_BYTES } from '../deaddrop/envelope.js';
@@ -16,6 +15,7 @@ import { openDropWithTweak } from '../deaddrop/scan.js';
 import { scalar } from '../util/secp.js';
 import type { FoundDrop, Prevout } from './drop-store.js';
 import { outpointKey, type OutpointRef } from './prevouts.js';
+import { toHex } from '../util/bytes.js';
 
 /** Scan options for dead-drop candidates: one OP_RETURN push of an envelope's possible size. */
 // Envelopes are uniformly random, so one may start with another protocol's prefix: skip none

@@ -13,7 +13,7 @@
  */
 import Database from 'better-sqlite3';
 import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
-import { bytesEqual, toHex } from '../chain/bytes.js';
+import { equalBytes as bytesEqual, toHex } from '../util/bytes.js';
 import type { ChainEvent, ChainSource } from '../chain/types.js';
 import { DeaddropError } from '../util/errors.js';
 import { ChainFollower, type FollowedBlock } from './follower.js';

@@ -8,7 +8,7 @@ import { Transaction, p2wpkh, Script } from '@scure/btc-signer';
 import { encodeAddress } from '../../src/deaddrop/bip352.js';
 import { newToken, type DropPayloadInput } from '../../src/deaddrop/codec.js';
 import type { DropFunding, DropWallet } from '../../src/deaddrop/send.js';
-import { fromHex, hashToHex, sha256d, toHex } from '../../src/chain/bytes.js';
+import { hashToHex, sha256d } from '../../src/chain/bytes.js';
 import { parseTransaction } from '../../src/chain/block.js';
 import type { BroadcastResult, ChainSource } from '../../src/chain/types.js';
 import type { RegtestNode } from '../../src/regtest/harness.js';
@@ -16,6 +16,7 @@ import { WalletKeys, newMnemonic, CHANGE, RECEIVE, type TaprootKeyInfo } from '.
 import type { BuiltTx, SpendableCoin } from '../../src/wallet/tx.js';
 import type { WatchIdentity } from '../../src/watcher/candidates.js';
 import type { WatcherEvent } from '../../src/watcher/watcher.js';
+import { fromHex, toHex } from '../../src/util/bytes.js';
 
 /** A receiver: the identity the watcher gets and the address a sender uses. */
 export interface TestIdentity {

@@ -11,7 +11,6 @@
  * are re-subscribed, then `reconnected` and the current `tip` are emitted. Reads retry once across
  * a reconnect; broadcasts never do.
  */
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { DeaddropError, isDeaddropError } from '../../util/errors.js';
 import { networkFromGenesis, type Network } from '../../util/network.js';
 import type {
@@ -23,6 +22,7 @@ import {
   btcPerKvBToSatPerVb, isHash, parseHeader, scriptHash, txidFromRaw, validateHeaderNotification, validateHistory,
   validateMerkleProof, validateUnspent, verifyMerkleBranch, type MerkleProof,
 } from './electrum-codec.js';
+import { fromHex, toHex } from '../../util/bytes.js';
 
 /** Options of the Electrum backend on top of the common ones. */
 export interface ElectrumOptions extends BackendOptions {
@@ -142,7 +142,7 @@ export class ElectrumSource implements ChainSource {
       throw isServerError(e) && /no information|not found|no such/i.test(e.serverMessage) ? DeaddropError.notFound(`transaction ${txid} not found`) : e;
     });
     if (typeof hex !== 'string' || !/^([0-9a-f]{2})+$/i.test(hex)) throw DeaddropError.protocol('transaction.get: not hex');
-    const raw = hexToBytes(hex);
+    const raw = fromHex(hex);
     if (txidFromRaw(raw) !== txid) throw DeaddropError.protocol(`server sent a transaction that is not ${txid}`);
     return raw;
   }
@@ -153,7 +153,7 @@ export class ElectrumSource implements ChainSource {
     const conn = await this.live();
     let result: unknown;
     try {
-      result = await conn.request('blockchain.transaction.broadcast', [bytesToHex(rawTx)]);
+      result = await conn.request('blockchain.transaction.broadcast', [toHex(rawTx)]);
     } catch (e) {
       if (isServerError(e)) return { accepted: false, reason: e.serverMessage, code: e.rpcCode };
       throw e;
@@ -185,7 +185,7 @@ export class ElectrumSource implements ChainSource {
   /** Subscribes to `script` events for this output script; kept across reconnects. */
   async watchScript(script: Uint8Array): Promise<void> {
     const sh = scriptHash(script);
-    this.scripts.set(sh, bytesToHex(script));
+    this.scripts.set(sh, toHex(script));
     await this.read('blockchain.scripthash.subscribe', [sh]);
   }
 

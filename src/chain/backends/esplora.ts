@@ -16,7 +16,7 @@ import type {
   BackendOptions, BlockHeader, BroadcastResult, ChainCapabilities, ChainListener, ChainSource, ChainTip, FeeEstimate,
   ScriptHistoryItem, ScriptUnspent,
 } from '../types.js';
-import { checkBlock, checkTx, fromHex, toHex, txidOfHex } from '../verify.js';
+import { checkBlock, checkTx, txidOfHex } from '../verify.js';
 import { hashToHex, sha256, sha256d } from '../bytes.js';
 import { parseReject } from '../dialect.js';
 import { RpcError, sleep } from '../rpc.js';
@@ -24,6 +24,7 @@ import { DeaddropError } from '../../util/errors.js';
 import { networkFromGenesis, type Network } from '../../util/network.js';
 import { Listeners, Poller } from './poll.js';
 import { defaultPollInterval } from './rpc-source.js';
+import { fromHex, toHex } from '../../util/bytes.js';
 
 export interface EsploraConfig {
   /** API root, e.g. `https://mempool.space/api` or `http://127.0.0.1:3002`. */

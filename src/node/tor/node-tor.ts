@@ -17,7 +17,7 @@
 import { join } from 'node:path';
 import { normalizeEndpoint, onionAddress } from '../../deaddrop/endpoint.js';
 import { DeaddropError } from '../../util/errors.js';
-import { ed25519FromSeed, toHex, wipe } from '../crypto.js';
+import { ed25519FromSeed, wipe } from '../crypto.js';
 import type { SqliteDatabase } from '../db.js';
 import type { NodeIdentity } from '../identity.js';
 import type { DialRoute } from '../node.js';
@@ -27,6 +27,7 @@ import type { BootstrapStatus } from './control.js';
 import { TorProcess } from './process.js';
 import { TorSocksConnector } from './socks.js';
 import type { SocksAddress } from './socks.js';
+import { toHex } from '../../util/bytes.js';
 
 /** Tor options of the node. */
 export interface NodeTorOptions {
