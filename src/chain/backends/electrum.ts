@@ -23,6 +23,7 @@ import {
   validateMerkleProof, validateUnspent, verifyMerkleBranch, type MerkleProof,
 } from './electrum-codec.js';
 import { fromHex, toHex } from '../../util/bytes.js';
+import { Backoff } from '../../util/time.js';
 
 /** Options of the Electrum backend on top of the common ones. */
 export interface ElectrumOptions extends BackendOptions {
@@ -67,7 +68,7 @@ export class ElectrumSource implements ChainSource {
   private dialing: ElectrumConnection | undefined;
   private connWaiters: Array<{ resolve: (c: ElectrumConnection) => void; reject: (e: Error) => void }> = [];
   private net: Network | undefined;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private opening: Promise<void> | undefined;
@@ -82,7 +83,8 @@ export class ElectrumSource implements ChainSource {
     this.tls = tls;
     this.opts = opts;
     this.timeoutMs = opts.timeoutMs ?? 20_000;
-    this.backoffMs = opts.reconnectMinMs ?? 250;
+    const initialMs = opts.reconnectMinMs ?? 250;
+    this.backoff = new Backoff({ initialMs, maxMs: Math.max(initialMs, opts.reconnectMaxMs ?? 10_000) });
     opts.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
@@ -279,9 +281,7 @@ export class ElectrumSource implements ChainSource {
 
   private scheduleReconnect(): void {
     if (this.closed) return;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.reconnectMaxMs ?? 10_000);
-    this.reconnectTimer = setTimeout(() => void this.reconnect(), delay);
+    this.reconnectTimer = setTimeout(() => void this.reconnect(), this.backoff.next());
   }
 
   private async reconnect(): Promise<void> {
@@ -293,7 +293,7 @@ export class ElectrumSource implements ChainSource {
     }
     if (this.closed) return conn.close();
     this.conn = conn;
-    this.backoffMs = this.opts.reconnectMinMs ?? 250;
+    this.backoff.reset();
     for (const w of this.connWaiters) w.resolve(conn);
     this.connWaiters = [];
     this.emit({ type: 'reconnected' });

@@ -19,7 +19,8 @@ import type {
 import { checkBlock, checkTx, txidOfHex } from '../verify.js';
 import { hashToHex, sha256, sha256d } from '../bytes.js';
 import { parseReject } from '../dialect.js';
-import { RpcError, sleep } from '../rpc.js';
+import { RpcError } from '../rpc.js';
+import { Backoff, sleep } from '../../util/time.js';
 import { DeaddropError } from '../../util/errors.js';
 import { networkFromGenesis, type Network } from '../../util/network.js';
 import { Listeners, Poller } from './poll.js';
@@ -168,6 +169,7 @@ export class EsploraSource implements ChainSource {
 
   /** GET with retries on connection failures, 429 and 5xx. 404 becomes NOT_FOUND(`what`). */
   private async get(path: string, what: string): Promise<Response> {
+    const backoff = new Backoff({ initialMs: 200, maxMs: 200 * 2 ** this.retries });
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.request(path);
@@ -175,7 +177,7 @@ export class EsploraSource implements ChainSource {
         const transient = (err instanceof DeaddropError && err.code === 'BACKEND_UNREACHABLE') ||
           (err instanceof HttpStatusError && (err.status === 429 || err.status >= 500));
         if (!transient || attempt >= this.retries || this.signal.aborted) throw this.mapError(err, what);
-        await sleep(200 * 2 ** attempt, this.signal);
+        await sleep(backoff.next(), this.signal);
       }
     }
   }

@@ -13,11 +13,10 @@ import type { ContextFactory } from '../main.js';
 import { print } from '../output.js';
 import { DeaddropError } from '../../util/errors.js';
 import { LOCK_FILE, lockHolder } from '../../daemon/datadir-lock.js';
+import { sleep } from '../../util/time.js';
 
 /** Where a detached daemon's log lines go. */
 export const DAEMON_LOG = 'daemon.log';
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function lastLine(file: string): string {
   try {

@@ -28,6 +28,7 @@ import { TorProcess } from './process.js';
 import { TorSocksConnector } from './socks.js';
 import type { SocksAddress } from './socks.js';
 import { toHex } from '../../util/bytes.js';
+import { Backoff, sleep } from '../../util/time.js';
 
 /** Tor options of the node. */
 export interface NodeTorOptions {
@@ -164,7 +165,7 @@ export class NodeTor {
   }
 
   async #reconnect(): Promise<void> {
-    let delay = 500;
+    const backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
     while (!this.#closed) {
       try {
         await this.#process?.stop(2_000);
@@ -179,8 +180,7 @@ export class NodeTor {
       } catch (err) {
         this.#lastError = message(err);
         this.#log(`tor: reconnect failed: ${message(err)}`);
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 30_000);
+        await sleep(backoff.next());
       }
     }
   }
@@ -213,7 +213,7 @@ export class NodeTor {
     while (this.#bootstrap.progress < 100) {
       if (this.#closed) throw new DeaddropError('CLOSED', 'tor closed');
       if (Date.now() > until) throw new DeaddropError('TIMEOUT', 'tor did not bootstrap in time');
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   }
 
