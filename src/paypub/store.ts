@@ -15,7 +15,8 @@
  * All methods are synchronous (better-sqlite3); the chain follower calls them inside its
  * transactions.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../util/sqlite.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { DeaddropError } from '../util/errors.js';
@@ -195,16 +196,18 @@ const bufOrNull = (v: unknown): Uint8Array | null => (v === null || v === undefi
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
-/** Opens (creating if needed) the PayPub database: WAL, synchronous=FULL, busy timeout for the CLI/daemon pair. */
+/** Opens (creating if needed) the PayPub database with the shared opener, then checks its schema version. */
 export function openPaypubDb(path: string): Database.Database {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 10000');
-  db.exec(SCHEMA);
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  else if (version !== SCHEMA_VERSION) throw new DeaddropError('CONFLICT', `paypub.db has schema ${version}; this build knows ${SCHEMA_VERSION}`);
+  const db = openDatabase(path);
+  try {
+    db.exec(SCHEMA);
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    else if (version !== SCHEMA_VERSION) throw new DeaddropError('CONFLICT', `paypub.db has schema ${version}; this build knows ${SCHEMA_VERSION}`);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   return db;
 }
 

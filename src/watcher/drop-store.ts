@@ -26,7 +26,8 @@
  * Schema: databases created before `evicted` existed carry a CHECK on `status` without it;
  * opening one rebuilds `dd_drops` once (same rows) in one transaction.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../util/sqlite.js';
 import { createHash } from 'node:crypto';
 
 /** Lifecycle of a drop: seen in the mempool, mined, retracted by a reorg, or gone from the mempool unmined. */
@@ -221,13 +222,8 @@ export class DropStore {
 
   /** Opens (creating if needed) the database at `file` in WAL mode. `':memory:'` for tests. */
   static open(file: string, opts: DropStoreOptions = {}): DropStore {
-    const db = new Database(file);
+    const db = openDatabase(file);
     try {
-      db.pragma('journal_mode = WAL');
-      // NORMAL in WAL mode loses at most the last commits on power loss, never consistency;
-      // a process crash (kill -9) loses nothing that was committed.
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
       return new DropStore(db, opts);
     } catch (err) {
       db.close();
