@@ -30,7 +30,7 @@ import { saleTerms, type SaleTerms } from './pledges.js';
 import { checkFraudProof, decodeFraudProof, type FraudCheck } from './private.js';
 import { encodeReveal, sampleStatus } from './sample.js';
 import * as seller from './seller.js';
-import { PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from './store.js';
+import { BUS_CONSUMER, PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from './store.js';
 import { PaypubWatch } from './watch.js';
 import { toHex } from '../util/bytes.js';
 
@@ -179,21 +179,10 @@ export class PaypubService {
 
   /** Publishes events not delivered yet (in order, each once). */
   flushEvents(): void {
-    if (!this.#o.publish || !this.store.db.open) return;
-    let cursor = Number(this.store.meta('outbox_delivered') ?? '0');
-    for (;;) {
-      const rows = this.store.eventsAfter(cursor);
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        try {
-          this.#o.publish(r.type, r.id, r.data);
-        } catch {
-          // A failing consumer must not stop delivery.
-        }
-        cursor = r.seq;
-      }
-      this.store.setMeta('outbox_delivered', String(cursor));
-    }
+    const publish = this.#o.publish;
+    if (!publish || !this.store.db.open) return;
+    // A failing consumer must not stop delivery.
+    this.store.outbox.deliver(BUS_CONSUMER, (r) => publish(r.type, r.id, r.data), { skipFailures: true });
   }
 
   // -------------------------------------------------------------------------------------------
