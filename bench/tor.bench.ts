@@ -14,11 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PeerNode } from '../src/node/node.js';
 import { NodeIdentity } from '../src/node/identity.js';
-import { randomBytes, toHex } from '../src/node/crypto.js';
+import { randomBytes } from '../src/node/crypto.js';
 import { TorSocksConnector } from '../src/node/tor/socks.js';
 import { dial } from '../src/node/transport/ws-transport.js';
 import { startTorNetwork, torAvailable } from '../test/support/tor-network.js';
 import type { Emit } from './types.js';
+import { toHex } from '../src/util/bytes.js';
 
 const N = 200;
 const SIZE = 16 * 1024;

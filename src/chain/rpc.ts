@@ -13,7 +13,7 @@
  *   and the caller is the one who knows whether that is safe.
  */
 import { DeaddropError } from '../util/errors.js';
-import { sleep } from '../util/time.js';
+import { Backoff, sleep } from '../util/time.js';
 
 /** Credentials for basic auth. */
 export interface RpcAuth {
@@ -182,13 +182,15 @@ export class RpcClient implements RpcCaller {
 
   private async withRetry<T>(idempotent: boolean, fn: () => Promise<T>): Promise<T> {
     const attempts = idempotent ? this.retries + 1 : 1;
+    const initialMs = Math.max(1, this.backoffMs);
+    const backoff = new Backoff({ initialMs, maxMs: initialMs * 2 ** attempts });
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
         const transient = isTransient(err);
         if (!transient || attempt >= attempts || this.signal?.aborted) throw err;
-        await sleep(this.backoffMs * 2 ** (attempt - 1), this.signal);
+        await sleep(backoff.next(), this.signal);
       }
     }
   }

@@ -5,10 +5,10 @@
  * errors, because a malformed answer is the backend's fault, not the caller's.
  */
 import { blockHash, parseBlock, parseTransaction, type Block, type Tx } from './block.js';
-import { fromHex, hashToHex, sha256d, toHex } from './bytes.js';
+import { hashToHex, sha256d } from './bytes.js';
 import { DeaddropError } from '../util/errors.js';
+import { fromHex } from '../util/bytes.js';
 
-export { toHex, fromHex };
 
 /** Hex from a backend → bytes; PROTOCOL error for malformed hex. */
 export function hexToBytesStrict(hex: string, name: string): Uint8Array {

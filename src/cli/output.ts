@@ -3,6 +3,7 @@
  * Errors are one line on stderr (the stack only with `--debug`), exit code non-zero.
  */
 import { DeaddropError } from '../util/errors.js';
+import { toHex } from '../util/bytes.js';
 
 export interface OutputOptions {
   readonly json: boolean;
@@ -11,7 +12,7 @@ export interface OutputOptions {
 
 export function jsonReplacer(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex');
+  if (value instanceof Uint8Array) return toHex(value);
   return value;
 }
 

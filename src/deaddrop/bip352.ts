@@ -21,13 +21,14 @@ import { bech32m } from '@scure/base';
 import { secp, scalar, type Secp } from '../util/secp.js';
 import { NETWORK_PARAMS, NETWORKS, type Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
-import { taggedHash, hash160, ser32, equalBytes } from '../util/hash.js';
+import { taggedHash, hash160, ser32 } from '../util/hash.js';
+import { concatBytes, equalBytes, fromHex, toHex } from '../util/bytes.js';
 
 /** Per-group recipient limit: a sender fails above it, a receiver never looks at k >= K_MAX. */
 export const K_MAX = 2323;
 
 /** BIP341's NUMS point H (x-only): a taproot internal key nobody knows the private key of. */
-export const NUMS_H = hexBytes('50929b74c1a04954b78b4b6035e97a5e078a5a0f28ec96d547bfee9ace803ac0');
+export const NUMS_H = fromHex('50929b74c1a04954b78b4b6035e97a5e078a5a0f28ec96d547bfee9ace803ac0');
 
 /** Address length limit the BIP recommends for bech32m silent-payment addresses. */
 export const MAX_ADDRESS_LENGTH = 1023;
@@ -35,20 +36,6 @@ export const MAX_ADDRESS_LENGTH = 1023;
 export const TAG_INPUTS = 'BIP0352/Inputs';
 export const TAG_SHARED_SECRET = 'BIP0352/SharedSecret';
 export const TAG_LABEL = 'BIP0352/Label';
-
-function hexBytes(hex: string): Uint8Array {
-  return Uint8Array.from(Buffer.from(hex, 'hex'));
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 // =============================================================================================
 // 1. Addresses
@@ -80,7 +67,7 @@ export function networksForHrp(hrp: string): Network[] {
 export function encodeAddress(scanKey: Uint8Array, spendKey: Uint8Array, network: Network): string {
   if (!secp.isPoint(scanKey) || scanKey.length !== 33) throw new TypeError('scanKey must be a 33-byte compressed point');
   if (!secp.isPoint(spendKey) || spendKey.length !== 33) throw new TypeError('spendKey must be a 33-byte compressed point');
-  const words = [0, ...bech32m.toWords(concat(scanKey, spendKey))];
+  const words = [0, ...bech32m.toWords(concatBytes(scanKey, spendKey))];
   return bech32m.encode(hrpForNetwork(network), words, MAX_ADDRESS_LENGTH);
 }
 
@@ -164,7 +151,7 @@ export interface TxInputView {
 /** Outpoint from a txid in display hex (as RPCs print it) and an output index. */
 export function outpointFromHex(txidHex: string, vout: number): Outpoint {
   if (!/^[0-9a-fA-F]{64}$/.test(txidHex)) throw new TypeError('txid must be 64 hex characters');
-  return { txid: hexBytes(txidHex).reverse(), vout };
+  return { txid: fromHex(txidHex).reverse(), vout };
 }
 
 /** The 36-byte serialization: txid (little-endian) || vout (uint32 little-endian). */
@@ -381,7 +368,7 @@ export function createOutputs(
 ): Uint8Array[] {
   const groups = new Map<string, number[]>();
   recipients.forEach((r, i) => {
-    const id = Buffer.from(r.scanKey).toString('hex');
+    const id = toHex(r.scanKey);
     const g = groups.get(id);
     if (g === undefined) groups.set(id, [i]);
     else g.push(i);
@@ -440,7 +427,7 @@ export function scanOutputs(
   backend: Secp = secp,
 ): FoundOutput[] {
   const remaining = new Map<string, Uint8Array>();
-  for (const o of outputKeys) if (o.length === 32) remaining.set(Buffer.from(o).toString('hex'), o);
+  for (const o of outputKeys) if (o.length === 32) remaining.set(toHex(o), o);
   const found: FoundOutput[] = [];
   for (let k = 0; k < K_MAX && remaining.size > 0; k++) {
     const t = sharedSecretTweak(ecdh, k);
@@ -448,7 +435,7 @@ export function scanOutputs(
     if (t === null || Pk === null) break;
     const hit = matchOutput(Pk, t, remaining, labels, backend);
     if (hit === null) break;
-    remaining.delete(Buffer.from(hit.outputKey).toString('hex'));
+    remaining.delete(toHex(hit.outputKey));
     found.push({ ...hit, k });
   }
   return found;
@@ -461,7 +448,7 @@ function matchOutput(
   labels: readonly Label[],
   backend: Secp,
 ): Omit<FoundOutput, 'k'> | null {
-  const direct = remaining.get(Buffer.from(Pk.subarray(1)).toString('hex'));
+  const direct = remaining.get(toHex(Pk.subarray(1)));
   if (direct !== undefined) return { outputKey: direct, tweak: t, label: null };
   // output - P_k = label (or -output - P_k = label) is the same as x(P_k + label) = x(output).
   // With few labels, adding each label to P_k costs |labels| additions per k; with many, the
@@ -469,18 +456,18 @@ function matchOutput(
   if (labels.length <= remaining.size) {
     for (const label of labels) {
       const P = backend.pointAdd(Pk, label.point);
-      const hit = P === null ? undefined : remaining.get(Buffer.from(P.subarray(1)).toString('hex'));
+      const hit = P === null ? undefined : remaining.get(toHex(P.subarray(1)));
       if (hit !== undefined) return { outputKey: hit, tweak: scalar.add(t, label.tweak) as Uint8Array, label: label.m };
     }
     return null;
   }
-  const table = new Map(labels.map((l) => [Buffer.from(l.point).toString('hex'), l]));
+  const table = new Map(labels.map((l) => [toHex(l.point), l]));
   const negPk = backend.pointNegate(Pk) as Uint8Array;
   for (const output of remaining.values()) {
     const O = backend.liftX(output);
     if (O === null) continue;
     for (const candidate of [backend.pointAdd(O, negPk), backend.pointAdd(backend.pointNegate(O) as Uint8Array, negPk)]) {
-      const label = candidate === null ? undefined : table.get(Buffer.from(candidate).toString('hex'));
+      const label = candidate === null ? undefined : table.get(toHex(candidate));
       if (label !== undefined) return { outputKey: output, tweak: scalar.add(t, label.tweak) as Uint8Array, label: label.m };
     }
   }

@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { DeaddropError } from '../util/errors.js';
 import { decodeEndpoint, encodeEndpoint } from './endpoint.js';
+import { equalBytes } from '../util/bytes.js';
 
 export const PAYLOAD_VERSION = 0;
 export const NODE_KEY_BYTES = 32;
@@ -145,5 +146,5 @@ function decodeStrict(b: Uint8Array): DropPayload | null {
   if (rest.subarray(end).some((x) => x !== 0)) return null;
   const message = strictUtf8.decode(rest.subarray(0, end));
   const payload: DropPayload = { version: PAYLOAD_VERSION, nodeKey, token, expiresAt: hours === 0 ? null : hours * 3600, endpoints, message };
-  return Buffer.from(encodePayload(payload, b.length)).equals(b) ? payload : null;
+  return equalBytes(encodePayload(payload, b.length), b) ? payload : null;
 }

@@ -22,6 +22,7 @@ import { base32nopad } from '@scure/base';
 import { sha3_256 } from '@noble/hashes/sha3.js';
 import { isIPv4 } from 'node:net';
 import { DeaddropError } from '../util/errors.js';
+import { equalBytes } from '../util/bytes.js';
 
 export const HINT_WS_IPV4 = 0x01;
 export const HINT_WS_IPV6 = 0x02;
@@ -153,7 +154,7 @@ export function encodeEndpoint(input: string, nodeKey?: Uint8Array): Uint8Array 
     case 'dns':
       return Uint8Array.from([p.tls ? HINT_WSS_DNS : HINT_WS_DNS, p.host.length, ...Buffer.from(p.host, 'ascii'), ...u16(p.port)]);
     case 'onion':
-      if (nodeKey !== undefined && Buffer.from(nodeKey).equals(p.key)) return Uint8Array.from([HINT_ONION_SELF, ...u16(p.port)]);
+      if (nodeKey !== undefined && equalBytes(nodeKey, p.key)) return Uint8Array.from([HINT_ONION_SELF, ...u16(p.port)]);
       return Uint8Array.from([HINT_ONION, ...p.key, ...u16(p.port)]);
     case 'url':
       return Uint8Array.from([HINT_URL, p.url.length, ...Buffer.from(p.url, 'ascii')]);
@@ -167,7 +168,7 @@ export function decodeEndpoint(bytes: Uint8Array, offset: number, nodeKey: Uint8
   try {
     const endpoint = normalizeEndpoint(raw.text);
     const again = encodeEndpoint(endpoint, nodeKey);
-    return Buffer.from(again).equals(bytes.subarray(offset, raw.end)) ? { endpoint, end: raw.end } : null;
+    return equalBytes(again, bytes.subarray(offset, raw.end)) ? { endpoint, end: raw.end } : null;
   } catch {
     return null;
   }

@@ -29,8 +29,9 @@
  */
 import { createHmac } from 'node:crypto';
 import { chacha20 } from '@noble/ciphers/chacha.js';
-import { taggedHash, equalBytes } from '../util/hash.js';
+import { taggedHash } from '../util/hash.js';
 import { decodePayload, encodePayload, PAYLOAD_FIXED_BYTES, type DropPayload, type DropPayloadInput } from './codec.js';
+import { equalBytes } from '../util/bytes.js';
 
 export const TAG_ENC = 'deaddrop/v0/enc';
 export const TAG_MAC = 'deaddrop/v0/mac';

@@ -23,11 +23,12 @@
  * | txid, vout | the drop transaction and its OP_RETURN output, recorded once signed, before it is broadcast |
  * | created_at, sent_at | Unix milliseconds |
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../util/sqlite.js';
 import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { toHex } from '../chain/bytes.js';
 import { DeaddropError } from '../util/errors.js';
+import { toHex } from '../util/bytes.js';
 
 /** File name of the ledger in the datadir. */
 export const INTRODUCTIONS_DB = 'introductions.sqlite';
@@ -127,9 +128,8 @@ export class IntroductionLedger {
   static open(datadir: string, opts: { now?: () => number } = {}): IntroductionLedger {
     const path = join(datadir, INTRODUCTIONS_DB);
     privateFile(path);
-    const db = new Database(path);
+    const db = openDatabase(path);
     try {
-      db.pragma('busy_timeout = 5000');
       db.exec(SCHEMA);
       return new IntroductionLedger(db, opts.now ?? Date.now);
     } catch (err) {

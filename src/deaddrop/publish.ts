@@ -7,7 +7,6 @@
  * many bytes are left).
  */
 import { createHash } from 'node:crypto';
-import { toHex } from '../chain/bytes.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import type { WalletKeys } from '../wallet/keys.js';
@@ -19,6 +18,7 @@ import { ENVELOPE_MAX_BYTES, SIV_BYTES } from './envelope.js';
 import type { IntroductionLedger } from './introductions.js';
 import { formatInvite, parseInvite, type Invite } from './invite.js';
 import { sendDrop, type DropWallet } from './send.js';
+import { toHex } from '../util/bytes.js';
 
 /** Label of the wallet's identity in the watcher's drops and events. */
 export const WALLET_IDENTITY = 'wallet';

@@ -18,6 +18,7 @@ import { hash160 } from '../util/hash.js';
 import { openPayload, sealPayload, dropScript, ENVELOPE_MAX_BYTES } from './envelope.js';
 import type { DropPayload, DropPayloadInput } from './codec.js';
 import type { Network } from '../util/network.js';
+import { equalBytes } from '../util/bytes.js';
 
 /** Value of the optional notify output: the P2TR dust limit. */
 export const NOTIFY_OUTPUT_VALUE = 330n;
@@ -127,10 +128,10 @@ function senderKey(input: DropInput, index: number, backend: Secp): SenderKey | 
   if (P === null) throw DeaddropError.badInput(`input ${index} has an invalid private key`);
   const h = hash160(P);
   const matches = isTaproot
-    ? Buffer.from(spk.subarray(2)).equals(P.subarray(1))
+    ? equalBytes(spk.subarray(2), P.subarray(1))
     : isSh
-      ? Buffer.from(spk.subarray(2, 22)).equals(hash160(Uint8Array.from([0x00, 0x14, ...h])))
-      : Buffer.from(spk.subarray(isWpkh ? 2 : 3, isWpkh ? 22 : 23)).equals(h);
+      ? equalBytes(spk.subarray(2, 22), hash160(Uint8Array.from([0x00, 0x14, ...h])))
+      : equalBytes(spk.subarray(isWpkh ? 2 : 3, isWpkh ? 22 : 23), h);
   if (!matches) throw DeaddropError.badInput(`input ${index}: private key does not match its scriptPubKey${isTaproot ? ' (pass the tweaked key)' : ''}`);
   return { privateKey: d, taproot: isTaproot };
 }

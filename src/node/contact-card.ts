@@ -17,9 +17,10 @@
  * never trusted for anything but where to send a beacon drop; the beacon itself is an ordinary
  * introduction whose pairwise key the sender proves over Noise.
  */
-import { aeadOpen, aeadSeal, concatBytes, equalBytes, hkdf, hmacSha256, utf8, wipe } from './crypto.js';
+import { aeadOpen, aeadSeal, hkdf, hmacSha256, utf8, wipe } from './crypto.js';
 import type { NodeIdentity } from './identity.js';
 import type { EntryDraft, LogEntry } from './log/codec.js';
+import { concatBytes, equalBytes } from '../util/bytes.js';
 
 export const CONTACT_CARD_TYPE = 'deaddrop/contact-card';
 const VERSION = 1;

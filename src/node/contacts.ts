@@ -2,8 +2,8 @@
  * Contacts, invites, follows and small node metadata, in the node's sqlite file.
  * Nothing secret is stored: invite tokens and pairwise keys are re-derived from the identity.
  */
-import { toHex } from './crypto.js';
 import type { SqliteDatabase } from './db.js';
+import { toHex } from '../util/bytes.js';
 
 /** A node we replicate with. */
 export interface Contact {

@@ -10,8 +10,9 @@
  * Every `verify`/`open` style function returns false/null on bad input instead of throwing:
  * their inputs come from strangers.
  */
-import { createHash, createHmac, hkdfSync, randomBytes as nodeRandomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes as nodeRandomBytes } from 'node:crypto';
 import sodium from 'sodium-native';
+import { concatBytes } from '../util/bytes.js';
 
 export const PUBLIC_KEY_BYTES = 32;
 export const SECRET_KEY_BYTES = 64;
@@ -116,11 +117,6 @@ export function randomBytes(length: number): Uint8Array {
   return new Uint8Array(nodeRandomBytes(length));
 }
 
-/** Constant-time comparison; false when lengths differ. */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /** Zero a secret buffer in place. */
 export function wipe(buf: Uint8Array): void {
   sodium.sodium_memzero(buf);
@@ -219,32 +215,6 @@ export function aeadOpen(key: Uint8Array, sealed: Uint8Array, ad: Uint8Array): U
   } catch {
     return null;
   }
-}
-
-/** Lower-case hex of bytes. */
-export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
-
-/** Bytes of a hex string; throws TypeError on malformed hex. */
-export function fromHex(hex: string): Uint8Array {
-  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
-    throw new TypeError('expected an even-length hex string');
-  }
-  return new Uint8Array(Buffer.from(hex, 'hex'));
-}
-
-/** Concatenate byte arrays. */
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** UTF-8 encode a string. */

@@ -18,13 +18,14 @@ import type { WalletKeys } from '../wallet/keys.js';
 import type { IntroductionIssuer, NodeIssuerFactory } from '../deaddrop/publish.js';
 import { DeaddropError } from '../util/errors.js';
 import { ContactStore } from './contacts.js';
-import { fromHex, wipe } from './crypto.js';
+import { wipe } from './crypto.js';
 import { openNodeDatabase } from './db.js';
 import { NodeIdentity } from './identity.js';
 import { DROP_TOKEN_BYTES, expandDropToken, issueInvite } from './invites.js';
 import type { Introduction } from './invites.js';
 import { FeatureStore } from './feature-store.js';
 import { parseEndpoint } from './transport/ws-transport.js';
+import { fromHex } from '../util/bytes.js';
 
 /** The node's database in a datadir. */
 export const NODE_DB = 'node.sqlite';

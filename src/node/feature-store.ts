@@ -12,8 +12,8 @@
  *
  * Nothing secret is stored here.
  */
-import { toHex } from './crypto.js';
 import type { SqliteDatabase } from './db.js';
+import { toHex } from '../util/bytes.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS dd_peers (

@@ -34,7 +34,7 @@ import { checkIntroduction, walletSilentAddress } from '../deaddrop/publish.js';
 import { sendDrop } from '../deaddrop/send.js';
 import { CONTACT_CARD_TYPE, contactCardDraft, readContactCard } from './contact-card.js';
 import type { Contact } from './contacts.js';
-import { equalBytes, toHex, wipe } from './crypto.js';
+import { wipe } from './crypto.js';
 import { openNodeDatabase } from './db.js';
 import { carriedExpiry, introductionFromDrop, inviteTtlMs, nodeDbPath, nodeSeed } from './drop-invite.js';
 import type { DropIntroduction } from './drop-invite.js';
@@ -50,6 +50,8 @@ import { startNodeMixnet } from './mixnet/node-hook.js';
 import type { MixnetOptions } from './mixnet/options.js';
 import { mixnetRoutes } from './mixnet/routes.js';
 import type { MixnetService } from './mixnet/service.js';
+import { equalBytes, toHex } from '../util/bytes.js';
+import { Backoff } from '../util/time.js';
 
 /** Options of the node feature (tests set short timings; `deaddrop start` reads the environment). */
 export interface NodeFeatureOptions {
@@ -125,7 +127,7 @@ async function openNode(base: PeerNodeOptions, remembered: number | null, explic
 
 interface Retry {
   timer: NodeJS.Timeout | null;
-  delay: number;
+  readonly backoff: Backoff;
 }
 
 /** The running node of one daemon. */
@@ -296,13 +298,11 @@ class NodeRuntime implements NodeService {
   }
 
   private scheduleRetry(key: string, dropId: string, found: DropIntroduction): void {
-    const min = this.opts.retryMinMs ?? 2000;
-    const r = this.retries.get(key) ?? { timer: null, delay: min };
+    const r = this.retries.get(key) ?? { timer: null, backoff: new Backoff({ initialMs: this.opts.retryMinMs ?? 2000, maxMs: this.opts.retryMaxMs ?? 300_000 }) };
     r.timer = setTimeout(() => {
       r.timer = null;
       this.attempt(key, dropId, found);
-    }, r.delay);
-    r.delay = Math.min(r.delay * 2, this.opts.retryMaxMs ?? 300_000);
+    }, r.backoff.next());
     this.retries.set(key, r);
   }
 

@@ -6,20 +6,9 @@
  * - and, through HKDF, yields deterministic per-purpose secrets (invite tokens, pairwise keys), so
  *   nothing secret has to be stored at rest.
  */
-import {
-  SEED_BYTES,
-  concatBytes,
-  ed25519FromSeed,
-  ed25519PublicToX25519,
-  ed25519SecretToX25519,
-  ed25519Sign,
-  hkdf,
-  utf8,
-  wipe,
-  x25519,
-  x25519Public,
-} from './crypto.js';
+import { SEED_BYTES, ed25519FromSeed, ed25519PublicToX25519, ed25519SecretToX25519, ed25519Sign, hkdf, utf8, wipe, x25519, x25519Public } from './crypto.js';
 import type { Signer } from './crypto.js';
+import { concatBytes } from '../util/bytes.js';
 
 const DERIVE_SALT = utf8('deaddrop/node-derive/v1');
 

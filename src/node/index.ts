@@ -21,4 +21,3 @@ export type { InclusionProof, SignedTreeHead } from './log/merkle.js';
 export { decodeWhereabouts, openWhereabouts, verifyWhereabouts } from './whereabouts.js';
 export type { WhereaboutsRecord } from './whereabouts.js';
 export { openNodeDatabase } from './db.js';
-export { fromHex, toHex } from './crypto.js';

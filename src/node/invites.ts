@@ -18,10 +18,11 @@
  * and its signature over ("deaddrop/invite-accept/v1\0" || handshakeHash || inviter || joiner),
  * which proves to the joiner that the node it reached is the one that wrote the introduction.
  */
-import { concatBytes, ed25519FromSeed, ed25519Sign, ed25519Verify, hmacSha256, randomBytes, sha256, utf8 } from './crypto.js';
+import { ed25519FromSeed, ed25519Sign, ed25519Verify, hmacSha256, randomBytes, sha256, utf8 } from './crypto.js';
 import type { Ed25519KeyPair } from './crypto.js';
 import type { NodeIdentity } from './identity.js';
 import { TOKEN_ID_BYTES } from './wire.js';
+import { concatBytes } from '../util/bytes.js';
 
 export const TOKEN_BYTES = 32;
 /** Bytes of the drop token, the part of an invite a dead drop carries. */

@@ -19,7 +19,6 @@ import type { Agent } from 'node:http';
 import { DeaddropError } from '../util/errors.js';
 import { TypedEmitter } from './events.js';
 import { NodeIdentity } from './identity.js';
-import { equalBytes, toHex } from './crypto.js';
 import { openNodeDatabase } from './db.js';
 import type { SqliteDatabase } from './db.js';
 import { FeedStore } from './log/feed-store.js';
@@ -52,6 +51,7 @@ import {
   encodeInvite,
   encodeInviteOk,
 } from './wire.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 /** Options of a PeerNode. Durations in milliseconds. */
 export interface PeerNodeOptions {

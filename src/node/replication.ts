@@ -17,12 +17,12 @@
  *   min(seq) (hash links make every later pair differ too).
  * - Resumable by construction: a new connection starts from the stored clocks.
  */
-import { equalBytes, toHex } from './crypto.js';
 import type { FeedStore } from './log/feed-store.js';
 import { ZERO_HASH } from './log/codec.js';
 import type { SecureChannel } from './transport/secure-channel.js';
 import { MSG, decodeClock, decodeEntries, encodeClock, encodeEntries } from './wire.js';
 import type { ClockEntry } from './wire.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 export interface ReplicatorOptions {
   store: FeedStore;

@@ -15,10 +15,10 @@
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../util/errors.js';
 import type { Contact } from './contacts.js';
-import { fromHex, toHex } from './crypto.js';
 import type { EntryHeader, LogEntry } from './log/codec.js';
 import { entryToJson } from './log/json.js';
 import type { PeerNode } from './node.js';
+import { fromHex, toHex } from '../util/bytes.js';
 
 /** What the routes need from the running node feature. */
 export interface NodeService {

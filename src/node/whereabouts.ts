@@ -20,21 +20,11 @@
  * with different bytes is equivocation (both signed bundles are the proof), and the first is kept.
  */
 import { DeaddropError } from '../util/errors.js';
-import {
-  PUBLIC_KEY_BYTES,
-  SIGNATURE_BYTES,
-  aeadOpen,
-  aeadSeal,
-  concatBytes,
-  ed25519Verify,
-  equalBytes,
-  hkdf,
-  hmacSha256,
-  utf8,
-} from './crypto.js';
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, aeadOpen, aeadSeal, ed25519Verify, hkdf, hmacSha256, utf8 } from './crypto.js';
 import type { SqliteDatabase } from './db.js';
 import type { NodeIdentity } from './identity.js';
 import { Reader, encodeEndpoints, readEndpoints } from './wire.js';
+import { concatBytes, equalBytes } from '../util/bytes.js';
 
 export const WHEREABOUTS_VERSION = 1;
 export const MAX_RECIPIENTS = 1024;

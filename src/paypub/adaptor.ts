@@ -15,15 +15,16 @@
  *   s*G = -(k*G + T) + e*P = -R + e*P. The pre-signature keeps R (33 bytes, with parity).
  */
 import { schnorr } from '@noble/curves/secp256k1.js';
-import { bytesToHex, concatBytes, randomBytes } from '@noble/hashes/utils.js';
-import { equalBytes, taggedHash } from './bytes.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { taggedHash } from './bytes.js';
+import { concatBytes, equalBytes, toHex } from '../util/bytes.js';
 
 const Point = schnorr.Point;
 type PointT = ReturnType<typeof Point.fromHex>;
 const N = Point.Fn.ORDER;
 
 const mod = (a: bigint): bigint => ((a % N) + N) % N;
-const num = (b: Uint8Array): bigint => BigInt('0x' + (bytesToHex(b) || '0'));
+const num = (b: Uint8Array): bigint => BigInt('0x' + (toHex(b) || '0'));
 const be32 = (n: bigint): Uint8Array => {
   const out = new Uint8Array(32);
   let v = n;
@@ -60,7 +61,7 @@ export function adaptorSign(msg: Uint8Array, secretKey: Uint8Array, T: Uint8Arra
   const P = Point.BASE.multiply(d0);
   const d = hasEvenY(P) ? d0 : N - d0;
   const pub = schnorr.utils.pointToBytes(P);
-  const Tp = Point.fromHex(bytesToHex(T));
+  const Tp = Point.fromHex(toHex(T));
   const k = mod(num(taggedHash('deaddrop/adaptor/nonce', be32(d), T, msg, aux)));
   if (k === 0n) throw new Error('nonce is zero: retry with other aux');
   const R = Point.BASE.multiply(k).add(Tp);
@@ -73,10 +74,10 @@ export function adaptorSign(msg: Uint8Array, secretKey: Uint8Array, T: Uint8Arra
 export function adaptorVerify(msg: Uint8Array, pubkey: Uint8Array, T: Uint8Array, presig: Uint8Array): boolean {
   try {
     if (presig.length !== 65) return false;
-    const R = Point.fromHex(bytesToHex(presig.subarray(0, 33)));
+    const R = Point.fromHex(toHex(presig.subarray(0, 33)));
     const s = num(presig.subarray(33));
     if (s >= N) return false;
-    const Rk = R.subtract(Point.fromHex(bytesToHex(T)));
+    const Rk = R.subtract(Point.fromHex(toHex(T)));
     if (Rk.equals(Point.ZERO)) return false;
     const P = schnorr.utils.lift_x(num(pubkey));
     const e = challenge(schnorr.utils.pointToBytes(R), pubkey, msg);
@@ -89,7 +90,7 @@ export function adaptorVerify(msg: Uint8Array, pubkey: Uint8Array, T: Uint8Array
 
 /** Completes a pre-signature with the adaptor secret t into a 64-byte BIP340 signature. */
 export function adaptorComplete(presig: Uint8Array, t: Uint8Array): Uint8Array {
-  const R = Point.fromHex(bytesToHex(presig.subarray(0, 33)));
+  const R = Point.fromHex(toHex(presig.subarray(0, 33)));
   const s1 = num(presig.subarray(33));
   const tt = scalar(t);
   return concatBytes(schnorr.utils.pointToBytes(R), be32(mod(hasEvenY(R) ? s1 + tt : s1 - tt)));
@@ -98,7 +99,7 @@ export function adaptorComplete(presig: Uint8Array, t: Uint8Array): Uint8Array {
 /** Recovers t from the pre-signature and the completed signature; null if they do not match `T`. */
 export function adaptorExtract(presig: Uint8Array, sig: Uint8Array, T: Uint8Array): Uint8Array | null {
   try {
-    const R = Point.fromHex(bytesToHex(presig.subarray(0, 33)));
+    const R = Point.fromHex(toHex(presig.subarray(0, 33)));
     if (sig.length !== 64 || !equalBytes(sig.subarray(0, 32), schnorr.utils.pointToBytes(R))) return null;
     const s = num(sig.subarray(32));
     const s1 = num(presig.subarray(33));

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { parseTransaction } from '../chain/block.js';
 import { DeaddropError } from '../util/errors.js';
 import { PAYPUB_BUYER } from '../wallet/keys.js';
-import { equalBytes, sha256 } from './bytes.js';
+import { sha256 } from './bytes.js';
 import { collectKeys, decryptContent } from './content.js';
-import { type PaypubContext, freshWalletScript, hex, needSale, needWallet, tipHeight, txInBlock } from './context.js';
+import { type PaypubContext, freshWalletScript, needSale, needWallet, tipHeight, txInBlock } from './context.js';
 import { SellerClient } from './distribution.js';
 import { decodeOfferLink, saleId, type OfferLink } from './link.js';
 import { checkAnchorTiming, encodeManifest, findAnchorOutput, type Manifest } from './manifest.js';
@@ -24,6 +24,7 @@ import { buildCsvRefundTx, htlcOutput, verifyOffer, type Offer } from './private
 import { describeSample, sampleOdds, sampleStatus, verifyReveal, type SampleReveal, type SampleStatus } from './sample.js';
 import { buildRefundTx, pledgeOutput, type BuiltTx } from './scripts.js';
 import type { PledgeRow, SaleRow } from './store.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 export interface VerifyResult extends SaleTerms {
   readonly id: string;
@@ -237,7 +238,7 @@ export async function buy(ctx: PaypubContext, text: string, o: { feeRate?: numbe
   ctx.store.insertPrivateOffer({ saleId: sale.id, role: 'buyer', buyerKey: kp.xOnly, keyIndex, offer, wrap, script });
   const sent = await fundOutput(ctx, script, offer.amount, o.feeRate);
   ctx.store.transaction(() => {
-    ctx.store.insertPledge({ txid: sent.txid, vout: sent.vout, saleId: sale.id, kind: 'htlc', own: true, buyerKey: kp.xOnly, keyIndex, paymentHash: hex(offer.paymentHash), script, value: offer.amount });
+    ctx.store.insertPledge({ txid: sent.txid, vout: sent.vout, saleId: sale.id, kind: 'htlc', own: true, buyerKey: kp.xOnly, keyIndex, paymentHash: toHex(offer.paymentHash), script, value: offer.amount });
     ctx.store.event('paypub.htlc.sent', `paypub.htlc.sent:${sent.txid}:${sent.vout}`, { id: sale.id, txid: sent.txid, vout: sent.vout, value: offer.amount.toString() });
   });
   const a = await announceTo(ctx, sale, { raw: sent.raw, txid: sent.txid, vout: sent.vout });
@@ -301,7 +302,7 @@ export async function unlock(ctx: PaypubContext, idOrPrefix: string, out?: strin
     ctx.store.setUnlocked(sale.id, path, at);
     ctx.store.event('paypub.unlocked', `paypub.unlocked:${sale.id}:${path}`, { id: sale.id, path, bytes: plain.length, at });
   });
-  return { id: sale.id, path, bytes: plain.length, sha256: hex(sha256(plain)), at };
+  return { id: sale.id, path, bytes: plain.length, sha256: toHex(sha256(plain)), at };
 }
 
 export interface RefundItem {

@@ -1,11 +1,11 @@
 /**
  * Byte helpers shared by the PayPub codecs: a fixed-width big-endian writer/reader (so every
- * value has exactly one encoding), constant-shape comparisons and the tagged hash.
+ * value has exactly one encoding), and the tagged hash.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import { DeaddropError } from '../util/errors.js';
 
-export { equalBytes, taggedHash } from '../util/hash.js';
+export { taggedHash } from '../util/hash.js';
 export { sha256 };
 
 export function u32be(n: number): Uint8Array {

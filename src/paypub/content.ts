@@ -20,8 +20,9 @@
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { DeaddropError } from '../util/errors.js';
-import { equalBytes, sha256, taggedHash, u32be, Writer } from './bytes.js';
+import { sha256, taggedHash, u32be, Writer } from './bytes.js';
 import { KEY_BYTES, MAX_CHUNKS, NONCE_BYTES, TAG, TAG_BYTES } from './params.js';
+import { equalBytes } from '../util/bytes.js';
 
 /** The parts of a manifest the content layer needs. A `Manifest` satisfies it. */
 export interface ContentDescriptor {

@@ -84,5 +84,3 @@ export async function txInBlock(chain: ChainSource, txid: string, blockHash: str
   return null;
 }
 
-/** Hex of bytes. */
-export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -16,11 +16,11 @@
  * and the reveal and anchor are checked by the caller against its own chain view.
  */
 import { DeaddropError } from '../util/errors.js';
-import { equalBytes } from './bytes.js';
 import { checkCiphertext } from './content.js';
 import type { Manifest } from './manifest.js';
 import { decodeOffer, type Offer } from './private.js';
 import { decodeReveal, type SampleReveal } from './sample.js';
+import { equalBytes, fromHex, toHex } from '../util/bytes.js';
 
 /** Largest body accepted for one response (a chunk of a 256 MB file in 256 chunks, plus slack). */
 const MAX_BODY = 2 * 1024 * 1024;
@@ -119,9 +119,9 @@ export class SellerClient {
 
   /** Announces a pledge (or a funded HTLC) so the seller can count it. Returns the seller's verdict. */
   async announce(a: { tx: Uint8Array; vout: number; buyerKey?: Uint8Array; r?: Uint8Array; blockHash?: string }): Promise<{ accepted: boolean; reason: string }> {
-    const payload: Record<string, unknown> = { tx: Buffer.from(a.tx).toString('hex'), vout: a.vout };
-    if (a.buyerKey) payload.buyerKey = Buffer.from(a.buyerKey).toString('hex');
-    if (a.r) payload.r = Buffer.from(a.r).toString('hex');
+    const payload: Record<string, unknown> = { tx: toHex(a.tx), vout: a.vout };
+    if (a.buyerKey) payload.buyerKey = toHex(a.buyerKey);
+    if (a.r) payload.r = toHex(a.r);
     if (a.blockHash) payload.blockHash = a.blockHash;
     const { status, body } = await this.#json('/pledges', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
     if (status === 200) return { accepted: true, reason: 'accepted' };
@@ -131,13 +131,13 @@ export class SellerClient {
   /** Private-mode terms (signed offer and wrap) for `buyerKey`. Layout only: the caller verifies them. */
   async privateTerms(buyerKey: Uint8Array): Promise<{ offer: Offer; wrap: Uint8Array }> {
     const { status, body } = await this.#json('/private', {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ buyerKey: Buffer.from(buyerKey).toString('hex') }),
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ buyerKey: toHex(buyerKey) }),
     });
     if (status !== 200) throw DeaddropError.protocol(`seller refused private terms: ${typeof body.message === 'string' ? body.message.slice(0, 200) : status}`);
     const { offer, wrap } = body;
     if (typeof offer !== 'string' || typeof wrap !== 'string' || !/^([0-9a-f]{2})+$/.test(offer) || !/^([0-9a-f]{2})+$/.test(wrap)) {
       throw DeaddropError.protocol('seller sent malformed private terms');
     }
-    return { offer: decodeOffer(new Uint8Array(Buffer.from(offer, 'hex'))), wrap: new Uint8Array(Buffer.from(wrap, 'hex')) };
+    return { offer: decodeOffer(fromHex(offer)), wrap: fromHex(wrap) };
   }
 }

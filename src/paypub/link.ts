@@ -13,9 +13,10 @@
 import { base64urlnopad } from '@scure/base';
 import { DeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
-import { equalBytes, Reader, sha256, Writer } from './bytes.js';
+import { Reader, sha256, Writer } from './bytes.js';
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import { PAYPUB_VERSION } from './params.js';
+import { equalBytes, fromHex, toHex } from '../util/bytes.js';
 
 /** Text prefix of every offer string. */
 export const OFFER_PREFIX = 'paypub1';
@@ -36,7 +37,7 @@ export interface OfferLink {
 
 function txidBytes(txid: string): Uint8Array {
   if (!/^[0-9a-f]{64}$/.test(txid)) throw new TypeError('anchor txid must be 64 lower-case hex characters');
-  return Uint8Array.from(Buffer.from(txid, 'hex').reverse());
+  return fromHex(txid).reverse();
 }
 
 /** Checks that `url` is an http(s) URL without credentials, query or fragment. Returns it without a trailing slash. */
@@ -85,7 +86,7 @@ export function decodeOfferLink(text: string, expectedNetwork?: Network): OfferL
   const r = new Reader(body, 'offer string');
   if (r.u8() !== PAYPUB_VERSION) throw DeaddropError.protocol('offer string: unsupported version');
   const manifest = decodeManifest(r.bytes(r.u32()), expectedNetwork);
-  const anchorTxid = Buffer.from(r.bytes(32).reverse()).toString('hex');
+  const anchorTxid = toHex(r.bytes(32).reverse());
   const anchorVout = r.u32();
   let url: string;
   try {
@@ -100,5 +101,5 @@ export function decodeOfferLink(text: string, expectedNetwork?: Network): OfferL
 
 /** The sale id used everywhere (store, API, CLI): the manifest hash in hex. */
 export function saleId(m: Pick<Manifest, 'hash'>): string {
-  return Buffer.from(m.hash).toString('hex');
+  return toHex(m.hash);
 }

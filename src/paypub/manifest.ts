@@ -9,13 +9,13 @@
  * one encoding and one hash. Byte layout: docs/protocol/paypub.md, "Manifest".
  */
 import { schnorr } from '@noble/curves/secp256k1.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { RawTx } from '@scure/btc-signer/script.js';
 import { DeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
-import { equalBytes, Reader, taggedHash, Writer } from './bytes.js';
+import { Reader, taggedHash, Writer } from './bytes.js';
 import { maxChunkLength, type ContentDescriptor, type EncryptedContent } from './content.js';
 import { MAX_CHUNKS, MODE_IDS, NETWORK_IDS, PAYPUB_VERSION, TAG, TIMING, type PaypubMode } from './params.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 /** Largest amount any field may hold (21M BTC in sats). */
 export const MAX_MONEY = 2_100_000_000_000_000n;
@@ -128,7 +128,7 @@ function timingProblem(f: ManifestFields): string | null {
 function validXOnly(key: Uint8Array): boolean {
   if (key.length !== 32) return false;
   try {
-    schnorr.utils.lift_x(BigInt('0x' + bytesToHex(key)));
+    schnorr.utils.lift_x(BigInt('0x' + toHex(key)));
     return true;
   } catch {
     return false;

@@ -4,12 +4,11 @@
  * `pledgeDecision` allows and refund when `refundDecision` does. No I/O: the watcher feeds
  * candidates (outputs it saw) and the tip height.
  */
-import { bytesToHex } from '@noble/hashes/utils.js';
-import { equalBytes } from './bytes.js';
 import type { Manifest } from './manifest.js';
 import { TIMING } from './params.js';
 import { sampleStatus } from './sample.js';
 import { pledgeOutput, type PledgeKey, type PledgeUtxo } from './scripts.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 /** An output someone says is a pledge, as seen on chain. */
 export interface PledgeCandidate extends PledgeUtxo {
@@ -68,7 +67,7 @@ function rejection(
 
 /** Derives (and caches per buyer key) the pledge script; null for keys that cannot make one. */
 function expectedScript(m: Manifest, sampled: readonly number[], k: PledgeKey, cache: Map<string, Uint8Array | null>): Uint8Array | null {
-  const id = bytesToHex(k.buyerKey) + (k.r ? ':' + bytesToHex(k.r) : '');
+  const id = toHex(k.buyerKey) + (k.r ? ':' + toHex(k.r) : '');
   if (!cache.has(id)) {
     let script: Uint8Array | null = null;
     try {

@@ -16,7 +16,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { DeaddropError } from '../util/errors.js';
-import { equalBytes, Reader, sha256, taggedHash, Writer } from './bytes.js';
+import { Reader, sha256, taggedHash, Writer } from './bytes.js';
 import { checkKey } from './content.js';
 import { decodeManifest, MAX_MONEY, type Manifest } from './manifest.js';
 import { KEY_BYTES, NONCE_BYTES, PAYPUB_VERSION, TAG, TIMING } from './params.js';
@@ -24,6 +24,7 @@ import {
   csvRefundLeafScript, findHashLockSpends, htlcLeafScript, pledgeInternalKey, spendScriptPath, twoLeafOutput, txidOf,
   type BuiltTx, type TwoLeafOutput,
 } from './scripts.js';
+import { equalBytes } from '../util/bytes.js';
 
 /** The seller's signed terms for one buyer. */
 export interface OfferFields {

@@ -22,6 +22,7 @@ import { sourceKey } from './private-offers.js';
 import type { PublishOptions } from './seller.js';
 import type { PaypubService } from './service.js';
 import { PUBLIC_ROUTE } from '../feature/contract.js';
+import { fromHex, toHex } from '../util/bytes.js';
 
 export interface PaypubRouteOptions {
   /** The service, or undefined while the daemon has no unlocked wallet. */
@@ -47,7 +48,7 @@ const binary = { 200: { type: 'string', format: 'binary' }, 404: error } as cons
 /** JSON-safe copy: bigints become decimal strings, bytes become hex. */
 export function jsonSafe(v: unknown): unknown {
   if (typeof v === 'bigint') return v.toString();
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  if (v instanceof Uint8Array) return toHex(v);
   if (Array.isArray(v)) return v.map(jsonSafe);
   if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]));
   return v;
@@ -70,7 +71,6 @@ function publishOptions(b: PublishFields): Omit<PublishOptions, 'data'> {
   };
 }
 
-const hexToBytes = (h: string | undefined): Uint8Array | undefined => (h === undefined ? undefined : new Uint8Array(Buffer.from(h, 'hex')));
 
 export async function paypubRoutes(app: FastifyInstance, opts: PaypubRouteOptions): Promise<void> {
   const need = (): PaypubService => {
@@ -225,7 +225,7 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
 
   app.post('/fraud/check', {
     schema: { summary: 'Check a private-mode fraud proof', body: { type: 'object', required: ['proof'], additionalProperties: false, properties: { proof: hexBytes(400_000) } }, response: replies },
-  }, async (req) => need().checkFraud(hexToBytes((req.body as { proof: string }).proof) as Uint8Array));
+  }, async (req) => need().checkFraud(fromHex((req.body as { proof: string }).proof)));
 }
 
 function registerContentRoutes(app: FastifyInstance, need: () => PaypubService): void {
@@ -278,7 +278,7 @@ function registerContentRoutes(app: FastifyInstance, need: () => PaypubService):
   }, async (req) => {
     const b = req.body as { tx: string; vout: number; buyerKey?: string; r?: string; blockHash?: string };
     const r = await need().contentAnnounce(id(req), {
-      tx: hexToBytes(b.tx) as Uint8Array, vout: b.vout, ...(b.buyerKey ? { buyerKey: hexToBytes(b.buyerKey) } : {}), ...(b.r ? { r: hexToBytes(b.r) } : {}),
+      tx: fromHex(b.tx), vout: b.vout, ...(b.buyerKey ? { buyerKey: fromHex(b.buyerKey) } : {}), ...(b.r ? { r: fromHex(b.r) } : {}),
       ...(b.blockHash ? { blockHash: b.blockHash } : {}),
     });
     return jsonSafe(r);
@@ -294,7 +294,7 @@ function registerContentRoutes(app: FastifyInstance, need: () => PaypubService):
     },
   }, async (req) => {
     // The TCP peer, never a forwarded-for header a stranger could write.
-    const r = await need().contentPrivateTerms(id(req), hexToBytes((req.body as { buyerKey: string }).buyerKey) as Uint8Array, sourceKey(req.socket.remoteAddress));
+    const r = await need().contentPrivateTerms(id(req), fromHex((req.body as { buyerKey: string }).buyerKey), sourceKey(req.socket.remoteAddress));
     return jsonSafe(r);
   });
 }

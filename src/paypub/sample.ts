@@ -10,13 +10,13 @@
  * commitments and decrypt those chunks before pledging (`verifyReveal`).
  */
 import { schnorr } from '@noble/curves/secp256k1.js';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { DeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
-import { blockHashToBytes, equalBytes, Reader, sha256, taggedHash, u32be, Writer } from './bytes.js';
+import { blockHashToBytes, Reader, sha256, taggedHash, u32be, Writer } from './bytes.js';
 import { checkKey, openChunk } from './content.js';
 import type { Manifest } from './manifest.js';
 import { KEY_BYTES, PAYPUB_VERSION, TAG, TIMING } from './params.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 /** Seed of the sample. `beaconHash` is the block hash in display (RPC) order. */
 export function sampleSeed(hash: Uint8Array, beaconHash: string): Uint8Array {
@@ -125,7 +125,7 @@ export function decodeReveal(bytes: Uint8Array): SampleReveal {
   const r = new Reader(bytes, 'sample reveal');
   if (r.u8() !== PAYPUB_VERSION) throw DeaddropError.protocol('sample reveal: unsupported version');
   const manifestHash = r.bytes(32);
-  const beaconHash = bytesToHex(r.bytes(32).reverse());
+  const beaconHash = toHex(r.bytes(32).reverse());
   const count = r.u16();
   const indices: number[] = [];
   const keys: Uint8Array[] = [];

@@ -16,23 +16,23 @@
  * first OP_SHA256 reads it.
  */
 import { schnorr } from '@noble/curves/secp256k1.js';
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { p2tr, tapLeafHash } from '@scure/btc-signer/payment.js';
 import { TaprootControlBlock } from '@scure/btc-signer/psbt.js';
 import { RawTx, Script, ScriptNum } from '@scure/btc-signer/script.js';
 import { Transaction } from '@scure/btc-signer/transaction.js';
 import { DeaddropError } from '../util/errors.js';
 import { btcSignerNetwork, type Network } from '../util/network.js';
-import { equalBytes, sha256 } from './bytes.js';
+import { sha256 } from './bytes.js';
 import type { Manifest } from './manifest.js';
 import { unsampledIndices } from './sample.js';
+import { equalBytes, fromHex, toHex } from '../util/bytes.js';
 
 const OP_SHA256 = 0xa8;
 const OP_EQUALVERIFY = 0x88;
 const OP_CHECKSIG = 0xac;
 const LEAF_VERSION = 0xc0;
 /** BIP341's NUMS point H = lift_x(SHA256(G uncompressed)): nobody knows its discrete log. */
-export const NUMS_H = hexToBytes('50929b74c1a04954b78b4b6035e97a5e078a5a0f28ec96d547bfee9ace803ac0');
+export const NUMS_H = fromHex('50929b74c1a04954b78b4b6035e97a5e078a5a0f28ec96d547bfee9ace803ac0');
 /** nSequence that signals BIP125 replaceability and still enables nLockTime. */
 export const SEQUENCE_RBF = 0xfffffffd;
 /** Dust limit of a P2TR output. */
@@ -46,9 +46,9 @@ export function pledgeInternalKey(r?: Uint8Array): Uint8Array {
   if (r === undefined) return NUMS_H.slice();
   if (r.length !== 32) throw new TypeError('NUMS tweak r must be 32 bytes');
   const Point = schnorr.Point;
-  const t = BigInt('0x' + bytesToHex(r)) % Point.Fn.ORDER;
+  const t = BigInt('0x' + toHex(r)) % Point.Fn.ORDER;
   if (t === 0n) throw new RangeError('NUMS tweak r must be non-zero mod n');
-  const H = schnorr.utils.lift_x(BigInt('0x' + bytesToHex(NUMS_H)));
+  const H = schnorr.utils.lift_x(BigInt('0x' + toHex(NUMS_H)));
   return schnorr.utils.pointToBytes(H.add(Point.BASE.multiply(t)));
 }
 
@@ -66,7 +66,7 @@ export function assertXOnlyKey(key: Uint8Array, name: string): void {
   let ok = key instanceof Uint8Array && key.length === 32;
   if (ok) {
     try {
-      schnorr.utils.lift_x(BigInt('0x' + bytesToHex(key)));
+      schnorr.utils.lift_x(BigInt('0x' + toHex(key)));
     } catch {
       ok = false;
     }
@@ -375,12 +375,12 @@ function parseHashLockWitness(witness: readonly Uint8Array[], inputIndex: number
  * teaches them. Unrelated transactions give an empty map.
  */
 export function extractClaimKeys(rawTx: Uint8Array, m: Pick<Manifest, 'keyCommitments' | 'sellerKey'>): Map<number, Uint8Array> {
-  const byHash = new Map<string, number>(m.keyCommitments.map((h, i) => [bytesToHex(h), i]));
+  const byHash = new Map<string, number>(m.keyCommitments.map((h, i) => [toHex(h), i]));
   const keys = new Map<number, Uint8Array>();
   for (const spend of findHashLockSpends(rawTx)) {
     if (!equalBytes(spend.signer, m.sellerKey)) continue;
     for (const l of spend.locks) {
-      const idx = byHash.get(bytesToHex(l.hash));
+      const idx = byHash.get(toHex(l.hash));
       if (idx !== undefined && l.preimage.length === 32) keys.set(idx, l.preimage);
     }
   }
@@ -391,7 +391,7 @@ export function extractClaimKeys(rawTx: Uint8Array, m: Pick<Manifest, 'keyCommit
 export function txidOf(rawTx: Uint8Array): string {
   const tx = RawTx.decode(rawTx);
   const stripped = RawTx.encode({ ...tx, segwitFlag: false, witnesses: undefined });
-  return bytesToHex(sha256(sha256(stripped)).reverse());
+  return toHex(sha256(sha256(stripped)).reverse());
 }
 
 /**

@@ -12,7 +12,7 @@ import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import { PAYPUB_SELLER } from '../wallet/keys.js';
 import { dataOutput } from '../wallet/tx.js';
 import { encryptContent } from './content.js';
-import { type PaypubContext, freshWalletScript, hex, needSale, needWallet, tipHeight, txInBlock } from './context.js';
+import { type PaypubContext, freshWalletScript, needSale, needWallet, tipHeight, txInBlock } from './context.js';
 import { encodeOfferLink, normalizeSellerUrl, saleId } from './link.js';
 import { anchorPayload, checkAnchorTiming, createManifest, findAnchorOutput, type Manifest } from './manifest.js';
 import { TIMING, type PaypubMode } from './params.js';
@@ -22,6 +22,7 @@ import { MAX_PENDING } from './private-offers.js';
 import { createReveal, sampleStatus, type SampleReveal } from './sample.js';
 import { assertXOnlyKey, buildClaimTx, pledgeOutput, type BuiltTx } from './scripts.js';
 import type { ClaimRow, PledgeRow, SaleRow } from './store.js';
+import { equalBytes, toHex } from '../util/bytes.js';
 
 /** Default chunk count (docs/protocol/paypub.md, section 8: 32 keeps the claim affordable). */
 export const DEFAULT_CHUNKS = 32;
@@ -65,7 +66,7 @@ export interface PublishResult extends SaleTerms {
 export function sellerSecret(ctx: PaypubContext, sale: SaleRow): Uint8Array {
   if (sale.sellerIndex === null) throw new DeaddropError('CONFLICT', 'sale has no seller key index');
   const sk = ctx.keys.paypubKey(PAYPUB_SELLER, sale.sellerIndex).privateKey;
-  if (Buffer.compare(Buffer.from(schnorr.getPublicKey(sk)), Buffer.from(sale.manifest.sellerKey)) !== 0) {
+  if (!equalBytes(schnorr.getPublicKey(sk), sale.manifest.sellerKey)) {
     throw new DeaddropError('CONFLICT', 'this wallet did not publish this sale (seller key mismatch)');
   }
   return sk;
@@ -131,7 +132,7 @@ export async function publish(ctx: PaypubContext, o: PublishOptions): Promise<Pu
   });
   return {
     id, mode, anchorTxid: sent.txid, anchorVout: vout, anchorFee: sent.fee, ...saleTerms(manifest),
-    sellerKey: hex(manifest.sellerKey),
+    sellerKey: toHex(manifest.sellerKey),
   };
 }
 
@@ -341,7 +342,7 @@ export function privateTerms(ctx: PaypubContext, idOrPrefix: string, buyerKey: U
   // The service makes room first (private-offers.ts: per source, expiry, eviction); this is the backstop.
   if (ctx.store.pendingPrivateOffers(sale.id).length >= MAX_PENDING) throw new DeaddropError('CONFLICT', 'this sale holds as many unfunded private offers as it keeps');
   const ps = createPrivateSale({ manifest: sale.manifest, keys: allKeys(ctx, sale), sellerSecretKey: sellerSecret(ctx, sale), buyerKey });
-  const paymentHash = hex(ps.offer.paymentHash);
+  const paymentHash = toHex(ps.offer.paymentHash);
   // No event row: anyone can ask for terms, and the outbox keeps every row it is given. The seller
   // hears of the terms that matter when their HTLC is announced or seen on chain.
   ctx.store.insertPrivateOffer({ saleId: sale.id, role: 'seller', buyerKey, offer: ps.offer, wrap: ps.wrap, secret: ps.secret, script: htlcOutput(sale.manifest, ps.offer).script });
@@ -404,7 +405,7 @@ export async function announce(ctx: PaypubContext, idOrPrefix: string, a: Announ
 function matchAnnounced(ctx: PaypubContext, sale: SaleRow, script: Uint8Array, value: bigint, a: Announcement): { buyerKey: Uint8Array; paymentHash: string | null } {
   const m: Manifest = sale.manifest;
   if (m.mode === 'private') {
-    const offer = ctx.store.privateOffers(sale.id).find((o) => Buffer.compare(Buffer.from(o.script), Buffer.from(script)) === 0);
+    const offer = ctx.store.privateOffers(sale.id).find((o) => equalBytes(o.script, script));
     if (!offer) throw DeaddropError.badInput('the output does not pay any HTLC this seller offered');
     if (value < offer.offer.amount) throw DeaddropError.badInput('the HTLC holds less than the offer asks');
     return { buyerKey: offer.buyerKey, paymentHash: offer.paymentHash };
@@ -417,7 +418,7 @@ function matchAnnounced(ctx: PaypubContext, sale: SaleRow, script: Uint8Array, v
   } catch {
     throw DeaddropError.badInput('buyerKey (or r) cannot make a pledge output');
   }
-  if (Buffer.compare(Buffer.from(want), Buffer.from(script)) !== 0) throw DeaddropError.badInput('the output is not the pledge this manifest, sample and buyer key make');
+  if (!equalBytes(want, script)) throw DeaddropError.badInput('the output is not the pledge this manifest, sample and buyer key make');
   if (value < m.minPledge) throw DeaddropError.badInput(`the pledge is below the minimum of ${m.minPledge} sat`);
   return { buyerKey: a.buyerKey, paymentHash: null };
 }

@@ -30,8 +30,9 @@ import { saleTerms, type SaleTerms } from './pledges.js';
 import { checkFraudProof, decodeFraudProof, type FraudCheck } from './private.js';
 import { encodeReveal, sampleStatus } from './sample.js';
 import * as seller from './seller.js';
-import { PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from './store.js';
+import { BUS_CONSUMER, PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from './store.js';
 import { PaypubWatch } from './watch.js';
+import { toHex } from '../util/bytes.js';
 
 export type { PublishOptions, PublishResult, ClaimResult, SampleResult, Announcement } from './seller.js';
 export type { VerifyResult, PayResult, UnlockResult, RefundItem, TermsSource } from './buyer.js';
@@ -178,21 +179,10 @@ export class PaypubService {
 
   /** Publishes events not delivered yet (in order, each once). */
   flushEvents(): void {
-    if (!this.#o.publish || !this.store.db.open) return;
-    let cursor = Number(this.store.meta('outbox_delivered') ?? '0');
-    for (;;) {
-      const rows = this.store.eventsAfter(cursor);
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        try {
-          this.#o.publish(r.type, r.id, r.data);
-        } catch {
-          // A failing consumer must not stop delivery.
-        }
-        cursor = r.seq;
-      }
-      this.store.setMeta('outbox_delivered', String(cursor));
-    }
+    const publish = this.#o.publish;
+    if (!publish || !this.store.db.open) return;
+    // A failing consumer must not stop delivery.
+    this.store.outbox.deliver(BUS_CONSUMER, (r) => publish(r.type, r.id, r.data), { skipFailures: true });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -372,7 +362,7 @@ export class PaypubService {
       pledges: pledges.map((p) => ({ txid: p.txid, vout: p.vout, kind: p.kind, own: p.own, value: p.value, height: p.height, spentBy: p.spentBy, spentKind: p.spentKind })),
       claims: this.store.claims(s).map((c) => ({ txid: c.txid, own: c.own, status: c.status, height: c.height, fee: c.fee, feeRate: c.feeRate, replacedBy: c.replacedBy, seenAt: c.seenAt })),
       refunds: this.store.refunds(s).map((r) => ({ txid: r.txid, pledge: r.pledge, own: r.own, status: r.status, height: r.height, fee: r.fee })),
-      frauds: this.store.frauds(s).map((f) => ({ claimTxid: f.claimTxid, reason: f.reason, proof: Buffer.from(f.proof).toString('hex') })),
+      frauds: this.store.frauds(s).map((f) => ({ claimTxid: f.claimTxid, reason: f.reason, proof: toHex(f.proof) })),
     };
   }
 

@@ -15,7 +15,8 @@
  * All methods are synchronous (better-sqlite3); the chain follower calls them inside its
  * transactions.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../util/sqlite.js';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { DeaddropError } from '../util/errors.js';
@@ -24,9 +25,13 @@ import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import { NONCE_BYTES } from './params.js';
 import { decodeOffer, encodeOffer, type Offer } from './private.js';
 import { decodeReveal, encodeReveal, type SampleReveal } from './sample.js';
+import { toHex } from '../util/bytes.js';
+import { Outbox, type OutboxEntry } from '../util/outbox.js';
 
 export const PAYPUB_DB_FILE = 'paypub.db';
 const SCHEMA_VERSION = 1;
+/** Where the bus's outbox cursor lived before `util/outbox.ts` (a `meta` key). */
+const LEGACY_OUTBOX_CURSOR = 'outbox_delivered';
 const SEAL_VERSION = 1;
 
 const SCHEMA = `
@@ -64,9 +69,6 @@ CREATE TABLE IF NOT EXISTS private_offers (
 );
 CREATE TABLE IF NOT EXISTS fraud_proofs (
   claim_txid TEXT PRIMARY KEY, sale_id TEXT NOT NULL, proof BLOB NOT NULL, reason TEXT NOT NULL, created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS outbox (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, data TEXT NOT NULL, time INTEGER NOT NULL
 );
 `;
 
@@ -180,13 +182,10 @@ export interface FraudRow {
   readonly createdAt: number;
 }
 
-export interface OutboxRow {
-  readonly seq: number;
-  readonly id: string;
-  readonly type: string;
-  readonly data: Record<string, unknown>;
-  readonly time: number;
-}
+export type OutboxRow = OutboxEntry;
+
+/** The outbox consumer that publishes PayPub's events on the daemon's bus. */
+export const BUS_CONSUMER = 'bus';
 
 type Row = Record<string, unknown>;
 const buf = (v: unknown): Uint8Array => new Uint8Array(v as Buffer);
@@ -194,16 +193,18 @@ const bufOrNull = (v: unknown): Uint8Array | null => (v === null || v === undefi
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
-/** Opens (creating if needed) the PayPub database: WAL, synchronous=FULL, busy timeout for the CLI/daemon pair. */
+/** Opens (creating if needed) the PayPub database with the shared opener, then checks its schema version. */
 export function openPaypubDb(path: string): Database.Database {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 10000');
-  db.exec(SCHEMA);
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  else if (version !== SCHEMA_VERSION) throw new DeaddropError('CONFLICT', `paypub.db has schema ${version}; this build knows ${SCHEMA_VERSION}`);
+  const db = openDatabase(path);
+  try {
+    db.exec(SCHEMA);
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    else if (version !== SCHEMA_VERSION) throw new DeaddropError('CONFLICT', `paypub.db has schema ${version}; this build knows ${SCHEMA_VERSION}`);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   return db;
 }
 
@@ -251,11 +252,26 @@ export class PaypubStore {
   /** Bumped on every local write that can change what the chain watcher looks for. */
   generation = 0;
 
+  /** Events, written in the transaction of the change they describe (`util/outbox.ts`). */
+  readonly outbox: Outbox;
+
   constructor(db: Database.Database | string, sealer: Sealer) {
     this.#ownDb = typeof db === 'string';
     this.db = typeof db === 'string' ? openPaypubDb(db) : db;
     this.#sealer = sealer;
     if (typeof db !== 'string') this.db.exec(SCHEMA);
+    this.outbox = new Outbox(this.db, { table: 'outbox', cursorTable: 'outbox_delivery' });
+    this.#migrateOutboxCursor();
+  }
+
+  /** Databases written before `util/outbox.ts` kept the bus's cursor in `meta`: move it once. */
+  #migrateOutboxCursor(): void {
+    const legacy = this.meta(LEGACY_OUTBOX_CURSOR);
+    if (legacy === undefined) return;
+    this.db.transaction(() => {
+      this.outbox.markDelivered(BUS_CONSUMER, Number(legacy));
+      this.db.prepare('DELETE FROM meta WHERE k = ?').run(LEGACY_OUTBOX_CURSOR);
+    })();
   }
 
   close(): void {
@@ -575,7 +591,7 @@ export class PaypubStore {
   // private mode
 
   insertPrivateOffer(o: { saleId: string; role: SaleRole; buyerKey: Uint8Array; keyIndex?: number | null; offer: Offer; wrap: Uint8Array; secret?: Uint8Array; script: Uint8Array }): void {
-    const ph = Buffer.from(o.offer.paymentHash).toString('hex');
+    const ph = toHex(o.offer.paymentHash);
     this.db.prepare(`INSERT INTO private_offers (payment_hash, sale_id, role, buyer_key, key_index, offer, wrap, secret, script, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       ph, o.saleId, o.role, o.buyerKey, o.keyIndex ?? null, encodeOffer(o.offer), o.wrap,
@@ -647,16 +663,14 @@ export class PaypubStore {
 
   /** Queues an event; the same stable id is kept once. */
   event(type: string, id: string, data: Record<string, unknown>): void {
-    this.db.prepare('INSERT OR IGNORE INTO outbox (id, type, data, time) VALUES (?, ?, ?, ?)').run(id, type, JSON.stringify(data), Date.now());
+    this.outbox.enqueue(type, id, data);
   }
 
   eventsAfter(seq: number, limit = 500): OutboxRow[] {
-    return (this.db.prepare('SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?').all(seq, limit) as Row[]).map((r) => ({
-      seq: Number(r.seq), id: String(r.id), type: String(r.type), data: JSON.parse(String(r.data)) as Record<string, unknown>, time: Number(r.time),
-    }));
+    return this.outbox.after(seq, limit);
   }
 
   lastEventSeq(): number {
-    return Number((this.db.prepare('SELECT coalesce(max(seq), 0) AS n FROM outbox').get() as { n: number }).n);
+    return this.outbox.lastSeq();
   }
 }

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { ElectrumConnection } from '../chain/backends/electrum-client.js';
 import { RpcClient } from '../chain/rpc.js';
 import { DeaddropError } from '../util/errors.js';
+import { sleep } from '../util/time.js';
 import { startBtcdRpcProxy, type BtcdRpcProxy } from './btcd-rpc-proxy.js';
 import { freePort } from './harness.js';
 
@@ -92,7 +93,7 @@ export async function startElectrumX(node: ElectrumXNode, opts: ElectrumXOptions
     restart: async (downMs = 0) => {
       if (stopping) throw DeaddropError.closed('ElectrumX');
       await terminate(entry.child);
-      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      if (downMs > 0) await sleep(downMs);
       entry.child = launch(cmd, env, onLine);
       await catchUp();
     },
@@ -208,7 +209,7 @@ async function waitForHeight(port: number, height: number, timeoutMs: number, ch
     const got = await electrumHeight(port).catch((e: unknown) => (last = String(e), undefined));
     if (got !== undefined && got >= height) return;
     if (got !== undefined) last = `at height ${got}`;
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
   throw new DeaddropError('TIMEOUT', `ElectrumX did not reach height ${height} in ${timeoutMs} ms (${last}):\n${tail.join('\n')}`);
 }

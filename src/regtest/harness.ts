@@ -25,13 +25,13 @@ import { promisify } from 'node:util';
 import { dialectFor, type NodeDialect, type NodeKind } from '../chain/dialect.js';
 import { RpcClient } from '../chain/rpc.js';
 import { sleep } from '../util/time.js';
-import { fromHex, toHex } from '../chain/verify.js';
 import { DeaddropError } from '../util/errors.js';
 import { childEnv } from '../util/child-env.js';
 import { discoveredRegtestDatadir, publishRegtestNode, unpublishRegtestNode } from './discovery.js';
 import { mineOnCore } from './core-mining.js';
 import { buildEmptyBlock } from './empty-block.js';
 import { FundingWallet, type BuildOptions, type BuiltTx, type OutputSpec, type WalletUtxo } from './wallet.js';
+import { fromHex, toHex } from '../util/bytes.js';
 
 export type { BuildOptions, BuiltTx, OutputSpec, WalletUtxo } from './wallet.js';
 

@@ -9,9 +9,10 @@ import { Address, OutScript, Transaction, p2wpkh } from '@scure/btc-signer';
 import type { NodeDialect } from '../chain/dialect.js';
 import type { RpcClient } from '../chain/rpc.js';
 import type { Tx } from '../chain/block.js';
-import { hexToBytesStrict, parseServedBlock, parseServedTx, toHex } from '../chain/verify.js';
+import { hexToBytesStrict, parseServedBlock, parseServedTx } from '../chain/verify.js';
 import { DeaddropError } from '../util/errors.js';
 import { btcSignerNetwork, type Network } from '../util/network.js';
+import { toHex } from '../util/bytes.js';
 
 /** Blocks a coinbase output must wait before it can be spent (consensus). */
 export const COINBASE_MATURITY = 100;

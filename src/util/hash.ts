@@ -44,11 +44,3 @@ export function ser32(i: number): Uint8Array {
   new DataView(out.buffer).setUint32(0, i, false);
   return out;
 }
-
-/** Constant-time equality of two byte strings (length is not secret). */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= (a[i] as number) ^ (b[i] as number);
-  return diff === 0;
-}

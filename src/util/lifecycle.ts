@@ -54,10 +54,10 @@ export class Lifecycle {
   }
 
   ready(): Promise<void> {
-    if (this.#opening === undefined) {
-      if (this.closing) return Promise.reject(DeaddropError.closed(this.#name));
-      this.#opening = this.#open();
-    }
+    // Checked before the memoized opening: a component that opened and then closed must not
+    // report itself ready.
+    if (this.closing) return Promise.reject(DeaddropError.closed(this.#name));
+    this.#opening ??= this.#open();
     return this.#opening;
   }
 

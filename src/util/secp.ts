@@ -20,6 +20,7 @@
  * Set `DEADDROP_SECP=noble` in the environment to force the pure-JS backend.
  */
 import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { fromHex, toHex } from './bytes.js';
 
 /** The order n of the secp256k1 group. */
 export const CURVE_ORDER: bigint = secp256k1.Point.Fn.ORDER;
@@ -53,11 +54,11 @@ function assertBytes(value: unknown, name: string): asserts value is Uint8Array 
 }
 
 function toBigInt(bytes: Uint8Array): bigint {
-  return bytes.length === 0 ? 0n : BigInt('0x' + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('hex'));
+  return bytes.length === 0 ? 0n : BigInt('0x' + toHex(bytes));
 }
 
 function fromBigInt(n: bigint): Uint8Array {
-  return new Uint8Array(Buffer.from(n.toString(16).padStart(64, '0'), 'hex'));
+  return fromHex(n.toString(16).padStart(64, '0'));
 }
 
 /** Scalar arithmetic mod n on 32-byte big-endian strings (pure bigint, backend independent). */

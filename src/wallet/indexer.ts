@@ -8,9 +8,9 @@
  * outpoints it spent, and cascades to unconfirmed children that spent its outputs.
  */
 import type { Tx } from '../chain/block.js';
-import { toHex } from '../chain/bytes.js';
 import type { KeyChain } from './keys.js';
 import type { TxStatus, WalletStore } from './store.js';
+import { toHex } from '../util/bytes.js';
 
 /** The wallet's derived scripts, by hex; `markUsed` extends the gap window. */
 export interface ScriptIndex {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Reservation, Wallet } from './wallet.js';
 import { addressToScript } from './tx.js';
 import { DeaddropError } from '../util/errors.js';
+import { toHex } from '../util/bytes.js';
 
 const sats = { type: 'string', pattern: '^[0-9]{1,16}$' } as const;
 const txid = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
@@ -173,6 +174,6 @@ export async function walletRoutes(app: FastifyInstance, opts: WalletRouteOption
     const w = need();
     const psbt = body.sign ? (await w.psbtSign(body.psbt)).psbt : body.psbt;
     const r = await w.psbtFinalize(psbt, { broadcast: body.broadcast ?? true });
-    return { txid: r.txid, fee: r.fee.toString(), vsize: r.vsize, broadcast: r.broadcast, hex: Buffer.from(r.raw).toString('hex') };
+    return { txid: r.txid, fee: r.fee.toString(), vsize: r.vsize, broadcast: r.broadcast, hex: toHex(r.raw) };
   });
 }

@@ -6,7 +6,8 @@
  * Amounts are INTEGER satoshis (every amount fits in 2^53) and cross this boundary as bigint.
  * Every multi-row change goes through `transaction()`.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../util/sqlite.js';
 import { hex } from '@scure/base';
 import { migrateFollowerStore } from '../chain/follow/follower-store.js';
 import { DeaddropError } from '../util/errors.js';
@@ -164,13 +165,9 @@ function prepare(db: Database.Database) {
   };
 }
 
-/** Opens (creating if needed) a wallet database file in WAL mode. */
+/** Opens (creating if needed) a wallet database file with the shared opener. */
 export function openWalletDb(path: string): Database.Database {
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('foreign_keys = ON');
-  return db;
+  return openDatabase(path);
 }
 
 /** Typed access to the wallet tables. All methods are synchronous. */

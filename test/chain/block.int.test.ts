@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Block as BjsBlock } from 'bitcoinjs-lib';
 import { parseBlock, scanBlockForCandidates } from '../../src/chain/block.js';
-import { fromHex, toHex } from '../../src/chain/bytes.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { fromHex, toHex } from '../../src/util/bytes.js';
 
 describe.each(chainNodes())('regtest blocks from %s', (kind) => {
   useNodeKind(kind);

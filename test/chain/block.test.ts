@@ -15,9 +15,10 @@ import {
   scanBlockForCandidates,
   type Tx,
 } from '../../src/chain/block.js';
-import { fromHex, hashToHex, sha256d, toHex } from '../../src/chain/bytes.js';
+import { hashToHex, sha256d } from '../../src/chain/bytes.js';
 import { NETWORK_PARAMS } from '../../src/util/network.js';
 import { MAINNET_GENESIS_HEX, generateBlock, type GeneratedBlock, type OpReturnKind } from '../support/blockgen.js';
+import { fromHex, toHex } from '../../src/util/bytes.js';
 
 const big = generateBlock({ seed: 1 });
 const big2 = generateBlock({ seed: 2 });

@@ -16,9 +16,10 @@ import {
   verifyEntry,
 } from '../../src/node/log/codec.js';
 import type { EntryHeader, HeaderValue } from '../../src/node/log/codec.js';
-import { ed25519FromSeed, fromHex, randomBytes, sha256, signerFromKeyPair, toHex, utf8 } from '../../src/node/crypto.js';
+import { ed25519FromSeed, randomBytes, sha256, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
 import { isDeaddropError } from '../../src/util/errors.js';
 import { entryToJson } from '../../src/node/log/json.js';
+import { fromHex, toHex } from '../../src/util/bytes.js';
 
 interface Vector {
   seed: string;

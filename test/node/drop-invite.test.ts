@@ -9,10 +9,11 @@ import { carriedExpiry, introductionFromDrop, issueDropInvite, nodeSeed } from '
 import { contactCardDraft, readContactCard } from '../../src/node/contact-card.js';
 import { createEntry, ZERO_HASH } from '../../src/node/log/codec.js';
 import { expandDropToken, dropTokenId } from '../../src/node/invites.js';
-import { sha256, toHex, utf8 } from '../../src/node/crypto.js';
+import { sha256, utf8 } from '../../src/node/crypto.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { encodePayload, decodePayload } from '../../src/deaddrop/codec.js';
 import { payloadToJson } from '../../src/deaddrop/watch/candidates.js';
+import { toHex } from '../../src/util/bytes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dd-drop-invite-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -10,7 +10,8 @@ import type { LogEntry } from '../../src/node/log/codec.js';
 import { decodeForkProof, encodeForkProof, makeForkProof, verifyForkProof } from '../../src/node/log/fork.js';
 import type { ForkProof } from '../../src/node/log/fork.js';
 import { leafHash, verifyInclusion, verifyTreeHead } from '../../src/node/log/merkle.js';
-import { ed25519FromSeed, signerFromKeyPair, toHex, utf8 } from '../../src/node/crypto.js';
+import { ed25519FromSeed, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
+import { toHex } from '../../src/util/bytes.js';
 
 const alice = signerFromKeyPair(ed25519FromSeed(new Uint8Array(32).fill(1)));
 const bob = signerFromKeyPair(ed25519FromSeed(new Uint8Array(32).fill(2)));

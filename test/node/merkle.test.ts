@@ -12,7 +12,8 @@ import {
   verifyInclusion,
   verifyTreeHead,
 } from '../../src/node/log/merkle.js';
-import { ed25519FromSeed, fromHex, sha256, signerFromKeyPair, toHex, utf8 } from '../../src/node/crypto.js';
+import { ed25519FromSeed, sha256, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
+import { fromHex, toHex } from '../../src/util/bytes.js';
 
 // Certificate Transparency's reference test data (RFC 6962 reference implementation tests).
 const CT_LEAVES = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(fromHex);

@@ -14,7 +14,7 @@ import { createDropFeature } from '../../src/deaddrop/feature.js';
 import { createNodeFeature, type NodeFeatureOptions } from '../../src/node/feature.js';
 import { introductionFromDrop, nodeSeed, nodeIssuer } from '../../src/node/drop-invite.js';
 import { PeerNode } from '../../src/node/node.js';
-import { fromHex, randomBytes, utf8, wipe } from '../../src/node/crypto.js';
+import { randomBytes, utf8, wipe } from '../../src/node/crypto.js';
 import { NodeIdentity } from '../../src/node/identity.js';
 import { createEntry } from '../../src/node/log/codec.js';
 import { dial } from '../../src/node/transport/ws-transport.js';
@@ -25,6 +25,7 @@ import { parseInvite } from '../../src/deaddrop/invite.js';
 import { freePort, startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { callApi } from '../support/api.js';
+import { fromHex } from '../../src/util/bytes.js';
 
 describe.each(chainNodes())('peer node daemons on %s', (kind) => {
   useNodeKind(kind);

@@ -10,8 +10,9 @@ import { NodeIdentity } from '../../src/node/identity.js';
 import { MSG, encodeClock, encodeEntries, encodeInvite } from '../../src/node/wire.js';
 import { tokenProof } from '../../src/node/invites.js';
 import { ZERO_HASH, createEntry } from '../../src/node/log/codec.js';
-import { sha256, toHex, utf8 } from '../../src/node/crypto.js';
+import { sha256, utf8 } from '../../src/node/crypto.js';
 import type { LogEntry } from '../../src/node/log/codec.js';
+import { toHex } from '../../src/util/bytes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dd-node-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -6,7 +6,8 @@ import { ChannelServer, dial } from '../../src/node/transport/ws-transport.js';
 import { SecureChannel } from '../../src/node/transport/secure-channel.js';
 import type { CloseReason } from '../../src/node/transport/secure-channel.js';
 import { FrameDecoder, encodeFrameHeader } from '../../src/node/transport/frame.js';
-import { randomBytes, toHex } from '../../src/node/crypto.js';
+import { randomBytes } from '../../src/node/crypto.js';
+import { toHex } from '../../src/util/bytes.js';
 
 const alice = NodeIdentity.fromSeed(new Uint8Array(32).fill(1));
 const bob = NodeIdentity.fromSeed(new Uint8Array(32).fill(2));

@@ -10,7 +10,8 @@ import {
 } from '../../src/node/whereabouts.js';
 import { inviteSecrets, signAccept, tokenProof, verifyAccept } from '../../src/node/invites.js';
 import { decodeClock, decodeEntries, decodeInvite, encodeClock, encodeEntries, encodeInvite } from '../../src/node/wire.js';
-import { randomBytes, sha256, toHex, utf8 } from '../../src/node/crypto.js';
+import { randomBytes, sha256, utf8 } from '../../src/node/crypto.js';
+import { toHex } from '../../src/util/bytes.js';
 
 const alice = NodeIdentity.fromSeed(sha256(utf8('alice')));
 const bob = NodeIdentity.fromSeed(sha256(utf8('bob')));

@@ -88,6 +88,21 @@ describe('a claim seen by the chain watch before the seller recorded it', () => 
     daemon.close();
     cli.close();
   });
+
+  it('moves the outbox cursor of an older database (a meta key) into the outbox, once', () => {
+    const secret = new Uint8Array(randomBytes(32));
+    const { store, dir } = open(secret);
+    for (const n of [1, 2, 3]) store.event('paypub.test', `paypub.test:${n}`, { n });
+    store.setMeta('outbox_delivered', '2');
+    store.close();
+    const again = open(secret, dir).store;
+    expect(again.outbox.deliveredSeq('bus')).toBe(2);
+    expect(again.meta('outbox_delivered')).toBeUndefined();
+    const seen: string[] = [];
+    again.outbox.deliver('bus', (e) => seen.push(e.id));
+    expect(seen).toEqual(['paypub.test:3']);
+    again.close();
+  });
 });
 
 describe('claim fee bumps', () => {

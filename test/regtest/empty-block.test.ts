@@ -1,9 +1,10 @@
 /** The coinbase-only block builder behind RegtestNode.mineEmpty, checked with the block parser and bitcoinjs-lib. */
 import { Block as BjsBlock } from 'bitcoinjs-lib';
 import { describe, expect, it } from 'vitest';
-import { hashToHex, toHex } from '../../src/chain/bytes.js';
+import { hashToHex } from '../../src/chain/bytes.js';
 import { parseBlock } from '../../src/chain/block.js';
 import { EMPTY_BLOCK_VERSION, buildCoinbase, buildEmptyBlock, heightPush, targetFromBits } from '../../src/regtest/empty-block.js';
+import { toHex } from '../../src/util/bytes.js';
 
 const PREV = '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206'; // regtest genesis
 

@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { ripemd160 } from '@noble/hashes/legacy.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { equalBytes, hash160, ser32, taggedHash } from '../../src/util/hash.js';
+import { hash160, ser32, taggedHash } from '../../src/util/hash.js';
+import { equalBytes } from '../../src/util/bytes.js';
 
 describe('util/hash', () => {
   it('taggedHash matches noble for any tag and parts, and the cached prefix is not mutated', () => {

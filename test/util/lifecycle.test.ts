@@ -39,6 +39,7 @@ describe('Lifecycle', () => {
     expect(calls).toEqual(['open', 'close']);
     expect(life.closed).toBe(true);
     expect(life.opened).toBe(false);
+    await expect(life.ready()).rejects.toMatchObject({ code: 'CLOSED' });
   });
 
   it('close during open waits for the open, then leaves nothing running', async () => {

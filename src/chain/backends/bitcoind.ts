@@ -15,10 +15,11 @@ import { readFile, stat } from 'node:fs/promises';
 import { RPC_CODES, RpcClient, RpcError, type RpcAuth } from '../rpc.js';
 import { assertHash, coreDialect } from '../dialect.js';
 import type { BackendOptions, BlockPrevoutSource, ChainSource, Prevout } from '../types.js';
-import { checkBlock, fromHex } from '../verify.js';
+import { checkBlock } from '../verify.js';
 import { DeaddropError } from '../../util/errors.js';
 import { defaultPollInterval, RpcChainSource } from './rpc-source.js';
 import { endpointsFromNotifications, ZmqFeed, type ZmqEndpoints, type ZmqTuning } from './zmq.js';
+import { fromHex } from '../../util/bytes.js';
 
 export interface BitcoindConfig {
   /** `http://host:port/` of the RPC server (no credentials in it). */

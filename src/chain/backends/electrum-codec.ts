@@ -5,10 +5,10 @@
  * is a PROTOCOL error, never a crash.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { concatBytes } from '@noble/hashes/utils.js';
-import { fromHex, hashToHex, hexToHash, sha256d } from '../bytes.js';
+import { hashToHex, hexToHash, sha256d } from '../bytes.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { BlockHeader, ScriptHistoryItem, ScriptUnspent } from '../types.js';
+import { concatBytes, fromHex } from '../../util/bytes.js';
 
 const HEX64 = /^[0-9a-f]{64}$/;
 

@@ -11,7 +11,6 @@
  * are re-subscribed, then `reconnected` and the current `tip` are emitted. Reads retry once across
  * a reconnect; broadcasts never do.
  */
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { DeaddropError, isDeaddropError } from '../../util/errors.js';
 import { networkFromGenesis, type Network } from '../../util/network.js';
 import type {
@@ -23,6 +22,8 @@ import {
   btcPerKvBToSatPerVb, isHash, parseHeader, scriptHash, txidFromRaw, validateHeaderNotification, validateHistory,
   validateMerkleProof, validateUnspent, verifyMerkleBranch, type MerkleProof,
 } from './electrum-codec.js';
+import { fromHex, toHex } from '../../util/bytes.js';
+import { Backoff } from '../../util/time.js';
 
 /** Options of the Electrum backend on top of the common ones. */
 export interface ElectrumOptions extends BackendOptions {
@@ -67,7 +68,7 @@ export class ElectrumSource implements ChainSource {
   private dialing: ElectrumConnection | undefined;
   private connWaiters: Array<{ resolve: (c: ElectrumConnection) => void; reject: (e: Error) => void }> = [];
   private net: Network | undefined;
-  private backoffMs: number;
+  private readonly backoff: Backoff;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private opening: Promise<void> | undefined;
@@ -82,7 +83,8 @@ export class ElectrumSource implements ChainSource {
     this.tls = tls;
     this.opts = opts;
     this.timeoutMs = opts.timeoutMs ?? 20_000;
-    this.backoffMs = opts.reconnectMinMs ?? 250;
+    const initialMs = opts.reconnectMinMs ?? 250;
+    this.backoff = new Backoff({ initialMs, maxMs: Math.max(initialMs, opts.reconnectMaxMs ?? 10_000) });
     opts.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
@@ -142,7 +144,7 @@ export class ElectrumSource implements ChainSource {
       throw isServerError(e) && /no information|not found|no such/i.test(e.serverMessage) ? DeaddropError.notFound(`transaction ${txid} not found`) : e;
     });
     if (typeof hex !== 'string' || !/^([0-9a-f]{2})+$/i.test(hex)) throw DeaddropError.protocol('transaction.get: not hex');
-    const raw = hexToBytes(hex);
+    const raw = fromHex(hex);
     if (txidFromRaw(raw) !== txid) throw DeaddropError.protocol(`server sent a transaction that is not ${txid}`);
     return raw;
   }
@@ -153,7 +155,7 @@ export class ElectrumSource implements ChainSource {
     const conn = await this.live();
     let result: unknown;
     try {
-      result = await conn.request('blockchain.transaction.broadcast', [bytesToHex(rawTx)]);
+      result = await conn.request('blockchain.transaction.broadcast', [toHex(rawTx)]);
     } catch (e) {
       if (isServerError(e)) return { accepted: false, reason: e.serverMessage, code: e.rpcCode };
       throw e;
@@ -185,7 +187,7 @@ export class ElectrumSource implements ChainSource {
   /** Subscribes to `script` events for this output script; kept across reconnects. */
   async watchScript(script: Uint8Array): Promise<void> {
     const sh = scriptHash(script);
-    this.scripts.set(sh, bytesToHex(script));
+    this.scripts.set(sh, toHex(script));
     await this.read('blockchain.scripthash.subscribe', [sh]);
   }
 
@@ -279,9 +281,7 @@ export class ElectrumSource implements ChainSource {
 
   private scheduleReconnect(): void {
     if (this.closed) return;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.opts.reconnectMaxMs ?? 10_000);
-    this.reconnectTimer = setTimeout(() => void this.reconnect(), delay);
+    this.reconnectTimer = setTimeout(() => void this.reconnect(), this.backoff.next());
   }
 
   private async reconnect(): Promise<void> {
@@ -293,7 +293,7 @@ export class ElectrumSource implements ChainSource {
     }
     if (this.closed) return conn.close();
     this.conn = conn;
-    this.backoffMs = this.opts.reconnectMinMs ?? 250;
+    this.backoff.reset();
     for (const w of this.connWaiters) w.resolve(conn);
     this.connWaiters = [];
     this.emit({ type: 'reconnected' });

@@ -16,15 +16,16 @@ import type {
   BackendOptions, BlockHeader, BroadcastResult, ChainCapabilities, ChainListener, ChainSource, ChainTip, FeeEstimate,
   ScriptHistoryItem, ScriptUnspent,
 } from '../types.js';
-import { checkBlock, checkTx, fromHex, toHex, txidOfHex } from '../verify.js';
+import { checkBlock, checkTx, txidOfHex } from '../verify.js';
 import { hashToHex, sha256, sha256d } from '../bytes.js';
 import { parseReject } from '../dialect.js';
 import { RpcError } from '../rpc.js';
-import { sleep } from '../../util/time.js';
+import { Backoff, sleep } from '../../util/time.js';
 import { DeaddropError } from '../../util/errors.js';
 import { networkFromGenesis, type Network } from '../../util/network.js';
 import { Listeners, Poller } from './poll.js';
 import { defaultPollInterval } from './rpc-source.js';
+import { fromHex, toHex } from '../../util/bytes.js';
 
 export interface EsploraConfig {
   /** API root, e.g. `https://mempool.space/api` or `http://127.0.0.1:3002`. */
@@ -168,6 +169,7 @@ export class EsploraSource implements ChainSource {
 
   /** GET with retries on connection failures, 429 and 5xx. 404 becomes NOT_FOUND(`what`). */
   private async get(path: string, what: string): Promise<Response> {
+    const backoff = new Backoff({ initialMs: 200, maxMs: 200 * 2 ** this.retries });
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.request(path);
@@ -175,7 +177,7 @@ export class EsploraSource implements ChainSource {
         const transient = (err instanceof DeaddropError && err.code === 'BACKEND_UNREACHABLE') ||
           (err instanceof HttpStatusError && (err.status === 429 || err.status >= 500));
         if (!transient || attempt >= this.retries || this.signal.aborted) throw this.mapError(err, what);
-        await sleep(200 * 2 ** attempt, this.signal);
+        await sleep(backoff.next(), this.signal);
       }
     }
   }

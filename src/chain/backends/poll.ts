@@ -9,6 +9,7 @@
  * exponential backoff. Timers are unref'd and `stop()` waits for an in-flight round.
  */
 import type { ChainEvent, ChainListener, ChainTip } from '../types.js';
+import { Backoff } from '../../util/time.js';
 
 /** Listener set whose failures never reach the emitter. */
 export class Listeners {
@@ -64,10 +65,14 @@ export class Poller {
   private stopped = false;
   private lastTip: ChainTip | undefined;
   private mempool: Set<string> | undefined;
-  private failures = 0;
+  private readonly backoff: Backoff;
   private down = false;
 
-  constructor(private readonly opts: PollerOptions) {}
+  constructor(private readonly opts: PollerOptions) {
+    // The first retry waits two intervals; the delay doubles up to 1024 intervals or maxBackoffMs.
+    const maxMs = Math.max(1, Math.min(opts.intervalMs * 1024, opts.maxBackoffMs ?? 5_000));
+    this.backoff = new Backoff({ initialMs: Math.max(1, Math.min(opts.intervalMs * 2, maxMs)), maxMs });
+  }
 
   /**
    * Starts polling from `tip` (the tip seen when the backend opened) and, when given, the
@@ -114,7 +119,7 @@ export class Poller {
       if (this.stopped) return;
       const wasDown = this.down;
       this.down = false;
-      this.failures = 0;
+      this.backoff.reset();
       if (wasDown) this.opts.listeners.emit({ type: 'reconnected' });
       if (wasDown || tip.hash !== this.lastTip?.hash) {
         this.lastTip = tip;
@@ -125,13 +130,11 @@ export class Poller {
       this.schedule(this.opts.intervalMs);
     } catch (err) {
       if (this.stopped) return;
-      this.failures++;
       if (!this.down) {
         this.down = true;
         this.opts.listeners.emit({ type: 'disconnected', reason: this.opts.describe?.(err) ?? describeError(err) });
       }
-      const backoff = Math.min(this.opts.intervalMs * 2 ** Math.min(this.failures, 10), this.opts.maxBackoffMs ?? 5_000);
-      this.schedule(backoff);
+      this.schedule(this.backoff.next());
     }
   }
 

@@ -9,10 +9,11 @@ import type {
   BackendKind, BackendOptions, BlockHeader, BroadcastResult, ChainCapabilities, ChainListener, ChainSource, ChainTip,
   FeeEstimate, ScriptHistoryItem, ScriptUnspent,
 } from '../types.js';
-import { checkBlock, checkTx, hexToBytesStrict, merkleRootMatches, parseServedBlock, toHex } from '../verify.js';
+import { checkBlock, checkTx, hexToBytesStrict, merkleRootMatches, parseServedBlock } from '../verify.js';
 import { DeaddropError } from '../../util/errors.js';
 import { networkFromGenesis, type Network } from '../../util/network.js';
 import { Listeners, Poller } from './poll.js';
+import { toHex } from '../../util/bytes.js';
 
 /** Default poll interval: quick on regtest, gentle elsewhere (see BackendOptions). */
 export function defaultPollInterval(network: Network): number {

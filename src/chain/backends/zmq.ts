@@ -29,10 +29,11 @@
  */
 import type { Subscriber } from 'zeromq';
 import { parseTransaction } from '../block.js';
-import { readU32LE, toHex } from '../bytes.js';
+import { readU32LE } from '../bytes.js';
 import { sleep } from '../../util/time.js';
 import type { ChainEvent, ChainTip } from '../types.js';
 import { Listeners, Poller } from './poll.js';
+import { toHex } from '../../util/bytes.js';
 
 /** The topics this feed subscribes to. */
 export type ZmqTopic = 'sequence' | 'rawtx';

@@ -25,6 +25,7 @@ import { blockHash, HEADER_SIZE } from '../block.js';
 import { hashToHex } from '../bytes.js';
 import type { ChainEvent, ChainSource } from '../types.js';
 import { DeaddropError } from '../../util/errors.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 import { FollowerStore, type FollowedBlock } from './follower-store.js';
 
 export type { FollowedBlock } from './follower-store.js';
@@ -95,8 +96,7 @@ export class ChainFollower<P = unknown> {
   readonly #start: number;
   #queue: Promise<unknown> = Promise.resolve();
   #queued = false;
-  #opening: Promise<void> | null = null;
-  #closing: Promise<void> | null = null;
+  readonly #life = new Lifecycle('chain follower', { open: (signal) => this.#open(signal), close: () => this.#close() });
   #unsubscribe: (() => void) | null = null;
   #timer: ReturnType<typeof setInterval> | null = null;
   #lastError: unknown = null;
@@ -126,17 +126,15 @@ export class ChainFollower<P = unknown> {
 
   /** Opens the source and, when following, subscribes, starts polling and schedules a catch-up. Memoized. */
   ready(): Promise<void> {
-    if (this.#closing) return Promise.reject(DeaddropError.closed('chain follower'));
-    this.#opening ??= this.#open();
-    return this.#opening;
+    return this.#life.ready();
   }
 
-  async #open(): Promise<void> {
+  async #open(signal: AbortSignal): Promise<void> {
     if (!this.#source.capabilities.fullBlocks) {
       throw DeaddropError.unsupported(`the ${this.#source.kind} backend serves no full blocks; a chain follower needs them`);
     }
     await this.#source.ready();
-    if (this.#closing || this.#opts.follow === false) return;
+    if (signal.aborted || this.#opts.follow === false) return;
     this.#unsubscribe = this.#source.subscribe((ev: ChainEvent) => {
       if (ev.type === 'tip' || ev.type === 'reconnected') this.#schedule();
     });
@@ -147,8 +145,7 @@ export class ChainFollower<P = unknown> {
 
   /** Stops events and polling and waits for a run in progress. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
+    return this.#life.close();
   }
 
   async #close(): Promise<void> {
@@ -156,13 +153,12 @@ export class ChainFollower<P = unknown> {
     this.#unsubscribe = null;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    await this.#opening?.catch(() => undefined);
     await this.#queue.catch(() => undefined);
   }
 
   /** Brings the cursor to the node's tip now (after any run in progress). */
   catchUp(): Promise<CatchUpResult> {
-    if (this.#closing) return Promise.reject(DeaddropError.closed('chain follower'));
+    if (this.#life.closing) return Promise.reject(DeaddropError.closed('chain follower'));
     return this.#enqueue(() => this.#run());
   }
 
@@ -173,11 +169,11 @@ export class ChainFollower<P = unknown> {
   }
 
   #schedule(): void {
-    if (this.#closing || this.#queued) return;
+    if (this.#life.closing || this.#queued) return;
     this.#queued = true;
     this.#enqueue(() => {
       this.#queued = false;
-      return this.#closing ? Promise.resolve(null) : this.#run();
+      return this.#life.closing ? Promise.resolve(null) : this.#run();
     }).then(
       () => {
         this.#lastError = null;
@@ -193,12 +189,12 @@ export class ChainFollower<P = unknown> {
     await this.ready();
     const counts = { connected: 0, disconnected: 0 };
     for (;;) {
-      if (this.#closing) break;
+      if (this.#life.closing) break;
       const step = await this.#step(counts);
       if (step === 'done') break;
     }
     const result: CatchUpResult = { ...counts, cursor: this.store.cursor() };
-    if (!this.#closing) this.#opts.onCaughtUp?.(result.cursor, result);
+    if (!this.#life.closing) this.#opts.onCaughtUp?.(result.cursor, result);
     return result;
   }
 
@@ -221,7 +217,7 @@ export class ChainFollower<P = unknown> {
       if (cursor.height >= tip.height) return 'restart';
     }
     for (let h = cursor ? cursor.height + 1 : 0; h <= tip.height; h++) {
-      if (this.#closing) return 'done';
+      if (this.#life.closing) return 'done';
       const hash = h === tip.height ? tip.hash : await this.#source.getBlockHash(h);
       const next = await this.#connect(h, hash, cursor);
       if (!next) return 'restart';
@@ -275,7 +271,7 @@ export class ChainFollower<P = unknown> {
     }
     if (cursor && headerPrevHash(raw) !== cursor.hash) return null;
     const prepared = this.#opts.consumer.prepare ? await this.#opts.consumer.prepare(height, hash, raw) : undefined;
-    if (this.#closing) return null;
+    if (this.#life.closing) return null;
     // Runs are serialized, but another follower on the same database and name could have moved it.
     if (this.store.cursor()?.hash !== cursor?.hash) return null;
     const block = { height, hash };

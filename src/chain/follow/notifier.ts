@@ -13,9 +13,9 @@
  */
 import Database from 'better-sqlite3';
 import { parseBlock, parseTransaction, type Tx } from '../block.js';
-import { bytesEqual, toHex } from '../bytes.js';
 import type { ChainEvent, ChainSource } from '../types.js';
 import { DeaddropError } from '../../util/errors.js';
+import { equalBytes as bytesEqual, toHex } from '../../util/bytes.js';
 import { ChainFollower, type FollowedBlock } from './follower.js';
 
 export interface Outpoint {

@@ -17,6 +17,7 @@ import { PaypubService } from '../../paypub/service.js';
 import { checkFraudProof, decodeFraudProof } from '../../paypub/private.js';
 import { DEFAULT_CHUNKS } from '../../paypub/seller.js';
 import { MAX_CHUNKS } from '../../paypub/params.js';
+import { fromHex } from '../../util/bytes.js';
 
 /** Runs `fn` with a PayPub service over an unlocked, synced wallet; closes everything after. */
 async function withPaypub<T>(ctx: CliContext, fn: (s: PaypubService) => Promise<T>, opts: { sync?: boolean } = {}): Promise<T> {
@@ -245,7 +246,7 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
       if (!/^([0-9a-f]{2})+$/i.test(text)) throw DeaddropError.badInput('a fraud proof is hex');
       let r;
       try {
-        r = checkFraudProof(decodeFraudProof(new Uint8Array(Buffer.from(text, 'hex'))));
+        r = checkFraudProof(decodeFraudProof(fromHex(text)));
       } catch {
         r = { fraud: false as const, reason: 'undecodable fraud proof' };
       }

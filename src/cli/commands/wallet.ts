@@ -9,6 +9,7 @@ import { addressToScript } from '../../wallet/tx.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { Wallet } from '../../wallet/wallet.js';
 import { registerWalletMnemonicCommand } from './wallet-mnemonic.js';
+import { toHex } from '../../util/bytes.js';
 
 /** Default fee rate when `--fee-rate` is not given: the backend's estimate, with this fallback. */
 const FALLBACK_FEE_RATE = 2;
@@ -167,7 +168,7 @@ export function registerWalletCommands(program: Command, context: ContextFactory
       await withWallet(ctx, async ({ wallet: w }) => {
         if (opts.sign) text = (await w.psbtSign(text)).psbt;
         const r = await w.psbtFinalize(text, { broadcast: opts.broadcast });
-        const raw = Buffer.from(r.raw).toString('hex');
+        const raw = toHex(r.raw);
         print(ctx, { txid: r.txid, fee: r.fee, vsize: r.vsize, broadcast: r.broadcast, hex: raw }, r.broadcast ? r.txid : raw);
       });
     });

@@ -8,9 +8,9 @@
  *   follower cursor update (block connect/disconnect) or on its own (mempool discovery). After
  *   `kill -9` either the cursor, the state and the event are all there, or none of them is, so
  *   replaying a block can neither lose nor duplicate an event.
- * - Events are derived from committed state only: an outbox row carries a monotonic `seq`
- *   (sqlite AUTOINCREMENT, never reused) and a stable `id` built from the drop id, the kind of
- *   change and the drop's generation counter (bumped by every change).
+ * - Events are derived from committed state only: an outbox row (`util/outbox.ts`) carries a
+ *   monotonic `seq` (sqlite AUTOINCREMENT, never reused) and a stable `id` built from the drop
+ *   id, the kind of change and the drop's generation counter (bumped by every change).
  * - Delivery is a separate step: a consumer reads rows with `seq` above its persisted cursor,
  *   hands them on and persists the new cursor. A crash between the two re-delivers the rows
  *   (at least once); consumers drop duplicates by id, so each state change is seen once.
@@ -26,7 +26,9 @@
  * Schema: databases created before `evicted` existed carry a CHECK on `status` without it;
  * opening one rebuilds `dd_drops` once (same rows) in one transaction.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../../util/sqlite.js';
+import { Outbox, type OutboxEntry } from '../../util/outbox.js';
 import { createHash } from 'node:crypto';
 import type { Prevout } from '../../chain/types.js';
 
@@ -80,13 +82,7 @@ export interface DropRecord extends FoundDrop {
 }
 
 /** One outbox row. */
-export interface OutboxEvent {
-  readonly seq: number;
-  readonly id: string;
-  readonly type: DropEventType;
-  readonly data: Record<string, unknown>;
-  readonly time: number;
-}
+export type OutboxEvent = OutboxEntry<DropEventType>;
 
 
 const SCHEMA = `
@@ -113,17 +109,6 @@ CREATE TABLE IF NOT EXISTS dd_drops (
   updated    INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dd_drops_block ON dd_drops (block_hash);
-CREATE TABLE IF NOT EXISTS dd_outbox (
-  seq      INTEGER PRIMARY KEY AUTOINCREMENT,
-  event_id TEXT    NOT NULL UNIQUE,
-  type     TEXT    NOT NULL,
-  data     TEXT    NOT NULL,
-  time     INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS dd_delivery (
-  consumer TEXT    PRIMARY KEY,
-  seq      INTEGER NOT NULL
-) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dd_meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -165,14 +150,6 @@ interface DropRow {
   updated: number;
 }
 
-interface OutboxRow {
-  seq: number;
-  event_id: string;
-  type: DropEventType;
-  data: string;
-  time: number;
-}
-
 function toRecord(r: DropRow): DropRecord {
   return {
     id: r.id,
@@ -207,23 +184,20 @@ export class DropStore {
   readonly db: Database.Database;
   readonly #now: () => number;
   readonly #s: ReturnType<typeof prepare>;
+  readonly #outbox: Outbox<DropEventType>;
 
   private constructor(db: Database.Database, opts: DropStoreOptions) {
     this.db = db;
     this.#now = opts.now ?? Date.now;
     createSchema(db);
     this.#s = prepare(db);
+    this.#outbox = new Outbox(db, { table: 'dd_outbox', idColumn: 'event_id', cursorTable: 'dd_delivery', now: this.#now });
   }
 
   /** Opens (creating if needed) the database at `file` in WAL mode. `':memory:'` for tests. */
   static open(file: string, opts: DropStoreOptions = {}): DropStore {
-    const db = new Database(file);
+    const db = openDatabase(file);
     try {
-      db.pragma('journal_mode = WAL');
-      // NORMAL in WAL mode loses at most the last commits on power loss, never consistency;
-      // a process crash (kill -9) loses nothing that was committed.
-      db.pragma('synchronous = NORMAL');
-      db.pragma('busy_timeout = 5000');
       return new DropStore(db, opts);
     } catch (err) {
       db.close();
@@ -325,9 +299,10 @@ export class DropStore {
       payload: rec.payload,
     };
     const id = eventId(type, rec.id, rec.generation);
-    const time = this.#now();
-    const seq = Number(this.#s.insertEvent.run(id, type, JSON.stringify(data), time).lastInsertRowid);
-    return { seq, id, type, data, time };
+    const row = this.#outbox.enqueue(type, id, data);
+    // Every change bumps the generation, so its event id is new: a duplicate is a bug.
+    if (row === undefined) throw new Error(`drop store: event ${id} is already queued`);
+    return row;
   }
 
   // -- Reads ----------------------------------------------------------------------------------
@@ -368,14 +343,12 @@ export class DropStore {
 
   /** Outbox rows with `seq > after`, oldest first, at most `limit`. */
   eventsAfter(after: number, limit = 1000): OutboxEvent[] {
-    return this.#s.eventsAfter.all(after, limit).map((r: OutboxRow) => ({
-      seq: r.seq, id: r.event_id, type: r.type, data: JSON.parse(r.data) as Record<string, unknown>, time: r.time,
-    }));
+    return this.#outbox.after(after, limit);
   }
 
   /** The last seq delivered to `consumer` (0 before the first). */
   deliveredSeq(consumer: string): number {
-    return this.#s.getDelivered.get(consumer)?.seq ?? 0;
+    return this.#outbox.deliveredSeq(consumer);
   }
 
   /**
@@ -384,21 +357,12 @@ export class DropStore {
    * dedupe by id). Returns how many rows were delivered. If `fn` throws, the row stays undelivered.
    */
   deliver(consumer: string, fn: (event: OutboxEvent) => void): number {
-    let n = 0;
-    for (;;) {
-      const rows = this.eventsAfter(this.deliveredSeq(consumer), 256);
-      if (rows.length === 0) return n;
-      for (const row of rows) {
-        fn(row);
-        this.markDelivered(consumer, row.seq);
-        n++;
-      }
-    }
+    return this.#outbox.deliver(consumer, fn);
   }
 
   /** Persists that `consumer` has handled every row up to `seq`. Never moves backwards. */
   markDelivered(consumer: string, seq: number): void {
-    this.#s.setDelivered.run(consumer, seq);
+    this.#outbox.markDelivered(consumer, seq);
   }
 
   // -- Meta -------------------------------------------------------------------------------------
@@ -463,11 +427,6 @@ function prepare(db: Database.Database) {
        VALUES (@id, @identity, @txid, @vout, @status, @height, @block_hash, @generation, @payload, @first_seen, @updated)
        ON CONFLICT (id) DO UPDATE SET status = excluded.status, height = excluded.height, block_hash = excluded.block_hash,
          generation = excluded.generation, payload = excluded.payload, updated = excluded.updated`),
-    insertEvent: db.prepare<[string, string, string, number]>('INSERT INTO dd_outbox (event_id, type, data, time) VALUES (?, ?, ?, ?)'),
-    eventsAfter: db.prepare<[number, number], OutboxRow>('SELECT seq, event_id, type, data, time FROM dd_outbox WHERE seq > ? ORDER BY seq LIMIT ?'),
-    getDelivered: db.prepare<[string], { seq: number }>('SELECT seq FROM dd_delivery WHERE consumer = ?'),
-    setDelivered: db.prepare<[string, number]>(
-      'INSERT INTO dd_delivery (consumer, seq) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET seq = max(seq, excluded.seq)'),
     getMeta: db.prepare<[string], { value: string }>('SELECT value FROM dd_meta WHERE key = ?'),
     setMeta: db.prepare<[string, string]>('INSERT OR REPLACE INTO dd_meta (key, value) VALUES (?, ?)'),
     getPrevout: db.prepare<[string, number], { script: Buffer; value: number | bigint }>('SELECT script, value FROM dd_prevouts WHERE txid = ? AND vout = ?'),

@@ -10,9 +10,9 @@
  * always covers whole blocks: when the row limit cuts a range short, `to` is lowered to the last
  * complete block and the client continues from `to + 1`.
  */
-import { toHex } from '../../chain/bytes.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { DropStore, IndexedCandidate } from './drop-store.js';
+import { toHex } from '../../util/bytes.js';
 
 /** Most blocks one request may span. */
 export const MAX_INDEX_RANGE = 1000;

@@ -10,11 +10,11 @@
  * a PROTOCOL error, never a crash. The light client does not follow reorgs of the index: a drop
  * seen again in another block is confirmed again (see DropStore.connectBlock).
  */
-import { fromHex } from '../../chain/bytes.js';
 import { DeaddropError } from '../../util/errors.js';
 import { checkIdentities, trialDecrypt, type WatchIdentity } from './candidates.js';
 import type { DropStore, FoundDrop, OutboxEvent } from './drop-store.js';
 import { MAX_INDEX_RANGE, type CandidateJson, type CandidateRange } from './index-service.js';
+import { fromHex } from '../../util/bytes.js';
 
 /** A drop found through the index. */
 export interface LightDrop extends FoundDrop {

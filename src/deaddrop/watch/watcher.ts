@@ -29,11 +29,12 @@
  *   point or an undecodable payload means "no candidate" / "no drop" (reported to onWarning).
  */
 import type Database from 'better-sqlite3';
-import { parseTransaction, scanBlockForCandidates, type Candidate, type Tx } from '../../chain/block.js';
+import { type Candidate, parseTransaction, scanBlockForCandidates, type Tx } from '../../chain/block.js';
 import type { ChainEvent, ChainSource } from '../../chain/types.js';
 import type { EventBus } from '../../util/event-bus.js';
 import { DeaddropError } from '../../util/errors.js';
-import { ChainFollower, type CatchUpResult, type FollowedBlock } from '../../chain/follow/follower.js';
+import { type CatchUpResult, ChainFollower, type FollowedBlock } from '../../chain/follow/follower.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 import { DropStore, type DropRecord, type FoundDrop, type IndexedCandidate, type OutboxEvent } from './drop-store.js';
 import { PrevoutFetcher, type FreshPrevout, type OutpointRef } from '../../chain/follow/prevouts.js';
 import { candidateTweak, checkIdentities, dropOutputs, DROP_SCAN_OPTIONS, spentOutpoints, trialDecrypt, type WatchIdentity } from './candidates.js';
@@ -130,8 +131,7 @@ export class DropWatcher {
   #follower: ChainFollower<PreparedBlock> | null = null;
   #fetcher: PrevoutFetcher | null = null;
   #index: IndexService | null = null;
-  #opening: Promise<void> | null = null;
-  #closing: Promise<void> | null = null;
+  readonly #life = new Lifecycle('drop watcher', { open: (signal) => this.#open(signal), close: () => this.#close() });
   #unsubscribe: (() => void) | null = null;
   #mempoolTimer: ReturnType<typeof setInterval> | null = null;
   #mempoolSeen = new Set<string>();
@@ -161,12 +161,10 @@ export class DropWatcher {
 
   /** Opens the store and the source, redelivers undelivered events, starts following. Memoized. */
   ready(): Promise<void> {
-    if (this.#closing) return Promise.reject(DeaddropError.closed('drop watcher'));
-    this.#opening ??= this.#open();
-    return this.#opening;
+    return this.#life.ready();
   }
 
-  async #open(): Promise<void> {
+  async #open(signal: AbortSignal): Promise<void> {
     const store = typeof this.#opts.store === 'string' ? DropStore.open(this.#opts.store) : this.#opts.store;
     this.#store = store;
     const birthday = this.#opts.birthday ?? 0;
@@ -189,9 +187,9 @@ export class DropWatcher {
     this.#index = new IndexService(store, () => this.indexBounds());
     this.#flush();
     await this.#source.ready();
-    if (this.#closing) return;
+    if (signal.aborted) return;
     await this.#follower.ready();
-    if (this.#closing || this.#opts.follow === false) return;
+    if (signal.aborted || this.#opts.follow === false) return;
     this.#startMempool();
   }
 
@@ -215,8 +213,7 @@ export class DropWatcher {
 
   /** Stops following and the mempool scan, waits for work in flight, closes an owned store. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
+    return this.#life.close();
   }
 
   async #close(): Promise<void> {
@@ -224,7 +221,6 @@ export class DropWatcher {
     this.#unsubscribe = null;
     if (this.#mempoolTimer) clearInterval(this.#mempoolTimer);
     this.#mempoolTimer = null;
-    await this.#opening?.catch(() => undefined);
     await this.#follower?.close();
     await this.#mempoolQueue.catch(() => undefined);
     await this.#diffQueue;
@@ -232,7 +228,7 @@ export class DropWatcher {
   }
 
   #live(): { store: DropStore; follower: ChainFollower<PreparedBlock> } {
-    if (this.#closing) throw DeaddropError.closed('drop watcher');
+    if (this.#life.closing) throw DeaddropError.closed('drop watcher');
     if (!this.#store || !this.#follower) throw new DeaddropError('NOT_INITIALIZED', 'drop watcher: call ready() first');
     return { store: this.#store, follower: this.#follower };
   }
@@ -379,7 +375,7 @@ export class DropWatcher {
   }
 
   async #diffOnce(): Promise<void> {
-    if (this.#closing || this.#identities.length === 0) return;
+    if (this.#life.closing || this.#identities.length === 0) return;
     this.#mempoolHeard.clear();
     const now = await this.#source.getMempoolTxids();
     const listed = new Set(now);
@@ -396,15 +392,15 @@ export class DropWatcher {
    */
   async #evictGone(listed: ReadonlySet<string>): Promise<void> {
     const gone = (): DropRecord[] => this.#store!.pendingDrops().filter((d) => !listed.has(d.txid) && !this.#mempoolHeard.has(d.txid));
-    if (this.#closing || gone().length === 0) return;
+    if (this.#life.closing || gone().length === 0) return;
     try {
       await this.#follower!.catchUp();
     } catch (err) {
-      if (this.#closing) return;
+      if (this.#life.closing) return;
       throw err;
     }
     await this.#mempoolQueue; // mempool finds announced meanwhile are recorded first
-    if (this.#closing) return;
+    if (this.#life.closing) return;
     const store = this.#store!;
     const events = store.transaction(() => gone().flatMap((d) => store.recordEvicted(d.id) ?? []));
     for (const e of events) this.#mempoolSeen.delete(e.data['txid'] as string); // look again if it comes back
@@ -420,7 +416,7 @@ export class DropWatcher {
       this.#mempoolSeen.add(t);
     }
     const run = async (): Promise<void> => {
-      for (let i = 0; i < todo.length && !this.#closing; i += 16) {
+      for (let i = 0; i < todo.length && !this.#life.closing; i += 16) {
         await Promise.all(todo.slice(i, i + 16).map((t) => this.#checkMempoolTx(t, todo.length === 1 ? raw : undefined)));
       }
     };
@@ -447,12 +443,12 @@ export class DropWatcher {
     } catch {
       return; // gone from the mempool meanwhile, or not parseable: nothing to find
     }
-    if (tx.txid !== txid || this.#closing) return;
+    if (tx.txid !== txid || this.#life.closing) return;
     this.#stats.mempoolTxs++;
     const outputs = dropOutputs(tx).map((o) => ({ vout: o.vout, data: o.data.slice() }));
     if (outputs.length === 0) return;
     const { found: prevouts, fresh } = await this.#fetcher!.fetch(spentOutpoints(tx));
-    if (this.#closing) return;
+    if (this.#life.closing) return;
     const store = this.#store!;
     const tweak = candidateTweak(tx, prevouts);
     if (tweak !== null) this.#stats.mempoolCandidates++;

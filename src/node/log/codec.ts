@@ -40,8 +40,9 @@
  * structures.
  */
 import { DeaddropError } from '../../util/errors.js';
-import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, concatBytes, ed25519Verify, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
+import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
+import { concatBytes, equalBytes } from '../../util/bytes.js';
 
 export const ENTRY_VERSION = 1;
 export const MAX_HEADER_BYTES = 4096;
@@ -387,5 +388,5 @@ export function openEntry(raw: Uint8Array): LogEntry {
 
 /** True when both entries carry the same signed content (signature bytes ignored). */
 export function sameSignedContent(a: LogEntry, b: LogEntry): boolean {
-  return Buffer.compare(a.signedDigest, b.signedDigest) === 0;
+  return equalBytes(a.signedDigest, b.signedDigest);
 }

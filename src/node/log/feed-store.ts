@@ -12,7 +12,7 @@
  */
 import { DeaddropError } from '../../util/errors.js';
 import { TypedEmitter } from '../events.js';
-import { HASH_BYTES, equalBytes, toHex } from '../crypto.js';
+import { HASH_BYTES } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import type { SqliteDatabase } from '../db.js';
 import { ZERO_HASH, createEntry, decodeEntry, sameSignedContent, verifyEntry } from './codec.js';
@@ -31,6 +31,7 @@ import {
   verifyTreeHead,
 } from './merkle.js';
 import type { InclusionProof, SignedTreeHead } from './merkle.js';
+import { equalBytes, toHex } from '../../util/bytes.js';
 
 /** Public view of one feed. */
 export interface FeedInfo {

@@ -9,6 +9,7 @@
 import { DeaddropError } from '../../util/errors.js';
 import { decodeEntry, sameSignedContent, verifyEntry } from './codec.js';
 import type { LogEntry } from './codec.js';
+import { equalBytes } from '../../util/bytes.js';
 
 export const FORK_PROOF_VERSION = 1;
 
@@ -26,7 +27,7 @@ export function makeForkProof(x: LogEntry, y: LogEntry): ForkProof {
 /** True when the proof shows equivocation by `proof.a.author`. Never throws. */
 export function verifyForkProof(proof: ForkProof): boolean {
   const { a, b } = proof;
-  if (a.seq !== b.seq || Buffer.compare(a.author, b.author) !== 0) return false;
+  if (a.seq !== b.seq || !equalBytes(a.author, b.author)) return false;
   if (Buffer.compare(a.hash, b.hash) >= 0) return false;
   if (sameSignedContent(a, b)) return false;
   return verifyEntry(a) && verifyEntry(b);

@@ -2,8 +2,8 @@
  * JSON views of log entries for the CLI and the API. Bytes become lower-case hex; a body that is
  * valid UTF-8 is also given as text (and parsed, when it is JSON).
  */
-import { toHex } from '../crypto.js';
 import type { EntryHeader, HeaderValue, LogEntry } from './codec.js';
+import { toHex } from '../../util/bytes.js';
 
 /** JSON-safe header value: strings and numbers as is, bytes as `{ hex }`, hash lists as hex arrays. */
 export type JsonHeaderValue = string | number | { hex: string } | string[];

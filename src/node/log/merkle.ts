@@ -11,8 +11,9 @@
  * inclusion proof, any single entry can be checked against it without the rest of the feed.
  */
 import { DeaddropError } from '../../util/errors.js';
-import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, concatBytes, ed25519Verify, sha256, utf8 } from '../crypto.js';
+import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
+import { concatBytes, equalBytes } from '../../util/bytes.js';
 
 const LEAF_PREFIX = Uint8Array.of(0x00);
 const NODE_PREFIX = Uint8Array.of(0x01);
@@ -112,7 +113,7 @@ export function verifyInclusion(leaf: Uint8Array, proof: InclusionProof, root: U
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  return sn === 0 && Buffer.compare(r, root) === 0;
+  return sn === 0 && equalBytes(r, root);
 }
 
 /** One peak of the frontier: the root of a full subtree of 2^level leaves. */

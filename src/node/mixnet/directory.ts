@@ -19,6 +19,7 @@ import { verifyEntry } from '../log/codec.js';
 import type { EntryDraft, LogEntry } from '../log/codec.js';
 import { ADDRESS_BYTES } from './params.js';
 import type { RouteHop } from './sphinx.js';
+import { toHex } from '../../util/bytes.js';
 
 export const DESCRIPTOR_TYPE = 'deaddrop/mix-descriptor';
 export const MAILBOX_TYPE = 'deaddrop/mix-mailbox';
@@ -92,7 +93,6 @@ export function readDescriptor(entry: LogEntry): MixDescriptor | null {
   return { address: entry.author, layer, provider: provider === 1, epoch, mixKey: mixkey, endpoint, until };
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
 /**
  * Verified descriptors and mailbox announcements, newest per author. Feed it every entry the node
@@ -118,7 +118,7 @@ export class MixDirectory {
       this.refused++;
       return false;
     }
-    const key = hex(entry.author);
+    const key = toHex(entry.author);
     if (type === MAILBOX_TYPE) {
       const p = entry.header.provider;
       if (!(p instanceof Uint8Array) || p.length !== ADDRESS_BYTES) {
@@ -149,7 +149,7 @@ export class MixDirectory {
 
   /** The usable descriptor of `address`, if any. */
   get(address: Uint8Array): MixDescriptor | undefined {
-    const d = this.#descriptors.get(hex(address))?.d;
+    const d = this.#descriptors.get(toHex(address))?.d;
     return d && d.until > this.#now() ? d : undefined;
   }
 
@@ -160,7 +160,7 @@ export class MixDirectory {
 
   /** The provider that keeps `node`'s mailbox, from its newest verified announcement. */
   providerOf(node: Uint8Array): Uint8Array | undefined {
-    return this.#mailboxes.get(hex(node))?.provider;
+    return this.#mailboxes.get(toHex(node))?.provider;
   }
 
   /** Usable providers. */

@@ -12,10 +12,11 @@
  * Only the recipient opens it; the static-static DH authenticates the sender S to the recipient.
  * Replies travel through a SURB and are end-to-end encrypted by the SURB's own payload keys.
  */
-import { aeadOpen, aeadSeal, concatBytes, ed25519PublicToX25519, hkdf, randomBytes, utf8, wipe, x25519, x25519Public } from '../crypto.js';
+import { aeadOpen, aeadSeal, ed25519PublicToX25519, hkdf, randomBytes, utf8, wipe, x25519, x25519Public } from '../crypto.js';
 import type { NodeIdentity } from '../identity.js';
 import { BODY_BYTES } from './params.js';
 import { SURB_BYTES } from './sphinx.js';
+import { concatBytes } from '../../util/bytes.js';
 
 const SALT = utf8('deaddrop/mix-message/v1');
 /** Longest text in one message (UTF-8 bytes). */

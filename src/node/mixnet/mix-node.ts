@@ -20,6 +20,7 @@ import type { RejectReason } from './sphinx.js';
 import { FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, MAX_MIX_FRAME_BYTES, encodeItem } from './wire.js';
 import type { MailboxItem } from './wire.js';
 import { PACKET_BYTES } from './params.js';
+import { toHex } from '../../util/bytes.js';
 
 /** Finds the endpoint of a mixnet address (from verified descriptors; a map in tests). */
 export type Resolver = (address: Uint8Array) => string | undefined;
@@ -94,7 +95,7 @@ export class MixNode {
 
   /** Number of items waiting in `mailbox`. */
   mailboxSize(mailbox: Uint8Array): number {
-    return this.#mailboxes.get(Buffer.from(mailbox).toString('hex'))?.length ?? 0;
+    return this.#mailboxes.get(toHex(mailbox))?.length ?? 0;
   }
 
   /** Stops listening, cancels held packets and closes every link. */

@@ -3,12 +3,12 @@
  * own log, every entry the node holds or receives feeds the directory, and only contacts'
  * messages are accepted.
  */
-import { equalBytes } from '../crypto.js';
 import type { PeerNode } from '../node.js';
 import { DESCRIPTOR_TYPE, MAILBOX_TYPE } from './directory.js';
 import type { MixnetOptions } from './options.js';
 import { MixnetService } from './service.js';
 import type { MixMessage } from './service.js';
+import { equalBytes } from '../../util/bytes.js';
 
 /** Starts the mixnet side of `node`; `onMessage` hears every message received. */
 export async function startNodeMixnet(node: PeerNode, opts: MixnetOptions, onMessage: (m: MixMessage) => void): Promise<MixnetService> {

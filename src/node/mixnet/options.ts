@@ -5,7 +5,7 @@
  * Poisson delay per mix hop, DEADDROP_MIX_EPOCH_MS the epoch length.
  */
 import { DeaddropError } from '../../util/errors.js';
-import { fromHex } from '../crypto.js';
+import { fromHex } from '../../util/bytes.js';
 
 /** What the node feature passes to the mixnet service. */
 export interface MixnetOptions {

@@ -9,7 +9,7 @@
  * spec, "Key blinding"). libsodium refuses an all-zero result (a small-order point): that becomes
  * `undefined` here, never a throw.
  */
-import { createCipheriv, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createHmac, hkdfSync } from 'node:crypto';
 import sodium from 'sodium-native';
 
 const ZERO_IV = Buffer.alloc(16);
@@ -53,9 +53,4 @@ export function aesCtr(key: Uint8Array, data: Uint8Array): Buffer {
 /** `length` bytes of AES-128-CTR keystream. */
 export function keystream(key: Uint8Array, length: number): Buffer {
   return aesCtr(key, Buffer.alloc(length));
-}
-
-/** Constant-time equality of two byte strings of the same length. */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
 }

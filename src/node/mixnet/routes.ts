@@ -10,10 +10,10 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../../util/errors.js';
-import { fromHex, toHex } from '../crypto.js';
 import { TooFewMixes } from './directory.js';
 import { MAX_TEXT_BYTES } from './message.js';
 import type { MixMessage, MixnetService } from './service.js';
+import { fromHex, toHex } from '../../util/bytes.js';
 
 export interface MixnetRouteOptions {
   /** The running service, or undefined when the node is not running. */

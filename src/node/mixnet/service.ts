@@ -28,6 +28,7 @@ import { createPacket, createSurb, decodeSurb, encodeSurb, openReply, useSurb } 
 import type { SurbSecret } from './sphinx.js';
 import { decodePlain, encodePlain, openMessage, sealMessage } from './message.js';
 import type { MailboxItem } from './wire.js';
+import { toHex } from '../../util/bytes.js';
 
 export interface MixnetServiceOptions {
   readonly identity: NodeIdentity;
@@ -67,7 +68,6 @@ export interface MixMessage {
   readonly inReplyTo: string | null;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const MAX_KEPT = 1000;
 const MAX_SURBS = 10_000;
 
@@ -214,9 +214,9 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
           if (this.#client === client) this.#client = null;
           if (!this.#closed) this.#retryLater();
         });
-        if (this.#announcedHome !== hex(home)) {
+        if (this.#announcedHome !== toHex(home)) {
           this.#o.publish(mailboxDraft(home));
-          this.#announcedHome = hex(home);
+          this.#announcedHome = toHex(home);
         }
         void this.fetchNow();
       },
@@ -264,7 +264,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
         this.#inbound.set(id, opened.surb);
         if (this.#inbound.size > MAX_SURBS) this.#inbound.delete(this.#inbound.keys().next().value!);
       }
-      this.#keep({ id, direction: 'in', contact: hex(opened.from), text: opened.text, at: this.#now(), canReply: opened.surb !== null, inReplyTo: null });
+      this.#keep({ id, direction: 'in', contact: toHex(opened.from), text: opened.text, at: this.#now(), canReply: opened.surb !== null, inReplyTo: null });
       return;
     }
     const key = item.surbId.toString('hex');
@@ -299,9 +299,9 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     const id = randomBytes(16).toString('hex');
     const body = sealMessage(this.#o.identity, contact, text, encodeSurb(surb));
     client.send(createPacket(route, contact, body));
-    this.#surbs.set(secret.id.toString('hex'), { secret, contact: hex(contact), messageId: id });
+    this.#surbs.set(secret.id.toString('hex'), { secret, contact: toHex(contact), messageId: id });
     if (this.#surbs.size > MAX_SURBS) this.#surbs.delete(this.#surbs.keys().next().value!);
-    const m: MixMessage = { id, direction: 'out', contact: hex(contact), text, at: this.#now(), canReply: false, inReplyTo: null };
+    const m: MixMessage = { id, direction: 'out', contact: toHex(contact), text, at: this.#now(), canReply: false, inReplyTo: null };
     this.#messages.push(m);
     if (this.#messages.length > MAX_KEPT) this.#messages.shift();
     return m;

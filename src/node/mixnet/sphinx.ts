@@ -13,7 +13,8 @@ import {
   HEADER_BYTES, HOP_INFO, MAC_BYTES, MAX_HOPS, PACKET_BYTES, PAYLOAD_BYTES, PAYLOAD_TAG_BYTES,
   REPLAY_TAG_BYTES, SLOT_BYTES, SURB_ID_BYTES, SURB_INFO,
 } from './params.js';
-import { aesCtr, equalBytes, hkdf, hmac, keystream, x25519, x25519Base } from './primitives.js';
+import { aesCtr, hkdf, hmac, keystream, x25519, x25519Base } from './primitives.js';
+import { equalBytes } from '../../util/bytes.js';
 
 /** One hop of a route, as the sender knows it from a verified descriptor. */
 export interface RouteHop {

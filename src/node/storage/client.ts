@@ -8,6 +8,7 @@ import type { NodeIdentity } from '../identity.js';
 import { BadShareError, decodeFile, type EncodedFile, parseReadCap, parseVerifyCap, repairShares, storageIndexOf, verifyCapOf, verifyShare } from './immutable.js';
 import { base32nopad } from '@scure/base';
 import { StorageConnection } from './server/storage-service.js';
+import { toHex } from '../../util/bytes.js';
 
 /** A storage server as the client knows it: its identity key and endpoint. */
 export interface ServerInfo {
@@ -57,7 +58,7 @@ export class StorageClient {
         let conn: StorageConnection | undefined;
         try {
           conn = await this.#connect(s);
-          const res = await conn.request({ op: 'put', si: file.storageIndex, num: r, leaseSecret: Buffer.from(leaseSecret).toString('hex'), durationMs }, share);
+          const res = await conn.request({ op: 'put', si: file.storageIndex, num: r, leaseSecret: toHex(leaseSecret), durationMs }, share);
           if (res.header.ok) placed.set(r, s.url);
           else failures.push(`share ${r} on ${s.url}: ${res.header.error ?? res.header.code}`);
         } catch (e) {
@@ -167,7 +168,7 @@ export class StorageClient {
         let conn: StorageConnection | undefined;
         try {
           conn = await this.#connect(s);
-          const res = await conn.request({ op: 'put', si: siText, num: r, leaseSecret: Buffer.from(leaseSecret).toString('hex'), durationMs }, share);
+          const res = await conn.request({ op: 'put', si: siText, num: r, leaseSecret: toHex(leaseSecret), durationMs }, share);
           if (res.header.ok) {
             repaired.set(r, s.url);
             break;

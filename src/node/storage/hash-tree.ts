@@ -4,6 +4,7 @@
  * a node is H("node", left || right).
  */
 import { createHash } from 'node:crypto';
+import { equalBytes } from '../../util/bytes.js';
 
 const enc = new TextEncoder();
 
@@ -80,12 +81,4 @@ export function verifyMerkleProof(leaf: Uint8Array, index: number, count: number
     i >>= 1;
   }
   return equalBytes(h, root);
-}
-
-/** Constant-shape byte comparison. */
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= (a[i] as number) ^ (b[i] as number);
-  return d === 0;
 }

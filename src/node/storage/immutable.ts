@@ -10,8 +10,9 @@
 import { chacha20 } from '@noble/ciphers/chacha.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { base32nopad } from '@scure/base';
-import { equalBytes, merkleProof, merkleRoot, taggedHash, verifyMerkleProof } from './hash-tree.js';
+import { merkleProof, merkleRoot, taggedHash, verifyMerkleProof } from './hash-tree.js';
 import { joinBlocks, ReedSolomon, splitIntoBlocks } from './rs/codec.js';
+import { equalBytes } from '../../util/bytes.js';
 
 /** Default segment size (Tahoe's: 128 KiB). */
 export const DEFAULT_SEGMENT_SIZE = 128 * 1024;

@@ -17,7 +17,7 @@
 import { join } from 'node:path';
 import { normalizeEndpoint, onionAddress } from '../../deaddrop/endpoint.js';
 import { DeaddropError } from '../../util/errors.js';
-import { ed25519FromSeed, toHex, wipe } from '../crypto.js';
+import { ed25519FromSeed, wipe } from '../crypto.js';
 import type { SqliteDatabase } from '../db.js';
 import type { NodeIdentity } from '../identity.js';
 import type { DialRoute } from '../node.js';
@@ -28,6 +28,8 @@ import { TorProcess } from './process.js';
 import { TorSocksConnector } from './socks.js';
 import type { SocksAddress } from './socks.js';
 import type { NodeTorStatus } from '../../feature/contract.js';
+import { toHex } from '../../util/bytes.js';
+import { Backoff, sleep } from '../../util/time.js';
 
 /** Tor options of the node. */
 export interface NodeTorOptions {
@@ -150,7 +152,7 @@ export class NodeTor {
   }
 
   async #reconnect(): Promise<void> {
-    let delay = 500;
+    const backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
     while (!this.#closed) {
       try {
         await this.#process?.stop(2_000);
@@ -165,8 +167,7 @@ export class NodeTor {
       } catch (err) {
         this.#lastError = message(err);
         this.#log(`tor: reconnect failed: ${message(err)}`);
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 30_000);
+        await sleep(backoff.next());
       }
     }
   }
@@ -199,7 +200,7 @@ export class NodeTor {
     while (this.#bootstrap.progress < 100) {
       if (this.#closed) throw new DeaddropError('CLOSED', 'tor closed');
       if (Date.now() > until) throw new DeaddropError('TIMEOUT', 'tor did not bootstrap in time');
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   }
 

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { DeaddropError } from '../../util/errors.js';
 import { TorControl, parseControlAddress } from './control.js';
 import type { SocksAddress } from './socks.js';
+import { sleep } from '../../util/time.js';
 
 export interface TorProcessOptions {
   /** Data directory (created with mode 0700). */
@@ -123,7 +124,7 @@ export class TorProcess {
       if (m) {
         control = await TorControl.connect(parseControlAddress(m[1] as string)).catch(() => null);
       }
-      if (control === null) await new Promise((r) => setTimeout(r, 100));
+      if (control === null) await sleep(100);
     }
     try {
       await control.authenticate();

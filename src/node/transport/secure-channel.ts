@@ -17,9 +17,10 @@ import NoiseState from 'noise-handshake';
 import CipherState from 'noise-handshake/cipher.js';
 import type { WebSocket, RawData } from 'ws';
 import { TypedEmitter } from '../events.js';
-import { PUBLIC_KEY_BYTES, ed25519PublicToX25519, equalBytes, utf8 } from '../crypto.js';
+import { PUBLIC_KEY_BYTES, ed25519PublicToX25519, utf8 } from '../crypto.js';
 import type { NodeIdentity } from '../identity.js';
 import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, encodeFrameHeader } from './frame.js';
+import { equalBytes } from '../../util/bytes.js';
 
 export const PROLOGUE: Uint8Array = utf8('deaddrop-node/1');
 export const HELLO_VERSION = 1;

@@ -8,11 +8,11 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BitcoindSource, btcToSats, prevoutsFromVerboseBlock } from '../../../src/chain/backends/bitcoind.js';
-import { toHex } from '../../../src/chain/bytes.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
 import { NETWORK_PARAMS } from '../../../src/util/network.js';
 import { outpointKey, PrevoutFetcher } from '../../../src/chain/follow/prevouts.js';
 import { rawTx, txidOf } from '../../deaddrop/watch/helpers.js';
+import { toHex } from '../../../src/util/bytes.js';
 
 /** sats → the decimal text Core's ValueFromAmount prints ("0.00012345", "50.00000000"). */
 const btcText = (sats: bigint): string => `${sats / 100_000_000n}.${(sats % 100_000_000n).toString().padStart(8, '0')}`;

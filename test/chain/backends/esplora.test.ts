@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { EsploraSource, parseEsploraReject, scriptHash } from '../../../src/chain/backends/esplora.js';
-import { fromHex } from '../../../src/chain/bytes.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
+import { fromHex } from '../../../src/util/bytes.js';
 
 const GENESIS = '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206';
 const GENESIS_RAW =

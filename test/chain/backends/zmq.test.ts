@@ -13,11 +13,11 @@ import {
   type ZmqEndpoints,
 } from '../../../src/chain/backends/zmq.js';
 import { parseTransaction } from '../../../src/chain/block.js';
-import { fromHex } from '../../../src/chain/bytes.js';
 import { openBackend, parseBackendUrl } from '../../../src/chain/open.js';
 import type { ChainEvent, ChainSource, ChainTip } from '../../../src/chain/types.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
 import { NETWORK_PARAMS } from '../../../src/util/network.js';
+import { fromHex } from '../../../src/util/bytes.js';
 
 const hash = (n: number): string => n.toString(16).padStart(64, '0');
 const tipAt = (height: number): ChainTip => ({ height, hash: hash(0xb000 + height) });

@@ -277,4 +277,36 @@ describe('ChainFollower', () => {
     expect(db2.prepare('SELECT COUNT(*) AS n FROM applied').get()).toEqual({ n: 7 });
     db2.close();
   });
+
+  it('close during open: close resolves, ready rejects CLOSED, no subscription or timer is left', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let subscribed = 0;
+    class GatedChain extends FakeChain {
+      override async ready(): Promise<void> {
+        await gate;
+      }
+      override subscribe(listener: Parameters<FakeChain['subscribe']>[0]): () => void {
+        subscribed++;
+        return super.subscribe(listener);
+      }
+    }
+    const chain = new GatedChain();
+    const db = new Database(':memory:');
+    const timers = activeTimers();
+    const follower = new ChainFollower({ source: chain, db, name: 'gated', consumer: recordingConsumer(db), pollIntervalMs: 50 });
+    const opening = follower.ready();
+    const closing = follower.close();
+    release();
+    await expect(opening).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
+    await closing;
+    expect(subscribed).toBe(0);
+    expect(activeTimers()).toBe(timers);
+    db.close();
+  });
 });
+
+/** Active Node timers of this process (`process.getActiveResourcesInfo()`). */
+function activeTimers(): number {
+  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+}

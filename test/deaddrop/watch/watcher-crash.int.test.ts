@@ -11,14 +11,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { startRegtestNode, type RegtestNode } from '../../../src/regtest/harness.js';
+import { type RegtestNode, startRegtestNode } from '../../../src/regtest/harness.js';
 import { openBackend } from '../../../src/chain/open.js';
 import type { ChainSource } from '../../../src/chain/types.js';
-import { toHex } from '../../../src/chain/bytes.js';
 import { sendDrop } from '../../../src/deaddrop/send.js';
 import { DropStore } from '../../../src/deaddrop/watch/drop-store.js';
 import { DecoyMaker, TestSender, newIdentity, payload, submitBatch, opReturn } from './helpers.js';
 import { chainNodes, useNodeKind } from '../../support/nodes.js';
+import { toHex } from '../../../src/util/bytes.js';
 
 describe.each(chainNodes())('watcher crash safety on %s', (kind) => {
   useNodeKind(kind);

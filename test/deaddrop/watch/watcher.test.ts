@@ -413,3 +413,32 @@ describe('DropWatcher state machine (property)', () => {
     );
   });
 });
+
+describe('DropWatcher lifecycle', () => {
+  it('close during open: close resolves, ready rejects CLOSED, nothing is left running', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let subscribed = 0;
+    class GatedChain extends FakeChain {
+      override async ready(): Promise<void> {
+        await gate;
+      }
+      override subscribe(listener: Parameters<FakeChain['subscribe']>[0]): () => void {
+        subscribed++;
+        return super.subscribe(listener);
+      }
+    }
+    const chain = new GatedChain();
+    const file = join(tmp(), 'drops.db');
+    const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const w = new DropWatcher({ source: chain, store: file, identities: [newIdentity('B').identity], pollIntervalMs: 50 });
+    const opening = w.ready();
+    const closing = w.close();
+    release();
+    await expect(opening).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
+    await closing;
+    expect(subscribed).toBe(0);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timers);
+    expect(() => w.store).toThrow();
+  });
+});

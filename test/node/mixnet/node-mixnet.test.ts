@@ -8,12 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sha256, toHex, utf8 } from '../../../src/node/crypto.js';
+import { sha256, utf8 } from '../../../src/node/crypto.js';
 import { PeerNode } from '../../../src/node/node.js';
 import { startNodeMixnet } from '../../../src/node/mixnet/node-hook.js';
 import type { MixnetOptions } from '../../../src/node/mixnet/options.js';
 import type { MixMessage, MixnetService } from '../../../src/node/mixnet/service.js';
 import { waitUntil } from '../../support/wait.js';
+import { toHex } from '../../../src/util/bytes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dd-node-mix-'));
 

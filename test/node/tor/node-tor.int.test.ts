@@ -16,7 +16,6 @@ import { createDropFeature } from '../../../src/deaddrop/feature.js';
 import { onionAddress } from '../../../src/deaddrop/endpoint.js';
 import { createNodeFeature } from '../../../src/node/feature.js';
 import type { NodeFeatureOptions } from '../../../src/node/feature.js';
-import { fromHex } from '../../../src/node/crypto.js';
 import { createKeystore } from '../../../src/wallet/keystore.js';
 import { freePort, startRegtestNode } from '../../../src/regtest/harness.js';
 import type { RegtestNode } from '../../../src/regtest/harness.js';
@@ -25,6 +24,7 @@ import type { TorNetwork } from '../../support/tor-network.js';
 import { waitUntil } from '../../support/wait.js';
 import { runCli } from '../../support/cli.js';
 import { callApi } from '../../support/api.js';
+import { fromHex } from '../../../src/util/bytes.js';
 
 const PASS = 'tor daemon test passphrase';
 const HAVE_TOR = torAvailable();

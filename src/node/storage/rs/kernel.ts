@@ -5,6 +5,7 @@
  */
 import { GF_MUL_TABLE, gfMul } from './gf256.js';
 import { KERNEL_WASM_BASE64 } from './kernel-wasm-bytes.js';
+import { equalBytes } from '../../../util/bytes.js';
 
 /** Computes out_j[t] = XOR_i coeffs[j·nIn + i]·inputs[i][t] for t < len (outputs are overwritten). */
 export interface RsKernel {
@@ -170,7 +171,7 @@ export function selectKernel(): RsKernel {
     const y = [new Uint8Array(100), new Uint8Array(100), new Uint8Array(100)];
     simd.mulRows(coeffs, [a, b], x, 100);
     portable.mulRows(coeffs, [a, b], y, 100);
-    selected = x.every((r, i) => Buffer.from(r).equals(y[i] as Uint8Array)) ? simd : portable;
+    selected = x.every((r, i) => equalBytes(r, y[i] as Uint8Array)) ? simd : portable;
   } catch {
     selected = portable;
   }

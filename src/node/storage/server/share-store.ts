@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { equalBytes, toHex } from '../../../util/bytes.js';
 
 /** Why a request was refused; `code` is stable for clients, `message` is for people. */
 export class StorageRefusal extends Error {
@@ -36,7 +37,7 @@ const SI_RE = /^[a-z2-7]{26}$/; // base32 of 16 bytes, as immutable.ts formats i
 
 function leaseId(secret: Uint8Array): string {
   if (secret.length !== 32) throw new StorageRefusal('bad-request', 'a lease secret must be 32 bytes');
-  return Buffer.from(sha256(secret)).toString('hex');
+  return toHex(sha256(secret));
 }
 
 /** See the module comment. */
@@ -80,7 +81,7 @@ export class ShareStore {
     }
     const existing = this.get(si, num);
     if (existing) {
-      if (!Buffer.from(existing).equals(data)) throw new StorageRefusal('share-exists', `share ${num} of ${si} is already stored with different bytes`);
+      if (!equalBytes(existing, data)) throw new StorageRefusal('share-exists', `share ${num} of ${si} is already stored with different bytes`);
     } else {
       if (this.#used + data.length > this.#quota) {
         throw new StorageRefusal('quota-exceeded', `share of ${data.length} bytes does not fit: ${this.#quota - this.#used} of ${this.#quota} bytes free`);

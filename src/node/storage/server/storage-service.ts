@@ -11,6 +11,7 @@ import type { NodeIdentity } from '../../identity.js';
 import type { SecureChannel } from '../../transport/secure-channel.js';
 import { ChannelServer, dial } from '../../transport/ws-transport.js';
 import { ShareStore, StorageRefusal } from './share-store.js';
+import { fromHex } from '../../../util/bytes.js';
 
 export const FRAME_REQUEST = 0x40;
 export const FRAME_RESPONSE = 0x41;
@@ -53,7 +54,7 @@ export function unpackMessage(p: Uint8Array): { id: number; header: Record<strin
 
 const hexSecret = (s: unknown): Uint8Array => {
   if (typeof s !== 'string' || !/^[0-9a-f]{64}$/.test(s)) throw new StorageRefusal('bad-request', 'a lease secret must be 32 bytes of hex');
-  return new Uint8Array(Buffer.from(s, 'hex'));
+  return fromHex(s);
 };
 const str = (x: unknown): string => (typeof x === 'string' ? x : '');
 const num = (x: unknown): number => (typeof x === 'number' ? x : NaN);
