@@ -6,8 +6,8 @@
  * Everything here is total over chain data: a missing prevout, an input that is not eligible,
  * an invalid curve point or a payload that does not decode yields null or [], never a throw.
  */
-import type { CandidateOutput, Tx } from '../chain/block.js';
-import { candidateOutputs } from '../chain/block.js';
+import type { Tx } from '../chain/block.js';
+import { candidateOutputs, type CandidateOutput } from '../chain/op-return-scan.js';
 import { toHex } from '../chain/bytes.js';
 import { summarizeInputs, tweakData, type TxInputView } from '../deaddrop/bip352.js';
 import type { DropPayload } from '../deaddrop/codec.js';

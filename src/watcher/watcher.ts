@@ -29,7 +29,8 @@
  *   point or an undecodable payload means "no candidate" / "no drop" (reported to onWarning).
  */
 import type Database from 'better-sqlite3';
-import { parseTransaction, scanBlockForCandidates, type Candidate, type Tx } from '../chain/block.js';
+import { parseTransaction, type Tx } from '../chain/block.js';
+import { scanBlockForCandidates, type Candidate } from '../chain/op-return-scan.js';
 import type { ChainEvent, ChainSource } from '../chain/types.js';
 import type { EventBus } from '../daemon/event-bus.js';
 import { DeaddropError } from '../util/errors.js';
