@@ -165,8 +165,8 @@ export class TxOut {
  * `locktimeOffset`, and the tx ends before `end`.
  */
 export class Tx {
-  private _txid: Uint8Array | undefined;
-  private _wtxid: Uint8Array | undefined;
+  #txid: Uint8Array | undefined;
+  #wtxid: Uint8Array | undefined;
 
   constructor(
     readonly source: Uint8Array,
@@ -217,9 +217,9 @@ export class Tx {
 
   /** txid in internal byte order: double SHA-256 of the serialization without witness. */
   txidBytes(): Uint8Array {
-    if (this._txid === undefined) {
+    if (this.#txid === undefined) {
       const s = this.source;
-      this._txid = this.segwit
+      this.#txid = this.segwit
         ? sha256dParts([
             view(s, this.start, this.start + 4),
             view(s, this.inputsOffset, this.witnessOffset),
@@ -227,12 +227,12 @@ export class Tx {
           ])
         : sha256d(view(s, this.start, this.end));
     }
-    return this._txid;
+    return this.#txid;
   }
   /** wtxid in internal byte order (equals the txid for a tx without witness). */
   wtxidBytes(): Uint8Array {
-    if (this._wtxid === undefined) this._wtxid = this.segwit ? sha256d(this.bytes) : this.txidBytes();
-    return this._wtxid;
+    if (this.#wtxid === undefined) this.#wtxid = this.segwit ? sha256d(this.bytes) : this.txidBytes();
+    return this.#wtxid;
   }
   /** txid as shown by explorers and RPCs (byte-reversed hex). */
   get txid(): string {
