@@ -20,7 +20,8 @@ import { DeaddropError } from '../../util/errors.js';
 import type { Prevout } from '../../watcher/drop-store.js';
 import type { BlockPrevoutSource } from '../../watcher/prevouts.js';
 import { defaultPollInterval, RpcChainSource } from './rpc-source.js';
-import { endpointsFromNotifications, ZmqFeed, type ZmqEndpoints, type ZmqTuning } from './zmq.js';
+import { endpointsFromNotifications, type ZmqEndpoints } from './zmq-wire.js';
+import { ZmqFeed, type ZmqTuning } from './zmq.js';
 
 export interface BitcoindConfig {
   /** `http://host:port/` of the RPC server (no credentials in it). */
