@@ -8,7 +8,8 @@
  */
 import { Block as BjsBlock, Transaction as BjsTransaction } from 'bitcoinjs-lib';
 import { Transaction as ScureTransaction } from '@scure/btc-signer';
-import { opReturnData, parseBlock, parseTransaction, scanBlockForCandidates, type Tx } from '../src/chain/block.js';
+import { parseBlock, parseTransaction, type Tx } from '../src/chain/block.js';
+import { opReturnData, scanBlockForCandidates } from '../src/chain/op-return-scan.js';
 import { generateBlock } from '../test/support/blockgen.js';
 import { compare, round, throughput } from './measure.js';
 import type { Emit } from './types.js';

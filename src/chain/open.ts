@@ -20,7 +20,7 @@ import type { BackendOptions, ChainSource } from './types.js';
 import { BitcoindSource } from './backends/bitcoind.js';
 import { BtcdSource } from './backends/btcd.js';
 import { EsploraSource } from './backends/esplora.js';
-import { parseZmqEndpoint, type ZmqEndpoints } from './backends/zmq.js';
+import { parseZmqEndpoint, type ZmqEndpoints } from './backends/zmq-wire.js';
 import { DeaddropError } from '../util/errors.js';
 
 /** Extra knobs for tests and embedding. */

@@ -13,7 +13,7 @@ import { DeaddropError } from '../util/errors.js';
 import { scalar, secp } from '../util/secp.js';
 import type { Network } from '../util/network.js';
 import type { BroadcastResult } from '../chain/types.js';
-import { knownDataProtocol } from '../chain/block.js';
+import { knownDataProtocol } from '../chain/op-return-scan.js';
 import type { TaprootKeyInfo, WalletKeys } from '../wallet/keys.js';
 import { buildSigned, planTx, validateOutputs, type BuiltTx, type SpendableCoin, type TxPlan } from '../wallet/tx.js';
 import { checkFeeRate, type OutputSpec } from '../wallet/coinselect.js';

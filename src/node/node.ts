@@ -4,54 +4,38 @@
  * whereabouts to its contacts, and accepts new contacts through single-use invites.
  *
  * DEV NOTES
- * - One session per contact. When both sides dial at once, both keep the connection initiated by
- *   the node with the smaller key, so they converge without coordination.
- * - A peer that is not a contact may only send INVITE, within `inviteWaitMs`; anything else drops it.
- * - Unreachable contacts are redialed with exponential backoff. A failed dial asks every connected
- *   contact for the target's whereabouts (WHEREABOUTS_REQ); a newer record triggers an immediate dial.
+ * - This class holds the stores and wires the parts together: sessions.ts (one session per
+ *   contact, the followed feeds), invite-handshake.ts (a stranger may only send INVITE),
+ *   dialer.ts (dials and backed-off redials) and whereabouts-gossip.ts (our bundle, contacts'
+ *   bundles, the beacon).
  * - When no contact has been reachable for `beaconAfterMs`, `beacon.needed` fires with our current
  *   bundle: the caller (the daemon) puts it in a beacon drop on chain. `importWhereabouts` takes one
  *   found on chain.
- * - Lifecycle (hypercore style): the constructor starts opening; `ready()` returns that promise,
+ * - The stores are opened once, in the constructor; the port is opened by `ready()`.
+ * - Lifecycle (util/lifecycle.ts): the constructor starts opening; `ready()` returns that promise,
  *   `close()` is memoized, waits for opening, and leaves no timer or socket behind.
  */
 import type { Agent } from 'node:http';
 import { DeaddropError } from '../util/errors.js';
+import { Lifecycle } from '../util/lifecycle.js';
+import type { Contact } from './contacts.js';
+import { ContactStore } from './contacts.js';
+import { openNodeDatabase, type SqliteDatabase } from './db.js';
+import { Dialer } from './dialer.js';
 import { TypedEmitter } from './events.js';
 import { NodeIdentity } from './identity.js';
-import { openNodeDatabase } from './db.js';
-import type { SqliteDatabase } from './db.js';
-import { FeedStore } from './log/feed-store.js';
+import { InviteHandshake } from './invite-handshake.js';
+import { type Introduction, type IssuedInvite, issueInvite, TOKEN_BYTES } from './invites.js';
 import type { EntryDraft, LogEntry } from './log/codec.js';
-import { encodeForkProof } from './log/fork.js';
-import type { ForkProof } from './log/fork.js';
+import { FeedStore } from './log/feed-store.js';
+import { encodeForkProof, type ForkProof } from './log/fork.js';
 import type { SignedTreeHead } from './log/merkle.js';
-import { ContactStore } from './contacts.js';
-import type { Contact } from './contacts.js';
-import { TOKEN_BYTES, inviteSecrets, issueInvite, signAccept, tokenProof, verifyAccept } from './invites.js';
-import type { Introduction, IssuedInvite } from './invites.js';
-import { Replicator } from './replication.js';
+import { Sessions, type Session } from './sessions.js';
+import type { ChannelOptions, SecureChannel } from './transport/secure-channel.js';
 import { ChannelServer, dial, parseEndpoint } from './transport/ws-transport.js';
-import type { SecureChannel, ChannelOptions } from './transport/secure-channel.js';
-import {
-  WhereaboutsStore,
-  decodeWhereabouts,
-  openWhereabouts,
-  sealWhereabouts,
-  verifyWhereabouts,
-} from './whereabouts.js';
-import type { WhereaboutsRecord } from './whereabouts.js';
-import {
-  MSG,
-  REFUSAL,
-  TOKEN_ID_BYTES,
-  decodeInvite,
-  decodeInviteOk,
-  decodeNodeId,
-  encodeInvite,
-  encodeInviteOk,
-} from './wire.js';
-import { equalBytes, toHex } from '../util/bytes.js';
+import { decodeWhereabouts, WhereaboutsStore, type WhereaboutsRecord } from './whereabouts.js';
+import { WhereaboutsGossip } from './whereabouts-gossip.js';
+import { MSG } from './wire.js';
 
 /** Options of a PeerNode. Durations in milliseconds. */
 export interface PeerNodeOptions {
@@ -118,22 +102,6 @@ export type PeerNodeEvents = {
   'beacon.needed': (bundle: Uint8Array) => void;
 };
 
-interface Session {
-  readonly node: Uint8Array;
-  readonly key: string;
-  readonly channel: SecureChannel;
-  readonly replicator: Replicator;
-  /** Key of the node that dialed. */
-  readonly initiatorKey: Uint8Array;
-}
-
-interface Redial {
-  timer: NodeJS.Timeout | null;
-  delay: number;
-}
-
-const META_WHEREABOUTS = 'whereabouts.bundle';
-
 /**
  * A deaddrop peer node.
  * @example
@@ -145,38 +113,65 @@ const META_WHEREABOUTS = 'whereabouts.bundle';
  */
 export class PeerNode extends TypedEmitter<PeerNodeEvents> {
   readonly identity: NodeIdentity;
-  private readonly opts: PeerNodeOptions;
-  private db: SqliteDatabase | null = null;
-  private feeds: FeedStore | null = null;
-  private contactStore: ContactStore | null = null;
-  private places: WhereaboutsStore | null = null;
-  private server: ChannelServer | null = null;
-  private readonly sessions = new Map<string, Session>();
-  private readonly strangers = new Set<SecureChannel>();
-  private readonly dialing = new Map<string, Promise<void>>();
-  private readonly redials = new Map<string, Redial>();
-  private readonly lastAsked = new Map<string, number>();
-  private readonly followSet = new Map<string, Uint8Array>();
-  private maintenance: NodeJS.Timeout | null = null;
-  private lastReachable = Date.now();
-  private lastBeacon = 0;
-  private readonly abort = new AbortController();
-  private readonly opening: Promise<void>;
-  private closing: Promise<void> | null = null;
+  readonly #opts: PeerNodeOptions;
+  readonly #life = new Lifecycle('peer node', { open: (signal) => this.#open(signal), close: () => this.#close() });
+  readonly #db: SqliteDatabase;
+  readonly #feeds: FeedStore;
+  readonly #contacts: ContactStore;
+  readonly #places: WhereaboutsStore;
+  readonly #sessions: Sessions;
+  readonly #invites: InviteHandshake;
+  readonly #dialer: Dialer;
+  readonly #gossip: WhereaboutsGossip;
+  #server: ChannelServer | null = null;
+  #maintenance: NodeJS.Timeout | null = null;
 
   constructor(opts: PeerNodeOptions) {
     super();
-    this.opts = opts;
+    this.#opts = opts;
     this.identity = NodeIdentity.fromSeed(opts.seed);
-    this.opening = this.open();
-    this.opening.catch(() => {
+    const db = openNodeDatabase(opts.dbPath);
+    this.#db = db;
+    this.#feeds = new FeedStore(db);
+    this.#contacts = new ContactStore(db);
+    this.#places = new WhereaboutsStore(db);
+    const emit = this.emit.bind(this);
+    const endpoints = (): string[] => this.endpoints;
+    this.#sessions = new Sessions({
+      id: this.id, feeds: this.#feeds, contacts: this.#contacts, batchBytes: opts.batchBytes, emit,
+      onFrame: (session, type, payload) => this.#onSessionFrame(session, type, payload),
+      onStarted: (session) => {
+        this.#dialer.cancelRedial(session.key);
+        this.#gossip.greet(session);
+      },
+      onEnded: (session, reason) => {
+        if (!this.#life.closing && reason !== 'replaced') this.#dialer.scheduleRedial(session.node);
+      },
+    });
+    this.#invites = new InviteHandshake({
+      identity: this.identity, contacts: this.#contacts, sessions: this.#sessions, inviteWaitMs: opts.inviteWaitMs ?? 10_000,
+      endpoints, emit, onContactAdded: (contact, added) => this.#onContactAdded(contact, added),
+    });
+    this.#dialer = new Dialer({
+      identity: this.identity, contacts: this.#contacts, sessions: this.#sessions, channel: opts.channel,
+      route: (url, peer) => this.#route(url, peer),
+      reconnectMinMs: opts.reconnectMinMs ?? 1000, reconnectMaxMs: opts.reconnectMaxMs ?? 60_000,
+      signal: this.#life.signal, emit, onUnreachable: (node) => this.#gossip.ask(node),
+    });
+    this.#gossip = new WhereaboutsGossip({
+      identity: this.identity, contacts: this.#contacts, places: this.#places, sessions: this.#sessions, dialer: this.#dialer,
+      endpoints, ttlMs: this.#whereaboutsTtl(), beaconAfterMs: this.#beaconAfter(), askIntervalMs: opts.reconnectMinMs ?? 1000, emit,
+    });
+    // Opening starts at once (hypercore style), so a node that is closed before anyone awaited
+    // ready() still closes its database.
+    this.#life.ready().catch(() => {
       // surfaced through ready()
     });
   }
 
-  /** Resolves once the database is open and the port is listening. */
+  /** Resolves once the port is listening and the contacts are being dialed. */
   ready(): Promise<void> {
-    return this.opening;
+    return this.#life.ready();
   }
 
   /** This node's id: its Ed25519 identity key, also its feed id. */
@@ -186,69 +181,61 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
 
   /** Endpoints this node publishes. */
   get endpoints(): string[] {
-    const own = this.opts.advertise && this.opts.advertise.length > 0 ? this.opts.advertise.slice() : this.server ? [this.server.url] : [];
-    return this.opts.announce ? this.opts.announce(own) : own;
+    const own = this.#opts.advertise && this.#opts.advertise.length > 0 ? this.#opts.advertise.slice() : this.#server ? [this.#server.url] : [];
+    return this.#opts.announce ? this.#opts.announce(own) : own;
   }
 
   /** The port the node listens on (null before it listens). */
   get listeningPort(): number | null {
-    return this.server ? this.server.port : null;
+    return this.#server ? this.#server.port : null;
   }
 
   /** The feed store (read access for CLI/API: feeds, entries, proofs). */
   get store(): FeedStore {
-    return this.live().feeds!;
+    this.#live();
+    return this.#feeds;
   }
 
   // ------------------------------------------------------------------------------------------
   // Lifecycle
 
-  private async open(): Promise<void> {
-    const db = openNodeDatabase(this.opts.dbPath);
-    this.db = db;
-    this.feeds = new FeedStore(db);
-    this.contactStore = new ContactStore(db);
-    this.places = new WhereaboutsStore(db);
-    this.followSet.set(toHex(this.id), this.id);
-    for (const c of this.contactStore.list()) this.followSet.set(toHex(c.node), c.node);
-    for (const f of this.contactStore.follows()) this.followSet.set(toHex(f), f);
-    this.feeds.on('append', (info, entries, local) => this.onAppend(info.author, entries, local));
-    this.feeds.on('fork', (proof) => this.onFork(proof));
-    this.server = await ChannelServer.listen(this.identity, { ...this.opts.channel, host: this.opts.host, port: this.opts.port });
-    this.server.on('channel', (ch) => this.onInbound(ch));
-    this.server.on('reject', (reason) => this.emit('peer.rejected', reason));
-    if (this.closing) return;
-    this.publishWhereabouts();
-    const tick = Math.max(20, Math.min(this.whereaboutsTtl() / 4, this.beaconAfter() / 4, 30_000));
-    this.maintenance = setInterval(() => this.maintain(), tick);
-    for (const c of this.contactStore.list()) this.connectContact(c.node);
+  async #open(signal: AbortSignal): Promise<void> {
+    this.#sessions.followQuietly(this.id);
+    for (const c of this.#contacts.list()) this.#sessions.followQuietly(c.node);
+    for (const f of this.#contacts.follows()) this.#sessions.followQuietly(f);
+    this.#feeds.on('append', (info, entries, local) => this.#onAppend(info.author, entries, local));
+    this.#feeds.on('fork', (proof) => this.#onFork(proof));
+    this.#server = await ChannelServer.listen(this.identity, { ...this.#opts.channel, host: this.#opts.host, port: this.#opts.port });
+    this.#server.on('channel', (ch) => this.#onInbound(ch));
+    this.#server.on('reject', (reason) => this.emit('peer.rejected', reason));
+    // Closed while the port was opening: start no timer and no dial (#close closes the server).
+    if (signal.aborted) return;
+    this.#gossip.publish();
+    const tick = Math.max(20, Math.min(this.#whereaboutsTtl() / 4, this.#beaconAfter() / 4, 30_000));
+    this.#maintenance = setInterval(() => this.#maintain(), tick);
+    for (const c of this.#contacts.list()) this.#dialer.connect(c.node);
   }
 
   /** Stops everything: sessions, dials, timers, the listener, the database. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.shutdown();
-    return this.closing;
+    return this.#life.close();
   }
 
-  private async shutdown(): Promise<void> {
-    await this.opening.catch(() => undefined);
-    this.abort.abort();
-    if (this.maintenance) clearInterval(this.maintenance);
-    for (const r of this.redials.values()) if (r.timer) clearTimeout(r.timer);
-    this.redials.clear();
-    for (const s of [...this.sessions.values()]) s.channel.close('local');
-    for (const ch of this.strangers) ch.close('local');
-    await Promise.allSettled([...this.dialing.values()]);
-    await this.server?.close();
-    this.db?.close();
+  async #close(): Promise<void> {
+    if (this.#maintenance) clearInterval(this.#maintenance);
+    this.#dialer.cancelAll();
+    this.#sessions.closeAll();
+    this.#invites.closeAll();
+    await this.#dialer.settled();
+    await this.#server?.close();
+    this.#db.close();
     this.identity.destroy();
     this.removeAllListeners();
   }
 
-  private live(): this {
-    if (this.closing) throw DeaddropError.closed('peer node');
-    if (!this.db) throw new DeaddropError('NOT_INITIALIZED', 'peer node is not ready: await node.ready()');
-    return this;
+  /** Throws once the node is closing. The stores are open from the constructor on. */
+  #live(): void {
+    if (this.#life.closing) throw DeaddropError.closed('peer node');
   }
 
   // ------------------------------------------------------------------------------------------
@@ -256,34 +243,39 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
 
   /** Appends an entry to our own feed (durable on return); it streams to connected contacts. */
   append(draft: EntryDraft): LogEntry {
-    return this.live().feeds!.append(this.identity, draft);
+    this.#live();
+    return this.#feeds.append(this.identity, draft);
   }
 
   /** Appends entries in one transaction. */
   appendBatch(drafts: readonly EntryDraft[]): LogEntry[] {
-    return this.live().feeds!.appendBatch(this.identity, drafts);
+    this.#live();
+    return this.#feeds.appendBatch(this.identity, drafts);
   }
 
   /** Signed tree head of our feed: one signed root that proves any of our entries. */
   signTreeHead(): SignedTreeHead {
-    return this.live().feeds!.signTreeHead(this.identity);
+    this.#live();
+    return this.#feeds.signTreeHead(this.identity);
   }
 
   /** All contacts. */
   contacts(): Contact[] {
-    return this.live().contactStore!.list();
+    this.#live();
+    return this.#contacts.list();
   }
 
   /** Ids of contacts with an open session. */
   connectedPeers(): Uint8Array[] {
-    return [...this.sessions.values()].map((s) => s.node);
+    return this.#sessions.nodes();
   }
 
   /** Also replicate `feed` (someone who is not a contact, e.g. a contact's contact). */
   follow(feed: Uint8Array): void {
     if (!(feed instanceof Uint8Array) || feed.length !== 32) throw new TypeError('feed: expected 32 bytes');
-    this.live().contactStore!.follow(feed);
-    this.addFollow(feed);
+    this.#live();
+    this.#contacts.follow(feed);
+    this.#sessions.follow(feed);
   }
 
   /**
@@ -291,9 +283,10 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
    * calls `bootstrapFromIntroduction` with it.
    */
   createInvite(opts: { ttlMs?: number } = {}): IssuedInvite {
-    const ttl = opts.ttlMs ?? this.opts.inviteTtlMs ?? 7 * 24 * 3600_000;
+    const ttl = opts.ttlMs ?? this.#opts.inviteTtlMs ?? 7 * 24 * 3600_000;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new RangeError('ttlMs: expected a positive number');
-    const contacts = this.live().contactStore!;
+    this.#live();
+    const contacts = this.#contacts;
     return issueInvite(this.identity, this.endpoints, Date.now() + ttl, (tokenId, expiresAt) => contacts.createInvite(tokenId, expiresAt));
   }
 
@@ -304,27 +297,27 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
    */
   async bootstrapFromIntroduction(intro: Introduction): Promise<Contact> {
     await this.ready();
-    this.live();
+    this.#live();
     if (!(intro.pairwiseKey instanceof Uint8Array) || intro.pairwiseKey.length !== 32) throw DeaddropError.badInput('pairwiseKey: expected 32 bytes');
     if (!(intro.token instanceof Uint8Array) || intro.token.length !== TOKEN_BYTES) throw DeaddropError.badInput('token: expected 32 bytes');
     const urls = (intro.endpoints ?? []).filter((u) => typeof u === 'string' && parseEndpoint(u) !== null);
     if (urls.length === 0) throw DeaddropError.badInput('introduction has no usable ws:// endpoint');
     let lastErr: unknown = DeaddropError.unreachable('introduction endpoints');
     for (const url of urls) {
-      const route = this.route(url, intro.pairwiseKey);
+      const route = this.#route(url, intro.pairwiseKey);
       if (route === null) {
         lastErr = DeaddropError.unsupported('no endpoint of the introduction can be dialed from here (an onion needs Tor)');
         continue;
       }
       let ch: SecureChannel;
       try {
-        ch = await dial(url, this.identity, { ...this.opts.channel, ...route, signal: this.abort.signal });
+        ch = await dial(url, this.identity, { ...this.#opts.channel, ...route, signal: this.#life.signal });
       } catch (err) {
         lastErr = err;
         continue;
       }
       try {
-        const contact = await this.runBootstrap(ch, url, intro);
+        const contact = await this.#invites.join(ch, url, intro);
         this.emit('peer.dialed', contact.node, url);
         return contact;
       } catch (err) {
@@ -338,396 +331,79 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
 
   /** Our current whereabouts record and its encrypted, signed bundle (e.g. for a beacon drop). */
   whereabouts(): { record: WhereaboutsRecord; bundle: Uint8Array } {
-    this.live();
-    const bundle = this.ownBundle();
+    this.#live();
+    const bundle = this.#gossip.ownBundle();
     const b = decodeWhereabouts(bundle);
     return { record: { node: b.node, seq: b.seq, expiresAt: b.expiresAt, endpoints: this.endpoints }, bundle };
   }
 
   /** Takes a whereabouts bundle found elsewhere (a beacon drop). Returns true if it was new. */
   importWhereabouts(bundle: Uint8Array): boolean {
-    this.live();
-    return this.onWhereabouts(bundle, null) === 'stored';
+    this.#live();
+    return this.#gossip.receive(bundle, null) === 'stored';
   }
 
   // ------------------------------------------------------------------------------------------
-  // Sessions
+  // Wiring
 
-  private onInbound(ch: SecureChannel): void {
-    if (this.closing) return ch.close('local');
-    if (this.contactStore!.has(ch.remote!)) this.attach(ch);
-    else this.awaitInvite(ch);
+  #onInbound(ch: SecureChannel): void {
+    if (this.#life.closing) return ch.close('local');
+    if (this.#contacts.has(ch.remote!)) this.#sessions.attach(ch);
+    else this.#invites.awaitInvite(ch);
   }
 
-  private attach(ch: SecureChannel): void {
-    const node = ch.remote!;
-    const key = toHex(node);
-    const initiatorKey = ch.initiator ? this.id : node;
-    const existing = this.sessions.get(key);
-    if (existing) {
-      const preferred = Buffer.compare(this.id, node) < 0 ? this.id : node;
-      if (equalBytes(existing.initiatorKey, preferred) || !equalBytes(initiatorKey, preferred)) {
-        ch.close('local');
-        return;
-      }
-      this.endSession(existing, 'replaced');
-      existing.channel.close('local');
-    }
-    this.startSession(ch, node, key, initiatorKey);
-  }
-
-  private startSession(ch: SecureChannel, node: Uint8Array, key: string, initiatorKey: Uint8Array): void {
-    const replicator = new Replicator({
-      store: this.feeds!,
-      channel: ch,
-      follows: () => [...this.followSet.values()],
-      isFollowed: (feed) => this.followSet.has(toHex(feed)),
-      onViolation: (detail) => this.drop(ch, detail),
-      onForkProof: (proof) => this.feeds!.addForkProof(proof),
-      onError: (err) => {
-        this.emit('peer.rejected', `local error: ${err.message}`);
-        ch.close('local');
-      },
-      batchBytes: this.opts.batchBytes,
-    });
-    const session: Session = { node, key, channel: ch, replicator, initiatorKey };
-    this.sessions.set(key, session);
-    this.cancelRedial(key);
-    this.lastReachable = Date.now();
-    ch.on('frame', (type, payload) => this.onSessionFrame(session, type, payload));
-    ch.on('close', (reason) => this.endSession(session, reason));
-    this.contactStore!.markSeen(node);
-    replicator.start();
-    ch.send(MSG.WHEREABOUTS, this.ownBundle());
-    for (const c of this.contactStore!.list()) {
-      if (!this.sessions.has(toHex(c.node))) ch.send(MSG.WHEREABOUTS_REQ, c.node);
-    }
-    this.emit('peer.connected', node);
-  }
-
-  private endSession(session: Session, reason: string): void {
-    if (this.sessions.get(session.key) !== session) return;
-    this.sessions.delete(session.key);
-    session.replicator.stop();
-    if (this.sessions.size === 0) this.lastReachable = Date.now();
-    this.emit('peer.disconnected', session.node, reason);
-    if (!this.closing && reason !== 'replaced') this.scheduleRedial(session.node);
-  }
-
-  private onSessionFrame(session: Session, type: number, payload: Uint8Array): void {
-    if (session.replicator.handle(type, payload)) return;
+  #onSessionFrame(session: Session, type: number, payload: Uint8Array): void {
     switch (type) {
       case MSG.WHEREABOUTS:
-        this.onWhereabouts(payload, session);
+        this.#gossip.receive(payload, session);
         return;
       case MSG.WHEREABOUTS_REQ:
-        return this.onWhereaboutsRequest(session, payload);
+        return this.#gossip.answerRequest(session, payload);
       case MSG.INVITE:
         // a contact re-running a bootstrap: answer, keep the session
-        this.answerInvite(session.channel, payload);
+        this.#invites.answer(session.channel, payload);
         return;
       case MSG.INVITE_OK:
       case MSG.REFUSED:
         return;
       default:
-        this.drop(session.channel, `unknown message type ${type}`);
+        this.#sessions.drop(session.channel, `unknown message type ${type}`);
     }
   }
 
-  private drop(ch: SecureChannel, detail: string): void {
-    this.emit('peer.rejected', `protocol: ${detail}`);
-    ch.close('protocol', detail);
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Invites
-
-  private awaitInvite(ch: SecureChannel): void {
-    this.strangers.add(ch);
-    const timer = setTimeout(() => {
-      this.emit('peer.rejected', 'no invite');
-      ch.close('protocol', 'no invite');
-    }, this.opts.inviteWaitMs ?? 10_000);
-    const done = (): void => {
-      clearTimeout(timer);
-      this.strangers.delete(ch);
-      ch.off('frame', onFrame);
-    };
-    const onFrame = (type: number, payload: Uint8Array): void => {
-      done();
-      if (type !== MSG.INVITE) return this.drop(ch, 'a stranger must send INVITE first');
-      if (this.answerInvite(ch, payload)) this.attach(ch);
-      else {
-        this.emit('peer.rejected', 'invite invalid');
-        ch.close('local');
-      }
-    };
-    ch.on('frame', onFrame);
-    ch.once('close', () => done());
-  }
-
-  /** Checks an INVITE; on success adds the contact and sends INVITE_OK, else sends REFUSED. */
-  private answerInvite(ch: SecureChannel, payload: Uint8Array): boolean {
-    const contacts = this.contactStore!;
-    const joiner = ch.remote!;
-    let m;
-    try {
-      m = decodeInvite(payload);
-    } catch {
-      ch.send(MSG.REFUSED, Uint8Array.of(REFUSAL.INVITE_INVALID));
-      return false;
-    }
-    const row = contacts.getInvite(m.tokenId);
-    const { token, pairwise } = inviteSecrets(this.identity, m.tokenId);
-    const ok =
-      row !== null &&
-      row.usedAt === null &&
-      row.expiresAt > Date.now() &&
-      equalBytes(tokenProof(token, ch.handshakeHash!), m.mac) &&
-      contacts.consumeInvite(m.tokenId, joiner);
-    if (!ok) {
-      ch.send(MSG.REFUSED, Uint8Array.of(REFUSAL.INVITE_INVALID));
-      return false;
-    }
-    const endpoints = m.endpoints.filter((u) => parseEndpoint(u) !== null);
-    const { contact, added } = contacts.add({ node: joiner, pairwiseKey: pairwise.publicKey, endpoints });
-    ch.send(MSG.INVITE_OK, encodeInviteOk({ pairwiseKey: pairwise.publicKey, signature: signAccept(pairwise, ch.handshakeHash!, this.id, joiner) }));
-    this.onContactAdded(contact, added);
-    return true;
-  }
-
-  private runBootstrap(ch: SecureChannel, url: string, intro: Introduction): Promise<Contact> {
-    return new Promise<Contact>((resolve, reject) => {
-      const early: [number, Uint8Array][] = [];
-      const finish = (err: Error | null, contact?: Contact): void => {
-        clearTimeout(timer);
-        ch.off('frame', onFrame);
-        ch.off('close', onClose);
-        if (err) return reject(err);
-        this.attach(ch);
-        const s = this.sessions.get(toHex(ch.remote!));
-        if (s?.channel === ch) for (const [t, p] of early) this.onSessionFrame(s, t, p);
-        resolve(contact!);
-      };
-      const timer = setTimeout(
-        () => finish(new DeaddropError('TIMEOUT', 'no answer to the invite')),
-        this.opts.inviteWaitMs ?? 10_000,
-      );
-      const onClose = (): void => finish(new DeaddropError('REJECTED', 'the inviter closed the connection'));
-      const onFrame = (type: number, payload: Uint8Array): void => {
-        if (type === MSG.REFUSED) return finish(new DeaddropError('REJECTED', 'invite refused (used, expired or unknown)'));
-        if (type !== MSG.INVITE_OK) {
-          if (early.length < 64) early.push([type, payload]);
-          return;
-        }
-        let okMsg;
-        try {
-          okMsg = decodeInviteOk(payload);
-        } catch {
-          return finish(DeaddropError.protocol('malformed INVITE_OK'));
-        }
-        const inviter = ch.remote!;
-        if (!equalBytes(okMsg.pairwiseKey, intro.pairwiseKey) || !verifyAccept(okMsg.pairwiseKey, okMsg.signature, ch.handshakeHash!, inviter, this.id)) {
-          return finish(new DeaddropError('REJECTED', 'the node reached does not own the introduced pairwise key'));
-        }
-        const endpoints = [url, ...intro.endpoints.filter((u) => u !== url && parseEndpoint(u) !== null)];
-        const { contact, added } = this.contactStore!.add({ node: inviter, pairwiseKey: intro.pairwiseKey, endpoints });
-        this.onContactAdded(contact, added);
-        finish(null, contact);
-      };
-      ch.on('frame', onFrame);
-      ch.on('close', onClose);
-      const tokenId = intro.token.subarray(0, TOKEN_ID_BYTES);
-      ch.send(MSG.INVITE, encodeInvite({ tokenId, mac: tokenProof(intro.token, ch.handshakeHash!), endpoints: this.endpoints }));
-    });
-  }
-
-  private onContactAdded(contact: Contact, added: boolean): void {
-    this.addFollow(contact.node);
+  #onContactAdded(contact: Contact, added: boolean): void {
+    this.#sessions.follow(contact.node);
     if (!added) return;
-    this.publishWhereabouts(true);
+    this.#gossip.publish(true);
     this.emit('contact.added', contact);
   }
 
-  private addFollow(feed: Uint8Array): void {
-    const key = toHex(feed);
-    if (this.followSet.has(key)) return;
-    this.followSet.set(key, feed);
-    for (const s of this.sessions.values()) s.replicator.announce([feed]);
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Feeds
-
-  private onAppend(author: Uint8Array, entries: LogEntry[], local: boolean): void {
-    for (const s of this.sessions.values()) s.replicator.notify(author);
+  #onAppend(author: Uint8Array, entries: LogEntry[], local: boolean): void {
+    for (const s of this.#sessions.values()) s.replicator.notify(author);
     const event = local ? 'entry.appended' : 'entry.replicated';
     if (this.listenerCount(event) > 0) for (const e of entries) this.emit(event, e);
   }
 
-  private onFork(proof: ForkProof): void {
+  #onFork(proof: ForkProof): void {
     const encoded = encodeForkProof(proof);
-    for (const s of this.sessions.values()) s.replicator.sendForkProof(encoded);
+    for (const s of this.#sessions.values()) s.replicator.sendForkProof(encoded);
     this.emit('fork.detected', proof);
   }
 
-  // ------------------------------------------------------------------------------------------
-  // Dialing
-
-  private connectContact(node: Uint8Array): void {
-    const key = toHex(node);
-    if (this.closing || this.sessions.has(key) || this.dialing.has(key)) return;
-    const contact = this.contactStore!.get(node);
-    if (!contact) return;
-    const attempt = (async (): Promise<boolean> => {
-      for (const url of contact.endpoints) {
-        if (this.closing) return true;
-        const route = this.route(url, node);
-        if (route === null) continue;
-        try {
-          const ch = await dial(url, this.identity, { ...this.opts.channel, ...route, expectedRemote: node, signal: this.abort.signal });
-          if (this.closing) {
-            ch.close('local');
-            return true;
-          }
-          this.emit('peer.dialed', node, url);
-          this.attach(ch);
-          return true;
-        } catch {
-          // try the next endpoint
-        }
-      }
-      return false;
-    })();
-    const p = attempt.then((ok) => {
-      this.dialing.delete(key);
-      if (!ok && !this.closing) {
-        this.askWhereabouts(node);
-        this.scheduleRedial(node);
-      }
-    });
-    this.dialing.set(key, p);
+  #route(url: string, peer: Uint8Array): DialRoute | null {
+    return (this.#opts.route ?? directRoute)(url, peer);
   }
 
-  private route(url: string, peer: Uint8Array): DialRoute | null {
-    return (this.opts.route ?? directRoute)(url, peer);
+  #whereaboutsTtl(): number {
+    return this.#opts.whereaboutsTtlMs ?? 2 * 3600_000;
   }
 
-  private scheduleRedial(node: Uint8Array): void {
-    const key = toHex(node);
-    if (this.closing || this.sessions.has(key)) return;
-    const min = this.opts.reconnectMinMs ?? 1000;
-    const r = this.redials.get(key) ?? { timer: null, delay: min };
-    if (r.timer) return;
-    r.timer = setTimeout(() => {
-      r.timer = null;
-      this.connectContact(node);
-    }, r.delay);
-    r.delay = Math.min(r.delay * 2, this.opts.reconnectMaxMs ?? 60_000);
-    this.redials.set(key, r);
+  #beaconAfter(): number {
+    return this.#opts.beaconAfterMs ?? 3600_000;
   }
 
-  private cancelRedial(key: string): void {
-    const r = this.redials.get(key);
-    if (r?.timer) clearTimeout(r.timer);
-    this.redials.delete(key);
-  }
-
-  // ------------------------------------------------------------------------------------------
-  // Whereabouts
-
-  private whereaboutsTtl(): number {
-    return this.opts.whereaboutsTtlMs ?? 2 * 3600_000;
-  }
-
-  private beaconAfter(): number {
-    return this.opts.beaconAfterMs ?? 3600_000;
-  }
-
-  private ownBundle(): Uint8Array {
-    return this.contactStore!.getMeta(META_WHEREABOUTS) ?? this.publishWhereabouts(true);
-  }
-
-  /** Re-seals our bundle when forced, when endpoints changed, or at half-life; sends it to sessions. */
-  private publishWhereabouts(force = false): Uint8Array {
-    const contacts = this.contactStore!;
-    const prevRaw = contacts.getMeta(META_WHEREABOUTS);
-    const prev = prevRaw ? decodeWhereabouts(prevRaw) : null;
-    const ttl = this.whereaboutsTtl();
-    const now = Date.now();
-    const mine = prev ? openWhereabouts(this.identity, prev) : null;
-    const stale = !prev || prev.expiresAt - now < ttl / 2 || !mine || mine.endpoints.join(' ') !== this.endpoints.join(' ');
-    if (!force && !stale && prevRaw) return prevRaw;
-    const seq = Math.max((prev?.seq ?? 0) + 1, now);
-    // we are a recipient too, so we can read back what we published
-    const recipients = [this.id, ...contacts.list().map((c) => c.node)];
-    const bundle = sealWhereabouts(this.identity, { seq, expiresAt: now + ttl, endpoints: this.endpoints }, recipients);
-    contacts.setMeta(META_WHEREABOUTS, bundle);
-    for (const s of this.sessions.values()) s.channel.send(MSG.WHEREABOUTS, bundle);
-    return bundle;
-  }
-
-  private onWhereabouts(payload: Uint8Array, from: Session | null): string {
-    let b;
-    try {
-      b = decodeWhereabouts(payload);
-    } catch {
-      if (from) this.drop(from.channel, 'malformed WHEREABOUTS');
-      return 'invalid';
-    }
-    if (equalBytes(b.node, this.id) || !this.contactStore!.has(b.node)) return 'ignored';
-    if (!verifyWhereabouts(b)) {
-      if (from) this.drop(from.channel, 'bad WHEREABOUTS signature');
-      return 'invalid';
-    }
-    const result = this.places!.put(b);
-    if (result === 'equivocation') this.emit('whereabouts.equivocation', b.node, b.seq);
-    if (result !== 'stored') return result;
-    const rec = openWhereabouts(this.identity, b);
-    const contact = this.contactStore!.get(b.node);
-    if (rec && contact && rec.seq > contact.whereaboutsSeq) {
-      const endpoints = rec.endpoints.filter((u) => parseEndpoint(u) !== null);
-      this.contactStore!.setEndpoints(b.node, endpoints, rec.seq);
-      this.emit('whereabouts.updated', { ...rec, endpoints });
-      const key = toHex(b.node);
-      if (!this.sessions.has(key)) {
-        this.cancelRedial(key);
-        this.connectContact(b.node);
-      }
-    }
-    return result;
-  }
-
-  private onWhereaboutsRequest(session: Session, payload: Uint8Array): void {
-    let node: Uint8Array;
-    try {
-      node = decodeNodeId(payload);
-    } catch {
-      return this.drop(session.channel, 'malformed WHEREABOUTS_REQ');
-    }
-    const bundle = equalBytes(node, this.id) ? this.ownBundle() : this.places!.get(node);
-    if (bundle) session.channel.send(MSG.WHEREABOUTS, bundle);
-  }
-
-  /** Asks every connected contact where `node` is (rate-limited per target). */
-  private askWhereabouts(node: Uint8Array): void {
-    const key = toHex(node);
-    const now = Date.now();
-    if (now - (this.lastAsked.get(key) ?? 0) < (this.opts.reconnectMinMs ?? 1000)) return;
-    this.lastAsked.set(key, now);
-    for (const s of this.sessions.values()) if (s.key !== key) s.channel.send(MSG.WHEREABOUTS_REQ, node);
-  }
-
-  private maintain(): void {
-    if (this.closing) return;
-    this.publishWhereabouts();
-    this.places!.prune();
-    const now = Date.now();
-    const hasContacts = this.contactStore!.list().length > 0;
-    if (this.sessions.size > 0) this.lastReachable = now;
-    else if (hasContacts && now - this.lastReachable >= this.beaconAfter() && now - this.lastBeacon >= this.beaconAfter()) {
-      this.lastBeacon = now;
-      this.emit('beacon.needed', this.ownBundle());
-    }
+  #maintain(): void {
+    if (this.#life.closing) return;
+    this.#gossip.maintain();
   }
 }

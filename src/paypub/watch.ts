@@ -18,12 +18,20 @@
  * - Chain data never throws out of here: a malformed tx or witness is "nothing found".
  * - Side effects that are not database rows (writing the decrypted file, claiming, refunding)
  *   are left to the caller, told which sales were touched through `onTouched` after commit.
+ * - Spends of pledge outpoints are tracked here, in the same pass (and the same sqlite
+ *   transaction) that finds claims, because whether a spend is a claim or a refund depends on
+ *   the claim found in that very transaction, and a block's effects must commit with the
+ *   follower cursor. (A separate spend notifier would follow the chain a second time and
+ *   commit apart from the claims.)
+ * - Lifecycle (util/lifecycle.ts): `open` checks for a close after each await, so a close
+ *   during open leaves no subscription and no follower running.
  */
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
 import type { ChainSource } from '../chain/types.js';
 import { isDeaddropError } from '../util/errors.js';
-import { ChainFollower, type CatchUpResult } from '../chain/follow/follower.js';
+import { type CatchUpResult, ChainFollower } from '../chain/follow/follower.js';
+import { Lifecycle } from '../util/lifecycle.js';
 import { encodeManifest } from './manifest.js';
 import { encodeFraudProof, extractHtlcSecret, openWrap } from './private.js';
 import { claimLeafScript, extractClaimKeys, htlcLeafScript, splitAnnex } from './scripts.js';
@@ -261,8 +269,7 @@ export class PaypubWatch {
   #wsKey = '';
   #seen = new Set<string>();
   #unsubscribe: (() => void) | null = null;
-  #opening: Promise<void> | null = null;
-  #closing: Promise<void> | null = null;
+  readonly #life = new Lifecycle('paypub watch', { open: (signal) => this.#open(signal), close: () => this.#close() });
   #mempoolQueue: Promise<unknown> = Promise.resolve();
 
   constructor(o: PaypubWatchOptions) {
@@ -270,16 +277,18 @@ export class PaypubWatch {
     this.#store = o.store;
   }
 
+  /** Opens the follower (and with `follow`, the mempool subscription). Memoized. */
   ready(): Promise<void> {
-    this.#opening ??= this.#open();
-    return this.#opening;
+    return this.#life.ready();
   }
 
-  async #open(): Promise<void> {
+  async #open(signal: AbortSignal): Promise<void> {
     await this.#o.source.ready();
+    if (signal.aborted) return;
     let birthday = Number(this.#store.meta('birthday') ?? NaN);
     if (!Number.isSafeInteger(birthday)) {
       birthday = (await this.#o.source.getTip()).height;
+      if (signal.aborted) return;
       this.#store.setMeta('birthday', String(birthday));
     }
     this.#follower = new ChainFollower({
@@ -293,6 +302,9 @@ export class PaypubWatch {
       onCaughtUp: (cursor) => this.#o.onCaughtUp?.(cursor?.height ?? null),
     });
     await this.#follower.ready();
+    // Closed during the awaits above: subscribe to nothing (#close, which runs once this open
+    // settles, stops the follower).
+    if (signal.aborted) return;
     if (this.#o.follow) {
       this.#unsubscribe = this.#o.source.subscribe((ev) => {
         if (ev.type === 'mempool-tx') void this.processMempoolTx(ev.txid, ev.raw).catch((err: unknown) => this.#o.onError?.(err));
@@ -300,14 +312,17 @@ export class PaypubWatch {
     }
   }
 
+  /** Stops the subscription and the follower, and waits for mempool work in flight. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#unsubscribe?.();
-      await this.#opening?.catch(() => undefined);
-      await this.#follower?.close();
-      await this.#mempoolQueue.catch(() => undefined);
-    })();
-    return this.#closing;
+    return this.#life.close();
+  }
+
+  /** Runs once any opening has settled: releases whatever the (possibly partial) open started. */
+  async #close(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+    await this.#follower?.close();
+    await this.#mempoolQueue.catch(() => undefined);
   }
 
   /** The follower's cursor height (the last block applied), or null. */
@@ -364,7 +379,7 @@ export class PaypubWatch {
   }
 
   async #processMempool(txid: string, given?: Uint8Array): Promise<void> {
-    if (this.#closing || this.#seen.has(txid)) return;
+    if (this.#life.closing || this.#seen.has(txid)) return;
     if (this.watchSet().empty) return;
     let raw = given;
     if (!raw) {

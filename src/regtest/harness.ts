@@ -12,32 +12,57 @@
  *   kills every node this process still owns, so no node outlives a failed test.
  * - Detached mode (`detached: true` with a `datadir`) leaves the node running and records it in
  *   `<datadir>/regtest/node.json` (mode 0600) for {@link attachRegtestNode} / {@link stopRegtestNode}.
+ *
+ * This file is the node handle and the entry points; the processes (binaries, launch, kill) are
+ * in `process.ts` and the datadir's files in `state.ts`.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, accessSync, constants } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { dirname, join, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { dialectFor, type NodeDialect, type NodeKind } from '../chain/dialect.js';
 import { RpcClient } from '../chain/rpc.js';
 import { sleep } from '../util/time.js';
 import { DeaddropError } from '../util/errors.js';
-import { childEnv } from '../util/child-env.js';
 import { discoveredRegtestDatadir, publishRegtestNode, unpublishRegtestNode } from './discovery.js';
 import { mineOnCore } from './core-mining.js';
 import { buildEmptyBlock } from './empty-block.js';
+import {
+  disown,
+  ensureBtcd,
+  findBitcoind,
+  freePort,
+  isAlive,
+  killPid,
+  launchArgs,
+  own,
+  spawnNode,
+  waitReady,
+  writeNodeConfig,
+  type LaunchSpec,
+  type Owned,
+} from './process.js';
+import {
+  loadChainFile,
+  loadOrCreateKey,
+  parseState,
+  readStateSync,
+  saveChainFile,
+  STATE_VERSION,
+  stateDir,
+  writeState,
+  type NodeState,
+  type SavedChain,
+} from './state.js';
 import { FundingWallet, type BuildOptions, type BuiltTx, type OutputSpec, type WalletUtxo } from './wallet.js';
 import { fromHex, toHex } from '../util/bytes.js';
 
 export type { BuildOptions, BuiltTx, OutputSpec, WalletUtxo } from './wallet.js';
+// The entry points callers already use; they live with the processes they describe.
+export { ensureBtcd, findBitcoind, freePort, REPO_ROOT } from './process.js';
 
-/** Repository root (this file is `<root>/src/regtest/harness.ts`). */
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const STATE_VERSION = 1;
 const DEFAULT_INITIAL_BLOCKS = 101;
 
 export interface StartOptions {
@@ -107,248 +132,10 @@ export interface RegtestNode {
   detach(): void;
 }
 
-/** What `<datadir>/regtest/node.json` holds for a detached node. */
-interface NodeState {
-  readonly version: number;
-  readonly pid: number;
-  readonly kind: NodeKind;
-  readonly binary: string;
-  readonly rpcPort: number;
-  readonly rpcUser: string;
-  readonly rpcPass: string;
-  readonly fundingKey: string;
-  readonly nodeDir: string;
-  readonly startedAt: string;
-}
-
-interface LaunchSpec {
-  readonly kind: NodeKind;
-  readonly binary: string;
-  readonly args: string[];
-  readonly nodeDir: string;
-  readonly logFile: string;
-  readonly detached: boolean;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Process bookkeeping: every node this process owns is killed on exit.
-
-interface Owned {
-  readonly pid: number;
-  readonly tempRoot: string | undefined;
-}
-const owned = new Set<Owned>();
-let hooksInstalled = false;
-
-function killOwnedSync(): void {
-  for (const o of owned) {
-    try {
-      process.kill(o.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    if (o.tempRoot) rmSync(o.tempRoot, { recursive: true, force: true });
-  }
-  owned.clear();
-}
-
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on('exit', killOwnedSync);
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    const onSignal = (): void => {
-      killOwnedSync();
-      process.removeListener(sig, onSignal);
-      // Keep the default behaviour (terminate) unless someone else handles the signal.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, onSignal);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Binaries, ports, liveness.
-
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, name);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/** The bitcoind to use: `$BITCOIND`, else `bitcoind` on PATH, else undefined. */
-export function findBitcoind(): string | undefined {
-  const env = process.env.BITCOIND;
-  if (env) return resolve(env);
-  return onPath('bitcoind');
-}
-
-/** Path of the pinned btcd, installing it first when it is missing. */
-export async function ensureBtcd(log: (line: string) => void = () => undefined): Promise<string> {
-  const bin = process.env.BTCD ? resolve(process.env.BTCD) : join(REPO_ROOT, '.tools', 'bin', 'btcd');
-  if (existsSync(bin)) return bin;
-  log('btcd is not installed: building it with regtest/install-btcd.sh (go install, about a minute)');
-  try {
-    await promisify(execFile)('bash', [join(REPO_ROOT, 'regtest', 'install-btcd.sh')], { timeout: 600_000 });
-  } catch (err) {
-    throw DeaddropError.unsupported(`btcd is not installed and regtest/install-btcd.sh failed: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (!existsSync(bin)) throw DeaddropError.unsupported(`btcd not found at ${bin} after install`);
-  return bin;
-}
-
-/** A free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))));
-    });
-  });
-}
-
-/** True when `pid` is a live (not zombie) process, and when given, its command line mentions `marker`. */
-function isAlive(pid: number, marker?: string): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (/\) Z /.test(stat)) return false;
-    if (marker !== undefined) return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(marker);
-  } catch {
-    // no /proc (not Linux): trust kill(0)
-  }
-  return true;
-}
-
-async function waitGone(pid: number, ms: number, marker?: string): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (!isAlive(pid, marker)) return true;
-    await sleep(50);
-  }
-  return !isAlive(pid, marker);
-}
-
-/** SIGTERM, wait, SIGKILL, wait. Resolves once the pid is gone. */
-async function killPid(pid: number, marker?: string, graceMs = 10_000): Promise<void> {
-  if (!isAlive(pid, marker)) return;
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  if (await waitGone(pid, graceMs, marker)) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    return;
-  }
-  await waitGone(pid, 5_000, marker);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Launch.
-
-/** The node's own config file, holding only the RPC credentials (mode 0600). */
-function nodeConfigFile(kind: NodeKind, nodeDir: string): string {
-  return join(nodeDir, kind === 'btcd' ? 'btcd.conf' : 'bitcoin.conf');
-}
-
-/**
- * Writes the RPC credentials to the node's config file (0600), so they never appear on the
- * node's command line, where `ps` shows them to every user of the machine.
- */
-function writeNodeConfig(kind: NodeKind, nodeDir: string, user: string, pass: string): void {
-  mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
-  const body = kind === 'btcd'
-    ? `[Application Options]\nrpcuser=${user}\nrpcpass=${pass}\n`
-    : `rpcuser=${user}\nrpcpassword=${pass}\n`;
-  const file = nodeConfigFile(kind, nodeDir);
-  writeFileSync(file, body, { mode: 0o600 });
-  chmodSync(file, 0o600);
-}
-
-/**
- * `zmqPort` (bitcoind only): one loopback endpoint publishing `sequence` and `rawtx`, found by the backend via getzmqnotifications.
- * The RPC credentials are in the config file written by {@link writeNodeConfig}, not here.
- */
-function launchArgs(kind: NodeKind, nodeDir: string, port: number, miningAddress: string, zmqPort: number): string[] {
-  if (kind === 'btcd') {
-    return [
-      '--regtest', '--notls', `--rpclisten=127.0.0.1:${port}`, `--configfile=${nodeConfigFile('btcd', nodeDir)}`,
-      `--datadir=${join(nodeDir, 'data')}`, `--logdir=${join(nodeDir, 'logs')}`, '--nolisten', '--txindex',
-      `--miningaddr=${miningAddress}`, '--rejectnonstd',
-    ];
-  }
-  return [
-    '-regtest', '-server=1', `-datadir=${nodeDir}`, '-rpcbind=127.0.0.1', '-rpcallowip=127.0.0.1', `-rpcport=${port}`,
-    `-conf=${nodeConfigFile('bitcoind', nodeDir)}`, '-listen=0', '-dnsseed=0', '-fixedseeds=0', '-txindex=1', '-rest=1',
-    '-disablewallet=1', '-acceptnonstdtxn=0', '-fallbackfee=0.0002', '-printtoconsole=0',
-    `-zmqpubsequence=tcp://127.0.0.1:${zmqPort}`, `-zmqpubrawtx=tcp://127.0.0.1:${zmqPort}`,
-  ];
-}
-
-function spawnNode(spec: LaunchSpec): ChildProcess {
-  mkdirSync(spec.nodeDir, { recursive: true });
-  const fd = openSync(spec.logFile, 'a');
-  try {
-    // A scrubbed environment: the node never sees DEADDROP_PASSPHRASE or any other secret of ours.
-    const child = spawn(spec.binary, spec.args, { stdio: ['ignore', fd, fd], detached: spec.detached, env: childEnv() });
-    child.on('error', () => undefined); // reported through the readiness wait
-    if (spec.detached) child.unref();
-    return child;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function logTail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(-5).join(' | ');
-  } catch {
-    return '';
-  }
-}
-
-/** Polls the RPC until it answers, the process dies, or the timeout passes. */
-async function waitReady(client: RpcClient, pid: number | undefined, logFile: string, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await client.call('getblockchaininfo', [], { timeoutMs: 2_000, idempotent: false });
-      return;
-    } catch (err) {
-      if (pid === undefined || !isAlive(pid)) throw DeaddropError.unreachable(`regtest node (it exited: ${logTail(logFile)})`);
-      if (Date.now() > until) throw DeaddropError.unreachable(`regtest node RPC after ${timeoutMs} ms`, (err as Error).message);
-      await sleep(100);
-    }
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // btcd deletes its regtest block database on every start (btcd.go removeRegressionDB), so a
 // restart would lose the chain. The harness saves the active chain and mempool before stopping
 // btcd and submits them again after it starts: same blocks, same hashes, same coins.
-
-interface SavedChain {
-  readonly blocks: string[];
-  readonly mempool: string[];
-}
 
 async function saveChain(client: RpcClient, dialect: NodeDialect): Promise<SavedChain> {
   const tip = await dialect.getTip(client);
@@ -386,21 +173,6 @@ async function restoreChain(client: RpcClient, dialect: NodeDialect, saved: Save
   }
 }
 
-function saveChainFile(file: string, saved: SavedChain): void {
-  writeFileSync(file, JSON.stringify(saved));
-}
-
-function loadChainFile(file: string): SavedChain | undefined {
-  if (!existsSync(file)) return undefined;
-  try {
-    const v = JSON.parse(readFileSync(file, 'utf8')) as Partial<SavedChain>;
-    const hexList = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === 'string');
-    return hexList(v.blocks) && hexList(v.mempool) ? { blocks: v.blocks, mempool: v.mempool } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The node handle.
 
@@ -434,13 +206,15 @@ class Node implements RegtestNode {
   readonly client: RpcClient;
   readonly wallet: FundingWallet;
   readonly fundingAddress: string;
-  private _pid: number;
-  private ownedEntry: Owned | undefined;
-  private stopping: Promise<void> | undefined;
+  readonly #init: NodeInit;
+  #pid: number;
+  #owned: Owned | undefined;
+  #stopping: Promise<void> | undefined;
   /** False while starting: a half-restored chain must not overwrite the saved one. */
   saveOnStop: boolean;
 
-  constructor(private readonly init: NodeInit) {
+  constructor(init: NodeInit) {
+    this.#init = init;
     this.kind = init.kind;
     this.dialect = dialectFor(init.kind);
     this.rpcPort = init.rpcPort;
@@ -453,21 +227,19 @@ class Node implements RegtestNode {
     this.client = new RpcClient({ url: this.rpcUrl, auth: { user: init.rpcUser, pass: init.rpcPass }, timeoutMs: 30_000 });
     this.wallet = new FundingWallet(this.client, this.dialect, init.fundingKey);
     this.fundingAddress = this.wallet.address;
-    this._pid = init.pid;
+    this.#pid = init.pid;
     this.saveOnStop = init.child === undefined;
-    this.track();
+    this.#track();
   }
 
   get pid(): number {
-    return this._pid;
+    return this.#pid;
   }
 
   /** Non-detached nodes we spawned are killed if this process exits. */
-  private track(): void {
-    if (this.init.child === undefined || this.init.spec?.detached) return;
-    this.ownedEntry = { pid: this._pid, tempRoot: this.init.tempRoot };
-    owned.add(this.ownedEntry);
-    installExitHooks();
+  #track(): void {
+    if (this.#init.child === undefined || this.#init.spec?.detached) return;
+    this.#owned = own(this.#pid, this.#init.tempRoot);
   }
 
   rpc<T = unknown>(method: string, params: readonly unknown[] = []): Promise<T> {
@@ -483,12 +255,12 @@ class Node implements RegtestNode {
   async mineEmpty(n: number): Promise<string[]> {
     if (!Number.isSafeInteger(n) || n < 1 || n > 10_000) throw new RangeError(`block count must be an integer in 1..10000, got ${n}`);
     const hashes: string[] = [];
-    for (let i = 0; i < n; i++) hashes.push(await this.mineEmptyBlock());
+    for (let i = 0; i < n; i++) hashes.push(await this.#mineEmptyBlock());
     return hashes;
   }
 
   /** One coinbase-only block on the current tip; checks the node made it its tip. */
-  private async mineEmptyBlock(): Promise<string> {
+  async #mineEmptyBlock(): Promise<string> {
     // getblockchaininfo gives tip hash, height and median-time-past in one answer on both nodes;
     // getblockheader has no `mediantime` on btcd.
     const info = await this.rpc<{ blocks: unknown; bestblockhash: unknown; mediantime: unknown }>('getblockchaininfo');
@@ -538,93 +310,47 @@ class Node implements RegtestNode {
   }
 
   async restart(opts: { downMs?: number } = {}): Promise<void> {
-    const spec = this.init.spec;
-    if (spec === undefined || this.stopping) throw DeaddropError.unsupported('restart() needs a node this process started and has not stopped');
+    const spec = this.#init.spec;
+    if (spec === undefined || this.#stopping) throw DeaddropError.unsupported('restart() needs a node this process started and has not stopped');
     const saved = this.kind === 'btcd' ? await saveChain(this.client, this.dialect) : undefined;
-    await killPid(this._pid, spec.nodeDir);
+    await killPid(this.#pid, spec.nodeDir);
     if (opts.downMs) await sleep(opts.downMs);
     const child = spawnNode(spec);
     if (child.pid === undefined) throw DeaddropError.unreachable('regtest node', `could not start ${spec.binary}`);
-    this._pid = child.pid;
-    if (this.ownedEntry) {
-      owned.delete(this.ownedEntry);
-      this.ownedEntry = { pid: child.pid, tempRoot: this.init.tempRoot };
-      owned.add(this.ownedEntry);
+    this.#pid = child.pid;
+    if (this.#owned) {
+      disown(this.#owned);
+      this.#owned = own(child.pid, this.#init.tempRoot);
     }
-    if (this.init.stateFile) writeState(this.init.stateFile, { ...readStateSync(this.init.stateFile), pid: child.pid });
+    if (this.#init.stateFile) writeState(this.#init.stateFile, { ...readStateSync(this.#init.stateFile), pid: child.pid });
     await waitReady(this.client, child.pid, spec.logFile, 60_000);
     if (saved) await restoreChain(this.client, this.dialect, saved);
   }
 
   stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      if (this.init.chainFile && this.saveOnStop && isAlive(this._pid, this.nodeDir)) {
+    this.#stopping ??= (async () => {
+      if (this.#init.chainFile && this.saveOnStop && isAlive(this.#pid, this.nodeDir)) {
         try {
-          saveChainFile(this.init.chainFile, await saveChain(this.client, this.dialect));
+          saveChainFile(this.#init.chainFile, await saveChain(this.client, this.dialect));
         } catch {
           // the node is not answering: nothing to save
         }
       }
-      await killPid(this._pid, this.nodeDir);
-      if (this.ownedEntry) owned.delete(this.ownedEntry);
-      if (this.init.tempRoot) await rm(this.init.tempRoot, { recursive: true, force: true, maxRetries: 3 });
-      if (this.init.stateFile) {
-        rmSync(this.init.stateFile, { force: true });
-        unpublishRegtestNode(dirname(dirname(this.init.stateFile)));
+      await killPid(this.#pid, this.nodeDir);
+      if (this.#owned) disown(this.#owned);
+      if (this.#init.tempRoot) await rm(this.#init.tempRoot, { recursive: true, force: true, maxRetries: 3 });
+      if (this.#init.stateFile) {
+        rmSync(this.#init.stateFile, { force: true });
+        unpublishRegtestNode(dirname(dirname(this.#init.stateFile)));
       }
     })();
-    return this.stopping;
+    return this.#stopping;
   }
 
   detach(): void {
-    if (this.ownedEntry) owned.delete(this.ownedEntry);
-    this.ownedEntry = undefined;
+    if (this.#owned) disown(this.#owned);
+    this.#owned = undefined;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// State file for detached nodes.
-
-function stateDir(datadir: string): string {
-  return join(resolve(datadir), 'regtest');
-}
-
-function writeState(file: string, state: NodeState): void {
-  writeFileSync(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-}
-
-function readStateSync(file: string): NodeState {
-  return parseState(readFileSync(file, 'utf8'));
-}
-
-function parseState(text: string): NodeState {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw DeaddropError.badInput('regtest node.json is not valid JSON');
-  }
-  const o = v as Partial<NodeState> | null;
-  const ok =
-    o !== null && typeof o === 'object' && o.version === STATE_VERSION && Number.isSafeInteger(o.pid) &&
-    (o.kind === 'btcd' || o.kind === 'bitcoind') && typeof o.binary === 'string' && Number.isSafeInteger(o.rpcPort) &&
-    typeof o.rpcUser === 'string' && typeof o.rpcPass === 'string' && typeof o.fundingKey === 'string' &&
-    /^[0-9a-f]{64}$/.test(o.fundingKey) && typeof o.nodeDir === 'string';
-  if (!ok) throw DeaddropError.badInput('regtest node.json has an unexpected shape');
-  return o as NodeState;
-}
-
-/** The funding key of a persistent datadir: reused across `up`/`down` so earlier coins stay spendable. */
-function loadOrCreateKey(dir: string): Uint8Array {
-  const file = join(dir, 'wallet.json');
-  if (existsSync(file)) {
-    const v = JSON.parse(readFileSync(file, 'utf8')) as { fundingKey?: unknown };
-    if (typeof v.fundingKey === 'string' && /^[0-9a-f]{64}$/.test(v.fundingKey)) return fromHex(v.fundingKey);
-    throw DeaddropError.badInput(`${file} has no valid fundingKey`);
-  }
-  const key = FundingWallet.randomKey();
-  writeFileSync(file, `${JSON.stringify({ fundingKey: toHex(key) })}\n`, { mode: 0o600 });
-  return key;
 }
 
 // ---------------------------------------------------------------------------------------------

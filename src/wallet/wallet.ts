@@ -1,11 +1,10 @@
 /**
  * The deaddrop wallet: a BIP86 taproot wallet over any ChainSource.
  *
- * - Full-block backends (btcd, bitcoind, Esplora): a ChainFollower named 'wallet' walks blocks
- *   from the birthday height; each block's effects commit with the follower cursor. Mempool
- *   transactions come from `getMempoolTxids` + `getRawTransaction` (and 'mempool-tx' events).
- * - Script-history backends (Electrum): every derived script within the gap window is asked for
- *   its history; the transactions found are applied in height order.
+ * Sync: the engines in sync.ts (blocks and mempool for full-block backends, script histories
+ * for Electrum); this class decides when they run (`sync()`, and in the background with
+ * `follow`), one wallet operation at a time. Settling broadcasts a crashed process left
+ * behind runs after each pass.
  *
  * Spending: explicit fee rate with a hard cap, v2 transactions signalling RBF, exact vsize and
  * fee (see coinselect.ts), broadcast through the ChainSource, a rejection surfaces as REJECTED
@@ -13,21 +12,22 @@
  * never pick the same coins; coins of funded-but-not-broadcast transactions are reserved.
  */
 import type Database from 'better-sqlite3';
-import { Transaction } from '@scure/btc-signer';
-import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
+import { parseTransaction } from '../chain/block.js';
 import type { BroadcastResult, ChainEvent, ChainSource } from '../chain/types.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
-import { ChainFollower } from '../chain/follow/follower.js';
 import { checkFeeRate, type OutputSpec } from './coinselect.js';
 import { chainPolicyFor, explainShortfall, PendingGraph, type ChainPolicy, type HeldBack } from './chain-policy.js';
-import { applyTx, disconnectBlock, evictTx, type ScriptIndex } from './indexer.js';
+import { Lifecycle } from '../util/lifecycle.js';
+import { planBump } from './bump.js';
+import { applyTx, evictTx, type ScriptIndex } from './indexer.js';
 import { CHANGE, RECEIVE, type KeyChain, type TaprootKeyInfo, type WalletKeys } from './keys.js';
 import { psbtFinalize, psbtFromBase64, psbtSign, psbtToBase64 } from './psbt.js';
 import { DEFAULT_RESERVATION_TTL_MS, ReservationStore, type Reservation, type ReservationKind } from './reservations.js';
 import { openWalletDb, scriptKey, WalletStore, type TxRow, type UtxoRow } from './store.js';
+import { BlockSync, MempoolSync, syncScriptHistory, type SyncTarget } from './sync.js';
 import {
-  addressToScript, buildSigned, buildUnsigned, planTx, RBF_SEQUENCE, validateOutputs, type BuiltTx, type SpendableCoin, type TxPlan,
+  addressToScript, buildSigned, buildUnsigned, planTx, validateOutputs, type BuiltTx, type SpendableCoin, type TxPlan,
 } from './tx.js';
 
 export { dataOutput } from './tx.js';
@@ -40,12 +40,6 @@ export const DEFAULT_GAP_LIMIT = 20;
 export const DEFAULT_MAX_FEE_RATE = 1000;
 /** Coinbase outputs can be spent after this many confirmations. */
 export const COINBASE_MATURITY = 100;
-/** How long a pending tx missing from every script history is kept (Electrum indexing lag). */
-const SCRIPT_SYNC_GRACE_MS = 60_000;
-/** Concurrent script-history requests (Electrum pipelines them on one connection). */
-const SCRIPT_QUERY_CONCURRENCY = 8;
-/** Minimum relay fee rate used for BIP125 rule 4 (sat/vB). */
-const INCREMENTAL_RELAY_FEE = 1;
 
 export interface WalletOptions {
   readonly keys: WalletKeys;
@@ -143,12 +137,16 @@ export class Wallet {
   readonly source: ChainSource;
   readonly gapLimit: number;
   readonly maxFeeRate: number;
+  readonly #life = new Lifecycle('wallet', { open: (signal) => this.#open(signal), close: () => this.#close() });
   #store: WalletStore | null = null;
   #ownDb: boolean;
-  #dbArg: Database.Database | string;
+  #dbArg: WalletOptions['db'];
   #opts: WalletOptions;
   #scripts = new Map<string, { chain: KeyChain; index: number }>();
-  #follower: ChainFollower | null = null;
+  /** What the sync engines see: the store and script index, which throw once closed. */
+  readonly #target: SyncTarget;
+  #blocks: BlockSync | null = null;
+  readonly #mempool: MempoolSync;
   #mode: Mode | null = null;
   #tipHeight: number | null = null;
   #reservations: ReservationStore | null = null;
@@ -157,10 +155,7 @@ export class Wallet {
   readonly reservationTtlMs: number;
   /** The unconfirmed-chain limits coin selection respects. */
   readonly chainPolicy: ChainPolicy;
-  #seenMempool = new Set<string>();
   #lock: Promise<unknown> = Promise.resolve();
-  #opening: Promise<void> | null = null;
-  #closing: Promise<void> | null = null;
   #closed = false;
   #timer: ReturnType<typeof setInterval> | null = null;
   #unsubscribe: (() => void) | null = null;
@@ -180,6 +175,8 @@ export class Wallet {
     this.#opts = opts;
     this.#dbArg = opts.db;
     this.#ownDb = typeof opts.db === 'string';
+    this.#target = { source: opts.source, store: () => this.#db, scriptIndex: () => this.#scriptIndex() };
+    this.#mempool = new MempoolSync(this.#target, opts.mempoolFetchLimit ?? 5000);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -187,16 +184,16 @@ export class Wallet {
 
   /** Opens the database, derives the gap window and (when following) starts background sync. Memoized. */
   ready(): Promise<void> {
-    if (this.#closing) return Promise.reject(DeaddropError.closed('wallet'));
-    this.#opening ??= this.#open();
-    return this.#opening;
+    return this.#life.ready();
   }
 
-  async #open(): Promise<void> {
+  async #open(signal: AbortSignal): Promise<void> {
     const caps = this.source.capabilities;
     this.#mode = caps.fullBlocks ? 'blocks' : caps.scriptHistory ? 'scripts' : null;
     if (!this.#mode) throw DeaddropError.unsupported(`the ${this.source.kind} backend offers neither full blocks nor script history`);
     await this.source.ready();
+    // Closed while the backend was opening: open no database, start nothing.
+    if (signal.aborted) return;
     const db = typeof this.#dbArg === 'string' ? openWalletDb(this.#dbArg) : this.#dbArg;
     const store = new WalletStore(db, this.network);
     this.#store = store;
@@ -211,24 +208,23 @@ export class Wallet {
       this.#ensureGap(RECEIVE);
       this.#ensureGap(CHANGE);
     });
-    if (this.#mode === 'blocks') this.#follower = this.#makeFollower(db);
-    this.#tipHeight = this.#follower?.cursor()?.height ?? null;
+    if (this.#mode === 'blocks') this.#blocks = new BlockSync(this.#target, db, this.#opts.birthdayHeight ?? 0);
+    this.#tipHeight = this.#blocks?.height ?? null;
     if (this.#opts.follow) this.#startBackground();
   }
 
   /** Stops background work, waits for running operations, closes the database if the wallet opened it. */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
-    return this.#closing;
+    return this.#life.close();
   }
 
+  /** Runs once any opening has settled: releases whatever the (possibly partial) open started. */
   async #close(): Promise<void> {
-    await this.#opening?.catch(() => undefined);
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     this.#unsubscribe?.();
     this.#unsubscribe = null;
-    await this.#follower?.close();
+    await this.#blocks?.close();
     await this.#lock.catch(() => undefined);
     this.#closed = true;
     if (this.#ownDb) this.#store?.db.close();
@@ -250,7 +246,7 @@ export class Wallet {
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#lock.then(async () => {
       await this.ready();
-      if (this.#closing) throw DeaddropError.closed('wallet');
+      this.#life.throwIfClosing();
       return fn();
     });
     this.#lock = run.catch(() => undefined);
@@ -317,40 +313,21 @@ export class Wallet {
   // ---------------------------------------------------------------------------------------------
   // Sync
 
-  #makeFollower(db: Database.Database): ChainFollower {
-    const ctx = (height: number | null, blockHash: string | null) => ({
-      store: this.#db, scripts: this.#scriptIndex(), height, blockHash, now: Date.now(),
-    });
-    return new ChainFollower({
-      source: this.source, db, name: 'wallet', startHeight: this.#opts.birthdayHeight ?? 0, follow: false,
-      consumer: {
-        onConnect: (height, hash, raw) => {
-          const c = ctx(height, hash);
-          for (const tx of parseBlock(raw).txs) applyTx(tx, c);
-          this.#tipHeight = height;
-        },
-        onDisconnect: (block) => {
-          disconnectBlock(this.#db, block.height);
-          this.#tipHeight = block.height - 1;
-        },
-      },
-    });
-  }
-
   /** One full pass: blocks to the tip, then the mempool (or every script's history). */
   sync(): Promise<SyncResult> {
     return this.#exclusive(() => this.#syncNow());
   }
 
   async #syncNow(): Promise<SyncResult> {
-    if (this.#mode === 'scripts') {
+    const blocks = this.#blocks;
+    if (blocks === null) {
       const n = await this.#syncScripts();
       if (await this.#settleBroadcasts()) this.#opts.onChange?.();
       return { height: this.#tipHeight, connected: 0, disconnected: 0, mempoolTxs: n };
     }
-    const r = await this.#follower!.catchUp();
-    this.#tipHeight = r.cursor?.height ?? null;
-    const n = this.source.capabilities.mempool ? await this.#syncMempool() : 0;
+    const r = await blocks.catchUp();
+    this.#tipHeight = blocks.height;
+    const n = this.source.capabilities.mempool ? await this.#mempool.sync(() => blocks.tipHash) : 0;
     const settled = await this.#settleBroadcasts();
     if (r.connected + r.disconnected + n + settled > 0) this.#opts.onChange?.();
     return { height: this.#tipHeight, connected: r.connected, disconnected: r.disconnected, mempoolTxs: n };
@@ -416,112 +393,13 @@ export class Wallet {
       });
       this.#res.remove(tx.txid);
     });
-    this.#seenMempool.add(tx.txid);
+    this.#mempool.markSeen(tx.txid);
   }
 
-  /** Applies new mempool txs and drops pending ones the node no longer has. Returns how many were new. */
-  async #syncMempool(): Promise<number> {
-    const txids = await this.source.getMempoolTxids();
-    const tip = await this.source.getTip();
-    const inPool = new Set(txids);
-    const limit = this.#opts.mempoolFetchLimit ?? 5000;
-    let applied = 0;
-    let fetched = 0;
-    for (const txid of txids) {
-      if (this.#seenMempool.has(txid) || fetched >= limit) continue;
-      const known = this.#db.tx(txid);
-      if (known && known.status === 'pending') {
-        this.#seenMempool.add(txid);
-        continue;
-      }
-      fetched++;
-      const raw = await this.source.getRawTransaction(txid).catch((err: unknown) => {
-        if (isDeaddropError(err, 'NOT_FOUND')) return null; // left the mempool meanwhile
-        throw err;
-      });
-      this.#seenMempool.add(txid);
-      if (raw && this.#applyUnconfirmed(raw)) applied++;
-    }
-    for (const id of this.#seenMempool) if (!inPool.has(id)) this.#seenMempool.delete(id);
-    // Only drop when every block up to after the mempool snapshot has been applied: a pending tx
-    // missing from the snapshot might otherwise just have been mined.
-    if (this.#follower?.cursor()?.hash === tip.hash) {
-      const store = this.#db;
-      store.transaction(() => {
-        for (const t of store.pendingTxs()) if (!inPool.has(t.txid) && store.tx(t.txid)?.status === 'pending') evictTx(store, t.txid, 'dropped');
-      });
-    }
-    return applied;
-  }
-
-  /** Applies one unconfirmed tx from raw bytes; false when malformed or irrelevant. */
-  #applyUnconfirmed(raw: Uint8Array, own?: { fee: bigint; changeVout: number | null }): boolean {
-    let tx: Tx;
-    try {
-      tx = parseTransaction(raw);
-    } catch {
-      return false; // bad bytes from a backend are ignored
-    }
-    const store = this.#db;
-    return store.transaction(() =>
-      applyTx(tx, { store, scripts: this.#scriptIndex(), height: null, blockHash: null, now: Date.now(), ...(own ? { own } : {}) }),
-    );
-  }
-
-  /** Script-history sync (Electrum): every script in the gap window, until the window stops growing. */
+  /** Script-history sync (Electrum): see syncScriptHistory. */
   async #syncScripts(): Promise<number> {
-    const tip = await this.source.getTip();
-    const seen = new Map<string, number>();
-    const queried = new Set<string>();
-    for (;;) {
-      const pending = this.#db.addresses().filter((a) => !queried.has(scriptKey(a.script)));
-      if (pending.length === 0) break;
-      for (const a of pending) queried.add(scriptKey(a.script));
-      // Requests are pipelined on one connection: a small pool hides the server's latency.
-      const histories = await mapPool(pending, SCRIPT_QUERY_CONCURRENCY, (a) => this.source.getScriptHistory(a.script));
-      pending.forEach((a, i) => {
-        const history = histories[i]!;
-        if (history.length > 0 && !a.used) this.#db.transaction(() => this.#scriptIndex().markUsed(a.chain, a.index));
-        for (const h of history) seen.set(h.txid, h.height > 0 ? h.height : 0);
-      });
-    }
-    const ordered = [...seen].sort((a, b) => (a[1] || Infinity) - (b[1] || Infinity));
-    const todo = ordered.filter(([txid, height]) => {
-      const known = this.#db.tx(txid);
-      const h = height > 0 ? height : null;
-      return !(known && known.height === h && (known.status === 'pending' || known.status === 'confirmed'));
-    });
-    const raws = await mapPool(todo, SCRIPT_QUERY_CONCURRENCY, ([txid]) => {
-      const known = this.#db.tx(txid);
-      return known ? Promise.resolve(known.raw) : this.source.getRawTransaction(txid);
-    });
-    const parsed = todo.map(([, height], i): [Tx, number | null] | null => {
-      try {
-        return [parseTransaction(raws[i]!), height > 0 ? height : null];
-      } catch {
-        return null; // bad bytes from the server are ignored
-      }
-    });
-    // Two passes: a child listed before its parent at the same height finds the parent's outputs on the second.
-    let changed = 0;
-    const store = this.#db;
-    for (const pass of [0, 1]) {
-      store.transaction(() => {
-        for (const p of parsed) {
-          if (p && applyTx(p[0], { store, scripts: this.#scriptIndex(), height: p[1], blockHash: null, now: Date.now() }) && pass === 0) changed++;
-        }
-      });
-    }
-    // A tx we just broadcast may not be indexed by the server yet: give it a grace period.
-    const graceStart = Date.now() - SCRIPT_SYNC_GRACE_MS;
-    store.transaction(() => {
-      for (const t of store.history(1_000_000)) {
-        if (seen.has(t.txid) || (t.status !== 'pending' && t.status !== 'confirmed')) continue;
-        if (t.status === 'pending' && t.firstSeen > graceStart) continue;
-        evictTx(store, t.txid, 'dropped');
-      }
-    });
-    this.#tipHeight = tip.height;
+    const { changed, height } = await syncScriptHistory(this.#target);
+    this.#tipHeight = height;
     if (changed > 0) this.#opts.onChange?.();
     return changed;
   }
@@ -531,7 +409,7 @@ export class Wallet {
       if (ev.type === 'mempool-tx' && ev.raw && this.#mode === 'blocks') {
         const raw = ev.raw;
         void this.#exclusive(async () => {
-          if (this.#applyUnconfirmed(raw)) this.#opts.onChange?.();
+          if (this.#mempool.apply(raw)) this.#opts.onChange?.();
         }).catch((err: unknown) => this.#opts.onError?.(err));
         return;
       }
@@ -546,7 +424,7 @@ export class Wallet {
   }
 
   #scheduleSync(): void {
-    if (this.#closing || this.#bgQueued) return;
+    if (this.#life.closing || this.#bgQueued) return;
     this.#bgQueued = true;
     this.#exclusive(() => {
       this.#bgQueued = false;
@@ -797,7 +675,7 @@ export class Wallet {
       applyTx(parsed, { store, scripts: this.#scriptIndex(), height: null, blockHash: null, now: Date.now(), own: { fee: built.fee, changeVout } });
       res.remove(built.txid);
     });
-    this.#seenMempool.add(built.txid);
+    this.#mempool.markSeen(built.txid);
     this.#opts.onChange?.();
     return { txid: built.txid, fee: built.fee, vsize: built.vsize, raw: built.raw, changeIndex: built.changeIndex };
   }
@@ -824,35 +702,25 @@ export class Wallet {
    */
   bump(txid: string, opts: { feeRate: number }): Promise<SendResult> {
     return this.#exclusive(async () => {
-      checkFeeRate(opts.feeRate, this.maxFeeRate);
       const store = this.#db;
-      const row = store.tx(txid);
-      if (!row) throw DeaddropError.notFound(`transaction ${txid} is not a wallet transaction`);
-      if (row.height !== null || row.status === 'confirmed') throw new DeaddropError('CONFLICT', `transaction ${txid} is already confirmed`);
-      if (row.status !== 'pending') throw new DeaddropError('CONFLICT', `transaction ${txid} is ${row.status}`);
-      const tx = Transaction.fromRaw(row.raw, { allowUnknownOutputs: true });
-      const parsed = parseTransaction(row.raw);
-      const inputs = parsed.inputs.map((i) => store.utxo(i.prevTxidHex, i.vout));
-      if (inputs.some((u) => u === undefined || u.spentBy !== txid)) throw DeaddropError.badInput(`transaction ${txid} spends coins that are not this wallet's: it cannot be bumped here`);
-      if (!parsed.inputs.some((i) => i.sequence <= RBF_SEQUENCE)) throw DeaddropError.badInput(`transaction ${txid} does not signal replaceability (BIP125)`);
-      if (store.outputsOf(txid).some((u) => u.spentBy !== null)) throw new DeaddropError('CONFLICT', `transaction ${txid} has unconfirmed descendants; bump the newest one instead`);
-      const inSum = inputs.reduce((s, u) => s + u!.value, 0n);
-      const outSum = parsed.outputs.reduce((s, o) => s + o.value, 0n);
-      const oldFee = inSum - outSum;
-      const oldRate = Number(oldFee) / tx.vsize;
-      if (opts.feeRate <= oldRate) throw DeaddropError.badInput(`fee rate must exceed the current ${oldRate.toFixed(2)} sat/vB`);
-      const changeVout = row.changeVout ?? parsed.outputs.findIndex((o) => this.#scripts.get(scriptKey(o.script))?.chain === CHANGE);
-      const outputs = parsed.outputs.filter((_, i) => i !== changeVout).map((o) => ({ script: o.script.slice(), amount: o.value }));
-      const oldChange = changeVout >= 0 ? this.#scripts.get(scriptKey(parsed.outputs[changeVout]!.script)) : undefined;
-      const change = oldChange ? this.keys.taprootKey(oldChange.chain, oldChange.index) : this.#nextChangeKey(false);
-      const plan = this.#plan({ outputs, feeRate: opts.feeRate, changePosition: 'random', allowNonStandardData: true }, change, {
-        required: inputs as UtxoRow[],
-        // BIP125 rule 2: a replacement adds no unconfirmed inputs.
-        candidates: this.#spendable().filter((c) => store.utxo(c.txid, c.vout)?.height !== null),
-        minFee: (vsize) => oldFee + BigInt(Math.ceil(INCREMENTAL_RELAY_FEE * vsize)),
-      });
-      const built = buildSigned(plan, this.keys);
-      return this.#broadcastNow(built, txid);
+      let plan: TxPlan;
+      try {
+        plan = planBump({
+          txid, row: store.tx(txid), feeRate: opts.feeRate, maxFeeRate: this.maxFeeRate, lockTime: this.#lockTime(),
+          utxo: (id, vout) => store.utxo(id, vout),
+          outputsOf: store.outputsOf(txid),
+          // BIP125 rule 2: a replacement adds no unconfirmed inputs.
+          candidates: this.#spendable().filter((c) => store.utxo(c.txid, c.vout)?.height !== null),
+          ownKey: (script) => {
+            const own = this.#scripts.get(scriptKey(script));
+            return own ? this.keys.taprootKey(own.chain, own.index) : undefined;
+          },
+          freshChange: this.#nextChangeKey(false),
+        });
+      } catch (err) {
+        throw this.#withReserved(err);
+      }
+      return this.#broadcastNow(buildSigned(plan, this.keys), txid);
     });
   }
 
@@ -940,18 +808,4 @@ export class Wallet {
 /** A plan whose change goes to a foreign address carries no wallet derivation for it. */
 function withoutForeignChange(plan: TxPlan): TxPlan {
   return plan.change && plan.change.index < 0 ? { ...plan, change: null } : plan;
-}
-
-/** Maps `items` through `fn` with at most `limit` calls in flight, keeping order. */
-async function mapPool<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Block as BjsBlock } from 'bitcoinjs-lib';
-import { parseBlock, scanBlockForCandidates } from '../../src/chain/block.js';
+import { parseBlock } from '../../src/chain/block.js';
+import { scanBlockForCandidates } from '../../src/chain/op-return-scan.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';

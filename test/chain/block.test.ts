@@ -2,23 +2,19 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Block as BjsBlock, Transaction as BjsTransaction } from 'bitcoinjs-lib';
 import { Transaction as ScureTransaction } from '@scure/btc-signer';
+import { blockHash, parseBlock, parseBlockHeader, parseTransaction, type Tx } from '../../src/chain/block.js';
 import {
   KNOWN_DATA_PROTOCOLS,
-  blockHash,
   candidateOutputs,
   isRunestone,
   knownDataProtocol,
   opReturnData,
-  parseBlock,
-  parseBlockHeader,
-  parseTransaction,
   scanBlockForCandidates,
-  type Tx,
-} from '../../src/chain/block.js';
+} from '../../src/chain/op-return-scan.js';
 import { hashToHex, sha256d } from '../../src/chain/bytes.js';
+import { fromHex, toHex } from '../../src/util/bytes.js';
 import { NETWORK_PARAMS } from '../../src/util/network.js';
 import { MAINNET_GENESIS_HEX, generateBlock, type GeneratedBlock, type OpReturnKind } from '../support/blockgen.js';
-import { fromHex, toHex } from '../../src/util/bytes.js';
 
 const big = generateBlock({ seed: 1 });
 const big2 = generateBlock({ seed: 2 });

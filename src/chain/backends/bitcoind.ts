@@ -18,8 +18,9 @@ import type { BackendOptions, BlockPrevoutSource, ChainSource, Prevout } from '.
 import { checkBlock } from '../verify.js';
 import { DeaddropError } from '../../util/errors.js';
 import { defaultPollInterval, RpcChainSource } from './rpc-source.js';
-import { endpointsFromNotifications, ZmqFeed, type ZmqEndpoints, type ZmqTuning } from './zmq.js';
+import { ZmqFeed, type ZmqTuning } from './zmq.js';
 import { fromHex } from '../../util/bytes.js';
+import { endpointsFromNotifications, type ZmqEndpoints } from './zmq-wire.js';
 
 export interface BitcoindConfig {
   /** `http://host:port/` of the RPC server (no credentials in it). */

@@ -2,12 +2,7 @@
  * Bitcoin Core's ZMQ notifications (`-zmqpubsequence`, optionally `-zmqpubrawtx`) as a push feed
  * for {@link BitcoindSource}.
  *
- * Wire format (Core doc/zmq.md and src/zmq/zmqpublishnotifier.cpp): every message has three
- * frames, `[topic, body, 4-byte LE counter]`; the counter counts messages per topic and
- * publisher, so a skipped value means lost messages. A `sequence` body is a 32-byte hash in RPC
- * display order, a label, and for A (mempool add) and R (mempool removal) an 8-byte LE mempool
- * sequence; C and D are block connected and disconnected. A `rawtx` body is a serialized
- * transaction: one per mempool entry, and again for every transaction of a connected block.
+ * The wire format and its pure codec are in `zmq-wire.ts`.
  *
  * NOTE: how no event is lost.
  * - Until the subscription is up the feed polls (a {@link Poller}). After the handshake it
@@ -29,34 +24,20 @@
  */
 import type { Subscriber } from 'zeromq';
 import { parseTransaction } from '../block.js';
-import { readU32LE } from '../bytes.js';
 import { sleep } from '../../util/time.js';
 import type { ChainEvent, ChainTip } from '../types.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 import { Listeners, Poller } from './poll.js';
-import { toHex } from '../../util/bytes.js';
-
-/** The topics this feed subscribes to. */
-export type ZmqTopic = 'sequence' | 'rawtx';
-const TOPICS: readonly ZmqTopic[] = ['sequence', 'rawtx'];
-
-/** One message, as published by Core. */
-export interface ZmqMessage {
-  readonly topic: ZmqTopic;
-  readonly body: Uint8Array;
-  /** Per-topic message counter (wraps at 2^32). */
-  readonly counter: number;
-}
-
-/** A `sequence` topic body. Hashes are lower-case hex in RPC display order. */
-export type SequenceEvent =
-  | { readonly label: 'C' | 'D'; readonly hash: string }
-  | { readonly label: 'A' | 'R'; readonly hash: string; readonly mempoolSeq: bigint };
-
-/** Where Core publishes. When `rawTx` is omitted, rawtx is read from the `sequence` endpoint, if Core sends it there. */
-export interface ZmqEndpoints {
-  readonly sequence: string;
-  readonly rawTx?: string;
-}
+import {
+  counterFollows,
+  mempoolSeqFollows,
+  parseSequenceBody,
+  parseZmqEndpoint,
+  parseZmqMessage,
+  type SequenceEvent,
+  type ZmqEndpoints,
+  type ZmqTopic,
+} from './zmq-wire.js';
 
 /** Timings of the feed. Defaults suit a real node; tests shorten them. */
 export interface ZmqTuning {
@@ -84,95 +65,6 @@ export interface ZmqFeedOptions extends ZmqTuning {
   readonly describe?: (err: unknown) => string;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Codec
-
-function asciiEquals(bytes: Uint8Array, text: string): boolean {
-  if (bytes.length !== text.length) return false;
-  for (let i = 0; i < text.length; i++) if (bytes[i] !== text.charCodeAt(i)) return false;
-  return true;
-}
-
-/** Reads `[topic, body, counter]`; undefined for anything else (wrong frame count, unknown topic, bad counter). */
-export function parseZmqMessage(frames: readonly Uint8Array[]): ZmqMessage | undefined {
-  if (!Array.isArray(frames) || frames.length !== 3) return undefined;
-  const [t, body, c] = frames;
-  if (!(t instanceof Uint8Array) || !(body instanceof Uint8Array) || !(c instanceof Uint8Array) || c.length !== 4) return undefined;
-  const topic = TOPICS.find((name) => asciiEquals(t, name));
-  return topic === undefined ? undefined : { topic, body, counter: readU32LE(c, 0) };
-}
-
-/** Reads a `sequence` body; undefined when its length or label is wrong. */
-export function parseSequenceBody(body: Uint8Array): SequenceEvent | undefined {
-  if (!(body instanceof Uint8Array) || (body.length !== 33 && body.length !== 41)) return undefined;
-  const label = String.fromCharCode(body[32]!);
-  const hash = toHex(body.subarray(0, 32));
-  if ((label === 'C' || label === 'D') && body.length === 33) return { label, hash };
-  if ((label === 'A' || label === 'R') && body.length === 41) {
-    return { label, hash, mempoolSeq: new DataView(body.buffer, body.byteOffset + 33, 8).getBigUint64(0, true) };
-  }
-  return undefined;
-}
-
-/** True when `got` is the counter value expected after `last` (or there is no `last` yet). */
-export function counterFollows(last: number | undefined, got: number): boolean {
-  return last === undefined || got === ((last + 1) >>> 0);
-}
-
-/**
- * True when mempool sequence `got` can follow `last` without a lost A/R message: the next
- * number, or any later one after a block (block-inclusion removals are counted silently).
- */
-export function mempoolSeqFollows(last: bigint | undefined, got: bigint, blockSince: boolean): boolean {
-  if (last === undefined || got === last + 1n) return true;
-  return got > last && blockSince;
-}
-
-const WILDCARD_HOSTS = new Set(['0.0.0.0', '*', '[::]', '::']);
-
-/** `tcp://host:port` or `ipc://path`, normalised; undefined when it is neither. */
-export function parseZmqEndpoint(value: string): string | undefined {
-  if (typeof value !== 'string' || value.length > 1_000) return undefined;
-  if (/^ipc:\/\/\S+$/.test(value)) return value;
-  const m = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^\s/:[\]]+):(\d{1,5})$/.exec(value);
-  if (!m) return undefined;
-  const port = Number(m[2]);
-  return port >= 1 && port <= 65_535 ? `tcp://${m[1]}:${port}` : undefined;
-}
-
-/** An endpoint Core reports, with a wildcard bind host (`0.0.0.0`, `*`, `[::]`) replaced by the RPC host. */
-function reachable(address: string, rpcHost: string): string | undefined {
-  const ep = parseZmqEndpoint(address);
-  if (ep === undefined || !ep.startsWith('tcp://')) return ep;
-  const colon = ep.lastIndexOf(':');
-  const host = ep.slice('tcp://'.length, colon);
-  if (!WILDCARD_HOSTS.has(host)) return ep;
-  const bare = rpcHost.replace(/^\[(.*)\]$/, '$1');
-  return `tcp://${bare.includes(':') ? `[${bare}]` : bare}${ep.slice(colon)}`;
-}
-
-/**
- * The endpoints to use from a `getzmqnotifications` answer (`[{ type, address, hwm }]`): the
- * first `pubsequence` and `pubrawtx`. Undefined when there is no usable `pubsequence`.
- */
-export function endpointsFromNotifications(result: unknown, rpcHost: string): ZmqEndpoints | undefined {
-  if (!Array.isArray(result)) return undefined;
-  let sequence: string | undefined;
-  let rawTx: string | undefined;
-  for (const n of result) {
-    if (typeof n !== 'object' || n === null) continue;
-    const { type, address } = n as Record<string, unknown>;
-    if (typeof address !== 'string') continue;
-    if (type === 'pubsequence') sequence ??= reachable(address, rpcHost);
-    if (type === 'pubrawtx') rawTx ??= reachable(address, rpcHost);
-  }
-  if (sequence === undefined) return undefined;
-  return rawTx === undefined ? { sequence } : { sequence, rawTx };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Feed
-
 /** Raw transactions kept until their A message arrives: a few blocks' worth, at most 16 MiB. */
 const RAW_CACHE_ENTRIES = 5_000;
 const RAW_CACHE_BYTES = 16 * 1024 * 1024;
@@ -183,12 +75,15 @@ type TaskKey = 'live' | 'fallback' | 'tip' | 'resync' | 'prune';
 
 /** Listener set that hands the poller's events to the feed instead of the subscribers. */
 class Tap extends Listeners {
-  constructor(private readonly onEvent: (event: ChainEvent) => void) {
+  readonly #onEvent: (event: ChainEvent) => void;
+
+  constructor(onEvent: (event: ChainEvent) => void) {
     super();
+    this.#onEvent = onEvent;
   }
 
   override emit(event: ChainEvent): void {
-    this.onEvent(event);
+    this.#onEvent(event);
   }
 }
 
@@ -202,15 +97,13 @@ class Tap extends Listeners {
  */
 export class ZmqFeed {
   readonly #opts: ZmqFeedOptions;
-  readonly #abort = new AbortController();
+  readonly #life = new Lifecycle('ZMQ feed', { open: () => this.#open(), close: () => this.#close() });
   readonly #counters = new Map<ZmqTopic, number>();
   readonly #raw = new Map<string, Uint8Array>();
   readonly #queued = new Set<TaskKey>();
   readonly #loops = new Set<Promise<void>>();
   #rawBytes = 0;
   #live = false;
-  #started = false;
-  #stopping: Promise<void> | undefined;
   #connected = false;
   /**
    * True from a 'disconnected' (the ZMQ connection closed, or the poller found the RPC down)
@@ -250,32 +143,52 @@ export class ZmqFeed {
     return this.#live;
   }
 
-  /** Starts from the tip and mempool seen when the backend opened: polls at once, goes live after the handshake. */
+  /**
+   * Starts from the tip and mempool seen when the backend opened: polls at once, goes live after
+   * the handshake. Only the first call counts; a call after `stop()` does nothing.
+   */
   start(tip: ChainTip, mempool: readonly string[]): void {
-    if (this.#started || this.#stopping) return;
-    this.#started = true;
+    if (this.#tip !== undefined || this.#life.closing) return;
     this.#tip = tip;
     this.#known = new Set(mempool);
-    this.#startPoller();
-    void this.#openSockets();
+    // Failures are the feed's own business (it keeps polling); a close during open rejects here.
+    this.ready().catch(() => undefined);
+  }
+
+  /** Resolves once polling runs and the sockets are subscribed (or zeromq could not load). Needs `start()` first. */
+  ready(): Promise<void> {
+    return this.#life.ready();
   }
 
   /** Closes the sockets, stops polling and timers, and waits for work in flight. Idempotent. */
+  close(): Promise<void> {
+    return this.#life.close();
+  }
+
+  /** Same as {@link close}: the name the backend uses. */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      this.#abort.abort();
-      clearTimeout(this.#watchdog);
-      clearTimeout(this.#reopenTimer);
-      for (const s of this.#sockets) s.close();
-      this.#sockets = [];
-      const poller = this.#poller;
-      this.#poller = undefined;
-      await Promise.allSettled([poller?.stop(), this.#queue, this.#watching, ...this.#loops]);
-      this.#setLive(false);
-      this.#raw.clear();
-      this.#known.clear();
-    })();
-    return this.#stopping;
+    return this.close();
+  }
+
+  async #open(): Promise<void> {
+    if (this.#tip === undefined) throw new TypeError('ZmqFeed: call start(tip, mempool) to open it');
+    this.#startPoller();
+    // #openSockets checks for a close after its one await (the zeromq import), so a close
+    // during open leaves no socket behind; the poller started above is stopped by #close.
+    await this.#openSockets();
+  }
+
+  async #close(): Promise<void> {
+    clearTimeout(this.#watchdog);
+    clearTimeout(this.#reopenTimer);
+    for (const s of this.#sockets) s.close();
+    this.#sockets = [];
+    const poller = this.#poller;
+    this.#poller = undefined;
+    await Promise.allSettled([poller?.stop(), this.#queue, this.#watching, ...this.#loops]);
+    this.#setLive(false);
+    this.#raw.clear();
+    this.#known.clear();
   }
 
   // -- sockets -----------------------------------------------------------------------------------
@@ -287,7 +200,7 @@ export class ZmqFeed {
     } catch {
       return; // no native binding: polling only
     }
-    if (this.#stopping) return;
+    if (this.#life.closing) return;
     const generation = ++this.#generation;
     const { sequence, rawTx } = this.#opts.endpoints;
     const shared = rawTx === undefined || rawTx === sequence;
@@ -340,7 +253,7 @@ export class ZmqFeed {
     } catch {
       // handled below: a loop that ends while the feed runs is a socket failure
     }
-    if (this.#stopping || generation !== this.#generation) return;
+    if (this.#life.closing || generation !== this.#generation) return;
     // Start over with fresh sockets (all of them, so the sequence socket is never left out).
     this.#generation++;
     for (const s of this.#sockets) s.close();
@@ -357,7 +270,7 @@ export class ZmqFeed {
   #onFrames(frames: readonly Uint8Array[]): void {
     try {
       const msg = parseZmqMessage(frames);
-      if (msg === undefined || this.#stopping) return;
+      if (msg === undefined || this.#life.closing) return;
       const gap = !counterFollows(this.#counters.get(msg.topic), msg.counter);
       this.#counters.set(msg.topic, msg.counter);
       if (msg.topic === 'rawtx') return this.#onRawTx(msg.body);
@@ -434,16 +347,16 @@ export class ZmqFeed {
   // -- work queue: tip fetches, resyncs and mode changes run one at a time -----------------------
 
   #enqueue(key: TaskKey, task: () => Promise<void>): void {
-    if (this.#stopping || this.#queued.has(key)) return;
+    if (this.#life.closing || this.#queued.has(key)) return;
     this.#queued.add(key);
     this.#queue = this.#queue.then(async () => {
       this.#queued.delete(key);
-      if (this.#stopping) return;
+      if (this.#life.closing) return;
       try {
         await task();
       } catch {
         // The node did not answer: poll, and let the poller report the outage.
-        if (!this.#stopping) this.#goPolling();
+        if (!this.#life.closing) this.#goPolling();
       }
     });
   }
@@ -459,10 +372,10 @@ export class ZmqFeed {
     const poller = this.#poller;
     this.#poller = undefined;
     await poller?.stop();
-    await sleep(this.#opts.settleMs ?? 100, this.#abort.signal);
+    await sleep(this.#opts.settleMs ?? 100, this.#life.signal);
     // The poller may have reported an outage and not yet the recovery: see #outageReported.
     await this.#resync(this.#outageReported);
-    if (this.#stopping) return;
+    if (this.#life.closing) return;
     if (!this.#connected) return this.#startPoller(); // lost it again while syncing
     this.#setLive(true);
     this.#armWatchdog();
@@ -475,7 +388,7 @@ export class ZmqFeed {
   }
 
   #startPoller(): void {
-    if (this.#stopping || this.#poller || this.#tip === undefined) return;
+    if (this.#life.closing || this.#poller || this.#tip === undefined) return;
     const { pollIntervalMs, maxBackoffMs, getTip, getMempool, describe } = this.#opts;
     this.#poller = new Poller({
       intervalMs: pollIntervalMs, maxBackoffMs, getTip, getMempool, describe, listeners: new Tap((e) => this.#fromPoller(e)),
@@ -485,7 +398,7 @@ export class ZmqFeed {
   }
 
   #fromPoller(event: ChainEvent): void {
-    if (this.#stopping) return;
+    if (this.#life.closing) return;
     if (event.type === 'mempool-tx') return this.#announce(event.txid);
     if (event.type === 'disconnected') {
       if (this.#outageReported) return; // already reported when the ZMQ connection closed
@@ -503,14 +416,14 @@ export class ZmqFeed {
 
   /** Reports an outage once (until 'reconnected'). */
   #reportOutage(reason: string): void {
-    if (this.#stopping || this.#outageReported) return;
+    if (this.#life.closing || this.#outageReported) return;
     this.#outageReported = true;
     this.#opts.listeners.emit({ type: 'disconnected', reason });
   }
 
   /** After a successful poll: the RPC answers again after an outage only ZMQ saw. */
   #afterPoll(): void {
-    if (this.#stopping || !this.#outageReported) return;
+    if (this.#life.closing || !this.#outageReported) return;
     this.#outageReported = false;
     this.#opts.listeners.emit({ type: 'reconnected' });
     if (this.#tip) this.#opts.listeners.emit({ type: 'tip', tip: this.#tip });
@@ -518,7 +431,7 @@ export class ZmqFeed {
 
   async #checkTip(): Promise<void> {
     const tip = await this.#opts.getTip();
-    if (this.#stopping) return;
+    if (this.#life.closing) return;
     if (tip.hash !== this.#tip?.hash) {
       this.#tip = tip;
       this.#opts.listeners.emit({ type: 'tip', tip });
@@ -529,7 +442,7 @@ export class ZmqFeed {
   /** 'reconnected' (when `announce`), the current tip, and every mempool tx not reported yet. */
   async #resync(announce: boolean): Promise<void> {
     const tip = await this.#opts.getTip();
-    if (this.#stopping) return;
+    if (this.#life.closing) return;
     if (announce) {
       this.#outageReported = false;
       this.#opts.listeners.emit({ type: 'reconnected' });
@@ -553,7 +466,7 @@ export class ZmqFeed {
     }
     const pending = this.#pending;
     this.#pending = undefined;
-    if (this.#stopping) return;
+    if (this.#life.closing) return;
     for (const txid of now) this.#announce(txid);
     const next = new Set(now);
     for (const [txid, present] of pending) {
@@ -572,7 +485,7 @@ export class ZmqFeed {
 
   #armWatchdog(): void {
     clearTimeout(this.#watchdog);
-    if (this.#stopping || !this.#live) return;
+    if (this.#life.closing || !this.#live) return;
     const every = this.#opts.watchdogMs ?? 30_000;
     this.#watchdog = setTimeout(() => {
       this.#watching = this.#watch(Math.min(every, 2_000)).finally(() => {
@@ -589,9 +502,9 @@ export class ZmqFeed {
     try {
       tip = await this.#opts.getTip();
       if (tip.hash === this.#tip?.hash) return;
-      await sleep(graceMs, this.#abort.signal); // a C message may be on its way
+      await sleep(graceMs, this.#life.signal); // a C message may be on its way
     } catch {
-      if (!this.#stopping) this.#enqueue('fallback', async () => this.#goPolling());
+      if (!this.#life.closing) this.#enqueue('fallback', async () => this.#goPolling());
       return;
     }
     if (this.#seqMessages === seen && this.#tip?.hash !== tip.hash && this.#live) {

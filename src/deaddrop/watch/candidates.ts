@@ -6,7 +6,7 @@
  * Everything here is total over chain data: a missing prevout, an input that is not eligible,
  * an invalid curve point or a payload that does not decode yields null or [], never a throw.
  */
-import { type CandidateOutput, candidateOutputs, type Tx } from '../../chain/block.js';
+import type { Tx } from '../../chain/block.js';
 import { summarizeInputs, tweakData, type TxInputView } from '../bip352.js';
 import type { DropPayload } from '../codec.js';
 import { ENVELOPE_MAX_BYTES, ENVELOPE_MIN_BYTES } from '../envelope.js';
@@ -16,6 +16,7 @@ import type { Prevout } from '../../chain/types.js';
 import type { FoundDrop } from './drop-store.js';
 import { outpointKey, type OutpointRef } from '../../chain/follow/prevouts.js';
 import { toHex } from '../../util/bytes.js';
+import { type CandidateOutput, candidateOutputs } from '../../chain/op-return-scan.js';
 
 /** Scan options for dead-drop candidates: one OP_RETURN push of an envelope's possible size. */
 // Envelopes are uniformly random, so one may start with another protocol's prefix: skip none

@@ -29,12 +29,13 @@
  *   point or an undecodable payload means "no candidate" / "no drop" (reported to onWarning).
  */
 import type Database from 'better-sqlite3';
-import { type Candidate, parseTransaction, scanBlockForCandidates, type Tx } from '../../chain/block.js';
+import { parseTransaction, type Tx } from '../../chain/block.js';
 import type { ChainEvent, ChainSource } from '../../chain/types.js';
 import type { EventBus } from '../../util/event-bus.js';
 import { DeaddropError } from '../../util/errors.js';
 import { type CatchUpResult, ChainFollower, type FollowedBlock } from '../../chain/follow/follower.js';
 import { Lifecycle } from '../../util/lifecycle.js';
+import { type Candidate, scanBlockForCandidates } from '../../chain/op-return-scan.js';
 import { DropStore, type DropRecord, type FoundDrop, type IndexedCandidate, type OutboxEvent } from './drop-store.js';
 import { PrevoutFetcher, type FreshPrevout, type OutpointRef } from '../../chain/follow/prevouts.js';
 import { candidateTweak, checkIdentities, dropOutputs, DROP_SCAN_OPTIONS, spentOutpoints, trialDecrypt, type WatchIdentity } from './candidates.js';

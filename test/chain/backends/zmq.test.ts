@@ -8,10 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Publisher } from 'zeromq';
 import { BitcoindSource } from '../../../src/chain/backends/bitcoind.js';
+import { Listeners } from '../../../src/chain/backends/poll.js';
+import { ZmqFeed } from '../../../src/chain/backends/zmq.js';
 import {
   counterFollows, endpointsFromNotifications, mempoolSeqFollows, parseSequenceBody, parseZmqEndpoint, parseZmqMessage,
   type ZmqEndpoints,
-} from '../../../src/chain/backends/zmq.js';
+} from '../../../src/chain/backends/zmq-wire.js';
 import { parseTransaction } from '../../../src/chain/block.js';
 import { openBackend, parseBackendUrl } from '../../../src/chain/open.js';
 import type { ChainEvent, ChainSource, ChainTip } from '../../../src/chain/types.js';
@@ -553,5 +555,45 @@ describe('BitcoindSource with ZMQ', () => {
     expect(events.length).toBe(seen);
     expect(pub.accepted).toHaveLength(1); // and no reconnection
     expect(() => src.subscribe(() => undefined)).toThrow(/closed/);
+  });
+});
+
+describe('ZmqFeed lifecycle', () => {
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it('close during open resolves and leaves no socket, poller or timer', async () => {
+    const pub = await CorePub.bind();
+    cleanups.push(() => pub.close());
+    let tipCalls = 0;
+    const events: ChainEvent[] = [];
+    const listeners = new Listeners();
+    listeners.add((e) => events.push(e));
+    const feed = new ZmqFeed({
+      endpoints: { sequence: pub.endpoint },
+      listeners,
+      getTip: async () => {
+        tipCalls++;
+        return tipAt(100);
+      },
+      getMempool: async () => [],
+      pollIntervalMs: 20,
+      settleMs: 10,
+    });
+    const idle = timers();
+    feed.start(tipAt(100), []);
+    const opening = feed.ready();
+    // The open is still at its first await (loading zeromq): close now.
+    await feed.close();
+    await expect(opening).rejects.toMatchObject({ code: 'CLOSED' });
+    const calls = tipCalls;
+    await pause(300);
+    expect(pub.accepted).toHaveLength(0); // no socket ever connected
+    expect(tipCalls).toBe(calls); // no poller
+    expect(timers()).toBeLessThanOrEqual(idle); // no timer
+    expect(feed.live).toBe(false);
+    expect(events).toEqual([]);
+    feed.start(tipAt(101), []); // a closed feed does not come back
+    await pause(100);
+    expect(pub.accepted).toHaveLength(0);
   });
 });

@@ -1,0 +1,78 @@
+/**
+ * PaypubWatch's lifecycle: a close while `ready()` is still waiting on the chain source leaves
+ * no mempool subscription and no follower behind. The hand-written lifecycle this replaced
+ * subscribed after its last await without checking for a close, and unsubscribed before the
+ * open had finished, so a close during open left a live subscription.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ChainListener, ChainTip } from '../../src/chain/types.js';
+import { PaypubStore, Sealer } from '../../src/paypub/store.js';
+import { PaypubWatch } from '../../src/paypub/watch.js';
+import { sleep } from '../../src/util/time.js';
+import { FakeChain } from '../wallet/fake-chain.js';
+
+/** A chain whose tip takes a while to answer, counting live subscriptions. */
+class SlowChain extends FakeChain {
+  live = 0;
+  tipCalls = 0;
+
+  override async getTip(): Promise<ChainTip> {
+    this.tipCalls++;
+    await sleep(30);
+    return super.getTip();
+  }
+
+  override subscribe(listener: ChainListener): () => void {
+    this.live++;
+    const off = super.subscribe(listener);
+    return () => {
+      this.live--;
+      off();
+    };
+  }
+}
+
+let dir: string;
+let store: PaypubStore;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'dd-paypub-life-'));
+  store = new PaypubStore(join(dir, 'paypub.db'), new Sealer(new Uint8Array(randomBytes(32))));
+});
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('PaypubWatch lifecycle', () => {
+  it('close during open resolves and leaves no subscription and no follower', async () => {
+    const chain = new SlowChain();
+    const watch = new PaypubWatch({ store, source: chain, follow: true, pollIntervalMs: 10 });
+    const idle = timers();
+    const opening = watch.ready();
+    await sleep(5); // the open is waiting for the tip
+    expect(chain.tipCalls).toBe(1);
+    await watch.close();
+    expect(chain.live).toBe(0);
+    await expect(opening).rejects.toMatchObject({ code: 'CLOSED' });
+    const calls = chain.tipCalls;
+    await sleep(100);
+    expect(chain.tipCalls).toBe(calls); // no follower polling
+    expect(timers()).toBeLessThanOrEqual(idle);
+    await expect(watch.ready()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+
+  it('close after a full open removes the subscription', async () => {
+    const chain = new SlowChain();
+    const watch = new PaypubWatch({ store, source: chain, follow: true, pollIntervalMs: 10 });
+    await watch.ready();
+    expect(chain.live).toBeGreaterThanOrEqual(1);
+    await Promise.all([watch.close(), watch.close()]);
+    expect(chain.live).toBe(0);
+  });
+});
