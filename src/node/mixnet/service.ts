@@ -28,6 +28,10 @@ import { createPacket, createSurb, decodeSurb, encodeSurb, openReply, useSurb } 
 import type { SurbSecret } from './sphinx.js';
 import { decodePlain, encodePlain, openMessage, sealMessage } from './message.js';
 import type { MailboxItem } from './wire.js';
+import { CoverTraffic } from './cover.js';
+import type { CoverCounters } from './cover.js';
+import { LoopMonitor } from './loop-monitor.js';
+import type { LoopReport } from './loop-monitor.js';
 
 export interface MixnetServiceOptions {
   readonly identity: NodeIdentity;
@@ -51,6 +55,16 @@ export interface MixnetServiceOptions {
   /** Mailbox fetch interval (default 1 s). */
   readonly fetchIntervalMs?: number;
   readonly now?: () => number;
+  /** Cover traffic rates and the loop-loss timeout (./cover.ts); all rates 0 (off) by default. */
+  readonly cover?: CoverSettings;
+}
+
+/** Cover traffic: packets per second of each stream, and when an unreturned loop counts as lost. */
+export interface CoverSettings {
+  readonly loopRate?: number;
+  readonly dropRate?: number;
+  readonly mixLoopRate?: number;
+  readonly loopTimeoutMs?: number;
 }
 
 /** A message sent or received. */
@@ -88,6 +102,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   readonly #messages: MixMessage[] = [];
   readonly #surbs = new Map<string, { secret: SurbSecret; contact: string; messageId: string }>();
   readonly #inbound = new Map<string, Uint8Array>();
+  #cover: CoverTraffic | null = null;
 
   constructor(options: MixnetServiceOptions) {
     super();
@@ -147,7 +162,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
       this.#keyring = new MixKeyring({ epoch: this.#epoch, privateKey: key });
       this.#node = new MixNode({
         identity: this.#o.identity, keyring: this.#keyring, provider: this.#o.provider === true,
-        resolve: (a) => this.directory.resolve(a),
+        resolve: (a) => this.directory.resolve(a), onDelivery: (m, b) => this.#cover?.takeOwnDelivery(m, b) ?? false,
       });
       await this.#node.listen(this.#o.host ?? '127.0.0.1', this.#o.port ?? 0);
       // The keyring keeps `key` (not a copy) until the epoch after next: never wipe it here.
@@ -156,6 +171,40 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     }
     this.#tryConnect();
     this.#fetchTimer = setInterval(() => void this.fetchNow(), this.#o.fetchIntervalMs ?? 1000);
+    this.#startCover();
+  }
+
+  #startCover(): void {
+    const c = this.#o.cover ?? {};
+    const mean = this.#o.meanDelayMs ?? 50;
+    const monitor = new LoopMonitor(c.loopTimeoutMs ?? Math.max(5000, 30 * mean + 5 * (this.#o.fetchIntervalMs ?? 1000)), this.#o.now);
+    this.#cover = new CoverTraffic({
+      identity: this.#o.identity, directory: this.directory, monitor, meanDelayMs: mean,
+      loopRate: c.loopRate ?? 0, dropRate: c.dropRate ?? 0, mixLoopRate: c.mixLoopRate ?? 0, layer: this.layer, provider: this.provider,
+      home: () => (this.#client ? this.#home : null),
+      sendClient: (out) => {
+        if (!this.#client) return false;
+        try {
+          this.#client.send(out);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      sendMix: (out) => this.#node?.inject(out.firstHop, out.packet),
+    });
+    this.#cover.start();
+  }
+
+  /** Cover traffic (rates, packets sent) and the loop-loss report per route and per hop. */
+  coverStatus(): { rates: { loop: number; drop: number; mixLoop: number }; sent: CoverCounters; loops: LoopReport } | null {
+    const c = this.#cover;
+    return c ? { rates: c.rates, sent: { ...c.counters }, loops: c.monitor.report() } : null;
+  }
+
+  /** The cover traffic generator (after start). */
+  get cover(): CoverTraffic | null {
+    return this.#cover;
   }
 
   #publishDescriptor(mixKey: Uint8Array): void {
@@ -258,7 +307,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   #onItem(item: MailboxItem): void {
     if (item.kind === 'deliver') {
       const opened = openMessage(this.#o.identity, item.body);
-      if (!opened || !this.#o.isContact(opened.from)) return;
+      if (!opened || this.#cover?.takeOpened(opened) || !this.#o.isContact(opened.from)) return;
       const id = randomBytes(16).toString('hex');
       if (opened.surb) {
         this.#inbound.set(id, opened.surb);
@@ -329,6 +378,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#cover?.stop();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     if (this.#fetchTimer) clearInterval(this.#fetchTimer);
