@@ -21,6 +21,7 @@ import type { EntryDraft, LogEntry } from '../log/codec.js';
 import { MixClient } from './client.js';
 import { DEFAULT_EPOCH_MS, MixDirectory, descriptorDraft, mailboxDraft } from './directory.js';
 import { MixNode } from './mix-node.js';
+import type { PacketEvent } from './mix-node.js';
 import { MixKeyring } from './replay.js';
 import { x25519Base } from './primitives.js';
 import { routeDelaysMs } from './delays.js';
@@ -57,6 +58,8 @@ export interface MixnetServiceOptions {
   readonly now?: () => number;
   /** Cover traffic rates and the loop-loss timeout (./cover.ts); all rates 0 (off) by default. */
   readonly cover?: CoverSettings;
+  /** Instrumentation of the mix/provider role: called once per packet it processes (tests). */
+  readonly onPacket?: (event: PacketEvent) => void;
 }
 
 /** Cover traffic: packets per second of each stream, and when an unreturned loop counts as lost. */
@@ -163,6 +166,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
       this.#node = new MixNode({
         identity: this.#o.identity, keyring: this.#keyring, provider: this.#o.provider === true,
         resolve: (a) => this.directory.resolve(a), onDelivery: (m, b) => this.#cover?.takeOwnDelivery(m, b) ?? false,
+        ...(this.#o.onPacket ? { onPacket: this.#o.onPacket } : {}),
       });
       await this.#node.listen(this.#o.host ?? '127.0.0.1', this.#o.port ?? 0);
       // The keyring keeps `key` (not a copy) until the epoch after next: never wipe it here.
