@@ -5,6 +5,7 @@
  * black hole are lost, the others come back; the cover streams run at about their configured rates.
  */
 import { randomBytes } from 'node:crypto';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
 import { isDropMailbox } from '../../../src/node/mixnet/cover.js';
@@ -12,6 +13,8 @@ import { descriptorDraft } from '../../../src/node/mixnet/directory.js';
 import { LoopMonitor } from '../../../src/node/mixnet/loop-monitor.js';
 import type { LoopReport } from '../../../src/node/mixnet/loop-monitor.js';
 import { PACKET_BYTES } from '../../../src/node/mixnet/params.js';
+import { DEFAULT_COVER_RATE, mixnetOptions } from '../../../src/node/mixnet/options.js';
+import { mixnetRoutes } from '../../../src/node/mixnet/routes.js';
 import { x25519Base } from '../../../src/node/mixnet/primitives.js';
 import type { MixnetService } from '../../../src/node/mixnet/service.js';
 import { FRAME_PACKET, MAX_MIX_FRAME_BYTES } from '../../../src/node/mixnet/wire.js';
@@ -60,6 +63,16 @@ describe('loop monitor', () => {
     expect(hop(b).lossRate).toBe(0);
     expect(hop(c).lossRate).toBe(0.5);
     expect(r.routes[0]).toMatchObject({ hops: [hex(a), hex(c)], sent: 2, lost: 1, lossRate: 0.5 });
+  });
+});
+
+describe('cover options of the daemon', () => {
+  it('defaults every stream to the mobile-class rate and reads the environment', () => {
+    expect(mixnetOptions({}, {}).cover).toEqual({ loopRate: DEFAULT_COVER_RATE, dropRate: DEFAULT_COVER_RATE, mixLoopRate: DEFAULT_COVER_RATE });
+    expect(mixnetOptions({}, { DEADDROP_MIX_LOOP_RATE: '0.5', DEADDROP_MIX_DROP_RATE: '0', DEADDROP_MIX_LOOP_TIMEOUT_MS: '9000' }).cover)
+      .toEqual({ loopRate: 0.5, dropRate: 0, mixLoopRate: DEFAULT_COVER_RATE, loopTimeoutMs: 9000 });
+    expect(() => mixnetOptions({}, { DEADDROP_MIX_MIX_LOOP_RATE: '-1' })).toThrow(/packets per second/);
+    expect(() => mixnetOptions({}, { DEADDROP_MIX_LOOP_RATE: '1e3' })).toThrow(/packets per second/);
   });
 });
 
@@ -152,5 +165,21 @@ describe('cover traffic and loop loss', () => {
     expect(providers.map((p) => p.mixNode!.mailboxSize(Buffer.alloc(32)))).toEqual([0, 0]);
     expect(isDropMailbox(Buffer.alloc(32))).toBe(true);
     expect(alice.messages()).toEqual([]);
+
+    // The status route reports the same (through its response schema).
+    const app = Fastify();
+    try {
+      await app.register(mixnetRoutes, { service: () => alice, isContact: () => true });
+      const res = await app.inject({ method: 'GET', url: '/mixnet' });
+      expect(res.statusCode).toBe(200);
+      const status = res.json() as { cover: { rates: object; sent: { loop: number }; loops: LoopReport } };
+      expect(status.cover.rates).toEqual({ loop: LOOP_RATE, drop: DROP_RATE, mixLoop: 0 });
+      expect(status.cover.sent.loop).toBe(alice.coverStatus()!.sent.loop);
+      expect(status.cover.loops.hops[0]).toMatchObject({ address: B });
+      expect(status.cover.loops.hops[0]!.lossRate).toBeGreaterThanOrEqual(0.9);
+      expect(status.cover.loops.routes.length).toBe(alice.coverStatus()!.loops.routes.length);
+    } finally {
+      await app.close();
+    }
   });
 });
