@@ -22,7 +22,8 @@ import { equalBytes, toHex } from '../../util/bytes.js';
 import { exponentialDelayMs } from './delays.js';
 import { MIX_LAYERS, TooFewMixes } from './directory.js';
 import type { MixDescriptor, MixDirectory } from './directory.js';
-import type { LoopMonitor } from './loop-monitor.js';
+import { LoopMonitor } from './loop-monitor.js';
+import type { LoopReport } from './loop-monitor.js';
 import { openMessage, sealMessage } from './message.js';
 import type { OpenedMessage } from './message.js';
 import { ADDRESS_BYTES } from './params.js';
@@ -52,6 +53,22 @@ export function loopIdOf(me: Uint8Array, opened: OpenedMessage): Buffer | null {
   return m ? Buffer.from(m[1]!, 'hex') : null;
 }
 
+/** Cover traffic settings: packets per second of each stream (0: off, the default), and when an unreturned loop counts as lost. */
+export interface CoverSettings {
+  readonly loopRate?: number;
+  readonly dropRate?: number;
+  readonly mixLoopRate?: number;
+  /** Default: max(5 s, 30 × mean delay + 5 × fetch interval). */
+  readonly loopTimeoutMs?: number;
+}
+
+/** What the service reports (GET /node/mixnet, `cover`). */
+export interface CoverStatus {
+  readonly rates: { loop: number; drop: number; mixLoop: number };
+  readonly sent: CoverCounters;
+  readonly loops: LoopReport;
+}
+
 export interface CoverOptions {
   readonly identity: NodeIdentity;
   readonly directory: MixDirectory;
@@ -69,7 +86,7 @@ export interface CoverOptions {
   readonly provider: boolean;
   /** The home provider, once linked. */
   readonly home: () => Uint8Array | null;
-  /** Sends through the link to the home provider; false when there is no link. */
+  /** Sends through the link to the home provider; false (or a throw) when there is no link. */
   readonly sendClient: (out: OutgoingPacket) => boolean;
   /** Sends from the node's own mix listener to the first hop (mix loops). */
   readonly sendMix: (out: OutgoingPacket) => void;
@@ -159,6 +176,18 @@ export class CoverTraffic {
     return { loop: this.#o.loopRate, drop: this.#o.dropRate, mixLoop: mixRole ? this.#o.mixLoopRate : 0 };
   }
 
+  /** Cover for a MixnetService: the monitor's timeout from the settings or the service's timings. */
+  static forService(settings: CoverSettings, o: Omit<CoverOptions, 'monitor' | 'loopRate' | 'dropRate' | 'mixLoopRate'> & { fetchIntervalMs: number; now?: () => number }): CoverTraffic {
+    const timeout = settings.loopTimeoutMs ?? Math.max(5000, 30 * o.meanDelayMs + 5 * o.fetchIntervalMs);
+    return new CoverTraffic({
+      ...o, monitor: new LoopMonitor(timeout, o.now), loopRate: settings.loopRate ?? 0, dropRate: settings.dropRate ?? 0, mixLoopRate: settings.mixLoopRate ?? 0,
+    });
+  }
+
+  status(): CoverStatus {
+    return { rates: this.rates, sent: { ...this.counters }, loops: this.#o.monitor.report() };
+  }
+
   start(): void {
     if (this.#tickers.length > 0) return;
     const r = this.rates;
@@ -205,7 +234,7 @@ export class CoverTraffic {
     if (!route) return this.#skip();
     const id = randomBytes(16);
     const out = createPacket(route, this.#o.identity.publicKey, coverBody(this.#o.identity, `loop ${toHex(id)}`));
-    if (!this.#o.sendClient(out)) return this.#skip();
+    if (!this.#clientSend(out)) return this.#skip();
     this.#o.monitor.sent(id, route.map((h) => h.address));
     this.counters.loop++;
     return true;
@@ -218,7 +247,7 @@ export class CoverTraffic {
     const route = home && exit ? this.#clientRoute(home, exit.address) : null;
     if (!route) return this.#skip();
     const out = createPacket(route, DROP_MAILBOX, coverBody(this.#o.identity, `drop ${toHex(randomBytes(16))}`));
-    if (!this.#o.sendClient(out)) return this.#skip();
+    if (!this.#clientSend(out)) return this.#skip();
     this.counters.drop++;
     return true;
   }
@@ -277,6 +306,14 @@ export class CoverTraffic {
     if (!id) return false;
     this.#o.monitor.returned(id);
     return true;
+  }
+
+  #clientSend(out: OutgoingPacket): boolean {
+    try {
+      return this.#o.sendClient(out);
+    } catch {
+      return false; // the link closed under us
+    }
   }
 
   #skip(): false {

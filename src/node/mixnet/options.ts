@@ -9,7 +9,7 @@
  */
 import { DeaddropError } from '../../util/errors.js';
 import { fromHex } from '../crypto.js';
-import type { CoverSettings } from './service.js';
+import type { CoverSettings } from './cover.js';
 
 /** What the node feature passes to the mixnet service. */
 export interface MixnetOptions {

@@ -30,9 +30,7 @@ import type { SurbSecret } from './sphinx.js';
 import { decodePlain, encodePlain, openMessage, sealMessage } from './message.js';
 import type { MailboxItem } from './wire.js';
 import { CoverTraffic } from './cover.js';
-import type { CoverCounters } from './cover.js';
-import { LoopMonitor } from './loop-monitor.js';
-import type { LoopReport } from './loop-monitor.js';
+import type { CoverSettings, CoverStatus } from './cover.js';
 
 export interface MixnetServiceOptions {
   readonly identity: NodeIdentity;
@@ -60,14 +58,6 @@ export interface MixnetServiceOptions {
   readonly cover?: CoverSettings;
   /** Instrumentation of the mix/provider role: called once per packet it processes (tests). */
   readonly onPacket?: (event: PacketEvent) => void;
-}
-
-/** Cover traffic: packets per second of each stream, and when an unreturned loop counts as lost. */
-export interface CoverSettings {
-  readonly loopRate?: number;
-  readonly dropRate?: number;
-  readonly mixLoopRate?: number;
-  readonly loopTimeoutMs?: number;
 }
 
 /** A message sent or received. */
@@ -179,21 +169,13 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   }
 
   #startCover(): void {
-    const c = this.#o.cover ?? {};
-    const mean = this.#o.meanDelayMs ?? 50;
-    const monitor = new LoopMonitor(c.loopTimeoutMs ?? Math.max(5000, 30 * mean + 5 * (this.#o.fetchIntervalMs ?? 1000)), this.#o.now);
-    this.#cover = new CoverTraffic({
-      identity: this.#o.identity, directory: this.directory, monitor, meanDelayMs: mean,
-      loopRate: c.loopRate ?? 0, dropRate: c.dropRate ?? 0, mixLoopRate: c.mixLoopRate ?? 0, layer: this.layer, provider: this.provider,
+    this.#cover = CoverTraffic.forService(this.#o.cover ?? {}, {
+      identity: this.#o.identity, directory: this.directory, layer: this.layer, provider: this.provider,
+      meanDelayMs: this.#o.meanDelayMs ?? 50, fetchIntervalMs: this.#o.fetchIntervalMs ?? 1000, ...(this.#o.now ? { now: this.#o.now } : {}),
       home: () => (this.#client ? this.#home : null),
       sendClient: (out) => {
-        if (!this.#client) return false;
-        try {
-          this.#client.send(out);
-          return true;
-        } catch {
-          return false;
-        }
+        this.#client?.send(out);
+        return this.#client !== null;
       },
       sendMix: (out) => this.#node?.inject(out.firstHop, out.packet),
     });
@@ -201,9 +183,8 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   }
 
   /** Cover traffic (rates, packets sent) and the loop-loss report per route and per hop. */
-  coverStatus(): { rates: { loop: number; drop: number; mixLoop: number }; sent: CoverCounters; loops: LoopReport } | null {
-    const c = this.#cover;
-    return c ? { rates: c.rates, sent: { ...c.counters }, loops: c.monitor.report() } : null;
+  coverStatus(): CoverStatus | null {
+    return this.#cover?.status() ?? null;
   }
 
   /** The cover traffic generator (after start). */
