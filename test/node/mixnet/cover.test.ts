@@ -27,7 +27,7 @@ const LOOP_RATE = 20;
 const DROP_RATE = 10;
 const MIX_LOOP_RATE = 10;
 const RUN_MS = 5000;
-const LOOP_TIMEOUT_MS = 3000;
+const LOOP_TIMEOUT_MS = 6000; // generous: a loss here must mean a dropped packet, not a busy machine
 
 /** Lost share of the finished loops of the routes `keep` selects. */
 function lossOf(report: LoopReport, keep: (hops: readonly string[]) => boolean): { finished: number; rate: number } {
@@ -181,5 +181,5 @@ describe('cover traffic and loop loss', () => {
     } finally {
       await app.close();
     }
-  });
+  }, 60_000);
 });
