@@ -5,7 +5,8 @@
  * it hands every signed entry one runner publishes to every other runner.
  *
  * argv[2]: { seed: hex, layer?, provider?, host?, home?: hex, meanDelayMs?, fetchIntervalMs?,
- *            feed?: { seq, prev: hex } }  (feed: where this identity's log continues after a restart)
+ *            feed?: { seq, prev: hex }, cover?: CoverSettings }  (feed: where this identity's log
+ *            continues after a restart; cover: ./src/node/mixnet/cover.ts, off by default)
  * stdin:   { op: "entry", raw: hex } | { op: "send", to: hex, text } | { op: "reply", id, text }
  *          | { op: "status", mailbox?: hex } | { op: "quit" }
  * stdout:  { ev: "ready", address, url } | { ev: "entry", raw, seq, hash } | { ev: "message", m }
@@ -15,6 +16,7 @@ import { createInterface } from 'node:readline';
 import { NodeIdentity } from '../../src/node/identity.js';
 import { ZERO_HASH, createEntry, decodeEntry } from '../../src/node/log/codec.js';
 import { MixnetService } from '../../src/node/mixnet/service.js';
+import type { CoverSettings } from '../../src/node/mixnet/cover.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 
 interface Config {
@@ -26,6 +28,7 @@ interface Config {
   meanDelayMs?: number;
   fetchIntervalMs?: number;
   feed?: { seq: number; prev: string };
+  cover?: CoverSettings;
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -49,6 +52,7 @@ const service: MixnetService = new MixnetService({
   ...(cfg.provider ? { provider: true } : {}),
   ...(cfg.host ? { host: cfg.host } : {}),
   ...(cfg.home ? { home: fromHex(cfg.home) } : {}),
+  ...(cfg.cover ? { cover: cfg.cover } : {}),
 });
 service.on('message', (m) => out({ ev: 'message', m }));
 
@@ -77,6 +81,7 @@ function handle(line: string): void {
         ev: 'status', connected: service.connected, home: service.home ? toHex(service.home) : null,
         processed: node?.processed ?? null, drops: node ? { ...node.drops } : null,
         mailbox: node && cmd.mailbox ? node.mailboxSize(fromHex(cmd.mailbox)) : null,
+        cover: service.coverStatus(),
       });
     } else if (cmd.op === 'quit') void quit();
     else out({ ev: 'error', message: `unknown op ${cmd.op}` });

@@ -5,7 +5,8 @@
  * (nftables masquerade). Alice writes to Bob while Bob is offline; Bob comes online, fetches from
  * his provider and answers through Alice's SURB. Every mix and provider records (previous hop, next
  * hop) per packet, and the TCP peers in every namespace are read: no single mix and no provider saw
- * both Alice and Bob, and nobody saw Alice's private address.
+ * both Alice and Bob, and nobody saw Alice's private address. Alice's loop cover, through the NAT
+ * and the three layers, comes back without loss.
  */
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -102,12 +103,12 @@ describe.skipIf(skip !== null)(`mixnet across network namespaces, one client beh
     for (const r of runners) if (r !== from) r.send({ op: 'entry', raw });
   }
 
-  async function start(name: string, role: { layer?: number; provider?: boolean; home?: string; listen?: boolean }): Promise<Runner> {
+  async function start(name: string, role: { layer?: number; provider?: boolean; home?: string; cover?: object }): Promise<Runner> {
     const host = lab.host(name);
     const feed = feeds.get(id(name));
     const cfg = {
       seed: seeds.get(name), ...(role.layer ? { layer: role.layer } : {}), ...(role.provider ? { provider: true } : {}),
-      ...(role.home ? { home: role.home } : {}), host: host.ip, meanDelayMs: 20, fetchIntervalMs: 200, ...(feed ? { feed } : {}),
+      ...(role.home ? { home: role.home } : {}), ...(role.cover ? { cover: role.cover } : {}), host: host.ip, meanDelayMs: 20, fetchIntervalMs: 200, ...(feed ? { feed } : {}),
     };
     const child = lab.spawn(name, process.execPath, ['--import', 'tsx', RUNNER, JSON.stringify(cfg)], { cwd: process.cwd() });
     const r = new Runner(name, child, broadcast);
@@ -150,8 +151,8 @@ describe.skipIf(skip !== null)(`mixnet across network namespaces, one client beh
     await waitUntil(() => hasEntry(id('bob'), 'deaddrop/mix-mailbox'), 'Bob\'s mailbox announcement');
     await bobOnce.quit();
 
-    // Alice, behind NAT, writes to Bob.
-    const a = await start('alice', { home: id('provA') });
+    // Alice, behind NAT, writes to Bob (and sends loop and drop cover all along).
+    const a = await start('alice', { home: id('provA'), cover: { loopRate: 4, dropRate: 2, loopTimeoutMs: 15_000 } });
     await waitUntil(async () => ((await a.status()).connected === true ? true : undefined), 'Alice linked to her provider');
     const sentAt = a.events.length;
     a.send({ op: 'send', to: id('bob'), text: 'hello bob, from behind the NAT' });
@@ -199,5 +200,12 @@ describe.skipIf(skip !== null)(`mixnet across network namespaces, one client beh
       expect(ps, `${n} saw Alice's private address`).not.toContain(alice.ip);
       if (n.startsWith('mix')) expect(ps.some((p) => p === ROUTER_WAN_IP || p === bob.ip), `${n} is linked to a client`).toBe(false);
     }
+
+    // Alice's loops crossed the NAT and every layer and came back; none was lost.
+    const loops = await waitUntil(async () => {
+      const c = (await a.status()).cover as { loops: { returned: number; lost: number } } | null;
+      return c && c.loops.returned >= 5 ? c.loops : undefined;
+    }, 'Alice\'s loops back', 30_000);
+    expect(loops.lost).toBe(0);
   });
 });
