@@ -22,6 +22,8 @@
  *                   ratio 0.5).
  * - mixnet.forward.wall  the same runs by the wall clock: bounded by the slowest stage, usually the
  *                   worker thread that both sends and receives, on a 2-core machine shared with others.
+ * - mixnet.e2e.*    through the 7-node loopback network: messages/s and median latency with zero
+ *                   delays, median and 99th percentile with the default delays (bench/mixnet-e2e.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -35,6 +37,7 @@ import type { ReplayGuard, RouteHop } from '../src/node/mixnet/sphinx.js';
 import { x25519, x25519Base } from '../src/node/mixnet/primitives.js';
 import { compare, lastResult, measure, round } from './measure.js';
 import type { Emit } from './types.js';
+import { benchEndToEnd } from './mixnet-e2e.js';
 
 const POOL = 256;
 const PREFILL = 100_000;
@@ -90,6 +93,7 @@ export async function run(emit: Emit): Promise<void> {
   emit({ name: 'mixnet.create', unit: 'packets/s', value: round(createRate), anchor: 'raw X25519/s ÷ 19 (X25519 operations per 5-hop packet)', anchorValue: round(ceiling), ratio: round(createRate / ceiling) });
 
   await benchForward(emit);
+  await benchEndToEnd(emit);
 }
 
 const FORWARD_PACKETS = 3000;

@@ -22,6 +22,9 @@ fi
 # Tor for the onion tests (test/node/tor-*.int.test.ts) and `deaddrop start --tor`.
 bash "$HERE/install-tor.sh"
 
+# iproute2 and nftables for the multi-host mixnet test (test/node/mixnet/netns.int.test.ts).
+bash "$HERE/install-netns.sh"
+
 # Python packages for the interop tests (e.g. PyPI `cryptography`), into the same venv.
 if [ -f "$HERE/install-pytools.sh" ]; then
   bash "$HERE/install-pytools.sh"

@@ -21,6 +21,7 @@ import { FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, MAX_MIX_FRAME_
 import type { MailboxItem } from './wire.js';
 import { PACKET_BYTES } from './params.js';
 import { toHex } from '../../util/bytes.js';
+import { isDropMailbox } from './cover.js';
 
 /** Finds the endpoint of a mixnet address (from verified descriptors; a map in tests). */
 export type Resolver = (address: Uint8Array) => string | undefined;
@@ -50,6 +51,8 @@ export interface MixNodeOptions {
   readonly maxMailbox?: number;
   /** Called once per processed packet (instrumentation; never given secrets). */
   readonly onPacket?: (event: PacketEvent) => void;
+  /** A forward packet delivered here: return true to consume it (the node's own loop cover). */
+  readonly onDelivery?: (mailbox: Buffer, body: Buffer) => boolean;
 }
 
 /** Counters of dropped input, by reason. */
@@ -61,7 +64,7 @@ interface Bucket {
 }
 
 export class MixNode {
-  readonly #o: Required<Omit<MixNodeOptions, 'onPacket'>> & Pick<MixNodeOptions, 'onPacket'>;
+  readonly #o: Required<Omit<MixNodeOptions, 'onPacket' | 'onDelivery'>> & Pick<MixNodeOptions, 'onPacket' | 'onDelivery'>;
   #server: ChannelServer | undefined;
   readonly #links = new Map<string, Promise<SecureChannel | undefined>>();
   readonly #mailboxes = new Map<string, MailboxItem[]>();
@@ -71,6 +74,8 @@ export class MixNode {
   readonly drops: DropCounters = { size: 0, point: 0, mac: 0, replay: 0, command: 0, payload: 0, frame: 0, rate: 0, queue: 0, mailbox: 0, unreachable: 0, fetch: 0 };
   /** Packets relayed or delivered. */
   processed = 0;
+  /** Drop cover discarded at this provider (cover.ts). */
+  coverDiscarded = 0;
 
   constructor(options: MixNodeOptions) {
     this.#o = { provider: false, linkRate: 2000, linkBurst: 200, maxQueued: 50_000, maxMailbox: 10_000, ...options };
@@ -162,8 +167,18 @@ export class MixNode {
       this.#timers.add(t);
       return;
     }
+    if (r.kind === 'deliver' && this.#o.onDelivery?.(r.mailbox, r.body)) {
+      this.processed++;
+      return;
+    }
     if (!this.#o.provider) {
       this.drops.command++;
+      return;
+    }
+    if (r.kind === 'deliver' && isDropMailbox(r.mailbox)) {
+      this.processed++;
+      this.coverDiscarded++;
+      this.#o.onPacket?.({ from, to: r.mailbox, kind: r.kind });
       return;
     }
     const key = r.mailbox.toString('hex');
@@ -193,6 +208,11 @@ export class MixNode {
       // The link closed mid-fetch: keep the items for the next fetch.
       this.#mailboxes.set(key, box);
     }
+  }
+
+  /** Sends a packet this node made itself (mix loop cover) to its first hop. */
+  inject(next: Uint8Array, packet: Buffer): void {
+    void this.#forward(Buffer.from(next), packet);
   }
 
   /** Sends `packet` to `next` over one cached, authenticated link (dialed on first use). */

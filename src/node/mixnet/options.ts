@@ -2,10 +2,14 @@
  * Mixnet options of `deaddrop start`: `--mix-layer <1..3>` and `--provider` choose the roles;
  * DEADDROP_MIX_HOST / DEADDROP_MIX_PORT / DEADDROP_MIX_ADVERTISE place the mix listener,
  * DEADDROP_MIX_PROVIDER picks the home provider (64 hex), DEADDROP_MIX_DELAY_MS sets the mean
- * Poisson delay per mix hop, DEADDROP_MIX_EPOCH_MS the epoch length.
+ * Poisson delay per mix hop, DEADDROP_MIX_EPOCH_MS the epoch length. Cover traffic (packets per
+ * second, 0 turns a stream off): DEADDROP_MIX_LOOP_RATE (client loops), DEADDROP_MIX_DROP_RATE
+ * (client drops), DEADDROP_MIX_MIX_LOOP_RATE (a mix's or provider's own loops), each
+ * {@link DEFAULT_COVER_RATE} by default; DEADDROP_MIX_LOOP_TIMEOUT_MS is when a loop counts as lost.
  */
 import { DeaddropError } from '../../util/errors.js';
 import { fromHex } from '../../util/bytes.js';
+import type { CoverSettings } from './cover.js';
 
 /** What the node feature passes to the mixnet service. */
 export interface MixnetOptions {
@@ -18,6 +22,16 @@ export interface MixnetOptions {
   readonly meanDelayMs?: number;
   readonly epochMs?: number;
   readonly fetchIntervalMs?: number;
+  readonly cover?: CoverSettings;
+}
+
+/** Cover packets per second of each stream in the daemon (1 packet every 20 s: a mobile-class cost). */
+export const DEFAULT_COVER_RATE = 0.05;
+
+function rate(value: string, what: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(value.trim()) || !Number.isFinite(n) || n > 100) throw DeaddropError.badInput(`${what} must be a number of packets per second, 0..100`);
+  return n;
 }
 
 function int(value: string, what: string, min: number, max: number): number {
@@ -44,5 +58,13 @@ export function mixnetOptions(flags: { mixLayer?: string; provider?: boolean }, 
   }
   if (env.DEADDROP_MIX_DELAY_MS) o.meanDelayMs = int(env.DEADDROP_MIX_DELAY_MS, 'DEADDROP_MIX_DELAY_MS', 0, 60_000);
   if (env.DEADDROP_MIX_EPOCH_MS) o.epochMs = int(env.DEADDROP_MIX_EPOCH_MS, 'DEADDROP_MIX_EPOCH_MS', 10_000, 7 * 24 * 3600_000);
+  const cover = {
+    loopRate: env.DEADDROP_MIX_LOOP_RATE ? rate(env.DEADDROP_MIX_LOOP_RATE, 'DEADDROP_MIX_LOOP_RATE') : DEFAULT_COVER_RATE,
+    dropRate: env.DEADDROP_MIX_DROP_RATE ? rate(env.DEADDROP_MIX_DROP_RATE, 'DEADDROP_MIX_DROP_RATE') : DEFAULT_COVER_RATE,
+    mixLoopRate: env.DEADDROP_MIX_MIX_LOOP_RATE ? rate(env.DEADDROP_MIX_MIX_LOOP_RATE, 'DEADDROP_MIX_MIX_LOOP_RATE') : DEFAULT_COVER_RATE,
+  };
+  o.cover = env.DEADDROP_MIX_LOOP_TIMEOUT_MS
+    ? { ...cover, loopTimeoutMs: int(env.DEADDROP_MIX_LOOP_TIMEOUT_MS, 'DEADDROP_MIX_LOOP_TIMEOUT_MS', 100, 3600_000) }
+    : cover;
   return o;
 }

@@ -4,7 +4,8 @@
  * - `GET  /node/messages`: messages sent and received through the mixnet (kept in memory)
  * - `POST /node/messages`: `{ contact, text }` sends a message to a contact; `{ replyTo, text }`
  *   answers a received message once through its sender's SURB
- * - `GET  /node/mixnet`: this node's roles, its provider link and the verified directory
+ * - `GET  /node/mixnet`: this node's roles, its provider link, the verified directory, cover
+ *   traffic and the loop loss per route and per hop
  *
  * A new message also reaches the `/events` websocket as `node.message.received`.
  */
@@ -36,6 +37,27 @@ export const messageSchema = {
   },
 } as const;
 
+const counts = {
+  sent: { type: 'integer' }, returned: { type: 'integer' }, lost: { type: 'integer' }, lossRate: { type: ['number', 'null'] },
+} as const;
+
+/** Cover traffic and loop loss (MixnetService.coverStatus). */
+const coverSchema = {
+  type: 'object',
+  properties: {
+    rates: { type: 'object', properties: { loop: { type: 'number' }, drop: { type: 'number' }, mixLoop: { type: 'number' } } },
+    sent: { type: 'object', properties: { loop: { type: 'integer' }, drop: { type: 'integer' }, mixLoop: { type: 'integer' }, skipped: { type: 'integer' } } },
+    loops: {
+      type: 'object',
+      properties: {
+        ...counts, pending: { type: 'integer' }, medianRttMs: { type: ['number', 'null'] },
+        routes: { type: 'array', items: { type: 'object', properties: { hops: { type: 'array', items: hex32 }, ...counts } } },
+        hops: { type: 'array', items: { type: 'object', properties: { address: hex32, ...counts } } },
+      },
+    },
+  },
+} as const;
+
 const statusSchema = {
   type: 'object',
   properties: {
@@ -43,6 +65,8 @@ const statusSchema = {
     home: { anyOf: [hex32, { type: 'null' }] }, connected: { type: 'boolean' },
     layers: { type: 'array', items: { type: 'integer' } }, providers: { type: 'array', items: hex32 }, refused: { type: 'integer' },
     drops: { type: ['object', 'null'], additionalProperties: { type: 'integer' } }, processed: { type: ['integer', 'null'] },
+    coverDiscarded: { type: ['integer', 'null'] },
+    cover: { anyOf: [coverSchema, { type: 'null' }] },
   },
 } as const;
 
@@ -105,6 +129,7 @@ export async function mixnetRoutes(app: FastifyInstance, opts: MixnetRouteOption
       layer: s.layer, provider: s.provider, url: s.url, home: home ? toHex(home) : null, connected: s.connected,
       layers: [1, 2, 3].map((l) => d.layer(l).length), providers: d.providers().map((p) => toHex(p.address)), refused: d.refused,
       drops: s.mixNode ? { ...s.mixNode.drops } : null, processed: s.mixNode?.processed ?? null,
+      coverDiscarded: s.mixNode?.coverDiscarded ?? null, cover: s.coverStatus(),
     };
   });
 }

@@ -21,6 +21,7 @@ import type { EntryDraft, LogEntry } from '../log/codec.js';
 import { MixClient } from './client.js';
 import { DEFAULT_EPOCH_MS, MixDirectory, descriptorDraft, mailboxDraft } from './directory.js';
 import { MixNode } from './mix-node.js';
+import type { PacketEvent } from './mix-node.js';
 import { MixKeyring } from './replay.js';
 import { x25519Base } from './primitives.js';
 import { routeDelaysMs } from './delays.js';
@@ -29,6 +30,7 @@ import type { SurbSecret } from './sphinx.js';
 import { decodePlain, encodePlain, openMessage, sealMessage } from './message.js';
 import type { MailboxItem } from './wire.js';
 import { toHex } from '../../util/bytes.js';
+import { type CoverSettings, type CoverStatus, CoverTraffic } from './cover.js';
 
 export interface MixnetServiceOptions {
   readonly identity: NodeIdentity;
@@ -52,6 +54,10 @@ export interface MixnetServiceOptions {
   /** Mailbox fetch interval (default 1 s). */
   readonly fetchIntervalMs?: number;
   readonly now?: () => number;
+  /** Cover traffic rates and the loop-loss timeout (./cover.ts); all rates 0 (off) by default. */
+  readonly cover?: CoverSettings;
+  /** Instrumentation of the mix/provider role: called once per packet it processes (tests). */
+  readonly onPacket?: (event: PacketEvent) => void;
 }
 
 /** A message sent or received. */
@@ -88,6 +94,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   readonly #messages: MixMessage[] = [];
   readonly #surbs = new Map<string, { secret: SurbSecret; contact: string; messageId: string }>();
   readonly #inbound = new Map<string, Uint8Array>();
+  #cover: CoverTraffic | null = null;
 
   constructor(options: MixnetServiceOptions) {
     super();
@@ -147,7 +154,8 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
       this.#keyring = new MixKeyring({ epoch: this.#epoch, privateKey: key });
       this.#node = new MixNode({
         identity: this.#o.identity, keyring: this.#keyring, provider: this.#o.provider === true,
-        resolve: (a) => this.directory.resolve(a),
+        resolve: (a) => this.directory.resolve(a), onDelivery: (m, b) => this.#cover?.takeOwnDelivery(m, b) ?? false,
+        ...(this.#o.onPacket ? { onPacket: this.#o.onPacket } : {}),
       });
       await this.#node.listen(this.#o.host ?? '127.0.0.1', this.#o.port ?? 0);
       // The keyring keeps `key` (not a copy) until the epoch after next: never wipe it here.
@@ -156,6 +164,31 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     }
     this.#tryConnect();
     this.#fetchTimer = setInterval(() => void this.fetchNow(), this.#o.fetchIntervalMs ?? 1000);
+    this.#startCover();
+  }
+
+  #startCover(): void {
+    this.#cover = CoverTraffic.forService(this.#o.cover ?? {}, {
+      identity: this.#o.identity, directory: this.directory, layer: this.layer, provider: this.provider,
+      meanDelayMs: this.#o.meanDelayMs ?? 50, fetchIntervalMs: this.#o.fetchIntervalMs ?? 1000, ...(this.#o.now ? { now: this.#o.now } : {}),
+      home: () => (this.#client ? this.#home : null),
+      sendClient: (out) => {
+        this.#client?.send(out);
+        return this.#client !== null;
+      },
+      sendMix: (out) => this.#node?.inject(out.firstHop, out.packet),
+    });
+    this.#cover.start();
+  }
+
+  /** Cover traffic (rates, packets sent) and the loop-loss report per route and per hop. */
+  coverStatus(): CoverStatus | null {
+    return this.#cover?.status() ?? null;
+  }
+
+  /** The cover traffic generator (after start). */
+  get cover(): CoverTraffic | null {
+    return this.#cover;
   }
 
   #publishDescriptor(mixKey: Uint8Array): void {
@@ -258,7 +291,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   #onItem(item: MailboxItem): void {
     if (item.kind === 'deliver') {
       const opened = openMessage(this.#o.identity, item.body);
-      if (!opened || !this.#o.isContact(opened.from)) return;
+      if (!opened || this.#cover?.takeOpened(opened) || !this.#o.isContact(opened.from)) return;
       const id = randomBytes(16).toString('hex');
       if (opened.surb) {
         this.#inbound.set(id, opened.surb);
@@ -329,6 +362,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#cover?.stop();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     if (this.#fetchTimer) clearInterval(this.#fetchTimer);
