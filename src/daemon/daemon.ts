@@ -13,6 +13,7 @@ import type { DaemonStatus, TorStatusReport } from '../api/services.js';
 import { removeApiUrl, removeStaleApiUrl, writeApiToken, writeApiUrl } from '../api/token.js';
 import type { Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
+import { secp } from '../util/secp.js';
 import { EventBus } from './event-bus.js';
 import { join } from 'node:path';
 import { keystoreExists, openKeystore, readKeystoreMeta } from '../wallet/keystore.js';
@@ -139,6 +140,7 @@ export class Daemon {
       tip,
       synced: tip !== null,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      secp: secp.name,
       tor: this.torStatus(),
     };
   }

@@ -16,7 +16,7 @@ import type { DaemonStatus } from '../../src/api/services.js';
 import { DashboardSessions, LOGIN_CODE_TTL_MS } from '../../src/dashboard/sessions.js';
 
 const status: DaemonStatus = {
-  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1,
+  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1, secp: 'native',
 };
 
 describe('dashboard serving and sign-in', () => {
