@@ -19,7 +19,7 @@ import { Transaction } from '@scure/btc-signer/transaction.js';
 import { buildDrop, openDropFromInputs, openDropWithSummary, openDropWithTweak } from '../src/deaddrop/scan.js';
 import { encodeAddress, outpointFromHex, summarizeInputs, tweakData, type InputSummary } from '../src/deaddrop/bip352.js';
 import { taggedHash } from '../src/util/hash.js';
-import { nobleSecp, scalar, wasmSecp, type Secp } from '../src/util/secp.js';
+import { nativeSecp, nobleSecp, scalar, wasmSecp, type Secp } from '../src/util/secp.js';
 import { round } from './measure.js';
 import type { Emit } from './types.js';
 
@@ -92,7 +92,8 @@ function assertOpensRealDrop(scanKey: Uint8Array, wasm: Secp): void {
   }
 }
 
-function trials(emit: Emit, wasm: Secp): void {
+/** Trial-decryption rates of `wasm` (any fast backend) beside noble; `suffix` tells the backends' lines apart. */
+function trials(emit: Emit, wasm: Secp, suffix = ''): void {
   const scanKey = key('scan');
   assertOpensRealDrop(scanKey, wasm);
   const list = candidates(wasm);
@@ -101,15 +102,15 @@ function trials(emit: Emit, wasm: Secp): void {
     () => rate((c) => openDropWithSummary({ scanKey }, c.summary, c.envelope, wasm) === null, list, 400),
     () => rate((c) => openDropWithSummary({ scanKey }, c.summary, c.envelope, nobleSecp) === null, list, 600),
   );
-  emit({ name: 'deaddrop.trial_decrypt.full_node', unit: 'trials/s', value: round(full.fast), anchor, anchorValue: round(full.anchor), ratio: round(full.fast / full.anchor) });
+  emit({ name: `deaddrop.trial_decrypt.full_node${suffix}`, unit: 'trials/s', value: round(full.fast), anchor, anchorValue: round(full.anchor), ratio: round(full.fast / full.anchor) });
   const light = sideBySide(
     () => rate((c) => openDropWithTweak({ scanKey }, c.tweak, c.envelope, wasm) === null, list, 400),
     () => rate((c) => openDropWithTweak({ scanKey }, c.tweak, c.envelope, nobleSecp) === null, list, 600),
   );
-  emit({ name: 'deaddrop.trial_decrypt.tweak_data', unit: 'trials/s', value: round(light.fast), anchor, anchorValue: round(light.anchor), ratio: round(light.fast / light.anchor) });
+  emit({ name: `deaddrop.trial_decrypt.tweak_data${suffix}`, unit: 'trials/s', value: round(light.fast), anchor, anchorValue: round(light.anchor), ratio: round(light.fast / light.anchor) });
   const mult = (b: Secp) => (c: Candidate): boolean => b.sharedSecretPoint(scanKey, c.tweak) !== null;
   const ecdh = sideBySide(() => rate(mult(wasm), list, 300), () => rate(mult(nobleSecp), list, 500));
-  emit({ name: 'deaddrop.ecdh', unit: 'mult/s', value: round(ecdh.fast), anchor: '@noble/curves Point.multiply', anchorValue: round(ecdh.anchor), ratio: round(ecdh.fast / ecdh.anchor) });
+  emit({ name: `deaddrop.ecdh${suffix}`, unit: 'mult/s', value: round(ecdh.fast), anchor: '@noble/curves Point.multiply', anchorValue: round(ecdh.anchor), ratio: round(ecdh.fast / ecdh.anchor) });
 }
 
 /** Signs a real drop transaction from one BIP86 input and returns its vsize (and checks it opens). */
@@ -147,8 +148,11 @@ function dropVsize(change: boolean, notify: boolean): number {
 }
 
 export async function run(emit: Emit): Promise<void> {
+  if (nativeSecp === null) throw new Error('bench: the native secp256k1 addon did not load; nothing to compare');
   if (wasmSecp === null) throw new Error('bench: tiny-secp256k1 (WASM) did not load; nothing to compare');
-  trials(emit, wasmSecp);
+  // The default backend (native libsecp256k1) under the plain names; the WASM fallback beside it.
+  trials(emit, nativeSecp);
+  trials(emit, wasmSecp, '.wasm');
   emit({ name: 'deaddrop.drop_tx.vsize.no_change', unit: 'vB', value: dropVsize(false, false), anchor: 'issue target (at most)', anchorValue: 160, ratio: round(dropVsize(false, false) / 160) });
   emit({ name: 'deaddrop.drop_tx.vsize.change', unit: 'vB', value: dropVsize(true, false), anchor: 'issue target (at most)', anchorValue: 205, ratio: round(dropVsize(true, false) / 205) });
   emit({ name: 'deaddrop.drop_tx.vsize.change_notify', unit: 'vB', value: dropVsize(true, true) });

@@ -52,7 +52,7 @@ async function subscriberWorker(input: WorkerInput): Promise<void> {
 
 const status: DaemonStatus = {
   version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: { fullBlocks: true } },
-  tip: { height: 1, hash: '00'.repeat(32) }, synced: true, uptimeSeconds: 0,
+  tip: { height: 1, hash: '00'.repeat(32) }, synced: true, uptimeSeconds: 0, secp: 'native',
 };
 
 export async function run(emit: Emit): Promise<void> {

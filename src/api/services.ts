@@ -12,6 +12,8 @@ export interface DaemonStatus {
   readonly tip: { readonly height: number; readonly hash: string } | null;
   readonly synced: boolean;
   readonly uptimeSeconds: number;
+  /** The secp256k1 backend chosen at start-up (native, tiny-secp256k1 or noble): it sets the scan speed. */
+  readonly secp: string;
   /**
    * The peer node's Tor: `{ enabled: false }` when Tor is off or the node is not running. The
    * daemon always sets it; optional for services without a peer node.

@@ -14,6 +14,7 @@ import { removeApiUrl, removeStaleApiUrl, writeApiToken, writeApiUrl } from '../
 import type { Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
 import { EventBus } from '../util/event-bus.js';
+import { secp } from '../util/secp.js';
 import { join } from 'node:path';
 import { keystoreExists, openKeystore, readKeystoreMeta } from '../wallet/keystore.js';
 import { WalletKeys } from '../wallet/keys.js';
@@ -150,6 +151,7 @@ export class Daemon {
       tip,
       synced: tip !== null,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      secp: secp.name,
       tor: this.torStatus(),
     };
   }

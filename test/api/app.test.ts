@@ -16,7 +16,7 @@ const status: DaemonStatus = {
   backend: { kind: 'btcd', capabilities: { fullBlocks: true } },
   tip: { height: 101, hash: 'ab'.repeat(32) },
   synced: true,
-  uptimeSeconds: 1,
+  uptimeSeconds: 1, secp: 'native',
 };
 
 describe('api app', () => {

@@ -19,7 +19,7 @@ import { dashboardForApi } from '../../src/dashboard/plugin.js';
 
 const TOKEN = 'f'.repeat(64);
 const status: DaemonStatus = {
-  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1,
+  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1, secp: 'native',
 };
 const locked = (): never => {
   throw new DeaddropError('NOT_INITIALIZED', 'locked');

@@ -20,7 +20,7 @@ import { waitUntil } from '../support/wait.js';
 
 const status: DaemonStatus = {
   version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: { fullBlocks: true } },
-  tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1,
+  tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1, secp: 'native',
 };
 
 const cleanups: (() => Promise<void>)[] = [];

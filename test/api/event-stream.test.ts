@@ -17,7 +17,7 @@ import { waitUntil } from '../support/wait.js';
 
 const status: DaemonStatus = {
   version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: { fullBlocks: true } },
-  tip: { height: 1, hash: '00'.repeat(32) }, synced: true, uptimeSeconds: 0,
+  tip: { height: 1, hash: '00'.repeat(32) }, synced: true, uptimeSeconds: 0, secp: 'native',
 };
 
 const cleanups: (() => Promise<void>)[] = [];

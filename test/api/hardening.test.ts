@@ -35,7 +35,7 @@ import { runCli } from '../support/cli.js';
 const TOKEN = 'e'.repeat(64);
 const auth = { authorization: `Bearer ${TOKEN}` };
 const status: DaemonStatus = {
-  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1,
+  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1, secp: 'native',
 };
 const locked = (): never => {
   throw new DeaddropError('NOT_INITIALIZED', 'locked');

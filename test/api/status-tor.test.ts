@@ -8,7 +8,7 @@ import type { TorStatusReport } from '../../src/feature/contract.js';
 
 const TOKEN = 'ab'.repeat(32);
 const base: DaemonStatus = {
-  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 7, hash: 'cd'.repeat(32) }, synced: true, uptimeSeconds: 3,
+  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 7, hash: 'cd'.repeat(32) }, synced: true, uptimeSeconds: 3, secp: 'native',
 };
 const onTor: TorStatusReport = {
   enabled: true, only: true, port: 80, managed: true, connected: true, bootstrapped: true, progress: 100, summary: 'Done',

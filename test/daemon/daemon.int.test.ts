@@ -40,8 +40,10 @@ describe.each(chainNodes())('daemon on %s', (kind) => {
       expect((await fetch(`${daemon.apiUrl}/status`)).status).toBe(401);
       const res = await fetch(`${daemon.apiUrl}/status`, { headers: auth() });
       expect(res.status).toBe(200);
-      const body = (await res.json()) as { network: string; backend: { kind: string }; tip: { height: number } };
+      const body = (await res.json()) as { network: string; backend: { kind: string }; tip: { height: number }; secp: string };
       expect(body.network).toBe('regtest');
+      // The secp256k1 backend chosen at start-up: the native addon ships prebuilt for this platform.
+      expect(body.secp).toBe('native');
       expect(body.backend.kind).toBe(kind);
       expect(body.tip.height).toBeGreaterThanOrEqual(101);
     });

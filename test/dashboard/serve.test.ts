@@ -17,7 +17,7 @@ import { DashboardSessions, LOGIN_CODE_TTL_MS } from '../../src/dashboard/sessio
 import { dashboardForApi } from '../../src/dashboard/plugin.js';
 
 const status: DaemonStatus = {
-  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1,
+  version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1, secp: 'native',
 };
 
 describe('dashboard serving and sign-in', () => {

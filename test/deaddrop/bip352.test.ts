@@ -14,7 +14,7 @@ import {
   receiverSharedSecret, receiverSharedSecretFromTweak, scanOutputs, senderSharedSecret, summarizeInputs, sumPrivateKeys,
   tweakData, K_MAX, type SenderKey, type SilentPaymentAddress, type TxInputView,
 } from '../../src/deaddrop/bip352.js';
-import { nobleSecp, wasmSecp, scalar, type Secp } from '../../src/util/secp.js';
+import { nativeSecp, nobleSecp, wasmSecp, scalar, type Secp } from '../../src/util/secp.js';
 import { isDeaddropError } from '../../src/util/errors.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -79,9 +79,10 @@ function inputView(v: Vin): TxInputView {
   };
 }
 
-const backends: Secp[] = [wasmSecp, nobleSecp].filter((b): b is Secp => b !== null);
+const backends: Secp[] = [nativeSecp, wasmSecp, nobleSecp].filter((b): b is Secp => b !== null);
 
-it('the WASM backend loaded (so the fast path is what these vectors exercise)', () => {
+it('the native and WASM backends loaded (so the fast paths are what these vectors exercise)', () => {
+  expect(nativeSecp).not.toBeNull();
   expect(wasmSecp).not.toBeNull();
   expect(cases.length).toBeGreaterThanOrEqual(28);
 });

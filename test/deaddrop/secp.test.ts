@@ -1,12 +1,12 @@
 /**
- * src/util/secp.ts: the WASM and noble backends keep one contract (same results, null for
+ * src/util/secp.ts: the native, WASM and noble backends keep one contract (same results, null for
  * every kind of bad bytes, TypeError only for non-bytes). Lives here because the dead-drop
  * work owns the module; it mirrors src/util/secp.ts.
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { CURVE_ORDER, nobleSecp, scalar, secp, secpBackend, selfTest, wasmSecp, type Secp } from '../../src/util/secp.js';
+import { availableSecpBackends, CURVE_ORDER, nativeSecp, nobleSecp, scalar, secp, secpBackend, selfTest, wasmSecp, type Secp } from '../../src/util/secp.js';
 
 const hex = (b: Uint8Array | null): string | null => (b === null ? null : Buffer.from(b).toString('hex'));
 const sc = (n: bigint): Uint8Array => scalar.fromBigInt(n);
@@ -16,32 +16,37 @@ function uncompressed(p: Uint8Array): Uint8Array {
   return secp256k1.Point.fromBytes(p).toBytes(false);
 }
 
-const backends: Secp[] = [wasmSecp, nobleSecp].filter((b): b is Secp => b !== null);
+const backends: Secp[] = [nativeSecp, wasmSecp, nobleSecp].filter((b): b is Secp => b !== null);
+/** The libsecp256k1 backends, each checked against noble. */
+const fast: Secp[] = backends.filter((b) => b !== nobleSecp);
 const scalarArb = fc.bigInt({ min: 1n, max: CURVE_ORDER - 1n });
 
-it('uses the WASM backend by default here, and both backends pass the self-test', () => {
+it('uses the native backend by default here, and every backend passes the self-test', () => {
+  // Both libsecp256k1 builds ship with the package here (a prebuilt addon for linux-x64, WASM).
+  expect(nativeSecp).not.toBeNull();
   expect(wasmSecp).not.toBeNull();
-  expect(secp.name).toBe(process.env['DEADDROP_SECP'] === 'noble' ? 'noble' : 'tiny-secp256k1');
+  expect(availableSecpBackends).toEqual(['native', 'tiny-secp256k1', 'noble']);
+  expect(secp.name).toBe(process.env['DEADDROP_SECP'] || 'native');
   for (const b of backends) expect(selfTest(b)).toBe(true);
   expect(secpBackend('noble')).toBe(nobleSecp);
+  expect(secpBackend('native')).toBe(nativeSecp);
 });
 
-describe('WASM and noble agree', () => {
-  const [wasm] = backends;
+describe.each(fast.map((b) => [b.name, b] as const))('%s and noble agree', (_name, wasm) => {
   it('on multiply, add, tweak, negate and lift_x for random scalars', () => {
     fc.assert(
       fc.property(scalarArb, scalarArb, (a, b) => {
         const A = nobleSecp.pointFromScalar(sc(a)) as Uint8Array;
         const B = nobleSecp.pointFromScalar(sc(b)) as Uint8Array;
-        expect(hex(wasm!.pointFromScalar(sc(a)))).toBe(hex(A));
-        expect(hex(wasm!.sharedSecretPoint(sc(b), A))).toBe(hex(nobleSecp.sharedSecretPoint(sc(b), A)));
-        expect(hex(wasm!.pointMultiply(uncompressed(A), sc(b)))).toBe(hex(nobleSecp.pointMultiply(A, sc(b))));
-        expect(hex(wasm!.pointAdd(A, B))).toBe(hex(nobleSecp.pointAdd(A, B)));
-        expect(hex(wasm!.pointAddScalar(A, sc(b)))).toBe(hex(nobleSecp.pointAddScalar(A, sc(b))));
-        expect(hex(wasm!.pointNegate(A))).toBe(hex(nobleSecp.pointNegate(A)));
-        expect(hex(wasm!.liftX(A.subarray(1)))).toBe(hex(nobleSecp.liftX(A.subarray(1))));
+        expect(hex(wasm.pointFromScalar(sc(a)))).toBe(hex(A));
+        expect(hex(wasm.sharedSecretPoint(sc(b), A))).toBe(hex(nobleSecp.sharedSecretPoint(sc(b), A)));
+        expect(hex(wasm.pointMultiply(uncompressed(A), sc(b)))).toBe(hex(nobleSecp.pointMultiply(A, sc(b))));
+        expect(hex(wasm.pointAdd(A, B))).toBe(hex(nobleSecp.pointAdd(A, B)));
+        expect(hex(wasm.pointAddScalar(A, sc(b)))).toBe(hex(nobleSecp.pointAddScalar(A, sc(b))));
+        expect(hex(wasm.pointNegate(A))).toBe(hex(nobleSecp.pointNegate(A)));
+        expect(hex(wasm.liftX(A.subarray(1)))).toBe(hex(nobleSecp.liftX(A.subarray(1))));
         // a·(b·G) = (a·b)·G
-        expect(hex(wasm!.pointMultiply(B, sc(a)))).toBe(hex(nobleSecp.pointFromScalar(scalar.mul(sc(a), sc(b)) as Uint8Array)));
+        expect(hex(wasm.pointMultiply(B, sc(a)))).toBe(hex(nobleSecp.pointFromScalar(scalar.mul(sc(a), sc(b)) as Uint8Array)));
       }),
       { numRuns: 40 },
     );
@@ -51,7 +56,7 @@ describe('WASM and noble agree', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 33, maxLength: 33 }), (p) => {
         for (const b of backends) expect(() => b.isPoint(p)).not.toThrow();
-        const r = backends.map((b) => hex(b.pointAddScalar(p, sc(1n))));
+        const r = [wasm, nobleSecp].map((b) => hex(b.pointAddScalar(p, sc(1n))));
         expect(r[0]).toBe(r[1]);
       }),
       { numRuns: 200 },

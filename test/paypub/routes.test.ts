@@ -19,7 +19,7 @@ describe('paypub routes', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'dd-paypub-routes-'));
     token = writeApiToken(dir);
-    const status = { status: async () => ({ version: '0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: null, synced: false, uptimeSeconds: 0 }) };
+    const status = { status: async () => ({ version: '0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: null, synced: false, uptimeSeconds: 0, secp: 'native' }) };
     app = await buildApp({ token, services: { status, events: new EventBus() }, routes: [routeGroup('/paypub', paypubRoutes, { service: () => undefined })] });
   });
   afterAll(async () => {

@@ -4,7 +4,7 @@ import { torStatusSchema } from '../../node/tor/routes.js';
 
 const statusSchema = {
   type: 'object',
-  required: ['version', 'network', 'backend', 'tip', 'synced', 'uptimeSeconds'],
+  required: ['version', 'network', 'backend', 'tip', 'synced', 'uptimeSeconds', 'secp'],
   properties: {
     version: { type: 'string' },
     network: { type: 'string' },
@@ -20,6 +20,7 @@ const statusSchema = {
     },
     synced: { type: 'boolean' },
     uptimeSeconds: { type: 'number' },
+    secp: { type: 'string', enum: ['native', 'tiny-secp256k1', 'noble'] },
     tor: torStatusSchema,
   },
 } as const;

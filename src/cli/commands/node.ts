@@ -193,9 +193,10 @@ export function registerNodeCommands(program: Command, context: ContextFactory):
       const ctx = context();
       const r = await daemonApi<{ id: string; endpoints: string[]; connected: string[]; contacts: number; feeds: number }>(ctx, 'GET', '/node');
       // The same Tor report as `/status`: bootstrap, published onions, how each peer was reached.
-      const { tor = { enabled: false } } = await daemonApi<{ tor?: TorStatusJson }>(ctx, 'GET', '/status');
-      print(ctx, { ...r, tor }, [
-        `node ${r.id}`, `endpoints: ${r.endpoints.join(' ')}`, `contacts: ${r.contacts} (${r.connected.length} connected), feeds: ${r.feeds}`, ...torLines(tor),
+      const { tor = { enabled: false }, secp } = await daemonApi<{ tor?: TorStatusJson; secp: string }>(ctx, 'GET', '/status');
+      print(ctx, { ...r, tor, secp }, [
+        `node ${r.id}`, `endpoints: ${r.endpoints.join(' ')}`, `contacts: ${r.contacts} (${r.connected.length} connected), feeds: ${r.feeds}`,
+        `secp256k1: ${secp}`, ...torLines(tor),
       ]);
     });
   node
