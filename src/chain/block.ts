@@ -24,9 +24,9 @@ import { hashToHex, readI32LE, readU32LE, readU64LE, sha256d, sha256dParts } fro
 export const HEADER_SIZE = 80;
 /** Smallest serialization Core can read: version, empty vin, empty vout, locktime. */
 const MIN_TX_SIZE = 10;
-/** prevout (36) + empty scriptSig length (1) + sequence (4). */
+/** prevout (36) + empty scriptSig length (1) + sequence (4). (@internal: shared with op-return-scan.ts) */
 export const MIN_INPUT_SIZE = 41;
-/** value (8) + empty script length (1). */
+/** value (8) + empty script length (1). (@internal: shared with op-return-scan.ts) */
 export const MIN_OUTPUT_SIZE = 9;
 
 // ---------------------------------------------------------------------------------------------
@@ -58,7 +58,7 @@ function readLongCompactSize(src: Uint8Array, pos: number, end: number, what: st
   return n;
 }
 
-/** Reads the CompactSize at `pos`. Advance by `csLen(value)`: canonical encoding fixes the size. */
+/** Reads the CompactSize at `pos`. Advance by `csLen(value)`: canonical encoding fixes the size. (@internal: shared with op-return-scan.ts) */
 export function readCS(src: Uint8Array, pos: number, end: number, what: string): number {
   if (pos >= end) throw truncated(what, 1, pos, end);
   const n = src[pos]!;
@@ -73,6 +73,7 @@ export function csLen(n: number): number {
 /**
  * A view of `src[start, end)`. Same as `subarray`, about twice as fast in V8, and always a plain
  * Uint8Array (a Buffer's `subarray` would return a Buffer).
+ * @internal shared with op-return-scan.ts
  */
 export function view(src: Uint8Array, start: number, end: number): Uint8Array {
   return new Uint8Array(src.buffer, src.byteOffset + start, end - start);
@@ -291,7 +292,7 @@ function skipWitness(src: Uint8Array, pos: number, end: number): number {
   return count === 0 ? ~pos : pos;
 }
 
-/** Skips `count` witness stacks; like Core, rejects a witness flag with no witness data at all. */
+/** Skips `count` witness stacks; like Core, rejects a witness flag with no witness data at all. (@internal: shared with op-return-scan.ts) */
 export function skipWitnesses(src: Uint8Array, pos: number, end: number, count: number, txStart: number): number {
   let any = false;
   for (let i = 0; i < count; i++) {
@@ -310,6 +311,7 @@ function superfluousWitness(txStart: number): RangeError {
 /**
  * Reads the version and the BIP144 marker/flag at `start`. Returns the offset of the input
  * count, negated minus one when the tx is segwit-serialized (so one number carries both).
+ * @internal shared with op-return-scan.ts
  */
 export function readPrefix(src: Uint8Array, start: number, end: number): number {
   if (end - start < MIN_TX_SIZE) throw truncated('transaction', MIN_TX_SIZE, start, end);
@@ -322,7 +324,7 @@ export function readPrefix(src: Uint8Array, start: number, end: number): number 
   return pos;
 }
 
-/** Parses the transaction starting at `start`; it must end at or before `end`. */
+/** Parses the transaction starting at `start`; it must end at or before `end`. (@internal: shared with op-return-scan.ts) */
 export function parseTxAt(src: Uint8Array, start: number, end: number): Tx {
   const prefix = readPrefix(src, start, end);
   const segwit = prefix < 0;
@@ -404,7 +406,7 @@ export interface Block {
   readonly txs: readonly Tx[];
 }
 
-/** Reads the tx count after the header; returns [count, offset of the first tx]. */
+/** Reads the tx count after the header; returns [count, offset of the first tx]. (@internal: shared with op-return-scan.ts) */
 export function readTxCount(raw: Uint8Array): [number, number] {
   checkBytes(raw, 'block');
   const end = raw.length;

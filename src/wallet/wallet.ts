@@ -156,6 +156,7 @@ export class Wallet {
   /** The unconfirmed-chain limits coin selection respects. */
   readonly chainPolicy: ChainPolicy;
   #lock: Promise<unknown> = Promise.resolve();
+  /** Set by #close once operations in flight are done (a wallet never opened is closed by the Lifecycle alone). */
   #closed = false;
   #timer: ReturnType<typeof setInterval> | null = null;
   #unsubscribe: (() => void) | null = null;
@@ -231,13 +232,13 @@ export class Wallet {
   }
 
   get #res(): ReservationStore {
-    if (this.#closed) throw DeaddropError.closed('wallet');
+    if (this.#closed || this.#life.closed) throw DeaddropError.closed('wallet');
     if (!this.#reservations) throw new DeaddropError('NOT_INITIALIZED', 'wallet.ready() has not completed');
     return this.#reservations;
   }
 
   get #db(): WalletStore {
-    if (this.#closed) throw DeaddropError.closed('wallet');
+    if (this.#closed || this.#life.closed) throw DeaddropError.closed('wallet');
     if (!this.#store) throw new DeaddropError('NOT_INITIALIZED', 'wallet.ready() has not completed');
     return this.#store;
   }

@@ -73,3 +73,13 @@ describe('Wallet lifecycle', () => {
     expect(chain.live).toBe(0);
   });
 });
+
+describe('Wallet never opened', () => {
+  it('closes without opening anything, and then refuses work as closed', async () => {
+    const { chain, wallet, db } = setup();
+    await wallet.close();
+    expect(chain.live).toBe(0);
+    expect(existsSync(db)).toBe(false);
+    expect(() => wallet.release('00'.repeat(32))).toThrow(/closed/);
+  });
+});
