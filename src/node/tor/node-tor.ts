@@ -27,7 +27,7 @@ import type { BootstrapStatus } from './control.js';
 import { TorProcess } from './process.js';
 import { TorSocksConnector } from './socks.js';
 import type { SocksAddress } from './socks.js';
-import type { NodeTorStatus } from '../../feature/contract.js';
+import type { NodeTorStatus } from '../../feature/tor-status.js';
 
 /** Tor options of the node. */
 export interface NodeTorOptions {
