@@ -6,7 +6,7 @@
  * and the dashboard's browser sessions.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { ApiRoutePlugin } from '../feature/contract.js';
+import type { ApiRoutePlugin } from '../feature/routes.js';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import { authPlugin, type SessionCheck } from './auth.js';

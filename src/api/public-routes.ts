@@ -4,7 +4,7 @@
  * so the token check, the document and the second listener cannot disagree.
  *
  * A route is public when it is declared with `config: PUBLIC_ROUTE` (`{ public: true }`, see
- * src/feature/contract.ts): PayPub's content routes and the candidate index. There is no other
+ * src/feature/routes.ts): PayPub's content routes and the candidate index. There is no other
  * way (no path prefix), so a route is public only where it says so.
  */
 

@@ -3,7 +3,7 @@
  * daemon itself, so each route group can be tested with `inject()` over real services.
  */
 import type { EventBus } from '../util/event-bus.js';
-import type { TorStatusReport } from '../feature/contract.js';
+import type { TorStatusReport } from '../feature/tor-status.js';
 
 export interface DaemonStatus {
   readonly version: string;

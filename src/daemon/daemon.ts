@@ -21,7 +21,9 @@ import { WalletKeys } from '../wallet/keys.js';
 import { Wallet } from '../wallet/wallet.js';
 import { walletRoutes } from '../wallet/routes.js';
 import { dashboardForApi } from '../dashboard/plugin.js';
-import { routeGroup, type ApiRoutePlugin, type DaemonFeature, type FeatureContext, type RunningFeature, type TorStatusReport } from '../feature/contract.js';
+import type { DaemonFeature, FeatureContext, RunningFeature } from '../feature/contract.js';
+import { routeGroup, type ApiRoutePlugin } from '../feature/routes.js';
+import type { TorStatusReport } from '../feature/tor-status.js';
 import { lockDatadir, type DatadirLock } from './datadir-lock.js';
 import { octal, secureDatadir, usePrivateUmask } from './file-modes.js';
 

@@ -14,7 +14,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import QRCode from 'qrcode';
 import { tokenMatches } from '../api/token.js';
 import { SIGN_IN_ROUTE } from '../api/public-routes.js';
-import { routeGroup, type ApiRoutePlugin } from '../feature/contract.js';
+import { routeGroup, type ApiRoutePlugin } from '../feature/routes.js';
 import { cookieName, DashboardSessions, SESSION_TTL_MS } from './sessions.js';
 
 const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));

@@ -12,7 +12,7 @@
  *   not offered (use `deaddrop watch --index <url>` against a daemon that has them).
  */
 import { join } from 'node:path';
-import { routeGroup, type ApiRoutePlugin } from '../feature/contract.js';
+import { routeGroup, type ApiRoutePlugin } from '../feature/routes.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from '../feature/contract.js';
 import { keystoreExists, readKeystoreMeta } from '../wallet/keystore.js';
 import type { WalletKeys } from '../wallet/keys.js';

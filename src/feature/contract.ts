@@ -3,56 +3,17 @@
  * the chain backend and the wallet are ready, may contribute API route groups, and is closed
  * (in reverse order) before the wallet and backend are.
  *
- * This contract is its own layer, between the wallet and the features: the features implement
- * it and the API host and the daemon consume it, so neither side imports the other's folder
- * (see `npm run layers`). It holds only types and the typed route-group helper.
+ * This contract is its own layer (src/feature/), between the wallet and the features: the
+ * features implement it and the API host and the daemon consume it, so neither side imports the
+ * other's folder (see `npm run layers`).
  */
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { ApiRoutePlugin } from './routes.js';
 import type { ChainSource } from '../chain/types.js';
 import type { Network } from '../util/network.js';
 import type { Wallet } from '../wallet/wallet.js';
 import type { WalletKeys } from '../wallet/keys.js';
 import type { EventBus } from '../util/event-bus.js';
-
-/**
- * Route config of a public route, the only way to declare one: `{ config: PUBLIC_ROUTE }`.
- * Public routes serve strangers content meant for them (PayPub's encrypted chunks and manifest,
- * the candidate index of on-chain data): no token, `security: []` in the OpenAPI document, and
- * the only routes the `--public-listen` listener serves (api/public-routes.ts reads the flag).
- */
-export const PUBLIC_ROUTE = { public: true } as const;
-
-/** A route group a feature adds to the API host, registered encapsulated under `prefix`. */
-export interface ApiRoutePlugin {
-  readonly plugin: FastifyPluginAsync<Record<string, unknown>>;
-  readonly prefix?: string;
-  readonly options?: Record<string, unknown>;
-}
-
-/** A typed route group: the options are checked here, then carried untyped into `register`. */
-export function routeGroup<O extends object>(prefix: string, plugin: (app: FastifyInstance, opts: O) => Promise<void>, options: O): ApiRoutePlugin {
-  return { prefix, plugin: plugin as unknown as ApiRoutePlugin['plugin'], options: options as unknown as Record<string, unknown> };
-}
-
-/** What `/node/tor` and `deaddrop node status` show (the peer node's Tor, see node/tor/node-tor.ts). */
-export interface NodeTorStatus {
-  readonly only: boolean;
-  /** The onions' virtual port (what an introduction's onion hint announces). */
-  readonly port: number;
-  readonly managed: boolean;
-  readonly connected: boolean;
-  readonly bootstrapped: boolean;
-  readonly progress: number;
-  readonly summary: string;
-  readonly onions: { address: string; kind: 'node' | 'introduction' }[];
-  readonly restarts: number;
-  readonly lastError: string | null;
-  /** How each connected peer was reached: dialed through Tor, dialed directly, or it dialed us. */
-  readonly peers: { node: string; via: 'tor' | 'direct' | 'inbound' }[];
-}
-
-/** Tor as `/status` reports it: off, or the running node's bootstrap, onions and how peers were reached. */
-export type TorStatusReport = { readonly enabled: false } | ({ readonly enabled: true } & NodeTorStatus);
+import type { TorStatusReport } from './tor-status.js';
 
 /** What a feature may use of the daemon. */
 export interface FeatureContext {

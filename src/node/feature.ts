@@ -22,7 +22,7 @@
  *   whereabouts bundle reaches it on that session (what `importWhereabouts` would have done).
  * - Events: node.* on the EventBus (hence the API websocket), ids stable per fact.
  */
-import { routeGroup, type ApiRoutePlugin } from '../feature/contract.js';
+import { routeGroup, type ApiRoutePlugin } from '../feature/routes.js';
 import type { DaemonEvent } from '../util/event-bus.js';
 import { EventSummary } from '../util/event-summary.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from '../feature/contract.js';

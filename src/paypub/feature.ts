@@ -4,7 +4,7 @@
  * its events (`paypub.*`) on the daemon's event bus. Without an unlocked wallet the routes answer
  * NOT_INITIALIZED: the store's secrets are sealed under a key from the wallet seed.
  */
-import { routeGroup } from '../feature/contract.js';
+import { routeGroup } from '../feature/routes.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from '../feature/contract.js';
 import { ensurePaypubDirs } from './files.js';
 import { paypubRoutes } from './routes.js';

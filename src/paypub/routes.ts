@@ -21,8 +21,8 @@ import { MAX_PUBLISH_BYTES, outputPathUnder, readFileUnder } from './files.js';
 import { sourceKey } from './private-offers.js';
 import type { PublishOptions } from './seller.js';
 import type { PaypubService } from './service.js';
-import { PUBLIC_ROUTE } from '../feature/contract.js';
 import { fromHex, toHex } from '../util/bytes.js';
+import { PUBLIC_ROUTE } from '../feature/routes.js';
 
 export interface PaypubRouteOptions {
   /** The service, or undefined while the daemon has no unlocked wallet. */

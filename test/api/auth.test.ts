@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
-import { routeGroup } from '../../src/feature/contract.js';
+import { routeGroup } from '../../src/feature/routes.js';
 import { EventBus } from '../../src/util/event-bus.js';
 import { walletRoutes } from '../../src/wallet/routes.js';
 import { dropRoutes } from '../../src/deaddrop/routes.js';

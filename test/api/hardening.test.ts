@@ -14,7 +14,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, listenLoopback } from '../../src/api/app.js';
-import { routeGroup } from '../../src/feature/contract.js';
+import { routeGroup } from '../../src/feature/routes.js';
 import { listenPublic, type PublicListener } from '../../src/api/public-listener.js';
 import { walletRoutes } from '../../src/wallet/routes.js';
 import type { DaemonStatus } from '../../src/api/services.js';

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.js';
 import { EventBus } from '../../src/util/event-bus.js';
 import type { DaemonStatus } from '../../src/api/services.js';
-import type { TorStatusReport } from '../../src/feature/contract.js';
+import type { TorStatusReport } from '../../src/feature/tor-status.js';
 
 const TOKEN = 'ab'.repeat(32);
 const base: DaemonStatus = {

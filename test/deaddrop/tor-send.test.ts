@@ -4,7 +4,7 @@ import { onionPortFor } from '../../src/deaddrop/tor-send.js';
 import { isOnionEndpointString, normalizeEndpoint, onionAddress, onionEndpoint } from '../../src/deaddrop/endpoint.js';
 import { DeaddropError } from '../../src/util/errors.js';
 import { buildApp } from '../../src/api/app.js';
-import { routeGroup } from '../../src/feature/contract.js';
+import { routeGroup } from '../../src/feature/routes.js';
 import { EventBus } from '../../src/util/event-bus.js';
 import { dropRoutes } from '../../src/deaddrop/routes.js';
 import type { TorSendState } from '../../src/deaddrop/tor-send.js';

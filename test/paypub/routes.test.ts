@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
-import { routeGroup } from '../../src/feature/contract.js';
+import { routeGroup } from '../../src/feature/routes.js';
 import { writeApiToken } from '../../src/api/token.js';
 import { EventBus } from '../../src/util/event-bus.js';
 import { paypubRoutes } from '../../src/paypub/routes.js';

@@ -10,7 +10,7 @@
  * are public (`config: PUBLIC_ROUTE`), also served by the `--public-listen` listener.
  */
 import type { FastifyInstance } from 'fastify';
-import { PUBLIC_ROUTE } from '../../feature/contract.js';
+import { PUBLIC_ROUTE } from '../../feature/routes.js';
 import { MAX_INDEX_RANGE, type IndexService } from './index-service.js';
 
 const heightParam = { type: 'string', pattern: '^[0-9]{1,10}$' } as const;

@@ -27,9 +27,9 @@ import type { BootstrapStatus } from './control.js';
 import { TorProcess } from './process.js';
 import { TorSocksConnector } from './socks.js';
 import type { SocksAddress } from './socks.js';
-import type { NodeTorStatus } from '../../feature/contract.js';
 import { toHex } from '../../util/bytes.js';
 import { Backoff, sleep } from '../../util/time.js';
+import type { NodeTorStatus } from '../../feature/tor-status.js';
 
 /** Tor options of the node. */
 export interface NodeTorOptions {

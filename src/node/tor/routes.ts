@@ -3,7 +3,7 @@
  * published, and how each connected peer was reached. `deaddrop node status` prints it.
  */
 import type { FastifyInstance } from 'fastify';
-import type { TorStatusReport } from '../../feature/contract.js';
+import type { TorStatusReport } from '../../feature/tor-status.js';
 import type { NodeTorStatus } from './node-tor.js';
 
 /** The Tor part of `/status` and `/node/tor`: `{ enabled: false }` alone when Tor is off. */
