@@ -442,7 +442,7 @@ describe('DropWatcher lifecycle', () => {
     await expect(opening).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
     await closing;
     expect(liveSubscriptions).toBe(0);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timers);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(timers);
     expect(() => w.store).toThrow();
   });
 });
