@@ -15,6 +15,7 @@ import type { Network } from '../util/network.js';
 import { DeaddropError } from '../util/errors.js';
 import { EventBus } from '../util/event-bus.js';
 import { secp } from '../util/secp.js';
+import { Lifecycle } from '../util/lifecycle.js';
 import { join } from 'node:path';
 import { keystoreExists, openKeystore, readKeystoreMeta } from '../wallet/keystore.js';
 import { WalletKeys } from '../wallet/keys.js';
@@ -81,21 +82,17 @@ export class Daemon {
   private lastTip: ChainTip | null = null;
   private unsubscribe: (() => void) | undefined;
   private readonly startedAt = Date.now();
-  private opening: Promise<void> | undefined;
-  private closing: Promise<void> | undefined;
+  private readonly life = new Lifecycle('daemon', { open: (signal) => this.open(signal), close: () => this.shutdown() });
   private lock: DatadirLock | undefined;
 
   constructor(private readonly opts: DaemonOptions) {}
 
   ready(): Promise<void> {
-    if (this.closing) return Promise.reject(DeaddropError.closed('daemon'));
-    this.opening ??= this.open();
-    return this.opening;
+    return this.life.ready();
   }
 
   close(): Promise<void> {
-    this.closing ??= this.shutdown();
-    return this.closing;
+    return this.life.close();
   }
 
   /** The API base URL (http://127.0.0.1:PORT), once ready. */
@@ -167,7 +164,11 @@ export class Daemon {
     return { enabled: false };
   }
 
-  private async open(): Promise<void> {
+  /**
+   * Everything started here is recorded at once in a field that `shutdown` (run after this
+   * settles) releases; after each await it stops early when `close()` was called meanwhile.
+   */
+  private async open(signal: AbortSignal): Promise<void> {
     const log = this.opts.log ?? (() => undefined);
     // Before anything writes to the datadir: a second daemon here would run a second wallet and claimer.
     this.lock = lockDatadir(this.opts.datadir, 'daemon');
@@ -178,11 +179,15 @@ export class Daemon {
     usePrivateUmask();
     for (const fix of secureDatadir(this.opts.datadir)) log(`tightened the mode of ${fix.path} from ${octal(fix.from)} to ${octal(fix.to)}`);
     const backendUrl = this.opts.backendUrl ?? (await this.resolveBackend(log));
+    if (signal.aborted) return;
     const source = await openBackend(backendUrl, { expectedNetwork: this.opts.network });
     this.source = source;
+    // A backend that does not answer would hold the close for its whole timeout.
+    signal.addEventListener('abort', () => void source.close(), { once: true });
     log('connecting to the chain backend');
     await source.ready();
     this.lastTip = await source.getTip();
+    if (signal.aborted) return;
     this.unsubscribe = source.subscribe((event) => {
       if (event.type === 'tip') {
         this.lastTip = event.tip;
@@ -196,6 +201,7 @@ export class Daemon {
 
     log('opening the wallet');
     await this.openWallet(log);
+    if (signal.aborted) return;
 
     const token = writeApiToken(this.opts.datadir);
     const dashboard = dashboardForApi(token);
@@ -207,6 +213,7 @@ export class Daemon {
       log(`starting ${feature.name}`);
       const running = await feature.start(this.featureContext(log));
       this.running.push(running);
+      if (signal.aborted) return;
       routes.push(...(running.routes ?? []));
     }
     this.app = await buildApp({ token, sessions: dashboard.sessions, services: { status: this, events: this.events }, routes, log, ...(this.opts.debug ? { debug: true } : {}) });
@@ -215,7 +222,9 @@ export class Daemon {
       this.publicListener = await listenPublic(this.app, this.opts.publicListen);
       log(`public routes (PayPub content, candidate index) listening on ${this.publicListener.url}`);
     }
+    if (signal.aborted) return;
     this.url = await listenLoopback(this.app, this.opts.apiPort ?? 0);
+    if (signal.aborted) return;
     writeApiUrl(this.opts.datadir, this.url);
     log(`api listening on ${this.url} (send "Authorization: Bearer <token>", the token is in ${join(this.opts.datadir, 'api.token')})`);
   }
@@ -262,9 +271,10 @@ export class Daemon {
         this.events.publish('wallet.changed', `wallet:${this.startedAt}:${changes}`, { height: wallet.height });
       },
     });
+    // Recorded before it opens, so that a close (or a failure) during its open still closes it.
+    this.walletInstance = wallet;
     await wallet.ready();
     await wallet.sync();
-    this.walletInstance = wallet;
     log(`wallet unlocked (synced to height ${wallet.height ?? 'none'})`);
   }
 
@@ -277,7 +287,6 @@ export class Daemon {
   }
 
   private async shutdown(): Promise<void> {
-    await this.opening?.catch(() => undefined);
     this.unsubscribe?.();
     if (this.url) removeApiUrl(this.opts.datadir, this.url);
     await this.publicListener?.close();

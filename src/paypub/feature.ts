@@ -32,7 +32,13 @@ export function createPaypubFeature(o: PaypubFeatureOptions = {}): DaemonFeature
           defaultFeeRate: () => ctx.defaultFeeRate(), log: ctx.log, publish: (type, id, data) => ctx.events.publish(type, id, data),
           ...(o.fetch ? { fetch: o.fetch } : {}), ...(o.pollIntervalMs ? { pollIntervalMs: o.pollIntervalMs } : {}),
         });
-        await service.ready();
+        try {
+          await service.ready();
+        } catch (err) {
+          // The service opened its store in its constructor: a failed start must not keep it.
+          await service.close();
+          throw err;
+        }
         ensurePaypubDirs(ctx.datadir);
       } else {
         ctx.log('paypub off: no unlocked wallet (PayPub routes answer NOT_INITIALIZED)');

@@ -33,6 +33,7 @@ import * as seller from './seller.js';
 import { BUS_CONSUMER, PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from './store.js';
 import { PaypubWatch } from './watch.js';
 import { toHex } from '../util/bytes.js';
+import { Lifecycle } from '../util/lifecycle.js';
 
 export type { PublishOptions, PublishResult, ClaimResult, SampleResult, Announcement } from './seller.js';
 export type { VerifyResult, PayResult, UnlockResult, RefundItem, TermsSource } from './buyer.js';
@@ -84,7 +85,7 @@ export class PaypubService {
   readonly #o: PaypubServiceOptions;
   readonly #ctx: PaypubContext;
   #publicUrl: string | undefined;
-  #opening: Promise<void> | null = null;
+  readonly #life = new Lifecycle('paypub', { open: (signal) => this.#open(signal), close: () => this.#close() });
   #closing: Promise<void> | null = null;
   #work: Promise<unknown> = Promise.resolve();
   #tickQueued = false;
@@ -114,29 +115,37 @@ export class PaypubService {
 
   /** Opens the chain watch; the daemon also starts its event timer. Memoized. */
   ready(): Promise<void> {
-    if (this.#closing) return Promise.reject(DeaddropError.closed('paypub'));
-    this.#opening ??= (async () => {
-      await this.watch.ready();
-      if (this.#o.auto) {
-        if (this.#o.publish) this.#timer = setInterval(() => this.flushEvents(), EVENT_POLL_MS);
-        this.#scheduleTick();
-      }
-    })();
-    return this.#opening;
+    return this.#life.ready();
   }
 
+  async #open(signal: AbortSignal): Promise<void> {
+    await this.watch.ready();
+    if (signal.aborted || !this.#o.auto) return;
+    if (this.#o.publish) this.#timer = setInterval(() => this.flushEvents(), EVENT_POLL_MS);
+    this.#scheduleTick();
+  }
+
+  /**
+   * Stops the chain watch and the timer, waits for work in flight, publishes what is left and
+   * closes the store. The store is opened by the constructor, so this runs even when `ready()`
+   * never was (the lifecycle's own close hook runs only after an open).
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#timer) clearInterval(this.#timer);
-      this.#timer = null;
-      await this.#opening?.catch(() => undefined);
+      await this.#life.close();
       await this.watch.close();
-      await this.#work.catch(() => undefined);
-      await Promise.allSettled([...this.#loose]);
       this.flushEvents();
       this.store.close();
     })();
     return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.watch.close();
+    await this.#work.catch(() => undefined);
+    await Promise.allSettled([...this.#loose]);
   }
 
   #log(line: string): void {
@@ -163,7 +172,7 @@ export class PaypubService {
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#work.then(async () => {
       await this.ready();
-      if (this.#closing) throw DeaddropError.closed('paypub');
+      if (this.#life.closing) throw DeaddropError.closed('paypub');
       return fn();
     });
     this.#work = run.catch(() => undefined);
@@ -202,7 +211,7 @@ export class PaypubService {
   }
 
   async #autoUnlock(id: string): Promise<void> {
-    if (this.#unlocking.has(id) || this.#closing) return;
+    if (this.#unlocking.has(id) || this.#life.closing) return;
     const sale = this.store.sale(id);
     if (!sale || sale.role !== 'buyer' || sale.unlockedAt !== null || this.store.keyCount(id) < sale.manifest.chunkCount) return;
     this.#unlocking.add(id);
@@ -219,7 +228,7 @@ export class PaypubService {
   }
 
   #scheduleTick(): void {
-    if (!this.#o.auto || this.#closing || this.#tickQueued) return;
+    if (!this.#o.auto || this.#life.closing || this.#tickQueued) return;
     this.#tickQueued = true;
     void this.#serial(async () => {
       this.#tickQueued = false;

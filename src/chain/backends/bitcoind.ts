@@ -133,7 +133,8 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
   private restWanted: boolean;
   private restProbe: Promise<boolean> | undefined;
   private feed: ZmqFeed | undefined;
-  private zmqClosing: Promise<void> | undefined;
+  /** The ZMQ feed's stop, begun when `close()` is called. */
+  private feedStopped: Promise<void> | undefined;
   /** False once the node is known to be too old for `getblock <hash> 3`. */
   private verbosity3 = true;
   private coreVersion: Promise<number | undefined> | undefined;
@@ -158,15 +159,15 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
   }
 
   /** Like the shared open, but feeds events from ZMQ when the node publishes them. */
-  protected override async open(): Promise<void> {
-    if (this.zmqWanted === false) return super.open();
+  protected override async open(signal: AbortSignal): Promise<void> {
+    if (this.zmqWanted === false) return super.open(signal);
     const got = await this.network();
     if (got !== this.options.expectedNetwork) throw DeaddropError.wrongNetwork(this.options.expectedNetwork, got);
     await this.probe();
     const endpoints = this.zmqWanted ?? (await this.discoverZmq());
     const tip = await this.dialect.getTip(this.client);
     const mempool = await this.dialect.getMempoolTxids(this.client);
-    if (this.zmqClosing) return;
+    if (signal.aborted) return;
     if (endpoints === undefined) return this.poller.start(tip, mempool);
     this.feed = new ZmqFeed({
       ...this.zmqTuning,
@@ -192,13 +193,14 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
     }
   }
 
-  override close(): Promise<void> {
-    this.zmqClosing ??= (async () => {
-      const feedStopped = this.feed?.stop();
-      await super.close(); // aborts RPCs in flight, so the feed's work ends quickly
-      await feedStopped;
-    })();
-    return this.zmqClosing;
+  protected override stopFeed(): void {
+    super.stopFeed();
+    this.feedStopped = this.feed?.stop();
+  }
+
+  protected override async shutdown(): Promise<void> {
+    await super.shutdown();
+    await this.feedStopped;
   }
 
   protected override async probe(): Promise<void> {

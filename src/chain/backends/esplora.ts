@@ -21,6 +21,7 @@ import { hashToHex, sha256, sha256d } from '../bytes.js';
 import { parseReject } from '../dialect.js';
 import { RpcError } from '../rpc.js';
 import { Backoff, sleep } from '../../util/time.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 import { DeaddropError } from '../../util/errors.js';
 import { networkFromGenesis, type Network } from '../../util/network.js';
 import { Listeners, Poller } from './poll.js';
@@ -77,17 +78,15 @@ export class EsploraSource implements ChainSource {
     fullBlocks: true, anyTransaction: true, mempool: true, scriptHistory: true, push: false, rawBlockRoute: 'esplora',
   } as const);
 
-  private readonly base: string;
-  private readonly fetchFn: typeof fetch;
-  private readonly retries: number;
-  private readonly options: BackendOptions;
-  private readonly listeners = new Listeners();
-  private readonly poller: Poller;
-  private readonly abort = new AbortController();
-  private readonly signal: AbortSignal;
-  private readonly watched = new Map<string, { scriptHex: string; state: string | undefined }>();
-  private opening: Promise<void> | undefined;
-  private closing: Promise<void> | undefined;
+  readonly #base: string;
+  readonly #fetchFn: typeof fetch;
+  readonly #retries: number;
+  readonly #options: BackendOptions;
+  readonly #listeners = new Listeners();
+  readonly #poller: Poller;
+  readonly #life = new Lifecycle('esplora backend', { open: (signal) => this.#open(signal), close: () => this.#poller.stop() });
+  readonly #signal: AbortSignal;
+  readonly #watched = new Map<string, { scriptHex: string; state: string | undefined }>();
 
   constructor(cfg: EsploraConfig, options: BackendOptions) {
     let u: URL;
@@ -98,68 +97,62 @@ export class EsploraSource implements ChainSource {
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw DeaddropError.badInput('esplora base URL must be http(s)');
     if (u.username || u.password) throw DeaddropError.badInput('esplora base URL must not carry credentials');
-    this.base = u.toString().replace(/\/+$/, '');
-    this.fetchFn = cfg.fetch ?? globalThis.fetch;
-    this.retries = cfg.retries ?? 2;
-    this.options = options;
-    this.signal = options.signal ? AbortSignal.any([this.abort.signal, options.signal]) : this.abort.signal;
-    this.poller = new Poller({
+    this.#base = u.toString().replace(/\/+$/, '');
+    this.#fetchFn = cfg.fetch ?? globalThis.fetch;
+    this.#retries = cfg.retries ?? 2;
+    this.#options = options;
+    // Registered before the request signal depends on it: the poller is marked stopped before the
+    // requests in flight fail, so a close is never reported as a disconnect.
+    this.#life.signal.addEventListener('abort', () => void this.#poller.stop(), { once: true });
+    this.#signal = options.signal ? AbortSignal.any([this.#life.signal, options.signal]) : this.#life.signal;
+    this.#poller = new Poller({
       intervalMs: options.pollIntervalMs ?? defaultPollInterval(options.expectedNetwork),
-      getTip: () => this.fetchTip(),
-      getMempool: () => this.fetchMempool(),
-      wantMempool: () => this.listeners.size > 0,
-      extra: () => this.pollScripts(),
-      listeners: this.listeners,
+      getTip: () => this.#fetchTip(),
+      getMempool: () => this.#fetchMempool(),
+      wantMempool: () => this.#listeners.size > 0,
+      extra: () => this.#pollScripts(),
+      listeners: this.#listeners,
     });
     options.signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
   /** `host[:port]` of the server; safe to show. */
   get endpoint(): string {
-    return new URL(this.base).host;
+    return new URL(this.#base).host;
   }
 
+  /** Checks the network and starts polling. Memoized; a failed open is final. */
   ready(): Promise<void> {
-    this.guard();
-    this.opening ??= this.open().catch((err: unknown) => {
-      this.opening = undefined;
-      throw err;
-    });
-    return this.opening;
+    return this.#life.ready();
   }
 
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      const stopped = this.poller.stop();
-      this.abort.abort(DeaddropError.closed('esplora backend'));
-      await this.opening?.catch(() => undefined);
-      await stopped;
-      this.listeners.clear();
-    })();
-    return this.closing;
+  /** Stops polling, aborts requests in flight and drops the listeners. Idempotent. */
+  async close(): Promise<void> {
+    await this.#life.close();
+    this.#listeners.clear();
   }
 
-  private async open(): Promise<void> {
+  async #open(signal: AbortSignal): Promise<void> {
     const got = await this.network();
-    if (got !== this.options.expectedNetwork) throw DeaddropError.wrongNetwork(this.options.expectedNetwork, got);
-    const tip = await this.fetchTip();
-    if (!this.closing) this.poller.start(tip);
+    if (got !== this.#options.expectedNetwork) throw DeaddropError.wrongNetwork(this.#options.expectedNetwork, got);
+    const tip = await this.#fetchTip();
+    if (!signal.aborted) this.#poller.start(tip);
   }
 
-  private guard(): void {
-    if (this.closing) throw DeaddropError.closed('esplora backend');
+  #guard(): void {
+    if (this.#life.closing) throw DeaddropError.closed('esplora backend');
   }
 
   // -- HTTP ---------------------------------------------------------------------------------
 
-  private async request(path: string, init: { method?: string; body?: string } = {}): Promise<Response> {
-    this.guard();
-    const signal = AbortSignal.any([this.signal, AbortSignal.timeout(this.options.timeoutMs ?? 15_000)]);
+  async #request(path: string, init: { method?: string; body?: string } = {}): Promise<Response> {
+    this.#guard();
+    const signal = AbortSignal.any([this.#signal, AbortSignal.timeout(this.#options.timeoutMs ?? 15_000)]);
     let res: Response;
     try {
-      res = await this.fetchFn(`${this.base}${path}`, { method: init.method ?? 'GET', body: init.body, signal });
+      res = await this.#fetchFn(`${this.#base}${path}`, { method: init.method ?? 'GET', body: init.body, signal });
     } catch (err) {
-      if (this.signal.aborted) throw this.signal.reason;
+      if (this.#signal.aborted) throw this.#signal.reason;
       const name = err instanceof Error ? err.name : '';
       throw DeaddropError.unreachable(`esplora at ${this.endpoint}`, name === 'TimeoutError' ? 'timed out' : 'connection failed');
     }
@@ -168,33 +161,33 @@ export class EsploraSource implements ChainSource {
   }
 
   /** GET with retries on connection failures, 429 and 5xx. 404 becomes NOT_FOUND(`what`). */
-  private async get(path: string, what: string): Promise<Response> {
-    const backoff = new Backoff({ initialMs: 200, maxMs: 200 * 2 ** this.retries });
+  async #get(path: string, what: string): Promise<Response> {
+    const backoff = new Backoff({ initialMs: 200, maxMs: 200 * 2 ** this.#retries });
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.request(path);
+        return await this.#request(path);
       } catch (err) {
         const transient = (err instanceof DeaddropError && err.code === 'BACKEND_UNREACHABLE') ||
           (err instanceof HttpStatusError && (err.status === 429 || err.status >= 500));
-        if (!transient || attempt >= this.retries || this.signal.aborted) throw this.mapError(err, what);
-        await sleep(backoff.next(), this.signal);
+        if (!transient || attempt >= this.#retries || this.#signal.aborted) throw this.#mapError(err, what);
+        await sleep(backoff.next(), this.#signal);
       }
     }
   }
 
-  private mapError(err: unknown, what: string): unknown {
+  #mapError(err: unknown, what: string): unknown {
     if (!(err instanceof HttpStatusError)) return err;
     if (err.status === 404) return DeaddropError.notFound(`${what} not found`);
     if (err.status >= 500 || err.status === 429) return DeaddropError.unreachable(`esplora at ${this.endpoint}`, `HTTP ${err.status}`);
     return new DeaddropError('BACKEND_ERROR', `esplora answered HTTP ${err.status} for ${what}`);
   }
 
-  private async getText(path: string, what: string): Promise<string> {
-    return (await (await this.get(path, what)).text()).trim();
+  async #getText(path: string, what: string): Promise<string> {
+    return (await (await this.#get(path, what)).text()).trim();
   }
 
-  private async getJson(path: string, what: string): Promise<unknown> {
-    const text = await (await this.get(path, what)).text();
+  async #getJson(path: string, what: string): Promise<unknown> {
+    const text = await (await this.#get(path, what)).text();
     try {
       return JSON.parse(text) as unknown;
     } catch {
@@ -202,8 +195,8 @@ export class EsploraSource implements ChainSource {
     }
   }
 
-  private async getBytes(path: string, what: string): Promise<Uint8Array> {
-    return new Uint8Array(await (await this.get(path, what)).arrayBuffer());
+  async #getBytes(path: string, what: string): Promise<Uint8Array> {
+    return new Uint8Array(await (await this.#get(path, what)).arrayBuffer());
   }
 
   // -- ChainSource --------------------------------------------------------------------------
@@ -211,27 +204,27 @@ export class EsploraSource implements ChainSource {
   async network(): Promise<Network> {
     const genesis = await this.getBlockHash(0);
     const net = networkFromGenesis(genesis);
-    if (net === undefined) throw DeaddropError.wrongNetwork(this.options.expectedNetwork, `an unknown chain (genesis ${genesis})`);
+    if (net === undefined) throw DeaddropError.wrongNetwork(this.#options.expectedNetwork, `an unknown chain (genesis ${genesis})`);
     return net;
   }
 
-  private async fetchTip(): Promise<ChainTip> {
-    const hash = validateHash(await this.getText('/blocks/tip/hash', 'tip'), 'tip hash');
+  async #fetchTip(): Promise<ChainTip> {
+    const hash = validateHash(await this.#getText('/blocks/tip/hash', 'tip'), 'tip hash');
     return { hash, height: (await this.getBlockHeader(hash)).height };
   }
 
   getTip(): Promise<ChainTip> {
-    return this.fetchTip();
+    return this.#fetchTip();
   }
 
   async getBlockHash(height: number): Promise<string> {
     if (!Number.isSafeInteger(height) || height < 0) throw new RangeError(`height must be a non-negative integer, got ${height}`);
-    return validateHash(await this.getText(`/block-height/${height}`, `block at height ${height}`), 'block-height');
+    return validateHash(await this.#getText(`/block-height/${height}`, `block at height ${height}`), 'block-height');
   }
 
   async getBlockHeader(hash: string): Promise<BlockHeader> {
     assertHash(hash, 'hash');
-    const o = validateObject(await this.getJson(`/block/${hash}`, `block ${hash}`), 'block');
+    const o = validateObject(await this.#getJson(`/block/${hash}`, `block ${hash}`), 'block');
     if (validateHash(o.id, 'block.id') !== hash) throw DeaddropError.protocol('esplora answered for another block');
     return {
       hash,
@@ -244,29 +237,29 @@ export class EsploraSource implements ChainSource {
 
   async getRawBlock(hash: string): Promise<Uint8Array> {
     assertHash(hash, 'hash');
-    return checkBlock(await this.getBytes(`/block/${hash}/raw`, `block ${hash}`), hash, 'esplora');
+    return checkBlock(await this.#getBytes(`/block/${hash}/raw`, `block ${hash}`), hash, 'esplora');
   }
 
   async getRawTransaction(txid: string): Promise<Uint8Array> {
     assertHash(txid, 'txid');
-    return checkTx(await this.getBytes(`/tx/${txid}/raw`, `transaction ${txid}`), txid, 'esplora');
+    return checkTx(await this.#getBytes(`/tx/${txid}/raw`, `transaction ${txid}`), txid, 'esplora');
   }
 
   async broadcast(rawTx: Uint8Array): Promise<BroadcastResult> {
     if (!(rawTx instanceof Uint8Array) || rawTx.length === 0) throw new TypeError('rawTx must be a non-empty Uint8Array');
     try {
-      const txid = validateHash((await (await this.request('/tx', { method: 'POST', body: toHex(rawTx) })).text()).trim(), 'broadcast');
+      const txid = validateHash((await (await this.#request('/tx', { method: 'POST', body: toHex(rawTx) })).text()).trim(), 'broadcast');
       return { accepted: true, txid };
     } catch (err) {
       if (err instanceof HttpStatusError && err.status === 400) return parseEsploraReject(err.body, txidOfHex(toHex(rawTx)));
-      throw this.mapError(err, 'broadcast');
+      throw this.#mapError(err, 'broadcast');
     }
   }
 
   async estimateFee(targetBlocks: number, fallbackSatPerVb: number): Promise<FeeEstimate> {
     if (!Number.isSafeInteger(targetBlocks) || targetBlocks < 1) throw new RangeError(`targetBlocks must be a positive integer, got ${targetBlocks}`);
     if (!(fallbackSatPerVb > 0) || !Number.isFinite(fallbackSatPerVb)) throw new RangeError(`fallbackSatPerVb must be a positive number, got ${fallbackSatPerVb}`);
-    const o = validateObject(await this.getJson('/fee-estimates', 'fee estimates'), 'fee-estimates');
+    const o = validateObject(await this.#getJson('/fee-estimates', 'fee estimates'), 'fee-estimates');
     // The estimate for the largest listed target that is not above the one asked for.
     let best: number | undefined;
     let bestTarget = 0;
@@ -280,25 +273,25 @@ export class EsploraSource implements ChainSource {
     return best === undefined ? { satPerVb: fallbackSatPerVb, source: 'fallback' } : { satPerVb: best, source: 'node' };
   }
 
-  private async fetchMempool(): Promise<string[]> {
-    const v = await this.getJson('/mempool/txids', 'mempool');
+  async #fetchMempool(): Promise<string[]> {
+    const v = await this.#getJson('/mempool/txids', 'mempool');
     if (!Array.isArray(v)) throw DeaddropError.protocol('esplora mempool/txids: expected an array');
     return v.map((t, i) => validateHash(t, `mempool[${i}]`));
   }
 
   getMempoolTxids(): Promise<string[]> {
-    return this.fetchMempool();
+    return this.#fetchMempool();
   }
 
   async getScriptHistory(script: Uint8Array): Promise<ScriptHistoryItem[]> {
     const sh = scriptHash(checkScript(script));
-    const first = await this.getJson(`/scripthash/${sh}/txs`, 'script history');
+    const first = await this.#getJson(`/scripthash/${sh}/txs`, 'script history');
     const out = parseHistory(first);
     // The first page has the mempool txs and up to 25 confirmed ones; page on through the rest.
     let confirmed = out.filter((i) => i.height > 0);
     for (let page = 0; confirmed.length === 25 && page < MAX_HISTORY_PAGES; page++) {
       const last = confirmed[confirmed.length - 1] as ScriptHistoryItem;
-      confirmed = parseHistory(await this.getJson(`/scripthash/${sh}/txs/chain/${last.txid}`, 'script history'));
+      confirmed = parseHistory(await this.#getJson(`/scripthash/${sh}/txs/chain/${last.txid}`, 'script history'));
       out.push(...confirmed);
     }
     return out;
@@ -306,7 +299,7 @@ export class EsploraSource implements ChainSource {
 
   async getScriptUnspent(script: Uint8Array): Promise<ScriptUnspent[]> {
     const sh = scriptHash(checkScript(script));
-    const v = await this.getJson(`/scripthash/${sh}/utxo`, 'script utxos');
+    const v = await this.#getJson(`/scripthash/${sh}/utxo`, 'script utxos');
     if (!Array.isArray(v)) throw DeaddropError.protocol('esplora utxo: expected an array');
     return v.map((u, i) => {
       const o = validateObject(u, `utxo[${i}]`);
@@ -320,7 +313,7 @@ export class EsploraSource implements ChainSource {
     assertHash(txid, 'txid');
     let proof: Record<string, unknown>;
     try {
-      proof = validateObject(await this.getJson(`/tx/${txid}/merkle-proof`, `proof for ${txid}`), 'merkle-proof');
+      proof = validateObject(await this.#getJson(`/tx/${txid}/merkle-proof`, `proof for ${txid}`), 'merkle-proof');
     } catch (err) {
       if (err instanceof DeaddropError && (err.code === 'NOT_FOUND' || err.code === 'BACKEND_ERROR')) return false;
       throw err;
@@ -342,30 +335,30 @@ export class EsploraSource implements ChainSource {
 
   /** Polls the script every round and emits a `script` event when its history changes. */
   async watchScript(script: Uint8Array): Promise<void> {
-    this.guard();
+    this.#guard();
     const sh = scriptHash(checkScript(script));
-    if (this.watched.has(sh)) return;
-    this.watched.set(sh, { scriptHex: toHex(script), state: await this.scriptState(sh) });
+    if (this.#watched.has(sh)) return;
+    this.#watched.set(sh, { scriptHex: toHex(script), state: await this.#scriptState(sh) });
   }
 
-  private async scriptState(sh: string): Promise<string> {
-    const o = validateObject(await this.getJson(`/scripthash/${sh}`, 'script stats'), 'scripthash');
+  async #scriptState(sh: string): Promise<string> {
+    const o = validateObject(await this.#getJson(`/scripthash/${sh}`, 'script stats'), 'scripthash');
     return JSON.stringify([o.chain_stats, o.mempool_stats]);
   }
 
-  private async pollScripts(): Promise<void> {
-    for (const [sh, w] of this.watched) {
-      const state = await this.scriptState(sh);
+  async #pollScripts(): Promise<void> {
+    for (const [sh, w] of this.#watched) {
+      const state = await this.#scriptState(sh);
       if (state !== w.state) {
         w.state = state;
-        this.listeners.emit({ type: 'script', scriptHex: w.scriptHex });
+        this.#listeners.emit({ type: 'script', scriptHex: w.scriptHex });
       }
     }
   }
 
   subscribe(listener: ChainListener): () => void {
-    this.guard();
-    return this.listeners.add(listener);
+    this.#guard();
+    return this.#listeners.add(listener);
   }
 }
 

@@ -13,6 +13,7 @@ import { checkBlock, checkTx, hexToBytesStrict, merkleRootMatches, parseServedBl
 import { DeaddropError } from '../../util/errors.js';
 import { networkFromGenesis, type Network } from '../../util/network.js';
 import { Listeners, Poller } from './poll.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 import { toHex } from '../../util/bytes.js';
 
 /** Default poll interval: quick on regtest, gentle elsewhere (see BackendOptions). */
@@ -38,14 +39,16 @@ export class RpcChainSource implements ChainSource {
   protected caps: ChainCapabilities;
   protected readonly listeners = new Listeners();
   protected readonly poller: Poller;
-  private readonly abort = new AbortController();
-  private opening: Promise<void> | undefined;
-  private closing: Promise<void> | undefined;
+  readonly #life: Lifecycle;
 
   constructor(cfg: RpcSourceConfig) {
     this.kind = cfg.kind;
     this.dialect = cfg.dialect;
-    const signals = [this.abort.signal];
+    this.#life = new Lifecycle(`${cfg.kind} backend`, { open: (signal) => this.open(signal), close: () => this.shutdown() });
+    // Registered before the client's signal depends on it: the feed is marked stopped before the
+    // RPCs in flight fail, so a close is never reported as a disconnect.
+    this.#life.signal.addEventListener('abort', () => this.stopFeed(), { once: true });
+    const signals = [this.#life.signal];
     if (cfg.options.signal) signals.push(cfg.options.signal);
     this.client = cfg.makeClient(AbortSignal.any(signals));
     this.options = cfg.options;
@@ -69,35 +72,41 @@ export class RpcChainSource implements ChainSource {
     return this.client.endpoint;
   }
 
+  /** Checks the network, probes capabilities, starts the feed. Memoized; a failed open is final. */
   ready(): Promise<void> {
-    this.guard();
-    this.opening ??= this.open().catch((err: unknown) => {
-      this.opening = undefined; // a failed open may be retried
-      throw err;
-    });
-    return this.opening;
+    return this.#life.ready();
   }
 
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      const pollerStopped = this.poller.stop(); // marks it stopped before in-flight calls fail
-      this.abort.abort(DeaddropError.closed(`${this.kind} backend`));
-      await this.opening?.catch(() => undefined);
-      await pollerStopped;
-      this.listeners.clear();
-    })();
-    return this.closing;
+  /** Stops the feed, aborts RPCs in flight and drops the listeners. Idempotent. */
+  async close(): Promise<void> {
+    await this.#life.close();
+    this.listeners.clear();
   }
 
-  /** Checks the network, probes capabilities, then starts the feed. */
-  protected async open(): Promise<void> {
+  /** True from the moment `close()` is called. */
+  protected get closing(): boolean {
+    return this.#life.closing;
+  }
+
+  /** The open hook: checks the network, probes capabilities, then starts the feed. */
+  protected async open(signal: AbortSignal): Promise<void> {
     const got = await this.network();
     if (got !== this.options.expectedNetwork) throw DeaddropError.wrongNetwork(this.options.expectedNetwork, got);
     await this.probe();
     const tip = await this.dialect.getTip(this.client);
     const mempool = await this.dialect.getMempoolTxids(this.client);
-    if (this.closing) return;
+    if (signal.aborted) return;
     this.poller.start(tip, mempool);
+  }
+
+  /** Marks the feed stopped (synchronously, when `close()` is called). */
+  protected stopFeed(): void {
+    void this.poller.stop();
+  }
+
+  /** The close hook: waits for the feed's work in flight. */
+  protected async shutdown(): Promise<void> {
+    await this.poller.stop();
   }
 
   /** Backend-specific capability probes (txindex, REST). */

@@ -22,6 +22,7 @@ import type { MailboxItem } from './wire.js';
 import { PACKET_BYTES } from './params.js';
 import { toHex } from '../../util/bytes.js';
 import { isDropMailbox } from './cover.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 
 /** Finds the endpoint of a mixnet address (from verified descriptors; a map in tests). */
 export type Resolver = (address: Uint8Array) => string | undefined;
@@ -66,6 +67,8 @@ interface Bucket {
 export class MixNode {
   readonly #o: Required<Omit<MixNodeOptions, 'onPacket' | 'onDelivery'>> & Pick<MixNodeOptions, 'onPacket' | 'onDelivery'>;
   #server: ChannelServer | undefined;
+  readonly #life = new Lifecycle('mix node', { open: (signal) => this.#open(signal), close: () => this.#close() });
+  #listenAt = { host: '127.0.0.1', port: 0 };
   readonly #links = new Map<string, Promise<SecureChannel | undefined>>();
   readonly #mailboxes = new Map<string, MailboxItem[]>();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -92,10 +95,22 @@ export class MixNode {
     return this.#server.url;
   }
 
-  /** Starts accepting links on loopback (or `host`). */
-  async listen(host = '127.0.0.1', port = 0): Promise<void> {
+  /** Starts accepting links on loopback (or `host`). Once: later calls return the same promise. */
+  listen(host = '127.0.0.1', port = 0): Promise<void> {
+    if (!this.#life.opened && !this.#life.closing) this.#listenAt = { host, port };
+    return this.#life.ready();
+  }
+
+  async #open(signal: AbortSignal): Promise<void> {
+    const { host, port } = this.#listenAt;
+    // Kept even when a close arrived meanwhile: the close hook, which runs next, stops it.
     this.#server = await ChannelServer.listen(this.#o.identity, { host, port, maxFrameBytes: MAX_MIX_FRAME_BYTES, maxConnections: 1024 });
+    if (signal.aborted) return;
     this.#server.on('channel', (ch) => this.#attach(ch));
+  }
+
+  async #close(): Promise<void> {
+    await this.#server?.close();
   }
 
   /** Number of items waiting in `mailbox`. */
@@ -103,14 +118,18 @@ export class MixNode {
     return this.#mailboxes.get(toHex(mailbox))?.length ?? 0;
   }
 
-  /** Stops listening, cancels held packets and closes every link. */
+  /**
+   * Stops listening, cancels held packets and closes every link. Links dialled out exist without
+   * `listen()`, so they are closed here rather than in the lifecycle's close hook (which runs only
+   * after a listen).
+   */
   async close(): Promise<void> {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     for (const ch of this.#accepted) ch.close('local');
     for (const link of this.#links.values()) void link.then((ch) => ch?.close('local'));
     this.#links.clear();
-    await this.#server?.close();
+    await this.#life.close();
   }
 
   #attach(ch: SecureChannel): void {

@@ -31,6 +31,7 @@ import { decodePlain, encodePlain, openMessage, sealMessage } from './message.js
 import type { MailboxItem } from './wire.js';
 import { toHex } from '../../util/bytes.js';
 import { type CoverSettings, type CoverStatus, CoverTraffic } from './cover.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 
 export interface MixnetServiceOptions {
   readonly identity: NodeIdentity;
@@ -90,7 +91,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   readonly #timers = new Set<NodeJS.Timeout>();
   #fetchTimer: NodeJS.Timeout | null = null;
   #fetching = false;
-  #closed = false;
+  readonly #life = new Lifecycle('mixnet', { open: (signal) => this.#open(signal), close: () => this.#close() });
   readonly #messages: MixMessage[] = [];
   readonly #surbs = new Map<string, { secret: SurbSecret; contact: string; messageId: string }>();
   readonly #inbound = new Map<string, Uint8Array>();
@@ -145,8 +146,12 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     return this.#client !== null;
   }
 
-  /** Starts the mix/provider role (if any) and publishes its descriptor. */
-  async start(): Promise<void> {
+  /** Starts the mix/provider role (if any) and publishes its descriptor. Memoized. */
+  start(): Promise<void> {
+    return this.#life.ready();
+  }
+
+  async #open(signal: AbortSignal): Promise<void> {
     const layer = this.#o.layer ?? 0;
     if (layer !== 0 || this.#o.provider) {
       this.#epoch = Math.floor(this.#now() / this.#epochMs);
@@ -158,6 +163,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
         ...(this.#o.onPacket ? { onPacket: this.#o.onPacket } : {}),
       });
       await this.#node.listen(this.#o.host ?? '127.0.0.1', this.#o.port ?? 0);
+      if (signal.aborted) return;
       // The keyring keeps `key` (not a copy) until the epoch after next: never wipe it here.
       this.#publishDescriptor(x25519Base(key));
       this.#scheduleRotation();
@@ -203,7 +209,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     const next = (this.#epoch + 1) * this.#epochMs - this.#now();
     const t = setTimeout(() => {
       this.#timers.delete(t);
-      if (this.#closed || !this.#keyring) return;
+      if (this.#life.closing || !this.#keyring) return;
       this.#epoch++;
       const key = randomBytes(32);
       this.#keyring.rotate({ epoch: this.#epoch, privateKey: key });
@@ -233,19 +239,19 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   }
 
   #tryConnect(): void {
-    if (this.#closed || this.#client || this.#connecting) return;
+    if (this.#life.closing || this.#client || this.#connecting) return;
     const home = this.#chooseHome();
     if (!home) return;
     const url = this.directory.resolve(home)!;
     this.#connecting = MixClient.connect(this.#o.identity, url, home).then(
       (client) => {
         this.#connecting = null;
-        if (this.#closed) return client.close();
+        if (this.#life.closing) return client.close();
         this.#client = client;
         this.#home = home;
         client.onClose(() => {
           if (this.#client === client) this.#client = null;
-          if (!this.#closed) this.#retryLater();
+          if (!this.#life.closing) this.#retryLater();
         });
         if (this.#announcedHome !== toHex(home)) {
           this.#o.publish(mailboxDraft(home));
@@ -271,7 +277,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   /** Fetches the mailbox now (also runs on a timer). */
   async fetchNow(): Promise<void> {
     const client = this.#client;
-    if (!client || this.#fetching || this.#closed) return;
+    if (!client || this.#fetching || this.#life.closing) return;
     this.#fetching = true;
     try {
       for (const item of await client.fetch()) this.#onItem(item);
@@ -360,8 +366,12 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     return [...this.#messages];
   }
 
-  async close(): Promise<void> {
-    this.#closed = true;
+  /** Stops the role, the link to the home provider and every timer. Idempotent. */
+  close(): Promise<void> {
+    return this.#life.close();
+  }
+
+  async #close(): Promise<void> {
     this.#cover?.stop();
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();

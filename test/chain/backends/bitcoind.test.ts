@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BitcoindSource, cookieAuth } from '../../../src/chain/backends/bitcoind.js';
+import { BtcdSource } from '../../../src/chain/backends/btcd.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deaddrop-cookie-test-'));
@@ -36,4 +37,42 @@ describe('cookieAuth', () => {
     expect(src.capabilities).toMatchObject({ fullBlocks: true, push: false, scriptHistory: false });
     await src.close();
   });
+});
+
+/** A fetch that never answers: each call waits until its signal aborts. Counts calls in flight. */
+function hangingFetch(): { fetch: typeof fetch; inFlight: () => number } {
+  let n = 0;
+  const fetchFn = (_url: string | URL | Request, init?: RequestInit): Promise<Response> => new Promise((_resolve, reject) => {
+    n++;
+    init?.signal?.addEventListener('abort', () => {
+      n--;
+      reject(init.signal?.reason);
+    }, { once: true });
+  });
+  return { fetch: fetchFn as typeof fetch, inFlight: () => n };
+}
+
+const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('JSON-RPC sources: close during open', () => {
+  const makers = {
+    bitcoind: (f: typeof fetch) => new BitcoindSource({ url: 'http://127.0.0.1:1/', auth: { user: 'u', pass: 'p' }, fetch: f, zmq: false }, { expectedNetwork: 'regtest', timeoutMs: 60_000 }),
+    btcd: (f: typeof fetch) => new BtcdSource({ url: 'http://127.0.0.1:1/', auth: { user: 'u', pass: 'p' }, fetch: f }, { expectedNetwork: 'regtest', timeoutMs: 60_000 }),
+  };
+  for (const [kind, make] of Object.entries(makers)) {
+    it(`${kind}: close aborts the open in flight; ready rejects, close resolves, nothing is left running`, async () => {
+      const before = timers();
+      const { fetch: f, inFlight } = hangingFetch();
+      const src = make(f);
+      const opening = src.ready();
+      const settled = opening.then(() => 'resolved', (e: unknown) => e);
+      await expect.poll(inFlight).toBe(1);
+      await src.close();
+      const outcome = await settled;
+      expect(outcome).not.toBe('resolved');
+      expect(inFlight()).toBe(0);
+      expect(timers()).toBeLessThanOrEqual(before);
+      await expect(src.ready()).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
+    });
+  }
 });

@@ -124,3 +124,26 @@ describe('EsploraSource', () => {
     expect(isDeaddropError(await src.getTip().catch((e: unknown) => e), 'CLOSED')).toBe(true);
   });
 });
+
+describe('EsploraSource lifecycle', () => {
+  it('close during open aborts the request in flight; ready rejects, close resolves, nothing is left running', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    let inFlight = 0;
+    const hanging = ((_url: string | URL | Request, init?: RequestInit): Promise<Response> => new Promise((_resolve, reject) => {
+      inFlight++;
+      init?.signal?.addEventListener('abort', () => {
+        inFlight--;
+        reject(init.signal?.reason);
+      }, { once: true });
+    })) as typeof fetch;
+    const src = new EsploraSource({ baseUrl: 'https://example.test/api', fetch: hanging }, { expectedNetwork: 'regtest', pollIntervalMs: 10, timeoutMs: 60_000 });
+    const settled = src.ready().then(() => 'resolved', (e: unknown) => e);
+    await expect.poll(() => inFlight).toBe(1);
+    await src.close();
+    expect(await settled).not.toBe('resolved');
+    expect(inFlight).toBe(0);
+    expect(timers()).toBeLessThanOrEqual(before);
+    await expect(src.ready()).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
+  });
+});

@@ -418,14 +418,18 @@ describe('DropWatcher lifecycle', () => {
   it('close during open: close resolves, ready rejects CLOSED, nothing is left running', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    let subscribed = 0;
+    let liveSubscriptions = 0;
     class GatedChain extends FakeChain {
       override async ready(): Promise<void> {
         await gate;
       }
       override subscribe(listener: Parameters<FakeChain['subscribe']>[0]): () => void {
-        subscribed++;
-        return super.subscribe(listener);
+        liveSubscriptions++;
+        const off = super.subscribe(listener);
+        return () => {
+          liveSubscriptions--;
+          off();
+        };
       }
     }
     const chain = new GatedChain();
@@ -437,8 +441,8 @@ describe('DropWatcher lifecycle', () => {
     release();
     await expect(opening).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
     await closing;
-    expect(subscribed).toBe(0);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timers);
+    expect(liveSubscriptions).toBe(0);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(timers);
     expect(() => w.store).toThrow();
   });
 });

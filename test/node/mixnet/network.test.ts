@@ -5,6 +5,7 @@
  * both ends; replays, flipped bits and floods are dropped.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
 import { MixClient } from '../../../src/node/mixnet/client.js';
@@ -209,3 +210,38 @@ describe('mixnet on loopback: 3 mix layers, 2 providers, 2 clients', () => {
     }
   });
 });
+
+describe('MixNode lifecycle', () => {
+  it('close during listen: close resolves, listen rejects CLOSED, the port is free again', async () => {
+    const port = await freeTcpPort();
+    const node = new MixNode({
+      identity: NodeIdentity.fromSeed(randomBytes(32)), provider: false, keyring: new MixKeyring({ epoch: 1, privateKey: randomBytes(32) }),
+      resolve: () => undefined,
+    });
+    const listening = node.listen('127.0.0.1', port);
+    const closing = node.close();
+    await expect(listening).rejects.toMatchObject({ code: 'CLOSED' });
+    await closing;
+    await expect(bindOnce(port)).resolves.toBeUndefined();
+    await expect(node.listen()).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});
+
+/** A TCP port nobody listens on right now. */
+async function freeTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+/** Binds `port` and lets it go again: rejects while someone else holds it. */
+async function bindOnce(port: number): Promise<void> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  await new Promise<void>((r) => server.close(() => r()));
+}

@@ -9,7 +9,7 @@ import { NodeIdentity } from '../../../src/node/identity.js';
 import { createEntry, ZERO_HASH } from '../../../src/node/log/codec.js';
 import { MixDirectory, TooFewMixes, descriptorDraft, readDescriptor } from '../../../src/node/mixnet/directory.js';
 import { openMessage, sealMessage } from '../../../src/node/mixnet/message.js';
-import type { MixMessage, MixnetService } from '../../../src/node/mixnet/service.js';
+import { MixnetService, type MixMessage } from '../../../src/node/mixnet/service.js';
 import { BODY_BYTES } from '../../../src/node/mixnet/params.js';
 import { MixWorld } from '../../support/mix-world.js';
 import { waitUntil } from '../../support/wait.js';
@@ -113,5 +113,26 @@ describe('mixnet service: 3 mixes, 2 providers, 2 clients', () => {
     await waitUntil(() => (providerB.mixNode!.mailboxSize(picky.identityKey) === 0 ? true : undefined), 'the mailbox fetched');
     await new Promise((r) => setTimeout(r, 200));
     expect(picky.messages()).toEqual([]);
+  });
+});
+
+describe('MixnetService lifecycle', () => {
+  it('close during start: close resolves, start rejects CLOSED, no listener, link or timer is left', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const published: unknown[] = [];
+    const s = new MixnetService({
+      identity: NodeIdentity.fromSeed(randomBytes(32)), layer: 1, isContact: () => true, fetchIntervalMs: 50, publish: (d) => published.push(d),
+    });
+    const starting = s.start();
+    const closing = s.close();
+    await expect(starting).rejects.toMatchObject({ code: 'CLOSED' });
+    await closing;
+    expect(published).toEqual([]);
+    expect(s.connected).toBe(false);
+    // Its mix node was closed too (a closed node does not listen again).
+    await expect(s.mixNode?.listen()).rejects.toMatchObject({ code: 'CLOSED' });
+    expect(timers()).toBeLessThanOrEqual(before);
+    await expect(s.start()).rejects.toMatchObject({ code: 'CLOSED' });
   });
 });
