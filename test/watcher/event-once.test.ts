@@ -12,7 +12,8 @@ import { buildDrop } from '../../src/deaddrop/scan.js';
 import { outpointFromHex } from '../../src/deaddrop/bip352.js';
 import { DropWatcher } from '../../src/watcher/watcher.js';
 import { EventBus, type DaemonEvent } from '../../src/daemon/event-bus.js';
-import { hashToHex, newIdentity, opReturn, payload, rawTx, taprootTestKey, txidOf } from './helpers.js';
+import { hashToHex, newIdentity, opReturn, payload, taprootTestKey, txidOf } from './helpers.js';
+import { rawTx } from '../support/tx.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -5,19 +5,10 @@ import { openBackend } from '../../src/chain/open.js';
 import type { ChainSource } from '../../src/chain/types.js';
 import { ChainNotifier, type ConfirmationEvent, type ReorgEvent, type SpendEvent } from '../../src/watcher/notifier.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('notifier on %s', (kind) => {
   useNodeKind(kind);
-
-  async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = fn();
-      if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
   describe('ChainNotifier', () => {
     let node: RegtestNode;
@@ -68,11 +59,11 @@ describe.each(chainNodes())('notifier on %s', (kind) => {
       expect(spends).toHaveLength(0);
       const sent = await source.broadcast(built.raw);
       expect(sent.accepted).toBe(true);
-      const pending = await until('the mempool spend', () => spends[0]);
+      const pending = await waitUntil(() => spends[0], 'the mempool spend', { timeoutMs: 10_000, intervalMs: 50 });
       expect(pending).toMatchObject({ spendingTxid: built.txid, height: null, inputIndex: 0 });
       const [hash] = await node.mine(1);
       await notifier.catchUp();
-      const mined = await until('the confirmed spend', () => spends.find((s) => s.height !== null));
+      const mined = await waitUntil(() => spends.find((s) => s.height !== null), 'the confirmed spend', { timeoutMs: 10_000, intervalMs: 50 });
       expect(mined).toMatchObject({ spendingTxid: built.txid, blockHash: hash, height: tip.height + 1 });
     });
 

@@ -3,7 +3,8 @@ import { FakeChain } from '../wallet/fake-chain.js';
 import { PrevoutFetcher, outpointKey } from '../../src/watcher/prevouts.js';
 import { DropStore, type Prevout } from '../../src/watcher/drop-store.js';
 import { isDeaddropError } from '../../src/util/errors.js';
-import { rawTx, txidOf } from './helpers.js';
+import { txidOf } from './helpers.js';
+import { rawTx } from '../support/tx.js';
 
 function setup() {
   const chain = new FakeChain();

@@ -19,7 +19,8 @@ import { DropStore } from '../../src/watcher/drop-store.js';
 import { IndexService } from '../../src/watcher/index-service.js';
 import { validateCandidateRange } from '../../src/watcher/light-client.js';
 import { isDeaddropError } from '../../src/util/errors.js';
-import { hashToHex, newIdentity, opReturn, payload, rawTx, runestone, sha256d, taprootTestKey, txidOf, type TestIdentity } from './helpers.js';
+import { hashToHex, newIdentity, opReturn, payload, runestone, sha256d, taprootTestKey, txidOf, type TestIdentity } from './helpers.js';
+import { rawTx } from '../support/tx.js';
 
 const dirs: string[] = [];
 const open: DropWatcher[] = [];
