@@ -21,6 +21,7 @@ import { validateCandidateRange } from '../../src/watcher/light-client.js';
 import { isDeaddropError } from '../../src/util/errors.js';
 import { hashToHex, newIdentity, opReturn, payload, runestone, sha256d, taprootTestKey, txidOf, type TestIdentity } from './helpers.js';
 import { rawTx } from '../support/tx.js';
+import { expectCode } from '../support/errors.js';
 
 const dirs: string[] = [];
 const open: DropWatcher[] = [];
@@ -304,7 +305,7 @@ describe('IndexService', () => {
       expect(tiny.candidates(10, 14)).toMatchObject({ from: 10, to: 10 }); // one block above the limit is served whole
       expect(tiny.candidates(10, 14).candidates).toHaveLength(3);
       for (const [a, b] of [[-1, 5], [5, 4], [0, 1000], [1.5, 2]] as const) {
-        expect(() => svc.candidates(a, b)).toThrow(expect.objectContaining({ code: 'BAD_INPUT' }));
+        expectCode(() => svc.candidates(a, b), 'BAD_INPUT');
       }
       expect(new IndexService(store, () => ({ indexedFrom: null, indexedTip: null })).candidates(0, 5).candidates).toEqual([]);
     } finally {
