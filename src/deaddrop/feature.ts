@@ -21,7 +21,7 @@ import { indexRoutes } from '../watcher/index-routes.js';
 import type { DropStore } from '../watcher/drop-store.js';
 import { IntroductionLedger } from './introductions.js';
 import { settleIntroductions } from './settle.js';
-import { DAEMON_WATCHER, INDEX_DB, listLocalDrops, openDropsStore } from './local.js';
+import { DAEMON_WATCHER, INDEX_DB, listLocalDrops, openDropsStore } from './datadir-stores.js';
 import { nodeIssuer, walletIdentity, walletInvite, walletSilentAddress } from './publish.js';
 import { dropRoutes } from './routes.js';
 

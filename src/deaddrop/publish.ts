@@ -17,7 +17,7 @@ import { MAX_HINTS, PAYLOAD_FIXED_BYTES, payloadSize } from './codec.js';
 import { normalizeEndpoint, onionEndpoint } from './endpoint.js';
 import { ENVELOPE_MAX_BYTES, SIV_BYTES } from './envelope.js';
 import type { IntroductionLedger } from './introductions.js';
-import { issueDropInvite, nodeDbPath, nodeSeed } from '../node/drop-invite.js';
+import { issueNodeIntroduction, nodeDbPath, nodeSeed } from '../node/drop-introduction.js';
 import { formatInvite, parseInvite, type Invite } from './invite.js';
 import { sendDrop, type DropWallet } from './send.js';
 
@@ -147,7 +147,7 @@ export interface IssuedIntroduction {
 export type IntroductionIssuer = (expiresAt: number | null) => IssuedIntroduction;
 
 /**
- * The issuer of the datadir's peer node (src/node/drop-invite.ts): a pairwise key derived from
+ * The issuer of the datadir's peer node (src/node/drop-introduction.ts): a pairwise key derived from
  * the node identity (itself from the wallet seed) and a random token id, the id and expiry
  * recorded in `<datadir>/node.sqlite`, so the node accepts the recipient once, before expiry,
  * whether the daemon runs now or starts later.
@@ -156,7 +156,7 @@ export function nodeIssuer(keys: WalletKeys, datadir: string): IntroductionIssue
   return (expiresAt) => {
     const seed = nodeSeed(keys);
     try {
-      const inv = issueDropInvite({ seed, dbPath: nodeDbPath(datadir), expiresAt, endpoints: [] });
+      const inv = issueNodeIntroduction({ seed, dbPath: nodeDbPath(datadir), expiresAt, endpoints: [] });
       return { nodeKey: inv.nodeKey, token: inv.token, expiresAt: inv.expiresAt };
     } finally {
       seed.fill(0);

@@ -29,8 +29,8 @@ import type { ForkProof } from './log/fork.js';
 import type { SignedTreeHead } from './log/merkle.js';
 import { ContactStore } from './contacts.js';
 import type { Contact } from './contacts.js';
-import { TOKEN_BYTES, inviteSecrets, issueInvite, signAccept, tokenProof, verifyAccept } from './invites.js';
-import type { Introduction, IssuedInvite } from './invites.js';
+import { TOKEN_BYTES, introductionTokenSecrets, issueIntroductionToken, signAccept, tokenProof, verifyAccept } from './introduction-token.js';
+import type { Introduction, IssuedIntroductionToken } from './introduction-token.js';
 import { Replicator } from './replication.js';
 import { ChannelServer, dial, parseEndpoint } from './transport/ws-transport.js';
 import type { SecureChannel, ChannelOptions } from './transport/secure-channel.js';
@@ -72,7 +72,7 @@ export interface PeerNodeOptions {
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   /** Default invite lifetime (default 7 days). */
-  inviteTtlMs?: number;
+  introductionTokenTtlMs?: number;
   /** How long a stranger has to present an invite, and a joiner waits for the answer (default 10 s). */
   inviteWaitMs?: number;
   /** Whereabouts record lifetime (default 2 h, republished at half-life). */
@@ -290,11 +290,11 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
    * Creates a single-use invite. The result goes into an introduction drop; the node that finds it
    * calls `bootstrapFromIntroduction` with it.
    */
-  createInvite(opts: { ttlMs?: number } = {}): IssuedInvite {
-    const ttl = opts.ttlMs ?? this.opts.inviteTtlMs ?? 7 * 24 * 3600_000;
+  createInvite(opts: { ttlMs?: number } = {}): IssuedIntroductionToken {
+    const ttl = opts.ttlMs ?? this.opts.introductionTokenTtlMs ?? 7 * 24 * 3600_000;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new RangeError('ttlMs: expected a positive number');
     const contacts = this.live().contactStore!;
-    return issueInvite(this.identity, this.endpoints, Date.now() + ttl, (tokenId, expiresAt) => contacts.createInvite(tokenId, expiresAt));
+    return issueIntroductionToken(this.identity, this.endpoints, Date.now() + ttl, (tokenId, expiresAt) => contacts.createInvite(tokenId, expiresAt));
   }
 
   /**
@@ -478,7 +478,7 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
       return false;
     }
     const row = contacts.getInvite(m.tokenId);
-    const { token, pairwise } = inviteSecrets(this.identity, m.tokenId);
+    const { token, pairwise } = introductionTokenSecrets(this.identity, m.tokenId);
     const ok =
       row !== null &&
       row.usedAt === null &&

@@ -14,8 +14,8 @@ import {
 import { parseInvite } from '../../src/deaddrop/invite.js';
 import { ContactStore } from '../../src/node/contacts.js';
 import { openNodeDatabase } from '../../src/node/db.js';
-import { nodeDbPath } from '../../src/node/drop-invite.js';
-import { dropTokenId } from '../../src/node/invites.js';
+import { nodeDbPath } from '../../src/node/drop-introduction.js';
+import { dropTokenId } from '../../src/node/introduction-token.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { expectCode } from '../support/errors.js';
 

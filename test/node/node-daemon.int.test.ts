@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { dropFeature } from '../../src/deaddrop/feature.js';
 import { createNodeFeature, type NodeFeatureOptions } from '../../src/node/feature.js';
-import { introductionFromDrop, nodeSeed } from '../../src/node/drop-invite.js';
+import { introductionFromDrop, nodeSeed } from '../../src/node/drop-introduction.js';
 import { PeerNode } from '../../src/node/node.js';
 import { fromHex, randomBytes, utf8, wipe } from '../../src/node/crypto.js';
 import { NodeIdentity } from '../../src/node/identity.js';

@@ -8,7 +8,7 @@ import type { PeerNodeEvents, PeerNodeOptions } from '../../src/node/node.js';
 import { dial } from '../../src/node/transport/ws-transport.js';
 import { NodeIdentity } from '../../src/node/identity.js';
 import { MSG, encodeClock, encodeEntries, encodeInvite } from '../../src/node/wire.js';
-import { tokenProof } from '../../src/node/invites.js';
+import { tokenProof } from '../../src/node/introduction-token.js';
 import { ZERO_HASH, createEntry } from '../../src/node/log/codec.js';
 import { sha256, toHex, utf8 } from '../../src/node/crypto.js';
 import type { LogEntry } from '../../src/node/log/codec.js';

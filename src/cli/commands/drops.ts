@@ -12,7 +12,7 @@ import { unlockKeys, withWallet } from '../session.js';
 import { tryTipHeight } from '../backend.js';
 import { inviteQrSvg, inviteQrTerminal, writeInviteQrPng } from '../../deaddrop/invite.js';
 import { IntroductionLedger } from '../../deaddrop/introductions.js';
-import { dropToJson, listLocalDrops, type DropJson } from '../../deaddrop/local.js';
+import { dropToJson, listLocalDrops, type DropJson } from '../../deaddrop/datadir-stores.js';
 import { checkIntroduction, nodeIssuer, parseLifetime, parseRecipient, sendIntroduction, walletInvite } from '../../deaddrop/publish.js';
 import type { Wallet } from '../../wallet/wallet.js';
 import { registerWatchCommand } from './watch.js';

@@ -5,10 +5,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PeerNode } from '../../src/node/node.js';
 import { NodeIdentity } from '../../src/node/identity.js';
-import { carriedExpiry, introductionFromDrop, issueDropInvite, nodeSeed } from '../../src/node/drop-invite.js';
+import { carriedExpiry, introductionFromDrop, issueNodeIntroduction, nodeSeed } from '../../src/node/drop-introduction.js';
 import { contactCardDraft, readContactCard } from '../../src/node/contact-card.js';
 import { createEntry, ZERO_HASH } from '../../src/node/log/codec.js';
-import { expandDropToken, dropTokenId } from '../../src/node/invites.js';
+import { expandDropToken, dropTokenId } from '../../src/node/introduction-token.js';
 import { sha256, toHex, utf8 } from '../../src/node/crypto.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { encodePayload, decodePayload } from '../../src/deaddrop/codec.js';
@@ -41,7 +41,7 @@ describe('drop invites', () => {
     try {
       await Promise.all([inviter.ready(), joiner.ready(), other.ready()]);
       // issued by another connection to the node's database while the node runs (as `drop send` does)
-      const inv = issueDropInvite({ seed, dbPath, expiresAt: Math.floor(Date.now() / 1000) + 3600, endpoints: inviter.endpoints });
+      const inv = issueNodeIntroduction({ seed, dbPath, expiresAt: Math.floor(Date.now() / 1000) + 3600, endpoints: inviter.endpoints });
       expect(inv.token).toHaveLength(8);
       expect(inv.expiresAt! % 3600).toBe(0);
       // through the drop payload codec and the watcher's JSON, as the recipient sees it
@@ -65,7 +65,7 @@ describe('drop invites', () => {
     expect(carriedExpiry(null)).toBeNull();
     expect(carriedExpiry(3601)).toBe(7200);
     expect(carriedExpiry(7200)).toBe(7200);
-    expect(() => issueDropInvite({ seed: sha256(utf8('x')), dbPath: join(root, 'x.sqlite'), expiresAt: 3600 })).toThrow(/expired/);
+    expect(() => issueNodeIntroduction({ seed: sha256(utf8('x')), dbPath: join(root, 'x.sqlite'), expiresAt: 3600 })).toThrow(/expired/);
   });
 
   it('tokens are bound to the pairwise key', () => {
