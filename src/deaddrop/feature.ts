@@ -21,8 +21,8 @@ import { indexRoutes } from './watch/index-routes.js';
 import type { DropStore } from './watch/drop-store.js';
 import { IntroductionLedger } from './introductions.js';
 import { settleIntroductions } from './settle.js';
-import { DAEMON_WATCHER, INDEX_DB, listLocalDrops, openDropsStore } from './local.js';
-import { walletIdentity, walletInvite, walletSilentAddress, type NodeIssuerFactory } from './publish.js';
+import { type NodeIssuerFactory, walletIdentity, walletInvite, walletSilentAddress } from './publish.js';
+import { DAEMON_WATCHER, INDEX_DB, listLocalDrops, openDropsStore } from './datadir-stores.js';
 import { dropRoutes } from './routes.js';
 
 /** The wallet's birthday from the keystore (readable while locked), or null without a wallet. */

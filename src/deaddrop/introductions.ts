@@ -1,8 +1,8 @@
 /**
  * The introducer's ledger: which pairwise node key went into which drop, to whom, until when.
  *
- * The key and the token themselves come from the peer node (src/node/drop-invite.ts,
- * `issueDropInvite`): a pairwise Ed25519 key derived from the node identity and a random token
+ * The key and the token themselves come from the peer node (src/node/drop-introduction.ts,
+ * `issueNodeIntroduction`): a pairwise Ed25519 key derived from the node identity and a random token
  * id, fresh for every introduction, with the token's id and expiry stored in the node's database
  * (`node.sqlite`) so the node accepts the recipient exactly once, before expiry, when they dial
  * in. This ledger is the introducer's own record next to it: `deaddrop drops sent`,

@@ -147,7 +147,7 @@ export type IntroductionIssuer = (expiresAt: number | null) => IssuedIntroductio
 
 /**
  * Makes the issuer of a datadir's peer node for the wallet's keys. Declared here, implemented
- * by the node (`nodeIssuer` in src/node/drop-invite.ts) and injected by whoever wires the
+ * by the node (`nodeIssuer` in src/node/drop-introduction.ts) and injected by whoever wires the
  * features (the CLI): the drop feature never imports the node.
  */
 export type NodeIssuerFactory = (keys: WalletKeys, datadir: string) => IntroductionIssuer;

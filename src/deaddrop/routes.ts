@@ -12,7 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../util/errors.js';
 import type { DropRecord } from './watch/drop-store.js';
 import type { IntroductionLedger } from './introductions.js';
-import { dropToJson } from './local.js';
+import { dropToJson } from './datadir-stores.js';
 import { onionPortFor, type TorSendState } from './tor-send.js';
 import { parseLifetime, sendIntroduction, type IntroducerWallet, type IntroductionIssuer, type InviteInfo } from './publish.js';
 

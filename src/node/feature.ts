@@ -3,7 +3,7 @@
  * introductions found on chain into contacts, sends beacon drops, and serves `/node/*`.
  *
  * DEV NOTES
- * - Identity: `nodeSeed(walletKeys)` (./drop-invite.ts). Without an unlocked wallet there is no
+ * - Identity: `nodeSeed(walletKeys)` (./drop-introduction.ts). Without an unlocked wallet there is no
  *   node (its routes answer NOT_INITIALIZED).
  * - Listening: `host` (default 127.0.0.1), `port` (default: the port of the last run, else any),
  *   `advertise` (default the listening URL). `deaddrop start` takes them from DEADDROP_NODE_HOST,
@@ -11,7 +11,7 @@
  * - Bootstrap: every `drop.pending` / `drop.confirmed` on the EventBus (and, at start, every drop
  *   the watcher recorded earlier) whose payload is a usable introduction is dialed with the token
  *   proven (`bootstrapFromIntroduction`). Transient failures are retried with backoff until the
- *   token expires; a refusal is final. State per pairwise key in `dd_intros` (./feature-store.ts).
+ *   token expires; a refusal is final. State per pairwise key in `dd_intros` (./reachability-store.ts).
  * - Contact cards (./contact-card.ts): on every new contact we append a card with our
  *   silent-payment address sealed to it; cards from contacts are read as they replicate.
  * - Beacon (`beacon.needed`: no contact reachable for `beaconAfterMs`): a whereabouts bundle is
@@ -29,16 +29,16 @@ import type { DaemonFeature, FeatureContext, RunningFeature } from '../feature/c
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Wallet } from '../wallet/wallet.js';
 import { decodeAddress } from '../deaddrop/bip352.js';
-import { listLocalDrops } from '../deaddrop/local.js';
+import { listLocalDrops } from '../deaddrop/datadir-stores.js';
 import { checkIntroduction, walletSilentAddress } from '../deaddrop/publish.js';
 import { sendDrop } from '../deaddrop/send.js';
 import { CONTACT_CARD_TYPE, contactCardDraft, readContactCard } from './contact-card.js';
 import type { Contact } from './contacts.js';
 import { wipe } from './crypto.js';
 import { openNodeDatabase } from './db.js';
-import { carriedExpiry, introductionFromDrop, inviteTtlMs, nodeDbPath, nodeSeed } from './drop-invite.js';
-import type { DropIntroduction } from './drop-invite.js';
-import { FeatureStore } from './feature-store.js';
+import { carriedExpiry, introductionFromDrop, introductionTokenTtlMs, nodeDbPath, nodeSeed } from './drop-introduction.js';
+import type { DropIntroduction } from './drop-introduction.js';
+import { ReachabilityStore } from './reachability-store.js';
 import type { LogEntry } from './log/codec.js';
 import { PeerNode } from './node.js';
 import type { PeerNodeOptions } from './node.js';
@@ -144,7 +144,7 @@ class NodeRuntime implements NodeService {
 
   constructor(
     readonly node: PeerNode,
-    readonly extras: FeatureStore,
+    readonly extras: ReachabilityStore,
     private readonly ctx: FeatureContext,
     private readonly wallet: Wallet,
     private readonly opts: NodeFeatureOptions,
@@ -337,7 +337,7 @@ class NodeRuntime implements NodeService {
 
   private async sendBeacon(contact: Uint8Array, recipient: string, hints: string[], endpoints: string[]): Promise<void> {
     const carried = carriedExpiry(Math.floor((Date.now() + (this.opts.beaconTtlMs ?? 30 * DAY_MS)) / 1000));
-    const invite = this.node.createInvite({ ttlMs: inviteTtlMs(carried) });
+    const invite = this.node.createInvite({ ttlMs: introductionTokenTtlMs(carried) });
     try {
       const sent = await sendDrop(this.wallet, {
         recipient, payload: { nodeKey: invite.pairwiseKey, token: invite.dropToken, expiresAt: carried, endpoints: hints }, feeRate: await this.ctx.defaultFeeRate(),
@@ -406,7 +406,7 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   const probe = openNodeDatabase(dbPath);
   const remembered = (() => {
     try {
-      return new FeatureStore(probe).port();
+      return new ReachabilityStore(probe).port();
     } finally {
       probe.close();
     }
@@ -445,7 +445,7 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
     wipe(seed);
   }
   const listening = options.advertise?.length || tor ? (node.listeningPort ?? options.port ?? remembered ?? 0) : Number(new URL(node.endpoints[0]!).port);
-  const runtime = new NodeRuntime(node, new FeatureStore(node.store.db), ctx, wallet, options, listening, tor);
+  const runtime = new NodeRuntime(node, new ReachabilityStore(node.store.db), ctx, wallet, options, listening, tor);
   try {
     runtime.start();
   } catch (err) {

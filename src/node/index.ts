@@ -5,8 +5,8 @@
 export { PeerNode } from './node.js';
 export type { PeerNodeOptions, PeerNodeEvents } from './node.js';
 export type { Contact } from './contacts.js';
-export type { Introduction, IssuedInvite } from './invites.js';
-export { TOKEN_BYTES, DROP_TOKEN_BYTES, dropTokenId, expandDropToken } from './invites.js';
+export type { Introduction, IssuedIntroductionToken } from './introduction-token.js';
+export { TOKEN_BYTES, DROP_TOKEN_BYTES, dropTokenId, expandDropToken } from './introduction-token.js';
 export { NodeIdentity } from './identity.js';
 export { FeedStore } from './log/feed-store.js';
 export type { FeedInfo, IngestResult } from './log/feed-store.js';

@@ -8,7 +8,7 @@
 import { DeaddropError } from '../util/errors.js';
 import type { Contact, ContactStore } from './contacts.js';
 import type { NodeIdentity } from './identity.js';
-import { inviteSecrets, signAccept, tokenProof, verifyAccept, type Introduction } from './invites.js';
+import { introductionTokenSecrets, signAccept, tokenProof, verifyAccept, type Introduction } from './introduction-token.js';
 import type { EmitNodeEvent, Sessions } from './sessions.js';
 import type { SecureChannel } from './transport/secure-channel.js';
 import { parseEndpoint } from './transport/ws-transport.js';
@@ -76,7 +76,7 @@ export class InviteHandshake {
       return false;
     }
     const row = contacts.getInvite(m.tokenId);
-    const { token, pairwise } = inviteSecrets(identity, m.tokenId);
+    const { token, pairwise } = introductionTokenSecrets(identity, m.tokenId);
     const ok =
       row !== null &&
       row.usedAt === null &&

@@ -25,12 +25,12 @@ import { Dialer } from './dialer.js';
 import { TypedEmitter } from './events.js';
 import { NodeIdentity } from './identity.js';
 import { InviteHandshake } from './invite-handshake.js';
-import { type Introduction, type IssuedInvite, issueInvite, TOKEN_BYTES } from './invites.js';
+import { type Introduction, type IssuedIntroductionToken, issueIntroductionToken, TOKEN_BYTES } from './introduction-token.js';
 import type { EntryDraft, LogEntry } from './log/codec.js';
 import { FeedStore } from './log/feed-store.js';
 import { encodeForkProof, type ForkProof } from './log/fork.js';
 import type { SignedTreeHead } from './log/merkle.js';
-import { Sessions, type Session } from './sessions.js';
+import { type Session, Sessions } from './sessions.js';
 import type { ChannelOptions, SecureChannel } from './transport/secure-channel.js';
 import { ChannelServer, dial, parseEndpoint } from './transport/ws-transport.js';
 import { decodeWhereabouts, WhereaboutsStore, type WhereaboutsRecord } from './whereabouts.js';
@@ -56,7 +56,7 @@ export interface PeerNodeOptions {
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   /** Default invite lifetime (default 7 days). */
-  inviteTtlMs?: number;
+  introductionTokenTtlMs?: number;
   /** How long a stranger has to present an invite, and a joiner waits for the answer (default 10 s). */
   inviteWaitMs?: number;
   /** Whereabouts record lifetime (default 2 h, republished at half-life). */
@@ -282,12 +282,12 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
    * Creates a single-use invite. The result goes into an introduction drop; the node that finds it
    * calls `bootstrapFromIntroduction` with it.
    */
-  createInvite(opts: { ttlMs?: number } = {}): IssuedInvite {
-    const ttl = opts.ttlMs ?? this.#opts.inviteTtlMs ?? 7 * 24 * 3600_000;
+  createInvite(opts: { ttlMs?: number } = {}): IssuedIntroductionToken {
+    const ttl = opts.ttlMs ?? this.#opts.introductionTokenTtlMs ?? 7 * 24 * 3600_000;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new RangeError('ttlMs: expected a positive number');
     this.#live();
     const contacts = this.#contacts;
-    return issueInvite(this.identity, this.endpoints, Date.now() + ttl, (tokenId, expiresAt) => contacts.createInvite(tokenId, expiresAt));
+    return issueIntroductionToken(this.identity, this.endpoints, Date.now() + ttl, (tokenId, expiresAt) => contacts.createInvite(tokenId, expiresAt));
   }
 
   /**

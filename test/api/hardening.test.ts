@@ -31,6 +31,7 @@ import { DropStore } from '../../src/deaddrop/watch/drop-store.js';
 import { indexRoutes } from '../../src/deaddrop/watch/index-routes.js';
 import { IndexService } from '../../src/deaddrop/watch/index-service.js';
 import { runCli } from '../support/cli.js';
+import { expectCode } from '../support/errors.js';
 
 const TOKEN = 'e'.repeat(64);
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -223,7 +224,7 @@ describe('api hardening', () => {
   describe('clean errors', () => {
     it('a valid but empty PSBT is a 400, not a 500', async () => {
       const empty = Buffer.from(new Transaction().toPSBT()).toString('base64');
-      expect(() => psbtFinalize(empty, { maxFeeRate: 1000 })).toThrow(expect.objectContaining({ code: 'BAD_INPUT' }));
+      expectCode(() => psbtFinalize(empty, { maxFeeRate: 1000 }), 'BAD_INPUT');
       const r = await inject({ method: 'POST', url: '/test/psbt', headers: auth, payload: { psbt: empty } });
       expect(r.statusCode).toBe(400);
       expect(r.json()).toMatchObject({ error: 'BAD_INPUT' });

@@ -11,7 +11,8 @@ import { expect, it } from 'vitest';
 import { parseBlock, parseTransaction } from '../../src/chain/block.js';
 import type { BackendOptions, ChainEvent, ChainSource } from '../../src/chain/types.js';
 import { freePort, type RegtestNode } from '../../src/regtest/harness.js';
-import { isDeaddropError, type ErrorCode } from '../../src/util/errors.js';
+import { expectCode } from '../support/errors.js';
+import { waitUntil } from '../support/wait.js';
 
 /** What a backend test file hands to the suite. */
 export interface ConformanceTarget {
@@ -49,16 +50,6 @@ export interface CaseContext {
 export const POLL_MS = 100;
 /** A regtest address nobody here holds the key of (BIP173 test vector program). */
 const STRANGER = 'bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080';
-
-async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<Error> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, `expected ${code}`).toBeInstanceOf(Error);
-  if (!isDeaddropError(err, code)) throw new Error(`expected ${code}, got ${String((err as { code?: unknown }).code)}: ${(err as Error).message}`);
-  return err;
-}
 
 function withPort(url: string, port: number): string {
   const u = new URL(url);
@@ -284,15 +275,8 @@ export function describeConformance(target: ConformanceTarget): void {
       const events: ChainEvent[] = [];
       src.subscribe((e) => events.push(e));
       await src.ready();
-      const waitEvent = async (pred: (e: ChainEvent) => boolean, what: string, timeoutMs = 15_000): Promise<ChainEvent> => {
-        const until = Date.now() + timeoutMs;
-        for (;;) {
-          const hit = events.find(pred);
-          if (hit) return hit;
-          if (Date.now() > until) throw new Error(`timed out waiting for ${what}; saw ${JSON.stringify(events.map((e) => e.type))}`);
-          await new Promise((r) => setTimeout(r, 20));
-        }
-      };
+      const waitEvent = (pred: (e: ChainEvent) => boolean, what: string, timeoutMs = 15_000): Promise<ChainEvent> =>
+        waitUntil(() => events.find(pred), () => `${what}; saw ${JSON.stringify(events.map((e) => e.type))}`, { timeoutMs, intervalMs: 20 });
       try {
         await c.run({ node, target, src, events, open, waitEvent });
       } finally {

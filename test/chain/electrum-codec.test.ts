@@ -8,6 +8,7 @@ import {
 } from '../../src/chain/backends/electrum-codec.js';
 import { isDeaddropError } from '../../src/util/errors.js';
 import { NETWORK_PARAMS } from '../../src/util/network.js';
+import { expectCode } from '../support/errors.js';
 
 const MAINNET_GENESIS_HEADER =
   '0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c';
@@ -68,7 +69,7 @@ describe('parseHeader', () => {
 
   it('rejects headers that are not 80 bytes or not hex, as PROTOCOL', () => {
     for (const bad of [MAINNET_GENESIS_HEADER.slice(2), `${MAINNET_GENESIS_HEADER}00`, 'zz'.repeat(80), '']) {
-      expect(() => parseHeader(bad, 0)).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));
+      expectCode(() => parseHeader(bad, 0), 'PROTOCOL');
     }
   });
 });
@@ -180,7 +181,7 @@ describe('validators', () => {
       () => validateMerkleProof({ block_height: 1, merkle: ['zz'], pos: 0 }),
       () => validateMerkleProof({ block_height: 1, merkle: [], pos: -2 }),
     ];
-    for (const f of bad) expect(f).toThrow(expect.objectContaining({ code: 'PROTOCOL' }));
+    for (const f of bad) expectCode(f, 'PROTOCOL');
   });
 
   it('parse a header notification and a merkle proof', () => {

@@ -15,6 +15,7 @@ import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js
 import { isDeaddropError } from '../../src/util/errors.js';
 import { btcSignerNetwork } from '../../src/util/network.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('ElectrumX on %s', (kind) => {
   useNodeKind(kind);
@@ -27,17 +28,6 @@ describe.each(chainNodes())('ElectrumX on %s', (kind) => {
   function taproot(): { address: string; script: Uint8Array } {
     const pay = p2tr(schnorr.getPublicKey(schnorr.utils.randomSecretKey()), undefined, btcSignerNetwork('regtest'));
     return { address: pay.address as string, script: pay.script };
-  }
-
-  /** Polls `f` until it returns a value that is not undefined (ElectrumX polls the node every 100 ms). */
-  async function eventually<T>(f: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000): Promise<T> {
-    const until = Date.now() + ms;
-    for (;;) {
-      const v = await f();
-      if (v !== undefined) return v;
-      if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
   }
 
   async function mineAndSync(n: number): Promise<number> {
@@ -87,7 +77,7 @@ describe.each(chainNodes())('ElectrumX on %s', (kind) => {
         await fresh.close();
       }
       await expect(src.getBlockHash(height + 1000)).rejects.toMatchObject({ code: 'NOT_FOUND' });
-      await eventually(() => events.find((e) => e.type === 'tip' && e.tip.hash === nodeHash), 'tip event');
+      await waitUntil(() => events.find((e) => e.type === 'tip' && e.tip.hash === nodeHash), 'tip event', { timeoutMs: 15_000, intervalMs: 50 });
     });
 
     it('follows a funded taproot script from mempool to block, with a verified merkle proof', async () => {
@@ -95,14 +85,14 @@ describe.each(chainNodes())('ElectrumX on %s', (kind) => {
       await src.watchScript(script);
       const txid = await node.fund(address, 123_456n);
 
-      const pending = await eventually(async () => (await src.getScriptHistory(script)).find((h) => h.txid === txid), 'mempool history');
+      const pending = await waitUntil(async () => (await src.getScriptHistory(script)).find((h) => h.txid === txid), 'mempool history', { timeoutMs: 15_000, intervalMs: 50 });
       expect(pending.height).toBeLessThanOrEqual(0);
       const scriptHex = bytesToHex(script);
-      await eventually(() => events.find((e) => e.type === 'script' && e.scriptHex === scriptHex), 'script event');
+      await waitUntil(() => events.find((e) => e.type === 'script' && e.scriptHex === scriptHex), 'script event', { timeoutMs: 15_000, intervalMs: 50 });
 
       const height = await mineAndSync(1);
 
-      const confirmed = await eventually(async () => (await src.getScriptHistory(script)).find((h) => h.txid === txid && h.height > 0), 'confirmed history');
+      const confirmed = await waitUntil(async () => (await src.getScriptHistory(script)).find((h) => h.txid === txid && h.height > 0), 'confirmed history', { timeoutMs: 15_000, intervalMs: 50 });
       expect(confirmed.height).toBe(height);
       // Asked together: ElectrumX holds each small answer up to 1 s (response padding), so this saves seconds.
       const [unspent, raw, inBlock, inParent, beyondTip, proof, header] = await Promise.all([
@@ -131,7 +121,7 @@ describe.each(chainNodes())('ElectrumX on %s', (kind) => {
       const { address, script } = taproot();
       const good = await node.buildTx([{ address, sats: 50_000n }]);
       expect(await src.broadcast(good.raw)).toEqual({ accepted: true, txid: good.txid });
-      await eventually(async () => ((await src.getScriptHistory(script)).length > 0 ? true : undefined), 'broadcast tx in history');
+      await waitUntil(async () => ((await src.getScriptHistory(script)).length > 0 ? true : undefined), 'broadcast tx in history', { timeoutMs: 15_000, intervalMs: 50 });
 
       const doubleSpend = await node.buildTx([{ address: taproot().address, sats: 40_000n }], { inputs: good.inputs });
       const [garbage, rejected] = await Promise.all([src.broadcast(new Uint8Array([1, 2, 3])), src.broadcast(doubleSpend.raw)]);
@@ -179,15 +169,15 @@ describe.each(chainNodes())('ElectrumX on %s', (kind) => {
       await src.watchScript(script);
       const from = events.length;
       await ex.restart(300);
-      await eventually(() => events.slice(from).find((e) => e.type === 'reconnected'), 'reconnected event', 30_000);
+      await waitUntil(() => events.slice(from).find((e) => e.type === 'reconnected'), 'reconnected event', { timeoutMs: 30_000, intervalMs: 50 });
       const after = events.slice(from);
       expect(after.findIndex((e) => e.type === 'disconnected')).toBeLessThan(after.findIndex((e) => e.type === 'reconnected'));
       const tip = await node.rpc<number>('getblockcount');
-      await eventually(() => events.slice(from).find((e) => e.type === 'tip' && e.tip.height === tip), 'tip after reconnect');
+      await waitUntil(() => events.slice(from).find((e) => e.type === 'tip' && e.tip.height === tip), 'tip after reconnect', { timeoutMs: 15_000, intervalMs: 50 });
 
       await node.fund(address, 10_000n);
       const scriptHex = bytesToHex(script);
-      await eventually(() => events.slice(from).find((e) => e.type === 'script' && e.scriptHex === scriptHex), 'script event after reconnect');
+      await waitUntil(() => events.slice(from).find((e) => e.type === 'script' && e.scriptHex === scriptHex), 'script event after reconnect', { timeoutMs: 15_000, intervalMs: 50 });
     });
 
     it('refuses calls after close and closing twice is harmless', async () => {

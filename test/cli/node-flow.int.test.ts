@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { runCli, runCliJson, startDaemonProcess, stopDaemonProcess, type DaemonProcess } from '../support/cli.js';
 import { freePort } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('CLI on %s', (kind) => {
   useNodeKind(kind);
@@ -21,16 +22,6 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
 
 
 
-
-  async function until<T>(what: string, probe: () => Promise<T | false | null | undefined>, timeoutMs = 30_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 
   describe('deaddrop peer node CLI on regtest', () => {
     const root = mkdtempSync(join(tmpdir(), 'dd-node-cli-'));
@@ -76,10 +67,10 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
       await runCliJson(['--datadir', alice, 'drop', 'send', uri, '--endpoint', aliceNode.endpoints[0]!, '--message', 'hi bob', '--fee-rate', '2'], env);
       await runCliJson(['--datadir', alice, 'regtest', 'mine', '1']);
 
-      const contact = await until('bob connects to alice', async () => {
+      const contact = await waitUntil(async () => {
         const { contacts } = await runCliJson<{ contacts: { node: string; connected: boolean; endpoints: string[] }[] }>(['--datadir', bob, 'contacts']);
         return contacts.find((c) => c.node === aliceNode.id && c.connected);
-      });
+      }, 'bob connects to alice', { timeoutMs: 30_000, intervalMs: 250 });
       expect(contact.endpoints[0]).toBe(aliceNode.endpoints[0]);
       const aliceContacts = await runCliJson<{ contacts: { node: string }[] }>(['--datadir', alice, 'contacts']);
       expect(aliceContacts.contacts.map((c) => c.node)).toEqual([bobNode.id]);
@@ -88,10 +79,10 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
         ['--datadir', alice, 'log', 'append', '--type', 'post', '--app', 'chat', '--json', '{"text":"hello bob"}']);
       expect(appended.author).toBe(aliceNode.id);
       expect(appended.json).toEqual({ text: 'hello bob' });
-      const shown = await until('the entry reaches bob', async () => {
+      const shown = await waitUntil(async () => {
         const r = await runCliJson<{ entries: { seq: number; header: { type: string; app: string }; json?: { text: string } }[] }>(['--datadir', bob, 'log', 'show', aliceNode.id]);
         return r.entries.find((e) => e.seq === appended.seq);
-      });
+      }, 'the entry reaches bob', { timeoutMs: 30_000, intervalMs: 250 });
       expect(shown).toMatchObject({ header: { type: 'post', app: 'chat' }, json: { text: 'hello bob' } });
       const human = await runCli(['--datadir', bob, 'log', 'show', aliceNode.id]);
       expect(human.stdout).toContain(`#${appended.seq}`);
@@ -115,16 +106,16 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
     const aliceNode = await runCliJson<{ id: string }>(['--datadir', alice, 'node', 'status']);
     const bobNode = await runCliJson<{ id: string }>(['--datadir', bob, 'node', 'status']);
     // Bob verified alice's provider descriptor from her replicated log and linked to it as his provider.
-    const bobMix = await until('bob links to alice\'s provider', async () => {
+    const bobMix = await waitUntil(async () => {
       const r = await runCliJson<{ layer: number; home: string | null; connected: boolean; layers: number[]; providers: string[] }>(['--datadir', bob, 'mixnet']);
       return r.connected && r.home === aliceNode.id ? r : null;
-    });
+    }, 'bob links to alice\'s provider', { timeoutMs: 30_000, intervalMs: 250 });
     expect(bobMix.layer).toBe(2);
     expect(bobMix.providers).toEqual([aliceNode.id]);
-    const aliceMix = await until('alice knows both mixes', async () => {
+    const aliceMix = await waitUntil(async () => {
       const r = await runCliJson<{ layers: number[]; connected: boolean; home: string | null }>(['--datadir', alice, 'mixnet']);
       return r.layers[1] === 1 && r.connected ? r : null;
-    });
+    }, 'alice knows both mixes', { timeoutMs: 30_000, intervalMs: 250 });
     expect(aliceMix.layers).toEqual([1, 1, 0]);
     expect(aliceMix.home).toBe(aliceNode.id);
     const human = await runCli(['--datadir', alice, 'mixnet']);
@@ -132,10 +123,10 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
     expect(human.stdout).toMatch(/too few mixes/);
 
     // No layer-3 mix is known: nothing is sent (a shorter route would stand out).
-    await until('bob\'s mailbox announcement reaches alice', async () => {
+    await waitUntil(async () => {
       const r = await runCli(['--datadir', alice, 'message', 'send', bobNode.id, 'hello']);
       return /too few verified mixes/.test(r.stderr) ? r : null;
-    });
+    }, 'bob\'s mailbox announcement reaches alice', { timeoutMs: 30_000, intervalMs: 250 });
     const refused = await runCli(['--datadir', alice, 'message', 'send', bobNode.id, 'hello']);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);

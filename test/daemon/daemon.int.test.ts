@@ -8,6 +8,7 @@ import { createKeystore } from '../../src/wallet/keystore.js';
 import { attachRegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { regtestBackend } from '../../src/cli/regtest-backend.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('daemon on %s', (kind) => {
   useNodeKind(kind);
@@ -65,18 +66,18 @@ describe.each(chainNodes())('daemon on %s', (kind) => {
       } finally {
         node.detach();
       }
-      const deadline = Date.now() + 15_000;
-      let confirmed = '0';
-      while (Date.now() < deadline) {
-        const b = (await (await fetch(`${daemon.apiUrl}/wallet/balance`, { headers: auth() })).json()) as { confirmed: string };
-        confirmed = b.confirmed;
-        if (confirmed === '250000' && types.includes('chain.tip') && types.includes('wallet.changed')) break;
-        await new Promise((r) => setTimeout(r, 200));
+      try {
+        // The expectations themselves are polled: on timeout the last failed one is the error.
+        await waitUntil(async () => {
+          const b = (await (await fetch(`${daemon.apiUrl}/wallet/balance`, { headers: auth() })).json()) as { confirmed: string };
+          expect(b.confirmed).toBe('250000');
+          expect(types).toContain('chain.tip');
+          expect(types).toContain('wallet.changed');
+          return true;
+        }, 'the confirmed balance and its events', { timeoutMs: 15_000, intervalMs: 200, retryOnError: true });
+      } finally {
+        ws.close();
       }
-      ws.close();
-      expect(confirmed).toBe('250000');
-      expect(types).toContain('chain.tip');
-      expect(types).toContain('wallet.changed');
 
       const bad = await fetch(`${daemon.apiUrl}/wallet/send`, {
         method: 'POST',

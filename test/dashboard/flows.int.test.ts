@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { nodeIssuer } from '../../src/node/drop-invite.js';
+import { nodeIssuer } from '../../src/node/drop-introduction.js';
 import { createDropFeature } from '../../src/deaddrop/feature.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import { createNodeFeature } from '../../src/node/feature.js';

@@ -6,21 +6,11 @@ import {
   HINT_WS_IPV6, HINT_WSS_DNS,
 } from '../../src/deaddrop/endpoint.js';
 import { decodePayload, encodePayload, payloadSize, PAYLOAD_FIXED_BYTES, MAX_EXPIRY_SECONDS, type DropPayloadInput } from '../../src/deaddrop/codec.js';
-import { isDeaddropError } from '../../src/util/errors.js';
+import { expectCode } from '../support/errors.js';
 
 const key = new Uint8Array(32).fill(7);
 const other = new Uint8Array(32).fill(9);
 const onion = `${onionAddress(key)}.onion`;
-
-function expectBadInput(f: () => unknown): void {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(isDeaddropError(err, 'BAD_INPUT'), String(err)).toBe(true);
-}
 
 describe('endpoints', () => {
   it('normalizes to one canonical string', () => {
@@ -61,7 +51,7 @@ describe('endpoints', () => {
   it('rejects what is not an endpoint', () => {
     for (const bad of ['http://a.example:1', 'ws://user:pw@a.example:1', 'ws://a.example:1/#frag', 'ws://abc.onion:1', 'ws://a_b.example:1',
       'ws://[::1', 'not a url at all', `wss://a.example/${'x'.repeat(300)}`, 'ws://-a.example:1']) {
-      expectBadInput(() => normalizeEndpoint(bad));
+      expectCode(() => normalizeEndpoint(bad), 'BAD_INPUT');
     }
     expect(() => normalizeEndpoint(5 as unknown as string)).toThrow(TypeError);
   });
@@ -106,24 +96,24 @@ describe('payload', () => {
   it('rounds expiry up to the hour; no expiry is 0', () => {
     expect(decodePayload(encodePayload({ ...input, expiresAt: 3601 }, 72))?.expiresAt).toBe(7200);
     expect(decodePayload(encodePayload({ ...input, expiresAt: null }, 72))?.expiresAt).toBeNull();
-    for (const bad of [0, -5, 1.5, 2 ** 24 * 3600]) expectBadInput(() => encodePayload({ ...input, expiresAt: bad }, 72));
+    for (const bad of [0, -5, 1.5, 2 ** 24 * 3600]) expectCode(() => encodePayload({ ...input, expiresAt: bad }, 72), 'BAD_INPUT');
   });
 
   it('fits the budget: 28 bytes for hints and message in 72', () => {
     expect(decodePayload(encodePayload({ ...input, endpoints: [], message: 'x'.repeat(28) }, 72))?.message).toBe('x'.repeat(28));
-    expectBadInput(() => encodePayload({ ...input, endpoints: [], message: 'x'.repeat(29) }, 72));
-    expectBadInput(() => encodePayload({ ...input, message: 'x'.repeat(22) }, 72));
+    expectCode(() => encodePayload({ ...input, endpoints: [], message: 'x'.repeat(29) }, 72), 'BAD_INPUT');
+    expectCode(() => encodePayload({ ...input, message: 'x'.repeat(22) }, 72), 'BAD_INPUT');
     expect(decodePayload(encodePayload({ ...input, message: 'x'.repeat(21) }, 72))?.message.length).toBe(21);
   });
 
   it('rejects invalid fields when encoding', () => {
-    expectBadInput(() => encodePayload({ ...input, nodeKey: new Uint8Array(33) }, 72));
-    expectBadInput(() => encodePayload({ ...input, token: new Uint8Array(4) }, 72));
-    for (const c of ['\u0000', '\u001b[31m', '\r', '\u007f', '\u009b']) expectBadInput(() => encodePayload({ ...input, message: `a${c}b` }, 72));
+    expectCode(() => encodePayload({ ...input, nodeKey: new Uint8Array(33) }, 72), 'BAD_INPUT');
+    expectCode(() => encodePayload({ ...input, token: new Uint8Array(4) }, 72), 'BAD_INPUT');
+    for (const c of ['\u0000', '\u001b[31m', '\r', '\u007f', '\u009b']) expectCode(() => encodePayload({ ...input, message: `a${c}b` }, 72), 'BAD_INPUT');
     expect(decodePayload(encodePayload({ ...input, message: 'two\nlines\tok' }, 72))?.message).toBe('two\nlines\tok');
-    expectBadInput(() => encodePayload({ ...input, message: 'lone \ud800' }, 72));
-    expectBadInput(() => encodePayload({ ...input, endpoints: ['ftp://x'] }, 72));
-    expectBadInput(() => encodePayload({ ...input, endpoints: Array<string>(16).fill('ws://1.2.3.4:1') }, 400));
+    expectCode(() => encodePayload({ ...input, message: 'lone \ud800' }, 72), 'BAD_INPUT');
+    expectCode(() => encodePayload({ ...input, endpoints: ['ftp://x'] }, 72), 'BAD_INPUT');
+    expectCode(() => encodePayload({ ...input, endpoints: Array<string>(16).fill('ws://1.2.3.4:1') }, 400), 'BAD_INPUT');
   });
 
   it('decodes only canonical, known-version bytes', () => {

@@ -12,7 +12,7 @@ import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js
 import { openBackend } from '../../src/chain/open.js';
 import type { ChainSource } from '../../src/chain/types.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { nodeIssuer } from '../../src/node/drop-invite.js';
+import { nodeIssuer } from '../../src/node/drop-introduction.js';
 import { createDropFeature } from '../../src/deaddrop/feature.js';
 import { walletSilentAddress } from '../../src/deaddrop/publish.js';
 import { sendDrop } from '../../src/deaddrop/send.js';

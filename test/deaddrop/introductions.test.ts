@@ -14,23 +14,15 @@ import {
 import { parseInvite } from '../../src/deaddrop/invite.js';
 import { ContactStore } from '../../src/node/contacts.js';
 import { openNodeDatabase } from '../../src/node/db.js';
-import { nodeDbPath, nodeIssuer } from '../../src/node/drop-invite.js';
-import { dropTokenId } from '../../src/node/invites.js';
+import { nodeIssuer } from '../../src/node/drop-introduction.js';
+import { nodeDbPath } from '../../src/node/drop-introduction.js';
+import { dropTokenId } from '../../src/node/introduction-token.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
-import { DeaddropError } from '../../src/util/errors.js';
+import { expectCode } from '../support/errors.js';
 
 const MNEMONIC = 'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about';
 const keys = WalletKeys.fromMnemonic(MNEMONIC, 'regtest');
 const RECIPIENT = walletSilentAddress(WalletKeys.fromMnemonic('zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo zoo wrong', 'regtest'));
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    return err instanceof DeaddropError ? `${err.code}: ${err.message}` : `other: ${String(err)}`;
-  }
-  return 'no error';
-}
 
 const key = (b: number): Uint8Array => new Uint8Array(32).fill(b);
 
@@ -91,7 +83,7 @@ describe('IntroductionLedger', () => {
     } finally {
       db.close();
     }
-    expect(code(() => issue(now - 7200))).toMatch(/already be expired/);
+    expectCode(() => issue(now - 7200), 'BAD_INPUT', /already be expired/);
   });
 });
 
@@ -99,16 +91,15 @@ describe('introduction checks', () => {
   it('says how many bytes are left for the message', () => {
     expect(VARIABLE_BYTES).toBe(28);
     expect(checkIntroduction({ endpoints: ['1.2.3.4:9000'], message: 'x'.repeat(21) })).toEqual({ endpoints: ['ws://1.2.3.4:9000'], message: 'x'.repeat(21) });
-    expect(code(() => checkIntroduction({ endpoints: ['ws://1.2.3.4:9000'], message: 'x'.repeat(22) }))).toBe(
-      'BAD_INPUT: message too long: 22 bytes, 21 available (72-byte introduction: 44 fixed, 7 for endpoints)');
+    expect(expectCode(() => checkIntroduction({ endpoints: ['ws://1.2.3.4:9000'], message: 'x'.repeat(22) }), 'BAD_INPUT').message).toBe('message too long: 22 bytes, 21 available (72-byte introduction: 44 fixed, 7 for endpoints)');
     // Multi-byte characters count as bytes.
-    expect(code(() => checkIntroduction({ endpoints: ['ws://1.2.3.4:9000'], message: 'é'.repeat(11) }))).toMatch(/22 bytes, 21 available/);
-    expect(code(() => checkIntroduction({ endpoints: ['ws://1.2.3.4:9000'], onionPort: 80, message: 'x'.repeat(19) }))).toMatch(/19 bytes, 18 available/);
-    expect(code(() => checkIntroduction({ endpoints: ['ws://[2001:db8::1]:1', 'ws://1.2.3.4:5'], message: 'abc' }))).toMatch(/3 bytes, 2 available .* 26 for endpoints/);
-    expect(code(() => checkIntroduction({ endpoints: ['ws://[2001:db8::1]:1', 'ws://[2001:db8::2]:1'] }))).toMatch(/endpoints need 38 bytes but an introduction has 28/);
-    expect(code(() => checkIntroduction({ endpoints: [] }))).toMatch(/at least one --endpoint/);
-    expect(code(() => checkIntroduction({ endpoints: ['ftp://x'] }))).toMatch(/^BAD_INPUT: endpoint:/);
-    expect(code(() => checkIntroduction({ endpoints: ['1.2.3.4:1'], message: 'a\u0007' }))).toMatch(/control characters/);
+    expectCode(() => checkIntroduction({ endpoints: ['ws://1.2.3.4:9000'], message: 'é'.repeat(11) }), 'BAD_INPUT', /22 bytes, 21 available/);
+    expectCode(() => checkIntroduction({ endpoints: ['ws://1.2.3.4:9000'], onionPort: 80, message: 'x'.repeat(19) }), 'BAD_INPUT', /19 bytes, 18 available/);
+    expectCode(() => checkIntroduction({ endpoints: ['ws://[2001:db8::1]:1', 'ws://1.2.3.4:5'], message: 'abc' }), 'BAD_INPUT', /3 bytes, 2 available .* 26 for endpoints/);
+    expectCode(() => checkIntroduction({ endpoints: ['ws://[2001:db8::1]:1', 'ws://[2001:db8::2]:1'] }), 'BAD_INPUT', /endpoints need 38 bytes but an introduction has 28/);
+    expectCode(() => checkIntroduction({ endpoints: [] }), 'BAD_INPUT', /at least one --endpoint/);
+    expectCode(() => checkIntroduction({ endpoints: ['ftp://x'] }), 'BAD_INPUT', /^endpoint:/);
+    expectCode(() => checkIntroduction({ endpoints: ['1.2.3.4:1'], message: 'a\u0007' }), 'BAD_INPUT', /control characters/);
   });
 
   it('parses token lifetimes', () => {
@@ -116,7 +107,7 @@ describe('introduction checks', () => {
     expect(parseLifetime('12h')).toBe(12 * 3600);
     expect(parseLifetime('90m')).toBe(90 * 60);
     expect(parseLifetime('never')).toBeNull();
-    for (const bad of ['', '0d', '3y', '1.5h', '-1d', '99999d']) expect(code(() => parseLifetime(bad))).toMatch(/^BAD_INPUT/);
+    for (const bad of ['', '0d', '3y', '1.5h', '-1d', '99999d']) expectCode(() => parseLifetime(bad), 'BAD_INPUT');
   });
 
   it('accepts an invite or a bare address as recipient, with clear errors otherwise', () => {
@@ -125,8 +116,8 @@ describe('introduction checks', () => {
     expect(parseInvite(invite.uri, 'regtest').address).toBe(invite.address);
     expect(parseRecipient(invite.uri, 'regtest').address).toBe(invite.address);
     expect(parseRecipient(invite.address, 'regtest').label).toBeNull();
-    expect(code(() => parseRecipient('bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080', 'regtest'))).toMatch(/^BAD_ADDRESS: not a deaddrop invite or silent-payment address/);
-    expect(code(() => parseRecipient(walletSilentAddress(WalletKeys.fromMnemonic(MNEMONIC, 'testnet')), 'regtest'))).toMatch(/^WRONG_NETWORK/);
-    expect(code(() => parseRecipient(`${invite.uri}&colour=red`, 'regtest'))).toMatch(/unknown parameter/);
+    expectCode(() => parseRecipient('bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080', 'regtest'), 'BAD_ADDRESS', /^not a deaddrop invite or silent-payment address/);
+    expectCode(() => parseRecipient(walletSilentAddress(WalletKeys.fromMnemonic(MNEMONIC, 'testnet')), 'regtest'), 'WRONG_NETWORK');
+    expectCode(() => parseRecipient(`${invite.uri}&colour=red`, 'regtest'), 'BAD_INPUT', /unknown parameter/);
   });
 });

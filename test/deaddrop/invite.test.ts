@@ -8,19 +8,11 @@ import { formatInvite, inviteQrPng, inviteQrSvg, inviteQrTerminal, parseInvite, 
 import { encodeAddress } from '../../src/deaddrop/bip352.js';
 import { scalar, secp } from '../../src/util/secp.js';
 import { isDeaddropError, type ErrorCode } from '../../src/util/errors.js';
+import { expectCode } from '../support/errors.js';
 
 const point = (n: bigint): Uint8Array => secp.pointFromScalar(scalar.fromBigInt(n)) as Uint8Array;
 const address = encodeAddress(point(5n), point(6n), 'regtest');
 const mainnet = encodeAddress(point(5n), point(6n), 'mainnet');
-
-function errorCode(f: () => unknown): ErrorCode | string | undefined {
-  try {
-    f();
-  } catch (e) {
-    return isDeaddropError(e) ? e.code : String(e);
-  }
-  return undefined;
-}
 
 describe('parse and format', () => {
   it('round-trips every field in canonical order', () => {
@@ -62,9 +54,9 @@ describe('parse and format', () => {
       [`deaddrop:${address.slice(0, -1)}x`, 'BAD_ADDRESS'],
       [`deaddrop:${address}`.padEnd(3000, 'x'), 'BAD_INPUT'],
     ];
-    for (const [uri, code] of cases) expect(errorCode(() => parseInvite(uri)), uri.slice(0, 100)).toBe(code);
-    expect(errorCode(() => parseInvite(address, 'mainnet'))).toBe('WRONG_NETWORK');
-    expect(errorCode(() => formatInvite({ address, birthday: 1.5 }))).toBe('BAD_INPUT');
+    for (const [uri, code] of cases) expectCode(() => parseInvite(uri), code);
+    expectCode(() => parseInvite(address, 'mainnet'), 'WRONG_NETWORK');
+    expectCode(() => formatInvite({ address, birthday: 1.5 }), 'BAD_INPUT');
     expect(() => parseInvite(3 as unknown as string)).toThrow(TypeError);
   });
 

@@ -12,7 +12,8 @@ import WebSocket from 'ws';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createDropFeature } from '../../src/deaddrop/feature.js';
 import { createNodeFeature, type NodeFeatureOptions } from '../../src/node/feature.js';
-import { introductionFromDrop, nodeSeed, nodeIssuer } from '../../src/node/drop-invite.js';
+import { nodeIssuer } from '../../src/node/drop-introduction.js';
+import { introductionFromDrop, nodeSeed } from '../../src/node/drop-introduction.js';
 import { PeerNode } from '../../src/node/node.js';
 import { randomBytes, utf8, wipe } from '../../src/node/crypto.js';
 import { NodeIdentity } from '../../src/node/identity.js';
@@ -26,6 +27,7 @@ import { freePort, startRegtestNode, type RegtestNode } from '../../src/regtest/
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { callApi } from '../support/api.js';
 import { fromHex } from '../../src/util/bytes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('peer node daemons on %s', (kind) => {
   useNodeKind(kind);
@@ -54,16 +56,6 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
   const sockets = new Set<WebSocket>();
 
   const api = callApi;
-
-  async function until<T>(what: string, probe: () => Promise<T | false | null | undefined> | T | false | null | undefined, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await probe();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 
   function featureOptions(extra: NodeFeatureOptions): NodeFeatureOptions {
     return { reconnectMinMs: 200, reconnectMaxMs: 1000, retryMinMs: 300, retryMaxMs: 2000, inviteWaitMs: 3000, ...extra };
@@ -115,7 +107,7 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
   async function fund(p: Peer, sats: number): Promise<void> {
     const { address } = await api<{ address: string }>(p, 'POST', '/wallet/address');
     await btc.fund(address, sats, { confirm: true });
-    await until(`${p.name} funded`, async () => Number((await api<{ confirmed: string }>(p, 'GET', '/wallet/balance')).confirmed) >= sats);
+    await waitUntil(async () => Number((await api<{ confirmed: string }>(p, 'GET', '/wallet/balance')).confirmed) >= sats, `${p.name} funded`, { timeoutMs: 20_000, intervalMs: 50 });
   }
 
   /** `from` leaves an introduction for `to` (whose invite it got out of band) and a block confirms it. */
@@ -159,8 +151,8 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
       const id = await nodeId(author);
       const t0 = performance.now();
       const { entry } = await api<{ entry: { seq: number } }>(author, 'POST', '/node/log', { type: 'post', app: 'test', json: { text } });
-      const arrivals = await Promise.all(streams.map((s, i) => until(`${others[i]!.name} has ${author.name}#${entry.seq}`, () =>
-        s.seen.find((e) => e.type === 'node.entry.replicated' && e.data.author === id && e.data.seq === entry.seq)?.at, 5000)));
+      const arrivals = await Promise.all(streams.map((s, i) => waitUntil(() =>
+        s.seen.find((e) => e.type === 'node.entry.replicated' && e.data.author === id && e.data.seq === entry.seq)?.at, `${others[i]!.name} has ${author.name}#${entry.seq}`, { timeoutMs: 5000, intervalMs: 50 })));
       for (const o of others) {
         const log = await api<{ entries: { seq: number; json?: { text?: string } }[] }>(o, 'GET', `/node/log/${id}?from=${entry.seq}&limit=1`);
         expect(log.entries[0]?.json?.text).toBe(text);
@@ -201,7 +193,7 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
       await introduce(a, c);
       await introduce(b, c);
       for (const [x, y] of [[a, b], [a, c], [b, c]] as const) {
-        await until(`${x.name} <-> ${y.name}`, async () => (await connected(x, y)) && (await connected(y, x)), 30_000);
+        await waitUntil(async () => (await connected(x, y)) && (await connected(y, x)), `${x.name} <-> ${y.name}`, { timeoutMs: 30_000, intervalMs: 50 });
       }
       for (const p of [a, b, c]) expect((await contacts(p)).length).toBe(2);
       const intros = await api<{ introductions: { status: string }[] }>(b, 'GET', '/node/introductions');
@@ -213,7 +205,7 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
       }
       // contact cards: everyone learned every contact's silent-payment address (needed for beacons)
       for (const p of [a, b, c]) {
-        await until(`${p.name} knows its contacts' addresses`, async () => (await contacts(p)).every((x) => x.spAddress?.startsWith('sprt1')));
+        await waitUntil(async () => (await contacts(p)).every((x) => x.spAddress?.startsWith('sprt1')), `${p.name} knows its contacts' addresses`, { timeoutMs: 20_000, intervalMs: 50 });
       }
     });
 
@@ -248,7 +240,7 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
       const bobStream = await events(b);
       await sendRawDrop(a, b, { token: randomBytes(8), expiresAt: Math.floor(Date.now() / 1000) - 7200 });
       await btc.mine(1);
-      await until('bob skips the expired introduction', () => bobStream.seen.find((e) => e.type === 'node.introduction.expired'));
+      await waitUntil(() => bobStream.seen.find((e) => e.type === 'node.introduction.expired'), 'bob skips the expired introduction', { timeoutMs: 20_000, intervalMs: 50 });
       bobStream.close();
       expect(bobStream.seen.filter((e) => e.type.startsWith('node.introduction.') && e.type !== 'node.introduction.expired')).toEqual([]);
       expect((await contacts(b)).length).toBe(2);
@@ -266,10 +258,10 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
       const moved = await endpoints(a);
       expect(moved).not.toEqual(oldEndpoints);
       for (const p of [b, c]) {
-        await until(`${p.name} finds alice at ${moved[0]}`, async () => {
+        await waitUntil(async () => {
           const x = (await contacts(p)).find((y) => y.node === aId);
           return x?.connected && x.endpoints[0] === moved[0] && x.whereaboutsSeq > seqBefore;
-        });
+        }, `${p.name} finds alice at ${moved[0]}`, { timeoutMs: 20_000, intervalMs: 50 });
       }
       expect((await api<{ drops: unknown[] }>(b, 'GET', '/drops')).drops.length).toBe(before);
       const latencies = await replicationLatencies(a, [b, c], 'moved');
@@ -283,15 +275,15 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
       await restart(b);
       await restart(c, { beaconAfterMs: 1500 });
       const cStream = await events(c);
-      const sent = await until('carol sends beacon drops', () => {
+      const sent = await waitUntil(() => {
         const s = cStream.seen.filter((e) => e.type === 'node.beacon.sent');
         return s.length === 2 ? s : null;
-      }, 30_000);
+      }, 'carol sends beacon drops', { timeoutMs: 30_000, intervalMs: 50 });
       cStream.close();
       expect(new Set(sent.map((e) => e.data.node))).toEqual(new Set([await nodeId(a), await nodeId(b)]));
       await btc.mine(1);
       for (const [x, y] of [[a, c], [b, c], [a, b]] as const) {
-        await until(`${x.name} <-> ${y.name} after the beacon`, async () => (await connected(x, y)) && (await connected(y, x)), 30_000);
+        await waitUntil(async () => (await connected(x, y)) && (await connected(y, x)), `${x.name} <-> ${y.name} after the beacon`, { timeoutMs: 30_000, intervalMs: 50 });
       }
       // alice and bob got back to carol by bootstrapping from her beacon drops (before, alice had
       // found no introduction at all, bob only alice's)
@@ -314,7 +306,7 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
       const before = await logOf(c);
       const n = before.entries.length;
       expect(n).toBeGreaterThanOrEqual(2);
-      for (const p of [a, b]) await until(`${p.name} has all of carol's feed`, async () => (await logOf(p)).feed?.length === n);
+      for (const p of [a, b]) await waitUntil(async () => (await logOf(p)).feed?.length === n, `${p.name} has all of carol's feed`, { timeoutMs: 20_000, intervalMs: 50 });
       for (const p of [a, b, c]) expect(await forkedOn(p)).toBe(false);
 
       // carol's key (from the same wallet seed) signs a second entry n: same seq and link, other content
@@ -327,16 +319,16 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
 
       // carol goes away; her twin reaches alice (who knows carol's key as a contact) and shows her the other branch
       await c.daemon.close();
-      await until('alice sees carol gone', async () => !(await contacts(a)).some((x) => x.node === carolId && x.connected));
+      await waitUntil(async () => !(await contacts(a)).some((x) => x.node === carolId && x.connected), 'alice sees carol gone', { timeoutMs: 20_000, intervalMs: 50 });
       const [aStream, bStream] = [await events(a), await events(b)];
       const ch = await dial((await endpoints(a))[0]!, twin);
       try {
         ch.send(MSG.ENTRIES, encodeEntries([other.raw]));
         const forkOf = (s: typeof aStream) => () => s.seen.find((e) => e.type === 'node.fork.detected' && e.data.author === carolId);
-        const onAlice = await until('alice detects the fork', forkOf(aStream));
+        const onAlice = await waitUntil(forkOf(aStream), 'alice detects the fork', { timeoutMs: 20_000, intervalMs: 50 });
         expect(onAlice.data.seq).toBe(n);
         // bob never saw the other branch: only the proof alice gossiped can tell him
-        const onBob = await until('the proof reaches bob', forkOf(bStream));
+        const onBob = await waitUntil(forkOf(bStream), 'the proof reaches bob', { timeoutMs: 20_000, intervalMs: 50 });
         expect(onBob.data.seq).toBe(n);
       } finally {
         ch.close('local');
@@ -353,7 +345,7 @@ describe.each(chainNodes())('peer node daemons on %s', (kind) => {
 
       // carol comes back: she learns the proof against her own key and keeps everything she wrote
       await restart(c);
-      await until('carol learns the fork proof', () => forkedOn(c), 30_000);
+      await waitUntil(() => forkedOn(c), 'carol learns the fork proof', { timeoutMs: 30_000, intervalMs: 50 });
       expect((await logOf(c)).entries.map((e) => e.hash)).toEqual(before.entries.map((e) => e.hash));
     });
   });

@@ -8,7 +8,7 @@ import {
   sealWhereabouts,
   verifyWhereabouts,
 } from '../../src/node/whereabouts.js';
-import { inviteSecrets, signAccept, tokenProof, verifyAccept } from '../../src/node/invites.js';
+import { introductionTokenSecrets, signAccept, tokenProof, verifyAccept } from '../../src/node/introduction-token.js';
 import { decodeClock, decodeEntries, decodeInvite, encodeClock, encodeEntries, encodeInvite } from '../../src/node/wire.js';
 import { randomBytes, sha256, utf8 } from '../../src/node/crypto.js';
 import { toHex } from '../../src/util/bytes.js';
@@ -68,12 +68,12 @@ describe('whereabouts bundles', () => {
 describe('invite proofs', () => {
   it('tokens and pairwise keys are deterministic per tokenId, and proofs are session-bound', () => {
     const tokenId = randomBytes(16);
-    const s1 = inviteSecrets(alice, tokenId);
-    const s2 = inviteSecrets(alice, tokenId);
+    const s1 = introductionTokenSecrets(alice, tokenId);
+    const s2 = introductionTokenSecrets(alice, tokenId);
     expect(toHex(s1.token)).toBe(toHex(s2.token));
     expect(toHex(s1.pairwise.publicKey)).toBe(toHex(s2.pairwise.publicKey));
-    expect(toHex(inviteSecrets(alice, randomBytes(16)).pairwise.publicKey)).not.toBe(toHex(s1.pairwise.publicKey));
-    expect(toHex(inviteSecrets(bob, tokenId).token)).not.toBe(toHex(s1.token));
+    expect(toHex(introductionTokenSecrets(alice, randomBytes(16)).pairwise.publicKey)).not.toBe(toHex(s1.pairwise.publicKey));
+    expect(toHex(introductionTokenSecrets(bob, tokenId).token)).not.toBe(toHex(s1.token));
     const hh1 = randomBytes(64);
     const hh2 = randomBytes(64);
     expect(toHex(tokenProof(s1.token, hh1))).not.toBe(toHex(tokenProof(s1.token, hh2)));

@@ -9,8 +9,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUMP_AFTER_BLOCKS } from '../../src/paypub/seller.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { fundParty, mineTo, removeParty, startParty, until, type Party, outboxPath, unlockedPath } from './parties.js';
+import { fundParty, mineTo, removeParty, startParty, type Party, outboxPath, unlockedPath } from './parties.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('PayPub on %s', (kind) => {
   useNodeKind(kind);
@@ -82,7 +83,7 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
       for (let k = 1; k < BUMP_AFTER_BLOCKS; k++) {
         await node.mineEmpty(1);
         const h = start + k;
-        await until(async () => (await seller.ok<Status>('GET', `/paypub/sales/${id}`)).watchHeight === h, `seller at height ${h}`);
+        await waitUntil(async () => (await seller.ok<Status>('GET', `/paypub/sales/${id}`)).watchHeight === h, `seller at height ${h}`, 30_000);
         await new Promise((r) => setTimeout(r, 1000)); // room for the daemon's tick on this block
         expect(await mempool()).toContain(original);
         expect(seller.events.some((e) => e.type === 'paypub.claim.replaced')).toBe(false);
@@ -114,13 +115,13 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
       const [hash] = await node.mine(1);
       expect((await node.rpc<{ tx: string[] }>('getblock', [hash, 1])).tx).toContain(bumpTxid);
       expect((await verboseTx(bumpTxid)).confirmations).toBe(1);
-      await until(async () => (await seller.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', 'seller sees the bump confirmed');
+      await waitUntil(async () => (await seller.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', 'seller sees the bump confirmed', 30_000);
       const claims = (await seller.ok<Status>('GET', `/paypub/sales/${id}`)).claims;
       expect(claims.find((c) => c.txid === original)).toMatchObject({ status: 'replaced', replacedBy: bumpTxid });
       expect(claims.find((c) => c.txid === bumpTxid)).toMatchObject({ status: 'confirmed' });
       for (const b of buyers) {
         await b.waitFor('paypub.unlocked', (e) => e.data.id === id, 10_000);
-        await until(async () => (await b.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', `${b.name} sees the claim confirmed`);
+        await waitUntil(async () => (await b.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', `${b.name} sees the claim confirmed`, 30_000);
         expect((await b.ok<Status>('GET', `/paypub/sales/${id}`)).keys).toEqual({ known: 16, total: 16 });
       expect(Buffer.compare(readFileSync(unlockedPath(b, 'leak.bin')), Buffer.from(file))).toBe(0);
       }

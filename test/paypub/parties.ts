@@ -12,6 +12,7 @@ import type { DaemonFeature } from '../../src/feature/contract.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import type { RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
+import { waitUntil } from '../support/wait.js';
 
 export const PASS = 'paypub test passphrase';
 export const FAST_SCRYPT = { N: 2 ** 10, r: 8, p: 1 };
@@ -100,17 +101,7 @@ export async function startParty(name: string, node: RegtestNode, existing?: { d
 export async function fundParty(node: RegtestNode, party: Party, sats: bigint): Promise<void> {
   const { address } = await party.ok<{ address: string }>('POST', '/wallet/address');
   await node.fund(address, sats, { confirm: true });
-  await until(async () => BigInt((await party.ok<{ confirmed: string }>('GET', '/wallet/balance')).confirmed) >= sats, `${party.name} funded`);
-}
-
-/** Polls `cond` every 100 ms until it holds or `timeoutMs` passes. */
-export async function until(cond: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitUntil(async () => BigInt((await party.ok<{ confirmed: string }>('GET', '/wallet/balance')).confirmed) >= sats, `${party.name} funded`, 30_000);
 }
 
 export function removeParty(p: Party | undefined): void {

@@ -22,8 +22,9 @@ import { createKeystore } from '../../src/wallet/keystore.js';
 import { PAYPUB_SELLER, WalletKeys } from '../../src/wallet/keys.js';
 import { Wallet } from '../../src/wallet/wallet.js';
 import { runCliJson } from '../support/cli.js';
-import { FAST_SCRYPT, PASS, fundParty, mineTo, removeParty, startParty, until, type Party, outboxPath, unlockedPath } from './parties.js';
+import { FAST_SCRYPT, PASS, fundParty, mineTo, removeParty, startParty, type Party, outboxPath, unlockedPath } from './parties.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('PayPub on %s', (kind) => {
   useNodeKind(kind);
@@ -77,7 +78,7 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
       expect((unlocked.data.at as number) - (claim.data.broadcastAt as number)).toBeLessThan(1000);
     expect(Buffer.compare(readFileSync(unlockedPath(buyer, 'secret.bin')), Buffer.from(file))).toBe(0);
       await node.mine(1);
-      await until(async () => (await buyer.ok<{ phase: string }>('GET', `/paypub/sales/${id}`)).phase === 'claimed', 'buyer sees the claim mined');
+      await waitUntil(async () => (await buyer.ok<{ phase: string }>('GET', `/paypub/sales/${id}`)).phase === 'claimed', 'buyer sees the claim mined', 30_000);
       // the secret is public now, but only the wrap's holder can use it
       const seen = await observer.ok<{ keys: { known: number } }>('GET', `/paypub/sales/${id}`);
       expect(seen.keys.known).toBe(4);
@@ -114,7 +115,7 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
         service = new PaypubService({ chain, wallet, keys, datadir: dir, network: 'regtest', auto: true, pollIntervalMs: 500, publish: (type, _id, data) => events.push({ type, data }) });
         await service.ready();
         await node.fund(await wallet.newReceiveAddress(), 500_000n, { confirm: true });
-        await until(async () => (await wallet!.sync(), (await wallet!.balance()).confirmed === 500_000n), 'victim funded');
+        await waitUntil(async () => (await wallet!.sync(), (await wallet!.balance()).confirmed === 500_000n), 'victim funded', 30_000);
         m = decodeOfferLink(offer, 'regtest').manifest;
         sellerSk = WalletKeys.fromMnemonic(seller.mnemonic, 'regtest').paypubKey(PAYPUB_SELLER, 0).privateKey;
       });
@@ -136,7 +137,7 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
           payoutScript: Uint8Array.of(0x51, 0x20, ...m.sellerKey), feeRate: 2,
         });
         expect((await chain!.broadcast(claim.raw)).accepted).toBe(true);
-        await until(() => events.some((e) => e.type === 'paypub.fraud'), 'the victim\'s watcher convicts the seller', 10_000);
+        await waitUntil(() => events.some((e) => e.type === 'paypub.fraud'), 'the victim\'s watcher convicts the seller', 10_000);
         const st = await service!.status(id);
         expect(st.keys.known).toBe(4); // nothing but the sample
         const proofHex = st.frauds[0]?.proof as string;
@@ -162,11 +163,11 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
         await new Promise((r) => setTimeout(r, 1500));
         expect(events.some((e) => e.type === 'paypub.refund.broadcast' && e.data.pledge === `${bought.txid}:${bought.vout}`)).toBe(false);
         await node.mine(1);
-        await until(() => events.some((e) => e.type === 'paypub.refund.broadcast' && e.data.pledge === `${bought.txid}:${bought.vout}`), 'the CSV refund', 15_000);
+        await waitUntil(() => events.some((e) => e.type === 'paypub.refund.broadcast' && e.data.pledge === `${bought.txid}:${bought.vout}`), 'the CSV refund', 15_000);
         const refund = events.find((e) => e.type === 'paypub.refund.broadcast' && e.data.pledge === `${bought.txid}:${bought.vout}`)!;
         expect(BigInt(refund.data.value as string) + BigInt(refund.data.fee as string)).toBe(80_000n);
         await node.mine(1);
-        await until(async () => (await service!.status(id)).refunds.some((r) => r.txid === refund.data.txid && r.status === 'confirmed'), 'refund confirmed');
+        await waitUntil(async () => (await service!.status(id)).refunds.some((r) => r.txid === refund.data.txid && r.status === 'confirmed'), 'refund confirmed', 30_000);
       });
     });
   });

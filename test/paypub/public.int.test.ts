@@ -9,8 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { fundParty, mineTo, removeParty, startParty, until, type Party, outboxPath, unlockedPath } from './parties.js';
+import { fundParty, mineTo, removeParty, startParty, type Party, outboxPath, unlockedPath } from './parties.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('PayPub on %s', (kind) => {
   useNodeKind(kind);
@@ -114,27 +115,27 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
     it('a reorg of the claim keeps the keys and moves back to claim-seen; re-mining restores it', async () => {
       const [hash] = await node.mine(1);
       for (const p of [seller, ...buyers]) {
-        await until(async () => (await p.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', `${p.name} sees the claim confirmed`);
+        await waitUntil(async () => (await p.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', `${p.name} sees the claim confirmed`, 30_000);
       }
       await node.invalidateBlock(hash as string);
       const b = buyers[0]!;
-      await until(async () => (await b.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claim-seen', 'buyer1 sees the claim reorged out');
+      await waitUntil(async () => (await b.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claim-seen', 'buyer1 sees the claim reorged out', 30_000);
       const during = await b.ok<Status>('GET', `/paypub/sales/${id}`);
       expect(during.keys.known).toBe(32);
       await b.waitFor('paypub.claim.reorged', (e) => e.data.id === id);
       await node.mine(1);
-      await until(async () => (await b.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', 'buyer1 sees the claim mined again');
+      await waitUntil(async () => (await b.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', 'buyer1 sees the claim mined again', 30_000);
     });
 
     it('a watcher restart rebuilds its state from the database and catches up', async () => {
       const b = buyers[1]!;
-      await until(async () => (await b.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', 'buyer2 sees the claim mined again');
+      await waitUntil(async () => (await b.ok<Status>('GET', `/paypub/sales/${id}`)).phase === 'claimed', 'buyer2 sees the claim mined again', 30_000);
       const before = await b.ok<Status>('GET', `/paypub/sales/${id}`);
       await b.stop();
       await node.mine(2); // blocks the watcher misses while it is down
       buyers[1] = await b.restart();
       const height = await node.rpc<number>('getblockcount');
-      await until(async () => (await buyers[1]!.ok<Status>('GET', `/paypub/sales/${id}`)).watchHeight === height, 'buyer2 caught up after the restart');
+      await waitUntil(async () => (await buyers[1]!.ok<Status>('GET', `/paypub/sales/${id}`)).watchHeight === height, 'buyer2 caught up after the restart', 30_000);
       const after = await buyers[1].ok<Status>('GET', `/paypub/sales/${id}`);
       expect(after.phase).toBe('claimed');
       expect(after.keys).toEqual({ known: 32, total: 32 });
@@ -175,7 +176,7 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
       }
       await node.mine(1);
       for (const { party } of pledged) {
-        await until(async () => (await party.ok<Status>('GET', `/paypub/sales/${pub.id}`)).phase === 'refunded', `${party.name} refunded`);
+        await waitUntil(async () => (await party.ok<Status>('GET', `/paypub/sales/${pub.id}`)).phase === 'refunded', `${party.name} refunded`, 30_000);
         const st = await party.ok<Status>('GET', `/paypub/sales/${pub.id}`);
         expect(st.keys.known).toBe(4); // only the sampled ones
         expect(st.claims).toHaveLength(0);

@@ -10,6 +10,7 @@ import {
 } from '../../src/regtest/harness.js';
 import { isDeaddropError } from '../../src/util/errors.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('regtest harness on %s', (kind) => {
   useNodeKind(kind);
@@ -27,15 +28,6 @@ describe.each(chainNodes())('regtest harness on %s', (kind) => {
     } catch {
       return false;
     }
-  }
-
-  async function waitDead(pid: number, ms = 10_000): Promise<boolean> {
-    const until = Date.now() + ms;
-    while (Date.now() < until) {
-      if (!alive(pid)) return true;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return !alive(pid);
   }
 
   describe('node handle', () => {
@@ -208,7 +200,7 @@ describe.each(chainNodes())('regtest harness on %s', (kind) => {
       expect(alive(pid)).toBe(true);
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      expect(await waitDead(pid)).toBe(true);
+      await waitUntil(() => !alive(pid), `pid ${pid} to exit`, { timeoutMs: 10_000, intervalMs: 50 });
       // The child's exit hook kills the node first and removes its dir after: wait for the child.
       await exited;
       expect(existsSync(dir)).toBe(false);
@@ -247,7 +239,7 @@ describe.each(chainNodes())('regtest harness on %s', (kind) => {
       a.detach();
 
       expect(await stopRegtestNode(datadir)).toBe(true);
-      expect(await waitDead(up.pid)).toBe(true);
+      await waitUntil(() => !alive(up.pid), `pid ${up.pid} to exit`, { timeoutMs: 10_000, intervalMs: 50 });
       expect(existsSync(state)).toBe(false);
       await expect(attachRegtestNode(datadir)).rejects.toMatchObject({ code: 'NOT_FOUND' });
       expect(await stopRegtestNode(datadir)).toBe(false);

@@ -13,8 +13,9 @@ import { parseTransaction } from '../../src/chain/block.js';
 import { BTCD_POLICY, CORE_POLICY, PendingGraph, chainPolicyFor, type ChainPolicy } from '../../src/wallet/chain-policy.js';
 import { sendDrop } from '../../src/deaddrop/send.js';
 import { walletSilentAddress } from '../../src/deaddrop/publish.js';
-import { FakeChain, fakePayment } from './fake-chain.js';
-import { errorOf } from '../support/errors.js';
+import { FakeChain } from './fake-chain.js';
+import { fakePayment } from '../support/tx.js';
+import { expectCode } from '../support/errors.js';
 
 const keys = WalletKeys.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow', 'regtest');
 const OTHER = WalletKeys.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about', 'regtest');
@@ -76,15 +77,15 @@ describe('chained sends under Core\'s policy', () => {
     const { wallet, chain } = await walletWith([1_000_000n], CORE_POLICY);
     for (let i = 0; i < 25; i++) await wallet.send(dest, 1_000n, { feeRate: 1 });
     expect(chain.mempool.size).toBe(25);
-    const err = await errorOf(wallet.send(dest, 1_000n, { feeRate: 1 }));
+    const err = await expectCode(wallet.send(dest, 1_000n, { feeRate: 1 }), 'INSUFFICIENT_FUNDS');
     expect(err.code).toBe('INSUFFICIENT_FUNDS');
     expect(err.details?.reason).toBe('unconfirmed-chain-limit');
     expect(err.message).toContain('Bitcoin Core would refuse to chain further (25 unconfirmed ancestors (the limit is 24))');
     expect(err.message).toContain('after the next block');
     // Drops take the same path.
-    const drop = await errorOf(sendDrop(wallet, {
+    const drop = await expectCode(sendDrop(wallet, {
       recipient: walletSilentAddress(OTHER), feeRate: 1, payload: { nodeKey: new Uint8Array(32).fill(1), token: new Uint8Array(8), endpoints: ['ws://127.0.0.1:9000'] },
-    }));
+    }), 'INSUFFICIENT_FUNDS');
     expect(drop.details?.reason).toBe('unconfirmed-chain-limit');
     expect(chain.mempool.size).toBe(25);
     chain.mine(1);

@@ -4,7 +4,6 @@
  * link, transactions parse. It does NOT validate scripts or consensus rules; integration tests
  * run against real btcd.
  */
-import { randomBytes } from 'node:crypto';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { hex } from '@scure/base';
 import type {
@@ -14,6 +13,7 @@ import type {
 import { DeaddropError } from '../../src/util/errors.js';
 import type { Network } from '../../src/util/network.js';
 import { parseBlock, parseTransaction } from '../../src/chain/block.js';
+import { coinbaseTx } from '../support/tx.js';
 
 const sha256d = (b: Uint8Array): Uint8Array => sha256(sha256(b));
 const toHex = (internal: Uint8Array): string => hex.encode(Uint8Array.from(internal).reverse());
@@ -38,17 +38,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
     o += p.length;
   }
   return out;
-}
-
-/** A coinbase paying `value` to `script`; `tag` makes sibling blocks differ. */
-export function coinbaseTx(height: number, tag: number, script: Uint8Array, value: bigint): Uint8Array {
-  const sig = concat(Uint8Array.of(4), u32le(height), Uint8Array.of(4), u32le(tag));
-  const val = new Uint8Array(8);
-  new DataView(val.buffer).setBigUint64(0, value, true);
-  return concat(
-    u32le(1), varint(1), new Uint8Array(32), u32le(0xffffffff), varint(sig.length), sig, u32le(0xffffffff),
-    varint(1), val, varint(script.length), script, u32le(0),
-  );
 }
 
 export interface FakeBlock {
@@ -207,15 +196,4 @@ export class FakeChain implements ChainSource {
     });
     return block;
   }
-}
-
-/** A non-witness tx spending a random (nonexistent) outpoint to `outputs`: funding for unit tests. */
-export function fakePayment(outputs: readonly { script: Uint8Array; value: bigint }[]): Uint8Array {
-  const prev = new Uint8Array(randomBytes(32));
-  const outs = outputs.map((o) => {
-    const v = new Uint8Array(8);
-    new DataView(v.buffer).setBigUint64(0, o.value, true);
-    return concat(v, varint(o.script.length), o.script);
-  });
-  return concat(u32le(2), varint(1), prev, u32le(0), varint(0), u32le(0xfffffffd), varint(outputs.length), ...outs, u32le(0));
 }

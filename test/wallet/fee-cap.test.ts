@@ -13,8 +13,9 @@ import { parseTransaction } from '../../src/chain/block.js';
 import { DeaddropError } from '../../src/util/errors.js';
 import { sendDrop } from '../../src/deaddrop/send.js';
 import { walletSilentAddress } from '../../src/deaddrop/publish.js';
-import { FakeChain, fakePayment } from './fake-chain.js';
-import { errorOf } from '../support/errors.js';
+import { FakeChain } from './fake-chain.js';
+import { fakePayment } from '../support/tx.js';
+import { expectCode } from '../support/errors.js';
 
 const keys = WalletKeys.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow', 'regtest');
 const OTHER = WalletKeys.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about', 'regtest');
@@ -43,7 +44,7 @@ async function walletWith(coin: bigint, maxFeeRate?: number): Promise<{ wallet: 
 describe('fee cap before coin selection', () => {
   it('a drop at 1001 sat/vB with too few coins is refused for its fee rate, not for funds', async () => {
     const { wallet, chain } = await walletWith(20_000n);
-    const err = await errorOf(sendDrop(wallet, { recipient, payload, feeRate: 1001 }));
+    const err = await expectCode(sendDrop(wallet, { recipient, payload, feeRate: 1001 }), 'FEE_TOO_HIGH');
     expect(err.code).toBe('FEE_TOO_HIGH');
     expect(err.message).toBe('fee rate 1001 sat/vB is above the cap of 1000 sat/vB');
     expect(chain.mempool.size).toBe(0);
@@ -51,7 +52,7 @@ describe('fee cap before coin selection', () => {
 
   it('a drop obeys the wallet\'s own cap too', async () => {
     const { wallet, chain } = await walletWith(10_000_000n, 50);
-    const err = await errorOf(sendDrop(wallet, { recipient, payload, feeRate: 60 }));
+    const err = await expectCode(sendDrop(wallet, { recipient, payload, feeRate: 60 }), 'FEE_TOO_HIGH');
     expect(err.code).toBe('FEE_TOO_HIGH');
     expect(err.message).toContain('cap of 50 sat/vB');
     expect(chain.mempool.size).toBe(0);
@@ -68,7 +69,7 @@ describe('fee cap before coin selection', () => {
         ['psbtCreate', wallet.psbtCreate([{ script, amount: 5_000n }], 1001)],
       ];
       for (const [name, p] of calls) {
-        const err = await errorOf(p);
+        const err = await expectCode(p, 'FEE_TOO_HIGH');
         expect(`${name}: ${err.code}`).toBe(`${name}: FEE_TOO_HIGH`);
       }
       // A refused PSBT hands out no change address and reserves nothing.

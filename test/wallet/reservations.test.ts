@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { Wallet } from '../../src/wallet/wallet.js';
 import { WalletKeys, RECEIVE } from '../../src/wallet/keys.js';
 import { parseTransaction } from '../../src/chain/block.js';
-import { DeaddropError, isDeaddropError } from '../../src/util/errors.js';
-import { FakeChain, fakePayment } from './fake-chain.js';
+import { DeaddropError } from '../../src/util/errors.js';
+import { expectCode } from '../support/errors.js';
+import { FakeChain } from './fake-chain.js';
+import { fakePayment } from '../support/tx.js';
 
 const keys = WalletKeys.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow', 'regtest');
 const OTHER = WalletKeys.fromMnemonic('abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about', 'regtest');
@@ -46,15 +48,6 @@ async function fund(chain: FakeChain, wallet: Wallet, values: bigint[]): Promise
   await wallet.sync();
 }
 
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return isDeaddropError(err) ? err.code : `other: ${(err as Error).message}`;
-  }
-  return undefined;
-}
-
 describe('coin reservations', () => {
   it('a PSBT reserves exactly the inputs it spends, and sends use the others', async () => {
     const { wallet, chain } = setup();
@@ -73,15 +66,14 @@ describe('coin reservations', () => {
     await fund(chain, wallet, [849_076n]);
     const a = await wallet.psbtCreate([{ script: destScript, amount: 1_000n }], 2);
     expect((await wallet.balance()).confirmed).toBe(849_076n);
-    const err = await wallet.send(dest, 1_000n, { feeRate: 2 }).catch((e: unknown) => e);
-    expect(isDeaddropError(err, 'INSUFFICIENT_FUNDS')).toBe(true);
-    expect((err as Error).message).toContain('have 0 sat spendable; 849076 sat more are reserved for PSBTs or sends in progress (see `deaddrop wallet reservations`)');
+    const err = await expectCode(wallet.send(dest, 1_000n, { feeRate: 2 }), 'INSUFFICIENT_FUNDS');
+    expect(err.message).toContain('have 0 sat spendable; 849076 sat more are reserved for PSBTs or sends in progress (see `deaddrop wallet reservations`)');
     expect((await wallet.abandon(a.txid)).id).toBe(a.txid);
     expect(await wallet.reservations()).toEqual([]);
     const b = await wallet.psbtCreate([{ script: destScript, amount: 2_000n }], 2);
     expect((await wallet.abandon(b.psbt)).id).toBe(b.txid);
-    expect(await codeOf(wallet.abandon(b.txid))).toBe('NOT_FOUND');
-    expect(await codeOf(wallet.abandon('not a psbt'))).toBe('BAD_INPUT');
+    await expectCode(wallet.abandon(b.txid), 'NOT_FOUND');
+    await expectCode(wallet.abandon('not a psbt'), 'BAD_INPUT');
     await wallet.send(dest, 1_000n, { feeRate: 2 });
   });
 
@@ -105,7 +97,7 @@ describe('coin reservations', () => {
     await fund(chain, wallet, [100_000n]);
     const a = await wallet.psbtCreate([{ script: destScript, amount: 1_000n }], 2);
     expect(a.expiresAt - Date.now()).toBeLessThanOrEqual(200);
-    expect(await codeOf(wallet.send(dest, 1_000n, { feeRate: 2 }))).toBe('INSUFFICIENT_FUNDS');
+    await expectCode(wallet.send(dest, 1_000n, { feeRate: 2 }), 'INSUFFICIENT_FUNDS');
     await new Promise((r) => setTimeout(r, 250));
     expect(await wallet.reservations()).toEqual([]);
     await wallet.send(dest, 1_000n, { feeRate: 2 });
@@ -122,7 +114,7 @@ describe('coin reservations', () => {
     const again = open();
     await again.sync();
     expect((await again.reservations()).map((r) => r.id)).toEqual([a.txid]);
-    expect(await codeOf(again.send(dest, 1_000n, { feeRate: 2 }))).toBe('INSUFFICIENT_FUNDS');
+    await expectCode(again.send(dest, 1_000n, { feeRate: 2 }), 'INSUFFICIENT_FUNDS');
     // The external signer comes back after the restart: finalizing still works and releases.
     const done = await again.psbtFinalize((await again.psbtSign(a.psbt)).psbt);
     expect(chain.mempool.has(done.txid)).toBe(true);
@@ -149,13 +141,13 @@ describe('coin reservations', () => {
       await realBroadcast(raw);
       throw DeaddropError.unreachable('node', 'connection reset');
     };
-    expect(await codeOf(wallet.send(dest, 1_000n, { feeRate: 2 }))).toBe('BACKEND_UNREACHABLE');
+    await expectCode(wallet.send(dest, 1_000n, { feeRate: 2 }), 'BACKEND_UNREACHABLE');
     // 2. The node never got it.
     chain.broadcast = async () => {
       throw DeaddropError.unreachable('node', 'connection reset');
     };
-    expect(await codeOf(wallet.send(dest, 2_000n, { feeRate: 2 }))).toBe('BACKEND_UNREACHABLE');
-    expect(await codeOf(wallet.send(dest, 3_000n, { feeRate: 2 }))).toBe('BACKEND_UNREACHABLE');
+    await expectCode(wallet.send(dest, 2_000n, { feeRate: 2 }), 'BACKEND_UNREACHABLE');
+    await expectCode(wallet.send(dest, 3_000n, { feeRate: 2 }), 'BACKEND_UNREACHABLE');
     const records = (await wallet.reservations()).filter((r) => r.kind === 'broadcast');
     expect(records).toHaveLength(3);
     await wallet.close();

@@ -10,6 +10,7 @@ import { startElectrumX, type ElectrumXServer } from '../../src/regtest/electrum
 import { Wallet } from '../../src/wallet/wallet.js';
 import { WalletKeys, newMnemonic, RECEIVE } from '../../src/wallet/keys.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('wallet through ElectrumX on %s', (kind) => {
   useNodeKind(kind);
@@ -22,19 +23,6 @@ describe.each(chainNodes())('wallet through ElectrumX on %s', (kind) => {
   const keys = WalletKeys.fromMnemonic(newMnemonic(), 'regtest');
   const other = WalletKeys.fromMnemonic(newMnemonic(), 'regtest');
 
-  /** Retries `check` until it passes: ElectrumX indexes the node's mempool and blocks by polling. */
-  async function eventually(check: () => Promise<void>, ms = 20_000): Promise<void> {
-    const until = Date.now() + ms;
-    for (;;) {
-      try {
-        await check();
-        return;
-      } catch (err) {
-        if (Date.now() > until) throw err;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  }
 
   async function mine(n = 1): Promise<void> {
     await node.mine(n);
@@ -66,26 +54,29 @@ describe.each(chainNodes())('wallet through ElectrumX on %s', (kind) => {
       await mine();
       await node.fund(keys.taprootKey(RECEIVE, 30).address, 100_000n); // visible only once index 15 is used
       await mine();
-      await eventually(async () => {
+      await waitUntil(async () => {
         await wallet.sync();
         expect(await wallet.balance()).toEqual({ confirmed: 600_000n, unconfirmed: 0n, immature: 0n });
-      });
+        return true;
+      }, 'the payments, past the first gap window', { timeoutMs: 20_000, intervalMs: 200, retryOnError: true });
     });
 
     it('sends, sees its change unconfirmed, then confirmed, with an exact fee', async () => {
       const before = (await wallet.balance()).confirmed;
       const r = await wallet.send(other.taprootKey(RECEIVE, 0).address, 50_000n, { feeRate: 2 });
       expect(r.fee).toBe(BigInt(2 * r.vsize));
-      await eventually(async () => {
+      await waitUntil(async () => {
         await wallet.sync();
         expect((await wallet.transaction(r.txid))?.status).toBe('pending');
-      });
+        return true;
+      }, 'the change, unconfirmed', { timeoutMs: 20_000, intervalMs: 200, retryOnError: true });
       await mine();
-      await eventually(async () => {
+      await waitUntil(async () => {
         await wallet.sync();
         expect(await wallet.balance()).toEqual({ confirmed: before - 50_000n - r.fee, unconfirmed: 0n, immature: 0n });
         expect((await wallet.transaction(r.txid))?.status).toBe('confirmed');
-      });
+        return true;
+      }, 'the change, confirmed', { timeoutMs: 20_000, intervalMs: 200, retryOnError: true });
     });
   });
 });

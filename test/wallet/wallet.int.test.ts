@@ -13,7 +13,7 @@ import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js
 import { Wallet, dataOutput } from '../../src/wallet/wallet.js';
 import { WalletKeys, newMnemonic, RECEIVE } from '../../src/wallet/keys.js';
 import { parseTransaction } from '../../src/chain/block.js';
-import { isDeaddropError } from '../../src/util/errors.js';
+import { expectCode } from '../support/errors.js';
 import { policyFor } from '../../src/chain/policy.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 
@@ -26,15 +26,6 @@ describe.each(chainNodes())('wallet on %s', (kind) => {
   let dir: string;
   const other = WalletKeys.fromMnemonic(newMnemonic(), 'regtest');
   const dest = (i: number): string => other.taprootKey(RECEIVE, i).address;
-
-  async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-    try {
-      await p;
-    } catch (err) {
-      return isDeaddropError(err) ? err.code : `other: ${(err as Error).message}`;
-    }
-    return undefined;
-  }
 
   const mempool = (): Promise<string[]> => node.rpc<string[]>('getrawmempool');
 
@@ -89,7 +80,7 @@ describe.each(chainNodes())('wallet on %s', (kind) => {
     it('refuses a fee rate above the cap and broadcasts nothing', async () => {
       const pool = await mempool();
       const balance = await wallet.balance();
-      expect(await codeOf(wallet.send(dest(1), 10_000n, { feeRate: 501 }))).toBe('FEE_TOO_HIGH');
+      await expectCode(wallet.send(dest(1), 10_000n, { feeRate: 501 }), 'FEE_TOO_HIGH');
       expect(await mempool()).toEqual(pool);
       expect(await wallet.balance()).toEqual(balance);
     });
@@ -97,10 +88,10 @@ describe.each(chainNodes())('wallet on %s', (kind) => {
     it('refuses an amount above the balance, dust and malformed or foreign addresses', async () => {
       const pool = await mempool();
       const { confirmed } = await wallet.balance();
-      expect(await codeOf(wallet.send(dest(1), confirmed + 1n, { feeRate: 1 }))).toBe('INSUFFICIENT_FUNDS');
-      expect(await codeOf(wallet.send(dest(1), 100n, { feeRate: 1 }))).toBe('BAD_INPUT');
-      expect(await codeOf(wallet.send('bcrt1qnotreallyanaddress', 10_000n, { feeRate: 1 }))).toBe('BAD_ADDRESS');
-      expect(await codeOf(wallet.send(WalletKeys.fromMnemonic(newMnemonic(), 'mainnet').taprootKey(RECEIVE, 0).address, 10_000n, { feeRate: 1 }))).toBe('BAD_ADDRESS');
+      await expectCode(wallet.send(dest(1), confirmed + 1n, { feeRate: 1 }), 'INSUFFICIENT_FUNDS');
+      await expectCode(wallet.send(dest(1), 100n, { feeRate: 1 }), 'BAD_INPUT');
+      await expectCode(wallet.send('bcrt1qnotreallyanaddress', 10_000n, { feeRate: 1 }), 'BAD_ADDRESS');
+      await expectCode(wallet.send(WalletKeys.fromMnemonic(newMnemonic(), 'mainnet').taprootKey(RECEIVE, 0).address, 10_000n, { feeRate: 1 }), 'BAD_ADDRESS');
       expect(await mempool()).toEqual(pool);
     });
 
@@ -116,7 +107,7 @@ describe.each(chainNodes())('wallet on %s', (kind) => {
       expect((await wallet.transaction(first.txid))?.status).toBe('replaced');
       await mineAndSync();
       expect((await wallet.balance()).confirmed).toBe(before - 20_000n - bumped.fee);
-      expect(await codeOf(wallet.bump(bumped.txid, { feeRate: 20 }))).toBe('CONFLICT');
+      await expectCode(wallet.bump(bumped.txid, { feeRate: 20 }), 'CONFLICT');
     });
 
     it('funds an 80-byte OP_RETURN transaction that every node relays and mines', async () => {
@@ -140,15 +131,10 @@ describe.each(chainNodes())('wallet on %s', (kind) => {
         ? Array.from({ length: policy.maxOpReturnOutputs + 1 }, (_, i) => dataOutput(Uint8Array.of(i + 1)))
         : [dataOutput(new Uint8Array(policy.maxOpReturnScriptTotal + 1), { maxBytes: policy.maxOpReturnScriptTotal + 1 })];
       const funded = await wallet.fundTransaction({ outputs, feeRate: 1, allowNonStandardData: true });
-      try {
-        await wallet.broadcast(funded);
-        expect.unreachable();
-      } catch (err) {
-        expect(isDeaddropError(err, 'REJECTED')).toBe(true);
-        const reason = String((err as { details?: { reason?: unknown } }).details?.reason);
-        expect(reason.length).toBeGreaterThan(0);
-        expect((err as Error).message).toContain(reason);
-      }
+      const err = await expectCode(wallet.broadcast(funded), 'REJECTED');
+      const reason = String(err.details?.reason);
+      expect(reason.length).toBeGreaterThan(0);
+      expect(err.message).toContain(reason);
       expect(await mempool()).toEqual(pool);
       await wallet.sync();
       expect(await wallet.balance()).toEqual(balance);

@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { Wallet, DEFAULT_GAP_LIMIT, dataOutput } from '../../src/wallet/wallet.js';
 import { WalletKeys, RECEIVE, CHANGE } from '../../src/wallet/keys.js';
 import { parseTransaction } from '../../src/chain/block.js';
-import { isDeaddropError } from '../../src/util/errors.js';
-import { FakeChain, fakePayment } from './fake-chain.js';
+import { expectCode } from '../support/errors.js';
+import { FakeChain } from './fake-chain.js';
+import { fakePayment } from '../support/tx.js';
 
 const MNEMONIC = 'legal winner thank year wave sausage worth useful legal winner thank yellow';
 const keys = WalletKeys.fromMnemonic(MNEMONIC, 'regtest');
@@ -33,15 +34,6 @@ function setup(opts: { birthdayHeight?: number; maxFeeRate?: number } = {}) {
   };
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   return { chain, open, wallet: open() };
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-  } catch (err) {
-    return isDeaddropError(err) ? err.code : `other: ${(err as Error).message}`;
-  }
-  return undefined;
 }
 
 const pay = (chain: FakeChain, script: Uint8Array, value: bigint): string => {
@@ -135,7 +127,7 @@ describe('Wallet (in-memory chain)', () => {
     chain.mine(1, { payTo: keys.taprootKey(RECEIVE, 0).script, reward: 5_000_000_000n });
     await wallet.sync();
     expect(await wallet.balance()).toEqual({ confirmed: 0n, unconfirmed: 0n, immature: 5_000_000_000n });
-    expect(await codeOf(wallet.send(OTHER.taprootKey(RECEIVE, 0).address, 10_000n, { feeRate: 1 }))).toBe('INSUFFICIENT_FUNDS');
+    await expectCode(wallet.send(OTHER.taprootKey(RECEIVE, 0).address, 10_000n, { feeRate: 1 }), 'INSUFFICIENT_FUNDS');
     chain.mine(99);
     await wallet.sync();
     expect((await wallet.balance()).confirmed).toBe(5_000_000_000n);
@@ -164,12 +156,12 @@ describe('Wallet (in-memory chain)', () => {
     chain.mine(1);
     await wallet.sync();
     const dest = OTHER.taprootKey(RECEIVE, 0).address;
-    expect(await codeOf(wallet.send(dest, 10_000n, { feeRate: 501 }))).toBe('FEE_TOO_HIGH');
-    expect(await codeOf(wallet.send(dest, 10_000n, { feeRate: 0.5 }))).toBe('BAD_INPUT');
-    expect(await codeOf(wallet.send(dest, 100_001n, { feeRate: 1 }))).toBe('INSUFFICIENT_FUNDS');
-    expect(await codeOf(wallet.send(dest, 329n, { feeRate: 1 }))).toBe('BAD_INPUT');
-    expect(await codeOf(wallet.send('bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr', 10_000n, { feeRate: 1 }))).toBe('BAD_ADDRESS');
-    expect(await codeOf(wallet.send('bcrt1pnotanaddress', 10_000n, { feeRate: 1 }))).toBe('BAD_ADDRESS');
+    await expectCode(wallet.send(dest, 10_000n, { feeRate: 501 }), 'FEE_TOO_HIGH');
+    await expectCode(wallet.send(dest, 10_000n, { feeRate: 0.5 }), 'BAD_INPUT');
+    await expectCode(wallet.send(dest, 100_001n, { feeRate: 1 }), 'INSUFFICIENT_FUNDS');
+    await expectCode(wallet.send(dest, 329n, { feeRate: 1 }), 'BAD_INPUT');
+    await expectCode(wallet.send('bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr', 10_000n, { feeRate: 1 }), 'BAD_ADDRESS');
+    await expectCode(wallet.send('bcrt1pnotanaddress', 10_000n, { feeRate: 1 }), 'BAD_ADDRESS');
     expect(chain.mempool.size).toBe(0);
     expect((await wallet.balance()).confirmed).toBe(100_000n);
   });
@@ -180,13 +172,7 @@ describe('Wallet (in-memory chain)', () => {
     chain.mine(1);
     await wallet.sync();
     chain.rejectReason = 'min relay fee not met';
-    try {
-      await wallet.send(OTHER.taprootKey(RECEIVE, 0).address, 10_000n, { feeRate: 1 });
-      expect.unreachable();
-    } catch (err) {
-      expect(isDeaddropError(err, 'REJECTED')).toBe(true);
-      expect((err as Error).message).toContain('min relay fee not met');
-    }
+    await expectCode(wallet.send(OTHER.taprootKey(RECEIVE, 0).address, 10_000n, { feeRate: 1 }), 'REJECTED', 'min relay fee not met');
     chain.rejectReason = null;
     expect((await wallet.balance()).confirmed).toBe(100_000n);
     await wallet.send(OTHER.taprootKey(RECEIVE, 0).address, 10_000n, { feeRate: 1 });
@@ -201,7 +187,7 @@ describe('Wallet (in-memory chain)', () => {
     expect(funded.vsize).toBe(203);
     expect(funded.fee).toBe(203n);
     // The only coin is reserved: a second funding fails until broadcast or release.
-    expect(await codeOf(wallet.fundTransaction({ outputs: [dataOutput(new Uint8Array(1))], feeRate: 1 }))).toBe('INSUFFICIENT_FUNDS');
+    await expectCode(wallet.fundTransaction({ outputs: [dataOutput(new Uint8Array(1))], feeRate: 1 }), 'INSUFFICIENT_FUNDS');
     const sent = await wallet.broadcast(funded);
     expect(chain.mempool.has(sent.txid)).toBe(true);
     // Its change (own, unconfirmed) may be spent right away.
@@ -217,8 +203,8 @@ describe('Wallet (in-memory chain)', () => {
     await wallet.sync();
     const dest = OTHER.taprootKey(RECEIVE, 0).address;
     const first = await wallet.send(dest, 30_000n, { feeRate: 2 });
-    expect(await codeOf(wallet.bump(first.txid, { feeRate: 2 }))).toBe('BAD_INPUT');
-    expect(await codeOf(wallet.bump(first.txid, { feeRate: 5000 }))).toBe('FEE_TOO_HIGH');
+    await expectCode(wallet.bump(first.txid, { feeRate: 2 }), 'BAD_INPUT');
+    await expectCode(wallet.bump(first.txid, { feeRate: 5000 }), 'FEE_TOO_HIGH');
     const bumped = await wallet.bump(first.txid, { feeRate: 10 });
     expect(bumped.fee).toBe(BigInt(bumped.vsize * 10));
     expect(chain.mempool.has(first.txid)).toBe(false);
@@ -229,8 +215,8 @@ describe('Wallet (in-memory chain)', () => {
     expect((await wallet.balance()).unconfirmed).toBe(100_000n - 30_000n - bumped.fee);
     chain.mine(1);
     await wallet.sync();
-    expect(await codeOf(wallet.bump(bumped.txid, { feeRate: 20 }))).toBe('CONFLICT');
-    expect(await codeOf(wallet.bump('00'.repeat(32), { feeRate: 20 }))).toBe('NOT_FOUND');
+    await expectCode(wallet.bump(bumped.txid, { feeRate: 20 }), 'CONFLICT');
+    await expectCode(wallet.bump('00'.repeat(32), { feeRate: 20 }), 'NOT_FOUND');
     expect((await wallet.balance()).confirmed).toBe(100_000n - 30_000n - bumped.fee);
   });
 
@@ -270,7 +256,7 @@ describe('Wallet (in-memory chain)', () => {
     chain.mine(1);
     await wallet.sync();
     const created = await wallet.psbtCreate([{ script: OTHER.taprootKey(RECEIVE, 0).script, amount: 40_000n }], 3);
-    expect(await codeOf(wallet.psbtFinalize(created.psbt))).toBe('BAD_INPUT');
+    await expectCode(wallet.psbtFinalize(created.psbt), 'BAD_INPUT');
     const signed = await wallet.psbtSign(created.psbt);
     expect(signed.signed).toBe(1);
     const dry = await wallet.psbtFinalize(signed.psbt, { broadcast: false });
@@ -294,7 +280,7 @@ describe('Wallet (in-memory chain)', () => {
     await again.sync();
     expect(chain.rawBlockCalls).toBe(calls);
     expect((await again.balance()).confirmed).toBe(70_000n);
-    expect(await codeOf(wallet.balance())).toBe('CLOSED');
+    await expectCode(wallet.balance(), 'CLOSED');
   });
 
   it('keeps a confirmed payment confirmed when a mempool notice of it arrives late', async () => {

@@ -10,7 +10,7 @@ import { readPassphrase } from '../../wallet/keystore.js';
 import { isDeaddropError } from '../../util/errors.js';
 import { paypubFeature } from '../../paypub/feature.js';
 import { createDropFeature } from '../../deaddrop/feature.js';
-import { nodeIssuer } from '../../node/drop-invite.js';
+import { nodeIssuer } from '../../node/drop-introduction.js';
 import { createNodeFeature, nodeOptionsFromEnv } from '../../node/feature.js';
 import { torOptionsFromFlags } from '../../node/tor/options.js';
 import { API_TOKEN_FILE } from '../../api/token.js';

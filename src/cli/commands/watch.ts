@@ -20,7 +20,7 @@ import { jsonReplacer } from '../output.js';
 import { parseCount } from '../parse.js';
 import { unlockKeys } from '../session.js';
 import { withBackend } from '../backend.js';
-import { CLI_WATCHER, openDropsStore } from '../../deaddrop/local.js';
+import { CLI_WATCHER, openDropsStore } from '../../deaddrop/datadir-stores.js';
 import { walletIdentity, walletSilentAddress } from '../../deaddrop/publish.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { DropStore, OutboxEvent } from '../../deaddrop/watch/drop-store.js';

@@ -11,8 +11,9 @@ import { BitcoindSource, btcToSats, prevoutsFromVerboseBlock } from '../../../sr
 import { isDeaddropError } from '../../../src/util/errors.js';
 import { NETWORK_PARAMS } from '../../../src/util/network.js';
 import { outpointKey, PrevoutFetcher } from '../../../src/chain/follow/prevouts.js';
-import { rawTx, txidOf } from '../../deaddrop/watch/helpers.js';
+import { txidOf } from '../../deaddrop/watch/helpers.js';
 import { toHex } from '../../../src/util/bytes.js';
+import { rawTx } from '../../support/tx.js';
 
 /** sats → the decimal text Core's ValueFromAmount prints ("0.00012345", "50.00000000"). */
 const btcText = (sats: bigint): string => `${sats / 100_000_000n}.${(sats % 100_000_000n).toString().padStart(8, '0')}`;

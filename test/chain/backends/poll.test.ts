@@ -2,16 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { Listeners, Poller } from '../../../src/chain/backends/poll.js';
 import type { ChainEvent, ChainTip } from '../../../src/chain/types.js';
 import { DeaddropError } from '../../../src/util/errors.js';
+import { waitUntil } from '../../support/wait.js';
 
 const tip = (height: number): ChainTip => ({ height, hash: height.toString(16).padStart(64, '0') });
-
-async function until(pred: () => boolean, ms = 3_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** A scripted node: tip, mempool and whether it answers. */
 function fakeNode() {
@@ -43,9 +36,9 @@ describe('Poller', () => {
     const p = poller(n, l);
     p.start(n.tip, n.mempool);
     n.mempool = ['a', 'b'];
-    await until(() => events.some((e) => e.type === 'mempool-tx'));
+    await waitUntil(() => events.some((e) => e.type === 'mempool-tx'), `events.some((e) => e.type === 'mempool-tx')`, { timeoutMs: 3_000, intervalMs: 5 });
     n.tip = tip(2);
-    await until(() => events.some((e) => e.type === 'tip'));
+    await waitUntil(() => events.some((e) => e.type === 'tip'), `events.some((e) => e.type === 'tip')`, { timeoutMs: 3_000, intervalMs: 5 });
     await new Promise((r) => setTimeout(r, 50));
     await p.stop();
     expect(events).toEqual([{ type: 'mempool-tx', txid: 'b' }, { type: 'tip', tip: tip(2) }]);
@@ -59,12 +52,12 @@ describe('Poller', () => {
     const p = poller(n, l);
     p.start(n.tip, []);
     n.up = false;
-    await until(() => n.calls > 6); // several failed rounds, with backoff
+    await waitUntil(() => n.calls > 6, 'n.calls > 6', { timeoutMs: 3_000, intervalMs: 5 }); // several failed rounds, with backoff
     expect(events).toEqual([{ type: 'disconnected', reason: 'cannot reach fake node: ECONNREFUSED' }]);
     expect(p.disconnected).toBe(true);
     n.mempool = ['x'];
     n.up = true;
-    await until(() => events.length >= 4);
+    await waitUntil(() => events.length >= 4, 'events.length >= 4', { timeoutMs: 3_000, intervalMs: 5 });
     await p.stop();
     // The tip is re-sent even though it did not change, so followers re-check their cursor.
     expect(events.slice(1)).toEqual([{ type: 'reconnected' }, { type: 'tip', tip: tip(1) }, { type: 'mempool-tx', txid: 'x' }]);
@@ -81,7 +74,7 @@ describe('Poller', () => {
     const p = poller(n, l);
     p.start(n.tip, []);
     n.tip = tip(5);
-    await until(() => seen.length > 0);
+    await waitUntil(() => seen.length > 0, 'seen.length > 0', { timeoutMs: 3_000, intervalMs: 5 });
     await p.stop();
     expect(seen[0]).toEqual({ type: 'tip', tip: tip(5) });
   });
@@ -94,7 +87,7 @@ describe('Poller', () => {
       await new Promise((r) => setTimeout(r, 30));
     });
     p.start(n.tip);
-    await until(() => rounds > 0);
+    await waitUntil(() => rounds > 0, 'rounds > 0', { timeoutMs: 3_000, intervalMs: 5 });
     await p.stop();
     const after = n.calls;
     await new Promise((r) => setTimeout(r, 60));

@@ -20,24 +20,18 @@ import type { ChainEvent, ChainSource, ChainTip } from '../../../src/chain/types
 import { isDeaddropError } from '../../../src/util/errors.js';
 import { NETWORK_PARAMS } from '../../../src/util/network.js';
 import { fromHex } from '../../../src/util/bytes.js';
+import { rawTx } from '../../support/tx.js';
+import { waitUntil } from '../../support/wait.js';
 
 const hash = (n: number): string => n.toString(16).padStart(64, '0');
 const tipAt = (height: number): ChainTip => ({ height, hash: hash(0xb000 + height) });
 
-async function until(pred: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A minimal valid transaction (one input, one OP_RETURN output); `tag` makes the txid unique. */
 function makeTx(tag: number): { raw: Uint8Array; txid: string } {
-  const prev = hash(tag);
-  const hex = `02000000` + `01${prev}00000000` + `00ffffffff` + `01${'00'.repeat(8)}066a04${tag.toString(16).padStart(8, '0')}` + `00000000`;
-  const raw = fromHex(hex);
+  const script = Uint8Array.from([0x6a, 4, ...fromHex(tag.toString(16).padStart(8, '0'))]);
+  const raw = rawTx([{ txid: hash(tag), vout: 0, sequence: 0xffffffff }], [{ script, value: 0n }]);
   return { raw, txid: parseTransaction(raw).txid };
 }
 
@@ -288,27 +282,27 @@ describe('BitcoindSource with ZMQ', () => {
   it('goes live after the handshake; A → mempool-tx (with raw bytes when rawtx came first), C/D → tip from RPC, R ignored', async () => {
     const { core, pub, src, events } = await setup();
     expect(src.capabilities.push).toBe(false); // polling until the handshake
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     const t1 = makeTx(1);
     const t2 = makeTx(2);
     // Neither is in the node's mempool: only ZMQ can report them.
     await pub.rawtx(t1.raw);
     await pub.seq(t1.txid, 'A', 1n);
     await pub.seq(t2.txid, 'A', 2n);
-    await until(() => mempoolTxids(events).length === 2, 'two mempool-tx events');
+    await waitUntil(() => mempoolTxids(events).length === 2, 'two mempool-tx events', { timeoutMs: 5_000, intervalMs: 5 });
     const [e1, e2] = events.filter((e) => e.type === 'mempool-tx');
     expect(e1).toEqual({ type: 'mempool-tx', txid: t1.txid, raw: t1.raw });
     expect(e2).toEqual({ type: 'mempool-tx', txid: t2.txid });
 
     core.tip = tipAt(101);
     await pub.seq(core.tip.hash, 'C');
-    await until(() => events.some((e) => e.type === 'tip'), 'tip event');
+    await waitUntil(() => events.some((e) => e.type === 'tip'), 'tip event', { timeoutMs: 5_000, intervalMs: 5 });
     expect(events.find((e) => e.type === 'tip')).toEqual({ type: 'tip', tip: tipAt(101) });
 
     await pub.seq(t2.txid, 'R', 3n);
     core.tip = tipAt(100);
     await pub.seq(tipAt(101).hash, 'D');
-    await until(() => count(events, 'tip') === 2, 'second tip event');
+    await waitUntil(() => count(events, 'tip') === 2, 'second tip event', { timeoutMs: 5_000, intervalMs: 5 });
     expect(events.filter((e) => e.type === 'tip').at(-1)).toEqual({ type: 'tip', tip: tipAt(100) });
     expect(mempoolTxids(events)).toEqual([t1.txid, t2.txid]);
     expect(count(events, 'reconnected')).toBe(0);
@@ -317,7 +311,7 @@ describe('BitcoindSource with ZMQ', () => {
 
   it('ignores malformed messages without losing its place', async () => {
     const { pub, src, events } = await setup();
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     await pub.frames(['sequence']);
     await pub.frames(['sequence', Buffer.alloc(33), Buffer.alloc(4), Buffer.alloc(1)]);
     await pub.frames(['sequence', Buffer.alloc(33), Buffer.alloc(3)]);
@@ -330,7 +324,7 @@ describe('BitcoindSource with ZMQ', () => {
     pub.drop('rawtx', 1);
     const t = makeTx(3);
     await pub.seq(t.txid, 'A', 1n);
-    await until(() => mempoolTxids(events).length === 1, 'the valid message');
+    await waitUntil(() => mempoolTxids(events).length === 1, 'the valid message', { timeoutMs: 5_000, intervalMs: 5 });
     expect(mempoolTxids(events)).toEqual([t.txid]);
     expect(count(events, 'reconnected')).toBe(0);
     expect(src.capabilities.push).toBe(true);
@@ -338,16 +332,16 @@ describe('BitcoindSource with ZMQ', () => {
 
   it('a counter gap triggers a resync and no mempool tx is lost when messages are dropped', async () => {
     const { core, pub, src, events } = await setup();
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     const [t1, t2, t3, t4] = [makeTx(11), makeTx(12), makeTx(13), makeTx(14)];
     core.mempool = [t1.txid];
     await pub.seq(t1.txid, 'A', 1n);
-    await until(() => mempoolTxids(events).length === 1, 't1');
+    await waitUntil(() => mempoolTxids(events).length === 1, 't1', { timeoutMs: 5_000, intervalMs: 5 });
     // t2 and t3 enter the mempool but their messages are lost (e.g. a full high-water mark).
     core.mempool = [t1.txid, t2.txid, t3.txid, t4.txid];
     pub.drop('sequence', 2);
     await pub.seq(t4.txid, 'A', 4n);
-    await until(() => mempoolTxids(events).length === 4, 'all four txs');
+    await waitUntil(() => mempoolTxids(events).length === 4, 'all four txs', { timeoutMs: 5_000, intervalMs: 5 });
     expect(new Set(mempoolTxids(events))).toEqual(new Set([t1.txid, t2.txid, t3.txid, t4.txid]));
     expect(mempoolTxids(events)).toHaveLength(4); // none twice
     expect(count(events, 'reconnected')).toBe(1);
@@ -359,39 +353,39 @@ describe('BitcoindSource with ZMQ', () => {
 
   it('a gap in the mempool sequence resyncs too, but the jump after a block does not', async () => {
     const { core, pub, src, events } = await setup();
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     const [t1, t2, t3, t4] = [makeTx(21), makeTx(22), makeTx(23), makeTx(24)];
     await pub.seq(t1.txid, 'A', 10n);
     core.tip = tipAt(101);
     await pub.seq(core.tip.hash, 'C'); // t1 mined: Core counts its removal without a message
     await pub.seq(t2.txid, 'A', 12n);
-    await until(() => mempoolTxids(events).length === 2 && count(events, 'tip') === 1, 't1, the block and t2');
+    await waitUntil(() => mempoolTxids(events).length === 2 && count(events, 'tip') === 1, 't1, the block and t2', { timeoutMs: 5_000, intervalMs: 5 });
     expect(count(events, 'reconnected')).toBe(0);
     // Counters in order but the mempool sequence skips 13: the A for t3 was never sent.
     core.mempool = [t2.txid, t3.txid, t4.txid];
     await pub.seq(t4.txid, 'A', 14n);
-    await until(() => mempoolTxids(events).length === 4, 't3 from the resync');
+    await waitUntil(() => mempoolTxids(events).length === 4, 't3 from the resync', { timeoutMs: 5_000, intervalMs: 5 });
     expect(count(events, 'reconnected')).toBe(1);
     expect(mempoolTxids(events).sort()).toEqual([t1.txid, t2.txid, t3.txid, t4.txid].sort());
   });
 
   it('falls back to polling when the publisher goes away, and goes live again when it is back', async () => {
     const { core, pub, src, events } = await setup();
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     const t4 = makeTx(4);
     core.mempool = [t4.txid];
     await pub.seq(t4.txid, 'A', 1n); // counter 0
-    await until(() => mempoolTxids(events).includes(t4.txid), 't4');
+    await waitUntil(() => mempoolTxids(events).includes(t4.txid), 't4', { timeoutMs: 5_000, intervalMs: 5 });
     pub.close();
-    await until(() => !src.capabilities.push, 'fallback to polling');
+    await waitUntil(() => !src.capabilities.push, 'fallback to polling', { timeoutMs: 5_000, intervalMs: 5 });
     const t5 = makeTx(5);
     core.mempool = [t4.txid, t5.txid];
     core.tip = tipAt(102);
-    await until(() => mempoolTxids(events).includes(t5.txid) && events.some((e) => e.type === 'tip'), 'polled tx and tip');
+    await waitUntil(() => mempoolTxids(events).includes(t5.txid) && events.some((e) => e.type === 'tip'), 'polled tx and tip', { timeoutMs: 5_000, intervalMs: 5 });
     // The node comes back (a restart: counters start at 0 again).
     const again = await CorePub.bind(pub.endpoint);
     cleanups.push(() => again.close());
-    await until(live(src), 'ZMQ live again', 8_000);
+    await waitUntil(live(src), 'ZMQ live again', { timeoutMs: 8_000, intervalMs: 5 });
     // Live means not polling: a tx that only the mempool shows is not reported...
     const t6 = makeTx(6);
     core.mempool = [t4.txid, t5.txid, t6.txid];
@@ -399,7 +393,7 @@ describe('BitcoindSource with ZMQ', () => {
     expect(mempoolTxids(events)).not.toContain(t6.txid);
     // ...until ZMQ says so. The counter restarted (0 again), so this also resyncs: t6 still comes once.
     await again.seq(t6.txid, 'A', 1n);
-    await until(() => mempoolTxids(events).includes(t6.txid), 't6');
+    await waitUntil(() => mempoolTxids(events).includes(t6.txid), 't6', { timeoutMs: 5_000, intervalMs: 5 });
     await pause(100);
     expect(mempoolTxids(events).filter((id) => id === t6.txid)).toHaveLength(1);
     expect(mempoolTxids(events).filter((id) => id === t5.txid)).toHaveLength(1);
@@ -412,45 +406,45 @@ describe('BitcoindSource with ZMQ', () => {
 
   it('notices silence (the RPC tip moved, ZMQ said nothing), polls, and goes live on the next message', async () => {
     const { core, pub, src, events } = await setup({ watchdogMs: 100 });
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     core.tip = tipAt(103); // no C message
-    await until(() => !src.capabilities.push, 'fallback after silence');
-    await until(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(103).hash), 'the polled tip');
+    await waitUntil(() => !src.capabilities.push, 'fallback after silence', { timeoutMs: 5_000, intervalMs: 5 });
+    await waitUntil(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(103).hash), 'the polled tip', { timeoutMs: 5_000, intervalMs: 5 });
     core.tip = tipAt(104);
     await pub.seq(core.tip.hash, 'C');
-    await until(live(src), 'live again after a message');
-    await until(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(104).hash), 'tip 104');
+    await waitUntil(live(src), 'live again after a message', { timeoutMs: 5_000, intervalMs: 5 });
+    await waitUntil(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(104).hash), 'tip 104', { timeoutMs: 5_000, intervalMs: 5 });
   });
 
   it('keeps going through an RPC outage: disconnected, reconnected, then live again', async () => {
     const { core, pub, src, events } = await setup();
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     core.up = false;
     core.tip = tipAt(105);
     await pub.seq(core.tip.hash, 'C'); // the tip fetch fails
-    await until(() => count(events, 'disconnected') === 1, 'disconnected');
+    await waitUntil(() => count(events, 'disconnected') === 1, 'disconnected', { timeoutMs: 5_000, intervalMs: 5 });
     expect(src.capabilities.push).toBe(false);
     core.up = true;
-    await until(() => count(events, 'reconnected') === 1, 'reconnected');
-    await until(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(105).hash), 'tip 105');
-    await until(live(src), 'live again');
+    await waitUntil(() => count(events, 'reconnected') === 1, 'reconnected', { timeoutMs: 5_000, intervalMs: 5 });
+    await waitUntil(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(105).hash), 'tip 105', { timeoutMs: 5_000, intervalMs: 5 });
+    await waitUntil(live(src), 'live again', { timeoutMs: 5_000, intervalMs: 5 });
   });
 
   it('an outage that ends with a ZMQ message before the next poll: disconnected, then reconnected, then the tip', async () => {
     // Bitcoin Core restarted: the poller reported the outage and is backing off; the first sign of
     // the node coming back is ZMQ (a message, or the handshake of the new publisher).
     const { core, pub, src, events } = await setup({ maxBackoffMs: 5_000 });
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     core.up = false;
     core.tip = tipAt(106);
     await pub.seq(core.tip.hash, 'C'); // the tip fetch fails: polling, disconnected
-    await until(() => count(events, 'disconnected') === 1, 'disconnected');
+    await waitUntil(() => count(events, 'disconnected') === 1, 'disconnected', { timeoutMs: 5_000, intervalMs: 5 });
     await pause(400); // the poller's next attempt is now several hundred ms away
     core.up = true;
     core.tip = tipAt(107);
     await pub.seq(core.tip.hash, 'C');
-    await until(live(src), 'live again');
-    await until(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(107).hash), 'tip 107');
+    await waitUntil(live(src), 'live again', { timeoutMs: 5_000, intervalMs: 5 });
+    await waitUntil(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(107).hash), 'tip 107', { timeoutMs: 5_000, intervalMs: 5 });
     const kinds = events.map((e) => e.type);
     const down = kinds.indexOf('disconnected');
     const up = kinds.indexOf('reconnected');
@@ -462,14 +456,14 @@ describe('BitcoindSource with ZMQ', () => {
   it('a restart quicker than the RPC retries: the closed ZMQ connection is the outage, reconnected follows, then the tip', async () => {
     // The RPC client retries reads through a short outage, so polling alone may never see one.
     const { core, pub, src, events } = await setup();
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     pub.close();
-    await until(() => count(events, 'disconnected') === 1, 'disconnected when the publisher closed the connection');
+    await waitUntil(() => count(events, 'disconnected') === 1, 'disconnected when the publisher closed the connection', { timeoutMs: 5_000, intervalMs: 5 });
     core.tip = tipAt(108);
     const again = await CorePub.bind(pub.endpoint);
     cleanups.push(() => again.close());
-    await until(live(src), 'live again', 8_000);
-    await until(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(108).hash), 'tip 108');
+    await waitUntil(live(src), 'live again', { timeoutMs: 8_000, intervalMs: 5 });
+    await waitUntil(() => events.some((e) => e.type === 'tip' && e.tip.hash === tipAt(108).hash), 'tip 108', { timeoutMs: 5_000, intervalMs: 5 });
     const kinds = events.map((e) => e.type);
     expect(kinds.indexOf('reconnected')).toBeGreaterThan(kinds.indexOf('disconnected'));
     expect(events.findLastIndex((e) => e.type === 'tip' && e.tip.hash === tipAt(108).hash)).toBeGreaterThan(kinds.indexOf('reconnected'));
@@ -491,11 +485,11 @@ describe('BitcoindSource with ZMQ', () => {
     const events: ChainEvent[] = [];
     src.subscribe((e) => events.push(e));
     await src.ready();
-    await until(live(src), 'ZMQ live from discovery');
+    await waitUntil(live(src), 'ZMQ live from discovery', { timeoutMs: 5_000, intervalMs: 5 });
     const t = makeTx(7);
     await pub.rawtx(t.raw);
     await pub.seq(t.txid, 'A', 1n);
-    await until(() => events.length > 0, 'the tx');
+    await waitUntil(() => events.length > 0, 'the tx', { timeoutMs: 5_000, intervalMs: 5 });
     expect(events).toEqual([{ type: 'mempool-tx', txid: t.txid, raw: t.raw }]);
     expect(core.calls).toContain('getzmqnotifications');
   });
@@ -505,7 +499,7 @@ describe('BitcoindSource with ZMQ', () => {
       const { core, src, events } = await setup({ zmq });
       const t = makeTx(8);
       core.mempool = [t.txid];
-      await until(() => mempoolTxids(events).includes(t.txid), 'polled tx');
+      await waitUntil(() => mempoolTxids(events).includes(t.txid), 'polled tx', { timeoutMs: 5_000, intervalMs: 5 });
       expect(src.capabilities.push).toBe(false);
       expect(core.calls.includes('getzmqnotifications')).toBe(zmq === undefined);
     }
@@ -516,14 +510,14 @@ describe('BitcoindSource with ZMQ', () => {
     cleanups.push(() => rawPub.close());
     const seqPub = await CorePub.bind();
     const { src, events } = await setup({ pub: seqPub, zmq: { sequence: seqPub.endpoint, rawTx: rawPub.endpoint } });
-    await until(live(src), 'ZMQ to go live');
-    await until(() => rawPub.accepted.length === 1, 'rawtx subscriber connected');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
+    await waitUntil(() => rawPub.accepted.length === 1, 'rawtx subscriber connected', { timeoutMs: 5_000, intervalMs: 5 });
     await pause(100); // its subscription reaches the publisher
     const t = makeTx(9);
     await rawPub.rawtx(t.raw);
     await pause(50); // two sockets: no ordering between them
     await seqPub.seq(t.txid, 'A', 1n);
-    await until(() => events.length > 0, 'the tx');
+    await waitUntil(() => events.length > 0, 'the tx', { timeoutMs: 5_000, intervalMs: 5 });
     expect(events).toEqual([{ type: 'mempool-tx', txid: t.txid, raw: t.raw }]);
   });
 
@@ -534,16 +528,16 @@ describe('BitcoindSource with ZMQ', () => {
     const src = await openBackend(`bitcoind://u:p@127.0.0.1:${core.port}?rest=0&zmq=${pub.endpoint}`, { expectedNetwork: 'regtest', pollIntervalMs: 40 });
     cleanups.push(() => src.close());
     await src.ready();
-    await until(live(src), 'ZMQ live');
+    await waitUntil(live(src), 'ZMQ live', { timeoutMs: 5_000, intervalMs: 5 });
     expect(core.calls).not.toContain('getzmqnotifications');
   });
 
   it('close() closes the sockets and leaves nothing running', async () => {
     const { core, pub, src, events } = await setup();
-    await until(live(src), 'ZMQ to go live');
+    await waitUntil(live(src), 'ZMQ to go live', { timeoutMs: 5_000, intervalMs: 5 });
     expect(pub.accepted).toHaveLength(1);
     await src.close();
-    await until(() => pub.disconnected.length === 1, 'the subscriber to disconnect');
+    await waitUntil(() => pub.disconnected.length === 1, 'the subscriber to disconnect', { timeoutMs: 5_000, intervalMs: 5 });
     expect(src.capabilities.push).toBe(false);
     const calls = core.calls.length;
     const seen = events.length;

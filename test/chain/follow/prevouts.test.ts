@@ -1,10 +1,11 @@
 import { describe, it, expect } from 'vitest';
 import { FakeChain } from '../../wallet/fake-chain.js';
-import { PrevoutFetcher, outpointKey } from '../../../src/chain/follow/prevouts.js';
+import { outpointKey, PrevoutFetcher } from '../../../src/chain/follow/prevouts.js';
 import { DropStore } from '../../../src/deaddrop/watch/drop-store.js';
 import type { Prevout } from '../../../src/chain/types.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
-import { rawTx, txidOf } from '../../deaddrop/watch/helpers.js';
+import { txidOf } from '../../deaddrop/watch/helpers.js';
+import { rawTx } from '../../support/tx.js';
 
 function setup() {
   const chain = new FakeChain();

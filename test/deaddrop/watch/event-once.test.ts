@@ -11,8 +11,9 @@ import { FakeChain } from '../../wallet/fake-chain.js';
 import { buildDrop } from '../../../src/deaddrop/scan.js';
 import { outpointFromHex } from '../../../src/deaddrop/bip352.js';
 import { DropWatcher } from '../../../src/deaddrop/watch/watcher.js';
-import { EventBus, type DaemonEvent } from '../../../src/util/event-bus.js';
-import { hashToHex, newIdentity, opReturn, payload, rawTx, taprootTestKey, txidOf } from './helpers.js';
+import { type DaemonEvent, EventBus } from '../../../src/util/event-bus.js';
+import { hashToHex, newIdentity, opReturn, payload, taprootTestKey, txidOf } from './helpers.js';
+import { rawTx } from '../../support/tx.js';
 
 const dirs: string[] = [];
 afterEach(() => {

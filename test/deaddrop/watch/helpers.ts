@@ -16,7 +16,8 @@ import { CHANGE, newMnemonic, RECEIVE, type TaprootKeyInfo, WalletKeys } from '.
 import type { BuiltTx, SpendableCoin } from '../../../src/wallet/tx.js';
 import type { WatchIdentity } from '../../../src/deaddrop/watch/candidates.js';
 import type { WatcherEvent } from '../../../src/deaddrop/watch/watcher.js';
-import { fromHex, toHex } from '../../../src/util/bytes.js';
+import { toHex } from '../../../src/util/bytes.js';
+import { waitUntil } from '../../support/wait.js';
 
 /** A receiver: the identity the watcher gets and the address a sender uses. */
 export interface TestIdentity {
@@ -39,56 +40,8 @@ export function payload(endpoint: string, message: string): DropPayloadInput {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Raw transactions (for the in-memory chain: scripts are not validated there)
-
-export interface RawInput {
-  readonly txid: string;
-  readonly vout: number;
-  readonly scriptSig?: Uint8Array;
-  readonly witness?: readonly Uint8Array[];
-}
-
-export interface RawOutput {
-  readonly script: Uint8Array;
-  readonly value: bigint;
-}
-
-function varint(n: number): number[] {
-  if (n < 0xfd) return [n];
-  return [0xfd, n & 255, n >> 8];
-}
-
-function u32(n: number): number[] {
-  return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255];
-}
-
-/** Serializes a version-2 transaction (segwit when any input has a witness). */
-export function rawTx(inputs: readonly RawInput[], outputs: readonly RawOutput[]): Uint8Array {
-  const segwit = inputs.some((i) => (i.witness?.length ?? 0) > 0);
-  const b: number[] = [...u32(2)];
-  if (segwit) b.push(0, 1);
-  b.push(...varint(inputs.length));
-  for (const i of inputs) {
-    b.push(...fromHex(i.txid).reverse(), ...u32(i.vout));
-    const ss = i.scriptSig ?? new Uint8Array(0);
-    b.push(...varint(ss.length), ...ss, ...u32(0xfffffffd));
-  }
-  b.push(...varint(outputs.length));
-  for (const o of outputs) {
-    const v = new Uint8Array(8);
-    new DataView(v.buffer).setBigUint64(0, o.value, true);
-    b.push(...v, ...varint(o.script.length), ...o.script);
-  }
-  if (segwit) {
-    for (const i of inputs) {
-      const w = i.witness ?? [];
-      b.push(...varint(w.length));
-      for (const item of w) b.push(...varint(item.length), ...item);
-    }
-  }
-  b.push(...u32(0));
-  return Uint8Array.from(b);
-}
+// Raw transactions (for the in-memory chain: scripts are not validated there). The writer is
+// test/support/tx.ts; these helpers add the script shapes the watcher tests need.
 
 /** txid (display hex) of a raw tx. */
 export function txidOf(raw: Uint8Array): string {
@@ -220,11 +173,5 @@ export async function submitBatch(node: RegtestNode, raws: readonly Uint8Array[]
 
 /** Waits until `pred` holds over the events seen so far. */
 export async function waitFor(events: WatcherEvent[], pred: (e: WatcherEvent) => boolean, timeoutMs = 20_000): Promise<WatcherEvent> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const hit = events.find(pred);
-    if (hit) return hit;
-    if (Date.now() > until) throw new Error(`timed out waiting for an event; saw ${events.map((e) => e.type).join(', ') || 'none'}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  return waitUntil(() => events.find(pred), () => `an event; saw ${events.map((e) => e.type).join(', ') || 'none'}`, { timeoutMs, intervalMs: 20 });
 }

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FakeChain, type FakeBlock } from '../../wallet/fake-chain.js';
+import { type FakeBlock, FakeChain } from '../../wallet/fake-chain.js';
 import { buildDrop } from '../../../src/deaddrop/scan.js';
 import { outpointFromHex } from '../../../src/deaddrop/bip352.js';
 import { DropWatcher, type WatcherEvent } from '../../../src/deaddrop/watch/watcher.js';
@@ -19,7 +19,9 @@ import { DropStore } from '../../../src/deaddrop/watch/drop-store.js';
 import { IndexService } from '../../../src/deaddrop/watch/index-service.js';
 import { validateCandidateRange } from '../../../src/deaddrop/watch/light-client.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
-import { hashToHex, newIdentity, opReturn, payload, rawTx, runestone, sha256d, taprootTestKey, txidOf, type TestIdentity } from './helpers.js';
+import { hashToHex, newIdentity, opReturn, payload, runestone, sha256d, taprootTestKey, type TestIdentity, txidOf } from './helpers.js';
+import { rawTx } from '../../support/tx.js';
+import { expectCode } from '../../support/errors.js';
 
 const dirs: string[] = [];
 const open: DropWatcher[] = [];
@@ -303,7 +305,7 @@ describe('IndexService', () => {
       expect(tiny.candidates(10, 14)).toMatchObject({ from: 10, to: 10 }); // one block above the limit is served whole
       expect(tiny.candidates(10, 14).candidates).toHaveLength(3);
       for (const [a, b] of [[-1, 5], [5, 4], [0, 1000], [1.5, 2]] as const) {
-        expect(() => svc.candidates(a, b)).toThrow(expect.objectContaining({ code: 'BAD_INPUT' }));
+        expectCode(() => svc.candidates(a, b), 'BAD_INPUT');
       }
       expect(new IndexService(store, () => ({ indexedFrom: null, indexedTip: null })).candidates(0, 5).candidates).toEqual([]);
     } finally {

@@ -10,6 +10,7 @@ import {
   quoteString,
 } from '../../../src/node/tor/control.js';
 import { DeaddropError } from '../../../src/util/errors.js';
+import { expectCode } from '../../support/errors.js';
 
 describe('tor control reply parser', () => {
   it('parses single-line, multi-line and data-block replies, also when split across chunks', () => {
@@ -144,19 +145,19 @@ describe('tor control client (against a scripted port)', () => {
     c.on('close', () => (closed = true));
     await expect(c.getInfo('version')).rejects.toThrow(/malformed reply line/);
     expect(closed).toBe(true);
-    await expect(c.getInfo('version')).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(c.getInfo('version'), 'CLOSED');
 
     const c2 = await TorControl.connect({ host: '127.0.0.1', port: fake.port });
     const pending = c2.command('SIGNAL NEWNYM');
     await new Promise((r) => setTimeout(r, 50));
     for (const s of fake.sockets) s.destroy();
-    await expect(pending).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(pending, 'CLOSED');
   });
 
   it('gives a clear error when nothing listens', async () => {
     const fake = await fakeTor(() => '');
     const port = fake.port;
     await new Promise((r) => fake.server.close(r));
-    await expect(TorControl.connect({ host: '127.0.0.1', port })).rejects.toMatchObject({ code: 'BACKEND_UNREACHABLE' });
+    await expectCode(TorControl.connect({ host: '127.0.0.1', port }), 'BACKEND_UNREACHABLE');
   });
 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../../src/daemon/daemon.js';
-import { nodeIssuer } from '../../../src/node/drop-invite.js';
+import { nodeIssuer } from '../../../src/node/drop-introduction.js';
 import { createDropFeature } from '../../../src/deaddrop/feature.js';
 import { onionAddress } from '../../../src/deaddrop/endpoint.js';
 import { createNodeFeature } from '../../../src/node/feature.js';

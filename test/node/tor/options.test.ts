@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { torOptionsFromFlags } from '../../../src/node/tor/options.js';
 import { NodeTor } from '../../../src/node/tor/node-tor.js';
+import { expectCode } from '../../support/errors.js';
 
 describe('tor options of deaddrop start', () => {
   it('is off without flags; --tor-control and --tor-only imply --tor', () => {
@@ -17,6 +18,6 @@ describe('tor options of deaddrop start', () => {
   });
 
   it('fails with a clear error when no tor answers at --tor-control', async () => {
-    await expect(NodeTor.open({ control: '127.0.0.1:9' }, '/nonexistent', () => undefined)).rejects.toMatchObject({ code: 'BACKEND_UNREACHABLE' });
+    await expectCode(NodeTor.open({ control: '127.0.0.1:9' }, '/nonexistent', () => undefined), 'BACKEND_UNREACHABLE');
   });
 });

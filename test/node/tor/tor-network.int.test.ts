@@ -30,15 +30,11 @@ function alive(pid: number | undefined): boolean {
 
 /** Dials until the onion answers (a fresh descriptor takes a few seconds to be fetchable). */
 async function dialOnion(url: string, me: NodeIdentity, socks: TorSocksConnector, expected: Uint8Array, timeoutMs = 90_000): Promise<SecureChannel> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await dial(url, me, { agent: socks.agent(expected), expectedRemote: expected, handshakeTimeoutMs: 30_000 });
-    } catch (err) {
-      if (Date.now() > until) throw err;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
+  return waitUntil(() => dial(url, me, { agent: socks.agent(expected), expectedRemote: expected, handshakeTimeoutMs: 30_000 }), `the onion ${url} to answer`, {
+    timeoutMs,
+    intervalMs: 500,
+    retryOnError: true,
+  });
 }
 
 describe.skipIf(!HAVE_TOR)('onions on a private Tor network', () => {

@@ -5,7 +5,7 @@
  * - {@link nodeSeed}: the node's 32-byte identity seed, from the wallet's node key
  *   m/1046'/coin'/0'/0' (src/wallet/keys.ts) through HKDF, as keys.ts asks of a layer on another
  *   curve. One wallet seed, one node identity.
- * - {@link issueDropInvite}: a single-use invite of this datadir's node, shaped for a drop payload
+ * - {@link issueNodeIntroduction}: a single-use invite of this datadir's node, shaped for a drop payload
  *   (pairwise key, 8-byte token, expiry on a whole hour). It is recorded in the node's database
  *   (`<datadir>/node.sqlite`), so the node accepts the recipient when it dials in, whether the
  *   daemon runs right now or starts later.
@@ -21,9 +21,9 @@ import { ContactStore } from './contacts.js';
 import { wipe } from './crypto.js';
 import { openNodeDatabase } from './db.js';
 import { NodeIdentity } from './identity.js';
-import { DROP_TOKEN_BYTES, expandDropToken, issueInvite } from './invites.js';
-import type { Introduction } from './invites.js';
-import { FeatureStore } from './feature-store.js';
+import { DROP_TOKEN_BYTES, expandDropToken, issueIntroductionToken } from './introduction-token.js';
+import type { Introduction } from './introduction-token.js';
+import { ReachabilityStore } from './reachability-store.js';
 import { parseEndpoint } from './transport/ws-transport.js';
 import { fromHex } from '../util/bytes.js';
 
@@ -48,8 +48,8 @@ export function nodeSeed(keys: WalletKeys): Uint8Array {
   }
 }
 
-/** An invite as a drop payload carries it. */
-export interface DropInvite {
+/** A node introduction: what a drop payload carries so that its reader can dial this node (an introduction token, shaped for the payload). */
+export interface NodeIntroduction {
   /** The pairwise Ed25519 key (payload `nodeKey`). */
   readonly nodeKey: Uint8Array;
   /** The 8-byte drop token (payload `token`). Secret until redeemed. */
@@ -72,7 +72,7 @@ function nodeExpiryMs(carried: number | null): number {
   return (carried ?? MAX_DROP_EXPIRY_SECONDS) * 1000;
 }
 
-export interface IssueDropInviteOptions {
+export interface IssueNodeIntroductionOptions {
   /** The node identity seed ({@link nodeSeed}). */
   readonly seed: Uint8Array;
   /** The node database ({@link nodeDbPath}). */
@@ -87,18 +87,18 @@ export interface IssueDropInviteOptions {
  * Issues a single-use invite of the node whose database is `dbPath` and returns what goes into
  * the drop. Safe while the daemon runs (sqlite WAL; the node reads invites from the database).
  * @example
- * const inv = issueDropInvite({ seed: nodeSeed(keys), dbPath: nodeDbPath(datadir), expiresAt: now + 30 * 86400 })
+ * const inv = issueNodeIntroduction({ seed: nodeSeed(keys), dbPath: nodeDbPath(datadir), expiresAt: now + 30 * 86400 })
  * // payload: { nodeKey: inv.nodeKey, token: inv.token, expiresAt: inv.expiresAt, endpoints: inv.endpoints }
  */
-export function issueDropInvite(opts: IssueDropInviteOptions): DropInvite {
+export function issueNodeIntroduction(opts: IssueNodeIntroductionOptions): NodeIntroduction {
   const carried = carriedExpiry(opts.expiresAt);
   if (carried !== null && carried * 1000 <= Date.now()) throw DeaddropError.badInput('the invite would already be expired');
   const identity = NodeIdentity.fromSeed(opts.seed);
   const db = openNodeDatabase(opts.dbPath);
   try {
     const contacts = new ContactStore(db);
-    const endpoints = opts.endpoints ?? new FeatureStore(db).endpoints();
-    const issued = issueInvite(identity, endpoints, nodeExpiryMs(carried), (id, exp) => contacts.createInvite(id, exp));
+    const endpoints = opts.endpoints ?? new ReachabilityStore(db).endpoints();
+    const issued = issueIntroductionToken(identity, endpoints, nodeExpiryMs(carried), (id, exp) => contacts.createInvite(id, exp));
     wipe(issued.token);
     return { nodeKey: issued.pairwiseKey, token: issued.dropToken, expiresAt: carried, endpoints: [...endpoints] };
   } finally {
@@ -108,7 +108,7 @@ export function issueDropInvite(opts: IssueDropInviteOptions): DropInvite {
 }
 
 /** Node-side lifetime (ms from now) for an invite whose drop carries `carried`. */
-export function inviteTtlMs(carried: number | null, now = Date.now()): number {
+export function introductionTokenTtlMs(carried: number | null, now = Date.now()): number {
   return Math.max(1, nodeExpiryMs(carried) - now);
 }
 
@@ -156,7 +156,7 @@ export const nodeIssuer: NodeIssuerFactory = (keys: WalletKeys, datadir: string)
   return (expiresAt) => {
     const seed = nodeSeed(keys);
     try {
-      const inv = issueDropInvite({ seed, dbPath: nodeDbPath(datadir), expiresAt, endpoints: [] });
+      const inv = issueNodeIntroduction({ seed, dbPath: nodeDbPath(datadir), expiresAt, endpoints: [] });
       return { nodeKey: inv.nodeKey, token: inv.token, expiresAt: inv.expiresAt };
     } finally {
       seed.fill(0);

@@ -1,5 +1,8 @@
 /**
- * Invite tokens and the proofs exchanged when a new contact dials in.
+ * Introduction tokens (the node's single-use tokens) and the proofs exchanged when a new contact
+ * dials in. The wire still calls them invites (INVITE / INVITE_OK, the `deaddrop/invite-*`
+ * contexts); only the code says "introduction token", to keep them apart from the `deaddrop:`
+ * invite (src/deaddrop/invite.ts) and the node introduction a drop carries (./drop-introduction.ts).
  *
  * The inviter publishes an Introduction (in a dead drop): its endpoints, a fresh pairwise key for
  * this relationship, and a token. A dead drop has room for 8 token bytes only, so the invite is
@@ -59,14 +62,14 @@ export function expandDropToken(dropToken: Uint8Array, pairwiseKey: Uint8Array):
 }
 
 /** The token and pairwise key pair for a tokenId (deterministic). */
-export function inviteSecrets(identity: NodeIdentity, tokenId: Uint8Array): { token: Uint8Array; pairwise: Ed25519KeyPair } {
+export function introductionTokenSecrets(identity: NodeIdentity, tokenId: Uint8Array): { token: Uint8Array; pairwise: Ed25519KeyPair } {
   if (tokenId.length !== TOKEN_ID_BYTES) throw new RangeError('tokenId: expected 16 bytes');
   const pairwise = ed25519FromSeed(identity.derive('pairwise-key', tokenId, 32));
   return { token: inviteToken(tokenId, pairwise.publicKey), pairwise };
 }
 
 /** A freshly issued invite: the introduction, its drop token and its expiry (ms). */
-export interface IssuedInvite extends Introduction {
+export interface IssuedIntroductionToken extends Introduction {
   /** The 8 bytes a dead drop carries as its token (with `pairwiseKey` they give `token`). */
   readonly dropToken: Uint8Array;
   readonly expiresAt: number;
@@ -77,16 +80,16 @@ export interface IssuedInvite extends Introduction {
  * returns the introduction. Used by `PeerNode.createInvite` and by processes that only hold the
  * node's database (`deaddrop drop send` without a running daemon).
  */
-export function issueInvite(
+export function issueIntroductionToken(
   identity: NodeIdentity,
   endpoints: readonly string[],
   expiresAt: number,
   record: (tokenId: Uint8Array, expiresAt: number) => void,
-): IssuedInvite {
+): IssuedIntroductionToken {
   const dropToken = randomBytes(DROP_TOKEN_BYTES);
   const tokenId = dropTokenId(dropToken);
   record(tokenId, expiresAt);
-  const { token, pairwise } = inviteSecrets(identity, tokenId);
+  const { token, pairwise } = introductionTokenSecrets(identity, tokenId);
   return { pairwiseKey: pairwise.publicKey, endpoints: [...endpoints], token, dropToken, expiresAt };
 }
 

@@ -1,6 +1,6 @@
 /**
- * What the daemon's node feature keeps next to the node's own tables in `node.sqlite` (tables
- * prefixed `dd_`, so the node's schema stays its own):
+ * How to reach contacts and be reached: what the daemon's node feature keeps next to the node's
+ * own tables in `node.sqlite` (tables prefixed `dd_`, so the node's schema stays its own):
  *
  * - `dd_peers`, one row per contact: its silent-payment address (learned from its contact card,
  *   see ./contact-card.ts; needed to address a beacon drop to it), whether we sent it our card,
@@ -90,7 +90,7 @@ function list(json: string | null): string[] | null {
 const EMPTY: PeerState = { spAddress: null, cardSentAt: null, knownEndpoints: null, beaconEndpoints: null, beaconTxid: null, beaconAt: null };
 
 /** Table access; synchronous, on the node's own database connection or a short-lived one. */
-export class FeatureStore {
+export class ReachabilityStore {
   constructor(private readonly db: SqliteDatabase) {
     db.exec(SCHEMA);
   }
