@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { openBackend } from '../../src/chain/open.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes } from '../support/nodes.js';
-import { describeConformance } from './conformance.js';
+import { describeConformance } from '../support/conformance.js';
 
 /** Core's txindex catches up in the background after a block connects. */
 async function txindexSynced(node: RegtestNode): Promise<void> {

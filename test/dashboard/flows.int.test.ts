@@ -16,7 +16,7 @@ import { nodeIssuer } from '../../src/node/drop-introduction.js';
 import { createDropFeature } from '../../src/deaddrop/feature.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import { createNodeFeature } from '../../src/node/feature.js';
-import { fundParty, removeParty, startParty, type Party } from '../paypub/parties.js';
+import { fundParty, removeParty, startParty, type Party } from '../support/paypub-parties.js';
 import { runCli } from '../support/cli.js';
 import { launchBrowser, screenshot } from '../support/browser.js';
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
-import { fundParty, mineTo, removeParty, startParty, type Party } from '../paypub/parties.js';
+import { fundParty, mineTo, removeParty, startParty, type Party } from '../support/paypub-parties.js';
 import { runCli } from '../support/cli.js';
 import { launchBrowser, screenshot } from '../support/browser.js';
 

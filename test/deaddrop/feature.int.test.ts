@@ -18,7 +18,7 @@ import { walletSilentAddress } from '../../src/deaddrop/publish.js';
 import { sendDrop } from '../../src/deaddrop/send.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
-import { TestSender, payload } from './watch/helpers.js';
+import { TestSender, payload } from '../support/watch.js';
 import { waitUntil } from '../support/wait.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 

@@ -15,7 +15,7 @@ import { decodePayload } from '../../src/deaddrop/codec.js';
 import { nobleSecp, secp } from '../../src/util/secp.js';
 import {
   VECTORS_PATH, buildVectors, fromHex, toDropInput, toPayload, toView, type VectorInput, type VectorPayload,
-} from './envelope-vectors.js';
+} from '../support/envelope-vectors.js';
 
 interface VectorCase {
   comment: string;

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeOfferLink } from '../../src/paypub/link.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { runCli } from '../support/cli.js';
-import { PASS, fundParty, mineTo, outboxPath, removeParty, startParty, unlockedPath, type Party } from './parties.js';
+import { PASS, fundParty, mineTo, outboxPath, removeParty, startParty, unlockedPath, type Party } from '../support/paypub-parties.js';
 
 let node: RegtestNode;
 let seller: Party;

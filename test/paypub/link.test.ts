@@ -1,7 +1,7 @@
 /** The offer string buyers are handed: round trip, damage, wrong network and bad URLs. */
 import { describe, expect, it } from 'vitest';
 import { decodeOfferLink, encodeOfferLink, normalizeSellerUrl, OFFER_PREFIX, saleId } from '../../src/paypub/link.js';
-import { makeSale } from './fixtures.js';
+import { makeSale } from '../support/paypub-fixtures.js';
 
 const anchorTxid = 'ab'.repeat(32);
 

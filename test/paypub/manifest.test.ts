@@ -9,7 +9,7 @@ import {
 import { encryptContent } from '../../src/paypub/content.js';
 import { TIMING } from '../../src/paypub/params.js';
 import { expectCode } from '../support/errors.js';
-import { makeSale, someP2trScript } from './fixtures.js';
+import { makeSale, someP2trScript } from '../support/paypub-fixtures.js';
 
 describe('manifest codec', () => {
   it('round-trips and verifies', () => {

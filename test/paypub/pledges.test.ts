@@ -5,7 +5,7 @@ import {
   claimCutoff, claimDecision, evaluatePledges, pledgeDecision, refundDecision, type PledgeCandidate,
 } from '../../src/paypub/pledges.js';
 import { pledgeOutput } from '../../src/paypub/scripts.js';
-import { keypair, makeSale } from './fixtures.js';
+import { keypair, makeSale } from '../support/paypub-fixtures.js';
 
 // threshold 100_000, minimum pledge 10_000, beacon 110, deadline 150 (regtest: claim margin 5)
 const sale = makeSale();

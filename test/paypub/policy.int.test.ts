@@ -17,7 +17,7 @@ import {
   buildClaimTx, buildRefundTx, claimStack, extractClaimKeys, pledgeOutput, spendScriptPath, type PledgeUtxo, type ScriptPathInput,
 } from '../../src/paypub/scripts.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { keypair, makeSale, someP2trScript, type Sale } from './fixtures.js';
+import { keypair, makeSale, someP2trScript, type Sale } from '../support/paypub-fixtures.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 
 describe.each(chainNodes())('PayPub on %s', (kind) => {

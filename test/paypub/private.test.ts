@@ -9,7 +9,7 @@ import {
   encodeOffer, extractHtlcSecret, htlcOutput, openWrap, sealWrap, signOffer, verifyFraudProof, verifyOffer, type FraudProof,
 } from '../../src/paypub/private.js';
 import { extractClaimKeys } from '../../src/paypub/scripts.js';
-import { keypair, makeSale, someP2trScript } from './fixtures.js';
+import { keypair, makeSale, someP2trScript } from '../support/paypub-fixtures.js';
 
 const sale = makeSale({ mode: 'private', chunks: 16, sample: 4 });
 const { manifest: m, content } = sale;

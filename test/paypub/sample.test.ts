@@ -8,7 +8,7 @@ import {
   sampleSeed, sampleStatus, unsampledIndices, verifyReveal, type SampleReveal,
 } from '../../src/paypub/sample.js';
 import { isDeaddropError } from '../../src/util/errors.js';
-import { makeSale } from './fixtures.js';
+import { makeSale } from '../support/paypub-fixtures.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 

@@ -11,7 +11,7 @@ import {
   scriptNumBytes, splitAnnex, txidOf, type PledgeUtxo,
 } from '../../src/paypub/scripts.js';
 import { isDeaddropError } from '../../src/util/errors.js';
-import { keypair, makeSale, someP2trScript } from './fixtures.js';
+import { keypair, makeSale, someP2trScript } from '../support/paypub-fixtures.js';
 
 const Point = schnorr.Point;
 const num = (b: Uint8Array): bigint => BigInt('0x' + bytesToHex(b));

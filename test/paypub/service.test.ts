@@ -7,7 +7,7 @@ import { PaypubService } from '../../src/paypub/service.js';
 import { PaypubStore, Sealer } from '../../src/paypub/store.js';
 import { isDeaddropError } from '../../src/util/errors.js';
 import { PAYPUB_STORAGE, WalletKeys } from '../../src/wallet/keys.js';
-import { FakeChain } from '../wallet/fake-chain.js';
+import { FakeChain } from '../support/fake-chain.js';
 
 const ABANDON = 'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about';
 const dirs: string[] = [];

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { saleId } from '../../src/paypub/link.js';
 import { claimBumpRate, MAX_CLAIM_FEE_RATE } from '../../src/paypub/seller.js';
 import { PaypubStore, Sealer } from '../../src/paypub/store.js';
-import { makeSale } from './fixtures.js';
+import { makeSale } from '../support/paypub-fixtures.js';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -13,7 +13,7 @@ import type { ChainListener, ChainTip } from '../../src/chain/types.js';
 import { PaypubStore, Sealer } from '../../src/paypub/store.js';
 import { PaypubWatch } from '../../src/paypub/watch.js';
 import { sleep } from '../../src/util/time.js';
-import { FakeChain } from '../wallet/fake-chain.js';
+import { FakeChain } from '../support/fake-chain.js';
 
 /** A chain whose tip takes a while to answer, counting live subscriptions. */
 class SlowChain extends FakeChain {

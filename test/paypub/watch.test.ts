@@ -17,7 +17,7 @@ import { createReveal } from '../../src/paypub/sample.js';
 import { buildClaimTx, buildRefundTx, pledgeOutput, type PledgeUtxo } from '../../src/paypub/scripts.js';
 import { PaypubStore, Sealer } from '../../src/paypub/store.js';
 import { applyTransaction, buildWatchSet, type SeenAt } from '../../src/paypub/watch.js';
-import { keypair, makeSale, someP2trScript, type Sale } from './fixtures.js';
+import { keypair, makeSale, someP2trScript, type Sale } from '../support/paypub-fixtures.js';
 
 let dir: string;
 let store: PaypubStore;

@@ -13,7 +13,7 @@ import { parseTransaction } from '../../src/chain/block.js';
 import { DeaddropError } from '../../src/util/errors.js';
 import { sendDrop } from '../../src/deaddrop/send.js';
 import { walletSilentAddress } from '../../src/deaddrop/publish.js';
-import { FakeChain } from './fake-chain.js';
+import { FakeChain } from '../support/fake-chain.js';
 import { fakePayment } from '../support/tx.js';
 import { expectCode } from '../support/errors.js';
 

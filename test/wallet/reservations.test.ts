@@ -13,7 +13,7 @@ import { WalletKeys, RECEIVE } from '../../src/wallet/keys.js';
 import { parseTransaction } from '../../src/chain/block.js';
 import { DeaddropError } from '../../src/util/errors.js';
 import { expectCode } from '../support/errors.js';
-import { FakeChain } from './fake-chain.js';
+import { FakeChain } from '../support/fake-chain.js';
 import { fakePayment } from '../support/tx.js';
 
 const keys = WalletKeys.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow', 'regtest');

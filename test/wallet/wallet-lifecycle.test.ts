@@ -11,7 +11,7 @@ import type { ChainListener } from '../../src/chain/types.js';
 import { sleep } from '../../src/util/time.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { Wallet } from '../../src/wallet/wallet.js';
-import { FakeChain } from './fake-chain.js';
+import { FakeChain } from '../support/fake-chain.js';
 
 const keys = WalletKeys.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow', 'regtest');
 

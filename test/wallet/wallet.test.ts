@@ -11,7 +11,7 @@ import { Wallet, DEFAULT_GAP_LIMIT, dataOutput } from '../../src/wallet/wallet.j
 import { WalletKeys, RECEIVE, CHANGE } from '../../src/wallet/keys.js';
 import { parseTransaction } from '../../src/chain/block.js';
 import { expectCode } from '../support/errors.js';
-import { FakeChain } from './fake-chain.js';
+import { FakeChain } from '../support/fake-chain.js';
 import { fakePayment } from '../support/tx.js';
 
 const MNEMONIC = 'legal winner thank year wave sausage worth useful legal winner thank yellow';

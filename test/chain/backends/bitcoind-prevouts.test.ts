@@ -11,7 +11,7 @@ import { BitcoindSource, btcToSats, prevoutsFromVerboseBlock } from '../../../sr
 import { isDeaddropError } from '../../../src/util/errors.js';
 import { NETWORK_PARAMS } from '../../../src/util/network.js';
 import { outpointKey, PrevoutFetcher } from '../../../src/chain/follow/prevouts.js';
-import { txidOf } from '../../deaddrop/watch/helpers.js';
+import { txidOf } from '../../support/watch.js';
 import { toHex } from '../../../src/util/bytes.js';
 import { rawTx } from '../../support/tx.js';
 

@@ -8,7 +8,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import Database from 'better-sqlite3';
 import { ChainFollower, type FollowerConsumer, type FollowedBlock } from '../../../src/chain/follow/follower.js';
-import { FakeChain } from '../../wallet/fake-chain.js';
+import { FakeChain } from '../../support/fake-chain.js';
 
 type Op =
   | { kind: 'mine'; n: number }

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ChainFollower, type FollowerConsumer, type FollowedBlock } from '../../../src/chain/follow/follower.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
-import { FakeChain } from '../../wallet/fake-chain.js';
+import { FakeChain } from '../../support/fake-chain.js';
 
 const REPO = resolve(import.meta.dirname, '..', '..', '..');
 

@@ -1,10 +1,10 @@
 import { describe, it, expect } from 'vitest';
-import { FakeChain } from '../../wallet/fake-chain.js';
+import { FakeChain } from '../../support/fake-chain.js';
 import { outpointKey, PrevoutFetcher } from '../../../src/chain/follow/prevouts.js';
 import { DropStore } from '../../../src/deaddrop/watch/drop-store.js';
 import type { Prevout } from '../../../src/chain/types.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
-import { txidOf } from '../../deaddrop/watch/helpers.js';
+import { txidOf } from '../../support/watch.js';
 import { rawTx } from '../../support/tx.js';
 
 function setup() {

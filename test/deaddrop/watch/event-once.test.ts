@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { FakeChain } from '../../wallet/fake-chain.js';
+import { FakeChain } from '../../support/fake-chain.js';
 import { buildDrop } from '../../../src/deaddrop/scan.js';
 import { outpointFromHex } from '../../../src/deaddrop/bip352.js';
 import { DropWatcher } from '../../../src/deaddrop/watch/watcher.js';
 import { type DaemonEvent, EventBus } from '../../../src/util/event-bus.js';
-import { hashToHex, newIdentity, opReturn, payload, taprootTestKey, txidOf } from './helpers.js';
+import { hashToHex, newIdentity, opReturn, payload, taprootTestKey, txidOf } from '../../support/watch.js';
 import { rawTx } from '../../support/tx.js';
 
 const dirs: string[] = [];

@@ -16,7 +16,7 @@ import { openBackend } from '../../../src/chain/open.js';
 import type { ChainSource } from '../../../src/chain/types.js';
 import { sendDrop } from '../../../src/deaddrop/send.js';
 import { DropStore } from '../../../src/deaddrop/watch/drop-store.js';
-import { DecoyMaker, TestSender, newIdentity, payload, submitBatch, opReturn } from './helpers.js';
+import { DecoyMaker, TestSender, newIdentity, payload, submitBatch, opReturn } from '../../support/watch.js';
 import { chainNodes, useNodeKind } from '../../support/nodes.js';
 import { toHex } from '../../../src/util/bytes.js';
 
@@ -24,7 +24,7 @@ describe.each(chainNodes())('watcher crash safety on %s', (kind) => {
   useNodeKind(kind);
 
   const REPO = resolve(import.meta.dirname, '..', '..', '..');
-  const CHILD = join(REPO, 'test', 'deaddrop', 'watch', 'fixtures', 'watch-child.ts');
+  const CHILD = join(REPO, 'test', 'support', 'watch-child.ts');
   const TRIALS = 20;
   /** Trials run two at a time (the node and two watchers share the two cores). */
   const LANES = 2;

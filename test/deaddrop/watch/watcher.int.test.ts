@@ -26,7 +26,7 @@ import { EventBus } from '../../../src/util/event-bus.js';
 import { Wallet } from '../../../src/wallet/wallet.js';
 import { WalletKeys, newMnemonic } from '../../../src/wallet/keys.js';
 import type { SpendableCoin } from '../../../src/wallet/tx.js';
-import { DecoyMaker, TestSender, decoyScript, newIdentity, payload, submitBatch, waitFor, opReturn, type TestIdentity } from './helpers.js';
+import { DecoyMaker, TestSender, decoyScript, newIdentity, payload, submitBatch, waitFor, opReturn, type TestIdentity } from '../../support/watch.js';
 import { chainNodes, useNodeKind } from '../../support/nodes.js';
 
 describe.each(chainNodes())('watcher on %s', (kind) => {

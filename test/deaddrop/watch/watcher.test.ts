@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { type FakeBlock, FakeChain } from '../../wallet/fake-chain.js';
+import { type FakeBlock, FakeChain } from '../../support/fake-chain.js';
 import { buildDrop } from '../../../src/deaddrop/scan.js';
 import { outpointFromHex } from '../../../src/deaddrop/bip352.js';
 import { DropWatcher, type WatcherEvent } from '../../../src/deaddrop/watch/watcher.js';
@@ -19,7 +19,7 @@ import { DropStore } from '../../../src/deaddrop/watch/drop-store.js';
 import { IndexService } from '../../../src/deaddrop/watch/index-service.js';
 import { validateCandidateRange } from '../../../src/deaddrop/watch/light-client.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
-import { hashToHex, newIdentity, opReturn, payload, runestone, sha256d, taprootTestKey, type TestIdentity, txidOf } from './helpers.js';
+import { hashToHex, newIdentity, opReturn, payload, runestone, sha256d, taprootTestKey, type TestIdentity, txidOf } from '../../support/watch.js';
 import { rawTx } from '../../support/tx.js';
 import { expectCode } from '../../support/errors.js';
 

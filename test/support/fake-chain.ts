@@ -13,7 +13,7 @@ import type {
 import { DeaddropError } from '../../src/util/errors.js';
 import type { Network } from '../../src/util/network.js';
 import { parseBlock, parseTransaction } from '../../src/chain/block.js';
-import { coinbaseTx } from '../support/tx.js';
+import { coinbaseTx } from './tx.js';
 
 const sha256d = (b: Uint8Array): Uint8Array => sha256(sha256(b));
 const toHex = (internal: Uint8Array): string => hex.encode(Uint8Array.from(internal).reverse());

@@ -5,19 +5,19 @@
 import { randomBytes } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Transaction, p2wpkh, Script } from '@scure/btc-signer';
-import { encodeAddress } from '../../../src/deaddrop/bip352.js';
-import { type DropPayloadInput, newToken } from '../../../src/deaddrop/codec.js';
-import type { DropFunding, DropWallet } from '../../../src/deaddrop/send.js';
-import { hashToHex, sha256d } from '../../../src/chain/bytes.js';
-import { parseTransaction } from '../../../src/chain/block.js';
-import type { BroadcastResult, ChainSource } from '../../../src/chain/types.js';
-import type { RegtestNode } from '../../../src/regtest/harness.js';
-import { CHANGE, newMnemonic, RECEIVE, type TaprootKeyInfo, WalletKeys } from '../../../src/wallet/keys.js';
-import type { BuiltTx, SpendableCoin } from '../../../src/wallet/tx.js';
-import type { WatchIdentity } from '../../../src/deaddrop/watch/candidates.js';
-import type { WatcherEvent } from '../../../src/deaddrop/watch/watcher.js';
-import { toHex } from '../../../src/util/bytes.js';
-import { waitUntil } from '../../support/wait.js';
+import { encodeAddress } from '../../src/deaddrop/bip352.js';
+import { type DropPayloadInput, newToken } from '../../src/deaddrop/codec.js';
+import type { DropFunding, DropWallet } from '../../src/deaddrop/send.js';
+import { hashToHex, sha256d } from '../../src/chain/bytes.js';
+import { parseTransaction } from '../../src/chain/block.js';
+import type { BroadcastResult, ChainSource } from '../../src/chain/types.js';
+import type { RegtestNode } from '../../src/regtest/harness.js';
+import { CHANGE, newMnemonic, RECEIVE, type TaprootKeyInfo, WalletKeys } from '../../src/wallet/keys.js';
+import type { BuiltTx, SpendableCoin } from '../../src/wallet/tx.js';
+import type { WatchIdentity } from '../../src/deaddrop/watch/candidates.js';
+import type { WatcherEvent } from '../../src/deaddrop/watch/watcher.js';
+import { toHex } from '../../src/util/bytes.js';
+import { waitUntil } from './wait.js';
 
 /** A receiver: the identity the watcher gets and the address a sender uses. */
 export interface TestIdentity {

@@ -12,7 +12,7 @@ import type { DaemonFeature } from '../../src/feature/contract.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import type { RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
-import { waitUntil } from '../support/wait.js';
+import { waitUntil } from './wait.js';
 
 export const PASS = 'paypub test passphrase';
 export const FAST_SCRYPT = { N: 2 ** 10, r: 8, p: 1 };

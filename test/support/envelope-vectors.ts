@@ -1,6 +1,6 @@
 /**
  * Builds test/vectors/deaddrop-envelope.json: fixed keys and outpoints in, every intermediate
- * value and the OP_RETURN bytes out. Run `npx tsx test/deaddrop/envelope-vectors.ts --write`
+ * value and the OP_RETURN bytes out. Run `npx tsx test/support/envelope-vectors.ts --write`
  * to regenerate after a deliberate protocol change; test/deaddrop/vectors.test.ts checks the
  * committed file against the implementation (and the envelope against noble-only code).
  */

@@ -11,8 +11,8 @@ import { expect, it } from 'vitest';
 import { parseBlock, parseTransaction } from '../../src/chain/block.js';
 import type { BackendOptions, ChainEvent, ChainSource } from '../../src/chain/types.js';
 import { freePort, type RegtestNode } from '../../src/regtest/harness.js';
-import { expectCode } from '../support/errors.js';
-import { waitUntil } from '../support/wait.js';
+import { expectCode } from './errors.js';
+import { waitUntil } from './wait.js';
 
 /** What a backend test file hands to the suite. */
 export interface ConformanceTarget {
