@@ -16,7 +16,7 @@ import { startRegtestNode } from '../src/regtest/harness.js';
 import { openBackend } from '../src/chain/open.js';
 import { sendDrop } from '../src/deaddrop/send.js';
 import { DropWatcher, type WatcherEvent } from '../src/deaddrop/watch/watcher.js';
-import { TestSender, newIdentity } from '../test/deaddrop/watch/helpers.js';
+import { TestSender, newIdentity } from '../test/support/watch.js';
 import type { Emit } from './types.js';
 
 const DROPS = 9;
