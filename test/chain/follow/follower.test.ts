@@ -243,7 +243,7 @@ describe('ChainFollower', () => {
       import { createRequire } from 'node:module';
       const Database = createRequire(${JSON.stringify(join(REPO, 'package.json'))})('better-sqlite3');
       import { ChainFollower } from ${JSON.stringify(join(REPO, 'src/chain/follow/follower.ts'))};
-      import { FakeChain } from ${JSON.stringify(join(REPO, 'test/wallet/fake-chain.ts'))};
+      import { FakeChain } from ${JSON.stringify(join(REPO, 'test/support/fake-chain.ts'))};
       const killAt = Number(process.argv[2]);
       const chain = new FakeChain();
       chain.mine(6);
