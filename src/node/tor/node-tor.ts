@@ -29,6 +29,7 @@ import { TorSocksConnector } from './socks.js';
 import type { SocksAddress } from './socks.js';
 import { toHex } from '../../util/bytes.js';
 import { Backoff, sleep } from '../../util/time.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 
 /** Tor options of the node. */
 export interface NodeTorOptions {
@@ -93,7 +94,7 @@ export class NodeTor {
   readonly #onions = new Map<string, Published>();
   #restarts = 0;
   #lastError: string | null = null;
-  #closed = false;
+  readonly #life = new Lifecycle('tor', { open: () => this.#connect(), close: () => this.#close() });
   #reconnecting: Promise<void> | null = null;
   #inviteTimer: NodeJS.Timeout | null = null;
   #publishing: Promise<void> = Promise.resolve();
@@ -108,7 +109,13 @@ export class NodeTor {
   /** Connects to (or starts) tor. Does not wait for bootstrap: see {@link waitBootstrapped}. */
   static async open(opts: NodeTorOptions, datadir: string, log: (line: string) => void): Promise<NodeTor> {
     const t = new NodeTor(opts, join(datadir, 'tor'), log);
-    await t.#connect();
+    try {
+      await t.#life.ready();
+    } catch (err) {
+      // A tor started (or a control connection opened) before the failure must not outlive it.
+      await t.close();
+      throw err;
+    }
     return t;
   }
 
@@ -155,7 +162,7 @@ export class NodeTor {
   }
 
   #onLost(): void {
-    if (this.#closed) return;
+    if (this.#life.closing) return;
     this.#control = null;
     this.#bootstrap = { progress: 0, tag: 'lost', summary: 'Connection to tor lost' };
     for (const p of this.#onions.values()) p.live = false;
@@ -166,13 +173,13 @@ export class NodeTor {
 
   async #reconnect(): Promise<void> {
     const backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
-    while (!this.#closed) {
+    while (!this.#life.closing) {
       try {
         await this.#process?.stop(2_000);
         this.#process = null;
-        if (this.#closed) return;
+        if (this.#life.closing) return;
         await this.#connect();
-        if (this.#closed) return;
+        if (this.#life.closing) return;
         this.#restarts++;
         this.#log(`tor: ${this.#opts.control === undefined ? 'restarted' : 'reconnected'}; publishing onions again`);
         await this.#republish();
@@ -180,7 +187,8 @@ export class NodeTor {
       } catch (err) {
         this.#lastError = message(err);
         this.#log(`tor: reconnect failed: ${message(err)}`);
-        await sleep(backoff.next());
+        // Cut short by close(), which waits for this loop.
+        await sleep(backoff.next(), this.#life.signal).catch(() => undefined);
       }
     }
   }
@@ -211,7 +219,7 @@ export class NodeTor {
   async waitBootstrapped(timeoutMs = 120_000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (this.#bootstrap.progress < 100) {
-      if (this.#closed) throw new DeaddropError('CLOSED', 'tor closed');
+      if (this.#life.closing) throw new DeaddropError('CLOSED', 'tor closed');
       if (Date.now() > until) throw new DeaddropError('TIMEOUT', 'tor did not bootstrap in time');
       await sleep(200);
     }
@@ -257,7 +265,7 @@ export class NodeTor {
   watchInvites(db: SqliteDatabase, identity: NodeIdentity, target: string, intervalMs = 1000): void {
     const live = db.prepare('SELECT token_id AS id, used_at AS used FROM invites WHERE expires_at > ? AND (used_at IS NULL OR used_at > ?)');
     const tick = (): void => {
-      if (this.#closed) return;
+      if (this.#life.closing) return;
       this.#publishing = this.#publishing.then(async () => {
         const now = Date.now();
         let rows: { id: Buffer; used: number | null }[];
@@ -273,7 +281,7 @@ export class NodeTor {
         const have = new Set([...this.#onions.values()].map((p) => p.invite));
         for (const r of rows) {
           const id = r.id.toString('hex');
-          if (have.has(id) || this.#closed || this.#control === null) continue;
+          if (have.has(id) || this.#life.closing || this.#control === null) continue;
           const seed = identity.derive('pairwise-key', new Uint8Array(r.id), 32);
           try {
             await this.publish(seed, target, 'introduction', id);
@@ -356,9 +364,11 @@ export class NodeTor {
   }
 
   /** Removes every onion, stops the tor we started or closes the control connection. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  close(): Promise<void> {
+    return this.#life.close();
+  }
+
+  async #close(): Promise<void> {
     if (this.#inviteTimer) clearInterval(this.#inviteTimer);
     await this.#publishing.catch(() => undefined);
     await this.#reconnecting?.catch(() => undefined);
