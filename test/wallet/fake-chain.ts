@@ -219,3 +219,40 @@ export function fakePayment(outputs: readonly { script: Uint8Array; value: bigin
   });
   return concat(u32le(2), varint(1), prev, u32le(0), varint(0), u32le(0xfffffffd), varint(outputs.length), ...outs, u32le(0));
 }
+
+/**
+ * A FakeChain whose `ready()` waits for `release()` and that counts the subscriptions still live:
+ * for close-during-open tests of what follows a chain.
+ */
+export class GatedChain extends FakeChain {
+  /** subscribe() calls not undone yet. */
+  liveSubscriptions = 0;
+  readonly #gate: Promise<void>;
+  #release: () => void = () => undefined;
+
+  constructor() {
+    super();
+    this.#gate = new Promise<void>((r) => (this.#release = r));
+  }
+
+  /** Lets every pending and future `ready()` resolve. */
+  release(): void {
+    this.#release();
+  }
+
+  override async ready(): Promise<void> {
+    await this.#gate;
+  }
+
+  override subscribe(listener: ChainListener): () => void {
+    this.liveSubscriptions++;
+    const off = super.subscribe(listener);
+    let live = true;
+    return () => {
+      if (live) this.liveSubscriptions--;
+      live = false;
+      off();
+    };
+  }
+}
+
