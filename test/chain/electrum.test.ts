@@ -3,8 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ElectrumSource } from '../../src/chain/backends/electrum.js';
 import { isDeaddropError } from '../../src/util/errors.js';
-
-const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+import { activeTimers } from '../support/resources.js';
 
 describe('ElectrumSource lifecycle', () => {
   it('close during open drops the dial in flight; ready rejects, close resolves, no socket or timer is left', async () => {
@@ -17,7 +16,7 @@ describe('ElectrumSource lifecycle', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as { port: number };
     try {
-      const before = timers();
+      const before = activeTimers();
       const src = new ElectrumSource('127.0.0.1', port, false, { expectedNetwork: 'regtest', timeoutMs: 60_000 });
       const settled = src.ready().then(() => 'resolved', (e: unknown) => e);
       await expect.poll(() => sockets.size).toBe(1);
@@ -25,7 +24,7 @@ describe('ElectrumSource lifecycle', () => {
       const outcome = await settled;
       expect(isDeaddropError(outcome, 'CLOSED')).toBe(true);
       await expect.poll(() => sockets.size).toBe(0);
-      expect(timers()).toBeLessThanOrEqual(before);
+      expect(activeTimers()).toBeLessThanOrEqual(before);
       await expect(src.ready()).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
     } finally {
       for (const s of sockets) s.destroy();

@@ -218,3 +218,17 @@ describe('bad peers are dropped; the node stays up', () => {
     for (const a of admitted) expect(a.readyState).toBe(WebSocket.OPEN);
   });
 });
+
+describe('ChannelServer lifecycle', () => {
+  it('a listen that fails leaves nothing bound; close is idempotent and frees the port', async () => {
+    const id = NodeIdentity.fromSeed(randomBytes(32));
+    const first = await ChannelServer.listen(id);
+    const port = first.port;
+    await expect(ChannelServer.listen(id, { port })).rejects.toMatchObject({ code: 'BACKEND_UNREACHABLE' });
+    await Promise.all([first.close(), first.close()]);
+    await first.close();
+    const again = await ChannelServer.listen(id, { port });
+    expect(again.port).toBe(port);
+    await again.close();
+  });
+});

@@ -7,7 +7,8 @@ import { PaypubService } from '../../src/paypub/service.js';
 import { PaypubStore, Sealer } from '../../src/paypub/store.js';
 import { isDeaddropError } from '../../src/util/errors.js';
 import { PAYPUB_STORAGE, WalletKeys } from '../../src/wallet/keys.js';
-import { FakeChain } from '../support/fake-chain.js';
+import { FakeChain, GatedChain } from '../support/fake-chain.js';
+import { activeTimers } from '../support/resources.js';
 
 const ABANDON = 'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about';
 const dirs: string[] = [];
@@ -15,42 +16,26 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
 describe('PaypubService lifecycle', () => {
   it('close during open: close resolves, ready rejects CLOSED, no subscription, timer or open store is left', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let liveSubscriptions = 0;
-    class GatedChain extends FakeChain {
-      override async ready(): Promise<void> {
-        await gate;
-      }
-      override subscribe(listener: Parameters<FakeChain['subscribe']>[0]): () => void {
-        liveSubscriptions++;
-        const off = super.subscribe(listener);
-        return () => {
-          liveSubscriptions--;
-          off();
-        };
-      }
-    }
+    const chain = new GatedChain();
     const dir = mkdtempSync(join(tmpdir(), 'dd-paypub-service-'));
     dirs.push(dir);
     const keys = WalletKeys.fromMnemonic(ABANDON, 'regtest');
-    const before = timers();
+    const before = activeTimers();
     const published: string[] = [];
     const service = new PaypubService({
-      chain: new GatedChain(), wallet: undefined, keys, datadir: dir, network: 'regtest', auto: true, pollIntervalMs: 50,
+      chain, wallet: undefined, keys, datadir: dir, network: 'regtest', auto: true, pollIntervalMs: 50,
       publish: (type) => published.push(type),
     });
     const opening = service.ready();
     const closing = service.close();
-    release();
+    chain.release();
     await expect(opening).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
     await closing;
-    expect(liveSubscriptions).toBe(0);
-    expect(timers()).toBeLessThanOrEqual(before);
+    expect(chain.liveSubscriptions).toBe(0);
+    expect(activeTimers()).toBeLessThanOrEqual(before);
     expect(service.store.db.open).toBe(false);
     await expect(service.ready()).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
     // The file is free for the next process.

@@ -197,3 +197,40 @@ export class FakeChain implements ChainSource {
     return block;
   }
 }
+
+/**
+ * A FakeChain whose `ready()` waits for `release()` and that counts the subscriptions still live:
+ * for close-during-open tests of what follows a chain.
+ */
+export class GatedChain extends FakeChain {
+  /** subscribe() calls not undone yet. */
+  liveSubscriptions = 0;
+  readonly #gate: Promise<void>;
+  #release: () => void = () => undefined;
+
+  constructor() {
+    super();
+    this.#gate = new Promise<void>((r) => (this.#release = r));
+  }
+
+  /** Lets every pending and future `ready()` resolve. */
+  release(): void {
+    this.#release();
+  }
+
+  override async ready(): Promise<void> {
+    await this.#gate;
+  }
+
+  override subscribe(listener: ChainListener): () => void {
+    this.liveSubscriptions++;
+    const off = super.subscribe(listener);
+    let live = true;
+    return () => {
+      if (live) this.liveSubscriptions--;
+      live = false;
+      off();
+    };
+  }
+}
+

@@ -124,20 +124,20 @@ export function cookieAuth(file: string): () => Promise<RpcAuth> {
 
 /** A Bitcoin Core node as a ChainSource. */
 export class BitcoindSource extends RpcChainSource implements ChainSource, BlockPrevoutSource {
-  private readonly restBase: string;
-  private readonly rpcHost: string;
-  private readonly fetchFn: typeof fetch;
-  private readonly authFn: () => Promise<RpcAuth>;
-  private readonly zmqWanted: ZmqEndpoints | false | undefined;
-  private readonly zmqTuning: ZmqTuning;
-  private restWanted: boolean;
-  private restProbe: Promise<boolean> | undefined;
-  private feed: ZmqFeed | undefined;
+  readonly #restBase: string;
+  readonly #rpcHost: string;
+  readonly #fetchFn: typeof fetch;
+  readonly #authFn: () => Promise<RpcAuth>;
+  readonly #zmqWanted: ZmqEndpoints | false | undefined;
+  readonly #zmqTuning: ZmqTuning;
+  #restWanted: boolean;
+  #restProbe: Promise<boolean> | undefined;
+  #feed: ZmqFeed | undefined;
   /** The ZMQ feed's stop, begun when `close()` is called. */
-  private feedStopped: Promise<void> | undefined;
+  #feedStopped: Promise<void> | undefined;
   /** False once the node is known to be too old for `getblock <hash> 3`. */
-  private verbosity3 = true;
-  private coreVersion: Promise<number | undefined> | undefined;
+  #verbosity3 = true;
+  #coreVersion: Promise<number | undefined> | undefined;
 
   constructor(cfg: BitcoindConfig, options: BackendOptions) {
     const auth = 'cookieFile' in cfg.auth ? cookieAuth(cfg.auth.cookieFile) : constantAuth(cfg.auth);
@@ -148,29 +148,29 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
       options,
       capabilities: { fullBlocks: true, anyTransaction: false, mempool: true, scriptHistory: false, push: false, rawBlockRoute: 'rpc' },
     });
-    this.authFn = auth;
-    this.fetchFn = cfg.fetch ?? globalThis.fetch;
-    this.restWanted = cfg.rest ?? true;
-    this.zmqWanted = cfg.zmq;
-    this.zmqTuning = cfg.zmqTuning ?? {};
+    this.#authFn = auth;
+    this.#fetchFn = cfg.fetch ?? globalThis.fetch;
+    this.#restWanted = cfg.rest ?? true;
+    this.#zmqWanted = cfg.zmq;
+    this.#zmqTuning = cfg.zmqTuning ?? {};
     const u = new URL(cfg.url);
-    this.restBase = `${u.protocol}//${u.host}`;
-    this.rpcHost = u.hostname;
+    this.#restBase = `${u.protocol}//${u.host}`;
+    this.#rpcHost = u.hostname;
   }
 
   /** Like the shared open, but feeds events from ZMQ when the node publishes them. */
   protected override async open(signal: AbortSignal): Promise<void> {
-    if (this.zmqWanted === false) return super.open(signal);
+    if (this.#zmqWanted === false) return super.open(signal);
     const got = await this.network();
     if (got !== this.options.expectedNetwork) throw DeaddropError.wrongNetwork(this.options.expectedNetwork, got);
     await this.probe();
-    const endpoints = this.zmqWanted ?? (await this.discoverZmq());
+    const endpoints = this.#zmqWanted ?? (await this.#discoverZmq());
     const tip = await this.dialect.getTip(this.client);
     const mempool = await this.dialect.getMempoolTxids(this.client);
     if (signal.aborted) return;
     if (endpoints === undefined) return this.poller.start(tip, mempool);
-    this.feed = new ZmqFeed({
-      ...this.zmqTuning,
+    this.#feed = new ZmqFeed({
+      ...this.#zmqTuning,
       endpoints,
       listeners: this.listeners,
       getTip: () => this.dialect.getTip(this.client),
@@ -180,13 +180,13 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
         this.caps = { ...this.caps, push: live };
       },
     });
-    this.feed.start(tip, mempool);
+    this.#feed.start(tip, mempool);
   }
 
   /** The node's `pubsequence`/`pubrawtx` endpoints, or undefined when it has none (or no ZMQ at all). */
-  private async discoverZmq(): Promise<ZmqEndpoints | undefined> {
+  async #discoverZmq(): Promise<ZmqEndpoints | undefined> {
     try {
-      return endpointsFromNotifications(await this.client.call('getzmqnotifications'), this.rpcHost);
+      return endpointsFromNotifications(await this.client.call('getzmqnotifications'), this.#rpcHost);
     } catch (err) {
       if (err instanceof RpcError) return undefined; // built without ZMQ: method not found
       throw err;
@@ -195,22 +195,22 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
 
   protected override stopFeed(): void {
     super.stopFeed();
-    this.feedStopped = this.feed?.stop();
+    this.#feedStopped = this.#feed?.stop();
   }
 
   protected override async shutdown(): Promise<void> {
     await super.shutdown();
-    await this.feedStopped;
+    await this.#feedStopped;
   }
 
   protected override async probe(): Promise<void> {
-    const rest = await this.probeRest();
-    const txindex = await this.probeCoreTxIndex();
+    const rest = await this.#probeRest();
+    const txindex = await this.#probeCoreTxIndex();
     this.caps = { ...this.caps, anyTransaction: txindex, rawBlockRoute: rest ? 'rest' : 'rpc' };
   }
 
   /** `getindexinfo` says whether -txindex is on (Core 0.21+); older nodes get the generic probe. */
-  private async probeCoreTxIndex(): Promise<boolean> {
+  async #probeCoreTxIndex(): Promise<boolean> {
     try {
       const info = await this.client.call<Record<string, unknown>>('getindexinfo', ['txindex']);
       return typeof info === 'object' && info !== null && 'txindex' in info;
@@ -220,25 +220,25 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
   }
 
   /** True once REST answered; probed once, a failed probe means RPC from then on. */
-  private probeRest(): Promise<boolean> {
-    if (!this.restWanted) return Promise.resolve(false);
-    this.restProbe ??= this.restGet('/rest/chaininfo.json')
+  #probeRest(): Promise<boolean> {
+    if (!this.#restWanted) return Promise.resolve(false);
+    this.#restProbe ??= this.#restGet('/rest/chaininfo.json')
       .then((res) => res.ok)
       .catch(() => false)
       .then((ok) => {
-        this.restWanted = ok;
+        this.#restWanted = ok;
         return ok;
       });
-    return this.restProbe;
+    return this.#restProbe;
   }
 
-  private async restGet(path: string): Promise<Response> {
-    const a = await this.authFn();
+  async #restGet(path: string): Promise<Response> {
+    const a = await this.#authFn();
     // Core's REST needs no auth; the header is harmless and lets an authenticating proxy through.
     const authorization = `Basic ${Buffer.from(`${a.user}:${a.pass}`, 'utf8').toString('base64')}`;
     const signal = AbortSignal.timeout(this.options.timeoutMs ?? 10_000);
     try {
-      return await this.fetchFn(`${this.restBase}${path}`, { headers: { authorization }, signal });
+      return await this.#fetchFn(`${this.#restBase}${path}`, { headers: { authorization }, signal });
     } catch {
       throw DeaddropError.unreachable(`bitcoind REST at ${this.endpoint}`);
     }
@@ -246,9 +246,9 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
 
   override getRawBlock(hash: string): Promise<Uint8Array> {
     return this.run(async () => {
-      if (!(await this.probeRest())) return super.getRawBlock(hash);
+      if (!(await this.#probeRest())) return super.getRawBlock(hash);
       if (!/^[0-9a-f]{64}$/.test(hash)) throw new TypeError('hash must be 64 lower-case hex characters');
-      const res = await this.restGet(`/rest/block/${hash}.bin`);
+      const res = await this.#restGet(`/rest/block/${hash}.bin`);
       if (res.status === 404) throw DeaddropError.notFound(`block ${hash} not found`);
       if (!res.ok) throw new DeaddropError('BACKEND_ERROR', `bitcoind REST answered HTTP ${res.status} for a block`);
       return checkBlock(new Uint8Array(await res.arrayBuffer()), hash, 'bitcoind REST');
@@ -265,7 +265,7 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
   getBlockPrevouts(hash: string): Promise<Map<string, Prevout>> {
     assertHash(hash, 'hash');
     return this.run(async () => {
-      if (!this.verbosity3) return new Map<string, Prevout>();
+      if (!this.#verbosity3) return new Map<string, Prevout>();
       let result: unknown;
       try {
         // A verbose block is several times the size of the raw one: allow it time.
@@ -273,28 +273,28 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
       } catch (err) {
         if (err instanceof RpcError && err.code === RPC_CODES.INVALID_ADDRESS_OR_KEY) throw DeaddropError.notFound(`block ${hash} not found`);
         if (err instanceof RpcError && isVerbosityRejected(err)) {
-          this.verbosity3 = false;
+          this.#verbosity3 = false;
           return new Map<string, Prevout>();
         }
         throw err;
       }
       const { prevouts, complete } = prevoutsFromVerboseBlock(result, hash);
       // Core before 23 treats 3 like 2 (no prevouts at all); newer ones only lack undo data for some blocks.
-      if (!complete && ((await this.nodeVersion()) ?? VERBOSITY3_SINCE) < VERBOSITY3_SINCE) this.verbosity3 = false;
+      if (!complete && ((await this.#nodeVersion()) ?? VERBOSITY3_SINCE) < VERBOSITY3_SINCE) this.#verbosity3 = false;
       return prevouts;
     });
   }
 
   /** `getnetworkinfo.version` (e.g. 280100), asked once; undefined when the node does not say. */
-  private nodeVersion(): Promise<number | undefined> {
-    this.coreVersion ??= this.client.call<unknown>('getnetworkinfo').then(
+  #nodeVersion(): Promise<number | undefined> {
+    this.#coreVersion ??= this.client.call<unknown>('getnetworkinfo').then(
       (info) => (isRecord(info) && typeof info.version === 'number' ? info.version : undefined),
       () => {
-        this.coreVersion = undefined; // ask again next time
+        this.#coreVersion = undefined; // ask again next time
         return undefined;
       },
     );
-    return this.coreVersion;
+    return this.#coreVersion;
   }
 }
 

@@ -30,6 +30,7 @@ import type { SocksAddress } from './socks.js';
 import { toHex } from '../../util/bytes.js';
 import { Backoff, sleep } from '../../util/time.js';
 import type { NodeTorStatus } from '../../feature/tor-status.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 
 /** Tor options of the node. */
 export interface NodeTorOptions {
@@ -80,7 +81,7 @@ export class NodeTor {
   readonly #onions = new Map<string, Published>();
   #restarts = 0;
   #lastError: string | null = null;
-  #closed = false;
+  readonly #life = new Lifecycle('tor', { open: () => this.#connect(), close: () => this.#close() });
   #reconnecting: Promise<void> | null = null;
   #inviteTimer: NodeJS.Timeout | null = null;
   #publishing: Promise<void> = Promise.resolve();
@@ -95,7 +96,13 @@ export class NodeTor {
   /** Connects to (or starts) tor. Does not wait for bootstrap: see {@link waitBootstrapped}. */
   static async open(opts: NodeTorOptions, datadir: string, log: (line: string) => void): Promise<NodeTor> {
     const t = new NodeTor(opts, join(datadir, 'tor'), log);
-    await t.#connect();
+    try {
+      await t.#life.ready();
+    } catch (err) {
+      // A tor started (or a control connection opened) before the failure must not outlive it.
+      await t.close();
+      throw err;
+    }
     return t;
   }
 
@@ -142,7 +149,7 @@ export class NodeTor {
   }
 
   #onLost(): void {
-    if (this.#closed) return;
+    if (this.#life.closing) return;
     this.#control = null;
     this.#bootstrap = { progress: 0, tag: 'lost', summary: 'Connection to tor lost' };
     for (const p of this.#onions.values()) p.live = false;
@@ -153,13 +160,13 @@ export class NodeTor {
 
   async #reconnect(): Promise<void> {
     const backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
-    while (!this.#closed) {
+    while (!this.#life.closing) {
       try {
         await this.#process?.stop(2_000);
         this.#process = null;
-        if (this.#closed) return;
+        if (this.#life.closing) return;
         await this.#connect();
-        if (this.#closed) return;
+        if (this.#life.closing) return;
         this.#restarts++;
         this.#log(`tor: ${this.#opts.control === undefined ? 'restarted' : 'reconnected'}; publishing onions again`);
         await this.#republish();
@@ -167,7 +174,8 @@ export class NodeTor {
       } catch (err) {
         this.#lastError = message(err);
         this.#log(`tor: reconnect failed: ${message(err)}`);
-        await sleep(backoff.next());
+        // Cut short by close(), which waits for this loop.
+        await sleep(backoff.next(), this.#life.signal).catch(() => undefined);
       }
     }
   }
@@ -198,7 +206,7 @@ export class NodeTor {
   async waitBootstrapped(timeoutMs = 120_000): Promise<void> {
     const until = Date.now() + timeoutMs;
     while (this.#bootstrap.progress < 100) {
-      if (this.#closed) throw new DeaddropError('CLOSED', 'tor closed');
+      if (this.#life.closing) throw new DeaddropError('CLOSED', 'tor closed');
       if (Date.now() > until) throw new DeaddropError('TIMEOUT', 'tor did not bootstrap in time');
       await sleep(200);
     }
@@ -244,7 +252,7 @@ export class NodeTor {
   watchInvites(db: SqliteDatabase, identity: NodeIdentity, target: string, intervalMs = 1000): void {
     const live = db.prepare('SELECT token_id AS id, used_at AS used FROM invites WHERE expires_at > ? AND (used_at IS NULL OR used_at > ?)');
     const tick = (): void => {
-      if (this.#closed) return;
+      if (this.#life.closing) return;
       this.#publishing = this.#publishing.then(async () => {
         const now = Date.now();
         let rows: { id: Buffer; used: number | null }[];
@@ -260,7 +268,7 @@ export class NodeTor {
         const have = new Set([...this.#onions.values()].map((p) => p.invite));
         for (const r of rows) {
           const id = r.id.toString('hex');
-          if (have.has(id) || this.#closed || this.#control === null) continue;
+          if (have.has(id) || this.#life.closing || this.#control === null) continue;
           const seed = identity.derive('pairwise-key', new Uint8Array(r.id), 32);
           try {
             await this.publish(seed, target, 'introduction', id);
@@ -343,9 +351,11 @@ export class NodeTor {
   }
 
   /** Removes every onion, stops the tor we started or closes the control connection. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+  close(): Promise<void> {
+    return this.#life.close();
+  }
+
+  async #close(): Promise<void> {
     if (this.#inviteTimer) clearInterval(this.#inviteTimer);
     await this.#publishing.catch(() => undefined);
     await this.#reconnecting?.catch(() => undefined);

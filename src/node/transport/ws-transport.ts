@@ -11,6 +11,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import type { Agent } from 'node:http';
 import { DeaddropError } from '../../util/errors.js';
+import { Lifecycle } from '../../util/lifecycle.js';
 import { TypedEmitter } from '../events.js';
 import type { NodeIdentity } from '../identity.js';
 import { NOISE_MAX_MESSAGE, SecureChannel } from './secure-channel.js';
@@ -37,29 +38,35 @@ export type ChannelServerEvents = {
 
 /** A listening WebSocket endpoint. */
 export class ChannelServer extends TypedEmitter<ChannelServerEvents> {
-  private readonly channels = new Set<SecureChannel>();
-  private readonly handshakes: HandshakeSlots;
-  private closing: Promise<void> | null = null;
+  readonly #channels = new Set<SecureChannel>();
+  readonly #handshakes: HandshakeSlots;
+  readonly #identity: NodeIdentity;
+  readonly #opts: ListenOptions;
+  #wss: WebSocketServer | undefined;
+  readonly #life = new Lifecycle('channel server', { open: () => this.#open(), close: () => this.#shutdown() });
 
-  private constructor(
-    private readonly wss: WebSocketServer,
-    private readonly identity: NodeIdentity,
-    private readonly opts: ListenOptions,
-  ) {
+  private constructor(identity: NodeIdentity, opts: ListenOptions) {
     super();
-    this.handshakes = new HandshakeSlots(opts.handshakes);
-    wss.on('connection', (ws, req) => this.onConnection(ws, req.socket.remoteAddress ?? ''));
-    wss.on('error', () => {
-      // errors of individual upgrade attempts; the server keeps running
-    });
+    this.#identity = identity;
+    this.#opts = opts;
+    this.#handshakes = new HandshakeSlots(opts.handshakes);
   }
 
-  /** Starts listening; resolves once the port is bound. */
-  static listen(identity: NodeIdentity, opts: ListenOptions = {}): Promise<ChannelServer> {
+  /**
+   * Starts listening; resolves once the port is bound. The server exists for its caller only
+   * once it listens, so no close can arrive during the open.
+   */
+  static async listen(identity: NodeIdentity, opts: ListenOptions = {}): Promise<ChannelServer> {
+    const server = new ChannelServer(identity, opts);
+    await server.#life.ready();
+    return server;
+  }
+
+  #open(): Promise<void> {
     return new Promise((resolve, reject) => {
       const wss = new WebSocketServer({
-        host: opts.host ?? '127.0.0.1',
-        port: opts.port ?? 0,
+        host: this.#opts.host ?? '127.0.0.1',
+        port: this.#opts.port ?? 0,
         maxPayload: NOISE_MAX_MESSAGE,
         perMessageDeflate: false,
         clientTracking: false,
@@ -68,45 +75,56 @@ export class ChannelServer extends TypedEmitter<ChannelServerEvents> {
       wss.once('error', onError);
       wss.once('listening', () => {
         wss.off('error', onError);
-        resolve(new ChannelServer(wss, identity, opts));
+        this.#wss = wss;
+        wss.on('connection', (ws, req) => this.#onConnection(ws, req.socket.remoteAddress ?? ''));
+        wss.on('error', () => {
+          // errors of individual upgrade attempts; the server keeps running
+        });
+        resolve();
       });
     });
   }
 
+  /** The listening server (set once `listen` resolved, which is the only way to get an instance). */
+  get #server(): WebSocketServer {
+    if (!this.#wss) throw DeaddropError.closed('channel server (not listening)');
+    return this.#wss;
+  }
+
   /** The bound port. */
   get port(): number {
-    return (this.wss.address() as AddressInfo).port;
+    return (this.#server.address() as AddressInfo).port;
   }
 
   /** The endpoint URL peers dial. */
   get url(): string {
-    const { address, family } = this.wss.address() as AddressInfo;
+    const { address, family } = this.#server.address() as AddressInfo;
     return family === 'IPv6' ? `ws://[${address}]:${this.port}` : `ws://${address}:${this.port}`;
   }
 
   /** Open channels, handshaking ones included. */
   get size(): number {
-    return this.channels.size;
+    return this.#channels.size;
   }
 
-  private onConnection(ws: WebSocket, source: string): void {
-    const max = this.opts.maxConnections ?? 256;
-    if (this.closing || this.channels.size >= max) {
+  #onConnection(ws: WebSocket, source: string): void {
+    const max = this.#opts.maxConnections ?? 256;
+    if (this.#life.closing || this.#channels.size >= max) {
       ws.terminate();
       return;
     }
     const admitted: { ch?: SecureChannel } = {};
     const evict = (): void => admitted.ch?.close('handshake-timeout', 'evicted: handshake slots full');
-    const slot = this.handshakes.admit(source, this.opts.handshakeTimeoutMs ?? 10_000, this.channels.size / max, evict);
+    const slot = this.#handshakes.admit(source, this.#opts.handshakeTimeoutMs ?? 10_000, this.#channels.size / max, evict);
     if (!slot) {
       // Refused before any handshake work: counted as a rejection like any failed handshake.
       ws.terminate();
       this.emit('reject', 'handshake-timeout', 'too many handshakes in progress');
       return;
     }
-    const ch = new SecureChannel(ws, this.identity, { initiator: false }, { ...this.opts, handshakeTimeoutMs: slot.timeoutMs });
+    const ch = new SecureChannel(ws, this.#identity, { initiator: false }, { ...this.#opts, handshakeTimeoutMs: slot.timeoutMs });
     admitted.ch = ch;
-    this.channels.add(ch);
+    this.#channels.add(ch);
     let opened = false;
     ch.on('open', () => {
       opened = true;
@@ -115,19 +133,23 @@ export class ChannelServer extends TypedEmitter<ChannelServerEvents> {
     });
     ch.on('close', (reason, detail) => {
       slot.done();
-      this.channels.delete(ch);
+      this.#channels.delete(ch);
       if (!opened) this.emit('reject', reason, detail);
     });
   }
 
   /** Stops listening and closes every channel (idempotent). */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
-      for (const ch of this.channels) ch.close('local');
-      this.channels.clear();
-      this.wss.close(() => resolve());
+    return this.#life.close();
+  }
+
+  #shutdown(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      for (const ch of this.#channels) ch.close('local');
+      this.#channels.clear();
+      if (this.#wss) this.#wss.close(() => resolve());
+      else resolve();
     });
-    return this.closing;
   }
 }
 

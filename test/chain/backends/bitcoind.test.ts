@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BitcoindSource, cookieAuth } from '../../../src/chain/backends/bitcoind.js';
 import { BtcdSource } from '../../../src/chain/backends/btcd.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
+import { activeTimers } from '../../support/resources.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'deaddrop-cookie-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,8 +53,6 @@ function hangingFetch(): { fetch: typeof fetch; inFlight: () => number } {
   return { fetch: fetchFn as typeof fetch, inFlight: () => n };
 }
 
-const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-
 describe('JSON-RPC sources: close during open', () => {
   const makers = {
     bitcoind: (f: typeof fetch) => new BitcoindSource({ url: 'http://127.0.0.1:1/', auth: { user: 'u', pass: 'p' }, fetch: f, zmq: false }, { expectedNetwork: 'regtest', timeoutMs: 60_000 }),
@@ -61,7 +60,7 @@ describe('JSON-RPC sources: close during open', () => {
   };
   for (const [kind, make] of Object.entries(makers)) {
     it(`${kind}: close aborts the open in flight; ready rejects, close resolves, nothing is left running`, async () => {
-      const before = timers();
+      const before = activeTimers();
       const { fetch: f, inFlight } = hangingFetch();
       const src = make(f);
       const opening = src.ready();
@@ -71,7 +70,7 @@ describe('JSON-RPC sources: close during open', () => {
       const outcome = await settled;
       expect(outcome).not.toBe('resolved');
       expect(inFlight()).toBe(0);
-      expect(timers()).toBeLessThanOrEqual(before);
+      expect(activeTimers()).toBeLessThanOrEqual(before);
       await expect(src.ready()).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
     });
   }

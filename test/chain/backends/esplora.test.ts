@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { EsploraSource, parseEsploraReject, scriptHash } from '../../../src/chain/backends/esplora.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
 import { fromHex } from '../../../src/util/bytes.js';
+import { activeTimers } from '../../support/resources.js';
 
 const GENESIS = '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206';
 const GENESIS_RAW =
@@ -127,8 +128,7 @@ describe('EsploraSource', () => {
 
 describe('EsploraSource lifecycle', () => {
   it('close during open aborts the request in flight; ready rejects, close resolves, nothing is left running', async () => {
-    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
+    const before = activeTimers();
     let inFlight = 0;
     const hanging = ((_url: string | URL | Request, init?: RequestInit): Promise<Response> => new Promise((_resolve, reject) => {
       inFlight++;
@@ -143,7 +143,7 @@ describe('EsploraSource lifecycle', () => {
     await src.close();
     expect(await settled).not.toBe('resolved');
     expect(inFlight).toBe(0);
-    expect(timers()).toBeLessThanOrEqual(before);
+    expect(activeTimers()).toBeLessThanOrEqual(before);
     await expect(src.ready()).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
   });
 });

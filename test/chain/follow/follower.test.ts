@@ -4,9 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { ChainFollower, type FollowerConsumer, type FollowedBlock } from '../../../src/chain/follow/follower.js';
+import { ChainFollower, type FollowedBlock, type FollowerConsumer } from '../../../src/chain/follow/follower.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
-import { FakeChain } from '../../support/fake-chain.js';
+import { FakeChain, GatedChain } from '../../support/fake-chain.js';
+import { activeTimers } from '../../support/resources.js';
 
 const REPO = resolve(import.meta.dirname, '..', '..', '..');
 
@@ -279,38 +280,18 @@ describe('ChainFollower', () => {
   });
 
   it('close during open: close resolves, ready rejects CLOSED, no subscription or timer is left', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let liveSubscriptions = 0;
-    class GatedChain extends FakeChain {
-      override async ready(): Promise<void> {
-        await gate;
-      }
-      override subscribe(listener: Parameters<FakeChain['subscribe']>[0]): () => void {
-        liveSubscriptions++;
-        const off = super.subscribe(listener);
-        return () => {
-          liveSubscriptions--;
-          off();
-        };
-      }
-    }
     const chain = new GatedChain();
     const db = new Database(':memory:');
     const timers = activeTimers();
     const follower = new ChainFollower({ source: chain, db, name: 'gated', consumer: recordingConsumer(db), pollIntervalMs: 50 });
     const opening = follower.ready();
     const closing = follower.close();
-    release();
+    chain.release();
     await expect(opening).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
     await closing;
-    expect(liveSubscriptions).toBe(0);
+    expect(chain.liveSubscriptions).toBe(0);
     expect(activeTimers()).toBeLessThanOrEqual(timers);
     db.close();
   });
 });
 
-/** Active Node timers of this process (`process.getActiveResourcesInfo()`). */
-function activeTimers(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-}

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { type FakeBlock, FakeChain } from '../../support/fake-chain.js';
+import { type FakeBlock, FakeChain, GatedChain } from '../../support/fake-chain.js';
 import { buildDrop } from '../../../src/deaddrop/scan.js';
 import { outpointFromHex } from '../../../src/deaddrop/bip352.js';
 import { DropWatcher, type WatcherEvent } from '../../../src/deaddrop/watch/watcher.js';
@@ -22,6 +22,7 @@ import { isDeaddropError } from '../../../src/util/errors.js';
 import { hashToHex, newIdentity, opReturn, payload, runestone, sha256d, taprootTestKey, type TestIdentity, txidOf } from '../../support/watch.js';
 import { rawTx } from '../../support/tx.js';
 import { expectCode } from '../../support/errors.js';
+import { activeTimers } from '../../support/resources.js';
 
 const dirs: string[] = [];
 const open: DropWatcher[] = [];
@@ -418,33 +419,17 @@ describe('DropWatcher state machine (property)', () => {
 
 describe('DropWatcher lifecycle', () => {
   it('close during open: close resolves, ready rejects CLOSED, nothing is left running', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let liveSubscriptions = 0;
-    class GatedChain extends FakeChain {
-      override async ready(): Promise<void> {
-        await gate;
-      }
-      override subscribe(listener: Parameters<FakeChain['subscribe']>[0]): () => void {
-        liveSubscriptions++;
-        const off = super.subscribe(listener);
-        return () => {
-          liveSubscriptions--;
-          off();
-        };
-      }
-    }
     const chain = new GatedChain();
     const file = join(tmp(), 'drops.db');
-    const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const timers = activeTimers();
     const w = new DropWatcher({ source: chain, store: file, identities: [newIdentity('B').identity], pollIntervalMs: 50 });
     const opening = w.ready();
     const closing = w.close();
-    release();
+    chain.release();
     await expect(opening).rejects.toSatisfy((e) => isDeaddropError(e, 'CLOSED'));
     await closing;
-    expect(liveSubscriptions).toBe(0);
-    expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBeLessThanOrEqual(timers);
+    expect(chain.liveSubscriptions).toBe(0);
+    expect(activeTimers()).toBeLessThanOrEqual(timers);
     expect(() => w.store).toThrow();
   });
 });

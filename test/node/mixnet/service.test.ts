@@ -13,6 +13,7 @@ import { MixnetService, type MixMessage } from '../../../src/node/mixnet/service
 import { BODY_BYTES } from '../../../src/node/mixnet/params.js';
 import { MixWorld } from '../../support/mix-world.js';
 import { waitUntil } from '../../support/wait.js';
+import { activeTimers } from '../../support/resources.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -118,8 +119,7 @@ describe('mixnet service: 3 mixes, 2 providers, 2 clients', () => {
 
 describe('MixnetService lifecycle', () => {
   it('close during start: close resolves, start rejects CLOSED, no listener, link or timer is left', async () => {
-    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
+    const before = activeTimers();
     const published: unknown[] = [];
     const s = new MixnetService({
       identity: NodeIdentity.fromSeed(randomBytes(32)), layer: 1, isContact: () => true, fetchIntervalMs: 50, publish: (d) => published.push(d),
@@ -132,7 +132,7 @@ describe('MixnetService lifecycle', () => {
     expect(s.connected).toBe(false);
     // Its mix node was closed too (a closed node does not listen again).
     await expect(s.mixNode?.listen()).rejects.toMatchObject({ code: 'CLOSED' });
-    expect(timers()).toBeLessThanOrEqual(before);
+    expect(activeTimers()).toBeLessThanOrEqual(before);
     await expect(s.start()).rejects.toMatchObject({ code: 'CLOSED' });
   });
 });

@@ -11,6 +11,7 @@ import {
 } from '../../../src/node/tor/control.js';
 import { DeaddropError } from '../../../src/util/errors.js';
 import { expectCode } from '../../support/errors.js';
+import { NodeTor } from '../../../src/node/tor/node-tor.js';
 
 describe('tor control reply parser', () => {
   it('parses single-line, multi-line and data-block replies, also when split across chunks', () => {
@@ -159,5 +160,26 @@ describe('tor control client (against a scripted port)', () => {
     const port = fake.port;
     await new Promise((r) => fake.server.close(r));
     await expectCode(TorControl.connect({ host: '127.0.0.1', port }), 'BACKEND_UNREACHABLE');
+  });
+});
+
+describe('NodeTor lifecycle', () => {
+  it('an open that fails after connecting closes the control connection it opened', async () => {
+    const fake = await fakeTor((line) => {
+      if (line.startsWith('GETINFO net/listeners/socks')) return '250-net/listeners/socks="127.0.0.1:9050"\r\n250 OK\r\n';
+      if (line.startsWith('SETEVENTS')) return '552 Unrecognized event "STATUS_CLIENT"\r\n';
+      return '250 OK\r\n';
+    });
+    try {
+      const closed: Socket[] = [];
+      await expect(NodeTor.open({ control: `127.0.0.1:${fake.port}` }, '/nonexistent-datadir', () => undefined)).rejects.toThrow();
+      await expect.poll(() => {
+        for (const s of fake.sockets) if (s.closed && !closed.includes(s)) closed.push(s);
+        return closed.length;
+      }).toBe(fake.sockets.length);
+      expect(fake.sockets.length).toBe(1);
+    } finally {
+      await new Promise((r) => fake.server.close(r));
+    }
   });
 });
