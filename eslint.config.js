@@ -13,6 +13,25 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  // One naming rule for private members: ECMAScript `#private`, not TypeScript's `private`
+  // (which is only a compile-time promise). A `private constructor` stays: JS has no `#constructor`.
+  {
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...[
+          'PropertyDefinition',
+          'MethodDefinition[kind!="constructor"]',
+          'TSParameterProperty',
+          'AccessorProperty',
+          'TSAbstractPropertyDefinition',
+          'TSAbstractMethodDefinition',
+          'TSAbstractAccessorProperty',
+        ].map((node) => ({ selector: `${node}[accessibility="private"]`, message: 'use #private' })),
+      ],
+    },
+  },
   // The dashboard's browser modules (plain ES modules served as they are).
   { files: ['src/dashboard/static/**/*.js'], languageOptions: { globals: { document: 'readonly', window: 'readonly', location: 'readonly', Node: 'readonly', FormData: 'readonly', Blob: 'readonly', WebSocket: 'readonly', URLSearchParams: 'readonly', URL: 'readonly', fetch: 'readonly', setTimeout: 'readonly' } } },
 );

@@ -107,15 +107,15 @@ interface RawResponse {
 export class RpcClient implements RpcCaller {
   /** `host:port` of the node; safe to show (no credentials). */
   readonly endpoint: string;
-  private readonly url: string;
-  private readonly auth: RpcClientOptions['auth'];
-  private readonly timeoutMs: number;
-  private readonly retries: number;
-  private readonly backoffMs: number;
-  private readonly jsonrpc: '1.0' | '2.0';
-  private readonly signal: AbortSignal | undefined;
-  private readonly fetchFn: typeof fetch;
-  private nextId = 1;
+  readonly #url: string;
+  readonly #auth: RpcClientOptions['auth'];
+  readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #backoffMs: number;
+  readonly #jsonrpc: '1.0' | '2.0';
+  readonly #signal: AbortSignal | undefined;
+  readonly #fetchFn: typeof fetch;
+  #nextId = 1;
 
   constructor(opts: RpcClientOptions) {
     let parsed: URL;
@@ -133,23 +133,23 @@ export class RpcClient implements RpcCaller {
     }
     parsed.username = '';
     parsed.password = '';
-    this.url = parsed.toString();
+    this.#url = parsed.toString();
     this.endpoint = parsed.host;
-    this.auth = auth;
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.retries = opts.retries ?? 2;
-    this.backoffMs = opts.backoffMs ?? 100;
-    this.jsonrpc = opts.jsonrpc ?? '1.0';
-    this.signal = opts.signal;
-    this.fetchFn = opts.fetch ?? globalThis.fetch;
+    this.#auth = auth;
+    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    this.#retries = opts.retries ?? 2;
+    this.#backoffMs = opts.backoffMs ?? 100;
+    this.#jsonrpc = opts.jsonrpc ?? '1.0';
+    this.#signal = opts.signal;
+    this.#fetchFn = opts.fetch ?? globalThis.fetch;
   }
 
   /** Calls `method` and returns its result, or throws {@link RpcError} / BACKEND_UNREACHABLE. */
   async call<T = unknown>(method: string, params: readonly unknown[] = [], opts: RpcCallOptions = {}): Promise<T> {
     const idempotent = opts.idempotent ?? isIdempotentMethod(method);
-    return this.withRetry(idempotent, async () => {
-      const id = this.nextId++;
-      const body = await this.post({ jsonrpc: this.jsonrpc, id, method, params }, opts);
+    return this.#withRetry(idempotent, async () => {
+      const id = this.#nextId++;
+      const body = await this.#post({ jsonrpc: this.#jsonrpc, id, method, params }, opts);
       return parseOne(body, id, method) as T;
     });
   }
@@ -161,9 +161,9 @@ export class RpcClient implements RpcCaller {
   async batch<T = unknown>(requests: readonly RpcRequest[], opts: RpcCallOptions = {}): Promise<RpcBatchResult<T>[]> {
     if (requests.length === 0) return [];
     const idempotent = opts.idempotent ?? requests.every((r) => isIdempotentMethod(r.method));
-    return this.withRetry(idempotent, async () => {
-      const calls = requests.map((r) => ({ jsonrpc: this.jsonrpc, id: this.nextId++, method: r.method, params: r.params ?? [] }));
-      const body = await this.post(calls, opts);
+    return this.#withRetry(idempotent, async () => {
+      const calls = requests.map((r) => ({ jsonrpc: this.#jsonrpc, id: this.#nextId++, method: r.method, params: r.params ?? [] }));
+      const body = await this.#post(calls, opts);
       if (!Array.isArray(body)) throw DeaddropError.protocol(`RPC batch from ${this.endpoint}: expected an array`);
       const byId = new Map<unknown, RawResponse>();
       for (const item of body) if (isObject(item)) byId.set(item.id, item as RawResponse);
@@ -180,43 +180,43 @@ export class RpcClient implements RpcCaller {
     });
   }
 
-  private async withRetry<T>(idempotent: boolean, fn: () => Promise<T>): Promise<T> {
-    const attempts = idempotent ? this.retries + 1 : 1;
-    const initialMs = Math.max(1, this.backoffMs);
+  async #withRetry<T>(idempotent: boolean, fn: () => Promise<T>): Promise<T> {
+    const attempts = idempotent ? this.#retries + 1 : 1;
+    const initialMs = Math.max(1, this.#backoffMs);
     const backoff = new Backoff({ initialMs, maxMs: initialMs * 2 ** attempts });
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
         const transient = isTransient(err);
-        if (!transient || attempt >= attempts || this.signal?.aborted) throw err;
-        await sleep(backoff.next(), this.signal);
+        if (!transient || attempt >= attempts || this.#signal?.aborted) throw err;
+        await sleep(backoff.next(), this.#signal);
       }
     }
   }
 
-  private async headers(): Promise<Record<string, string>> {
+  async #headers(): Promise<Record<string, string>> {
     const h: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.auth !== undefined) {
-      const a = typeof this.auth === 'function' ? await this.auth() : this.auth;
+    if (this.#auth !== undefined) {
+      const a = typeof this.#auth === 'function' ? await this.#auth() : this.#auth;
       h.authorization = `Basic ${Buffer.from(`${a.user}:${a.pass}`, 'utf8').toString('base64')}`;
     }
     return h;
   }
 
-  private async post(payload: unknown, opts: RpcCallOptions): Promise<unknown> {
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+  async #post(payload: unknown, opts: RpcCallOptions): Promise<unknown> {
+    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
     const signals = [AbortSignal.timeout(timeoutMs)];
-    if (this.signal) signals.push(this.signal);
+    if (this.#signal) signals.push(this.#signal);
     if (opts.signal) signals.push(opts.signal);
     const signal = AbortSignal.any(signals);
     let res: Response;
     let text: string;
     try {
-      res = await this.fetchFn(this.url, { method: 'POST', headers: await this.headers(), body: JSON.stringify(payload), signal });
+      res = await this.#fetchFn(this.#url, { method: 'POST', headers: await this.#headers(), body: JSON.stringify(payload), signal });
       text = await res.text();
     } catch (err) {
-      throw this.transportError(err, timeoutMs, opts.signal);
+      throw this.#transportError(err, timeoutMs, opts.signal);
     }
     if (res.status === 401 || res.status === 403) {
       throw new DeaddropError('BACKEND_ERROR', `RPC at ${this.endpoint} rejected the credentials (HTTP ${res.status})`);
@@ -230,10 +230,10 @@ export class RpcClient implements RpcCaller {
     }
   }
 
-  private transportError(err: unknown, timeoutMs: number, callSignal: AbortSignal | undefined): unknown {
+  #transportError(err: unknown, timeoutMs: number, callSignal: AbortSignal | undefined): unknown {
     // A caller's own abort is re-thrown as is: it is not a backend failure.
     if (callSignal?.aborted) return callSignal.reason;
-    if (this.signal?.aborted) return this.signal.reason;
+    if (this.#signal?.aborted) return this.#signal.reason;
     if (err instanceof DeaddropError) return err; // e.g. an unreadable cookie file
     const name = err instanceof Error ? err.name : '';
     if (name === 'TimeoutError' || name === 'AbortError') {

@@ -77,12 +77,15 @@ function toContact(r: Row): Contact {
 
 /** Table access for contacts, invites, follows and metadata. */
 export class ContactStore {
-  private readonly st;
-  private readonly cache = new Map<string, Contact>();
+  readonly #st;
+  readonly #cache = new Map<string, Contact>();
 
-  constructor(private readonly db: SqliteDatabase) {
+  readonly #db: SqliteDatabase;
+
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
     db.exec(SCHEMA);
-    this.st = {
+    this.#st = {
       all: db.prepare('SELECT * FROM contacts ORDER BY added_at'),
       one: db.prepare('SELECT * FROM contacts WHERE node = ?'),
       upsert: db.prepare(
@@ -100,32 +103,32 @@ export class ContactStore {
       getMeta: db.prepare('SELECT value FROM node_meta WHERE key = ?').pluck(),
       setMeta: db.prepare('INSERT INTO node_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
     };
-    for (const r of this.st.all.all() as Row[]) {
+    for (const r of this.#st.all.all() as Row[]) {
       const c = toContact(r);
-      this.cache.set(toHex(c.node), c);
+      this.#cache.set(toHex(c.node), c);
     }
   }
 
   /** All contacts, oldest first. */
   list(): Contact[] {
-    return [...this.cache.values()];
+    return [...this.#cache.values()];
   }
 
   get(node: Uint8Array): Contact | null {
-    return this.cache.get(toHex(node)) ?? null;
+    return this.#cache.get(toHex(node)) ?? null;
   }
 
   has(node: Uint8Array): boolean {
-    return this.cache.has(toHex(node));
+    return this.#cache.has(toHex(node));
   }
 
   /** Adds or updates a contact; returns it and whether it is new. */
   add(c: { node: Uint8Array; pairwiseKey?: Uint8Array | null; label?: string | null; endpoints: string[] }): { contact: Contact; added: boolean } {
     const existing = this.get(c.node);
     const endpoints = [...new Set([...c.endpoints, ...(existing?.endpoints ?? [])])].slice(0, 8);
-    this.st.upsert.run(c.node, c.pairwiseKey ?? null, c.label ?? null, JSON.stringify(endpoints), Date.now());
-    const contact = toContact(this.st.one.get(c.node) as Row);
-    this.cache.set(toHex(c.node), contact);
+    this.#st.upsert.run(c.node, c.pairwiseKey ?? null, c.label ?? null, JSON.stringify(endpoints), Date.now());
+    const contact = toContact(this.#st.one.get(c.node) as Row);
+    this.#cache.set(toHex(c.node), contact);
     return { contact, added: existing === null };
   }
 
@@ -133,23 +136,23 @@ export class ContactStore {
   setEndpoints(node: Uint8Array, endpoints: string[], whereaboutsSeq: number): void {
     const c = this.get(node);
     if (!c) return;
-    this.st.setEndpoints.run(JSON.stringify(endpoints), whereaboutsSeq, node);
-    this.cache.set(toHex(node), { ...c, endpoints, whereaboutsSeq });
+    this.#st.setEndpoints.run(JSON.stringify(endpoints), whereaboutsSeq, node);
+    this.#cache.set(toHex(node), { ...c, endpoints, whereaboutsSeq });
   }
 
   markSeen(node: Uint8Array, at = Date.now()): void {
     const c = this.get(node);
     if (!c) return;
-    this.st.seen.run(at, node);
-    this.cache.set(toHex(node), { ...c, lastSeen: at });
+    this.#st.seen.run(at, node);
+    this.#cache.set(toHex(node), { ...c, lastSeen: at });
   }
 
   createInvite(tokenId: Uint8Array, expiresAt: number): void {
-    this.st.insertInvite.run(tokenId, Date.now(), expiresAt);
+    this.#st.insertInvite.run(tokenId, Date.now(), expiresAt);
   }
 
   getInvite(tokenId: Uint8Array): InviteRow | null {
-    const r = this.st.getInvite.get(tokenId) as Row | undefined;
+    const r = this.#st.getInvite.get(tokenId) as Row | undefined;
     if (!r) return null;
     return {
       tokenId: u8(r.token_id),
@@ -161,28 +164,28 @@ export class ContactStore {
 
   /** Atomically marks an unused, unexpired invite used. False if it was used or expired meanwhile. */
   consumeInvite(tokenId: Uint8Array, by: Uint8Array, now = Date.now()): boolean {
-    return this.st.useInvite.run(now, by, tokenId, now).changes === 1;
+    return this.#st.useInvite.run(now, by, tokenId, now).changes === 1;
   }
 
   follows(): Uint8Array[] {
-    return (this.st.follows.all() as Buffer[]).map(u8);
+    return (this.#st.follows.all() as Buffer[]).map(u8);
   }
 
   follow(feed: Uint8Array): void {
-    this.st.follow.run(feed);
+    this.#st.follow.run(feed);
   }
 
   getMeta(key: string): Uint8Array | null {
-    const v = this.st.getMeta.get(key) as Buffer | undefined;
+    const v = this.#st.getMeta.get(key) as Buffer | undefined;
     return v ? u8(v) : null;
   }
 
   setMeta(key: string, value: Uint8Array): void {
-    this.st.setMeta.run(key, value);
+    this.#st.setMeta.run(key, value);
   }
 
   /** Runs fn in one transaction. */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.#db.transaction(fn)();
   }
 }

@@ -8,33 +8,33 @@ export type EventMap = { [event: string]: (...args: never[]) => void };
  * `onListenerError` so a buggy subscriber cannot break the emitter's state machine.
  */
 export class TypedEmitter<E extends EventMap> {
-  private readonly em = new EventEmitter();
+  readonly #em = new EventEmitter();
 
   constructor() {
-    this.em.setMaxListeners(100);
+    this.#em.setMaxListeners(100);
   }
 
   on<K extends keyof E & string>(event: K, listener: E[K]): this {
-    this.em.on(event, listener as unknown as (...args: unknown[]) => void);
+    this.#em.on(event, listener as unknown as (...args: unknown[]) => void);
     return this;
   }
 
   once<K extends keyof E & string>(event: K, listener: E[K]): this {
-    this.em.once(event, listener as unknown as (...args: unknown[]) => void);
+    this.#em.once(event, listener as unknown as (...args: unknown[]) => void);
     return this;
   }
 
   off<K extends keyof E & string>(event: K, listener: E[K]): this {
-    this.em.off(event, listener as unknown as (...args: unknown[]) => void);
+    this.#em.off(event, listener as unknown as (...args: unknown[]) => void);
     return this;
   }
 
   listenerCount<K extends keyof E & string>(event: K): number {
-    return this.em.listenerCount(event);
+    return this.#em.listenerCount(event);
   }
 
   protected emit<K extends keyof E & string>(event: K, ...args: Parameters<E[K]>): void {
-    for (const l of this.em.listeners(event)) {
+    for (const l of this.#em.listeners(event)) {
       try {
         (l as (...a: unknown[]) => void)(...args);
       } catch (err) {
@@ -49,6 +49,6 @@ export class TypedEmitter<E extends EventMap> {
   }
 
   protected removeAllListeners(): void {
-    this.em.removeAllListeners();
+    this.#em.removeAllListeners();
   }
 }

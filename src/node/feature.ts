@@ -132,222 +132,231 @@ interface Retry {
 
 /** The running node of one daemon. */
 class NodeRuntime implements NodeService {
-  private readonly address: string;
-  private readonly retries = new Map<string, Retry>();
-  private readonly inflight = new Map<string, Promise<void>>();
-  private beacons: Promise<void> = Promise.resolve();
-  private unsubscribe: () => void = () => undefined;
-  private closed = false;
-  private readonly rejections: EventSummary;
+  readonly #address: string;
+  readonly #retries = new Map<string, Retry>();
+  readonly #inflight = new Map<string, Promise<void>>();
+  #beacons: Promise<void> = Promise.resolve();
+  #unsubscribe: () => void = () => undefined;
+  #closed = false;
+  readonly #rejections: EventSummary;
   /** The node's mixnet side (client, and mix/provider when it opted in). */
   mixnet: MixnetService | null = null;
+
+  readonly #ctx: FeatureContext;
+  readonly #wallet: Wallet;
+  readonly #opts: NodeFeatureOptions;
+  readonly #port: number;
 
   constructor(
     readonly node: PeerNode,
     readonly extras: ReachabilityStore,
-    private readonly ctx: FeatureContext,
-    private readonly wallet: Wallet,
-    private readonly opts: NodeFeatureOptions,
-    private readonly port: number,
+    ctx: FeatureContext,
+    wallet: Wallet,
+    opts: NodeFeatureOptions,
+    port: number,
     readonly tor: NodeTor | null = null,
   ) {
-    this.address = walletSilentAddress(wallet.keys);
-    this.rejections = new EventSummary(ctx.events, { type: 'node.peer.rejected', intervalMs: opts.rejectionSummaryMs });
+    this.#ctx = ctx;
+    this.#wallet = wallet;
+    this.#opts = opts;
+    this.#port = port;
+    this.#address = walletSilentAddress(wallet.keys);
+    this.#rejections = new EventSummary(ctx.events, { type: 'node.peer.rejected', intervalMs: opts.rejectionSummaryMs });
   }
 
   start(): void {
     const node = this.node;
-    this.extras.setListening(this.port, node.endpoints);
-    this.bridgeEvents();
-    node.on('contact.added', (c) => this.sendCard(c.node));
-    node.on('entry.replicated', (e) => this.readCard(e));
+    this.extras.setListening(this.#port, node.endpoints);
+    this.#bridgeEvents();
+    node.on('contact.added', (c) => this.#sendCard(c.node));
+    node.on('entry.replicated', (e) => this.#readCard(e));
     node.on('peer.connected', (n) => this.extras.setKnownEndpoints(n, node.endpoints));
-    node.on('beacon.needed', () => this.queueBeacons());
+    node.on('beacon.needed', () => this.#queueBeacons());
     node.on('peer.dialed', (n, url) => this.tor?.noteDialed(n, url));
     node.on('peer.disconnected', (n) => this.tor?.noteDisconnected(n));
     for (const c of node.contacts()) {
-      this.sendCard(c.node);
-      if (this.extras.peer(c.node).spAddress === null) this.scanCards(c.node);
+      this.#sendCard(c.node);
+      if (this.extras.peer(c.node).spAddress === null) this.#scanCards(c.node);
     }
-    this.unsubscribe = this.ctx.events.subscribe((ev) => this.onBusEvent(ev));
-    for (const d of listLocalDrops(this.ctx.datadir)) {
-      if (d.status === 'pending' || d.status === 'confirmed') this.considerDrop(d.id, d.payload);
+    this.#unsubscribe = this.#ctx.events.subscribe((ev) => this.#onBusEvent(ev));
+    for (const d of listLocalDrops(this.#ctx.datadir)) {
+      if (d.status === 'pending' || d.status === 'confirmed') this.#considerDrop(d.id, d.payload);
     }
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    this.unsubscribe();
-    this.rejections.close();
+    this.#closed = true;
+    this.#unsubscribe();
+    this.#rejections.close();
     await this.mixnet?.close();
-    for (const r of this.retries.values()) if (r.timer) clearTimeout(r.timer);
-    this.retries.clear();
+    for (const r of this.#retries.values()) if (r.timer) clearTimeout(r.timer);
+    this.#retries.clear();
     await this.node.close();
-    await Promise.allSettled([...this.inflight.values(), this.beacons]);
+    await Promise.allSettled([...this.#inflight.values(), this.#beacons]);
     await this.tor?.close();
   }
 
-  private publish(type: string, id: string, data: Record<string, unknown>): void {
-    this.ctx.events.publish(type, id, data);
+  #publish(type: string, id: string, data: Record<string, unknown>): void {
+    this.#ctx.events.publish(type, id, data);
   }
 
-  private bridgeEvents(): void {
+  #bridgeEvents(): void {
     const node = this.node;
     const entry = (e: LogEntry): Record<string, unknown> => ({ author: toHex(e.author), seq: e.seq, hash: toHex(e.hash), type: e.header.type });
-    node.on('entry.appended', (e) => this.publish('node.entry.appended', `node.entry:${toHex(e.author)}:${e.seq}`, entry(e)));
-    node.on('entry.replicated', (e) => this.publish('node.entry.replicated', `node.entry:${toHex(e.author)}:${e.seq}`, entry(e)));
-    node.on('contact.added', (c) => this.publish('node.contact.added', `node.contact:${toHex(c.node)}`, { node: toHex(c.node), endpoints: c.endpoints }));
-    node.on('fork.detected', (p) => this.publish('node.fork.detected', `node.fork:${toHex(p.a.author)}`, { author: toHex(p.a.author), seq: p.a.seq }));
+    node.on('entry.appended', (e) => this.#publish('node.entry.appended', `node.entry:${toHex(e.author)}:${e.seq}`, entry(e)));
+    node.on('entry.replicated', (e) => this.#publish('node.entry.replicated', `node.entry:${toHex(e.author)}:${e.seq}`, entry(e)));
+    node.on('contact.added', (c) => this.#publish('node.contact.added', `node.contact:${toHex(c.node)}`, { node: toHex(c.node), endpoints: c.endpoints }));
+    node.on('fork.detected', (p) => this.#publish('node.fork.detected', `node.fork:${toHex(p.a.author)}`, { author: toHex(p.a.author), seq: p.a.seq }));
     node.on('whereabouts.updated', (r) =>
-      this.publish('node.whereabouts.updated', `node.whereabouts:${toHex(r.node)}:${r.seq}`, { node: toHex(r.node), seq: r.seq, endpoints: r.endpoints }));
-    node.on('peer.connected', (n) => this.publish('node.peer.connected', `node.peer.connected:${toHex(n)}:${Date.now()}`, { node: toHex(n) }));
+      this.#publish('node.whereabouts.updated', `node.whereabouts:${toHex(r.node)}:${r.seq}`, { node: toHex(r.node), seq: r.seq, endpoints: r.endpoints }));
+    node.on('peer.connected', (n) => this.#publish('node.peer.connected', `node.peer.connected:${toHex(n)}:${Date.now()}`, { node: toHex(n) }));
     node.on('peer.disconnected', (n, reason) =>
-      this.publish('node.peer.disconnected', `node.peer.disconnected:${toHex(n)}:${Date.now()}`, { node: toHex(n), reason }));
+      this.#publish('node.peer.disconnected', `node.peer.disconnected:${toHex(n)}:${Date.now()}`, { node: toHex(n), reason }));
     // Strangers cause rejections at will: counted, and summarized at most once per interval.
-    node.on('peer.rejected', (reason) => this.rejections.add(reason));
+    node.on('peer.rejected', (reason) => this.#rejections.add(reason));
   }
 
   // ------------------------------------------------------------------------------------------
   // Contact cards
 
-  private sendCard(contact: Uint8Array): void {
-    if (this.closed || this.extras.peer(contact).cardSentAt !== null) return;
-    const draft = contactCardDraft(this.node.identity, contact, this.address);
+  #sendCard(contact: Uint8Array): void {
+    if (this.#closed || this.extras.peer(contact).cardSentAt !== null) return;
+    const draft = contactCardDraft(this.node.identity, contact, this.#address);
     if (!draft) return;
     this.node.append(draft);
     this.extras.markCardSent(contact);
   }
 
-  private readCard(e: LogEntry): void {
+  #readCard(e: LogEntry): void {
     if (e.header.type !== CONTACT_CARD_TYPE || !this.node.contacts().some((c) => equalBytes(c.node, e.author))) return;
     const address = readContactCard(this.node.identity, e);
     if (address === null) return;
     try {
-      decodeAddress(address, this.ctx.network);
+      decodeAddress(address, this.#ctx.network);
     } catch {
       return;
     }
     if (this.extras.peer(e.author).spAddress === address) return;
     this.extras.setAddress(e.author, address);
-    this.publish('node.contact.address', `node.contact.address:${toHex(e.author)}:${e.seq}`, { node: toHex(e.author) });
+    this.#publish('node.contact.address', `node.contact.address:${toHex(e.author)}:${e.seq}`, { node: toHex(e.author) });
   }
 
-  private scanCards(contact: Uint8Array): void {
+  #scanCards(contact: Uint8Array): void {
     const length = this.node.store.feed(contact)?.length ?? 0;
     for (let from = 1; from <= length; from += 256) {
-      for (const e of this.node.store.range(contact, from, Math.min(length, from + 255))) this.readCard(e);
+      for (const e of this.node.store.range(contact, from, Math.min(length, from + 255))) this.#readCard(e);
     }
   }
 
   // ------------------------------------------------------------------------------------------
   // Introductions found on chain
 
-  private onBusEvent(ev: DaemonEvent): void {
+  #onBusEvent(ev: DaemonEvent): void {
     if (ev.type !== 'drop.pending' && ev.type !== 'drop.confirmed') return;
     const payload = ev.data.payload;
     if (payload === null || typeof payload !== 'object') return;
     const dropId = typeof ev.data.dropId === 'string' ? ev.data.dropId : ev.id;
-    this.considerDrop(dropId, payload as Record<string, unknown>);
+    this.#considerDrop(dropId, payload as Record<string, unknown>);
   }
 
-  private considerDrop(dropId: string, payload: Record<string, unknown>): void {
-    if (this.closed) return;
+  #considerDrop(dropId: string, payload: Record<string, unknown>): void {
+    if (this.#closed) return;
     const found = introductionFromDrop(payload, { onion: this.tor !== null });
     if (!found) return;
     const key = toHex(found.introduction.pairwiseKey);
-    if (this.inflight.has(key) || this.retries.has(key)) return;
+    if (this.#inflight.has(key) || this.#retries.has(key)) return;
     const state = this.extras.intro(key);
     if (state && state.status !== 'pending') return;
     const mine = this.node.endpoints;
     if (found.introduction.endpoints.some((e) => mine.includes(e) || this.tor?.publishes(e) === true)) return; // a drop we sent ourselves
     const known = this.node.contacts().find((c) => c.pairwiseKey !== null && equalBytes(c.pairwiseKey, found.introduction.pairwiseKey));
     if (known) return this.extras.setIntro(key, dropId, 'done', { contact: known.node });
-    this.attempt(key, dropId, found);
+    this.#attempt(key, dropId, found);
   }
 
-  private attempt(key: string, dropId: string, found: DropIntroduction): void {
-    if (this.closed) return;
+  #attempt(key: string, dropId: string, found: DropIntroduction): void {
+    if (this.#closed) return;
     if (found.expiresAt !== null && found.expiresAt * 1000 <= Date.now()) {
-      this.retries.delete(key);
+      this.#retries.delete(key);
       this.extras.setIntro(key, dropId, 'expired');
-      this.publish('node.introduction.expired', `node.introduction.expired:${dropId}`, { dropId });
+      this.#publish('node.introduction.expired', `node.introduction.expired:${dropId}`, { dropId });
       return;
     }
     const run = this.node.bootstrapFromIntroduction(found.introduction).then(
       (contact: Contact) => {
-        this.retries.delete(key);
+        this.#retries.delete(key);
         this.extras.setIntro(key, dropId, 'done', { contact: contact.node });
-        this.publish('node.introduction.accepted', `node.introduction.accepted:${dropId}`, { dropId, node: toHex(contact.node) });
-        this.ctx.log('peer node: an introduction was accepted; contact added');
+        this.#publish('node.introduction.accepted', `node.introduction.accepted:${dropId}`, { dropId, node: toHex(contact.node) });
+        this.#ctx.log('peer node: an introduction was accepted; contact added');
       },
       (err: unknown) => {
-        if (this.closed) return;
+        if (this.#closed) return;
         if (isDeaddropError(err, 'REJECTED')) {
-          this.retries.delete(key);
+          this.#retries.delete(key);
           this.extras.setIntro(key, dropId, 'rejected', { error: message(err) });
-          this.publish('node.introduction.rejected', `node.introduction.rejected:${dropId}`, { dropId, reason: message(err) });
-          this.ctx.log(`peer node: an introduction was refused: ${message(err)}`);
+          this.#publish('node.introduction.rejected', `node.introduction.rejected:${dropId}`, { dropId, reason: message(err) });
+          this.#ctx.log(`peer node: an introduction was refused: ${message(err)}`);
           return;
         }
         this.extras.setIntro(key, dropId, 'pending', { error: message(err) });
-        this.scheduleRetry(key, dropId, found);
+        this.#scheduleRetry(key, dropId, found);
       },
     );
-    const tracked = run.finally(() => this.inflight.delete(key));
-    this.inflight.set(key, tracked);
+    const tracked = run.finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, tracked);
   }
 
-  private scheduleRetry(key: string, dropId: string, found: DropIntroduction): void {
-    const r = this.retries.get(key) ?? { timer: null, backoff: new Backoff({ initialMs: this.opts.retryMinMs ?? 2000, maxMs: this.opts.retryMaxMs ?? 300_000 }) };
+  #scheduleRetry(key: string, dropId: string, found: DropIntroduction): void {
+    const r = this.#retries.get(key) ?? { timer: null, backoff: new Backoff({ initialMs: this.#opts.retryMinMs ?? 2000, maxMs: this.#opts.retryMaxMs ?? 300_000 }) };
     r.timer = setTimeout(() => {
       r.timer = null;
-      this.attempt(key, dropId, found);
+      this.#attempt(key, dropId, found);
     }, r.backoff.next());
-    this.retries.set(key, r);
+    this.#retries.set(key, r);
   }
 
   // ------------------------------------------------------------------------------------------
   // Beacons
 
-  private queueBeacons(): void {
-    this.beacons = this.beacons.then(() => this.sendBeacons()).catch((err: unknown) => this.ctx.log(`peer node: beacon: ${message(err)}`));
+  #queueBeacons(): void {
+    this.#beacons = this.#beacons.then(() => this.#sendBeacons()).catch((err: unknown) => this.#ctx.log(`peer node: beacon: ${message(err)}`));
   }
 
-  private async sendBeacons(): Promise<void> {
+  async #sendBeacons(): Promise<void> {
     const endpoints = this.node.endpoints;
     let hints: string[];
     try {
       hints = checkIntroduction({ endpoints }).endpoints;
     } catch (err) {
-      this.ctx.log(`peer node: cannot send a beacon: ${message(err)}`);
+      this.#ctx.log(`peer node: cannot send a beacon: ${message(err)}`);
       return;
     }
     const connected = new Set(this.node.connectedPeers().map(toHex));
     for (const c of this.node.contacts()) {
-      if (this.closed) return;
+      if (this.#closed) return;
       const st = this.extras.peer(c.node);
       if (connected.has(toHex(c.node)) || sameList(st.knownEndpoints, endpoints) || sameList(st.beaconEndpoints, endpoints)) continue;
       if (st.spAddress === null) {
-        this.ctx.log('peer node: a contact has no known silent-payment address; no beacon for it');
+        this.#ctx.log('peer node: a contact has no known silent-payment address; no beacon for it');
         continue;
       }
-      await this.sendBeacon(c.node, st.spAddress, hints, endpoints);
+      await this.#sendBeacon(c.node, st.spAddress, hints, endpoints);
     }
   }
 
-  private async sendBeacon(contact: Uint8Array, recipient: string, hints: string[], endpoints: string[]): Promise<void> {
-    const carried = carriedExpiry(Math.floor((Date.now() + (this.opts.beaconTtlMs ?? 30 * DAY_MS)) / 1000));
+  async #sendBeacon(contact: Uint8Array, recipient: string, hints: string[], endpoints: string[]): Promise<void> {
+    const carried = carriedExpiry(Math.floor((Date.now() + (this.#opts.beaconTtlMs ?? 30 * DAY_MS)) / 1000));
     const invite = this.node.createInvite({ ttlMs: introductionTokenTtlMs(carried) });
     try {
-      const sent = await sendDrop(this.wallet, {
-        recipient, payload: { nodeKey: invite.pairwiseKey, token: invite.dropToken, expiresAt: carried, endpoints: hints }, feeRate: await this.ctx.defaultFeeRate(),
+      const sent = await sendDrop(this.#wallet, {
+        recipient, payload: { nodeKey: invite.pairwiseKey, token: invite.dropToken, expiresAt: carried, endpoints: hints }, feeRate: await this.#ctx.defaultFeeRate(),
       });
       this.extras.recordBeacon(contact, endpoints, sent.txid);
-      this.publish('node.beacon.sent', `node.beacon:${sent.txid}`, { node: toHex(contact), txid: sent.txid });
-      this.ctx.log('peer node: beacon drop sent');
+      this.#publish('node.beacon.sent', `node.beacon:${sent.txid}`, { node: toHex(contact), txid: sent.txid });
+      this.#ctx.log('peer node: beacon drop sent');
     } catch (err) {
-      this.publish('node.beacon.failed', `node.beacon.failed:${toHex(contact)}:${Date.now()}`, { node: toHex(contact), reason: message(err) });
-      this.ctx.log(`peer node: a beacon drop failed: ${message(err)}`);
+      this.#publish('node.beacon.failed', `node.beacon.failed:${toHex(contact)}:${Date.now()}`, { node: toHex(contact), reason: message(err) });
+      this.#ctx.log(`peer node: a beacon drop failed: ${message(err)}`);
     } finally {
       wipe(invite.token);
     }

@@ -91,12 +91,15 @@ const EMPTY: PeerState = { spAddress: null, cardSentAt: null, knownEndpoints: nu
 
 /** Table access; synchronous, on the node's own database connection or a short-lived one. */
 export class ReachabilityStore {
-  constructor(private readonly db: SqliteDatabase) {
+  readonly #db: SqliteDatabase;
+
+  constructor(db: SqliteDatabase) {
+    this.#db = db;
     db.exec(SCHEMA);
   }
 
   peer(node: Uint8Array): PeerState {
-    const r = this.db.prepare<[Uint8Array], PeerRow>('SELECT * FROM dd_peers WHERE node = ?').get(node);
+    const r = this.#db.prepare<[Uint8Array], PeerRow>('SELECT * FROM dd_peers WHERE node = ?').get(node);
     if (!r) return EMPTY;
     return {
       spAddress: r.sp_address, cardSentAt: r.card_sent_at, knownEndpoints: list(r.known_endpoints),
@@ -104,38 +107,38 @@ export class ReachabilityStore {
     };
   }
 
-  private setPeer(node: Uint8Array, column: string, value: string | number | null): void {
-    this.db.prepare(`INSERT INTO dd_peers (node, ${column}) VALUES (?, ?) ON CONFLICT(node) DO UPDATE SET ${column} = excluded.${column}`).run(node, value);
+  #setPeer(node: Uint8Array, column: string, value: string | number | null): void {
+    this.#db.prepare(`INSERT INTO dd_peers (node, ${column}) VALUES (?, ?) ON CONFLICT(node) DO UPDATE SET ${column} = excluded.${column}`).run(node, value);
   }
 
   setAddress(node: Uint8Array, spAddress: string): void {
-    this.setPeer(node, 'sp_address', spAddress);
+    this.#setPeer(node, 'sp_address', spAddress);
   }
 
   markCardSent(node: Uint8Array, at = Date.now()): void {
-    this.setPeer(node, 'card_sent_at', at);
+    this.#setPeer(node, 'card_sent_at', at);
   }
 
   /** The endpoints `node` saw us at (our whereabouts reach it on every session). */
   setKnownEndpoints(node: Uint8Array, endpoints: readonly string[]): void {
-    this.setPeer(node, 'known_endpoints', JSON.stringify(endpoints));
+    this.#setPeer(node, 'known_endpoints', JSON.stringify(endpoints));
   }
 
   recordBeacon(node: Uint8Array, endpoints: readonly string[], txid: string, at = Date.now()): void {
-    this.db.prepare(
+    this.#db.prepare(
       `INSERT INTO dd_peers (node, beacon_endpoints, beacon_txid, beacon_at) VALUES (?, ?, ?, ?)
        ON CONFLICT(node) DO UPDATE SET beacon_endpoints = excluded.beacon_endpoints, beacon_txid = excluded.beacon_txid, beacon_at = excluded.beacon_at`,
     ).run(node, JSON.stringify(endpoints), txid, at);
   }
 
   intro(nodeKey: string): IntroState | null {
-    const r = this.db.prepare<[string], IntroRow>('SELECT * FROM dd_intros WHERE node_key = ?').get(nodeKey);
+    const r = this.#db.prepare<[string], IntroRow>('SELECT * FROM dd_intros WHERE node_key = ?').get(nodeKey);
     return r ? { nodeKey: r.node_key, dropId: r.drop_id, status: r.status, attempts: r.attempts, lastError: r.last_error, contact: r.contact } : null;
   }
 
   /** Records an attempt's outcome (attempts + 1 unless `status` is expired). */
   setIntro(nodeKey: string, dropId: string, status: IntroStatus, detail: { error?: string; contact?: Uint8Array } = {}): void {
-    this.db.prepare(
+    this.#db.prepare(
       `INSERT INTO dd_intros (node_key, drop_id, status, attempts, last_error, contact, updated) VALUES (@k, @d, @s, @a, @e, @c, @u)
        ON CONFLICT(node_key) DO UPDATE SET status = excluded.status, attempts = dd_intros.attempts + excluded.attempts,
          last_error = excluded.last_error, contact = COALESCE(excluded.contact, dd_intros.contact), updated = excluded.updated`,
@@ -146,31 +149,31 @@ export class ReachabilityStore {
   }
 
   intros(): IntroState[] {
-    return this.db.prepare<[], IntroRow>('SELECT * FROM dd_intros ORDER BY updated').all()
+    return this.#db.prepare<[], IntroRow>('SELECT * FROM dd_intros ORDER BY updated').all()
       .map((r) => ({ nodeKey: r.node_key, dropId: r.drop_id, status: r.status, attempts: r.attempts, lastError: r.last_error, contact: r.contact }));
   }
 
-  private meta(key: string): string | null {
-    return this.db.prepare<[string], { value: string }>('SELECT value FROM dd_meta WHERE key = ?').get(key)?.value ?? null;
+  #meta(key: string): string | null {
+    return this.#db.prepare<[string], { value: string }>('SELECT value FROM dd_meta WHERE key = ?').get(key)?.value ?? null;
   }
 
-  private setMeta(key: string, value: string): void {
-    this.db.prepare('INSERT INTO dd_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  #setMeta(key: string, value: string): void {
+    this.#db.prepare('INSERT INTO dd_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
   /** The endpoints the node last published ([] if it never ran). */
   endpoints(): string[] {
-    return list(this.meta('endpoints')) ?? [];
+    return list(this.#meta('endpoints')) ?? [];
   }
 
   /** The port the node last listened on, or null. */
   port(): number | null {
-    const v = Number(this.meta('port'));
+    const v = Number(this.#meta('port'));
     return Number.isInteger(v) && v > 0 && v < 65_536 ? v : null;
   }
 
   setListening(port: number, endpoints: readonly string[]): void {
-    this.setMeta('port', String(port));
-    this.setMeta('endpoints', JSON.stringify(endpoints));
+    this.#setMeta('port', String(port));
+    this.#setMeta('endpoints', JSON.stringify(endpoints));
   }
 }

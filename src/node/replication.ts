@@ -61,83 +61,83 @@ function peekFeedSeq(raw: Uint8Array): { feed: Uint8Array; seq: number } | null 
 export class Replicator {
   /** Entries sent / stored from this peer (for stats and tests). */
   readonly stats = { sent: 0, received: 0 };
-  private readonly wants = new Map<string, Want>();
-  private readonly o: Required<ReplicatorOptions>;
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
-  private flushScheduled = false;
-  private flushTimer: NodeJS.Timeout | null = null;
-  private pumpScheduled = false;
-  private waitingDrain = false;
-  private stopped = false;
+  readonly #wants = new Map<string, Want>();
+  readonly #o: Required<ReplicatorOptions>;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #flushScheduled = false;
+  #flushTimer: NodeJS.Timeout | null = null;
+  #pumpScheduled = false;
+  #waitingDrain = false;
+  #stopped = false;
 
   constructor(opts: ReplicatorOptions) {
-    this.o = { ...opts, batchBytes: opts.batchBytes ?? 1024 * 1024 };
+    this.#o = { ...opts, batchBytes: opts.batchBytes ?? 1024 * 1024 };
   }
 
   /** Sends our clock for every followed feed. */
   start(): void {
-    this.announce(this.o.follows());
+    this.announce(this.#o.follows());
   }
 
   /** Announces (or re-announces) feeds we follow, e.g. after adding a contact. */
   announce(feeds: readonly Uint8Array[]): void {
-    if (this.stopped || feeds.length === 0) return;
+    if (this.#stopped || feeds.length === 0) return;
     const clock: ClockEntry[] = feeds.map((feed) => {
-      const f = this.o.store.feed(feed);
+      const f = this.#o.store.feed(feed);
       return { feed, seq: f?.length ?? 0, head: f?.head ?? ZERO_HASH };
     });
-    for (let i = 0; i < clock.length; i += 5000) this.o.channel.send(MSG.CLOCK, encodeClock(clock.slice(i, i + 5000)));
+    for (let i = 0; i < clock.length; i += 5000) this.#o.channel.send(MSG.CLOCK, encodeClock(clock.slice(i, i + 5000)));
   }
 
   /** Handles a replication frame; returns false for types that are not ours. */
   handle(type: number, payload: Uint8Array): boolean {
-    if (this.stopped) return true;
-    if (type === MSG.CLOCK) this.onClock(payload);
-    else if (type === MSG.ENTRIES) this.onEntries(payload);
-    else if (type === MSG.FORK_PROOF) this.o.onForkProof(payload);
+    if (this.#stopped) return true;
+    if (type === MSG.CLOCK) this.#onClock(payload);
+    else if (type === MSG.ENTRIES) this.#onEntries(payload);
+    else if (type === MSG.FORK_PROOF) this.#o.onForkProof(payload);
     else return false;
     return true;
   }
 
   /** Our copy of `feed` grew (local append or replication): wake the pump if the peer wants it. */
   notify(feed: Uint8Array): void {
-    if (this.wants.has(toHex(feed))) this.schedulePump();
+    if (this.#wants.has(toHex(feed))) this.#schedulePump();
   }
 
   /** Sends a fork proof to the peer. */
   sendForkProof(proof: Uint8Array): void {
-    if (!this.stopped) this.o.channel.send(MSG.FORK_PROOF, proof);
+    if (!this.#stopped) this.#o.channel.send(MSG.FORK_PROOF, proof);
   }
 
   stop(): void {
-    this.stopped = true;
-    this.pending = [];
-    this.pendingBytes = 0;
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
+    this.#stopped = true;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
   }
 
-  private onClock(payload: Uint8Array): void {
+  #onClock(payload: Uint8Array): void {
     let clock: ClockEntry[];
     try {
       clock = decodeClock(payload);
     } catch {
-      return this.o.onViolation('malformed CLOCK');
+      return this.#o.onViolation('malformed CLOCK');
     }
     for (const c of clock) {
       const key = toHex(c.feed);
-      const w = this.wants.get(key) ?? { feed: c.feed, has: 0 };
+      const w = this.#wants.get(key) ?? { feed: c.feed, has: 0 };
       w.has = Math.max(w.has, c.seq);
-      this.wants.set(key, w);
-      this.checkDivergence(c, w);
+      this.#wants.set(key, w);
+      this.#checkDivergence(c, w);
     }
-    this.schedulePump();
+    this.#schedulePump();
   }
 
   /** Sends our proof, or our conflicting entry, when the peer's view of a feed differs from ours. */
-  private checkDivergence(c: ClockEntry, w: Want): void {
-    const { store } = this.o;
+  #checkDivergence(c: ClockEntry, w: Want): void {
+    const { store } = this.#o;
     const info = store.feed(c.feed);
     if (!info) return;
     const proof = info.forked ? store.forkProofRaw(c.feed) : null;
@@ -148,76 +148,76 @@ export class Replicator {
     if (c.seq === 0 || c.seq > info.length) return;
     const entry = store.get(c.feed, c.seq);
     if (entry && !equalBytes(entry.hash, c.head)) {
-      this.o.channel.send(MSG.ENTRIES, encodeEntries([entry.raw]));
+      this.#o.channel.send(MSG.ENTRIES, encodeEntries([entry.raw]));
       w.has = Number.MAX_SAFE_INTEGER; // never stream a diverged feed to this peer
     }
   }
 
-  private onEntries(payload: Uint8Array): void {
+  #onEntries(payload: Uint8Array): void {
     let raws: Uint8Array[];
     try {
       raws = decodeEntries(payload);
     } catch {
-      return this.o.onViolation('malformed ENTRIES');
+      return this.#o.onViolation('malformed ENTRIES');
     }
     for (const raw of raws) {
       const p = peekFeedSeq(raw);
-      if (!p) return this.o.onViolation('malformed entry');
-      if (!this.o.isFollowed(p.feed)) continue;
+      if (!p) return this.#o.onViolation('malformed entry');
+      if (!this.#o.isFollowed(p.feed)) continue;
       const key = toHex(p.feed);
-      const w = this.wants.get(key);
+      const w = this.#wants.get(key);
       if (w) w.has = Math.max(w.has, Math.min(p.seq, Number.MAX_SAFE_INTEGER));
-      this.pending.push(raw);
-      this.pendingBytes += raw.length;
+      this.#pending.push(raw);
+      this.#pendingBytes += raw.length;
     }
-    if (this.pendingBytes >= FLUSH_BYTES) this.guard(() => this.flush());
-    else if (!this.flushScheduled && this.pending.length > 0) {
+    if (this.#pendingBytes >= FLUSH_BYTES) this.#guard(() => this.#flush());
+    else if (!this.#flushScheduled && this.#pending.length > 0) {
       // a short delay gathers a burst into one transaction (one fsync) without hurting live latency
-      this.flushScheduled = true;
-      this.flushTimer = setTimeout(() => this.guard(() => this.flush()), FLUSH_DELAY_MS);
+      this.#flushScheduled = true;
+      this.#flushTimer = setTimeout(() => this.#guard(() => this.#flush()), FLUSH_DELAY_MS);
     }
   }
 
   /** Ingests everything pending in one transaction. */
-  private flush(): void {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
-    this.flushScheduled = false;
-    if (this.stopped || this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    const result = this.o.store.ingest(batch);
+  #flush(): void {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    this.#flushScheduled = false;
+    if (this.#stopped || this.#pending.length === 0) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const result = this.#o.store.ingest(batch);
     this.stats.received += result.stored.length;
     const bad = result.rejected.find((r) => r.reason === 'malformed' || r.reason === 'bad-signature');
-    if (bad) this.o.onViolation(`entry rejected: ${bad.reason}`);
+    if (bad) this.#o.onViolation(`entry rejected: ${bad.reason}`);
   }
 
   /** Runs deferred work; a failure (e.g. the disk) ends this replication instead of the process. */
-  private guard(fn: () => void): void {
+  #guard(fn: () => void): void {
     try {
       fn();
     } catch (err) {
       this.stop();
-      this.o.onError(err instanceof Error ? err : new Error(String(err)));
+      this.#o.onError(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
-  private schedulePump(): void {
-    if (this.pumpScheduled || this.waitingDrain || this.stopped) return;
-    this.pumpScheduled = true;
+  #schedulePump(): void {
+    if (this.#pumpScheduled || this.#waitingDrain || this.#stopped) return;
+    this.#pumpScheduled = true;
     setImmediate(() => {
-      this.pumpScheduled = false;
-      this.guard(() => this.pump());
+      this.#pumpScheduled = false;
+      this.#guard(() => this.#pump());
     });
   }
 
-  private pump(): void {
-    const { store, channel, batchBytes } = this.o;
+  #pump(): void {
+    const { store, channel, batchBytes } = this.#o;
     let progressed = true;
-    while (progressed && !this.stopped && channel.isOpen) {
+    while (progressed && !this.#stopped && channel.isOpen) {
       progressed = false;
-      for (const w of this.wants.values()) {
+      for (const w of this.#wants.values()) {
         const info = store.feed(w.feed);
         if (!info || info.forked || info.length <= w.has) continue;
         const raws = store.rangeRaw(w.feed, w.has + 1, info.length, batchBytes);
@@ -226,10 +226,10 @@ export class Replicator {
         this.stats.sent += raws.length;
         progressed = true;
         if (!channel.send(MSG.ENTRIES, encodeEntries(raws))) {
-          this.waitingDrain = true;
+          this.#waitingDrain = true;
           channel.once('drain', () => {
-            this.waitingDrain = false;
-            this.schedulePump();
+            this.#waitingDrain = false;
+            this.#schedulePump();
           });
           return;
         }

@@ -148,7 +148,7 @@ export type PutResult = 'stored' | 'stale' | 'duplicate' | 'expired' | 'equivoca
 
 /** sqlite table of the latest verified bundle per node, re-served to contacts who ask. */
 export class WhereaboutsStore {
-  private readonly st;
+  readonly #st;
 
   constructor(db: SqliteDatabase) {
     db.exec(`
@@ -158,7 +158,7 @@ export class WhereaboutsStore {
         node BLOB NOT NULL, seq INTEGER NOT NULL, first BLOB NOT NULL, second BLOB NOT NULL,
         PRIMARY KEY (node, seq));
     `);
-    this.st = {
+    this.#st = {
       get: db.prepare('SELECT seq, expires_at, bundle FROM whereabouts WHERE node = ?'),
       upsert: db.prepare(
         'INSERT INTO whereabouts (node, seq, expires_at, bundle) VALUES (?, ?, ?, ?) ' +
@@ -172,27 +172,27 @@ export class WhereaboutsStore {
   /** Offers a bundle whose signature the caller has verified. */
   put(b: WhereaboutsBundle, now = Date.now()): PutResult {
     if (b.expiresAt <= now) return 'expired';
-    const row = this.st.get.get(b.node) as { seq: number; expires_at: number; bundle: Buffer } | undefined;
+    const row = this.#st.get.get(b.node) as { seq: number; expires_at: number; bundle: Buffer } | undefined;
     if (row && row.expires_at > now) {
       if (b.seq < row.seq) return 'stale';
       if (b.seq === row.seq) {
         if (equalBytes(row.bundle, b.raw)) return 'duplicate';
-        this.st.equivocation.run(b.node, b.seq, row.bundle, b.raw);
+        this.#st.equivocation.run(b.node, b.seq, row.bundle, b.raw);
         return 'equivocation';
       }
     }
-    this.st.upsert.run(b.node, b.seq, b.expiresAt, b.raw);
+    this.#st.upsert.run(b.node, b.seq, b.expiresAt, b.raw);
     return 'stored';
   }
 
   /** The stored, unexpired bundle of a node, or null. */
   get(node: Uint8Array, now = Date.now()): Uint8Array | null {
-    const row = this.st.get.get(node) as { expires_at: number; bundle: Buffer } | undefined;
+    const row = this.#st.get.get(node) as { expires_at: number; bundle: Buffer } | undefined;
     return row && row.expires_at > now ? new Uint8Array(row.bundle) : null;
   }
 
   /** Deletes expired bundles. */
   prune(now = Date.now()): number {
-    return this.st.prune.run(now).changes;
+    return this.#st.prune.run(now).changes;
   }
 }

@@ -44,46 +44,49 @@ function bad(what: string): DeaddropError {
 
 /** Sequential reader over a payload; every read is bounds-checked. */
 export class Reader {
-  private off = 0;
-  private readonly view: DataView;
-  private readonly buf: Uint8Array;
+  #off = 0;
+  readonly #view: DataView;
+  readonly #buf: Uint8Array;
+  readonly #what: string;
+
   constructor(
     input: Uint8Array,
-    private readonly what: string,
+    what: string,
   ) {
+    this.#what = what;
     // a plain Uint8Array view, so that slice() copies even when the input is a Buffer
-    this.buf = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-    this.view = new DataView(input.buffer, input.byteOffset, input.byteLength);
+    this.#buf = new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    this.#view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   }
   bytes(n: number): Uint8Array {
-    if (this.off + n > this.buf.length) throw bad(this.what);
-    const out = this.buf.subarray(this.off, this.off + n);
-    this.off += n;
+    if (this.#off + n > this.#buf.length) throw bad(this.#what);
+    const out = this.#buf.subarray(this.#off, this.#off + n);
+    this.#off += n;
     return out;
   }
   u8(): number {
     return this.bytes(1)[0]!;
   }
   u16(): number {
-    const v = this.view.getUint16(this.need(2));
+    const v = this.#view.getUint16(this.#need(2));
     return v;
   }
   u32(): number {
-    return this.view.getUint32(this.need(4));
+    return this.#view.getUint32(this.#need(4));
   }
   u64(): number {
-    const at = this.need(8);
-    const hi = this.view.getUint32(at);
-    if (hi > 0x1f_ffff) throw bad(this.what);
-    return hi * 2 ** 32 + this.view.getUint32(at + 4);
+    const at = this.#need(8);
+    const hi = this.#view.getUint32(at);
+    if (hi > 0x1f_ffff) throw bad(this.#what);
+    return hi * 2 ** 32 + this.#view.getUint32(at + 4);
   }
   end(): void {
-    if (this.off !== this.buf.length) throw bad(this.what);
+    if (this.#off !== this.#buf.length) throw bad(this.#what);
   }
-  private need(n: number): number {
-    if (this.off + n > this.buf.length) throw bad(this.what);
-    const at = this.off;
-    this.off += n;
+  #need(n: number): number {
+    if (this.#off + n > this.#buf.length) throw bad(this.#what);
+    const at = this.#off;
+    this.#off += n;
     return at;
   }
 }

@@ -16,15 +16,15 @@ export function u32be(n: number): Uint8Array {
 
 /** Append-only writer of fixed-width big-endian fields. */
 export class Writer {
-  private readonly parts: Uint8Array[] = [];
-  private len = 0;
+  readonly #parts: Uint8Array[] = [];
+  #len = 0;
 
   bytes(b: Uint8Array, expectedLength?: number): this {
     if (expectedLength !== undefined && b.length !== expectedLength) {
       throw new RangeError(`expected ${expectedLength} bytes, got ${b.length}`);
     }
-    this.parts.push(b);
-    this.len += b.length;
+    this.#parts.push(b);
+    this.#len += b.length;
     return this;
   }
   u8(n: number): this {
@@ -46,9 +46,9 @@ export class Writer {
     return this.bytes(out);
   }
   finish(): Uint8Array {
-    const out = new Uint8Array(this.len);
+    const out = new Uint8Array(this.#len);
     let off = 0;
-    for (const p of this.parts) {
+    for (const p of this.#parts) {
       out.set(p, off);
       off += p.length;
     }
@@ -62,13 +62,19 @@ function checkUint(n: number, max: number, what: string): void {
 
 /** Reader over untrusted bytes: every overrun is a PROTOCOL error, never an exception of another kind. */
 export class Reader {
-  private off = 0;
-  constructor(private readonly buf: Uint8Array, private readonly what: string) {}
+  #off = 0;
+  readonly #buf: Uint8Array;
+  readonly #what: string;
+
+  constructor(buf: Uint8Array, what: string) {
+    this.#buf = buf;
+    this.#what = what;
+  }
 
   bytes(n: number): Uint8Array {
-    if (n < 0 || this.off + n > this.buf.length) throw DeaddropError.protocol(`${this.what}: truncated`);
-    const out = this.buf.slice(this.off, this.off + n);
-    this.off += n;
+    if (n < 0 || this.#off + n > this.#buf.length) throw DeaddropError.protocol(`${this.#what}: truncated`);
+    const out = this.#buf.slice(this.#off, this.#off + n);
+    this.#off += n;
     return out;
   }
   u8(): number {
@@ -88,11 +94,11 @@ export class Reader {
     return new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, false);
   }
   get remaining(): number {
-    return this.buf.length - this.off;
+    return this.#buf.length - this.#off;
   }
   /** Rejects trailing bytes: a canonical encoding has exactly one length. */
   end(): void {
-    if (this.off !== this.buf.length) throw DeaddropError.protocol(`${this.what}: ${this.remaining} trailing bytes`);
+    if (this.#off !== this.#buf.length) throw DeaddropError.protocol(`${this.#what}: ${this.remaining} trailing bytes`);
   }
 }
 

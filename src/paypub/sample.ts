@@ -26,19 +26,23 @@ export function sampleSeed(hash: Uint8Array, beaconHash: string): Uint8Array {
 
 /** Deterministic stream of 32-bit words: SHA256(seed || u32be(counter)), counter = 0, 1, ... */
 export class HashStream {
-  private counter = 0;
-  private block: Uint8Array = new Uint8Array(0);
-  private pos = 0;
+  #counter = 0;
+  #block: Uint8Array = new Uint8Array(0);
+  #pos = 0;
 
-  constructor(private readonly seed: Uint8Array) {}
+  readonly #seed: Uint8Array;
+
+  constructor(seed: Uint8Array) {
+    this.#seed = seed;
+  }
 
   nextU32(): number {
-    if (this.pos + 4 > this.block.length) {
-      this.block = sha256(new Writer().bytes(this.seed).bytes(u32be(this.counter++)).finish());
-      this.pos = 0;
+    if (this.#pos + 4 > this.#block.length) {
+      this.#block = sha256(new Writer().bytes(this.#seed).bytes(u32be(this.#counter++)).finish());
+      this.#pos = 0;
     }
-    const v = new DataView(this.block.buffer, this.block.byteOffset + this.pos, 4).getUint32(0, false);
-    this.pos += 4;
+    const v = new DataView(this.#block.buffer, this.#block.byteOffset + this.#pos, 4).getUint32(0, false);
+    this.#pos += 4;
     return v;
   }
 

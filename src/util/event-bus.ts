@@ -30,17 +30,21 @@ interface Retained {
 }
 
 export class EventBus {
-  private readonly listeners = new Set<EventListener>();
-  private readonly recent = new Map<string, Retained[]>();
-  private seq = 0;
+  readonly #listeners = new Set<EventListener>();
+  readonly #recent = new Map<string, Retained[]>();
+  #seq = 0;
+
+  readonly #keepRecent: number;
 
   /** `keepRecent`: events kept per kind for replay. */
-  constructor(private readonly keepRecent = 256) {}
+  constructor(keepRecent = 256) {
+    this.#keepRecent = keepRecent;
+  }
 
   publish(type: string, id: string, data: Record<string, unknown>): DaemonEvent {
     const event: DaemonEvent = { id, type, time: Date.now(), data };
-    this.retain(event);
-    for (const listener of [...this.listeners]) {
+    this.#retain(event);
+    for (const listener of [...this.#listeners]) {
       try {
         listener(event);
       } catch {
@@ -51,32 +55,32 @@ export class EventBus {
   }
 
   subscribe(listener: EventListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Listeners currently subscribed (API websockets among them). */
   get subscriberCount(): number {
-    return this.listeners.size;
+    return this.#listeners.size;
   }
 
   /** The most recent events of every kind, oldest first, optionally filtered by type prefix. */
   history(typePrefix?: string): DaemonEvent[] {
     const all: Retained[] = [];
-    for (const [kind, list] of this.recent) all.push(...list.slice(-(kind === '' ? NOISE_KEEP : this.keepRecent)));
+    for (const [kind, list] of this.#recent) all.push(...list.slice(-(kind === '' ? NOISE_KEEP : this.#keepRecent)));
     all.sort((a, b) => a.seq - b.seq);
     const events = all.map((r) => r.event);
     return typePrefix ? events.filter((e) => e.type.startsWith(typePrefix)) : events;
   }
 
-  private retain(event: DaemonEvent): void {
+  #retain(event: DaemonEvent): void {
     const noise = NOISE_TYPES.some((t) => event.type === t);
     const kind = noise ? '' : event.type.split('.', 1)[0]!;
-    let list = this.recent.get(kind);
-    if (!list) this.recent.set(kind, (list = []));
-    list.push({ seq: this.seq++, event });
+    let list = this.#recent.get(kind);
+    if (!list) this.#recent.set(kind, (list = []));
+    list.push({ seq: this.#seq++, event });
     // Trim in batches: an array shift per event would cost O(n) each.
-    const keep = noise ? NOISE_KEEP : this.keepRecent;
+    const keep = noise ? NOISE_KEEP : this.#keepRecent;
     if (list.length >= keep * 2) list.splice(0, list.length - keep);
   }
 }

@@ -50,41 +50,41 @@ interface Waiter {
 }
 
 export class ElectrumConnection {
-  private readonly opts: ElectrumConnectionOptions;
-  private socket: net.Socket | undefined;
-  private buffer = '';
-  private nextId = 1;
-  private readonly waiters = new Map<number, Waiter>();
-  private closed = false;
+  readonly #opts: ElectrumConnectionOptions;
+  #socket: net.Socket | undefined;
+  #buffer = '';
+  #nextId = 1;
+  readonly #waiters = new Map<number, Waiter>();
+  #closed = false;
 
   constructor(opts: ElectrumConnectionOptions) {
-    this.opts = opts;
+    this.#opts = opts;
   }
 
   /** Opens the socket. Rejects with BACKEND_UNREACHABLE when it cannot connect in time. */
   connect(): Promise<void> {
-    const { host, port, timeoutMs } = this.opts;
+    const { host, port, timeoutMs } = this.#opts;
     const what = `electrum server ${host}:${port}`;
     return new Promise((resolve, reject) => {
-      const socket = this.opts.tls
-        ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, rejectUnauthorized: this.opts.tlsRejectUnauthorized ?? true })
+      const socket = this.#opts.tls
+        ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, rejectUnauthorized: this.#opts.tlsRejectUnauthorized ?? true })
         : net.connect({ host, port });
-      this.socket = socket;
+      this.#socket = socket;
       const timer = setTimeout(() => socket.destroy(new Error('connect timeout')), timeoutMs);
       const onError = (err: Error): void => {
         clearTimeout(timer);
-        this.closed = true;
+        this.#closed = true;
         reject(DeaddropError.unreachable(what, err.message));
       };
       socket.once('error', onError);
-      socket.once(this.opts.tls ? 'secureConnect' : 'connect', () => {
+      socket.once(this.#opts.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.off('error', onError);
         socket.setNoDelay(true);
         socket.setEncoding('utf8');
-        socket.on('data', (chunk: string) => this.onData(chunk));
+        socket.on('data', (chunk: string) => this.#onData(chunk));
         socket.on('error', () => undefined); // 'close' follows and reports it
-        socket.on('close', () => this.onSocketClose('connection closed'));
+        socket.on('close', () => this.#onSocketClose('connection closed'));
         resolve();
       });
     });
@@ -92,71 +92,71 @@ export class ElectrumConnection {
 
   /** Sends one request and waits for its answer (or the timeout). */
   request(method: string, params: unknown[] = []): Promise<unknown> {
-    const socket = this.socket;
-    if (this.closed || !socket) return Promise.reject(DeaddropError.unreachable('electrum server', 'not connected'));
-    const id = this.nextId++;
+    const socket = this.#socket;
+    if (this.#closed || !socket) return Promise.reject(DeaddropError.unreachable('electrum server', 'not connected'));
+    const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiters.delete(id);
-        reject(new DeaddropError('TIMEOUT', `electrum ${method} timed out after ${this.opts.timeoutMs} ms`));
-      }, this.opts.timeoutMs);
-      this.waiters.set(id, { method, resolve, reject, timer });
+        this.#waiters.delete(id);
+        reject(new DeaddropError('TIMEOUT', `electrum ${method} timed out after ${this.#opts.timeoutMs} ms`));
+      }, this.#opts.timeoutMs);
+      this.#waiters.set(id, { method, resolve, reject, timer });
       socket.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
     });
   }
 
   /** Closes the socket and fails pending requests with CLOSED. Does not call `onClose`. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.socket?.destroy();
-    this.failAll(DeaddropError.closed('electrum connection'));
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket?.destroy();
+    this.#failAll(DeaddropError.closed('electrum connection'));
   }
 
-  private onSocketClose(reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.socket?.destroy();
-    this.failAll(DeaddropError.unreachable('electrum server', reason));
-    this.opts.onClose(reason);
+  #onSocketClose(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket?.destroy();
+    this.#failAll(DeaddropError.unreachable('electrum server', reason));
+    this.#opts.onClose(reason);
   }
 
-  private failAll(err: Error): void {
-    for (const w of this.waiters.values()) {
+  #failAll(err: Error): void {
+    for (const w of this.#waiters.values()) {
       clearTimeout(w.timer);
       w.reject(err);
     }
-    this.waiters.clear();
+    this.#waiters.clear();
   }
 
-  private onData(chunk: string): void {
-    this.buffer += chunk;
+  #onData(chunk: string): void {
+    this.#buffer += chunk;
     let nl: number;
-    while (!this.closed && (nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl).trim();
-      this.buffer = this.buffer.slice(nl + 1);
-      if (line) this.onLine(line);
+    while (!this.#closed && (nl = this.#buffer.indexOf('\n')) >= 0) {
+      const line = this.#buffer.slice(0, nl).trim();
+      this.#buffer = this.#buffer.slice(nl + 1);
+      if (line) this.#onLine(line);
     }
-    if (this.buffer.length > MAX_LINE_BYTES) this.onSocketClose('server sent an over-long line');
+    if (this.#buffer.length > MAX_LINE_BYTES) this.#onSocketClose('server sent an over-long line');
   }
 
-  private onLine(line: string): void {
+  #onLine(line: string): void {
     let msg: unknown;
     try {
       msg = JSON.parse(line);
     } catch {
       return; // a malformed line from the server is ignored
     }
-    for (const m of Array.isArray(msg) ? msg : [msg]) this.onMessage(m);
+    for (const m of Array.isArray(msg) ? msg : [msg]) this.#onMessage(m);
   }
 
-  private onMessage(m: unknown): void {
+  #onMessage(m: unknown): void {
     if (typeof m !== 'object' || m === null) return;
     const { id, method, params, result, error } = m as Record<string, unknown>;
     if (typeof id === 'number') {
-      const w = this.waiters.get(id);
+      const w = this.#waiters.get(id);
       if (!w) return;
-      this.waiters.delete(id);
+      this.#waiters.delete(id);
       clearTimeout(w.timer);
       if (error !== undefined && error !== null) {
         const e = error as { code?: unknown; message?: unknown };
@@ -167,7 +167,7 @@ export class ElectrumConnection {
         w.resolve(result === undefined ? null : result);
       }
     } else if (typeof method === 'string' && (id === undefined || id === null)) {
-      this.opts.onNotification(method, Array.isArray(params) ? params : []);
+      this.#opts.onNotification(method, Array.isArray(params) ? params : []);
     }
   }
 }

@@ -13,22 +13,22 @@ import { Backoff } from '../../util/time.js';
 
 /** Listener set whose failures never reach the emitter. */
 export class Listeners {
-  private readonly set = new Set<ChainListener>();
+  readonly #set = new Set<ChainListener>();
 
   get size(): number {
-    return this.set.size;
+    return this.#set.size;
   }
 
   add(listener: ChainListener): () => void {
     if (typeof listener !== 'function') throw new TypeError('listener must be a function');
-    this.set.add(listener);
+    this.#set.add(listener);
     return () => {
-      this.set.delete(listener);
+      this.#set.delete(listener);
     };
   }
 
   emit(event: ChainEvent): void {
-    for (const l of [...this.set]) {
+    for (const l of [...this.#set]) {
       try {
         l(event);
       } catch {
@@ -38,7 +38,7 @@ export class Listeners {
   }
 
   clear(): void {
-    this.set.clear();
+    this.#set.clear();
   }
 }
 
@@ -60,18 +60,21 @@ export interface PollerOptions {
 
 /** Tip and mempool poller with disconnect/reconnect events. */
 export class Poller {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
-  private lastTip: ChainTip | undefined;
-  private mempool: Set<string> | undefined;
-  private readonly backoff: Backoff;
-  private down = false;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  #lastTip: ChainTip | undefined;
+  #mempool: Set<string> | undefined;
+  readonly #backoff: Backoff;
+  #down = false;
 
-  constructor(private readonly opts: PollerOptions) {
+  readonly #opts: PollerOptions;
+
+  constructor(opts: PollerOptions) {
+    this.#opts = opts;
     // The first retry waits two intervals; the delay doubles up to 1024 intervals or maxBackoffMs.
     const maxMs = Math.max(1, Math.min(opts.intervalMs * 1024, opts.maxBackoffMs ?? 5_000));
-    this.backoff = new Backoff({ initialMs: Math.max(1, Math.min(opts.intervalMs * 2, maxMs)), maxMs });
+    this.#backoff = new Backoff({ initialMs: Math.max(1, Math.min(opts.intervalMs * 2, maxMs)), maxMs });
   }
 
   /**
@@ -79,79 +82,79 @@ export class Poller {
    * mempool seen then: txs that arrive after opening are reported even before the first round.
    */
   start(tip: ChainTip, mempool?: readonly string[]): void {
-    if (this.stopped || this.timer || this.running) return;
-    this.lastTip = tip;
-    if (mempool) this.mempool = new Set(mempool);
-    this.schedule(0);
+    if (this.#stopped || this.#timer || this.#running) return;
+    this.#lastTip = tip;
+    if (mempool) this.#mempool = new Set(mempool);
+    this.#schedule(0);
   }
 
   /** The last tip the poller saw. */
   get tip(): ChainTip | undefined {
-    return this.lastTip;
+    return this.#lastTip;
   }
 
   /** True while the node is unreachable. */
   get disconnected(): boolean {
-    return this.down;
+    return this.#down;
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
   }
 
-  private schedule(ms: number): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.round().finally(() => {
-        this.running = undefined;
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#running = this.#round().finally(() => {
+        this.#running = undefined;
       });
     }, ms);
-    this.timer.unref();
+    this.#timer.unref();
   }
 
-  private async round(): Promise<void> {
+  async #round(): Promise<void> {
     try {
-      const tip = await this.opts.getTip();
-      if (this.stopped) return;
-      const wasDown = this.down;
-      this.down = false;
-      this.backoff.reset();
-      if (wasDown) this.opts.listeners.emit({ type: 'reconnected' });
-      if (wasDown || tip.hash !== this.lastTip?.hash) {
-        this.lastTip = tip;
-        this.opts.listeners.emit({ type: 'tip', tip });
+      const tip = await this.#opts.getTip();
+      if (this.#stopped) return;
+      const wasDown = this.#down;
+      this.#down = false;
+      this.#backoff.reset();
+      if (wasDown) this.#opts.listeners.emit({ type: 'reconnected' });
+      if (wasDown || tip.hash !== this.#lastTip?.hash) {
+        this.#lastTip = tip;
+        this.#opts.listeners.emit({ type: 'tip', tip });
       }
-      await this.pollMempool();
-      await this.opts.extra?.();
-      this.schedule(this.opts.intervalMs);
+      await this.#pollMempool();
+      await this.#opts.extra?.();
+      this.#schedule(this.#opts.intervalMs);
     } catch (err) {
-      if (this.stopped) return;
-      if (!this.down) {
-        this.down = true;
-        this.opts.listeners.emit({ type: 'disconnected', reason: this.opts.describe?.(err) ?? describeError(err) });
+      if (this.#stopped) return;
+      if (!this.#down) {
+        this.#down = true;
+        this.#opts.listeners.emit({ type: 'disconnected', reason: this.#opts.describe?.(err) ?? describeError(err) });
       }
-      this.schedule(this.backoff.next());
+      this.#schedule(this.#backoff.next());
     }
   }
 
-  private async pollMempool(): Promise<void> {
-    const { getMempool, wantMempool } = this.opts;
+  async #pollMempool(): Promise<void> {
+    const { getMempool, wantMempool } = this.#opts;
     if (!getMempool) return;
     if (wantMempool && !wantMempool()) {
-      this.mempool = undefined; // re-baseline when someone listens again
+      this.#mempool = undefined; // re-baseline when someone listens again
       return;
     }
     const now = new Set(await getMempool());
-    if (this.stopped) return;
-    const before = this.mempool;
-    this.mempool = now;
+    if (this.#stopped) return;
+    const before = this.#mempool;
+    this.#mempool = now;
     // The first round only records a baseline: those txs were there before anyone listened.
     if (before === undefined) return;
-    for (const txid of now) if (!before.has(txid)) this.opts.listeners.emit({ type: 'mempool-tx', txid });
+    for (const txid of now) if (!before.has(txid)) this.#opts.listeners.emit({ type: 'mempool-tx', txid });
   }
 }
 

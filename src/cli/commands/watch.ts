@@ -60,21 +60,27 @@ function eventLine(e: OutboxEvent): string {
 
 /** Prints outbox events once each (persisted consumer), optionally replaying history from a height. */
 class EventPrinter {
-  constructor(private readonly ctx: CliContext, private readonly store: DropStore) {}
+  readonly #ctx: CliContext;
+  readonly #store: DropStore;
+
+  constructor(ctx: CliContext, store: DropStore) {
+    this.#ctx = ctx;
+    this.#store = store;
+  }
 
   #print(e: OutboxEvent): void {
-    const text = this.ctx.json ? JSON.stringify({ id: e.id, type: e.type, time: e.time, data: e.data }, jsonReplacer) : eventLine(e);
+    const text = this.#ctx.json ? JSON.stringify({ id: e.id, type: e.type, time: e.time, data: e.data }, jsonReplacer) : eventLine(e);
     process.stdout.write(text + '\n');
   }
 
   /** Events already printed by an earlier run whose drop is at or above `from` (or still unmined). */
   replay(from: number): void {
-    const upTo = this.store.deliveredSeq(PRINT_CONSUMER);
+    const upTo = this.#store.deliveredSeq(PRINT_CONSUMER);
     for (let after = 0; after < upTo;) {
-      const rows = this.store.eventsAfter(after, 256).filter((e) => e.seq <= upTo);
+      const rows = this.#store.eventsAfter(after, 256).filter((e) => e.seq <= upTo);
       if (rows.length === 0) break;
       for (const e of rows) {
-        const height = typeof e.data.height === 'number' ? e.data.height : (this.store.getDrop(String(e.data.dropId))?.height ?? null);
+        const height = typeof e.data.height === 'number' ? e.data.height : (this.#store.getDrop(String(e.data.dropId))?.height ?? null);
         if (height === null || height >= from) this.#print(e);
       }
       after = rows[rows.length - 1]!.seq;
@@ -83,7 +89,7 @@ class EventPrinter {
 
   /** Prints every event not printed yet. */
   flush(): void {
-    if (this.store.db.open) this.store.deliver(PRINT_CONSUMER, (e) => this.#print(e));
+    if (this.#store.db.open) this.#store.deliver(PRINT_CONSUMER, (e) => this.#print(e));
   }
 }
 

@@ -114,14 +114,14 @@ function info(s: FeedState): FeedInfo {
  */
 export class FeedStore extends TypedEmitter<FeedStoreEvents> {
   readonly db: SqliteDatabase;
-  private readonly states = new Map<string, FeedState>();
-  private readonly st;
+  readonly #states = new Map<string, FeedState>();
+  readonly #st;
 
   constructor(db: SqliteDatabase) {
     super();
     this.db = db;
     db.exec(SCHEMA);
-    this.st = {
+    this.#st = {
       feedByAuthor: db.prepare('SELECT id, author, length, head, forked FROM feeds WHERE author = ?'),
       allFeeds: db.prepare('SELECT author FROM feeds ORDER BY id'),
       insertFeed: db.prepare('INSERT INTO feeds (author) VALUES (?)'),
@@ -144,20 +144,20 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
 
   /** The feed of `author`, or null if nothing is known about it. */
   feed(author: Uint8Array): FeedInfo | null {
-    const s = this.state(author, false);
+    const s = this.#state(author, false);
     return s ? info(s) : null;
   }
 
   /** Every known feed. */
   feeds(): FeedInfo[] {
-    return (this.st.allFeeds.all() as Row[]).map((r) => info(this.state(bytes(r.author), false)!));
+    return (this.#st.allFeeds.all() as Row[]).map((r) => info(this.#state(bytes(r.author), false)!));
   }
 
   /** Encoded entry `seq` of `author`, or null. */
   getRaw(author: Uint8Array, seq: number): Uint8Array | null {
-    const s = this.state(author, false);
+    const s = this.#state(author, false);
     if (!s || seq < 1 || seq > s.length) return null;
-    return bytes(this.st.getRaw.get(s.id, seq));
+    return bytes(this.#st.getRaw.get(s.id, seq));
   }
 
   /** Entry `seq` of `author`, or null. Stored entries were verified on the way in. */
@@ -168,7 +168,7 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
 
   /** The latest entry of `author`, or null. */
   latest(author: Uint8Array): LogEntry | null {
-    const s = this.state(author, false);
+    const s = this.#state(author, false);
     return s && s.length > 0 ? this.get(author, s.length) : null;
   }
 
@@ -177,11 +177,11 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
    * `maxBytes` (at least one entry is returned when any exists).
    */
   rangeRaw(author: Uint8Array, from: number, to: number, maxBytes = Infinity): Uint8Array[] {
-    const s = this.state(author, false);
+    const s = this.#state(author, false);
     if (!s) return [];
     const out: Uint8Array[] = [];
     let total = 0;
-    for (const raw of this.st.range.iterate(s.id, Math.max(1, from), Math.min(to, s.length)) as Iterable<Buffer>) {
+    for (const raw of this.#st.range.iterate(s.id, Math.max(1, from), Math.min(to, s.length)) as Iterable<Buffer>) {
       if (out.length > 0 && total + raw.length > maxBytes) break;
       out.push(bytes(raw));
       total += raw.length;
@@ -196,16 +196,16 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
 
   /** The fork proof of a forked feed, or null. */
   forkProof(author: Uint8Array): ForkProof | null {
-    const s = this.state(author, false);
+    const s = this.#state(author, false);
     if (!s?.forked) return null;
-    const raw = this.st.getProof.get(s.id) as Buffer | undefined;
+    const raw = this.#st.getProof.get(s.id) as Buffer | undefined;
     return raw ? decodeForkProof(bytes(raw)) : null;
   }
 
   /** Encoded fork proof of a forked feed, or null. */
   forkProofRaw(author: Uint8Array): Uint8Array | null {
-    const s = this.state(author, false);
-    const raw = s?.forked ? (this.st.getProof.get(s.id) as Buffer | undefined) : undefined;
+    const s = this.#state(author, false);
+    const raw = s?.forked ? (this.#st.getProof.get(s.id) as Buffer | undefined) : undefined;
     return raw ? bytes(raw) : null;
   }
 
@@ -220,14 +220,14 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
   /** Signs and appends entries in one transaction (one fsync). */
   appendBatch(signer: Signer, drafts: readonly EntryDraft[]): LogEntry[] {
     if (drafts.length === 0) return [];
-    const s = this.state(signer.publicKey, true)!;
+    const s = this.#state(signer.publicKey, true)!;
     if (s.forked) throw new DeaddropError('CONFLICT', 'this feed is forked: the same key wrote two histories');
-    const frontier = this.frontier(s).clone();
+    const frontier = this.#frontier(s).clone();
     let length = s.length;
     let head = s.head ?? ZERO_HASH;
     const now = Date.now();
     const entries: LogEntry[] = [];
-    this.tx(() => {
+    this.#tx(() => {
       for (const d of drafts) {
         const e = createEntry(signer, {
           seq: length + 1,
@@ -236,12 +236,12 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
           header: d.header,
           body: d.body ?? new Uint8Array(0),
         });
-        this.st.insertEntry.run(s.id, e.seq, e.hash, Buffer.concat(frontier.append(e.hash)), e.raw);
+        this.#st.insertEntry.run(s.id, e.seq, e.hash, Buffer.concat(frontier.append(e.hash)), e.raw);
         length = e.seq;
         head = e.hash;
         entries.push(e);
       }
-      this.st.updateFeed.run(length, head, s.id);
+      this.#st.updateFeed.run(length, head, s.id);
     });
     Object.assign(s, { length, head, frontier });
     this.emit('append', info(s), entries, true);
@@ -261,12 +261,12 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
     const result: IngestResult = { stored: [], duplicates: 0, forks: [], rejected: [] };
     const touched = new Map<FeedState, { length: number; head: Uint8Array; frontier: MerkleFrontier; entries: LogEntry[] }>();
     const newForks: { s: FeedState; proof: ForkProof }[] = [];
-    this.tx(() => {
+    this.#tx(() => {
       raws.forEach((raw, index) => {
-        const reason = this.ingestOne(raw, touched, newForks, result);
+        const reason = this.#ingestOne(raw, touched, newForks, result);
         if (reason) result.rejected.push({ index, reason });
       });
-      for (const [s, t] of touched) this.st.updateFeed.run(t.length, t.head, s.id);
+      for (const [s, t] of touched) this.#st.updateFeed.run(t.length, t.head, s.id);
     });
     for (const [s, t] of touched) {
       Object.assign(s, { length: t.length, head: t.head, frontier: t.frontier });
@@ -277,7 +277,7 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
     return result;
   }
 
-  private ingestOne(
+  #ingestOne(
     raw: Uint8Array,
     touched: Map<FeedState, { length: number; head: Uint8Array; frontier: MerkleFrontier; entries: LogEntry[] }>,
     newForks: { s: FeedState; proof: ForkProof }[],
@@ -289,18 +289,18 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
     } catch {
       return 'malformed';
     }
-    const s = this.state(e.author, true)!;
+    const s = this.#state(e.author, true)!;
     if (s.forked || newForks.some((f) => f.s === s)) return 'forked';
     let t = touched.get(s);
     if (!t) {
-      t = { length: s.length, head: s.head ?? ZERO_HASH, frontier: this.frontier(s).clone(), entries: [] };
+      t = { length: s.length, head: s.head ?? ZERO_HASH, frontier: this.#frontier(s).clone(), entries: [] };
       touched.set(s, t);
     }
-    if (e.seq <= t.length) return this.conflictCheck(s, e, newForks, result);
+    if (e.seq <= t.length) return this.#conflictCheck(s, e, newForks, result);
     if (e.seq > t.length + 1) return 'gap';
     if (!equalBytes(e.prev, t.head)) return 'bad-link';
     if (!verifyEntry(e)) return 'bad-signature';
-    this.st.insertEntry.run(s.id, e.seq, e.hash, Buffer.concat(t.frontier.append(e.hash)), e.raw);
+    this.#st.insertEntry.run(s.id, e.seq, e.hash, Buffer.concat(t.frontier.append(e.hash)), e.raw);
     t.length = e.seq;
     t.head = e.hash;
     t.entries.push(e);
@@ -308,26 +308,26 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
     return null;
   }
 
-  private conflictCheck(
+  #conflictCheck(
     s: FeedState,
     e: LogEntry,
     newForks: { s: FeedState; proof: ForkProof }[],
     result: IngestResult,
   ): IngestRejection | null {
-    const storedHash = bytes(this.st.getHash.get(s.id, e.seq));
+    const storedHash = bytes(this.#st.getHash.get(s.id, e.seq));
     if (equalBytes(storedHash, e.hash)) {
       result.duplicates++;
       return null;
     }
     if (!verifyEntry(e)) return 'bad-signature';
-    const stored = decodeEntry(bytes(this.st.getRaw.get(s.id, e.seq)));
+    const stored = decodeEntry(bytes(this.#st.getRaw.get(s.id, e.seq)));
     if (sameSignedContent(stored, e)) {
       result.duplicates++;
       return null;
     }
     const proof = makeForkProof(stored, decodeEntry(e.raw.slice()));
-    this.st.markForked.run(s.id);
-    this.st.insertProof.run(s.id, e.seq, encodeForkProof(proof), Date.now());
+    this.#st.markForked.run(s.id);
+    this.#st.insertProof.run(s.id, e.seq, encodeForkProof(proof), Date.now());
     newForks.push({ s, proof });
     result.forks.push(proof);
     return null;
@@ -345,11 +345,11 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
       return false;
     }
     if (!verifyForkProof(p)) return false;
-    const s = this.state(p.a.author, true)!;
+    const s = this.#state(p.a.author, true)!;
     if (s.forked) return false;
-    this.tx(() => {
-      this.st.markForked.run(s.id);
-      this.st.insertProof.run(s.id, p.a.seq, encodeForkProof(p), Date.now());
+    this.#tx(() => {
+      this.#st.markForked.run(s.id);
+      this.#st.insertProof.run(s.id, p.a.seq, encodeForkProof(p), Date.now());
     });
     s.forked = true;
     this.emit('fork', p);
@@ -361,27 +361,27 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
 
   /** Root of the feed's tree at `size` (default: the whole feed). */
   treeRoot(author: Uint8Array, size?: number): Uint8Array {
-    const s = this.state(author, false);
+    const s = this.#state(author, false);
     const n = size ?? s?.length ?? 0;
     if (!s || n > s.length || n < 0 || !Number.isSafeInteger(n)) throw new RangeError('size beyond the feed length');
     if (n === 0) return EMPTY_ROOT;
-    if (n === s.length) return this.frontier(s).root();
-    return rangeHash(0, n, this.lookup(s));
+    if (n === s.length) return this.#frontier(s).root();
+    return rangeHash(0, n, this.#lookup(s));
   }
 
   /** Inclusion proof of entry `seq` in the tree of `size` entries (default: whole feed). */
   inclusionProof(author: Uint8Array, seq: number, size?: number): InclusionProof {
-    const s = this.state(author, false);
+    const s = this.#state(author, false);
     const n = size ?? s?.length ?? 0;
     if (!s || n > s.length || seq < 1 || seq > n) throw new RangeError('seq/size beyond the feed length');
-    return { leafIndex: seq - 1, treeSize: n, path: inclusionPath(seq - 1, n, this.lookup(s)) };
+    return { leafIndex: seq - 1, treeSize: n, path: inclusionPath(seq - 1, n, this.#lookup(s)) };
   }
 
   /** Signs the current tree head of the signer's own feed and remembers it. */
   signTreeHead(signer: Signer): SignedTreeHead {
-    const s = this.state(signer.publicKey, true)!;
+    const s = this.#state(signer.publicKey, true)!;
     const head = signTreeHead(signer, s.length, this.treeRoot(signer.publicKey));
-    this.st.setTreeHead.run(encodeTreeHead(head), s.id);
+    this.#st.setTreeHead.run(encodeTreeHead(head), s.id);
     return head;
   }
 
@@ -391,19 +391,19 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
    */
   putTreeHead(head: SignedTreeHead): boolean {
     if (!verifyTreeHead(head)) return false;
-    const s = this.state(head.author, false);
+    const s = this.#state(head.author, false);
     if (!s || head.size > s.length) return false;
     const prev = this.treeHead(head.author);
     if (prev && prev.size > head.size) return false;
     if (!equalBytes(this.treeRoot(head.author, head.size), head.root)) return false;
-    this.st.setTreeHead.run(encodeTreeHead(head), s.id);
+    this.#st.setTreeHead.run(encodeTreeHead(head), s.id);
     return true;
   }
 
   /** The latest signed tree head kept for a feed, or null. */
   treeHead(author: Uint8Array): SignedTreeHead | null {
-    const s = this.state(author, false);
-    const raw = s ? (this.st.getTreeHead.get(s.id) as Buffer | null) : null;
+    const s = this.#state(author, false);
+    const raw = s ? (this.#st.getTreeHead.get(s.id) as Buffer | null) : null;
     return raw ? decodeTreeHead(bytes(raw)) : null;
   }
 
@@ -411,43 +411,43 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
   // Internals
 
   /** Runs `fn` in a transaction; on failure, forgets cached state that may name rolled-back rows. */
-  private tx(fn: () => void): void {
+  #tx(fn: () => void): void {
     try {
       this.db.transaction(fn)();
     } catch (err) {
-      this.states.clear();
+      this.#states.clear();
       throw err;
     }
   }
 
-  private lookup(s: FeedState): (level: number, index: number) => Uint8Array {
+  #lookup(s: FeedState): (level: number, index: number) => Uint8Array {
     return (level, index) => {
       const seq = (index + 1) * 2 ** level;
-      const nodes = this.st.getNodes.get(s.id, seq) as Buffer | undefined;
+      const nodes = this.#st.getNodes.get(s.id, seq) as Buffer | undefined;
       if (!nodes || nodes.length < (level + 1) * HASH_BYTES) throw new Error(`missing tree node ${level}/${index}`);
       return bytes(nodes).subarray(level * HASH_BYTES, (level + 1) * HASH_BYTES);
     };
   }
 
-  private frontier(s: FeedState): MerkleFrontier {
+  #frontier(s: FeedState): MerkleFrontier {
     if (!s.frontier) {
-      const look = this.lookup(s);
+      const look = this.#lookup(s);
       const peaks = peakPositions(s.length).map(({ level, index }) => ({ level, hash: look(level, index) }));
       s.frontier = new MerkleFrontier(s.length, peaks);
     }
     return s.frontier;
   }
 
-  private state(author: Uint8Array, create: boolean): FeedState | null {
+  #state(author: Uint8Array, create: boolean): FeedState | null {
     const key = toHex(author);
-    const cached = this.states.get(key);
+    const cached = this.#states.get(key);
     if (cached) return cached;
-    let row = this.st.feedByAuthor.get(author) as Row | undefined;
+    let row = this.#st.feedByAuthor.get(author) as Row | undefined;
     if (!row) {
       if (!create) return null;
       if (author.length !== 32) throw new TypeError('author: expected 32 bytes');
-      this.st.insertFeed.run(author);
-      row = this.st.feedByAuthor.get(author) as Row;
+      this.#st.insertFeed.run(author);
+      row = this.#st.feedByAuthor.get(author) as Row;
     }
     const s: FeedState = {
       id: Number(row.id),
@@ -457,7 +457,7 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
       forked: Number(row.forked) === 1,
       frontier: null,
     };
-    this.states.set(key, s);
+    this.#states.set(key, s);
     return s;
   }
 }

@@ -128,40 +128,40 @@ export interface Peak {
  * these are what a store keeps with the entry.
  */
 export class MerkleFrontier {
-  private readonly peaks: Peak[];
-  private n: number;
+  readonly #peaks: Peak[];
+  #n: number;
 
   constructor(size = 0, peaks: Peak[] = []) {
-    this.n = size;
-    this.peaks = peaks.slice();
+    this.#n = size;
+    this.#peaks = peaks.slice();
   }
 
   get size(): number {
-    return this.n;
+    return this.#n;
   }
 
   append(entryHash: Uint8Array): Uint8Array[] {
     let node: Peak = { level: 0, hash: leafHash(entryHash) };
     const completed = [node.hash];
-    for (let last = this.peaks.at(-1); last !== undefined && last.level === node.level; last = this.peaks.at(-1)) {
-      this.peaks.pop();
+    for (let last = this.#peaks.at(-1); last !== undefined && last.level === node.level; last = this.#peaks.at(-1)) {
+      this.#peaks.pop();
       node = { level: node.level + 1, hash: nodeHash(last.hash, node.hash) };
       completed.push(node.hash);
     }
-    this.peaks.push(node);
-    this.n += 1;
+    this.#peaks.push(node);
+    this.#n += 1;
     return completed;
   }
 
   root(): Uint8Array {
-    if (this.peaks.length === 0) return EMPTY_ROOT;
-    let r = this.peaks.at(-1)!.hash;
-    for (let i = this.peaks.length - 2; i >= 0; i--) r = nodeHash(this.peaks[i]!.hash, r);
+    if (this.#peaks.length === 0) return EMPTY_ROOT;
+    let r = this.#peaks.at(-1)!.hash;
+    for (let i = this.#peaks.length - 2; i >= 0; i--) r = nodeHash(this.#peaks[i]!.hash, r);
     return r;
   }
 
   clone(): MerkleFrontier {
-    return new MerkleFrontier(this.n, this.peaks);
+    return new MerkleFrontier(this.#n, this.#peaks);
   }
 }
 

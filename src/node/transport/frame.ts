@@ -28,71 +28,75 @@ export function encodeFrameHeader(type: number, payloadLength: number): Uint8Arr
  * `maxFrameBytes` + one chunk: an announced length above the limit fails before buffering.
  */
 export class FrameDecoder {
-  private chunks: Uint8Array[] = [];
-  private buffered = 0;
-  private need = -1;
-  private failed: FrameError | null = null;
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #need = -1;
+  #failed: FrameError | null = null;
 
-  constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
+  readonly #maxFrameBytes: number;
+
+  constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {
+    this.#maxFrameBytes = maxFrameBytes;
+  }
 
   push(chunk: Uint8Array): { frames: { type: number; payload: Uint8Array }[]; error: FrameError | null } {
     const frames: { type: number; payload: Uint8Array }[] = [];
-    if (this.failed) return { frames, error: this.failed };
+    if (this.#failed) return { frames, error: this.#failed };
     if (chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.buffered += chunk.length;
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
     }
     for (;;) {
-      if (this.need < 0) {
-        if (this.buffered < 4) break;
-        const h = this.take(4, true);
+      if (this.#need < 0) {
+        if (this.#buffered < 4) break;
+        const h = this.#take(4, true);
         const len = h[0]! * 0x1000000 + ((h[1]! << 16) | (h[2]! << 8) | h[3]!);
-        if (len === 0) return this.fail('empty-frame', frames);
-        if (len > this.maxFrameBytes) return this.fail('frame-too-large', frames);
-        this.need = len;
+        if (len === 0) return this.#fail('empty-frame', frames);
+        if (len > this.#maxFrameBytes) return this.#fail('frame-too-large', frames);
+        this.#need = len;
       }
-      if (this.buffered < 4 + this.need) break;
-      this.take(4, false);
-      const body = this.take(this.need, false);
-      this.need = -1;
+      if (this.#buffered < 4 + this.#need) break;
+      this.#take(4, false);
+      const body = this.#take(this.#need, false);
+      this.#need = -1;
       frames.push({ type: body[0]!, payload: body.subarray(1) });
     }
     return { frames, error: null };
   }
 
-  private fail(error: FrameError, frames: { type: number; payload: Uint8Array }[]) {
-    this.failed = error;
-    this.chunks = [];
-    this.buffered = 0;
+  #fail(error: FrameError, frames: { type: number; payload: Uint8Array }[]) {
+    this.#failed = error;
+    this.#chunks = [];
+    this.#buffered = 0;
     return { frames, error };
   }
 
   /** Returns the first n buffered bytes (a view when possible), removing them unless `peek`. */
-  private take(n: number, peek: boolean): Uint8Array {
-    const first = this.chunks[0]!;
+  #take(n: number, peek: boolean): Uint8Array {
+    const first = this.#chunks[0]!;
     let out: Uint8Array;
     if (first.length >= n) {
       out = first.subarray(0, n);
       if (!peek) {
-        if (first.length === n) this.chunks.shift();
-        else this.chunks[0] = first.subarray(n);
+        if (first.length === n) this.#chunks.shift();
+        else this.#chunks[0] = first.subarray(n);
       }
     } else {
       out = new Uint8Array(n);
       let o = 0;
       let i = 0;
       while (o < n) {
-        const c = this.chunks[i]!;
+        const c = this.#chunks[i]!;
         const k = Math.min(c.length, n - o);
         out.set(c.subarray(0, k), o);
         o += k;
         if (!peek) {
-          if (k === c.length) this.chunks.shift();
-          else this.chunks[i] = c.subarray(k);
+          if (k === c.length) this.#chunks.shift();
+          else this.#chunks[i] = c.subarray(k);
         } else i++;
       }
     }
-    if (!peek) this.buffered -= n;
+    if (!peek) this.#buffered -= n;
     return out;
   }
 }

@@ -83,57 +83,60 @@ export class SecureChannel extends TypedEmitter<SecureChannelEvents> {
   remote: Uint8Array | null = null;
   /** Noise handshake hash, once open: binds application proofs to this session. */
   handshakeHash: Uint8Array | null = null;
-  private phase: Phase = 'handshake';
-  private noise: NoiseState | null;
-  private step = 0;
-  private tx: CipherState | null = null;
-  private rx: CipherState | null = null;
-  private readonly decoder: FrameDecoder;
-  private pending = 0;
-  private lastSeen = Date.now();
-  private timers: NodeJS.Timeout[] = [];
-  private readonly opts: Required<ChannelOptions>;
-  private readonly expectedRemote: Uint8Array | null;
-  private readonly identity: NodeIdentity;
+  #phase: Phase = 'handshake';
+  #noise: NoiseState | null;
+  #step = 0;
+  #tx: CipherState | null = null;
+  #rx: CipherState | null = null;
+  readonly #decoder: FrameDecoder;
+  #pending = 0;
+  #lastSeen = Date.now();
+  #timers: NodeJS.Timeout[] = [];
+  readonly #opts: Required<ChannelOptions>;
+  readonly #expectedRemote: Uint8Array | null;
+  readonly #identity: NodeIdentity;
+
+  readonly #ws: WebSocket;
 
   constructor(
-    private readonly ws: WebSocket,
+    ws: WebSocket,
     identity: NodeIdentity,
     role: { initiator: boolean; expectedRemote?: Uint8Array | null },
     opts: ChannelOptions = {},
   ) {
     super();
-    this.identity = identity;
+    this.#ws = ws;
+    this.#identity = identity;
     this.initiator = role.initiator;
-    this.expectedRemote = role.expectedRemote ?? null;
-    this.opts = {
+    this.#expectedRemote = role.expectedRemote ?? null;
+    this.#opts = {
       handshakeTimeoutMs: opts.handshakeTimeoutMs ?? 10_000,
       keepaliveMs: opts.keepaliveMs ?? 15_000,
       idleTimeoutMs: opts.idleTimeoutMs ?? 45_000,
       maxFrameBytes: opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       highWaterBytes: opts.highWaterBytes ?? 4 * 1024 * 1024,
     };
-    this.decoder = new FrameDecoder(this.opts.maxFrameBytes);
-    this.noise = new NoiseState('XX', this.initiator, identity.noiseKeyPair());
-    this.noise.initialise(PROLOGUE);
+    this.#decoder = new FrameDecoder(this.#opts.maxFrameBytes);
+    this.#noise = new NoiseState('XX', this.initiator, identity.noiseKeyPair());
+    this.#noise.initialise(PROLOGUE);
     ws.binaryType = 'nodebuffer';
-    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    ws.on('close', () => this.finish('remote', 'socket closed'));
-    ws.on('error', (err) => this.finish('socket-error', err.message));
-    ws.on('pong', () => (this.lastSeen = Date.now()));
-    ws.on('ping', () => (this.lastSeen = Date.now()));
-    this.timers.push(setTimeout(() => this.fail('handshake-timeout', 'handshake not finished in time'), this.opts.handshakeTimeoutMs));
-    if (this.initiator) this.sendHandshake(new Uint8Array(0));
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('close', () => this.#finish('remote', 'socket closed'));
+    ws.on('error', (err) => this.#finish('socket-error', err.message));
+    ws.on('pong', () => (this.#lastSeen = Date.now()));
+    ws.on('ping', () => (this.#lastSeen = Date.now()));
+    this.#timers.push(setTimeout(() => this.#fail('handshake-timeout', 'handshake not finished in time'), this.#opts.handshakeTimeoutMs));
+    if (this.initiator) this.#sendHandshake(new Uint8Array(0));
   }
 
   /** True once the handshake is complete and until close. */
   get isOpen(): boolean {
-    return this.phase === 'open';
+    return this.#phase === 'open';
   }
 
   /** Bytes handed to the socket but not yet flushed. */
   get bufferedBytes(): number {
-    return this.pending;
+    return this.#pending;
   }
 
   /**
@@ -141,8 +144,8 @@ export class SecureChannel extends TypedEmitter<SecureChannelEvents> {
    * (the frame is still queued). Throws only on misuse (not open, frame above the limit).
    */
   send(type: number, payload: Uint8Array): boolean {
-    if (this.phase !== 'open') throw new Error('channel is not open');
-    if (payload.length + 1 > this.opts.maxFrameBytes) throw new RangeError('frame above maxFrameBytes');
+    if (this.#phase !== 'open') throw new Error('channel is not open');
+    if (payload.length + 1 > this.#opts.maxFrameBytes) throw new RangeError('frame above maxFrameBytes');
     const header = encodeFrameHeader(type, payload.length);
     // cut header+payload into plaintext chunks without concatenating the whole frame
     let off = 0;
@@ -158,149 +161,149 @@ export class SecureChannel extends TypedEmitter<SecureChannelEvents> {
       }
       const pStart = Math.max(0, off + w - FRAME_HEADER_BYTES);
       chunk.set(payload.subarray(pStart, pStart + (n - w)), w);
-      this.sendEncrypted(chunk);
+      this.#sendEncrypted(chunk);
       off += n;
     }
-    return this.pending < this.opts.highWaterBytes;
+    return this.#pending < this.#opts.highWaterBytes;
   }
 
   /** Closes the channel (idempotent). */
   close(reason: CloseReason = 'local', detail = ''): void {
-    this.finish(reason, detail);
+    this.#finish(reason, detail);
   }
 
-  private sendEncrypted(plaintext: Uint8Array): void {
-    const tx = this.tx!;
+  #sendEncrypted(plaintext: Uint8Array): void {
+    const tx = this.#tx!;
     if (tx.nonce >= NONCE_LIMIT) {
-      this.fail('nonce-exhausted', 'too many messages on one session');
+      this.#fail('nonce-exhausted', 'too many messages on one session');
       return;
     }
     const ct = tx.encrypt(plaintext);
-    this.pending += ct.length;
-    this.ws.send(ct, { binary: true }, () => {
-      this.pending -= ct.length;
-      if (this.pending <= this.opts.highWaterBytes / 2 && this.phase === 'open') this.emit('drain');
+    this.#pending += ct.length;
+    this.#ws.send(ct, { binary: true }, () => {
+      this.#pending -= ct.length;
+      if (this.#pending <= this.#opts.highWaterBytes / 2 && this.#phase === 'open') this.emit('drain');
     });
   }
 
-  private sendHandshake(payload: Uint8Array): void {
-    const msg = this.noise!.send(payload);
-    this.ws.send(msg, { binary: true });
-    this.step++;
+  #sendHandshake(payload: Uint8Array): void {
+    const msg = this.#noise!.send(payload);
+    this.#ws.send(msg, { binary: true });
+    this.#step++;
   }
 
-  private hello(): Uint8Array {
+  #hello(): Uint8Array {
     const out = new Uint8Array(1 + PUBLIC_KEY_BYTES);
     out[0] = HELLO_VERSION;
-    out.set(this.identity.publicKey, 1);
+    out.set(this.#identity.publicKey, 1);
     return out;
   }
 
   /** Checks the peer's hello payload against the static key Noise authenticated. */
-  private checkHello(payload: Uint8Array, rs: Uint8Array | null): Uint8Array | null {
+  #checkHello(payload: Uint8Array, rs: Uint8Array | null): Uint8Array | null {
     if (payload.length !== 1 + PUBLIC_KEY_BYTES || payload[0] !== HELLO_VERSION || !rs) return null;
     const ed = payload.slice(1);
     const x = ed25519PublicToX25519(ed);
     return x && equalBytes(x, rs) ? ed : null;
   }
 
-  private onMessage(data: RawData, isBinary: boolean): void {
-    if (this.phase === 'closed') return;
-    this.lastSeen = Date.now();
-    if (!isBinary) return this.fail('text-message', 'text frames are not allowed');
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#phase === 'closed') return;
+    this.#lastSeen = Date.now();
+    if (!isBinary) return this.#fail('text-message', 'text frames are not allowed');
     const buf = data as Buffer;
-    if (this.phase === 'handshake') this.onHandshake(buf);
-    else this.onTransport(buf);
+    if (this.#phase === 'handshake') this.#onHandshake(buf);
+    else this.#onTransport(buf);
   }
 
-  private onHandshake(msg: Uint8Array): void {
-    const noise = this.noise!;
+  #onHandshake(msg: Uint8Array): void {
+    const noise = this.#noise!;
     let payload: Uint8Array;
     try {
       payload = noise.recv(msg);
     } catch {
-      return this.fail('bad-handshake', 'handshake message rejected');
+      return this.#fail('bad-handshake', 'handshake message rejected');
     }
-    this.step++;
+    this.#step++;
     // initiator: got msg2 (responder's identity); responder: got msg1 (nothing yet) or msg3
     if (this.initiator) {
-      const remote = this.checkHello(payload, noise.rs);
-      if (!remote) return this.fail('bad-handshake', 'responder identity does not match its static key');
-      if (this.expectedRemote && !equalBytes(remote, this.expectedRemote)) {
-        return this.fail('unexpected-identity', 'responder is not the expected node');
+      const remote = this.#checkHello(payload, noise.rs);
+      if (!remote) return this.#fail('bad-handshake', 'responder identity does not match its static key');
+      if (this.#expectedRemote && !equalBytes(remote, this.#expectedRemote)) {
+        return this.#fail('unexpected-identity', 'responder is not the expected node');
       }
-      this.sendHandshake(this.hello());
+      this.#sendHandshake(this.#hello());
       this.remote = remote;
-    } else if (this.step === 1) {
-      if (payload.length !== 0) return this.fail('bad-handshake', 'unexpected payload in message 1');
-      return this.sendHandshake(this.hello());
+    } else if (this.#step === 1) {
+      if (payload.length !== 0) return this.#fail('bad-handshake', 'unexpected payload in message 1');
+      return this.#sendHandshake(this.#hello());
     } else {
-      const remote = this.checkHello(payload, noise.rs);
-      if (!remote) return this.fail('bad-handshake', 'initiator identity does not match its static key');
+      const remote = this.#checkHello(payload, noise.rs);
+      if (!remote) return this.#fail('bad-handshake', 'initiator identity does not match its static key');
       this.remote = remote;
     }
-    if (noise.complete) this.onComplete(noise);
+    if (noise.complete) this.#onComplete(noise);
   }
 
-  private onComplete(noise: NoiseState): void {
-    this.tx = new CipherState(noise.tx!);
-    this.rx = new CipherState(noise.rx!);
+  #onComplete(noise: NoiseState): void {
+    this.#tx = new CipherState(noise.tx!);
+    this.#rx = new CipherState(noise.rx!);
     this.handshakeHash = noise.hash!.slice();
-    this.noise = null;
-    this.phase = 'open';
-    clearTimeout(this.timers[0]);
-    this.timers.push(setInterval(() => this.tick(), Math.max(10, Math.min(this.opts.keepaliveMs, this.opts.idleTimeoutMs / 3))));
+    this.#noise = null;
+    this.#phase = 'open';
+    clearTimeout(this.#timers[0]);
+    this.#timers.push(setInterval(() => this.#tick(), Math.max(10, Math.min(this.#opts.keepaliveMs, this.#opts.idleTimeoutMs / 3))));
     this.emit('open', this.remote!);
   }
 
-  private onTransport(msg: Uint8Array): void {
+  #onTransport(msg: Uint8Array): void {
     let plain: Uint8Array;
     try {
-      if (this.rx!.nonce >= NONCE_LIMIT) return this.fail('nonce-exhausted', 'too many messages on one session');
-      plain = this.rx!.decrypt(msg);
+      if (this.#rx!.nonce >= NONCE_LIMIT) return this.#fail('nonce-exhausted', 'too many messages on one session');
+      plain = this.#rx!.decrypt(msg);
     } catch {
-      return this.fail('decrypt-failed', 'message failed authentication');
+      return this.#fail('decrypt-failed', 'message failed authentication');
     }
-    const { frames, error } = this.decoder.push(plain);
+    const { frames, error } = this.#decoder.push(plain);
     for (const f of frames) {
-      if (this.phase !== 'open') return;
+      if (this.#phase !== 'open') return;
       this.emit('frame', f.type, f.payload);
     }
-    if (error) this.fail(error, 'bad frame stream');
+    if (error) this.#fail(error, 'bad frame stream');
   }
 
-  private tick(): void {
-    const silent = Date.now() - this.lastSeen;
-    if (silent >= this.opts.idleTimeoutMs) return this.fail('idle-timeout', `no traffic for ${silent} ms`);
-    if (silent >= this.opts.keepaliveMs) {
+  #tick(): void {
+    const silent = Date.now() - this.#lastSeen;
+    if (silent >= this.#opts.idleTimeoutMs) return this.#fail('idle-timeout', `no traffic for ${silent} ms`);
+    if (silent >= this.#opts.keepaliveMs) {
       try {
-        this.ws.ping();
+        this.#ws.ping();
       } catch {
         // socket already closing: the close event follows
       }
     }
   }
 
-  private fail(reason: CloseReason, detail: string): void {
-    this.finish(reason, detail);
+  #fail(reason: CloseReason, detail: string): void {
+    this.#finish(reason, detail);
   }
 
-  private finish(reason: CloseReason, detail: string): void {
-    if (this.phase === 'closed') return;
-    this.phase = 'closed';
-    for (const t of this.timers) clearTimeout(t);
-    this.timers = [];
-    this.noise = null;
-    this.tx = null;
-    this.rx = null;
+  #finish(reason: CloseReason, detail: string): void {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers = [];
+    this.#noise = null;
+    this.#tx = null;
+    this.#rx = null;
     try {
       if (reason === 'local' || reason === 'remote') {
         // graceful: let queued frames flush, but never wait more than a second
-        this.ws.close(1000);
-        setTimeout(() => this.ws.terminate(), 1000).unref();
+        this.#ws.close(1000);
+        setTimeout(() => this.#ws.terminate(), 1000).unref();
       } else {
         // a misbehaving peer learns nothing about why it was dropped
-        this.ws.terminate();
+        this.#ws.terminate();
       }
     } catch {
       // already closed
