@@ -182,9 +182,27 @@ function validSec1Length(p: Uint8Array): boolean {
   return (p.length === 33 && (p[0] === 0x02 || p[0] === 0x03)) || (p.length === 65 && p[0] === 0x04);
 }
 
-/** Wraps tiny-secp256k1 so it keeps this module's contract (null, never a throw, for bad bytes). */
-export function wasmBackend(tiny: Tiny): Secp {
-  // tiny-secp256k1 throws on points that do not parse; convert to null.
+/**
+ * The raw operations of one libsecp256k1 build, all on 33-byte compressed output. They may throw
+ * or return null on bad input or at infinity; {@link libsecpBackend} has already checked lengths,
+ * prefixes and scalar ranges.
+ */
+interface LibsecpOps {
+  multiply(point: Uint8Array, scalar: Uint8Array): Uint8Array | null;
+  fromScalar(scalar: Uint8Array): Uint8Array | null;
+  add(a: Uint8Array, b: Uint8Array): Uint8Array | null;
+  /** `point + tweak·G` for a tweak in [1, n). */
+  addScalar(point: Uint8Array, tweak: Uint8Array): Uint8Array | null;
+  /** The compressed form of a valid point. */
+  compress(point: Uint8Array): Uint8Array;
+  isPoint(point: Uint8Array): boolean;
+}
+
+/**
+ * Wraps a libsecp256k1 build so it keeps this module's contract: null, never a throw, for bad
+ * bytes or a result at infinity (libsecp256k1 refuses those, which is exactly the null).
+ */
+function libsecpBackend(name: SecpBackendName, ops: LibsecpOps): Secp {
   const guard = (f: () => Uint8Array | null): Uint8Array | null => {
     try {
       return f();
@@ -197,36 +215,39 @@ export function wasmBackend(tiny: Tiny): Secp {
     return validSec1Length(p);
   };
   const backend: Secp = {
-    name: 'tiny-secp256k1',
+    name,
     sharedSecretPoint(s, p) {
       return backend.pointMultiply(p, s);
     },
     pointMultiply(p, s) {
       if (!point(p) || !scalar.isValid(s)) return null;
-      return guard(() => tiny.pointMultiply(p, s, true));
+      return guard(() => ops.multiply(p, s));
     },
     pointFromScalar(s) {
       if (!scalar.isValid(s)) return null;
-      return guard(() => tiny.pointFromScalar(s, true));
+      return guard(() => ops.fromScalar(s));
     },
     pointAdd(a, b) {
       if (!point(a) || !point(b)) return null;
-      return guard(() => tiny.pointAdd(a, b, true));
+      return guard(() => ops.add(a, b));
     },
     pointAddScalar(p, t) {
-      if (!point(p) || scalar.toBigInt(t) === null) return null;
-      return guard(() => tiny.pointAddScalar(p, t, true));
+      if (!point(p)) return null;
+      const tweak = scalar.toBigInt(t);
+      if (tweak === null) return null;
+      // A zero tweak leaves the point as it is; some libsecp256k1 builds refuse it.
+      return guard(() => (tweak === 0n ? ops.compress(p) : ops.addScalar(p, t)));
     },
     pointNegate(p) {
-      if (!point(p) || !tiny.isPoint(p)) return null;
-      const c = guard(() => tiny.pointCompress(p, true));
+      if (!point(p) || !ops.isPoint(p)) return null;
+      const c = guard(() => ops.compress(p));
       if (c === null) return null;
       const out = c.slice();
       out[0] = c[0] === 0x02 ? 0x03 : 0x02;
       return out;
     },
     isPoint(p) {
-      return point(p) && tiny.isPoint(p);
+      return point(p) && ops.isPoint(p);
     },
     liftX(x) {
       assertBytes(x, 'x');
@@ -234,10 +255,22 @@ export function wasmBackend(tiny: Tiny): Secp {
       const out = new Uint8Array(33);
       out[0] = 0x02;
       out.set(x, 1);
-      return tiny.isPoint(out) ? out : null;
+      return ops.isPoint(out) ? out : null;
     },
   };
   return backend;
+}
+
+/** Wraps tiny-secp256k1 (libsecp256k1 compiled to WASM). */
+export function wasmBackend(tiny: Tiny): Secp {
+  return libsecpBackend('tiny-secp256k1', {
+    multiply: (p, s) => tiny.pointMultiply(p, s, true),
+    fromScalar: (s) => tiny.pointFromScalar(s, true),
+    add: (a, b) => tiny.pointAdd(a, b, true),
+    addScalar: (p, t) => tiny.pointAddScalar(p, t, true),
+    compress: (p) => tiny.pointCompress(p, true),
+    isPoint: (p) => tiny.isPoint(p),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,68 +281,21 @@ export interface NativeSecp256k1 {
   publicKeyVerify(pubkey: Uint8Array): boolean;
   publicKeyCreate(seckey: Uint8Array, compressed?: boolean): Uint8Array;
   publicKeyConvert(pubkey: Uint8Array, compressed?: boolean): Uint8Array;
-  publicKeyNegate(pubkey: Uint8Array, compressed?: boolean): Uint8Array;
   publicKeyCombine(pubkeys: Uint8Array[], compressed?: boolean): Uint8Array;
   publicKeyTweakAdd(pubkey: Uint8Array, tweak: Uint8Array, compressed?: boolean): Uint8Array;
   publicKeyTweakMul(pubkey: Uint8Array, tweak: Uint8Array, compressed?: boolean): Uint8Array;
 }
 
-/** Wraps the native addon so it keeps this module's contract (null, never a throw, for bad bytes). */
+/** Wraps the native addon (libsecp256k1 built into a Node addon). */
 export function nativeBackend(lib: NativeSecp256k1): Secp {
-  const guard = (f: () => Uint8Array): Uint8Array | null => {
-    try {
-      return f();
-    } catch {
-      return null;
-    }
-  };
-  const point = (p: Uint8Array): boolean => {
-    assertBytes(p, 'point');
-    return validSec1Length(p);
-  };
-  const backend: Secp = {
-    name: 'native',
-    sharedSecretPoint(s, p) {
-      return backend.pointMultiply(p, s);
-    },
-    pointMultiply(p, s) {
-      if (!point(p) || !scalar.isValid(s)) return null;
-      return guard(() => lib.publicKeyTweakMul(p, s, true));
-    },
-    pointFromScalar(s) {
-      if (!scalar.isValid(s)) return null;
-      return guard(() => lib.publicKeyCreate(s, true));
-    },
-    pointAdd(a, b) {
-      if (!point(a) || !point(b)) return null;
-      // libsecp256k1 refuses a sum at infinity, which is exactly the contract's null.
-      return guard(() => lib.publicKeyCombine([a, b], true));
-    },
-    pointAddScalar(p, t) {
-      if (!point(p)) return null;
-      const tweak = scalar.toBigInt(t);
-      if (tweak === null) return null;
-      // A zero tweak leaves the point as it is; older libsecp256k1 builds refuse it.
-      if (tweak === 0n) return guard(() => lib.publicKeyConvert(p, true));
-      return guard(() => lib.publicKeyTweakAdd(p, t, true));
-    },
-    pointNegate(p) {
-      if (!point(p)) return null;
-      return guard(() => lib.publicKeyNegate(p, true));
-    },
-    isPoint(p) {
-      return point(p) && lib.publicKeyVerify(p);
-    },
-    liftX(x) {
-      assertBytes(x, 'x');
-      if (x.length !== 32) return null;
-      const out = new Uint8Array(33);
-      out[0] = 0x02;
-      out.set(x, 1);
-      return lib.publicKeyVerify(out) ? out : null;
-    },
-  };
-  return backend;
+  return libsecpBackend('native', {
+    multiply: (p, s) => lib.publicKeyTweakMul(p, s, true),
+    fromScalar: (s) => lib.publicKeyCreate(s, true),
+    add: (a, b) => lib.publicKeyCombine([a, b], true),
+    addScalar: (p, t) => lib.publicKeyTweakAdd(p, t, true),
+    compress: (p) => lib.publicKeyConvert(p, true),
+    isPoint: (p) => lib.publicKeyVerify(p),
+  });
 }
 
 /** Checks a backend against noble on fixed inputs; a WASM build that disagrees is not used. */
