@@ -165,7 +165,7 @@ async function benchReplication(dir: string, emit: Emit): Promise<void> {
   const port = (server.address() as AddressInfo).port;
   let round = 0;
   const ours = async (): Promise<number> => {
-    const intro = source.createInvite();
+    const intro = source.createIntroductionToken();
     const secs = await inWorker({
       role: 'sink',
       dbPath: join(dir, `sink-${round++}.sqlite`),

@@ -38,7 +38,7 @@ async function untilConnected(fn: () => Promise<void>, timeoutMs = 120_000): Pro
 
 /** Seconds for a new node to bootstrap from `source`'s invite at `endpoint` and hold all N entries. */
 async function replicateOnce(dir: string, source: PeerNode, endpoint: string, socks: TorSocksConnector | null): Promise<number> {
-  const intro = source.createInvite();
+  const intro = source.createIntroductionToken();
   const sink = new PeerNode({
     seed: randomBytes(32), dbPath: join(dir, `sink-${toHex(randomBytes(4))}.sqlite`),
     ...(socks ? { route: (_url: string, peer: Uint8Array) => ({ agent: socks.agent(peer) }) } : {}),

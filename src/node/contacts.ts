@@ -21,7 +21,7 @@ export interface Contact {
 }
 
 /** A pending or used invite. */
-export interface InviteRow {
+export interface IntroductionTokenRow {
   readonly tokenId: Uint8Array;
   readonly createdAt: number;
   readonly expiresAt: number;
@@ -96,7 +96,7 @@ export class ContactStore {
       setEndpoints: db.prepare('UPDATE contacts SET endpoints = ?, whereabouts_seq = ? WHERE node = ?'),
       seen: db.prepare('UPDATE contacts SET last_seen = ? WHERE node = ?'),
       insertInvite: db.prepare('INSERT INTO invites (token_id, created_at, expires_at) VALUES (?, ?, ?)'),
-      getInvite: db.prepare('SELECT * FROM invites WHERE token_id = ?'),
+      getIntroductionToken: db.prepare('SELECT * FROM invites WHERE token_id = ?'),
       useInvite: db.prepare('UPDATE invites SET used_at = ?, used_by = ? WHERE token_id = ? AND used_at IS NULL AND expires_at > ?'),
       follows: db.prepare('SELECT feed FROM follows').pluck(),
       follow: db.prepare('INSERT OR IGNORE INTO follows (feed) VALUES (?)'),
@@ -147,12 +147,12 @@ export class ContactStore {
     this.#cache.set(toHex(node), { ...c, lastSeen: at });
   }
 
-  createInvite(tokenId: Uint8Array, expiresAt: number): void {
+  createIntroductionToken(tokenId: Uint8Array, expiresAt: number): void {
     this.#st.insertInvite.run(tokenId, Date.now(), expiresAt);
   }
 
-  getInvite(tokenId: Uint8Array): InviteRow | null {
-    const r = this.#st.getInvite.get(tokenId) as Row | undefined;
+  getIntroductionToken(tokenId: Uint8Array): IntroductionTokenRow | null {
+    const r = this.#st.getIntroductionToken.get(tokenId) as Row | undefined;
     if (!r) return null;
     return {
       tokenId: u8(r.token_id),
@@ -163,7 +163,7 @@ export class ContactStore {
   }
 
   /** Atomically marks an unused, unexpired invite used. False if it was used or expired meanwhile. */
-  consumeInvite(tokenId: Uint8Array, by: Uint8Array, now = Date.now()): boolean {
+  consumeIntroductionToken(tokenId: Uint8Array, by: Uint8Array, now = Date.now()): boolean {
     return this.#st.useInvite.run(now, by, tokenId, now).changes === 1;
   }
 

@@ -98,7 +98,7 @@ export function issueNodeIntroduction(opts: IssueNodeIntroductionOptions): NodeI
   try {
     const contacts = new ContactStore(db);
     const endpoints = opts.endpoints ?? new ReachabilityStore(db).endpoints();
-    const issued = issueIntroductionToken(identity, endpoints, nodeExpiryMs(carried), (id, exp) => contacts.createInvite(id, exp));
+    const issued = issueIntroductionToken(identity, endpoints, nodeExpiryMs(carried), (id, exp) => contacts.createIntroductionToken(id, exp));
     wipe(issued.token);
     return { nodeKey: issued.pairwiseKey, token: issued.dropToken, expiresAt: carried, endpoints: [...endpoints] };
   } finally {

@@ -346,7 +346,7 @@ class NodeRuntime implements NodeService {
 
   async #sendBeacon(contact: Uint8Array, recipient: string, hints: string[], endpoints: string[]): Promise<void> {
     const carried = carriedExpiry(Math.floor((Date.now() + (this.#opts.beaconTtlMs ?? 30 * DAY_MS)) / 1000));
-    const invite = this.node.createInvite({ ttlMs: introductionTokenTtlMs(carried) });
+    const invite = this.node.createIntroductionToken({ ttlMs: introductionTokenTtlMs(carried) });
     try {
       const sent = await sendDrop(this.#wallet, {
         recipient, payload: { nodeKey: invite.pairwiseKey, token: invite.dropToken, expiresAt: carried, endpoints: hints }, feeRate: await this.#ctx.defaultFeeRate(),

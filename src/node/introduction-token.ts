@@ -77,7 +77,7 @@ export interface IssuedIntroductionToken extends Introduction {
 
 /**
  * Issues a single-use invite: draws a drop token, records (tokenId, expiry) through `record` and
- * returns the introduction. Used by `PeerNode.createInvite` and by processes that only hold the
+ * returns the introduction. Used by `PeerNode.createIntroductionToken` and by processes that only hold the
  * node's database (`deaddrop drop send` without a running daemon).
  */
 export function issueIntroductionToken(

@@ -75,14 +75,14 @@ export class InviteHandshake {
       ch.send(MSG.REFUSED, Uint8Array.of(REFUSAL.INVITE_INVALID));
       return false;
     }
-    const row = contacts.getInvite(m.tokenId);
+    const row = contacts.getIntroductionToken(m.tokenId);
     const { token, pairwise } = introductionTokenSecrets(identity, m.tokenId);
     const ok =
       row !== null &&
       row.usedAt === null &&
       row.expiresAt > Date.now() &&
       equalBytes(tokenProof(token, ch.handshakeHash!), m.mac) &&
-      contacts.consumeInvite(m.tokenId, joiner);
+      contacts.consumeIntroductionToken(m.tokenId, joiner);
     if (!ok) {
       ch.send(MSG.REFUSED, Uint8Array.of(REFUSAL.INVITE_INVALID));
       return false;

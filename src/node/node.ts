@@ -107,7 +107,7 @@ export type PeerNodeEvents = {
  * @example
  * const node = new PeerNode({ seed, dbPath: 'node.sqlite' })
  * await node.ready()
- * const intro = node.createInvite()          // goes into a dead drop
+ * const intro = node.createIntroductionToken()          // goes into a dead drop
  * await other.bootstrapFromIntroduction(intro)
  * node.append({ header: { type: 'post' }, body: utf8('hi') })
  */
@@ -282,12 +282,12 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
    * Creates a single-use invite. The result goes into an introduction drop; the node that finds it
    * calls `bootstrapFromIntroduction` with it.
    */
-  createInvite(opts: { ttlMs?: number } = {}): IssuedIntroductionToken {
+  createIntroductionToken(opts: { ttlMs?: number } = {}): IssuedIntroductionToken {
     const ttl = opts.ttlMs ?? this.#opts.introductionTokenTtlMs ?? 7 * 24 * 3600_000;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new RangeError('ttlMs: expected a positive number');
     this.#live();
     const contacts = this.#contacts;
-    return issueIntroductionToken(this.identity, this.endpoints, Date.now() + ttl, (tokenId, expiresAt) => contacts.createInvite(tokenId, expiresAt));
+    return issueIntroductionToken(this.identity, this.endpoints, Date.now() + ttl, (tokenId, expiresAt) => contacts.createIntroductionToken(tokenId, expiresAt));
   }
 
   /**

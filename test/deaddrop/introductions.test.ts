@@ -75,11 +75,11 @@ describe('IntroductionLedger', () => {
     const db = openNodeDatabase(nodeDbPath(dir));
     try {
       const contacts = new ContactStore(db);
-      const row = contacts.getInvite(dropTokenId(one.token));
+      const row = contacts.getIntroductionToken(dropTokenId(one.token));
       expect(row?.expiresAt).toBe(one.expiresAt! * 1000);
       expect(row?.usedAt).toBeNull();
-      expect(contacts.getInvite(dropTokenId(two.token))).not.toBeNull();
-      expect(contacts.getInvite(dropTokenId(new Uint8Array(8)))).toBeNull();
+      expect(contacts.getIntroductionToken(dropTokenId(two.token))).not.toBeNull();
+      expect(contacts.getIntroductionToken(dropTokenId(new Uint8Array(8)))).toBeNull();
     } finally {
       db.close();
     }

@@ -37,7 +37,7 @@ describe('PeerNode lifecycle', () => {
     await sleep(50);
     expect(leftOver(before)).toEqual([]);
     expect(() => node.store).toThrow(/closed/);
-    expect(() => node.createInvite()).toThrow(/closed/);
+    expect(() => node.createIntroductionToken()).toThrow(/closed/);
     await expect(node.ready()).rejects.toMatchObject({ code: 'CLOSED' });
   });
 

@@ -76,7 +76,7 @@ function connectedTo(a: PeerNode, b: PeerNode): boolean {
 
 /** `inviter` creates an invite and `joiner` uses it. */
 async function introduce(inviter: PeerNode, joiner: PeerNode): Promise<void> {
-  const intro = inviter.createInvite();
+  const intro = inviter.createIntroductionToken();
   const added = next(inviter, 'contact.added');
   await joiner.bootstrapFromIntroduction(intro);
   await added;
@@ -131,23 +131,23 @@ describe('three nodes on loopback', () => {
 describe('invite tokens', () => {
   it('are single-use, expire, and must be proven; the inviter stays up', async () => {
     const [a, b, c, d] = await Promise.all([start('alice'), start('bob'), start('carol'), start('dave')]);
-    const intro = a.createInvite();
+    const intro = a.createIntroductionToken();
     await b.bootstrapFromIntroduction(intro);
     // replay by someone else
     await expectCode(c.bootstrapFromIntroduction(intro), 'REJECTED');
     // replay by the same joiner is refused too, and the two stay (or get back) connected
     await expectCode(b.bootstrapFromIntroduction(intro), 'REJECTED');
     await waitUntil(() => connectedTo(a, b) && connectedTo(b, a), 'connectedTo(a, b) && connectedTo(b, a)', { timeoutMs: 5_000, intervalMs: 10 });
-    const expired = a.createInvite({ ttlMs: 1 });
+    const expired = a.createIntroductionToken({ ttlMs: 1 });
     await new Promise((r) => setTimeout(r, 20));
     await expectCode(c.bootstrapFromIntroduction(expired), 'REJECTED');
     // a guessed secret
-    const fresh = a.createInvite();
+    const fresh = a.createIntroductionToken();
     const forged = fresh.token.slice();
     forged[31] = forged[31]! ^ 1;
     await expectCode(c.bootstrapFromIntroduction({ ...fresh, token: forged }), 'REJECTED');
     // an introduction whose pairwise key the inviter does not own: the joiner refuses it
-    const other = a.createInvite();
+    const other = a.createIntroductionToken();
     await expect(d.bootstrapFromIntroduction({ ...other, pairwiseKey: sha256(utf8('not it')) })).rejects.toMatchObject({
       code: 'REJECTED',
     });
@@ -265,7 +265,7 @@ describe('bad peers against a node', () => {
   it('a contact that sends a badly signed entry is dropped', async () => {
     const a = await start('alice');
     const mallory = NodeIdentity.fromSeed(seedOf('mallory'));
-    const intro = a.createInvite();
+    const intro = a.createIntroductionToken();
     const ch = await dial(intro.endpoints[0]!, mallory);
     const accepted = new Promise<number>((resolve) => ch.on('frame', (type) => resolve(type)));
     ch.send(MSG.INVITE, encodeInvite({ tokenId: intro.token.subarray(0, 16), mac: tokenProof(intro.token, ch.handshakeHash!), endpoints: [] }));

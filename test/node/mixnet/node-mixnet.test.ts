@@ -53,7 +53,7 @@ describe('mixnet on peer nodes: descriptors through replication, messages betwee
     all.push(pa, pb, ...mixes, alice);
     const nodes = [pa, pb, ...mixes, alice, bob];
     for (let i = 0; i < nodes.length; i++) {
-      for (let j = i + 1; j < nodes.length; j++) await nodes[j]!.node.bootstrapFromIntroduction(nodes[i]!.node.createInvite());
+      for (let j = i + 1; j < nodes.length; j++) await nodes[j]!.node.bootstrapFromIntroduction(nodes[i]!.node.createIntroductionToken());
     }
     // Every node verified the five descriptors it received by replication; Bob announced his provider.
     for (const r of nodes) await waitUntil(() => (r.mix.directory.descriptors().length === 5 ? true : undefined), 'descriptors replicated');
