@@ -175,17 +175,21 @@ export class MixDirectory {
 
   /**
    * A 5-hop route: `from` provider, one random mix per layer, `to` provider; `delays` gives each
-   * hop's delay in ms. Throws {@link TooFewMixes} when a provider or a layer is missing.
+   * hop's delay in ms. `pick`, when given, narrows each layer's mixes before the random choice
+   * (the service passes the mixes its loops found healthy). Throws {@link TooFewMixes} when a
+   * provider or a layer is missing.
    */
-  route(from: Uint8Array, to: Uint8Array, delays: readonly number[]): RouteHop[] {
+  route(from: Uint8Array, to: Uint8Array, delays: readonly number[], pick?: (layer: MixDescriptor[]) => MixDescriptor[]): RouteHop[] {
     const entry = this.get(from);
     const exit = this.get(to);
     if (!entry?.provider) throw new TooFewMixes('no verified descriptor of the entry provider');
     if (!exit?.provider) throw new TooFewMixes('no verified descriptor of the exit provider');
     const mixes: MixDescriptor[] = [];
     for (let l = 1; l <= MIX_LAYERS; l++) {
-      const choices = this.layer(l);
-      if (choices.length === 0) throw new TooFewMixes(`no mix in layer ${l}`);
+      const all = this.layer(l);
+      if (all.length === 0) throw new TooFewMixes(`no mix in layer ${l}`);
+      const narrowed = pick ? pick(all) : all;
+      const choices = narrowed.length === 0 ? all : narrowed;
       mixes.push(choices[randomInt(choices.length)]!);
     }
     return [entry, ...mixes, exit].map((d, i) => ({ address: d.address, publicKey: d.mixKey, delayMs: delays[i] ?? 0 }));

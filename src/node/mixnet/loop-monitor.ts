@@ -36,6 +36,36 @@ export interface HopLoss extends LoopCounts {
   readonly address: string;
 }
 
+/** Recent loop loss of one hop. */
+export interface HopHealth {
+  /** Finished loops in the window (at most WINDOW). */
+  readonly loops: number;
+  /** lost / loops. */
+  readonly rate: number;
+}
+
+/** Loops a mix must have finished before its loss can count against it. */
+export const SUSPECT_MIN_LOOPS = 10;
+/** Loss rate from which a mix may be avoided. */
+export const SUSPECT_LOSS = 0.5;
+
+/**
+ * The mixes of one layer worth routing through: those not suspected of dropping traffic. A mix is
+ * suspected when, over at least {@link SUSPECT_MIN_LOOPS} recent loops, it lost at least
+ * {@link SUSPECT_LOSS} of them and at least twice as much as the best measured mix of its layer.
+ * The comparison is within the layer because a loop's loss counts against every hop of its route:
+ * an honest mix that shares routes with a dropping one loses loops too, but no more than its
+ * honest peers do. When every mix would be avoided, all are kept: a message has to go somewhere,
+ * and cover loops go on measuring every mix, so one that stops dropping is used again.
+ */
+export function healthyMixes<T extends { readonly address: Uint8Array }>(layer: readonly T[], health: (address: string) => HopHealth | null): T[] {
+  const measured = layer.map((m) => ({ m, h: health(toHex(m.address)) }));
+  const rates = measured.filter((x) => x.h !== null && x.h.loops >= SUSPECT_MIN_LOOPS).map((x) => x.h!.rate);
+  const best = rates.length === 0 ? 0 : Math.min(...rates);
+  const kept = measured.filter(({ h }) => h === null || h.loops < SUSPECT_MIN_LOOPS || h.rate < SUSPECT_LOSS || h.rate < 2 * best).map((x) => x.m);
+  return kept.length === 0 ? [...layer] : kept;
+}
+
 export interface LoopReport extends LoopCounts {
   /** Loops still in flight (neither back nor timed out). */
   readonly pending: number;
@@ -58,6 +88,11 @@ class Tally {
     else this.lost++;
     this.#recent.push(ok);
     if (this.#recent.length > WINDOW) this.#recent.shift();
+  }
+
+  /** Finished loops in the window, and how many of them were lost. */
+  recent(): { readonly loops: number; readonly lost: number } {
+    return { loops: this.#recent.length, lost: this.#recent.filter((ok) => !ok).length };
   }
 
   counts(): LoopCounts {
@@ -131,6 +166,14 @@ export class LoopMonitor {
       if (p.at > limit) break; // insertion order is send order
       this.#finish(key, false);
     }
+  }
+
+  /** The loss of hop `address` (hex) over its recent finished loops; null before any finished. */
+  hopLoss(address: string): HopHealth | null {
+    const t = this.#hops.get(address);
+    if (!t) return null;
+    const { loops, lost } = t.recent();
+    return loops === 0 ? null : { loops, rate: lost / loops };
   }
 
   #hop(h: string): Tally {

@@ -19,7 +19,8 @@ import { randomBytes } from 'node:crypto';
 import type { NodeIdentity } from '../identity.js';
 import type { EntryDraft, LogEntry } from '../log/codec.js';
 import { MixClient } from './client.js';
-import { DEFAULT_EPOCH_MS, MixDirectory, descriptorDraft, mailboxDraft } from './directory.js';
+import { DEFAULT_EPOCH_MS, MixDirectory, descriptorDraft, mailboxDraft, type MixDescriptor } from './directory.js';
+import { healthyMixes } from './loop-monitor.js';
 import { MixNode } from './mix-node.js';
 import type { PacketEvent } from './mix-node.js';
 import { MixKeyring } from './replay.js';
@@ -317,6 +318,11 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     this.#keep({ id: randomBytes(16).toString('hex'), direction: 'in', contact: s.contact, text: plain.text, at: this.#now(), canReply: false, inReplyTo: s.messageId });
   }
 
+  readonly #healthy = (layer: MixDescriptor[]): MixDescriptor[] => {
+    const monitor = this.#cover?.monitor;
+    return monitor ? healthyMixes(layer, (a) => monitor.hopLoss(a)) : layer;
+  };
+
   #delays(): number[] {
     return routeDelaysMs(5, this.#o.meanDelayMs ?? 50);
   }
@@ -332,8 +338,9 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     if (!client || !home) throw new Error('mixnet: no link to a provider yet');
     const exit = this.directory.providerOf(contact);
     if (!exit) throw new Error('mixnet: the contact has announced no provider');
-    const route = this.directory.route(home, exit, this.#delays());
-    const back = this.directory.route(exit, home, this.#delays());
+    // Real messages and their SURBs avoid mixes the loops caught dropping traffic.
+    const route = this.directory.route(home, exit, this.#delays(), this.#healthy);
+    const back = this.directory.route(exit, home, this.#delays(), this.#healthy);
     const { surb, secret } = createSurb(back, this.#o.identity.publicKey);
     const id = randomBytes(16).toString('hex');
     const body = sealMessage(this.#o.identity, contact, text, encodeSurb(surb));

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
 import { isDropMailbox } from '../../../src/node/mixnet/cover.js';
 import { descriptorDraft } from '../../../src/node/mixnet/directory.js';
-import { LoopMonitor } from '../../../src/node/mixnet/loop-monitor.js';
+import { healthyMixes, LoopMonitor, SUSPECT_MIN_LOOPS } from '../../../src/node/mixnet/loop-monitor.js';
 import type { LoopReport } from '../../../src/node/mixnet/loop-monitor.js';
 import { PACKET_BYTES } from '../../../src/node/mixnet/params.js';
 import { DEFAULT_COVER_RATE, mixnetOptions } from '../../../src/node/mixnet/options.js';
@@ -63,6 +63,27 @@ describe('loop monitor', () => {
     expect(hop(b).lossRate).toBe(0);
     expect(hop(c).lossRate).toBe(0.5);
     expect(r.routes[0]).toMatchObject({ hops: [hex(a), hex(c)], sent: 2, lost: 1, lossRate: 0.5 });
+  });
+});
+
+describe('healthy mixes', () => {
+  const mix = (n: number): { address: Uint8Array } => ({ address: Uint8Array.of(n) });
+  const [a, b, c] = [mix(1), mix(2), mix(3)];
+  const health = (table: Record<string, { loops: number; rate: number }>) => (address: string) => table[address] ?? null;
+
+  it('avoids a mix that loses at least half its loops and twice as many as its best peer', () => {
+    expect(healthyMixes([a, b], health({ '01': { loops: 50, rate: 1 }, '02': { loops: 50, rate: 0 } }))).toEqual([b]);
+    expect(healthyMixes([a, b, c], health({ '01': { loops: 50, rate: 0.6 }, '02': { loops: 50, rate: 0.25 } }))).toEqual([b, c]);
+  });
+
+  it('keeps a mix whose loss its peers share (routes through a dropping mix in another layer), one measured too little, and one never measured', () => {
+    expect(healthyMixes([a, b], health({ '01': { loops: 50, rate: 0.5 }, '02': { loops: 50, rate: 0.5 } }))).toEqual([a, b]);
+    expect(healthyMixes([a, b], health({ '01': { loops: SUSPECT_MIN_LOOPS - 1, rate: 1 }, '02': { loops: 50, rate: 0 } }))).toEqual([a, b]);
+    expect(healthyMixes([a, b], health({ '02': { loops: 50, rate: 0 } }))).toEqual([a, b]);
+  });
+
+  it('keeps every mix when all would be avoided: a message has to go somewhere', () => {
+    expect(healthyMixes([a, b], health({ '01': { loops: 50, rate: 1 }, '02': { loops: 50, rate: 1 } }))).toEqual([a, b]);
   });
 });
 
@@ -182,4 +203,23 @@ describe('cover traffic and loop loss', () => {
       await app.close();
     }
   }, 60_000);
+
+  it('real messages and their replies avoid the mix the loops caught, so every one arrives', async () => {
+    // Alice's loops (previous test) found the black hole; Bob is a second client on the other provider.
+    const bob = await world.start({ home: providers[1]!.mixNode!.address });
+    await waitUntil(() => (bob.connected && world.directoryHasMailbox(bob.identityKey) ? true : undefined), 'Bob announced his provider');
+    const before = swallowed;
+    const N = 12;
+    // Without avoidance about half of these would take the black hole in layer 2 and vanish.
+    for (let i = 0; i < N; i++) alice.send(bob.identityKey, `message ${i}`);
+    const got = await waitUntil(() => {
+      const inbound = bob.messages().filter((m) => m.direction === 'in');
+      return inbound.length === N ? inbound : undefined;
+    }, 'every message reaches Bob', 30_000);
+    expect(new Set(got.map((m) => m.text)).size).toBe(N);
+    // The replies travel through SURBs Alice built with the same avoidance.
+    for (const m of got) bob.reply(m.id, `re: ${m.text}`);
+    await waitUntil(() => (alice.messages().filter((m) => m.direction === 'in').length === N ? true : undefined), 'every reply reaches Alice', 30_000);
+    expect(swallowed).toBe(before);
+  }, 90_000);
 });
