@@ -16,6 +16,7 @@ import { isDeaddropError } from '../../src/util/errors.js';
 import { btcSignerNetwork } from '../../src/util/network.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { waitUntil } from '../support/wait.js';
+import { expectCode } from '../support/errors.js';
 
 describe.each(chainNodes())('ElectrumX on %s', (kind) => {
   useNodeKind(kind);
@@ -55,8 +56,8 @@ describe.each(chainNodes())('ElectrumX on %s', (kind) => {
     it('declares what an Electrum server can and cannot do', async () => {
       expect(src.kind).toBe('electrum');
       expect(src.capabilities).toMatchObject({ fullBlocks: false, scriptHistory: true, push: true, mempool: false, anyTransaction: true });
-      await expect(src.getRawBlock('00'.repeat(32))).rejects.toMatchObject({ code: 'UNSUPPORTED' });
-      await expect(src.getMempoolTxids()).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+      await expectCode(src.getRawBlock('00'.repeat(32)), 'UNSUPPORTED');
+      await expectCode(src.getMempoolTxids(), 'UNSUPPORTED');
       expect(await src.network()).toBe('regtest');
     });
 
@@ -72,11 +73,11 @@ describe.each(chainNodes())('ElectrumX on %s', (kind) => {
       const fresh = new ElectrumSource(ex.host, ex.port, false, { expectedNetwork: 'regtest' });
       try {
         expect((await fresh.getBlockHeader(await node.rpc<string>('getblockhash', [3]))).height).toBe(3);
-        await expect(fresh.getBlockHeader('11'.repeat(32))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        await expectCode(fresh.getBlockHeader('11'.repeat(32)), 'NOT_FOUND');
       } finally {
         await fresh.close();
       }
-      await expect(src.getBlockHash(height + 1000)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expectCode(src.getBlockHash(height + 1000), 'NOT_FOUND');
       await waitUntil(() => events.find((e) => e.type === 'tip' && e.tip.hash === nodeHash), 'tip event', { timeoutMs: 15_000, intervalMs: 50 });
     });
 
@@ -185,8 +186,8 @@ describe.each(chainNodes())('ElectrumX on %s', (kind) => {
       await s.ready();
       await s.close();
       await s.close();
-      await expect(s.getTip()).rejects.toMatchObject({ code: 'CLOSED' });
-      await expect(s.ready()).rejects.toMatchObject({ code: 'CLOSED' });
+      await expectCode(s.getTip(), 'CLOSED');
+      await expectCode(s.ready(), 'CLOSED');
     });
   });
 });

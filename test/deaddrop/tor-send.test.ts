@@ -8,18 +8,12 @@ import { routeGroup } from '../../src/feature/routes.js';
 import { EventBus } from '../../src/util/event-bus.js';
 import { dropRoutes } from '../../src/deaddrop/routes.js';
 import type { TorSendState } from '../../src/deaddrop/tor-send.js';
+import { expectCode } from '../support/errors.js';
 
 const ONION = `ws://${onionAddress(new Uint8Array(32).fill(7))}.onion`;
 
 function failure(f: () => unknown): string {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DeaddropError);
-    expect((err as DeaddropError).code).toBe('BAD_INPUT');
-    return (err as Error).message;
-  }
-  throw new Error('expected a BAD_INPUT error');
+  return expectCode(f, 'BAD_INPUT').message;
 }
 
 describe('onion announced by an introduction', () => {

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sha256, utf8 } from '../../src/node/crypto.js';
 import { PeerNode } from '../../src/node/node.js';
 import { sleep } from '../../src/util/time.js';
+import { expectCode } from '../support/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dd-node-life-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -33,12 +34,12 @@ describe('PeerNode lifecycle', () => {
     // The constructor started opening; the port is not listening yet.
     expect(node.listeningPort).toBeNull();
     await node.close();
-    await expect(opening).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(opening, 'CLOSED');
     await sleep(50);
     expect(leftOver(before)).toEqual([]);
     expect(() => node.store).toThrow(/closed/);
     expect(() => node.createIntroductionToken()).toThrow(/closed/);
-    await expect(node.ready()).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(node.ready(), 'CLOSED');
   });
 
   it('the stores are usable before ready() resolves, and close after open leaves nothing either', async () => {

@@ -224,7 +224,7 @@ describe('ChannelServer lifecycle', () => {
     const id = NodeIdentity.fromSeed(randomBytes(32));
     const first = await ChannelServer.listen(id);
     const port = first.port;
-    await expect(ChannelServer.listen(id, { port })).rejects.toMatchObject({ code: 'BACKEND_UNREACHABLE' });
+    await expectCode(ChannelServer.listen(id, { port }), 'BACKEND_UNREACHABLE');
     await Promise.all([first.close(), first.close()]);
     await first.close();
     const again = await ChannelServer.listen(id, { port });

@@ -14,6 +14,7 @@ import { PaypubStore, Sealer } from '../../src/paypub/store.js';
 import { PaypubWatch } from '../../src/paypub/watch.js';
 import { sleep } from '../../src/util/time.js';
 import { FakeChain } from '../support/fake-chain.js';
+import { expectCode } from '../support/errors.js';
 
 /** A chain whose tip takes a while to answer, counting live subscriptions. */
 class SlowChain extends FakeChain {
@@ -59,12 +60,12 @@ describe('PaypubWatch lifecycle', () => {
     expect(chain.tipCalls).toBe(1);
     await watch.close();
     expect(chain.live).toBe(0);
-    await expect(opening).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(opening, 'CLOSED');
     const calls = chain.tipCalls;
     await sleep(100);
     expect(chain.tipCalls).toBe(calls); // no follower polling
     expect(timers()).toBeLessThanOrEqual(idle);
-    await expect(watch.ready()).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(watch.ready(), 'CLOSED');
   });
 
   it('close after a full open removes the subscription', async () => {

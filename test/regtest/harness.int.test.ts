@@ -11,6 +11,7 @@ import {
 import { isDeaddropError } from '../../src/util/errors.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { waitUntil } from '../support/wait.js';
+import { expectCode } from '../support/errors.js';
 
 describe.each(chainNodes())('regtest harness on %s', (kind) => {
   useNodeKind(kind);
@@ -228,7 +229,7 @@ describe.each(chainNodes())('regtest harness on %s', (kind) => {
       expect(saved).toMatchObject({ pid: up.pid, kind, rpcPort: up.rpcPort });
       expect(saved.fundingKey).toMatch(/^[0-9a-f]{64}$/);
 
-      await expect(startRegtestNode({ kind, datadir, detached: true })).rejects.toMatchObject({ code: 'CONFLICT' });
+      await expectCode(startRegtestNode({ kind, datadir, detached: true }), 'CONFLICT');
 
       const a = await attachRegtestNode(datadir);
       expect(a.pid).toBe(up.pid);
@@ -241,7 +242,7 @@ describe.each(chainNodes())('regtest harness on %s', (kind) => {
       expect(await stopRegtestNode(datadir)).toBe(true);
       await waitUntil(() => !alive(up.pid), `pid ${up.pid} to exit`, { timeoutMs: 10_000, intervalMs: 50 });
       expect(existsSync(state)).toBe(false);
-      await expect(attachRegtestNode(datadir)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expectCode(attachRegtestNode(datadir), 'NOT_FOUND');
       expect(await stopRegtestNode(datadir)).toBe(false);
 
       const again = await startRegtestNode({ kind, datadir, detached: true });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Lifecycle } from '../../src/util/lifecycle.js';
 import { sleep } from '../../src/util/time.js';
+import { expectCode } from '../support/errors.js';
 
 /** A component whose open takes two steps with an await between them, recording what runs. */
 function component(): { life: Lifecycle; running: Set<string>; calls: string[] } {
@@ -39,7 +40,7 @@ describe('Lifecycle', () => {
     expect(calls).toEqual(['open', 'close']);
     expect(life.closed).toBe(true);
     expect(life.opened).toBe(false);
-    await expect(life.ready()).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(life.ready(), 'CLOSED');
   });
 
   it('close during open waits for the open, then leaves nothing running', async () => {
@@ -50,14 +51,14 @@ describe('Lifecycle', () => {
     await life.close();
     expect(calls).toEqual(['open', 'close']);
     expect(running.size).toBe(0);
-    await expect(opening).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(opening, 'CLOSED');
   });
 
   it('a component never opened closes without running either hook, and cannot open after', async () => {
     const { life, calls } = component();
     await life.close();
     expect(calls).toEqual([]);
-    await expect(life.ready()).rejects.toMatchObject({ code: 'CLOSED', message: 'test component is closed' });
+    await expectCode(life.ready(), 'CLOSED', 'test component is closed');
   });
 
   it('a failed open still runs close, so a partial open is released', async () => {

@@ -12,6 +12,7 @@ import { sleep } from '../../src/util/time.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { Wallet } from '../../src/wallet/wallet.js';
 import { FakeChain } from '../support/fake-chain.js';
+import { expectCode } from '../support/errors.js';
 
 const keys = WalletKeys.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow', 'regtest');
 
@@ -56,13 +57,13 @@ describe('Wallet lifecycle', () => {
     const opening = wallet.ready();
     await sleep(1); // the open is waiting for the backend
     await wallet.close();
-    await expect(opening).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(opening, 'CLOSED');
     expect(chain.live).toBe(0);
     expect(existsSync(db)).toBe(false);
     await sleep(50);
     expect(timers()).toBeLessThanOrEqual(idle);
-    await expect(wallet.ready()).rejects.toMatchObject({ code: 'CLOSED' });
-    await expect(wallet.sync()).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(wallet.ready(), 'CLOSED');
+    await expectCode(wallet.sync(), 'CLOSED');
   });
 
   it('close after a full open stops the background sync', async () => {

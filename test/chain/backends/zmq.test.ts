@@ -22,6 +22,7 @@ import { NETWORK_PARAMS } from '../../../src/util/network.js';
 import { fromHex } from '../../../src/util/bytes.js';
 import { rawTx } from '../../support/tx.js';
 import { waitUntil } from '../../support/wait.js';
+import { expectCode } from '../../support/errors.js';
 
 const hash = (n: number): string => n.toString(16).padStart(64, '0');
 const tipAt = (height: number): ChainTip => ({ height, hash: hash(0xb000 + height) });
@@ -578,7 +579,7 @@ describe('ZmqFeed lifecycle', () => {
     const opening = feed.ready();
     // The open is still at its first await (loading zeromq): close now.
     await feed.close();
-    await expect(opening).rejects.toMatchObject({ code: 'CLOSED' });
+    await expectCode(opening, 'CLOSED');
     const calls = tipCalls;
     await pause(300);
     expect(pub.accepted).toHaveLength(0); // no socket ever connected

@@ -113,8 +113,7 @@ describe('tor control client (against a scripted port)', () => {
     const c = await TorControl.connect({ host: '127.0.0.1', port: fake.port });
     await c.authenticate({ password: 'secret "pw"' });
     expect(fake.lines[0]).toBe('AUTHENTICATE "secret \\"pw\\""');
-    const err = (await c.addOnion(new Uint8Array(32).fill(7), [{ virtualPort: 80, target: '127.0.0.1:1234' }]).catch((e: unknown) => e)) as DeaddropError;
-    expect(err.code).toBe('REJECTED');
+    const err = await expectCode(c.addOnion(new Uint8Array(32).fill(7), [{ virtualPort: 80, target: '127.0.0.1:1234' }]), 'REJECTED');
     expect(err.message).toBe('tor refused ADD_ONION: 512 Bad arguments to ADD_ONION');
     expect(fake.lines[1]).toMatch(/^ADD_ONION ED25519-V3:\S{88} Flags=Detach,DiscardPK Port=80,127.0.0.1:1234$/);
     expect(err.message).not.toContain(fake.lines[1]!.split(' ')[1]!.slice(11, 30));
