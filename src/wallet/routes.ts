@@ -91,6 +91,51 @@ export async function walletRoutes(app: FastifyInstance, opts: WalletRouteOption
     return { utxos: utxos.map((u) => ({ txid: u.txid, vout: u.vout, value: u.value.toString(), height: u.height, spentBy: u.spentBy })) };
   });
 
+  app.get('/history', {
+    schema: {
+      summary: 'Wallet transactions, newest first (unconfirmed ones first)',
+      // The API runs without type coercion, so the limit is validated as a digit string.
+      querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', description: '1 to 1000 (default 100)' } } },
+      response: {
+        200: {
+          type: 'object',
+          required: ['history'],
+          properties: {
+            history: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['txid', 'height', 'status', 'received', 'sent', 'net', 'fee', 'replacedBy', 'firstSeen'],
+                properties: {
+                  txid,
+                  height: { type: ['integer', 'null'] },
+                  status: { type: 'string', enum: ['pending', 'confirmed', 'replaced', 'conflicted', 'dropped'] },
+                  received: sats,
+                  sent: sats,
+                  net: { type: 'string', pattern: '^-?[0-9]{1,16}$', description: 'received - sent: negative for a spend' },
+                  fee: { anyOf: [sats, { type: 'null' }] },
+                  replacedBy: { anyOf: [txid, { type: 'null' }] },
+                  firstSeen: { type: 'integer', description: 'Unix ms' },
+                },
+              },
+            },
+          },
+        },
+        409: error,
+      },
+    },
+  }, async (req) => {
+    const limit = Number((req.query as { limit?: string }).limit ?? 100);
+    if (limit > 1000) throw DeaddropError.badInput('limit must be at most 1000');
+    const history = await need().history(limit);
+    return {
+      history: history.map((h) => ({
+        txid: h.txid, height: h.height, status: h.status, received: h.received.toString(), sent: h.sent.toString(), net: h.net.toString(),
+        fee: h.fee === null ? null : h.fee.toString(), replacedBy: h.replacedBy, firstSeen: h.firstSeen,
+      })),
+    };
+  });
+
   app.post('/send', {
     schema: {
       summary: 'Send to an address (RBF-signalling; fee rate capped)',

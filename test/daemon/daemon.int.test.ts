@@ -71,6 +71,11 @@ describe.each(chainNodes())('daemon on %s', (kind) => {
         await waitUntil(async () => {
           const b = (await (await fetch(`${daemon.apiUrl}/wallet/balance`, { headers: auth() })).json()) as { confirmed: string };
           expect(b.confirmed).toBe('250000');
+          // The history lists the funding transaction as incoming and confirmed.
+          const h = (await (await fetch(`${daemon.apiUrl}/wallet/history?limit=10`, { headers: auth() })).json()) as { history: { net: string; status: string; height: number | null }[] };
+          expect(h.history).toHaveLength(1);
+          expect(h.history[0]).toMatchObject({ net: '250000', status: 'confirmed' });
+          expect(h.history[0]!.height).toBeGreaterThan(0);
           expect(types).toContain('chain.tip');
           expect(types).toContain('wallet.changed');
           return true;
@@ -86,6 +91,11 @@ describe.each(chainNodes())('daemon on %s', (kind) => {
       });
       expect(bad.status).toBe(400);
       expect(((await bad.json()) as { error: string }).error).toBe('BAD_ADDRESS');
+      for (const limit of ['0', '1001', 'ten']) {
+        const res = await fetch(`${daemon.apiUrl}/wallet/history?limit=${limit}`, { headers: auth() });
+        expect(res.status, `limit=${limit}`).toBe(400);
+        expect(((await res.json()) as { error: string }).error).toBe('BAD_INPUT');
+      }
     });
 
     it('stops the regtest node it started when it closes', async () => {

@@ -131,6 +131,8 @@ describe('dashboard in Chromium', () => {
     // Fund alice, then preview a send: the exact fee of an unsigned PSBT, offered for export.
     await node.fund(address!, 200_000n, { confirm: true });
     await page.locator('#balance').getByText('200000 sat').waitFor({ timeout: 30_000 });
+    // The history shows the funding as incoming and confirmed at its height.
+    await page.locator('#history tbody tr').filter({ hasText: '+200000 sat' }).filter({ hasText: /height [0-9]+/ }).waitFor({ timeout: 30_000 });
     await page.locator('#send-form').getByLabel('To address').fill(address!);
     await page.locator('#send-form').getByLabel('Amount (sat)').fill('10000');
     await page.locator('#send-form').getByLabel('Fee rate (sat/vB)').fill('2');
@@ -164,6 +166,14 @@ describe('dashboard in Chromium', () => {
     await page.locator('#whereabouts dd').first().waitFor();
     await page.getByRole('button', { name: /Show the entries of feed/ }).first().click();
     await page.locator('#entries').getByText('hello from the dashboard test').waitFor();
+    // The mixnet section shows the same roles and cover settings as the API.
+    const mix = await alice.ok<{ provider: boolean; layer: number; cover: { rates: { loop: number } } | null }>('GET', '/node/mixnet');
+    await page.locator('#mixnet dt', { hasText: 'Roles' }).waitFor();
+    const roles = await page.locator('#mixnet dd').first().textContent();
+    if (mix.provider || mix.layer > 0) expect(roles).toMatch(/^client, /);
+    else expect(roles).toBe('client');
+    const cover = mix.cover ? `loops ${mix.cover.rates.loop}/s` : 'off';
+    await page.locator('#mixnet dd', { hasText: cover }).waitFor();
     await screenshot(page, '09-node');
   });
 

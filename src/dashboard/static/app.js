@@ -56,6 +56,12 @@ async function refreshWallet() {
   const u = await get('/wallet/utxos');
   const rows = (u.utxos ?? []).map((c) => el('tr', {}, el('td', { class: 'mono' }, `${c.txid}:${c.vout}`), el('td', {}, c.value ?? c.sats ?? ''), el('td', {}, c.height ?? 'mempool')));
   fill($('utxos').tBodies[0], ...rows);
+  const h = await get('/wallet/history?limit=50');
+  const history = h.history.map((t) => el('tr', {},
+    el('td', { class: 'mono' }, t.txid),
+    el('td', {}, `${t.net.startsWith('-') ? '' : '+'}${t.net} sat`),
+    el('td', {}, t.status === 'confirmed' ? `height ${t.height}` : t.replacedBy ? `${t.status} by ${t.replacedBy}` : t.status)));
+  fill($('history').tBodies[0], ...history);
 }
 
 function sendBody(form) {
@@ -264,7 +270,28 @@ async function refreshNode() {
     }));
     return el('li', { class: x.forked ? 'mono status-reorged' : 'mono' }, `${x.author} · ${x.length} entries${x.forked ? ' · FORKED' : ''} `, show);
   }));
+  await refreshMixnet();
   fill($('alerts'), ...alerts.map((a) => el('li', {}, a)));
+}
+
+const percent = (rate) => (rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(0)}%`);
+
+/** The node's mixnet side: roles, provider link, what the directory verified, cover traffic and loop loss. */
+async function refreshMixnet() {
+  const m = await get('/node/mixnet').catch(() => null);
+  if (!m) return pairs($('mixnet'), [['Mixnet', 'off']]);
+  const roles = [m.provider ? 'provider' : null, m.layer > 0 ? `mix in layer ${m.layer}` : null].filter(Boolean);
+  const loops = m.cover?.loops;
+  pairs($('mixnet'), [
+    ['Roles', roles.length ? `client, ${roles.join(', ')}` : 'client'],
+    ['Provider link', m.home ? `${m.home.slice(0, 12)}… · ${m.connected ? 'connected' : 'not connected'}` : 'no provider yet'],
+    ['Directory', `mixes per layer ${m.layers.join(' / ')} · ${m.providers.length} providers · ${m.refused} refused`],
+    ['Cover', m.cover ? `loops ${m.cover.rates.loop}/s, drops ${m.cover.rates.drop}/s · sent ${m.cover.sent.loop} loops, ${m.cover.sent.drop} drops` : 'off'],
+    ['Loop loss', loops ? `${loops.lost} of ${loops.returned + loops.lost} lost (${percent(loops.lossRate)})${loops.medianRttMs === null ? '' : ` · median round trip ${Math.round(loops.medianRttMs)} ms`}` : '—'],
+  ]);
+  fill($('mix-hops').tBodies[0], ...(loops?.hops ?? []).map((h) =>
+    el('tr', { class: h.lossRate !== null && h.lossRate >= 0.5 ? 'status-reorged' : undefined },
+      el('td', { class: 'mono' }, `${h.address.slice(0, 16)}…`), el('td', {}, h.returned + h.lost), el('td', {}, h.lost), el('td', {}, percent(h.lossRate)))));
 }
 
 // ---------------------------------------------------------------------------------------------
