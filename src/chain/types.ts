@@ -1,7 +1,7 @@
 /**
  * The one interface every chain backend implements (modelled on LND's chainntnfs):
- * backends turn node data into plain values and tip/mempool events. Reorg handling,
- * cursors and spend/confirmation bookkeeping live above them, in src/watcher.
+ * backends turn node data into plain values and tip/mempool events. Reorg handling and
+ * cursors live above them, in src/chain/follow/.
  * Node quirks (btcd's integer verbosity, Core's REST, Electrum's lack of blocks) stay
  * inside the backend that has them.
  */

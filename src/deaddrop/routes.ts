@@ -6,7 +6,7 @@
  * - `GET /drops`: the drops found for the wallet;
  * - `GET /drops/sent`: the introductions this wallet sent (pairwise key, txid, expiry).
  * Amounts are decimal strings of satoshis. The public candidate index is a separate route group
- * (src/watcher/index-routes.ts) registered next to this one.
+ * (src/deaddrop/watch/index-routes.ts) registered next to this one.
  */
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../util/errors.js';

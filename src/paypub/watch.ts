@@ -2,7 +2,7 @@
  * PaypubWatch: what PayPub sees on chain, for sellers, buyers and observers alike.
  *
  * DEV DOCS
- * - Blocks come from the one ChainFollower (src/watcher/follower.ts, cursor 'paypub' in
+ * - Blocks come from the one ChainFollower (src/chain/follow/follower.ts, cursor 'paypub' in
  *   paypub.db): `onConnect` applies a block's effects in the follower's transaction and
  *   `onDisconnect` undoes them (the store knows which rows a block hash confirmed). The
  *   mempool is fed by 'mempool-tx' events (the raw tx is fetched when the event has none) and by

@@ -9,7 +9,7 @@
  *   configured, or when the node reports its endpoints through `getzmqnotifications`; see
  *   ./zmq.ts. `capabilities.push` is true while ZMQ is live; otherwise the poller feeds events.
  * - `getBlockPrevouts` reads every prevout of a block from `getblock <hash> 3` (Core 23+), for
- *   the watcher's prevout fetcher (src/watcher/prevouts.ts).
+ *   the watcher's prevout fetcher (src/chain/follow/prevouts.ts).
  */
 import { readFile, stat } from 'node:fs/promises';
 import { RPC_CODES, RpcClient, RpcError, type RpcAuth } from '../rpc.js';
@@ -73,7 +73,7 @@ function readPrevout(input: Record<string, unknown>): [string, Prevout] | undefi
   const value = btcToSats(prevout.value);
   const hex = prevout.scriptPubKey.hex;
   if (value === undefined || typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return undefined;
-  // Same key as outpointKey() in src/watcher/prevouts.ts.
+  // Same key as outpointKey() in src/chain/follow/prevouts.ts.
   return [`${txid}:${vout}`, { script: fromHex(hex.toLowerCase()), value }];
 }
 
