@@ -12,8 +12,8 @@ import { NodeIdentity } from '../../src/node/identity.js';
 import { decodeEntry, verifyEntry } from '../../src/node/log/codec.js';
 import { decodeWhereabouts, openWhereabouts, sealWhereabouts, verifyWhereabouts } from '../../src/node/whereabouts.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
-import { expectCode } from '../support/errors.js';
-import { NODE_VECTOR_DIR, nodeVectorFiles, withNonces, type NegativeVector } from '../support/node-vectors.js';
+import { NODE_VECTOR_DIR, nodeVectorFiles, withNonces } from '../support/node-vectors.js';
+import { expectRefused, type NegativeVector } from '../support/negative-vectors.js';
 
 function committed<T>(name: string): T {
   return JSON.parse(readFileSync(resolve(NODE_VECTOR_DIR, name), 'utf8')) as T;
@@ -23,16 +23,6 @@ interface WhereaboutsVector {
   inputs: { nodeSeed: string; recipientSeeds: string[]; outsiderSeed: string; seq: number; expiresAt: number; endpoints: string[]; nonces: string[] };
   expected: { node: string; recipients: string[]; tags: string[]; signature: string; encoded: string; openedByOutsider: null };
   negative: NegativeVector[];
-}
-
-/** Asserts each negative vector is refused the way it says. */
-function expectRefused(negatives: readonly NegativeVector[], decode: (b: Uint8Array) => unknown, verify: (decoded: unknown) => boolean): void {
-  expect(negatives.length).toBeGreaterThanOrEqual(3);
-  for (const n of negatives) {
-    const bytes = fromHex(n.hex);
-    if (n.refusedBy === 'decode') expectCode(() => decode(bytes), 'PROTOCOL', n.error);
-    else expect(verify(decode(bytes)), n.description).toBe(false);
-  }
 }
 
 describe('node vectors (test/vectors/node-*.json)', () => {

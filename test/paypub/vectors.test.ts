@@ -17,8 +17,8 @@ import { PAYPUB_VERSION, TAG } from '../../src/paypub/params.js';
 import { decodeOffer, encodeOffer, verifyOffer, type OfferFields } from '../../src/paypub/private.js';
 import { decodeReveal, encodeReveal, sampleIndices, verifyReveal } from '../../src/paypub/sample.js';
 import { extractClaimKeys, findHashLockSpends, pledgeOutput } from '../../src/paypub/scripts.js';
-import { expectCode } from '../support/errors.js';
-import { PAYPUB_VECTOR_DIR, claimSighash, paypubVectorFiles, type NegativeVector } from '../support/paypub-vectors.js';
+import { PAYPUB_VECTOR_DIR, claimSighash, paypubVectorFiles } from '../support/paypub-vectors.js';
+import { expectRefused, type NegativeVector } from '../support/negative-vectors.js';
 
 const ZERO_AUX = new Uint8Array(32);
 
@@ -74,16 +74,6 @@ function manifestFromInputs(): Manifest {
     ciphertextHashes: i.ciphertextHashes.map(fromHex),
   };
   return { ...fields, hash: fromHex(manifestVector.expected.hash), signature: fromHex(manifestVector.expected.signature) };
-}
-
-/** Asserts each negative vector is refused the way it says. */
-function expectRefused(negatives: readonly NegativeVector[], decode: (b: Uint8Array) => unknown, verify: (decoded: unknown) => boolean): void {
-  expect(negatives.length).toBeGreaterThanOrEqual(3);
-  for (const n of negatives) {
-    const bytes = fromHex(n.hex);
-    if (n.refusedBy === 'decode') expectCode(() => decode(bytes), 'PROTOCOL', n.error);
-    else expect(verify(decode(bytes)), n.description).toBe(false);
-  }
 }
 
 describe('PayPub vectors (test/vectors/paypub/)', () => {

@@ -16,19 +16,11 @@ import { ed25519FromSeed, signerFromKeyPair } from '../../src/node/crypto.js';
 import { NodeIdentity } from '../../src/node/identity.js';
 import { ZERO_HASH, createEntry, type EntryHeader, type HeaderValue } from '../../src/node/log/codec.js';
 import { decodeWhereabouts, openWhereabouts, sealWhereabouts } from '../../src/node/whereabouts.js';
+import type { NegativeVector } from './negative-vectors.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (h: string): Uint8Array => new Uint8Array(Buffer.from(h, 'hex'));
 const sha256 = (b: Uint8Array | string): Uint8Array => new Uint8Array(createHash('sha256').update(b).digest());
-
-/** One input that must be refused, and how. */
-export interface NegativeVector {
-  readonly description: string;
-  readonly hex: string;
-  /** A decode error (PROTOCOL) whose message contains `error`, or a signature that does not verify. */
-  readonly refusedBy: 'decode' | 'signature';
-  readonly error?: string;
-}
 
 /** A copy of `b` with one bit of byte `i` flipped. */
 function flip(b: Uint8Array, i: number): Uint8Array {

@@ -20,6 +20,7 @@ import { PAYPUB_VERSION, TAG } from '../../src/paypub/params.js';
 import { encodeOffer, type Offer, type OfferFields } from '../../src/paypub/private.js';
 import { encodeReveal, sampleIndices, type SampleReveal } from '../../src/paypub/sample.js';
 import { buildClaimTx, pledgeOutput } from '../../src/paypub/scripts.js';
+import type { NegativeVector } from './negative-vectors.js';
 
 /** 32 deterministic bytes named by `label`. */
 export function fixed(label: string): Uint8Array {
@@ -32,16 +33,6 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const ZERO_AUX = new Uint8Array(32);
 /** Taproot leaf version of tapscript (BIP342). */
 const LEAF_VERSION = 0xc0;
-
-/** One input that must be refused, and how. */
-export interface NegativeVector {
-  readonly description: string;
-  readonly hex: string;
-  /** What refuses it: a decode error matching `error`, or a failed signature/witness check. */
-  readonly refusedBy: 'decode' | 'signature' | 'witness';
-  /** A substring of the decode error (for refusedBy "decode"). */
-  readonly error?: string;
-}
 
 /** The fixed sale every PayPub vector builds on. */
 export const SELLER_SECRET = fixed('seller secret key');
