@@ -9,31 +9,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ChainListener, ChainTip } from '../../src/chain/types.js';
+import type { ChainTip } from '../../src/chain/types.js';
 import { PaypubStore, Sealer } from '../../src/paypub/store.js';
 import { PaypubWatch } from '../../src/paypub/watch.js';
 import { sleep } from '../../src/util/time.js';
 import { FakeChain } from '../support/fake-chain.js';
 import { expectCode } from '../support/errors.js';
 
-/** A chain whose tip takes a while to answer, counting live subscriptions. */
+/** A chain whose tip takes a while to answer (FakeChain counts live subscriptions). */
 class SlowChain extends FakeChain {
-  live = 0;
   tipCalls = 0;
 
   override async getTip(): Promise<ChainTip> {
     this.tipCalls++;
     await sleep(30);
     return super.getTip();
-  }
-
-  override subscribe(listener: ChainListener): () => void {
-    this.live++;
-    const off = super.subscribe(listener);
-    return () => {
-      this.live--;
-      off();
-    };
   }
 }
 
@@ -59,7 +49,7 @@ describe('PaypubWatch lifecycle', () => {
     await sleep(5); // the open is waiting for the tip
     expect(chain.tipCalls).toBe(1);
     await watch.close();
-    expect(chain.live).toBe(0);
+    expect(chain.liveSubscriptions).toBe(0);
     await expectCode(opening, 'CLOSED');
     const calls = chain.tipCalls;
     await sleep(100);
@@ -72,8 +62,8 @@ describe('PaypubWatch lifecycle', () => {
     const chain = new SlowChain();
     const watch = new PaypubWatch({ store, source: chain, follow: true, pollIntervalMs: 10 });
     await watch.ready();
-    expect(chain.live).toBeGreaterThanOrEqual(1);
+    expect(chain.liveSubscriptions).toBeGreaterThanOrEqual(1);
     await Promise.all([watch.close(), watch.close()]);
-    expect(chain.live).toBe(0);
+    expect(chain.liveSubscriptions).toBe(0);
   });
 });

@@ -138,9 +138,17 @@ export class FakeChain implements ChainSource {
   async getScriptUnspent(_s: Uint8Array): Promise<ScriptUnspent[]> {
     throw DeaddropError.unsupported('fake chain has no script index');
   }
+  /** subscribe() calls not undone yet (close-during-open tests check it returns to 0). */
+  liveSubscriptions = 0;
   subscribe(listener: ChainListener): () => void {
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    this.liveSubscriptions++;
+    let live = true;
+    return () => {
+      if (live) this.liveSubscriptions--;
+      live = false;
+      this.#listeners.delete(listener);
+    };
   }
   /** Emits a mempool-tx event with these bytes and changes nothing else: a push feed's late or repeated notice. */
   announce(raw: Uint8Array): void {
@@ -199,12 +207,10 @@ export class FakeChain implements ChainSource {
 }
 
 /**
- * A FakeChain whose `ready()` waits for `release()` and that counts the subscriptions still live:
+ * A FakeChain whose `ready()` waits for `release()`:
  * for close-during-open tests of what follows a chain.
  */
 export class GatedChain extends FakeChain {
-  /** subscribe() calls not undone yet. */
-  liveSubscriptions = 0;
   readonly #gate: Promise<void>;
   #release: () => void = () => undefined;
 
@@ -222,15 +228,5 @@ export class GatedChain extends FakeChain {
     await this.#gate;
   }
 
-  override subscribe(listener: ChainListener): () => void {
-    this.liveSubscriptions++;
-    const off = super.subscribe(listener);
-    let live = true;
-    return () => {
-      if (live) this.liveSubscriptions--;
-      live = false;
-      off();
-    };
-  }
 }
 

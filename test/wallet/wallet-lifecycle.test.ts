@@ -7,7 +7,6 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ChainListener } from '../../src/chain/types.js';
 import { sleep } from '../../src/util/time.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { Wallet } from '../../src/wallet/wallet.js';
@@ -16,21 +15,10 @@ import { expectCode } from '../support/errors.js';
 
 const keys = WalletKeys.fromMnemonic('legal winner thank year wave sausage worth useful legal winner thank yellow', 'regtest');
 
-/** A chain whose `ready()` takes a while, counting live subscriptions. */
+/** A chain whose `ready()` takes a while (FakeChain counts live subscriptions). */
 class SlowChain extends FakeChain {
-  live = 0;
-
   override async ready(): Promise<void> {
     await sleep(30);
-  }
-
-  override subscribe(listener: ChainListener): () => void {
-    this.live++;
-    const off = super.subscribe(listener);
-    return () => {
-      this.live--;
-      off();
-    };
   }
 }
 
@@ -58,7 +46,7 @@ describe('Wallet lifecycle', () => {
     await sleep(1); // the open is waiting for the backend
     await wallet.close();
     await expectCode(opening, 'CLOSED');
-    expect(chain.live).toBe(0);
+    expect(chain.liveSubscriptions).toBe(0);
     expect(existsSync(db)).toBe(false);
     await sleep(50);
     expect(timers()).toBeLessThanOrEqual(idle);
@@ -69,9 +57,9 @@ describe('Wallet lifecycle', () => {
   it('close after a full open stops the background sync', async () => {
     const { chain, wallet } = setup();
     await wallet.ready();
-    expect(chain.live).toBe(1);
+    expect(chain.liveSubscriptions).toBe(1);
     await Promise.all([wallet.close(), wallet.close()]);
-    expect(chain.live).toBe(0);
+    expect(chain.liveSubscriptions).toBe(0);
   });
 });
 
@@ -79,7 +67,7 @@ describe('Wallet never opened', () => {
   it('closes without opening anything, and then refuses work as closed', async () => {
     const { chain, wallet, db } = setup();
     await wallet.close();
-    expect(chain.live).toBe(0);
+    expect(chain.liveSubscriptions).toBe(0);
     expect(existsSync(db)).toBe(false);
     expect(() => wallet.release('00'.repeat(32))).toThrow(/closed/);
   });
