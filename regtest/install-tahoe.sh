@@ -13,7 +13,9 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$REPO_ROOT/.tools/electrumx"
+# The physical path: pip writes it into the console scripts' #! lines, and .tools may be a
+# symlink from a worktree that is gone later.
+VENV="$(cd "$REPO_ROOT/.tools" 2>/dev/null && pwd -P || echo "$REPO_ROOT/.tools")/electrumx"
 STAMP="$VENV/.deaddrop-tahoe-pins"
 PY="$VENV/bin/python"
 
@@ -42,14 +44,20 @@ if [ ! -x "$PY" ]; then
   echo "install-tahoe: no venv at $VENV (run regtest/install-electrumx.sh first)" >&2
   exit 1
 fi
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$VENV/bin/tahoe" ]; then
+shebang_ok() {
+  [ -x "$VENV/bin/tahoe" ] && [ "$(head -1 "$VENV/bin/tahoe")" = "#!$VENV/bin/python" ]
+}
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && shebang_ok; then
   echo "tahoe-lafs 1.20.0 already installed in $VENV"
   exit 0
 fi
+# Scripts written through another path to the venv get rewritten.
+EXTRA=()
+if [ -x "$VENV/bin/tahoe" ] && ! shebang_ok; then EXTRA=(--force-reinstall --no-deps); fi
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-if ! { "$PY" -m pip install --disable-pip-version-check --no-input -q "${PINS[@]}" &&
+if ! { "$PY" -m pip install --disable-pip-version-check --no-input -q "${EXTRA[@]}" "${PINS[@]}" &&
   "$VENV/bin/tahoe" --version | grep -q '^tahoe-lafs/1.20.0' &&
   "$PY" -c 'import electrumx, zfec, cryptography; assert cryptography.__version__ == "46.0.3"'; } >"$log" 2>&1; then
   cat "$log" >&2
