@@ -18,7 +18,7 @@
  * with `run --allow-stdin-close <dir>`, so nothing of the grid listens beyond loopback.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,8 @@ export interface TahoeGrid {
   stopStorage(i: number): Promise<void>;
   /** Starts storage node i again (same dir and port) and waits until the client sees it connected. */
   startStorage(i: number): Promise<void>;
+  /** Pids of the running nodes (each leads its own process group). */
+  pids(): number[];
   /** Storage servers the client currently lists as connected. */
   connectedServers(): Promise<number>;
   /** Waits until the client lists `count` connected storage servers. */
@@ -209,6 +211,7 @@ export async function startTahoeGrid(): Promise<TahoeGrid> {
           { timeoutMs: 90_000, intervalMs: 200, retryOnError: true },
         );
       },
+      pids: () => all.flatMap((n) => (n.child?.pid !== undefined && n.child.exitCode === null ? [n.child.pid] : [])),
       connectedServers: () => connected(url),
       waitConnected,
       close,
@@ -217,4 +220,44 @@ export async function startTahoeGrid(): Promise<TahoeGrid> {
     await close();
     throw err;
   }
+}
+
+/** IPv4 or IPv6 address from /proc/net/tcp{,6}'s hex (little-endian 32-bit words). */
+function procAddress(hex: string): string {
+  const words = hex.match(/.{8}/g) ?? [];
+  const bytes = words.flatMap((w) => (w.match(/../g) ?? []).reverse().map((b) => parseInt(b, 16)));
+  if (bytes.length === 4) return bytes.join('.');
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return `::ffff:${bytes.slice(12).join('.')}`;
+  const groups = Array.from({ length: 8 }, (_, i) => (((bytes[2 * i] ?? 0) << 8) | (bytes[2 * i + 1] ?? 0)).toString(16));
+  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+}
+
+/**
+ * The TCP sockets the given processes listen on (`address:port`), from /proc (Linux), so the
+ * tests can check that nothing of the grid listens beyond loopback.
+ */
+export function listeningSockets(pids: readonly number[]): string[] {
+  const inodes = new Set<string>();
+  for (const pid of pids) {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1] as string);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  const out: string[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(table)) continue;
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // fields: sl local_address rem_address st … inode (10th)
+      if (f[3] !== '0A' || !inodes.has(f[9] ?? '')) continue;
+      const [addr, port] = (f[1] ?? '').split(':');
+      out.push(`${procAddress(addr ?? '')}:${parseInt(port ?? '0', 16)}`);
+    }
+  }
+  return out;
 }

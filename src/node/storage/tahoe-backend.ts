@@ -64,14 +64,21 @@ function redact(text: string): string {
   return text.replace(/URI:[A-Za-z0-9:_-]+/g, 'URI:…');
 }
 
-/** The gist of a Tahoe error page: its first meaningful line, short and without caps. */
-function tahoeReason(body: string): string {
-  const line = body
+const ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', '#39': "'", '#x27': "'" };
+
+/**
+ * The gist of a Tahoe error page, short and without caps: the exception line of its HTML
+ * traceback page (`<div class="error">`), else the page's first text.
+ */
+export function tahoeReason(body: string): string {
+  const errorDiv = /<div class="error">([\s\S]*?)<\/div>/.exec(body)?.[1];
+  const text = (errorDiv ?? body.replace(/<(style|script)\b[\s\S]*?<\/\1>/gi, ''))
     .replace(/<[^>]*>/g, ' ')
-    .split('\n')
-    .map((l) => l.trim())
-    .find((l) => l !== '');
-  return redact(line ?? '').slice(0, 300);
+    .replace(/&(lt|gt|amp|quot|#39|#x27);/g, (_, e: string) => ENTITIES[e] ?? '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const short = text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  return redact(short);
 }
 
 /** Maps a failed web API response to a coded error; `details.reason` is stable for callers. */

@@ -11,7 +11,7 @@ import { TahoeBackend } from '../../../src/node/storage/tahoe-backend.js';
 import { parseTahoeReadCap, tahoeVerifyCapOf } from '../../../src/node/storage/tahoe-cap.js';
 import { freePort } from '../../../src/regtest/harness.js';
 import { expectCode } from '../../support/errors.js';
-import { SHARES, startTahoeGrid, tahoeVersion, type TahoeGrid } from '../../support/tahoe-grid.js';
+import { listeningSockets, SHARES, STORAGE_NODES, startTahoeGrid, tahoeVersion, type TahoeGrid } from '../../support/tahoe-grid.js';
 
 const version = await tahoeVersion();
 const skipReason = version === 'tahoe-lafs/1.20.0' ? undefined : `tahoe-lafs 1.20.0 is not installed in .tools/electrumx (run bash regtest/install-tahoe.sh); found ${version ?? 'nothing'}`;
@@ -37,6 +37,37 @@ describe.skipIf(skipReason !== undefined)('TahoeBackend on a private loopback gr
 
   afterAll(async () => {
     await grid?.close();
+  });
+
+  it('the grid listens on loopback only: introducer, four storage nodes, client web API', () => {
+    const pids = grid.pids();
+    expect(pids).toHaveLength(STORAGE_NODES + 2);
+    const sockets = listeningSockets(pids);
+    // Each node: its tub (or the client's web port) and Tahoe's log tub.
+    expect(sockets.length).toBeGreaterThanOrEqual(pids.length);
+    expect(sockets.filter((s) => !s.startsWith('127.'))).toEqual([]);
+    expect(sockets).toContain(`127.0.0.1:${new URL(grid.url).port}`);
+  });
+
+  it('never sends the file key to the Tahoe client', async () => {
+    const sent: string[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const body = init?.body instanceof Uint8Array ? Buffer.from(init.body).toString('latin1') : String(init?.body ?? '');
+      sent.push(`${String(input)} ${body}`);
+      return fetch(input, init);
+    };
+    const spy = new TahoeBackend({ url: grid.url, fetch: recording });
+    const plain = new Uint8Array(randomBytes(3000));
+    const { readCap } = await spy.put(plain);
+    expect(await spy.get(readCap)).toEqual(plain);
+    await spy.check(readCap, { repair: true });
+    const { key } = parseTahoeReadCap(readCap);
+    expect(sent).toHaveLength(3);
+    for (const s of sent) {
+      expect(s).not.toContain(readCap.slice(-52));
+      expect(s.includes(Buffer.from(key).toString('latin1'))).toBe(false);
+      expect(s.includes(Buffer.from(plain.subarray(0, 64)).toString('latin1'))).toBe(false);
+    }
   });
 
   it('puts and gets small and ~1 MB files byte-identical, reporting progress', async () => {
@@ -87,7 +118,7 @@ describe.skipIf(skipReason !== undefined)('TahoeBackend on a private loopback gr
     await expectCode(backend.get(verifyCap), 'BAD_INPUT', 'malformed Tahoe capability');
   });
 
-  it('reads a file with two of the four storage nodes stopped; uploads then fail with too few servers', async () => {
+  it('reads a file with two of the four storage nodes stopped; uploads, and reads with three stopped, fail with too few servers', async () => {
     await grid.stopStorage(0);
     await grid.stopStorage(1);
     try {
@@ -99,9 +130,15 @@ describe.skipIf(skipReason !== undefined)('TahoeBackend on a private loopback gr
       expect(r.sharesFound).toBe(2);
       const err = await expectCode(backend.put(new Uint8Array(randomBytes(5000))), 'BACKEND_ERROR', 'too few storage servers');
       expect(err.details?.['reason']).toBe('too-few-servers');
+      expect(err.message).toContain('UploadUnhappinessError');
+      // A third node gone leaves one share of the two needed.
+      await grid.stopStorage(2);
+      await grid.waitConnected(1);
+      const e2 = await expectCode(backend.get(mbCap), 'BACKEND_ERROR', 'too few storage servers');
+      expect(e2.details?.['reason']).toBe('too-few-servers');
+      expect(e2.message).not.toContain(parseTahoeReadCap(mbCap).tahoeCap);
     } finally {
-      await grid.startStorage(0);
-      await grid.startStorage(1);
+      await Promise.all([grid.startStorage(0), grid.startStorage(1), grid.startStorage(2)]);
     }
     expect((await backend.check(mbCap)).healthy).toBe(true);
   });
