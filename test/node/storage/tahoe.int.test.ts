@@ -3,6 +3,7 @@
  * one introducer, four storage nodes, a client encoding 2-of-4 with happy = 4.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,7 +37,12 @@ describe.skipIf(skipReason !== undefined)('TahoeBackend on a private loopback gr
   });
 
   afterAll(async () => {
-    await grid?.close();
+    if (!grid) return;
+    const pids = grid.pids();
+    await grid.close();
+    // Nothing of the grid outlives close(): no process group, no directory.
+    for (const pid of pids) expect(() => process.kill(-pid, 0), `process group ${pid}`).toThrow();
+    expect(existsSync(grid.root)).toBe(false);
   });
 
   it('the grid listens on loopback only: introducer, four storage nodes, client web API', () => {
