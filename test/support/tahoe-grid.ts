@@ -118,6 +118,8 @@ function startNode(node: NodeProc): void {
     node.child = child;
     live.add(child);
     child.once('exit', () => live.delete(child));
+    // A spawn failure (no python) shows as an exited node in waitConnected's message.
+    child.once('error', () => live.delete(child));
   } finally {
     closeSync(log);
   }
@@ -136,6 +138,20 @@ async function stopNode(node: NodeProc, graceMs = 5_000): Promise<void> {
   clearTimeout(timer);
   // The group may hold children of the node (none today); make sure none outlives it.
   killGroup(pid, 'SIGKILL');
+}
+
+/** Nodes that should run but exited, with the last line of their log, for timeout messages. */
+function exitedNodes(nodes: readonly NodeProc[]): string {
+  const dead = nodes.filter((n) => n.child && (n.child.exitCode !== null || n.child.signalCode !== null || n.child.pid === undefined));
+  if (dead.length === 0) return '';
+  const last = (n: NodeProc): string => {
+    try {
+      return readFileSync(join(n.dir, 'run.log'), 'utf8').trim().split('\n').at(-1) ?? '';
+    } catch {
+      return 'no log';
+    }
+  };
+  return ` (exited: ${dead.map((n) => `${n.name}: ${last(n)}`).join('; ')})`;
 }
 
 async function tahoe(args: readonly string[]): Promise<void> {
@@ -183,7 +199,7 @@ export async function startTahoeGrid(): Promise<TahoeGrid> {
     for (const n of [...storage, client]) startNode(n);
     const url = `http://127.0.0.1:${webPort}`;
     const waitConnected = async (count: number, timeoutMs = 60_000): Promise<void> => {
-      await waitUntil(async () => (await connected(url).catch(() => -1)) === count, `${count} connected Tahoe storage servers`, { timeoutMs, intervalMs: 200 });
+      await waitUntil(async () => (await connected(url).catch(() => -1)) === count, () => `${count} connected Tahoe storage servers${exitedNodes(all)}`, { timeoutMs, intervalMs: 200 });
     };
     await waitConnected(STORAGE_NODES);
     const startSeconds = (Date.now() - t0) / 1000;
