@@ -87,7 +87,8 @@ function responseError(op: string, status: number, body: string): DeaddropError 
   if (/UploadUnhappinessError|NoServersError|NotEnoughSharesError|shares could only be placed|servers of happiness/i.test(body)) {
     return new DeaddropError('BACKEND_ERROR', `Tahoe ${op}: too few storage servers (${reason})`, { reason: 'too-few-servers', status });
   }
-  if (/NoSharesError|no shares|status 410/i.test(body) || status === 410 || status === 404) {
+  // An upload cannot miss a file: a 404 there means the URL is not a Tahoe web API.
+  if (op !== 'upload' && (/NoSharesError|no shares/i.test(body) || status === 410 || status === 404)) {
     return new DeaddropError('NOT_FOUND', `Tahoe ${op}: the grid holds no shares of this file (${reason})`, { reason: 'not-found', status });
   }
   if (status === 400) return new DeaddropError('BAD_INPUT', `Tahoe ${op}: the Tahoe client refused the request (${reason})`, { reason: 'refused', status });
