@@ -36,3 +36,9 @@ bash "$HERE/install-chromium.sh"
 if [ -f "$HERE/install-zfec.sh" ] && [ -x "$HERE/../.tools/electrumx/bin/python" ]; then
   bash "$HERE/install-zfec.sh"
 fi
+
+# Tahoe-LAFS 1.20.0 for the Tahoe storage backend's tests (test/node/storage/tahoe.int.test.ts),
+# into the same venv, after zfec (which it shares).
+if [ -f "$HERE/install-tahoe.sh" ] && [ -x "$HERE/../.tools/electrumx/bin/python" ]; then
+  bash "$HERE/install-tahoe.sh"
+fi
