@@ -44,14 +44,17 @@ function capArg(value: string): string {
 }
 
 /** Shows `storage.progress` of `op` as a one-line bar on stderr (only on a terminal, or when asked). */
-function progressBar(a: Api, op: string): { ready: Promise<void>; stop: () => void } {
-  const ws = new WebSocket(`${a.base.replace(/^http/, 'ws')}/events?types=storage.progress`, { headers: { authorization: `Bearer ${a.token}` } });
+function progressBar(a: Api, op: string): { ready: Promise<void>; stop: () => Promise<void> } {
+  const ws = new WebSocket(`${a.base.replace(/^http/, 'ws')}/events?types=storage.`, { headers: { authorization: `Bearer ${a.token}` } });
   const tty = process.stderr.isTTY === true;
   let drawn = false;
+  let ended = (): void => undefined;
+  const result = new Promise<void>((res) => (ended = res));
   ws.on('message', (raw: Buffer) => {
     try {
-      const ev = JSON.parse(raw.toString()) as { data: { op?: string; phase?: string; done?: number; total?: number } };
+      const ev = JSON.parse(raw.toString()) as { type: string; data: { op?: string; phase?: string; done?: number; total?: number } };
       const d = ev.data;
+      if (d.op === op && ev.type !== 'storage.progress') ended();
       if (d.op !== op || typeof d.done !== 'number' || typeof d.total !== 'number' || d.total <= 0) return;
       const width = 30;
       const filled = Math.round((width * d.done) / d.total);
@@ -68,7 +71,9 @@ function progressBar(a: Api, op: string): { ready: Promise<void>; stop: () => vo
   });
   return {
     ready,
-    stop: () => {
+    // The answer can overtake the last events on the websocket: wait (briefly) for the result event.
+    stop: async () => {
+      if (ws.readyState === WebSocket.OPEN) await Promise.race([result, new Promise((r) => setTimeout(r, 1000).unref())]);
       if (drawn && tty) process.stderr.write('\n');
       ws.terminate();
     },
@@ -131,7 +136,7 @@ export function registerStoreCommands(program: Command, context: ContextFactory)
       try {
         r = (await (await call(a, `/storage/put?${q.toString()}`, { method: 'POST', body: data, type: 'application/octet-stream' })).json()) as typeof r;
       } finally {
-        bar.stop();
+        await bar.stop();
       }
       print(ctx, r, r.readCap);
     });
@@ -155,7 +160,7 @@ export function registerStoreCommands(program: Command, context: ContextFactory)
       try {
         data = new Uint8Array(await (await call(a, '/storage/get', { method: 'POST', body: JSON.stringify({ cap, op }), type: 'application/json' })).arrayBuffer());
       } finally {
-        bar.stop();
+        await bar.stop();
       }
       writeFileSync(out, data, { mode: 0o600 });
       print(ctx, { out, size: data.length }, `wrote ${data.length} bytes to ${o.out}`);
