@@ -6,7 +6,7 @@
  * maintenance; a quota refusal and bad capabilities are clear errors.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -155,5 +155,22 @@ describe('storage on peer nodes: announcements by replication, put/get/check/rep
     const srvApi = await api(small[0]!);
     apps.push(srvApi);
     expect((await srvApi.inject({ method: 'GET', url: '/storage/server' })).json()).toMatchObject({ serving: true, quotaBytes: 100_000, usedBytes: 0 });
+  });
+
+  it('selects the Tahoe-LAFS backend by --storage tahoe:<url>, and says so clearly when this build lacks it', async () => {
+    const node = new PeerNode({ seed: sha256(utf8('storage node tahoe')), dbPath: join(root, 'tahoe.sqlite') });
+    await node.ready();
+    try {
+      const start = NodeStorage.start(node, { dir: join(root, 'tahoe'), backend: { kind: 'tahoe', url: 'http://127.0.0.1:1' } });
+      if (existsSync(new URL('../../../src/node/storage/tahoe-backend.ts', import.meta.url))) {
+        const s = await start;
+        expect(s.backendKind).toBe('tahoe');
+        await s.close();
+      } else {
+        await expectCode(start, 'UNSUPPORTED', /no Tahoe-LAFS backend/);
+      }
+    } finally {
+      await node.close();
+    }
   });
 });
