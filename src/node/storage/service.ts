@@ -23,7 +23,7 @@ import type { PeerNode } from '../node.js';
 import type { LogEntry } from '../log/codec.js';
 import { DeaddropError } from '../../util/errors.js';
 import { Lifecycle } from '../../util/lifecycle.js';
-import { toHex } from '../../util/bytes.js';
+import { equalBytes, toHex } from '../../util/bytes.js';
 import { sha256, utf8 } from '../crypto.js';
 import type { StorageBackend, StorageCheckResult, StoreProgress } from './backend.js';
 import { announcementDraft, STORAGE_SERVER_TYPE, StorageDirectory } from './announce.js';
@@ -167,6 +167,8 @@ export class NodeStorage {
     if (srv) {
       const store = new ShareStore({ dir: join(this.#opts.dir, 'shares'), quotaBytes: srv.quotaBytes });
       this.#server = await StorageServer.start(node.identity, store, { host: srv.host ?? '127.0.0.1', ...(srv.port !== undefined ? { port: srv.port } : {}) });
+      // Stores for this node and its contacts only: strangers could otherwise fill the quota.
+      this.#server.mayStore = (remote) => equalBytes(remote, node.id) || node.contacts().some((c) => equalBytes(c.node, remote));
       if (signal.aborted) return;
       store.collectGarbage();
       this.#announceIfDue(true);

@@ -13,7 +13,7 @@ import { expectCode } from '../../support/errors.js';
 
 function entry(id: NodeIdentity, seq: number, header: Record<string, unknown>): LogEntry {
   // The directory reads single entries; the chain link is the feed store's business, so any non-zero prev does.
-  return createEntry(id, { seq, prev: seq === 1 ? ZERO_HASH : new Uint8Array(32).fill(1), timestamp: Date.now(), header, body: new Uint8Array(0) });
+  return createEntry(id, { seq, prev: seq === 1 ? ZERO_HASH : new Uint8Array(32).fill(1), timestamp: Date.now(), header: header as LogEntry['header'], body: new Uint8Array(0) });
 }
 
 const HOUR = 3_600_000;

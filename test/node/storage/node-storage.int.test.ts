@@ -3,7 +3,7 @@
  * themselves in their signed logs; Alice and Bob learn them only by replication. A file put by
  * Alice (3-of-5, happy 4) through the API routes is read back byte-identical by Bob, still after
  * n−k servers stop; a corrupted share is found and repaired onto a fresh server by the scheduled
- * maintenance; a quota refusal and bad capabilities are clear errors.
+ * maintenance; a quota refusal, a stranger's upload and bad capabilities are clear errors.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,8 @@ import { sha256, utf8 } from '../../../src/node/crypto.js';
 import { PeerNode } from '../../../src/node/node.js';
 import { NodeStorage, type NodeStorageOptions } from '../../../src/node/storage/service.js';
 import { encodeFile } from '../../../src/node/storage/immutable.js';
+import { StorageConnection } from '../../../src/node/storage/server/storage-service.js';
+import { NodeIdentity } from '../../../src/node/identity.js';
 import { storageRoutes } from '../../../src/node/storage/routes.js';
 import { installErrorHandler } from '../../../src/api/errors.js';
 import { waitUntil } from '../../support/wait.js';
@@ -152,6 +154,14 @@ describe('storage on peer nodes: announcements by replication, put/get/check/rep
     const status = (await app.inject({ method: 'GET', url: '/storage/server' })).json<{ serving: boolean; knownServers: unknown[] }>();
     expect(status).toMatchObject({ serving: false });
     expect(status.knownServers.length).toBe(4);
+    // A stranger (no contact of the server) may read but not store.
+    const stranger = NodeIdentity.fromSeed(new Uint8Array(randomBytes(32)));
+    const conn = await StorageConnection.open(small[0]!.storage.server!.url, stranger);
+    const si = encodeFile(new Uint8Array(10)).storageIndex;
+    const refused = await conn.request({ op: 'put', si, num: 0, leaseSecret: '00'.repeat(32), durationMs: 1000 }, Uint8Array.of(1));
+    expect(refused.header).toMatchObject({ ok: false, code: 'not-allowed' });
+    expect((await conn.request({ op: 'list', si })).header).toMatchObject({ ok: true, nums: [] });
+    conn.close();
     const srvApi = await api(small[0]!);
     apps.push(srvApi);
     expect((await srvApi.inject({ method: 'GET', url: '/storage/server' })).json()).toMatchObject({ serving: true, quotaBytes: 100_000, usedBytes: 0 });
