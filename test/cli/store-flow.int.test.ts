@@ -51,7 +51,9 @@ describe.each(chainNodes().slice(0, 1))('deaddrop store on %s', (kind) => {
     expect(put.stderr).toMatch(/upload +\[#+\] 1\/1/);
 
     const out = join(root, 'back.bin');
-    const got = await runCli(['--datadir', alice, 'store', 'get', cap, '--out', out]);
+    const capFile = join(root, 'cap.txt');
+    writeFileSync(capFile, `${cap}\n`, { mode: 0o600 });
+    const got = await runCli(['--datadir', alice, 'store', 'get', `@${capFile}`, '--out', out]);
     expect(got.code, got.stderr).toBe(0);
     expect(Buffer.compare(readFileSync(out), data)).toBe(0);
     expect(statSync(out).mode & 0o777).toBe(0o600);

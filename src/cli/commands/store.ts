@@ -3,7 +3,8 @@
  * `store get <cap> --out <file>`, `store check <cap>`, `store repair <cap>`, `store ls`,
  * `store keep <cap>`, `store server status`. They talk to the running daemon's API; progress comes
  * from its `/events` websocket (`storage.progress` events of the operation id the CLI chose).
- * Capabilities are secrets: give them inline or as `@file`; they never appear in URLs.
+ * Capabilities are secrets: give them as `@file` or `-` (stdin) to keep them out of argv, or inline;
+ * they never appear in URLs.
  */
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
@@ -32,7 +33,14 @@ function api(ctx: CliContext): Api {
 /** A capability given inline or as `@path`; anything that is not one is a clear BAD_INPUT. */
 function capArg(value: string): string {
   let cap = value.trim();
-  if (cap.startsWith('@')) {
+  if (cap === '-') {
+    // From stdin: keeps the secret out of argv (visible to every local user in `ps`).
+    try {
+      cap = readFileSync(0, 'utf8').trim();
+    } catch {
+      throw DeaddropError.badInput('cannot read a capability from stdin');
+    }
+  } else if (cap.startsWith('@')) {
     try {
       cap = readFileSync(cap.slice(1), 'utf8').trim();
     } catch {
@@ -143,7 +151,7 @@ export function registerStoreCommands(program: Command, context: ContextFactory)
 
   store
     .command('get <cap>')
-    .description('fetch, verify and decrypt a file by its read capability (inline or @file)')
+    .description('fetch, verify and decrypt a file by its read capability (@file or - for stdin keep it out of ps; or inline)')
     .requiredOption('--out <file>', 'where to write it (never over an existing file without --force)')
     .option('--force', 'overwrite --out')
     .action(async (capText: string, o: { out: string; force?: boolean }) => {
