@@ -16,6 +16,7 @@ import { registerNodeCommands } from './commands/node.js';
 import { usePrivateUmask } from '../daemon/file-modes.js';
 import { registerMessageCommands } from './commands/message.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
+import { registerStoreCommands } from './commands/store.js';
 
 export function buildProgram(): Command {
   const program = new Command('deaddrop')
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerNodeCommands(program, context);
   registerMessageCommands(program, context);
   registerDashboardCommand(program, context);
+  registerStoreCommands(program, context);
   return program;
 }
 

@@ -50,8 +50,12 @@ import { startNodeMixnet } from './mixnet/node-hook.js';
 import type { MixnetOptions } from './mixnet/options.js';
 import { mixnetRoutes } from './mixnet/routes.js';
 import type { MixnetService } from './mixnet/service.js';
+import { NodeStorage } from './storage/service.js';
+import type { StorageOptions } from './storage/options.js';
+import { storageRoutes } from './storage/routes.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { Backoff } from '../util/time.js';
+import { join } from 'node:path';
 
 /** Options of the node feature (tests set short timings; `deaddrop start` reads the environment). */
 export interface NodeFeatureOptions {
@@ -75,6 +79,8 @@ export interface NodeFeatureOptions {
   readonly tor?: NodeTorOptions;
   /** Mixnet roles and placement (src/node/mixnet/options.ts); every node is a mixnet client. */
   readonly mixnet?: MixnetOptions;
+  /** Storage server role, backend and schedule (src/node/storage/options.ts); every node can store. */
+  readonly storage?: StorageOptions;
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -141,6 +147,8 @@ class NodeRuntime implements NodeService {
   readonly #rejections: EventSummary;
   /** The node's mixnet side (client, and mix/provider when it opted in). */
   mixnet: MixnetService | null = null;
+  /** The node's storage side (client, and server when it opted in). */
+  storage: NodeStorage | null = null;
 
   readonly #ctx: FeatureContext;
   readonly #wallet: Wallet;
@@ -188,6 +196,7 @@ class NodeRuntime implements NodeService {
     this.#closed = true;
     this.#unsubscribe();
     this.#rejections.close();
+    await this.storage?.close();
     await this.mixnet?.close();
     for (const r of this.#retries.values()) if (r.timer) clearTimeout(r.timer);
     this.#retries.clear();
@@ -396,6 +405,7 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
           service: () => runtime?.mixnet ?? undefined,
           isContact: (n: Uint8Array) => runtime?.node.contacts().some((c) => equalBytes(c.node, n)) === true,
         }),
+        routeGroup('/storage', storageRoutes, { service: () => runtime?.storage ?? undefined }),
         routeGroup('/node/tor', torRoutes, { status: () => runtime?.tor?.status(runtime.node.connectedPeers()) ?? null }),
       ];
       return {
@@ -464,6 +474,15 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   try {
     runtime.mixnet = await startNodeMixnet(node, options.mixnet ?? {}, (m) =>
       ctx.events.publish('node.message.received', `node.message:${m.id}`, { id: m.id, contact: m.contact, text: m.text, inReplyTo: m.inReplyTo, canReply: m.canReply }));
+  } catch (err) {
+    await runtime.close();
+    throw err;
+  }
+  try {
+    runtime.storage = await NodeStorage.start(node, {
+      ...(options.storage ?? {}), dir: join(ctx.datadir, 'storage'), log: (line) => ctx.log(line),
+      publish: (type, id, data) => ctx.events.publish(type, id, data),
+    });
   } catch (err) {
     await runtime.close();
     throw err;

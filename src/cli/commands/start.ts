@@ -17,6 +17,7 @@ import { API_TOKEN_FILE } from '../../api/token.js';
 import { join } from 'node:path';
 import { DAEMON_LOG, registerStopCommand, startDetached } from './daemon-control.js';
 import { mixnetOptions } from '../../node/mixnet/options.js';
+import { storageOptions } from '../../node/storage/options.js';
 
 /** The passphrase from DEADDROP_PASSPHRASE or a prompt; undefined (wallet stays locked) when neither is possible. */
 async function passphraseIfAvailable(): Promise<string | undefined> {
@@ -49,11 +50,16 @@ export function registerStartCommand(program: Command, context: ContextFactory):
     .option('--tor-only', 'with Tor: dial every endpoint through Tor and announce only onions (never a clear-net address)')
     .option('--mix-layer <n>', 'also be a mix of layer 1, 2 or 3 of the mixnet (listener placed by DEADDROP_MIX_HOST/PORT/ADVERTISE)')
     .option('--provider', 'also be a mixnet provider: keep mailboxes for clients and be their entry (see README)')
-    .action(async (opts: { regtest?: boolean; apiPort?: string; nodePort?: string; detach?: boolean; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean; mixLayer?: string; provider?: boolean }) => {
+    .option('--storage-server', 'also be a storage server: keep shares for contacts, announced in the signed log (listener placed by DEADDROP_STORAGE_HOST/PORT/ADVERTISE)')
+    .option('--storage-quota <size>', 'with --storage-server: bytes of shares to keep (500M, 20G, 1.5GiB; default 1GiB)')
+    .option('--storage <backend>', 'where this node\'s files go: peers (default) or tahoe:<url of a Tahoe-LAFS client\'s web API>')
+    .option('--storage-check-every <duration>', 'renew leases, check and repair kept files this often (90s, 30m, 6h, 2d; default 1d)')
+    .action(async (opts: { regtest?: boolean; apiPort?: string; nodePort?: string; detach?: boolean; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean; mixLayer?: string; provider?: boolean; storageServer?: boolean; storageQuota?: string; storage?: string; storageCheckEvery?: string }) => {
       const ctx = context();
       if (opts.publicListen !== undefined) parseListenAddress(opts.publicListen);
       const tor = torOptionsFromFlags(opts);
       const mixnet = mixnetOptions(opts);
+      const storage = storageOptions(opts);
       if (opts.detach) {
         const { pid, doc } = await startDetached(ctx.datadir, process.argv);
         print(ctx, { ...doc, pid }, `deaddrop daemon running in the background (pid ${pid}): API at ${String(doc.api)}; authenticate with the header ` +
@@ -72,7 +78,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         passphrase: passphraseIfAvailable,
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
         ...(ctx.debug ? { debug: true } : {}),
-        features: [createDropFeature({ issuer: nodeIssuer }), paypubFeature, createNodeFeature({ ...(tor ? { tor } : {}), mixnet }, () => nodeOptionsFromEnv())],
+        features: [createDropFeature({ issuer: nodeIssuer }), paypubFeature, createNodeFeature({ ...(tor ? { tor } : {}), mixnet, storage }, () => nodeOptionsFromEnv())],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
       const stopped = new Promise<void>((resolve) => {

@@ -154,6 +154,16 @@ function assembleShares(k: number, n: number, segmentSize: number, size: number,
   });
 }
 
+/** Length in bytes of every share of a file of `size` bytes (what a server must hold per share). */
+export function shareLength(k: number, n: number, segmentSize: number, size: number): number {
+  checkParams(k, n, segmentSize);
+  const p = { k, n, segmentSize, size, crypttextRoot: new Uint8Array(32), shareRoot: new Uint8Array(32) };
+  const count = segmentCount(size, segmentSize);
+  // Every segment but the last has the same block size.
+  const blocks = count > 1 ? (count - 1) * blockSize(p, 0) + blockSize(p, count - 1) : blockSize(p, 0);
+  return 5 + UEB_BYTES + blocks + count * 32 + proofLength(n) * 32;
+}
+
 /** Encrypts and encodes a file; returns its shares and capabilities. */
 export function encodeFile(plaintext: Uint8Array, options: EncodeOptions = {}): EncodedFile {
   const { k = 3, n = 10, segmentSize = DEFAULT_SEGMENT_SIZE } = options;

@@ -108,7 +108,7 @@ describe('storage over loopback Noise channels', () => {
   it('refuses an upload beyond a server quota with a clear error', async () => {
     const { infos } = await grid(10, { quotaBytes: 20_000 });
     const file = encodeFile(new Uint8Array(randomBytes(100_000)), { k: 3, n: 10 });
-    await expect(client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR)).rejects.toThrow(/placed 0 shares, need 10: share \d+ on ws:\/\/127\.0\.0\.1:\d+: share of \d+ bytes exceeds this server's limit of 20000 bytes per share/);
+    await expect(client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR)).rejects.toThrow(/placed shares on 0 servers, need 10: share \d+ on ws:\/\/127\.0\.0\.1:\d+: share of \d+ bytes exceeds this server's limit of 20000 bytes per share/);
   });
 
   it('answers bad requests from a stranger with errors or a closed channel, and keeps serving', async () => {

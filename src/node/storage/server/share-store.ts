@@ -16,7 +16,7 @@ import { equalBytes, toHex } from '../../../util/bytes.js';
 export class StorageRefusal extends Error {
   override readonly name = 'StorageRefusal';
   constructor(
-    readonly code: 'too-large' | 'quota-exceeded' | 'bad-request' | 'share-exists' | 'no-lease',
+    readonly code: 'too-large' | 'quota-exceeded' | 'bad-request' | 'share-exists' | 'no-lease' | 'not-allowed',
     message: string,
   ) {
     super(message);

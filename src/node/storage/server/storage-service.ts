@@ -63,6 +63,11 @@ const num = (x: unknown): number => (typeof x === 'number' ? x : NaN);
 export class StorageServer {
   readonly #server: ChannelServer;
   readonly store: ShareStore;
+  /**
+   * Who may store and renew (default everyone). Reads stay open to any Noise peer: shares are
+   * ciphertext named by an unguessable storage index, and readers need not be the server's contacts.
+   */
+  mayStore: (remote: Uint8Array) => boolean = () => true;
 
   /** Use `start()`; public only so that subclasses (test doubles) can be started by it. */
   constructor(server: ChannelServer, store: ShareStore) {
@@ -121,6 +126,9 @@ export class StorageServer {
     }
     let out: { header: StorageResponse; body?: Uint8Array };
     try {
+      if ((msg.header.op === 'put' || msg.header.op === 'renew') && !(ch.remote && this.mayStore(ch.remote))) {
+        throw new StorageRefusal('not-allowed', 'this server stores only for its operator\'s contacts');
+      }
       out = await this.handle(msg.header, msg.body);
     } catch (e) {
       out = e instanceof StorageRefusal ? { header: { ok: false, code: e.code, error: e.message } } : { header: { ok: false, code: 'internal', error: 'request failed' } };

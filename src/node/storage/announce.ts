@@ -1,0 +1,107 @@
+/**
+ * Storage servers announce themselves as mixes do (src/node/mixnet/directory.ts): a descriptor
+ * entry in their own signed log, spread by the node's ordinary feed replication.
+ *
+ *   header { type: "deaddrop/storage-server", app: "deaddrop", endpoint: string (ws:// URL of the
+ *            storage listener), quota: uint (bytes), free: uint (bytes at announcement time),
+ *            until: uint (ms since the epoch) }   body: empty
+ *
+ * The author of the entry (its Ed25519 identity key) is the key the client pins when it dials the
+ * endpoint over Noise, so an endpoint copied into someone else's announcement reaches nobody.
+ * A client places shares only on servers whose entry signature it verified here, newest entry per
+ * author, not expired, and not withdrawn (an announcement with quota 0 withdraws).
+ */
+import { verifyEntry } from '../log/codec.js';
+import type { EntryDraft, LogEntry } from '../log/codec.js';
+import { toHex } from '../../util/bytes.js';
+import type { ServerInfo } from './client.js';
+
+export const STORAGE_SERVER_TYPE = 'deaddrop/storage-server';
+
+/** What a storage server announces. */
+export interface StorageAnnouncement {
+  /** Ed25519 identity of the server (the entry's author). */
+  readonly id: Uint8Array;
+  readonly endpoint: string;
+  readonly quota: number;
+  readonly free: number;
+  /** Not used for placement after this time (ms). */
+  readonly until: number;
+}
+
+/** The log entry of an announcement (signed when appended to the server's own feed). */
+export function announcementDraft(a: Omit<StorageAnnouncement, 'id'>): EntryDraft {
+  if (!validEndpoint(a.endpoint)) throw new RangeError('endpoint: a ws:// or wss:// URL with a port');
+  for (const [k, v] of [['quota', a.quota], ['free', a.free], ['until', a.until]] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${k}: a non-negative integer`);
+  }
+  return { header: { type: STORAGE_SERVER_TYPE, app: 'deaddrop', endpoint: a.endpoint, quota: a.quota, free: a.free, until: a.until }, body: new Uint8Array(0) };
+}
+
+function validEndpoint(s: string): boolean {
+  if (s.length > 200) return false;
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'ws:' || u.protocol === 'wss:') && u.port !== '';
+  } catch {
+    return false;
+  }
+}
+
+const uint = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
+/** The announcement in `entry`, or null when it is not a well-formed one. Does not verify the signature. */
+export function readAnnouncement(entry: LogEntry): StorageAnnouncement | null {
+  const h = entry.header;
+  if (h.type !== STORAGE_SERVER_TYPE) return null;
+  const { endpoint, quota, free, until } = h;
+  if (typeof endpoint !== 'string' || !validEndpoint(endpoint)) return null;
+  if (!uint(quota) || !uint(free) || !uint(until) || free > quota) return null;
+  return { id: entry.author, endpoint, quota, free, until };
+}
+
+/**
+ * Verified storage-server announcements, newest per author. Feed it every entry the node holds or
+ * receives; it checks each signature itself, so nothing unverified reaches a placement.
+ */
+export class StorageDirectory {
+  readonly #byAuthor = new Map<string, { a: StorageAnnouncement; seq: number }>();
+  readonly #now: () => number;
+  /** Entries refused (bad signature or malformed). */
+  refused = 0;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Considers one log entry; returns true when it changed the directory. */
+  add(entry: LogEntry): boolean {
+    if (entry.header.type !== STORAGE_SERVER_TYPE) return false;
+    const a = readAnnouncement(entry);
+    if (!a || !verifyEntry(entry)) {
+      this.refused++;
+      return false;
+    }
+    const key = toHex(entry.author);
+    const old = this.#byAuthor.get(key);
+    if (old && old.seq >= entry.seq) return false;
+    this.#byAuthor.set(key, { a, seq: entry.seq });
+    return true;
+  }
+
+  /** Usable announcements: unexpired, with a quota. */
+  announcements(): StorageAnnouncement[] {
+    const now = this.#now();
+    return [...this.#byAuthor.values()].map((x) => x.a).filter((a) => a.until > now && a.quota > 0);
+  }
+
+  /** The newest announcement of `id`, usable or not. */
+  get(id: Uint8Array): StorageAnnouncement | undefined {
+    return this.#byAuthor.get(toHex(id))?.a;
+  }
+
+  /** The servers a client may place shares on. */
+  servers(): ServerInfo[] {
+    return this.announcements().map((a) => ({ id: a.id, url: a.endpoint }));
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * The `peers` storage backend: files encrypted and erasure-coded here (./immutable.ts), their
+ * shares placed by rendezvous hashing on the storage servers this node verified from signed
+ * announcements (./announce.ts), over the node's Noise transport (./client.ts).
+ *
+ * Leases: one lease secret per file, derived from the node identity and the storage index
+ * (`identity.derive`), so renewing after a restart needs nothing stored, and no two files (or
+ * two nodes) share a secret a server could link.
+ */
+import type { NodeIdentity } from '../identity.js';
+import { DeaddropError } from '../../util/errors.js';
+import type { StorageBackend, StorageCheckResult, StorageOpOptions, StoragePutResult } from './backend.js';
+import { NotEnoughSharesError, type ProgressFn, type ServerInfo, StorageClient, TooFewServersError, UnhappyPlacementError } from './client.js';
+import { DEFAULT_SEGMENT_SIZE, encodeFile, parseReadCap, parseVerifyCap, shareLength, verifyCapOf } from './immutable.js';
+import { base32nopad } from '@scure/base';
+
+/** Largest share a storage frame carries: the transport's 4 MiB frame less room for the header. */
+export const MAX_SHARE_BYTES = 4 * 1024 * 1024 - 4096;
+
+/** Shares needed, servers of happiness, shares total (Tahoe's 3 / 7 / 10). */
+export interface ShareParams {
+  readonly k: number;
+  readonly happy: number;
+  readonly n: number;
+}
+
+export const DEFAULT_SHARES: ShareParams = { k: 3, happy: 7, n: 10 };
+
+/** Default lease: 31 days (Tahoe's), renewed by the daemon's maintenance long before. */
+export const DEFAULT_LEASE_MS = 31 * 24 * 3600_000;
+
+/** Checks k ≤ happy ≤ n ≤ 256; bad values are BAD_INPUT. */
+export function checkShareParams(p: ShareParams): ShareParams {
+  const ok = [p.k, p.happy, p.n].every((x) => Number.isInteger(x)) && p.k >= 1 && p.k <= p.happy && p.happy <= p.n && p.n <= 256;
+  if (!ok) throw DeaddropError.badInput(`shares must satisfy 1 <= needed <= happy <= total <= 256, got ${p.k}/${p.happy}/${p.n}`);
+  return p;
+}
+
+/** Largest file (bytes) whose shares fit a storage frame with `k` shares needed. */
+export function maxFileBytes(k: number, n: number): number {
+  // shareLength grows with size; search the largest size that fits (monotone).
+  let lo = 0;
+  let hi = k * MAX_SHARE_BYTES;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (shareLength(k, n, DEFAULT_SEGMENT_SIZE, mid) <= MAX_SHARE_BYTES) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+export interface PeerBackendOptions {
+  readonly identity: NodeIdentity;
+  /** The servers to use now (verified announcements, this node's own server among them). */
+  readonly servers: () => ServerInfo[];
+  readonly shares?: ShareParams;
+  readonly leaseMs?: number;
+}
+
+/** A read or verify capability, parsed enough to say which; anything else is BAD_INPUT. */
+export function classifyCap(cap: string): { kind: 'read' | 'verify'; verifyCap: string; storageIndex: string } {
+  try {
+    if (cap.startsWith('dd-chk:r:')) {
+      parseReadCap(cap);
+      const verifyCap = verifyCapOf(cap);
+      return { kind: 'read', verifyCap, storageIndex: base32nopad.encode(parseVerifyCap(verifyCap).storageIndex).toLowerCase() };
+    }
+    if (cap.startsWith('dd-chk:v:')) return { kind: 'verify', verifyCap: cap, storageIndex: base32nopad.encode(parseVerifyCap(cap).storageIndex).toLowerCase() };
+  } catch {
+    throw DeaddropError.badInput('malformed capability: it does not parse as a dd-chk read (dd-chk:r:…) or verify (dd-chk:v:…) capability');
+  }
+  throw DeaddropError.badInput('not a capability of this storage: expected dd-chk:r:… (read) or dd-chk:v:… (verify)');
+}
+
+/** Maps the client's errors to coded DeaddropErrors with the client's explanation. */
+function coded(err: unknown): unknown {
+  if (err instanceof TooFewServersError) {
+    return new DeaddropError('CONFLICT', `${err.message}: storage servers are those your contacts announce in their signed logs (deaddrop start --storage-server), and this node when it serves`, { known: err.known, needed: err.needed });
+  }
+  if (err instanceof UnhappyPlacementError) return new DeaddropError('REJECTED', err.message, { happiness: err.happiness, needed: err.needed });
+  if (err instanceof NotEnoughSharesError) return DeaddropError.notFound(err.message);
+  return err;
+}
+
+/** See the module comment. */
+export class PeerStorageBackend implements StorageBackend {
+  readonly kind = 'peers' as const;
+  readonly #identity: NodeIdentity;
+  readonly #servers: () => ServerInfo[];
+  readonly #shares: ShareParams;
+  readonly #leaseMs: number;
+
+  constructor(opts: PeerBackendOptions) {
+    this.#identity = opts.identity;
+    this.#servers = opts.servers;
+    this.#shares = checkShareParams(opts.shares ?? DEFAULT_SHARES);
+    this.#leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  get shares(): ShareParams {
+    return this.#shares;
+  }
+
+  /** The lease secret of this node for a storage index (base32). */
+  leaseSecret(storageIndex: string): Uint8Array {
+    return this.#identity.derive('storage/lease', new TextEncoder().encode(storageIndex));
+  }
+
+  #client(): StorageClient {
+    return new StorageClient(this.#identity, this.#servers());
+  }
+
+  async put(plaintext: Uint8Array, options: StorageOpOptions & { shares?: ShareParams } = {}): Promise<StoragePutResult & { verifyCap: string; storageIndex: string; happiness: number }> {
+    const { k, happy, n } = checkShareParams(options.shares ?? this.#shares);
+    const max = maxFileBytes(k, n);
+    if (plaintext.length > max) {
+      throw DeaddropError.badInput(`a file of ${plaintext.length} bytes makes shares above the ${MAX_SHARE_BYTES}-byte limit of a storage frame with ${k} shares needed: at most ${max} bytes (raise shares needed)`);
+    }
+    const servers = this.#servers().length;
+    if (servers < happy) throw coded(new TooFewServersError(servers, happy));
+    options.onProgress?.({ phase: 'encode', done: 0, total: 1 });
+    const file = encodeFile(plaintext, { k, n });
+    options.onProgress?.({ phase: 'encode', done: 1, total: 1 });
+    try {
+      const placed = await this.#client().put(file, this.leaseSecret(file.storageIndex), this.#leaseMs, { happy, onProgress: progress(options) });
+      return { readCap: file.readCap, verifyCap: file.verifyCap, storageIndex: file.storageIndex, size: plaintext.length, happiness: placed.happiness };
+    } catch (err) {
+      throw coded(err);
+    }
+  }
+
+  async get(readCap: string, options: StorageOpOptions = {}): Promise<Uint8Array> {
+    if (classifyCap(readCap).kind !== 'read') throw DeaddropError.badInput('reading a file needs its read capability (dd-chk:r:…); a verify capability only checks and repairs');
+    try {
+      return (await this.#client().get(readCap, progress(options))).data;
+    } catch (err) {
+      throw coded(err);
+    }
+  }
+
+  async check(cap: string, options: { readonly repair?: boolean; readonly renew?: boolean } & StorageOpOptions = {}): Promise<StorageCheckResult> {
+    const { verifyCap, storageIndex } = classifyCap(cap);
+    const c = parseVerifyCap(verifyCap);
+    const client = this.#client();
+    if (!options.repair && !options.renew) {
+      const r = await client.check(verifyCap, progress(options));
+      return { healthy: r.missing.length === 0, sharesFound: r.healthy.length, sharesNeeded: c.k, sharesTotal: c.n, repaired: 0, problems: problems(r) };
+    }
+    const r = await client.repair(verifyCap, this.leaseSecret(storageIndex), this.#leaseMs, { renew: options.renew === true, onProgress: progress(options) });
+    const unrepairable = r.healthy.length < c.k ? [`only ${r.healthy.length} valid shares, ${c.k} needed: cannot regenerate the others`] : [];
+    const unplaced = r.missing.filter((m) => !r.repaired.has(m));
+    const stillMissing = r.healthy.length >= c.k && unplaced.length > 0 ? [`no fresh reachable server for share${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')}`] : [];
+    return {
+      healthy: unplaced.length === 0, sharesFound: r.healthy.length + r.repaired.size, sharesNeeded: c.k, sharesTotal: c.n, repaired: r.repaired.size,
+      problems: [...problems(r), ...unrepairable, ...stillMissing],
+    };
+  }
+}
+
+function progress(options: StorageOpOptions): ProgressFn | undefined {
+  const on = options.onProgress;
+  return on ? (phase, done, total) => on({ phase, done, total }) : undefined;
+}
+
+function problems(r: { missing: number[]; corrupt: string[]; unreachable: string[] }): string[] {
+  return [
+    ...(r.missing.length ? [`missing or corrupt: share${r.missing.length > 1 ? 's' : ''} ${r.missing.join(', ')}`] : []),
+    ...r.corrupt,
+    ...r.unreachable.map((u) => `unreachable: ${u}`),
+  ];
+}

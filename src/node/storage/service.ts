@@ -1,0 +1,433 @@
+/**
+ * Storage as a part of a running PeerNode (the daemon's node feature starts it, as it starts the
+ * mixnet):
+ *
+ * - **Server role** (opt-in): a {@link StorageServer} over the node's Noise transport, on its own
+ *   listener like the mixnet's (so the node's port keeps accepting contacts only), with a quota;
+ *   announced in the node's signed log (./announce.ts), re-announced at half-life with the free
+ *   space of the moment, withdrawn (quota 0) when the node stops serving; expired leases are
+ *   collected on a timer.
+ * - **Directory**: every announcement the node holds or receives (its own and its contacts'
+ *   replicated feeds) is verified; placement uses only those.
+ * - **Backend**: peers (./peer-backend.ts) or a Tahoe-LAFS grid (`./tahoe-backend.js`, loaded
+ *   when chosen).
+ * - **Kept files** (./kept-files.ts): what the user put or pinned; every `checkIntervalMs` the
+ *   daemon renews their leases and checks and repairs them.
+ * - **Events** on the daemon's bus: `storage.progress` (throttled), `storage.put`, `storage.get`,
+ *   `storage.check` (scheduled ones carry `scheduled: true`), `storage.failed`. They carry storage
+ *   indexes, never capabilities.
+ */
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { PeerNode } from '../node.js';
+import type { LogEntry } from '../log/codec.js';
+import { DeaddropError } from '../../util/errors.js';
+import { Lifecycle } from '../../util/lifecycle.js';
+import { equalBytes, toHex } from '../../util/bytes.js';
+import { sha256, utf8 } from '../crypto.js';
+import type { StorageBackend, StorageCheckResult, StoreProgress } from './backend.js';
+import { announcementDraft, STORAGE_SERVER_TYPE, StorageDirectory } from './announce.js';
+import { KeptFiles, type KeptFile } from './kept-files.js';
+import { classifyCap, DEFAULT_LEASE_MS, maxFileBytes, PeerStorageBackend, type ShareParams } from './peer-backend.js';
+import type { StorageBackendChoice, StorageOptions } from './options.js';
+import { ShareStore } from './server/share-store.js';
+import { StorageServer } from './server/storage-service.js';
+
+const DAY_MS = 86_400_000;
+const PROGRESS_EVERY_MS = 250;
+
+/** What a finished put tells the caller. The read cap is for the caller only (never in events). */
+export interface PutOutcome {
+  readonly op: string;
+  readonly readCap: string;
+  readonly verifyCap: string | null;
+  readonly storageIndex: string;
+  readonly size: number;
+  readonly backend: string;
+  readonly kept: boolean;
+}
+
+/** The storage server's state as `store server status` shows it. */
+export interface ServerStatus {
+  readonly serving: boolean;
+  readonly url: string | null;
+  readonly quotaBytes: number | null;
+  readonly usedBytes: number | null;
+  readonly shares: number | null;
+  readonly storageIndexes: number | null;
+  readonly activeLeases: number | null;
+  readonly nextLeaseExpiry: number | null;
+  readonly announcedUntil: number | null;
+  readonly backend: string;
+  readonly knownServers: { readonly id: string; readonly endpoint: string; readonly quota: number; readonly free: number; readonly until: number; readonly self: boolean }[];
+  readonly refusedAnnouncements: number;
+  readonly keptFiles: number;
+}
+
+export interface NodeStorageOptions extends StorageOptions {
+  /** Folder of this node's storage (shares under `shares/`). */
+  readonly dir: string;
+  /** Publishes a daemon event. */
+  readonly publish?: (type: string, id: string, data: Record<string, unknown>) => void;
+  readonly log?: (line: string) => void;
+}
+
+/** Loads the Tahoe-LAFS backend, written in its own module; a build without it says so. */
+async function tahoeBackend(url: string): Promise<StorageBackend> {
+  // A variable specifier: the module is optional at type-check time and loaded only when chosen.
+  const specifier = './tahoe-backend.js';
+  let mod: { TahoeBackend?: new (o: { url: string }) => StorageBackend };
+  try {
+    mod = (await import(specifier)) as typeof mod;
+  } catch {
+    throw DeaddropError.unsupported('--storage tahoe: this build has no Tahoe-LAFS backend (src/node/storage/tahoe-backend.ts)');
+  }
+  if (typeof mod.TahoeBackend !== 'function') throw DeaddropError.unsupported('--storage tahoe: the Tahoe-LAFS backend module exports no TahoeBackend');
+  return new mod.TahoeBackend({ url });
+}
+
+/** See the module comment. */
+export class NodeStorage {
+  readonly directory = new StorageDirectory();
+  readonly #node: PeerNode;
+  readonly #opts: NodeStorageOptions;
+  readonly #life = new Lifecycle('storage', { open: (signal) => this.#open(signal), close: () => this.#close() });
+  readonly #kept: KeptFiles;
+  readonly #peers: PeerStorageBackend;
+  #backend: StorageBackend;
+  #server: StorageServer | null = null;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #maintaining: Promise<void> = Promise.resolve();
+  readonly #running = new Set<Promise<unknown>>();
+  readonly #onEntry = (e: LogEntry): void => {
+    this.directory.add(e);
+  };
+
+  constructor(node: PeerNode, opts: NodeStorageOptions) {
+    this.#node = node;
+    this.#opts = opts;
+    this.#kept = new KeptFiles(node.store.db, node.identity);
+    this.#peers = new PeerStorageBackend({ identity: node.identity, servers: () => this.directory.servers(), ...(opts.shares ? { shares: opts.shares } : {}), leaseMs: this.#leaseMs });
+    this.#backend = this.#peers;
+    this.#life.ready().catch(() => {
+      // surfaced through ready()
+    });
+  }
+
+  /** Starts storage on `node`: resolves once the server (if any) listens and is announced. */
+  static async start(node: PeerNode, opts: NodeStorageOptions): Promise<NodeStorage> {
+    const s = new NodeStorage(node, opts);
+    try {
+      await s.ready();
+    } catch (err) {
+      await s.close();
+      throw err;
+    }
+    return s;
+  }
+
+  ready(): Promise<void> {
+    return this.#life.ready();
+  }
+
+  close(): Promise<void> {
+    return this.#life.close();
+  }
+
+  get #leaseMs(): number {
+    return this.#opts.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  get backendKind(): string {
+    return this.#backend.kind;
+  }
+
+  /** Shares needed / happy / total of new files on peers. */
+  get shares(): ShareParams {
+    return this.#peers.shares;
+  }
+
+  /** The storage server, when this node serves. */
+  get server(): StorageServer | null {
+    return this.#server;
+  }
+
+  async #open(signal: AbortSignal): Promise<void> {
+    const node = this.#node;
+    for (const f of node.store.feeds()) {
+      for (let from = 1; from <= f.length; from += 256) {
+        for (const e of node.store.range(f.author, from, Math.min(f.length, from + 255))) if (e.header.type === STORAGE_SERVER_TYPE) this.directory.add(e);
+      }
+    }
+    node.on('entry.appended', this.#onEntry);
+    node.on('entry.replicated', this.#onEntry);
+    this.#backend = await this.#chooseBackend(this.#opts.backend ?? { kind: 'peers' });
+    if (signal.aborted) return;
+    const srv = this.#opts.server;
+    if (srv) {
+      const store = new ShareStore({ dir: join(this.#opts.dir, 'shares'), quotaBytes: srv.quotaBytes });
+      this.#server = await StorageServer.start(node.identity, store, { host: srv.host ?? '127.0.0.1', ...(srv.port !== undefined ? { port: srv.port } : {}) });
+      // Stores for this node and its contacts only: strangers could otherwise fill the quota.
+      this.#server.mayStore = (remote) => equalBytes(remote, node.id) || node.contacts().some((c) => equalBytes(c.node, remote));
+      if (signal.aborted) return;
+      store.collectGarbage();
+      this.#announceIfDue(true);
+      const ttl = this.#opts.announceTtlMs ?? DAY_MS;
+      this.#every(Math.max(1000, ttl / 4), () => this.#announceIfDue(false));
+      this.#every(this.#opts.gcIntervalMs ?? 3600_000, () => {
+        const freed = this.#server?.store.collectGarbage();
+        if (freed && freed.storageIndexes > 0) this.#opts.log?.(`storage: collected ${freed.storageIndexes} files whose leases expired (${freed.bytes} bytes)`);
+      });
+    } else {
+      this.#withdrawIfAnnounced();
+    }
+    this.#every(this.#opts.checkIntervalMs ?? DAY_MS, () => void this.maintain());
+  }
+
+  async #close(): Promise<void> {
+    for (const t of this.#timers) clearInterval(t);
+    this.#node.off('entry.appended', this.#onEntry);
+    this.#node.off('entry.replicated', this.#onEntry);
+    await Promise.allSettled([this.#maintaining, ...this.#running]);
+    await this.#server?.close();
+  }
+
+  #every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref();
+    this.#timers.push(t);
+  }
+
+  async #chooseBackend(choice: StorageBackendChoice): Promise<StorageBackend> {
+    return choice.kind === 'tahoe' ? tahoeBackend(choice.url) : this.#peers;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Announcements
+
+  #announceIfDue(starting: boolean): void {
+    const server = this.#server;
+    if (!server || this.#life.closing) return;
+    const ttl = this.#opts.announceTtlMs ?? DAY_MS;
+    const endpoint = this.#opts.server?.advertise ?? server.url;
+    const own = this.directory.get(this.#node.id);
+    const quota = server.store.quotaBytes;
+    const fresh = own && own.endpoint === endpoint && own.quota === quota && own.until - Date.now() > ttl / 2;
+    if (fresh) return;
+    const free = Math.max(0, quota - server.store.usedBytes);
+    this.#node.append(announcementDraft({ endpoint, quota, free, until: Date.now() + ttl }));
+    if (starting) this.#opts.log?.(`storage: serving shares on ${endpoint} (quota ${quota} bytes), announced in the signed log`);
+  }
+
+  /** A node that served before and no longer does says so, so clients stop placing shares on it. */
+  #withdrawIfAnnounced(): void {
+    const own = this.directory.get(this.#node.id);
+    if (!own || own.quota === 0 || own.until <= Date.now()) return;
+    this.#node.append(announcementDraft({ endpoint: own.endpoint, quota: 0, free: 0, until: Date.now() + (this.#opts.announceTtlMs ?? DAY_MS) }));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Operations (API)
+
+  #live(): void {
+    if (this.#life.closing) throw DeaddropError.closed('storage');
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#running.add(p);
+    void p.then(() => this.#running.delete(p), () => this.#running.delete(p));
+    return p;
+  }
+
+  /** A progress callback publishing `storage.progress` for `op`, at most every 250 ms (and the last of each phase). */
+  #progress(op: string): (p: StoreProgress) => void {
+    let last = 0;
+    return (p) => {
+      const now = Date.now();
+      if (p.done < p.total && p.done !== 0 && now - last < PROGRESS_EVERY_MS) return;
+      last = now;
+      this.#opts.publish?.('storage.progress', `storage.progress:${op}:${p.phase}:${p.done}`, { op, phase: p.phase, done: p.done, total: p.total });
+    };
+  }
+
+  #failed(op: string, action: string, err: unknown): void {
+    const message = err instanceof DeaddropError ? err.message : 'internal error';
+    this.#opts.publish?.('storage.failed', `storage.failed:${op}`, { op, action, code: err instanceof DeaddropError ? err.code : 'INTERNAL', message });
+  }
+
+  /** Largest file `put` accepts on the current backend. */
+  maxPutBytes(shares?: ShareParams): number {
+    const s = shares ?? this.#peers.shares;
+    return this.#backend.kind === 'peers' ? maxFileBytes(s.k, s.n) : 64 * 1024 * 1024;
+  }
+
+  /** Stores `data`; kept alive by this daemon unless `keep` is false. */
+  put(data: Uint8Array, opts: { name?: string; keep?: boolean; shares?: ShareParams; op?: string } = {}): Promise<PutOutcome> {
+    this.#live();
+    const op = opts.op ?? newOp();
+    return this.#track((async () => {
+      try {
+        const onProgress = this.#progress(op);
+        const backend = this.#backend;
+        const r = backend instanceof PeerStorageBackend ? await backend.put(data, { onProgress, ...(opts.shares ? { shares: opts.shares } : {}) }) : await backend.put(data, { onProgress });
+        const verifyCap = 'verifyCap' in r ? (r.verifyCap as string) : null;
+        const storageIndex = verifyCap ? classifyCap(verifyCap).storageIndex : capIndex(r.readCap);
+        const keep = opts.keep !== false;
+        if (keep) this.#kept.keep({ storageIndex, backend: backend.kind, name: opts.name ?? null, size: r.size, capKind: 'read', cap: r.readCap, verifyCap });
+        this.#opts.publish?.('storage.put', `storage.put:${op}`, { op, storageIndex, size: r.size, backend: backend.kind, kept: keep });
+        return { op, readCap: r.readCap, verifyCap, storageIndex, size: r.size, backend: backend.kind, kept: keep };
+      } catch (err) {
+        this.#failed(op, 'put', err);
+        throw err;
+      }
+    })());
+  }
+
+  /** Reads a file by its read capability (verified before it is returned). */
+  get(cap: string, opts: { op?: string } = {}): Promise<Uint8Array> {
+    this.#live();
+    const op = opts.op ?? newOp();
+    if (this.#backend.kind === 'peers') classifyCap(cap);
+    return this.#track((async () => {
+      try {
+        const data = await this.#backend.get(cap, { onProgress: this.#progress(op) });
+        this.#opts.publish?.('storage.get', `storage.get:${op}`, { op, size: data.length });
+        return data;
+      } catch (err) {
+        this.#failed(op, 'get', err);
+        throw err;
+      }
+    })());
+  }
+
+  /** Checks (and with `repair`, repairs) a file by its read or verify capability. */
+  check(cap: string, opts: { repair?: boolean; op?: string } = {}): Promise<StorageCheckResult & { storageIndex: string }> {
+    this.#live();
+    const op = opts.op ?? newOp();
+    const storageIndex = this.#backend.kind === 'peers' ? classifyCap(cap).storageIndex : capIndex(cap);
+    return this.#track((async () => {
+      try {
+        const r = await this.#checkOne(cap, { repair: opts.repair === true, renew: false, op });
+        const kept = this.#kept.get(storageIndex);
+        if (kept) this.#kept.recordCheck(storageIndex, { healthy: r.healthy, sharesFound: r.sharesFound, repaired: r.repaired, problem: r.problems[0] ?? null });
+        this.#publishCheck(op, storageIndex, r, false);
+        return { ...r, storageIndex };
+      } catch (err) {
+        this.#failed(op, opts.repair ? 'repair' : 'check', err);
+        throw err;
+      }
+    })());
+  }
+
+  async #checkOne(cap: string, o: { repair: boolean; renew: boolean; op: string }): Promise<StorageCheckResult> {
+    const onProgress = this.#progress(o.op);
+    const backend = this.#backend;
+    return backend instanceof PeerStorageBackend ? backend.check(cap, { repair: o.repair, renew: o.renew, onProgress }) : backend.check(cap, { repair: o.repair });
+  }
+
+  #publishCheck(op: string, storageIndex: string, r: StorageCheckResult, scheduled: boolean): void {
+    this.#opts.publish?.('storage.check', `storage.check:${op}`, {
+      op, storageIndex, healthy: r.healthy, sharesFound: r.sharesFound, sharesNeeded: r.sharesNeeded, sharesTotal: r.sharesTotal, repaired: r.repaired, scheduled,
+    });
+  }
+
+  /** Keeps a file put elsewhere (pin): its leases are renewed and it is checked and repaired on schedule. */
+  keep(cap: string, name?: string): KeptFile {
+    this.#live();
+    const backend = this.#backend.kind;
+    let storageIndex: string;
+    let verifyCap: string | null = null;
+    let capKind: 'read' | 'verify' = 'read';
+    let size = 0;
+    if (backend === 'peers') {
+      const c = classifyCap(cap);
+      storageIndex = c.storageIndex;
+      verifyCap = c.verifyCap;
+      capKind = c.kind;
+      size = Number(/:(\d+)$/.exec(cap)?.[1] ?? 0);
+    } else {
+      storageIndex = capIndex(cap);
+    }
+    this.#kept.keep({ storageIndex, backend, name: name ?? null, size, capKind, cap, verifyCap });
+    return this.#kept.get(storageIndex) as KeptFile;
+  }
+
+  /** Stops keeping a file (its shares stay until their leases expire). */
+  forget(storageIndex: string): boolean {
+    this.#live();
+    return this.#kept.forget(storageIndex);
+  }
+
+  /** Files kept by this node. */
+  list(): KeptFile[] {
+    this.#live();
+    return this.#kept.list();
+  }
+
+  /**
+   * One maintenance round over the kept files: renew this node's leases on every server holding a
+   * valid share, regenerate missing or corrupt shares onto fresh servers. Rounds never overlap.
+   */
+  maintain(): Promise<void> {
+    if (this.#life.closing) return this.#maintaining;
+    this.#maintaining = this.#maintaining.then(() => this.#maintainRound()).catch((err: unknown) => {
+      this.#opts.log?.(`storage: maintenance failed: ${err instanceof Error ? err.message : String(err)}`);
+    });
+    return this.#maintaining;
+  }
+
+  async #maintainRound(): Promise<void> {
+    for (const f of this.#kept.list()) {
+      if (this.#life.closing) return;
+      if (f.backend !== this.#backend.kind) continue;
+      const cap = f.verifyCap ?? f.cap;
+      if (cap === null) continue;
+      const op = newOp();
+      try {
+        const r = await this.#checkOne(cap, { repair: true, renew: true, op });
+        this.#kept.recordCheck(f.storageIndex, { healthy: r.healthy, sharesFound: r.sharesFound, repaired: r.repaired, problem: r.problems[0] ?? null });
+        this.#publishCheck(op, f.storageIndex, r, true);
+        if (r.repaired > 0) this.#opts.log?.(`storage: repaired ${r.repaired} share${r.repaired > 1 ? 's' : ''} of a kept file`);
+      } catch (err) {
+        this.#kept.recordCheck(f.storageIndex, { healthy: false, sharesFound: 0, repaired: 0, problem: err instanceof Error ? err.message : String(err) });
+        this.#failed(op, 'maintain', err);
+      }
+    }
+  }
+
+  /** The server role and the directory as `store server status` shows them. */
+  status(): ServerStatus {
+    this.#live();
+    const s = this.#server;
+    const store = s?.store;
+    let shares = 0;
+    let active = 0;
+    let next: number | null = null;
+    const now = Date.now();
+    for (const si of store?.storageIndexes() ?? []) {
+      shares += store!.list(si).length;
+      const expiry = store!.leaseExpiry(si);
+      if (expiry !== undefined && expiry > now) {
+        active++;
+        next = next === null ? expiry : Math.min(next, expiry);
+      }
+    }
+    const self = toHex(this.#node.id);
+    return {
+      serving: s !== null, url: this.#opts.server?.advertise ?? s?.url ?? null, quotaBytes: store?.quotaBytes ?? null, usedBytes: store?.usedBytes ?? null,
+      shares: store ? shares : null, storageIndexes: store ? store.storageIndexes().length : null, activeLeases: store ? active : null, nextLeaseExpiry: next,
+      announcedUntil: s ? (this.directory.get(this.#node.id)?.until ?? null) : null, backend: this.#backend.kind,
+      knownServers: this.directory.announcements().map((a) => ({ id: toHex(a.id), endpoint: a.endpoint, quota: a.quota, free: a.free, until: a.until, self: toHex(a.id) === self })),
+      refusedAnnouncements: this.directory.refused, keptFiles: this.#kept.list().length,
+    };
+  }
+}
+
+function newOp(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** A storage index for a capability of another backend (Tahoe's): a hash, so the cap itself is never a key. */
+function capIndex(cap: string): string {
+  return toHex(sha256(utf8(`deaddrop:storage:foreign-cap:${cap}`))).slice(0, 32);
+}
