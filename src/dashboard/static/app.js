@@ -350,7 +350,8 @@ async function saleCard(id, draws) {
       const r = await post(`/paypub/sales/${id}/unlock`, {});
       card.append(el('p', {}, `Unlocked to ${r.path ?? r.out ?? 'the unlocked folder'}`));
     }));
-    actions.append(unlock);
+    // Unlocking needs every key: offered once they are all known and the file is not written yet.
+    if (s.keys.known >= s.keys.total && !s.unlocked) actions.append(unlock);
     if (s.unlocked) actions.append(el('a', { href: `/paypub/sales/${id}/unlocked`, download: s.fileName ?? 'unlocked', class: 'download' }, 'Download'));
     const refund = refundBox(s);
     if (refund) card.append(refund);

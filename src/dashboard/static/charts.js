@@ -21,7 +21,7 @@ function axes(xLabel, yLabel, xTime) {
   const stroke = ink();
   const grid = { stroke: '#8884', width: 1 };
   return [
-    { label: xLabel, stroke, grid, ticks: grid, ...(xTime ? {} : { values: (_u, splits) => splits.map((v) => String(v)) }) },
+    { label: xLabel, stroke, grid, ticks: grid, ...(xTime ? {} : { values: (_u, splits) => splits.map((v) => (v === null || v === undefined ? '' : String(v))) }) },
     { label: yLabel, stroke, grid, ticks: grid, size: 56 },
   ];
 }
@@ -48,7 +48,7 @@ export function lineChart(box, name, { xLabel, yLabel, series, xTime = false, xL
   const opts = {
     width: widthOf(box),
     height: 180,
-    scales: { x: xLog ? { time: false, distr: 3, log: 10 } : { time: xTime }, y: { range: (_u, min, max) => [Math.min(yMin ?? min, min), max > min ? max * 1.1 : min + 1] } },
+    scales: { x: xLog ? { time: false, distr: 3, log: 10, range: (_u, min, max) => [min, max] } : { time: xTime }, y: { range: (_u, min, max) => [Math.min(yMin ?? min, min), max > min ? max * 1.1 : min + 1] } },
     axes: axes(xLabel, yLabel, xTime),
     legend: { live: true },
     series: [
