@@ -11,6 +11,8 @@ const plots = new Map();
 
 const ACCENT = '#2a6df4';
 const SECOND = '#c47a00';
+/** Tick steps of count axes. */
+const INTEGER_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000];
 
 /** The page's text colour, so axes stay readable in light and dark mode. */
 function ink() {
@@ -21,7 +23,11 @@ function axes(xLabel, yLabel, xTime) {
   const stroke = ink();
   const grid = { stroke: '#8884', width: 1 };
   return [
-    { label: xLabel, stroke, grid, ticks: grid, ...(xTime ? {} : { values: (_u, splits) => splits.map((v) => (v === null || v === undefined ? '' : String(v))) }) },
+    {
+      label: xLabel, stroke, grid, ticks: grid,
+      // Whole numbers only on a count axis (block heights, targets): no tick at height 112.5.
+      ...(xTime ? {} : { incrs: INTEGER_STEPS, values: (_u, splits) => splits.map((v) => (v === null || v === undefined ? '' : String(v))) }),
+    },
     { label: yLabel, stroke, grid, ticks: grid, size: 56 },
   ];
 }
