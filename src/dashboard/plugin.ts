@@ -3,11 +3,16 @@
  * `/` (loopback only: these routes are not public, so the public listener answers 404), plus
  * the sign-in routes (see sessions.ts) and a QR code renderer.
  *
+ * Charts use uPlot (MIT), served straight from node_modules under `/dashboard/vendor/<name>`:
+ * only the files named in {@link VENDOR_FILES} are read (once, at registration), so no request
+ * path ever reaches the file system and nothing else under node_modules is reachable.
+ *
  * Every response of this plugin carries a strict Content-Security-Policy (scripts and styles
  * from this origin only, no inline script, no framing), `X-Frame-Options: DENY`, `nosniff` and
  * `Referrer-Policy: no-referrer` (the login URL's code never leaks in a Referer).
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -25,6 +30,26 @@ const TYPES: Record<string, string> = {
   '.css': 'text/css; charset=utf-8',
   '.svg': 'image/svg+xml',
 };
+
+/**
+ * The only files served from node_modules: URL name → package path (resolved by Node's module
+ * resolution, so a hoisted or nested install both work). uPlot draws on canvas and sets its
+ * inline styles through the CSSOM, which the strict CSP allows (no `unsafe-inline` needed).
+ */
+export const VENDOR_FILES: Readonly<Record<string, string>> = {
+  'uplot.esm.js': 'uplot/dist/uPlot.esm.js',
+  'uplot.min.css': 'uplot/dist/uPlot.min.css',
+};
+
+/** Reads the allow-listed vendor files once. */
+function loadVendor(): Map<string, { body: Buffer; type: string }> {
+  const require = createRequire(import.meta.url);
+  const files = new Map<string, { body: Buffer; type: string }>();
+  for (const [name, spec] of Object.entries(VENDOR_FILES)) {
+    files.set(name, { body: readFileSync(require.resolve(spec)), type: TYPES[extname(name)] as string });
+  }
+  return files;
+}
 
 /** The policy described in the module header. */
 export const CONTENT_SECURITY_POLICY = [
@@ -48,6 +73,7 @@ const error = { type: 'object', properties: { error: { type: 'string' }, message
 /** Registers the dashboard routes. `sessions` is shared with the auth plugin. */
 export async function dashboardRoutes(app: FastifyInstance, opts: { sessions: DashboardSessions; token: string }): Promise<void> {
   const files = loadStatic();
+  const vendor = loadVendor();
   app.addHook('onSend', async (_request, reply: FastifyReply, payload) => {
     reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
     reply.header('x-frame-options', 'DENY');
@@ -70,6 +96,19 @@ export async function dashboardRoutes(app: FastifyInstance, opts: { sessions: Da
     config: SIGN_IN_ROUTE,
     schema: { summary: 'Dashboard scripts and styles', hide: true, params: { type: 'object', required: ['file'], properties: { file: { type: 'string', pattern: '^[a-z0-9-]+\\.(js|css|svg)$' } } } },
   }, async (req, reply) => serve((req.params as { file: string }).file, reply));
+
+  app.get('/dashboard/vendor/:file', {
+    config: SIGN_IN_ROUTE,
+    schema: {
+      summary: 'Third-party browser modules from node_modules (an allow-list: uPlot)', hide: true,
+      params: { type: 'object', required: ['file'], properties: { file: { type: 'string', pattern: '^[a-z0-9.-]+\\.(js|css)$' } } },
+      response: { 404: error },
+    },
+  }, async (req, reply) => {
+    const f = vendor.get((req.params as { file: string }).file);
+    if (!f) return reply.code(404).send({ error: 'NOT_FOUND', message: 'no such dashboard file' });
+    return reply.type(f.type).send(f.body);
+  });
 
   app.get('/dashboard/login', {
     config: SIGN_IN_ROUTE,

@@ -26,6 +26,8 @@ const reservation = {
     expiresAt: { type: ['integer', 'null'], description: 'Unix ms; null for a broadcast being settled with the node' },
   },
 } as const;
+/** Confirmation targets (blocks) of `GET /wallet/fee-estimates`: btcd estimates up to 25 at most. */
+const FEE_TARGETS = [1, 2, 3, 6, 12, 24, 48, 144] as const;
 /** Longest reservation a PSBT may ask for: 30 days. */
 const MAX_PSBT_EXPIRY_SECONDS = 30 * 86_400;
 
@@ -196,6 +198,33 @@ export async function walletRoutes(app: FastifyInstance, opts: WalletRouteOption
   }, async (req) => {
     const body = req.body as { txid?: string; psbt?: string };
     return reservationToJson(await need().abandon((body.txid ?? body.psbt)!));
+  });
+
+  app.get('/fee-estimates', {
+    schema: {
+      summary: "The backend's fee estimates by confirmation target (the dashboard's fee chart)",
+      response: {
+        200: {
+          type: 'object', required: ['estimates'],
+          properties: {
+            estimates: {
+              type: 'array',
+              items: {
+                type: 'object', required: ['target', 'satPerVb', 'source'],
+                properties: { target: { type: 'integer' }, satPerVb: { type: 'number' }, source: { type: 'string', enum: ['node', 'fallback'] } },
+              },
+            },
+          },
+        },
+        409: error,
+      },
+    },
+  }, async () => {
+    const source = need().source;
+    // Where the backend has no estimate, the daemon's default rate stands in, marked 'fallback'.
+    const fallback = await opts.defaultFeeRate();
+    const estimates = await Promise.all(FEE_TARGETS.map(async (target) => ({ target, ...(await source.estimateFee(target, fallback)) })));
+    return { estimates };
   });
 
   app.get('/reservations', {

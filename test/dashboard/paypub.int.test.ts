@@ -6,23 +6,18 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
-import { fundParty, mineTo, removeParty, startParty, type Party } from '../support/paypub-parties.js';
-import { runCli } from '../support/cli.js';
-import { launchBrowser, screenshot } from '../support/browser.js';
+import { fundParty, mineTo, outboxPath, removeParty, startParty, type Party } from '../support/paypub-parties.js';
+import { launchBrowser, screenshot, signedInPage, trackCspViolations } from '../support/browser.js';
 
-/** A new browser context signed in to `p`'s dashboard through `deaddrop dashboard`. */
-async function signedIn(browser: Browser, p: Party): Promise<Page> {
-  const r = await runCli(['--datadir', p.datadir, '--network', 'regtest', 'dashboard', '--json']);
-  if (r.code !== 0) throw new Error(r.stderr);
-  const page = await (await browser.newContext({ viewport: { width: 420, height: 900 }, acceptDownloads: true })).newPage();
-  await page.goto((JSON.parse(r.stdout) as { url: string }).url);
-  await page.locator('#nav').waitFor({ state: 'visible' });
-  return page;
-}
+const signedIn = (browser: Browser, p: Party): Promise<Page> => signedInPage(browser, p);
+
+interface ChartState { series: string[]; data: number[][] }
+const chartOf = (page: Page, name: string): Promise<ChartState | undefined> =>
+  page.evaluate(`window.dashboardState.charts[${JSON.stringify(name)}]`) as Promise<ChartState | undefined>;
 
 describe('PayPub in the dashboard', () => {
   let node: RegtestNode;
@@ -81,6 +76,15 @@ describe('PayPub in the dashboard', () => {
     await page.locator(`.sale[data-sale="${id}"][data-phase="claim-seen"]`).waitFor({ timeout: 30_000 });
     expect(Number(await bar.getAttribute('aria-valuenow'))).toBeGreaterThanOrEqual(200_000);
     expect(await bar.getAttribute('aria-valuemax')).toBe('200000');
+    // The pledge chart: cumulative confirmed pledges by height reach the threshold line.
+    await page.locator(`.sale[data-sale="${id}"] .chart canvas`).waitFor();
+    const chart = await chartOf(page, `pledges:${id}`);
+    expect(chart?.series).toEqual(['pledged', 'threshold']);
+    const [heights, pledged, threshold] = chart!.data as [number[], number[], number[]];
+    expect(heights.length).toBeGreaterThanOrEqual(2);
+    expect(pledged[0]).toBe(0);
+    expect(pledged.at(-1)).toBe(200_000);
+    expect(new Set(threshold)).toEqual(new Set([200_000]));
     await screenshot(page, '11-paypub-claimed');
 
     const buyerPage = await signedIn(browser, buyers[0]!);
@@ -92,5 +96,60 @@ describe('PayPub in the dashboard', () => {
     const [download] = await Promise.all([buyerPage.waitForEvent('download'), link.click()]);
     const got = readFileSync(await download.path());
     expect(Buffer.compare(got, Buffer.from(file))).toBe(0);
+  });
+
+  it('shows a buyer whose seller never collects the refund coming, then available, then broadcast and confirmed', async () => {
+    const [buyer] = buyers as [Party, Party];
+    const path = outboxPath(seller, 'unsold.bin');
+    writeFileSync(path, randomBytes(2048));
+    const pub = await seller.ok<{ id: string; beaconHeight: number; deadlineHeight: number }>('POST', '/paypub/publish', {
+      path, price: '50000', threshold: '100000', chunks: 16, sample: 4, beaconIn: 3, deadlineIn: 14, feeRate: 2, autoClaim: false,
+    });
+    await node.mine(1);
+    await seller.waitFor('paypub.anchor.confirmed', (e) => e.data.id === pub.id);
+    await mineTo(node, pub.beaconHeight + 1);
+    await seller.waitFor('paypub.sample.revealed', (e) => e.data.id === pub.id);
+    const { offer } = await seller.ok<{ offer: string }>('GET', `/paypub/sales/${pub.id}/offer`);
+    const page = await signedIn(browser, buyer);
+    const violations = await trackCspViolations(page);
+    await page.goto(`${buyer.daemon.apiUrl}/#paypub`);
+    // Pledge from the page itself.
+    await page.locator('#pledge-form').getByLabel('Offer').fill(offer);
+    await page.locator('#pledge-form').getByLabel('Amount (sat)').fill('50000');
+    await page.getByRole('button', { name: 'Pledge' }).click();
+    await page.locator('#pledge-result').getByText(/^Done: [0-9a-f]{64}/).waitFor({ timeout: 30_000 });
+    await node.mine(1);
+    const box = page.locator(`.sale[data-sale="${pub.id}"] .refund-box`);
+    await page.locator(`.sale[data-sale="${pub.id}"] .refund-box[data-refund="waiting"]`).waitFor({ timeout: 30_000 });
+    await box.getByText(new RegExp(`from height ${pub.deadlineHeight}`)).waitFor({ timeout: 30_000 });
+    expect(await box.getByRole('button', { name: 'Broadcast refund' }).isDisabled()).toBe(true);
+    await screenshot(page, '15-paypub-refund-waiting');
+    // Past the deadline the refund is valid. The buyer's daemon broadcasts it on its own at the
+    // next tick; the page's button does the same through POST /paypub/sales/:id/refund when the
+    // page shows it available first. Either way the page shows the refund without a reload.
+    await page.evaluate('window.sameDocument = true');
+    await mineTo(node, pub.deadlineHeight);
+    const sel = `.sale[data-sale="${pub.id}"] .refund-box`;
+    await page.locator(`${sel}[data-refund="available"], ${sel}[data-refund="broadcast"]`).waitFor({ timeout: 30_000 });
+    let by = 'daemon';
+    if ((await box.getAttribute('data-refund')) === 'available') {
+      await screenshot(page, '16-paypub-refund-available');
+      const button = box.getByRole('button', { name: 'Broadcast refund' });
+      if (await button.isEnabled().catch(() => false)) {
+        await button.click();
+        by = 'button';
+      }
+    }
+    const ev = await buyer.waitFor('paypub.refund.broadcast', (e) => e.data.id === pub.id, 30_000);
+    await page.locator(`.sale[data-sale="${pub.id}"] .refund-box[data-refund="broadcast"]`).getByText(String(ev.data.txid)).waitFor({ timeout: 30_000 });
+    await screenshot(page, '17-paypub-refund-broadcast');
+    await node.mine(1);
+    await page.locator(`.sale[data-sale="${pub.id}"] .refund-box[data-refund="confirmed"]`).waitFor({ timeout: 30_000 });
+    const tx = await node.rpc<{ confirmations: number }>('getrawtransaction', [ev.data.txid, 1]);
+    expect(tx.confirmations).toBe(1);
+    expect(await page.evaluate('window.sameDocument')).toBe(true);
+    await screenshot(page, '18-paypub-refund-confirmed');
+    expect(await violations()).toEqual([]);
+    console.log(`[dashboard refund test] refund broadcast by the ${by}`);
   });
 });

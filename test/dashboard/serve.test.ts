@@ -4,7 +4,7 @@
  * accepting the cookie from the daemon's own origin only. (Browser flows: *.int.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -15,6 +15,7 @@ import { EventBus } from '../../src/util/event-bus.js';
 import type { DaemonStatus } from '../../src/api/services.js';
 import { DashboardSessions, LOGIN_CODE_TTL_MS } from '../../src/dashboard/sessions.js';
 import { dashboardForApi } from '../../src/dashboard/plugin.js';
+import { REPO_ROOT } from '../../src/regtest/harness.js';
 
 const status: DaemonStatus = {
   version: '0.1.0', network: 'regtest', backend: { kind: 'btcd', capabilities: {} }, tip: { height: 101, hash: 'ab'.repeat(32) }, synced: true, uptimeSeconds: 1, secp: 'native',
@@ -70,6 +71,37 @@ describe('dashboard serving and sign-in', () => {
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
     expect((await fetch(`${base}/dashboard/static/..%2Fplugin.ts`)).status).toBe(400);
     expect((await fetch(`${base}/dashboard/static/nothere.js`)).status).toBe(404);
+  });
+
+  it('serves uPlot from node_modules by an allow-list, and nothing else from there', async () => {
+    const js = await fetch(`${base}/dashboard/vendor/uplot.esm.js`);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(js.headers.get('content-security-policy')).toContain("script-src 'self'");
+    const body = await js.text();
+    expect(body).toBe(readFileSync(join(REPO_ROOT, 'node_modules/uplot/dist/uPlot.esm.js'), 'utf8'));
+    expect(body).toMatch(/export \{ uPlot as default \}/);
+    const css = await fetch(`${base}/dashboard/vendor/uplot.min.css`);
+    expect(css.status).toBe(200);
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(await css.text()).toContain('.uplot');
+    // Other files of the same package, other packages, and every traversal spelling are refused
+    // (400 from the name pattern or 404 from the allow-list; never the file).
+    const refused = [
+      '/dashboard/vendor/uPlot.cjs.js', '/dashboard/vendor/uplot.cjs.js', '/dashboard/vendor/package.json', '/dashboard/vendor/qrcode.js',
+      '/dashboard/vendor/..%2Fpackage.json', '/dashboard/vendor/..%2F..%2Fpackage.json', '/dashboard/vendor/%2E%2E%2Fuplot%2Fpackage.json',
+      '/dashboard/vendor/..%5C..%5Cpackage.json', '/dashboard/vendor/....js', '/dashboard/vendor/uplot%2Fdist%2FuPlot.esm.js',
+      '/dashboard/vendor/%00uplot.esm.js', '/dashboard/static/..%2F..%2F..%2Fnode_modules%2Fuplot%2Fpackage.json',
+      '/dashboard/vendor/../../package.json', '/node_modules/uplot/dist/uPlot.esm.js', '/dashboard/node_modules/uplot/dist/uPlot.esm.js',
+    ];
+    for (const path of refused) {
+      const res = await fetch(`${base}${path}`);
+      expect([400, 401, 404], path).toContain(res.status);
+      const text = await res.text();
+      expect(text, path).not.toContain('"name": "uplot"');
+      expect(text, path).not.toContain('"name": "deaddrop"');
+      expect(text, path).not.toContain('uPlot');
+    }
   });
 
   it('issues login codes to the token only, each valid once', async () => {

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { REPO_ROOT } from '../../src/regtest/harness.js';
+import { runCli } from './cli.js';
 
 export const CHROMIUM = '/usr/lib/chromium/chromium';
 export const SCREENSHOTS = join(REPO_ROOT, '.tmp', 'screenshots');
@@ -22,4 +23,34 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const path = join(SCREENSHOTS, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   return path;
+}
+
+/**
+ * A new browser context signed in to the dashboard of the daemon on `datadir` through the
+ * one-time URL `deaddrop dashboard` prints (as a user would).
+ */
+export async function signedInPage(browser: Browser, party: { datadir: string }, viewport = { width: 420, height: 900 }): Promise<Page> {
+  const r = await runCli(['--datadir', party.datadir, '--network', 'regtest', 'dashboard', '--json']);
+  if (r.code !== 0) throw new Error(r.stderr);
+  const page = await (await browser.newContext({ viewport, acceptDownloads: true })).newPage();
+  await page.goto((JSON.parse(r.stdout) as { url: string }).url);
+  await page.locator('#nav').waitFor({ state: 'visible' });
+  return page;
+}
+
+/**
+ * Records the page's Content-Security-Policy violations (from now on, across navigations);
+ * the returned function reads them. A chart library that needed inline script or style would
+ * show up here.
+ */
+export async function trackCspViolations(page: Page): Promise<() => Promise<string[]>> {
+  const seen: string[] = [];
+  await page.exposeFunction('reportCspViolation', (text: string) => seen.push(text));
+  await page.addInitScript(`document.addEventListener('securitypolicyviolation', (e) => window.reportCspViolation(e.violatedDirective + ' ' + e.blockedURI))`);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) seen.push(m.text());
+  });
+  await page.reload();
+  await page.locator('#nav').waitFor({ state: 'visible' });
+  return async () => [...seen];
 }

@@ -3,6 +3,7 @@
 import { connectEvents, get, loadSession, post, upload } from './api.js';
 import { bar, el, fill, pairs, qr, showError } from './dom.js';
 import { oddsChart } from './odds.js';
+import { chartFigure, dropCharts, lineChart, resizeCharts } from './charts.js';
 
 const $ = (id) => document.getElementById(id);
 const PAGES = ['overview', 'wallet', 'drops', 'paypub', 'node'];
@@ -26,25 +27,103 @@ function show(page) {
     else a.removeAttribute('aria-current');
   }
   refresh[name]?.();
+  window.requestAnimationFrame(resizeCharts);
 }
 
 // ---------------------------------------------------------------------------------------------
 // overview
+
+/** What the sync and rescan bars show; kept in window.dashboardState.progress for the tests. */
+const progress = Object.assign((window.dashboardState ??= { charts: {}, progress: {} }).progress, {
+  tip: null, wallet: null, scan: null, scanSamples: [], walletSamples: [],
+});
+/** Most throughput samples kept (the chart covers the latest scans). */
+const MAX_SAMPLES = 300;
+let throughput = null;
+
+function percentOf(value, max) {
+  return max > 0 ? Math.min(100, Math.floor((value * 100) / max)) : 0;
+}
+
+function renderBar(id, value, tip, what) {
+  const bar = $(id);
+  const text = $(`${id}-text`);
+  if (value === null || tip === null) return;
+  bar.max = Math.max(tip, 1);
+  bar.value = Math.min(value, bar.max);
+  bar.dataset.height = String(value);
+  bar.dataset.tip = String(tip);
+  fill(text, value >= tip ? `${what} up to the tip (${tip})` : `${what} to ${value} of ${tip} (${percentOf(value, tip)}%, ${tip - value} blocks to go)`);
+}
+
+function renderProgress() {
+  renderBar('wallet-bar', progress.wallet, progress.tip, 'synced');
+  renderBar('scan-bar', progress.scan, progress.tip, 'scanned');
+}
+
+/** Blocks per second between consecutive progress events (event times are the daemon's). */
+function renderThroughput() {
+  const s = progress.scanSamples;
+  const xs = [];
+  const rates = [];
+  for (let i = 1; i < s.length; i++) {
+    const dt = (s[i].time - s[i - 1].time) / 1000;
+    const dh = s[i].height - s[i - 1].height;
+    if (dt <= 0 || dh < 0) continue;
+    xs.push(s[i].time / 1000);
+    rates.push(dh / dt);
+  }
+  if (!throughput) {
+    throughput = chartFigure('throughput-chart', 'Drop scan throughput: blocks scanned per second, from the watcher\'s progress events while this page is open');
+    $('throughput-slot').replaceChildren(throughput.figure);
+  }
+  if (xs.length === 0) {
+    fill(throughput.box, el('p', { class: 'muted' }, 'No scan seen yet: the chart fills while the watcher catches up or rescans.'));
+    return;
+  }
+  lineChart(throughput.box, 'throughput', { xLabel: 'time', yLabel: 'blocks/s', xTime: true, yMin: 0, series: [{ label: 'scan', unit: 'blocks/s' }] }, [xs, rates]);
+}
+
+function onScanProgress(e) {
+  const height = Number(e.data.height);
+  const tip = Number(e.data.tip);
+  if (!Number.isFinite(height) || !Number.isFinite(tip)) return;
+  progress.scan = height;
+  progress.tip = Math.max(progress.tip ?? 0, tip);
+  progress.scanSamples.push({ time: e.time, height, tip });
+  if (progress.scanSamples.length > MAX_SAMPLES) progress.scanSamples.splice(0, progress.scanSamples.length - MAX_SAMPLES);
+  renderProgress();
+  renderThroughput();
+}
+
+function onWalletHeight(height, time) {
+  if (typeof height !== 'number') return;
+  progress.wallet = height;
+  progress.walletSamples.push({ time, height });
+  if (progress.walletSamples.length > MAX_SAMPLES) progress.walletSamples.shift();
+  renderProgress();
+}
 
 async function refreshOverview() {
   const s = await get('/status');
   const tip = s.tip ? `${s.tip.height} (${s.tip.hash.slice(0, 16)}…)` : 'unknown';
   // The wallet's own height (null without a wallet) drives the sync bar towards the tip.
   const walletHeight = await get('/wallet/balance').then((b) => b.height, () => null);
+  // Where the drop watcher's index reaches: the scan bar's value until its first progress event.
+  const indexed = await get('/index/info').then((i) => i.indexedTip, () => null);
   pairs($('status'), [
     ['Network', s.network], ['Backend', s.backend?.kind ?? '—'], ['Tip', tip], ['Chain synced', s.synced ? 'yes' : 'no'],
-    ['Wallet', walletHeight === null ? 'none or not synced yet' : `scanned to ${walletHeight}`], ['Uptime', `${s.uptimeSeconds} s`],
+    ['Uptime', `${s.uptimeSeconds} s`],
     ['Peer node', await get('/node').then((n) => `${n.id.slice(0, 16)}… · ${(n.connected ?? []).length} connected · ${n.contacts} contacts`, () => 'off')],
   ]);
-  const tipHeight = s.tip?.height ?? null;
-  const sync = $('sync-bar');
-  sync.max = tipHeight ?? 1;
-  sync.value = walletHeight ?? 0;
+  // Assigned, not maximised: a reorg or a rescan moves these heights down.
+  if (s.tip) progress.tip = s.tip.height;
+  if (walletHeight !== null) progress.wallet = walletHeight;
+  else fill($('wallet-bar-text'), 'no unlocked wallet');
+  if (indexed !== null && indexed !== undefined) progress.scan = indexed;
+  else if (progress.scan === null) fill($('scan-bar-text'), 'no drop watcher on this backend (or nothing scanned yet)');
+  renderProgress();
+  renderThroughput();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -62,6 +141,24 @@ async function refreshWallet() {
     el('td', {}, `${t.net.startsWith('-') ? '' : '+'}${t.net} sat`),
     el('td', {}, t.status === 'confirmed' ? `height ${t.height}` : t.replacedBy ? `${t.status} by ${t.replacedBy}` : t.status)));
   fill($('history').tBodies[0], ...history);
+  await refreshFees();
+}
+
+let fees = null;
+
+/** The backend's fee estimate per confirmation target; fallback values are said in the caption. */
+async function refreshFees() {
+  const { estimates } = await get('/wallet/fee-estimates');
+  if (!fees) {
+    fees = chartFigure('fee-chart', 'Fee rate (sat/vB) the backend estimates for confirmation within n blocks');
+    $('fee-slot').replaceChildren(fees.figure, el('p', { id: 'fee-note', class: 'muted' }));
+  }
+  const fromNode = estimates.filter((e) => e.source === 'node').length;
+  fill($('fee-note'), fromNode === estimates.length
+    ? 'All estimates come from the backend.'
+    : `${estimates.length - fromNode} of ${estimates.length} targets have no estimate from the backend (common on regtest): they show the daemon's default rate.`);
+  lineChart(fees.box, 'fees', { xLabel: 'target (blocks)', yLabel: 'sat/vB', xLog: true, yMin: 0, series: [{ label: 'estimate', unit: 'sat/vB' }] },
+    [estimates.map((e) => e.target), estimates.map((e) => e.satPerVb)]);
 }
 
 function sendBody(form) {
@@ -155,7 +252,73 @@ function wireDrops() {
 // ---------------------------------------------------------------------------------------------
 // PayPub
 
-async function saleCard(id) {
+/** Pledged sat counted towards the threshold by block height: [heights, cumulative sat, threshold]. */
+function pledgeSeries(s, threshold) {
+  const confirmed = s.pledges.filter((p) => typeof p.height === 'number').sort((x, y) => x.height - y.height);
+  const start = s.anchor?.height ?? (confirmed.length ? confirmed[0].height - 1 : null);
+  if (start === null) return null;
+  const byHeight = new Map([[start, 0]]);
+  let total = 0;
+  for (const p of confirmed) {
+    total += Number(p.value ?? 0);
+    byHeight.set(Math.max(start, p.height), total);
+  }
+  const end = Math.max(s.tip, start + 1);
+  if (!byHeight.has(end)) byHeight.set(end, total);
+  const xs = [...byHeight.keys()].sort((x, y) => x - y);
+  return [xs, xs.map((h) => byHeight.get(h)), xs.map(() => threshold)];
+}
+
+/** `draws` collects the drawing, run once the card is in the page (uPlot measures its box). */
+function pledgeChart(s, threshold, draws) {
+  const data = pledgeSeries(s, threshold);
+  if (!data) return el('p', { class: 'muted' }, 'The pledge chart starts once the anchor confirms.');
+  const { figure, box } = chartFigure(`pledges-${s.id.slice(0, 16)}`, `Confirmed pledges (sat) by block height towards the threshold of ${threshold} sat`);
+  draws.push(() => lineChart(box, `pledges:${s.id}`, {
+    xLabel: 'block height', yLabel: 'sat', yMin: 0,
+    series: [{ label: 'pledged', unit: 'sat', step: true }, { label: 'threshold', unit: 'sat', dash: [6, 4] }],
+  }, data));
+  return figure;
+}
+
+/** The buyer's refund: when it becomes possible, then the refund transactions; a button to broadcast it. */
+function refundBox(s) {
+  const own = s.pledges.filter((p) => p.own);
+  const open = own.filter((p) => !p.spentBy);
+  const refunds = s.refunds.filter((r) => r.own !== false);
+  if (own.length === 0 && refunds.length === 0) return null;
+  const openSats = open.reduce((t, p) => t + Number(p.value ?? 0), 0);
+  const textId = `refund-text-${s.id.slice(0, 16)}`;
+  let state;
+  let text;
+  if (refunds.length > 0) {
+    state = refunds.some((r) => r.status === 'confirmed') ? 'confirmed' : 'broadcast';
+    text = `Refunded: ${refunds.map((r) => `${r.txid} (${r.status}${r.height ? ` at height ${r.height}` : ''})`).join(', ')}`;
+  } else if (open.length === 0) {
+    state = 'none';
+    text = 'Your pledges were spent by the seller\'s claim: nothing to refund.';
+  } else if (s.mode === 'private') {
+    state = 'waiting';
+    text = `Refundable after the HTLC's delay if the seller never collects (${openSats} sat).`;
+  } else if (s.tip >= s.deadlineHeight) {
+    state = 'available';
+    text = `The seller never collected: your ${openSats} sat can be refunded now (deadline ${s.deadlineHeight}, tip ${s.tip}). The daemon broadcasts it by itself; the button does it now.`;
+  } else {
+    state = 'waiting';
+    text = `If the seller never collects, your ${openSats} sat can be refunded from height ${s.deadlineHeight} (tip ${s.tip}: ${s.deadlineHeight - s.tip} blocks to go).`;
+  }
+  const button = el('button', { type: 'button', 'aria-describedby': textId, class: 'refund' }, 'Broadcast refund');
+  button.disabled = state !== 'available';
+  const out = el('output', { class: 'refund-result' });
+  button.addEventListener('click', () => guarded(async () => {
+    const r = await post(`/paypub/sales/${s.id}/refund`, {});
+    fill(out, r.refunds.map((x) => (x.txid ? `Refund broadcast in ${x.txid}` : `Refund refused: ${x.error}`)).join('; ') || 'Nothing to refund.');
+  }));
+  return el('div', { class: 'refund-box', 'data-refund': state },
+    el('h4', {}, 'Refund'), el('p', { id: textId }, text), ...(state === 'available' || state === 'waiting' ? [button] : []), out);
+}
+
+async function saleCard(id, draws) {
   const s = await get(`/paypub/sales/${id}`);
   const threshold = Number(s.threshold ?? s.price ?? 0);
   const counted = Number(s.pledged?.counted ?? s.pledges.reduce((t, p) => t + Number(p.value ?? 0), 0));
@@ -166,7 +329,8 @@ async function saleCard(id) {
     el('p', {}, s.role === 'seller'
       ? `Pledged ${counted} of ${threshold} sat (${s.pledges.length} pledges)`
       : `Your pledges: ${counted} sat towards the threshold of ${threshold} sat`),
-    bar(counted, threshold, `pledges towards the threshold of sale ${id.slice(0, 8)}`),
+    bar(counted, threshold, `pledges towards the threshold of sale ${id.slice(0, 8)}`));
+  card.append(pledgeChart(s, threshold, draws),
     el('p', {}, `Keys known ${s.keys.known}/${s.keys.total}; sample ${s.sample.revealed ? `revealed (${s.sample.indices.length} chunks)` : 'not yet revealed'}`),
     oddsChart(s.keys.total, s.sample.indices.length || Number(s.sampleSize ?? 0)));
   const actions = el('p');
@@ -186,10 +350,11 @@ async function saleCard(id) {
       const r = await post(`/paypub/sales/${id}/unlock`, {});
       card.append(el('p', {}, `Unlocked to ${r.path ?? r.out ?? 'the unlocked folder'}`));
     }));
-    const refund = el('button', { type: 'button' }, 'Refund');
-    refund.addEventListener('click', () => guarded(() => post(`/paypub/sales/${id}/refund`, {})));
-    actions.append(unlock, refund);
+    // Unlocking needs every key: offered once they are all known and the file is not written yet.
+    if (s.keys.known >= s.keys.total && !s.unlocked) actions.append(unlock);
     if (s.unlocked) actions.append(el('a', { href: `/paypub/sales/${id}/unlocked`, download: s.fileName ?? 'unlocked', class: 'download' }, 'Download'));
+    const refund = refundBox(s);
+    if (refund) card.append(refund);
   }
   card.append(actions);
   return card;
@@ -197,8 +362,11 @@ async function saleCard(id) {
 
 async function refreshPaypub() {
   const { sales } = await get('/paypub/sales');
-  const cards = await Promise.all(sales.map((s) => saleCard(s.id)));
+  const draws = [];
+  const cards = await Promise.all(sales.map((s) => saleCard(s.id, draws)));
+  dropCharts('pledges:');
   fill($('sales'), ...(cards.length ? cards : [el('p', { class: 'muted' }, 'No sales yet.')]));
+  for (const draw of draws) draw();
 }
 
 async function publishFile(file) {
@@ -320,6 +488,12 @@ function onEvent(e) {
       renderDrops();
     }
     refresh.drops();
+  }
+  if (e.type === 'watch.progress') onScanProgress(e);
+  if (e.type === 'wallet.changed') onWalletHeight(e.data?.height, e.time);
+  if (e.type === 'chain.tip' && typeof e.data?.height === 'number') {
+    progress.tip = Math.max(progress.tip ?? 0, e.data.height);
+    renderProgress();
   }
   if (e.type === 'node.fork.detected') alerts.unshift(`Fork detected: ${JSON.stringify(e.data)}`);
   if (e.type.startsWith('chain.') && page === 'overview') refresh.overview();
