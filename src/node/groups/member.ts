@@ -40,6 +40,8 @@ export type ReadResult =
   | { readonly status: 'refused'; readonly reason: 'malformed' | 'unknown-group' | 'not-a-member' | 'bad-signature' | 'no-key' | 'bad-ciphertext' };
 
 const WELCOME_VERSION = 1;
+/** Messages held per group while their key or their sender's add op is on its way. */
+export const MAX_HELD_MESSAGES = 256;
 const MAX_WELCOME_OPS = 100_000;
 
 /** Welcome: version:u8=1 | group(32) | count:u32 | count × (len:u16 op). */
@@ -74,6 +76,8 @@ export class GroupMember {
   readonly #now: () => number;
   readonly #logs = new Map<string, OpLog>();
   readonly #pairs: PairCache = new Map();
+  /** Messages that arrived before their sender key or their sender's add op, per group (memory only). */
+  readonly #held = new Map<string, Uint8Array[]>();
 
   constructor(identity: NodeIdentity, store: GroupStore, opts: GroupMemberOptions = {}) {
     this.#id = identity;
@@ -146,8 +150,9 @@ export class GroupMember {
       this.#store.addOp(group, op.hash, op.raw);
       const out: Outgoing[] = [];
       const after = log.state.members;
+      // The removed member gets the op too (it learns it is out); a newcomer gets the welcome instead.
       for (const m of new Set([...before.keys(), ...after.keys()])) {
-        if (m !== toHex(this.id)) out.push({ to: Uint8Array.from(Buffer.from(m, 'hex')), kind: 'op', group, bytes: op.raw });
+        if (m !== toHex(this.id) && before.has(m)) out.push({ to: Uint8Array.from(Buffer.from(m, 'hex')), kind: 'op', group, bytes: op.raw });
       }
       if (body.kind === 'add' && after.has(toHex(body.member))) {
         out.push({ to: body.member, kind: 'welcome', group, bytes: encodeWelcome(group, log.ops().map((o) => o.raw)) });
@@ -190,7 +195,7 @@ export class GroupMember {
   // Received bytes (from anyone: never throw on their content)
 
   /** A membership op. */
-  receiveOp(raw: Uint8Array): ReceiveResult & { outgoing: Outgoing[] } {
+  receiveOp(raw: Uint8Array): ReceiveResult & { outgoing: Outgoing[]; released?: ReadResult[] } {
     let group: Uint8Array;
     try {
       group = opGroup(decodeOp(raw));
@@ -206,7 +211,7 @@ export class GroupMember {
       for (const op of res.accepted) this.#store.addOp(group, op.hash, op.raw);
       return this.#afterChange(group, before);
     });
-    return { ...res, outgoing };
+    return { ...res, outgoing, released: this.#retryHeld(group) };
   }
 
   /** A welcome: the whole history of a group we were added to. */
@@ -235,8 +240,13 @@ export class GroupMember {
     return { status: 'joined', group: w.group, outgoing };
   }
 
-  /** A sender key sealed to us. */
-  receiveKey(raw: Uint8Array): 'stored' | 'refused' {
+  /** A sender key sealed to us; `released` are held messages it opened. */
+  receiveKey(raw: Uint8Array): { status: 'stored' | 'refused'; released: ReadResult[] } {
+    const status = this.#storeKey(raw);
+    return { status, released: status === 'stored' ? this.#retryHeld(decodeKeyDistHeader(raw).group) : [] };
+  }
+
+  #storeKey(raw: Uint8Array): 'stored' | 'refused' {
     const opened = openSenderKey(this.#id, raw, this.#pairs);
     if (!opened || equalBytes(opened.from, this.id)) return 'refused';
     const chains = this.#store.senderChains(opened.group, opened.from);
@@ -250,8 +260,47 @@ export class GroupMember {
     return 'stored';
   }
 
-  /** A group message. */
+  /**
+   * A group message. One that arrives before its sender key or its sender's add op is held (in
+   * memory, at most MAX_HELD_MESSAGES per group) and opened when they arrive; it is reported
+   * refused now and comes back in `released` of receiveKey/receiveOp.
+   */
   receiveMessage(raw: Uint8Array): ReadResult {
+    const r = this.#open(raw);
+    if (r.status === 'refused' && (r.reason === 'no-key' || r.reason === 'not-a-member')) this.#hold(raw);
+    return r;
+  }
+
+  #hold(raw: Uint8Array): void {
+    const m = decodeMessage(raw);
+    if (equalBytes(m.sender, this.id)) return;
+    const chain = this.#store.senderChains(m.group, m.sender).find((c) => c.generation === m.generation);
+    // below the chain: used already or too old, no later key will open it
+    if (chain && m.index < chain.index) return;
+    const k = toHex(m.group);
+    const list = this.#held.get(k) ?? [];
+    if (list.some((h) => equalBytes(h, raw))) return;
+    list.push(raw.slice());
+    if (list.length > MAX_HELD_MESSAGES) list.shift();
+    this.#held.set(k, list);
+  }
+
+  #retryHeld(group: Uint8Array): ReadResult[] {
+    const k = toHex(group);
+    const list = this.#held.get(k);
+    if (!list || list.length === 0) return [];
+    const out: ReadResult[] = [];
+    const keep: Uint8Array[] = [];
+    for (const raw of list) {
+      const r = this.#open(raw);
+      if (r.status === 'ok') out.push(r);
+      else if (r.reason === 'no-key' || r.reason === 'not-a-member') keep.push(raw);
+    }
+    this.#held.set(k, keep);
+    return out;
+  }
+
+  #open(raw: Uint8Array): ReadResult {
     let m: ReturnType<typeof decodeMessage>;
     try {
       m = decodeMessage(raw);
