@@ -47,7 +47,7 @@ function bruteForce(held: readonly Uint8Array[], m: GroupMessage): Uint8Array | 
   let tried = 0;
   for (const blob of held) {
     for (let i = 0; i + 32 <= blob.length; i++) {
-      let ck = blob.slice(i, i + 32);
+      let ck: Uint8Array = blob.slice(i, i + 32);
       const direct = openWithKey(m, ck);
       if (direct) return direct;
       for (let s = 0; s <= m.index + 2; s++) {
