@@ -9,7 +9,7 @@
 import { equalBytes, toHex } from '../../util/bytes.js';
 import { DeaddropError } from '../../util/errors.js';
 import { type GroupOp, decodeOp, opGroup, verifyOp } from './op-codec.js';
-import { type MembershipState, deriveState, unauthorizedReason } from './state.js';
+import { type MembershipState, deriveState, extendState, unauthorizedReason } from './state.js';
 
 /** Ops held for unknown predecessors, per group (oldest dropped beyond this). */
 export const MAX_PENDING_OPS = 1024;
@@ -87,7 +87,9 @@ export class OpLog {
     }
     const why = this.#authority(op);
     if (why !== null) return { status: 'refused', reason: 'unauthorized', detail: why, accepted: [] };
+    const linear = op.body.kind !== 'create' && this.#extendsHeads(op) ? extendState(this.state, op) : null;
     this.#add(op);
+    this.#state = linear;
     return { status: 'accepted', accepted: [op, ...this.#release()] };
   }
 
@@ -121,12 +123,18 @@ export class OpLog {
     return unauthorizedReason(this.#pastState(op), op);
   }
 
+  /** True when the op's predecessors are exactly the current heads (its past is everything). */
+  #extendsHeads(op: GroupOp): boolean {
+    const heads = this.state.heads;
+    const preds = op.preds.map(toHex).sort();
+    return preds.length === heads.length && preds.every((p, i) => p === heads[i]);
+  }
+
   #pastState(op: GroupOp): MembershipState {
     const current = this.state;
-    const preds = op.preds.map(toHex).sort();
-    if (preds.length === current.heads.length && preds.every((p, i) => p === current.heads[i])) return current;
+    if (this.#extendsHeads(op)) return current;
     const past = new Map<string, GroupOp>();
-    const stack = [...preds];
+    const stack = op.preds.map(toHex);
     while (stack.length > 0) {
       const h = stack.pop()!;
       if (past.has(h)) continue;

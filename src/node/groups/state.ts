@@ -284,3 +284,21 @@ export function unauthorizedReason(past: MembershipState, op: GroupOp): string |
   if (op.body.kind === 'role' && targetRole === op.body.role) return 'target already has that role';
   return null;
 }
+
+/**
+ * The state after `op` when every op of `state` is in the op's past (its predecessors are
+ * exactly the current heads) and the op is authorized there. Then the op is last in the order of
+ * R1, concurrent with nothing (R3 and R4 have nothing to do) and applies (R2), so this equals
+ * `deriveState` over all ops at O(members) instead of O(ops). The op log uses it for the common
+ * case of a history that grows in a line.
+ */
+export function extendState(state: MembershipState, op: GroupOp): MembershipState {
+  const members = new Map(state.members);
+  const b = op.body;
+  if (b.kind === 'add' || b.kind === 'role') members.set(toHex(b.member), b.role);
+  else if (b.kind === 'remove') members.delete(toHex(b.member));
+  else if (b.kind === 'leave') members.delete(toHex(op.author));
+  else throw DeaddropError.protocol('a group has exactly one create op');
+  const h = toHex(op.hash);
+  return { ...state, members, heads: [h], applied: new Set(state.applied).add(h), size: state.size + 1 };
+}

@@ -71,6 +71,8 @@ describe('groups: convergence of concurrent offline changes', () => {
             .filter((d) => unauthorizedReason(log.state, d) === null);
           if (drafts.length === 0) continue;
           expect(log.receive(drafts[Math.floor(rand() * drafts.length)]!.raw).status).toBe('accepted');
+          // the incremental state of a line-extending op equals a full derivation
+          expect(membership(log)).toEqual([...deriveState(log.ops()).members].map(([k, r]) => `${name(k)}:${r}`).sort());
         }
         const all = new Map<string, GroupOp>();
         for (const r of replicas) for (const op of r.ops()) all.set(toHex(op.hash), op);
