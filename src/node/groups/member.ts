@@ -36,7 +36,7 @@ export interface GroupMemberOptions {
 
 /** The outcome of a received message. */
 export type ReadResult =
-  | { readonly status: 'ok'; readonly id: number; readonly sender: Uint8Array; readonly plaintext: Uint8Array }
+  | { readonly status: 'ok'; readonly id: number; readonly group: Uint8Array; readonly sender: Uint8Array; readonly plaintext: Uint8Array }
   | { readonly status: 'refused'; readonly reason: 'malformed' | 'unknown-group' | 'not-a-member' | 'bad-signature' | 'no-key' | 'bad-ciphertext' };
 
 const WELCOME_VERSION = 1;
@@ -327,7 +327,7 @@ export class GroupMember {
       return this.#store.addMessage(m.group, { sender: m.sender, generation: m.generation, index: m.index, receivedAt: this.#now(), plaintext });
     });
     for (const s of k.newSkipped) wipe(s.messageKey);
-    return { status: 'ok', id, sender: m.sender, plaintext };
+    return { status: 'ok', id, group: m.group, sender: m.sender, plaintext };
   }
 
   /** Who a sealed sender key is for, without opening it (for routing). */

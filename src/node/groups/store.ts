@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS grp_keys (grp BLOB NOT NULL, sender BLOB NOT NULL, ge
   PRIMARY KEY (grp, sender, generation));
 CREATE TABLE IF NOT EXISTS grp_skipped (id INTEGER PRIMARY KEY AUTOINCREMENT, grp BLOB NOT NULL, sender BLOB NOT NULL,
   generation INTEGER NOT NULL, idx INTEGER NOT NULL, sealed BLOB NOT NULL, UNIQUE (grp, sender, generation, idx));
+CREATE TABLE IF NOT EXISTS grp_cursor (feed BLOB PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grp_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, grp BLOB NOT NULL, sender BLOB NOT NULL,
   generation INTEGER NOT NULL, idx INTEGER NOT NULL, received_at INTEGER NOT NULL, sealed BLOB NOT NULL);
 `;
@@ -117,6 +118,8 @@ export class GroupStore {
       addMessage: db.prepare('INSERT INTO grp_messages (grp, sender, generation, idx, received_at, sealed) VALUES (?, ?, ?, ?, ?, ?)'),
       setMessageSealed: db.prepare('UPDATE grp_messages SET sealed = ? WHERE id = ?'),
       messages: db.prepare('SELECT * FROM grp_messages WHERE grp = ? AND id > ? ORDER BY id LIMIT ?'),
+      cursor: db.prepare('SELECT seq FROM grp_cursor WHERE feed = ?').pluck(),
+      setCursor: db.prepare('INSERT INTO grp_cursor (feed, seq) VALUES (?, ?) ON CONFLICT(feed) DO UPDATE SET seq = MAX(seq, excluded.seq)'),
     };
   }
 
@@ -227,6 +230,15 @@ export class GroupStore {
         plaintext: this.#sealer.open(u8(r.sealed), `msg:${toHex(group)}:${id}`),
       };
     });
+  }
+
+  /** The last entry of `feed` the group transport has read (0 for none). */
+  cursor(feed: Uint8Array): number {
+    return Number((this.#st.cursor.get(feed) as number | undefined) ?? 0);
+  }
+
+  setCursor(feed: Uint8Array, seq: number): void {
+    this.#st.setCursor.run(feed, seq);
   }
 
   /** Wipes the sealing key (the database stays open; it belongs to the node). */
