@@ -49,6 +49,8 @@ import { torRoutes, torStatusReport } from './tor/routes.js';
 import { startNodeMixnet } from './mixnet/node-hook.js';
 import type { MixnetOptions } from './mixnet/options.js';
 import { mixnetRoutes } from './mixnet/routes.js';
+import { groupRoutes } from './groups/routes.js';
+import { GroupService } from './groups/service.js';
 import type { MixnetService } from './mixnet/service.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { Backoff } from '../util/time.js';
@@ -141,6 +143,8 @@ class NodeRuntime implements NodeService {
   readonly #rejections: EventSummary;
   /** The node's mixnet side (client, and mix/provider when it opted in). */
   mixnet: MixnetService | null = null;
+  /** Groups carried over the node's feeds (src/node/groups/service.ts). */
+  groups: GroupService | null = null;
 
   readonly #ctx: FeatureContext;
   readonly #wallet: Wallet;
@@ -189,6 +193,7 @@ class NodeRuntime implements NodeService {
     this.#unsubscribe();
     this.#rejections.close();
     await this.mixnet?.close();
+    this.groups?.close();
     for (const r of this.#retries.values()) if (r.timer) clearTimeout(r.timer);
     this.#retries.clear();
     await this.node.close();
@@ -396,6 +401,7 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
           service: () => runtime?.mixnet ?? undefined,
           isContact: (n: Uint8Array) => runtime?.node.contacts().some((c) => equalBytes(c.node, n)) === true,
         }),
+        routeGroup('/node/groups', groupRoutes, { service: () => runtime?.groups ?? undefined }),
         routeGroup('/node/tor', torRoutes, { status: () => runtime?.tor?.status(runtime.node.connectedPeers()) ?? null }),
       ];
       return {
@@ -457,6 +463,8 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   const runtime = new NodeRuntime(node, new ReachabilityStore(node.store.db), ctx, wallet, options, listening, tor);
   try {
     runtime.start();
+    runtime.groups = new GroupService(node, (type, id, data) => ctx.events.publish(type, id, data));
+    runtime.groups.start();
   } catch (err) {
     await runtime.close();
     throw err;

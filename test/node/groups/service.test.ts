@@ -7,7 +7,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify from 'fastify';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { installErrorHandler } from '../../../src/api/errors.js';
+import { groupRoutes } from '../../../src/node/groups/routes.js';
 import { sha256, utf8 } from '../../../src/node/crypto.js';
 import { GroupService } from '../../../src/node/groups/service.js';
 import { GROUP_ENTRY_TYPE } from '../../../src/node/groups/transport.js';
@@ -97,5 +100,47 @@ describe('groups over the node transport', () => {
     again.start();
     expect(events).toEqual(['while bob was not listening']);
     again.close();
+  }, 30_000);
+
+  it('routes: create, add, members, post, messages; coded errors for bad input', async () => {
+    const alice = await start('alice3');
+    const bob = await start('bob3');
+    const stranger = await start('stranger3');
+    await introduce(alice.node, bob.node);
+    // the API host's validator settings (src/api/app.ts): extra fields are refused, not dropped
+    const app = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } } });
+    installErrorHandler(app);
+    let service: GroupService | undefined = alice.groups;
+    await app.register(groupRoutes, { prefix: '/node/groups', service: () => service });
+    try {
+      const created = await app.inject({ method: 'POST', url: '/node/groups', payload: { name: 'team' } });
+      expect(created.statusCode).toBe(200);
+      const group = (created.json() as { group: string }).group;
+      expect(created.json()).toEqual({ group, members: 1 });
+      const add = await app.inject({ method: 'POST', url: `/node/groups/${group}/add`, payload: { member: toHex(bob.node.id) } });
+      expect(add.json()).toEqual({ group, members: 2 });
+      // not a contact: refused with a code
+      const notContact = await app.inject({ method: 'POST', url: `/node/groups/${group}/add`, payload: { member: toHex(stranger.node.id) } });
+      expect(notContact.statusCode).toBe(400);
+      expect(notContact.json()).toMatchObject({ error: 'BAD_INPUT' });
+      const members = await app.inject({ method: 'GET', url: `/node/groups/${group}/members` });
+      expect((members.json() as { members: { role: string }[] }).members.map((m) => m.role).sort()).toEqual(['admin', 'member']);
+      expect((await app.inject({ method: 'POST', url: `/node/groups/${group}/post`, payload: { text: 'via the API' } })).statusCode).toBe(200);
+      await wait(() => texts(bob.events).includes('via the API'), 'bob read the API post');
+      const msgs = await app.inject({ method: 'GET', url: `/node/groups/${group}/messages` });
+      expect((msgs.json() as { messages: { text: string; sender: string }[] }).messages).toMatchObject([{ text: 'via the API', sender: toHex(alice.node.id) }]);
+      const list = await app.inject({ method: 'GET', url: '/node/groups' });
+      expect(list.json()).toEqual({ groups: [{ group, name: 'team', status: 'member', members: 2 }] });
+      // unknown group, malformed id, extra field, node not running
+      expect((await app.inject({ method: 'GET', url: `/node/groups/${'00'.repeat(32)}/members` })).statusCode).toBe(404);
+      expect((await app.inject({ method: 'GET', url: '/node/groups/xyz/members' })).statusCode).toBe(400);
+      expect((await app.inject({ method: 'POST', url: `/node/groups/${group}/post`, payload: { text: 'x', extra: 1 } })).statusCode).toBe(400);
+      service = undefined;
+      const off = await app.inject({ method: 'GET', url: '/node/groups' });
+      expect(off.statusCode).toBe(409);
+      expect(off.json()).toMatchObject({ error: 'NOT_INITIALIZED' });
+    } finally {
+      await app.close();
+    }
   }, 30_000);
 });
