@@ -9,14 +9,31 @@
  * Entries are read once: a cursor per feed (`grp_cursor`) records how far we read, and `start`
  * catches up on what replicated while the service was not listening.
  */
-import { toHex } from '../../util/bytes.js';
+import { concatBytes, equalBytes, toHex } from '../../util/bytes.js';
 import { DeaddropError } from '../../util/errors.js';
+import { randomBytes, sha256 } from '../crypto.js';
 import type { LogEntry } from '../log/codec.js';
 import type { PeerNode } from '../node.js';
-import { GroupMember, type Outgoing, type ReadResult } from './member.js';
+import { GroupMember, type ReadResult } from './member.js';
 import type { Role } from './op-codec.js';
 import { GroupStore } from './store.js';
-import { type EntryKeyCache, groupEntryDraft, readGroupEntry } from './transport.js';
+import { type Carried, type EntryKeyCache, groupEntryDraft, readGroupEntry } from './transport.js';
+
+/** Default lifetime of a group invite. */
+export const GROUP_INVITE_TTL_MS = 7 * 24 * 3600_000;
+const INVITE_TOKEN_BYTES = 16;
+
+/** What a joiner needs besides the inviter's `deaddrop:` invite: which group, the token, and whom to ask. */
+export interface GroupInvite {
+  readonly group: Uint8Array;
+  readonly token: Uint8Array;
+  readonly inviter: Uint8Array;
+  readonly expiresAt: number;
+}
+
+function tokenHash(token: Uint8Array): Uint8Array {
+  return sha256(new TextEncoder().encode('deaddrop/group-invite/v1\0'), token);
+}
 
 /** Publishes a daemon event (EventBus.publish). */
 export type PublishGroupEvent = (type: string, id: string, data: Record<string, unknown>) => void;
@@ -92,7 +109,40 @@ export class GroupService {
     return this.member.read(group, 0, Number.MAX_SAFE_INTEGER).at(-1)?.id ?? 0;
   }
 
-  #send(out: readonly Outgoing[]): void {
+  /**
+   * A single-use invite to `group` (admins only). The joiner gets the inviter's `deaddrop:`
+   * invite and this; its drop makes the two nodes contacts, and its join request (an entry sealed
+   * to us, written at once, replicated once the contact exists) makes us add it.
+   */
+  createInvite(group: Uint8Array, ttlMs = GROUP_INVITE_TTL_MS): GroupInvite {
+    const me = this.member.members(group).find((m) => equalBytes(m.member, this.#node.id));
+    if (me?.role !== 'admin') throw DeaddropError.badInput('only an admin of the group can invite');
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw DeaddropError.badInput('ttl must be positive');
+    const token = randomBytes(INVITE_TOKEN_BYTES);
+    const expiresAt = Date.now() + ttlMs;
+    this.#store.addInvite(tokenHash(token), group, expiresAt);
+    return { group, token, inviter: this.#node.id, expiresAt };
+  }
+
+  /** Asks `inviter` to add us to `group` with an invite token (see createInvite). */
+  requestJoin(inviter: Uint8Array, group: Uint8Array, token: Uint8Array): void {
+    if (inviter.length !== 32 || group.length !== 32 || token.length !== INVITE_TOKEN_BYTES) throw DeaddropError.badInput('malformed group invite');
+    if (equalBytes(inviter, this.#node.id)) throw DeaddropError.badInput('this is our own invite');
+    this.#node.follow(inviter);
+    this.#send([{ to: inviter, kind: 'join', bytes: concatBytes(group, token) }]);
+  }
+
+  /** A join request sealed to us by `from`: add it if the token is an unused invite of that group. */
+  #onJoin(from: Uint8Array, bytes: Uint8Array): void {
+    if (bytes.length !== 32 + INVITE_TOKEN_BYTES) return;
+    const group = bytes.slice(0, 32);
+    if (!this.#store.consumeInvite(tokenHash(bytes.subarray(32)), group, from)) return;
+    // the joiner is a contact by now (its feed reached us through a session); add it
+    this.#send(this.member.add(group, from, 'member'));
+    this.#followMembers(group);
+  }
+
+  #send(out: readonly Carried[]): void {
     if (out.length === 0) return;
     const drafts = out.map((o) => groupEntryDraft(this.#node.identity, o, this.#keys)).filter((d) => d !== null);
     // appendBatch: one transaction; entries above 1 MiB (a welcome of a very large group) fail here
@@ -114,7 +164,8 @@ export class GroupService {
     const carried = readGroupEntry(this.#node.identity, e, this.#keys);
     if (carried) {
       try {
-        this.#dispatch(carried.kind, carried.bytes);
+        if (carried.kind === 'join') this.#onJoin(e.author, carried.bytes);
+        else this.#dispatch(carried.kind, carried.bytes);
       } catch (err) {
         // input from others never stops the node; a local fault is reported, not thrown
         this.#publish('node.group.error', `node.group.error:${toHex(e.hash)}`, { message: err instanceof Error ? err.message : String(err) });

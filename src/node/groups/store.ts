@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS grp_keys (grp BLOB NOT NULL, sender BLOB NOT NULL, ge
   PRIMARY KEY (grp, sender, generation));
 CREATE TABLE IF NOT EXISTS grp_skipped (id INTEGER PRIMARY KEY AUTOINCREMENT, grp BLOB NOT NULL, sender BLOB NOT NULL,
   generation INTEGER NOT NULL, idx INTEGER NOT NULL, sealed BLOB NOT NULL, UNIQUE (grp, sender, generation, idx));
+CREATE TABLE IF NOT EXISTS grp_invites (token_hash BLOB PRIMARY KEY, grp BLOB NOT NULL, created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL, used_at INTEGER, used_by BLOB);
 CREATE TABLE IF NOT EXISTS grp_cursor (feed BLOB PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS grp_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, grp BLOB NOT NULL, sender BLOB NOT NULL,
   generation INTEGER NOT NULL, idx INTEGER NOT NULL, received_at INTEGER NOT NULL, sealed BLOB NOT NULL);
@@ -118,6 +120,8 @@ export class GroupStore {
       addMessage: db.prepare('INSERT INTO grp_messages (grp, sender, generation, idx, received_at, sealed) VALUES (?, ?, ?, ?, ?, ?)'),
       setMessageSealed: db.prepare('UPDATE grp_messages SET sealed = ? WHERE id = ?'),
       messages: db.prepare('SELECT * FROM grp_messages WHERE grp = ? AND id > ? ORDER BY id LIMIT ?'),
+      addInvite: db.prepare('INSERT INTO grp_invites (token_hash, grp, created_at, expires_at) VALUES (?, ?, ?, ?)'),
+      useInvite: db.prepare('UPDATE grp_invites SET used_at = ?, used_by = ? WHERE token_hash = ? AND grp = ? AND used_at IS NULL AND expires_at > ?'),
       cursor: db.prepare('SELECT seq FROM grp_cursor WHERE feed = ?').pluck(),
       setCursor: db.prepare('INSERT INTO grp_cursor (feed, seq) VALUES (?, ?) ON CONFLICT(feed) DO UPDATE SET seq = MAX(seq, excluded.seq)'),
     };
@@ -230,6 +234,19 @@ export class GroupStore {
         plaintext: this.#sealer.open(u8(r.sealed), `msg:${toHex(group)}:${id}`),
       };
     });
+  }
+
+  /**
+   * Records a single-use group invite by the hash of its token (the token itself is a secret and
+   * is not stored: whoever reads the database cannot join with it).
+   */
+  addInvite(tokenHash: Uint8Array, group: Uint8Array, expiresAt: number, now = Date.now()): void {
+    this.#st.addInvite.run(tokenHash, group, now, expiresAt);
+  }
+
+  /** Atomically marks an unused, unexpired invite of `group` used by `by`; false otherwise. */
+  consumeInvite(tokenHash: Uint8Array, group: Uint8Array, by: Uint8Array, now = Date.now()): boolean {
+    return this.#st.useInvite.run(now, by, tokenHash, group, now).changes === 1;
   }
 
   /** The last entry of `feed` the group transport has read (0 for none). */

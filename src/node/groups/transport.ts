@@ -16,14 +16,13 @@ import { concatBytes, equalBytes } from '../../util/bytes.js';
 import { aeadOpen, aeadSeal, hkdf, hmacSha256, randomBytes, utf8, wipe } from '../crypto.js';
 import type { NodeIdentity } from '../identity.js';
 import type { EntryDraft, LogEntry } from '../log/codec.js';
-import type { Outgoing } from './member.js';
 
 export const GROUP_ENTRY_TYPE = 'deaddrop/group';
 const VERSION = 1;
 const NONCE = 16;
 const TAG = 16;
 const SALT = utf8('deaddrop/group-entry/v1');
-const KINDS = ['op', 'welcome', 'key', 'message'] as const;
+const KINDS = ['op', 'welcome', 'key', 'message', 'join'] as const;
 export type CarriedKind = (typeof KINDS)[number];
 
 /** Pairwise entry keys, cached per peer (hex) by the caller. */
@@ -42,8 +41,15 @@ function entryKey(me: NodeIdentity, peer: Uint8Array, cache: EntryKeyCache): Uin
   return key;
 }
 
+/** One byte string for one recipient. */
+export interface Carried {
+  readonly to: Uint8Array;
+  readonly kind: CarriedKind;
+  readonly bytes: Uint8Array;
+}
+
 /** The entry draft carrying `out` to its recipient, or null for a recipient key that is not a point. */
-export function groupEntryDraft(me: NodeIdentity, out: Outgoing, cache: EntryKeyCache): EntryDraft | null {
+export function groupEntryDraft(me: NodeIdentity, out: Carried, cache: EntryKeyCache): EntryDraft | null {
   const key = entryKey(me, out.to, cache);
   if (!key) return null;
   const nonce = randomBytes(NONCE);

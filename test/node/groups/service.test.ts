@@ -143,4 +143,27 @@ describe('groups over the node transport', () => {
       await app.close();
     }
   }, 30_000);
+
+  it('an invite: the join request written before the two nodes are contacts is honoured once', async () => {
+    const alice = await start('alice4');
+    const bob = await start('bob4');
+    const carol = await start('carol4');
+    const group = alice.groups.create('by invite');
+    const invite = alice.groups.createInvite(group);
+    // bob asks at once (his entry waits in his feed), then the introduction makes them contacts
+    bob.groups.requestJoin(invite.inviter, invite.group, invite.token);
+    await introduce(alice.node, bob.node);
+    await wait(() => bob.groups.member.groups().length === 1 && alice.groups.member.members(group).length === 2, 'bob joined through the invite');
+    alice.groups.post(group, 'welcome bob');
+    await wait(() => texts(bob.events).includes('welcome bob'), 'bob reads');
+    // the token is spent: carol, a contact too, cannot use it; nor can a made-up token
+    await introduce(alice.node, carol.node);
+    carol.groups.requestJoin(invite.inviter, invite.group, invite.token);
+    carol.groups.requestJoin(invite.inviter, invite.group, new Uint8Array(16).fill(7));
+    await wait(() => (alice.node.store.feed(carol.node.id)?.length ?? 0) >= 2, 'carol\'s requests reached alice');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(alice.groups.member.members(group).length).toBe(2);
+    expect(carol.groups.member.groups()).toEqual([]);
+    expect(() => bob.groups.createInvite(group)).toThrow(/only an admin/);
+  }, 30_000);
 });
