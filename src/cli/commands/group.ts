@@ -3,8 +3,10 @@
  * (docs/protocol/groups.md). Like the other node commands they talk to the running daemon's API
  * (`/node/groups/*`); the node holds the groups.
  *
- * `group invite` and `group join` (invites through drops) are not implemented yet: they say so
- * and point at what works today (make the person a contact through a drop, then `group add`).
+ * Invites: `group invite <group>` prints this node's `deaddrop:` invite and a group invite
+ * `group:<group>.<token>.<inviter node>`; `group join <deaddrop-invite> <group-invite>` sends the
+ * inviter an introduction drop (funded from the wallet; our node's endpoints as hints) and a join
+ * request that the inviter's node honours once the drop has made the two nodes contacts.
  */
 import type { Command } from 'commander';
 import type { ContextFactory } from '../context.js';
@@ -124,13 +126,30 @@ export function registerGroupCommands(program: Command, context: ContextFactory)
       print(ctx, r, r.messages.length === 0 ? 'no messages' : r.messages.map((m) => `#${m.id} ${new Date(m.receivedAt).toISOString()} ${m.sender.slice(0, 12)}: ${m.text}`));
     });
 
-  for (const name of ['invite', 'join']) {
-    group
-      .command(`${name} [args...]`)
-      .description('not implemented yet: group invites through drops')
-      .action(() => {
-        throw DeaddropError.unsupported(
-          `\`group ${name}\` (invites through drops) is not implemented yet; make the person a contact through a drop (\`deaddrop invite\`, \`deaddrop drop send\`), then \`deaddrop group add <group> <node>\``);
-      });
-  }
+  group
+    .command('invite <group>')
+    .description('a single-use invite to a group: give both lines to the person (admins only)')
+    .option('--ttl <seconds>', 'lifetime of the invite in seconds (default 7 days)')
+    .action(async (g: string, opts: { ttl?: string }) => {
+      const ctx = context();
+      const body = opts.ttl === undefined ? {} : { ttlSeconds: parseCount(opts.ttl, '--ttl', 60, 365 * 24 * 3600) };
+      const inv = await daemonApi<{ group: string; token: string; inviter: string; expiresAt: number }>(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/invite`, body);
+      const { uri } = await daemonApi<{ uri: string }>(ctx, 'GET', '/invite');
+      const groupInvite = `group:${inv.group}.${inv.token}.${inv.inviter}`;
+      print(ctx, { ...inv, uri, groupInvite }, [uri, groupInvite, `(single use, valid until ${new Date(inv.expiresAt).toISOString()}; the joiner runs \`deaddrop group join <both>\`)`]);
+    });
+
+  group
+    .command('join <invite> <group-invite>')
+    .description('join with an invite from `group invite`: sends the inviter an introduction drop (from your wallet) and a join request')
+    .action(async (invite: string, groupInvite: string) => {
+      const ctx = context();
+      const m = /^group:([0-9a-f]{64})\.([0-9a-f]{32})\.([0-9a-f]{64})$/.exec(groupInvite.trim().toLowerCase());
+      if (!m) throw DeaddropError.badInput('the group invite must look like group:<64 hex>.<32 hex>.<64 hex> (from `deaddrop group invite`)');
+      const [, group, token, inviter] = m as unknown as [string, string, string, string];
+      await daemonApi(ctx, 'POST', '/node/groups/join', { inviter, group, token });
+      const { endpoints } = await daemonApi<{ endpoints: string[] }>(ctx, 'GET', '/node');
+      const sent = await daemonApi<{ txid: string }>(ctx, 'POST', '/drops/send', { recipient: invite, endpoints });
+      print(ctx, { group, requested: true, txid: sent.txid }, `join requested; introduction drop ${sent.txid} sent: you join once it confirms and the inviter's node reaches yours`);
+    });
 }

@@ -13,6 +13,10 @@
  * - `POST /node/groups/:group/leave`
  * - `POST /node/groups/:group/post`: `{ text }`
  * - `GET  /node/groups/:group/messages?after&limit`: messages read and written, oldest first
+ * - `POST /node/groups/:group/invite`: `{ ttlSeconds? }` a single-use invite token (admins only);
+ *   the joiner also needs this node's `deaddrop:` invite (`GET /invite`)
+ * - `POST /node/groups/join`: `{ inviter, group, token }` asks the inviter to add us; it does once
+ *   our nodes are contacts (after our introduction drop reached it)
  */
 import type { FastifyInstance } from 'fastify';
 import { fromHex, toHex } from '../../util/bytes.js';
@@ -26,6 +30,7 @@ export interface GroupRouteOptions {
 }
 
 const hex32 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
+const token32 = { type: 'string', pattern: '^[0-9a-f]{32}$' } as const;
 const role = { type: 'string', enum: ['member', 'admin'] } as const;
 const error = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
 const errors = { 400: error, 404: error, 409: error } as const;
@@ -130,6 +135,31 @@ export async function groupRoutes(app: FastifyInstance, opts: GroupRouteOptions)
     const text = (req.body as { text: string }).text;
     if (new TextEncoder().encode(text).length > MAX_GROUP_TEXT) throw DeaddropError.badInput(`text: at most ${MAX_GROUP_TEXT} UTF-8 bytes`);
     return { group: toHex(groupOf(req)), id: need().post(groupOf(req), text) };
+  });
+
+  app.post('/:group/invite', {
+    schema: {
+      summary: 'A single-use invite token for a group (admins only)',
+      params: groupParams,
+      body: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, properties: { ttlSeconds: { type: 'integer', minimum: 60, maximum: 365 * 24 * 3600 } } }] },
+      response: { 200: { type: 'object', properties: { group: hex32, token: token32, inviter: hex32, expiresAt: { type: 'integer' } } }, ...errors },
+    },
+  }, async (req) => {
+    const ttl = (req.body as { ttlSeconds?: number } | null)?.ttlSeconds;
+    const inv = need().createInvite(groupOf(req), ttl === undefined ? undefined : ttl * 1000);
+    return { group: toHex(inv.group), token: toHex(inv.token), inviter: toHex(inv.inviter), expiresAt: inv.expiresAt };
+  });
+
+  app.post('/join', {
+    schema: {
+      summary: 'Ask the inviter to add us to a group with an invite token',
+      body: { type: 'object', required: ['inviter', 'group', 'token'], additionalProperties: false, properties: { inviter: hex32, group: hex32, token: token32 } },
+      response: { 200: { type: 'object', properties: { requested: { type: 'boolean' }, group: hex32 } }, ...errors },
+    },
+  }, async (req) => {
+    const b = req.body as { inviter: string; group: string; token: string };
+    need().requestJoin(fromHex(b.inviter), fromHex(b.group), fromHex(b.token));
+    return { requested: true, group: b.group };
   });
 
   app.get('/:group/messages', {

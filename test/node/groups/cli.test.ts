@@ -39,7 +39,7 @@ async function cli(datadir: string, ...args: string[]): Promise<string> {
 }
 
 describe('deaddrop group', () => {
-  it('create, post, read, members, list; invite and join say they are not there yet', async () => {
+  it('create, post, read, members, list, invite, join', async () => {
     const node = new PeerNode({ seed: sha256(utf8('group cli')), dbPath: join(root, 'node.sqlite') });
     await node.ready();
     const groups = new GroupService(node);
@@ -47,6 +47,14 @@ describe('deaddrop group', () => {
     const app = Fastify({ ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } } });
     installErrorHandler(app);
     await app.register(groupRoutes, { prefix: '/node/groups', service: () => groups });
+    // the other daemon routes `group invite|join` use, as the drop and node features answer them
+    const dropsSent: unknown[] = [];
+    app.get('/invite', async () => ({ uri: 'deaddrop:test-invite' }));
+    app.get('/node', async () => ({ endpoints: ['ws://127.0.0.1:1'] }));
+    app.post('/drops/send', async (req) => {
+      dropsSent.push(req.body);
+      return { txid: 'ab'.repeat(32) };
+    });
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     const datadir = join(root, 'datadir');
     rmSync(datadir, { recursive: true, force: true });
@@ -61,8 +69,15 @@ describe('deaddrop group', () => {
       expect(await cli(datadir, 'group', 'members', group)).toBe(`${Buffer.from(node.id).toString('hex')} admin`);
       expect(JSON.parse(await cli(datadir, '--json', 'group', 'list'))).toEqual({ groups: [{ group, name: 'team', status: 'member', members: 1 }] });
       await expect(cli(datadir, 'group', 'members', 'nothex')).rejects.toSatisfy((e: unknown) => isDeaddropError(e, 'BAD_INPUT'));
-      await expect(cli(datadir, 'group', 'invite', group)).rejects.toSatisfy((e: unknown) => isDeaddropError(e, 'UNSUPPORTED'));
-      await expect(cli(datadir, 'group', 'join', 'x')).rejects.toSatisfy((e: unknown) => isDeaddropError(e, 'UNSUPPORTED'));
+      // invite: the node's deaddrop: invite and a group invite holding group, token and inviter
+      const [uri, groupInvite] = (await cli(datadir, 'group', 'invite', group)).split('\n');
+      expect(uri).toBe('deaddrop:test-invite');
+      expect(groupInvite).toMatch(new RegExp(`^group:${group}\\.[0-9a-f]{32}\\.${Buffer.from(node.id).toString('hex')}$`));
+      // join (someone else's invite): a join request, then an introduction drop to the inviter
+      const other = `group:${'11'.repeat(32)}.${'22'.repeat(16)}.${'33'.repeat(32)}`;
+      expect(await cli(datadir, 'group', 'join', 'deaddrop:their-invite', other)).toMatch(/^join requested; introduction drop (ab)+ sent/);
+      expect(dropsSent).toEqual([{ recipient: 'deaddrop:their-invite', endpoints: ['ws://127.0.0.1:1'] }]);
+      await expect(cli(datadir, 'group', 'join', 'deaddrop:x', 'group:nope')).rejects.toSatisfy((e: unknown) => isDeaddropError(e, 'BAD_INPUT'));
     } finally {
       await app.close();
       groups.close();

@@ -1,8 +1,9 @@
 /**
- * Groups across three daemons that found each other only through drops on chain (alice
- * introduced herself to bob and to carol; bob and carol are not contacts), everything through
- * the daemons' HTTP API: create, add, post and read; bob and carol read each other through
- * alice's node; carol is removed and reads nothing posted afterwards, while the others read on.
+ * Groups across three daemons that found each other only through drops on chain, everything
+ * through the daemons' HTTP API: alice introduces herself to bob and adds him; carol joins with a
+ * group invite (her introduction drop to alice plus a join request); bob and carol, who are not
+ * contacts, read each other through alice's node; carol is removed and reads nothing posted
+ * afterwards, while the others read on.
  * (The exhaustive "whole database" attack on the removed member is in removal.test.ts.)
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -68,24 +69,29 @@ describe.each(chainNodes().slice(0, 1))('groups across daemons on %s', (kind) =>
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('create, add, post, read; a removed member reads nothing new', async () => {
+  it('create, add, join by invite through a drop, post, read; a removed member reads nothing new', async () => {
     const [a, b, c] = [await newPeer('alice'), await newPeer('bob'), await newPeer('carol')];
-    const { address } = await api<{ address: string }>(a, 'POST', '/wallet/address');
-    await btc.fund(address, 300_000, { confirm: true });
-    await until(async () => Number((await api<{ confirmed: string }>(a, 'GET', '/wallet/balance')).confirmed) >= 300_000, 'alice funded');
-    for (const to of [b, c]) {
-      const { uri } = await api<{ uri: string }>(to, 'GET', '/invite');
-      const { endpoints } = await api<{ endpoints: string[] }>(a, 'GET', '/node');
-      await api(a, 'POST', '/drops/send', { recipient: uri, endpoints, message: 'hi' });
-      await btc.mine(1);
+    for (const p of [a, c]) {
+      const { address } = await api<{ address: string }>(p, 'POST', '/wallet/address');
+      await btc.fund(address, 300_000, { confirm: true });
+      await until(async () => Number((await api<{ confirmed: string }>(p, 'GET', '/wallet/balance')).confirmed) >= 300_000, `${p.name} funded`);
     }
     const [idA, idB, idC] = [await nodeId(a), await nodeId(b), await nodeId(c)];
-    await until(async () => (await api<{ contacts: { node: string; connected: boolean }[] }>(a, 'GET', '/node/contacts')).contacts.filter((x) => x.connected).length === 2, 'alice reaches bob and carol');
-
+    // bob: alice introduces herself with a drop, then adds him
+    const { uri: bobInvite } = await api<{ uri: string }>(b, 'GET', '/invite');
+    await api(a, 'POST', '/drops/send', { recipient: bobInvite, endpoints: (await api<{ endpoints: string[] }>(a, 'GET', '/node')).endpoints });
+    await btc.mine(1);
+    await until(async () => (await api<{ contacts: { node: string; connected: boolean }[] }>(a, 'GET', '/node/contacts')).contacts.some((x) => x.node === idB && x.connected), 'alice reaches bob');
     const { group } = await api<{ group: string }>(a, 'POST', '/node/groups', { name: 'team' });
     await api(a, 'POST', `/node/groups/${group}/add`, { member: idB });
-    await api(a, 'POST', `/node/groups/${group}/add`, { member: idC });
-    await until(async () => (await members(b, group)) === 3 && (await members(c, group)) === 3, 'bob and carol joined');
+
+    // carol: a group invite through a drop (what `deaddrop group invite` / `group join` do)
+    const inv = await api<{ group: string; token: string; inviter: string }>(a, 'POST', `/node/groups/${group}/invite`, {});
+    const { uri: aliceInvite } = await api<{ uri: string }>(a, 'GET', '/invite');
+    await api(c, 'POST', '/node/groups/join', { inviter: inv.inviter, group: inv.group, token: inv.token });
+    await api(c, 'POST', '/drops/send', { recipient: aliceInvite, endpoints: (await api<{ endpoints: string[] }>(c, 'GET', '/node')).endpoints });
+    await btc.mine(1);
+    await until(async () => (await members(b, group)) === 3 && (await members(c, group)) === 3, 'carol joined by invite; bob sees her');
 
     await api(a, 'POST', `/node/groups/${group}/post`, { text: 'hello from alice' });
     await api(b, 'POST', `/node/groups/${group}/post`, { text: 'hello from bob' });
