@@ -42,6 +42,8 @@ export type ReadResult =
 const WELCOME_VERSION = 1;
 /** Messages held per group while their key or their sender's add op is on its way. */
 export const MAX_HELD_MESSAGES = 256;
+/** Sender keys held while their group's welcome is on its way, all groups together. */
+export const MAX_HELD_KEYS = 256;
 const MAX_WELCOME_OPS = 100_000;
 
 /** Welcome: version:u8=1 | group(32) | count:u32 | count × (len:u16 op). */
@@ -78,6 +80,8 @@ export class GroupMember {
   readonly #pairs: PairCache = new Map();
   /** Messages that arrived before their sender key or their sender's add op, per group (memory only). */
   readonly #held = new Map<string, Uint8Array[]>();
+  /** Sender keys of groups we do not know yet (they can beat the welcome), all groups together. */
+  #heldKeys: Uint8Array[] = [];
 
   constructor(identity: NodeIdentity, store: GroupStore, opts: GroupMemberOptions = {}) {
     this.#id = identity;
@@ -215,7 +219,7 @@ export class GroupMember {
   }
 
   /** A welcome: the whole history of a group we were added to. */
-  receiveWelcome(raw: Uint8Array): { status: 'joined' | 'not-a-member' | 'refused'; group?: Uint8Array; outgoing: Outgoing[] } {
+  receiveWelcome(raw: Uint8Array): { status: 'joined' | 'not-a-member' | 'refused'; group?: Uint8Array; outgoing: Outgoing[]; released?: ReadResult[] } {
     let w: { group: Uint8Array; ops: Uint8Array[] };
     try {
       w = decodeWelcome(raw);
@@ -237,24 +241,48 @@ export class GroupMember {
       for (const op of log.ops()) this.#store.addOp(w.group, op.hash, op.raw);
       return this.#afterChange(w.group, new Map());
     });
-    return { status: 'joined', group: w.group, outgoing };
+    // keys and messages that arrived before the welcome
+    const mine = this.#heldKeys.filter((k) => equalBytes(decodeKeyDistHeader(k).group, w.group));
+    this.#heldKeys = this.#heldKeys.filter((k) => !mine.includes(k));
+    for (const k of mine) {
+      const opened = openSenderKey(this.#id, k, this.#pairs);
+      if (opened) this.#storeKey(opened);
+    }
+    return { status: 'joined', group: w.group, outgoing, released: this.#retryHeld(w.group) };
   }
 
-  /** A sender key sealed to us; `released` are held messages it opened. */
-  receiveKey(raw: Uint8Array): { status: 'stored' | 'refused'; released: ReadResult[] } {
-    const status = this.#storeKey(raw);
+  /**
+   * A sender key sealed to us; `released` are held messages it opened. A key for a group we do
+   * not know yet is held in memory (at most MAX_HELD_KEYS) until its welcome arrives: nothing is
+   * stored for groups we are not in.
+   */
+  receiveKey(raw: Uint8Array): { status: 'stored' | 'held' | 'refused'; released: ReadResult[] } {
+    const opened = openSenderKey(this.#id, raw, this.#pairs);
+    if (!opened) return { status: 'refused', released: [] };
+    if (!this.#log(opened.group)?.known) {
+      wipe(opened.chain.chainKey);
+      if (!this.#heldKeys.some((k) => equalBytes(k, raw))) this.#heldKeys.push(raw.slice());
+      if (this.#heldKeys.length > MAX_HELD_KEYS) this.#heldKeys.shift();
+      return { status: 'held', released: [] };
+    }
+    const status = this.#storeKey(opened);
     return { status, released: status === 'stored' ? this.#retryHeld(decodeKeyDistHeader(raw).group) : [] };
   }
 
-  #storeKey(raw: Uint8Array): 'stored' | 'refused' {
-    const opened = openSenderKey(this.#id, raw, this.#pairs);
-    if (!opened || equalBytes(opened.from, this.id)) return 'refused';
+  #storeKey(opened: NonNullable<ReturnType<typeof openSenderKey>>): 'stored' | 'refused' {
+    if (equalBytes(opened.from, this.id)) {
+      wipe(opened.chain.chainKey);
+      return 'refused';
+    }
     const chains = this.#store.senderChains(opened.group, opened.from);
     const newest = chains.length > 0 ? chains[chains.length - 1]!.generation : -1;
     const have = chains.some((c) => c.generation === opened.chain.generation);
     for (const c of chains) wipe(c.chainKey);
     // A generation we hold already is a replay: taking it again would hand back deleted keys.
-    if (have || opened.chain.generation < newest - 1) return 'refused';
+    if (have || opened.chain.generation < newest - 1) {
+      wipe(opened.chain.chainKey);
+      return 'refused';
+    }
     this.#store.setSenderChain(opened.group, opened.from, opened.chain, Math.max(opened.chain.generation, newest) - 1);
     wipe(opened.chain.chainKey);
     return 'stored';
@@ -267,7 +295,7 @@ export class GroupMember {
    */
   receiveMessage(raw: Uint8Array): ReadResult {
     const r = this.#open(raw);
-    if (r.status === 'refused' && (r.reason === 'no-key' || r.reason === 'not-a-member')) this.#hold(raw);
+    if (r.status === 'refused' && (r.reason === 'no-key' || r.reason === 'not-a-member' || r.reason === 'unknown-group')) this.#hold(raw);
     return r;
   }
 
@@ -294,7 +322,7 @@ export class GroupMember {
     for (const raw of list) {
       const r = this.#open(raw);
       if (r.status === 'ok') out.push(r);
-      else if (r.reason === 'no-key' || r.reason === 'not-a-member') keep.push(raw);
+      else if (r.reason === 'no-key' || r.reason === 'not-a-member' || r.reason === 'unknown-group') keep.push(raw);
     }
     this.#held.set(k, keep);
     return out;
@@ -328,6 +356,15 @@ export class GroupMember {
     });
     for (const s of k.newSkipped) wipe(s.messageKey);
     return { status: 'ok', id, group: m.group, sender: m.sender, plaintext };
+  }
+
+  /** Who sealed a sender key (claimed; opening it proves it), without opening it. */
+  static keySender(raw: Uint8Array): Uint8Array | null {
+    try {
+      return decodeKeyDistHeader(raw).from;
+    } catch {
+      return null;
+    }
   }
 
   /** Who a sealed sender key is for, without opening it (for routing). */

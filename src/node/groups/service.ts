@@ -165,6 +165,8 @@ export class GroupService {
     if (carried) {
       try {
         if (carried.kind === 'join') this.#onJoin(e.author, carried.bytes);
+        // a sender key comes from its own author's feed only: nobody fills our store with keys of made-up senders
+        else if (carried.kind === 'key' && !equalBytes(GroupMember.keySender(carried.bytes) ?? new Uint8Array(0), e.author)) return this.#store.setCursor(e.author, e.seq);
         else this.#dispatch(carried.kind, carried.bytes);
       } catch (err) {
         // input from others never stops the node; a local fault is reported, not thrown
@@ -187,6 +189,7 @@ export class GroupService {
     } else if (kind === 'welcome') {
       const r = this.member.receiveWelcome(bytes);
       this.#send(r.outgoing);
+      this.#read(r.released ?? []);
       if (r.status === 'joined' && r.group) {
         this.#followMembers(r.group);
         this.#publish('node.group.joined', `node.group.joined:${toHex(r.group)}`, { group: toHex(r.group) });

@@ -56,6 +56,24 @@ describe('groups: create, add, post, read', () => {
     expect(dave.member.receiveMessage(early!.bytes)).toEqual({ status: 'refused', reason: 'no-key' });
   });
 
+  it('a newcomer whose keys and messages beat its welcome still reads; nothing is stored for unknown groups', () => {
+    const { w, group, alice, bob } = threeMembers();
+    const dave = w.party('dave', 4);
+    dave.online = false;
+    w.send(alice.member.add(group, dave.identity.publicKey));
+    w.send(bob.member.post(group, text('to dave, early')).outgoing);
+    // dave gets everything, the welcome last
+    const welcome = dave.inbox.findIndex((o) => o.kind === 'welcome');
+    dave.inbox.push(...dave.inbox.splice(welcome, 1));
+    const firstKey = dave.inbox.find((o) => o.kind === 'key')!;
+    expect(dave.member.receiveKey(firstKey.bytes).status).toBe('held');
+    expect(dave.db.prepare('SELECT COUNT(*) FROM grp_keys').pluck().get()).toBe(0);
+    dave.online = true;
+    w.flush();
+    expect(dave.read.map((r) => untext(r.plaintext))).toEqual(['to dave, early']);
+    expect(w.membersSeenBy(dave, group)).toEqual(['alice:admin', 'bob:member', 'carol:member', 'dave:member']);
+  });
+
   it('out-of-order messages open through skipped keys, and each opens once', () => {
     const { w, group, alice, bob } = threeMembers();
     const msgs = [0, 1, 2, 3].map((i) => alice.member.post(group, text(`m${i}`)).message);

@@ -95,8 +95,11 @@ export class World {
         this.#released(p, r.released ?? []);
         return r.outgoing;
       }
-      case 'welcome':
-        return p.member.receiveWelcome(o.bytes).outgoing;
+      case 'welcome': {
+        const r = p.member.receiveWelcome(o.bytes);
+        this.#released(p, r.released ?? []);
+        return r.outgoing;
+      }
       case 'key': {
         const r = p.member.receiveKey(o.bytes);
         if (r.status === 'refused') p.refused.push({ kind: 'key', reason: 'refused' });
