@@ -13,6 +13,7 @@ import { registerPaypubCommands } from './commands/paypub.js';
 import { registerDropCommands } from './commands/drops.js';
 import { registerWatchCommand } from './commands/watch.js';
 import { registerNodeCommands } from './commands/node.js';
+import { registerGroupCommands } from './commands/group.js';
 import { usePrivateUmask } from '../daemon/file-modes.js';
 import { registerMessageCommands } from './commands/message.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerDropCommands(program, context);
   registerWatchCommand(program, context);
   registerNodeCommands(program, context);
+  registerGroupCommands(program, context);
   registerMessageCommands(program, context);
   registerDashboardCommand(program, context);
   registerStoreCommands(program, context);

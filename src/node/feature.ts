@@ -49,6 +49,8 @@ import { torRoutes, torStatusReport } from './tor/routes.js';
 import { startNodeMixnet } from './mixnet/node-hook.js';
 import type { MixnetOptions } from './mixnet/options.js';
 import { mixnetRoutes } from './mixnet/routes.js';
+import { groupRoutes } from './groups/routes.js';
+import { GroupService } from './groups/service.js';
 import type { MixnetService } from './mixnet/service.js';
 import { NodeStorage } from './storage/service.js';
 import type { StorageOptions } from './storage/options.js';
@@ -149,6 +151,8 @@ class NodeRuntime implements NodeService {
   mixnet: MixnetService | null = null;
   /** The node's storage side (client, and server when it opted in). */
   storage: NodeStorage | null = null;
+  /** Groups carried over the node's feeds (src/node/groups/service.ts). */
+  groups: GroupService | null = null;
 
   readonly #ctx: FeatureContext;
   readonly #wallet: Wallet;
@@ -198,6 +202,7 @@ class NodeRuntime implements NodeService {
     this.#rejections.close();
     await this.storage?.close();
     await this.mixnet?.close();
+    this.groups?.close();
     for (const r of this.#retries.values()) if (r.timer) clearTimeout(r.timer);
     this.#retries.clear();
     await this.node.close();
@@ -406,6 +411,7 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
           isContact: (n: Uint8Array) => runtime?.node.contacts().some((c) => equalBytes(c.node, n)) === true,
         }),
         routeGroup('/storage', storageRoutes, { service: () => runtime?.storage ?? undefined }),
+        routeGroup('/node/groups', groupRoutes, { service: () => runtime?.groups ?? undefined }),
         routeGroup('/node/tor', torRoutes, { status: () => runtime?.tor?.status(runtime.node.connectedPeers()) ?? null }),
       ];
       return {
@@ -467,6 +473,8 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   const runtime = new NodeRuntime(node, new ReachabilityStore(node.store.db), ctx, wallet, options, listening, tor);
   try {
     runtime.start();
+    runtime.groups = new GroupService(node, (type, id, data) => ctx.events.publish(type, id, data));
+    runtime.groups.start();
   } catch (err) {
     await runtime.close();
     throw err;

@@ -1,0 +1,155 @@
+/**
+ * Group commands: `deaddrop group list|create|members|add|remove|role|leave|post|read`
+ * (docs/protocol/groups.md). Like the other node commands they talk to the running daemon's API
+ * (`/node/groups/*`); the node holds the groups.
+ *
+ * Invites: `group invite <group>` prints this node's `deaddrop:` invite and a group invite
+ * `group:<group>.<token>.<inviter node>`; `group join <deaddrop-invite> <group-invite>` sends the
+ * inviter an introduction drop (funded from the wallet; our node's endpoints as hints) and a join
+ * request that the inviter's node honours once the drop has made the two nodes contacts.
+ */
+import type { Command } from 'commander';
+import type { ContextFactory } from '../context.js';
+import { print } from '../output.js';
+import { parseCount } from '../parse.js';
+import { DeaddropError } from '../../util/errors.js';
+import { daemonApi } from './node.js';
+
+interface GroupJson {
+  group: string;
+  name: string;
+  status: string;
+  members: number;
+}
+
+interface MessageJson {
+  id: number;
+  sender: string;
+  receivedAt: number;
+  text: string;
+}
+
+function hex64(value: string, what: string): string {
+  const v = value.toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(v)) throw DeaddropError.badInput(`${what} must be 64 hex characters`);
+  return v;
+}
+
+export function registerGroupCommands(program: Command, context: ContextFactory): void {
+  const group = program.command('group').description('groups whose messages only their members read (docs/protocol/groups.md)');
+
+  group
+    .command('list')
+    .description('your groups')
+    .action(async () => {
+      const ctx = context();
+      const r = await daemonApi<{ groups: GroupJson[] }>(ctx, 'GET', '/node/groups');
+      print(ctx, r, r.groups.length === 0 ? 'no groups yet (`deaddrop group create <name>`)' : r.groups.map((g) => `${g.group} ${JSON.stringify(g.name)} ${g.status}, ${g.members} members`));
+    });
+
+  group
+    .command('create <name>')
+    .description('create a group with you as its admin; prints its id')
+    .action(async (name: string) => {
+      const ctx = context();
+      const r = await daemonApi<{ group: string }>(ctx, 'POST', '/node/groups', { name });
+      print(ctx, r, r.group);
+    });
+
+  group
+    .command('members <group>')
+    .description('members of a group and their roles')
+    .action(async (g: string) => {
+      const ctx = context();
+      const r = await daemonApi<{ members: { member: string; role: string }[] }>(ctx, 'GET', `/node/groups/${hex64(g, 'group')}/members`);
+      print(ctx, r, r.members.map((m) => `${m.member} ${m.role}`));
+    });
+
+  group
+    .command('add <group> <node>')
+    .description('add a contact (its node id, see `deaddrop contacts`) to a group; admins only')
+    .option('--admin', 'as an admin')
+    .action(async (g: string, node: string, opts: { admin?: boolean }) => {
+      const ctx = context();
+      const r = await daemonApi<{ members: number }>(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/add`, { member: hex64(node, 'node'), role: opts.admin ? 'admin' : 'member' });
+      print(ctx, r, `added; ${r.members} members`);
+    });
+
+  group
+    .command('remove <group> <node>')
+    .description('remove a member; every remaining member re-keys, so it reads nothing sent afterwards')
+    .action(async (g: string, node: string) => {
+      const ctx = context();
+      const r = await daemonApi<{ members: number }>(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/remove`, { member: hex64(node, 'node') });
+      print(ctx, r, `removed; ${r.members} members`);
+    });
+
+  group
+    .command('role <group> <node> <role>')
+    .description('make a member an admin or a plain member; admins only')
+    .action(async (g: string, node: string, role: string) => {
+      const ctx = context();
+      if (role !== 'admin' && role !== 'member') throw DeaddropError.badInput('role must be admin or member');
+      const r = await daemonApi<{ members: number }>(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/role`, { member: hex64(node, 'node'), role });
+      print(ctx, r, `role set to ${role}`);
+    });
+
+  group
+    .command('leave <group>')
+    .description('leave a group')
+    .action(async (g: string) => {
+      const ctx = context();
+      const r = await daemonApi<Record<string, unknown>>(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/leave`);
+      print(ctx, r, 'left');
+    });
+
+  group
+    .command('post <group> <text>')
+    .description('post a message to a group')
+    .action(async (g: string, text: string) => {
+      const ctx = context();
+      const r = await daemonApi<{ id: number }>(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/post`, { text });
+      print(ctx, r, `posted #${r.id}`);
+    });
+
+  group
+    .command('read <group>')
+    .description('messages of a group, oldest first')
+    .option('--after <id>', 'only messages after this id')
+    .option('--limit <n>', 'at most this many (default 100, max 999)')
+    .action(async (g: string, opts: { after?: string; limit?: string }) => {
+      const ctx = context();
+      const q = new URLSearchParams();
+      if (opts.after !== undefined) q.set('after', String(parseCount(opts.after, '--after', 0, Number.MAX_SAFE_INTEGER)));
+      if (opts.limit !== undefined) q.set('limit', String(parseCount(opts.limit, '--limit', 1, 999)));
+      const r = await daemonApi<{ messages: MessageJson[] }>(ctx, 'GET', `/node/groups/${hex64(g, 'group')}/messages${q.size > 0 ? `?${q.toString()}` : ''}`);
+      print(ctx, r, r.messages.length === 0 ? 'no messages' : r.messages.map((m) => `#${m.id} ${new Date(m.receivedAt).toISOString()} ${m.sender.slice(0, 12)}: ${m.text}`));
+    });
+
+  group
+    .command('invite <group>')
+    .description('a single-use invite to a group: give both lines to the person (admins only)')
+    .option('--ttl <seconds>', 'lifetime of the invite in seconds (default 7 days)')
+    .action(async (g: string, opts: { ttl?: string }) => {
+      const ctx = context();
+      const body = opts.ttl === undefined ? {} : { ttlSeconds: parseCount(opts.ttl, '--ttl', 60, 365 * 24 * 3600) };
+      const inv = await daemonApi<{ group: string; token: string; inviter: string; expiresAt: number }>(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/invite`, body);
+      const { uri } = await daemonApi<{ uri: string }>(ctx, 'GET', '/invite');
+      const groupInvite = `group:${inv.group}.${inv.token}.${inv.inviter}`;
+      print(ctx, { ...inv, uri, groupInvite }, [uri, groupInvite, `(single use, valid until ${new Date(inv.expiresAt).toISOString()}; the joiner runs \`deaddrop group join <both>\`)`]);
+    });
+
+  group
+    .command('join <invite> <group-invite>')
+    .description('join with an invite from `group invite`: sends the inviter an introduction drop (from your wallet) and a join request')
+    .action(async (invite: string, groupInvite: string) => {
+      const ctx = context();
+      const m = /^group:([0-9a-f]{64})\.([0-9a-f]{32})\.([0-9a-f]{64})$/.exec(groupInvite.trim().toLowerCase());
+      if (!m) throw DeaddropError.badInput('the group invite must look like group:<64 hex>.<32 hex>.<64 hex> (from `deaddrop group invite`)');
+      const [, group, token, inviter] = m as unknown as [string, string, string, string];
+      await daemonApi(ctx, 'POST', '/node/groups/join', { inviter, group, token });
+      const { endpoints } = await daemonApi<{ endpoints: string[] }>(ctx, 'GET', '/node');
+      const sent = await daemonApi<{ txid: string }>(ctx, 'POST', '/drops/send', { recipient: invite, endpoints });
+      print(ctx, { group, requested: true, txid: sent.txid }, `join requested; introduction drop ${sent.txid} sent: you join once it confirms and the inviter's node reaches yours`);
+    });
+}

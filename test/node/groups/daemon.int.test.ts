@@ -1,0 +1,120 @@
+/**
+ * Groups across three daemons that found each other only through drops on chain, everything
+ * through the daemons' HTTP API: alice introduces herself to bob and adds him; carol joins with a
+ * group invite (her introduction drop to alice plus a join request); bob and carol, who are not
+ * contacts, read each other through alice's node; carol is removed and reads nothing posted
+ * afterwards, while the others read on.
+ * (The exhaustive "whole database" attack on the removed member is in removal.test.ts.)
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Daemon } from '../../../src/daemon/daemon.js';
+import { createDropFeature } from '../../../src/deaddrop/feature.js';
+import { nodeIssuer } from '../../../src/node/drop-introduction.js';
+import { createNodeFeature } from '../../../src/node/feature.js';
+import { freePort, startRegtestNode, type RegtestNode } from '../../../src/regtest/harness.js';
+import { createKeystore } from '../../../src/wallet/keystore.js';
+import { callApi } from '../../support/api.js';
+import { chainNodes, useNodeKind } from '../../support/nodes.js';
+import { waitUntil } from '../../support/wait.js';
+
+// Groups never touch the chain beyond the introduction drops: one node kind (btcd) is enough.
+describe.each(chainNodes().slice(0, 1))('groups across daemons on %s', (kind) => {
+  useNodeKind(kind);
+  const PASS = 'group daemon test passphrase';
+  const root = mkdtempSync(join(tmpdir(), 'dd-group-daemon-'));
+
+  interface Peer {
+    readonly name: string;
+    readonly datadir: string;
+    daemon: Daemon;
+    token: string;
+  }
+
+  let btc: RegtestNode;
+  const peers: Peer[] = [];
+  const api = callApi;
+
+  async function newPeer(name: string): Promise<Peer> {
+    const datadir = join(root, name);
+    await createKeystore(datadir, { passphrase: PASS, network: 'regtest', scrypt: { N: 2 ** 10, r: 8, p: 1 } });
+    const daemon = new Daemon({
+      datadir, network: 'regtest', backendUrl: btc.backendUrl, passphrase: async () => PASS,
+      features: [createDropFeature({ issuer: nodeIssuer }), createNodeFeature({ port: await freePort(), reconnectMinMs: 200, reconnectMaxMs: 1000, retryMinMs: 300, retryMaxMs: 2000, inviteWaitMs: 3000 })],
+    });
+    await daemon.ready();
+    const p: Peer = { name, datadir, daemon, token: readFileSync(join(datadir, 'api.token'), 'utf8').trim() };
+    peers.push(p);
+    return p;
+  }
+
+  const nodeId = async (p: Peer): Promise<string> => (await api<{ id: string }>(p, 'GET', '/node')).id;
+  const texts = async (p: Peer, group: string): Promise<string[]> =>
+    (await api<{ messages: { text: string }[] }>(p, 'GET', `/node/groups/${group}/messages`)).messages.map((m) => m.text);
+  const members = async (p: Peer, group: string): Promise<number> => {
+    const r = await fetch(`${p.daemon.apiUrl}/node/groups/${group}/members`, { headers: { authorization: `Bearer ${p.token}` } });
+    return r.ok ? ((await r.json()) as { members: unknown[] }).members.length : 0;
+  };
+  const until = (cond: () => Promise<boolean>, what: string): Promise<unknown> => waitUntil(cond, what, { timeoutMs: 30_000, intervalMs: 100 });
+
+  beforeAll(async () => {
+    btc = await startRegtestNode({ kind });
+  });
+
+  afterAll(async () => {
+    for (const p of peers) await p.daemon?.close().catch(() => undefined);
+    await btc?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('create, add, join by invite through a drop, post, read; a removed member reads nothing new', async () => {
+    const [a, b, c] = [await newPeer('alice'), await newPeer('bob'), await newPeer('carol')];
+    for (const p of [a, c]) {
+      const { address } = await api<{ address: string }>(p, 'POST', '/wallet/address');
+      await btc.fund(address, 300_000, { confirm: true });
+      await until(async () => Number((await api<{ confirmed: string }>(p, 'GET', '/wallet/balance')).confirmed) >= 300_000, `${p.name} funded`);
+    }
+    const [idA, idB, idC] = [await nodeId(a), await nodeId(b), await nodeId(c)];
+    // bob: alice introduces herself with a drop, then adds him
+    const { uri: bobInvite } = await api<{ uri: string }>(b, 'GET', '/invite');
+    await api(a, 'POST', '/drops/send', { recipient: bobInvite, endpoints: (await api<{ endpoints: string[] }>(a, 'GET', '/node')).endpoints });
+    await btc.mine(1);
+    await until(async () => (await api<{ contacts: { node: string; connected: boolean }[] }>(a, 'GET', '/node/contacts')).contacts.some((x) => x.node === idB && x.connected), 'alice reaches bob');
+    const { group } = await api<{ group: string }>(a, 'POST', '/node/groups', { name: 'team' });
+    await api(a, 'POST', `/node/groups/${group}/add`, { member: idB });
+
+    // carol: a group invite through a drop (what `deaddrop group invite` / `group join` do)
+    const inv = await api<{ group: string; token: string; inviter: string }>(a, 'POST', `/node/groups/${group}/invite`, {});
+    const { uri: aliceInvite } = await api<{ uri: string }>(a, 'GET', '/invite');
+    await api(c, 'POST', '/node/groups/join', { inviter: inv.inviter, group: inv.group, token: inv.token });
+    await api(c, 'POST', '/drops/send', { recipient: aliceInvite, endpoints: (await api<{ endpoints: string[] }>(c, 'GET', '/node')).endpoints });
+    await btc.mine(1);
+    await until(async () => (await members(b, group)) === 3 && (await members(c, group)) === 3, 'carol joined by invite; bob sees her');
+
+    await api(a, 'POST', `/node/groups/${group}/post`, { text: 'hello from alice' });
+    await api(b, 'POST', `/node/groups/${group}/post`, { text: 'hello from bob' });
+    await until(async () => (await texts(c, group)).length === 2 && (await texts(b, group)).length === 2 && (await texts(a, group)).length === 2, 'everyone read both');
+    expect((await texts(c, group)).sort()).toEqual(['hello from alice', 'hello from bob']);
+
+    await api(a, 'POST', `/node/groups/${group}/remove`, { member: idC });
+    await until(async () => (await members(b, group)) === 2, 'bob saw the removal');
+    await until(async () => (await api<{ groups: { status: string }[] }>(c, 'GET', '/node/groups')).groups[0]?.status === 'removed', 'carol knows she is out');
+    await api(a, 'POST', `/node/groups/${group}/post`, { text: 'after carol' });
+    await api(b, 'POST', `/node/groups/${group}/post`, { text: 'bob after carol' });
+    await until(async () => (await texts(b, group)).includes('after carol') && (await texts(a, group)).includes('bob after carol'), 'alice and bob read on');
+    // carol's node has replicated alice's and bob's feeds to the end, and read none of it
+    await until(async () => {
+      const feeds = (await api<{ feeds: { author: string; length: number }[] }>(c, 'GET', '/node/feeds')).feeds;
+      const mine = (await api<{ feeds: { author: string; length: number }[] }>(a, 'GET', '/node/feeds')).feeds;
+      const len = (fs: { author: string; length: number }[], id: string): number => fs.find((f) => f.author === id)?.length ?? -1;
+      return len(feeds, idA) === len(mine, idA);
+    }, 'carol has alice\'s whole feed');
+    expect((await texts(c, group)).sort()).toEqual(['hello from alice', 'hello from bob']);
+    const refused = await fetch(`${c.daemon.apiUrl}/node/groups/${group}/post`, {
+      method: 'POST', headers: { authorization: `Bearer ${c.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'still here?' }),
+    });
+    expect(refused.status).toBe(400);
+  }, 180_000);
+});

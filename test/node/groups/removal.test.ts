@@ -1,0 +1,145 @@
+/**
+ * Removal really removes: after a member is removed, a message posted by any remaining member is
+ * undecryptable with everything the removed member holds (its whole database, opened with its
+ * own node key: every 32-byte window of every value, as a message key and as a chain key moved
+ * forward), and with every sender key it could have overheard on the wire. A positive control
+ * shows the same search does open a message sent before the removal that it had not read yet.
+ * And a member that was offline during the removal catches up, whatever the order of arrival.
+ */
+import { describe, expect, it } from 'vitest';
+import { aeadOpen, utf8 } from '../../../src/node/crypto.js';
+import { openSenderKey } from '../../../src/node/groups/key-dist.js';
+import { decodeMessage, openWithKey, type GroupMessage } from '../../../src/node/groups/message.js';
+import { messageKey, nextChainKey } from '../../../src/node/groups/ratchet.js';
+import { toHex } from '../../../src/util/bytes.js';
+import { type Party, World, prng, text, untext } from './world.js';
+
+/** Every byte string in the party's database, and every sealed one opened with its own key. */
+function everythingHeld(p: Party): Uint8Array[] {
+  const key = p.identity.derive('group-store', new Uint8Array(0));
+  const tables = p.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
+  const out: Uint8Array[] = [p.seed, key];
+  for (const t of tables) {
+    for (const row of p.db.prepare(`SELECT * FROM "${t}"`).all() as Record<string, unknown>[]) {
+      const hex = (c: string): string => toHex(new Uint8Array(row[c] as Buffer));
+      const wheres = [
+        row.grp && row.generation !== undefined ? `own:${hex('grp')}:${String(row.generation)}` : '',
+        row.sender ? `key:${hex('grp')}:${hex('sender')}:${String(row.generation)}` : '',
+        row.idx !== undefined && row.sender ? `skip:${hex('grp')}:${hex('sender')}:${String(row.generation)}:${String(row.idx)}` : '',
+        row.id !== undefined && row.grp ? `msg:${hex('grp')}:${String(row.id)}` : '',
+      ].filter((w) => w !== '');
+      for (const v of Object.values(row)) {
+        if (!(v instanceof Uint8Array)) continue;
+        const b = new Uint8Array(v);
+        out.push(b);
+        for (const w of wheres) {
+          const opened = b[0] === 1 ? aeadOpen(key, b.subarray(1), utf8(w)) : null;
+          if (opened) out.push(opened);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Tries every 32-byte window as a message key and as a chain key ratcheted 0..index+2 steps. */
+function bruteForce(held: readonly Uint8Array[], m: GroupMessage): Uint8Array | null {
+  let tried = 0;
+  for (const blob of held) {
+    for (let i = 0; i + 32 <= blob.length; i++) {
+      let ck: Uint8Array = blob.slice(i, i + 32);
+      const direct = openWithKey(m, ck);
+      if (direct) return direct;
+      for (let s = 0; s <= m.index + 2; s++) {
+        tried++;
+        const pt = openWithKey(m, messageKey(ck));
+        if (pt) return pt;
+        ck = nextChainKey(ck);
+      }
+    }
+  }
+  expect(tried).toBeGreaterThan(100);
+  return null;
+}
+
+describe('groups: removal', () => {
+  it('a message posted after a removal is undecryptable with the removed member\'s whole state', () => {
+    const w = new World();
+    const [alice, bob, carol, dave] = [w.party('alice', 1), w.party('bob', 2), w.party('carol', 3), w.party('dave', 4)];
+    const { group, outgoing } = alice.member.create('team');
+    w.send(outgoing);
+    for (const p of [bob, carol, dave]) w.send(alice.member.add(group, p.identity.publicKey));
+    w.send(bob.member.post(group, text('all four read this')).outgoing);
+    expect(carol.read.map((r) => untext(r.plaintext))).toEqual(['all four read this']);
+
+    // alice posts while carol is away: carol holds the key for it but has not used it
+    carol.online = false;
+    const unread = alice.member.post(group, text('sent before the removal'));
+    w.send(unread.outgoing);
+    carol.inbox.splice(0);
+    carol.online = true;
+
+    const wireBefore = w.wire.length;
+    w.send(alice.member.remove(group, carol.identity.publicKey));
+    for (const p of [alice, bob, dave]) expect(w.membersSeenBy(p, group)).toEqual(['alice:admin', 'bob:member', 'dave:member']);
+    expect(carol.store.status(group)).toBe('removed');
+
+    const after = [alice, bob, dave].map((p) => p.member.post(group, text(`after the removal, from ${p.name}`)));
+    for (const a of after) w.send(a.outgoing);
+    for (const p of [alice, bob, dave]) expect(p.read.filter((r) => untext(r.plaintext).startsWith('after the removal'))).toHaveLength(2);
+    // carol gets the messages themselves (say, from a relay): refused, no key
+    for (const a of after) expect(carol.member.receiveMessage(a.message).status).toBe('refused');
+
+    const held = everythingHeld(carol);
+    // positive control: the search does find the key of the message she could read but had not
+    expect(untext(bruteForce(held, decodeMessage(unread.message))!)).toBe('sent before the removal');
+    for (const a of after) expect(bruteForce(held, decodeMessage(a.message))).toBeNull();
+    // every sender key sent after the removal (to the others) stays closed to her
+    const keysAfter = w.wire.slice(wireBefore).filter((o) => o.kind === 'key');
+    expect(keysAfter.length).toBe(3 * 2);
+    for (const k of keysAfter) {
+      expect(toHex(k.to)).not.toBe(toHex(carol.identity.publicKey));
+      expect(openSenderKey(carol.identity, k.bytes)).toBeNull();
+    }
+  });
+
+  it('a member offline during a removal catches up from ops, keys and messages in any order', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const w = new World();
+      const [alice, bob, carol, dave, erin] = [w.party('alice', 1), w.party('bob', 2), w.party('carol', 3), w.party('dave', 4), w.party('erin', 5)];
+      const { group, outgoing } = alice.member.create('team');
+      w.send(outgoing);
+      for (const p of [bob, carol, dave]) w.send(alice.member.add(group, p.identity.publicKey));
+      dave.online = false;
+      w.send(alice.member.remove(group, carol.identity.publicKey));
+      w.send(alice.member.setRole(group, bob.identity.publicKey, 'admin'));
+      w.send(bob.member.add(group, erin.identity.publicKey));
+      for (const p of [alice, bob, erin]) w.send(p.member.post(group, text(`news from ${p.name}`)).outgoing);
+      expect(dave.inbox.length).toBeGreaterThan(5);
+      dave.online = true;
+      w.flush(prng(seed));
+      const want = ['alice:admin', 'bob:admin', 'dave:member', 'erin:member'];
+      for (const p of [alice, bob, dave, erin]) expect(w.membersSeenBy(p, group), `seed ${seed}`).toEqual(want);
+      expect(dave.read.map((r) => untext(r.plaintext)).sort(), `seed ${seed}`).toEqual(['news from alice', 'news from bob', 'news from erin']);
+      // and dave's own post after catching up reaches everyone but carol
+      w.send(dave.member.post(group, text('back')).outgoing);
+      for (const p of [alice, bob, erin]) expect(p.read.at(-1)?.plaintext).toEqual(text('back'));
+      expect(carol.read.some((r) => untext(r.plaintext) === 'back')).toBe(false);
+      expect(dave.refused.filter((r) => r.kind !== 'message')).toEqual([]);
+    }
+  });
+
+  it('leaving rotates the others\' keys too', () => {
+    const w = new World();
+    const [alice, bob, carol] = [w.party('alice', 1), w.party('bob', 2), w.party('carol', 3)];
+    const { group, outgoing } = alice.member.create('team');
+    w.send(outgoing);
+    for (const p of [bob, carol]) w.send(alice.member.add(group, p.identity.publicKey));
+    w.send(carol.member.leave(group));
+    expect(carol.store.status(group)).toBe('removed');
+    const m = alice.member.post(group, text('carol left'));
+    w.send(m.outgoing);
+    expect(bob.read.at(-1)?.plaintext).toEqual(text('carol left'));
+    expect(bruteForce(everythingHeld(carol), decodeMessage(m.message))).toBeNull();
+  });
+});
