@@ -102,7 +102,7 @@ export function readDescriptor(entry: LogEntry): MixDescriptor | null {
  */
 export class MixDirectory {
   readonly #descriptors = new Map<string, { d: MixDescriptor; seq: number; raw: Uint8Array }>();
-  readonly #mailboxes = new Map<string, { provider: Uint8Array; seq: number }>();
+  readonly #mailboxes = new Map<string, { provider: Uint8Array; seq: number; raw: Uint8Array }>();
   readonly #now: () => number;
   /** Entries refused (bad signature or malformed). */
   refused = 0;
@@ -128,7 +128,7 @@ export class MixDirectory {
       }
       const old = this.#mailboxes.get(key);
       if (old && old.seq >= entry.seq) return false;
-      this.#mailboxes.set(key, { provider: p, seq: entry.seq });
+      this.#mailboxes.set(key, { provider: p, seq: entry.seq, raw: entry.raw });
       return true;
     }
     const d = readDescriptor(entry);
@@ -173,6 +173,17 @@ export class MixDirectory {
   /** Usable providers. */
   providers(): MixDescriptor[] {
     return this.descriptors().filter((d) => d.provider);
+  }
+
+  /** The signed entry of `node`'s newest mailbox announcement (carried in mixnet introductions). */
+  mailboxEntry(node: Uint8Array): Uint8Array | undefined {
+    return this.#mailboxes.get(toHex(node))?.raw;
+  }
+
+  /** The signed entry of `address`'s usable descriptor. */
+  descriptorEntry(address: Uint8Array): Uint8Array | undefined {
+    const x = this.#descriptors.get(toHex(address));
+    return x && x.d.until > this.#now() ? x.raw : undefined;
   }
 
   /** Usable providers whose 8-byte id (a drop's mixnet hint) is `id`: normally one, more only on a collision. */

@@ -19,6 +19,8 @@ export interface MixnetOptions {
   readonly port?: number;
   readonly advertise?: string;
   readonly home?: Uint8Array;
+  /** Where to dial `home` before its descriptor is known (a new node's bootstrap). */
+  readonly homeEndpoint?: string;
   readonly meanDelayMs?: number;
   readonly epochMs?: number;
   readonly fetchIntervalMs?: number;

@@ -102,7 +102,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   #fetching = false;
   readonly #life = new Lifecycle('mixnet', { open: (signal) => this.#open(signal), close: () => this.#close() });
   readonly #messages: MixMessage[] = [];
-  readonly #surbs = new Map<string, { secret: SurbSecret; contact: string; messageId: string }>();
+  readonly #surbs = new Map<string, { secret: SurbSecret; contact: string; messageId: string; handler?: (body: Buffer) => void }>();
   readonly #inbound = new Map<string, Uint8Array>();
   #cover: CoverTraffic | null = null;
 
@@ -266,6 +266,8 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
           this.#o.publish(mailboxDraft(home));
           this.#announcedHome = toHex(home);
         }
+        // A node bootstrapped from an endpoint knows no descriptor yet: ask its provider for them.
+        if (!this.directory.get(home)) void this.refreshDirectory().catch(() => undefined);
         void this.fetchNow();
       },
       () => {
@@ -354,6 +356,11 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     if (!s) return;
     const r = openReply(s.secret, item.payload);
     if (!r.ok) return;
+    if (s.handler) {
+      this.#surbs.delete(key); // single use
+      s.handler(r.body);
+      return;
+    }
     const plain = decodePlain(r.body);
     if (!plain) return;
     this.#surbs.delete(key); // single use
@@ -404,6 +411,36 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     const home = this.#home;
     if (!client || !home) throw new Error('mixnet: no link to a provider yet');
     client.send(createPacket(this.directory.route(home, exit, this.#delays(), this.#healthy), mailbox, body));
+  }
+
+  /**
+   * A SURB from provider `from` back to this node's mailbox; `onReply` hears the (authenticated,
+   * decrypted) reply body once. Used by introductions, whose answer is not a contact's message.
+   */
+  createReplyBlock(from: Uint8Array, onReply: (body: Buffer) => void): Uint8Array {
+    const home = this.#home;
+    if (!home) throw new Error('mixnet: no link to a provider yet');
+    const { surb, secret } = createSurb(this.directory.route(from, home, this.#delays(), this.#healthy), this.#o.identity.publicKey);
+    this.#surbs.set(secret.id.toString('hex'), { secret, contact: '', messageId: '', handler: onReply });
+    if (this.#surbs.size > MAX_SURBS) this.#surbs.delete(this.#surbs.keys().next().value!);
+    return encodeSurb(surb);
+  }
+
+  /** Sends `body` through a SURB someone gave us (an introduction's answer). */
+  answerThrough(surbBytes: Uint8Array, body: Uint8Array): void {
+    const client = this.#client;
+    const surb = decodeSurb(surbBytes);
+    if (!client) throw new Error('mixnet: no link to a provider yet');
+    if (!surb) throw new RangeError('not a SURB');
+    client.send(useSurb(surb, body));
+  }
+
+  /** This node's signed mailbox announcement and its provider's descriptor, once both are known. */
+  ownEntries(): { mailbox: Uint8Array; provider: Uint8Array } | null {
+    const home = this.#home;
+    const mailbox = this.directory.mailboxEntry(this.#o.identity.publicKey);
+    const provider = home ? this.directory.descriptorEntry(home) : undefined;
+    return mailbox && provider ? { mailbox, provider } : null;
   }
 
   /** Answers incoming message `id` once, through its sender's SURB. */

@@ -73,11 +73,11 @@ describe('introduction path over the mixnet, with a joiner that knows no directo
     const bobId = NodeIdentity.fromSeed(randomBytes(32));
     const bob = new MixnetService({ identity: bobId, publish: () => undefined, isContact: () => false, home: pb.identityKey, homeEndpoint: pb.url!, fetchIntervalMs: 100, meanDelayMs: 5 });
     outside.push(bob);
-    await bob.start();
-    await waitUntil(() => (bob.connected ? true : undefined), 'Bob linked to his provider');
     expect(bob.directory.descriptors()).toEqual([]);
-    expect(await bob.refreshDirectory()).toBe(5);
-    expect(bob.directory.descriptors().length).toBe(5);
+    await bob.start();
+    // Once linked, he asks his provider for the descriptors it knows (every one verified here).
+    await waitUntil(() => (bob.directory.descriptors().length === 5 ? true : undefined), 'Bob\'s directory from his provider');
+    expect(await bob.refreshDirectory()).toBe(0); // asking again brings nothing new
     expect(bob.directory.refused).toBe(0);
 
     // A descriptor entry whose signature does not verify is refused by the client, whoever served it.
