@@ -50,6 +50,7 @@ import { startNodeMixnet } from './mixnet/node-hook.js';
 import type { MixnetOptions } from './mixnet/options.js';
 import { mixnetRoutes } from './mixnet/routes.js';
 import type { MixnetService } from './mixnet/service.js';
+import { MixIntroductions } from './mixnet/introductions.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { Backoff } from '../util/time.js';
 
@@ -141,6 +142,8 @@ class NodeRuntime implements NodeService {
   readonly #rejections: EventSummary;
   /** The node's mixnet side (client, and mix/provider when it opted in). */
   mixnet: MixnetService | null = null;
+  /** Introductions answered over the mixnet (drops with a mixnet hint), both sides. */
+  mixIntros: MixIntroductions | null = null;
 
   readonly #ctx: FeatureContext;
   readonly #wallet: Wallet;
@@ -188,6 +191,7 @@ class NodeRuntime implements NodeService {
     this.#closed = true;
     this.#unsubscribe();
     this.#rejections.close();
+    this.mixIntros?.close();
     await this.mixnet?.close();
     for (const r of this.#retries.values()) if (r.timer) clearTimeout(r.timer);
     this.#retries.clear();
@@ -269,6 +273,7 @@ class NodeRuntime implements NodeService {
     if (state && state.status !== 'pending') return;
     const mine = this.node.endpoints;
     if (found.introduction.endpoints.some((e) => mine.includes(e) || this.tor?.publishes(e) === true)) return; // a drop we sent ourselves
+    if (this.mixIntros?.isOwn(found.introduction.pairwiseKey)) return;
     const known = this.node.contacts().find((c) => c.pairwiseKey !== null && equalBytes(c.pairwiseKey, found.introduction.pairwiseKey));
     if (known) return this.extras.setIntro(key, dropId, 'done', { contact: known.node });
     this.#attempt(key, dropId, found);
@@ -282,7 +287,15 @@ class NodeRuntime implements NodeService {
       this.#publish('node.introduction.expired', `node.introduction.expired:${dropId}`, { dropId });
       return;
     }
-    const run = this.node.bootstrapFromIntroduction(found.introduction).then(
+    // A mixnet hint is answered over the mixnet (never dialing, so the introducer never learns our
+    // address), even when the drop also names an endpoint.
+    const intros = this.mixIntros;
+    const join = found.mixnetProvider !== null && intros
+      ? intros.join({ pairwiseKey: found.introduction.pairwiseKey, token: found.introduction.token, providerId: found.mixnetProvider })
+      : found.introduction.endpoints.length > 0
+        ? this.node.bootstrapFromIntroduction(found.introduction)
+        : Promise.reject(DeaddropError.unreachable('the mixnet (not started yet)'));
+    const run = join.then(
       (contact: Contact) => {
         this.#retries.delete(key);
         this.extras.setIntro(key, dropId, 'done', { contact: contact.node });
@@ -336,6 +349,8 @@ class NodeRuntime implements NodeService {
       if (this.#closed) return;
       const st = this.extras.peer(c.node);
       if (connected.has(toHex(c.node)) || sameList(st.knownEndpoints, endpoints) || sameList(st.beaconEndpoints, endpoints)) continue;
+      // A contact met over the mixnet never learns our endpoints, not from a beacon either.
+      if (c.endpoints.length === 0) continue;
       if (st.spAddress === null) {
         this.#ctx.log('peer node: a contact has no known silent-payment address; no beacon for it');
         continue;
@@ -464,6 +479,8 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   try {
     runtime.mixnet = await startNodeMixnet(node, options.mixnet ?? {}, (m) =>
       ctx.events.publish('node.message.received', `node.message:${m.id}`, { id: m.id, contact: m.contact, text: m.text, inReplyTo: m.inReplyTo, canReply: m.canReply }));
+    runtime.mixIntros = new MixIntroductions(node, runtime.mixnet);
+    runtime.mixIntros.start();
   } catch (err) {
     await runtime.close();
     throw err;

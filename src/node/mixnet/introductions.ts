@@ -44,6 +44,8 @@ export interface MixIntroductionsOptions {
 }
 
 const USED_GRACE_MS = 24 * 3600_000;
+/** Where the node records its home provider (read by `mixnetHintOf` in ../drop-introduction.ts). */
+export const HOME_META_KEY = 'mixnet.home';
 
 export class MixIntroductions {
   readonly #node: PeerNode;
@@ -80,6 +82,7 @@ export class MixIntroductions {
   /** Registers every live (or recently used) invite's pairwise key as an alias at the home provider. */
   renew(): void {
     const now = Date.now();
+    this.#rememberHome();
     let rows: { id: Buffer; expires: number }[];
     try {
       rows = this.#node.store.db
@@ -100,6 +103,20 @@ export class MixIntroductions {
       } catch {
         // the link just closed: the next round registers it
       }
+    }
+  }
+
+  /**
+   * Records the home provider in the node database (`node_meta` key {@link HOME_META_KEY}), so that
+   * `deaddrop drop send`, which may run without the daemon, can put the mixnet hint in a drop.
+   */
+  #rememberHome(): void {
+    const home = this.#mix.connected ? this.#mix.home : null;
+    if (!home) return;
+    try {
+      this.#node.store.db.prepare('INSERT OR REPLACE INTO node_meta (key, value) VALUES (?, ?)').run(HOME_META_KEY, Buffer.from(home));
+    } catch {
+      // closing
     }
   }
 
