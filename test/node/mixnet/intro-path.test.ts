@@ -18,8 +18,20 @@ import { openMessage, sealMessage } from '../../../src/node/mixnet/message.js';
 import type { PacketEvent } from '../../../src/node/mixnet/mix-node.js';
 import { MixnetService } from '../../../src/node/mixnet/service.js';
 import { MixWorld } from '../../support/mix-world.js';
+import { mixnetOptions } from '../../../src/node/mixnet/options.js';
+import { expectCode } from '../../support/errors.js';
 import { waitUntil } from '../../support/wait.js';
 import { toHex } from '../../../src/util/bytes.js';
+
+describe('DEADDROP_MIX_PROVIDER', () => {
+  it('takes a node id, optionally with the endpoint a new node bootstraps from', () => {
+    const id = 'ab'.repeat(32);
+    expect(mixnetOptions({}, { DEADDROP_MIX_PROVIDER: id }).homeEndpoint).toBeUndefined();
+    const o = mixnetOptions({}, { DEADDROP_MIX_PROVIDER: `${id}@ws://198.18.0.5:9000` });
+    expect([toHex(o.home!), o.homeEndpoint]).toEqual([id, 'ws://198.18.0.5:9000']);
+    for (const bad of [`${id}@http://a:1`, `${id}@ws://a`, `${id}@`, 'ab']) expectCode(() => mixnetOptions({}, { DEADDROP_MIX_PROVIDER: bad }), 'BAD_INPUT');
+  });
+});
 
 describe('mailbox aliases (pure)', () => {
   const provider = randomBytes(32);
