@@ -91,6 +91,8 @@ export class MixIntroductions {
     } catch {
       return; // the node is closing
     }
+    // Rebuilt every round, so invites that expired or were used long ago are forgotten.
+    this.#aliases.clear();
     for (const r of rows) {
       const tokenId = new Uint8Array(r.id);
       const seed = this.#node.identity.derive('pairwise-key', tokenId, 32);

@@ -101,6 +101,10 @@ describe('an introduction answered over the mixnet', () => {
     const m2 = await waitUntil(() => bob.received[0], 'Bob receives Alice\'s message');
     expect(m2).toMatchObject({ contact: toHex(alice.node.id), text: 'hello Bob' });
 
+    // Bob asking again (as after a lost answer, with a fresh nonce and SURB) gets the same contact.
+    expect(toHex((await bob.intros.join(drop)).node)).toBe(toHex(alice.node.id));
+    expect(alice.node.contacts().filter((c) => toHex(c.node) === toHex(bob.node.id)).length).toBe(1);
+
     // A second use of the same invite by someone else is refused (the token is spent).
     const carol = await start('carol', { home: pb.node.id, homeEndpoint: pb.mix.url! });
     all.push(carol);
