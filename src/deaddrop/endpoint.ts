@@ -15,11 +15,17 @@
  *   0x05 ws, onion v3 whose key is the payload's node key: port[2]     3 bytes
  *   0x06 ws, onion v3    key[32] port[2]                 35 bytes
  *   0x07 any other ws/wss URL: len[1] url[len] (ASCII)     2 + len
+ *   0x08 "answer me over the mixnet": provider id[8]          9 bytes
+ *        string form `mixnet:<16 hex>`; the provider id is the first 8 bytes of
+ *        SHA-256("deaddrop/mix-provider-id/v1\0" || provider's Ed25519 identity), and the
+ *        introducer's mailbox there is the payload's node key (docs/protocol/mixnet.md,
+ *        "Introductions over the mixnet"). It names no host: the recipient never dials it.
  * Decoding is total (null on anything malformed) and canonical: a hint decodes only if
  * encoding the result gives back the same bytes, so every endpoint has exactly one encoding.
  */
 import { base32nopad } from '@scure/base';
 import { sha3_256 } from '@noble/hashes/sha3.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { isIPv4 } from 'node:net';
 import { DeaddropError } from '../util/errors.js';
 import { equalBytes } from '../util/bytes.js';
@@ -31,6 +37,34 @@ export const HINT_WSS_DNS = 0x04;
 export const HINT_ONION_SELF = 0x05;
 export const HINT_ONION = 0x06;
 export const HINT_URL = 0x07;
+export const HINT_MIXNET = 0x08;
+
+/** Bytes of a provider id in a mixnet hint. */
+export const MIX_PROVIDER_ID_BYTES = 8;
+const MIXNET_FORM = /^mixnet:([0-9a-f]{16})$/;
+const MIX_PROVIDER_ID_CONTEXT = new TextEncoder().encode('deaddrop/mix-provider-id/v1\0');
+
+/**
+ * The 8-byte provider id a mixnet hint carries for a provider's Ed25519 identity key.
+ * @example mixnetEndpoint(mixProviderId(providerKey)) // 'mixnet:0123456789abcdef'
+ */
+export function mixProviderId(provider: Uint8Array): Uint8Array {
+  if (provider.length !== 32) throw new TypeError('provider key must be 32 bytes');
+  return sha256(Uint8Array.from([...MIX_PROVIDER_ID_CONTEXT, ...provider])).subarray(0, MIX_PROVIDER_ID_BYTES);
+}
+
+/** The canonical string form of a mixnet hint (`mixnet:<16 hex>`). */
+export function mixnetEndpoint(providerId: Uint8Array): string {
+  if (providerId.length !== MIX_PROVIDER_ID_BYTES) throw new TypeError('provider id must be 8 bytes');
+  return `mixnet:${Buffer.from(providerId).toString('hex')}`;
+}
+
+/** The provider id of a mixnet hint string, or null when the string is not one (never throws). */
+export function mixnetProviderId(endpoint: unknown): Uint8Array | null {
+  if (typeof endpoint !== 'string') return null;
+  const m = MIXNET_FORM.exec(endpoint);
+  return m ? Uint8Array.from(Buffer.from(m[1]!, 'hex')) : null;
+}
 
 /** Longest DNS name or URL a hint can carry (its length is one byte). */
 export const MAX_HINT_STRING = 255;
@@ -42,7 +76,8 @@ const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](
 type Parsed =
   | { kind: 'ipv4' | 'ipv6' | 'dns'; tls: boolean; host: string; port: number }
   | { kind: 'onion'; key: Uint8Array; port: number }
-  | { kind: 'url'; url: string };
+  | { kind: 'url'; url: string }
+  | { kind: 'mixnet'; id: Uint8Array };
 
 function bad(message: string): DeaddropError {
   return DeaddropError.badInput(`endpoint: ${message}`);
@@ -65,6 +100,11 @@ function onionKey(label: string): Uint8Array | null {
 
 function parse(input: string): Parsed {
   if (typeof input !== 'string') throw new TypeError(`endpoint must be a string, got ${typeof input}`);
+  if (/^mixnet:/i.test(input)) {
+    const id = mixnetProviderId(input.toLowerCase());
+    if (id === null) throw bad('a mixnet endpoint is mixnet:<provider id, 16 hex characters>');
+    return { kind: 'mixnet', id };
+  }
   const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(input) ? input : `ws://${input}`;
   let url: URL;
   try {
@@ -97,6 +137,7 @@ function parse(input: string): Parsed {
 
 function format(p: Parsed): string {
   if (p.kind === 'url') return p.url;
+  if (p.kind === 'mixnet') return mixnetEndpoint(p.id);
   const tls = p.kind !== 'onion' && p.tls;
   const host = p.kind === 'onion' ? `${onionAddress(p.key)}.onion` : p.host;
   const port = p.port === (tls ? 443 : 80) ? '' : `:${p.port}`;
@@ -123,6 +164,7 @@ export function onionEndpoint(key: Uint8Array, port: number): string {
 /** True when an endpoint (any accepted string form) is reached through an onion service. Throws BAD_INPUT if invalid. */
 export function isOnionEndpointString(input: string): boolean {
   const p = parse(input);
+  if (p.kind === 'mixnet') return false;
   return p.kind === 'onion' || new URL(p.kind === 'url' ? p.url : format(p)).hostname.endsWith('.onion');
 }
 
@@ -158,6 +200,8 @@ export function encodeEndpoint(input: string, nodeKey?: Uint8Array): Uint8Array 
       return Uint8Array.from([HINT_ONION, ...p.key, ...u16(p.port)]);
     case 'url':
       return Uint8Array.from([HINT_URL, p.url.length, ...Buffer.from(p.url, 'ascii')]);
+    case 'mixnet':
+      return Uint8Array.from([HINT_MIXNET, ...p.id]);
   }
 }
 
@@ -209,6 +253,8 @@ function readHint(b: Uint8Array, o: number, nodeKey: Uint8Array): { text: string
       const url = str(o + 2, len);
       return url === null ? null : { text: url, end: o + 2 + len };
     }
+    case HINT_MIXNET:
+      return o + 1 + MIX_PROVIDER_ID_BYTES <= b.length ? { text: mixnetEndpoint(b.subarray(o + 1, o + 1 + MIX_PROVIDER_ID_BYTES)), end: o + 1 + MIX_PROVIDER_ID_BYTES } : null;
     default:
       return null;
   }

@@ -53,7 +53,8 @@ export class Dialer {
     const key = toHex(node);
     if (this.#closing || sessions.has(key) || this.#dialing.has(key)) return;
     const contact = contacts.get(node);
-    if (!contact) return;
+    // A contact met over the mixnet has no endpoint: it is never dialed (that would need its address).
+    if (!contact || contact.endpoints.length === 0) return;
     const attempt = (async (): Promise<boolean> => {
       for (const url of contact.endpoints) {
         if (this.#closing) return true;

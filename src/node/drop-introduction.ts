@@ -26,6 +26,8 @@ import type { Introduction } from './introduction-token.js';
 import { ReachabilityStore } from './reachability-store.js';
 import { parseEndpoint } from './transport/ws-transport.js';
 import { fromHex } from '../util/bytes.js';
+import { mixnetEndpoint, mixnetProviderId, mixProviderId } from '../deaddrop/endpoint.js';
+import { HOME_META_KEY } from './mixnet/introductions.js';
 
 /** The node's database in a datadir. */
 export const NODE_DB = 'node.sqlite';
@@ -112,9 +114,25 @@ export function introductionTokenTtlMs(carried: number | null, now = Date.now())
   return Math.max(1, nodeExpiryMs(carried) - now);
 }
 
+/**
+ * The mixnet hint (`mixnet:<provider id>`) for this datadir's node, when it has linked to a mixnet
+ * provider (recorded by the running node); null otherwise. Drops carry it by default.
+ */
+export function mixnetHintOf(datadir: string): string | null {
+  const db = openNodeDatabase(nodeDbPath(datadir));
+  try {
+    const home = new ContactStore(db).getMeta(HOME_META_KEY);
+    return home && home.length === 32 ? mixnetEndpoint(mixProviderId(home)) : null;
+  } finally {
+    db.close();
+  }
+}
+
 /** An introduction read from a drop. */
 export interface DropIntroduction {
   readonly introduction: Introduction;
+  /** The provider id of a mixnet hint (answer over the mixnet, never dial), or null. */
+  readonly mixnetProvider: Uint8Array | null;
   /** Unix seconds, or null for never. */
   readonly expiresAt: number | null;
   readonly message: string;
@@ -128,7 +146,7 @@ function hexBytes(v: unknown, length: number): Uint8Array | null {
 /**
  * The introduction in a drop payload as the watcher reports it (`nodeKey`, `token` hex,
  * `endpoints`, `expiresAt` seconds or null, `message`). Null when it is not usable (no ws:// or
- * wss:// endpoint this node can dial, wrong sizes). `.onion` endpoints count only with
+ * wss:// endpoint this node can dial and no mixnet hint, wrong sizes). `.onion` endpoints count only with
  * `onion: true` (the node runs with Tor). Never throws on chain data.
  */
 export function introductionFromDrop(payload: Record<string, unknown>, opts: { onion?: boolean } = {}): DropIntroduction | null {
@@ -140,10 +158,11 @@ export function introductionFromDrop(payload: Record<string, unknown>, opts: { o
     return url !== null && (opts.onion === true || !url.hostname.endsWith('.onion'));
   };
   const endpoints = Array.isArray(payload.endpoints) ? payload.endpoints.filter(usable) : [];
-  if (endpoints.length === 0) return null;
+  const mixnetProvider = Array.isArray(payload.endpoints) ? payload.endpoints.map(mixnetProviderId).find((x) => x !== null) ?? null : null;
+  if (endpoints.length === 0 && mixnetProvider === null) return null;
   const expiresAt = typeof payload.expiresAt === 'number' && Number.isFinite(payload.expiresAt) ? payload.expiresAt : null;
   const message = typeof payload.message === 'string' ? payload.message : '';
-  return { introduction: { pairwiseKey, endpoints, token: expandDropToken(dropToken, pairwiseKey) }, expiresAt, message };
+  return { introduction: { pairwiseKey, endpoints, token: expandDropToken(dropToken, pairwiseKey) }, mixnetProvider, expiresAt, message };
 }
 
 /**

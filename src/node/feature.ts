@@ -55,6 +55,7 @@ import type { MixnetService } from './mixnet/service.js';
 import { NodeStorage } from './storage/service.js';
 import type { StorageOptions } from './storage/options.js';
 import { storageRoutes } from './storage/routes.js';
+import { MixIntroductions } from './mixnet/introductions.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { Backoff } from '../util/time.js';
 import { join } from 'node:path';
@@ -153,6 +154,8 @@ class NodeRuntime implements NodeService {
   storage: NodeStorage | null = null;
   /** Groups carried over the node's feeds (src/node/groups/service.ts). */
   groups: GroupService | null = null;
+  /** Introductions answered over the mixnet (drops with a mixnet hint), both sides. */
+  mixIntros: MixIntroductions | null = null;
 
   readonly #ctx: FeatureContext;
   readonly #wallet: Wallet;
@@ -201,6 +204,7 @@ class NodeRuntime implements NodeService {
     this.#unsubscribe();
     this.#rejections.close();
     await this.storage?.close();
+    this.mixIntros?.close();
     await this.mixnet?.close();
     this.groups?.close();
     for (const r of this.#retries.values()) if (r.timer) clearTimeout(r.timer);
@@ -283,6 +287,7 @@ class NodeRuntime implements NodeService {
     if (state && state.status !== 'pending') return;
     const mine = this.node.endpoints;
     if (found.introduction.endpoints.some((e) => mine.includes(e) || this.tor?.publishes(e) === true)) return; // a drop we sent ourselves
+    if (this.mixIntros?.isOwn(found.introduction.pairwiseKey)) return;
     const known = this.node.contacts().find((c) => c.pairwiseKey !== null && equalBytes(c.pairwiseKey, found.introduction.pairwiseKey));
     if (known) return this.extras.setIntro(key, dropId, 'done', { contact: known.node });
     this.#attempt(key, dropId, found);
@@ -296,7 +301,15 @@ class NodeRuntime implements NodeService {
       this.#publish('node.introduction.expired', `node.introduction.expired:${dropId}`, { dropId });
       return;
     }
-    const run = this.node.bootstrapFromIntroduction(found.introduction).then(
+    // A mixnet hint is answered over the mixnet (never dialing, so the introducer never learns our
+    // address), even when the drop also names an endpoint.
+    const intros = this.mixIntros;
+    const join = found.mixnetProvider !== null && intros
+      ? intros.join({ pairwiseKey: found.introduction.pairwiseKey, token: found.introduction.token, providerId: found.mixnetProvider })
+      : found.introduction.endpoints.length > 0
+        ? this.node.bootstrapFromIntroduction(found.introduction)
+        : Promise.reject(DeaddropError.unreachable('the mixnet (not started yet)'));
+    const run = join.then(
       (contact: Contact) => {
         this.#retries.delete(key);
         this.extras.setIntro(key, dropId, 'done', { contact: contact.node });
@@ -350,6 +363,8 @@ class NodeRuntime implements NodeService {
       if (this.#closed) return;
       const st = this.extras.peer(c.node);
       if (connected.has(toHex(c.node)) || sameList(st.knownEndpoints, endpoints) || sameList(st.beaconEndpoints, endpoints)) continue;
+      // A contact met over the mixnet never learns our endpoints, not from a beacon either.
+      if (c.endpoints.length === 0) continue;
       if (st.spAddress === null) {
         this.#ctx.log('peer node: a contact has no known silent-payment address; no beacon for it');
         continue;
@@ -482,6 +497,8 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   try {
     runtime.mixnet = await startNodeMixnet(node, options.mixnet ?? {}, (m) =>
       ctx.events.publish('node.message.received', `node.message:${m.id}`, { id: m.id, contact: m.contact, text: m.text, inReplyTo: m.inReplyTo, canReply: m.canReply }));
+    runtime.mixIntros = new MixIntroductions(node, runtime.mixnet);
+    runtime.mixIntros.start();
   } catch (err) {
     await runtime.close();
     throw err;

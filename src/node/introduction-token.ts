@@ -117,3 +117,47 @@ export function verifyAccept(
 ): boolean {
   return ed25519Verify(signature, acceptMessage(handshakeHash, inviter, joiner), pairwiseKey);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Over the mixnet (docs/protocol/mixnet.md, "Introductions over the mixnet"): no Noise session,
+// so the proof is bound to a fresh per-attempt nonce and to both keys, and the acceptance signs
+// that nonce (with the pairwise key and with the inviter's identity key).
+
+const MIX_PROOF_CONTEXT = utf8('deaddrop/invite-proof-mix/v1\0');
+const MIX_ACCEPT_CONTEXT = utf8('deaddrop/invite-accept-mix/v1\0');
+/** Bytes of the per-attempt nonce of a mixnet INVITE. */
+export const MIX_NONCE_BYTES = 16;
+
+function nonceOk(nonce: Uint8Array): boolean {
+  return nonce.length === MIX_NONCE_BYTES;
+}
+
+/** The joiner's proof of knowing `token`, for one attempt (`nonce`) between these two keys. */
+export function mixTokenProof(token: Uint8Array, nonce: Uint8Array, pairwiseKey: Uint8Array, joiner: Uint8Array): Uint8Array {
+  if (!nonceOk(nonce)) throw new RangeError('nonce: expected 16 bytes');
+  return hmacSha256(token, MIX_PROOF_CONTEXT, nonce, pairwiseKey, joiner);
+}
+
+function mixAcceptMessage(nonce: Uint8Array, pairwiseKey: Uint8Array, inviter: Uint8Array, joiner: Uint8Array): Uint8Array {
+  return concatBytes(MIX_ACCEPT_CONTEXT, nonce, pairwiseKey, inviter, joiner);
+}
+
+/** The inviter's two acceptance signatures of one mixnet attempt: by the pairwise key and by its identity. */
+export function signMixAccept(pairwise: Ed25519KeyPair, identity: NodeIdentity, nonce: Uint8Array, joiner: Uint8Array): { byPairwise: Uint8Array; byInviter: Uint8Array } {
+  if (!nonceOk(nonce)) throw new RangeError('nonce: expected 16 bytes');
+  const m = mixAcceptMessage(nonce, pairwise.publicKey, identity.publicKey, joiner);
+  return { byPairwise: ed25519Sign(m, pairwise.secretKey), byInviter: identity.sign(m) };
+}
+
+/** Checks both acceptance signatures of a mixnet attempt. Never throws. */
+export function verifyMixAccept(
+  pairwiseKey: Uint8Array,
+  inviter: Uint8Array,
+  joiner: Uint8Array,
+  nonce: Uint8Array,
+  sig: { byPairwise: Uint8Array; byInviter: Uint8Array },
+): boolean {
+  if (!nonceOk(nonce)) return false;
+  const m = mixAcceptMessage(nonce, pairwiseKey, inviter, joiner);
+  return ed25519Verify(sig.byPairwise, m, pairwiseKey) && ed25519Verify(sig.byInviter, m, inviter);
+}

@@ -8,7 +8,8 @@
 import { DeaddropError } from '../util/errors.js';
 import type { Contact, ContactStore } from './contacts.js';
 import type { NodeIdentity } from './identity.js';
-import { introductionTokenSecrets, signAccept, tokenProof, verifyAccept, type Introduction } from './introduction-token.js';
+import { introductionTokenSecrets, mixTokenProof, signAccept, tokenProof, verifyAccept, type Introduction } from './introduction-token.js';
+import type { Ed25519KeyPair } from './crypto.js';
 import type { EmitNodeEvent, Sessions } from './sessions.js';
 import type { SecureChannel } from './transport/secure-channel.js';
 import { parseEndpoint } from './transport/ws-transport.js';
@@ -144,6 +145,35 @@ export class InviteHandshake {
       const tokenId = intro.token.subarray(0, TOKEN_ID_BYTES);
       ch.send(MSG.INVITE, encodeInvite({ tokenId, mac: tokenProof(intro.token, ch.handshakeHash!), endpoints: this.#opts.endpoints() }));
     });
+  }
+
+  /**
+   * Inviter side of an INVITE that came over the mixnet (docs/protocol/mixnet.md, "Introductions
+   * over the mixnet"): `joiner` is the sender the sealed body authenticated. Checks the invite and
+   * the nonce-bound proof, consumes the token (or accepts the same joiner again, whose answer may
+   * have been lost), adds the joiner as a contact with no endpoint, and returns the pairwise key
+   * pair to sign the answer with; null when refused.
+   */
+  answerMixnet(joiner: Uint8Array, tokenId: Uint8Array, nonce: Uint8Array, mac: Uint8Array): Ed25519KeyPair | null {
+    const { contacts, identity } = this.#opts;
+    if (tokenId.length !== TOKEN_ID_BYTES) return null;
+    const row = contacts.getIntroductionToken(tokenId);
+    if (row === null || row.expiresAt <= Date.now()) return null;
+    const { token, pairwise } = introductionTokenSecrets(identity, tokenId);
+    if (!equalBytes(mixTokenProof(token, nonce, pairwise.publicKey, joiner), mac)) return null;
+    const known = contacts.get(joiner);
+    const again = row.usedAt !== null && known?.pairwiseKey != null && equalBytes(known.pairwiseKey, pairwise.publicKey);
+    if (!again && !contacts.consumeIntroductionToken(tokenId, joiner)) return null;
+    const { contact, added } = contacts.add({ node: joiner, pairwiseKey: pairwise.publicKey, endpoints: [] });
+    this.#opts.onContactAdded(contact, added);
+    return pairwise;
+  }
+
+  /** Joiner side, once the mixnet answer verified: adds the inviter as a contact reached over the mixnet only. */
+  addMixnetInviter(inviter: Uint8Array, pairwiseKey: Uint8Array): Contact {
+    const { contact, added } = this.#opts.contacts.add({ node: inviter, pairwiseKey, endpoints: [] });
+    this.#opts.onContactAdded(contact, added);
+    return contact;
   }
 
   /** Closes the connections of strangers still expected to present an invite. */

@@ -20,6 +20,7 @@ import { DeaddropError } from '../util/errors.js';
 import { Lifecycle } from '../util/lifecycle.js';
 import type { Contact } from './contacts.js';
 import { ContactStore } from './contacts.js';
+import type { Ed25519KeyPair } from './crypto.js';
 import { openNodeDatabase, type SqliteDatabase } from './db.js';
 import { Dialer } from './dialer.js';
 import { TypedEmitter } from './events.js';
@@ -327,6 +328,18 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
       }
     }
     throw lastErr;
+  }
+
+  /** Inviter side of an invite that came over the mixnet (./invite-handshake.ts `answerMixnet`). */
+  answerMixnetInvite(joiner: Uint8Array, tokenId: Uint8Array, nonce: Uint8Array, mac: Uint8Array): Ed25519KeyPair | null {
+    this.#live();
+    return this.#invites.answerMixnet(joiner, tokenId, nonce, mac);
+  }
+
+  /** Joiner side: adds an inviter whose mixnet answer verified, as a contact with no endpoint. */
+  addMixnetContact(inviter: Uint8Array, pairwiseKey: Uint8Array): Contact {
+    this.#live();
+    return this.#invites.addMixnetInviter(inviter, pairwiseKey);
   }
 
   /** Our current whereabouts record and its encrypted, signed bundle (e.g. for a beacon drop). */

@@ -2,8 +2,8 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
-  decodeEndpoint, encodeEndpoint, normalizeEndpoint, onionAddress, HINT_ONION, HINT_ONION_SELF, HINT_URL, HINT_WS_IPV4,
-  HINT_WS_IPV6, HINT_WSS_DNS,
+  decodeEndpoint, encodeEndpoint, isOnionEndpointString, mixnetEndpoint, mixnetProviderId, mixProviderId, normalizeEndpoint, onionAddress,
+  HINT_MIXNET, HINT_ONION, HINT_ONION_SELF, HINT_URL, HINT_WS_IPV4, HINT_WS_IPV6, HINT_WSS_DNS,
 } from '../../src/deaddrop/endpoint.js';
 import { decodePayload, encodePayload, payloadSize, PAYLOAD_FIXED_BYTES, MAX_EXPIRY_SECONDS, type DropPayloadInput } from '../../src/deaddrop/codec.js';
 import { expectCode } from '../support/errors.js';
@@ -38,6 +38,7 @@ describe('endpoints', () => {
       [`ws://${onion}:80`, HINT_ONION_SELF, 3],
       [`ws://${onionAddress(other)}.onion:80`, HINT_ONION, 35],
       ['wss://relay.example.org/dd', HINT_URL, 2 + 'wss://relay.example.org/dd'.length],
+      ['mixnet:0123456789abcdef', HINT_MIXNET, 9],
     ];
     for (const [url, type, size] of cases) {
       const b = encodeEndpoint(url, key);
@@ -64,7 +65,9 @@ describe('endpoints', () => {
     expect(decodeEndpoint(Uint8Array.from([0x03, 3, 0x41, 0x42, 0x43, 0, 80]), 0, key)).toBeNull(); // upper case is not canonical
     expect(decodeEndpoint(Uint8Array.from([0x03, 7, ...Buffer.from('1.2.3.4'), 0, 80]), 0, key)).toBeNull(); // an IP belongs in 0x01
     expect(decodeEndpoint(Uint8Array.from([0x00]), 0, key)).toBeNull();
-    expect(decodeEndpoint(Uint8Array.from([0x08, 1, 2]), 0, key)).toBeNull();
+    expect(decodeEndpoint(Uint8Array.from([0x09, 1, 2]), 0, key)).toBeNull(); // unknown type
+    const mix = encodeEndpoint('mixnet:0123456789abcdef');
+    for (let n = 0; n < mix.length; n++) expect(decodeEndpoint(mix.subarray(0, n), 0, key)).toBeNull();
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 40 }), (b) => {
         const r = decodeEndpoint(b, 0, key);
@@ -72,6 +75,39 @@ describe('endpoints', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('mixnet hints', () => {
+  it('name a provider by 8 bytes of a hash of its identity, in one canonical string form', () => {
+    const provider = new Uint8Array(32).fill(3);
+    const id = mixProviderId(provider);
+    expect(id.length).toBe(8);
+    expect(mixProviderId(new Uint8Array(32).fill(4))).not.toEqual(id);
+    const s = mixnetEndpoint(id);
+    expect(s).toMatch(/^mixnet:[0-9a-f]{16}$/);
+    expect(mixnetProviderId(s)).toEqual(id);
+    expect(normalizeEndpoint(s.toUpperCase().replace('MIXNET', 'MixNet'))).toBe(s);
+    expect(isOnionEndpointString(s)).toBe(false);
+    expect(Array.from(encodeEndpoint(s))).toEqual([HINT_MIXNET, ...id]);
+  });
+
+  it('refuse every other spelling', () => {
+    for (const bad of ['mixnet:', 'mixnet:0123456789abcde', 'mixnet:0123456789abcdef0', 'mixnet:0123456789abcdeg', 'mixnet://0123456789abcdef', 'mixnet:0123456789abcdef/x']) {
+      expectCode(() => normalizeEndpoint(bad), 'BAD_INPUT');
+      expect(mixnetProviderId(bad)).toBeNull();
+    }
+    expect(mixnetProviderId(5)).toBeNull();
+  });
+
+  it('fit beside a 19-byte message in a v0 payload, and decode only when complete', () => {
+    const base = { nodeKey: key, token: new Uint8Array(8), expiresAt: null, endpoints: ['mixnet:0123456789abcdef'] };
+    expect(decodePayload(encodePayload({ ...base, message: 'x'.repeat(19) }, 72))).toMatchObject({ endpoints: ['mixnet:0123456789abcdef'], message: 'x'.repeat(19) });
+    expectCode(() => encodePayload({ ...base, message: 'x'.repeat(20) }, 72), 'BAD_INPUT');
+    // A header that claims the hint but whose hint is cut short by the end of the payload.
+    const b = encodePayload({ ...base, message: '' }, PAYLOAD_FIXED_BYTES + 9);
+    expect(decodePayload(b)).not.toBeNull();
+    expect(decodePayload(b.subarray(0, PAYLOAD_FIXED_BYTES + 8))).toBeNull();
   });
 });
 

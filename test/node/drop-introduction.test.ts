@@ -93,6 +93,18 @@ describe('drop invites', () => {
     ]) expect(introductionFromDrop(bad as Record<string, unknown>)).toBeNull();
   });
 
+  it('reads a mixnet hint as a provider id to answer over the mixnet, with or without an endpoint', () => {
+    const base = { nodeKey: 'ab'.repeat(32), token: 'cd'.repeat(8), expiresAt: null, message: '' };
+    const only = introductionFromDrop({ ...base, endpoints: ['mixnet:0123456789abcdef'] });
+    expect(only?.introduction.endpoints).toEqual([]);
+    expect(toHex(only!.mixnetProvider!)).toBe('0123456789abcdef');
+    const both = introductionFromDrop({ ...base, endpoints: ['ws://1.2.3.4:9000', 'mixnet:0123456789abcdef'] });
+    expect(both?.introduction.endpoints).toEqual(['ws://1.2.3.4:9000']);
+    expect(toHex(both!.mixnetProvider!)).toBe('0123456789abcdef');
+    expect(introductionFromDrop({ ...base, endpoints: ['ws://1.2.3.4:9000'] })?.mixnetProvider).toBeNull();
+    for (const bad of ['mixnet:0123', 'mixnet:0123456789ABCDEF', 'mixnet:', 5]) expect(introductionFromDrop({ ...base, endpoints: [bad] })).toBeNull();
+  });
+
   it('keeps .onion endpoints only for a node that runs with Tor', () => {
     const onion = `ws://${'a'.repeat(52)}aaad.onion`; // shape only: parseEndpoint checks the URL, not the checksum
     const onlyOnion = { nodeKey: 'ab'.repeat(32), token: 'cd'.repeat(8), endpoints: [onion], expiresAt: null, message: '' };

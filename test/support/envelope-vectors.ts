@@ -136,6 +136,14 @@ const specs: CaseSpec[] = [
     envelopeLength: 80,
     notifyOutput: true,
   },
+  {
+    comment: 'mixnet hint (type 08: answer over the mixnet at this provider, mailbox = node key) and no IP endpoint, 19-byte message',
+    inputs: [p2wpkh('alice 7', txid('9'), 2)],
+    label: null,
+    payload: { node_key: nodeKey, token: '1122334455667788', expires_at: 1_767_225_600, endpoints: ['mixnet:' + hex(sha256(new TextEncoder().encode('vector provider'))).slice(0, 16)], message: 'answer me privately' },
+    envelopeLength: 80,
+    notifyOutput: false,
+  },
 ];
 
 function buildCase(spec: CaseSpec): Record<string, unknown> {

@@ -13,7 +13,7 @@ import { tryTipHeight } from '../backend.js';
 import { inviteQrSvg, inviteQrTerminal, writeInviteQrPng } from '../../deaddrop/invite.js';
 import { IntroductionLedger } from '../../deaddrop/introductions.js';
 import { checkIntroduction, parseLifetime, parseRecipient, sendIntroduction, walletInvite } from '../../deaddrop/publish.js';
-import { nodeIssuer } from '../../node/drop-introduction.js';
+import { mixnetHintOf, nodeIssuer } from '../../node/drop-introduction.js';
 import { type DropJson, dropToJson, listLocalDrops } from '../../deaddrop/datadir-stores.js';
 import type { Wallet } from '../../wallet/wallet.js';
 import { daemonApi } from './node.js';
@@ -81,7 +81,10 @@ async function sendAction(ctx: CliContext, recipient: string, opts: SendFlags): 
   const onionPort = onionPortFor({
     endpoints: opts.endpoint, ...(opts.onion !== undefined ? { onion: opts.onion } : {}), ...(explicitPort !== undefined ? { onionPort: explicitPort } : {}),
   }, await daemonTor(ctx));
-  const content = { endpoints: opts.endpoint, ...(opts.message !== undefined ? { message: opts.message } : {}), ...(onionPort !== undefined ? { onionPort } : {}) };
+  // No --endpoint and no onion: the drop says "answer me over the mixnet" when this node has a
+  // mixnet provider, so the recipient's answer reveals neither side's IP address.
+  const mixHint = opts.endpoint.length === 0 && onionPort === undefined ? mixnetHintOf(ctx.datadir) : null;
+  const content = { endpoints: mixHint ? [mixHint] : opts.endpoint, ...(opts.message !== undefined ? { message: opts.message } : {}), ...(onionPort !== undefined ? { onionPort } : {}) };
   checkIntroduction(content);
   const lifetimeSeconds = parseLifetime(opts.expires);
   if (opts.feeRate !== undefined) parseFeeRate(opts.feeRate);
@@ -118,7 +121,7 @@ export function registerDropCommands(program: Command, context: ContextFactory):
   drop
     .command('send <invite>')
     .description('send an encrypted introduction to a deaddrop: invite or silent-payment address, funded from the wallet')
-    .option('--endpoint <hint>', 'where the recipient can reach your node, e.g. ws://1.2.3.4:9000 (repeatable)', collect, [])
+    .option('--endpoint <hint>', 'where the recipient can reach your node, e.g. ws://1.2.3.4:9000 (repeatable); default: mixnet:<your provider> when your node has one (no IP address)', collect, [])
     .option('--message <text>', 'a short message (what fits: 28 bytes minus the endpoints)')
     .option('--notify-output', 'also pay the 330-sat BIP352 output so silent-payment wallets see the drop')
     .option('--fee-rate <sat/vB>', 'fee rate; default: the backend estimate for 6 blocks')

@@ -5,7 +5,10 @@
 import { dial } from '../transport/ws-transport.js';
 import type { SecureChannel } from '../transport/secure-channel.js';
 import type { NodeIdentity } from '../identity.js';
-import { FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, MAX_MIX_FRAME_BYTES, decodeItem } from './wire.js';
+import {
+  FRAME_ALIAS, FRAME_DESCRIPTOR, FRAME_DIRECTORY_DONE, FRAME_DIRECTORY_REQ, FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, MAX_MIX_FRAME_BYTES, decodeItem,
+} from './wire.js';
+import { MAX_SERVED_DESCRIPTORS } from './mix-node.js';
 import type { MailboxItem } from './wire.js';
 import type { OutgoingPacket } from './sphinx.js';
 
@@ -13,6 +16,7 @@ export class MixClient {
   readonly #identity: NodeIdentity;
   readonly #channel: SecureChannel;
   #pending: { items: MailboxItem[]; resolve: (items: MailboxItem[]) => void; reject: (e: Error) => void } | undefined;
+  #directory: { entries: Uint8Array[]; resolve: (entries: Uint8Array[]) => void; reject: (e: Error) => void } | undefined;
 
   private constructor(identity: NodeIdentity, channel: SecureChannel) {
     this.#identity = identity;
@@ -21,6 +25,8 @@ export class MixClient {
     channel.on('close', () => {
       this.#pending?.reject(new Error('provider link closed'));
       this.#pending = undefined;
+      this.#directory?.reject(new Error('provider link closed'));
+      this.#directory = undefined;
     });
   }
 
@@ -66,6 +72,37 @@ export class MixClient {
     });
   }
 
+  /** Registers a mailbox alias at the provider (an ALIAS payload from ./alias.ts). Fire and forget. */
+  registerAlias(payload: Uint8Array): void {
+    this.#channel.send(FRAME_ALIAS, payload);
+  }
+
+  /**
+   * Asks the provider for the descriptor entries it knows: raw entry bytes, NOT verified here
+   * (the caller's directory verifies every signature). At most {@link MAX_SERVED_DESCRIPTORS}.
+   */
+  fetchDirectory(timeoutMs = 10_000): Promise<Uint8Array[]> {
+    if (this.#directory) return Promise.reject(new Error('a directory fetch is already running'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#directory = undefined;
+        reject(new Error('directory fetch timed out'));
+      }, timeoutMs);
+      this.#directory = {
+        entries: [],
+        resolve: (entries) => {
+          clearTimeout(timer);
+          resolve(entries);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      this.#channel.send(FRAME_DIRECTORY_REQ, new Uint8Array(0));
+    });
+  }
+
   /** Calls `fn` once when the link to the provider closes. */
   onClose(fn: () => void): void {
     this.#channel.once('close', fn);
@@ -76,6 +113,16 @@ export class MixClient {
   }
 
   #onFrame(type: number, payload: Uint8Array): void {
+    const d = this.#directory;
+    if (d && type === FRAME_DESCRIPTOR) {
+      if (d.entries.length < MAX_SERVED_DESCRIPTORS) d.entries.push(payload.slice());
+      return;
+    }
+    if (d && type === FRAME_DIRECTORY_DONE) {
+      this.#directory = undefined;
+      d.resolve(d.entries);
+      return;
+    }
     const p = this.#pending;
     if (!p) return;
     if (type === FRAME_ITEM) {

@@ -19,7 +19,8 @@ import { verifyEntry } from '../log/codec.js';
 import type { EntryDraft, LogEntry } from '../log/codec.js';
 import { ADDRESS_BYTES } from './params.js';
 import type { RouteHop } from './sphinx.js';
-import { toHex } from '../../util/bytes.js';
+import { equalBytes, toHex } from '../../util/bytes.js';
+import { mixProviderId } from '../../deaddrop/endpoint.js';
 
 export const DESCRIPTOR_TYPE = 'deaddrop/mix-descriptor';
 export const MAILBOX_TYPE = 'deaddrop/mix-mailbox';
@@ -100,8 +101,8 @@ export function readDescriptor(entry: LogEntry): MixDescriptor | null {
  * unverified descriptor into a route.
  */
 export class MixDirectory {
-  readonly #descriptors = new Map<string, { d: MixDescriptor; seq: number }>();
-  readonly #mailboxes = new Map<string, { provider: Uint8Array; seq: number }>();
+  readonly #descriptors = new Map<string, { d: MixDescriptor; seq: number; raw: Uint8Array }>();
+  readonly #mailboxes = new Map<string, { provider: Uint8Array; seq: number; raw: Uint8Array }>();
   readonly #now: () => number;
   /** Entries refused (bad signature or malformed). */
   refused = 0;
@@ -127,7 +128,7 @@ export class MixDirectory {
       }
       const old = this.#mailboxes.get(key);
       if (old && old.seq >= entry.seq) return false;
-      this.#mailboxes.set(key, { provider: p, seq: entry.seq });
+      this.#mailboxes.set(key, { provider: p, seq: entry.seq, raw: entry.raw });
       return true;
     }
     const d = readDescriptor(entry);
@@ -137,7 +138,7 @@ export class MixDirectory {
     }
     const old = this.#descriptors.get(key);
     if (old && (old.d.epoch > d.epoch || (old.d.epoch === d.epoch && old.seq >= entry.seq))) return false;
-    this.#descriptors.set(key, { d, seq: entry.seq });
+    this.#descriptors.set(key, { d, seq: entry.seq, raw: entry.raw });
     return true;
   }
 
@@ -145,6 +146,12 @@ export class MixDirectory {
   descriptors(): MixDescriptor[] {
     const now = this.#now();
     return [...this.#descriptors.values()].map((x) => x.d).filter((d) => d.until > now);
+  }
+
+  /** The signed entries of the usable descriptors, as a provider serves them to its clients. */
+  entries(): Uint8Array[] {
+    const now = this.#now();
+    return [...this.#descriptors.values()].filter((x) => x.d.until > now).map((x) => x.raw);
   }
 
   /** The usable descriptor of `address`, if any. */
@@ -166,6 +173,22 @@ export class MixDirectory {
   /** Usable providers. */
   providers(): MixDescriptor[] {
     return this.descriptors().filter((d) => d.provider);
+  }
+
+  /** The signed entry of `node`'s newest mailbox announcement (carried in mixnet introductions). */
+  mailboxEntry(node: Uint8Array): Uint8Array | undefined {
+    return this.#mailboxes.get(toHex(node))?.raw;
+  }
+
+  /** The signed entry of `address`'s usable descriptor. */
+  descriptorEntry(address: Uint8Array): Uint8Array | undefined {
+    const x = this.#descriptors.get(toHex(address));
+    return x && x.d.until > this.#now() ? x.raw : undefined;
+  }
+
+  /** Usable providers whose 8-byte id (a drop's mixnet hint) is `id`: normally one, more only on a collision. */
+  providersById(id: Uint8Array): MixDescriptor[] {
+    return this.providers().filter((d) => equalBytes(mixProviderId(d.address), id));
   }
 
   /** Usable mixes of `layer` (1..3). */

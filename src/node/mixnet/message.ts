@@ -65,6 +65,11 @@ export function decodePlain(b: Uint8Array): { text: string; surb: Uint8Array | n
 
 /** Seals a message for `recipient` (Ed25519 identity) into one packet body of BODY_BYTES. */
 export function sealMessage(sender: NodeIdentity, recipient: Uint8Array, text: string, surb: Uint8Array | null): Uint8Array {
+  return sealBody(sender, recipient, encodePlain(text, surb));
+}
+
+/** Seals any plaintext (its first byte says its kind) for `recipient` into one packet body. */
+export function sealBody(sender: NodeIdentity, recipient: Uint8Array, plain: Uint8Array): Uint8Array {
   const R = ed25519PublicToX25519(recipient);
   if (!R) throw new RangeError('recipient is not a valid key');
   const e = randomBytes(32);
@@ -75,7 +80,7 @@ export function sealMessage(sender: NodeIdentity, recipient: Uint8Array, text: s
   if (!dhE || !dhS) throw new RangeError('recipient is not a valid key');
   const k1 = hkdf(dhE, SALT, concatBytes(E, recipient), 32);
   const k2 = hkdf(concatBytes(dhE, dhS), SALT, concatBytes(E, recipient, sender.publicKey), 32);
-  const sealed2 = aeadSeal(k2, encodePlain(text, surb), E);
+  const sealed2 = aeadSeal(k2, plain, E);
   const sealed1 = aeadSeal(k1, concatBytes(sender.publicKey, sealed2), E);
   for (const k of [dhE, dhS, k1, k2]) wipe(k);
   const len = new Uint8Array(2);
@@ -87,6 +92,13 @@ export function sealMessage(sender: NodeIdentity, recipient: Uint8Array, text: s
 
 /** Opens a body sealed to `me`; null when it is not for us or was tampered with. Never throws. */
 export function openMessage(me: NodeIdentity, body: Uint8Array): OpenedMessage | null {
+  const o = openBody(me, body);
+  const d = o ? decodePlain(o.plain) : null;
+  return o && d ? { from: o.from, text: d.text, surb: d.surb } : null;
+}
+
+/** Opens any sealed body: its authenticated sender and plaintext; null when not for us. Never throws. */
+export function openBody(me: NodeIdentity, body: Uint8Array): { from: Uint8Array; plain: Uint8Array } | null {
   try {
     if (body.length < 34) return null;
     const E = body.subarray(0, 32);
@@ -104,9 +116,7 @@ export function openMessage(me: NodeIdentity, body: Uint8Array): OpenedMessage |
     const k2 = hkdf(concatBytes(dhE, dhS), SALT, concatBytes(E, me.publicKey, from), 32);
     const plain = aeadOpen(k2, inner.subarray(32), E);
     for (const k of [dhE, dhS, k2]) wipe(k);
-    if (!plain) return null;
-    const d = decodePlain(plain);
-    return d ? { from, text: d.text, surb: d.surb } : null;
+    return plain ? { from, plain } : null;
   } catch {
     return null;
   }

@@ -17,7 +17,10 @@ import type { SecureChannel } from '../transport/secure-channel.js';
 import type { NodeIdentity } from '../identity.js';
 import { MixKeyring } from './replay.js';
 import type { RejectReason } from './sphinx.js';
-import { FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, MAX_MIX_FRAME_BYTES, encodeItem } from './wire.js';
+import {
+  FRAME_ALIAS, FRAME_DESCRIPTOR, FRAME_DIRECTORY_DONE, FRAME_DIRECTORY_REQ, FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, MAX_MIX_FRAME_BYTES, encodeItem,
+} from './wire.js';
+import { AliasTable, decodeAlias } from './alias.js';
 import type { MailboxItem } from './wire.js';
 import { PACKET_BYTES } from './params.js';
 import { toHex } from '../../util/bytes.js';
@@ -54,10 +57,15 @@ export interface MixNodeOptions {
   readonly onPacket?: (event: PacketEvent) => void;
   /** A forward packet delivered here: return true to consume it (the node's own loop cover). */
   readonly onDelivery?: (mailbox: Buffer, body: Buffer) => boolean;
+  /** Provider: the raw signed descriptor entries it serves to clients that ask (bootstrap). */
+  readonly directoryEntries?: () => Uint8Array[];
 }
 
+/** Descriptors served in one directory answer. */
+export const MAX_SERVED_DESCRIPTORS = 1000;
+
 /** Counters of dropped input, by reason. */
-export type DropCounters = Record<RejectReason | 'frame' | 'rate' | 'queue' | 'mailbox' | 'unreachable' | 'fetch', number>;
+export type DropCounters = Record<RejectReason | 'frame' | 'rate' | 'queue' | 'mailbox' | 'unreachable' | 'fetch' | 'alias' | 'directory', number>;
 
 interface Bucket {
   tokens: number;
@@ -65,7 +73,7 @@ interface Bucket {
 }
 
 export class MixNode {
-  readonly #o: Required<Omit<MixNodeOptions, 'onPacket' | 'onDelivery'>> & Pick<MixNodeOptions, 'onPacket' | 'onDelivery'>;
+  readonly #o: Required<Omit<MixNodeOptions, 'onPacket' | 'onDelivery' | 'directoryEntries'>> & Pick<MixNodeOptions, 'onPacket' | 'onDelivery' | 'directoryEntries'>;
   #server: ChannelServer | undefined;
   readonly #life = new Lifecycle('mix node', { open: (signal) => this.#open(signal), close: () => this.#close() });
   #listenAt = { host: '127.0.0.1', port: 0 };
@@ -73,8 +81,9 @@ export class MixNode {
   readonly #mailboxes = new Map<string, MailboxItem[]>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #accepted = new Set<SecureChannel>();
+  readonly #aliases = new AliasTable();
   #queued = 0;
-  readonly drops: DropCounters = { size: 0, point: 0, mac: 0, replay: 0, command: 0, payload: 0, frame: 0, rate: 0, queue: 0, mailbox: 0, unreachable: 0, fetch: 0 };
+  readonly drops: DropCounters = { size: 0, point: 0, mac: 0, replay: 0, command: 0, payload: 0, frame: 0, rate: 0, queue: 0, mailbox: 0, unreachable: 0, fetch: 0, alias: 0, directory: 0 };
   /** Packets relayed or delivered. */
   processed = 0;
   /** Drop cover discarded at this provider (cover.ts). */
@@ -144,19 +153,50 @@ export class MixNode {
         else this.#onPacket(from, payload);
       } else if (type === FRAME_FETCH && payload.length === 0) {
         this.#onFetch(from, ch);
+      } else if (type === FRAME_ALIAS) {
+        // Counted against the same bucket as packets: a flood of signatures to verify costs CPU.
+        if (!this.#take(bucket)) this.drops.rate++;
+        else this.#onAlias(from, payload);
+      } else if (type === FRAME_DIRECTORY_REQ && payload.length === 0) {
+        // One answer may be 1,000 frames: it costs the link 100 packets' worth of tokens.
+        if (!this.#take(bucket, 100)) this.drops.rate++;
+        else this.#onDirectory(ch);
       } else {
         this.drops.frame++;
       }
     });
   }
 
-  #take(b: Bucket): boolean {
+  #take(b: Bucket, cost = 1): boolean {
     const now = Date.now();
     b.tokens = Math.min(this.#o.linkBurst, b.tokens + ((now - b.at) / 1000) * this.#o.linkRate);
     b.at = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
+    if (b.tokens < Math.min(cost, this.#o.linkBurst)) return false;
+    b.tokens -= Math.min(cost, this.#o.linkBurst);
     return true;
+  }
+
+  /** A client registers a mailbox alias (./alias.ts); only providers keep them. */
+  #onAlias(from: Buffer, payload: Uint8Array): void {
+    const now = Date.now();
+    const r = this.#o.provider ? decodeAlias(payload, this.#o.identity.publicKey, from, now) : null;
+    if (!r || !this.#aliases.register(from.toString('hex'), Buffer.from(r.alias).toString('hex'), r.expiresAt, now)) this.drops.alias++;
+  }
+
+  /** Serves the verified descriptors this provider knows (the client verifies each one again). */
+  #onDirectory(ch: SecureChannel): void {
+    if (!this.#o.provider || !this.#o.directoryEntries) {
+      this.drops.directory++;
+      return;
+    }
+    try {
+      for (const raw of this.#o.directoryEntries().slice(0, MAX_SERVED_DESCRIPTORS)) {
+        if (raw.length < MAX_MIX_FRAME_BYTES) ch.send(FRAME_DESCRIPTOR, raw);
+      }
+      ch.send(FRAME_DIRECTORY_DONE, new Uint8Array(0));
+    } catch {
+      // The link closed mid-answer: the client asks again.
+    }
   }
 
   #onPacket(from: Buffer, packet: Uint8Array): void {
@@ -220,12 +260,24 @@ export class MixNode {
     const key = from.toString('hex');
     const box = this.#mailboxes.get(key) ?? [];
     this.#mailboxes.delete(key);
+    // Forward packets addressed to the client's aliases, tagged with the alias they were sent to.
+    const aliased: [string, MailboxItem[]][] = [];
+    for (const alias of this.#aliases.aliasesOf(key, Date.now())) {
+      const items = this.#mailboxes.get(alias);
+      if (!items) continue;
+      this.#mailboxes.delete(alias);
+      aliased.push([alias, items]);
+    }
     try {
       for (const item of box) ch.send(FRAME_ITEM, encodeItem(item));
+      for (const [alias, items] of aliased) {
+        for (const item of items) if (item.kind === 'deliver') ch.send(FRAME_ITEM, encodeItem({ kind: 'alias', alias: Buffer.from(alias, 'hex'), body: item.body }));
+      }
       ch.send(FRAME_FETCH_DONE, new Uint8Array(0));
     } catch {
       // The link closed mid-fetch: keep the items for the next fetch.
       this.#mailboxes.set(key, box);
+      for (const [alias, items] of aliased) this.#mailboxes.set(alias, items);
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * Mixnet options of `deaddrop start`: `--mix-layer <1..3>` and `--provider` choose the roles;
  * DEADDROP_MIX_HOST / DEADDROP_MIX_PORT / DEADDROP_MIX_ADVERTISE place the mix listener,
- * DEADDROP_MIX_PROVIDER picks the home provider (64 hex), DEADDROP_MIX_DELAY_MS sets the mean
+ * DEADDROP_MIX_PROVIDER picks the home provider (64 hex, optionally `@ws://host:port` to bootstrap), DEADDROP_MIX_DELAY_MS sets the mean
  * Poisson delay per mix hop, DEADDROP_MIX_EPOCH_MS the epoch length. Cover traffic (packets per
  * second, 0 turns a stream off): DEADDROP_MIX_LOOP_RATE (client loops), DEADDROP_MIX_DROP_RATE
  * (client drops), DEADDROP_MIX_MIX_LOOP_RATE (a mix's or provider's own loops), each
@@ -19,6 +19,8 @@ export interface MixnetOptions {
   readonly port?: number;
   readonly advertise?: string;
   readonly home?: Uint8Array;
+  /** Where to dial `home` before its descriptor is known (a new node's bootstrap). */
+  readonly homeEndpoint?: string;
   readonly meanDelayMs?: number;
   readonly epochMs?: number;
   readonly fetchIntervalMs?: number;
@@ -53,8 +55,12 @@ export function mixnetOptions(flags: { mixLayer?: string; provider?: boolean }, 
     o.advertise = a;
   }
   if (env.DEADDROP_MIX_PROVIDER) {
-    if (!/^[0-9a-f]{64}$/.test(env.DEADDROP_MIX_PROVIDER)) throw DeaddropError.badInput('DEADDROP_MIX_PROVIDER must be a node id (64 hex characters)');
-    o.home = fromHex(env.DEADDROP_MIX_PROVIDER);
+    // `<id>` or `<id>@ws://host:port`: with the endpoint a new node links to its provider before it
+    // knows any descriptor, then asks it for the directory (mixnet.md, "Bootstrap of the directory").
+    const m = /^([0-9a-f]{64})(?:@(wss?:\/\/[^\s/]+:\d+))?$/.exec(env.DEADDROP_MIX_PROVIDER.trim());
+    if (!m) throw DeaddropError.badInput('DEADDROP_MIX_PROVIDER must be a node id (64 hex characters), optionally followed by @ws://host:port');
+    o.home = fromHex(m[1]!);
+    if (m[2]) o.homeEndpoint = m[2];
   }
   if (env.DEADDROP_MIX_DELAY_MS) o.meanDelayMs = int(env.DEADDROP_MIX_DELAY_MS, 'DEADDROP_MIX_DELAY_MS', 0, 60_000);
   if (env.DEADDROP_MIX_EPOCH_MS) o.epochMs = int(env.DEADDROP_MIX_EPOCH_MS, 'DEADDROP_MIX_EPOCH_MS', 10_000, 7 * 24 * 3600_000);

@@ -17,9 +17,12 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { NodeIdentity } from '../identity.js';
+import { decodeEntry } from '../log/codec.js';
 import type { EntryDraft, LogEntry } from '../log/codec.js';
+import type { Signer } from '../crypto.js';
+import { encodeAlias } from './alias.js';
 import { MixClient } from './client.js';
-import { DEFAULT_EPOCH_MS, MixDirectory, descriptorDraft, mailboxDraft, type MixDescriptor } from './directory.js';
+import { DEFAULT_EPOCH_MS, DESCRIPTOR_TYPE, MixDirectory, descriptorDraft, mailboxDraft, type MixDescriptor } from './directory.js';
 import { healthyMixes } from './loop-monitor.js';
 import { MixNode } from './mix-node.js';
 import type { PacketEvent } from './mix-node.js';
@@ -50,6 +53,11 @@ export interface MixnetServiceOptions {
   readonly advertise?: string;
   /** Provider to use as home (default: see the module comment). */
   readonly home?: Uint8Array;
+  /**
+   * Where to dial `home` before its descriptor is known (bootstrap of a node that knows no
+   * directory yet): the link is authenticated as `home` all the same.
+   */
+  readonly homeEndpoint?: string;
   readonly epochMs?: number;
   /** Mean Poisson delay per mix hop (default 50 ms). */
   readonly meanDelayMs?: number;
@@ -79,7 +87,7 @@ export interface MixMessage {
 const MAX_KEPT = 1000;
 const MAX_SURBS = 10_000;
 
-export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: [Error] }> {
+export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: [Error]; alias: [alias: Buffer, body: Buffer] }> {
   readonly #o: MixnetServiceOptions;
   readonly directory: MixDirectory;
   #node: MixNode | null = null;
@@ -94,7 +102,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   #fetching = false;
   readonly #life = new Lifecycle('mixnet', { open: (signal) => this.#open(signal), close: () => this.#close() });
   readonly #messages: MixMessage[] = [];
-  readonly #surbs = new Map<string, { secret: SurbSecret; contact: string; messageId: string }>();
+  readonly #surbs = new Map<string, { secret: SurbSecret; contact: string; messageId: string; handler?: (body: Buffer) => void }>();
   readonly #inbound = new Map<string, Uint8Array>();
   #cover: CoverTraffic | null = null;
 
@@ -160,7 +168,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
       this.#keyring = new MixKeyring({ epoch: this.#epoch, privateKey: key });
       this.#node = new MixNode({
         identity: this.#o.identity, keyring: this.#keyring, provider: this.#o.provider === true,
-        resolve: (a) => this.directory.resolve(a), onDelivery: (m, b) => this.#cover?.takeOwnDelivery(m, b) ?? false,
+        resolve: (a) => this.directory.resolve(a), directoryEntries: () => this.directory.entries(), onDelivery: (m, b) => this.#cover?.takeOwnDelivery(m, b) ?? false,
         ...(this.#o.onPacket ? { onPacket: this.#o.onPacket } : {}),
       });
       await this.#node.listen(this.#o.host ?? '127.0.0.1', this.#o.port ?? 0);
@@ -233,7 +241,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   }
 
   #chooseHome(): Uint8Array | null {
-    if (this.#o.home) return this.directory.get(this.#o.home)?.provider ? this.#o.home : null;
+    if (this.#o.home) return this.directory.get(this.#o.home)?.provider || this.#o.homeEndpoint ? this.#o.home : null;
     if (this.#o.provider && this.directory.get(this.#o.identity.publicKey)) return this.#o.identity.publicKey;
     const ps = this.directory.providers().sort((a, b) => Buffer.compare(a.address, b.address));
     return ps[0]?.address ?? null;
@@ -243,7 +251,7 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     if (this.#life.closing || this.#client || this.#connecting) return;
     const home = this.#chooseHome();
     if (!home) return;
-    const url = this.directory.resolve(home)!;
+    const url = this.directory.resolve(home) ?? this.#o.homeEndpoint!;
     this.#connecting = MixClient.connect(this.#o.identity, url, home).then(
       (client) => {
         this.#connecting = null;
@@ -258,6 +266,8 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
           this.#o.publish(mailboxDraft(home));
           this.#announcedHome = toHex(home);
         }
+        // A node bootstrapped from an endpoint knows no descriptor yet: ask its provider for them.
+        if (!this.directory.get(home)) void this.refreshDirectory().catch(() => undefined);
         void this.fetchNow();
       },
       () => {
@@ -273,6 +283,35 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
       this.#tryConnect();
     }, 1000);
     this.#timers.add(t);
+  }
+
+  /**
+   * Asks the home provider for the descriptors it knows and adds those whose signature verifies
+   * (bootstrap of a node that replicates no mix's feed). Returns how many changed the directory.
+   */
+  async refreshDirectory(): Promise<number> {
+    const client = this.#client;
+    if (!client) throw new Error('mixnet: no link to a provider yet');
+    let changed = 0;
+    for (const raw of await client.fetchDirectory()) {
+      let entry: LogEntry;
+      try {
+        entry = decodeEntry(raw);
+      } catch {
+        this.directory.refused++;
+        continue;
+      }
+      if (entry.header.type === DESCRIPTOR_TYPE && this.directory.add(entry)) changed++;
+    }
+    return changed;
+  }
+
+  /** Registers `aliasKey`'s public key as a mailbox alias of this node at its home provider until `expiresAt` (ms). */
+  registerAlias(aliasKey: Signer, expiresAt: number): void {
+    const client = this.#client;
+    const home = this.#home;
+    if (!client || !home) throw new Error('mixnet: no link to a provider yet');
+    client.registerAlias(encodeAlias(aliasKey, home, this.#o.identity.publicKey, expiresAt));
   }
 
   /** Fetches the mailbox now (also runs on a timer). */
@@ -296,6 +335,11 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
   }
 
   #onItem(item: MailboxItem): void {
+    if (item.kind === 'alias') {
+      // A forward packet for one of our aliases (an introduction's pairwise key): its owner opens it.
+      this.emit('alias', item.alias, item.body);
+      return;
+    }
     if (item.kind === 'deliver') {
       const opened = openMessage(this.#o.identity, item.body);
       if (!opened || this.#cover?.takeOpened(opened) || !this.#o.isContact(opened.from)) return;
@@ -312,6 +356,11 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     if (!s) return;
     const r = openReply(s.secret, item.payload);
     if (!r.ok) return;
+    if (s.handler) {
+      this.#surbs.delete(key); // single use
+      s.handler(r.body);
+      return;
+    }
     const plain = decodePlain(r.body);
     if (!plain) return;
     this.#surbs.delete(key); // single use
@@ -351,6 +400,47 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
     this.#messages.push(m);
     if (this.#messages.length > MAX_KEPT) this.#messages.shift();
     return m;
+  }
+
+  /**
+   * Sends one sealed body to `mailbox` at provider `exit` on a 5-hop route (used for introductions,
+   * whose mailbox is the introducer's pairwise key). Throws like {@link send}.
+   */
+  sendTo(exit: Uint8Array, mailbox: Uint8Array, body: Uint8Array): void {
+    const client = this.#client;
+    const home = this.#home;
+    if (!client || !home) throw new Error('mixnet: no link to a provider yet');
+    client.send(createPacket(this.directory.route(home, exit, this.#delays(), this.#healthy), mailbox, body));
+  }
+
+  /**
+   * A SURB from provider `from` back to this node's mailbox; `onReply` hears the (authenticated,
+   * decrypted) reply body once. Used by introductions, whose answer is not a contact's message.
+   */
+  createReplyBlock(from: Uint8Array, onReply: (body: Buffer) => void): Uint8Array {
+    const home = this.#home;
+    if (!home) throw new Error('mixnet: no link to a provider yet');
+    const { surb, secret } = createSurb(this.directory.route(from, home, this.#delays(), this.#healthy), this.#o.identity.publicKey);
+    this.#surbs.set(secret.id.toString('hex'), { secret, contact: '', messageId: '', handler: onReply });
+    if (this.#surbs.size > MAX_SURBS) this.#surbs.delete(this.#surbs.keys().next().value!);
+    return encodeSurb(surb);
+  }
+
+  /** Sends `body` through a SURB someone gave us (an introduction's answer). */
+  answerThrough(surbBytes: Uint8Array, body: Uint8Array): void {
+    const client = this.#client;
+    const surb = decodeSurb(surbBytes);
+    if (!client) throw new Error('mixnet: no link to a provider yet');
+    if (!surb) throw new RangeError('not a SURB');
+    client.send(useSurb(surb, body));
+  }
+
+  /** This node's signed mailbox announcement and its provider's descriptor, once both are known. */
+  ownEntries(): { mailbox: Uint8Array; provider: Uint8Array } | null {
+    const home = this.#home;
+    const mailbox = this.directory.mailboxEntry(this.#o.identity.publicKey);
+    const provider = home ? this.directory.descriptorEntry(home) : undefined;
+    return mailbox && provider ? { mailbox, provider } : null;
   }
 
   /** Answers incoming message `id` once, through its sender's SURB. */
