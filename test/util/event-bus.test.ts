@@ -19,6 +19,14 @@ describe('EventBus replay history', () => {
     expect(bus.history().length).toBeLessThanOrEqual(3 + 256 + 32);
   });
 
+  it('keeps a stored file\'s result when its progress ticks flood in', () => {
+    const bus = new EventBus(8);
+    bus.publish('storage.put', 'storage:put:1', { si: 'aa' });
+    for (let i = 0; i < 1_000; i++) bus.publish('storage.progress', `sp:${i}`, { done: i, total: 1_000 });
+    expect(bus.history('storage.').map((e) => e.id).filter((id) => !id.startsWith('sp:'))).toEqual(['storage:put:1']);
+    expect(bus.history('storage.progress').length).toBeLessThanOrEqual(32);
+  });
+
   it('keeps the last events of one kind, oldest first', () => {
     const bus = new EventBus(4);
     for (let i = 0; i < 10; i++) bus.publish('drop.pending', `d${i}`, {});
