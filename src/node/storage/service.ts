@@ -9,8 +9,7 @@
  *   collected on a timer.
  * - **Directory**: every announcement the node holds or receives (its own and its contacts'
  *   replicated feeds) is verified; placement uses only those.
- * - **Backend**: peers (./peer-backend.ts) or a Tahoe-LAFS grid (`./tahoe-backend.js`, loaded
- *   when chosen).
+ * - **Backend**: peers (./peer-backend.ts) or a Tahoe-LAFS grid (./tahoe-backend.ts).
  * - **Kept files** (./kept-files.ts): what the user put or pinned; every `checkIntervalMs` the
  *   daemon renews their leases and checks and repairs them.
  * - **Events** on the daemon's bus: `storage.progress` (throttled), `storage.put`, `storage.get`,
@@ -31,6 +30,7 @@ import { KeptFiles, type KeptFile } from './kept-files.js';
 import { classifyCap, DEFAULT_LEASE_MS, maxFileBytes, PeerStorageBackend, type ShareParams } from './peer-backend.js';
 import type { StorageBackendChoice, StorageOptions } from './options.js';
 import { ShareStore } from './server/share-store.js';
+import { TahoeBackend } from './tahoe-backend.js';
 import { StorageServer } from './server/storage-service.js';
 
 const DAY_MS = 86_400_000;
@@ -70,20 +70,6 @@ export interface NodeStorageOptions extends StorageOptions {
   /** Publishes a daemon event. */
   readonly publish?: (type: string, id: string, data: Record<string, unknown>) => void;
   readonly log?: (line: string) => void;
-}
-
-/** Loads the Tahoe-LAFS backend, written in its own module; a build without it says so. */
-async function tahoeBackend(url: string): Promise<StorageBackend> {
-  // A variable specifier: the module is optional at type-check time and loaded only when chosen.
-  const specifier = './tahoe-backend.js';
-  let mod: { TahoeBackend?: new (o: { url: string }) => StorageBackend };
-  try {
-    mod = (await import(specifier)) as typeof mod;
-  } catch {
-    throw DeaddropError.unsupported('--storage tahoe: this build has no Tahoe-LAFS backend (src/node/storage/tahoe-backend.ts)');
-  }
-  if (typeof mod.TahoeBackend !== 'function') throw DeaddropError.unsupported('--storage tahoe: the Tahoe-LAFS backend module exports no TahoeBackend');
-  return new mod.TahoeBackend({ url });
 }
 
 /** See the module comment. */
@@ -198,8 +184,8 @@ export class NodeStorage {
     this.#timers.push(t);
   }
 
-  async #chooseBackend(choice: StorageBackendChoice): Promise<StorageBackend> {
-    return choice.kind === 'tahoe' ? tahoeBackend(choice.url) : this.#peers;
+  #chooseBackend(choice: StorageBackendChoice): StorageBackend {
+    return choice.kind === 'tahoe' ? new TahoeBackend({ url: choice.url }) : this.#peers;
   }
 
   // ------------------------------------------------------------------------------------------
