@@ -21,6 +21,7 @@ import { ADDRESS_BYTES } from './params.js';
 import type { RouteHop } from './sphinx.js';
 import { equalBytes, toHex } from '../../util/bytes.js';
 import { mixProviderId } from '../../deaddrop/endpoint.js';
+import { isAnnouncedEndpoint } from '../transport/announced-endpoint.js';
 
 export const DESCRIPTOR_TYPE = 'deaddrop/mix-descriptor';
 export const MAILBOX_TYPE = 'deaddrop/mix-mailbox';
@@ -70,16 +71,6 @@ export function mailboxDraft(provider: Uint8Array): EntryDraft {
   return { header: { type: MAILBOX_TYPE, app: 'deaddrop', provider }, body: new Uint8Array(0) };
 }
 
-function validEndpoint(s: string): boolean {
-  if (s.length > 200) return false;
-  try {
-    const u = new URL(s);
-    return (u.protocol === 'ws:' || u.protocol === 'wss:') && u.port !== '';
-  } catch {
-    return false;
-  }
-}
-
 /** The descriptor in `entry`, or null when it is not a well-formed descriptor. Does not verify the signature. */
 export function readDescriptor(entry: LogEntry): MixDescriptor | null {
   const h = entry.header;
@@ -90,7 +81,7 @@ export function readDescriptor(entry: LogEntry): MixDescriptor | null {
   if (layer === 0 && provider === 0) return null;
   if (typeof epoch !== 'number' || typeof until !== 'number') return null;
   if (!(mixkey instanceof Uint8Array) || mixkey.length !== 32) return null;
-  if (typeof endpoint !== 'string' || !validEndpoint(endpoint)) return null;
+  if (typeof endpoint !== 'string' || !isAnnouncedEndpoint(endpoint)) return null;
   return { address: entry.author, layer, provider: provider === 1, epoch, mixKey: mixkey, endpoint, until };
 }
 

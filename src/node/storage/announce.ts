@@ -15,6 +15,7 @@ import { verifyEntry } from '../log/codec.js';
 import type { EntryDraft, LogEntry } from '../log/codec.js';
 import { toHex } from '../../util/bytes.js';
 import type { ServerInfo } from './client.js';
+import { isAnnouncedEndpoint } from '../transport/announced-endpoint.js';
 
 export const STORAGE_SERVER_TYPE = 'deaddrop/storage-server';
 
@@ -31,21 +32,11 @@ export interface StorageAnnouncement {
 
 /** The log entry of an announcement (signed when appended to the server's own feed). */
 export function announcementDraft(a: Omit<StorageAnnouncement, 'id'>): EntryDraft {
-  if (!validEndpoint(a.endpoint)) throw new RangeError('endpoint: a ws:// or wss:// URL with a port');
+  if (!isAnnouncedEndpoint(a.endpoint)) throw new RangeError('endpoint: a ws:// or wss:// URL with a port');
   for (const [k, v] of [['quota', a.quota], ['free', a.free], ['until', a.until]] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${k}: a non-negative integer`);
   }
   return { header: { type: STORAGE_SERVER_TYPE, app: 'deaddrop', endpoint: a.endpoint, quota: a.quota, free: a.free, until: a.until }, body: new Uint8Array(0) };
-}
-
-function validEndpoint(s: string): boolean {
-  if (s.length > 200) return false;
-  try {
-    const u = new URL(s);
-    return (u.protocol === 'ws:' || u.protocol === 'wss:') && u.port !== '';
-  } catch {
-    return false;
-  }
 }
 
 const uint = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
@@ -55,7 +46,7 @@ export function readAnnouncement(entry: LogEntry): StorageAnnouncement | null {
   const h = entry.header;
   if (h.type !== STORAGE_SERVER_TYPE) return null;
   const { endpoint, quota, free, until } = h;
-  if (typeof endpoint !== 'string' || !validEndpoint(endpoint)) return null;
+  if (typeof endpoint !== 'string' || !isAnnouncedEndpoint(endpoint)) return null;
   if (!uint(quota) || !uint(free) || !uint(until) || free > quota) return null;
   return { id: entry.author, endpoint, quota, free, until };
 }
