@@ -195,11 +195,15 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
     expect([...seen.bob].filter((ip) => ip !== '127.0.0.1' && ip !== lab.host('provB').ip)).toEqual([]);
 
     // What each daemon answers and stores about the other: no address of the other side.
-    const views = async (d: NetnsDaemon): Promise<string> => JSON.stringify(await Promise.all([
+    const [bobEvents, aliceEvents] = await Promise.all([b.events(), a.events()]);
+    const types = (evs: unknown[]): string[] => evs.map((e) => (e as { type?: string }).type ?? '');
+    expect(types(bobEvents)).toEqual(expect.arrayContaining(['drop.confirmed', 'node.introduction.accepted', 'node.message.received']));
+    expect(types(aliceEvents)).toContain('node.message.received');
+    const views = async (d: NetnsDaemon, events: unknown[]): Promise<string> => JSON.stringify([...await Promise.all([
       d.api('GET', '/node/contacts'), d.api('GET', '/node/whereabouts'), d.api('GET', '/node/introductions'),
-      d.api('GET', '/drops'), d.api('GET', '/node/messages'), d.events(),
-    ]));
-    const [bobView, aliceView] = await Promise.all([views(b), views(a)]);
+      d.api('GET', '/drops'), d.api('GET', '/node/messages'),
+    ]), events]);
+    const [bobView, aliceView] = await Promise.all([views(b, bobEvents), views(a, aliceEvents)]);
     expect(bobView).toContain(aliceId); // the views are about the other side
     expect(aliceView).toContain(bobNode.id);
     for (const ip of [alice.ip, ROUTER_WAN_IP]) {
