@@ -11,17 +11,19 @@
  *   API listens on that namespace's loopback, so every call goes through a short helper process
  *   run in the same namespace (test/support/netns-helper.mjs), as a user on that host would.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CLI, TEST_HOME } from './cli.js';
 import type { NetLab } from './netns.js';
 import { waitUntil } from './wait.js';
 
 const HELPER = fileURLToPath(new URL('./netns-helper.mjs', import.meta.url));
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
+// Not imported from ./cli.js: that module makes its HOME at import and removes it in a hook that a
+// file whose tests are all skipped (no namespaces here) never runs; these tests bring their own HOME.
+const CLI = fileURLToPath(new URL('../../bin/deaddrop.js', import.meta.url));
 
 /** Resolves with the child's stdout once it exits 0; rejects with its stderr otherwise. */
 function collect(child: ChildProcess, what: string, timeoutMs = 30_000): Promise<string> {
@@ -105,8 +107,10 @@ export interface NetnsDaemonOptions {
   readonly args: readonly string[];
   /** Options of `start` itself. */
   readonly startArgs?: readonly string[];
-  /** Added to the environment (HOME is the test file's own). */
+  /** Added to the environment. */
   readonly env: Record<string, string>;
+  /** HOME of the process (the test's own temp dir: `regtest up` and friends write under it). */
+  readonly home: string;
 }
 
 /** What a daemon call answered. */
@@ -138,7 +142,7 @@ export class NetnsDaemon {
   /** Starts the daemon and resolves once it printed its API address. */
   static async start(o: NetnsDaemonOptions): Promise<NetnsDaemon> {
     const child = o.lab.spawn(o.host, process.execPath, [CLI, '--datadir', o.datadir, ...o.args, 'start', ...(o.startArgs ?? []), '--json'], {
-      env: { ...process.env, HOME: TEST_HOME, ...o.env }, cwd: REPO,
+      env: { ...process.env, HOME: o.home, ...o.env }, cwd: REPO,
     });
     const d = new NetnsDaemon(o, child);
     let out = '';
@@ -189,4 +193,10 @@ export class NetnsDaemon {
     await this.#exited;
     clearTimeout(timer);
   }
+}
+
+/** Runs `deaddrop <args> --json` in the root namespace (set-up steps that need no daemon, e.g. init); resolves with its output. */
+export async function runDeaddrop(args: readonly string[], env: Record<string, string>, home: string): Promise<unknown> {
+  const child = spawn(process.execPath, [CLI, ...args, '--json'], { env: { ...process.env, HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
+  return JSON.parse(await collect(child, `deaddrop ${args.filter((a) => !a.startsWith('/')).join(' ')}`, 120_000)) as unknown;
 }

@@ -20,15 +20,14 @@
  * Feeds are not replicated between them here: feed replication through providers is another
  * branch's work (mixfeeds).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mixProviderId, mixnetEndpoint } from '../../../src/deaddrop/endpoint.js';
 import { fromHex } from '../../../src/util/bytes.js';
 import { startRegtestNode, type RegtestNode } from '../../../src/regtest/harness.js';
-import { backendArgs, runCliJson } from '../../support/cli.js';
-import { ChainRelay, NetnsDaemon } from '../../support/daemon-netns.js';
+import { ChainRelay, NetnsDaemon, runDeaddrop } from '../../support/daemon-netns.js';
 import { MixLab } from '../../support/mix-lab.js';
 import { NetLab, ROUTER_WAN_IP, netnsUnavailable } from '../../support/netns.js';
 import { waitUntil } from '../../support/wait.js';
@@ -119,18 +118,23 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
     const bob = lab.host('bob');
     const provA = mixes.runners.find((r) => r.name === 'provA')!;
     const provB = mixes.runners.find((r) => r.name === 'provB')!;
-    const backend = backendArgs(btcd.backendUrl, root);
+    // The node's password goes in the environment, never in argv (`ps`).
+    const url = new URL(btcd.backendUrl);
+    const backend = ['--backend', `btcd://127.0.0.1:${url.port}`];
+    const home = join(root, 'home');
+    mkdirSync(home, { mode: 0o700 });
     const env = {
+      DEADDROP_BACKEND_AUTH: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`,
       DEADDROP_PASSPHRASE: PASS, DEADDROP_MIX_DELAY_MS: '20',
       DEADDROP_MIX_LOOP_RATE: '0', DEADDROP_MIX_DROP_RATE: '0', DEADDROP_MIX_MIX_LOOP_RATE: '0',
     };
     const dirs = { alice: join(root, 'alice'), bob: join(root, 'bob') };
-    await Promise.all([runCliJson(['--datadir', dirs.alice, ...backend, 'init'], env), runCliJson(['--datadir', dirs.bob, ...backend, 'init'], env)]);
+    await Promise.all([runDeaddrop(['--datadir', dirs.alice, ...backend, 'init'], env, home), runDeaddrop(['--datadir', dirs.bob, ...backend, 'init'], env, home)]);
 
     // Each daemon knows only its provider's id and endpoint; its peer node listens on its own host's address.
     const [a, b] = await Promise.all([
-      NetnsDaemon.start({ lab, host: 'alice', datadir: dirs.alice, args: backend, env: { ...env, DEADDROP_NODE_HOST: alice.ip, DEADDROP_MIX_PROVIDER: `${provA.id}@${provA.url}` } }),
-      NetnsDaemon.start({ lab, host: 'bob', datadir: dirs.bob, args: backend, env: { ...env, DEADDROP_NODE_HOST: bob.ip, DEADDROP_MIX_PROVIDER: `${provB.id}@${provB.url}` } }),
+      NetnsDaemon.start({ lab, host: 'alice', datadir: dirs.alice, args: backend, home, env: { ...env, DEADDROP_NODE_HOST: alice.ip, DEADDROP_MIX_PROVIDER: `${provA.id}@${provA.url}` } }),
+      NetnsDaemon.start({ lab, host: 'bob', datadir: dirs.bob, args: backend, home, env: { ...env, DEADDROP_NODE_HOST: bob.ip, DEADDROP_MIX_PROVIDER: `${provB.id}@${provB.url}` } }),
     ]);
     daemons.push(a, b);
     const aliceId = (await a.api<{ id: string; endpoints: string[] }>('GET', '/node')).id;
