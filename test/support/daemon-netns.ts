@@ -124,6 +124,7 @@ export class NetnsDaemon {
   readonly name: string;
   readonly datadir: string;
   readonly #lab: NetLab;
+  readonly #o: NetnsDaemonOptions;
   readonly #child: ChildProcess;
   readonly #exited: Promise<void>;
   #api = '';
@@ -134,6 +135,7 @@ export class NetnsDaemon {
     this.name = o.host;
     this.datadir = o.datadir;
     this.#lab = o.lab;
+    this.#o = o;
     this.#child = child;
     this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
     child.stderr!.on('data', (d: Buffer) => (this.log += d.toString()));
@@ -178,6 +180,18 @@ export class NetnsDaemon {
     const r = await this.call<T>(method, path, body);
     if (r.status < 200 || r.status > 299) throw new Error(`${this.name} ${method} ${path}: ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
+  }
+
+  /**
+   * Runs `deaddrop --datadir D <global args> <args> --json` inside the daemon's namespace, with the
+   * daemon's environment, as its user would on that host; resolves with the parsed output.
+   */
+  async cli(args: readonly string[]): Promise<unknown> {
+    const o = this.#o;
+    const child = this.#lab.spawn(this.name, process.execPath, [CLI, '--datadir', o.datadir, ...o.args, ...args, '--json'], {
+      env: { ...process.env, HOME: o.home, ...o.env }, cwd: REPO,
+    });
+    return JSON.parse(await collect(child, `deaddrop ${args[0] ?? ''} in ${this.name}`, 120_000)) as unknown;
   }
 
   /** The events the daemon replays to a new `/events?replay=1` subscriber (its recent history). */

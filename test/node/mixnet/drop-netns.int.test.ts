@@ -171,8 +171,8 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
     const bobAtAlice = await waitUntil(() => contactOf(a, bobNode.id), () => `Alice has Bob as a contact (Alice's log: ${a.log.slice(-1500)})`, 30_000, 500);
     expect(aliceAtBob.endpoints).toEqual([]);
     expect(bobAtAlice.endpoints).toEqual([]);
-    const intros = await b.api<{ introductions: { status: string }[] }>('GET', '/node/introductions');
-    expect(intros.introductions.map((i) => i.status)).toEqual(['done']);
+    await waitUntil(async () => (await b.api<{ introductions: { status: string }[] }>('GET', '/node/introductions')).introductions
+      .map((i) => i.status).join() === 'done', 'Bob\'s introduction done', 10_000, 250);
 
     // Messages both ways, through the providers (the first may need a retry while directories settle).
     const sendTo = async (d: NetnsDaemon, contact: string, text: string): Promise<void> => {
@@ -185,6 +185,19 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
     await received(a, bobNode.id, 'hello Alice, over the mixnet');
     await sendTo(a, bobNode.id, 'hello Bob, from behind the NAT');
     await received(b, aliceId, 'hello Bob, from behind the NAT');
+
+    // The CLI, run on Alice's host, defaults to the same hint; a second drop from the same
+    // introducer is answered the same way and leaves one contact on each side.
+    const viaCli = (await a.cli(['drop', 'send', uri, '--message', 'again, cli'])) as { txid: string; endpoints: string[] };
+    expect(viaCli.endpoints).toEqual([hint]);
+    await btcd.mine(1);
+    await waitUntil(async () => {
+      const list = (await b.api<{ introductions: { status: string }[] }>('GET', '/node/introductions')).introductions;
+      return list.length === 2 && list.every((i) => i.status === 'done');
+    }, () => `Bob answers the second drop (Bob's log: ${b.log.slice(-1500)})`, 60_000, 500);
+    for (const [d, id] of [[a, bobNode.id], [b, aliceId]] as const) {
+      expect((await d.api<{ contacts: Contact[] }>('GET', '/node/contacts')).contacts.filter((c) => c.node === id)).toHaveLength(1);
+    }
 
     // The TCP tables: the probe sees real links (each to its own provider), never one between the two.
     sample();
