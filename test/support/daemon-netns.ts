@@ -11,7 +11,7 @@
  *   API listens on that namespace's loopback, so every call goes through a short helper process
  *   run in the same namespace (test/support/netns-helper.mjs), as a user on that host would.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -213,4 +213,48 @@ export class NetnsDaemon {
 export async function runDeaddrop(args: readonly string[], env: Record<string, string>, home: string): Promise<unknown> {
   const child = spawn(process.execPath, [CLI, ...args, '--json'], { env: { ...process.env, HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
   return JSON.parse(await collect(child, `deaddrop ${args.filter((a) => !a.startsWith('/')).join(' ')}`, 120_000)) as unknown;
+}
+
+/**
+ * Packet counters on the lab's bridge (nftables, bridge family, in the `net` namespace): every
+ * IPv4 packet between two addresses, both directions, over the whole run, where sampling the TCP
+ * tables could miss a short connection or a refused dial. Removed with the namespace.
+ */
+export class BridgeCounters {
+  readonly #ns: string;
+  readonly #names: string[];
+
+  private constructor(ns: string, names: string[]) {
+    this.#ns = ns;
+    this.#names = names;
+  }
+
+  /** Starts counting the packets between each named pair of addresses. */
+  static create(lab: NetLab, pairs: Record<string, readonly [string, string]>): BridgeCounters {
+    const ns = `${lab.run}-net`;
+    const names = Object.keys(pairs);
+    const rules = [
+      'table bridge dd_watch {',
+      ...names.map((n) => `  counter ${n} {}`),
+      '  chain watch {',
+      '    type filter hook forward priority 0; policy accept;',
+      ...names.flatMap((n) => {
+        const [a, b] = pairs[n]!;
+        return [`    ip saddr ${a} ip daddr ${b} counter name ${n}`, `    ip saddr ${b} ip daddr ${a} counter name ${n}`];
+      }),
+      '  }',
+      '}',
+    ].join('\n');
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: rules, stdio: ['pipe', 'pipe', 'pipe'] });
+    return new BridgeCounters(ns, names);
+  }
+
+  /** Packets counted so far, by pair name. */
+  read(): Record<string, number> {
+    const out = execFileSync('ip', ['netns', 'exec', this.#ns, 'nft', '-j', 'list', 'counters', 'table', 'bridge', 'dd_watch'], { encoding: 'utf8' });
+    const items = (JSON.parse(out) as { nftables: { counter?: { name: string; packets: number } }[] }).nftables;
+    const got: Record<string, number> = {};
+    for (const n of this.#names) got[n] = items.find((i) => i.counter?.name === n)?.counter?.packets ?? -1;
+    return got;
+  }
 }

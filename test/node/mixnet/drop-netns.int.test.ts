@@ -27,7 +27,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mixProviderId, mixnetEndpoint } from '../../../src/deaddrop/endpoint.js';
 import { fromHex } from '../../../src/util/bytes.js';
 import { startRegtestNode, type RegtestNode } from '../../../src/regtest/harness.js';
-import { ChainRelay, NetnsDaemon, runDeaddrop } from '../../support/daemon-netns.js';
+import { BridgeCounters, ChainRelay, NetnsDaemon, runDeaddrop } from '../../support/daemon-netns.js';
 import { MixLab } from '../../support/mix-lab.js';
 import { NetLab, ROUTER_WAN_IP, netnsUnavailable } from '../../support/netns.js';
 import { waitUntil } from '../../support/wait.js';
@@ -73,6 +73,7 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
   /** Established TCP peers of Alice's and Bob's namespaces, sampled all along. */
   const seen = { alice: new Set<string>(), bob: new Set<string>() };
   let sampler: NodeJS.Timeout | undefined;
+  let counters: BridgeCounters;
 
   function sample(): void {
     for (const host of ['alice', 'bob'] as const) {
@@ -97,6 +98,12 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
     relay = await ChainRelay.open(root, btcd.rpcPort);
     await Promise.all([relay.into(lab, 'alice'), relay.into(lab, 'bob')]);
     sampler = setInterval(sample, 250);
+    // Every packet on the "internet" between Alice (as the NAT shows her) and Bob, and, to show the
+    // counters count, between each of them and their provider.
+    const ip = (h: string): string => lab.host(h).ip;
+    counters = BridgeCounters.create(lab, {
+      alice_bob: [ROUTER_WAN_IP, ip('bob')], alice_provA: [ROUTER_WAN_IP, ip('provA')], bob_provB: [ip('bob'), ip('provB')],
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -207,6 +214,11 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
     expect(seen.bob).toContain(lab.host('provB').ip);
     expect([...seen.alice], 'Alice\'s namespace connected to Bob').not.toContain(bob.ip);
     for (const ip of [alice.ip, ROUTER_WAN_IP]) expect([...seen.bob], `Bob's namespace connected to Alice (${ip})`).not.toContain(ip);
+    // Not one packet between them on the bridge, over the whole run (the counters see the provider links).
+    const packets = counters.read();
+    expect(packets.alice_provA).toBeGreaterThan(0);
+    expect(packets.bob_provB).toBeGreaterThan(0);
+    expect(packets.alice_bob, 'packets between Alice and Bob').toBe(0);
     // Nothing but its provider and its own loopback (API, chain relay) for either.
     expect([...seen.alice].filter((ip) => ip !== '127.0.0.1' && ip !== lab.host('provA').ip)).toEqual([]);
     expect([...seen.bob].filter((ip) => ip !== '127.0.0.1' && ip !== lab.host('provB').ip)).toEqual([]);
