@@ -89,12 +89,14 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
     root = mkdtempSync(join(tmpdir(), 'dd-dropnetns-'));
     lab = NetLab.create(['provA', 'provB', 'mix1', 'mix2', 'mix3', 'bob'], ['alice']);
     mixes = new MixLab(lab);
-    const [node] = await Promise.all([
-      startRegtestNode({ kind: 'btcd' }),
+    // allSettled: a node that started while a runner failed must still be known to afterAll.
+    const started = await Promise.allSettled([
+      startRegtestNode({ kind: 'btcd' }).then((n) => void (btcd = n)),
       mixes.start('provA', { provider: true }), mixes.start('provB', { provider: true }),
       mixes.start('mix1', { layer: 1 }), mixes.start('mix2', { layer: 2 }), mixes.start('mix3', { layer: 3 }),
     ]);
-    btcd = node;
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     relay = await ChainRelay.open(root, btcd.rpcPort);
     await Promise.all([relay.into(lab, 'alice'), relay.into(lab, 'bob')]);
     sampler = setInterval(sample, 250);
