@@ -70,6 +70,8 @@ async function startWatcher(ctx: FeatureContext, keys: WalletKeys | undefined, b
 export interface DropFeatureDeps {
   /** The peer node's introduction issuer (node/drop-invite.ts `nodeIssuer`). */
   readonly issuer: NodeIssuerFactory;
+  /** The mixnet hint of the datadir's node (node/drop-introduction.ts `mixnetHintOf`), the default of `POST /drops/send`. */
+  readonly mixnetHint?: (datadir: string) => string | null;
 }
 
 /** The dead-drop feature's start, with its dependencies as a parameter (see {@link createDropFeature}). */
@@ -111,6 +113,7 @@ const drops = {
         drops: () => (keys && setup ? setup.watcher.drops() : listLocalDrops(ctx.datadir)),
         defaultFeeRate: () => ctx.defaultFeeRate(),
         tor: () => ctx.tor(),
+        mixnetHint: () => deps.mixnetHint?.(ctx.datadir) ?? null,
       }),
     ];
     if (setup) routes.push(routeGroup('', indexRoutes, { index: setup.watcher.index }));

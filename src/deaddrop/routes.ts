@@ -3,6 +3,8 @@
  * - `GET /invite`: the wallet's invite URI (optional label and hints);
  * - `POST /drops/send`: send an introduction from the wallet, answers {txid, vsize, fee, ...}; with
  *   Tor on it announces the introduction's onion unless `onion: false`, and Tor-only refuses clear-net endpoints;
+ *   without `endpoints` (and no onion) it announces the node's mixnet provider (`mixnet:<id>`), as
+ *   `deaddrop drop send` does, and never one of the node's own addresses;
  * - `GET /drops`: the drops found for the wallet;
  * - `GET /drops/sent`: the introductions this wallet sent (pairwise key, txid, expiry).
  * Amounts are decimal strings of satoshis. The public candidate index is a separate route group
@@ -13,7 +15,7 @@ import { DeaddropError } from '../util/errors.js';
 import type { DropRecord } from './watch/drop-store.js';
 import type { IntroductionLedger } from './introductions.js';
 import { dropToJson } from './datadir-stores.js';
-import { onionPortFor, type TorSendState } from './tor-send.js';
+import { introductionEndpoints, onionPortFor, type TorSendState } from './tor-send.js';
 import { parseLifetime, sendIntroduction, type IntroducerWallet, type IntroductionIssuer, type InviteInfo } from './publish.js';
 
 export interface DropRouteOptions {
@@ -28,6 +30,8 @@ export interface DropRouteOptions {
   readonly defaultFeeRate: () => Promise<number>;
   /** The daemon's Tor setting at call time (default: off). */
   readonly tor?: () => TorSendState;
+  /** The mixnet hint (`mixnet:<provider id>`) of the node's home provider, or null (default: none). */
+  readonly mixnetHint?: () => string | null;
 }
 
 const error = { type: 'object', properties: { error: { type: 'string' }, message: { type: 'string' } } } as const;
@@ -96,10 +100,13 @@ export async function dropRoutes(app: FastifyInstance, opts: DropRouteOptions): 
     schema: {
       summary: 'Send an introduction (dead drop) to an invite or silent-payment address, funded from the wallet',
       body: {
-        type: 'object', required: ['recipient', 'endpoints'], additionalProperties: false,
+        type: 'object', required: ['recipient'], additionalProperties: false,
         properties: {
           recipient: { type: 'string', minLength: 1, maxLength: 2048 },
-          endpoints: { type: 'array', maxItems: 15, items: { type: 'string', minLength: 1, maxLength: 300 } },
+          endpoints: {
+            type: 'array', maxItems: 15, items: { type: 'string', minLength: 1, maxLength: 300 },
+            description: 'where the recipient reaches your node; default (absent or empty): mixnet:<your provider>, no IP address',
+          },
           message: { type: 'string', maxLength: 1024 },
           notifyOutput: { type: 'boolean' },
           feeRate: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000 },
@@ -111,17 +118,20 @@ export async function dropRoutes(app: FastifyInstance, opts: DropRouteOptions): 
       response: { 200: sentSchema, 400: error, 409: error, 422: error },
     },
   }, async (req) => {
-    const b = req.body as { recipient: string; endpoints: string[]; message?: string; notifyOutput?: boolean; feeRate?: number; onionPort?: number; onion?: boolean; expires?: string };
+    const b = req.body as { recipient: string; endpoints?: string[]; message?: string; notifyOutput?: boolean; feeRate?: number; onionPort?: number; onion?: boolean; expires?: string };
+    const explicit = b.endpoints ?? [];
     // Tor-only refuses a clear-net endpoint before anything else, wallet or not.
     const onionPort = onionPortFor(
-      { endpoints: b.endpoints, ...(b.onion !== undefined ? { onion: b.onion } : {}), ...(b.onionPort !== undefined ? { onionPort: b.onionPort } : {}) },
+      { endpoints: explicit, ...(b.onion !== undefined ? { onion: b.onion } : {}), ...(b.onionPort !== undefined ? { onionPort: b.onionPort } : {}) },
       opts.tor?.() ?? { enabled: false },
     );
+    // Same default as the CLI: the mixnet hint, never an IP address the user did not give.
+    const endpoints = introductionEndpoints(explicit, onionPort, explicit.length === 0 && onionPort === undefined ? (opts.mixnetHint?.() ?? null) : null);
     const wallet = opts.wallet();
     if (!wallet) throw noWallet();
     const lifetimeSeconds = b.expires === undefined ? undefined : parseLifetime(b.expires);
     const r = await sendIntroduction(wallet, { ledger: opts.ledger(), issue: opts.issuer() }, {
-      recipient: b.recipient, endpoints: b.endpoints, feeRate: b.feeRate ?? (await opts.defaultFeeRate()),
+      recipient: b.recipient, endpoints, feeRate: b.feeRate ?? (await opts.defaultFeeRate()),
       ...(b.message !== undefined ? { message: b.message } : {}),
       ...(onionPort !== undefined ? { onionPort } : {}),
       ...(b.notifyOutput !== undefined ? { notifyOutput: b.notifyOutput } : {}),

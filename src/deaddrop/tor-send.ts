@@ -1,7 +1,9 @@
 /**
- * What an introduction announces when the daemon runs Tor: by default the onion of the
+ * What an introduction announces: with Tor on the daemon, by default the onion of the
  * introduction's own pairwise key (3 bytes, no IP address), and in Tor-only mode never a
- * clear-net endpoint. One function for the CLI (`drop send`) and the API (`POST /drops/send`).
+ * clear-net endpoint; without Tor and without an endpoint given, the mixnet hint of the node's
+ * provider (no IP address either). Never a raw endpoint the user did not give. One place for the
+ * CLI (`drop send`) and the API (`POST /drops/send`).
  */
 import { DeaddropError } from '../util/errors.js';
 import { isOnionEndpointString } from './endpoint.js';
@@ -53,4 +55,21 @@ export function onionPortFor(choice: OnionChoice, tor: TorSendState): number | u
   if (choice.onion === true) return port;
   if (choice.onion === undefined && tor.enabled) return port;
   return undefined;
+}
+
+/**
+ * The endpoints an introduction carries: the user's own when given (`--endpoint`, API
+ * `endpoints`); else, when no onion is announced either, the mixnet hint (`mixnet:<provider id>`)
+ * of the node's home provider. Never falls back to one of the node's own clear-net addresses:
+ * with nothing to announce it throws one BAD_INPUT line saying how to get a provider or give an
+ * endpoint explicitly.
+ * @example introductionEndpoints([], undefined, 'mixnet:0123456789abcdef') // ['mixnet:0123456789abcdef']
+ */
+export function introductionEndpoints(explicit: readonly string[], onionPort: number | undefined, mixnetHint: string | null): string[] {
+  if (explicit.length > 0) return [...explicit];
+  if (onionPort !== undefined) return [];
+  if (mixnetHint !== null) return [mixnetHint];
+  throw DeaddropError.badInput(
+    'the node has no mixnet provider yet, so nothing can be announced without an IP address: give at least one --endpoint (API: "endpoints") explicitly, or start the daemon with DEADDROP_MIX_PROVIDER (or wait until it links to its provider)',
+  );
 }

@@ -17,7 +17,7 @@ import { mixnetHintOf, nodeIssuer } from '../../node/drop-introduction.js';
 import { type DropJson, dropToJson, listLocalDrops } from '../../deaddrop/datadir-stores.js';
 import type { Wallet } from '../../wallet/wallet.js';
 import { daemonApi } from './node.js';
-import { onionPortFor, type TorSendState } from '../../deaddrop/tor-send.js';
+import { introductionEndpoints, onionPortFor, type TorSendState } from '../../deaddrop/tor-send.js';
 import { DeaddropError } from '../../util/errors.js';
 
 /** Default fee rate when `--fee-rate` is not given and the backend has no estimate (sat/vB). */
@@ -81,10 +81,10 @@ async function sendAction(ctx: CliContext, recipient: string, opts: SendFlags): 
   const onionPort = onionPortFor({
     endpoints: opts.endpoint, ...(opts.onion !== undefined ? { onion: opts.onion } : {}), ...(explicitPort !== undefined ? { onionPort: explicitPort } : {}),
   }, await daemonTor(ctx));
-  // No --endpoint and no onion: the drop says "answer me over the mixnet" when this node has a
-  // mixnet provider, so the recipient's answer reveals neither side's IP address.
-  const mixHint = opts.endpoint.length === 0 && onionPort === undefined ? mixnetHintOf(ctx.datadir) : null;
-  const content = { endpoints: mixHint ? [mixHint] : opts.endpoint, ...(opts.message !== undefined ? { message: opts.message } : {}), ...(onionPort !== undefined ? { onionPort } : {}) };
+  // No --endpoint and no onion: the drop says "answer me over the mixnet" (this node's provider),
+  // so the recipient's answer reveals neither side's IP address; never a raw endpoint by default.
+  const endpoints = introductionEndpoints(opts.endpoint, onionPort, opts.endpoint.length === 0 && onionPort === undefined ? mixnetHintOf(ctx.datadir) : null);
+  const content = { endpoints, ...(opts.message !== undefined ? { message: opts.message } : {}), ...(onionPort !== undefined ? { onionPort } : {}) };
   checkIntroduction(content);
   const lifetimeSeconds = parseLifetime(opts.expires);
   if (opts.feeRate !== undefined) parseFeeRate(opts.feeRate);

@@ -10,7 +10,7 @@ import { readPassphrase } from '../../wallet/keystore.js';
 import { isDeaddropError } from '../../util/errors.js';
 import { paypubFeature } from '../../paypub/feature.js';
 import { createDropFeature } from '../../deaddrop/feature.js';
-import { nodeIssuer } from '../../node/drop-introduction.js';
+import { mixnetHintOf, nodeIssuer } from '../../node/drop-introduction.js';
 import { createNodeFeature, nodeOptionsFromEnv } from '../../node/feature.js';
 import { torOptionsFromFlags } from '../../node/tor/options.js';
 import { API_TOKEN_FILE } from '../../api/token.js';
@@ -78,7 +78,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         passphrase: passphraseIfAvailable,
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
         ...(ctx.debug ? { debug: true } : {}),
-        features: [createDropFeature({ issuer: nodeIssuer }), paypubFeature, createNodeFeature({ ...(tor ? { tor } : {}), mixnet, storage }, () => nodeOptionsFromEnv())],
+        features: [createDropFeature({ issuer: nodeIssuer, mixnetHint: mixnetHintOf }), paypubFeature, createNodeFeature({ ...(tor ? { tor } : {}), mixnet, storage }, () => nodeOptionsFromEnv())],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
       const stopped = new Promise<void>((resolve) => {

@@ -234,11 +234,10 @@ function wireDrops() {
     e.preventDefault();
     guarded(async () => {
       const f = new FormData(e.target);
-      let endpoints = String(f.get('endpoints') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
-      // A drop tells the recipient where to reach us: by default, where our peer node listens.
-      if (endpoints.length === 0) endpoints = await get('/node').then((n) => n.endpoints ?? [], () => []);
-      if (endpoints.length === 0) throw new Error('give at least one endpoint (no peer node is running to take them from)');
-      const body = { recipient: String(f.get('recipient')).trim(), endpoints };
+      const endpoints = String(f.get('endpoints') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+      // Empty: the daemon announces our mixnet provider (no IP address), never where our node
+      // listens; a direct endpoint goes in only when typed here.
+      const body = { recipient: String(f.get('recipient')).trim(), ...(endpoints.length > 0 ? { endpoints } : {}) };
       const message = String(f.get('message') ?? '').trim();
       if (message) body.message = message;
       const rate = String(f.get('feeRate') ?? '').trim();

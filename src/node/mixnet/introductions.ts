@@ -39,6 +39,12 @@ export interface MixIntroduction {
 export interface MixIntroductionsOptions {
   /** How often aliases are registered again (default 60 s). */
   readonly renewMs?: number;
+  /**
+   * How often the node database is checked for invites issued since the last round (default 2 s):
+   * an invite may be issued by another process (`deaddrop drop send`) or by the API, and its alias
+   * must be registered before the drop is mined, or the joiner's INVITE waits for the next round.
+   */
+  readonly checkMs?: number;
   /** How long a joiner waits for the answer (default 60 s). */
   readonly answerTimeoutMs?: number;
 }
@@ -54,6 +60,9 @@ export class MixIntroductions {
   /** pairwise key (hex) → token id, for the live invites. */
   readonly #aliases = new Map<string, Uint8Array>();
   #timer: NodeJS.Timeout | null = null;
+  #check: NodeJS.Timeout | null = null;
+  /** Token ids (hex) registered at the provider in the last round. */
+  readonly #registered = new Set<string>();
   readonly #waiting = new Set<() => void>();
 
   constructor(node: PeerNode, mix: MixnetService, opts: MixIntroductionsOptions = {}) {
@@ -64,13 +73,18 @@ export class MixIntroductions {
 
   start(): void {
     this.#mix.on('alias', (alias, body) => this.#onAlias(alias, body));
+    // On every (re)connect: the provider forgot this link's aliases, and the home is known only now.
+    this.#mix.on('linked', () => this.renew());
     this.renew();
     this.#timer = setInterval(() => this.renew(), this.#o.renewMs ?? 60_000);
+    this.#check = setInterval(() => this.#renewIfNew(), this.#o.checkMs ?? 2000);
   }
 
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#check) clearInterval(this.#check);
     this.#timer = null;
+    this.#check = null;
     for (const cancel of [...this.#waiting]) cancel();
   }
 
@@ -79,20 +93,32 @@ export class MixIntroductions {
     return this.#aliases.has(toHex(pairwiseKey));
   }
 
+  #liveInvites(now: number): { id: Buffer; expires: number }[] | null {
+    try {
+      return this.#node.store.db
+        .prepare('SELECT token_id AS id, expires_at AS expires FROM invites WHERE expires_at > ? AND (used_at IS NULL OR used_at > ?)')
+        .all(now, now - USED_GRACE_MS) as { id: Buffer; expires: number }[];
+    } catch {
+      return null; // the node is closing
+    }
+  }
+
+  /** A full round when an invite was issued since the last one (or the last one had no link). */
+  #renewIfNew(): void {
+    if (!this.#mix.connected) return;
+    const rows = this.#liveInvites(Date.now());
+    if (rows?.some((r) => !this.#registered.has(r.id.toString('hex')))) this.renew();
+  }
+
   /** Registers every live (or recently used) invite's pairwise key as an alias at the home provider. */
   renew(): void {
     const now = Date.now();
     this.#rememberHome();
-    let rows: { id: Buffer; expires: number }[];
-    try {
-      rows = this.#node.store.db
-        .prepare('SELECT token_id AS id, expires_at AS expires FROM invites WHERE expires_at > ? AND (used_at IS NULL OR used_at > ?)')
-        .all(now, now - USED_GRACE_MS) as { id: Buffer; expires: number }[];
-    } catch {
-      return; // the node is closing
-    }
+    const rows = this.#liveInvites(now);
+    if (!rows) return;
     // Rebuilt every round, so invites that expired or were used long ago are forgotten.
     this.#aliases.clear();
+    this.#registered.clear();
     for (const r of rows) {
       const tokenId = new Uint8Array(r.id);
       const seed = this.#node.identity.derive('pairwise-key', tokenId, 32);
@@ -102,6 +128,7 @@ export class MixIntroductions {
       if (!this.#mix.connected) continue;
       try {
         this.#mix.registerAlias(signerFromKeyPair(pair), Math.min(r.expires, now + MAX_ALIAS_TTL_MS - 60_000));
+        this.#registered.add(r.id.toString('hex'));
       } catch {
         // the link just closed: the next round registers it
       }

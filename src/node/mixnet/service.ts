@@ -87,7 +87,7 @@ export interface MixMessage {
 const MAX_KEPT = 1000;
 const MAX_SURBS = 10_000;
 
-export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: [Error]; alias: [alias: Buffer, body: Buffer] }> {
+export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: [Error]; alias: [alias: Buffer, body: Buffer]; linked: [home: Uint8Array] }> {
   readonly #o: MixnetServiceOptions;
   readonly directory: MixDirectory;
   #node: MixNode | null = null;
@@ -269,6 +269,8 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
         // A node bootstrapped from an endpoint knows no descriptor yet: ask its provider for them.
         if (!this.directory.get(home)) void this.refreshDirectory().catch(() => undefined);
         void this.fetchNow();
+        // The provider keeps aliases per link: whoever registered some registers them again now.
+        this.emit('linked', home);
       },
       () => {
         this.#connecting = null;

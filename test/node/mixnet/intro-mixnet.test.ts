@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mixProviderId } from '../../../src/deaddrop/endpoint.js';
 import { sha256, utf8 } from '../../../src/node/crypto.js';
 import { expandDropToken } from '../../../src/node/introduction-token.js';
-import { MixIntroductions } from '../../../src/node/mixnet/introductions.js';
+import { HOME_META_KEY, MixIntroductions, type MixIntroductionsOptions } from '../../../src/node/mixnet/introductions.js';
+import { ContactStore } from '../../../src/node/contacts.js';
 import { startNodeMixnet } from '../../../src/node/mixnet/node-hook.js';
 import type { MixnetOptions } from '../../../src/node/mixnet/options.js';
 import type { MixMessage, MixnetService } from '../../../src/node/mixnet/service.js';
@@ -32,14 +33,14 @@ interface Running {
   events: string[];
 }
 
-async function start(name: string, opts: MixnetOptions): Promise<Running> {
+async function start(name: string, opts: MixnetOptions, introOpts: MixIntroductionsOptions = { renewMs: 100, answerTimeoutMs: 10_000 }): Promise<Running> {
   const node = new PeerNode({ seed: sha256(utf8(`mixintro node ${name}`)), dbPath: join(root, `${name}.sqlite`), reconnectMinMs: 100, reconnectMaxMs: 400, inviteWaitMs: 500 });
   await node.ready();
   const events: string[] = [];
   for (const ev of ['peer.connected', 'peer.dialed', 'peer.rejected'] as const) node.on(ev, () => events.push(ev));
   const received: MixMessage[] = [];
   const mix = await startNodeMixnet(node, { fetchIntervalMs: 100, meanDelayMs: 5, ...opts }, (m) => received.push(m));
-  const intros = new MixIntroductions(node, mix, { renewMs: 100, answerTimeoutMs: 10_000 });
+  const intros = new MixIntroductions(node, mix, introOpts);
   intros.start();
   return { node, mix, intros, received, events };
 }
@@ -127,5 +128,23 @@ describe('an introduction answered over the mixnet', () => {
     const aliceHolds = JSON.stringify([alice.node.contacts(), alice.received]);
     expect(bobHolds).not.toContain(`:${alicePort}`);
     expect(aliceHolds).not.toContain(`:${bobPort}`);
+  });
+
+  it('records the home provider once linked and registers an invite issued later at once, not at the next renew round', async () => {
+    const [pa, pb] = all;
+    // Renew rounds an hour apart: only the link event and the check for new invites can register.
+    const dave = await start('dave', { home: pa!.node.id, homeEndpoint: pa!.mix.url! }, { renewMs: 3_600_000, checkMs: 100, answerTimeoutMs: 10_000 });
+    const erin = await start('erin', { home: pb!.node.id, homeEndpoint: pb!.mix.url! });
+    all.push(dave, erin);
+    // What `drop send` (CLI or API) takes the mixnet hint from, right after the link comes up.
+    const home = await waitUntil(() => new ContactStore(dave.node.store.db).getMeta(HOME_META_KEY), 'Dave\'s home recorded', 10_000, 50);
+    expect(toHex(home)).toBe(toHex(pa!.node.id));
+    await waitUntil(() => (erin.mix.ownEntries() && erin.mix.directory.descriptors().length === 5 ? true : undefined), 'Erin linked, directory from the provider');
+
+    // The invite is issued after start (as by `drop send` in another process); nobody calls renew().
+    const invite = dave.node.createIntroductionToken();
+    const drop = { pairwiseKey: invite.pairwiseKey, token: expandDropToken(invite.dropToken, invite.pairwiseKey), providerId: mixProviderId(pa!.node.id) };
+    const daveSeen = await erin.intros.join(drop);
+    expect(toHex(daveSeen.node)).toBe(toHex(dave.node.id));
   });
 });

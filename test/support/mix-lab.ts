@@ -1,0 +1,108 @@
+/**
+ * Mixnet nodes as processes in the namespaces of a {@link NetLab} (test/support/mix-runner.ts), with
+ * the test process playing log replication among them: every signed entry one runner publishes
+ * (its descriptors) is handed to every other runner, and to runners started later. Used by the
+ * tests that put real daemons around a mixnet of runners (drop-netns.int.test.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { NodeIdentity } from '../../src/node/identity.js';
+import { decodeEntry } from '../../src/node/log/codec.js';
+import { DESCRIPTOR_TYPE } from '../../src/node/mixnet/directory.js';
+import { toHex } from '../../src/util/bytes.js';
+import type { NetLab } from './netns.js';
+import { waitUntil } from './wait.js';
+
+const RUNNER = new URL('./mix-runner.ts', import.meta.url).pathname;
+
+interface Ev {
+  readonly ev: string;
+  readonly [k: string]: unknown;
+}
+
+/** What an instrumented mix or provider saw of one packet. */
+export interface PacketSeen {
+  readonly from: string;
+  readonly to: string;
+  readonly kind: string;
+}
+
+/** One runner process and what it reported. */
+export class MixRunner {
+  readonly events: Ev[] = [];
+  readonly packets: PacketSeen[] = [];
+  stderr = '';
+  readonly exited: Promise<void>;
+
+  constructor(readonly name: string, readonly id: string, readonly child: ChildProcess, onEntry: (raw: string, from: MixRunner) => void) {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let e: Ev;
+      try {
+        e = JSON.parse(line) as Ev;
+      } catch {
+        return;
+      }
+      if (e.ev === 'packet') this.packets.push(e as unknown as PacketSeen);
+      else this.events.push(e);
+      if (e.ev === 'entry') onEntry(e.raw as string, this);
+    });
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
+  send(cmd: object): void {
+    if (this.child.exitCode === null && this.child.stdin!.writable) this.child.stdin!.write(`${JSON.stringify(cmd)}\n`);
+  }
+
+  /** The runner's mixnet listener (ws://ip:port), once ready. */
+  get url(): string {
+    const r = this.events.find((e) => e.ev === 'ready');
+    if (!r) throw new Error(`${this.name} is not ready`);
+    return r.url as string;
+  }
+
+  async quit(): Promise<void> {
+    this.send({ op: 'quit' });
+    await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/** Runners of one lab, and the entries they published. */
+export class MixLab {
+  readonly runners: MixRunner[] = [];
+  readonly #entries: { raw: string; author: string; type: string }[] = [];
+  readonly #lab: NetLab;
+
+  constructor(lab: NetLab) {
+    this.#lab = lab;
+  }
+
+  #broadcast(raw: string, from: MixRunner): void {
+    const e = decodeEntry(Buffer.from(raw, 'hex'));
+    this.#entries.push({ raw, author: toHex(e.author), type: String(e.header.type) });
+    for (const r of this.runners) if (r !== from) r.send({ op: 'entry', raw });
+  }
+
+  /** Starts a mix (`layer`) or provider on `host` and resolves once it published its descriptor. */
+  async start(host: string, role: { layer?: number; provider?: boolean }): Promise<MixRunner> {
+    const seed = randomBytes(32);
+    const id = toHex(NodeIdentity.fromSeed(seed).publicKey);
+    const cfg = { seed: toHex(seed), ...role, host: this.#lab.host(host).ip, meanDelayMs: 20, fetchIntervalMs: 200 };
+    const child = this.#lab.spawn(host, process.execPath, ['--import', 'tsx', RUNNER, JSON.stringify(cfg)], { cwd: process.cwd() });
+    const r = new MixRunner(host, id, child, (raw, from) => this.#broadcast(raw, from));
+    this.runners.push(r);
+    for (const e of this.#entries) r.send({ op: 'entry', raw: e.raw });
+    await waitUntil(() => {
+      if (child.exitCode !== null) throw new Error(`${host} exited (${child.exitCode}): ${r.stderr.slice(-2000)}`);
+      return r.events.some((e) => e.ev === 'ready') && this.#entries.some((e) => e.author === id && e.type === DESCRIPTOR_TYPE);
+    }, `${host} ready with its descriptor`, 30_000, 50);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.runners.map((r) => r.quit().catch(() => undefined)));
+  }
+}
