@@ -13,9 +13,15 @@ export const CLI = fileURLToPath(new URL('../../bin/deaddrop.js', import.meta.ur
  * publishes its node in `~/.deaddrop/regtest-node.json` for every datadir of the user, so
  * tests must not share (or write) the real one.
  */
-export const TEST_HOME = mkdtempSync(join(tmpdir(), 'dd-home-'));
+let testHome: string | undefined;
+function home(): string {
+  // Made on first use: a file whose tests all skip creates none (and so leaves none behind).
+  return (testHome ??= mkdtempSync(join(tmpdir(), 'dd-home-')));
+}
 // Registered on the importing test file: its HOME goes with it.
-afterAll(() => rmSync(TEST_HOME, { recursive: true, force: true }));
+afterAll(() => {
+  if (testHome) rmSync(testHome, { recursive: true, force: true });
+});
 
 export interface CliResult {
   readonly code: number;
@@ -26,7 +32,7 @@ export interface CliResult {
 export function runCli(args: readonly string[], env: Record<string, string | undefined> = {}, timeoutMs = 120_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, HOME: TEST_HOME, ...env },
+      env: { ...process.env, HOME: home(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -66,7 +72,7 @@ export interface DaemonProcess {
  */
 /** `startArgs` are options of `start` itself (e.g. `--provider`); `args` go before the command. */
 export function startDaemonProcess(datadir: string, args: readonly string[], env: Record<string, string>, startArgs: readonly string[] = []): Promise<DaemonProcess> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, HOME: TEST_HOME, ...env };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, HOME: home(), ...env };
   if (!('DEADDROP_PASSPHRASE' in env)) delete childEnv.DEADDROP_PASSPHRASE;
   const child = spawn(process.execPath, [CLI, '--datadir', datadir, ...args, 'start', ...startArgs, '--json'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
