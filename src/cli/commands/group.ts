@@ -77,7 +77,7 @@ export function registerGroupCommands(program: Command, context: ContextFactory)
 
   group
     .command('remove <group> <node>')
-    .description('remove a member; every remaining member re-keys, so it reads nothing sent afterwards')
+    .description('remove a member; every remaining member re-keys before it next sends, so it reads nothing sent afterwards')
     .action(async (g: string, node: string) => {
       const ctx = context();
       const r = await daemonApi<{ members: number }>(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/remove`, { member: hex64(node, 'node') });

@@ -105,7 +105,7 @@ export async function groupRoutes(app: FastifyInstance, opts: GroupRouteOptions)
     return summary(s, groupOf(req));
   });
 
-  app.post('/:group/remove', { schema: { summary: 'Remove a member (admins only); every remaining member re-keys', params: groupParams, body: memberBody('optional'), response: ok } }, async (req) => {
+  app.post('/:group/remove', { schema: { summary: 'Remove a member (admins only); every remaining member re-keys before it next sends', params: groupParams, body: memberBody('optional'), response: ok } }, async (req) => {
     const s = need();
     s.remove(groupOf(req), fromHex((req.body as { member: string }).member));
     return summary(s, groupOf(req));
