@@ -488,7 +488,7 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   const runtime = new NodeRuntime(node, new ReachabilityStore(node.store.db), ctx, wallet, options, listening, tor);
   try {
     runtime.start();
-    runtime.groups = new GroupService(node, (type, id, data) => ctx.events.publish(type, id, data));
+    runtime.groups = new GroupService(node, (type, id, data) => ctx.events.publish(type, id, data), () => runtime.storage);
     runtime.groups.start();
   } catch (err) {
     await runtime.close();

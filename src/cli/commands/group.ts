@@ -7,12 +7,20 @@
  * `group:<group>.<token>.<inviter node>`; `group join <deaddrop-invite> <group-invite>` sends the
  * inviter an introduction drop (funded from the wallet; our node's endpoints as hints) and a join
  * request that the inviter's node honours once the drop has made the two nodes contacts.
+ *
+ * Files: `group share <group> <file>` stores a file and sends its read capability to the members
+ * under the group's keys; `group files <group>` lists what was shared; `group fetch <group> <n>
+ * --out <file>` fetches one. The capability never leaves the daemon.
  */
 import type { Command } from 'commander';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { API_TOKEN_FILE, API_URL_FILE } from '../../api/token.js';
+import type { CliContext } from '../context.js';
 import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
 import { parseCount } from '../parse.js';
-import { DeaddropError } from '../../util/errors.js';
+import { DeaddropError, type ErrorCode } from '../../util/errors.js';
 import { daemonApi } from './node.js';
 
 interface GroupJson {
@@ -33,6 +41,36 @@ function hex64(value: string, what: string): string {
   const v = value.toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(v)) throw DeaddropError.badInput(`${what} must be 64 hex characters`);
   return v;
+}
+
+/** A daemon call whose body or answer is raw bytes (daemonApi speaks JSON only). */
+async function daemonBytes(ctx: CliContext, method: 'GET' | 'POST', path: string, body?: Uint8Array): Promise<Response> {
+  const urlFile = join(ctx.datadir, API_URL_FILE);
+  const tokenFile = join(ctx.datadir, API_TOKEN_FILE);
+  const noDaemon = new DeaddropError('NOT_INITIALIZED', `no daemon running for ${ctx.datadir}: start one with \`deaddrop start\``);
+  if (!existsSync(urlFile) || !existsSync(tokenFile)) throw noDaemon;
+  let res: Response;
+  try {
+    res = await fetch(`${readFileSync(urlFile, 'utf8').trim()}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${readFileSync(tokenFile, 'utf8').trim()}`, ...(body ? { 'content-type': 'application/octet-stream' } : {}) },
+      ...(body ? { body } : {}),
+    });
+  } catch {
+    throw noDaemon;
+  }
+  if (!res.ok) {
+    let e: { error?: string; message?: string } = {};
+    try {
+      e = (await res.json()) as typeof e;
+    } catch {
+      // no JSON body
+    }
+    if (res.status === 413) throw DeaddropError.badInput('the file is too large for the daemon\'s upload limit');
+    const code = (e.error === undefined || e.error === 'BAD_REQUEST' || e.error === 'INTERNAL' ? 'BACKEND_ERROR' : e.error) as ErrorCode;
+    throw new DeaddropError(code, e.message ?? `daemon answered ${res.status}`);
+  }
+  return res;
 }
 
 export function registerGroupCommands(program: Command, context: ContextFactory): void {
@@ -77,7 +115,7 @@ export function registerGroupCommands(program: Command, context: ContextFactory)
 
   group
     .command('remove <group> <node>')
-    .description('remove a member; every remaining member re-keys, so it reads nothing sent afterwards')
+    .description('remove a member; every remaining member re-keys before it next sends, so it reads nothing sent afterwards')
     .action(async (g: string, node: string) => {
       const ctx = context();
       const r = await daemonApi<{ members: number }>(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/remove`, { member: hex64(node, 'node') });
@@ -124,6 +162,48 @@ export function registerGroupCommands(program: Command, context: ContextFactory)
       if (opts.limit !== undefined) q.set('limit', String(parseCount(opts.limit, '--limit', 1, 999)));
       const r = await daemonApi<{ messages: MessageJson[] }>(ctx, 'GET', `/node/groups/${hex64(g, 'group')}/messages${q.size > 0 ? `?${q.toString()}` : ''}`);
       print(ctx, r, r.messages.length === 0 ? 'no messages' : r.messages.map((m) => `#${m.id} ${new Date(m.receivedAt).toISOString()} ${m.sender.slice(0, 12)}: ${m.text}`));
+    });
+
+  group
+    .command('share <group> <file>')
+    .description('share a file with a group: stored encrypted, its read capability sent to the members under the group\'s keys')
+    .option('--name <name>', 'name the members see (default: the file name)')
+    .action(async (g: string, file: string, o: { name?: string }) => {
+      const ctx = context();
+      let data: Buffer;
+      try {
+        data = readFileSync(file);
+      } catch {
+        throw DeaddropError.badInput(`cannot read ${file}`);
+      }
+      const q = new URLSearchParams({ name: o.name ?? basename(file) });
+      const r = (await (await daemonBytes(ctx, 'POST', `/node/groups/${hex64(g, 'group')}/share?${q.toString()}`, data)).json()) as { id: number; size: number };
+      print(ctx, r, `shared as file #${r.id} (${r.size} bytes)`);
+    });
+
+  group
+    .command('files <group>')
+    .description('files shared with a group that you can read')
+    .action(async (g: string) => {
+      const ctx = context();
+      const r = await daemonApi<{ files: { id: number; sender: string; receivedAt: number; name: string; size: number }[] }>(ctx, 'GET', `/node/groups/${hex64(g, 'group')}/files`);
+      print(ctx, r, r.files.length === 0 ? 'no files' : r.files.map((f) => `#${f.id} ${JSON.stringify(f.name)} ${f.size} bytes, from ${f.sender.slice(0, 12)} at ${new Date(f.receivedAt).toISOString()}`));
+    });
+
+  group
+    .command('fetch <group> <n>')
+    .description('fetch, verify and decrypt file #n of a group (see `group files`)')
+    .requiredOption('--out <file>', 'where to write it (never over an existing file without --force)')
+    .option('--force', 'overwrite --out')
+    .action(async (g: string, n: string, o: { out: string; force?: boolean }) => {
+      const ctx = context();
+      const id = parseCount(n.replace(/^#/, ''), 'n', 1, Number.MAX_SAFE_INTEGER);
+      const out = resolve(o.out);
+      if (!existsSync(dirname(out))) throw DeaddropError.badInput(`no such directory: ${dirname(out)}`);
+      if (existsSync(out) && !o.force) throw DeaddropError.badInput(`${o.out} exists: use --force to overwrite it`);
+      const data = new Uint8Array(await (await daemonBytes(ctx, 'GET', `/node/groups/${hex64(g, 'group')}/files/${id}`)).arrayBuffer());
+      writeFileSync(out, data, { mode: 0o600 });
+      print(ctx, { out, size: data.length }, `wrote ${data.length} bytes to ${o.out}`);
     });
 
   group

@@ -6,8 +6,10 @@
  *
  * Key schedule (docs/protocol/groups.md sections 5 and 8): on joining we make a sender key and
  * send it to every member; when a member arrives we send it our current chain (no rotation: it
- * cannot read back); when a member departs we forget its keys, make a new sender key and send it
- * to the remaining members only.
+ * cannot read back); when a member departs we forget its keys and mark our sending chain stale:
+ * before we next send, we make a new sender key and send it to the members of that moment only
+ * (lazy rotation, as Megolm does). A departure therefore costs nothing until we speak, and then
+ * one key per member, instead of every member re-keying to every other at once.
  */
 import { concatBytes, equalBytes, toHex } from '../../util/bytes.js';
 import { DeaddropError } from '../../util/errors.js';
@@ -171,7 +173,8 @@ export class GroupMember {
     if (!st.members.has(toHex(this.id))) throw DeaddropError.badInput('not a member of this group');
     const out: Outgoing[] = [];
     let own = this.#store.own(group);
-    if (!own || own.index >= ROTATE_AFTER_MESSAGES || this.#now() - own.createdAt >= ROTATE_AFTER_MS) {
+    // stale: a member departed since this chain was made; it must not read what we send now
+    if (!own || this.#store.isStale(group) || own.index >= ROTATE_AFTER_MESSAGES || this.#now() - own.createdAt >= ROTATE_AFTER_MS) {
       out.push(...this.#rotate(group, own));
       own = this.#store.own(group)!;
     }
@@ -411,7 +414,15 @@ export class GroupMember {
     const arrived = [...after.keys()].filter((m) => !before.has(m) && m !== me);
     for (const d of departed) this.#store.forgetSender(group, Uint8Array.from(Buffer.from(d, 'hex')));
     const own = this.#store.own(group);
-    if (!before.has(me) || departed.length > 0 || !own) return this.#rotate(group, own);
+    if (!before.has(me) || !own) return this.#rotate(group, own);
+    // Lazy rotation: the departed may hold our chain, so it is never used again (post rotates
+    // first), but nothing is sent now: a member who stays silent costs nothing.
+    if (departed.length > 0) this.#store.markStale(group);
+    // A stale chain is not handed to newcomers either: our next send brings them the new one.
+    if (this.#store.isStale(group)) {
+      wipe(own.chainKey);
+      return [];
+    }
     const out = this.#distribute(group, own, arrived);
     wipe(own.chainKey);
     return out;
@@ -423,6 +434,7 @@ export class GroupMember {
     if (old) wipe(old.chainKey);
     const fresh: OwnChain = { generation, index: 0, chainKey: randomBytes(32), createdAt: this.#now() };
     this.#store.setOwn(group, fresh);
+    this.#store.clearStale(group);
     const others = [...this.#known(group).state.members.keys()].filter((m) => m !== toHex(this.id));
     const out = this.#distribute(group, fresh, others);
     wipe(fresh.chainKey);

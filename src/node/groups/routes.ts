@@ -17,11 +17,18 @@
  *   the joiner also needs this node's `deaddrop:` invite (`GET /invite`)
  * - `POST /node/groups/join`: `{ inviter, group, token }` asks the inviter to add us; it does once
  *   our nodes are contacts (after our introduction drop reached it)
+ * - `POST /node/groups/:group/share?name=`: the file as an `application/octet-stream` body; puts it
+ *   into storage and sends its read capability to the group, wrapped under our sender key
+ *   (`node.group.file` on every member, without the capability)
+ * - `GET  /node/groups/:group/files`: files shared with the group that we can read (no capabilities)
+ * - `GET  /node/groups/:group/files/:id`: fetches, verifies and decrypts one (octet-stream answer)
  */
 import type { FastifyInstance } from 'fastify';
 import { fromHex, toHex } from '../../util/bytes.js';
 import { DeaddropError } from '../../util/errors.js';
 import { MAX_NAME_BYTES, type Role } from './op-codec.js';
+import { MAX_UPLOAD_BYTES } from '../storage/routes.js';
+import { MAX_FILE_NAME_BYTES, decodeFileShare } from './files.js';
 import type { GroupService } from './service.js';
 
 export interface GroupRouteOptions {
@@ -38,8 +45,12 @@ const groupParams = { type: 'object', required: ['group'], properties: { group: 
 const ok = { 200: { type: 'object', properties: { group: hex32, members: { type: 'integer' } } }, ...errors } as const;
 const messageSchema = {
   type: 'object',
-  properties: { id: { type: 'integer' }, sender: hex32, generation: { type: 'integer' }, index: { type: 'integer' }, receivedAt: { type: 'integer' }, text: { type: 'string' } },
+  properties: {
+    id: { type: 'integer' }, sender: hex32, generation: { type: 'integer' }, index: { type: 'integer' }, receivedAt: { type: 'integer' }, text: { type: 'string' },
+    file: { type: 'object', properties: { name: { type: 'string' }, size: { type: 'integer' } } },
+  },
 } as const;
+const fileSchema = { type: 'object', properties: { id: { type: 'integer' }, sender: hex32, receivedAt: { type: 'integer' }, name: { type: 'string' }, size: { type: 'integer' } } } as const;
 
 /** Longest message text the API takes (UTF-8 bytes; the protocol allows 64 KiB of plaintext). */
 export const MAX_GROUP_TEXT = 16 * 1024;
@@ -105,7 +116,7 @@ export async function groupRoutes(app: FastifyInstance, opts: GroupRouteOptions)
     return summary(s, groupOf(req));
   });
 
-  app.post('/:group/remove', { schema: { summary: 'Remove a member (admins only); every remaining member re-keys', params: groupParams, body: memberBody('optional'), response: ok } }, async (req) => {
+  app.post('/:group/remove', { schema: { summary: 'Remove a member (admins only); every remaining member re-keys before it next sends', params: groupParams, body: memberBody('optional'), response: ok } }, async (req) => {
     const s = need();
     s.remove(groupOf(req), fromHex((req.body as { member: string }).member));
     return summary(s, groupOf(req));
@@ -180,7 +191,52 @@ export async function groupRoutes(app: FastifyInstance, opts: GroupRouteOptions)
     const msgs = s.member.read(group, q.after === undefined ? 0 : Number(q.after), q.limit === undefined ? 100 : Number(q.limit));
     return {
       group: toHex(group),
-      messages: msgs.map((m) => ({ id: m.id, sender: toHex(m.sender), generation: m.generation, index: m.index, receivedAt: m.receivedAt, text: textDecoder.decode(m.plaintext) })),
+      messages: msgs.map((m) => {
+        const base = { id: m.id, sender: toHex(m.sender), generation: m.generation, index: m.index, receivedAt: m.receivedAt };
+        const f = decodeFileShare(m.plaintext);
+        // a file share shows as a line of text; its capability stays in the node
+        return f ? { ...base, text: `[file #${m.id}] ${f.name} (${f.size} bytes)`, file: { name: f.name, size: f.size } } : { ...base, text: textDecoder.decode(m.plaintext) };
+      }),
     };
+  });
+
+  app.register(async (upload) => {
+    upload.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES }, (_req, body, done) => done(null, body));
+    upload.post('/:group/share', {
+      bodyLimit: MAX_UPLOAD_BYTES,
+      schema: {
+        summary: 'Share a file with a group (application/octet-stream body): stored, and its read capability sent to the members under our sender key',
+        params: groupParams,
+        querystring: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string', minLength: 1, maxLength: MAX_FILE_NAME_BYTES } } },
+        response: { 200: { type: 'object', properties: { group: hex32, id: { type: 'integer' }, storageIndex: { type: 'string' }, size: { type: 'integer' } } }, ...errors },
+      },
+    }, async (req) => {
+      const body = req.body;
+      if (!(body instanceof Uint8Array)) throw DeaddropError.badInput('send the file as an application/octet-stream body');
+      const r = await need().share(groupOf(req), new Uint8Array(body.buffer, body.byteOffset, body.length), (req.query as { name: string }).name);
+      return { group: toHex(groupOf(req)), ...r };
+    });
+  });
+
+  app.get('/:group/files', {
+    schema: {
+      summary: 'Files shared with a group that this node can read, oldest first (capabilities stay in the node)',
+      params: groupParams,
+      response: { 200: { type: 'object', properties: { group: hex32, files: { type: 'array', items: fileSchema } } }, ...errors },
+    },
+  }, async (req) => {
+    const group = groupOf(req);
+    return { group: toHex(group), files: need().files(group).map((f) => ({ ...f, sender: toHex(f.sender) })) };
+  });
+
+  app.get('/:group/files/:id', {
+    schema: {
+      summary: 'Fetch, verify and decrypt a file shared with a group (application/octet-stream answer)',
+      params: { type: 'object', required: ['group', 'id'], properties: { group: hex32, id: { type: 'string', pattern: '^[1-9][0-9]{0,14}$' } } },
+      response: { 200: { type: 'string', format: 'binary' }, ...errors },
+    },
+  }, async (req, reply) => {
+    const f = await need().fetch(groupOf(req), Number((req.params as { id: string }).id));
+    return reply.type('application/octet-stream').send(Buffer.from(f.data.buffer, f.data.byteOffset, f.data.length));
   });
 }

@@ -14,6 +14,8 @@ import { DeaddropError } from '../../util/errors.js';
 import { randomBytes, sha256 } from '../crypto.js';
 import type { LogEntry } from '../log/codec.js';
 import type { PeerNode } from '../node.js';
+import type { NodeStorage } from '../storage/service.js';
+import { type FileShare, MAX_FILE_NAME_BYTES, decodeFileShare, encodeFileShare, isFileShare } from './files.js';
 import { GroupMember, type ReadResult } from './member.js';
 import type { Role } from './op-codec.js';
 import { GroupStore } from './store.js';
@@ -45,13 +47,16 @@ export class GroupService {
   readonly #node: PeerNode;
   readonly #store: GroupStore;
   readonly #publish: PublishGroupEvent;
+  readonly #storage: () => NodeStorage | null | undefined;
   readonly #keys: EntryKeyCache = new Map();
   readonly #onReplicated = (e: LogEntry): void => this.#onEntry(e);
   #closed = false;
 
-  constructor(node: PeerNode, publish: PublishGroupEvent = () => undefined) {
+  /** `storage`: the node's storage service, for shared files (it starts after us, hence a getter). */
+  constructor(node: PeerNode, publish: PublishGroupEvent = () => undefined, storage: () => NodeStorage | null | undefined = () => null) {
     this.#node = node;
     this.#publish = publish;
+    this.#storage = storage;
     this.#store = new GroupStore(node.store.db, node.identity);
     this.member = new GroupMember(node.identity, this.#store);
   }
@@ -104,9 +109,67 @@ export class GroupService {
 
   /** Posts a text message; returns its id in our store. */
   post(group: Uint8Array, text: string): number {
-    const { outgoing } = this.member.post(group, new TextEncoder().encode(text));
+    // a NUL first would make the text look like a file share (./files.ts) to the other members
+    if (text.startsWith('\0')) throw DeaddropError.badInput('text: may not start with a NUL character');
+    return this.#post(group, new TextEncoder().encode(text));
+  }
+
+  #post(group: Uint8Array, plaintext: Uint8Array): number {
+    const { outgoing } = this.member.post(group, plaintext);
     this.#send(outgoing);
     return this.member.read(group, 0, Number.MAX_SAFE_INTEGER).at(-1)?.id ?? 0;
+  }
+
+  #needStorage(): NodeStorage {
+    const s = this.#storage();
+    if (!s) throw new DeaddropError('NOT_INITIALIZED', 'the storage service is not running');
+    return s;
+  }
+
+  /**
+   * Shares a file with the group (groups.md section 11): puts it into storage (kept alive by
+   * this node) and posts its read capability as a group message, wrapped under our current
+   * sender key like any message. Returns the message id, which names the file in `files`/`fetch`.
+   */
+  async share(group: Uint8Array, data: Uint8Array, name: string): Promise<{ id: number; storageIndex: string; size: number }> {
+    if (new TextEncoder().encode(name).length > MAX_FILE_NAME_BYTES) throw DeaddropError.badInput(`name: at most ${MAX_FILE_NAME_BYTES} UTF-8 bytes`);
+    // refuse before the (slow, paid-for) put when we could not post afterwards
+    if (!this.member.members(group).some((m) => equalBytes(m.member, this.#node.id))) throw DeaddropError.badInput('not a member of this group');
+    const storage = this.#needStorage();
+    if (data.length > storage.maxPutBytes()) throw DeaddropError.badInput(`the file has ${data.length} bytes; this node's storage takes at most ${storage.maxPutBytes()}`);
+    const put = await storage.put(data, { name, keep: true });
+    if (this.#closed) throw new DeaddropError('NOT_INITIALIZED', 'the group service closed during the upload');
+    const id = this.#post(group, encodeFileShare({ cap: put.readCap, name, size: put.size }));
+    this.#publish('node.group.file', `node.group.file:${toHex(this.#node.id)}:${id}`, { id, group: toHex(group), sender: toHex(this.#node.id), name, size: put.size });
+    return { id, storageIndex: put.storageIndex, size: put.size };
+  }
+
+  /**
+   * Files shared with the group that we can read (their capabilities stay inside the node), oldest
+   * first. A removed member keeps the files shared before its removal: it held their capabilities.
+   */
+  files(group: Uint8Array): { id: number; sender: Uint8Array; receivedAt: number; name: string; size: number }[] {
+    this.member.members(group); // NOT_FOUND for a group we do not know
+    const out: { id: number; sender: Uint8Array; receivedAt: number; name: string; size: number }[] = [];
+    for (let after = 0; ;) {
+      const page = this.member.read(group, after, 500);
+      for (const m of page) {
+        const f = decodeFileShare(m.plaintext);
+        if (f) out.push({ id: m.id, sender: m.sender, receivedAt: m.receivedAt, name: f.name, size: f.size });
+      }
+      if (page.length < 500) return out;
+      after = page.at(-1)!.id;
+    }
+  }
+
+  /** Fetches, verifies and decrypts the file shared as message `id`; NOT_FOUND when there is none. */
+  async fetch(group: Uint8Array, id: number): Promise<FileShare & { data: Uint8Array }> {
+    this.member.members(group);
+    const m = this.member.read(group, id - 1, 1)[0];
+    const f = m?.id === id ? decodeFileShare(m.plaintext) : null;
+    if (!f) throw DeaddropError.notFound(`no file shared as message ${id} in this group`);
+    const data = await this.#needStorage().get(f.cap);
+    return { ...f, data };
   }
 
   /**
@@ -204,6 +267,12 @@ export class GroupService {
   #read(results: readonly ReadResult[]): void {
     for (const r of results) {
       if (r.status !== 'ok') continue;
+      if (isFileShare(r.plaintext)) {
+        const f = decodeFileShare(r.plaintext);
+        // the capability stays out of events: whoever watches /events would read the file
+        if (f) this.#publish('node.group.file', `node.group.file:${toHex(r.sender)}:${r.id}`, { id: r.id, group: toHex(r.group), sender: toHex(r.sender), name: f.name, size: f.size });
+        continue;
+      }
       this.#publish('node.group.message', `node.group.message:${toHex(r.sender)}:${r.id}`, { id: r.id, group: toHex(r.group), sender: toHex(r.sender), text: utf8.decode(r.plaintext) });
     }
   }

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS grp_skipped (id INTEGER PRIMARY KEY AUTOINCREMENT, gr
 CREATE TABLE IF NOT EXISTS grp_invites (token_hash BLOB PRIMARY KEY, grp BLOB NOT NULL, created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL, used_at INTEGER, used_by BLOB);
 CREATE TABLE IF NOT EXISTS grp_cursor (feed BLOB PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS grp_stale (grp BLOB PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS grp_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, grp BLOB NOT NULL, sender BLOB NOT NULL,
   generation INTEGER NOT NULL, idx INTEGER NOT NULL, received_at INTEGER NOT NULL, sealed BLOB NOT NULL);
 `;
@@ -107,6 +108,9 @@ export class GroupStore {
       setOwn: db.prepare(`INSERT INTO grp_own (grp, generation, created_at, sealed) VALUES (?, ?, ?, ?)
         ON CONFLICT(grp) DO UPDATE SET generation = excluded.generation, created_at = excluded.created_at, sealed = excluded.sealed`),
       deleteOwn: db.prepare('DELETE FROM grp_own WHERE grp = ?'),
+      isStale: db.prepare('SELECT 1 FROM grp_stale WHERE grp = ?').pluck(),
+      markStale: db.prepare('INSERT OR IGNORE INTO grp_stale (grp) VALUES (?)'),
+      clearStale: db.prepare('DELETE FROM grp_stale WHERE grp = ?'),
       keys: db.prepare('SELECT generation, sealed FROM grp_keys WHERE grp = ? AND sender = ? ORDER BY generation'),
       setKey: db.prepare('INSERT INTO grp_keys (grp, sender, generation, sealed) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET sealed = excluded.sealed'),
       pruneKeys: db.prepare('DELETE FROM grp_keys WHERE grp = ? AND sender = ? AND generation < ?'),
@@ -172,6 +176,24 @@ export class GroupStore {
 
   deleteOwn(group: Uint8Array): void {
     this.#st.deleteOwn.run(group);
+    this.#st.clearStale.run(group);
+  }
+
+  /**
+   * Whether our sending chain must be replaced before we next send: a member departed since it
+   * was made, so the departed member may hold it (lazy rotation, groups.md section 5).
+   */
+  isStale(group: Uint8Array): boolean {
+    return this.#st.isStale.get(group) !== undefined;
+  }
+
+  /** Marks our sending chain stale (see isStale); GroupMember clears the mark when it rotates. */
+  markStale(group: Uint8Array): void {
+    this.#st.markStale.run(group);
+  }
+
+  clearStale(group: Uint8Array): void {
+    this.#st.clearStale.run(group);
   }
 
   /** Receiving chains of one sender, oldest generation first. */

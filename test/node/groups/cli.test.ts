@@ -6,37 +6,18 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify from 'fastify';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { installErrorHandler } from '../../../src/api/errors.js';
 import { API_TOKEN_FILE, API_URL_FILE } from '../../../src/api/token.js';
-import { Command } from 'commander';
-import { registerGroupCommands } from '../../../src/cli/commands/group.js';
-import { resolveContext, type GlobalFlags } from '../../../src/cli/context.js';
 import { sha256, utf8 } from '../../../src/node/crypto.js';
 import { groupRoutes } from '../../../src/node/groups/routes.js';
 import { GroupService } from '../../../src/node/groups/service.js';
 import { PeerNode } from '../../../src/node/node.js';
 import { isDeaddropError } from '../../../src/util/errors.js';
+import { cli } from './cli-run.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dd-groups-cli-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-async function cli(datadir: string, ...args: string[]): Promise<string> {
-  let out = '';
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += String(chunk);
-    return true;
-  });
-  try {
-    // src/cli/main.ts runs on import, so the program is put together here the same way
-    const program = new Command('deaddrop').option('--datadir <path>').option('--json').exitOverride();
-    registerGroupCommands(program, () => resolveContext(program.opts<GlobalFlags>()));
-    await program.parseAsync(['node', 'deaddrop', '--datadir', datadir, ...args]);
-  } finally {
-    spy.mockRestore();
-  }
-  return out.trim();
-}
 
 describe('deaddrop group', () => {
   it('create, post, read, members, list, invite, join', async () => {

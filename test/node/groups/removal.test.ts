@@ -7,60 +7,12 @@
  * And a member that was offline during the removal catches up, whatever the order of arrival.
  */
 import { describe, expect, it } from 'vitest';
-import { aeadOpen, utf8 } from '../../../src/node/crypto.js';
 import { openSenderKey } from '../../../src/node/groups/key-dist.js';
-import { decodeMessage, openWithKey, type GroupMessage } from '../../../src/node/groups/message.js';
-import { messageKey, nextChainKey } from '../../../src/node/groups/ratchet.js';
+import { GroupMember } from '../../../src/node/groups/member.js';
+import { decodeMessage } from '../../../src/node/groups/message.js';
 import { toHex } from '../../../src/util/bytes.js';
-import { type Party, World, prng, text, untext } from './world.js';
-
-/** Every byte string in the party's database, and every sealed one opened with its own key. */
-function everythingHeld(p: Party): Uint8Array[] {
-  const key = p.identity.derive('group-store', new Uint8Array(0));
-  const tables = p.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
-  const out: Uint8Array[] = [p.seed, key];
-  for (const t of tables) {
-    for (const row of p.db.prepare(`SELECT * FROM "${t}"`).all() as Record<string, unknown>[]) {
-      const hex = (c: string): string => toHex(new Uint8Array(row[c] as Buffer));
-      const wheres = [
-        row.grp && row.generation !== undefined ? `own:${hex('grp')}:${String(row.generation)}` : '',
-        row.sender ? `key:${hex('grp')}:${hex('sender')}:${String(row.generation)}` : '',
-        row.idx !== undefined && row.sender ? `skip:${hex('grp')}:${hex('sender')}:${String(row.generation)}:${String(row.idx)}` : '',
-        row.id !== undefined && row.grp ? `msg:${hex('grp')}:${String(row.id)}` : '',
-      ].filter((w) => w !== '');
-      for (const v of Object.values(row)) {
-        if (!(v instanceof Uint8Array)) continue;
-        const b = new Uint8Array(v);
-        out.push(b);
-        for (const w of wheres) {
-          const opened = b[0] === 1 ? aeadOpen(key, b.subarray(1), utf8(w)) : null;
-          if (opened) out.push(opened);
-        }
-      }
-    }
-  }
-  return out;
-}
-
-/** Tries every 32-byte window as a message key and as a chain key ratcheted 0..index+2 steps. */
-function bruteForce(held: readonly Uint8Array[], m: GroupMessage): Uint8Array | null {
-  let tried = 0;
-  for (const blob of held) {
-    for (let i = 0; i + 32 <= blob.length; i++) {
-      let ck: Uint8Array = blob.slice(i, i + 32);
-      const direct = openWithKey(m, ck);
-      if (direct) return direct;
-      for (let s = 0; s <= m.index + 2; s++) {
-        tried++;
-        const pt = openWithKey(m, messageKey(ck));
-        if (pt) return pt;
-        ck = nextChainKey(ck);
-      }
-    }
-  }
-  expect(tried).toBeGreaterThan(100);
-  return null;
-}
+import { bruteForce, everythingHeld } from './held.js';
+import { World, prng, text, untext } from './world.js';
 
 describe('groups: removal', () => {
   it('a message posted after a removal is undecryptable with the removed member\'s whole state', () => {
@@ -101,6 +53,46 @@ describe('groups: removal', () => {
       expect(toHex(k.to)).not.toBe(toHex(carol.identity.publicKey));
       expect(openSenderKey(carol.identity, k.bytes)).toBeNull();
     }
+  });
+
+  it('a member silent since the removal rotates when it next speaks, and the removed member cannot read it', () => {
+    const w = new World();
+    const [alice, bob, carol, dave, erin] = [w.party('alice', 1), w.party('bob', 2), w.party('carol', 3), w.party('dave', 4), w.party('erin', 5)];
+    const { group, outgoing } = alice.member.create('team');
+    w.send(outgoing);
+    for (const p of [bob, carol, dave]) w.send(alice.member.add(group, p.identity.publicKey));
+    // dave spoke before the removal: carol holds his chain and read his message
+    const daveBefore = dave.member.post(group, text('dave before'));
+    w.send(daveBefore.outgoing);
+    expect(carol.read.map((r) => untext(r.plaintext))).toContain('dave before');
+
+    const wireBefore = w.wire.length;
+    w.send(alice.member.remove(group, carol.identity.publicKey));
+    // lazy rotation: the removal itself sends no key at all (only the op, to the three others and carol)
+    expect(w.wire.slice(wireBefore).filter((o) => o.kind === 'key')).toEqual([]);
+    expect(dave.store.isStale(group)).toBe(true);
+    // others talk and a newcomer arrives while dave stays silent; dave's stale chain is not handed to erin
+    w.send(bob.member.post(group, text('bob after')).outgoing);
+    const beforeAdd = w.wire.length;
+    w.send(alice.member.add(group, erin.identity.publicKey));
+    expect(w.wire.slice(beforeAdd).some((o) => o.kind === 'key' && toHex(o.to) === toHex(erin.identity.publicKey) && toHex(GroupMember.keySender(o.bytes)!) === toHex(dave.identity.publicKey))).toBe(false);
+
+    const beforeDave = w.wire.length;
+    const late = dave.member.post(group, text('dave, long after the removal'));
+    w.send(late.outgoing);
+    expect(dave.store.isStale(group)).toBe(false);
+    for (const p of [alice, bob, erin]) expect(p.read.at(-1)?.plaintext).toEqual(text('dave, long after the removal'));
+    // his new key went to the members of now, not to carol, and opens nothing for her
+    const daveKeys = w.wire.slice(beforeDave).filter((o) => o.kind === 'key');
+    expect(daveKeys.map((o) => toHex(o.to)).sort()).toEqual([alice, bob, erin].map((p) => toHex(p.identity.publicKey)).sort());
+    for (const k of daveKeys) expect(openSenderKey(carol.identity, k.bytes)).toBeNull();
+    expect(decodeMessage(late.message).generation).toBe(decodeMessage(daveBefore.message).generation + 1);
+    expect(carol.member.receiveMessage(late.message).status).toBe('refused');
+    expect(bruteForce(everythingHeld(carol), decodeMessage(late.message))).toBeNull();
+    // and his next message stays on the new chain (one rotation, not one per message)
+    const again = dave.member.post(group, text('again'));
+    expect(again.outgoing.filter((o) => o.kind === 'key')).toEqual([]);
+    expect(decodeMessage(again.message).generation).toBe(decodeMessage(late.message).generation);
   });
 
   it('a member offline during a removal catches up from ops, keys and messages in any order', () => {
