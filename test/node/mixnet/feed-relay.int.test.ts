@@ -1,0 +1,130 @@
+/**
+ * Feed replication and a whereabouts update between two PeerNodes that are contacts but never
+ * connect directly (their dialers may not dial anyone), through the loopback mixnet of
+ * test/support/mix-world.ts: two providers and one mix per layer, real sockets, Sphinx packets.
+ *
+ * Alice and Bob meet directly once (as after a drop with an endpoint), then restart unable to
+ * dial: Alice's new port reaches Bob as a whereabouts update through the providers, her first
+ * 100 entries replicate while both are online, and the next 100 are appended while Bob is
+ * offline; Alice then goes offline too, and Bob, back online, finds them in his mailbox.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { sha256, utf8 } from '../../../src/node/crypto.js';
+import { FeedRelay } from '../../../src/node/mixnet/feed-relay.js';
+import { startNodeMixnet } from '../../../src/node/mixnet/node-hook.js';
+import type { MixnetService } from '../../../src/node/mixnet/service.js';
+import { PeerNode } from '../../../src/node/node.js';
+import { equalBytes, toHex } from '../../../src/util/bytes.js';
+import { MixWorld } from '../../support/mix-world.js';
+import { waitUntil } from '../../support/wait.js';
+
+const root = mkdtempSync(join(tmpdir(), 'dd-node-feedrelay-'));
+
+interface Running {
+  readonly node: PeerNode;
+  readonly mix: MixnetService;
+  readonly relay: FeedRelay;
+  /** Direct sessions and dials seen (must stay empty once dialing is off). */
+  readonly direct: string[];
+}
+
+async function start(name: string, home: MixnetService, dial: boolean): Promise<Running> {
+  const node = new PeerNode({
+    seed: sha256(utf8(`feedrelay node ${name}`)), dbPath: join(root, `${name}.sqlite`), reconnectMinMs: 100, reconnectMaxMs: 400,
+    ...(dial ? {} : { route: () => null }),
+  });
+  await node.ready();
+  const direct: string[] = [];
+  for (const ev of ['peer.connected', 'peer.dialed'] as const) node.on(ev, () => direct.push(ev));
+  const mix = await startNodeMixnet(node, { home: home.identityKey, homeEndpoint: home.url!, fetchIntervalMs: 50, meanDelayMs: 2 }, () => undefined);
+  const relay = new FeedRelay(node, mix, { intervalMs: 250, resendAfterMs: 1000 });
+  relay.start();
+  await waitUntil(() => (mix.ownEntries() && mix.directory.descriptors().length === 5 ? true : undefined), `${name} linked to its provider`);
+  return { node, mix, relay, direct };
+}
+
+async function stop(r: Running): Promise<void> {
+  r.relay.close();
+  await r.mix.close();
+  await r.node.close();
+}
+
+const body = (i: number): { header: { type: string }; body: Uint8Array } => ({ header: { type: 'test/post' }, body: utf8(`post number ${i} `.repeat(4)) });
+
+describe('feeds and whereabouts over the mixnet, with no direct connection', () => {
+  const world = new MixWorld();
+  const running = new Set<Running>();
+  afterAll(async () => {
+    await Promise.all([...running].map(stop));
+    await world.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  const up = async (name: string, home: MixnetService, dial: boolean): Promise<Running> => {
+    const r = await start(name, home, dial);
+    running.add(r);
+    return r;
+  };
+  const down = async (r: Running): Promise<void> => {
+    running.delete(r);
+    await stop(r);
+  };
+
+  it('replicates 200 entries and a whereabouts update through the providers, also to a recipient offline at append time', async () => {
+    const pa = await world.start({ provider: true, meanDelayMs: 2 });
+    const pb = await world.start({ provider: true, meanDelayMs: 2 });
+    for (const layer of [1, 2, 3]) await world.start({ layer, meanDelayMs: 2 });
+
+    // They meet directly once, long enough to learn each other's provider from the replicated logs.
+    let alice = await up('alice', pa, true);
+    let bob = await up('bob', pb, true);
+    await bob.node.bootstrapFromIntroduction(alice.node.createIntroductionToken());
+    await waitUntil(() => alice.mix.directory.providerOf(bob.node.id) && bob.mix.directory.providerOf(alice.node.id), 'each knows the other\'s provider');
+    const oldAlice = bob.node.contacts()[0]!;
+    const aliceId = alice.node.id.slice();
+    const bobId = bob.node.id.slice();
+    await down(alice);
+    await down(bob);
+
+    // Both back, unable to dial: no session can exist between them.
+    alice = await up('alice', pa, false);
+    bob = await up('bob', pb, false);
+    const newEndpoint = alice.node.endpoints[0]!;
+    expect(oldAlice.endpoints).not.toContain(newEndpoint);
+    const updated = await waitUntil(
+      () => bob.node.contacts().find((c) => equalBytes(c.node, aliceId) && c.endpoints.includes(newEndpoint)),
+      'Bob learns Alice\'s new endpoint through the mixnet', 30_000,
+    );
+    expect(updated.whereaboutsSeq).toBeGreaterThan(oldAlice.whereaboutsSeq);
+    expect(bob.relay.stats.whereaboutsStored).toBeGreaterThanOrEqual(1);
+
+    // 100 entries while both are online.
+    alice.node.appendBatch(Array.from({ length: 100 }, (_, i) => body(i)));
+    const aliceLen = (): number => alice.node.store.feed(aliceId)!.length;
+    const mid = aliceLen();
+    await waitUntil(() => bob.node.store.feed(aliceId)?.length === mid, () => `Bob has Alice's first ${mid} entries (has ${bob.node.store.feed(aliceId)?.length})`, 60_000);
+
+    // Bob goes offline; Alice appends 100 more; they wait in Bob's mailbox at his provider.
+    await down(bob);
+    alice.node.appendBatch(Array.from({ length: 100 }, (_, i) => body(100 + i)));
+    const total = aliceLen();
+    const head = toHex(alice.node.store.feed(aliceId)!.head!);
+    await waitUntil(() => pb.mixNode!.mailboxSize(bobId) >= 5, 'Alice\'s entries wait in Bob\'s mailbox');
+    expect(alice.direct).toEqual([]);
+    // Alice goes offline too: only the mailbox can deliver now.
+    await down(alice);
+
+    bob = await up('bob', pb, false);
+    await waitUntil(() => bob.node.store.feed(aliceId)?.length === total, () => `Bob has all ${total} entries (has ${bob.node.store.feed(aliceId)?.length})`, 60_000);
+    expect(toHex(bob.node.store.feed(aliceId)!.head!)).toBe(head);
+    expect(total).toBeGreaterThanOrEqual(200);
+    expect(bob.node.store.range(aliceId, 1, total).filter((e) => e.header.type === 'test/post')).toHaveLength(200);
+
+    // Never a direct session or dial; nothing dropped as malformed or from strangers.
+    expect(bob.direct).toEqual([]);
+    expect(bob.node.connectedPeers()).toEqual([]);
+    expect(bob.relay.stats.dropped.malformed + bob.relay.stats.dropped.unknownSender + bob.relay.stats.dropped.rejected).toBe(0);
+  });
+});
