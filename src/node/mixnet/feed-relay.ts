@@ -90,6 +90,9 @@ interface PeerState {
   haveQueued: boolean;
 }
 
+/** Received entries wait this long to be stored together (one transaction). */
+const FLUSH_DELAY_MS = 2;
+
 const DEFAULTS = {
   intervalMs: 30_000, maxEntriesPerRound: 256, maxBytesPerRound: 256 * 1024, packetsPerSecond: 20, packetBurst: 400, maxBuffered: 4096,
 };
@@ -110,6 +113,9 @@ export class FeedRelay {
   #round = 0;
   #timer: NodeJS.Timeout | null = null;
   #pushTimer: NodeJS.Timeout | null = null;
+  #flushTimer: NodeJS.Timeout | null = null;
+  /** Feeds with buffered entries not yet offered to the store. */
+  readonly #touched = new Set<string>();
   #closed = false;
   readonly #onData = (from: Uint8Array, plain: Uint8Array): void => this.#guard(() => this.#receive(from, plain));
   readonly #onAppend = (e: LogEntry): void => {
@@ -137,7 +143,9 @@ export class FeedRelay {
     this.#node.off('entry.appended', this.#onAppend);
     if (this.#timer) clearInterval(this.#timer);
     if (this.#pushTimer) clearTimeout(this.#pushTimer);
-    this.#timer = this.#pushTimer = null;
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#timer = this.#pushTimer = this.#flushTimer = null;
+    this.#touched.clear();
     this.#parts.clear();
     this.#buffer.clear();
     this.#buffered = 0;
@@ -269,8 +277,6 @@ export class FeedRelay {
   }
 
   #takeEntries(raws: Uint8Array[]): void {
-    const store = this.#node.store;
-    const touched = new Set<string>();
     for (const raw of raws) {
       const feedSeq = peekFeedSeq(raw);
       if (!feedSeq) {
@@ -292,9 +298,19 @@ export class FeedRelay {
         this.#buffered++;
       }
       this.#buffer.set(key, buf);
-      touched.add(key);
+      this.#touched.add(key);
     }
-    for (const key of touched) this.#drain(key, store);
+    // One transaction (one fsync) for everything a mailbox fetch brought, as the direct path does.
+    if (!this.#flushTimer && this.#touched.size > 0) {
+      this.#flushTimer = setTimeout(() => {
+        this.#flushTimer = null;
+        const keys = [...this.#touched];
+        this.#touched.clear();
+        this.#guard(() => {
+          for (const key of keys) this.#drain(key, this.#node.store);
+        });
+      }, FLUSH_DELAY_MS);
+    }
   }
 
   /** Ingests a feed's buffered entries that extend it (or conflict with it), in seq order. */
