@@ -95,7 +95,6 @@ export async function run(emit: Emit): Promise<void> {
     const target = aliceFeed();
     await until(() => bobHas() === target, 'entries over the mixnet');
     const mixRate = ENTRIES / ((performance.now() - t0) / 1000);
-    if (process.env.BENCH_DEBUG) console.error(JSON.stringify({ a: alice.relay.stats, b: bob.relay.stats, drops: [...world.services].map((s) => s.mixNode?.drops) }));
 
     // The anchor: the same whole feed to a fresh node over a direct session.
     const carol = new PeerNode({ seed: randomBytes(32), dbPath: join(dir, 'carol.sqlite') });

@@ -18,8 +18,9 @@
  *   entries that arrive ahead of a gap wait in a bounded buffer until the gap fills.
  * - Divergence: a HAVE whose head at seq s differs from our entry s gets our entry s back (and a
  *   forked feed gets both entries of its proof), so the peer's ingest makes the fork proof itself.
- * - Whereabouts go only to contacts that already know our endpoints (met directly: they have
- *   endpoints of ours... and we of theirs); a contact met over the mixnet never learns them.
+ * - Whereabouts go only to contacts that already know our endpoints: those met directly (we hold
+ *   endpoints of theirs, they of ours). A contact met over the mixnet has none and never learns
+ *   ours this way (the rule the beacon follows in ../feature.ts).
  * - Bounds: per contact a token bucket of packets, at most `maxEntriesPerRound` entries and
  *   `maxBytesPerRound` bytes per answer, a resend window, bounded reassembly (./feed-relay-parts.ts)
  *   and a bounded reorder buffer. Malformed, unverifiable, unfollowed or strangers' data is dropped
