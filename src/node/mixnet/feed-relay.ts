@@ -110,6 +110,8 @@ export class FeedRelay {
   readonly #peers = new Map<string, PeerState>();
   /** Out-of-order entries per feed: seq → raw. */
   readonly #buffer = new Map<string, Map<number, Uint8Array>>();
+  /** Entries at or below a feed's length (duplicates or conflicts), per feed, for the next flush. */
+  readonly #held = new Map<string, Uint8Array[]>();
   #buffered = 0;
   #round = 0;
   #timer: NodeJS.Timeout | null = null;
@@ -149,6 +151,7 @@ export class FeedRelay {
     this.#touched.clear();
     this.#parts.clear();
     this.#buffer.clear();
+    this.#held.clear();
     this.#buffered = 0;
   }
 
@@ -289,16 +292,26 @@ export class FeedRelay {
         continue;
       }
       const key = toHex(feedSeq.feed);
-      const buf = this.#buffer.get(key) ?? new Map<number, Uint8Array>();
-      if (!buf.has(feedSeq.seq)) {
-        if (this.#buffered >= this.#o.maxBuffered) {
-          this.stats.dropped.bufferFull++;
-          continue;
-        }
-        buf.set(feedSeq.seq, raw);
-        this.#buffered++;
+      if (this.#buffered >= this.#o.maxBuffered) {
+        this.stats.dropped.bufferFull++;
+        continue;
       }
-      this.#buffer.set(key, buf);
+      const length = this.#node.store.feed(feedSeq.feed)?.length ?? 0;
+      if (feedSeq.seq <= length) {
+        // Not a gap: a duplicate, or a conflicting entry that the store turns into a fork proof.
+        // Kept apart from the reorder buffer, where a second entry with the same seq would be lost.
+        const list = this.#held.get(key) ?? [];
+        list.push(raw);
+        this.#held.set(key, list);
+        this.#buffered++;
+      } else {
+        const buf = this.#buffer.get(key) ?? new Map<number, Uint8Array>();
+        if (!buf.has(feedSeq.seq)) {
+          buf.set(feedSeq.seq, raw);
+          this.#buffered++;
+        }
+        this.#buffer.set(key, buf);
+      }
       this.#touched.add(key);
     }
     // One transaction (one fsync) for everything a mailbox fetch brought, as the direct path does.
@@ -316,11 +329,12 @@ export class FeedRelay {
 
   /** Ingests a feed's buffered entries that extend it (or conflict with it), in seq order. */
   #drain(key: string, store: PeerNode['store']): void {
-    const buf = this.#buffer.get(key);
-    if (!buf) return;
+    const batch = this.#held.get(key) ?? [];
+    this.#held.delete(key);
+    this.#buffered -= batch.length;
+    const buf = this.#buffer.get(key) ?? new Map<number, Uint8Array>();
     const info = store.feed(Buffer.from(key, 'hex'));
     let next = (info?.length ?? 0) + 1;
-    const batch: Uint8Array[] = [];
     for (const seq of [...buf.keys()].sort((a, b) => a - b)) {
       if (seq > next) break;
       batch.push(buf.get(seq)!);

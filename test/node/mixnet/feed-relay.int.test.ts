@@ -8,7 +8,7 @@
  * 100 entries replicate while both are online, and the next 100 are appended while Bob is
  * offline; Alice then goes offline too, and Bob, back online, finds them in his mailbox.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -31,9 +31,9 @@ interface Running {
   readonly direct: string[];
 }
 
-async function start(name: string, home: MixnetService, dial: boolean): Promise<Running> {
+async function start(name: string, home: MixnetService, dial: boolean, db = name): Promise<Running> {
   const node = new PeerNode({
-    seed: sha256(utf8(`feedrelay node ${name}`)), dbPath: join(root, `${name}.sqlite`), reconnectMinMs: 100, reconnectMaxMs: 400,
+    seed: sha256(utf8(`feedrelay node ${name}`)), dbPath: join(root, `${db}.sqlite`), reconnectMinMs: 100, reconnectMaxMs: 400,
     ...(dial ? {} : { route: () => null }),
   });
   await node.ready();
@@ -62,8 +62,8 @@ describe('feeds and whereabouts over the mixnet, with no direct connection', () 
     await world.close();
     rmSync(root, { recursive: true, force: true });
   });
-  const up = async (name: string, home: MixnetService, dial: boolean): Promise<Running> => {
-    const r = await start(name, home, dial);
+  const up = async (name: string, home: MixnetService, dial: boolean, db = name): Promise<Running> => {
+    const r = await start(name, home, dial, db);
     running.add(r);
     return r;
   };
@@ -126,5 +126,40 @@ describe('feeds and whereabouts over the mixnet, with no direct connection', () 
     expect(bob.direct).toEqual([]);
     expect(bob.node.connectedPeers()).toEqual([]);
     expect(bob.relay.stats.dropped.malformed + bob.relay.stats.dropped.unknownSender + bob.relay.stats.dropped.rejected).toBe(0);
+  });
+
+  it('detects a fork of a contact\'s feed from what arrives over the mixnet', async () => {
+    const [pa, pb] = [...world.services];
+    // Bob (from the previous test, unable to dial) and Mallory meet directly once.
+    const bob = [...running].find((r) => r.mix.home && equalBytes(r.mix.home, pb!.identityKey))!;
+    let mallory = await up('mallory', pa!, true);
+    await mallory.node.bootstrapFromIntroduction(bob.node.createIntroductionToken());
+    const malloryId = mallory.node.id.slice();
+    await waitUntil(() => bob.mix.directory.providerOf(malloryId) && mallory.mix.directory.providerOf(bob.node.id), 'each knows the other\'s provider');
+    await down(mallory);
+    // A copy of Mallory's database: the same key and contacts, her feed as it is now.
+    for (const ext of ['', '-wal']) if (existsSync(join(root, `mallory.sqlite${ext}`))) copyFileSync(join(root, `mallory.sqlite${ext}`), join(root, `mallory-copy.sqlite${ext}`));
+
+    mallory = await up('mallory', pa!, false);
+    mallory.node.appendBatch(Array.from({ length: 20 }, (_, i) => body(i)));
+    const n = mallory.node.store.feed(malloryId)!.length;
+    await waitUntil(() => bob.node.store.feed(malloryId)?.length === n, 'Bob has Mallory\'s feed over the mixnet', 30_000);
+    await down(mallory);
+
+    // The copy signs another entry at the next seq (its new mailbox announcement). Its HAVE names
+    // that head; Bob answers with his own entry at that seq, and the copy finds the fork; its
+    // proof's entries then reach Bob in answer to his HAVE, and he finds it too.
+    const forks: Uint8Array[] = [];
+    bob.node.on('fork.detected', (p) => forks.push(p.a.author));
+    const copy = await up('mallory', pa!, false, 'mallory-copy');
+    const copyForks: Uint8Array[] = [];
+    copy.node.on('fork.detected', (p) => copyForks.push(p.a.author));
+    await waitUntil(() => copyForks.length > 0, 'the copy detects the fork from Bob\'s entry', 30_000);
+    expect(copy.node.store.feed(malloryId)!.forked).toBe(true);
+    await waitUntil(() => forks.length > 0, () => `Bob detects the fork (${JSON.stringify({ copy: copy.relay.stats, bob: bob.relay.stats, contacts: copy.node.contacts().length, bobLen: bob.node.store.feed(malloryId)?.length, copyLen: copy.node.store.feed(malloryId)?.length, n })})`, 30_000);
+    expect(toHex(forks[0]!)).toBe(toHex(malloryId));
+    expect(bob.node.store.feed(malloryId)!.forked).toBe(true);
+    expect(bob.node.store.feed(malloryId)!.length).toBe(n); // nothing of the fork was stored
+    expect(bob.node.connectedPeers()).toEqual([]);
   });
 });
