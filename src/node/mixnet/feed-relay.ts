@@ -168,8 +168,9 @@ export class FeedRelay {
     return this.#node.contacts().filter((c) => !connected.has(toHex(c.node)) && this.#mix.directory.providerOf(c.node) !== undefined);
   }
 
-  #isFollowed(feed: Uint8Array): boolean {
-    return equalBytes(feed, this.#node.id) || this.#node.contacts().some((c) => equalBytes(c.node, feed));
+  /** Feeds we replicate (hex): our own and our contacts'. */
+  #followed(): Set<string> {
+    return new Set([toHex(this.#node.id), ...this.#node.contacts().map((c) => toHex(c.node))]);
   }
 
   /** Feeds named in a HAVE to `to`: its own, ours, then the other contacts' in turns. */
@@ -281,17 +282,18 @@ export class FeedRelay {
   }
 
   #takeEntries(raws: Uint8Array[]): void {
+    const followed = this.#followed();
     for (const raw of raws) {
       const feedSeq = peekFeedSeq(raw);
       if (!feedSeq) {
         this.stats.dropped.malformed++;
         continue;
       }
-      if (!this.#isFollowed(feedSeq.feed)) {
+      const key = toHex(feedSeq.feed);
+      if (!followed.has(key)) {
         this.stats.dropped.unfollowed++;
         continue;
       }
-      const key = toHex(feedSeq.feed);
       if (this.#buffered >= this.#o.maxBuffered) {
         this.stats.dropped.bufferFull++;
         continue;
