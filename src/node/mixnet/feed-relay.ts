@@ -207,7 +207,9 @@ export class FeedRelay {
     const now = Date.now();
     p.tokens = Math.min(this.#o.packetBurst, p.tokens + ((now - p.refilled) / 1000) * this.#o.packetsPerSecond);
     p.refilled = now;
-    if (p.tokens < plains.length) {
+    // A message larger than the whole burst (a large entry) goes when the bucket is full and
+    // leaves it in debt, so the rate holds on average and no entry is too large to ever go.
+    if (p.tokens < plains.length && p.tokens < this.#o.packetBurst) {
       this.stats.dropped.overBudget++;
       return false;
     }

@@ -104,11 +104,14 @@ describe('feeds and whereabouts over the mixnet, with no direct connection', () 
     expect(updated.whereaboutsSeq).toBeGreaterThan(oldAlice.whereaboutsSeq);
     expect(bob.relay.stats.whereaboutsStored).toBeGreaterThanOrEqual(1);
 
-    // 100 entries while both are online.
+    // 100 entries while both are online, and one of 50 KB that takes 28 packets, reassembled.
     alice.node.appendBatch(Array.from({ length: 100 }, (_, i) => body(i)));
+    const big = alice.node.append({ header: { type: 'test/big' }, body: new Uint8Array(randomBytes(50_000)) });
     const aliceLen = (): number => alice.node.store.feed(aliceId)!.length;
     const mid = aliceLen();
     await waitUntil(() => bob.node.store.feed(aliceId)?.length === mid, () => `Bob has Alice's first ${mid} entries (has ${bob.node.store.feed(aliceId)?.length})`, 60_000);
+
+    expect(toHex(bob.node.store.get(aliceId, big.seq)!.hash)).toBe(toHex(big.hash));
 
     // Bob goes offline; Alice appends 100 more; they wait in Bob's mailbox at his provider.
     await down(bob);
