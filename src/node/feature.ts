@@ -428,6 +428,7 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
         routeGroup('/node', mixnetRoutes, {
           service: () => runtime?.mixnet ?? undefined,
           isContact: (n: Uint8Array) => runtime?.node.contacts().some((c) => equalBytes(c.node, n)) === true,
+          relay: () => runtime?.feedRelay?.stats ?? null,
         }),
         routeGroup('/storage', storageRoutes, { service: () => runtime?.storage ?? undefined }),
         routeGroup('/node/groups', groupRoutes, { service: () => runtime?.groups ?? undefined }),

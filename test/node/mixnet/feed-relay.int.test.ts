@@ -11,12 +11,14 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { sha256, utf8 } from '../../../src/node/crypto.js';
 import { ZERO_HASH, createEntry } from '../../../src/node/log/codec.js';
 import { encodeEntriesMessage, encodeHave, encodePart, splitMessage } from '../../../src/node/mixnet/feed-relay-codec.js';
 import { sealBody } from '../../../src/node/mixnet/message.js';
+import { mixnetRoutes } from '../../../src/node/mixnet/routes.js';
 import { FeedRelay } from '../../../src/node/mixnet/feed-relay.js';
 import { startNodeMixnet } from '../../../src/node/mixnet/node-hook.js';
 import type { MixnetService } from '../../../src/node/mixnet/service.js';
@@ -158,6 +160,16 @@ describe('feeds and whereabouts over the mixnet, with no direct connection', () 
       () => d.unknownSender > base.unknownSender && d.malformed >= base.malformed + 2 && d.rejected > base.rejected && d.unfollowed > base.unfollowed,
       () => `every bad input counted (${JSON.stringify({ base, now: d })})`, 30_000,
     );
+    // The status route reports the counters (through its response schema).
+    const app = Fastify();
+    try {
+      await app.register(mixnetRoutes, { service: () => bob.mix, isContact: () => true, relay: () => bob.relay.stats });
+      const res = await app.inject({ method: 'GET', url: '/mixnet' });
+      expect(res.statusCode).toBe(200);
+      expect((res.json() as { relay: unknown }).relay).toMatchObject({ entriesStored: bob.relay.stats.entriesStored, dropped: { unknownSender: d.unknownSender } });
+    } finally {
+      await app.close();
+    }
     // Nothing of it was stored, and Bob still replicates Alice's feed.
     expect(bob.node.store.feed(eve.node.id)).toBeNull();
     alice.node.append(body(9999));
