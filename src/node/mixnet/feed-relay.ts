@@ -109,7 +109,7 @@ export class FeedRelay {
   readonly #parts: PartsBuffer;
   readonly #peers = new Map<string, PeerState>();
   /** Out-of-order entries per feed: seq → raw. */
-  readonly #buffer = new Map<string, Map<number, Uint8Array>>();
+  readonly #buffer = new Map<string, Map<number, { raw: Uint8Array; at: number }>>();
   /** Entries at or below a feed's length (duplicates or conflicts), per feed, for the next flush. */
   readonly #held = new Map<string, Uint8Array[]>();
   #buffered = 0;
@@ -158,7 +158,25 @@ export class FeedRelay {
   /** Sends a HAVE to every contact reached over the mixnet only. */
   round(): void {
     this.#round++;
+    this.#expireBuffered();
     for (const c of this.#relayContacts()) this.#guard(() => this.#sendHave(c.node));
+  }
+
+  /**
+   * Forgets entries that waited for a gap longer than twice the resend window: their sender sends
+   * them again anyway, and a contact that sent entries whose gap never fills cannot keep the
+   * buffer full for longer than that.
+   */
+  #expireBuffered(): void {
+    const cutoff = Date.now() - 2 * this.#o.resendAfterMs;
+    for (const [key, buf] of this.#buffer) {
+      for (const [seq, b] of buf) {
+        if (b.at > cutoff) continue;
+        buf.delete(seq);
+        this.#buffered--;
+      }
+      if (buf.size === 0) this.#buffer.delete(key);
+    }
   }
 
   /** Contacts with no session whose provider we know, while our own provider link is up. */
@@ -309,9 +327,15 @@ export class FeedRelay {
         this.#held.set(key, list);
         this.#buffered++;
       } else {
-        const buf = this.#buffer.get(key) ?? new Map<number, Uint8Array>();
+        // Only a window ahead of what we hold: entries far ahead could never drain and would
+        // only take room from others.
+        if (feedSeq.seq > length + this.#o.maxBuffered) {
+          this.stats.dropped.bufferFull++;
+          continue;
+        }
+        const buf = this.#buffer.get(key) ?? new Map<number, { raw: Uint8Array; at: number }>();
         if (!buf.has(feedSeq.seq)) {
-          buf.set(feedSeq.seq, raw);
+          buf.set(feedSeq.seq, { raw, at: Date.now() });
           this.#buffered++;
         }
         this.#buffer.set(key, buf);
@@ -336,12 +360,12 @@ export class FeedRelay {
     const batch = this.#held.get(key) ?? [];
     this.#held.delete(key);
     this.#buffered -= batch.length;
-    const buf = this.#buffer.get(key) ?? new Map<number, Uint8Array>();
+    const buf = this.#buffer.get(key) ?? new Map<number, { raw: Uint8Array; at: number }>();
     const info = store.feed(Buffer.from(key, 'hex'));
     let next = (info?.length ?? 0) + 1;
     for (const seq of [...buf.keys()].sort((a, b) => a - b)) {
       if (seq > next) break;
-      batch.push(buf.get(seq)!);
+      batch.push(buf.get(seq)!.raw);
       buf.delete(seq);
       this.#buffered--;
       if (seq === next) next++;
