@@ -18,6 +18,9 @@
  *   entries that arrive ahead of a gap wait in a bounded buffer until the gap fills.
  * - Divergence: a HAVE whose head at seq s differs from our entry s gets our entry s back (and a
  *   forked feed gets both entries of its proof), so the peer's ingest makes the fork proof itself.
+ * - Whereabouts: our bundle goes to a contact whose HAVE names an older seq of ours, and every
+ *   round (once per resend window) to one that has not said it holds the current one, so an
+ *   offline contact finds it in its mailbox.
  * - Whereabouts go only to contacts that already know our endpoints: those met directly (we hold
  *   endpoints of theirs, they of ours). A contact met over the mixnet has none and never learns
  *   ours this way (the rule the beacon follows in ../feature.ts).
@@ -88,6 +91,8 @@ interface PeerState {
   tokens: number;
   refilled: number;
   whereabouts: { seq: number; at: number };
+  /** The seq of our whereabouts the peer said it holds (its last HAVE; 0 before one). */
+  theirWseq: number;
   haveQueued: boolean;
 }
 
@@ -159,7 +164,12 @@ export class FeedRelay {
   round(): void {
     this.#round++;
     this.#expireBuffered();
-    for (const c of this.#relayContacts()) this.#guard(() => this.#sendHave(c.node));
+    for (const c of this.#relayContacts()) {
+      this.#guard(() => this.#sendHave(c.node));
+      // A newer bundle goes unasked too (once per resend window), so that a contact offline now
+      // finds it in its mailbox even if we are offline when it comes back.
+      this.#guard(() => this.#sendWhereabouts(c.node, this.#peer(toHex(c.node)), this.#peer(toHex(c.node)).theirWseq));
+    }
   }
 
   /**
@@ -213,7 +223,7 @@ export class FeedRelay {
   #peer(key: string): PeerState {
     let p = this.#peers.get(key);
     if (!p) {
-      p = { has: new Map(), sent: new Map(), tokens: this.#o.packetBurst, refilled: Date.now(), whereabouts: { seq: 0, at: 0 }, haveQueued: false };
+      p = { has: new Map(), sent: new Map(), tokens: this.#o.packetBurst, refilled: Date.now(), whereabouts: { seq: 0, at: 0 }, theirWseq: 0, haveQueued: false };
       this.#peers.set(key, p);
     }
     return p;
@@ -383,6 +393,7 @@ export class FeedRelay {
   #answerHave(from: Uint8Array, wseq: number, clock: ClockEntry[]): void {
     const p = this.#peer(toHex(from));
     for (const c of clock) p.has.set(toHex(c.feed), c.seq);
+    p.theirWseq = Math.max(p.theirWseq, wseq);
     let entries = this.#o.maxEntriesPerRound;
     let bytes = this.#o.maxBytesPerRound;
     for (const c of clock) {

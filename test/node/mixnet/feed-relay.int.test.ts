@@ -175,8 +175,20 @@ describe('feeds and whereabouts over the mixnet, with no direct connection', () 
     alice.node.append(body(9999));
     const aliceHead = toHex(alice.node.store.feed(alice.node.id)!.head!);
     await waitUntil(() => toHex(bob.node.store.feed(alice.node.id)?.head ?? new Uint8Array(0)) === aliceHead, 'Bob still follows Alice', 30_000);
-    await down(alice);
     await down(eve);
+
+    // Alice moves (a new port) while Bob is offline, and is gone again when he comes back: her
+    // new whereabouts wait in his mailbox all the same.
+    const [aliceId, bobId] = [alice.node.id.slice(), bob.node.id.slice()];
+    await down(alice);
+    await down(bob);
+    const moved = await up('alice', pa!, false);
+    const newest = moved.node.endpoints[0]!;
+    // (a HAVE and the one-PART WHEREABOUTS message)
+    await waitUntil(() => moved.relay.stats.whereaboutsSent > 0 && pb!.mixNode!.mailboxSize(bobId) >= 2, 'Alice\'s new whereabouts wait in Bob\'s mailbox');
+    await down(moved);
+    const back = await up('bob', pb!, false);
+    await waitUntil(() => back.node.contacts().find((c) => equalBytes(c.node, aliceId))?.endpoints.includes(newest), 'Bob learns where Alice moved while he was offline', 30_000);
   });
 
   it('detects a fork of a contact\'s feed from what arrives over the mixnet', async () => {
