@@ -56,6 +56,7 @@ import { NodeStorage } from './storage/service.js';
 import type { StorageOptions } from './storage/options.js';
 import { storageRoutes } from './storage/routes.js';
 import { MixIntroductions } from './mixnet/introductions.js';
+import { FeedRelay } from './mixnet/feed-relay.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { Backoff } from '../util/time.js';
 import { join } from 'node:path';
@@ -156,6 +157,8 @@ class NodeRuntime implements NodeService {
   groups: GroupService | null = null;
   /** Introductions answered over the mixnet (drops with a mixnet hint), both sides. */
   mixIntros: MixIntroductions | null = null;
+  /** Feeds and whereabouts over the mixnet for contacts with no session (./mixnet/feed-relay.ts). */
+  feedRelay: FeedRelay | null = null;
 
   readonly #ctx: FeatureContext;
   readonly #wallet: Wallet;
@@ -204,6 +207,7 @@ class NodeRuntime implements NodeService {
     this.#unsubscribe();
     this.#rejections.close();
     await this.storage?.close();
+    this.feedRelay?.close();
     this.mixIntros?.close();
     await this.mixnet?.close();
     this.groups?.close();
@@ -424,6 +428,7 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
         routeGroup('/node', mixnetRoutes, {
           service: () => runtime?.mixnet ?? undefined,
           isContact: (n: Uint8Array) => runtime?.node.contacts().some((c) => equalBytes(c.node, n)) === true,
+          relay: () => runtime?.feedRelay?.stats ?? null,
         }),
         routeGroup('/storage', storageRoutes, { service: () => runtime?.storage ?? undefined }),
         routeGroup('/node/groups', groupRoutes, { service: () => runtime?.groups ?? undefined }),
@@ -499,6 +504,8 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
       ctx.events.publish('node.message.received', `node.message:${m.id}`, { id: m.id, contact: m.contact, text: m.text, inReplyTo: m.inReplyTo, canReply: m.canReply }));
     runtime.mixIntros = new MixIntroductions(node, runtime.mixnet);
     runtime.mixIntros.start();
+    runtime.feedRelay = new FeedRelay(node, runtime.mixnet);
+    runtime.feedRelay.start();
   } catch (err) {
     await runtime.close();
     throw err;

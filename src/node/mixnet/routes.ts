@@ -5,7 +5,8 @@
  * - `POST /node/messages`: `{ contact, text }` sends a message to a contact; `{ replyTo, text }`
  *   answers a received message once through its sender's SURB
  * - `GET  /node/mixnet`: this node's roles, its provider link, the verified directory, cover
- *   traffic and the loop loss per route and per hop
+ *   traffic and the loop loss per route and per hop, and the counters of feed replication over
+ *   the mixnet (`relay`, ./feed-relay.ts)
  *
  * A new message also reaches the `/events` websocket as `node.message.received`.
  */
@@ -14,6 +15,7 @@ import { DeaddropError } from '../../util/errors.js';
 import { TooFewMixes } from './directory.js';
 import { MAX_TEXT_BYTES } from './message.js';
 import type { MixMessage, MixnetService } from './service.js';
+import type { FeedRelayStats } from './feed-relay.js';
 import { fromHex, toHex } from '../../util/bytes.js';
 
 export interface MixnetRouteOptions {
@@ -21,6 +23,8 @@ export interface MixnetRouteOptions {
   readonly service: () => MixnetService | undefined;
   /** True when `node` is a contact (messages go to contacts only). */
   readonly isContact: (node: Uint8Array) => boolean;
+  /** Counters of the feed relay, when one runs. */
+  readonly relay?: () => FeedRelayStats | null;
 }
 
 const hex32 = { type: 'string', pattern: '^[0-9a-f]{64}$' } as const;
@@ -58,6 +62,16 @@ const coverSchema = {
   },
 } as const;
 
+const integer = { type: 'integer' } as const;
+/** Feed replication over the mixnet (FeedRelay.stats). */
+const relaySchema = {
+  type: 'object',
+  properties: {
+    haveSent: integer, haveReceived: integer, packetsSent: integer, entriesSent: integer, entriesStored: integer,
+    whereaboutsSent: integer, whereaboutsStored: integer, dropped: { type: 'object', additionalProperties: integer },
+  },
+} as const;
+
 const statusSchema = {
   type: 'object',
   properties: {
@@ -67,6 +81,7 @@ const statusSchema = {
     drops: { type: ['object', 'null'], additionalProperties: { type: 'integer' } }, processed: { type: ['integer', 'null'] },
     coverDiscarded: { type: ['integer', 'null'] },
     cover: { anyOf: [coverSchema, { type: 'null' }] },
+    relay: { anyOf: [relaySchema, { type: 'null' }] },
   },
 } as const;
 
@@ -129,7 +144,7 @@ export async function mixnetRoutes(app: FastifyInstance, opts: MixnetRouteOption
       layer: s.layer, provider: s.provider, url: s.url, home: home ? toHex(home) : null, connected: s.connected,
       layers: [1, 2, 3].map((l) => d.layer(l).length), providers: d.providers().map((p) => toHex(p.address)), refused: d.refused,
       drops: s.mixNode ? { ...s.mixNode.drops } : null, processed: s.mixNode?.processed ?? null,
-      coverDiscarded: s.mixNode?.coverDiscarded ?? null, cover: s.coverStatus(),
+      coverDiscarded: s.mixNode?.coverDiscarded ?? null, cover: s.coverStatus(), relay: opts.relay?.() ?? null,
     };
   });
 }

@@ -31,7 +31,7 @@ import { x25519Base } from './primitives.js';
 import { routeDelaysMs } from './delays.js';
 import { createPacket, createSurb, decodeSurb, encodeSurb, openReply, useSurb } from './sphinx.js';
 import type { SurbSecret } from './sphinx.js';
-import { decodePlain, encodePlain, openMessage, sealMessage } from './message.js';
+import { decodePlain, encodePlain, openBody, sealMessage } from './message.js';
 import type { MailboxItem } from './wire.js';
 import { toHex } from '../../util/bytes.js';
 import { type CoverSettings, type CoverStatus, CoverTraffic } from './cover.js';
@@ -87,7 +87,15 @@ export interface MixMessage {
 const MAX_KEPT = 1000;
 const MAX_SURBS = 10_000;
 
-export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: [Error]; alias: [alias: Buffer, body: Buffer]; linked: [home: Uint8Array] }> {
+export class MixnetService extends EventEmitter<{
+  message: [MixMessage];
+  error: [Error];
+  alias: [alias: Buffer, body: Buffer];
+  /** The link to the home provider came up (again): aliases are registered anew. */
+  linked: [home: Uint8Array];
+  /** An authenticated body that is not a text message (feed relay, ./feed-relay.ts): sender and plaintext. */
+  data: [from: Uint8Array, plain: Uint8Array];
+}> {
   readonly #o: MixnetServiceOptions;
   readonly directory: MixDirectory;
   #node: MixNode | null = null;
@@ -343,8 +351,16 @@ export class MixnetService extends EventEmitter<{ message: [MixMessage]; error: 
       return;
     }
     if (item.kind === 'deliver') {
-      const opened = openMessage(this.#o.identity, item.body);
-      if (!opened || this.#cover?.takeOpened(opened) || !this.#o.isContact(opened.from)) return;
+      const o = openBody(this.#o.identity, item.body);
+      if (!o) return;
+      const d = decodePlain(o.plain);
+      if (!d) {
+        // Other kinds (feed relay) go to whoever listens; it checks the sender itself and counts strangers.
+        this.emit('data', o.from, o.plain);
+        return;
+      }
+      const opened = { from: o.from, text: d.text, surb: d.surb };
+      if (this.#cover?.takeOpened(opened) || !this.#o.isContact(opened.from)) return;
       const id = randomBytes(16).toString('hex');
       if (opened.surb) {
         this.#inbound.set(id, opened.surb);
