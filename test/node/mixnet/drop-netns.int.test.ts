@@ -1,7 +1,7 @@
 /**
  * Issue 11's "Done when", end to end: two real daemons (`deaddrop start`) on different network
- * namespaces, Alice's behind a NAT router, meet through a drop on chain and exchange messages with
- * no direct connection between them.
+ * namespaces, Alice's behind a NAT router, meet through a drop on chain and exchange messages and
+ * feeds with no direct connection between them.
  *
  * The network (test/support/netns.ts): a bridged "internet" with two providers and one mix per
  * layer (test/support/mix-runner.ts processes, their descriptors handed around by the test as
@@ -14,11 +14,9 @@
  * Flow: Bob prints an invite; Alice sends a drop to it through her daemon's API with no endpoint
  * (the default is the mixnet hint: no IP address); a block is mined; Bob's watcher finds the drop
  * and his daemon answers it over the mixnet; both have each other as a contact; messages go both
- * ways. Throughout, the TCP tables of both namespaces are sampled: never a connection between
+ * ways, and each one's feed reaches the other through the providers (the feed relay). Throughout, the TCP tables of both namespaces are sampled: never a connection between
  * them; and neither side's address (nor the router's, for Alice) is in anything the other daemon
  * answers (contacts, whereabouts, introductions, drops, messages, events) or stored in its datadir.
- * Feeds are not replicated between them here: feed replication through providers is another
- * branch's work (mixfeeds).
  */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -122,7 +120,7 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
     }
   }, 60_000);
 
-  it('Bob\'s daemon answers Alice\'s drop over the mixnet; messages go both ways; no connection, no address leaks', async () => {
+  it('Bob\'s daemon answers Alice\'s drop over the mixnet; messages and feeds go both ways; no connection, no address leaks', async () => {
     const alice = lab.host('alice');
     const bob = lab.host('bob');
     const provA = mixes.runners.find((r) => r.name === 'provA')!;
@@ -194,6 +192,19 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
     await received(a, bobNode.id, 'hello Alice, over the mixnet');
     await sendTo(a, bobNode.id, 'hello Bob, from behind the NAT');
     await received(b, aliceId, 'hello Bob, from behind the NAT');
+
+    // Feeds both ways, through the providers too (the feed relay: no session between the two).
+    interface Feed { author: string; length: number }
+    const feedLength = async (d: NetnsDaemon, author: string): Promise<number> =>
+      (await d.api<{ feeds: Feed[] }>('GET', '/node/feeds')).feeds.find((f) => f.author === author)?.length ?? 0;
+    for (const [writer, reader, writerId] of [[a, b, aliceId], [b, a, bobNode.id]] as const) {
+      for (let i = 0; i < 3; i++) await writer.api('POST', '/node/log', { type: 'post', text: `${writer.name} entry ${i}` });
+      const own = await feedLength(writer, writerId);
+      expect(own).toBeGreaterThanOrEqual(3);
+      await waitUntil(async () => (await feedLength(reader, writerId)) >= own, () => `${reader.name} replicates ${writer.name}'s feed (${own} entries) over the mixnet`, 60_000, 500);
+      const got = await reader.api<{ entries: { header: { text?: string } }[] }>('GET', `/node/log/${writerId}?from=1&limit=100`);
+      expect(JSON.stringify(got)).toContain(`${writer.name} entry 2`);
+    }
 
     // The CLI, run on Alice's host, defaults to the same hint; a second drop from the same
     // introducer is answered the same way and leaves one contact on each side.
