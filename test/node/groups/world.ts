@@ -8,6 +8,7 @@ import { NodeIdentity } from '../../../src/node/identity.js';
 import { GroupMember, type Outgoing, type ReadResult } from '../../../src/node/groups/member.js';
 import { GroupStore } from '../../../src/node/groups/store.js';
 import { toHex } from '../../../src/util/bytes.js';
+import { prng as uint32Prng } from '../../support/blockgen.js';
 
 export interface Party {
   readonly name: string;
@@ -23,16 +24,10 @@ export interface Party {
   readonly refused: { kind: string; reason: string }[];
 }
 
-/** A deterministic PRNG (mulberry32) for shuffles that a failing seed can replay. */
+/** A deterministic PRNG in [0, 1) (blockgen's mulberry32) for shuffles that a failing seed can replay. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = uint32Prng(seed);
+  return () => next() / 4294967296;
 }
 
 export function shuffle<T>(xs: T[], rand: () => number): T[] {
