@@ -5,7 +5,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { NodeIdentity } from '../identity.js';
-import { BadShareError, decodeFile, type EncodedFile, parseReadCap, parseVerifyCap, repairShares, type VerifyCap, verifyCapOf, verifyShare } from './immutable.js';
+import { BadShareError, decodeFile, type EncodedFile, expectedShareLength, parseReadCap, parseVerifyCap, repairShares, SHARE_HEAD_BYTES, type VerifyCap, verifyCapOf, verifyShare } from './immutable.js';
 import { base32nopad } from '@scure/base';
 import { StorageConnection } from './server/storage-service.js';
 import { toHex } from '../../util/bytes.js';
@@ -85,8 +85,17 @@ export class StorageClient {
     let conn: StorageConnection | undefined;
     try {
       conn = await this.#connect(s);
-      const res = await conn.request({ op: 'put', si, num, leaseSecret: toHex(leaseSecret), durationMs }, share);
-      return res.header.ok ? null : `share ${num} on ${s.url}: ${res.header.error ?? res.header.code}`;
+      const base = { op: 'put', si, num, leaseSecret: toHex(leaseSecret), durationMs } as const;
+      if (share.length <= PART_BYTES) {
+        const res = await conn.request(base, share);
+        return res.header.ok ? null : `share ${num} on ${s.url}: ${res.header.error ?? res.header.code}`;
+      }
+      // Larger than a frame: in parts, in order, one in flight (bounded memory on both sides).
+      for (let offset = 0; offset < share.length; offset += PART_BYTES) {
+        const res = await conn.request({ ...base, offset, total: share.length }, share.subarray(offset, offset + PART_BYTES));
+        if (!res.header.ok) return `share ${num} on ${s.url}: ${res.header.error ?? res.header.code}`;
+      }
+      return null;
     } catch (e) {
       return `share ${num} on ${s.url}: ${(e as Error).message}`;
     } finally {
@@ -149,15 +158,15 @@ export class StorageClient {
           for (const r of list.header.nums ?? []) {
             if (opts.enough !== undefined && out.good.size >= opts.enough) break;
             out.holders.set(s, [...(out.holders.get(s) ?? []), r]);
-            const res = await conn.request({ op: 'get', si: siText, num: r });
-            if (!res.header.ok) {
-              out.rejected.push(`${s.url}: listed share ${r} but could not return it`);
-              continue;
-            }
             try {
-              verifyShare(cap, res.body, r);
+              const share = await fetchShare(conn, cap, siText, r);
+              if (!share) {
+                out.rejected.push(`${s.url}: listed share ${r} but could not return it`);
+                continue;
+              }
+              verifyShare(cap, share, r);
               if (!out.good.has(r)) {
-                out.good.set(r, { share: res.body, server: s });
+                out.good.set(r, { share, server: s });
                 opts.onShare?.(out.good.size);
               }
             } catch (e) {
@@ -242,6 +251,34 @@ export class StorageClient {
     }
     return { ...before, repaired, renewed };
   }
+}
+
+/** Bytes of a share per storage frame when it travels in parts (well under the 4 MiB frame). */
+export const PART_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Reads share `num` in ranges of {@link PART_BYTES}: the first range carries the UEB, which
+ * fixes (through the cap) how long the share must be, so a server announcing another size is
+ * refused before anything more is read. Null when the server does not return the share.
+ */
+async function fetchShare(conn: StorageConnection, cap: VerifyCap, si: string, num: number): Promise<Uint8Array | null> {
+  const first = await conn.request({ op: 'get', si, num, offset: 0, length: PART_BYTES });
+  if (!first.header.ok) return null;
+  if (first.body.length < SHARE_HEAD_BYTES) throw new BadShareError(`share ${num} is too short`);
+  const length = expectedShareLength(cap, first.body);
+  if (first.header.size !== length) throw new BadShareError(`share ${num} announced as ${String(first.header.size)} bytes, expected ${length}`);
+  if (first.body.length > length) throw new BadShareError(`share ${num} is longer than ${length} bytes`);
+  if (first.body.length === length) return first.body;
+  const share = new Uint8Array(length);
+  share.set(first.body);
+  for (let at = first.body.length; at < length;) {
+    const res = await conn.request({ op: 'get', si, num, offset: at, length: Math.min(PART_BYTES, length - at) });
+    if (!res.header.ok) return null;
+    if (res.body.length === 0 || at + res.body.length > length) throw new BadShareError(`share ${num}: bad range at ${at}`);
+    share.set(res.body, at);
+    at += res.body.length;
+  }
+  return share;
 }
 
 interface Survey {

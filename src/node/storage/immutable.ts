@@ -164,6 +164,24 @@ export function shareLength(k: number, n: number, segmentSize: number, size: num
   return 5 + UEB_BYTES + blocks + count * 32 + proofLength(n) * 32;
 }
 
+/** Bytes of a share's head that {@link expectedShareLength} reads (magic, number, UEB). */
+export const SHARE_HEAD_BYTES = 5 + UEB_BYTES;
+
+/**
+ * The length a share must have, read from its first {@link SHARE_HEAD_BYTES} bytes and checked
+ * against the verify cap (magic, UEB hash, parameters). Lets a reader fetching a share in ranges
+ * refuse a server that announces a wrong size before reading more. Throws BadShareError.
+ */
+export function expectedShareLength(verifyCap: string | VerifyCap, head: Uint8Array): number {
+  const cap = typeof verifyCap === 'string' ? parseVerifyCap(verifyCap) : verifyCap;
+  if (head.length < SHARE_HEAD_BYTES || !equalBytes(head.subarray(0, 4), MAGIC)) throw new BadShareError('not a share (bad magic or too short)');
+  const ueb = head.subarray(5, SHARE_HEAD_BYTES);
+  if (!equalBytes(taggedHash('ueb', ueb), cap.uebHash)) throw new BadShareError('UEB does not match the capability');
+  const p = decodeUeb(ueb);
+  if (p.k !== cap.k || p.n !== cap.n || p.size !== cap.size) throw new BadShareError('UEB parameters do not match the capability');
+  return shareLength(p.k, p.n, p.segmentSize, p.size);
+}
+
 /** Encrypts and encodes a file; returns its shares and capabilities. */
 export function encodeFile(plaintext: Uint8Array, options: EncodeOptions = {}): EncodedFile {
   const { k = 3, n = 10, segmentSize = DEFAULT_SEGMENT_SIZE } = options;

@@ -105,4 +105,37 @@ describe('ShareStore', () => {
     expect(leases).not.toContain(Buffer.from(s).toString('hex'));
     expect(new ShareStore({ dir, quotaBytes: 1 << 20 }).usedBytes).toBe(store.usedBytes);
   });
+  it('stores a share in parts, hides it until complete, reads ranges, and keeps it immutable', () => {
+    const { store, dir } = setup(1 << 20);
+    const f = encodeFile(new Uint8Array(randomBytes(30_000)), { k: 3, n: 10 });
+    const share = f.shares[3] as Uint8Array;
+    const s = secret();
+    const half = share.length >> 1;
+    expect(store.putPart(f.storageIndex, 3, 0, share.length, share.subarray(0, half), s, HOUR).complete).toBe(false);
+    expect(store.list(f.storageIndex)).toEqual([]);
+    expect(store.get(f.storageIndex, 3)).toBeUndefined();
+    expect(store.usedBytes).toBe(0);
+    // Out of order is refused; the part in progress survives garbage collection.
+    expect(refusal(() => store.putPart(f.storageIndex, 3, half + 1, share.length, share.subarray(half + 1), s, HOUR)).code).toBe('bad-request');
+    expect(store.collectGarbage().storageIndexes).toBe(0);
+    expect(store.putPart(f.storageIndex, 3, half, share.length, share.subarray(half), s, HOUR).complete).toBe(true);
+    expect(store.list(f.storageIndex)).toEqual([3]);
+    expect(readdirSync(join(dir, f.storageIndex)).sort()).toEqual(['3', 'leases.json']);
+    expect(store.usedBytes).toBe(share.length);
+    expect(store.size(f.storageIndex, 3)).toBe(share.length);
+    expect(Buffer.from(store.read(f.storageIndex, 3, 100, 50) as Uint8Array).equals(share.subarray(100, 150))).toBe(true);
+    expect(store.read(f.storageIndex, 3, share.length - 10, 100)?.length).toBe(10);
+    expect(verifyShare(f.verifyCap, store.get(f.storageIndex, 3) as Uint8Array, 3).num).toBe(3);
+    // The same bytes again add a lease; other bytes are refused.
+    const s2 = secret();
+    store.putPart(f.storageIndex, 3, 0, share.length, share.subarray(0, half), s2, HOUR);
+    store.putPart(f.storageIndex, 3, half, share.length, share.subarray(half), s2, 2 * HOUR);
+    expect(store.leaseExpiry(f.storageIndex)).toBe(1_000_000 + 2 * HOUR);
+    const other = Uint8Array.from(share);
+    other[half] = (other[half] as number) ^ 1;
+    expect(refusal(() => store.putPart(f.storageIndex, 3, half, share.length, other.subarray(half), s2, HOUR)).code).toBe('share-exists');
+    // Bounds and quota are checked on the first part.
+    expect(refusal(() => store.putPart(f.storageIndex, 4, 0, 10, new Uint8Array(11), s, HOUR)).code).toBe('bad-request');
+    expect(refusal(() => store.putPart(f.storageIndex, 4, 0, 2 << 20, new Uint8Array(10), s, HOUR)).code).toBe('too-large');
+  });
 });

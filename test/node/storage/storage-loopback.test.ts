@@ -4,7 +4,7 @@
  * detected and routed around, an oversized upload refused with a clear error.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -38,6 +38,14 @@ class ForgetfulServer extends StorageServer {
   }
 }
 
+/** Announces every share one byte longer than it is (a lie a ranged reader must refuse up front). */
+class InflatingServer extends StorageServer {
+  protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
+    const out = await super.handle(req, body);
+    return req.op === 'get' && out.header.size !== undefined ? { ...out, header: { ...out.header, size: out.header.size + 1 } } : out;
+  }
+}
+
 /** Answers share reads 300 ms late, so the liar's answer is certain to be examined first. */
 class SlowServer extends StorageServer {
   protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
@@ -51,7 +59,7 @@ afterEach(async () => {
   while (cleanup.length) await cleanup.pop()?.();
 });
 
-async function grid(count: number, opts: { quotaBytes?: number; liar?: number; liarKind?: typeof LyingServer | typeof ForgetfulServer } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[]; dirs: string[] }> {
+async function grid(count: number, opts: { quotaBytes?: number; liar?: number; liarKind?: typeof LyingServer | typeof ForgetfulServer | typeof InflatingServer } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[]; dirs: string[] }> {
   const servers: StorageServer[] = [];
   const dirs: string[] = [];
   const infos: ServerInfo[] = [];
@@ -183,5 +191,21 @@ describe('storage over loopback Noise channels', () => {
     const got = await client(infos).get(file.readCap);
     expect(Buffer.from(got.data).equals(data)).toBe(true);
     expect(got.rejected).toEqual([expect.stringMatching(new RegExp(`^${infos[2]?.url}: listed share \\d+ but could not return it$`))]);
+  });
+  it('moves shares larger than a transport frame in parts, and refuses a server announcing a wrong share size', async () => {
+    const { servers, infos, dirs } = await grid(10, { quotaBytes: 1 << 26, liar: 6, liarKind: InflatingServer });
+    const data = new Uint8Array(randomBytes(14 * 1024 * 1024)); // shares of about 4.7 MB: three frames each
+    const file = encodeFile(data, { k: 3, n: 10 });
+    expect((file.shares[0] as Uint8Array).length).toBeGreaterThan(4 * 1024 * 1024);
+    const put = await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    expect(new Set(put.placed.values()).size).toBe(10);
+    for (const [i, dir] of dirs.entries()) {
+      const r = servers[i]?.store.list(file.storageIndex)[0] as number;
+      expect(Buffer.from(readFileSync(join(dir, file.storageIndex, String(r)))).equals(file.shares[r] as Uint8Array)).toBe(true);
+    }
+    await Promise.all(servers.filter((_, i) => i !== 6).slice(0, 6).map((s) => s.close()));
+    const got = await client(infos).get(file.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
+    expect(got.rejected).toEqual([expect.stringMatching(new RegExp(`^${infos[6]?.url}: share \\d+: share \\d+ announced as \\d+ bytes, expected \\d+$`))]);
   });
 });
