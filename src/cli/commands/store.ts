@@ -8,7 +8,9 @@
  */
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { basename, dirname, resolve } from 'node:path';
 import WebSocket from 'ws';
 import type { CliContext, ContextFactory } from '../context.js';
@@ -164,14 +166,26 @@ export function registerStoreCommands(program: Command, context: ContextFactory)
       const op = randomBytes(16).toString('hex');
       const bar = progressBar(a, op);
       await bar.ready;
-      let data: Uint8Array;
+      // Streamed to a temporary file next to --out (never the whole file in memory here), renamed
+      // into place only once complete, so a failed fetch leaves no half file under the name.
+      const part = `${out}.${op.slice(0, 8)}.part`;
+      let size = 0;
       try {
-        data = new Uint8Array(await (await call(a, '/storage/get', { method: 'POST', body: JSON.stringify({ cap, op }), type: 'application/json' })).arrayBuffer());
+        const res = await call(a, '/storage/get', { method: 'POST', body: JSON.stringify({ cap, op }), type: 'application/json' });
+        const sink = createWriteStream(part, { mode: 0o600 });
+        const count = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            size += chunk.length;
+            done(null, chunk);
+          },
+        });
+        await pipeline(Readable.fromWeb(res.body as never), count, sink);
+        renameSync(part, out);
       } finally {
+        rmSync(part, { force: true });
         await bar.stop();
       }
-      writeFileSync(out, data, { mode: 0o600 });
-      print(ctx, { out, size: data.length }, `wrote ${data.length} bytes to ${o.out}`);
+      print(ctx, { out, size }, `wrote ${size} bytes to ${o.out}`);
     });
 
   for (const action of ['check', 'repair'] as const) {
