@@ -79,4 +79,27 @@ describe.each(chainNodes().slice(0, 1))('deaddrop store on %s', (kind) => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/cannot read .*nope\.bin/);
   });
+  it('attaches a file to a feed entry by capability and saves it back from the entry', { timeout: 120_000 }, async () => {
+    expect(daemon).toBeDefined();
+    const file = join(root, 'notes.txt');
+    const data = randomBytes(50_000);
+    writeFileSync(file, data);
+    const appended = await runCli(['--datadir', alice, 'log', 'append', '--type', 'post', '--text', 'see attached', '--attach', file]);
+    expect(appended.code, appended.stderr).toBe(0);
+    expect(appended.stdout).toMatch(/^appended #\d+ \([0-9a-f]{64}\)\n {2}attachment notes\.txt: dd-chk:r:[a-z2-7]+:[a-z2-7]+:1:1:50000$/m);
+    const shown = await runCli(['--datadir', alice, 'log', 'show']);
+    expect(shown.stdout).toMatch(/post "see attached"\n {2}attachment notes\.txt \(50000 bytes\): dd-chk:r:/);
+
+    const dir = mkdtempSync(join(root, 'saved-'));
+    const saved = await runCli(['--datadir', alice, 'log', 'show', '--save-attachments', dir]);
+    expect(saved.code, saved.stderr).toBe(0);
+    expect(saved.stdout).toMatch(/saved #\d+ notes\.txt \(50000 bytes\) to /);
+    expect(Buffer.compare(readFileSync(join(dir, 'notes.txt')), data)).toBe(0);
+    const twice = await runCli(['--datadir', alice, 'log', 'show', '--save-attachments', dir]);
+    expect(twice.stdout).toMatch(/NOT saved #\d+ notes\.txt: .*exists: not overwritten/);
+
+    const missing = await runCli(['--datadir', alice, 'log', 'append', '--type', 'post', '--attach', join(root, 'nope.bin')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read .*nope\.bin/);
+  });
 });
