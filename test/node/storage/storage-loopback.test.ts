@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
-import { StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
+import { rankServers, StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
+import { base32nopad } from '@scure/base';
 import { encodeFile, verifyShare } from '../../../src/node/storage/immutable.js';
 import { ShareStore } from '../../../src/node/storage/server/share-store.js';
 import { FRAME_REQUEST, StorageConnection, StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
@@ -207,5 +208,26 @@ describe('storage over loopback Noise channels', () => {
     const got = await client(infos).get(file.readCap);
     expect(Buffer.from(got.data).equals(data)).toBe(true);
     expect(got.rejected).toEqual([expect.stringMatching(new RegExp(`^${infos[6]?.url}: share \\d+: share \\d+ announced as \\d+ bytes, expected \\d+$`))]);
+  });
+  it('streams a file segment by segment in bounded memory, replacing a server that fails mid-read', async () => {
+    const { servers, infos } = await grid(10, { quotaBytes: 1 << 26 });
+    const data = new Uint8Array(randomBytes(9 * 1024 * 1024 + 777)); // 73 segments, shares in two parts
+    const file = encodeFile(data, { k: 3, n: 10 });
+    await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    const reader = await client(infos).openRead(file.readCap);
+    expect(reader.size).toBe(data.length);
+    // The best-ranked server goes away after the open: its share is replaced by the next.
+    const first = rankServers(base32nopad.decode(file.storageIndex.toUpperCase()), infos)[0] as ServerInfo;
+    await servers[infos.indexOf(first)]?.close();
+    const chunks: Uint8Array[] = [];
+    const progress: number[] = [];
+    await reader.pipe((c) => void chunks.push(Uint8Array.from(c)), (_phase, done) => progress.push(done));
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(128 * 1024);
+    expect(progress.at(-1)).toBe(73);
+    expect(reader.rejected).toEqual([expect.stringContaining(`${first.url}: share `)]);
+    // Fewer than k shares reachable: an error before any byte.
+    await Promise.all(servers.slice(0, 8).map((s) => s.close()));
+    await expect(client(infos).openRead(file.readCap)).rejects.toThrow(/valid shares, need 3/);
   });
 });
