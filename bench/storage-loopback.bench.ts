@@ -4,12 +4,14 @@
  * - `storage.loopback.put|get.3of10`: encodeFile + put, and get + verify + decodeFile, of an 8 MB
  *   file, in MB/s of plaintext (median of 5);
  * - `….100MB`: the same for one 100 MB file (shares of about 33 MB, sent and read in 2 MiB parts);
+ * - `storage.loopback.getstream.3of10.100MB`: the same file read with `openRead` + `pipe`
+ *   (segment by segment, bounded memory) into a SHA-256, in MB/s;
  * - `storage.loopback.repair.100MB`: one share of that file deleted from its server's disk, then
  *   `StorageClient.repair` with the verify cap (survey of the 10 servers, every share fetched and
  *   verified, the lost one regenerated and put back), in ms (median of 3).
  * No external anchor runs these paths.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +66,12 @@ export async function run(emit: Emit): Promise<void> {
     const back = await client.get(file.readCap);
     emit({ name: 'storage.loopback.get.3of10.100MB', unit: 'MB/s', value: round(BIG / 1e6 / ((performance.now() - t) / 1000)) });
     if (!Buffer.from(back.data).equals(big)) throw new Error('storage bench: read back different bytes (100 MB)');
+    t = performance.now();
+    const hash = createHash('sha256');
+    const reader = await client.openRead(file.readCap);
+    await reader.pipe((chunk) => void hash.update(chunk));
+    emit({ name: 'storage.loopback.getstream.3of10.100MB', unit: 'MB/s', value: round(BIG / 1e6 / ((performance.now() - t) / 1000)) });
+    if (!hash.digest().equals(createHash('sha256').update(big).digest())) throw new Error('storage bench: streamed different bytes (100 MB)');
     const repair: number[] = [];
     for (let r = 0; r < 3; r++) {
       const lost = r * 3;

@@ -10,7 +10,7 @@
 import type { NodeIdentity } from '../identity.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { StorageBackend, StorageCheckResult, StorageOpOptions, StoragePutResult } from './backend.js';
-import { NotEnoughSharesError, type ProgressFn, type ServerInfo, StorageClient, TooFewServersError, UnhappyPlacementError } from './client.js';
+import { type FileReader, NotEnoughSharesError, type ProgressFn, type ServerInfo, StorageClient, TooFewServersError, UnhappyPlacementError } from './client.js';
 import { DEFAULT_SEGMENT_SIZE, encodeFile, parseReadCap, parseVerifyCap, shareLength, verifyCapOf } from './immutable.js';
 import { base32nopad } from '@scure/base';
 
@@ -138,6 +138,16 @@ export class PeerStorageBackend implements StorageBackend {
     if (classifyCap(readCap).kind !== 'read') throw DeaddropError.badInput('reading a file needs its read capability (dd-chk:r:…); a verify capability only checks and repairs');
     try {
       return (await this.#client().get(readCap, progress(options))).data;
+    } catch (err) {
+      throw coded(err);
+    }
+  }
+
+  /** Opens a file for a streamed read in bounded memory (StorageClient.openRead); errors as `get`'s. */
+  async openRead(readCap: string): Promise<FileReader> {
+    if (classifyCap(readCap).kind !== 'read') throw DeaddropError.badInput('reading a file needs its read capability (dd-chk:r:…); a verify capability only checks and repairs');
+    try {
+      return await this.#client().openRead(readCap);
     } catch (err) {
       throw coded(err);
     }

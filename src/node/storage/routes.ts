@@ -130,8 +130,9 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
     },
   }, async (req, reply) => {
     const b = req.body as { cap: string; op?: string };
-    const data = await need().get(b.cap, b.op ? { op: b.op } : {});
-    return reply.type('application/octet-stream').send(Buffer.from(data.buffer, data.byteOffset, data.length));
+    // Streamed: bounded memory on the peers backend; an error past the first byte cuts the answer short.
+    const { size, stream } = await need().getStream(b.cap, b.op ? { op: b.op } : {});
+    return reply.type('application/octet-stream').header('content-length', size).send(stream);
   });
 
   app.post('/check', {
