@@ -12,12 +12,13 @@
  * stdin (client): every command carries `servers: [{ id: hex, url }]`, the servers to use:
  *   { op: "put", path, k, happy, n } → { ev: "put", readCap, verifyCap, storageIndex, placed: { num: url } }
  *   { op: "get", cap, out } → { ev: "get", rejected, unreachable } (the file is written to `out`)
+ *   { op: "stream", cap, out } → { ev: "stream", size, rejected, unreachable } (the same through openRead + pipe)
  *   { op: "check", cap } | { op: "repair", cap } → { ev: "check" | "repair", healthy, missing, corrupt, unreachable, repaired? }
  *   { op: "quit" }
  * stdout: { ev: "ready", url? } | the answers above | { ev: "error", op, message }
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { NodeIdentity } from '../../src/node/identity.js';
 import { StorageClient, type ServerInfo } from '../../src/node/storage/client.js';
@@ -102,6 +103,16 @@ async function handle(cmd: Cmd): Promise<void> {
     const res = await client(cmd).get(cmd.cap!);
     writeFileSync(cmd.out!, res.data, { mode: 0o600 });
     return out({ ev: 'get', rejected: res.rejected, unreachable: res.unreachable });
+  }
+  if (cmd.op === 'stream') {
+    const reader = await client(cmd).openRead(cmd.cap!);
+    const fd = openSync(cmd.out!, 'w', 0o600);
+    try {
+      await reader.pipe((chunk) => void writeSync(fd, chunk));
+    } finally {
+      closeSync(fd);
+    }
+    return out({ ev: 'stream', size: reader.size, rejected: reader.rejected, unreachable: reader.unreachable });
   }
   if (cmd.op === 'check') return out({ ev: 'check', ...(await client(cmd).check(cmd.cap!)) });
   if (cmd.op === 'repair') {

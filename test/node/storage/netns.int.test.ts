@@ -5,7 +5,8 @@
  * the node's Noise transport). A 3-of-10 file is put on ten servers and read back byte-identical
  * after seven are stopped; a share corrupted on one server's disk is found by a check and
  * regenerated onto the eleventh, fresh server; a server returning flipped bytes and one claiming a
- * share it lost are detected and the others are used.
+ * share it lost are detected and the others are used. Reads go both ways: whole (`get`) and
+ * streamed segment by segment (`openRead` + `pipe`).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -138,6 +139,9 @@ describe.skipIf(skip !== null)(`storage across network namespaces: 11 servers, o
     expect(sha(readFileSync(out1))).toBe(sha(data));
     expect((got.unreachable as string[]).length).toBe(7);
     expect(got.rejected).toEqual([]);
+    const streamed = await client.call({ op: 'stream', cap: readCap, out: join(tmp, 'out1s'), servers: list(ten) });
+    expect(sha(readFileSync(join(tmp, 'out1s')))).toBe(sha(data));
+    expect(streamed.size).toBe(data.length);
     await Promise.all(stopped.map((n) => startServer(n)));
 
     // 2. A share is corrupted on one server's disk: the check finds it, the repair regenerates it
@@ -177,5 +181,11 @@ describe.skipIf(skip !== null)(`storage across network namespaces: 11 servers, o
     expect(rejected.find((x) => x.startsWith(`${urlOf(flipper)}: share 7:`))).toMatch(/corrupt|share tree/);
     expect(rejected).toContain(`${urlOf(forgetter)}: listed share 8 but could not return it`);
     expect((got2.unreachable as string[]).length).toBe(6);
+    // The streamed read reads only heads and tails first: the flipper fails there, the forgetter too.
+    const streamed2 = await client.call({ op: 'stream', cap: readCap, out: join(tmp, 'out2s'), servers: list(SERVERS) });
+    expect(sha(readFileSync(join(tmp, 'out2s')))).toBe(sha(data));
+    const rejected2 = streamed2.rejected as string[];
+    expect(rejected2.some((x) => x.startsWith(`${urlOf(flipper)}: share 7:`))).toBe(true);
+    expect(rejected2).toContain(`${urlOf(forgetter)}: listed share 8 but could not return it`);
   }, 120_000);
 });
