@@ -326,6 +326,8 @@ export class NodeStorage {
     }
     const onProgress = this.#progress(op);
     const stream = new PassThrough({ highWaterMark: 1 << 20 });
+    // Its consumer sees a failure as the stream's error; with none attached yet, it must not crash the daemon.
+    stream.on('error', () => undefined);
     const drained = (): Promise<void> => new Promise((resolve) => {
       const done = (): void => {
         stream.off('drain', done);

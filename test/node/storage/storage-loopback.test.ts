@@ -230,4 +230,16 @@ describe('storage over loopback Noise channels', () => {
     await Promise.all(servers.slice(0, 8).map((s) => s.close()));
     await expect(client(infos).openRead(file.readCap)).rejects.toThrow(/valid shares, need 3/);
   });
+  it('fails a streamed read cleanly when a share is lost mid-read and no other is left', async () => {
+    const { servers, infos } = await grid(3, { quotaBytes: 1 << 26 });
+    const data = new Uint8Array(randomBytes(3 * 1024 * 1024));
+    const file = encodeFile(data, { k: 3, n: 3 });
+    await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    const reader = await client(infos).openRead(file.readCap);
+    await servers[1]?.close();
+    let written = 0;
+    await expect(reader.pipe((c) => void (written += c.length))).rejects.toThrow(/found 2 valid shares, need 3/);
+    expect(written).toBe(0);
+    expect(reader.rejected).toEqual([expect.stringContaining(`${infos[1]?.url}: share `)]);
+  });
 });
