@@ -102,4 +102,17 @@ describe.each(chainNodes().slice(0, 1))('deaddrop store on %s', (kind) => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/cannot read .*nope\.bin/);
   });
+  it('puts and gets a file whose share spans several frames, streamed to disk', { timeout: 120_000 }, async () => {
+    expect(daemon).toBeDefined();
+    const file = join(root, 'big.bin');
+    const data = randomBytes(6 * 1024 * 1024 + 5); // one share of 6 MiB: three parts each way
+    writeFileSync(file, data);
+    const put = await runCli(['--datadir', alice, 'store', 'put', '--no-keep', file]);
+    expect(put.code, put.stderr).toBe(0);
+    const out = join(root, 'big-back.bin');
+    const got = await runCli(['--datadir', alice, 'store', 'get', put.stdout.trim(), '--out', out]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stderr).toMatch(/download +\[#{30}\] 49\/49/); // 49 segments of 128 KiB
+    expect(Buffer.compare(readFileSync(out), data)).toBe(0);
+  });
 });
