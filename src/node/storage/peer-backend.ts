@@ -137,7 +137,15 @@ export class PeerStorageBackend implements StorageBackend {
   async get(readCap: string, options: StorageOpOptions = {}): Promise<Uint8Array> {
     if (classifyCap(readCap).kind !== 'read') throw DeaddropError.badInput('reading a file needs its read capability (dd-chk:r:…); a verify capability only checks and repairs');
     try {
-      return (await this.#client().get(readCap, progress(options))).data;
+      // The streamed path reads only k shares' blocks (the survey reads heads and tails only).
+      const reader = await this.#client().openRead(readCap);
+      const out = new Uint8Array(reader.size);
+      let at = 0;
+      await reader.pipe((chunk) => {
+        out.set(chunk, at);
+        at += chunk.length;
+      }, progress(options));
+      return out;
     } catch (err) {
       throw coded(err);
     }
