@@ -253,7 +253,10 @@ export class StorageClient {
       }
     }));
     candidates.sort((a, b) => a.rank - b.rank || a.num - b.num);
-    const closeAll = (): void => conns.forEach((c) => c.close());
+    // Servers holding nothing usable are done with; the candidates' connections stay open for the read.
+    const used = new Set(candidates.map((c) => c.conn));
+    for (const c of conns) if (!used.has(c)) c.close();
+    const closeAll = (): void => used.forEach((c) => c.close());
     if (new Set(candidates.map((c) => c.num)).size < rc.k) {
       closeAll();
       throw new NotEnoughSharesError(new Set(candidates.map((c) => c.num)).size, rc.k, `rejected: ${rejected.join('; ') || 'none'}; unreachable: ${unreachable.length} of ${ranked.length} servers`);
@@ -396,7 +399,7 @@ export class FileReader {
   }
 
   /**
-   * Fetches, verifies, decodes and decrypts the file, handing each run of plaintext to `write`
+   * Call once. Fetches, verifies, decodes and decrypts the file, handing each run of plaintext to `write`
    * in order (awaited: a slow sink slows the fetch). Throws {@link NotEnoughSharesError} when too
    * many shares fail on the way, and BadShareError if the whole does not match the ciphertext
    * tree (then what was written must be discarded; it cannot happen unless k honest-looking
