@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -137,5 +137,26 @@ describe('ShareStore', () => {
     // Bounds and quota are checked on the first part.
     expect(refusal(() => store.putPart(f.storageIndex, 4, 0, 10, new Uint8Array(11), s, HOUR)).code).toBe('bad-request');
     expect(refusal(() => store.putPart(f.storageIndex, 4, 0, 2 << 20, new Uint8Array(10), s, HOUR)).code).toBe('too-large');
+  });
+  it('reserves the quota for shares in progress, and collects abandoned parts after an hour', () => {
+    const { store, clock, dir } = setup(10_000);
+    clock.t = Date.now(); // part files age by the real clock
+    const f = encodeFile(new Uint8Array(randomBytes(3000)), { k: 1, n: 2 });
+    const [a, b] = [f.shares[0] as Uint8Array, f.shares[1] as Uint8Array];
+    const s = secret();
+    store.putPart(f.storageIndex, 0, 0, a.length, a.subarray(0, 100), s, HOUR);
+    // Two shares of about 3.2 kB each in progress, a third of 4 kB no longer fits 10 kB.
+    store.putPart(f.storageIndex, 1, 0, b.length, b.subarray(0, 100), s, HOUR);
+    expect(refusal(() => store.putPart(f.storageIndex, 2, 0, 4000, new Uint8Array(100), s, HOUR)).code).toBe('quota-exceeded');
+    expect(refusal(() => store.putPart(f.storageIndex, 0, 100, a.length + 1, a.subarray(100), s, HOUR)).code).toBe('bad-request');
+    store.putPart(f.storageIndex, 0, 100, a.length, a.subarray(100), s, HOUR);
+    expect(store.list(f.storageIndex)).toEqual([0]);
+    // Share 1 is abandoned: an hour later its part goes, with its reservation.
+    const old = (Date.now() - 2 * HOUR) / 1000;
+    utimesSync(join(dir, f.storageIndex, '1.part'), old, old);
+    store.collectGarbage();
+    expect(readdirSync(join(dir, f.storageIndex)).sort()).toEqual(['0', 'leases.json']);
+    store.putPart(f.storageIndex, 2, 0, 4000, new Uint8Array(4000), s, HOUR);
+    expect(store.list(f.storageIndex)).toEqual([0, 2]);
   });
 });

@@ -33,6 +33,8 @@ export interface ShareStoreOptions {
   readonly now?: () => number;
 }
 
+/** An upload in parts not continued for this long is abandoned (garbage collection removes it). */
+const PART_TTL_MS = 3_600_000;
 const SI_RE = /^[a-z2-7]{26}$/; // base32 of 16 bytes, as immutable.ts formats it
 
 function leaseId(secret: Uint8Array): string {
@@ -47,6 +49,8 @@ export class ShareStore {
   readonly #maxShare: number;
   readonly #now: () => number;
   #used = 0;
+  /** Shares being put in parts: `.part` path → the share's declared size, reserved against the quota. */
+  readonly #parts = new Map<string, number>();
 
   constructor(options: ShareStoreOptions) {
     this.#dir = options.dir;
@@ -120,20 +124,26 @@ export class ShareStore {
       if (complete) this.#addLease(si, id, durationMs);
       return { complete };
     }
-    if (this.#used + total > this.#quota) {
-      throw new StorageRefusal('quota-exceeded', `share of ${total} bytes does not fit: ${this.#quota - this.#used} of ${this.#quota} bytes free`);
+    const part = `${final}.part`;
+    // Parts in progress reserve their whole share, so parallel uploads cannot overrun the quota on disk.
+    let reserved = 0;
+    for (const [p, size] of this.#parts) if (p !== part) reserved += size;
+    if (this.#used + reserved + total > this.#quota) {
+      throw new StorageRefusal('quota-exceeded', `share of ${total} bytes does not fit: ${Math.max(0, this.#quota - this.#used - reserved)} of ${this.#quota} bytes free`);
     }
     mkdirSync(join(this.#dir, si), { recursive: true });
-    const part = `${final}.part`;
     const have = existsSync(part) ? statSync(part).size : 0;
     if (offset !== 0 && offset !== have) throw new StorageRefusal('bad-request', `share part at ${offset}, expected ${have}`);
+    if (offset !== 0 && this.#parts.get(part) !== total) throw new StorageRefusal('bad-request', 'a share part must keep the total of the first part');
     const fd = openSync(part, offset === 0 ? 'w' : 'r+', 0o600);
     try {
       writeSync(fd, chunk, 0, chunk.length, offset);
     } finally {
       closeSync(fd);
     }
+    this.#parts.set(part, total);
     if (complete) {
+      this.#parts.delete(part);
       renameSync(part, final);
       this.#used += total;
       this.#addLease(si, id, durationMs);
@@ -209,6 +219,7 @@ export class ShareStore {
     let count = 0;
     let bytes = 0;
     for (const si of this.storageIndexes()) {
+      this.#dropStaleParts(si, now);
       const expiry = this.leaseExpiry(si);
       if (expiry !== undefined && expiry > now) continue;
       if (expiry === undefined && this.#uploading(si, now)) continue;
@@ -223,7 +234,18 @@ export class ShareStore {
   /** A share of `si` is being put in parts (a part written within the last hour). */
   #uploading(si: string, now: number): boolean {
     const d = join(this.#dir, si);
-    return readdirSync(d).some((f) => f.endsWith('.part') && statSync(join(d, f)).mtimeMs > now - 3_600_000);
+    return readdirSync(d).some((f) => f.endsWith('.part') && statSync(join(d, f)).mtimeMs > now - PART_TTL_MS);
+  }
+
+  /** Deletes parts of `si` not written to for an hour (abandoned uploads), and their reservations. */
+  #dropStaleParts(si: string, now: number): void {
+    const d = join(this.#dir, si);
+    for (const f of readdirSync(d).filter((x) => x.endsWith('.part'))) {
+      const p = join(d, f);
+      if (statSync(p).mtimeMs > now - PART_TTL_MS) continue;
+      rmSync(p, { force: true });
+      this.#parts.delete(p);
+    }
   }
 
   #check(si: string, num: number): void {
