@@ -7,7 +7,7 @@
  * - `GET  /node/contacts`: contacts with their endpoints, connection state and silent-payment address
  * - `GET  /node/feeds`: every feed stored (author, length, head, forked)
  * - `GET  /node/log/:feed?from&limit`: entries of a feed (`self` = ours)
- * - `POST /node/log`: append to our feed {type, app?, json? | text? | hex?, refs?}
+ * - `POST /node/log`: append to our feed {type, app?, json? | text? | hex?, refs?, attach?: [{cap, name?}]}
  * - `GET  /node/whereabouts`: our signed record and bundle, and where each contact is
  * - `POST /node/follow`: also replicate a feed that is not a contact's
  * - `GET  /node/introductions`: introductions found on chain and what became of them
@@ -17,6 +17,7 @@ import { DeaddropError } from '../util/errors.js';
 import type { Contact } from './contacts.js';
 import type { EntryHeader, LogEntry } from './log/codec.js';
 import { entryToJson } from './log/json.js';
+import { ATTACH_KEY, formatAttachHeader, MAX_ATTACHMENT_NAME, MAX_ATTACHMENTS } from './log/attachments.js';
 import type { PeerNode } from './node.js';
 import { fromHex, toHex } from '../util/bytes.js';
 
@@ -54,6 +55,10 @@ const entrySchema = {
   properties: {
     author: hex32, seq: { type: 'integer' }, prev: hex32, timestamp: { type: 'integer' }, hash: hex32,
     header: { type: 'object', additionalProperties: true }, text: { type: 'string' }, json: {}, body: { type: 'string' },
+    attachments: {
+      type: 'array',
+      items: { type: 'object', properties: { cap: { type: 'string' }, name: { type: ['string', 'null'] }, size: { type: ['integer', 'null'] } } },
+    },
   },
 } as const;
 
@@ -89,6 +94,8 @@ interface AppendBody {
   text?: string;
   hex?: string;
   refs?: string[];
+  /** Files already in storage, by read capability (header `attach`, ./log/attachments.ts). */
+  attach?: { cap: string; name?: string }[];
 }
 
 function draftBody(b: AppendBody): Uint8Array {
@@ -103,6 +110,7 @@ function draftBody(b: AppendBody): Uint8Array {
 function appendEntry(node: PeerNode, b: AppendBody): LogEntry {
   const header: EntryHeader = {
     type: b.type, ...(b.app !== undefined ? { app: b.app } : {}), ...(b.refs !== undefined ? { refs: b.refs.map(fromHex) } : {}),
+    ...(b.attach !== undefined ? { [ATTACH_KEY]: formatAttachHeader(b.attach) } : {}),
   };
   try {
     return node.append({ header, body: draftBody(b) });
@@ -184,6 +192,13 @@ export async function nodeRoutes(app: FastifyInstance, opts: NodeRouteOptions): 
         properties: {
           type: name, app: name, json: {}, text: { type: 'string', maxLength: 512 * 1024 },
           hex: { type: 'string', maxLength: 1024 * 1024, pattern: '^([0-9a-f]{2})*$' }, refs: { type: 'array', maxItems: 64, items: hex32 },
+          attach: {
+            type: 'array', minItems: 1, maxItems: MAX_ATTACHMENTS,
+            items: {
+              type: 'object', required: ['cap'], additionalProperties: false,
+              properties: { cap: { type: 'string', maxLength: 512 }, name: { type: 'string', minLength: 1, maxLength: MAX_ATTACHMENT_NAME } },
+            },
+          },
         },
       },
       response: { 200: { type: 'object', properties: { entry: entrySchema } }, 400: error, 409: error },

@@ -79,4 +79,40 @@ describe.each(chainNodes().slice(0, 1))('deaddrop store on %s', (kind) => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/cannot read .*nope\.bin/);
   });
+  it('attaches a file to a feed entry by capability and saves it back from the entry', { timeout: 120_000 }, async () => {
+    expect(daemon).toBeDefined();
+    const file = join(root, 'notes.txt');
+    const data = randomBytes(50_000);
+    writeFileSync(file, data);
+    const appended = await runCli(['--datadir', alice, 'log', 'append', '--type', 'post', '--text', 'see attached', '--attach', file]);
+    expect(appended.code, appended.stderr).toBe(0);
+    expect(appended.stdout).toMatch(/^appended #\d+ \([0-9a-f]{64}\)\n {2}attachment notes\.txt: dd-chk:r:[a-z2-7]+:[a-z2-7]+:1:1:50000$/m);
+    const shown = await runCli(['--datadir', alice, 'log', 'show']);
+    expect(shown.stdout).toMatch(/post "see attached"\n {2}attachment notes\.txt \(50000 bytes\): dd-chk:r:/);
+
+    const dir = mkdtempSync(join(root, 'saved-'));
+    const saved = await runCli(['--datadir', alice, 'log', 'show', '--save-attachments', dir]);
+    expect(saved.code, saved.stderr).toBe(0);
+    expect(saved.stdout).toMatch(/saved #\d+ notes\.txt \(50000 bytes\) to /);
+    expect(Buffer.compare(readFileSync(join(dir, 'notes.txt')), data)).toBe(0);
+    const twice = await runCli(['--datadir', alice, 'log', 'show', '--save-attachments', dir]);
+    expect(twice.stdout).toMatch(/NOT saved #\d+ notes\.txt: .*exists: not overwritten/);
+
+    const missing = await runCli(['--datadir', alice, 'log', 'append', '--type', 'post', '--attach', join(root, 'nope.bin')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read .*nope\.bin/);
+  });
+  it('puts and gets a file whose share spans several frames, streamed to disk', { timeout: 120_000 }, async () => {
+    expect(daemon).toBeDefined();
+    const file = join(root, 'big.bin');
+    const data = randomBytes(6 * 1024 * 1024 + 5); // one share of 6 MiB: three parts each way
+    writeFileSync(file, data);
+    const put = await runCli(['--datadir', alice, 'store', 'put', '--no-keep', file]);
+    expect(put.code, put.stderr).toBe(0);
+    const out = join(root, 'big-back.bin');
+    const got = await runCli(['--datadir', alice, 'store', 'get', put.stdout.trim(), '--out', out]);
+    expect(got.code, got.stderr).toBe(0);
+    expect(got.stderr).toMatch(/download +\[#{30}\] 49\/49/); // 49 segments of 128 KiB
+    expect(Buffer.compare(readFileSync(out), data)).toBe(0);
+  });
 });

@@ -1,5 +1,6 @@
 /**
- * Peer-node commands: `deaddrop contacts`, `deaddrop log append|show`, `deaddrop whereabouts`,
+ * Peer-node commands: `deaddrop contacts`, `deaddrop log append|show` (with attachments by
+ * capability: `append --attach <file>`, `show --save-attachments <dir>`), `deaddrop whereabouts`,
  * `deaddrop node status|follow|introductions`.
  *
  * They talk to the running daemon (`deaddrop start`) over its local API: the URL from
@@ -8,14 +9,16 @@
  * opening its database would see a node that is not running; without a daemon these commands say so.
  */
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import type { ContextFactory } from '../context.js';
 import type { CliContext } from '../context.js';
 import { print } from '../output.js';
 import { parseCount } from '../parse.js';
 import { DeaddropError, type ErrorCode } from '../../util/errors.js';
 import { API_TOKEN_FILE, API_URL_FILE } from '../../api/token.js';
+import { type Attachment, isAttachmentName } from '../../node/log/attachments.js';
+import { getToFile, putFile } from './store.js';
 
 /** File the daemon writes when its API listens. */
 
@@ -77,11 +80,41 @@ interface EntryJson {
   text?: string;
   json?: unknown;
   body: string;
+  attachments?: Attachment[];
 }
 
-function entryLine(e: EntryJson): string {
+function entryLines(e: EntryJson): string[] {
   const content = e.json !== undefined ? JSON.stringify(e.json) : e.text !== undefined ? JSON.stringify(e.text) : `0x${e.body.slice(0, 64)}${e.body.length > 64 ? '…' : ''}`;
-  return `#${e.seq} ${new Date(e.timestamp).toISOString()} ${String(e.header.type)} ${content}`;
+  return [
+    `#${e.seq} ${new Date(e.timestamp).toISOString()} ${String(e.header.type)} ${content}`,
+    ...(e.attachments ?? []).map((a) => `  attachment ${a.name ?? '(no name)'}${a.size === null ? '' : ` (${a.size} bytes)`}: ${a.cap}`),
+  ];
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+/**
+ * Saves every attachment of `entries` into `dir` under its name (`<feed prefix>-<seq>-<i>` when
+ * it has none), never over an existing file. Answers one line per attachment.
+ */
+async function saveAttachments(ctx: CliContext, entries: readonly EntryJson[], dir: string): Promise<{ seq: number; name: string; out: string | null; size?: number; error?: string }[]> {
+  const done = [];
+  for (const e of entries) {
+    for (const [i, a] of (e.attachments ?? []).entries()) {
+      const name = a.name !== null && isAttachmentName(a.name) ? a.name : `${e.author.slice(0, 12)}-${e.seq}-${i}`;
+      const out = join(dir, name);
+      if (existsSync(out)) {
+        done.push({ seq: e.seq, name, out: null, error: `${out} exists: not overwritten` });
+        continue;
+      }
+      try {
+        done.push({ seq: e.seq, name, out, size: await getToFile(ctx, a.cap, out) });
+      } catch (err) {
+        done.push({ seq: e.seq, name, out: null, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  }
+  return done;
 }
 
 function contactLine(c: ContactJson): string {
@@ -108,22 +141,32 @@ function registerLogCommands(program: Command, context: ContextFactory): void {
     .requiredOption('--type <type>', 'entry type, e.g. post or chat/message ([A-Za-z0-9._:/-], 1..64)')
     .option('--app <app>', 'application name for the header')
     .option('--text <text>', 'the body as plain text instead of JSON')
-    .action(async (json: string | undefined, opts: { type: string; app?: string; text?: string }) => {
+    .option('--attach <file>', 'put a file into storage and carry its read capability in the entry (repeatable; whoever reads your feed can read it)', collect, [])
+    .action(async (json: string | undefined, opts: { type: string; app?: string; text?: string; attach: string[] }) => {
       const ctx = context();
       if (json !== undefined && opts.text !== undefined) throw DeaddropError.badInput('give a JSON body or --text, not both');
+      for (const f of opts.attach) {
+        if (!existsSync(f) || !statSync(f).isFile()) throw DeaddropError.badInput(`cannot read ${f}`);
+        if (!isAttachmentName(basename(f))) throw DeaddropError.badInput(`${basename(f)} cannot be an attachment name`);
+      }
+      // Each file goes into storage first (kept alive by this daemon); the entry carries the caps.
+      const attach = [];
+      for (const f of opts.attach) attach.push({ cap: (await putFile(ctx, f, { name: basename(f), keep: true })).readCap, name: basename(f) });
       const body = {
         type: opts.type, ...(opts.app !== undefined ? { app: opts.app } : {}),
         ...(json !== undefined ? { json: parseJsonBody(json) } : {}), ...(opts.text !== undefined ? { text: opts.text } : {}),
+        ...(attach.length > 0 ? { attach } : {}),
       };
       const { entry } = await daemonApi<{ entry: EntryJson }>(ctx, 'POST', '/node/log', body);
-      print(ctx, entry, `appended #${entry.seq} (${entry.hash})`);
+      print(ctx, entry, [`appended #${entry.seq} (${entry.hash})`, ...(entry.attachments ?? []).map((a) => `  attachment ${a.name ?? ''}: ${a.cap}`)]);
     });
   log
     .command('show [feed]')
     .description('entries of a feed: a node id (64 hex) or "self" (default), newest page by default')
     .option('--from <seq>', 'first sequence number')
     .option('--limit <n>', 'at most this many entries (default 100, max 1000)')
-    .action(async (feed: string | undefined, opts: { from?: string; limit?: string }) => {
+    .option('--save-attachments <dir>', 'fetch the attachments of the entries shown into this directory (never over existing files)')
+    .action(async (feed: string | undefined, opts: { from?: string; limit?: string; saveAttachments?: string }) => {
       const ctx = context();
       const target = (feed ?? 'self').toLowerCase();
       if (target !== 'self' && !/^[0-9a-f]{64}$/.test(target)) throw DeaddropError.badInput('feed must be a node id (64 hex characters) or "self"');
@@ -132,9 +175,13 @@ function registerLogCommands(program: Command, context: ContextFactory): void {
       if (opts.limit !== undefined) q.set('limit', String(parseCount(opts.limit, '--limit', 1, 1000)));
       const r = await daemonApi<{ feed: { author: string; length: number; forked: boolean } | null; entries: EntryJson[] }>(
         ctx, 'GET', `/node/log/${target}${q.size > 0 ? `?${q.toString()}` : ''}`);
-      print(ctx, r, r.feed === null ? 'no such feed here' : [
+      const dir = opts.saveAttachments === undefined ? undefined : resolve(opts.saveAttachments);
+      if (dir !== undefined && !(existsSync(dir) && statSync(dir).isDirectory())) throw DeaddropError.badInput(`no such directory: ${opts.saveAttachments}`);
+      const saved = dir === undefined ? [] : await saveAttachments(ctx, r.entries, dir);
+      print(ctx, dir === undefined ? r : { ...r, saved }, r.feed === null ? 'no such feed here' : [
         `feed ${r.feed.author}: ${r.feed.length} entries${r.feed.forked ? ' (FORKED: its author signed two histories)' : ''}`,
-        ...r.entries.map(entryLine),
+        ...r.entries.flatMap(entryLines),
+        ...saved.map((x) => (x.out ? `saved #${x.seq} ${x.name} (${x.size} bytes) to ${x.out}` : `NOT saved #${x.seq} ${x.name}: ${x.error}`)),
       ]);
     });
 }

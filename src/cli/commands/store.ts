@@ -8,7 +8,9 @@
  */
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { basename, dirname, resolve } from 'node:path';
 import WebSocket from 'ws';
 import type { CliContext, ContextFactory } from '../context.js';
@@ -109,6 +111,57 @@ async function call(a: Api, path: string, init: { method: 'POST'; body: Uint8Arr
   return res;
 }
 
+export interface PutJson { readCap: string; storageIndex: string; size: number; backend: string; kept: boolean }
+
+/** Stores a file through the daemon (`store put`), with a progress bar; answers its read capability. */
+export async function putFile(ctx: CliContext, file: string, o: { name: string; keep: boolean; shares?: string }): Promise<PutJson> {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch {
+    throw DeaddropError.badInput(`cannot read ${file}`);
+  }
+  const a = api(ctx);
+  const op = randomBytes(16).toString('hex');
+  const q = new URLSearchParams({ op, name: o.name, keep: o.keep ? '1' : '0', ...(o.shares ? { shares: o.shares } : {}) });
+  const bar = progressBar(a, op);
+  await bar.ready;
+  try {
+    return (await (await call(a, `/storage/put?${q.toString()}`, { method: 'POST', body: data, type: 'application/octet-stream' })).json()) as PutJson;
+  } finally {
+    await bar.stop();
+  }
+}
+
+/**
+ * Fetches a file by its read capability into `out` (`store get`), with a progress bar. Streamed to
+ * a temporary file next to `out` (never the whole file in memory here) and renamed into place only
+ * once complete, so a failed fetch leaves no half file under the name. Answers the size.
+ */
+export async function getToFile(ctx: CliContext, cap: string, out: string): Promise<number> {
+  const a = api(ctx);
+  const op = randomBytes(16).toString('hex');
+  const bar = progressBar(a, op);
+  await bar.ready;
+  const part = `${out}.${op.slice(0, 8)}.part`;
+  let size = 0;
+  try {
+    const res = await call(a, '/storage/get', { method: 'POST', body: JSON.stringify({ cap, op }), type: 'application/json' });
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    await pipeline(Readable.fromWeb(res.body as never), count, createWriteStream(part, { mode: 0o600 }));
+    renameSync(part, out);
+  } finally {
+    rmSync(part, { force: true });
+    await bar.stop();
+  }
+  return size;
+}
+
 interface CheckJson { storageIndex: string; healthy: boolean; sharesFound: number; sharesNeeded: number; sharesTotal: number; repaired: number; problems: string[] }
 
 function checkLines(r: CheckJson): string[] {
@@ -129,23 +182,7 @@ export function registerStoreCommands(program: Command, context: ContextFactory)
     .option('--no-keep', 'do not renew, check and repair this file on schedule')
     .action(async (file: string, o: { name?: string; shares?: string; keep: boolean }) => {
       const ctx = context();
-      let data: Buffer;
-      try {
-        data = readFileSync(file);
-      } catch {
-        throw DeaddropError.badInput(`cannot read ${file}`);
-      }
-      const a = api(ctx);
-      const op = randomBytes(16).toString('hex');
-      const q = new URLSearchParams({ op, name: o.name ?? basename(file), keep: o.keep ? '1' : '0', ...(o.shares ? { shares: o.shares } : {}) });
-      const bar = progressBar(a, op);
-      await bar.ready;
-      let r: { readCap: string; storageIndex: string; size: number; backend: string; kept: boolean };
-      try {
-        r = (await (await call(a, `/storage/put?${q.toString()}`, { method: 'POST', body: data, type: 'application/octet-stream' })).json()) as typeof r;
-      } finally {
-        await bar.stop();
-      }
+      const r = await putFile(ctx, file, { name: o.name ?? basename(file), keep: o.keep, ...(o.shares ? { shares: o.shares } : {}) });
       print(ctx, r, r.readCap);
     });
 
@@ -160,18 +197,8 @@ export function registerStoreCommands(program: Command, context: ContextFactory)
       const out = resolve(o.out);
       if (!existsSync(dirname(out))) throw DeaddropError.badInput(`no such directory: ${dirname(out)}`);
       if (existsSync(out) && !o.force) throw DeaddropError.badInput(`${o.out} exists: use --force to overwrite it`);
-      const a = api(ctx);
-      const op = randomBytes(16).toString('hex');
-      const bar = progressBar(a, op);
-      await bar.ready;
-      let data: Uint8Array;
-      try {
-        data = new Uint8Array(await (await call(a, '/storage/get', { method: 'POST', body: JSON.stringify({ cap, op }), type: 'application/json' })).arrayBuffer());
-      } finally {
-        await bar.stop();
-      }
-      writeFileSync(out, data, { mode: 0o600 });
-      print(ctx, { out, size: data.length }, `wrote ${data.length} bytes to ${o.out}`);
+      const size = await getToFile(ctx, cap, out);
+      print(ctx, { out, size }, `wrote ${size} bytes to ${o.out}`);
     });
 
   for (const action of ['check', 'repair'] as const) {

@@ -2,6 +2,7 @@
  * JSON views of log entries for the CLI and the API. Bytes become lower-case hex; a body that is
  * valid UTF-8 is also given as text (and parsed, when it is JSON).
  */
+import { ATTACH_KEY, type Attachment, parseAttachHeader } from './attachments.js';
 import type { EntryHeader, HeaderValue, LogEntry } from './codec.js';
 import { toHex } from '../../util/bytes.js';
 
@@ -22,6 +23,8 @@ export interface EntryJson {
   json?: unknown;
   /** Body as hex, always. */
   body: string;
+  /** Files attached by capability (header `attach`, ./attachments.ts), when there are any. */
+  attachments?: Attachment[];
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -50,6 +53,8 @@ export function entryToJson(e: LogEntry): EntryJson {
     header: headerToJson(e.header),
     body: toHex(e.body),
   };
+  const attachments = parseAttachHeader(e.header[ATTACH_KEY]);
+  if (attachments.length > 0) out.attachments = attachments;
   try {
     out.text = utf8.decode(e.body);
     out.json = JSON.parse(out.text) as unknown;

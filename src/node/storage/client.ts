@@ -5,7 +5,7 @@
  */
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { NodeIdentity } from '../identity.js';
-import { BadShareError, decodeFile, type EncodedFile, parseReadCap, parseVerifyCap, repairShares, type VerifyCap, verifyCapOf, verifyShare } from './immutable.js';
+import { BadShareError, checkBlock, checkCrypttextLeaves, decodeFile, decodeSegment, type EncodedFile, expectedShareLength, parseReadCap, parseVerifyCap, repairShares, SHARE_HEAD_BYTES, type ShareLayout, shareLayout, type VerifyCap, verifyCapOf, verifyShare, verifyShareTail } from './immutable.js';
 import { base32nopad } from '@scure/base';
 import { StorageConnection } from './server/storage-service.js';
 import { toHex } from '../../util/bytes.js';
@@ -85,8 +85,17 @@ export class StorageClient {
     let conn: StorageConnection | undefined;
     try {
       conn = await this.#connect(s);
-      const res = await conn.request({ op: 'put', si, num, leaseSecret: toHex(leaseSecret), durationMs }, share);
-      return res.header.ok ? null : `share ${num} on ${s.url}: ${res.header.error ?? res.header.code}`;
+      const base = { op: 'put', si, num, leaseSecret: toHex(leaseSecret), durationMs } as const;
+      if (share.length <= PART_BYTES) {
+        const res = await conn.request(base, share);
+        return res.header.ok ? null : `share ${num} on ${s.url}: ${res.header.error ?? res.header.code}`;
+      }
+      // Larger than a frame: in parts, in order, one in flight (bounded memory on both sides).
+      for (let offset = 0; offset < share.length; offset += PART_BYTES) {
+        const res = await conn.request({ ...base, offset, total: share.length }, share.subarray(offset, offset + PART_BYTES));
+        if (!res.header.ok) return `share ${num} on ${s.url}: ${res.header.error ?? res.header.code}`;
+      }
+      return null;
     } catch (e) {
       return `share ${num} on ${s.url}: ${(e as Error).message}`;
     } finally {
@@ -149,15 +158,15 @@ export class StorageClient {
           for (const r of list.header.nums ?? []) {
             if (opts.enough !== undefined && out.good.size >= opts.enough) break;
             out.holders.set(s, [...(out.holders.get(s) ?? []), r]);
-            const res = await conn.request({ op: 'get', si: siText, num: r });
-            if (!res.header.ok) {
-              out.rejected.push(`${s.url}: listed share ${r} but could not return it`);
-              continue;
-            }
             try {
-              verifyShare(cap, res.body, r);
+              const share = await fetchShare(conn, cap, siText, r);
+              if (!share) {
+                out.rejected.push(`${s.url}: listed share ${r} but could not return it`);
+                continue;
+              }
+              verifyShare(cap, share, r);
               if (!out.good.has(r)) {
-                out.good.set(r, { share: res.body, server: s });
+                out.good.set(r, { share, server: s });
                 opts.onShare?.(out.good.size);
               }
             } catch (e) {
@@ -188,6 +197,71 @@ export class StorageClient {
       throw new NotEnoughSharesError(found.good.size, rc.k, `rejected: ${found.rejected.join('; ') || 'none'}; unreachable: ${found.unreachable.length} of ${found.ranked.length} servers`);
     }
     return { data: decodeFile(readCap, [...found.good.values()].map((g) => g.share)), rejected: found.rejected, unreachable: found.unreachable };
+  }
+
+  /**
+   * Opens a file for reading segment by segment, in bounded memory (a few MiB per share read,
+   * whatever the file's size). Asks every server for its shares, reads of each share only its
+   * head and its hash-tree tail and checks them against the cap; fewer than k valid shares is
+   * {@link NotEnoughSharesError} (before any byte is produced). {@link FileReader.pipe} then
+   * fetches k shares' blocks in ranges, checks every block before use, and hands the plaintext
+   * over in order; a share that fails on the way is replaced by another.
+   */
+  async openRead(readCap: string): Promise<FileReader> {
+    const rc = parseReadCap(readCap);
+    const cap = parseVerifyCap(verifyCapOf(readCap));
+    const siText = base32nopad.encode(cap.storageIndex).toLowerCase();
+    const ranked = rankServers(cap.storageIndex, this.#servers);
+    const candidates: Candidate[] = [];
+    const rejected: string[] = [];
+    const unreachable: string[] = [];
+    const conns: StorageConnection[] = [];
+    await Promise.all(ranked.map(async (s, rank) => {
+      let conn: StorageConnection;
+      try {
+        conn = await this.#connect(s);
+        conns.push(conn);
+      } catch (e) {
+        unreachable.push(`${s.url}: ${(e as Error).message}`);
+        return;
+      }
+      try {
+        const list = await conn.request({ op: 'list', si: siText });
+        for (const num of list.header.nums ?? []) {
+          try {
+            const head = await conn.request({ op: 'get', si: siText, num, offset: 0, length: SHARE_HEAD_BYTES });
+            if (!head.header.ok) {
+              rejected.push(`${s.url}: listed share ${num} but could not return it`);
+              continue;
+            }
+            const layout = shareLayout(cap, head.body);
+            if (head.header.size !== layout.length) throw new BadShareError(`share ${num} announced as ${String(head.header.size)} bytes, expected ${layout.length}`);
+            const tailAt = layout.blockAt[layout.count] as number;
+            const tail = await readRange(conn, siText, num, tailAt, layout.length - tailAt);
+            if (!tail) {
+              rejected.push(`${s.url}: listed share ${num} but could not return it`);
+              continue;
+            }
+            candidates.push({ server: s, rank, conn, num, layout, leaves: verifyShareTail(layout, num, tail) });
+          } catch (e) {
+            if (!(e instanceof BadShareError)) throw e;
+            rejected.push(`${s.url}: share ${num}: ${e.message}`);
+          }
+        }
+      } catch (e) {
+        unreachable.push(`${s.url}: ${(e as Error).message}`);
+      }
+    }));
+    candidates.sort((a, b) => a.rank - b.rank || a.num - b.num);
+    // Servers holding nothing usable are done with; the candidates' connections stay open for the read.
+    const used = new Set(candidates.map((c) => c.conn));
+    for (const c of conns) if (!used.has(c)) c.close();
+    const closeAll = (): void => used.forEach((c) => c.close());
+    if (new Set(candidates.map((c) => c.num)).size < rc.k) {
+      closeAll();
+      throw new NotEnoughSharesError(new Set(candidates.map((c) => c.num)).size, rc.k, `rejected: ${rejected.join('; ') || 'none'}; unreachable: ${unreachable.length} of ${ranked.length} servers`);
+    }
+    return new FileReader(rc.key, siText, candidates, rejected, unreachable, closeAll);
   }
 
   /** Checks a file with its verify cap: which shares exist and verify, on how many servers. Never sees plaintext. */
@@ -241,6 +315,148 @@ export class StorageClient {
       opts.onProgress?.('repair', ++done, before.missing.length);
     }
     return { ...before, repaired, renewed };
+  }
+}
+
+/** Bytes of a share per storage frame when it travels in parts (well under the 4 MiB frame). */
+export const PART_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Reads share `num` in ranges of {@link PART_BYTES}: the first range carries the UEB, which
+ * fixes (through the cap) how long the share must be, so a server announcing another size is
+ * refused before anything more is read. Null when the server does not return the share.
+ */
+async function fetchShare(conn: StorageConnection, cap: VerifyCap, si: string, num: number): Promise<Uint8Array | null> {
+  const first = await conn.request({ op: 'get', si, num, offset: 0, length: PART_BYTES });
+  if (!first.header.ok) return null;
+  if (first.body.length < SHARE_HEAD_BYTES) throw new BadShareError(`share ${num} is too short`);
+  const length = expectedShareLength(cap, first.body);
+  if (first.header.size !== length) throw new BadShareError(`share ${num} announced as ${String(first.header.size)} bytes, expected ${length}`);
+  if (first.body.length > length) throw new BadShareError(`share ${num} is longer than ${length} bytes`);
+  if (first.body.length === length) return first.body;
+  const share = new Uint8Array(length);
+  share.set(first.body);
+  for (let at = first.body.length; at < length;) {
+    const res = await conn.request({ op: 'get', si, num, offset: at, length: Math.min(PART_BYTES, length - at) });
+    if (!res.header.ok) return null;
+    if (res.body.length === 0 || at + res.body.length > length) throw new BadShareError(`share ${num}: bad range at ${at}`);
+    share.set(res.body, at);
+    at += res.body.length;
+  }
+  return share;
+}
+
+/** Reads `length` bytes at `offset` of a share in ranges of at most {@link PART_BYTES}; null when the server does not return them. */
+async function readRange(conn: StorageConnection, si: string, num: number, offset: number, length: number): Promise<Uint8Array | null> {
+  const out = new Uint8Array(length);
+  for (let at = 0; at < length;) {
+    const res = await conn.request({ op: 'get', si, num, offset: offset + at, length: Math.min(PART_BYTES, length - at) });
+    if (!res.header.ok) return null;
+    if (res.body.length === 0 || at + res.body.length > length) throw new BadShareError(`share ${num}: bad range at ${offset + at}`);
+    out.set(res.body, at);
+    at += res.body.length;
+  }
+  return out;
+}
+
+/** A share whose head and hash-tree tail verified, on an open connection. */
+interface Candidate {
+  readonly server: ServerInfo;
+  readonly rank: number;
+  readonly conn: StorageConnection;
+  readonly num: number;
+  readonly layout: ShareLayout;
+  readonly leaves: Uint8Array[];
+}
+
+/** A file opened by {@link StorageClient.openRead}. */
+export class FileReader {
+  readonly #key: Uint8Array;
+  readonly #si: string;
+  readonly #candidates: Candidate[];
+  readonly #close: () => void;
+  /** Servers whose shares failed verification (or vanished), so far. */
+  readonly rejected: string[];
+  readonly unreachable: string[];
+
+  constructor(key: Uint8Array, si: string, candidates: Candidate[], rejected: string[], unreachable: string[], close: () => void) {
+    this.#key = key;
+    this.#si = si;
+    this.#candidates = candidates;
+    this.rejected = rejected;
+    this.unreachable = unreachable;
+    this.#close = close;
+  }
+
+  /** The file's size in bytes (from the verified UEB). */
+  get size(): number {
+    return (this.#candidates[0] as Candidate).layout.params.size;
+  }
+
+  /** Closes the connections (also done by `pipe` when it ends). */
+  close(): void {
+    this.#close();
+  }
+
+  /**
+   * Call once. Fetches, verifies, decodes and decrypts the file, handing each run of plaintext to `write`
+   * in order (awaited: a slow sink slows the fetch). Throws {@link NotEnoughSharesError} when too
+   * many shares fail on the way, and BadShareError if the whole does not match the ciphertext
+   * tree (then what was written must be discarded; it cannot happen unless k honest-looking
+   * shares agree on another file, as every block is checked first).
+   */
+  async pipe(write: (chunk: Uint8Array) => Promise<void> | void, onProgress?: ProgressFn): Promise<void> {
+    try {
+      const first = this.#candidates[0] as Candidate;
+      const { params, count } = first.layout;
+      const pool = [...this.#candidates];
+      const chosen: Candidate[] = [];
+      const pick = (): void => {
+        while (chosen.length < params.k) {
+          const next = pool.findIndex((c) => !chosen.some((x) => x.num === c.num));
+          if (next < 0) throw new NotEnoughSharesError(new Set(chosen.map((c) => c.num)).size, params.k, `rejected: ${this.rejected.join('; ')}`);
+          chosen.push(...pool.splice(next, 1));
+        }
+      };
+      // Segments per round: as many as fit one part of a share (all segments but the last have one block size).
+      const perRound = Math.max(1, Math.floor(PART_BYTES / Math.max(1, (first.layout.blockAt[1] as number) - (first.layout.blockAt[0] as number))));
+      const leaves: Uint8Array[] = [];
+      for (let s0 = 0; s0 < count; s0 += perRound) {
+        const s1 = Math.min(count, s0 + perRound);
+        let got: Map<Candidate, Uint8Array> | undefined;
+        while (!got) {
+          pick();
+          const round = await Promise.all(chosen.map(async (c) => {
+            const at = c.layout.blockAt[s0] as number;
+            try {
+              const bytes = await readRange(c.conn, this.#si, c.num, at, (c.layout.blockAt[s1] as number) - at);
+              if (!bytes) throw new BadShareError(`share ${c.num} vanished`);
+              for (let s = s0; s < s1; s++) checkBlock(c.leaves, s, bytes.subarray((c.layout.blockAt[s] as number) - at, (c.layout.blockAt[s + 1] as number) - at), c.num);
+              return [c, bytes] as const;
+            } catch (e) {
+              this.rejected.push(`${c.server.url}: share ${c.num}: ${(e as Error).message}`);
+              chosen.splice(chosen.indexOf(c), 1);
+              return null;
+            }
+          }));
+          if (round.every((r) => r !== null)) got = new Map(round);
+        }
+        const ranges = got;
+        for (let s = s0; s < s1; s++) {
+          const blocks = chosen.map((c) => {
+            const at = c.layout.blockAt[s0] as number;
+            return { num: c.num, data: (ranges.get(c) as Uint8Array).subarray((c.layout.blockAt[s] as number) - at, (c.layout.blockAt[s + 1] as number) - at) };
+          });
+          const seg = decodeSegment(this.#key, params, s, blocks);
+          leaves.push(seg.leaf);
+          if (seg.plaintext.length > 0) await write(seg.plaintext);
+        }
+        onProgress?.('download', s1, count);
+      }
+      checkCrypttextLeaves(params, leaves);
+    } finally {
+      this.#close();
+    }
   }
 }
 

@@ -164,6 +164,87 @@ export function shareLength(k: number, n: number, segmentSize: number, size: num
   return 5 + UEB_BYTES + blocks + count * 32 + proofLength(n) * 32;
 }
 
+/** Bytes of a share's head that {@link expectedShareLength} reads (magic, number, UEB). */
+export const SHARE_HEAD_BYTES = 5 + UEB_BYTES;
+
+/** Where the parts of a share lie (byte offsets), as its verified UEB fixes them. */
+export interface ShareLayout {
+  readonly params: FileParams;
+  /** Segments. */
+  readonly count: number;
+  /** blockAt[s] is where block s starts; blockAt[count] is where the block-tree leaves start. */
+  readonly blockAt: readonly number[];
+  /** Where the share-tree proof starts. */
+  readonly proofAt: number;
+  readonly length: number;
+}
+
+/**
+ * The layout of a share, read from its first {@link SHARE_HEAD_BYTES} bytes and checked against
+ * the verify cap (magic, UEB hash, parameters). Lets a reader fetching a share in ranges refuse a
+ * server that announces a wrong size before reading more. Throws BadShareError.
+ */
+export function shareLayout(verifyCap: string | VerifyCap, head: Uint8Array): ShareLayout {
+  const cap = typeof verifyCap === 'string' ? parseVerifyCap(verifyCap) : verifyCap;
+  if (head.length < SHARE_HEAD_BYTES || !equalBytes(head.subarray(0, 4), MAGIC)) throw new BadShareError('not a share (bad magic or too short)');
+  const ueb = head.subarray(5, SHARE_HEAD_BYTES);
+  if (!equalBytes(taggedHash('ueb', ueb), cap.uebHash)) throw new BadShareError('UEB does not match the capability');
+  const params = decodeUeb(ueb);
+  if (params.k !== cap.k || params.n !== cap.n || params.size !== cap.size) throw new BadShareError('UEB parameters do not match the capability');
+  const count = segmentCount(params.size, params.segmentSize);
+  const blockAt = [SHARE_HEAD_BYTES];
+  for (let s = 0; s < count; s++) blockAt.push((blockAt[s] as number) + blockSize(params, s));
+  const proofAt = (blockAt[count] as number) + count * 32;
+  return { params, count, blockAt, proofAt, length: proofAt + proofLength(params.n) * 32 };
+}
+
+/** The length a share must have, from its head (see {@link shareLayout}). */
+export function expectedShareLength(verifyCap: string | VerifyCap, head: Uint8Array): number {
+  return shareLayout(verifyCap, head).length;
+}
+
+/**
+ * Checks the block-tree leaves and share-tree proof of share `num` (`tail` = the share's bytes
+ * from `blockAt[count]` to its end) against the file's share root; returns the leaves, against
+ * which every block of the share can then be checked alone. Throws BadShareError.
+ */
+export function verifyShareTail(layout: ShareLayout, num: number, tail: Uint8Array): Uint8Array[] {
+  const { params, count } = layout;
+  if (num >= params.n) throw new BadShareError(`share number ${num} is outside 0..${params.n - 1}`);
+  if (tail.length !== layout.length - (layout.blockAt[count] as number)) throw new BadShareError(`share ${num}: bad tail length`);
+  const leaves = Array.from({ length: count }, (_, s) => tail.subarray(s * 32, (s + 1) * 32));
+  const proof = Array.from({ length: proofLength(params.n) }, (_, i) => tail.subarray(count * 32 + i * 32, count * 32 + (i + 1) * 32));
+  if (!verifyMerkleProof(taggedHash('share', Uint8Array.of(num), merkleRoot(leaves)), num, params.n, proof, params.shareRoot)) {
+    throw new BadShareError(`share ${num} is not part of this file (share tree mismatch)`);
+  }
+  return leaves;
+}
+
+/** Throws BadShareError unless `block` is block `s` of a share with these verified leaves. */
+export function checkBlock(leaves: readonly Uint8Array[], s: number, block: Uint8Array, num: number): void {
+  if (!equalBytes(taggedHash('block', block), leaves[s] as Uint8Array)) throw new BadShareError(`block ${s} of share ${num} is corrupt`);
+}
+
+/**
+ * Decodes segment `s` from k verified blocks and decrypts it; returns the plaintext and the
+ * segment's leaf of the ciphertext tree (check them all with {@link checkCrypttextLeaves}).
+ */
+export function decodeSegment(key: Uint8Array, params: FileParams, s: number, blocks: readonly { num: number; data: Uint8Array }[]): { plaintext: Uint8Array; leaf: Uint8Array } {
+  const data = new ReedSolomon(params.k, params.n).decode(blocks);
+  const seg = joinBlocks(data, segmentLength(params, s));
+  // The segment starts at byte s·S of the ChaCha20 stream: counter floor(off / 64), skipping off mod 64.
+  const off = s * params.segmentSize;
+  const skip = off % 64;
+  const padded = new Uint8Array(skip + seg.length);
+  padded.set(seg, skip);
+  return { plaintext: chacha20(key, new Uint8Array(12), padded, undefined, Math.floor(off / 64)).subarray(skip), leaf: taggedHash('crypttext-segment', seg) };
+}
+
+/** Throws BadShareError unless the segments' leaves make the file's ciphertext root. */
+export function checkCrypttextLeaves(params: FileParams, leaves: readonly Uint8Array[]): void {
+  if (!equalBytes(merkleRoot(leaves), params.crypttextRoot)) throw new BadShareError('decoded ciphertext does not match the ciphertext tree');
+}
+
 /** Encrypts and encodes a file; returns its shares and capabilities. */
 export function encodeFile(plaintext: Uint8Array, options: EncodeOptions = {}): EncodedFile {
   const { k = 3, n = 10, segmentSize = DEFAULT_SEGMENT_SIZE } = options;

@@ -10,12 +10,17 @@
 import type { NodeIdentity } from '../identity.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { StorageBackend, StorageCheckResult, StorageOpOptions, StoragePutResult } from './backend.js';
-import { NotEnoughSharesError, type ProgressFn, type ServerInfo, StorageClient, TooFewServersError, UnhappyPlacementError } from './client.js';
+import { type FileReader, NotEnoughSharesError, type ProgressFn, type ServerInfo, StorageClient, TooFewServersError, UnhappyPlacementError } from './client.js';
 import { DEFAULT_SEGMENT_SIZE, encodeFile, parseReadCap, parseVerifyCap, shareLength, verifyCapOf } from './immutable.js';
 import { base32nopad } from '@scure/base';
 
-/** Largest share a storage frame carries: the transport's 4 MiB frame less room for the header. */
-export const MAX_SHARE_BYTES = 4 * 1024 * 1024 - 4096;
+/**
+ * Files are encrypted and encoded in memory (the file, its ciphertext and its n shares at once),
+ * so a put is bounded: at most 256 MiB of plaintext and 1 GiB of shares. Shares larger than a
+ * transport frame travel in parts (./client.ts).
+ */
+export const MAX_FILE_BYTES = 256 * 1024 * 1024;
+export const MAX_ENCODED_BYTES = 1024 * 1024 * 1024;
 
 /** Shares needed, servers of happiness, shares total (Tahoe's 3 / 7 / 10). */
 export interface ShareParams {
@@ -36,14 +41,14 @@ export function checkShareParams(p: ShareParams): ShareParams {
   return p;
 }
 
-/** Largest file (bytes) whose shares fit a storage frame with `k` shares needed. */
+/** Largest file (bytes) a put accepts with `k` of `n` shares (see {@link MAX_FILE_BYTES}). */
 export function maxFileBytes(k: number, n: number): number {
-  // shareLength grows with size; search the largest size that fits (monotone).
+  // shareLength grows with size; search the largest size whose n shares fit (monotone).
   let lo = 0;
-  let hi = k * MAX_SHARE_BYTES;
+  let hi = MAX_FILE_BYTES;
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2);
-    if (shareLength(k, n, DEFAULT_SEGMENT_SIZE, mid) <= MAX_SHARE_BYTES) lo = mid;
+    if (n * shareLength(k, n, DEFAULT_SEGMENT_SIZE, mid) <= MAX_ENCODED_BYTES) lo = mid;
     else hi = mid - 1;
   }
   return lo;
@@ -114,7 +119,7 @@ export class PeerStorageBackend implements StorageBackend {
     const { k, happy, n } = checkShareParams(options.shares ?? this.#shares);
     const max = maxFileBytes(k, n);
     if (plaintext.length > max) {
-      throw DeaddropError.badInput(`a file of ${plaintext.length} bytes makes shares above the ${MAX_SHARE_BYTES}-byte limit of a storage frame with ${k} shares needed: at most ${max} bytes (raise shares needed)`);
+      throw DeaddropError.badInput(`a file of ${plaintext.length} bytes is above the limit of a put with ${k} of ${n} shares: at most ${max} bytes (files are encoded in memory)`);
     }
     const servers = this.#servers().length;
     if (servers < happy) throw coded(new TooFewServersError(servers, happy));
@@ -132,7 +137,25 @@ export class PeerStorageBackend implements StorageBackend {
   async get(readCap: string, options: StorageOpOptions = {}): Promise<Uint8Array> {
     if (classifyCap(readCap).kind !== 'read') throw DeaddropError.badInput('reading a file needs its read capability (dd-chk:r:…); a verify capability only checks and repairs');
     try {
-      return (await this.#client().get(readCap, progress(options))).data;
+      // The streamed path reads only k shares' blocks (the survey reads heads and tails only).
+      const reader = await this.#client().openRead(readCap);
+      const out = new Uint8Array(reader.size);
+      let at = 0;
+      await reader.pipe((chunk) => {
+        out.set(chunk, at);
+        at += chunk.length;
+      }, progress(options));
+      return out;
+    } catch (err) {
+      throw coded(err);
+    }
+  }
+
+  /** Opens a file for a streamed read in bounded memory (StorageClient.openRead); errors as `get`'s. */
+  async openRead(readCap: string): Promise<FileReader> {
+    if (classifyCap(readCap).kind !== 'read') throw DeaddropError.badInput('reading a file needs its read capability (dd-chk:r:…); a verify capability only checks and repairs');
+    try {
+      return await this.#client().openRead(readCap);
     } catch (err) {
       throw coded(err);
     }

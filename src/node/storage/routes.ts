@@ -26,8 +26,8 @@ export interface StorageRouteOptions {
   readonly service: () => NodeStorage | undefined;
 }
 
-/** Largest upload body the put route reads (a share frame bounds peers' files well below it). */
-export const MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
+/** Largest upload body the put route reads (files are encoded in memory: see MAX_FILE_BYTES). */
+export const MAX_UPLOAD_BYTES = 128 * 1024 * 1024;
 
 /** The error body every storage route answers with (api/errors.ts writes it). */
 export const errorSchema = {
@@ -115,7 +115,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
       const max = s.maxPutBytes(shares);
       if (body.length > max) {
         const k = (shares ?? s.shares).k;
-        throw DeaddropError.badInput(`the file has ${body.length} bytes; with ${k} shares needed, files up to ${max} bytes fit a storage frame (raise shares needed)`);
+        throw DeaddropError.badInput(`the file has ${body.length} bytes; with ${k} shares needed, files up to ${max} bytes can be put (they are encoded in memory)`);
       }
       return s.put(new Uint8Array(body.buffer, body.byteOffset, body.length), {
         ...(q.name ? { name: q.name } : {}), keep: q.keep === undefined || q.keep === '1' || q.keep === 'true', ...(shares ? { shares } : {}), ...(q.op ? { op: q.op } : {}),
@@ -130,8 +130,9 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
     },
   }, async (req, reply) => {
     const b = req.body as { cap: string; op?: string };
-    const data = await need().get(b.cap, b.op ? { op: b.op } : {});
-    return reply.type('application/octet-stream').send(Buffer.from(data.buffer, data.byteOffset, data.length));
+    // Streamed: bounded memory on the peers backend; an error past the first byte cuts the answer short.
+    const { size, stream } = await need().getStream(b.cap, b.op ? { op: b.op } : {});
+    return reply.type('application/octet-stream').header('content-length', size).send(stream);
   });
 
   app.post('/check', {

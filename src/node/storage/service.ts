@@ -18,6 +18,7 @@
  */
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
 import type { PeerNode } from '../node.js';
 import type { LogEntry } from '../log/codec.js';
 import { DeaddropError } from '../../util/errors.js';
@@ -27,6 +28,7 @@ import { sha256, utf8 } from '../crypto.js';
 import type { StorageBackend, StorageCheckResult, StoreProgress } from './backend.js';
 import { announcementDraft, STORAGE_SERVER_TYPE, StorageDirectory } from './announce.js';
 import { KeptFiles, type KeptFile } from './kept-files.js';
+import type { FileReader } from './client.js';
 import { classifyCap, DEFAULT_LEASE_MS, maxFileBytes, PeerStorageBackend, type ShareParams } from './peer-backend.js';
 import type { StorageBackendChoice, StorageOptions } from './options.js';
 import { ShareStore } from './server/share-store.js';
@@ -284,6 +286,57 @@ export class NodeStorage {
         throw err;
       }
     })());
+  }
+
+  /**
+   * Opens a file for reading as a stream: errors that need no byte (bad cap, too few shares) are
+   * thrown here; afterwards `stream` yields the plaintext in order. On the peers backend it is
+   * fetched segment by segment in bounded memory; a Tahoe-LAFS file is read whole first. A
+   * failure mid-stream destroys the stream (and publishes `storage.failed`).
+   */
+  async getStream(cap: string, opts: { op?: string } = {}): Promise<{ size: number; stream: Readable }> {
+    this.#live();
+    const op = opts.op ?? newOp();
+    const backend = this.#backend;
+    if (!(backend instanceof PeerStorageBackend)) {
+      const data = await this.get(cap, opts);
+      return { size: data.length, stream: Readable.from([Buffer.from(data.buffer, data.byteOffset, data.length)]) };
+    }
+    classifyCap(cap);
+    let reader: FileReader;
+    try {
+      reader = await this.#track(backend.openRead(cap));
+    } catch (err) {
+      this.#failed(op, 'get', err);
+      throw err;
+    }
+    const onProgress = this.#progress(op);
+    const stream = new PassThrough({ highWaterMark: 1 << 20 });
+    // Its consumer sees a failure as the stream's error; with none attached yet, it must not crash the daemon.
+    stream.on('error', () => undefined);
+    const drained = (): Promise<void> => new Promise((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done);
+        stream.off('close', done);
+        resolve();
+      };
+      stream.once('drain', done);
+      stream.once('close', done);
+    });
+    void this.#track((async () => {
+      try {
+        await reader.pipe(async (chunk) => {
+          if (stream.destroyed) throw new DeaddropError('TIMEOUT', 'the reader went away');
+          if (!stream.write(chunk)) await drained();
+        }, (phase, done, total) => onProgress({ phase, done, total }));
+        stream.end();
+        this.#opts.publish?.('storage.get', `storage.get:${op}`, { op, size: reader.size });
+      } catch (err) {
+        this.#failed(op, 'get', err);
+        stream.destroy(err instanceof Error ? err : new Error(String(err)));
+      }
+    })());
+    return { size: reader.size, stream };
   }
 
   /** Checks (and with `repair`, repairs) a file by its read or verify capability. */

@@ -11,6 +11,7 @@ import {
   repairShares,
   verifyCapOf,
   verifyShare,
+  checkBlock, checkCrypttextLeaves, decodeSegment, shareLayout, verifyShareTail,
 } from '../../../src/node/storage/immutable.js';
 import { ReedSolomon } from '../../../src/node/storage/rs/codec.js';
 
@@ -155,5 +156,43 @@ describe('repair with the verify cap', () => {
       expect(verifyShare(f.verifyCap, s, r).num).toBe(r);
     }
     expect(() => repairShares(f.verifyCap, [f.shares[0] as Uint8Array], [1])).toThrow(/need 3 valid shares/);
+  });
+});
+
+describe('streamed decoding', () => {
+  it('decodes a file piece by piece (layout, tail, blocks, segments) for any segment size', () => {
+    for (const segmentSize of [1000, 4096, 131072]) {
+      const data = new Uint8Array(randomBytes(10_123));
+      const f = encodeFile(data, { k: 3, n: 7, segmentSize });
+      const cap = parseVerifyCap(f.verifyCap);
+      const key = parseReadCap(f.readCap).key;
+      const picked = [6, 2, 4].map((num) => {
+        const share = f.shares[num] as Uint8Array;
+        const layout = shareLayout(cap, share.subarray(0, 86));
+        expect(layout.length).toBe(share.length);
+        return { num, share, layout, leaves: verifyShareTail(layout, num, share.subarray(layout.blockAt[layout.count])) };
+      });
+      const { params, count } = picked[0]!.layout;
+      const out: Uint8Array[] = [];
+      const leaves: Uint8Array[] = [];
+      for (let s = 0; s < count; s++) {
+        const blocks = picked.map((p) => {
+          const block = p.share.subarray(p.layout.blockAt[s], p.layout.blockAt[s + 1]);
+          checkBlock(p.leaves, s, block, p.num);
+          return { num: p.num, data: block };
+        });
+        const seg = decodeSegment(key, params, s, blocks);
+        out.push(seg.plaintext);
+        leaves.push(seg.leaf);
+      }
+      checkCrypttextLeaves(params, leaves);
+      expect(Buffer.concat(out).equals(data), `segment size ${segmentSize}`).toBe(true);
+      // A tail of another share, or a flipped block, is refused.
+      const p0 = picked[0]!;
+      expect(() => verifyShareTail(p0.layout, 5, p0.share.subarray(p0.layout.blockAt[p0.layout.count]))).toThrow(BadShareError);
+      const bad = Uint8Array.from(p0.share.subarray(p0.layout.blockAt[0], p0.layout.blockAt[1]));
+      bad[0] = (bad[0] as number) ^ 1;
+      expect(() => checkBlock(p0.leaves, 0, bad, p0.num)).toThrow(/block 0 of share 6 is corrupt/);
+    }
   });
 });

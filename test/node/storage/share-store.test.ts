@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -104,5 +104,59 @@ describe('ShareStore', () => {
     const leases = readFileSync(join(dir, f.storageIndex, 'leases.json'), 'utf8');
     expect(leases).not.toContain(Buffer.from(s).toString('hex'));
     expect(new ShareStore({ dir, quotaBytes: 1 << 20 }).usedBytes).toBe(store.usedBytes);
+  });
+  it('stores a share in parts, hides it until complete, reads ranges, and keeps it immutable', () => {
+    const { store, dir } = setup(1 << 20);
+    const f = encodeFile(new Uint8Array(randomBytes(30_000)), { k: 3, n: 10 });
+    const share = f.shares[3] as Uint8Array;
+    const s = secret();
+    const half = share.length >> 1;
+    expect(store.putPart(f.storageIndex, 3, 0, share.length, share.subarray(0, half), s, HOUR).complete).toBe(false);
+    expect(store.list(f.storageIndex)).toEqual([]);
+    expect(store.get(f.storageIndex, 3)).toBeUndefined();
+    expect(store.usedBytes).toBe(0);
+    // Out of order is refused; the part in progress survives garbage collection.
+    expect(refusal(() => store.putPart(f.storageIndex, 3, half + 1, share.length, share.subarray(half + 1), s, HOUR)).code).toBe('bad-request');
+    expect(store.collectGarbage().storageIndexes).toBe(0);
+    expect(store.putPart(f.storageIndex, 3, half, share.length, share.subarray(half), s, HOUR).complete).toBe(true);
+    expect(store.list(f.storageIndex)).toEqual([3]);
+    expect(readdirSync(join(dir, f.storageIndex)).sort()).toEqual(['3', 'leases.json']);
+    expect(store.usedBytes).toBe(share.length);
+    expect(store.size(f.storageIndex, 3)).toBe(share.length);
+    expect(Buffer.from(store.read(f.storageIndex, 3, 100, 50) as Uint8Array).equals(share.subarray(100, 150))).toBe(true);
+    expect(store.read(f.storageIndex, 3, share.length - 10, 100)?.length).toBe(10);
+    expect(verifyShare(f.verifyCap, store.get(f.storageIndex, 3) as Uint8Array, 3).num).toBe(3);
+    // The same bytes again add a lease; other bytes are refused.
+    const s2 = secret();
+    store.putPart(f.storageIndex, 3, 0, share.length, share.subarray(0, half), s2, HOUR);
+    store.putPart(f.storageIndex, 3, half, share.length, share.subarray(half), s2, 2 * HOUR);
+    expect(store.leaseExpiry(f.storageIndex)).toBe(1_000_000 + 2 * HOUR);
+    const other = Uint8Array.from(share);
+    other[half] = (other[half] as number) ^ 1;
+    expect(refusal(() => store.putPart(f.storageIndex, 3, half, share.length, other.subarray(half), s2, HOUR)).code).toBe('share-exists');
+    // Bounds and quota are checked on the first part.
+    expect(refusal(() => store.putPart(f.storageIndex, 4, 0, 10, new Uint8Array(11), s, HOUR)).code).toBe('bad-request');
+    expect(refusal(() => store.putPart(f.storageIndex, 4, 0, 2 << 20, new Uint8Array(10), s, HOUR)).code).toBe('too-large');
+  });
+  it('reserves the quota for shares in progress, and collects abandoned parts after an hour', () => {
+    const { store, clock, dir } = setup(10_000);
+    clock.t = Date.now(); // part files age by the real clock
+    const f = encodeFile(new Uint8Array(randomBytes(3000)), { k: 1, n: 2 });
+    const [a, b] = [f.shares[0] as Uint8Array, f.shares[1] as Uint8Array];
+    const s = secret();
+    store.putPart(f.storageIndex, 0, 0, a.length, a.subarray(0, 100), s, HOUR);
+    // Two shares of about 3.2 kB each in progress, a third of 4 kB no longer fits 10 kB.
+    store.putPart(f.storageIndex, 1, 0, b.length, b.subarray(0, 100), s, HOUR);
+    expect(refusal(() => store.putPart(f.storageIndex, 2, 0, 4000, new Uint8Array(100), s, HOUR)).code).toBe('quota-exceeded');
+    expect(refusal(() => store.putPart(f.storageIndex, 0, 100, a.length + 1, a.subarray(100), s, HOUR)).code).toBe('bad-request');
+    store.putPart(f.storageIndex, 0, 100, a.length, a.subarray(100), s, HOUR);
+    expect(store.list(f.storageIndex)).toEqual([0]);
+    // Share 1 is abandoned: an hour later its part goes, with its reservation.
+    const old = (Date.now() - 2 * HOUR) / 1000;
+    utimesSync(join(dir, f.storageIndex, '1.part'), old, old);
+    store.collectGarbage();
+    expect(readdirSync(join(dir, f.storageIndex)).sort()).toEqual(['0', 'leases.json']);
+    store.putPart(f.storageIndex, 2, 0, 4000, new Uint8Array(4000), s, HOUR);
+    expect(store.list(f.storageIndex)).toEqual([0, 2]);
   });
 });

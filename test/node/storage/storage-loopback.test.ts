@@ -4,12 +4,13 @@
  * detected and routed around, an oversized upload refused with a clear error.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
-import { StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
+import { rankServers, StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
+import { base32nopad } from '@scure/base';
 import { encodeFile, verifyShare } from '../../../src/node/storage/immutable.js';
 import { ShareStore } from '../../../src/node/storage/server/share-store.js';
 import { FRAME_REQUEST, StorageConnection, StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
@@ -38,6 +39,14 @@ class ForgetfulServer extends StorageServer {
   }
 }
 
+/** Announces every share one byte longer than it is (a lie a ranged reader must refuse up front). */
+class InflatingServer extends StorageServer {
+  protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
+    const out = await super.handle(req, body);
+    return req.op === 'get' && out.header.size !== undefined ? { ...out, header: { ...out.header, size: out.header.size + 1 } } : out;
+  }
+}
+
 /** Answers share reads 300 ms late, so the liar's answer is certain to be examined first. */
 class SlowServer extends StorageServer {
   protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
@@ -51,7 +60,7 @@ afterEach(async () => {
   while (cleanup.length) await cleanup.pop()?.();
 });
 
-async function grid(count: number, opts: { quotaBytes?: number; liar?: number; liarKind?: typeof LyingServer | typeof ForgetfulServer } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[]; dirs: string[] }> {
+async function grid(count: number, opts: { quotaBytes?: number; liar?: number; liarKind?: typeof LyingServer | typeof ForgetfulServer | typeof InflatingServer } = {}): Promise<{ servers: StorageServer[]; infos: ServerInfo[]; dirs: string[] }> {
   const servers: StorageServer[] = [];
   const dirs: string[] = [];
   const infos: ServerInfo[] = [];
@@ -183,5 +192,54 @@ describe('storage over loopback Noise channels', () => {
     const got = await client(infos).get(file.readCap);
     expect(Buffer.from(got.data).equals(data)).toBe(true);
     expect(got.rejected).toEqual([expect.stringMatching(new RegExp(`^${infos[2]?.url}: listed share \\d+ but could not return it$`))]);
+  });
+  it('moves shares larger than a transport frame in parts, and refuses a server announcing a wrong share size', async () => {
+    const { servers, infos, dirs } = await grid(10, { quotaBytes: 1 << 26, liar: 6, liarKind: InflatingServer });
+    const data = new Uint8Array(randomBytes(14 * 1024 * 1024)); // shares of about 4.7 MB: three frames each
+    const file = encodeFile(data, { k: 3, n: 10 });
+    expect((file.shares[0] as Uint8Array).length).toBeGreaterThan(4 * 1024 * 1024);
+    const put = await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    expect(new Set(put.placed.values()).size).toBe(10);
+    for (const [i, dir] of dirs.entries()) {
+      const r = servers[i]?.store.list(file.storageIndex)[0] as number;
+      expect(Buffer.from(readFileSync(join(dir, file.storageIndex, String(r)))).equals(file.shares[r] as Uint8Array)).toBe(true);
+    }
+    await Promise.all(servers.filter((_, i) => i !== 6).slice(0, 6).map((s) => s.close()));
+    const got = await client(infos).get(file.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
+    expect(got.rejected).toEqual([expect.stringMatching(new RegExp(`^${infos[6]?.url}: share \\d+: share \\d+ announced as \\d+ bytes, expected \\d+$`))]);
+  });
+  it('streams a file segment by segment in bounded memory, replacing a server that fails mid-read', async () => {
+    const { servers, infos } = await grid(10, { quotaBytes: 1 << 26 });
+    const data = new Uint8Array(randomBytes(9 * 1024 * 1024 + 777)); // 73 segments, shares in two parts
+    const file = encodeFile(data, { k: 3, n: 10 });
+    await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    const reader = await client(infos).openRead(file.readCap);
+    expect(reader.size).toBe(data.length);
+    // The best-ranked server goes away after the open: its share is replaced by the next.
+    const first = rankServers(base32nopad.decode(file.storageIndex.toUpperCase()), infos)[0] as ServerInfo;
+    await servers[infos.indexOf(first)]?.close();
+    const chunks: Uint8Array[] = [];
+    const progress: number[] = [];
+    await reader.pipe((c) => void chunks.push(Uint8Array.from(c)), (_phase, done) => progress.push(done));
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(128 * 1024);
+    expect(progress.at(-1)).toBe(73);
+    expect(reader.rejected).toEqual([expect.stringContaining(`${first.url}: share `)]);
+    // Fewer than k shares reachable: an error before any byte.
+    await Promise.all(servers.slice(0, 8).map((s) => s.close()));
+    await expect(client(infos).openRead(file.readCap)).rejects.toThrow(/valid shares, need 3/);
+  });
+  it('fails a streamed read cleanly when a share is lost mid-read and no other is left', async () => {
+    const { servers, infos } = await grid(3, { quotaBytes: 1 << 26 });
+    const data = new Uint8Array(randomBytes(3 * 1024 * 1024));
+    const file = encodeFile(data, { k: 3, n: 3 });
+    await client(infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    const reader = await client(infos).openRead(file.readCap);
+    await servers[1]?.close();
+    let written = 0;
+    await expect(reader.pipe((c) => void (written += c.length))).rejects.toThrow(/found 2 valid shares, need 3/);
+    expect(written).toBe(0);
+    expect(reader.rejected).toEqual([expect.stringContaining(`${infos[1]?.url}: share `)]);
   });
 });

@@ -7,7 +7,7 @@
  * mapping SHA-256(lease secret) to an expiry time (ms since the epoch). Lease secrets themselves
  * are never stored, so a copy of the disk cannot renew or cancel anyone's lease.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { equalBytes, toHex } from '../../../util/bytes.js';
@@ -33,6 +33,8 @@ export interface ShareStoreOptions {
   readonly now?: () => number;
 }
 
+/** An upload in parts not continued for this long is abandoned (garbage collection removes it). */
+const PART_TTL_MS = 3_600_000;
 const SI_RE = /^[a-z2-7]{26}$/; // base32 of 16 bytes, as immutable.ts formats it
 
 function leaseId(secret: Uint8Array): string {
@@ -47,6 +49,8 @@ export class ShareStore {
   readonly #maxShare: number;
   readonly #now: () => number;
   #used = 0;
+  /** Shares being put in parts: `.part` path → the share's declared size, reserved against the quota. */
+  readonly #parts = new Map<string, number>();
 
   constructor(options: ShareStoreOptions) {
     this.#dir = options.dir;
@@ -95,6 +99,86 @@ export class ShareStore {
     this.#addLease(si, id, durationMs);
   }
 
+  /**
+   * Stores share `num` of `si` in parts, for shares larger than one transport frame: `chunk` is
+   * bytes `offset…` of a share of `total` bytes. Parts come in order (offset 0 starts over); the
+   * share appears, with its lease, once the last part is written. Before that it is a
+   * `<num>.part` file that neither `get` nor `list` sees. A share already held with the same
+   * bytes only gains the lease; different bytes are `share-exists`.
+   */
+  putPart(si: string, num: number, offset: number, total: number, chunk: Uint8Array, leaseSecret: Uint8Array, durationMs: number): { complete: boolean } {
+    this.#check(si, num);
+    const id = leaseId(leaseSecret);
+    if (!Number.isFinite(durationMs) || durationMs <= 0) throw new StorageRefusal('bad-request', 'a lease needs a positive duration');
+    if (![offset, total].every(Number.isSafeInteger) || offset < 0 || total < 1 || offset + chunk.length > total || (chunk.length === 0 && offset < total)) {
+      throw new StorageRefusal('bad-request', 'a share part needs 0 <= offset < offset + length <= total');
+    }
+    if (total > this.#maxShare) throw new StorageRefusal('too-large', `share of ${total} bytes exceeds this server's limit of ${this.#maxShare} bytes per share`);
+    const complete = offset + chunk.length === total;
+    const final = this.#path(si, num);
+    if (existsSync(final)) {
+      // Immutable: the same bytes again only add a lease (checked part by part).
+      if (this.size(si, num) !== total || !equalBytes(this.read(si, num, offset, chunk.length) ?? new Uint8Array(0), chunk)) {
+        throw new StorageRefusal('share-exists', `share ${num} of ${si} is already stored with different bytes`);
+      }
+      if (complete) this.#addLease(si, id, durationMs);
+      return { complete };
+    }
+    const part = `${final}.part`;
+    // Parts in progress reserve their whole share, so parallel uploads cannot overrun the quota on disk.
+    let reserved = 0;
+    for (const [p, size] of this.#parts) if (p !== part) reserved += size;
+    if (this.#used + reserved + total > this.#quota) {
+      throw new StorageRefusal('quota-exceeded', `share of ${total} bytes does not fit: ${Math.max(0, this.#quota - this.#used - reserved)} of ${this.#quota} bytes free`);
+    }
+    mkdirSync(join(this.#dir, si), { recursive: true });
+    const have = existsSync(part) ? statSync(part).size : 0;
+    if (offset !== 0 && offset !== have) throw new StorageRefusal('bad-request', `share part at ${offset}, expected ${have}`);
+    if (offset !== 0 && this.#parts.get(part) !== total) throw new StorageRefusal('bad-request', 'a share part must keep the total of the first part');
+    const fd = openSync(part, offset === 0 ? 'w' : 'r+', 0o600);
+    try {
+      writeSync(fd, chunk, 0, chunk.length, offset);
+    } finally {
+      closeSync(fd);
+    }
+    this.#parts.set(part, total);
+    if (complete) {
+      this.#parts.delete(part);
+      renameSync(part, final);
+      this.#used += total;
+      this.#addLease(si, id, durationMs);
+    }
+    return { complete };
+  }
+
+  /** Size in bytes of share `num` of `si`, or undefined. */
+  size(si: string, num: number): number | undefined {
+    this.#check(si, num);
+    const p = this.#path(si, num);
+    return existsSync(p) ? statSync(p).size : undefined;
+  }
+
+  /** Bytes `offset … offset + length` of share `num` of `si` (shorter at the end), or undefined. */
+  read(si: string, num: number, offset: number, length: number): Uint8Array | undefined {
+    this.#check(si, num);
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) throw new StorageRefusal('bad-request', 'a range needs offset >= 0 and length >= 0');
+    const p = this.#path(si, num);
+    if (!existsSync(p)) return undefined;
+    const fd = openSync(p, 'r');
+    try {
+      const buf = new Uint8Array(Math.max(0, Math.min(length, statSync(p).size - offset)));
+      let at = 0;
+      while (at < buf.length) {
+        const got = readSync(fd, buf, at, buf.length - at, offset + at);
+        if (got === 0) break;
+        at += got;
+      }
+      return buf.subarray(0, at);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** The bytes of share `num` of `si`, or undefined. */
   get(si: string, num: number): Uint8Array | undefined {
     this.#check(si, num);
@@ -135,14 +219,33 @@ export class ShareStore {
     let count = 0;
     let bytes = 0;
     for (const si of this.storageIndexes()) {
+      this.#dropStaleParts(si, now);
       const expiry = this.leaseExpiry(si);
       if (expiry !== undefined && expiry > now) continue;
+      if (expiry === undefined && this.#uploading(si, now)) continue;
       for (const num of this.list(si)) bytes += statSync(this.#path(si, num)).size;
       rmSync(join(this.#dir, si), { recursive: true, force: true });
       count++;
     }
     this.#used -= bytes;
     return { storageIndexes: count, bytes };
+  }
+
+  /** A share of `si` is being put in parts (a part written within the last hour). */
+  #uploading(si: string, now: number): boolean {
+    const d = join(this.#dir, si);
+    return readdirSync(d).some((f) => f.endsWith('.part') && statSync(join(d, f)).mtimeMs > now - PART_TTL_MS);
+  }
+
+  /** Deletes parts of `si` not written to for an hour (abandoned uploads), and their reservations. */
+  #dropStaleParts(si: string, now: number): void {
+    const d = join(this.#dir, si);
+    for (const f of readdirSync(d).filter((x) => x.endsWith('.part'))) {
+      const p = join(d, f);
+      if (statSync(p).mtimeMs > now - PART_TTL_MS) continue;
+      rmSync(p, { force: true });
+      this.#parts.delete(p);
+    }
   }
 
   #check(si: string, num: number): void {

@@ -16,9 +16,13 @@ import { fromHex } from '../../../util/bytes.js';
 export const FRAME_REQUEST = 0x40;
 export const FRAME_RESPONSE = 0x41;
 
+/**
+ * Requests. A share larger than one frame travels in parts: `put` with `offset` and `total` (the
+ * parts in order), `get` with `offset` and `length` (the answer carries the share's `size`).
+ */
 export type StorageRequest =
-  | { op: 'put'; si: string; num: number; leaseSecret: string; durationMs: number }
-  | { op: 'get'; si: string; num: number }
+  | { op: 'put'; si: string; num: number; leaseSecret: string; durationMs: number; offset?: number; total?: number }
+  | { op: 'get'; si: string; num: number; offset?: number; length?: number }
   | { op: 'list'; si: string }
   | { op: 'renew'; si: string; leaseSecret: string; durationMs: number };
 
@@ -27,7 +31,12 @@ export interface StorageResponse {
   readonly code?: string;
   readonly error?: string;
   readonly nums?: number[];
+  /** `get` of a range: the whole share's length. */
+  readonly size?: number;
 }
+
+/** Largest body a storage frame carries: the transport's 4 MiB frame less room for the header. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024 - 4096;
 
 /** Packs id, header and body into one frame payload. */
 export function packMessage(id: number, header: object, body: Uint8Array = new Uint8Array(0)): Uint8Array {
@@ -99,9 +108,19 @@ export class StorageServer {
     const si = str(req.si);
     switch (req.op) {
       case 'put':
-        this.store.put(si, num(req.num), body, hexSecret(req.leaseSecret), num(req.durationMs));
+        if (req.offset !== undefined || req.total !== undefined) {
+          this.store.putPart(si, num(req.num), num(req.offset), num(req.total), body, hexSecret(req.leaseSecret), num(req.durationMs));
+        } else {
+          this.store.put(si, num(req.num), body, hexSecret(req.leaseSecret), num(req.durationMs));
+        }
         return { header: { ok: true } };
       case 'get': {
+        if (req.offset !== undefined || req.length !== undefined) {
+          const size = this.store.size(si, num(req.num));
+          const data = size === undefined ? undefined : this.store.read(si, num(req.num), num(req.offset), Math.min(num(req.length), MAX_BODY_BYTES));
+          return data ? { header: { ok: true, size }, body: data } : { header: { ok: false, code: 'not-found', error: 'no such share' } };
+        }
+        if ((this.store.size(si, num(req.num)) ?? 0) > MAX_BODY_BYTES) throw new StorageRefusal('too-large', 'share larger than a frame: read it in ranges (offset, length)');
         const data = this.store.get(si, num(req.num));
         return data ? { header: { ok: true }, body: data } : { header: { ok: false, code: 'not-found', error: 'no such share' } };
       }
