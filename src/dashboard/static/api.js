@@ -45,6 +45,32 @@ export async function upload(path, bytes) {
   }));
 }
 
+/**
+ * POST raw bytes with upload progress (fetch reports none): `onSent(sent, total)` follows the
+ * browser-to-daemon transfer. Resolves with the JSON answer.
+ */
+export function uploadWithProgress(path, bytes, onSent) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    xhr.setRequestHeader('content-type', 'application/octet-stream');
+    xhr.setRequestHeader('x-deaddrop-csrf', csrf ?? '');
+    xhr.upload.addEventListener('progress', (e) => onSent(e.loaded, e.lengthComputable ? e.total : bytes.byteLength));
+    xhr.addEventListener('error', () => reject(new Error('the upload to the daemon failed')));
+    xhr.addEventListener('load', () => {
+      let body;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = { message: xhr.responseText };
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else reject(new Error(body.message ?? `HTTP ${xhr.status}`));
+    });
+    xhr.send(bytes);
+  });
+}
+
 /** The live event stream; `onEvent` gets each event, reconnecting after a drop. */
 export function connectEvents(onEvent, onState) {
   const open = () => {

@@ -1,23 +1,14 @@
-// The dashboard: one page per hash (#overview, #wallet, #drops, #paypub, #node), kept live by the
+// The dashboard: one page per hash (#overview, #wallet, #drops, #paypub, #node, #mixnet, #storage), kept live by the
 // daemon's /events websocket (each event refreshes only what it concerns; no polling).
 import { connectEvents, get, loadSession, post, upload } from './api.js';
-import { bar, el, fill, pairs, qr, showError } from './dom.js';
+import { bar, el, fill, guarded, pairs, qr } from './dom.js';
+import { refreshMixnetPage, wireMixnet } from './mixnet.js';
+import { onStorageEvent, onStorageProgress, refreshStorage, wireStorage } from './storage.js';
 import { oddsChart } from './odds.js';
 import { chartFigure, dropCharts, lineChart, resizeCharts } from './charts.js';
 
 const $ = (id) => document.getElementById(id);
-const PAGES = ['overview', 'wallet', 'drops', 'paypub', 'node'];
-
-/** Runs `fn`, showing its error instead of throwing. */
-async function guarded(fn) {
-  try {
-    showError(null);
-    return await fn();
-  } catch (err) {
-    showError(err);
-    return undefined;
-  }
-}
+const PAGES = ['overview', 'wallet', 'drops', 'paypub', 'node', 'mixnet', 'storage'];
 
 function show(page) {
   const name = PAGES.includes(page) ? page : 'overview';
@@ -96,12 +87,21 @@ function onScanProgress(e) {
   renderThroughput();
 }
 
-function onWalletHeight(height, time) {
+/** The wallet bar's height, from `wallet.progress` during a catch-up and `wallet.changed` after each change. */
+function onWalletHeight(height, time, source) {
   if (typeof height !== 'number') return;
   progress.wallet = height;
-  progress.walletSamples.push({ time, height });
+  progress.walletSamples.push({ time, height, source });
   if (progress.walletSamples.length > MAX_SAMPLES) progress.walletSamples.shift();
+  $('wallet-bar').dataset.source = source;
   renderProgress();
+}
+
+/** A throttled `wallet.progress` tick (at most 4 a second): the block applied and the tip it walks to. */
+function onWalletProgress(e) {
+  const tip = Number(e.data?.tip);
+  if (Number.isFinite(tip)) progress.tip = Math.max(progress.tip ?? 0, tip);
+  onWalletHeight(e.data?.height, e.time, 'wallet.progress');
 }
 
 async function refreshOverview() {
@@ -438,28 +438,7 @@ async function refreshNode() {
     }));
     return el('li', { class: x.forked ? 'mono status-reorged' : 'mono' }, `${x.author} · ${x.length} entries${x.forked ? ' · FORKED' : ''} `, show);
   }));
-  await refreshMixnet();
   fill($('alerts'), ...alerts.map((a) => el('li', {}, a)));
-}
-
-const percent = (rate) => (rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(0)}%`);
-
-/** The node's mixnet side: roles, provider link, what the directory verified, cover traffic and loop loss. */
-async function refreshMixnet() {
-  const m = await get('/node/mixnet').catch(() => null);
-  if (!m) return pairs($('mixnet'), [['Mixnet', 'off']]);
-  const roles = [m.provider ? 'provider' : null, m.layer > 0 ? `mix in layer ${m.layer}` : null].filter(Boolean);
-  const loops = m.cover?.loops;
-  pairs($('mixnet'), [
-    ['Roles', roles.length ? `client, ${roles.join(', ')}` : 'client'],
-    ['Provider link', m.home ? `${m.home.slice(0, 12)}… · ${m.connected ? 'connected' : 'not connected'}` : 'no provider yet'],
-    ['Directory', `mixes per layer ${m.layers.join(' / ')} · ${m.providers.length} providers · ${m.refused} refused`],
-    ['Cover', m.cover ? `loops ${m.cover.rates.loop}/s, drops ${m.cover.rates.drop}/s · sent ${m.cover.sent.loop} loops, ${m.cover.sent.drop} drops` : 'off'],
-    ['Loop loss', loops ? `${loops.lost} of ${loops.returned + loops.lost} lost (${percent(loops.lossRate)})${loops.medianRttMs === null ? '' : ` · median round trip ${Math.round(loops.medianRttMs)} ms`}` : '—'],
-  ]);
-  fill($('mix-hops').tBodies[0], ...(loops?.hops ?? []).map((h) =>
-    el('tr', { class: h.lossRate !== null && h.lossRate >= 0.5 ? 'status-reorged' : undefined },
-      el('td', { class: 'mono' }, `${h.address.slice(0, 16)}…`), el('td', {}, h.returned + h.lost), el('td', {}, h.lost), el('td', {}, percent(h.lossRate)))));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,6 +449,8 @@ const refresh = {
   drops: () => guarded(refreshDrops),
   paypub: () => guarded(refreshPaypub),
   node: () => guarded(refreshNode),
+  mixnet: () => guarded(refreshMixnetPage),
+  storage: () => guarded(refreshStorage),
 };
 
 function current() {
@@ -490,7 +471,11 @@ function onEvent(e) {
     refresh.drops();
   }
   if (e.type === 'watch.progress') onScanProgress(e);
-  if (e.type === 'wallet.changed') onWalletHeight(e.data?.height, e.time);
+  if (e.type === 'wallet.changed') onWalletHeight(e.data?.height, e.time, 'wallet.changed');
+  if (e.type === 'wallet.progress') onWalletProgress(e);
+  if (e.type === 'storage.progress') onStorageProgress(e);
+  if (e.type.startsWith('storage.')) onStorageEvent(e, page === 'storage');
+  if ((e.type === 'node.message.received' || e.type.startsWith('node.peer.')) && page === 'mixnet') refresh.mixnet();
   if (e.type === 'chain.tip' && typeof e.data?.height === 'number') {
     progress.tip = Math.max(progress.tip ?? 0, e.data.height);
     renderProgress();
@@ -517,6 +502,8 @@ async function start() {
   wireWallet();
   wireDrops();
   wirePaypub();
+  wireMixnet();
+  wireStorage();
   window.addEventListener('hashchange', () => show(current()));
   connectEvents(onEvent, (state) => fill($('live'), `events: ${state}`));
   await guarded(refreshDrops);
