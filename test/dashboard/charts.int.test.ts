@@ -94,6 +94,35 @@ describe('dashboard progress bars and charts in Chromium', () => {
     expect(await violations()).toEqual([]);
   });
 
+  it('moves the wallet bar through a long catch-up on the wallet\'s own throttled wallet.progress events', async () => {
+    await page.goto(`${alice.daemon.apiUrl}/#overview`);
+    await page.locator('#live').getByText('events: live').waitFor();
+    await page.evaluate(`(() => {
+      window.walletBar = [];
+      const bar = document.getElementById('wallet-bar');
+      new MutationObserver(() => window.walletBar.push([Number(bar.dataset.height), Number(bar.dataset.tip), bar.dataset.source, Date.now()]))
+        .observe(bar, { attributes: true, attributeFilter: ['data-height', 'data-source'] });
+    })()`);
+    const start = await node.rpc<number>('getblockcount');
+    // One long run of blocks: the wallet walks it block by block and reports where it stands.
+    await node.mine(400);
+    const tip = start + 400;
+    await waitForProgress(page, tip, tip);
+    const seen = (await page.evaluate('window.walletBar')) as [number, number, string, number][];
+    const ticks = seen.filter(([, , source]) => source === 'wallet.progress');
+    expect(ticks.length).toBeGreaterThanOrEqual(1);
+    // The daemon reports the tip it walks towards with each tick, and the bar shows both.
+    expect(ticks.at(-1)!.slice(0, 2)).toEqual([tip, tip]);
+    const events = alice.events.filter((e) => e.type === 'wallet.progress' && Number(e.data['height']) > start);
+    expect(events.length).toBeGreaterThanOrEqual(1);
+    // Throttled by the sync: at most 4 a second, plus the one at the tip.
+    const intermediate = events.filter((e) => Number(e.data['height']) < tip);
+    for (let i = 1; i < intermediate.length; i++) expect(intermediate[i]!.time - intermediate[i - 1]!.time).toBeGreaterThanOrEqual(240);
+    // When the walk took long enough to be reported midway, the bar showed those heights.
+    for (const e of intermediate) expect(seen.some(([h, , source]) => h === Number(e.data['height']) && source === 'wallet.progress')).toBe(true);
+    await screenshot(page, '15-wallet-progress');
+  });
+
   it('draws the fee estimates of the backend on the wallet page, readable at phone width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${alice.daemon.apiUrl}/#wallet`);

@@ -61,7 +61,7 @@ export function bytes(n) {
     v /= 1000;
     u++;
   }
-  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
 }
 
 /** A random hex id (an operation id that the daemon's progress events carry back). */

@@ -12,7 +12,8 @@ const SUSPECT = 0.5;
 
 function lossRow(cells, c) {
   return el('tr', { class: c.lossRate !== null && c.lossRate >= SUSPECT ? 'status-reorged' : undefined },
-    ...cells, el('td', {}, c.sent ?? c.returned + c.lost), el('td', {}, c.returned), el('td', {}, c.lost), el('td', {}, percent(c.lossRate)));
+    ...cells, el('td', { 'data-label': 'Loops' }, c.sent ?? c.returned + c.lost), el('td', { 'data-label': 'Back' }, c.returned),
+    el('td', { 'data-label': 'Lost' }, c.lost), el('td', { 'data-label': 'Loss' }, percent(c.lossRate)));
 }
 
 function emptyRow(table, cols, text) {
@@ -66,11 +67,11 @@ export async function refreshMixnetPage() {
   ]);
   const routes = loops?.routes ?? [];
   if (routes.length) {
-    fill($('mix-routes').tBodies[0], ...routes.map((r) => lossRow([el('td', { class: 'mono' }, r.hops.map(short).join(' → '))], r)));
+    fill($('mix-routes').tBodies[0], ...routes.map((r) => lossRow([el('td', { class: 'mono', 'data-label': 'Route' }, r.hops.map(short).join(' → '))], r)));
   } else emptyRow('mix-routes', 5, 'No cover loops sent yet.');
   const hops = loops?.hops ?? [];
   if (hops.length) {
-    fill($('mix-hops').tBodies[0], ...hops.map((h) => lossRow([el('td', { class: 'mono' }, short(h.address))], h)));
+    fill($('mix-hops').tBodies[0], ...hops.map((h) => lossRow([el('td', { class: 'mono', 'data-label': 'Hop' }, short(h.address))], h)));
   } else emptyRow('mix-hops', 5, 'No cover loops sent yet.');
   await refreshMailbox(m);
 }

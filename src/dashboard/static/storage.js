@@ -56,9 +56,10 @@ function serverTable(f, servers) {
   const rows = servers.map((s) => {
     const state = !s.reachable ? 'unreachable' : s.bad.length ? 'bad shares' : s.valid.length || s.repaired.length ? 'ok' : 'holds none';
     return el('tr', { 'data-server': s.id, class: !s.reachable || s.bad.length ? 'status-reorged' : undefined },
-      el('td', { class: 'mono' }, `${s.id.slice(0, 12)}… ${s.url}`), el('td', {}, state), el('td', {}, list(s.valid)), el('td', {}, list(s.bad)), el('td', {}, list(s.repaired)));
+      el('td', { class: 'mono', 'data-label': 'Server' }, `${s.id.slice(0, 12)}… ${s.url}`), el('td', { 'data-label': 'State' }, state),
+      el('td', { 'data-label': 'Valid shares' }, list(s.valid)), el('td', { 'data-label': 'Bad' }, list(s.bad)), el('td', { 'data-label': 'Repaired' }, list(s.repaired)));
   });
-  return el('table', { class: 'server-health' },
+  return el('table', { class: 'server-health stack' },
     el('caption', {}, `Share health per server (last check of ${f.name ?? 'this file'})`),
     el('thead', {}, el('tr', {}, el('th', {}, 'Server'), el('th', {}, 'State'), el('th', {}, 'Valid shares'), el('th', {}, 'Bad'), el('th', {}, 'Repaired'))),
     el('tbody', {}, ...rows));
@@ -184,7 +185,7 @@ export async function refreshStorage() {
     ['Quota', bytes(server.quotaBytes)], ['Used', bytes(server.usedBytes)], ['Free', bytes(free)],
     ['Shares held', server.shares ?? '—'], ['Files (storage indexes)', server.storageIndexes ?? '—'], ['Active leases', server.activeLeases ?? '—'],
     ['Next lease expiry', when(server.nextLeaseExpiry)], ['Announced until', when(server.announcedUntil)],
-    ['Backend', server.backend], ['New files', sh ? `${sh.n} shares, any ${sh.k} rebuild the file, on at least ${sh.happy} servers` : '—'],
+    ['Backend', server.backend], ['New files', sh ? `cut into ${sh.n} shares, any ${sh.k} of which rebuild it, spread over at least ${sh.happy} server${sh.happy === 1 ? '' : 's'}` : '—'],
   ]);
   const quota = $('quota-bar');
   if (server.quotaBytes) {
@@ -196,8 +197,8 @@ export async function refreshStorage() {
   }
   const servers = server.knownServers ?? [];
   fill($('storage-servers').tBodies[0], ...(servers.length ? servers.map((s) => el('tr', {},
-    el('td', { class: 'mono' }, `${s.id.slice(0, 12)}…${s.self ? ' (this node)' : ''}`), el('td', { class: 'mono' }, s.endpoint),
-    el('td', {}, bytes(s.quota)), el('td', {}, bytes(s.free)), el('td', {}, when(s.until))))
+    el('td', { class: 'mono', 'data-label': 'Server' }, `${s.id.slice(0, 12)}…${s.self ? ' (this node)' : ''}`), el('td', { class: 'mono', 'data-label': 'Endpoint' }, s.endpoint),
+    el('td', { 'data-label': 'Quota' }, bytes(s.quota)), el('td', { 'data-label': 'Free' }, bytes(s.free)), el('td', { 'data-label': 'Announced until' }, when(s.until))))
     : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No storage server verified yet: servers are those your contacts announce, and this node when it serves.'))]));
   files = (await get('/storage/files')).files ?? [];
   renderFiles();
