@@ -103,7 +103,7 @@ describe('dashboard storage and mixnet pages in Chromium', () => {
     const row = card.locator('table.server-health tbody tr');
     await row.first().waitFor();
     expect(await row.count()).toBe(1);
-    expect(await row.first().innerText()).toMatch(/ok\s+0, 1, 2, 3/);
+    expect(await row.first().innerText()).toMatch(/ok\s+#0, #1, #2, #3/);
     expect(await card.innerText()).toContain('healthy · 4 of 4 shares (1 needed)');
     // The route carries it too (until the daemon restarts).
     expect((await alice.ok<{ files: KeptFile[] }>('GET', '/storage/files')).files[0]!.servers![0]!.valid).toEqual([0, 1, 2, 3]);

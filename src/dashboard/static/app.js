@@ -392,9 +392,6 @@ function wirePaypub() {
     const file = e.dataTransfer?.files?.[0];
     if (file) guarded(() => publishFile(file));
   });
-  zone.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' || e.key === ' ') $('publish-file').click();
-  });
   $('publish-file').addEventListener('change', (e) => {
     const file = e.target.files?.[0];
     if (file) guarded(() => publishFile(file));
@@ -422,7 +419,8 @@ async function refreshNode() {
   const n = await get('/node');
   pairs($('node-info'), [['Node id', n.id], ['Endpoints', (n.endpoints ?? []).join(', ')], ['Connected', (n.connected ?? []).length], ['Contacts', n.contacts], ['Feeds', n.feeds]]);
   const c = await get('/node/contacts');
-  fill($('contacts'), ...(c.contacts ?? []).map((x) => el('li', { class: 'mono' }, `${x.node ?? x.key ?? JSON.stringify(x)}${x.connected ? ' · connected' : ''}`)));
+  const contacts = (c.contacts ?? []).map((x) => el('li', { class: 'mono' }, `${x.node ?? x.key ?? JSON.stringify(x)}${x.connected ? ' · connected' : ''}`));
+  fill($('contacts'), ...(contacts.length ? contacts : [el('li', { class: 'muted' }, 'No contacts yet: they come from the introductions (drops) you receive and send.')]));
   const w = await get('/node/whereabouts');
   pairs($('whereabouts'), [
     ['Ours', w.record ? `#${w.record.seq}: ${(w.record.endpoints ?? []).join(', ') || 'no endpoints'} (expires ${new Date(w.record.expiresAt).toISOString()})` : 'none yet'],
@@ -436,9 +434,9 @@ async function refreshNode() {
       fill($('entries'), el('h3', {}, `Feed ${x.author.slice(0, 16)}…`),
         el('ol', {}, ...(log.entries ?? []).map((e) => el('li', {}, `#${e.seq} ${e.header?.type ?? ''}: ${e.text ?? e.body}`))));
     }));
-    return el('li', { class: x.forked ? 'mono status-reorged' : 'mono' }, `${x.author} · ${x.length} entries${x.forked ? ' · FORKED' : ''} `, show);
+    return el('li', { class: x.forked ? 'mono status-reorged' : 'mono' }, `${x.author} · ${x.length} ${x.length === 1 ? 'entry' : 'entries'}${x.forked ? ' · FORKED' : ''} `, show);
   }));
-  fill($('alerts'), ...alerts.map((a) => el('li', {}, a)));
+  fill($('alerts'), ...(alerts.length ? alerts.map((a) => el('li', {}, a)) : [el('li', { class: 'muted' }, 'No fork alerts while this page is open.')]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -488,6 +486,18 @@ function onEvent(e) {
   if (e.type.startsWith('node.peer.') && page === 'overview') refresh.overview();
 }
 
+/** Without an unlocked wallet most pages are off: say so once, at the top, with what to do. */
+async function noticeLockedWallet() {
+  const locked = await get('/wallet/balance').then(() => false, () => true);
+  const notice = $('notice');
+  notice.hidden = !locked;
+  if (locked) {
+    fill(notice, 'No unlocked wallet: the wallet, PayPub, the peer node, the mixnet and storage are off. Run ',
+      el('code', {}, 'deaddrop init'), ' once, then restart the daemon with ', el('code', {}, 'DEADDROP_PASSPHRASE'), ' set (or ',
+      el('code', {}, 'DEADDROP_PASSPHRASE_FILE'), ').');
+  }
+}
+
 async function start() {
   const signedIn = await loadSession().catch(() => false);
   if (!signedIn) {
@@ -507,6 +517,7 @@ async function start() {
   window.addEventListener('hashchange', () => show(current()));
   connectEvents(onEvent, (state) => fill($('live'), `events: ${state}`));
   await guarded(refreshDrops);
+  await noticeLockedWallet();
   show(current());
 }
 

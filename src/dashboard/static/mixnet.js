@@ -52,8 +52,10 @@ export async function refreshMixnetPage() {
     emptyRow('mix-routes', 5, '—');
     emptyRow('mix-hops', 5, '—');
     fill($('mailbox'), el('li', { class: 'muted' }, 'The mixnet is off.'));
+    $('mix-send-form').hidden = true;
     return;
   }
+  $('mix-send-form').hidden = false;
   const roles = [m.provider ? 'provider (keeps mailboxes)' : null, m.layer > 0 ? `mix in layer ${m.layer}` : null].filter(Boolean);
   const loops = m.cover?.loops;
   pairs($('mix-status'), [

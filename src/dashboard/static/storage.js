@@ -39,7 +39,7 @@ function sharesOf(cap) {
 }
 
 const when = (ms) => (ms ? new Date(ms).toLocaleString() : '—');
-const list = (nums) => (nums.length ? nums.join(', ') : '—');
+const list = (nums) => (nums.length ? nums.map((n) => `#${n}`).join(', ') : '—');
 
 function healthText(f, c) {
   const shares = sharesOf(f.verifyCap ?? f.cap);
@@ -174,10 +174,11 @@ export async function refreshStorage() {
     server = await get('/storage/server');
   } catch (err) {
     fill($('storage-server'), el('dt', {}, 'Storage'), el('dd', {}, `off: ${err.message}`));
-    files = [];
-    renderFiles();
+    fill($('quota-bar-text'), 'Storage is off.');
+    $('storage-on').hidden = true;
     return;
   }
+  $('storage-on').hidden = false;
   const free = server.quotaBytes === null ? null : Math.max(0, server.quotaBytes - server.usedBytes);
   const sh = server.defaultShares;
   pairs($('storage-server'), [
