@@ -74,7 +74,9 @@ describe('dashboard storage and mixnet pages in Chromium', () => {
     expect(mine.some((p) => p.phase === 'upload' && p.done === 4 && p.total === 4)).toBe(true);
     const log = await barLog(page, 'put-bar');
     expect(log.some(([, , source]) => source === 'storage.progress')).toBe(true);
-    expect(log.some(([, , source]) => source === 'send')).toBe(true);
+    // …and ended on the answer, after the last progress tick (none arrives late to move it back).
+    expect(log.at(-1)).toEqual([1, 1, 'answer']);
+    expect(await page.locator('#put-bar-text').innerText()).toBe('notes.bin: stored (300 kB)');
 
     const { files } = await alice.ok<{ files: KeptFile[] }>('GET', '/storage/files');
     expect(files).toHaveLength(1);
@@ -97,7 +99,9 @@ describe('dashboard storage and mixnet pages in Chromium', () => {
     await page.locator('#check-bar-text').getByText('Checked notes.bin: healthy, 4 of 4 shares').waitFor({ timeout: 60_000 });
     const s = await storageState(page);
     expect(s.progress.some((p) => p.mine && p.phase === 'verify' && p.done === 4 && p.total === 4)).toBe(true);
-    expect((await barLog(page, 'check-bar')).some(([done, total, source]) => source === 'storage.progress' && done === 4 && total === 4)).toBe(true);
+    const checkLog = await barLog(page, 'check-bar');
+    expect(checkLog.some(([done, total, source]) => source === 'storage.progress' && done === 4 && total === 4)).toBe(true);
+    expect(checkLog.at(-1)).toEqual([1, 1, 'answer']);
 
     // Share health per server: one server (this node) holding all four shares, all verified.
     const row = card.locator('table.server-health tbody tr');

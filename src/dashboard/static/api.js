@@ -18,7 +18,7 @@ async function answer(res) {
   } catch {
     body = { message: text };
   }
-  if (!res.ok) throw new Error(body.message ?? `HTTP ${res.status}`);
+  if (!res.ok) throw Object.assign(new Error(body.message ?? `HTTP ${res.status}`), { code: body.error });
   return body;
 }
 
@@ -65,7 +65,7 @@ export function uploadWithProgress(path, bytes, onSent) {
         body = { message: xhr.responseText };
       }
       if (xhr.status >= 200 && xhr.status < 300) resolve(body);
-      else reject(new Error(body.message ?? `HTTP ${xhr.status}`));
+      else reject(Object.assign(new Error(body.message ?? `HTTP ${xhr.status}`), { code: body.error }));
     });
     xhr.send(bytes);
   });

@@ -46,7 +46,8 @@ export async function guarded(fn) {
     showError(null);
     return await fn();
   } catch (err) {
-    showError(err);
+    // "Off without an unlocked wallet" is said once, by the notice at the top, not by every page.
+    if (err?.code !== 'NOT_INITIALIZED' || document.getElementById('notice')?.hidden !== false) showError(err);
     return undefined;
   }
 }

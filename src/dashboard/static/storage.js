@@ -119,7 +119,7 @@ async function checkFile(f, cap, kind) {
   const r = await post(`/storage/${kind}`, { cap, op });
   lastCheck.set(r.storageIndex, r);
   state.checks[r.storageIndex] = r;
-  setBar('check-bar', 1, 1, `${kind === 'check' ? 'Checked' : 'Repaired'} ${label}: ${r.healthy ? 'healthy' : 'NOT healthy'}, ${r.sharesFound} of ${r.sharesTotal} shares${r.repaired ? `, ${r.repaired} repaired` : ''}`, 'answer');
+  finish(op, 'check-bar', `${kind === 'check' ? 'Checked' : 'Repaired'} ${label}: ${r.healthy ? 'healthy' : 'NOT healthy'}, ${r.sharesFound} of ${r.sharesTotal} shares${r.repaired ? `, ${r.repaired} repaired` : ''}`);
   await refreshStorage();
 }
 
@@ -130,9 +130,11 @@ async function putFile(file) {
   fill($('put-result'), '');
   const q = new URLSearchParams({ name: file.name, op, keep: keep ? '1' : '0' });
   const data = await file.arrayBuffer();
-  const r = await uploadWithProgress(`/storage/put?${q}`, data, (sent, total) =>
-    setBar('put-bar', sent, total, `${file.name}: ${bytes(sent)} of ${bytes(total)} ${PHASES.send}`, 'send'));
-  setBar('put-bar', 1, 1, `${file.name}: stored (${bytes(r.size)})`, 'answer');
+  const r = await uploadWithProgress(`/storage/put?${q}`, data, (sent, total) => {
+    // Once the daemon reports its own phases, the browser's transfer is behind us.
+    if (!ops.get(op)?.started) setBar('put-bar', sent, total, `${file.name}: ${bytes(sent)} of ${bytes(total)} ${PHASES.send}`, 'send');
+  });
+  finish(op, 'put-bar', `${file.name}: stored (${bytes(r.size)})`);
   fill($('put-result'), `Stored ${file.name} · storage index `, el('span', { class: 'mono' }, r.storageIndex),
     r.kept ? ' · kept: its read capability is in the file list below (hidden until you reveal it).' : ' · not kept: this node will not remember its read capability; reveal it to copy it now.');
   if (!r.kept) {
@@ -145,6 +147,30 @@ async function putFile(file) {
   await refreshStorage();
 }
 
+/** How long the final text waits for the operation's last event after the answer (a closed websocket never brings it). */
+const END_GRACE_MS = 2000;
+
+/**
+ * The answer is in. The websocket may still be delivering the operation's progress, and it brings
+ * them in order before the operation's own result event: the bar shows `text` once that event is
+ * seen (or after END_GRACE_MS), so a late progress tick never moves it back from "done".
+ */
+function finish(op, bar, text) {
+  const o = ops.get(op);
+  if (!o) return;
+  o.final = () => setBar(bar, 1, 1, text, 'answer');
+  if (o.ended) o.final();
+  else setTimeout(() => ended(op), END_GRACE_MS);
+}
+
+/** The operation's result event (or the grace period) came: no more progress for it. */
+function ended(op) {
+  const o = ops.get(op);
+  if (!o || o.ended) return;
+  o.ended = true;
+  o.final?.();
+}
+
 /** A storage.progress event: drives the put bar or the check bar when the operation is this page's (or a scheduled one). */
 export function onStorageProgress(e) {
   const d = e.data ?? {};
@@ -152,6 +178,8 @@ export function onStorageProgress(e) {
   const mine = ops.get(d.op);
   state.progress.push({ op: d.op, phase: d.phase, done: d.done, total: d.total, mine: Boolean(mine) });
   if (state.progress.length > 200) state.progress.shift();
+  if (mine?.ended) return;
+  if (mine) mine.started = true;
   const what = `${d.done} of ${d.total} ${PHASES[d.phase] ?? d.phase}`;
   if (mine?.kind === 'put') setBar('put-bar', d.done, d.total, `${mine.label}: ${what}`, 'storage.progress');
   else setBar('check-bar', d.done, d.total, `${mine ? `${mine.kind === 'check' ? 'Checking' : 'Repairing'} ${mine.label}` : 'A scheduled check'}: ${what}`, 'storage.progress');
@@ -161,6 +189,7 @@ export function onStorageProgress(e) {
 export function onStorageEvent(e, visible) {
   const d = e.data ?? {};
   if (e.type === 'storage.check' && typeof d.storageIndex === 'string') lastCheck.set(d.storageIndex, { ...d, problems: lastCheck.get(d.storageIndex)?.problems ?? [] });
+  if ((e.type === 'storage.put' || e.type === 'storage.check' || e.type === 'storage.failed') && ops.has(d.op)) ended(d.op);
   if (e.type === 'storage.failed' && ops.has(d.op)) {
     const bar = ops.get(d.op).kind === 'put' ? 'put-bar' : 'check-bar';
     fill($(`${bar}-text`), `Failed: ${d.message ?? d.code}`);
@@ -174,7 +203,6 @@ export async function refreshStorage() {
     server = await get('/storage/server');
   } catch (err) {
     fill($('storage-server'), el('dt', {}, 'Storage'), el('dd', {}, `off: ${err.message}`));
-    fill($('quota-bar-text'), 'Storage is off.');
     $('storage-on').hidden = true;
     return;
   }
