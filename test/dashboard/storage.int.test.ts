@@ -95,7 +95,9 @@ describe('dashboard storage and mixnet pages in Chromium', () => {
     const { files } = await alice.ok<{ files: KeptFile[] }>('GET', '/storage/files');
     const card = page.locator(`article.kept[data-si="${files[0]!.storageIndex}"]`);
     await watchBar(page, 'check-bar');
-    await card.getByRole('button', { name: 'Check notes.bin' }).click();
+    // By keyboard: the focused button keeps the focus when the card is redrawn with the result.
+    await card.getByRole('button', { name: 'Check notes.bin' }).focus();
+    await page.keyboard.press('Enter');
     await page.locator('#check-bar-text').getByText('Checked notes.bin: healthy, 4 of 4 shares').waitFor({ timeout: 60_000 });
     const s = await storageState(page);
     expect(s.progress.some((p) => p.mine && p.phase === 'verify' && p.done === 4 && p.total === 4)).toBe(true);
@@ -113,8 +115,12 @@ describe('dashboard storage and mixnet pages in Chromium', () => {
     expect((await alice.ok<{ files: KeptFile[] }>('GET', '/storage/files')).files[0]!.servers![0]!.valid).toEqual([0, 1, 2, 3]);
     await screenshot(page, '21-storage-checked');
 
-    await card.getByRole('button', { name: 'Reveal the read capability of notes.bin' }).click();
+    expect(await page.evaluate('document.activeElement.getAttribute("aria-label")')).toBe('Check notes.bin');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
     await card.locator('.cap').getByText(files[0]!.cap).waitFor();
+    expect(await page.evaluate('document.activeElement.getAttribute("aria-expanded")')).toBe('true');
     await card.getByRole('button', { name: 'Hide the read capability of notes.bin' }).click();
     expect(await page.locator('body').innerText()).not.toContain('dd-chk:r:');
   });

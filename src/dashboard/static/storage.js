@@ -81,7 +81,7 @@ function fileCard(f) {
   const actions = el('p', { class: 'actions' });
   const cap = f.verifyCap ?? f.cap;
   for (const kind of ['check', 'repair']) {
-    const b = el('button', { type: 'button', 'aria-label': `${kind === 'check' ? 'Check' : 'Repair'} ${name}` }, kind === 'check' ? 'Check' : 'Repair');
+    const b = el('button', { type: 'button', 'data-action': kind, 'aria-label': `${kind === 'check' ? 'Check' : 'Repair'} ${name}` }, kind === 'check' ? 'Check' : 'Repair');
     b.disabled = cap === null;
     b.addEventListener('click', () => guarded(() => checkFile(f, cap, kind)));
     actions.append(b);
@@ -89,7 +89,7 @@ function fileCard(f) {
   if (f.capKind === 'read' && f.cap) {
     const shown = revealed.has(f.storageIndex);
     const capId = `cap-${f.storageIndex.slice(0, 16)}`;
-    const b = el('button', { type: 'button', 'aria-expanded': String(shown), 'aria-controls': capId, 'aria-label': `${shown ? 'Hide' : 'Reveal'} the read capability of ${name}` },
+    const b = el('button', { type: 'button', 'data-action': 'reveal', 'aria-expanded': String(shown), 'aria-controls': capId, 'aria-label': `${shown ? 'Hide' : 'Reveal'} the read capability of ${name}` },
       shown ? 'Hide read capability' : 'Reveal read capability');
     b.addEventListener('click', () => {
       if (revealed.has(f.storageIndex)) revealed.delete(f.storageIndex);
@@ -107,8 +107,13 @@ function fileCard(f) {
 
 let files = [];
 
+/** Redraws the file cards; the button that had the focus keeps it (a keyboard user is not sent back to the top). */
 function renderFiles() {
+  const focused = document.activeElement;
+  const action = focused?.dataset?.action;
+  const si = focused?.closest?.('article.kept')?.dataset.si;
   fill($('kept-files'), ...(files.length ? files.map(fileCard) : [el('p', { class: 'muted' }, 'No kept files yet: put one above.')]));
+  if (action && si) $('kept-files').querySelector(`article.kept[data-si="${si}"] button[data-action="${action}"]`)?.focus();
 }
 
 async function checkFile(f, cap, kind) {
