@@ -133,13 +133,13 @@ async function refreshWallet() {
   const b = await get('/wallet/balance');
   pairs($('balance'), [['Confirmed', `${b.confirmed} sat`], ['Unconfirmed', `${b.unconfirmed} sat`], ['Immature', `${b.immature} sat`], ['Height', b.height]]);
   const u = await get('/wallet/utxos');
-  const rows = (u.utxos ?? []).map((c) => el('tr', {}, el('td', { class: 'mono' }, `${c.txid}:${c.vout}`), el('td', {}, c.value ?? c.sats ?? ''), el('td', {}, c.height ?? 'mempool')));
+  const rows = (u.utxos ?? []).map((c) => el('tr', {}, el('td', { class: 'mono', 'data-label': 'Outpoint' }, `${c.txid}:${c.vout}`), el('td', { class: 'num', 'data-label': 'Sat' }, c.value ?? c.sats ?? ''), el('td', { 'data-label': 'Height' }, c.height ?? 'mempool')));
   fill($('utxos').tBodies[0], ...rows);
   const h = await get('/wallet/history?limit=50');
   const history = h.history.map((t) => el('tr', {},
-    el('td', { class: 'mono' }, t.txid),
-    el('td', {}, `${t.net.startsWith('-') ? '' : '+'}${t.net} sat`),
-    el('td', {}, t.status === 'confirmed' ? `height ${t.height}` : t.replacedBy ? `${t.status} by ${t.replacedBy}` : t.status)));
+    el('td', { class: 'mono', 'data-label': 'Transaction' }, t.txid),
+    el('td', { class: 'num', 'data-label': 'Sat' }, `${t.net.startsWith('-') ? '' : '+'}${t.net} sat`),
+    el('td', { 'data-label': 'Status' }, t.status === 'confirmed' ? `height ${t.height}` : t.replacedBy ? `${t.status} by ${t.replacedBy}` : t.status)));
   fill($('history').tBodies[0], ...history);
   await refreshFees();
 }
@@ -209,8 +209,9 @@ function statusText(d) {
 function renderDrops() {
   const rows = [...drops.values()].sort((a, b) => (b.firstSeen ?? 0) - (a.firstSeen ?? 0)).map((d) =>
     el('tr', { 'data-drop': d.txid, 'data-status': d.status },
-      el('td', { class: `status-${d.status}`, 'data-retracted': retracted.has(d.id) ? '1' : null }, statusText(d)),
-      el('td', { class: 'mono' }, d.txid), el('td', {}, d.status === 'confirmed' ? d.height ?? '—' : '—'), el('td', {}, d.message ?? '')));
+      el('td', { class: `status-${d.status}`, 'data-retracted': retracted.has(d.id) ? '1' : null, 'data-label': 'Status' }, statusText(d)),
+      el('td', { class: 'mono', 'data-label': 'Transaction' }, d.txid), el('td', { 'data-label': 'Height' }, d.status === 'confirmed' ? d.height ?? '—' : '—'),
+      el('td', { 'data-label': 'Message' }, d.message ?? '')));
   fill($('drop-table').tBodies[0], ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No drops yet.'))]));
 }
 
