@@ -38,7 +38,11 @@ export interface OwnTx {
   readonly changeVout: number | null;
 }
 
-/** Fewest milliseconds between two sync progress reports (at most 4 a second), the last block always reported. */
+/**
+ * Fewest milliseconds between two sync progress reports: at most 4 a second, however the blocks
+ * come (one long catch-up or many short ones). The end of a catch-up needs no report of its own:
+ * the wallet's change notice (`onChange`) follows it with the height reached.
+ */
 export const SYNC_PROGRESS_INTERVAL_MS = 250;
 
 /** Where a block sync stands: the last block applied and the backend's tip when the run started (or that block, if higher). */
@@ -98,12 +102,12 @@ export class BlockSync {
     return this.#follower.close();
   }
 
-  /** Throttled: a long catch-up reports at most every SYNC_PROGRESS_INTERVAL_MS, and always when it reaches the tip. */
+  /** Throttled: at most one report every SYNC_PROGRESS_INTERVAL_MS (see there). */
   #report(height: number): void {
     if (!this.#onProgress) return;
     const now = Date.now();
     const tip = Math.max(this.#tip, height);
-    if (height < tip && now - this.#reportedAt < SYNC_PROGRESS_INTERVAL_MS) return;
+    if (now - this.#reportedAt < SYNC_PROGRESS_INTERVAL_MS) return;
     this.#reportedAt = now;
     try {
       this.#onProgress(height, tip);

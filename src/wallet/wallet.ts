@@ -68,7 +68,7 @@ export interface WalletOptions {
   readonly onError?: (err: unknown) => void;
   /** Called after wallet state may have changed (new block, new tx, send). */
   readonly onChange?: () => void;
-  /** Block sync progress (full-block backends): the last block applied and the tip it walks to, at most 4 times a second. */
+  /** Block sync progress (full-block backends): the last block applied and the tip it walks to, at most 4 times a second (onChange gives the height reached). */
   readonly onSyncProgress?: SyncProgressFn;
 }
 

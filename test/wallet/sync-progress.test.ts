@@ -1,7 +1,8 @@
 /**
  * The wallet's block sync reports its progress while it walks towards the tip: throttled to at
  * most one report per SYNC_PROGRESS_INTERVAL_MS (4 a second), heights rising, each with the tip
- * it walks to, and always one at the tip, so the dashboard's bar moves instead of jumping.
+ * it walks to, so the dashboard's bar moves instead of jumping (the end of the walk is the
+ * wallet's change notice, which carries the height reached).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +30,7 @@ afterEach(() => {
 });
 
 describe('wallet sync progress', () => {
-  it('reports a long catch-up at most 4 times a second, rising, and at the tip', async () => {
+  it('reports a long catch-up at most 4 times a second, rising, towards the tip', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wallet-progress-'));
     dirs.push(dir);
     const chain = new SlowBlocks();
@@ -39,14 +40,16 @@ describe('wallet sync progress', () => {
     const wallet = new Wallet({ keys, source: chain, db: join(dir, 'wallet.db'), onSyncProgress: (height, t) => reports.push({ height, tip: t, at: Date.now() }) });
     await wallet.ready();
     await wallet.sync();
+    expect(wallet.height).toBe(tip);
     await wallet.close();
-    expect(reports.at(-1)).toMatchObject({ height: tip, tip });
+    // The first block is reported at once, then at most every interval.
+    expect(reports[0]!.height).toBe(0);
     // About 1.2 s of blocks: a few reports on the way, not one per block.
     expect(reports.length).toBeGreaterThanOrEqual(3);
     expect(reports.length).toBeLessThan(20);
     for (let i = 1; i < reports.length; i++) {
       expect(reports[i]!.height).toBeGreaterThan(reports[i - 1]!.height);
-      if (reports[i]!.height < tip) expect(reports[i]!.at - reports[i - 1]!.at).toBeGreaterThanOrEqual(SYNC_PROGRESS_INTERVAL_MS - 5);
+      expect(reports[i]!.at - reports[i - 1]!.at).toBeGreaterThanOrEqual(SYNC_PROGRESS_INTERVAL_MS);
     }
     expect(reports.every((r) => r.tip === tip)).toBe(true);
   });

@@ -87,9 +87,13 @@ function onScanProgress(e) {
   renderThroughput();
 }
 
+/** True between a `wallet.progress` and the `wallet.changed` that ends its catch-up. */
+let walletCatchingUp = false;
+
 /** The wallet bar's height, from `wallet.progress` during a catch-up and `wallet.changed` after each change. */
 function onWalletHeight(height, time, source) {
   if (typeof height !== 'number') return;
+  walletCatchingUp = source === 'wallet.progress';
   progress.wallet = height;
   progress.walletSamples.push({ time, height, source });
   if (progress.walletSamples.length > MAX_SAMPLES) progress.walletSamples.shift();
@@ -118,7 +122,9 @@ async function refreshOverview() {
   ]);
   // Assigned, not maximised: a reorg or a rescan moves these heights down.
   if (s.tip) progress.tip = s.tip.height;
-  if (walletHeight !== null) progress.wallet = walletHeight;
+  // During a catch-up the wallet's events run ahead of its balance (which moves when the catch-up
+  // ends): the fetched height would pull the bar back. wallet.changed (a reorg too) ends that.
+  if (walletHeight !== null && !walletCatchingUp) progress.wallet = walletHeight;
   else fill($('wallet-bar-text'), 'no unlocked wallet');
   if (indexed !== null && indexed !== undefined) progress.scan = indexed;
   else if (progress.scan === null) fill($('scan-bar-text'), 'no drop watcher on this backend (or nothing scanned yet)');
