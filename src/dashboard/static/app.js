@@ -93,6 +93,8 @@ let walletCatchingUp = false;
 /** The wallet bar's height, from `wallet.progress` during a catch-up and `wallet.changed` after each change. */
 function onWalletHeight(height, time, source) {
   if (typeof height !== 'number') return;
+  // A change notice from the mempool during a catch-up carries the height before it: not the end of it.
+  if (source === 'wallet.changed' && walletCatchingUp && height < (progress.wallet ?? 0)) return;
   walletCatchingUp = source === 'wallet.progress';
   progress.wallet = height;
   progress.walletSamples.push({ time, height, source });
