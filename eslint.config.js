@@ -33,5 +33,5 @@ export default tseslint.config(
     },
   },
   // The dashboard's browser modules (plain ES modules served as they are).
-  { files: ['src/dashboard/static/**/*.js'], languageOptions: { globals: { document: 'readonly', window: 'readonly', location: 'readonly', Node: 'readonly', FormData: 'readonly', Blob: 'readonly', WebSocket: 'readonly', URLSearchParams: 'readonly', URL: 'readonly', fetch: 'readonly', setTimeout: 'readonly' } } },
+  { files: ['src/dashboard/static/**/*.js'], languageOptions: { globals: { document: 'readonly', window: 'readonly', location: 'readonly', Node: 'readonly', FormData: 'readonly', Blob: 'readonly', WebSocket: 'readonly', URLSearchParams: 'readonly', URL: 'readonly', fetch: 'readonly', setTimeout: 'readonly', XMLHttpRequest: 'readonly', crypto: 'readonly' } } },
 );

@@ -274,6 +274,8 @@ export class Daemon {
         changes++;
         this.events.publish('wallet.changed', `wallet:${this.#startedAt}:${changes}`, { height: wallet.height });
       },
+      // Throttled by the sync (at most 4 a second), and kept in the small noise history of the event bus.
+      onSyncProgress: (height, tip) => this.events.publish('wallet.progress', `wallet.progress:${this.#startedAt}:${height}`, { height, tip }),
     });
     // Recorded before it opens, so that a close (or a failure) during its open still closes it.
     this.#walletInstance = wallet;

@@ -38,12 +38,29 @@ export interface OwnTx {
   readonly changeVout: number | null;
 }
 
+/**
+ * Fewest milliseconds between two sync progress reports: at most 4 a second, however the blocks
+ * come (one long catch-up or many short ones). The end of a catch-up needs no report of its own:
+ * the wallet's change notice (`onChange`) follows it with the height reached.
+ */
+export const SYNC_PROGRESS_INTERVAL_MS = 250;
+
+/** Where a block sync stands: the last block applied and the backend's tip when the run started (or that block, if higher). */
+export type SyncProgressFn = (height: number, tip: number) => void;
+
 /** Block sync: a ChainFollower over the wallet's database, applying each block's transactions. */
 export class BlockSync {
   readonly #follower: ChainFollower;
+  readonly #source: ChainSource;
+  readonly #onProgress: SyncProgressFn | undefined;
   #height: number | null;
+  /** The tip this run walks towards (read once per catch-up), and when progress was last reported. */
+  #tip = 0;
+  #reportedAt = 0;
 
-  constructor(target: SyncTarget, db: Database.Database, birthdayHeight: number) {
+  constructor(target: SyncTarget, db: Database.Database, birthdayHeight: number, onProgress?: SyncProgressFn) {
+    this.#source = target.source;
+    this.#onProgress = onProgress;
     this.#follower = new ChainFollower({
       source: target.source, db, name: 'wallet', startHeight: birthdayHeight, follow: false,
       consumer: {
@@ -51,6 +68,7 @@ export class BlockSync {
           const c = { store: target.store(), scripts: target.scriptIndex(), height, blockHash: hash, now: Date.now() };
           for (const tx of parseBlock(raw).txs) applyTx(tx, c);
           this.#height = height;
+          this.#report(height);
         },
         onDisconnect: (block) => {
           disconnectBlock(target.store(), block.height);
@@ -73,6 +91,8 @@ export class BlockSync {
 
   /** Applies blocks up to the backend's tip (undoing reorged ones first). */
   async catchUp(): Promise<{ connected: number; disconnected: number }> {
+    // Only a listener needs the tip: without one, no extra round trip to the backend.
+    if (this.#onProgress) this.#tip = (await this.#source.getTip()).height;
     const r = await this.#follower.catchUp();
     this.#height = r.cursor?.height ?? null;
     return r;
@@ -80,6 +100,20 @@ export class BlockSync {
 
   close(): Promise<void> {
     return this.#follower.close();
+  }
+
+  /** Throttled: at most one report every SYNC_PROGRESS_INTERVAL_MS (see there). */
+  #report(height: number): void {
+    if (!this.#onProgress) return;
+    const now = Date.now();
+    const tip = Math.max(this.#tip, height);
+    if (now - this.#reportedAt < SYNC_PROGRESS_INTERVAL_MS) return;
+    this.#reportedAt = now;
+    try {
+      this.#onProgress(height, tip);
+    } catch {
+      // a listener's failure must not roll back the block
+    }
   }
 }
 

@@ -25,7 +25,7 @@ import { CHANGE, RECEIVE, type KeyChain, type TaprootKeyInfo, type WalletKeys } 
 import { psbtFinalize, psbtFromBase64, psbtSign, psbtToBase64 } from './psbt.js';
 import { DEFAULT_RESERVATION_TTL_MS, ReservationStore, type Reservation, type ReservationKind } from './reservations.js';
 import { openWalletDb, scriptKey, WalletStore, type TxRow, type UtxoRow } from './store.js';
-import { BlockSync, MempoolSync, syncScriptHistory, type SyncTarget } from './sync.js';
+import { BlockSync, MempoolSync, syncScriptHistory, type SyncProgressFn, type SyncTarget } from './sync.js';
 import {
   addressToScript, buildSigned, buildUnsigned, planTx, validateOutputs, type BuiltTx, type SpendableCoin, type TxPlan,
 } from './tx.js';
@@ -68,6 +68,8 @@ export interface WalletOptions {
   readonly onError?: (err: unknown) => void;
   /** Called after wallet state may have changed (new block, new tx, send). */
   readonly onChange?: () => void;
+  /** Block sync progress (full-block backends): the last block applied and the tip it walks to, at most 4 times a second (onChange gives the height reached). */
+  readonly onSyncProgress?: SyncProgressFn;
 }
 
 export interface Balance {
@@ -209,7 +211,7 @@ export class Wallet {
       this.#ensureGap(RECEIVE);
       this.#ensureGap(CHANGE);
     });
-    if (this.#mode === 'blocks') this.#blocks = new BlockSync(this.#target, db, this.#opts.birthdayHeight ?? 0);
+    if (this.#mode === 'blocks') this.#blocks = new BlockSync(this.#target, db, this.#opts.birthdayHeight ?? 0, this.#opts.onSyncProgress);
     this.#tipHeight = this.#blocks?.height ?? null;
     if (this.#opts.follow) this.#startBackground();
   }

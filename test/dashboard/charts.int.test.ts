@@ -94,6 +94,35 @@ describe('dashboard progress bars and charts in Chromium', () => {
     expect(await violations()).toEqual([]);
   });
 
+  it('moves the wallet bar through a long catch-up on the wallet\'s own throttled wallet.progress events', async () => {
+    await page.goto(`${alice.daemon.apiUrl}/#overview`);
+    await page.locator('#live').getByText('events: live').waitFor();
+    await page.evaluate(`(() => {
+      window.walletBar = [];
+      const bar = document.getElementById('wallet-bar');
+      new MutationObserver(() => window.walletBar.push([Number(bar.dataset.height), Number(bar.dataset.tip), bar.dataset.source, Date.now()]))
+        .observe(bar, { attributes: true, attributeFilter: ['data-height', 'data-source'] });
+    })()`);
+    const start = await node.rpc<number>('getblockcount');
+    // One long run of blocks: the wallet walks it block by block and reports where it stands.
+    await node.mine(400);
+    const tip = start + 400;
+    await waitForProgress(page, tip, tip);
+    const seen = (await page.evaluate('window.walletBar')) as [number, number, string, number][];
+    const events = alice.events.filter((e) => e.type === 'wallet.progress' && Number(e.data['height']) > start);
+    // The first block of the walk is reported at once, then at most 4 a second (the tip comes with wallet.changed).
+    expect(events.length).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i < events.length; i++) expect(events[i]!.time - events[i - 1]!.time).toBeGreaterThanOrEqual(250);
+    for (const e of events) expect(Number(e.data['tip'])).toBeGreaterThanOrEqual(Number(e.data['height']));
+    // Each tick moved the bar to its height, on its way up to the tip, and nothing pulled it back meanwhile.
+    const ticks = [...new Set(seen.filter(([, , source]) => source === 'wallet.progress').map(([h]) => h))];
+    expect(ticks).toEqual(events.map((e) => Number(e.data['height'])));
+    expect(ticks.some((h) => h < tip)).toBe(true);
+    const heights = seen.map(([h]) => h);
+    for (let i = 1; i < heights.length; i++) expect(heights[i]!, `bar went from ${heights[i - 1]} to ${heights[i]}`).toBeGreaterThanOrEqual(heights[i - 1]!);
+    await screenshot(page, '15-wallet-progress');
+  });
+
   it('draws the fee estimates of the backend on the wallet page, readable at phone width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${alice.daemon.apiUrl}/#wallet`);

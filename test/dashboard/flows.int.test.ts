@@ -170,15 +170,17 @@ describe('dashboard in Chromium', () => {
     await page.locator('#whereabouts dd').first().waitFor();
     await page.getByRole('button', { name: /Show the entries of feed/ }).first().click();
     await page.locator('#entries').getByText('hello from the dashboard test').waitFor();
-    // The mixnet section shows the same roles and cover settings as the API.
+    await screenshot(page, '09-node');
+    // The mixnet page shows the same roles and cover settings as the API.
     const mix = await alice.ok<{ provider: boolean; layer: number; cover: { rates: { loop: number } } | null }>('GET', '/node/mixnet');
-    await page.locator('#mixnet dt', { hasText: 'Roles' }).waitFor();
-    const roles = await page.locator('#mixnet dd').first().textContent();
+    await page.getByRole('link', { name: 'Mixnet' }).click();
+    await page.locator('#mix-status dt', { hasText: 'Roles' }).waitFor();
+    const roles = await page.locator('#mix-status dd').first().textContent();
     if (mix.provider || mix.layer > 0) expect(roles).toMatch(/^client, /);
     else expect(roles).toBe('client');
     const cover = mix.cover ? `loops ${mix.cover.rates.loop}/s` : 'off';
-    await page.locator('#mixnet dd', { hasText: cover }).waitFor();
-    await screenshot(page, '09-node');
+    await page.locator('#mix-status dd', { hasText: cover }).waitFor();
+    await screenshot(page, '09-mixnet');
   });
 
   it('refuses a page of another origin, cookie or not', async () => {

@@ -14,7 +14,8 @@ import { mixnetHintOf, nodeIssuer } from '../../node/drop-introduction.js';
 import { createNodeFeature, nodeOptionsFromEnv } from '../../node/feature.js';
 import { torOptionsFromFlags } from '../../node/tor/options.js';
 import { API_TOKEN_FILE } from '../../api/token.js';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { homedir } from 'node:os';
 import { DAEMON_LOG, registerStopCommand, startDetached } from './daemon-control.js';
 import { mixnetOptions } from '../../node/mixnet/options.js';
 import { storageOptions } from '../../node/storage/options.js';
@@ -63,7 +64,8 @@ export function registerStartCommand(program: Command, context: ContextFactory):
       if (opts.detach) {
         const { pid, doc } = await startDetached(ctx.datadir, process.argv);
         print(ctx, { ...doc, pid }, `deaddrop daemon running in the background (pid ${pid}): API at ${String(doc.api)}; authenticate with the header ` +
-          `"Authorization: Bearer <token>", the token is in ${String(doc.tokenFile)}; log in ${join(ctx.datadir, DAEMON_LOG)}; \`deaddrop stop\` stops it`);
+          `"Authorization: Bearer <token>", the token is in ${String(doc.tokenFile)}; log in ${join(ctx.datadir, DAEMON_LOG)}; \`deaddrop stop\` stops it; ` +
+          `\`${dashboardCommand(ctx.datadir, ctx.network)}\` prints a one-time sign-in URL for the dashboard`);
         return;
       }
       // The node feature reads its port from DEADDROP_NODE_PORT; the flag is the documented way to set it.
@@ -101,7 +103,15 @@ export function registerStartCommand(program: Command, context: ContextFactory):
       print(ctx, { api: daemon.apiUrl, publicUrl: daemon.publicUrl ?? null, tokenFile, auth: `Authorization: Bearer $(cat ${tokenFile})`, network: status.network, backend: status.backend.kind, height: status.tip?.height ?? null },
         [`deaddrop daemon on ${status.network}: API at ${daemon.apiUrl}; authenticate with the header "Authorization: Bearer <token>", the token is in ${tokenFile}` +
           ` (e.g. curl -H "Authorization: Bearer $(cat ${tokenFile})" ${daemon.apiUrl}/status)`,
-        ...(daemon.publicUrl ? [`public routes only (PayPub content, candidate index) at ${daemon.publicUrl}`] : [])]);
+        ...(daemon.publicUrl ? [`public routes only (PayPub content, candidate index) at ${daemon.publicUrl}`] : []),
+        // The dashboard is the first thing a new user looks for: say how to open it (the sign-in URL is single-use, so not printed here).
+        `dashboard: run \`${dashboardCommand(ctx.datadir, status.network)}\` in another terminal for a one-time sign-in URL`]);
       await stopped;
     });
+}
+
+/** The `deaddrop dashboard` command line for this datadir (flags only when they differ from the defaults). */
+function dashboardCommand(datadir: string, network: string): string {
+  const flags = network === 'regtest' ? '' : ` --network ${network}`;
+  return resolve(datadir) === resolve(join(homedir(), '.deaddrop', network)) ? `deaddrop${flags} dashboard` : `deaddrop${flags} --datadir ${datadir} dashboard`;
 }

@@ -18,7 +18,7 @@ async function answer(res) {
   } catch {
     body = { message: text };
   }
-  if (!res.ok) throw new Error(body.message ?? `HTTP ${res.status}`);
+  if (!res.ok) throw Object.assign(new Error(body.message ?? `HTTP ${res.status}`), { code: body.error });
   return body;
 }
 
@@ -43,6 +43,32 @@ export async function upload(path, bytes) {
     headers: { 'content-type': 'application/octet-stream', 'x-deaddrop-csrf': csrf ?? '' },
     body: bytes,
   }));
+}
+
+/**
+ * POST raw bytes with upload progress (fetch reports none): `onSent(sent, total)` follows the
+ * browser-to-daemon transfer. Resolves with the JSON answer.
+ */
+export function uploadWithProgress(path, bytes, onSent) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', path);
+    xhr.setRequestHeader('content-type', 'application/octet-stream');
+    xhr.setRequestHeader('x-deaddrop-csrf', csrf ?? '');
+    xhr.upload.addEventListener('progress', (e) => onSent(e.loaded, e.lengthComputable ? e.total : bytes.byteLength));
+    xhr.addEventListener('error', () => reject(new Error('the upload to the daemon failed')));
+    xhr.addEventListener('load', () => {
+      let body;
+      try {
+        body = JSON.parse(xhr.responseText);
+      } catch {
+        body = { message: xhr.responseText };
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body);
+      else reject(Object.assign(new Error(body.message ?? `HTTP ${xhr.status}`), { code: body.error }));
+    });
+    xhr.send(bytes);
+  });
 }
 
 /** The live event stream; `onEvent` gets each event, reconnecting after a drop. */

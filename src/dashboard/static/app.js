@@ -1,23 +1,14 @@
-// The dashboard: one page per hash (#overview, #wallet, #drops, #paypub, #node), kept live by the
+// The dashboard: one page per hash (#overview, #wallet, #drops, #paypub, #node, #mixnet, #storage), kept live by the
 // daemon's /events websocket (each event refreshes only what it concerns; no polling).
 import { connectEvents, get, loadSession, post, upload } from './api.js';
-import { bar, el, fill, pairs, qr, showError } from './dom.js';
+import { bar, el, fill, guarded, pairs, qr } from './dom.js';
+import { refreshMixnetPage, wireMixnet } from './mixnet.js';
+import { onStorageEvent, onStorageProgress, refreshStorage, wireStorage } from './storage.js';
 import { oddsChart } from './odds.js';
 import { chartFigure, dropCharts, lineChart, resizeCharts } from './charts.js';
 
 const $ = (id) => document.getElementById(id);
-const PAGES = ['overview', 'wallet', 'drops', 'paypub', 'node'];
-
-/** Runs `fn`, showing its error instead of throwing. */
-async function guarded(fn) {
-  try {
-    showError(null);
-    return await fn();
-  } catch (err) {
-    showError(err);
-    return undefined;
-  }
-}
+const PAGES = ['overview', 'wallet', 'drops', 'paypub', 'node', 'mixnet', 'storage'];
 
 function show(page) {
   const name = PAGES.includes(page) ? page : 'overview';
@@ -96,12 +87,27 @@ function onScanProgress(e) {
   renderThroughput();
 }
 
-function onWalletHeight(height, time) {
+/** True between a `wallet.progress` and the `wallet.changed` that ends its catch-up. */
+let walletCatchingUp = false;
+
+/** The wallet bar's height, from `wallet.progress` during a catch-up and `wallet.changed` after each change. */
+function onWalletHeight(height, time, source) {
   if (typeof height !== 'number') return;
+  // A change notice from the mempool during a catch-up carries the height before it: not the end of it.
+  if (source === 'wallet.changed' && walletCatchingUp && height < (progress.wallet ?? 0)) return;
+  walletCatchingUp = source === 'wallet.progress';
   progress.wallet = height;
-  progress.walletSamples.push({ time, height });
+  progress.walletSamples.push({ time, height, source });
   if (progress.walletSamples.length > MAX_SAMPLES) progress.walletSamples.shift();
+  $('wallet-bar').dataset.source = source;
   renderProgress();
+}
+
+/** A throttled `wallet.progress` tick (at most 4 a second): the block applied and the tip it walks to. */
+function onWalletProgress(e) {
+  const tip = Number(e.data?.tip);
+  if (Number.isFinite(tip)) progress.tip = Math.max(progress.tip ?? 0, tip);
+  onWalletHeight(e.data?.height, e.time, 'wallet.progress');
 }
 
 async function refreshOverview() {
@@ -118,7 +124,9 @@ async function refreshOverview() {
   ]);
   // Assigned, not maximised: a reorg or a rescan moves these heights down.
   if (s.tip) progress.tip = s.tip.height;
-  if (walletHeight !== null) progress.wallet = walletHeight;
+  // During a catch-up the wallet's events run ahead of its balance (which moves when the catch-up
+  // ends): the fetched height would pull the bar back. wallet.changed (a reorg too) ends that.
+  if (walletHeight !== null && !walletCatchingUp) progress.wallet = walletHeight;
   else fill($('wallet-bar-text'), 'no unlocked wallet');
   if (indexed !== null && indexed !== undefined) progress.scan = indexed;
   else if (progress.scan === null) fill($('scan-bar-text'), 'no drop watcher on this backend (or nothing scanned yet)');
@@ -133,13 +141,13 @@ async function refreshWallet() {
   const b = await get('/wallet/balance');
   pairs($('balance'), [['Confirmed', `${b.confirmed} sat`], ['Unconfirmed', `${b.unconfirmed} sat`], ['Immature', `${b.immature} sat`], ['Height', b.height]]);
   const u = await get('/wallet/utxos');
-  const rows = (u.utxos ?? []).map((c) => el('tr', {}, el('td', { class: 'mono' }, `${c.txid}:${c.vout}`), el('td', {}, c.value ?? c.sats ?? ''), el('td', {}, c.height ?? 'mempool')));
+  const rows = (u.utxos ?? []).map((c) => el('tr', {}, el('td', { class: 'mono', 'data-label': 'Outpoint' }, `${c.txid}:${c.vout}`), el('td', { class: 'num', 'data-label': 'Sat' }, c.value ?? c.sats ?? ''), el('td', { 'data-label': 'Height' }, c.height ?? 'mempool')));
   fill($('utxos').tBodies[0], ...rows);
   const h = await get('/wallet/history?limit=50');
   const history = h.history.map((t) => el('tr', {},
-    el('td', { class: 'mono' }, t.txid),
-    el('td', {}, `${t.net.startsWith('-') ? '' : '+'}${t.net} sat`),
-    el('td', {}, t.status === 'confirmed' ? `height ${t.height}` : t.replacedBy ? `${t.status} by ${t.replacedBy}` : t.status)));
+    el('td', { class: 'mono', 'data-label': 'Transaction' }, t.txid),
+    el('td', { class: 'num', 'data-label': 'Sat' }, `${t.net.startsWith('-') ? '' : '+'}${t.net} sat`),
+    el('td', { 'data-label': 'Status' }, t.status === 'confirmed' ? `height ${t.height}` : t.replacedBy ? `${t.status} by ${t.replacedBy}` : t.status)));
   fill($('history').tBodies[0], ...history);
   await refreshFees();
 }
@@ -209,8 +217,9 @@ function statusText(d) {
 function renderDrops() {
   const rows = [...drops.values()].sort((a, b) => (b.firstSeen ?? 0) - (a.firstSeen ?? 0)).map((d) =>
     el('tr', { 'data-drop': d.txid, 'data-status': d.status },
-      el('td', { class: `status-${d.status}`, 'data-retracted': retracted.has(d.id) ? '1' : null }, statusText(d)),
-      el('td', { class: 'mono' }, d.txid), el('td', {}, d.status === 'confirmed' ? d.height ?? '—' : '—'), el('td', {}, d.message ?? '')));
+      el('td', { class: `status-${d.status}`, 'data-retracted': retracted.has(d.id) ? '1' : null, 'data-label': 'Status' }, statusText(d)),
+      el('td', { class: 'mono', 'data-label': 'Transaction' }, d.txid), el('td', { 'data-label': 'Height' }, d.status === 'confirmed' ? d.height ?? '—' : '—'),
+      el('td', { 'data-label': 'Message' }, d.message ?? '')));
   fill($('drop-table').tBodies[0], ...(rows.length ? rows : [el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No drops yet.'))]));
 }
 
@@ -391,9 +400,6 @@ function wirePaypub() {
     const file = e.dataTransfer?.files?.[0];
     if (file) guarded(() => publishFile(file));
   });
-  zone.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' || e.key === ' ') $('publish-file').click();
-  });
   $('publish-file').addEventListener('change', (e) => {
     const file = e.target.files?.[0];
     if (file) guarded(() => publishFile(file));
@@ -421,7 +427,8 @@ async function refreshNode() {
   const n = await get('/node');
   pairs($('node-info'), [['Node id', n.id], ['Endpoints', (n.endpoints ?? []).join(', ')], ['Connected', (n.connected ?? []).length], ['Contacts', n.contacts], ['Feeds', n.feeds]]);
   const c = await get('/node/contacts');
-  fill($('contacts'), ...(c.contacts ?? []).map((x) => el('li', { class: 'mono' }, `${x.node ?? x.key ?? JSON.stringify(x)}${x.connected ? ' · connected' : ''}`)));
+  const contacts = (c.contacts ?? []).map((x) => el('li', { class: 'mono' }, `${x.node ?? x.key ?? JSON.stringify(x)}${x.connected ? ' · connected' : ''}`));
+  fill($('contacts'), ...(contacts.length ? contacts : [el('li', { class: 'muted' }, 'No contacts yet: they come from the introductions (drops) you receive and send.')]));
   const w = await get('/node/whereabouts');
   pairs($('whereabouts'), [
     ['Ours', w.record ? `#${w.record.seq}: ${(w.record.endpoints ?? []).join(', ') || 'no endpoints'} (expires ${new Date(w.record.expiresAt).toISOString()})` : 'none yet'],
@@ -435,30 +442,9 @@ async function refreshNode() {
       fill($('entries'), el('h3', {}, `Feed ${x.author.slice(0, 16)}…`),
         el('ol', {}, ...(log.entries ?? []).map((e) => el('li', {}, `#${e.seq} ${e.header?.type ?? ''}: ${e.text ?? e.body}`))));
     }));
-    return el('li', { class: x.forked ? 'mono status-reorged' : 'mono' }, `${x.author} · ${x.length} entries${x.forked ? ' · FORKED' : ''} `, show);
+    return el('li', { class: x.forked ? 'mono status-reorged' : 'mono' }, `${x.author} · ${x.length} ${x.length === 1 ? 'entry' : 'entries'}${x.forked ? ' · FORKED' : ''} `, show);
   }));
-  await refreshMixnet();
-  fill($('alerts'), ...alerts.map((a) => el('li', {}, a)));
-}
-
-const percent = (rate) => (rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(0)}%`);
-
-/** The node's mixnet side: roles, provider link, what the directory verified, cover traffic and loop loss. */
-async function refreshMixnet() {
-  const m = await get('/node/mixnet').catch(() => null);
-  if (!m) return pairs($('mixnet'), [['Mixnet', 'off']]);
-  const roles = [m.provider ? 'provider' : null, m.layer > 0 ? `mix in layer ${m.layer}` : null].filter(Boolean);
-  const loops = m.cover?.loops;
-  pairs($('mixnet'), [
-    ['Roles', roles.length ? `client, ${roles.join(', ')}` : 'client'],
-    ['Provider link', m.home ? `${m.home.slice(0, 12)}… · ${m.connected ? 'connected' : 'not connected'}` : 'no provider yet'],
-    ['Directory', `mixes per layer ${m.layers.join(' / ')} · ${m.providers.length} providers · ${m.refused} refused`],
-    ['Cover', m.cover ? `loops ${m.cover.rates.loop}/s, drops ${m.cover.rates.drop}/s · sent ${m.cover.sent.loop} loops, ${m.cover.sent.drop} drops` : 'off'],
-    ['Loop loss', loops ? `${loops.lost} of ${loops.returned + loops.lost} lost (${percent(loops.lossRate)})${loops.medianRttMs === null ? '' : ` · median round trip ${Math.round(loops.medianRttMs)} ms`}` : '—'],
-  ]);
-  fill($('mix-hops').tBodies[0], ...(loops?.hops ?? []).map((h) =>
-    el('tr', { class: h.lossRate !== null && h.lossRate >= 0.5 ? 'status-reorged' : undefined },
-      el('td', { class: 'mono' }, `${h.address.slice(0, 16)}…`), el('td', {}, h.returned + h.lost), el('td', {}, h.lost), el('td', {}, percent(h.lossRate)))));
+  fill($('alerts'), ...(alerts.length ? alerts.map((a) => el('li', {}, a)) : [el('li', { class: 'muted' }, 'No fork alerts while this page is open.')]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,6 +455,8 @@ const refresh = {
   drops: () => guarded(refreshDrops),
   paypub: () => guarded(refreshPaypub),
   node: () => guarded(refreshNode),
+  mixnet: () => guarded(refreshMixnetPage),
+  storage: () => guarded(refreshStorage),
 };
 
 function current() {
@@ -489,7 +477,11 @@ function onEvent(e) {
     refresh.drops();
   }
   if (e.type === 'watch.progress') onScanProgress(e);
-  if (e.type === 'wallet.changed') onWalletHeight(e.data?.height, e.time);
+  if (e.type === 'wallet.changed') onWalletHeight(e.data?.height, e.time, 'wallet.changed');
+  if (e.type === 'wallet.progress') onWalletProgress(e);
+  if (e.type === 'storage.progress') onStorageProgress(e);
+  if (e.type.startsWith('storage.')) onStorageEvent(e, page === 'storage');
+  if ((e.type === 'node.message.received' || e.type.startsWith('node.peer.')) && page === 'mixnet') refresh.mixnet();
   if (e.type === 'chain.tip' && typeof e.data?.height === 'number') {
     progress.tip = Math.max(progress.tip ?? 0, e.data.height);
     renderProgress();
@@ -500,6 +492,18 @@ function onEvent(e) {
   if ((e.type.startsWith('paypub.') || e.type === 'chain.tip') && page === 'paypub') refresh.paypub();
   if (e.type.startsWith('node.') && page === 'node') refresh.node();
   if (e.type.startsWith('node.peer.') && page === 'overview') refresh.overview();
+}
+
+/** Without an unlocked wallet most pages are off: say so once, at the top, with what to do. */
+async function noticeLockedWallet() {
+  const locked = await get('/wallet/balance').then(() => false, () => true);
+  const notice = $('notice');
+  notice.hidden = !locked;
+  if (locked) {
+    fill(notice, 'No unlocked wallet: the wallet, PayPub, the peer node, the mixnet and storage are off. Run ',
+      el('code', {}, 'deaddrop init'), ' once, then restart the daemon with ', el('code', {}, 'DEADDROP_PASSPHRASE'), ' set (or ',
+      el('code', {}, 'DEADDROP_PASSPHRASE_FILE'), ').');
+  }
 }
 
 async function start() {
@@ -516,9 +520,12 @@ async function start() {
   wireWallet();
   wireDrops();
   wirePaypub();
+  wireMixnet();
+  wireStorage();
   window.addEventListener('hashchange', () => show(current()));
   connectEvents(onEvent, (state) => fill($('live'), `events: ${state}`));
   await guarded(refreshDrops);
+  await noticeLockedWallet();
   show(current());
 }
 

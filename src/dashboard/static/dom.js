@@ -39,3 +39,33 @@ export function bar(value, max, label) {
 export function showError(err) {
   fill(document.getElementById('error'), err ? String(err.message ?? err) : '');
 }
+
+/** Runs `fn`, showing its error instead of throwing. */
+export async function guarded(fn) {
+  try {
+    showError(null);
+    return await fn();
+  } catch (err) {
+    // "Off without an unlocked wallet" is said once, by the notice at the top, not by every page.
+    if (err?.code !== 'NOT_INITIALIZED' || document.getElementById('notice')?.hidden !== false) showError(err);
+    return undefined;
+  }
+}
+
+/** Bytes as the user reads them (1000-based, like the daemon's quota flags). */
+export function bytes(n) {
+  if (n === null || n === undefined) return '—';
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = Number(n);
+  let u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
+}
+
+/** A random hex id (an operation id that the daemon's progress events carry back). */
+export function newOpId() {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}

@@ -27,6 +27,19 @@ export interface StorageCheckResult {
   readonly repaired: number;
   /** Human-readable findings (missing or corrupt shares, unreachable servers); never secrets. */
   readonly problems: readonly string[];
+  /** Share health per storage server (peers backend; a Tahoe grid reports totals only). */
+  readonly servers?: readonly ServerHealth[];
+}
+
+/** What one storage server holds of a file, as a check found it (share numbers). */
+export interface ServerHealth {
+  /** The server's identity key (hex). */
+  readonly id: string;
+  readonly url: string;
+  readonly reachable: boolean;
+  readonly valid: readonly number[];
+  readonly bad: readonly number[];
+  readonly repaired: readonly number[];
 }
 
 export interface StorageOpOptions {

@@ -65,6 +65,22 @@ export interface CheckReport {
   readonly unreachable: string[];
   /** Distinct servers holding a valid share. */
   readonly servers: number;
+  /** Every server asked, in rank order: which shares it holds that verify, which fail, whether it answered. */
+  readonly perServer: ServerShareHealth[];
+}
+
+/** What one server holds of a file (share numbers), as a check found it. */
+export interface ServerShareHealth {
+  /** The server's identity key (hex), as its signed announcement names it. */
+  readonly id: string;
+  readonly url: string;
+  readonly reachable: boolean;
+  /** Share numbers that verified. */
+  readonly valid: number[];
+  /** Share numbers it listed that failed verification or that it could not return. */
+  readonly bad: number[];
+  /** Share numbers a repair just placed on it. */
+  readonly repaired: number[];
 }
 
 /** See the module comment. */
@@ -147,7 +163,10 @@ export class StorageClient {
   async #survey(cap: VerifyCap, opts: { enough?: number; onShare?: (count: number) => void } = {}): Promise<Survey> {
     const siText = base32nopad.encode(cap.storageIndex).toLowerCase();
     const ranked = rankServers(cap.storageIndex, this.#servers);
-    const out: Survey = { ranked, good: new Map(), holders: new Map(), reachable: new Set(), rejected: [], unreachable: [] };
+    const out: Survey = { ranked, good: new Map(), holders: new Map(), reachable: new Set(), rejected: [], unreachable: [], valid: new Map(), bad: new Map() };
+    const mark = (m: Map<ServerInfo, number[]>, s: ServerInfo, r: number): void => {
+      m.set(s, [...(m.get(s) ?? []), r]);
+    };
     await Promise.all(
       ranked.map(async (s) => {
         let conn: StorageConnection | undefined;
@@ -161,16 +180,19 @@ export class StorageClient {
             try {
               const share = await fetchShare(conn, cap, siText, r);
               if (!share) {
+                mark(out.bad, s, r);
                 out.rejected.push(`${s.url}: listed share ${r} but could not return it`);
                 continue;
               }
               verifyShare(cap, share, r);
+              mark(out.valid, s, r);
               if (!out.good.has(r)) {
                 out.good.set(r, { share, server: s });
                 opts.onShare?.(out.good.size);
               }
             } catch (e) {
               if (!(e instanceof BadShareError)) throw e;
+              mark(out.bad, s, r);
               out.rejected.push(`${s.url}: share ${r}: ${e.message}`);
             }
           }
@@ -300,7 +322,11 @@ export class StorageClient {
       }));
     }
     const repaired = new Map<number, string>();
-    if (before.missing.length === 0 || found.good.size < cap.k) return { ...before, repaired, renewed };
+    const withRepairs = (): CheckReport => ({
+      ...before,
+      perServer: before.perServer.map((p) => ({ ...p, repaired: [...repaired].filter(([, url]) => url === p.url).map(([r]) => r) })),
+    });
+    if (before.missing.length === 0 || found.good.size < cap.k) return { ...withRepairs(), repaired, renewed };
     const fresh = repairShares(verifyCap, [...found.good.values()].map((g) => g.share), before.missing);
     const targets = found.ranked.filter((s) => found.reachable.has(s) && !found.holders.has(s));
     let done = 0;
@@ -314,7 +340,7 @@ export class StorageClient {
       }
       opts.onProgress?.('repair', ++done, before.missing.length);
     }
-    return { ...before, repaired, renewed };
+    return { ...withRepairs(), repaired, renewed };
   }
 }
 
@@ -468,6 +494,9 @@ interface Survey {
   readonly reachable: Set<ServerInfo>;
   readonly rejected: string[];
   readonly unreachable: string[];
+  /** Per server: share numbers that verified, and those that did not. */
+  readonly valid: Map<ServerInfo, number[]>;
+  readonly bad: Map<ServerInfo, number[]>;
 }
 
 function report(cap: VerifyCap, found: Survey): CheckReport {
@@ -478,6 +507,10 @@ function report(cap: VerifyCap, found: Survey): CheckReport {
     corrupt: found.rejected,
     unreachable: found.unreachable,
     servers: new Set([...found.good.values()].map((g) => g.server)).size,
+    perServer: found.ranked.map((s) => ({
+      id: toHex(s.id), url: s.url, reachable: found.reachable.has(s),
+      valid: [...(found.valid.get(s) ?? [])].sort((a, b) => a - b), bad: [...(found.bad.get(s) ?? [])].sort((a, b) => a - b), repaired: [],
+    })),
   };
 }
 

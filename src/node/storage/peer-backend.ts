@@ -167,7 +167,7 @@ export class PeerStorageBackend implements StorageBackend {
     const client = this.#client();
     if (!options.repair && !options.renew) {
       const r = await client.check(verifyCap, progress(options));
-      return { healthy: r.missing.length === 0, sharesFound: r.healthy.length, sharesNeeded: c.k, sharesTotal: c.n, repaired: 0, problems: problems(r) };
+      return { healthy: r.missing.length === 0, sharesFound: r.healthy.length, sharesNeeded: c.k, sharesTotal: c.n, repaired: 0, problems: problems(r), servers: r.perServer };
     }
     const r = await client.repair(verifyCap, this.leaseSecret(storageIndex), this.#leaseMs, { renew: options.renew === true, onProgress: progress(options) });
     const unrepairable = r.healthy.length < c.k ? [`only ${r.healthy.length} valid shares, ${c.k} needed: cannot regenerate the others`] : [];
@@ -175,7 +175,7 @@ export class PeerStorageBackend implements StorageBackend {
     const stillMissing = r.healthy.length >= c.k && unplaced.length > 0 ? [`no fresh reachable server for share${unplaced.length > 1 ? 's' : ''} ${unplaced.join(', ')}`] : [];
     return {
       healthy: unplaced.length === 0, sharesFound: r.healthy.length + r.repaired.size, sharesNeeded: c.k, sharesTotal: c.n, repaired: r.repaired.size,
-      problems: [...problems(r), ...unrepairable, ...stillMissing],
+      problems: [...problems(r), ...unrepairable, ...stillMissing], servers: r.perServer,
     };
   }
 }

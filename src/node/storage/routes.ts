@@ -12,6 +12,9 @@
  *   put elsewhere; `POST /storage/files/forget` `{storageIndex}` stops keeping one.
  * - `GET /storage/server`: quota, used, shares, leases, the announcement and the verified servers.
  *
+ * Check results (and each kept file, after its first check since the daemon started) carry
+ * `servers`: per storage server, the share numbers that verified, failed or were just repaired.
+ *
  * Progress reaches the `/events` websocket as `storage.progress` `{op, phase, done, total}`, and
  * results as `storage.put` / `storage.get` / `storage.check` / `storage.failed`.
  */
@@ -45,11 +48,21 @@ const putResult = {
   properties: { op: { type: 'string' }, readCap: { type: 'string' }, verifyCap: nullable('string'), storageIndex: { type: 'string' }, size: { type: 'integer' }, backend: { type: 'string' }, kept: { type: 'boolean' } },
 } as const;
 
+const shareNumbers = { type: 'array', items: { type: 'integer' } } as const;
+/** Share health per storage server (peers backend): share numbers that verify, fail, or were just repaired onto it. */
+const serverHealth = {
+  type: 'array',
+  items: {
+    type: 'object', required: ['id', 'url', 'reachable', 'valid', 'bad', 'repaired'],
+    properties: { id: { type: 'string' }, url: { type: 'string' }, reachable: { type: 'boolean' }, valid: shareNumbers, bad: shareNumbers, repaired: shareNumbers },
+  },
+} as const;
+
 const checkResult = {
   type: 'object', required: ['storageIndex', 'healthy', 'sharesFound', 'sharesNeeded', 'sharesTotal', 'repaired', 'problems'],
   properties: {
     storageIndex: { type: 'string' }, healthy: { type: 'boolean' }, sharesFound: { type: 'integer' }, sharesNeeded: { type: 'integer' }, sharesTotal: { type: 'integer' },
-    repaired: { type: 'integer' }, problems: { type: 'array', items: { type: 'string' } },
+    repaired: { type: 'integer' }, problems: { type: 'array', items: { type: 'string' } }, servers: serverHealth,
   },
 } as const;
 
@@ -59,6 +72,7 @@ const keptFile = {
     storageIndex: { type: 'string' }, backend: { type: 'string' }, name: nullable('string'), size: { type: 'integer' }, capKind: { type: 'string', enum: ['read', 'verify'] },
     cap: nullable('string'), verifyCap: nullable('string'), addedAt: { type: 'integer' }, checkedAt: nullable('integer'), healthy: nullable('boolean'),
     sharesFound: nullable('integer'), repairedTotal: { type: 'integer' }, lastProblem: nullable('string'),
+    servers: { ...serverHealth, type: ['array', 'null'], description: 'share health per server at the last check since the daemon started (null before one)' },
   },
 } as const;
 

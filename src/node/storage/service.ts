@@ -25,7 +25,7 @@ import { DeaddropError } from '../../util/errors.js';
 import { Lifecycle } from '../../util/lifecycle.js';
 import { equalBytes, toHex } from '../../util/bytes.js';
 import { sha256, utf8 } from '../crypto.js';
-import type { StorageBackend, StorageCheckResult, StoreProgress } from './backend.js';
+import type { ServerHealth, StorageBackend, StorageCheckResult, StoreProgress } from './backend.js';
 import { announcementDraft, STORAGE_SERVER_TYPE, StorageDirectory } from './announce.js';
 import { KeptFiles, type KeptFile } from './kept-files.js';
 import type { FileReader } from './client.js';
@@ -84,6 +84,8 @@ export class NodeStorage {
   readonly #peers: PeerStorageBackend;
   #backend: StorageBackend;
   #server: StorageServer | null = null;
+  /** Share health per server of each kept file's last check (by storage index): the dashboard's per-server view. */
+  readonly #lastServers = new Map<string, readonly ServerHealth[]>();
   readonly #timers: NodeJS.Timeout[] = [];
   #maintaining: Promise<void> = Promise.resolve();
   readonly #running = new Set<Promise<unknown>>();
@@ -348,7 +350,7 @@ export class NodeStorage {
       try {
         const r = await this.#checkOne(cap, { repair: opts.repair === true, renew: false, op });
         const kept = this.#kept.get(storageIndex);
-        if (kept) this.#kept.recordCheck(storageIndex, { healthy: r.healthy, sharesFound: r.sharesFound, repaired: r.repaired, problem: r.problems[0] ?? null });
+        if (kept) this.#recordCheck(storageIndex, r);
         this.#publishCheck(op, storageIndex, r, false);
         return { ...r, storageIndex };
       } catch (err) {
@@ -364,9 +366,16 @@ export class NodeStorage {
     return backend instanceof PeerStorageBackend ? backend.check(cap, { repair: o.repair, renew: o.renew, onProgress }) : backend.check(cap, { repair: o.repair });
   }
 
+  /** The kept file's last check: its summary in the database, its share health per server in memory (until restart). */
+  #recordCheck(storageIndex: string, r: StorageCheckResult): void {
+    this.#kept.recordCheck(storageIndex, { healthy: r.healthy, sharesFound: r.sharesFound, repaired: r.repaired, problem: r.problems[0] ?? null });
+    if (r.servers) this.#lastServers.set(storageIndex, r.servers);
+  }
+
   #publishCheck(op: string, storageIndex: string, r: StorageCheckResult, scheduled: boolean): void {
     this.#opts.publish?.('storage.check', `storage.check:${op}`, {
       op, storageIndex, healthy: r.healthy, sharesFound: r.sharesFound, sharesNeeded: r.sharesNeeded, sharesTotal: r.sharesTotal, repaired: r.repaired, scheduled,
+      ...(r.servers ? { servers: r.servers } : {}),
     });
   }
 
@@ -394,13 +403,14 @@ export class NodeStorage {
   /** Stops keeping a file (its shares stay until their leases expire). */
   forget(storageIndex: string): boolean {
     this.#live();
+    this.#lastServers.delete(storageIndex);
     return this.#kept.forget(storageIndex);
   }
 
-  /** Files kept by this node. */
-  list(): KeptFile[] {
+  /** Files kept by this node, with the share health per server of their last check since the daemon started (null before). */
+  list(): (KeptFile & { servers: readonly ServerHealth[] | null })[] {
     this.#live();
-    return this.#kept.list();
+    return this.#kept.list().map((f) => ({ ...f, servers: this.#lastServers.get(f.storageIndex) ?? null }));
   }
 
   /**
@@ -424,7 +434,7 @@ export class NodeStorage {
       const op = newOp();
       try {
         const r = await this.#checkOne(cap, { repair: true, renew: true, op });
-        this.#kept.recordCheck(f.storageIndex, { healthy: r.healthy, sharesFound: r.sharesFound, repaired: r.repaired, problem: r.problems[0] ?? null });
+        this.#recordCheck(f.storageIndex, r);
         this.#publishCheck(op, f.storageIndex, r, true);
         if (r.repaired > 0) this.#opts.log?.(`storage: repaired ${r.repaired} share${r.repaired > 1 ? 's' : ''} of a kept file`);
       } catch (err) {

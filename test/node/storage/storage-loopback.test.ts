@@ -169,6 +169,13 @@ describe('storage over loopback Noise channels', () => {
     expect(result.corrupt.length).toBe(1);
     expect(result.corrupt[0]).toMatch(/share 8: block 0 of share 8 is corrupt/);
     expect([...result.repaired.keys()].sort()).toEqual([1, 5, 8]);
+    // Share health per server: every server of the grid, in rank order, with what it holds.
+    const per = new Map(result.perServer.map((p) => [p.url, p]));
+    expect(result.perServer).toHaveLength(13);
+    expect(per.get(put.placed.get(1) as string)).toMatchObject({ reachable: false, valid: [], bad: [] });
+    expect(per.get(put.placed.get(8) as string)).toMatchObject({ reachable: true, valid: [], bad: [8] });
+    expect(per.get(put.placed.get(0) as string)).toMatchObject({ reachable: true, valid: [0], bad: [], repaired: [] });
+    for (const [r, url] of result.repaired) expect(per.get(url)?.repaired).toEqual([r]);
     const originalHolders = new Set(put.placed.values());
     for (const [r, url] of result.repaired) {
       expect(originalHolders.has(url), `share ${r} went to a fresh server`).toBe(false);

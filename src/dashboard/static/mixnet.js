@@ -1,0 +1,98 @@
+// The mixnet page: roles and the provider link, the mailbox (messages through the mixnet, send and
+// reply), cover traffic, and loop loss per route and per hop (GET /node/mixnet, GET /node/messages).
+import { get, post } from './api.js';
+import { el, fill, guarded, pairs } from './dom.js';
+
+const $ = (id) => document.getElementById(id);
+
+const percent = (rate) => (rate === null || rate === undefined ? '—' : `${(rate * 100).toFixed(0)}%`);
+const short = (hex) => `${hex.slice(0, 12)}…`;
+/** Loss of at least this much marks a route or a hop (the loop monitor's own suspicion threshold). */
+const SUSPECT = 0.5;
+
+function lossRow(cells, c) {
+  return el('tr', { class: c.lossRate !== null && c.lossRate >= SUSPECT ? 'status-reorged' : undefined },
+    ...cells, el('td', { 'data-label': 'Loops' }, c.sent ?? c.returned + c.lost), el('td', { 'data-label': 'Back' }, c.returned),
+    el('td', { 'data-label': 'Lost' }, c.lost), el('td', { 'data-label': 'Loss' }, percent(c.lossRate)));
+}
+
+function emptyRow(table, cols, text) {
+  return fill($(table).tBodies[0], el('tr', {}, el('td', { colspan: cols, class: 'muted' }, text)));
+}
+
+async function refreshMailbox(m) {
+  const { messages } = await get('/node/messages');
+  const contacts = await get('/node/contacts').then((c) => c.contacts ?? [], () => []);
+  const select = $('mix-contact');
+  const chosen = select.value;
+  fill(select, el('option', { value: '' }, contacts.length ? 'choose a contact' : 'no contacts yet'),
+    ...contacts.map((c) => el('option', { value: c.node }, `${short(c.node)}${c.connected ? ' · connected' : ''}`)));
+  select.value = chosen;
+  fill($('mailbox'), ...(messages.length ? [...messages].reverse().map((x) => {
+    const li = el('li', { 'data-message': x.id, class: x.direction === 'in' ? 'msg-in' : 'msg-out' },
+      el('span', { class: 'muted' }, `${new Date(x.at).toLocaleString()} · ${x.direction === 'in' ? 'from' : 'to'} `),
+      el('span', { class: 'mono' }, short(x.contact)), el('br'), x.text);
+    if (x.direction === 'in' && x.canReply) {
+      const b = el('button', { type: 'button', 'aria-label': `Reply to the message from ${short(x.contact)}` }, 'Reply');
+      b.addEventListener('click', () => {
+        $('mix-reply-to').value = x.id;
+        fill($('mix-replying'), `Replying once, through the sender's reply block, to the message of ${new Date(x.at).toLocaleString()}`);
+        $('mix-text').focus();
+      });
+      li.append(' ', b);
+    }
+    return li;
+  }) : [el('li', { class: 'muted' }, m ? 'No messages yet.' : 'The mixnet is off.')]));
+}
+
+export async function refreshMixnetPage() {
+  const m = await get('/node/mixnet').catch(() => null);
+  if (!m) {
+    pairs($('mix-status'), [['Mixnet', 'off (it needs the peer node, which needs an unlocked wallet)']]);
+    emptyRow('mix-routes', 5, '—');
+    emptyRow('mix-hops', 5, '—');
+    fill($('mailbox'), el('li', { class: 'muted' }, 'The mixnet is off.'));
+    $('mix-send-form').hidden = true;
+    return;
+  }
+  $('mix-send-form').hidden = false;
+  const roles = [m.provider ? 'provider (keeps mailboxes)' : null, m.layer > 0 ? `mix in layer ${m.layer}` : null].filter(Boolean);
+  const loops = m.cover?.loops;
+  pairs($('mix-status'), [
+    ['Roles', roles.length ? `client, ${roles.join(', ')}` : 'client'],
+    ['Mailbox', m.home ? `kept by provider ${short(m.home)} · ${m.connected ? 'connected' : 'not connected'}` : 'no provider chosen yet'],
+    ['Listener', m.url ?? '—'],
+    ['Directory', `mixes per layer ${m.layers.join(' / ')} · ${m.providers.length} providers · ${m.refused} refused`],
+    ['Cover traffic', m.cover ? `loops ${m.cover.rates.loop}/s, drops ${m.cover.rates.drop}/s · sent ${m.cover.sent.loop} loops, ${m.cover.sent.drop} drops` : 'off'],
+    ['Loop loss', loops ? `${loops.lost} of ${loops.returned + loops.lost} lost (${percent(loops.lossRate)}) · ${loops.pending} in flight${loops.medianRttMs === null ? '' : ` · median round trip ${Math.round(loops.medianRttMs)} ms`}` : '—'],
+    ...(m.processed !== null ? [['Packets mixed', `${m.processed}${m.drops ? ` · dropped ${Object.entries(m.drops).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}` : ''}`]] : []),
+  ]);
+  const routes = loops?.routes ?? [];
+  if (routes.length) {
+    fill($('mix-routes').tBodies[0], ...routes.map((r) => lossRow([el('td', { class: 'mono', 'data-label': 'Route' }, r.hops.map(short).join(' → '))], r)));
+  } else emptyRow('mix-routes', 5, 'No cover loops sent yet.');
+  const hops = loops?.hops ?? [];
+  if (hops.length) {
+    fill($('mix-hops').tBodies[0], ...hops.map((h) => lossRow([el('td', { class: 'mono', 'data-label': 'Hop' }, short(h.address))], h)));
+  } else emptyRow('mix-hops', 5, 'No cover loops sent yet.');
+  await refreshMailbox(m);
+}
+
+export function wireMixnet() {
+  $('mix-send-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    guarded(async () => {
+      const text = $('mix-text').value.trim();
+      const replyTo = $('mix-reply-to').value;
+      const contact = $('mix-contact').value;
+      if (!text) throw new Error('write a message first');
+      if (!replyTo && !contact) throw new Error('choose a contact (or reply to a received message)');
+      const r = await post('/node/messages', replyTo ? { replyTo, text } : { contact, text });
+      fill($('mix-send-result'), `Sent through the mixnet (${r.message.id.slice(0, 8)}…)`);
+      $('mix-text').value = '';
+      $('mix-reply-to').value = '';
+      fill($('mix-replying'), '');
+      await refreshMixnetPage();
+    });
+  });
+}
