@@ -33,6 +33,8 @@ const SCHEMA_VERSION = 1;
 /** Where the bus's outbox cursor lived before `util/outbox.ts` (a `meta` key). */
 const LEGACY_OUTBOX_CURSOR = 'outbox_delivered';
 const SEAL_VERSION = 1;
+/** `meta` key prefix of a sale's storage capability. */
+const STORAGE_CAP_KEY = 'storage_cap:';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -363,6 +365,7 @@ export class PaypubStore {
     this.transaction(() => {
       for (const t of ['chunks', 'keys', 'pledges', 'claims', 'refunds', 'private_offers', 'fraud_proofs']) this.db.prepare(`DELETE FROM ${t} WHERE sale_id = ?`).run(id);
       this.db.prepare('DELETE FROM sales WHERE id = ?').run(id);
+      this.db.prepare('DELETE FROM meta WHERE k = ?').run(STORAGE_CAP_KEY + id);
     });
     this.#manifests.delete(id);
     this.generation++;
@@ -380,6 +383,19 @@ export class PaypubStore {
   setReveal(id: string, beaconHash: string, reveal: SampleReveal): void {
     this.db.prepare('UPDATE sales SET beacon_hash = ?, reveal = ? WHERE id = ?').run(beaconHash, encodeReveal(reveal), id);
     this.generation++;
+  }
+
+  /**
+   * The read capability of a sale's storage bundle (bundle.ts), or null. Kept in clear: it reads
+   * only the manifest and ciphertexts, which every offer gives away anyway. (In `meta`, so no
+   * schema change.)
+   */
+  storageCap(id: string): string | null {
+    return this.meta(STORAGE_CAP_KEY + id) ?? null;
+  }
+
+  setStorageCap(id: string, cap: string): void {
+    this.setMeta(STORAGE_CAP_KEY + id, cap);
   }
 
   setUrl(id: string, url: string): void {

@@ -18,11 +18,13 @@ import { checkFraudProof, decodeFraudProof } from '../../paypub/private.js';
 import { DEFAULT_CHUNKS } from '../../paypub/seller.js';
 import { MAX_CHUNKS } from '../../paypub/params.js';
 import { fromHex } from '../../util/bytes.js';
+import { daemonContentStore } from './store.js';
 
 /** Runs `fn` with a PayPub service over an unlocked, synced wallet; closes everything after. */
 async function withPaypub<T>(ctx: CliContext, fn: (s: PaypubService) => Promise<T>, opts: { sync?: boolean } = {}): Promise<T> {
   return withWallet(ctx, async ({ wallet, source }) => {
-    const service = new PaypubService({ chain: source, wallet, keys: wallet.keys, datadir: ctx.datadir, network: ctx.network });
+    // Beside a running daemon, publish into and read from its node's storage.
+    const service = new PaypubService({ chain: source, wallet, keys: wallet.keys, datadir: ctx.datadir, network: ctx.network, contentStore: () => daemonContentStore(ctx) });
     try {
       await service.ready();
       if (opts.sync !== false) await service.sync();
