@@ -14,7 +14,6 @@
  */
 import { DeaddropError } from '../util/errors.js';
 import { taggedHash } from '../util/hash.js';
-import type { Tx } from '../chain/block.js';
 import type { Manifest } from './manifest.js';
 import { pledgeOutput } from './scripts.js';
 import { equalBytes } from '../util/bytes.js';
@@ -51,7 +50,7 @@ export interface HintedPledge {
  * The hinted pledges of sale `m` (sample `sampled`) in `tx`: every 32-byte OP_RETURN is unmasked
  * and the pledge script of that key looked for among the P2TR outputs. Never throws on chain data.
  */
-export function findHintedPledges(m: Manifest, sampled: readonly number[], tx: Pick<Tx, 'outputs'>): HintedPledge[] {
+export function findHintedPledges(m: Manifest, sampled: readonly number[], tx: { readonly outputs: readonly { readonly script: Uint8Array; readonly value: bigint }[] }): HintedPledge[] {
   const found: HintedPledge[] = [];
   const taproot = tx.outputs.map((o, vout) => ({ o, vout })).filter(({ o }) => o.script.length === 34 && o.script[0] === 0x51 && o.script[1] === 0x20);
   if (taproot.length === 0) return found;
