@@ -276,8 +276,9 @@ export class PaypubService {
     const run = seller.storeBundle(this.#ctx, sale.id).then((r) => {
       if (r.stored) this.#log(`sale ${sale.id.slice(0, 16)} stored in ${r.backend ?? 'storage'}`);
     }, (err: unknown) => {
+      // Logged once per sale (storage may stay unavailable for days); tried again every minute.
+      if (!this.#storeRetryAt.has(sale.id)) this.#log(`storing sale ${sale.id.slice(0, 16)} failed (tried again every minute): ${errorText(err)}`);
       this.#storeRetryAt.set(sale.id, Date.now() + STORE_RETRY_MS);
-      this.#log(`storing sale ${sale.id.slice(0, 16)} failed (tried again in a minute): ${errorText(err)}`);
     }).finally(() => {
       this.#storing.delete(sale.id);
       this.#loose.delete(run);

@@ -96,13 +96,15 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
           `anchor ${r.anchorTxid} (fee ${sat(r.anchorFee)})`,
           `beacon at height ${r.beaconHeight}; claim by ${r.claimCutoff}; refunds from ${r.deadlineHeight}`,
           `price ${sat(r.price)}, threshold ${sat(r.threshold)}, minimum pledge ${sat(r.minPledge)}`,
+          r.storage.stored ? `stored in the node's ${r.storage.backend ?? ''} storage: offers carry its read capability`.replace('  ', ' ')
+            : `not in storage (${r.storage.reason ?? 'unknown'}): the daemon serves the chunks${r.storage.reason?.startsWith('no storage') ? '' : ' and tries again'}`,
         ]);
       });
     });
 
   paypub
     .command('offer <id>')
-    .description('print the offer string buyers use (manifest, anchor and where chunks are served)')
+    .description('print the offer string buyers use (manifest, anchor, where chunks are: the storage capability and/or this node\'s URL; the sample once revealed)')
     .option('--url <url>', 'base URL buyers reach this node\'s API at (default: the running daemon\'s)')
     .action(async (id: string, o: { url?: string }) => {
       const ctx = context();
@@ -136,7 +138,7 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
         print(ctx, r, [
           `sale ${r.id} (${r.mode} mode): ${r.ok ? 'verified' : 'NOT verified'}`,
           ...r.problems.map((p) => `  problem: ${p}`),
-          `${r.fileLength} bytes in ${r.chunkCount} chunks; anchor ${r.anchor.ok ? `confirmed at ${r.anchor.height}` : 'not accepted'}; sample ${r.sample.verified ? `verified (chunks ${r.sample.indices.join(', ')})` : r.sample.status}`,
+          `${r.fileLength} bytes in ${r.chunkCount} chunks (from ${r.chunksFrom === 'store' ? 'this datadir' : r.chunksFrom === 'storage' ? 'storage' : 'the seller'}); anchor ${r.anchor.ok ? `confirmed at ${r.anchor.height}` : 'not accepted'}; sample ${r.sample.verified ? `verified (chunks ${r.sample.indices.join(', ')})` : r.sample.status}`,
           `price ${sat(r.price)}, threshold ${sat(r.threshold)}, minimum ${sat(r.minPledge)}; claim by ${r.claimCutoff}, refunds from ${r.deadlineHeight} (tip ${r.tip})`,
           '', r.proves, '',
           ...r.odds.map((x) => `  ${x.bad} bad chunk(s) escape the sample with probability ${(x.escape * 100).toFixed(1)}%`),
