@@ -1,7 +1,7 @@
 /**
  * The offer string a seller hands to buyers (`deaddrop paypub offer <id>`): the signed manifest,
  * the anchor transaction and where the encrypted chunks are: the seller's API, and/or the
- * storage layer (docs/protocol/paypub.md, section 9).
+ * storage layer (docs/protocol/paypub.md, section 11).
  *
  *   "paypub1" || base64url( body || checksum (4) )
  *   v1 body: u8 1 || u32 manifestLength || manifest || anchor txid (32, internal order) || u32 anchor vout

@@ -96,7 +96,7 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
           `anchor ${r.anchorTxid} (fee ${sat(r.anchorFee)})`,
           `beacon at height ${r.beaconHeight}; claim by ${r.claimCutoff}; refunds from ${r.deadlineHeight}`,
           `price ${sat(r.price)}, threshold ${sat(r.threshold)}, minimum pledge ${sat(r.minPledge)}`,
-          r.storage.stored ? `stored in the node's ${r.storage.backend ?? ''} storage: offers carry its read capability`.replace('  ', ' ')
+          r.storage.stored ? `stored in the node's storage (${r.storage.backend ?? 'stored before'}): offers carry its read capability`
             : `not in storage (${r.storage.reason ?? 'unknown'}): the daemon serves the chunks${r.storage.reason?.startsWith('no storage') ? '' : ' and tries again'}`,
         ]);
       });
