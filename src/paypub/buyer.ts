@@ -270,6 +270,7 @@ export async function buy(ctx: PaypubContext, text: string, o: { feeRate?: numbe
   const m = sale.manifest;
   const keyIndex = ctx.store.allocIndex('buyer');
   const kp = ctx.keys.paypubKey(PAYPUB_BUYER, keyIndex);
+  if (!o.terms && !sale.url) throw new DeaddropError('CONFLICT', 'private-mode terms come from the seller\'s API, and this offer names none: ask the seller for an offer with its URL');
   const source: TermsSource = o.terms ?? ((key) => new SellerClient(sale.url as string, sale.id, { ...(ctx.fetch ? { fetch: ctx.fetch } : {}) }).privateTerms(key));
   const { offer, wrap } = await source(kp.xOnly);
   const problem = termsProblem(m, offer, wrap, kp.xOnly);
