@@ -9,10 +9,18 @@
  * PayPub and runs only with an unlocked wallet.
  */
 
+/** A storage server a reader may ask (peers backend): its Ed25519 key, pinned when dialing, and its endpoint. */
+export interface StorageServerHint {
+  readonly id: Uint8Array;
+  readonly url: string;
+}
+
 export interface ContentStorePut {
   /** Reads and verifies the file; whoever holds it can read the (possibly still encrypted) bytes. */
   readonly readCap: string;
   readonly size: number;
+  /** Servers that took a share (peers backend; empty otherwise): hints for readers who know none of them. */
+  readonly servers: readonly StorageServerHint[];
 }
 
 export interface ContentStore {
@@ -20,8 +28,11 @@ export interface ContentStore {
   readonly kind: string;
   /** Stores `data` and keeps it alive (lease renewal, repair) for as long as this node runs. */
   put(data: Uint8Array, opts?: { readonly name?: string }): Promise<ContentStorePut>;
-  /** The file's bytes, verified against the capability. Throws a DeaddropError when it cannot. */
-  get(readCap: string): Promise<Uint8Array>;
+  /**
+   * The file's bytes, verified against the capability. Throws a DeaddropError when it cannot.
+   * `servers`: hints handed over with the capability, asked besides the servers this node knows.
+   */
+  get(readCap: string, opts?: { readonly servers?: readonly StorageServerHint[] }): Promise<Uint8Array>;
 }
 
 /** The running content store, or null while none is available. */

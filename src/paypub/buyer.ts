@@ -85,7 +85,8 @@ async function fetchChunks(ctx: PaypubContext, client: SellerClient | null, link
   const cs = link.storageCap ? ctx.contentStore() : null;
   if (link.storageCap && cs) {
     try {
-      return { chunks: decodeBundle(m, await cs.get(link.storageCap)), from: 'storage' };
+      const servers = link.storageServers ?? [];
+      return { chunks: decodeBundle(m, await cs.get(link.storageCap, servers.length > 0 ? { servers } : {})), from: 'storage' };
     } catch (err) {
       if (!client) throw err;
       ctx.log(`paypub: the storage bundle could not be read (${err instanceof Error ? err.message : String(err)}); fetching from the seller`);

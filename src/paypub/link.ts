@@ -11,6 +11,8 @@
  *            || [flags & 2: u16 capLength || cap]      read capability of the storage bundle (bundle.ts)
  *            || [flags & 4: anchor block hash (32, internal order)]
  *            || [flags & 8: u16 revealLength || signed sample reveal]
+ *            || [flags & 16: u8 count (1..16) || (server key (32) || u16 urlLength || ws(s) URL) * count]
+ *                                                       storage servers holding the bundle's shares
  *   checksum = SHA256(body)[0..4]   (catches copy-and-paste damage)
  *
  * v2 needs a URL or a capability (or both); unknown flag bits are refused. A seller emits v1 when
@@ -26,6 +28,7 @@ import type { Network } from '../util/network.js';
 import { Reader, sha256, Writer } from './bytes.js';
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import { decodeReveal, encodeReveal, type SampleReveal } from './sample.js';
+import type { StorageServerHint } from '../feature/content-store.js';
 import { equalBytes, fromHex, toHex } from '../util/bytes.js';
 
 /** Text prefix of every offer string. */
@@ -43,7 +46,12 @@ const FLAG_URL = 1;
 const FLAG_CAP = 2;
 const FLAG_ANCHOR_BLOCK = 4;
 const FLAG_REVEAL = 8;
-const KNOWN_FLAGS = FLAG_URL | FLAG_CAP | FLAG_ANCHOR_BLOCK | FLAG_REVEAL;
+const FLAG_SERVERS = 16;
+const KNOWN_FLAGS = FLAG_URL | FLAG_CAP | FLAG_ANCHOR_BLOCK | FLAG_REVEAL | FLAG_SERVERS;
+/** Most storage servers an offer names. */
+export const MAX_OFFER_SERVERS = 16;
+/** Longest storage server URL an offer may carry. */
+export const MAX_SERVER_URL_LENGTH = 300;
 
 /** A decoded offer string. */
 export interface OfferLink {
@@ -59,6 +67,23 @@ export interface OfferLink {
   readonly anchorBlock?: string | null;
   /** The seller's signed sample reveal, when made (layout only: the buyer verifies it). */
   readonly reveal?: SampleReveal | null;
+  /** Storage servers holding the bundle (hints for a buyer whose node knows none; shares are verified anyway). */
+  readonly storageServers?: readonly StorageServerHint[];
+}
+
+/** Checks a storage server hint: a 32-byte key and a plain ws(s) URL of at most 300 characters. */
+export function checkServerHint(h: StorageServerHint): StorageServerHint {
+  if (!(h.id instanceof Uint8Array) || h.id.length !== 32) throw DeaddropError.badInput('a storage server key is 32 bytes');
+  let u: URL;
+  try {
+    u = new URL(h.url);
+  } catch {
+    throw DeaddropError.badInput('a storage server URL must be a URL');
+  }
+  if ((u.protocol !== 'ws:' && u.protocol !== 'wss:') || u.username || u.password || u.search || u.hash || h.url.length > MAX_SERVER_URL_LENGTH || !/^[\x21-\x7e]+$/.test(h.url)) {
+    throw DeaddropError.badInput(`a storage server URL is a plain ws:// or wss:// URL of at most ${MAX_SERVER_URL_LENGTH} characters`);
+  }
+  return h;
 }
 
 /** Checks a storage capability's form: 1..1024 visible ASCII characters. The storage layer parses it. */
@@ -102,16 +127,25 @@ export function encodeOfferLink(link: OfferLink): string {
   if (!url && !cap) throw DeaddropError.badInput('an offer needs a seller URL or a storage capability');
   const manifest = encodeManifest(link.manifest);
   const w = new Writer();
+  const servers = (link.storageServers ?? []).slice(0, MAX_OFFER_SERVERS).map(checkServerHint);
+  if (servers.length > 0 && !cap) throw DeaddropError.badInput('storage servers without a storage capability');
   if (url && !cap && anchorBlock === null && !link.reveal) {
     w.u8(OFFER_V1).u32(manifest.length).bytes(manifest).bytes(txidBytes(link.anchorTxid), 32).u32(link.anchorVout).u16(url.length).bytes(url);
   } else {
     const reveal = link.reveal ? encodeReveal(link.reveal) : null;
-    const flags = (url ? FLAG_URL : 0) | (cap ? FLAG_CAP : 0) | (anchorBlock !== null ? FLAG_ANCHOR_BLOCK : 0) | (reveal ? FLAG_REVEAL : 0);
+    const flags = (url ? FLAG_URL : 0) | (cap ? FLAG_CAP : 0) | (anchorBlock !== null ? FLAG_ANCHOR_BLOCK : 0) | (reveal ? FLAG_REVEAL : 0) | (servers.length > 0 ? FLAG_SERVERS : 0);
     w.u8(OFFER_V2).u32(manifest.length).bytes(manifest).bytes(txidBytes(link.anchorTxid), 32).u32(link.anchorVout).u8(flags);
     if (url) w.u16(url.length).bytes(url);
     if (cap) w.u16(cap.length).bytes(cap);
     if (anchorBlock !== null) w.bytes(blockBytes(anchorBlock), 32);
     if (reveal) w.u16(reveal.length).bytes(reveal);
+    if (servers.length > 0) {
+      w.u8(servers.length);
+      for (const h of servers) {
+        const u = new TextEncoder().encode(h.url);
+        w.bytes(h.id, 32).u16(u.length).bytes(u);
+      }
+    }
   }
   const body = w.finish();
   return OFFER_PREFIX + base64urlnopad.encode(new Writer().bytes(body).bytes(sha256(body).slice(0, 4)).finish());
@@ -150,7 +184,7 @@ export function decodeOfferLink(text: string, expectedNetwork?: Network): OfferL
   if (version === OFFER_V1) {
     const url = utf8(r.bytes(r.u16()), 'URL');
     r.end();
-    return { manifest, anchorTxid, anchorVout, url: normalizeSellerUrl(url), storageCap: null, anchorBlock: null, reveal: null };
+    return { manifest, anchorTxid, anchorVout, url: normalizeSellerUrl(url), storageCap: null, anchorBlock: null, reveal: null, storageServers: [] };
   }
   const flags = r.u8();
   if ((flags & ~KNOWN_FLAGS) !== 0) throw DeaddropError.protocol('offer string: unknown flags');
@@ -170,8 +204,23 @@ export function decodeOfferLink(text: string, expectedNetwork?: Network): OfferL
     reveal = decodeReveal(r.bytes(r.u16()));
     if (!equalBytes(reveal.manifestHash, manifest.hash)) throw DeaddropError.protocol('offer string: the sample reveal is for another manifest');
   }
+  const storageServers: StorageServerHint[] = [];
+  if (flags & FLAG_SERVERS) {
+    if (!storageCap) throw DeaddropError.protocol('offer string: storage servers without a storage capability');
+    const count = r.u8();
+    if (count < 1 || count > MAX_OFFER_SERVERS) throw DeaddropError.protocol(`offer string: 1..${MAX_OFFER_SERVERS} storage servers, not ${count}`);
+    for (let i = 0; i < count; i++) {
+      const id = r.bytes(32);
+      const serverUrl = utf8(r.bytes(r.u16()), 'storage server URL');
+      try {
+        storageServers.push(checkServerHint({ id, url: serverUrl }));
+      } catch (err) {
+        throw DeaddropError.protocol(`offer string: ${(err as Error).message}`);
+      }
+    }
+  }
   r.end();
-  return { manifest, anchorTxid, anchorVout, url, storageCap, anchorBlock, reveal };
+  return { manifest, anchorTxid, anchorVout, url, storageCap, anchorBlock, reveal, storageServers };
 }
 
 /** The sale id used everywhere (store, API, CLI): the manifest hash in hex. */

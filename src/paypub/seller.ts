@@ -167,7 +167,7 @@ export async function storeBundle(ctx: PaypubContext, idOrPrefix: string): Promi
   if (!cs) return { stored: false, reason: 'no storage running (the daemon\'s peer node stores sales)' };
   const put = await cs.put(encodeBundle(sale.manifest, ctx.store.chunks(sale.id)), { name: `paypub-${sale.id.slice(0, 16)}.bundle` });
   ctx.store.transaction(() => {
-    ctx.store.setStorageCap(sale.id, put.readCap);
+    ctx.store.setStorageCap(sale.id, put.readCap, put.servers);
     // The event never carries the capability.
     ctx.store.event('paypub.stored', `paypub.stored:${sale.id}`, { id: sale.id, backend: cs.kind, size: put.size });
   });
@@ -188,7 +188,7 @@ export function offerString(ctx: PaypubContext, idOrPrefix: string, url?: string
   const normalized = base ? normalizeSellerUrl(base) : null;
   const offer = encodeOfferLink({
     manifest: sale.manifest, anchorTxid: sale.anchorTxid, anchorVout: sale.anchorVout, url: normalized, storageCap: cap,
-    anchorBlock: cap ? sale.anchorBlock : null, reveal: cap ? sale.reveal : null,
+    anchorBlock: cap ? sale.anchorBlock : null, reveal: cap ? sale.reveal : null, storageServers: cap ? ctx.store.storageServers(sale.id) : [],
   });
   return { id: sale.id, url: normalized, offer, storage: cap !== null, reveal: cap !== null && sale.reveal !== null };
 }

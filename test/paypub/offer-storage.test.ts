@@ -41,6 +41,26 @@ describe('offer strings v2', () => {
     expect(encodeReveal(all.reveal!)).toEqual(encodeReveal(reveal));
   });
 
+  it('names up to 16 storage servers, each a 32-byte key and a plain ws(s) URL, only with a capability', () => {
+    const servers = [{ id: new Uint8Array(32).fill(1), url: 'ws://127.0.0.1:7001' }, { id: new Uint8Array(32).fill(2), url: 'wss://store.example/x' }];
+    const back = decodeOfferLink(encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: null, storageCap: cap, storageServers: servers }));
+    expect(back.storageServers).toEqual(servers);
+    const many = Array.from({ length: 20 }, (_, i) => ({ id: new Uint8Array(32).fill(i), url: `ws://127.0.0.1:${7000 + i}` }));
+    expect(decodeOfferLink(encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: null, storageCap: cap, storageServers: many })).storageServers).toHaveLength(16);
+    for (const url of ['http://127.0.0.1:1', 'ws://u:p@127.0.0.1:1', 'ws://127.0.0.1:1/?q', `ws://a.example/${'x'.repeat(300)}`, 'not a url']) {
+      expectCode(() => encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: null, storageCap: cap, storageServers: [{ id: new Uint8Array(32), url }] }), 'BAD_INPUT', /URL/);
+    }
+    expectCode(() => encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: 'http://127.0.0.1:1', storageServers: servers }), 'BAD_INPUT', /without a storage capability/);
+    const c = new TextEncoder().encode(cap);
+    const u = new TextEncoder().encode('ws://127.0.0.1:7001');
+    expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 16).u16(c.length).bytes(c).u8(0).finish())), 'PROTOCOL', /1\.\.16 storage servers, not 0/);
+    expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 16).u16(c.length).bytes(c).u8(17).finish())), 'PROTOCOL', /not 17/);
+    expectCode(() => decodeOfferLink(rawOffer(head(2, 1 | 16).u16(u.length).bytes(new TextEncoder().encode('http://127.0.0.1:7001')).u8(1).bytes(new Uint8Array(32)).u16(u.length).bytes(u).finish())), 'PROTOCOL', /without a storage capability/);
+    const h = new TextEncoder().encode('http://127.0.0.1:7001');
+    expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 16).u16(c.length).bytes(c).u8(1).bytes(new Uint8Array(32)).u16(h.length).bytes(h).finish())), 'PROTOCOL', /ws:\/\/ or wss:\/\//);
+    expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 16).u16(c.length).bytes(c).u8(1).bytes(new Uint8Array(31)).finish())), 'PROTOCOL', /truncated/);
+  });
+
   it('still writes v1 when it says only a URL, and reads v1', () => {
     const text = encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: 'http://127.0.0.1:4000' });
     expect(base64urlnopad.decode(text.slice(OFFER_PREFIX.length))[0]).toBe(1);
@@ -62,7 +82,7 @@ describe('offer strings v2', () => {
   it('refuses unknown versions and flags, truncation, trailing bytes and a reveal of another sale', () => {
     const c = new TextEncoder().encode(cap);
     expectCode(() => decodeOfferLink(rawOffer(head(3, 2).u16(c.length).bytes(c).finish())), 'PROTOCOL', /unsupported version 3/);
-    expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 16).u16(c.length).bytes(c).finish())), 'PROTOCOL', /unknown flags/);
+    expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 32).u16(c.length).bytes(c).finish())), 'PROTOCOL', /unknown flags/);
     expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 4).u16(c.length).bytes(c).bytes(new Uint8Array(31)).finish())), 'PROTOCOL', /truncated/);
     expectCode(() => decodeOfferLink(rawOffer(head(2, 2).u16(c.length).bytes(c).u8(0).finish())), 'PROTOCOL', /trailing/);
     const other = makeSale({ chunks: 16, sample: 4 });

@@ -1,12 +1,12 @@
 /**
  * PayPub over storage, end to end with real parts: btcd regtest, four storage servers on real
  * PeerNodes over loopback sockets, and real daemons for the seller and the buyer, each with its
- * own PeerNode as storage client (learning the servers only from their signed announcements).
+ * own PeerNode as storage client.
  *
  * The seller publishes into storage; its daemon reveals the sample at the beacon and hands out
- * an offer carrying the read capability, the anchor block and the reveal; then the seller's
- * daemon, API and node are STOPPED. The buyer verifies and fetches every chunk from the storage
- * servers and pledges; nobody can tell the seller, so the pledge carries its hint on chain. The
+ * an offer carrying the read capability, the servers holding the shares, the anchor block and the
+ * reveal; then the seller's daemon, API and node are STOPPED. The buyer, whose node knows none of
+ * the servers, verifies and fetches every chunk from them and pledges; nobody can tell the seller, so the pledge carries its hint on chain. The
  * seller restarts, finds the pledge on chain and claims; the buyer unlocks byte-identical content.
  * A second restart claims nothing twice.
  */
@@ -66,10 +66,10 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
     for (let i = 0; i < 4; i++) servers.push(await startStorageNode(`server${i}`, { server: { quotaBytes: 8 << 20 } }));
     const sellerNode = await startStorageNode('seller');
     const buyerNode = await startStorageNode('buyer');
-    for (const c of [sellerNode, buyerNode]) {
-      for (const s of servers) await c.node.bootstrapFromIntroduction(s.node.createIntroductionToken());
-      await waitUntil(() => c.storage.directory.servers().length === 4, `${c.name} verified four storage announcements`, 30_000);
-    }
+    // The seller's node is a contact of the servers; the buyer's knows none of them (a stranger
+    // elsewhere): it reads through the servers the offer names.
+    for (const s of servers) await sellerNode.node.bootstrapFromIntroduction(s.node.createIntroductionToken());
+    await waitUntil(() => sellerNode.storage.directory.servers().length === 4, 'the seller verified four storage announcements', 30_000);
     sellerStore = nodeContentStore(sellerNode.storage);
     buyerStore = nodeContentStore(buyerNode.storage);
     seller = await startParty('seller', chain, undefined, { features: [createPaypubFeature({ pollIntervalMs: 500, contentStore: () => sellerStore })] });
@@ -108,6 +108,8 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
     const link = decodeOfferLink(offer, 'regtest');
     expect(link.storageCap).toMatch(/^dd-chk:r:/);
     expect(link.anchorBlock).toMatch(/^[0-9a-f]{64}$/);
+    expect(link.storageServers?.map((h) => h.url).sort()).toEqual(nodes.filter((s) => s.name.startsWith('server')).map((s) => s.storage.status().url).sort());
+    expect(nodes.find((s) => s.name === 'buyer')!.storage.directory.servers()).toEqual([]);
 
     // The seller goes offline: daemon, API and its storage node.
     const sellerApi = seller!.daemon.apiUrl;

@@ -47,7 +47,8 @@ export function daemonContentStore(ctx: CliContext): ContentStore | null {
     put: async (data, opts) => {
       const q = new URLSearchParams({ keep: 'true', ...(opts?.name ? { name: opts.name } : {}) });
       const r = (await (await call(a, `/storage/put?${q.toString()}`, { method: 'POST', body: data, type: 'application/octet-stream' })).json()) as { readCap: string; size: number };
-      return { readCap: r.readCap, size: r.size };
+      // The daemon's route does not return the holders: offers made this way carry no server hints.
+      return { readCap: r.readCap, size: r.size, servers: [] };
     },
     get: async (cap) => new Uint8Array(await (await call(a, '/storage/get', { method: 'POST', body: JSON.stringify({ cap }), type: 'application/json' })).arrayBuffer()),
   };

@@ -14,8 +14,8 @@ export function nodeContentStore(storage: NodeStorage): ContentStore {
     },
     put: async (data, opts) => {
       const r = await storage.put(data, { keep: true, ...(opts?.name ? { name: opts.name } : {}) });
-      return { readCap: r.readCap, size: r.size };
+      return { readCap: r.readCap, size: r.size, servers: r.holders };
     },
-    get: (readCap) => storage.get(readCap),
+    get: (readCap, opts) => storage.get(readCap, opts?.servers ? { servers: opts.servers } : {}),
   };
 }
