@@ -14,7 +14,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installErrorHandler } from '../../src/api/errors.js';
+import { storageRoutes } from '../../src/node/storage/routes.js';
 import type { ContentStore } from '../../src/feature/content-store.js';
 import { sha256, utf8 } from '../../src/node/crypto.js';
 import { PeerNode } from '../../src/node/node.js';
@@ -83,6 +86,32 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
     await chain?.stop();
     for (const p of [seller, buyer]) removeParty(p);
     rmSync(root, { recursive: true, force: true });
+  });
+
+  it('the /storage routes answer the holders of a put and read with server hints on a node that knows no server', { timeout: 60_000 }, async () => {
+    const apps = await Promise.all(['seller', 'buyer'].map(async (name) => {
+      const app = Fastify();
+      installErrorHandler(app);
+      await app.register(storageRoutes, { prefix: '/storage', service: () => nodes.find((s) => s.name === name)!.storage });
+      return app;
+    }));
+    try {
+      const [sellerApi, buyerApi] = apps as [FastifyInstance, FastifyInstance];
+      const data = randomBytes(50_000);
+      const put = await sellerApi.inject({ method: 'POST', url: '/storage/put?keep=0', headers: { 'content-type': 'application/octet-stream' }, payload: data });
+      expect(put.statusCode, put.body).toBe(200);
+      const { readCap, holders } = put.json<{ readCap: string; holders: { id: string; url: string }[] }>();
+      expect(holders).toHaveLength(4);
+      const blind = await buyerApi.inject({ method: 'POST', url: '/storage/get', payload: { cap: readCap } });
+      expect(blind.statusCode).toBe(404);
+      const got = await buyerApi.inject({ method: 'POST', url: '/storage/get', payload: { cap: readCap, servers: holders } });
+      expect(got.statusCode, got.body).toBe(200);
+      expect(Buffer.compare(got.rawPayload, data)).toBe(0);
+      const bad = await buyerApi.inject({ method: 'POST', url: '/storage/get', payload: { cap: readCap, servers: [{ id: 'zz', url: 'http://x' }] } });
+      expect(bad.statusCode).toBe(400);
+    } finally {
+      await Promise.all(apps.map((a) => a.close()));
+    }
   });
 
   it('sells with the seller offline between publishing and the claim', { timeout: 240_000 }, async () => {

@@ -17,6 +17,7 @@ import { DeaddropError, type ErrorCode } from '../../util/errors.js';
 import { API_TOKEN_FILE, API_URL_FILE } from '../../api/token.js';
 import { daemonApi } from './node.js';
 import type { ContentStore } from '../../feature/content-store.js';
+import { fromHex, toHex } from '../../util/bytes.js';
 import { join } from 'node:path';
 
 interface Api {
@@ -46,11 +47,14 @@ export function daemonContentStore(ctx: CliContext): ContentStore | null {
     kind: 'daemon',
     put: async (data, opts) => {
       const q = new URLSearchParams({ keep: 'true', ...(opts?.name ? { name: opts.name } : {}) });
-      const r = (await (await call(a, `/storage/put?${q.toString()}`, { method: 'POST', body: data, type: 'application/octet-stream' })).json()) as { readCap: string; size: number };
-      // The daemon's route does not return the holders: offers made this way carry no server hints.
-      return { readCap: r.readCap, size: r.size, servers: [] };
+      const r = (await (await call(a, `/storage/put?${q.toString()}`, { method: 'POST', body: data, type: 'application/octet-stream' })).json()) as { readCap: string; size: number; holders?: { id: string; url: string }[] };
+      return { readCap: r.readCap, size: r.size, servers: (r.holders ?? []).map((h) => ({ id: fromHex(h.id), url: h.url })) };
     },
-    get: async (cap) => new Uint8Array(await (await call(a, '/storage/get', { method: 'POST', body: JSON.stringify({ cap }), type: 'application/json' })).arrayBuffer()),
+    get: async (cap, opts) => {
+      const servers = opts?.servers?.map((h) => ({ id: toHex(h.id), url: h.url }));
+      const body = JSON.stringify({ cap, ...(servers && servers.length > 0 ? { servers } : {}) });
+      return new Uint8Array(await (await call(a, '/storage/get', { method: 'POST', body, type: 'application/json' })).arrayBuffer());
+    },
   };
 }
 
