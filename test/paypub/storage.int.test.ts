@@ -24,6 +24,7 @@ import { PeerNode } from '../../src/node/node.js';
 import { nodeContentStore } from '../../src/node/storage/content-store.js';
 import { NodeStorage, type NodeStorageOptions } from '../../src/node/storage/service.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
+import { createNodeFeature } from '../../src/node/feature.js';
 import { decodeOfferLink } from '../../src/paypub/link.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
@@ -112,6 +113,33 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
     } finally {
       await Promise.all(apps.map((a) => a.close()));
     }
+  });
+
+  it('in a daemon wired as `deaddrop start` wires it, a sale goes into the node feature\'s storage and is kept', { timeout: 120_000 }, async () => {
+    // The node feature hands its storage over (onContentStore); here the node serves shares itself (1-of-1).
+    let store: ContentStore | null = null;
+    const solo = await startParty('solo', chain, undefined, {
+      features: [
+        createPaypubFeature({ pollIntervalMs: 500, contentStore: () => store }),
+        createNodeFeature({ host: '127.0.0.1', storage: { server: { quotaBytes: 8 << 20, host: '127.0.0.1' }, shares: { k: 1, happy: 1, n: 1 } }, onContentStore: (s) => { store = s; } }),
+      ],
+    });
+    try {
+      expect(store).not.toBeNull();
+      await fundParty(chain, solo, 500_000n);
+      await waitUntil(async () => (await solo.ok<{ knownServers: unknown[] }>('GET', '/storage/server')).knownServers.length === 1, 'the node knows its own server', 30_000);
+      const path = outboxPath(solo, 'notes.bin');
+      writeFileSync(path, randomBytes(5_000));
+      const pub = await solo.ok<{ id: string; storage: { stored: boolean; backend?: string } }>('POST', '/paypub/publish', { path, price: '50000', chunks: 8, sample: 2, feeRate: 2 });
+      expect(pub.storage).toEqual({ stored: true, backend: 'peers' });
+      const files = await solo.ok<{ files: { name: string | null }[] }>('GET', '/storage/files');
+      expect(files.files.map((f) => f.name)).toEqual([`paypub-${pub.id.slice(0, 16)}.bundle`]);
+      expect(decodeOfferLink((await solo.ok<{ offer: string }>('GET', `/paypub/sales/${pub.id}/offer`)).offer).storageCap).toMatch(/^dd-chk:r:/);
+    } finally {
+      await solo.stop();
+      removeParty(solo);
+    }
+    expect(store).toBeNull();
   });
 
   it('sells with the seller offline between publishing and the claim', { timeout: 240_000 }, async () => {
