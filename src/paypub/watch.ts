@@ -42,6 +42,8 @@ import type { PaypubStore, PledgeRow, PrivateOfferRow, SaleRow } from './store.j
 export const FOLLOWER_NAME = 'paypub';
 /** Most mempool transactions fetched in one pass. */
 const MEMPOOL_PASS_LIMIT = 5_000;
+/** Blocks after a sale's deadline in which hinted pledges are still looked for (the seller's daemon stops at the same distance). */
+const HINT_AFTER_DEADLINE = 144;
 /** Bound on remembered mempool txids. */
 const MAX_SEEN = 200_000;
 
@@ -153,6 +155,8 @@ function findHtlcOutputs(store: PaypubStore, ws: WatchSet, tx: Tx, at: SeenAt, t
 function findHinted(store: PaypubStore, ws: WatchSet, tx: Tx, at: SeenAt, touched: Set<string>): void {
   if (!tx.outputs.some((o) => o.script.length === 34 && o.script[0] === 0x6a && o.script[1] === 0x20)) return;
   for (const sale of ws.hintSales) {
+    // Long past the deadline the seller's daemon claims nothing more (service.ts): skip the curve work.
+    if (at && at.height > sale.manifest.deadlineHeight + HINT_AFTER_DEADLINE) continue;
     for (const h of findHintedPledges(sale.manifest, (sale.reveal as NonNullable<SaleRow['reveal']>).indices, tx)) {
       if ((ws.pledgeTxs.get(tx.txid) ?? []).some((p) => p.vout === h.vout)) continue;
       const inserted = store.insertPledge({
