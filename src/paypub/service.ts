@@ -271,7 +271,10 @@ export class PaypubService {
   #storeLater(sale: SaleRow): void {
     const cs = this.#ctx.contentStore();
     if (!cs || this.#closing || this.store.storageCap(sale.id) || this.#storing.has(sale.id)) return;
-    if ((this.#storeRetryAt.get(sale.id) ?? 0) > Date.now()) return;
+    // A sale published by a CLI command beside the daemon is being stored by that command: give it
+    // a minute before storing it again from here (two puts would keep two copies).
+    const notBefore = this.#storeRetryAt.get(sale.id) ?? sale.createdAt + STORE_RETRY_MS;
+    if (notBefore > Date.now()) return;
     this.#storing.add(sale.id);
     const run = seller.storeBundle(this.#ctx, sale.id).then((r) => {
       if (r.stored) this.#log(`sale ${sale.id.slice(0, 16)} stored in ${r.backend ?? 'storage'}`);
