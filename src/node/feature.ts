@@ -55,6 +55,8 @@ import type { MixnetService } from './mixnet/service.js';
 import { NodeStorage } from './storage/service.js';
 import type { StorageOptions } from './storage/options.js';
 import { storageRoutes } from './storage/routes.js';
+import { nodeContentStore } from './storage/content-store.js';
+import type { ContentStore } from '../feature/content-store.js';
 import { MixIntroductions } from './mixnet/introductions.js';
 import { FeedRelay } from './mixnet/feed-relay.js';
 import { equalBytes, toHex } from '../util/bytes.js';
@@ -85,6 +87,8 @@ export interface NodeFeatureOptions {
   readonly mixnet?: MixnetOptions;
   /** Storage server role, backend and schedule (src/node/storage/options.ts); every node can store. */
   readonly storage?: StorageOptions;
+  /** Told the node's storage as a content store once it runs, and null when it stops (PayPub publishes into it). */
+  readonly onContentStore?: (store: ContentStore | null) => void;
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -422,7 +426,8 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
       const wallet = ctx.wallet;
       let runtime: NodeRuntime | null = null;
       if (keys && wallet) runtime = await startRuntime(ctx, wallet, options);
-      else ctx.log('peer node off: no unlocked wallet (its identity derives from the wallet seed)');
+      if (runtime?.storage) options.onContentStore?.(nodeContentStore(runtime.storage));
+      if (!runtime) ctx.log('peer node off: no unlocked wallet (its identity derives from the wallet seed)');
       const routes: ApiRoutePlugin[] = [
         routeGroup('/node', nodeRoutes, { service: () => runtime ?? undefined }),
         routeGroup('/node', mixnetRoutes, {
@@ -438,6 +443,7 @@ export function createNodeFeature(opts: NodeFeatureOptions = {}, env?: () => Nod
         routes,
         tor: () => (runtime?.tor ? torStatusReport(runtime.tor.status(runtime.node.connectedPeers())) : null),
         async close() {
+          options.onContentStore?.(null);
           await runtime?.close();
           runtime = null;
         },

@@ -15,7 +15,10 @@ import { PAYPUB_BUYER } from '../wallet/keys.js';
 import { sha256 } from './bytes.js';
 import { collectKeys, decryptContent } from './content.js';
 import { type PaypubContext, freshWalletScript, needSale, needWallet, tipHeight, txInBlock } from './context.js';
+import { decodeBundle } from './bundle.js';
 import { SellerClient } from './distribution.js';
+import { pledgeHint } from './hint.js';
+import { dataOutput } from '../wallet/tx.js';
 import { decodeOfferLink, saleId, type OfferLink } from './link.js';
 import { checkAnchorTiming, encodeManifest, findAnchorOutput, type Manifest } from './manifest.js';
 import { KEY_BYTES, NONCE_BYTES, TAG_BYTES, TIMING, type PaypubMode } from './params.js';
@@ -32,7 +35,10 @@ export interface VerifyResult extends SaleTerms {
   /** Anchor, sample and chunks all check out: safe to pay. */
   readonly ok: boolean;
   readonly problems: readonly string[];
-  readonly url: string;
+  /** The seller's API, when the offer names one. */
+  readonly url: string | null;
+  /** Where the chunks came from this time: `storage`, `seller` (its API) or `store` (fetched before). */
+  readonly chunksFrom: 'storage' | 'seller' | 'store';
   readonly tip: number;
   readonly anchor: { readonly txid: string; readonly vout: number; readonly height: number | null; readonly ok: boolean };
   readonly sample: { readonly status: SampleStatus; readonly beaconHash: string | null; readonly indices: readonly number[]; readonly verified: boolean };
@@ -46,33 +52,66 @@ export interface VerifyResult extends SaleTerms {
 
 type AnchorCheck = { ok: true; height: number; block: string } | { ok: false; reason: string };
 
-async function checkAnchor(ctx: PaypubContext, client: SellerClient, link: OfferLink, sale: SaleRow | undefined): Promise<AnchorCheck> {
+async function checkAnchor(ctx: PaypubContext, client: SellerClient | null, link: OfferLink, sale: SaleRow | undefined): Promise<AnchorCheck> {
   const m = link.manifest;
   if (sale?.anchorHeight !== null && sale?.anchorHeight !== undefined && sale.anchorBlock) {
     if ((await ctx.chain.getBlockHash(sale.anchorHeight).catch(() => null)) === sale.anchorBlock) return { ok: true, height: sale.anchorHeight, block: sale.anchorBlock };
   }
-  const info = await client.anchor();
-  if (info.txid !== link.anchorTxid || info.vout !== link.anchorVout) return { ok: false, reason: 'the seller names another anchor than the offer' };
-  if (!info.blockHash) return { ok: false, reason: 'the anchor is not confirmed yet' };
-  const found = await txInBlock(ctx.chain, link.anchorTxid, info.blockHash);
-  if (!found) return { ok: false, reason: 'the anchor is not in the block the seller names (on this node\'s best chain)' };
+  // The block the offer names is a hint like the seller's answer: checked on this node's chain.
+  let blockHash = link.anchorBlock;
+  let found = blockHash ? await txInBlock(ctx.chain, link.anchorTxid, blockHash) : null;
+  if (!found) {
+    if (!client) return { ok: false, reason: link.anchorBlock ? 'the anchor is not in the block the offer names (on this node\'s best chain)' : 'the offer names no anchor block and no seller URL: ask the seller for a newer offer' };
+    const info = await client.anchor();
+    if (info.txid !== link.anchorTxid || info.vout !== link.anchorVout) return { ok: false, reason: 'the seller names another anchor than the offer' };
+    if (!info.blockHash) return { ok: false, reason: 'the anchor is not confirmed yet' };
+    blockHash = info.blockHash;
+    found = await txInBlock(ctx.chain, link.anchorTxid, blockHash);
+    if (!found) return { ok: false, reason: 'the anchor is not in the block the seller names (on this node\'s best chain)' };
+  }
   if (findAnchorOutput(found.raw, m.hash) !== link.anchorVout) return { ok: false, reason: 'the anchor transaction does not anchor this manifest' };
   const timing = checkAnchorTiming(m, found.height);
   if (!timing.ok) return { ok: false, reason: `the anchor confirmed too late (height ${found.height}; must be at most ${m.beaconHeight - TIMING[m.network].anchorMargin})` };
-  return { ok: true, height: found.height, block: info.blockHash };
+  return { ok: true, height: found.height, block: blockHash as string };
+}
+
+/**
+ * The sale's ciphertexts: from the storage bundle the offer names when this node has storage
+ * (peers or Tahoe), else (or when that fails and the offer also names one) from the seller's API.
+ * Every chunk is checked against the manifest either way.
+ */
+async function fetchChunks(ctx: PaypubContext, client: SellerClient | null, link: OfferLink): Promise<{ chunks: Uint8Array[]; from: 'storage' | 'seller' }> {
+  const m = link.manifest;
+  const cs = link.storageCap ? ctx.contentStore() : null;
+  if (link.storageCap && cs) {
+    try {
+      const servers = link.storageServers ?? [];
+      return { chunks: decodeBundle(m, await cs.get(link.storageCap, servers.length > 0 ? { servers } : {})), from: 'storage' };
+    } catch (err) {
+      if (!client) throw err;
+      ctx.log(`paypub: the storage bundle could not be read (${err instanceof Error ? err.message : String(err)}); fetching from the seller`);
+    }
+  }
+  if (!client) throw new DeaddropError('NOT_INITIALIZED', 'the offer\'s chunks are in storage and no storage runs here: start the daemon (its peer node reads storage)');
+  await client.manifest(encodeManifest(m));
+  return { chunks: await client.chunks(m), from: 'seller' };
 }
 
 type SampleCheck = { status: SampleStatus; beaconHash: string | null; reveal: SampleReveal | null; verified: boolean; reason?: string };
 
-async function checkSample(ctx: PaypubContext, client: SellerClient, m: Manifest, chunks: readonly Uint8Array[], sale: SaleRow | undefined, tip: number): Promise<SampleCheck> {
+async function checkSample(ctx: PaypubContext, client: SellerClient | null, link: OfferLink, chunks: readonly Uint8Array[], sale: SaleRow | undefined, tip: number): Promise<SampleCheck> {
+  const m = link.manifest;
   const status = sampleStatus(m.beaconHeight, tip, m.network);
   if (status !== 'final') {
     const at = m.beaconHeight + TIMING[m.network].beaconConfirmations - 1;
     return { status, beaconHash: null, reveal: null, verified: false, reason: `the beacon block is not final yet (sample at height ${at}; tip ${tip})` };
   }
   const beaconHash = await ctx.chain.getBlockHash(m.beaconHeight);
-  const reveal = sale?.reveal && sale.beaconHash === beaconHash ? sale.reveal : await client.reveal();
-  if (!reveal) return { status, beaconHash, reveal: null, verified: false, reason: 'the seller has not revealed the sample yet' };
+  // Stored, then carried in the offer (made while the seller was online), then asked of the seller.
+  let reveal = sale?.reveal && sale.beaconHash === beaconHash ? sale.reveal : null;
+  if (!reveal && link.reveal?.beaconHash === beaconHash) reveal = link.reveal;
+  if (!reveal && client) reveal = await client.reveal();
+  if (!reveal) return { status, beaconHash, reveal: null, verified: false, reason: client ? 'the seller has not revealed the sample yet' : 'the offer carries no sample reveal for this beacon: ask the seller for a newer offer' };
   const check = verifyReveal(m, beaconHash, reveal, (i) => chunks[i]);
   if (!check.ok) return { status, beaconHash, reveal, verified: false, reason: `the sample reveal is bad: ${check.reason}${check.index !== undefined ? ` (chunk ${check.index})` : ''}` };
   return { status, beaconHash, reveal, verified: true };
@@ -95,18 +134,18 @@ export async function verify(ctx: PaypubContext, text: string, o: { out?: string
   const id = saleId(m);
   const existing = ctx.store.sale(id);
   if (existing?.role === 'seller') throw DeaddropError.badInput('this offer is one of this datadir\'s own sales');
-  const client = new SellerClient(link.url, id, { ...(ctx.fetch ? { fetch: ctx.fetch } : {}) });
-  await client.manifest(encodeManifest(m));
+  const client = link.url ? new SellerClient(link.url, id, { ...(ctx.fetch ? { fetch: ctx.fetch } : {}) }) : null;
   const stored = existing ? ctx.store.chunks(id) : [];
-  const chunks = stored.length === m.chunkCount ? stored : await client.chunks(m);
+  const fetched = stored.length === m.chunkCount ? { chunks: stored, from: 'store' as const } : await fetchChunks(ctx, client, link);
+  const chunks = fetched.chunks;
   const anchor = await checkAnchor(ctx, client, link, existing);
   const tip = await tipHeight(ctx);
-  const sample = await checkSample(ctx, client, m, chunks, existing, tip);
+  const sample = await checkSample(ctx, client, link, chunks, existing, tip);
   const newlyVerified = sample.verified && !(existing?.reveal && existing.beaconHash === sample.beaconHash);
   ctx.store.transaction(() => {
     if (!existing) ctx.store.insertSale({ id, role: 'buyer', manifest: m, url: link.url, anchorTxid: link.anchorTxid, anchorVout: link.anchorVout, outPath: o.out ?? null });
     else {
-      ctx.store.setUrl(id, link.url);
+      if (link.url) ctx.store.setUrl(id, link.url);
       if (o.out) ctx.store.setOutPath(id, o.out);
     }
     if (stored.length !== m.chunkCount) ctx.store.putChunks(id, chunks);
@@ -121,7 +160,7 @@ export async function verify(ctx: PaypubContext, text: string, o: { out?: string
   const problems = [...(anchor.ok ? [] : [anchor.reason]), ...(sample.reason ? [sample.reason] : [])];
   const claims = ctx.store.claims(id);
   return {
-    id, mode: m.mode, ok: anchor.ok && sample.verified, problems, url: link.url, ...saleTerms(m), tip,
+    id, mode: m.mode, ok: anchor.ok && sample.verified, problems, url: link.url, chunksFrom: fetched.from, ...saleTerms(m), tip,
     anchor: { txid: link.anchorTxid, vout: link.anchorVout, height: anchor.ok ? anchor.height : null, ok: anchor.ok },
     sample: { status: sample.status, beaconHash: sample.beaconHash, indices: sample.reveal?.indices ?? [], verified: sample.verified },
     proves: describeSample(m.chunkCount, m.sampleSize), odds: oddsTable(m.chunkCount, m.sampleSize),
@@ -158,9 +197,10 @@ function needVerified(v: VerifyResult, mode: PaypubMode): void {
   if (!v.ok) throw new DeaddropError('CONFLICT', `the offer does not verify yet: ${v.problems.join('; ')}`);
 }
 
-async function fundOutput(ctx: PaypubContext, script: Uint8Array, amount: bigint, feeRate: number | undefined): Promise<{ raw: Uint8Array; txid: string; vout: number; fee: bigint }> {
+async function fundOutput(ctx: PaypubContext, script: Uint8Array, amount: bigint, feeRate: number | undefined, hint?: Uint8Array): Promise<{ raw: Uint8Array; txid: string; vout: number; fee: bigint }> {
   const w = needWallet(ctx);
-  const funded = await w.fundTransaction({ outputs: [{ script, amount }], feeRate: await ctx.feeRate(feeRate) });
+  const outputs = [{ script, amount }, ...(hint ? [dataOutput(hint)] : [])];
+  const funded = await w.fundTransaction({ outputs, feeRate: await ctx.feeRate(feeRate) });
   const vout = parseTransaction(funded.raw).outputs.findIndex((x) => equalBytes(x.script, script) && x.value === amount);
   await w.broadcast(funded);
   return { raw: funded.raw, txid: funded.txid, vout, fee: funded.fee };
@@ -196,7 +236,8 @@ export async function pledge(ctx: PaypubContext, text: string, amount: bigint, o
   const keyIndex = ctx.store.allocIndex('buyer');
   const kp = ctx.keys.paypubKey(PAYPUB_BUYER, keyIndex);
   const out = pledgeOutput(m, (sale.reveal as SampleReveal).indices, { buyerKey: kp.xOnly });
-  const sent = await fundOutput(ctx, out.script, amount, o.feeRate);
+  // The hint lets the seller's daemon find this pledge on chain when it cannot be told (offline).
+  const sent = await fundOutput(ctx, out.script, amount, o.feeRate, pledgeHint(m, kp.xOnly));
   ctx.store.transaction(() => {
     ctx.store.insertPledge({ txid: sent.txid, vout: sent.vout, saleId: sale.id, kind: 'pledge', own: true, buyerKey: kp.xOnly, keyIndex, script: out.script, value: amount });
     ctx.store.event('paypub.pledge.sent', `paypub.pledge.sent:${sent.txid}:${sent.vout}`, { id: sale.id, txid: sent.txid, vout: sent.vout, value: amount.toString() });
@@ -230,6 +271,7 @@ export async function buy(ctx: PaypubContext, text: string, o: { feeRate?: numbe
   const m = sale.manifest;
   const keyIndex = ctx.store.allocIndex('buyer');
   const kp = ctx.keys.paypubKey(PAYPUB_BUYER, keyIndex);
+  if (!o.terms && !sale.url) throw new DeaddropError('CONFLICT', 'private-mode terms come from the seller\'s API, and this offer names none: ask the seller for an offer with its URL');
   const source: TermsSource = o.terms ?? ((key) => new SellerClient(sale.url as string, sale.id, { ...(ctx.fetch ? { fetch: ctx.fetch } : {}) }).privateTerms(key));
   const { offer, wrap } = await source(kp.xOnly);
   const problem = termsProblem(m, offer, wrap, kp.xOnly);

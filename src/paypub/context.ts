@@ -4,6 +4,7 @@
  */
 import { parseBlock } from '../chain/block.js';
 import type { ChainSource } from '../chain/types.js';
+import type { ContentStore } from '../feature/content-store.js';
 import { DeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import type { WalletKeys } from '../wallet/keys.js';
@@ -25,6 +26,8 @@ export interface PaypubContext {
   readonly fetch: typeof fetch | undefined;
   /** The explicit rate, or the backend's estimate (sat/vB). */
   feeRate(explicit?: number): Promise<number>;
+  /** The node's storage (peers or Tahoe) when it runs: sales are published into it and fetched from it. */
+  contentStore(): ContentStore | null;
   /** The base URL this node's API is reachable at, when known (offer strings name it). */
   publicUrl(): string | undefined;
   log(line: string): void;

@@ -1,6 +1,8 @@
 /**
  * Distribution, buyer side: fetches a sale's material from the seller's API over HTTP and checks
- * every byte against the signed manifest before anything else sees it.
+ * every byte against the signed manifest before anything else sees it. A sale whose offer names a
+ * storage capability is read from the storage layer first (bundle.ts, buyer.ts `fetchChunks`);
+ * this client is the fallback, and the only way to private-mode terms.
  *
  * Routes (served by src/paypub/routes.ts, public: no API token):
  *   GET  <url>/paypub/content/<id>/manifest      the signed manifest (binary)

@@ -6,6 +6,7 @@
  */
 import { routeGroup } from '../feature/routes.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from '../feature/contract.js';
+import type { ContentStoreSource } from '../feature/content-store.js';
 import { ensurePaypubDirs } from './files.js';
 import { paypubRoutes } from './routes.js';
 import { PaypubService } from './service.js';
@@ -16,6 +17,8 @@ export interface PaypubFeatureOptions {
   readonly fetch?: typeof fetch;
   /** Chain follower poll period (tip events drive it too). Default 2000 ms. */
   readonly pollIntervalMs?: number;
+  /** The peer node's storage, read at call time (the CLI wires it; see src/feature/content-store.ts). */
+  readonly contentStore?: ContentStoreSource;
 }
 
 /** A PayPub daemon feature (see the module header). */
@@ -31,6 +34,7 @@ export function createPaypubFeature(o: PaypubFeatureOptions = {}): DaemonFeature
           chain: ctx.chain, wallet: ctx.wallet, keys: ctx.walletKeys, datadir: ctx.datadir, network: ctx.network, auto: true,
           defaultFeeRate: () => ctx.defaultFeeRate(), log: ctx.log, publish: (type, id, data) => ctx.events.publish(type, id, data),
           ...(o.fetch ? { fetch: o.fetch } : {}), ...(o.pollIntervalMs ? { pollIntervalMs: o.pollIntervalMs } : {}),
+          ...(o.contentStore ? { contentStore: o.contentStore } : {}),
         });
         try {
           await service.ready();

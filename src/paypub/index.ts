@@ -7,3 +7,5 @@ export * from './scripts.js';
 export * from './pledges.js';
 export * from './private.js';
 export * from './adaptor.js';
+export * from './bundle.js';
+export * from './hint.js';

@@ -19,6 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../util/errors.js';
 import { MAX_PUBLISH_BYTES, outputPathUnder, readFileUnder } from './files.js';
 import { sourceKey } from './private-offers.js';
+import { MAX_OFFER_LENGTH } from './link.js';
 import type { PublishOptions } from './seller.js';
 import type { PaypubService } from './service.js';
 import { fromHex, toHex } from '../util/bytes.js';
@@ -38,7 +39,7 @@ const error = { type: 'object', properties: { error: { type: 'string' }, message
 const anyObject = { type: 'object', additionalProperties: true } as const;
 const idParams = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', pattern: '^[0-9a-f]{8,64}$' } } } as const;
 const contentParams = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$' } } } as const;
-const offerText = { type: 'string', minLength: 8, maxLength: 32_768 } as const;
+const offerText = { type: 'string', minLength: 8, maxLength: MAX_OFFER_LENGTH } as const;
 const path = { type: 'string', minLength: 1, maxLength: 4096 } as const;
 const outName = { type: 'string', minLength: 1, maxLength: 1024, description: 'a file name under <datadir>/paypub/unlocked (its directory must exist)' } as const;
 const digits = (max: number) => ({ type: 'string', pattern: `^[0-9]{1,${max}}$` }) as const;

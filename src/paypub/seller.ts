@@ -11,6 +11,7 @@ import { parseTransaction, type Tx } from '../chain/block.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import { PAYPUB_SELLER } from '../wallet/keys.js';
 import { dataOutput } from '../wallet/tx.js';
+import { encodeBundle } from './bundle.js';
 import { encryptContent } from './content.js';
 import { type PaypubContext, freshWalletScript, needSale, needWallet, tipHeight, txInBlock } from './context.js';
 import { encodeOfferLink, normalizeSellerUrl, saleId } from './link.js';
@@ -60,6 +61,17 @@ export interface PublishResult extends SaleTerms {
   readonly anchorVout: number;
   readonly anchorFee: bigint;
   readonly sellerKey: string;
+  /** Whether the chunks and manifest went into the node's storage (the offer then carries the read capability). */
+  readonly storage: StoreBundleResult;
+}
+
+/** Where a sale's bundle stands in the storage layer. */
+export interface StoreBundleResult {
+  readonly stored: boolean;
+  /** `peers` or `tahoe` when stored. */
+  readonly backend?: string;
+  /** Why it is not stored (no storage running, too few servers, …); the daemon tries again. */
+  readonly reason?: string;
 }
 
 /** The secret key of a sale this datadir published. */
@@ -130,20 +142,55 @@ export async function publish(ctx: PaypubContext, o: PublishOptions): Promise<Pu
     ctx.store.setAnchor(id, { txid: sent.txid, vout });
     ctx.store.event('paypub.published', `paypub.published:${id}`, { id, anchorTxid: sent.txid, beaconHeight, deadlineHeight, mode });
   });
+  let storage: StoreBundleResult;
+  try {
+    storage = await storeBundle(ctx, id);
+  } catch (err) {
+    // The sale stands without storage: its chunks are served by this node's API, and the daemon tries again.
+    storage = { stored: false, reason: err instanceof Error ? err.message : String(err) };
+  }
   return {
     id, mode, anchorTxid: sent.txid, anchorVout: vout, anchorFee: sent.fee, ...saleTerms(manifest),
-    sellerKey: toHex(manifest.sellerKey),
+    sellerKey: toHex(manifest.sellerKey), storage,
   };
 }
 
-/** The offer string buyers use. `url`: where this node's API is reachable (default: the daemon's). */
-export function offerString(ctx: PaypubContext, idOrPrefix: string, url?: string): { id: string; offer: string; url: string } {
+/**
+ * Puts a sale's bundle (bundle.ts: signed manifest and every ciphertext) into the node's storage
+ * and records its read capability, once (idempotent: a stored sale is not put again). The storage
+ * keeps the file alive (leases renewed, repaired) while the node runs.
+ */
+export async function storeBundle(ctx: PaypubContext, idOrPrefix: string): Promise<StoreBundleResult> {
+  const sale = needSale(ctx, idOrPrefix, 'seller');
+  if (ctx.store.storageCap(sale.id)) return { stored: true };
+  const cs = ctx.contentStore();
+  if (!cs) return { stored: false, reason: 'no storage running (the daemon\'s peer node stores sales)' };
+  const put = await cs.put(encodeBundle(sale.manifest, ctx.store.chunks(sale.id)), { name: `paypub-${sale.id.slice(0, 16)}.bundle` });
+  ctx.store.transaction(() => {
+    ctx.store.setStorageCap(sale.id, put.readCap, put.servers);
+    // The event never carries the capability.
+    ctx.store.event('paypub.stored', `paypub.stored:${sale.id}`, { id: sale.id, backend: cs.kind, size: put.size });
+  });
+  return { stored: true, backend: cs.kind };
+}
+
+/**
+ * The offer string buyers use. `url`: where this node's API is reachable (default: the daemon's).
+ * It names the storage bundle when the sale is stored, and carries the anchor block and the
+ * sample reveal once known: such an offer lets buyers verify and pledge with the seller offline.
+ */
+export function offerString(ctx: PaypubContext, idOrPrefix: string, url?: string): { id: string; offer: string; url: string | null; storage: boolean; reveal: boolean } {
   const sale = needSale(ctx, idOrPrefix, 'seller');
   if (!sale.anchorTxid || sale.anchorVout === null || sale.anchorVout < 0) throw new DeaddropError('CONFLICT', 'the sale has no anchor transaction');
+  const cap = ctx.store.storageCap(sale.id);
   const base = url ?? ctx.publicUrl();
-  if (!base) throw DeaddropError.badInput('no URL for buyers to fetch chunks from: pass --url <http://host:port> or start the daemon first');
-  const normalized = normalizeSellerUrl(base);
-  return { id: sale.id, url: normalized, offer: encodeOfferLink({ manifest: sale.manifest, anchorTxid: sale.anchorTxid, anchorVout: sale.anchorVout, url: normalized }) };
+  if (!base && !cap) throw DeaddropError.badInput('no URL for buyers to fetch chunks from and the sale is not in storage: pass --url <http://host:port> or start the daemon first');
+  const normalized = base ? normalizeSellerUrl(base) : null;
+  const offer = encodeOfferLink({
+    manifest: sale.manifest, anchorTxid: sale.anchorTxid, anchorVout: sale.anchorVout, url: normalized, storageCap: cap,
+    anchorBlock: cap ? sale.anchorBlock : null, reveal: cap ? sale.reveal : null, storageServers: cap ? ctx.store.storageServers(sale.id) : [],
+  });
+  return { id: sale.id, url: normalized, offer, storage: cap !== null, reveal: cap !== null && sale.reveal !== null };
 }
 
 export interface SampleResult {

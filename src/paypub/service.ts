@@ -34,12 +34,15 @@ import { BUS_CONSUMER, PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from 
 import { PaypubWatch } from './watch.js';
 import { toHex } from '../util/bytes.js';
 import { Lifecycle } from '../util/lifecycle.js';
+import type { ContentStoreSource } from '../feature/content-store.js';
 
 export type { PublishOptions, PublishResult, ClaimResult, SampleResult, Announcement } from './seller.js';
 export type { VerifyResult, PayResult, UnlockResult, RefundItem, TermsSource } from './buyer.js';
 
 /** Fee rate used when the backend has no estimate (sat/vB). */
 const FALLBACK_FEE_RATE = 2;
+/** A failed storage put of a sale is tried again after this long. */
+const STORE_RETRY_MS = 60_000;
 /** How often the daemon publishes events written by CLI commands next to it. */
 const EVENT_POLL_MS = 500;
 
@@ -57,6 +60,8 @@ export interface PaypubServiceOptions {
   /** Receives every event once, in order (the daemon's EventBus.publish). */
   readonly publish?: (type: string, id: string, data: Record<string, unknown>) => void;
   readonly pollIntervalMs?: number;
+  /** The node's storage, when it runs (src/feature/content-store.ts): sales are published into it and read from it. */
+  readonly contentStore?: ContentStoreSource;
 }
 
 export interface SaleStatus extends SaleTerms {
@@ -95,6 +100,8 @@ export class PaypubService {
   readonly #unlockRefused = new Set<string>();
   readonly #offerSources = new OfferSources();
   readonly #loose = new Set<Promise<void>>();
+  readonly #storing = new Set<string>();
+  readonly #storeRetryAt = new Map<string, number>();
 
   constructor(o: PaypubServiceOptions) {
     this.#o = o;
@@ -109,6 +116,7 @@ export class PaypubService {
     this.#ctx = {
       store: this.store, chain: o.chain, wallet: o.wallet, keys: o.keys, network: o.network, datadir: o.datadir, watch: this.watch, fetch: o.fetch,
       feeRate: (explicit) => this.#feeRate(explicit), publicUrl: () => this.#publicUrl, log: (l) => this.#log(l),
+      contentStore: () => o.contentStore?.() ?? null,
     };
     this.#publicUrl = readUrlFile(o.datadir);
   }
@@ -244,12 +252,41 @@ export class PaypubService {
     const tip = (await this.#o.chain.getTip()).height;
     for (const sale of this.store.sales()) {
       try {
-        if (sale.role === 'seller') await this.#sellerTick(sale, tip);
+        if (sale.role === 'seller') {
+          this.#storeLater(sale);
+          await this.#sellerTick(sale, tip);
+        }
         else await this.#buyerTick(sale, tip);
       } catch (err) {
         this.#log(`automatic ${sale.role} work failed: ${errorText(err)}`);
       }
     }
+  }
+
+  /**
+   * Puts a seller's sale into the node's storage in the background when it is not there yet
+   * (published by the CLI, or while storage was down); at most once a minute per sale while it
+   * fails, and never inside the serial queue (a slow upload must not hold up a claim).
+   */
+  #storeLater(sale: SaleRow): void {
+    const cs = this.#ctx.contentStore();
+    if (!cs || this.#closing || this.store.storageCap(sale.id) || this.#storing.has(sale.id)) return;
+    // A sale published by a CLI command beside the daemon is being stored by that command: give it
+    // a minute before storing it again from here (two puts would keep two copies).
+    const notBefore = this.#storeRetryAt.get(sale.id) ?? sale.createdAt + STORE_RETRY_MS;
+    if (notBefore > Date.now()) return;
+    this.#storing.add(sale.id);
+    const run = seller.storeBundle(this.#ctx, sale.id).then((r) => {
+      if (r.stored) this.#log(`sale ${sale.id.slice(0, 16)} stored in ${r.backend ?? 'storage'}`);
+    }, (err: unknown) => {
+      // Logged once per sale (storage may stay unavailable for days); tried again every minute.
+      if (!this.#storeRetryAt.has(sale.id)) this.#log(`storing sale ${sale.id.slice(0, 16)} failed (tried again every minute): ${errorText(err)}`);
+      this.#storeRetryAt.set(sale.id, Date.now() + STORE_RETRY_MS);
+    }).finally(() => {
+      this.#storing.delete(sale.id);
+      this.#loose.delete(run);
+    });
+    this.#loose.add(run);
   }
 
   async #sellerTick(sale: SaleRow, tip: number): Promise<void> {
@@ -282,7 +319,7 @@ export class PaypubService {
     return this.#serial(() => seller.publish(this.#ctx, o));
   }
 
-  offer(id: string, url?: string): { id: string; offer: string; url: string } {
+  offer(id: string, url?: string): ReturnType<typeof seller.offerString> {
     return seller.offerString(this.#ctx, id, url);
   }
 

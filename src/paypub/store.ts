@@ -25,7 +25,8 @@ import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import { NONCE_BYTES } from './params.js';
 import { decodeOffer, encodeOffer, type Offer } from './private.js';
 import { decodeReveal, encodeReveal, type SampleReveal } from './sample.js';
-import { toHex } from '../util/bytes.js';
+import { fromHex, toHex } from '../util/bytes.js';
+import type { StorageServerHint } from '../feature/content-store.js';
 import { Outbox, type OutboxEntry } from '../util/outbox.js';
 
 export const PAYPUB_DB_FILE = 'paypub.db';
@@ -33,6 +34,10 @@ const SCHEMA_VERSION = 1;
 /** Where the bus's outbox cursor lived before `util/outbox.ts` (a `meta` key). */
 const LEGACY_OUTBOX_CURSOR = 'outbox_delivered';
 const SEAL_VERSION = 1;
+/** `meta` key prefix of a sale's storage capability. */
+const STORAGE_CAP_KEY = 'storage_cap:';
+/** `meta` key prefix of the servers holding a sale's bundle (JSON). */
+const STORAGE_SERVERS_KEY = 'storage_servers:';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
@@ -363,6 +368,7 @@ export class PaypubStore {
     this.transaction(() => {
       for (const t of ['chunks', 'keys', 'pledges', 'claims', 'refunds', 'private_offers', 'fraud_proofs']) this.db.prepare(`DELETE FROM ${t} WHERE sale_id = ?`).run(id);
       this.db.prepare('DELETE FROM sales WHERE id = ?').run(id);
+      this.db.prepare('DELETE FROM meta WHERE k IN (?, ?)').run(STORAGE_CAP_KEY + id, STORAGE_SERVERS_KEY + id);
     });
     this.#manifests.delete(id);
     this.generation++;
@@ -380,6 +386,27 @@ export class PaypubStore {
   setReveal(id: string, beaconHash: string, reveal: SampleReveal): void {
     this.db.prepare('UPDATE sales SET beacon_hash = ?, reveal = ? WHERE id = ?').run(beaconHash, encodeReveal(reveal), id);
     this.generation++;
+  }
+
+  /**
+   * The read capability of a sale's storage bundle (bundle.ts), or null. Kept in clear: it reads
+   * only the manifest and ciphertexts, which every offer gives away anyway. (In `meta`, so no
+   * schema change.)
+   */
+  storageCap(id: string): string | null {
+    return this.meta(STORAGE_CAP_KEY + id) ?? null;
+  }
+
+  /** `servers`: where the bundle's shares went (peers backend), for offers to name. */
+  setStorageCap(id: string, cap: string, servers: readonly StorageServerHint[] = []): void {
+    this.setMeta(STORAGE_CAP_KEY + id, cap);
+    if (servers.length > 0) this.setMeta(STORAGE_SERVERS_KEY + id, JSON.stringify(servers.map((x) => ({ id: toHex(x.id), url: x.url }))));
+  }
+
+  /** The storage servers recorded with a sale's capability (written by this process, so trusted). */
+  storageServers(id: string): StorageServerHint[] {
+    const v = this.meta(STORAGE_SERVERS_KEY + id);
+    return v ? (JSON.parse(v) as { id: string; url: string }[]).map((x) => ({ id: fromHex(x.id), url: x.url })) : [];
   }
 
   setUrl(id: string, url: string): void {

@@ -34,6 +34,7 @@ import { type CatchUpResult, ChainFollower } from '../chain/follow/follower.js';
 import { Lifecycle } from '../util/lifecycle.js';
 import { encodeManifest } from './manifest.js';
 import { encodeFraudProof, extractHtlcSecret, openWrap } from './private.js';
+import { findHintedPledges } from './hint.js';
 import { claimLeafScript, extractClaimKeys, htlcLeafScript, splitAnnex } from './scripts.js';
 import type { PaypubStore, PledgeRow, PrivateOfferRow, SaleRow } from './store.js';
 
@@ -41,6 +42,8 @@ import type { PaypubStore, PledgeRow, PrivateOfferRow, SaleRow } from './store.j
 export const FOLLOWER_NAME = 'paypub';
 /** Most mempool transactions fetched in one pass. */
 const MEMPOOL_PASS_LIMIT = 5_000;
+/** Blocks after a sale's deadline in which hinted pledges are still looked for (the seller's daemon stops at the same distance). */
+const HINT_AFTER_DEADLINE = 144;
 /** Bound on remembered mempool txids. */
 const MAX_SEEN = 200_000;
 
@@ -54,6 +57,8 @@ export interface WatchSet {
   readonly outpoints: ReadonlyMap<string, PledgeRow>;
   readonly leaves: ReadonlyMap<string, Leaf>;
   readonly leafLengths: ReadonlySet<number>;
+  /** This datadir's public sales with a sample: pledges to them are found by their hint (hint.ts). */
+  readonly hintSales: readonly SaleRow[];
   readonly empty: boolean;
 }
 
@@ -81,8 +86,9 @@ export function buildWatchSet(store: PaypubStore): WatchSet {
     leaves.set(bytesToHex(htlcLeafScript(o.offer.paymentHash, sale.manifest.sellerKey)), { sale, kind: 'htlc', offer: o });
   }
   const leafLengths = new Set([...leaves.keys()].map((h) => h.length / 2));
-  const empty = anchors.size + pledgeTxs.size + htlcScripts.size + outpoints.size + leaves.size === 0;
-  return { anchors, pledgeTxs, htlcScripts, outpoints, leaves, leafLengths, empty };
+  const hintSales = sales.filter((s) => s.role === 'seller' && s.manifest.mode === 'public' && s.reveal !== null);
+  const empty = anchors.size + pledgeTxs.size + htlcScripts.size + outpoints.size + leaves.size + hintSales.length === 0;
+  return { anchors, pledgeTxs, htlcScripts, outpoints, leaves, leafLengths, hintSales, empty };
 }
 
 /** Where a transaction was seen: a block, or the mempool (null). */
@@ -122,6 +128,7 @@ export function applyTransaction(store: PaypubStore, ws: WatchSet, tx: Tx, at: S
     }
   }
   if (ws.htlcScripts.size > 0) findHtlcOutputs(store, ws, tx, at, touched);
+  if (ws.hintSales.length > 0) findHinted(store, ws, tx, at, touched);
   const claimed = findClaims(store, ws, tx, at, touched);
   findSpends(store, ws, tx, at, claimed, touched);
   return touched;
@@ -142,6 +149,26 @@ function findHtlcOutputs(store: PaypubStore, ws: WatchSet, tx: Tx, at: SeenAt, t
       touched.add(offer.saleId);
     }
   });
+}
+
+/** Seller: pledges to own sales that carry a hint (hint.ts), announced or not. */
+function findHinted(store: PaypubStore, ws: WatchSet, tx: Tx, at: SeenAt, touched: Set<string>): void {
+  if (!tx.outputs.some((o) => o.script.length === 34 && o.script[0] === 0x6a && o.script[1] === 0x20)) return;
+  for (const sale of ws.hintSales) {
+    // Long past the deadline the seller's daemon claims nothing more (service.ts): skip the curve work.
+    if (at && at.height > sale.manifest.deadlineHeight + HINT_AFTER_DEADLINE) continue;
+    for (const h of findHintedPledges(sale.manifest, (sale.reveal as NonNullable<SaleRow['reveal']>).indices, tx)) {
+      if ((ws.pledgeTxs.get(tx.txid) ?? []).some((p) => p.vout === h.vout)) continue;
+      const inserted = store.insertPledge({
+        txid: tx.txid, vout: h.vout, saleId: sale.id, kind: 'pledge', own: false, buyerKey: h.buyerKey, script: h.script, value: h.value,
+        height: at?.height ?? null, blockHash: at?.block ?? null,
+      });
+      if (inserted) {
+        store.event('paypub.pledge.found', `paypub.pledge.found:${tx.txid}:${h.vout}`, { id: sale.id, txid: tx.txid, vout: h.vout, value: h.value.toString(), height: at?.height ?? null });
+        touched.add(sale.id);
+      }
+    }
+  }
 }
 
 /** The leaf script (annex dropped) of each input's script-path witness that the watch set knows. */

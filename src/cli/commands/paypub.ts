@@ -18,11 +18,13 @@ import { checkFraudProof, decodeFraudProof } from '../../paypub/private.js';
 import { DEFAULT_CHUNKS } from '../../paypub/seller.js';
 import { MAX_CHUNKS } from '../../paypub/params.js';
 import { fromHex } from '../../util/bytes.js';
+import { daemonContentStore } from './store.js';
 
 /** Runs `fn` with a PayPub service over an unlocked, synced wallet; closes everything after. */
 async function withPaypub<T>(ctx: CliContext, fn: (s: PaypubService) => Promise<T>, opts: { sync?: boolean } = {}): Promise<T> {
   return withWallet(ctx, async ({ wallet, source }) => {
-    const service = new PaypubService({ chain: source, wallet, keys: wallet.keys, datadir: ctx.datadir, network: ctx.network });
+    // Beside a running daemon, publish into and read from its node's storage.
+    const service = new PaypubService({ chain: source, wallet, keys: wallet.keys, datadir: ctx.datadir, network: ctx.network, contentStore: () => daemonContentStore(ctx) });
     try {
       await service.ready();
       if (opts.sync !== false) await service.sync();
@@ -94,13 +96,15 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
           `anchor ${r.anchorTxid} (fee ${sat(r.anchorFee)})`,
           `beacon at height ${r.beaconHeight}; claim by ${r.claimCutoff}; refunds from ${r.deadlineHeight}`,
           `price ${sat(r.price)}, threshold ${sat(r.threshold)}, minimum pledge ${sat(r.minPledge)}`,
+          r.storage.stored ? `stored in the node's storage (${r.storage.backend ?? 'stored before'}): offers carry its read capability`
+            : `not in storage (${r.storage.reason ?? 'unknown'}): the daemon serves the chunks${r.storage.reason?.startsWith('no storage') ? '' : ' and tries again'}`,
         ]);
       });
     });
 
   paypub
     .command('offer <id>')
-    .description('print the offer string buyers use (manifest, anchor and where chunks are served)')
+    .description('print the offer string buyers use (manifest, anchor, where chunks are: the storage capability and/or this node\'s URL; the sample once revealed)')
     .option('--url <url>', 'base URL buyers reach this node\'s API at (default: the running daemon\'s)')
     .action(async (id: string, o: { url?: string }) => {
       const ctx = context();
@@ -134,7 +138,7 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
         print(ctx, r, [
           `sale ${r.id} (${r.mode} mode): ${r.ok ? 'verified' : 'NOT verified'}`,
           ...r.problems.map((p) => `  problem: ${p}`),
-          `${r.fileLength} bytes in ${r.chunkCount} chunks; anchor ${r.anchor.ok ? `confirmed at ${r.anchor.height}` : 'not accepted'}; sample ${r.sample.verified ? `verified (chunks ${r.sample.indices.join(', ')})` : r.sample.status}`,
+          `${r.fileLength} bytes in ${r.chunkCount} chunks (from ${r.chunksFrom === 'store' ? 'this datadir' : r.chunksFrom === 'storage' ? 'storage' : 'the seller'}); anchor ${r.anchor.ok ? `confirmed at ${r.anchor.height}` : 'not accepted'}; sample ${r.sample.verified ? `verified (chunks ${r.sample.indices.join(', ')})` : r.sample.status}`,
           `price ${sat(r.price)}, threshold ${sat(r.threshold)}, minimum ${sat(r.minPledge)}; claim by ${r.claimCutoff}, refunds from ${r.deadlineHeight} (tip ${r.tip})`,
           '', r.proves, '',
           ...r.odds.map((x) => `  ${x.bad} bad chunk(s) escape the sample with probability ${(x.escape * 100).toFixed(1)}%`),

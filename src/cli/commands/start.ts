@@ -8,7 +8,8 @@ import { Daemon } from '../../daemon/daemon.js';
 import { regtestBackend } from '../regtest-backend.js';
 import { readPassphrase } from '../../wallet/keystore.js';
 import { isDeaddropError } from '../../util/errors.js';
-import { paypubFeature } from '../../paypub/feature.js';
+import { createPaypubFeature } from '../../paypub/feature.js';
+import type { ContentStore } from '../../feature/content-store.js';
 import { createDropFeature } from '../../deaddrop/feature.js';
 import { mixnetHintOf, nodeIssuer } from '../../node/drop-introduction.js';
 import { createNodeFeature, nodeOptionsFromEnv } from '../../node/feature.js';
@@ -70,6 +71,8 @@ export function registerStartCommand(program: Command, context: ContextFactory):
       }
       // The node feature reads its port from DEADDROP_NODE_PORT; the flag is the documented way to set it.
       if (opts.nodePort !== undefined) process.env.DEADDROP_NODE_PORT = String(parseCount(opts.nodePort, '--node-port', 0, 65_535));
+      // PayPub publishes into (and buyers read from) the peer node's storage, which starts later.
+      let contentStore: ContentStore | null = null;
       const daemon = new Daemon({
         datadir: ctx.datadir,
         network: ctx.network,
@@ -80,7 +83,10 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         passphrase: passphraseIfAvailable,
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
         ...(ctx.debug ? { debug: true } : {}),
-        features: [createDropFeature({ issuer: nodeIssuer, mixnetHint: mixnetHintOf }), paypubFeature, createNodeFeature({ ...(tor ? { tor } : {}), mixnet, storage }, () => nodeOptionsFromEnv())],
+        features: [
+          createDropFeature({ issuer: nodeIssuer, mixnetHint: mixnetHintOf }), createPaypubFeature({ contentStore: () => contentStore }),
+          createNodeFeature({ ...(tor ? { tor } : {}), mixnet, storage, onContentStore: (s) => { contentStore = s; } }, () => nodeOptionsFromEnv()),
+        ],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
       const stopped = new Promise<void>((resolve) => {

@@ -18,6 +18,8 @@ import { print } from '../output.js';
 import { DeaddropError, type ErrorCode } from '../../util/errors.js';
 import { API_TOKEN_FILE, API_URL_FILE } from '../../api/token.js';
 import { daemonApi } from './node.js';
+import type { ContentStore } from '../../feature/content-store.js';
+import { fromHex, toHex } from '../../util/bytes.js';
 import { join } from 'node:path';
 
 interface Api {
@@ -30,6 +32,32 @@ function api(ctx: CliContext): Api {
   const tokenFile = join(ctx.datadir, API_TOKEN_FILE);
   if (!existsSync(urlFile) || !existsSync(tokenFile)) throw new DeaddropError('NOT_INITIALIZED', `no daemon running for ${ctx.datadir}: start one with \`deaddrop start\``);
   return { base: readFileSync(urlFile, 'utf8').trim(), token: readFileSync(tokenFile, 'utf8').trim() };
+}
+
+/**
+ * The datadir's running daemon's storage as a content store, for one-shot commands (`paypub
+ * publish`, `paypub verify`…) that run beside it; null when no daemon runs.
+ */
+export function daemonContentStore(ctx: CliContext): ContentStore | null {
+  let a: Api;
+  try {
+    a = api(ctx);
+  } catch {
+    return null;
+  }
+  return {
+    kind: 'daemon',
+    put: async (data, opts) => {
+      const q = new URLSearchParams({ keep: 'true', ...(opts?.name ? { name: opts.name } : {}) });
+      const r = (await (await call(a, `/storage/put?${q.toString()}`, { method: 'POST', body: data, type: 'application/octet-stream' })).json()) as { readCap: string; size: number; holders?: { id: string; url: string }[] };
+      return { readCap: r.readCap, size: r.size, servers: (r.holders ?? []).map((h) => ({ id: fromHex(h.id), url: h.url })) };
+    },
+    get: async (cap, opts) => {
+      const servers = opts?.servers?.map((h) => ({ id: toHex(h.id), url: h.url }));
+      const body = JSON.stringify({ cap, ...(servers && servers.length > 0 ? { servers } : {}) });
+      return new Uint8Array(await (await call(a, '/storage/get', { method: 'POST', body, type: 'application/json' })).arrayBuffer());
+    },
+  };
 }
 
 /** A capability given inline or as `@path`; anything that is not one is a clear BAD_INPUT. */

@@ -111,11 +111,14 @@ export class PeerStorageBackend implements StorageBackend {
     return this.#identity.derive('storage/lease', new TextEncoder().encode(storageIndex));
   }
 
-  #client(): StorageClient {
-    return new StorageClient(this.#identity, this.#servers());
+  /** A client over the verified servers, plus `extra` ones (hints from whoever handed over a cap; reads only). */
+  #client(extra: readonly ServerInfo[] = []): StorageClient {
+    const known = this.#servers();
+    const ids = new Set(known.map((s) => base32nopad.encode(s.id)));
+    return new StorageClient(this.#identity, [...known, ...extra.filter((s) => !ids.has(base32nopad.encode(s.id)))]);
   }
 
-  async put(plaintext: Uint8Array, options: StorageOpOptions & { shares?: ShareParams } = {}): Promise<StoragePutResult & { verifyCap: string; storageIndex: string; happiness: number }> {
+  async put(plaintext: Uint8Array, options: StorageOpOptions & { shares?: ShareParams } = {}): Promise<StoragePutResult & { verifyCap: string; storageIndex: string; happiness: number; holders: ServerInfo[] }> {
     const { k, happy, n } = checkShareParams(options.shares ?? this.#shares);
     const max = maxFileBytes(k, n);
     if (plaintext.length > max) {
@@ -127,18 +130,24 @@ export class PeerStorageBackend implements StorageBackend {
     const file = encodeFile(plaintext, { k, n });
     options.onProgress?.({ phase: 'encode', done: 1, total: 1 });
     try {
-      const placed = await this.#client().put(file, this.leaseSecret(file.storageIndex), this.#leaseMs, { happy, onProgress: progress(options) });
-      return { readCap: file.readCap, verifyCap: file.verifyCap, storageIndex: file.storageIndex, size: plaintext.length, happiness: placed.happiness };
+      const known = this.#servers();
+      const placed = await new StorageClient(this.#identity, known).put(file, this.leaseSecret(file.storageIndex), this.#leaseMs, { happy, onProgress: progress(options) });
+      const urls = new Set(placed.placed.values());
+      return {
+        readCap: file.readCap, verifyCap: file.verifyCap, storageIndex: file.storageIndex, size: plaintext.length, happiness: placed.happiness,
+        holders: known.filter((s) => urls.has(s.url)),
+      };
     } catch (err) {
       throw coded(err);
     }
   }
 
-  async get(readCap: string, options: StorageOpOptions = {}): Promise<Uint8Array> {
+  /** `servers`: servers to ask besides the verified ones (hints that came with the cap; shares are verified all the same). */
+  async get(readCap: string, options: StorageOpOptions & { servers?: readonly ServerInfo[] } = {}): Promise<Uint8Array> {
     if (classifyCap(readCap).kind !== 'read') throw DeaddropError.badInput('reading a file needs its read capability (dd-chk:r:…); a verify capability only checks and repairs');
     try {
       // The streamed path reads only k shares' blocks (the survey reads heads and tails only).
-      const reader = await this.#client().openRead(readCap);
+      const reader = await this.#client(options.servers).openRead(readCap);
       const out = new Uint8Array(reader.size);
       let at = 0;
       await reader.pipe((chunk) => {
@@ -152,10 +161,10 @@ export class PeerStorageBackend implements StorageBackend {
   }
 
   /** Opens a file for a streamed read in bounded memory (StorageClient.openRead); errors as `get`'s. */
-  async openRead(readCap: string): Promise<FileReader> {
+  async openRead(readCap: string, options: { servers?: readonly ServerInfo[] } = {}): Promise<FileReader> {
     if (classifyCap(readCap).kind !== 'read') throw DeaddropError.badInput('reading a file needs its read capability (dd-chk:r:…); a verify capability only checks and repairs');
     try {
-      return await this.#client().openRead(readCap);
+      return await this.#client(options.servers).openRead(readCap);
     } catch (err) {
       throw coded(err);
     }

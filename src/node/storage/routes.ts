@@ -4,8 +4,9 @@
  * - `POST /storage/put`: the file itself as an `application/octet-stream` body (bounded: 413 past
  *   the route's limit, 400 past what one share frame carries for the chosen shares); query
  *   `name`, `keep` (default 1), `shares` (`k/happy/n`), `op` (a client-chosen id its progress
- *   events carry). Answers the read capability.
- * - `POST /storage/get` `{cap, op?}`: the verified plaintext as `application/octet-stream`.
+ *   events carry). Answers the read capability (and, peers backend, the servers holding shares).
+ * - `POST /storage/get` `{cap, op?, servers?}`: the verified plaintext as `application/octet-stream`;
+ *   `servers` (`[{id, url}]`, at most 16) are asked besides the verified servers.
  *   The capability travels in the body, never in a URL.
  * - `POST /storage/check` and `POST /storage/repair` `{cap, op?}`: read or verify capability.
  * - `GET /storage/files`: kept files (`store ls`); `POST /storage/files` `{cap, name?}` keeps one
@@ -20,6 +21,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../../util/errors.js';
+import { fromHex, toHex } from '../../util/bytes.js';
 import { parseShares } from './options.js';
 import type { ShareParams } from './peer-backend.js';
 import type { NodeStorage } from './service.js';
@@ -43,9 +45,18 @@ const op = { type: 'string', pattern: '^[0-9a-f]{16,64}$', description: 'an id o
 const storageIndex = { type: 'string', pattern: '^[0-9a-z]{16,64}$' } as const;
 const nullable = (t: string) => ({ type: [t, 'null'] }) as const;
 
+/** A storage server: its Ed25519 key (hex) and endpoint. */
+const serverHint = {
+  type: 'object', required: ['id', 'url'], additionalProperties: false,
+  properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$' }, url: { type: 'string', minLength: 1, maxLength: 300, pattern: '^wss?://' } },
+} as const;
+
 const putResult = {
   type: 'object', required: ['op', 'readCap', 'storageIndex', 'size', 'backend', 'kept'],
-  properties: { op: { type: 'string' }, readCap: { type: 'string' }, verifyCap: nullable('string'), storageIndex: { type: 'string' }, size: { type: 'integer' }, backend: { type: 'string' }, kept: { type: 'boolean' } },
+  properties: {
+    op: { type: 'string' }, readCap: { type: 'string' }, verifyCap: nullable('string'), storageIndex: { type: 'string' }, size: { type: 'integer' }, backend: { type: 'string' }, kept: { type: 'boolean' },
+    holders: { type: 'array', description: 'peers backend: the servers that took a share (their key, hex, and endpoint)', items: serverHint },
+  },
 } as const;
 
 const shareNumbers = { type: 'array', items: { type: 'integer' } } as const;
@@ -91,6 +102,8 @@ const serverStatus = {
 } as const;
 
 const capBody = { type: 'object', required: ['cap'], additionalProperties: false, properties: { cap, op } } as const;
+/** `get` also takes server hints that came with the cap (asked besides the verified servers). */
+const getBody = { type: 'object', required: ['cap'], additionalProperties: false, properties: { cap, op, servers: { type: 'array', maxItems: 16, items: serverHint } } } as const;
 
 function notRunning(): DeaddropError {
   return new DeaddropError('NOT_INITIALIZED', 'storage needs the peer node, which needs an unlocked wallet (start the daemon with DEADDROP_PASSPHRASE set)');
@@ -131,21 +144,23 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
         const k = (shares ?? s.shares).k;
         throw DeaddropError.badInput(`the file has ${body.length} bytes; with ${k} shares needed, files up to ${max} bytes can be put (they are encoded in memory)`);
       }
-      return s.put(new Uint8Array(body.buffer, body.byteOffset, body.length), {
+      const r = await s.put(new Uint8Array(body.buffer, body.byteOffset, body.length), {
         ...(q.name ? { name: q.name } : {}), keep: q.keep === undefined || q.keep === '1' || q.keep === 'true', ...(shares ? { shares } : {}), ...(q.op ? { op: q.op } : {}),
       });
+      return { ...r, holders: r.holders.map((h) => ({ id: toHex(h.id), url: h.url })) };
     });
   });
 
   app.post('/get', {
     schema: {
       summary: 'Fetch, verify and decrypt a file by its read capability (application/octet-stream answer)',
-      body: capBody, response: { 200: { type: 'string', format: 'binary' }, ...errors },
+      body: getBody, response: { 200: { type: 'string', format: 'binary' }, ...errors },
     },
   }, async (req, reply) => {
-    const b = req.body as { cap: string; op?: string };
+    const b = req.body as { cap: string; op?: string; servers?: { id: string; url: string }[] };
+    const servers = b.servers?.map((h) => ({ id: fromHex(h.id), url: h.url }));
     // Streamed: bounded memory on the peers backend; an error past the first byte cuts the answer short.
-    const { size, stream } = await need().getStream(b.cap, b.op ? { op: b.op } : {});
+    const { size, stream } = await need().getStream(b.cap, { ...(b.op ? { op: b.op } : {}), ...(servers ? { servers } : {}) });
     return reply.type('application/octet-stream').header('content-length', size).send(stream);
   });
 

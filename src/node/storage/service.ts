@@ -34,6 +34,7 @@ import type { StorageBackendChoice, StorageOptions } from './options.js';
 import { ShareStore } from './server/share-store.js';
 import { TahoeBackend } from './tahoe-backend.js';
 import { StorageServer } from './server/storage-service.js';
+import type { ServerInfo } from './client.js';
 
 const DAY_MS = 86_400_000;
 const PROGRESS_EVERY_MS = 250;
@@ -47,6 +48,8 @@ export interface PutOutcome {
   readonly size: number;
   readonly backend: string;
   readonly kept: boolean;
+  /** Peers backend: the servers that took a share (empty for Tahoe, which places shares itself). */
+  readonly holders: readonly ServerInfo[];
 }
 
 /** The storage server's state as `store server status` shows it. */
@@ -265,7 +268,7 @@ export class NodeStorage {
         const keep = opts.keep !== false;
         if (keep) this.#kept.keep({ storageIndex, backend: backend.kind, name: opts.name ?? null, size: r.size, capKind: 'read', cap: r.readCap, verifyCap });
         this.#opts.publish?.('storage.put', `storage.put:${op}`, { op, storageIndex, size: r.size, backend: backend.kind, kept: keep });
-        return { op, readCap: r.readCap, verifyCap, storageIndex, size: r.size, backend: backend.kind, kept: keep };
+        return { op, readCap: r.readCap, verifyCap, storageIndex, size: r.size, backend: backend.kind, kept: keep, holders: 'holders' in r ? (r.holders as ServerInfo[]) : [] };
       } catch (err) {
         this.#failed(op, 'put', err);
         throw err;
@@ -273,14 +276,19 @@ export class NodeStorage {
     })());
   }
 
-  /** Reads a file by its read capability (verified before it is returned). */
-  get(cap: string, opts: { op?: string } = {}): Promise<Uint8Array> {
+  /**
+   * Reads a file by its read capability (verified before it is returned). `servers`: peers
+   * backend, servers to ask besides the verified ones (hints handed over with the cap).
+   */
+  get(cap: string, opts: { op?: string; servers?: readonly ServerInfo[] } = {}): Promise<Uint8Array> {
     this.#live();
     const op = opts.op ?? newOp();
     if (this.#backend.kind === 'peers') classifyCap(cap);
     return this.#track((async () => {
       try {
-        const data = await this.#backend.get(cap, { onProgress: this.#progress(op) });
+        const backend = this.#backend;
+        const onProgress = this.#progress(op);
+        const data = backend instanceof PeerStorageBackend ? await backend.get(cap, { onProgress, ...(opts.servers ? { servers: opts.servers } : {}) }) : await backend.get(cap, { onProgress });
         this.#opts.publish?.('storage.get', `storage.get:${op}`, { op, size: data.length });
         return data;
       } catch (err) {
@@ -296,7 +304,7 @@ export class NodeStorage {
    * fetched segment by segment in bounded memory; a Tahoe-LAFS file is read whole first. A
    * failure mid-stream destroys the stream (and publishes `storage.failed`).
    */
-  async getStream(cap: string, opts: { op?: string } = {}): Promise<{ size: number; stream: Readable }> {
+  async getStream(cap: string, opts: { op?: string; servers?: readonly ServerInfo[] } = {}): Promise<{ size: number; stream: Readable }> {
     this.#live();
     const op = opts.op ?? newOp();
     const backend = this.#backend;
@@ -307,7 +315,7 @@ export class NodeStorage {
     classifyCap(cap);
     let reader: FileReader;
     try {
-      reader = await this.#track(backend.openRead(cap));
+      reader = await this.#track(backend.openRead(cap, opts.servers ? { servers: opts.servers } : {}));
     } catch (err) {
       this.#failed(op, 'get', err);
       throw err;
