@@ -6,11 +6,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
-import { fundParty, mineTo, outboxPath, removeParty, startParty, type Party } from '../support/paypub-parties.js';
+import { fundParty, mineTo, publishRevealed, removeParty, startParty, type Party } from '../support/paypub-parties.js';
 import { launchBrowser, screenshot, signedInPage, trackCspViolations } from '../support/browser.js';
 
 const signedIn = (browser: Browser, p: Party): Promise<Page> => signedInPage(browser, p);
@@ -100,16 +100,8 @@ describe('PayPub in the dashboard', () => {
 
   it('shows a buyer whose seller never collects the refund coming, then available, then broadcast and confirmed', async () => {
     const [buyer] = buyers as [Party, Party];
-    const path = outboxPath(seller, 'unsold.bin');
-    writeFileSync(path, randomBytes(2048));
-    const pub = await seller.ok<{ id: string; beaconHeight: number; deadlineHeight: number }>('POST', '/paypub/publish', {
-      path, price: '50000', threshold: '100000', chunks: 16, sample: 4, beaconIn: 3, deadlineIn: 14, feeRate: 2, autoClaim: false,
-    });
-    await node.mine(1);
-    await seller.waitFor('paypub.anchor.confirmed', (e) => e.data.id === pub.id);
-    await mineTo(node, pub.beaconHeight + 1);
-    await seller.waitFor('paypub.sample.revealed', (e) => e.data.id === pub.id);
-    const { offer } = await seller.ok<{ offer: string }>('GET', `/paypub/sales/${pub.id}/offer`);
+    const pub = await publishRevealed(seller, node, 'unsold.bin', 2048);
+    const { offer } = pub;
     const page = await signedIn(browser, buyer);
     const violations = await trackCspViolations(page);
     await page.goto(`${buyer.daemon.apiUrl}/#paypub`);

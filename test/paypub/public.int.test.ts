@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { fundParty, mineTo, removeParty, startParty, type Party, outboxPath, unlockedPath } from '../support/paypub-parties.js';
+import { fundParty, mineTo, publishRevealed, removeParty, startParty, type Party, outboxPath, unlockedPath } from '../support/paypub-parties.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -146,16 +146,8 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
 
   describe('the seller never claims', () => {
     it('each buyer refunds after the deadline, gets the pledge back minus the fee, and learns no keys', async () => {
-    const path = outboxPath(seller, 'unsold.bin');
-      writeFileSync(path, randomBytes(4096));
-      const pub = await seller.ok<{ id: string; beaconHeight: number; deadlineHeight: number }>('POST', '/paypub/publish', {
-        path, price: '50000', threshold: '100000', chunks: 16, sample: 4, beaconIn: 3, deadlineIn: 14, feeRate: 2, autoClaim: false,
-      });
-      await node.mine(1);
-      await seller.waitFor('paypub.anchor.confirmed', (e) => e.data.id === pub.id);
-      await mineTo(node, pub.beaconHeight + 1);
-      await seller.waitFor('paypub.sample.revealed', (e) => e.data.id === pub.id);
-      const offer = (await seller.ok<{ offer: string }>('GET', `/paypub/sales/${pub.id}/offer`)).offer;
+      const pub = await publishRevealed(seller, node, 'unsold.bin', 4096);
+      const { offer } = pub;
       const pledged: { party: Party; txid: string; vout: number }[] = [];
       for (const b of buyers.slice(0, 2)) {
         const p = await b.ok<{ txid: string; vout: number }>('POST', '/paypub/pledge', { offer, sats: '50000', feeRate: 2 });

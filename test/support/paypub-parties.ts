@@ -3,7 +3,8 @@
  * PayPub feature, API) on the same regtest btcd, driven through its HTTP API as a user's tools
  * would, with its event stream recorded.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
@@ -112,4 +113,31 @@ export function removeParty(p: Party | undefined): void {
 export async function mineTo(node: RegtestNode, height: number): Promise<void> {
   const tip = await node.rpc<number>('getblockcount');
   if (height > tip) await node.mine(height - tip);
+}
+
+/** A sale published by `seller` whose sample is revealed: its offer is ready for pledges. */
+export interface RevealedSale {
+  readonly id: string;
+  readonly beaconHeight: number;
+  readonly deadlineHeight: number;
+  readonly offer: string;
+}
+
+/**
+ * Publishes `size` random bytes as 16 chunks, 4 sampled, price 50,000 and threshold 100,000 sat,
+ * without automatic claims (so a test decides whether the seller collects), and mines until the
+ * sample is revealed.
+ */
+export async function publishRevealed(seller: Party, node: RegtestNode, name: string, size: number): Promise<RevealedSale> {
+  const path = outboxPath(seller, name);
+  writeFileSync(path, randomBytes(size));
+  const pub = await seller.ok<{ id: string; beaconHeight: number; deadlineHeight: number }>('POST', '/paypub/publish', {
+    path, price: '50000', threshold: '100000', chunks: 16, sample: 4, beaconIn: 3, deadlineIn: 14, feeRate: 2, autoClaim: false,
+  });
+  await node.mine(1);
+  await seller.waitFor('paypub.anchor.confirmed', (e) => e.data.id === pub.id);
+  await mineTo(node, pub.beaconHeight + 1);
+  await seller.waitFor('paypub.sample.revealed', (e) => e.data.id === pub.id);
+  const { offer } = await seller.ok<{ offer: string }>('GET', `/paypub/sales/${pub.id}/offer`);
+  return { id: pub.id, beaconHeight: pub.beaconHeight, deadlineHeight: pub.deadlineHeight, offer };
 }

@@ -1,7 +1,7 @@
 // The dashboard: one page per hash (#overview, #wallet, #drops, #paypub, #node, #mixnet, #storage), kept live by the
 // daemon's /events websocket (each event refreshes only what it concerns; no polling).
 import { connectEvents, get, loadSession, post, upload } from './api.js';
-import { bar, el, fill, guarded, pairs, qr } from './dom.js';
+import { bar, el, fill, guarded, pairs, qr, wireFileDrop } from './dom.js';
 import { refreshMixnetPage, wireMixnet } from './mixnet.js';
 import { onStorageEvent, onStorageProgress, refreshStorage, wireStorage } from './storage.js';
 import { oddsChart } from './odds.js';
@@ -388,22 +388,7 @@ async function publishFile(file) {
 }
 
 function wirePaypub() {
-  const zone = $('dropzone');
-  zone.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    zone.classList.add('over');
-  });
-  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (e) => {
-    e.preventDefault();
-    zone.classList.remove('over');
-    const file = e.dataTransfer?.files?.[0];
-    if (file) guarded(() => publishFile(file));
-  });
-  $('publish-file').addEventListener('change', (e) => {
-    const file = e.target.files?.[0];
-    if (file) guarded(() => publishFile(file));
-  });
+  wireFileDrop($('dropzone'), $('publish-file'), publishFile);
   $('pledge-form').addEventListener('submit', (e) => {
     e.preventDefault();
     guarded(async () => {

@@ -69,3 +69,26 @@ export function bytes(n) {
 export function newOpId() {
   return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
+
+/**
+ * A drop zone and its file input: the first file dropped or chosen goes to `onFile` (errors shown,
+ * not thrown). The input is cleared after each choice, so choosing the same file again fires again.
+ */
+export function wireFileDrop(zone, input, onFile) {
+  zone.addEventListener('dragover', (e) => {
+    e.preventDefault();
+    zone.classList.add('over');
+  });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    const file = e.dataTransfer?.files?.[0];
+    if (file) guarded(() => onFile(file));
+  });
+  input.addEventListener('change', (e) => {
+    const file = e.target.files?.[0];
+    if (file) guarded(() => onFile(file));
+    e.target.value = '';
+  });
+}

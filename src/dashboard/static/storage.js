@@ -3,7 +3,7 @@
 // Progress comes from `storage.progress` events carrying the operation id this page chose.
 // Read capabilities are secrets: one is shown only when the user asks to reveal it.
 import { get, post, uploadWithProgress } from './api.js';
-import { bytes, el, fill, guarded, newOpId, pairs } from './dom.js';
+import { bytes, el, fill, guarded, newOpId, pairs, wireFileDrop } from './dom.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -239,21 +239,5 @@ export async function refreshStorage() {
 }
 
 export function wireStorage() {
-  const zone = $('put-zone');
-  zone.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    zone.classList.add('over');
-  });
-  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (e) => {
-    e.preventDefault();
-    zone.classList.remove('over');
-    const file = e.dataTransfer?.files?.[0];
-    if (file) guarded(() => putFile(file));
-  });
-  $('put-file').addEventListener('change', (e) => {
-    const file = e.target.files?.[0];
-    if (file) guarded(() => putFile(file));
-    e.target.value = '';
-  });
+  wireFileDrop($('put-zone'), $('put-file'), putFile);
 }
