@@ -271,6 +271,12 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
     return this.#sessions.nodes();
   }
 
+  /** Every feed the node replicates: its own, its contacts' and those it follows. */
+  followed(): Uint8Array[] {
+    this.#live();
+    return this.#sessions.follows();
+  }
+
   /** Also replicate `feed` (someone who is not a contact, e.g. a contact's contact). */
   follow(feed: Uint8Array): void {
     if (!(feed instanceof Uint8Array) || feed.length !== 32) throw new TypeError('feed: expected 32 bytes');

@@ -8,8 +8,9 @@
  *   K       = HKDF-SHA256(X25519(author, recipient), salt "deaddrop/group-entry/v1", info = both Ed25519 keys sorted)
  *   tag     = HMAC-SHA256(K, nonce)[0..16)
  *
- * Feeds replicate through contacts (a contact relays the feeds it follows), so the entry
- * reaches the recipient whenever a path of following nodes exists, later if it is offline.
+ * Feeds replicate through contacts (a contact relays the feeds it follows), over a direct session
+ * or, with none, through the mixnet providers (../mixnet/feed-relay.ts), so the entry reaches the
+ * recipient whenever a path of following nodes exists, later if it is offline.
  * Readers of the feed see that the author wrote an entry of some size, not to whom or what.
  */
 import { concatBytes, equalBytes } from '../../util/bytes.js';

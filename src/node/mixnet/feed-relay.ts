@@ -196,14 +196,18 @@ export class FeedRelay {
     return this.#node.contacts().filter((c) => !connected.has(toHex(c.node)) && this.#mix.directory.providerOf(c.node) !== undefined);
   }
 
-  /** Feeds we replicate (hex): our own and our contacts'. */
+  /**
+   * Feeds we replicate (hex): our own, our contacts' and those we follow (a group member who is
+   * not a contact: its entries reach us through a contact that follows it, as on the direct path).
+   */
   #followed(): Set<string> {
-    return new Set([toHex(this.#node.id), ...this.#node.contacts().map((c) => toHex(c.node))]);
+    return new Set([toHex(this.#node.id), ...this.#node.followed().map(toHex)]);
   }
 
-  /** Feeds named in a HAVE to `to`: its own, ours, then the other contacts' in turns. */
+  /** Feeds named in a HAVE to `to`: its own, ours, then the other feeds we follow in turns. */
   #haveFeeds(to: Uint8Array): Uint8Array[] {
-    const others = this.#node.contacts().map((c) => c.node).filter((n) => !equalBytes(n, to));
+    const me = this.#node.id;
+    const others = this.#node.followed().filter((n) => !equalBytes(n, to) && !equalBytes(n, me));
     const room = MAX_HAVE_FEEDS - 2;
     const start = others.length > room ? (this.#round * room) % others.length : 0;
     const turn = [...others.slice(start), ...others.slice(0, start)].slice(0, room);

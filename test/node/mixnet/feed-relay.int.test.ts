@@ -19,49 +19,23 @@ import { ZERO_HASH, createEntry } from '../../../src/node/log/codec.js';
 import { encodeEntriesMessage, encodeHave, encodePart, splitMessage } from '../../../src/node/mixnet/feed-relay-codec.js';
 import { sealBody } from '../../../src/node/mixnet/message.js';
 import { mixnetRoutes } from '../../../src/node/mixnet/routes.js';
-import { FeedRelay } from '../../../src/node/mixnet/feed-relay.js';
-import { startNodeMixnet } from '../../../src/node/mixnet/node-hook.js';
 import type { MixnetService } from '../../../src/node/mixnet/service.js';
-import { PeerNode } from '../../../src/node/node.js';
 import { equalBytes, toHex } from '../../../src/util/bytes.js';
-import { MixWorld } from '../../support/mix-world.js';
+import { MixWorld, type RelayedPeer, stopRelayedPeer } from '../../support/mix-world.js';
 import { waitUntil } from '../../support/wait.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dd-node-feedrelay-'));
 
-interface Running {
-  readonly node: PeerNode;
-  readonly mix: MixnetService;
-  readonly relay: FeedRelay;
-  /** Direct sessions and dials seen (must stay empty once dialing is off). */
-  readonly direct: string[];
-}
+const world = new MixWorld();
+type Running = RelayedPeer;
 
-async function start(name: string, home: MixnetService, dial: boolean, db = name): Promise<Running> {
-  const node = new PeerNode({
-    seed: sha256(utf8(`feedrelay node ${name}`)), dbPath: join(root, `${db}.sqlite`), reconnectMinMs: 100, reconnectMaxMs: 400,
-    ...(dial ? {} : { route: () => null }),
-  });
-  await node.ready();
-  const direct: string[] = [];
-  for (const ev of ['peer.connected', 'peer.dialed'] as const) node.on(ev, () => direct.push(ev));
-  const mix = await startNodeMixnet(node, { home: home.identityKey, homeEndpoint: home.url!, fetchIntervalMs: 50, meanDelayMs: 2 }, () => undefined);
-  const relay = new FeedRelay(node, mix, { intervalMs: 250, resendAfterMs: 1000 });
-  relay.start();
-  await waitUntil(() => (mix.ownEntries() && mix.directory.descriptors().length === 5 ? true : undefined), `${name} linked to its provider`);
-  return { node, mix, relay, direct };
-}
-
-async function stop(r: Running): Promise<void> {
-  r.relay.close();
-  await r.mix.close();
-  await r.node.close();
-}
+const start = (name: string, home: MixnetService, dial: boolean, db = name): Promise<Running> =>
+  world.startRelayedPeer({ seed: sha256(utf8(`feedrelay node ${name}`)), dbPath: join(root, `${db}.sqlite`), home, dial });
+const stop = stopRelayedPeer;
 
 const body = (i: number): { header: { type: string }; body: Uint8Array } => ({ header: { type: 'test/post' }, body: utf8(`post number ${i} `.repeat(4)) });
 
 describe('feeds and whereabouts over the mixnet, with no direct connection', () => {
-  const world = new MixWorld();
   const running = new Set<Running>();
   afterAll(async () => {
     await Promise.all([...running].map(stop));
