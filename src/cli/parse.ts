@@ -24,3 +24,6 @@ export function parseFeeRate(value: string, name = '--fee-rate'): number {
   if (rate <= 0) throw DeaddropError.badInput(`${name} must be positive`);
   return rate;
 }
+
+/** commander's accumulator for a repeatable option: `--x a --x b` gives `['a', 'b']`. */
+export const collect = (value: string, previous: string[]): string[] => [...previous, value];

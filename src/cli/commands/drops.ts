@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import type { ContextFactory } from '../context.js';
 import type { CliContext } from '../context.js';
 import { print } from '../output.js';
-import { parseCount, parseFeeRate } from '../parse.js';
+import { collect, parseCount, parseFeeRate } from '../parse.js';
 import { unlockKeys, withWallet } from '../session.js';
 import { tryTipHeight } from '../backend.js';
 import { inviteQrSvg, inviteQrTerminal, writeInviteQrPng } from '../../deaddrop/invite.js';
@@ -23,7 +23,6 @@ import { DeaddropError } from '../../util/errors.js';
 /** Default fee rate when `--fee-rate` is not given and the backend has no estimate (sat/vB). */
 const FALLBACK_FEE_RATE = 2;
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 async function feeRateFor(wallet: Wallet, flag: string | undefined): Promise<number> {
   if (flag !== undefined) return parseFeeRate(flag);

@@ -19,7 +19,7 @@ import { API_TOKEN_FILE, API_URL_FILE } from '../../api/token.js';
 import type { CliContext } from '../context.js';
 import type { ContextFactory } from '../context.js';
 import { print } from '../output.js';
-import { parseCount } from '../parse.js';
+import { collect, parseCount } from '../parse.js';
 import { DeaddropError, type ErrorCode } from '../../util/errors.js';
 import { daemonApi } from './node.js';
 
@@ -222,14 +222,16 @@ export function registerGroupCommands(program: Command, context: ContextFactory)
   group
     .command('join <invite> <group-invite>')
     .description('join with an invite from `group invite`: sends the inviter an introduction drop (from your wallet) and a join request')
-    .action(async (invite: string, groupInvite: string) => {
+    .option('--endpoint <hint>', 'where the inviter can reach your node, e.g. ws://1.2.3.4:9000 (repeatable); default: mixnet:<your provider> (no IP address), as `drop send`', collect, [])
+    .action(async (invite: string, groupInvite: string, opts: { endpoint: string[] }) => {
       const ctx = context();
       const m = /^group:([0-9a-f]{64})\.([0-9a-f]{32})\.([0-9a-f]{64})$/.exec(groupInvite.trim().toLowerCase());
       if (!m) throw DeaddropError.badInput('the group invite must look like group:<64 hex>.<32 hex>.<64 hex> (from `deaddrop group invite`)');
       const [, group, token, inviter] = m as unknown as [string, string, string, string];
       await daemonApi(ctx, 'POST', '/node/groups/join', { inviter, group, token });
-      const { endpoints } = await daemonApi<{ endpoints: string[] }>(ctx, 'GET', '/node');
-      const sent = await daemonApi<{ txid: string }>(ctx, 'POST', '/drops/send', { recipient: invite, endpoints });
+      // No endpoints given: the drop API's default, which never puts this node's IP address in the
+      // drop (the mixnet hint, or the onion with Tor); group traffic reaches members through providers.
+      const sent = await daemonApi<{ txid: string }>(ctx, 'POST', '/drops/send', { recipient: invite, ...(opts.endpoint.length > 0 ? { endpoints: opts.endpoint } : {}) });
       print(ctx, { group, requested: true, txid: sent.txid }, `join requested; introduction drop ${sent.txid} sent: you join once it confirms and the inviter's node reaches yours`);
     });
 }

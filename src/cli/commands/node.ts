@@ -14,7 +14,7 @@ import { basename, join, resolve } from 'node:path';
 import type { ContextFactory } from '../context.js';
 import type { CliContext } from '../context.js';
 import { print } from '../output.js';
-import { parseCount } from '../parse.js';
+import { collect, parseCount } from '../parse.js';
 import { DeaddropError, type ErrorCode } from '../../util/errors.js';
 import { API_TOKEN_FILE, API_URL_FILE } from '../../api/token.js';
 import { type Attachment, isAttachmentName } from '../../node/log/attachments.js';
@@ -90,8 +90,6 @@ function entryLines(e: EntryJson): string[] {
     ...(e.attachments ?? []).map((a) => `  attachment ${a.name ?? '(no name)'}${a.size === null ? '' : ` (${a.size} bytes)`}: ${a.cap}`),
   ];
 }
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /**
  * Saves every attachment of `entries` into `dir` under its name (`<feed prefix>-<seq>-<i>` when

@@ -31,7 +31,6 @@ describe('deaddrop group', () => {
     // the other daemon routes `group invite|join` use, as the drop and node features answer them
     const dropsSent: unknown[] = [];
     app.get('/invite', async () => ({ uri: 'deaddrop:test-invite' }));
-    app.get('/node', async () => ({ endpoints: ['ws://127.0.0.1:1'] }));
     app.post('/drops/send', async (req) => {
       dropsSent.push(req.body);
       return { txid: 'ab'.repeat(32) };
@@ -57,7 +56,11 @@ describe('deaddrop group', () => {
       // join (someone else's invite): a join request, then an introduction drop to the inviter
       const other = `group:${'11'.repeat(32)}.${'22'.repeat(16)}.${'33'.repeat(32)}`;
       expect(await cli(datadir, 'group', 'join', 'deaddrop:their-invite', other)).toMatch(/^join requested; introduction drop (ab)+ sent/);
-      expect(dropsSent).toEqual([{ recipient: 'deaddrop:their-invite', endpoints: ['ws://127.0.0.1:1'] }]);
+      // no endpoints named: the drop API's default (the mixnet hint; never this node's IP address)
+      expect(dropsSent).toEqual([{ recipient: 'deaddrop:their-invite' }]);
+      // an endpoint only when the joiner names one
+      await cli(datadir, 'group', 'join', '--endpoint', 'ws://198.51.100.7:9000', 'deaddrop:their-invite', other);
+      expect(dropsSent[1]).toEqual({ recipient: 'deaddrop:their-invite', endpoints: ['ws://198.51.100.7:9000'] });
       await expect(cli(datadir, 'group', 'join', 'deaddrop:x', 'group:nope')).rejects.toSatisfy((e: unknown) => isDeaddropError(e, 'BAD_INPUT'));
     } finally {
       await app.close();
