@@ -8,7 +8,7 @@ import { dial } from '../transport/ws-transport.js';
 import type { SecureChannel } from '../transport/secure-channel.js';
 import type { NodeIdentity } from '../identity.js';
 import {
-  FRAME_ALIAS, FRAME_DESCRIPTOR, FRAME_DIRECTORY_DONE, FRAME_DIRECTORY_REQ, FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, MAX_MIX_FRAME_BYTES, decodeItem,
+  FRAME_ALIAS, FRAME_DESCRIPTOR, FRAME_DIRECTORY_DONE, FRAME_DIRECTORY_REQ, FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, MAX_DESCRIPTOR_BYTES, MAX_MIX_FRAME_BYTES, decodeItem,
 } from './wire.js';
 import { PacketBatcher, sendPackets } from './batch.js';
 import { MAX_SERVED_DESCRIPTORS } from './mix-node.js';
@@ -129,7 +129,7 @@ export class MixClient {
   #onFrame(type: number, payload: Uint8Array): void {
     const d = this.#directory;
     if (d && type === FRAME_DESCRIPTOR) {
-      if (d.entries.length < MAX_SERVED_DESCRIPTORS) d.entries.push(payload.slice());
+      if (d.entries.length < MAX_SERVED_DESCRIPTORS && payload.length <= MAX_DESCRIPTOR_BYTES) d.entries.push(payload.slice());
       return;
     }
     if (d && type === FRAME_DIRECTORY_DONE) {

@@ -22,7 +22,7 @@ import type { NodeIdentity } from '../identity.js';
 import { MixKeyring } from './replay.js';
 import type { RejectReason } from './sphinx.js';
 import {
-  FRAME_ALIAS, FRAME_DESCRIPTOR, FRAME_DIRECTORY_DONE, FRAME_DIRECTORY_REQ, FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, FRAME_PACKETS, MAX_BATCH_PACKETS, MAX_MIX_FRAME_BYTES, decodePackets, encodeItem,
+  FRAME_ALIAS, FRAME_DESCRIPTOR, FRAME_DIRECTORY_DONE, FRAME_DIRECTORY_REQ, FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, FRAME_PACKETS, MAX_BATCH_PACKETS, MAX_DESCRIPTOR_BYTES, MAX_MIX_FRAME_BYTES, decodePackets, encodeItem,
 } from './wire.js';
 import { PacketBatcher, sendPackets } from './batch.js';
 import { AliasTable, decodeAlias } from './alias.js';
@@ -236,7 +236,7 @@ export class MixNode {
     }
     try {
       const frames = this.#o.directoryEntries().slice(0, MAX_SERVED_DESCRIPTORS)
-        .filter((raw) => raw.length < MAX_MIX_FRAME_BYTES)
+        .filter((raw) => raw.length <= MAX_DESCRIPTOR_BYTES)
         .map((raw) => ({ type: FRAME_DESCRIPTOR, payload: raw }));
       // The whole answer in as few Noise messages as it fits, not one per descriptor.
       ch.sendFrames([...frames, { type: FRAME_DIRECTORY_DONE, payload: new Uint8Array(0) }]);

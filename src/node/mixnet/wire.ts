@@ -36,6 +36,12 @@ export const ITEM_REPLY = 0x02;
 /** A forward packet delivered to one of the client's aliases: alias(32) || body. */
 export const ITEM_ALIAS = 0x03;
 
+/**
+ * Largest descriptor entry a provider serves and a client keeps (the limit every frame had before
+ * PACKETS frames raised the frame limit; a descriptor entry is a few hundred bytes).
+ */
+export const MAX_DESCRIPTOR_BYTES = PACKET_BYTES;
+
 /** The largest frame any mixnet link carries: anything bigger closes the link. */
 export const MAX_MIX_FRAME_BYTES = 1 + Math.max(1 + MAX_BATCH_PACKETS * PACKET_BYTES, 1 + SURB_ID_BYTES + PAYLOAD_BYTES, 1 + BODY_BYTES, 1 + 32 + BODY_BYTES);
 

@@ -14,7 +14,9 @@ import { x25519Base } from '../../../src/node/mixnet/primitives.js';
 import { MixKeyring } from '../../../src/node/mixnet/replay.js';
 import { createPacket, processPacket } from '../../../src/node/mixnet/sphinx.js';
 import type { ReplayGuard, RouteHop } from '../../../src/node/mixnet/sphinx.js';
-import { FRAME_PACKET, FRAME_PACKETS, MAX_BATCH_PACKETS, MAX_MIX_FRAME_BYTES, decodePackets } from '../../../src/node/mixnet/wire.js';
+import {
+  FRAME_DESCRIPTOR, FRAME_DIRECTORY_DONE, FRAME_DIRECTORY_REQ, FRAME_PACKET, FRAME_PACKETS, MAX_BATCH_PACKETS, MAX_DESCRIPTOR_BYTES, MAX_MIX_FRAME_BYTES, decodePackets,
+} from '../../../src/node/mixnet/wire.js';
 import { ChannelServer, dial } from '../../../src/node/transport/ws-transport.js';
 import { waitUntil } from '../../support/wait.js';
 
@@ -154,5 +156,24 @@ describe('a mix forwards bursts in batches', () => {
     expect(mix.drops.frame).toBe(bad.length);
     expect([...sink.seen.keys()].sort()).toEqual([1, 2]);
     expect(ch.isOpen).toBe(true);
+  });
+
+  it('a client keeps descriptor entries within their old bound although frames may now be a batch long', async () => {
+    const providerId = NodeIdentity.fromSeed(randomBytes(32));
+    const provider = await ChannelServer.listen(providerId, { maxFrameBytes: MAX_MIX_FRAME_BYTES });
+    cleanup.push(() => provider.close());
+    const small = randomBytes(300);
+    provider.on('channel', (ch) => ch.on('frame', (type) => {
+      if (type !== FRAME_DIRECTORY_REQ) return;
+      ch.sendFrames([
+        { type: FRAME_DESCRIPTOR, payload: randomBytes(MAX_DESCRIPTOR_BYTES + 1) },
+        { type: FRAME_DESCRIPTOR, payload: small },
+        { type: FRAME_DIRECTORY_DONE, payload: new Uint8Array(0) },
+      ]);
+    }));
+    const client = await MixClient.connect(NodeIdentity.fromSeed(randomBytes(32)), provider.url, providerId.publicKey);
+    cleanup.push(() => client.close());
+    const entries = await client.fetchDirectory();
+    expect(entries.map((e) => Buffer.from(e).toString('hex'))).toEqual([small.toString('hex')]);
   });
 });
