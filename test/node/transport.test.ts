@@ -96,6 +96,31 @@ describe('secure channel over ws', () => {
     ch.close();
   });
 
+  it('sendFrames packs many frames into shared Noise messages and they arrive whole and in order', async () => {
+    const s = await server();
+    const ch = await dial(s.url, bob, { expectedRemote: alice.publicKey });
+    // 100 frames of 2,034 bytes (mailbox items), one larger than a Noise message, one empty.
+    const frames = [
+      ...Array.from({ length: 100 }, (_, i) => ({ type: 20, payload: randomBytes(2034).fill(i, 0, 1) })),
+      { type: 22, payload: randomBytes(150_000) },
+      { type: 24, payload: new Uint8Array(0) },
+    ];
+    const got: { type: number; payload: Uint8Array }[] = [];
+    const done = new Promise<void>((resolve) =>
+      ch.on('frame', (type, payload) => {
+        got.push({ type, payload: payload.slice() });
+        if (got.length === frames.length) resolve();
+      }),
+    );
+    expect(ch.sendFrames(frames)).toBe(true);
+    await done;
+    expect(got.map((f) => f.type)).toEqual(frames.map((f) => f.type + 1));
+    expect(got.map((f) => toHex(f.payload))).toEqual(frames.map((f) => toHex(f.payload)));
+    expect(() => ch.sendFrames([{ type: 1, payload: new Uint8Array(5 * 1024 * 1024) }])).toThrow(RangeError);
+    ch.close();
+    expect(() => ch.sendFrames([{ type: 1, payload: new Uint8Array(1) }])).toThrow(/not open/);
+  });
+
   it('refuses a responder that is not the expected identity, without revealing the initiator', async () => {
     const s = await server();
     const rejected = nextReject(s);

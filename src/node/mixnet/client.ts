@@ -1,13 +1,16 @@
 /**
  * A mixnet client: keeps one outbound, authenticated link to its provider, sends packets through
  * it (the provider is the first hop of every route the client builds) and fetches its mailbox.
+ * Packets sent in one turn of the event loop (a burst of feed-relay parts, say) leave in one
+ * PACKETS frame (./batch.ts).
  */
 import { dial } from '../transport/ws-transport.js';
 import type { SecureChannel } from '../transport/secure-channel.js';
 import type { NodeIdentity } from '../identity.js';
 import {
-  FRAME_ALIAS, FRAME_DESCRIPTOR, FRAME_DIRECTORY_DONE, FRAME_DIRECTORY_REQ, FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, FRAME_PACKET, MAX_MIX_FRAME_BYTES, decodeItem,
+  FRAME_ALIAS, FRAME_DESCRIPTOR, FRAME_DIRECTORY_DONE, FRAME_DIRECTORY_REQ, FRAME_FETCH, FRAME_FETCH_DONE, FRAME_ITEM, MAX_DESCRIPTOR_BYTES, MAX_MIX_FRAME_BYTES, decodeItem,
 } from './wire.js';
+import { PacketBatcher, sendPackets } from './batch.js';
 import { MAX_SERVED_DESCRIPTORS } from './mix-node.js';
 import type { MailboxItem } from './wire.js';
 import type { OutgoingPacket } from './sphinx.js';
@@ -15,6 +18,10 @@ import type { OutgoingPacket } from './sphinx.js';
 export class MixClient {
   readonly #identity: NodeIdentity;
   readonly #channel: SecureChannel;
+  readonly #batcher = new PacketBatcher((_key, packets) => {
+    // The link may have closed since the packets were queued: they are lost like packets in flight.
+    if (this.#channel.isOpen) sendPackets(this.#channel, packets);
+  });
   #pending: { items: MailboxItem[]; resolve: (items: MailboxItem[]) => void; reject: (e: Error) => void } | undefined;
   #directory: { entries: Uint8Array[]; resolve: (entries: Uint8Array[]) => void; reject: (e: Error) => void } | undefined;
 
@@ -23,6 +30,7 @@ export class MixClient {
     this.#channel = channel;
     channel.on('frame', (type, payload) => this.#onFrame(type, payload));
     channel.on('close', () => {
+      this.#batcher.clear();
       this.#pending?.reject(new Error('provider link closed'));
       this.#pending = undefined;
       this.#directory?.reject(new Error('provider link closed'));
@@ -41,9 +49,13 @@ export class MixClient {
     return Buffer.from(this.#identity.publicKey);
   }
 
-  /** Sends a packet whose first hop is this client's provider. */
+  /**
+   * Sends a packet whose first hop is this client's provider, at the end of this turn of the event
+   * loop with the others sent in it. Throws when the link is closed, as a direct send would.
+   */
   send(out: OutgoingPacket): void {
-    this.#channel.send(FRAME_PACKET, out.packet);
+    if (!this.#channel.isOpen) throw new Error('channel is not open');
+    this.#batcher.push('', out.packet);
   }
 
   /**
@@ -109,13 +121,15 @@ export class MixClient {
   }
 
   close(): void {
+    // What was sent in this turn still leaves: a graceful close flushes the socket.
+    if (this.#channel.isOpen) this.#batcher.flush();
     this.#channel.close('local');
   }
 
   #onFrame(type: number, payload: Uint8Array): void {
     const d = this.#directory;
     if (d && type === FRAME_DESCRIPTOR) {
-      if (d.entries.length < MAX_SERVED_DESCRIPTORS) d.entries.push(payload.slice());
+      if (d.entries.length < MAX_SERVED_DESCRIPTORS && payload.length <= MAX_DESCRIPTOR_BYTES) d.entries.push(payload.slice());
       return;
     }
     if (d && type === FRAME_DIRECTORY_DONE) {

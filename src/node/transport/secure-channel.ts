@@ -167,6 +167,41 @@ export class SecureChannel extends TypedEmitter<SecureChannelEvents> {
     return this.#pending < this.#opts.highWaterBytes;
   }
 
+  /**
+   * Sends several frames in as few Noise messages as they fit (the frame stream may cross message
+   * boundaries, see ./frame.ts): one encryption and one WebSocket message per 65,519 bytes instead
+   * of one per frame. Same return value and misuse errors as {@link send}; nothing is sent on misuse.
+   */
+  sendFrames(frames: readonly { readonly type: number; readonly payload: Uint8Array }[]): boolean {
+    if (this.#phase !== 'open') throw new Error('channel is not open');
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    for (const f of frames) {
+      if (f.payload.length + 1 > this.#opts.maxFrameBytes) throw new RangeError('frame above maxFrameBytes');
+      parts.push(encodeFrameHeader(f.type, f.payload.length), f.payload);
+      total += FRAME_HEADER_BYTES + f.payload.length;
+    }
+    let chunk = new Uint8Array(Math.min(MAX_PLAINTEXT, total));
+    let w = 0;
+    for (const part of parts) {
+      let off = 0;
+      while (off < part.length) {
+        const n = Math.min(chunk.length - w, part.length - off);
+        chunk.set(part.subarray(off, off + n), w);
+        w += n;
+        off += n;
+        total -= n;
+        if (w === chunk.length) {
+          this.#sendEncrypted(chunk);
+          if (this.#phase !== 'open') return false;
+          chunk = new Uint8Array(Math.min(MAX_PLAINTEXT, total));
+          w = 0;
+        }
+      }
+    }
+    return this.#pending < this.#opts.highWaterBytes;
+  }
+
   /** Closes the channel (idempotent). */
   close(reason: CloseReason = 'local', detail = ''): void {
     this.#finish(reason, detail);

@@ -17,7 +17,7 @@ import { DEFAULT_COVER_RATE, mixnetOptions } from '../../../src/node/mixnet/opti
 import { mixnetRoutes } from '../../../src/node/mixnet/routes.js';
 import { x25519Base } from '../../../src/node/mixnet/primitives.js';
 import type { MixnetService } from '../../../src/node/mixnet/service.js';
-import { FRAME_PACKET, MAX_MIX_FRAME_BYTES } from '../../../src/node/mixnet/wire.js';
+import { FRAME_PACKET, FRAME_PACKETS, MAX_MIX_FRAME_BYTES, decodePackets } from '../../../src/node/mixnet/wire.js';
 import { ChannelServer } from '../../../src/node/transport/ws-transport.js';
 import { MixWorld } from '../../support/mix-world.js';
 import { waitUntil } from '../../support/wait.js';
@@ -111,9 +111,11 @@ describe('cover traffic and loop loss', () => {
     // The black hole: a real mix listener that takes every packet and forwards none.
     hole = await ChannelServer.listen(holeId, { maxFrameBytes: MAX_MIX_FRAME_BYTES });
     hole.on('channel', (ch) => ch.on('frame', (type, payload) => {
-      if (type === FRAME_PACKET) {
+      // Packets come one per PACKET frame or several per PACKETS frame (batch.ts): count them all.
+      const packets = type === FRAME_PACKET ? [payload] : type === FRAME_PACKETS ? (decodePackets(payload) ?? []) : [];
+      for (const p of packets) {
         swallowed++;
-        seen.push(payload.length);
+        seen.push(p.length);
       }
     }));
     world.publish(holeId, descriptorDraft({ layer: 2, provider: false, epoch: 1, mixKey: x25519Base(randomBytes(32)), endpoint: hole.url, until: Date.now() + 600_000 }));
