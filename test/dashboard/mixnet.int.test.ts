@@ -7,11 +7,19 @@
  * come back within seconds.
  *
  * Seen without reloading: the provider link connected, the directory's layers filled, loop rows per
- * route and per hop whose returned loops grow; then a mix and the provider stop: the loops in
+ * route and per hop whose returned loops grow. Bob, a real PeerNode homed at the other provider,
+ * meets Alice's node once (an introduction issued into her node's database, as for a drop); from
+ * the page's mailbox form, by keyboard, a message reaches him through the mixnet, his answer
+ * appears live, and the one-time reply through his reply block reaches him too, after which the
+ * page offers no second reply. Then a mix and the provider stop: the loops in
  * flight are counted lost after the loop timeout, the link shows as not connected, and the loss
  * figures on the page are exactly those of GET /node/mixnet. The page is reached and its form used
  * by keyboard, and read at phone width. Screenshots: .tmp/screenshots/3x-mixnet-*.png.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
@@ -19,7 +27,10 @@ import { createNodeFeature } from '../../src/node/feature.js';
 import { mixnetOptions } from '../../src/node/mixnet/options.js';
 import type { MixnetService } from '../../src/node/mixnet/service.js';
 import { toHex } from '../../src/util/bytes.js';
-import { MixWorld } from '../support/mix-world.js';
+import { issueNodeIntroduction, nodeDbPath, nodeSeed } from '../../src/node/drop-introduction.js';
+import { expandDropToken } from '../../src/node/introduction-token.js';
+import { WalletKeys } from '../../src/wallet/keys.js';
+import { MixWorld, stopRelayedPeer, type RelayedPeer } from '../support/mix-world.js';
 import { removeParty, startParty, type Party } from '../support/paypub-parties.js';
 import { launchBrowser, screenshot, signedInPage } from '../support/browser.js';
 import { waitUntil } from '../support/wait.js';
@@ -37,6 +48,9 @@ interface MixnetStatus {
 const short = (hex: string): string => `${hex.slice(0, 12)}…`;
 const percent = (rate: number | null): string => (rate === null ? '—' : `${(rate * 100).toFixed(0)}%`);
 
+/** A hop as the page's hop table names it: its short id, and whether it is this node's provider. */
+const hopLabel = (hex: string, home: string): string => `${short(hex)}${hex === home ? ' · your provider' : ''}`;
+
 /** The cells of every body row of table `id`, as text. */
 const rows = (page: Page, id: string): Promise<string[][]> =>
   page.locator(`#${id} tbody tr`).evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim())));
@@ -47,6 +61,9 @@ const expectedRow = (label: string, c: Counts): string[] => [label, String(c.sen
 describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
   const world = new MixWorld();
   let providerA: MixnetService;
+  let providerB: MixnetService;
+  let bob: RelayedPeer | undefined;
+  const bobDir = mkdtempSync(join(tmpdir(), 'dd-mixpage-'));
   let mixes: MixnetService[];
   let node: RegtestNode;
   let alice: Party;
@@ -57,7 +74,7 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
 
   beforeAll(async () => {
     providerA = await world.start({ provider: true, meanDelayMs: 2 });
-    await world.start({ provider: true, meanDelayMs: 2 });
+    providerB = await world.start({ provider: true, meanDelayMs: 2 });
     mixes = [];
     for (const layer of [1, 2, 3]) mixes.push(await world.start({ layer, meanDelayMs: 2 }));
     node = await startRegtestNode();
@@ -80,7 +97,9 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
     await alice?.stop();
     await node?.stop();
     if (alice) removeParty(alice);
+    if (bob) await stopRelayedPeer(bob);
     await world.close();
+    rmSync(bobDir, { recursive: true, force: true });
   });
 
   it('is reached by keyboard and shows the link, the directory and loop rows filling live', async () => {
@@ -121,7 +140,8 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
     expect(api.cover!.loops.routes.map((r) => r.hops.map(short).join(' → '))).toEqual([hopsOfRoute]);
     // Per hop: the provider and the three mixes, each on every loop.
     const hopCells = await rows(page, 'mix-hops');
-    expect(hopCells.map((r) => r[0]).sort()).toEqual(api.cover!.loops.hops.map((h) => short(h.address)).sort());
+    expect(hopCells.map((r) => r[0]).sort()).toEqual(api.cover!.loops.hops.map((h) => hopLabel(h.address, pa)).sort());
+    expect(hopCells.map((r) => r[0])).toContain(`${short(pa)} · your provider`);
     expect(hopCells).toHaveLength(4);
     for (const r of hopCells) expect(Number(r[2])).toBeGreaterThan(0);
     // Healthy mixes: loss is a few percent at most (a loop caught by a timer late on a busy machine).
@@ -129,6 +149,57 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
     await page.locator('#mix-routes').scrollIntoViewIfNeeded();
     await screenshot(page, '30-mixnet-live');
     expect(loads).toBe(loadsBefore);
+  });
+
+  it('sends to a contact from the mailbox form by keyboard, shows the answer live, and replies once through its reply block', async () => {
+    // Bob: a real PeerNode homed at the other provider. He meets Alice's node once through an
+    // introduction issued into her node's database, as `deaddrop drop send` does for a drop.
+    bob = await world.startRelayedPeer({ seed: randomBytes(32), dbPath: join(bobDir, 'bob.sqlite'), home: providerB, dial: true });
+    const seed = nodeSeed(WalletKeys.fromMnemonic(alice.mnemonic, 'regtest'));
+    const { endpoints } = await alice.ok<{ endpoints: string[] }>('GET', '/node');
+    const inv = issueNodeIntroduction({ seed, dbPath: nodeDbPath(alice.datadir), expiresAt: Math.floor(Date.now() / 1000) + 3600, endpoints });
+    seed.fill(0);
+    const aliceNode = await bob.node.bootstrapFromIntroduction({ pairwiseKey: inv.nodeKey, endpoints: inv.endpoints, token: expandDropToken(inv.token, inv.nodeKey) });
+    const bobHex = toHex(bob.node.id);
+    // Each learns the other's provider from the replicated logs (mailbox entries).
+    const b = bob;
+    await waitUntil(() => b.mix.directory.providerOf(aliceNode.node), 'Bob knows Alice\'s provider', 30_000);
+
+    // No contact chosen: the form says so instead of sending anywhere.
+    await page.locator('#mix-text').focus();
+    await page.keyboard.type('hello Bob, through the mixnet');
+    await page.keyboard.press('Enter');
+    await page.locator('#error').getByText('choose a contact').waitFor();
+    // The contact appeared in the form without a reload (node.peer.* events); chosen by keyboard.
+    await page.locator(`#mix-contact option[value="${bobHex}"]`).waitFor({ state: 'attached', timeout: 30_000 });
+    await page.keyboard.press('Shift+Tab');
+    expect(await page.evaluate('document.activeElement?.id')).toBe('mix-contact');
+    await page.keyboard.press('ArrowDown');
+    expect(await page.locator('#mix-contact').inputValue()).toBe(bobHex);
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.locator('#mix-send-result').getByText('Sent through the mixnet').waitFor({ timeout: 30_000 });
+    const got = await waitUntil(() => b.mix.messages().find((m) => m.direction === 'in' && m.text === 'hello Bob, through the mixnet'), 'Bob receives the message', 30_000);
+    expect(got.contact).toBe(toHex(aliceNode.node));
+    await page.locator('#mailbox li[data-message].msg-out').getByText('hello Bob, through the mixnet').waitFor();
+
+    // Bob answers; the message appears in Alice's mailbox live, with a one-time reply button.
+    b.mix.send(aliceNode.node, 'hi Alice, from Bob');
+    const incoming = page.locator('#mailbox li.msg-in', { hasText: 'hi Alice, from Bob' });
+    await incoming.waitFor({ timeout: 30_000 });
+    await incoming.getByRole('button', { name: /^Reply to the message from / }).focus();
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate('document.activeElement?.id')).toBe('mix-text');
+    await page.locator('#mix-replying').getByText('Replying once').waitFor();
+    await page.keyboard.type('a reply through your reply block');
+    await page.keyboard.press('Enter');
+    await page.locator('#mix-send-result').getByText('Sent through the mixnet').waitFor({ timeout: 30_000 });
+    await waitUntil(() => b.mix.messages().find((m) => m.direction === 'in' && m.text === 'a reply through your reply block'), 'Bob receives the reply', 30_000);
+    await page.locator('#mailbox li.msg-out', { hasText: 'a reply through your reply block' }).getByText('reply to').waitFor();
+    // The reply block is spent: the message no longer offers a reply.
+    await incoming.getByRole('button').waitFor({ state: 'detached' });
+    await page.locator('#mailbox').scrollIntoViewIfNeeded();
+    await screenshot(page, '31-mixnet-mailbox');
   });
 
   it('counts the loops in flight as lost when a mix and the provider stop, with the loss figures of GET /node/mixnet', async () => {
@@ -153,7 +224,7 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
     const total = `${loops.lost} of ${loops.returned + loops.lost} lost (${percent(loops.lossRate)}) · 0 in flight`;
     await status.getByText(total, { exact: false }).waitFor({ timeout: 10_000 });
     const wantRoutes = loops.routes.map((r) => expectedRow(r.hops.map(short).join(' → '), r));
-    const wantHops = loops.hops.map((h) => expectedRow(short(h.address), h));
+    const wantHops = loops.hops.map((h) => expectedRow(hopLabel(h.address, settled.home!), h));
     for (const [id, want] of [['mix-routes', wantRoutes], ['mix-hops', wantHops]] as const) {
       let seen: string[][] = [];
       await waitUntil(async () => {
@@ -162,22 +233,14 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
       }, () => `#${id} rows ${JSON.stringify(seen)}, want ${JSON.stringify(want)}`, 10_000);
     }
     await page.locator('#mix-hops').scrollIntoViewIfNeeded();
-    await screenshot(page, '31-mixnet-loss');
+    await screenshot(page, '32-mixnet-loss');
     expect(loads).toBe(loadsBefore);
   });
 
-  it('takes a message by keyboard (and says what is missing), and reads at phone width', async () => {
-    await page.locator('#mix-text').focus();
-    await page.keyboard.type('hello through the mixnet');
-    await page.keyboard.press('Enter');
-    // No contact yet: the form says so instead of sending anywhere.
-    await page.locator('#error').getByText('choose a contact').waitFor();
-    await page.keyboard.press('Shift+Tab');
-    expect(await page.evaluate('document.activeElement?.id')).toBe('mix-contact');
-
+  it('reads at phone width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('#mix-status').scrollIntoViewIfNeeded();
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
-    await screenshot(page, '32-mixnet-phone');
+    await screenshot(page, '33-mixnet-phone');
   });
 });

@@ -30,7 +30,7 @@ async function refreshMailbox(m) {
   select.value = chosen;
   fill($('mailbox'), ...(messages.length ? [...messages].reverse().map((x) => {
     const li = el('li', { 'data-message': x.id, class: x.direction === 'in' ? 'msg-in' : 'msg-out' },
-      el('span', { class: 'muted' }, `${new Date(x.at).toLocaleString()} · ${x.direction === 'in' ? 'from' : 'to'} `),
+      el('span', { class: 'muted' }, `${new Date(x.at).toLocaleString()} · ${x.inReplyTo ? 'reply ' : ''}${x.direction === 'in' ? 'from' : 'to'} `),
       el('span', { class: 'mono' }, short(x.contact)), el('br'), x.text);
     if (x.direction === 'in' && x.canReply) {
       const b = el('button', { type: 'button', 'aria-label': `Reply to the message from ${short(x.contact)}` }, 'Reply');
@@ -92,7 +92,7 @@ async function renderStatus() {
   pairs($('mix-status'), [
     ['Roles', roles.length ? `client, ${roles.join(', ')}` : 'client'],
     ['Mailbox', m.home ? `kept by provider ${short(m.home)} · ${m.connected ? 'connected' : 'not connected'}` : 'no provider chosen yet'],
-    ['Listener', m.url ?? '—'],
+    ['Listener', m.url ?? 'none (a client only dials its provider)'],
     ['Directory', `mixes per layer ${m.layers.join(' / ')} · ${m.providers.length} providers · ${m.refused} refused`],
     ['Cover traffic', m.cover ? `loops ${m.cover.rates.loop}/s, drops ${m.cover.rates.drop}/s · sent ${m.cover.sent.loop} loops, ${m.cover.sent.drop} drops` : 'off'],
     ['Loop loss', loops ? `${loops.lost} of ${loops.returned + loops.lost} lost (${percent(loops.lossRate)}) · ${loops.pending} in flight${loops.medianRttMs === null ? '' : ` · median round trip ${Math.round(loops.medianRttMs)} ms`}` : '—'],
@@ -104,7 +104,9 @@ async function renderStatus() {
   } else emptyRow('mix-routes', 5, 'No cover loops sent yet.');
   const hops = loops?.hops ?? [];
   if (hops.length) {
-    fill($('mix-hops').tBodies[0], ...hops.map((h) => lossRow([el('td', { class: 'mono', 'data-label': 'Hop' }, short(h.address))], h)));
+    // Say which hops are providers (the node's own first): the rest are mixes, the usual suspects.
+    const role = (a) => (a === m.home ? ' · your provider' : m.providers.includes(a) ? ' · provider' : '');
+    fill($('mix-hops').tBodies[0], ...hops.map((h) => lossRow([el('td', { class: 'mono', 'data-label': 'Hop' }, short(h.address), el('span', { class: 'muted' }, role(h.address)))], h)));
   } else emptyRow('mix-hops', 5, 'No cover loops sent yet.');
   return m;
 }
