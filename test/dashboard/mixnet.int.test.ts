@@ -32,7 +32,7 @@ import { expandDropToken } from '../../src/node/introduction-token.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { MixWorld, stopRelayedPeer, type RelayedPeer } from '../support/mix-world.js';
 import { removeParty, startParty, type Party } from '../support/paypub-parties.js';
-import { launchBrowser, screenshot, signedInPage } from '../support/browser.js';
+import { launchBrowser, screenshot, signedInPage, trackCspViolations } from '../support/browser.js';
 import { waitUntil } from '../support/wait.js';
 
 interface Counts { sent: number; returned: number; lost: number; lossRate: number | null }
@@ -71,6 +71,8 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
   let page: Page;
   /** Top-level navigations of the page after it was opened on #mixnet (a reload would count). */
   let loads = 0;
+  let violations: () => Promise<string[]>;
+  const requests: string[] = [];
 
   beforeAll(async () => {
     providerA = await world.start({ provider: true, meanDelayMs: 2 });
@@ -90,6 +92,8 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
     alice = await startParty('alice', node, undefined, { features: [createNodeFeature({ host: '127.0.0.1', mixnet })] });
     browser = await launchBrowser();
     page = await signedInPage(browser, alice, { width: 1000, height: 900 });
+    page.on('request', (r) => requests.push(r.url()));
+    violations = await trackCspViolations(page);
   });
 
   afterAll(async () => {
@@ -237,10 +241,16 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
     expect(loads).toBe(loadsBefore);
   });
 
-  it('reads at phone width', async () => {
+  it('reads at phone width, having fetched nothing from elsewhere', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('#mix-status').scrollIntoViewIfNeeded();
     expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
     await screenshot(page, '33-mixnet-phone');
+
+    // All along, the page asked only its own daemon, and broke no rule of its Content-Security-Policy.
+    const origin = new URL(alice.daemon.apiUrl).origin;
+    expect(requests.filter((u) => u.startsWith(`${origin}/node/mixnet`)).length).toBeGreaterThan(5);
+    expect(requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'))).toEqual([]);
+    expect(await violations()).toEqual([]);
   });
 });
