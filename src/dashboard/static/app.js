@@ -1,8 +1,9 @@
 // The dashboard: one page per hash (#overview, #wallet, #drops, #paypub, #node, #mixnet, #storage), kept live by the
-// daemon's /events websocket (each event refreshes only what it concerns; no polling).
+// daemon's /events websocket (each event refreshes only what it concerns; no polling, except the
+// open mixnet page, whose loop counts have no event: see watchMixnetPage in mixnet.js).
 import { connectEvents, get, loadSession, post, upload } from './api.js';
 import { bar, el, fill, guarded, pairs, qr, wireFileDrop } from './dom.js';
-import { refreshMixnetPage, wireMixnet } from './mixnet.js';
+import { refreshMixnetPage, watchMixnetPage, wireMixnet } from './mixnet.js';
 import { onStorageEvent, onStorageProgress, refreshStorage, wireStorage } from './storage.js';
 import { oddsChart } from './odds.js';
 import { chartFigure, dropCharts, lineChart, resizeCharts } from './charts.js';
@@ -18,6 +19,7 @@ function show(page) {
     else a.removeAttribute('aria-current');
   }
   refresh[name]?.();
+  watchMixnetPage(name === 'mixnet');
   window.requestAnimationFrame(resizeCharts);
 }
 

@@ -30,7 +30,7 @@ async function refreshMailbox(m) {
   select.value = chosen;
   fill($('mailbox'), ...(messages.length ? [...messages].reverse().map((x) => {
     const li = el('li', { 'data-message': x.id, class: x.direction === 'in' ? 'msg-in' : 'msg-out' },
-      el('span', { class: 'muted' }, `${new Date(x.at).toLocaleString()} · ${x.direction === 'in' ? 'from' : 'to'} `),
+      el('span', { class: 'muted' }, `${new Date(x.at).toLocaleString()} · ${x.inReplyTo ? 'reply ' : ''}${x.direction === 'in' ? 'from' : 'to'} `),
       el('span', { class: 'mono' }, short(x.contact)), el('br'), x.text);
     if (x.direction === 'in' && x.canReply) {
       const b = el('button', { type: 'button', 'aria-label': `Reply to the message from ${short(x.contact)}` }, 'Reply');
@@ -45,7 +45,38 @@ async function refreshMailbox(m) {
   }) : [el('li', { class: 'muted' }, m ? 'No messages yet.' : 'The mixnet is off.')]));
 }
 
+/** How often the open page re-reads GET /node/mixnet: loop counts and the link change with no event. */
+const TICK_MS = 2000;
+let ticker = null;
+let ticking = false;
+
+/**
+ * Keeps the status and loss tables live while the page is shown: cover loops come back several
+ * times a second and no event reports them (an event per loop would flood /events), so the open
+ * page reads the route again every {@link TICK_MS}; a hidden page or tab reads nothing.
+ * The mailbox stays driven by node.message.received events.
+ */
+export function watchMixnetPage(shown) {
+  if (!shown) {
+    clearInterval(ticker);
+    ticker = null;
+    return;
+  }
+  ticker ??= setInterval(() => {
+    if (document.hidden || ticking) return;
+    ticking = true;
+    // A failed tick says nothing: the next one tries again, and the page keeps what it showed.
+    renderStatus().catch(() => undefined).finally(() => { ticking = false; });
+  }, TICK_MS);
+}
+
 export async function refreshMixnetPage() {
+  const m = await renderStatus();
+  if (m) await refreshMailbox(m);
+}
+
+/** Roles, link, directory, cover traffic and the loss tables; returns the status (null: off). */
+async function renderStatus() {
   const m = await get('/node/mixnet').catch(() => null);
   if (!m) {
     pairs($('mix-status'), [['Mixnet', 'off (it needs the peer node, which needs an unlocked wallet)']]);
@@ -53,7 +84,7 @@ export async function refreshMixnetPage() {
     emptyRow('mix-hops', 5, '—');
     fill($('mailbox'), el('li', { class: 'muted' }, 'The mixnet is off.'));
     $('mix-send-form').hidden = true;
-    return;
+    return null;
   }
   $('mix-send-form').hidden = false;
   const roles = [m.provider ? 'provider (keeps mailboxes)' : null, m.layer > 0 ? `mix in layer ${m.layer}` : null].filter(Boolean);
@@ -61,7 +92,7 @@ export async function refreshMixnetPage() {
   pairs($('mix-status'), [
     ['Roles', roles.length ? `client, ${roles.join(', ')}` : 'client'],
     ['Mailbox', m.home ? `kept by provider ${short(m.home)} · ${m.connected ? 'connected' : 'not connected'}` : 'no provider chosen yet'],
-    ['Listener', m.url ?? '—'],
+    ['Listener', m.url ?? 'none (a client only dials its provider)'],
     ['Directory', `mixes per layer ${m.layers.join(' / ')} · ${m.providers.length} providers · ${m.refused} refused`],
     ['Cover traffic', m.cover ? `loops ${m.cover.rates.loop}/s, drops ${m.cover.rates.drop}/s · sent ${m.cover.sent.loop} loops, ${m.cover.sent.drop} drops` : 'off'],
     ['Loop loss', loops ? `${loops.lost} of ${loops.returned + loops.lost} lost (${percent(loops.lossRate)}) · ${loops.pending} in flight${loops.medianRttMs === null ? '' : ` · median round trip ${Math.round(loops.medianRttMs)} ms`}` : '—'],
@@ -73,9 +104,11 @@ export async function refreshMixnetPage() {
   } else emptyRow('mix-routes', 5, 'No cover loops sent yet.');
   const hops = loops?.hops ?? [];
   if (hops.length) {
-    fill($('mix-hops').tBodies[0], ...hops.map((h) => lossRow([el('td', { class: 'mono', 'data-label': 'Hop' }, short(h.address))], h)));
+    // Say which hops are providers (the node's own first): the rest are mixes, the usual suspects.
+    const role = (a) => (a === m.home ? ' · your provider' : m.providers.includes(a) ? ' · provider' : '');
+    fill($('mix-hops').tBodies[0], ...hops.map((h) => lossRow([el('td', { class: 'mono', 'data-label': 'Hop' }, short(h.address), el('span', { class: 'muted' }, role(h.address)))], h)));
   } else emptyRow('mix-hops', 5, 'No cover loops sent yet.');
-  await refreshMailbox(m);
+  return m;
 }
 
 export function wireMixnet() {

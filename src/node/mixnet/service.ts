@@ -476,9 +476,13 @@ export class MixnetService extends EventEmitter<{
     return m;
   }
 
-  /** Messages kept in memory, oldest first. */
+  /**
+   * Messages kept in memory, oldest first. `canReply` holds only while the message's reply block
+   * is still kept: once answered (or its SURB dropped) it reads false, so nobody offers a reply
+   * that would fail.
+   */
   messages(): MixMessage[] {
-    return [...this.#messages];
+    return this.#messages.map((m) => (m.canReply && !this.#inbound.has(m.id) ? { ...m, canReply: false } : m));
   }
 
   /** Stops the role, the link to the home provider and every timer. Idempotent. */

@@ -98,6 +98,8 @@ describe('mixnet service: 3 mixes, 2 providers, 2 clients', () => {
 
     bobSvc.reply(got.id, 'hello alice');
     expect(() => bobSvc.reply(got.id, 'twice')).toThrow(/no reply block/);
+    // …and the answered message no longer says it can be answered (the dashboard offers no reply).
+    expect(bobSvc.messages().find((m) => m.id === got.id)?.canReply).toBe(false);
     const answer = await waitUntil<MixMessage>(() => aliceSvc.messages().find((m) => m.direction === 'in'), 'the reply reaches Alice');
     expect(answer.text).toBe('hello alice');
     expect(answer.inReplyTo).toBe(sent.id);
