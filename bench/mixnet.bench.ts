@@ -5,8 +5,8 @@
  * - mixnet.unwrap   packets/s per core: Sphinx processing of one 5-hop packet at its first hop
  *                   (X25519 shared secret, HKDF, header MAC, replay check against a cache already
  *                   holding 100,000 tags, routing and payload decryption, re-blinding alpha).
- *                   The mix node (queueing and forwarding on loopback) does not exist yet, so this
- *                   is the unwrap and the replay check alone. Goal ≥ 5,000/s, at least 2,000/s.
+ *                   Processing alone, with no transport (mixnet.forward adds the links). Goal ≥
+ *                   5,000/s, at least 2,000/s.
  *                   Anchor: raw libsodium X25519 (crypto_scalarmult) per second. A hop needs two
  *                   X25519 operations (shared secret and blinding), so the ceiling is ratio 0.5.
  * - mixnet.create   5-hop forward packets/s. Anchor: raw X25519/s divided by 19, the X25519
@@ -19,8 +19,8 @@
  *                   packets and dialed). The sender sends its burst as a client does (PACKETS
  *                   frames of up to 27 packets, src/node/mixnet/batch.ts) and the mix batches what
  *                   it forwards in one turn of the event loop: zero delays make this the best case
- *                   for batching (docs/protocol/mixnet.md, "Batches"). The value is packets per CPU-second used by the whole
- *                   process during the run (sender, mix and sink together: a lower bound for the mix
+ *                   for batching (docs/protocol/mixnet.md, "Batches"). The value is packets per
+ *                   CPU-second used by the whole process during the run (sender, mix and sink together: a lower bound for the mix
  *                   alone; Node 20 has no per-thread CPU clock). Anchor: raw
  *                   X25519/s on the main thread, sampled between the runs (the ceiling is again
  *                   ratio 0.5).
