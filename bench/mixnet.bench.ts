@@ -20,10 +20,10 @@
  *                   frames of up to 27 packets, src/node/mixnet/batch.ts) and the mix batches what
  *                   it forwards in one turn of the event loop: zero delays make this the best case
  *                   for batching (docs/protocol/mixnet.md, "Batches"). The value is packets per
- *                   CPU-second used by the whole process during the run (sender, mix and sink together: a lower bound for the mix
- *                   alone; Node 20 has no per-thread CPU clock). Anchor: raw
- *                   X25519/s on the main thread, sampled between the runs (the ceiling is again
- *                   ratio 0.5).
+ *                   CPU-second used by the whole process during the run (sender, mix and sink
+ *                   together: a lower bound for the mix alone; Node 20 has no per-thread CPU
+ *                   clock). Anchor: raw X25519/s on the main thread, sampled between the runs (the
+ *                   ceiling is again ratio 0.5).
  * - mixnet.forward.wall  the same runs by the wall clock: bounded by the slowest stage, usually the
  *                   worker thread that both sends and receives, on a 2-core machine shared with others.
  * - mixnet.forward.unbatched  the same, with batching off on both sides (one PACKET frame, one Noise
