@@ -30,6 +30,12 @@ function show(page) {
 const progress = Object.assign((window.dashboardState ??= { charts: {}, progress: {} }).progress, {
   tip: null, wallet: null, scan: null, scanSamples: [], walletSamples: [],
 });
+/**
+ * Events seen per bar value. The overview's fetches are snapshots that may be older than an event
+ * that came in while they were in flight; a snapshot is applied only if no event moved that value
+ * since the fetch began (otherwise it would pull the bar back).
+ */
+const eventsSeen = { tip: 0, wallet: 0, scan: 0 };
 /** Most throughput samples kept (the chart covers the latest scans). */
 const MAX_SAMPLES = 300;
 let throughput = null;
@@ -83,6 +89,8 @@ function onScanProgress(e) {
   if (!Number.isFinite(height) || !Number.isFinite(tip)) return;
   progress.scan = height;
   progress.tip = Math.max(progress.tip ?? 0, tip);
+  eventsSeen.scan++;
+  eventsSeen.tip++;
   progress.scanSamples.push({ time: e.time, height, tip });
   if (progress.scanSamples.length > MAX_SAMPLES) progress.scanSamples.splice(0, progress.scanSamples.length - MAX_SAMPLES);
   renderProgress();
@@ -99,6 +107,7 @@ function onWalletHeight(height, time, source) {
   if (source === 'wallet.changed' && walletCatchingUp && height < (progress.wallet ?? 0)) return;
   walletCatchingUp = source === 'wallet.progress';
   progress.wallet = height;
+  eventsSeen.wallet++;
   progress.walletSamples.push({ time, height, source });
   if (progress.walletSamples.length > MAX_SAMPLES) progress.walletSamples.shift();
   $('wallet-bar').dataset.source = source;
@@ -108,11 +117,15 @@ function onWalletHeight(height, time, source) {
 /** A throttled `wallet.progress` tick (at most 4 a second): the block applied and the tip it walks to. */
 function onWalletProgress(e) {
   const tip = Number(e.data?.tip);
-  if (Number.isFinite(tip)) progress.tip = Math.max(progress.tip ?? 0, tip);
+  if (Number.isFinite(tip)) {
+    progress.tip = Math.max(progress.tip ?? 0, tip);
+    eventsSeen.tip++;
+  }
   onWalletHeight(e.data?.height, e.time, 'wallet.progress');
 }
 
 async function refreshOverview() {
+  const before = { ...eventsSeen };
   const s = await get('/status');
   const tip = s.tip ? `${s.tip.height} (${s.tip.hash.slice(0, 16)}…)` : 'unknown';
   // The wallet's own height (null without a wallet) drives the sync bar towards the tip.
@@ -124,14 +137,16 @@ async function refreshOverview() {
     ['Uptime', `${s.uptimeSeconds} s`],
     ['Peer node', await get('/node').then((n) => `${n.id.slice(0, 16)}… · ${(n.connected ?? []).length} connected · ${n.contacts} contacts`, () => 'off')],
   ]);
-  // Assigned, not maximised: a reorg or a rescan moves these heights down.
-  if (s.tip) progress.tip = s.tip.height;
+  // Assigned, not maximised (a reorg or a rescan moves these heights down), unless an event moved
+  // the value while the fetches were in flight: then the event is the newer word.
+  if (s.tip && eventsSeen.tip === before.tip) progress.tip = s.tip.height;
   // During a catch-up the wallet's events run ahead of its balance (which moves when the catch-up
   // ends): the fetched height would pull the bar back. wallet.changed (a reorg too) ends that.
-  if (walletHeight !== null && !walletCatchingUp) progress.wallet = walletHeight;
-  else fill($('wallet-bar-text'), 'no unlocked wallet');
-  if (indexed !== null && indexed !== undefined) progress.scan = indexed;
-  else if (progress.scan === null) fill($('scan-bar-text'), 'no drop watcher on this backend (or nothing scanned yet)');
+  if (walletHeight === null) fill($('wallet-bar-text'), 'no unlocked wallet');
+  else if (!walletCatchingUp && eventsSeen.wallet === before.wallet) progress.wallet = walletHeight;
+  if (indexed !== null && indexed !== undefined) {
+    if (eventsSeen.scan === before.scan) progress.scan = indexed;
+  } else if (progress.scan === null) fill($('scan-bar-text'), 'no drop watcher on this backend (or nothing scanned yet)');
   renderProgress();
   renderThroughput();
 }
