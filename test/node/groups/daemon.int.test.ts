@@ -2,8 +2,9 @@
  * Groups across three daemons that found each other only through drops on chain, everything
  * through the daemons' HTTP API: alice introduces herself to bob and adds him; carol joins with a
  * group invite (her introduction drop to alice plus a join request); bob and carol, who are not
- * contacts, read each other through alice's node; carol is removed and reads nothing posted
- * afterwards, while the others read on.
+ * contacts, read each other through alice's node; carol is removed while bob's daemon is stopped,
+ * and bob, restarted, catches up on the removal and on what alice posted meanwhile; carol reads
+ * nothing posted afterwards, while the others read on.
  * (The exhaustive "whole database" attack on the removed member is in removal.test.ts.)
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,6 +30,7 @@ describe.each(chainNodes().slice(0, 1))('groups across daemons on %s', (kind) =>
   interface Peer {
     readonly name: string;
     readonly datadir: string;
+    readonly port: number;
     daemon: Daemon;
     token: string;
   }
@@ -37,17 +39,29 @@ describe.each(chainNodes().slice(0, 1))('groups across daemons on %s', (kind) =>
   const peers: Peer[] = [];
   const api = callApi;
 
+  async function startDaemon(datadir: string, port: number): Promise<Daemon> {
+    const daemon = new Daemon({
+      datadir, network: 'regtest', backendUrl: btc.backendUrl, passphrase: async () => PASS,
+      features: [createDropFeature({ issuer: nodeIssuer }), createNodeFeature({ port, reconnectMinMs: 200, reconnectMaxMs: 1000, retryMinMs: 300, retryMaxMs: 2000, inviteWaitMs: 3000 })],
+    });
+    await daemon.ready();
+    return daemon;
+  }
+
   async function newPeer(name: string): Promise<Peer> {
     const datadir = join(root, name);
     await createKeystore(datadir, { passphrase: PASS, network: 'regtest', scrypt: { N: 2 ** 10, r: 8, p: 1 } });
-    const daemon = new Daemon({
-      datadir, network: 'regtest', backendUrl: btc.backendUrl, passphrase: async () => PASS,
-      features: [createDropFeature({ issuer: nodeIssuer }), createNodeFeature({ port: await freePort(), reconnectMinMs: 200, reconnectMaxMs: 1000, retryMinMs: 300, retryMaxMs: 2000, inviteWaitMs: 3000 })],
-    });
-    await daemon.ready();
-    const p: Peer = { name, datadir, daemon, token: readFileSync(join(datadir, 'api.token'), 'utf8').trim() };
+    const port = await freePort();
+    const p: Peer = { name, datadir, port, daemon: await startDaemon(datadir, port), token: '' };
+    p.token = readFileSync(join(datadir, 'api.token'), 'utf8').trim();
     peers.push(p);
     return p;
+  }
+
+  /** Stops a peer's daemon and starts it again on the same datadir and node port (its contacts redial it). */
+  async function restart(p: Peer): Promise<void> {
+    p.daemon = await startDaemon(p.datadir, p.port);
+    p.token = readFileSync(join(p.datadir, 'api.token'), 'utf8').trim();
   }
 
   const nodeId = async (p: Peer): Promise<string> => (await api<{ id: string }>(p, 'GET', '/node')).id;
@@ -69,7 +83,7 @@ describe.each(chainNodes().slice(0, 1))('groups across daemons on %s', (kind) =>
     rmSync(root, { recursive: true, force: true });
   });
 
-  it('create, add, join by invite through a drop, post, read; a removed member reads nothing new', async () => {
+  it('create, add, join by invite through a drop, post, read; a member offline during a removal catches up; a removed member reads nothing new', async () => {
     const [a, b, c] = [await newPeer('alice'), await newPeer('bob'), await newPeer('carol')];
     for (const p of [a, c]) {
       const { address } = await api<{ address: string }>(p, 'POST', '/wallet/address');
@@ -98,8 +112,13 @@ describe.each(chainNodes().slice(0, 1))('groups across daemons on %s', (kind) =>
     await until(async () => (await texts(c, group)).length === 2 && (await texts(b, group)).length === 2 && (await texts(a, group)).length === 2, 'everyone read both');
     expect((await texts(c, group)).sort()).toEqual(['hello from alice', 'hello from bob']);
 
+    // bob is offline while carol is removed and alice posts; back, he catches up from alice's feed.
+    await b.daemon.close();
     await api(a, 'POST', `/node/groups/${group}/remove`, { member: idC });
-    await until(async () => (await members(b, group)) === 2, 'bob saw the removal');
+    await api(a, 'POST', `/node/groups/${group}/post`, { text: 'while bob was away' });
+    await restart(b);
+    await until(async () => (await members(b, group)) === 2, 'bob, back, saw the removal');
+    await until(async () => (await texts(b, group)).includes('while bob was away'), 'bob, back, reads what was posted while he was away');
     await until(async () => (await api<{ groups: { status: string }[] }>(c, 'GET', '/node/groups')).groups[0]?.status === 'removed', 'carol knows she is out');
     await api(a, 'POST', `/node/groups/${group}/post`, { text: 'after carol' });
     await api(b, 'POST', `/node/groups/${group}/post`, { text: 'bob after carol' });
