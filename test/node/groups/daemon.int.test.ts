@@ -4,7 +4,8 @@
  * group invite (her introduction drop to alice plus a join request); bob and carol, who are not
  * contacts, read each other through alice's node; carol is removed while bob's daemon is stopped,
  * and bob, restarted, catches up on the removal and on what alice posted meanwhile; carol reads
- * nothing posted afterwards, while the others read on.
+ * nothing posted afterwards, while the others read on. Then changes made apart (each admin's
+ * daemon stopped while the other acts) converge to the same membership on all three.
  * (The exhaustive "whole database" attack on the removed member is in removal.test.ts.)
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -136,4 +137,33 @@ describe.each(chainNodes().slice(0, 1))('groups across daemons on %s', (kind) =>
     });
     expect(refused.status).toBe(400);
   }, 180_000);
+
+  it('changes made apart (one admin removes carol, the other, not having seen it, promotes her) converge on every daemon', async () => {
+    const [a, b, c] = peers as [Peer, Peer, Peer];
+    const [idA, idB, idC] = [await nodeId(a), await nodeId(b), await nodeId(c)];
+    const roster = async (p: Peer, group: string): Promise<string> => {
+      const r = await fetch(`${p.daemon.apiUrl}/node/groups/${group}/members`, { headers: { authorization: `Bearer ${p.token}` } });
+      if (!r.ok) return `(${r.status})`;
+      return ((await r.json()) as { members: { member: string; role: string }[] }).members.map((m) => `${m.member}:${m.role}`).sort().join(' ');
+    };
+    const { group } = await api<{ group: string }>(a, 'POST', '/node/groups', { name: 'apart' });
+    await api(a, 'POST', `/node/groups/${group}/add`, { member: idB, role: 'admin' });
+    await api(a, 'POST', `/node/groups/${group}/add`, { member: idC });
+    await until(async () => (await members(b, group)) === 3 && (await members(c, group)) === 3, 'all three in');
+
+    // Apart: alice is stopped while bob removes carol; bob is stopped while alice promotes her.
+    await a.daemon.close();
+    await api(b, 'POST', `/node/groups/${group}/remove`, { member: idC });
+    await b.daemon.close();
+    await restart(a);
+    await api(a, 'POST', `/node/groups/${group}/role`, { member: idC, role: 'admin' });
+    expect(await roster(a, group)).toContain(`${idC}:admin`); // alice has not seen the removal
+    await restart(b);
+
+    // Together again: the removal wins (groups.md, rule R3) on alice's, bob's and carol's daemons.
+    const expected = [`${idA}:admin`, `${idB}:admin`].sort().join(' ');
+    await until(async () => (await roster(a, group)) === expected && (await roster(b, group)) === expected, 'alice and bob agree');
+    await until(async () => (await api<{ groups: { group: string; status: string }[] }>(c, 'GET', '/node/groups')).groups
+      .find((g) => g.group === group)?.status === 'removed', 'carol, too, finds herself removed');
+  }, 120_000);
 });
