@@ -409,6 +409,14 @@ export class PeerNode extends TypedEmitter<PeerNodeEvents> {
     this.emit('fork.detected', proof);
   }
 
+  /**
+   * How this node dials `url` (for `peer`'s stream isolation): directly, through Tor, or not at all
+   * (null). Other parts of the node that dial (storage) go the same way as the node's sessions.
+   */
+  dialRoute(url: string, peer: Uint8Array): DialRoute | null {
+    return this.#route(url, peer);
+  }
+
   #route(url: string, peer: Uint8Array): DialRoute | null {
     return (this.#opts.route ?? directRoute)(url, peer);
   }

@@ -4,7 +4,9 @@
  * verified shares, skipping servers that are gone or that return bad bytes.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import type { NodeIdentity } from '../identity.js';
+import { randomBytes } from 'node:crypto';
+import { NodeIdentity } from '../identity.js';
+import type { DialRoute } from '../node.js';
 import { BadShareError, checkBlock, checkCrypttextLeaves, decodeFile, decodeSegment, type EncodedFile, expectedShareLength, parseReadCap, parseVerifyCap, repairShares, SHARE_HEAD_BYTES, type ShareLayout, shareLayout, type VerifyCap, verifyCapOf, verifyShare, verifyShareTail } from './immutable.js';
 import { base32nopad } from '@scure/base';
 import { StorageConnection } from './server/storage-service.js';
@@ -83,18 +85,35 @@ export interface ServerShareHealth {
   readonly repaired: number[];
 }
 
+/**
+ * How to reach a storage server, asked before every dial (the node's own route: directly, or
+ * through Tor's SOCKS proxy with the server's key as the isolation group), or null: not dialable.
+ */
+export type StorageRoute = (url: string, server: Uint8Array) => DialRoute | null;
+
 /** See the module comment. */
 export class StorageClient {
   readonly #identity: NodeIdentity;
   readonly #servers: readonly ServerInfo[];
+  readonly #route: StorageRoute | undefined;
+  #readerIdentity: NodeIdentity | undefined;
 
-  constructor(identity: NodeIdentity, servers: readonly ServerInfo[]) {
+  constructor(identity: NodeIdentity, servers: readonly ServerInfo[], opts: { route?: StorageRoute } = {}) {
     this.#identity = identity;
     this.#servers = servers;
+    this.#route = opts.route;
   }
 
-  async #connect(s: ServerInfo): Promise<StorageConnection> {
-    return StorageConnection.open(s.url, this.#identity, s.id);
+  /**
+   * `owner`: the node's identity, which puts and renews need (servers store for their contacts).
+   * `reader`: a fresh identity for this client's reads only, so that a server (maybe a stranger's,
+   * named in an offer) cannot link the files one node reads to each other or to the node.
+   */
+  async #connect(s: ServerInfo, as: 'owner' | 'reader' = 'owner'): Promise<StorageConnection> {
+    const route = this.#route ? this.#route(s.url, s.id) : {};
+    if (route === null) throw new Error('no route to this server (an onion address without Tor?)');
+    const identity = as === 'owner' ? this.#identity : (this.#readerIdentity ??= NodeIdentity.fromSeed(randomBytes(32)));
+    return StorageConnection.open(s.url, identity, s.id, route.agent);
   }
 
   async #putOne(s: ServerInfo, si: string, num: number, share: Uint8Array, leaseSecret: Uint8Array, durationMs: number): Promise<string | null> {
@@ -171,7 +190,7 @@ export class StorageClient {
       ranked.map(async (s) => {
         let conn: StorageConnection | undefined;
         try {
-          conn = await this.#connect(s);
+          conn = await this.#connect(s, 'reader');
           out.reachable.add(s);
           const list = await conn.request({ op: 'list', si: siText });
           for (const r of list.header.nums ?? []) {
@@ -241,7 +260,7 @@ export class StorageClient {
     await Promise.all(ranked.map(async (s, rank) => {
       let conn: StorageConnection;
       try {
-        conn = await this.#connect(s);
+        conn = await this.#connect(s, 'reader');
         conns.push(conn);
       } catch (e) {
         unreachable.push(`${s.url}: ${(e as Error).message}`);

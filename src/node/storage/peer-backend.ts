@@ -10,7 +10,7 @@
 import type { NodeIdentity } from '../identity.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { StorageBackend, StorageCheckResult, StorageOpOptions, StoragePutResult } from './backend.js';
-import { type FileReader, NotEnoughSharesError, type ProgressFn, type ServerInfo, StorageClient, TooFewServersError, UnhappyPlacementError } from './client.js';
+import { type FileReader, NotEnoughSharesError, type ProgressFn, type ServerInfo, StorageClient, type StorageRoute, TooFewServersError, UnhappyPlacementError } from './client.js';
 import { DEFAULT_SEGMENT_SIZE, encodeFile, parseReadCap, parseVerifyCap, shareLength, verifyCapOf } from './immutable.js';
 import { base32nopad } from '@scure/base';
 
@@ -56,6 +56,8 @@ export function maxFileBytes(k: number, n: number): number {
 
 export interface PeerBackendOptions {
   readonly identity: NodeIdentity;
+  /** How to dial a server (the node's route: directly, or through Tor); default directly. */
+  readonly route?: StorageRoute;
   /** The servers to use now (verified announcements, this node's own server among them). */
   readonly servers: () => ServerInfo[];
   readonly shares?: ShareParams;
@@ -91,12 +93,14 @@ function coded(err: unknown): unknown {
 export class PeerStorageBackend implements StorageBackend {
   readonly kind = 'peers' as const;
   readonly #identity: NodeIdentity;
+  readonly #route: StorageRoute | undefined;
   readonly #servers: () => ServerInfo[];
   readonly #shares: ShareParams;
   readonly #leaseMs: number;
 
   constructor(opts: PeerBackendOptions) {
     this.#identity = opts.identity;
+    this.#route = opts.route;
     this.#servers = opts.servers;
     this.#shares = checkShareParams(opts.shares ?? DEFAULT_SHARES);
     this.#leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
@@ -115,7 +119,7 @@ export class PeerStorageBackend implements StorageBackend {
   #client(extra: readonly ServerInfo[] = []): StorageClient {
     const known = this.#servers();
     const ids = new Set(known.map((s) => base32nopad.encode(s.id)));
-    return new StorageClient(this.#identity, [...known, ...extra.filter((s) => !ids.has(base32nopad.encode(s.id)))]);
+    return new StorageClient(this.#identity, [...known, ...extra.filter((s) => !ids.has(base32nopad.encode(s.id)))], this.#route ? { route: this.#route } : {});
   }
 
   async put(plaintext: Uint8Array, options: StorageOpOptions & { shares?: ShareParams } = {}): Promise<StoragePutResult & { verifyCap: string; storageIndex: string; happiness: number; holders: ServerInfo[] }> {
@@ -131,7 +135,7 @@ export class PeerStorageBackend implements StorageBackend {
     options.onProgress?.({ phase: 'encode', done: 1, total: 1 });
     try {
       const known = this.#servers();
-      const placed = await new StorageClient(this.#identity, known).put(file, this.leaseSecret(file.storageIndex), this.#leaseMs, { happy, onProgress: progress(options) });
+      const placed = await new StorageClient(this.#identity, known, this.#route ? { route: this.#route } : {}).put(file, this.leaseSecret(file.storageIndex), this.#leaseMs, { happy, onProgress: progress(options) });
       const urls = new Set(placed.placed.values());
       return {
         readCap: file.readCap, verifyCap: file.verifyCap, storageIndex: file.storageIndex, size: plaintext.length, happiness: placed.happiness,

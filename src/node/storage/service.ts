@@ -100,7 +100,10 @@ export class NodeStorage {
     this.#node = node;
     this.#opts = opts;
     this.#kept = new KeptFiles(node.store.db, node.identity);
-    this.#peers = new PeerStorageBackend({ identity: node.identity, servers: () => this.directory.servers(), ...(opts.shares ? { shares: opts.shares } : {}), leaseMs: this.#leaseMs });
+    this.#peers = new PeerStorageBackend({
+      identity: node.identity, route: (url, server) => node.dialRoute(url, server), servers: () => this.directory.servers(),
+      ...(opts.shares ? { shares: opts.shares } : {}), leaseMs: this.#leaseMs,
+    });
     this.#backend = this.#peers;
     this.#life.ready().catch(() => {
       // surfaced through ready()

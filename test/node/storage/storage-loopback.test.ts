@@ -14,7 +14,7 @@ import { base32nopad } from '@scure/base';
 import { encodeFile, verifyShare } from '../../../src/node/storage/immutable.js';
 import { ShareStore } from '../../../src/node/storage/server/share-store.js';
 import { FRAME_REQUEST, StorageConnection, StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
-import { dial } from '../../../src/node/transport/ws-transport.js';
+import { ChannelServer, dial } from '../../../src/node/transport/ws-transport.js';
 
 type Answer = { header: StorageResponse; body?: Uint8Array };
 
@@ -55,6 +55,15 @@ class SlowServer extends StorageServer {
   }
 }
 
+/** Records the identity key of every peer that opens a channel to it. */
+class RecordingServer extends StorageServer {
+  readonly remotes: string[] = [];
+  constructor(server: ChannelServer, store: ShareStore) {
+    super(server, store);
+    server.on('channel', (ch) => this.remotes.push(ch.remote ? Buffer.from(ch.remote).toString('hex') : '?'));
+  }
+}
+
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   while (cleanup.length) await cleanup.pop()?.();
@@ -83,6 +92,48 @@ const client = (infos: ServerInfo[]): StorageClient => new StorageClient(NodeIde
 const HOUR = 3_600_000;
 
 describe('storage over loopback Noise channels', () => {
+  it('reads under a fresh identity per client, never the node\'s, and dials each server by the route it is given', async () => {
+    const servers: RecordingServer[] = [];
+    const infos: ServerInfo[] = [];
+    for (let i = 0; i < 4; i++) {
+      const dir = mkdtempSync(join(tmpdir(), `dd-rec${i}-`));
+      cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+      const id = NodeIdentity.fromSeed(new Uint8Array(32).fill(50 + i));
+      const s = await RecordingServer.start(id, new ShareStore({ dir, quotaBytes: 1 << 24 }));
+      cleanup.push(() => s.close());
+      servers.push(s);
+      infos.push({ id: id.publicKey, url: s.url });
+    }
+    const owner = NodeIdentity.fromSeed(new Uint8Array(32).fill(98));
+    const ownerHex = Buffer.from(owner.publicKey).toString('hex');
+    const data = new Uint8Array(randomBytes(20_000));
+    const file = encodeFile(data, { k: 2, n: 4 });
+    // Puts (and lease renewals) are the owner's: servers store for their operator's contacts.
+    await new StorageClient(owner, infos).put(file, new Uint8Array(randomBytes(32)), HOUR);
+    for (const s of servers) expect(s.remotes).toEqual([ownerHex]);
+    const readers = async (): Promise<Set<string>> => {
+      for (const s of servers) s.remotes.length = 0;
+      const got = await new StorageClient(owner, infos).get(file.readCap);
+      expect(Buffer.from(got.data).equals(data)).toBe(true);
+      return new Set(servers.flatMap((s) => s.remotes));
+    };
+    const first = await readers();
+    const second = await readers();
+    // One reader key per client, not the owner's, and a different one for the next read.
+    expect(first.size).toBe(1);
+    expect(second.size).toBe(1);
+    expect(first.has(ownerHex)).toBe(false);
+    expect([...first][0]).not.toBe([...second][0]);
+    // A server the route refuses (an onion without Tor, say) is never dialled; the others serve.
+    for (const s of servers) s.remotes.length = 0;
+    const refused = infos[0]!.url;
+    const routed = new StorageClient(owner, infos, { route: (url) => (url === refused ? null : {}) });
+    const got = await routed.get(file.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
+    expect(servers[0]!.remotes).toEqual([]);
+    expect(got.unreachable.join()).toContain('no route');
+  });
+
   it('puts 3-of-10 on 10 distinct servers and reads it back byte-identical with 7 servers stopped', async () => {
     const { servers, infos } = await grid(10);
     const data = new Uint8Array(randomBytes(300_000));

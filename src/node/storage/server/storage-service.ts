@@ -7,6 +7,7 @@
  * {ok: false, code, error}. Bad input from a peer gets an error response or closes that
  * channel; it never throws out of the server.
  */
+import type { Agent } from 'node:http';
 import type { NodeIdentity } from '../../identity.js';
 import type { SecureChannel } from '../../transport/secure-channel.js';
 import { ChannelServer, dial } from '../../transport/ws-transport.js';
@@ -181,9 +182,9 @@ export class StorageConnection {
     });
   }
 
-  /** Dials a server; `expectedRemote` pins its identity key. */
-  static async open(url: string, identity: NodeIdentity, expectedRemote?: Uint8Array): Promise<StorageConnection> {
-    return new StorageConnection(await dial(url, identity, { expectedRemote: expectedRemote ?? null, handshakeTimeoutMs: 5_000 }));
+  /** Dials a server; `expectedRemote` pins its identity key; `agent` routes the dial (Tor's SOCKS). */
+  static async open(url: string, identity: NodeIdentity, expectedRemote?: Uint8Array, agent?: Agent): Promise<StorageConnection> {
+    return new StorageConnection(await dial(url, identity, { expectedRemote: expectedRemote ?? null, handshakeTimeoutMs: 5_000, ...(agent ? { agent } : {}) }));
   }
 
   request(req: StorageRequest, body?: Uint8Array, timeoutMs = 30_000): Promise<{ header: StorageResponse; body: Uint8Array }> {
