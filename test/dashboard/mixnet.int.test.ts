@@ -32,7 +32,7 @@ import { expandDropToken } from '../../src/node/introduction-token.js';
 import { WalletKeys } from '../../src/wallet/keys.js';
 import { MixWorld, stopRelayedPeer, type RelayedPeer } from '../support/mix-world.js';
 import { removeParty, startParty, type Party } from '../support/paypub-parties.js';
-import { launchBrowser, screenshot, signedInPage, trackCspViolations } from '../support/browser.js';
+import { foreignRequests, openWatchedDashboard, screenshot } from '../support/browser.js';
 import { waitUntil } from '../support/wait.js';
 
 interface Counts { sent: number; returned: number; lost: number; lossRate: number | null }
@@ -72,7 +72,7 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
   /** Top-level navigations of the page after it was opened on #mixnet (a reload would count). */
   let loads = 0;
   let violations: () => Promise<string[]>;
-  const requests: string[] = [];
+  let requests: string[] = [];
 
   beforeAll(async () => {
     providerA = await world.start({ provider: true, meanDelayMs: 2 });
@@ -90,10 +90,7 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
       DEADDROP_MIX_LOOP_TIMEOUT_MS: '3000',
     });
     alice = await startParty('alice', node, undefined, { features: [createNodeFeature({ host: '127.0.0.1', mixnet })] });
-    browser = await launchBrowser();
-    page = await signedInPage(browser, alice, { width: 1000, height: 900 });
-    page.on('request', (r) => requests.push(r.url()));
-    violations = await trackCspViolations(page);
+    ({ browser, page, requests, violations } = await openWatchedDashboard(alice));
   });
 
   afterAll(async () => {
@@ -250,7 +247,7 @@ describe('dashboard mixnet page against a real mixnet, in Chromium', () => {
     // All along, the page asked only its own daemon, and broke no rule of its Content-Security-Policy.
     const origin = new URL(alice.daemon.apiUrl).origin;
     expect(requests.filter((u) => u.startsWith(`${origin}/node/mixnet`)).length).toBeGreaterThan(5);
-    expect(requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'))).toEqual([]);
+    expect(foreignRequests(requests, origin)).toEqual([]);
     expect(await violations()).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import type { Browser, Page } from 'playwright-core';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createNodeFeature } from '../../src/node/feature.js';
 import { removeParty, startParty, type Party } from '../support/paypub-parties.js';
-import { launchBrowser, screenshot, signedInPage, trackCspViolations } from '../support/browser.js';
+import { foreignRequests, openWatchedDashboard, screenshot } from '../support/browser.js';
 
 interface StorageState { progress: { op: string; phase: string; done: number; total: number; mine: boolean }[] }
 interface KeptFile { storageIndex: string; name: string; size: number; cap: string; servers: { valid: number[] }[] | null }
@@ -38,7 +38,7 @@ describe('dashboard storage and mixnet pages in Chromium', () => {
   let browser: Browser;
   let page: Page;
   let violations: () => Promise<string[]>;
-  const requests: string[] = [];
+  let requests: string[] = [];
   const data = randomBytes(300_000);
 
   beforeAll(async () => {
@@ -46,10 +46,7 @@ describe('dashboard storage and mixnet pages in Chromium', () => {
     alice = await startParty('alice', node, undefined, {
       features: [createNodeFeature({ host: '127.0.0.1', storage: { server: { quotaBytes: 10_000_000 }, shares: { k: 1, happy: 1, n: 4 } } })],
     });
-    browser = await launchBrowser();
-    page = await signedInPage(browser, alice, { width: 1000, height: 900 });
-    page.on('request', (r) => requests.push(r.url()));
-    violations = await trackCspViolations(page);
+    ({ browser, page, requests, violations } = await openWatchedDashboard(alice));
   });
 
   afterAll(async () => {
@@ -150,7 +147,7 @@ describe('dashboard storage and mixnet pages in Chromium', () => {
     await screenshot(page, '23-mixnet-phone');
 
     const origin = new URL(alice.daemon.apiUrl).origin;
-    const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'));
+    const foreign = foreignRequests(requests, origin);
     expect(requests.length).toBeGreaterThan(5);
     expect(foreign).toEqual([]);
     expect(await violations()).toEqual([]);

@@ -54,3 +54,26 @@ export async function trackCspViolations(page: Page): Promise<() => Promise<stri
   await page.locator('#nav').waitFor({ state: 'visible' });
   return async () => [...seen];
 }
+
+/** A signed-in dashboard page that records every request it makes and its CSP violations. */
+export interface WatchedDashboard {
+  readonly browser: Browser;
+  readonly page: Page;
+  /** Every URL the page requested, in order. */
+  readonly requests: string[];
+  readonly violations: () => Promise<string[]>;
+}
+
+/** Launches Chromium and signs a page in to the party's dashboard, watched from the first request. */
+export async function openWatchedDashboard(party: { datadir: string }, viewport = { width: 1000, height: 900 }): Promise<WatchedDashboard> {
+  const browser = await launchBrowser();
+  const page = await signedInPage(browser, party, viewport);
+  const requests: string[] = [];
+  page.on('request', (r) => requests.push(r.url()));
+  return { browser, page, requests, violations: await trackCspViolations(page) };
+}
+
+/** The requests that left the daemon's origin (blob: and data: URLs stay on the page). */
+export function foreignRequests(requests: readonly string[], origin: string): string[] {
+  return requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('blob:') && !u.startsWith('data:'));
+}
