@@ -80,10 +80,6 @@ export class GroupMember {
   readonly #now: () => number;
   readonly #logs = new Map<string, OpLog>();
   readonly #pairs: PairCache = new Map();
-  /** Messages that arrived before their sender key or their sender's add op, per group (memory only). */
-  readonly #held = new Map<string, Uint8Array[]>();
-  /** Sender keys of groups we do not know yet (they can beat the welcome), all groups together. */
-  #heldKeys: Uint8Array[] = [];
 
   constructor(identity: NodeIdentity, store: GroupStore, opts: GroupMemberOptions = {}) {
     this.#id = identity;
@@ -245,9 +241,9 @@ export class GroupMember {
       return this.#afterChange(w.group, new Map());
     });
     // keys and messages that arrived before the welcome
-    const mine = this.#heldKeys.filter((k) => equalBytes(decodeKeyDistHeader(k).group, w.group));
-    this.#heldKeys = this.#heldKeys.filter((k) => !mine.includes(k));
-    for (const k of mine) {
+    for (const k of this.#store.held('key', null)) {
+      if (!equalBytes(decodeKeyDistHeader(k).group, w.group)) continue;
+      this.#store.release('key', k);
       const opened = openSenderKey(this.#id, k, this.#pairs);
       if (opened) this.#storeKey(opened);
     }
@@ -256,16 +252,15 @@ export class GroupMember {
 
   /**
    * A sender key sealed to us; `released` are held messages it opened. A key for a group we do
-   * not know yet is held in memory (at most MAX_HELD_KEYS) until its welcome arrives: nothing is
-   * stored for groups we are not in.
+   * not know yet is held as received, still sealed (at most MAX_HELD_KEYS, GroupStore.hold) until
+   * its welcome arrives: nothing opened is stored for groups we are not in.
    */
   receiveKey(raw: Uint8Array): { status: 'stored' | 'held' | 'refused'; released: ReadResult[] } {
     const opened = openSenderKey(this.#id, raw, this.#pairs);
     if (!opened) return { status: 'refused', released: [] };
     if (!this.#log(opened.group)?.known) {
       wipe(opened.chain.chainKey);
-      if (!this.#heldKeys.some((k) => equalBytes(k, raw))) this.#heldKeys.push(raw.slice());
-      if (this.#heldKeys.length > MAX_HELD_KEYS) this.#heldKeys.shift();
+      this.#store.hold('key', null, raw, MAX_HELD_KEYS);
       return { status: 'held', released: [] };
     }
     const status = this.#storeKey(opened);
@@ -293,7 +288,7 @@ export class GroupMember {
 
   /**
    * A group message. One that arrives before its sender key or its sender's add op is held (in
-   * memory, at most MAX_HELD_MESSAGES per group) and opened when they arrive; it is reported
+   * the store, surviving a restart, at most MAX_HELD_MESSAGES per group) and opened when they arrive; it is reported
    * refused now and comes back in `released` of receiveKey/receiveOp.
    */
   receiveMessage(raw: Uint8Array): ReadResult {
@@ -308,26 +303,16 @@ export class GroupMember {
     const chain = this.#store.senderChains(m.group, m.sender).find((c) => c.generation === m.generation);
     // below the chain: used already or too old, no later key will open it
     if (chain && m.index < chain.index) return;
-    const k = toHex(m.group);
-    const list = this.#held.get(k) ?? [];
-    if (list.some((h) => equalBytes(h, raw))) return;
-    list.push(raw.slice());
-    if (list.length > MAX_HELD_MESSAGES) list.shift();
-    this.#held.set(k, list);
+    this.#store.hold('message', m.group, raw, MAX_HELD_MESSAGES);
   }
 
   #retryHeld(group: Uint8Array): ReadResult[] {
-    const k = toHex(group);
-    const list = this.#held.get(k);
-    if (!list || list.length === 0) return [];
     const out: ReadResult[] = [];
-    const keep: Uint8Array[] = [];
-    for (const raw of list) {
+    for (const raw of this.#store.held('message', group)) {
       const r = this.#open(raw);
       if (r.status === 'ok') out.push(r);
-      else if (r.reason === 'no-key' || r.reason === 'not-a-member' || r.reason === 'unknown-group') keep.push(raw);
+      if (r.status === 'ok' || !(r.reason === 'no-key' || r.reason === 'not-a-member' || r.reason === 'unknown-group')) this.#store.release('message', raw);
     }
-    this.#held.set(k, keep);
     return out;
   }
 

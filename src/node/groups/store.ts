@@ -31,7 +31,17 @@ CREATE TABLE IF NOT EXISTS grp_cursor (feed BLOB PRIMARY KEY, seq INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS grp_stale (grp BLOB PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS grp_messages (id INTEGER PRIMARY KEY AUTOINCREMENT, grp BLOB NOT NULL, sender BLOB NOT NULL,
   generation INTEGER NOT NULL, idx INTEGER NOT NULL, received_at INTEGER NOT NULL, sealed BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS grp_held (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, grp BLOB NOT NULL, raw BLOB NOT NULL,
+  UNIQUE (kind, raw));
 `;
+
+/**
+ * What arrived before what opens it: a group message before its sender key or its sender's add
+ * op, a sender key before its group's welcome. Kept as received (a message is ciphertext under a
+ * sender key, a key is sealed to this node), so a restart loses none: the transport's cursor has
+ * moved past the entries that carried them.
+ */
+export type HeldKind = 'message' | 'key';
 
 /** Where this node stands in a group. */
 export type GroupStatus = 'member' | 'removed' | 'left';
@@ -128,6 +138,10 @@ export class GroupStore {
       useInvite: db.prepare('UPDATE grp_invites SET used_at = ?, used_by = ? WHERE token_hash = ? AND grp = ? AND used_at IS NULL AND expires_at > ?'),
       cursor: db.prepare('SELECT seq FROM grp_cursor WHERE feed = ?').pluck(),
       setCursor: db.prepare('INSERT INTO grp_cursor (feed, seq) VALUES (?, ?) ON CONFLICT(feed) DO UPDATE SET seq = MAX(seq, excluded.seq)'),
+      hold: db.prepare('INSERT OR IGNORE INTO grp_held (kind, grp, raw) VALUES (?, ?, ?)'),
+      trimHeld: db.prepare('DELETE FROM grp_held WHERE kind = ? AND grp = ? AND id NOT IN (SELECT id FROM grp_held WHERE kind = ? AND grp = ? ORDER BY id DESC LIMIT ?)'),
+      held: db.prepare('SELECT raw FROM grp_held WHERE kind = ? AND grp = ? ORDER BY id').pluck(),
+      release: db.prepare('DELETE FROM grp_held WHERE kind = ? AND raw = ?'),
     };
   }
 
@@ -278,6 +292,25 @@ export class GroupStore {
 
   setCursor(feed: Uint8Array, seq: number): void {
     this.#st.setCursor.run(feed, seq);
+  }
+
+  /** Keeps `raw` (once) until released; beyond `max` held of this kind for this group (all groups for keys), the oldest go. */
+  hold(kind: HeldKind, group: Uint8Array | null, raw: Uint8Array, max: number): void {
+    const grp = group ?? new Uint8Array(0);
+    this.transaction(() => {
+      this.#st.hold.run(kind, grp, raw);
+      this.#st.trimHeld.run(kind, grp, kind, grp, max);
+    });
+  }
+
+  /** What is held of `kind` for `group` (null: the kind's all-groups pool), oldest first. */
+  held(kind: HeldKind, group: Uint8Array | null): Uint8Array[] {
+    return (this.#st.held.all(kind, group ?? new Uint8Array(0)) as Buffer[]).map(u8);
+  }
+
+  /** Forgets a held item (opened, or no longer worth keeping). */
+  release(kind: HeldKind, raw: Uint8Array): void {
+    this.#st.release.run(kind, raw);
   }
 
   /** Wipes the sealing key (the database stays open; it belongs to the node). */

@@ -74,6 +74,26 @@ describe('groups: create, add, post, read', () => {
     expect(w.membersSeenBy(dave, group)).toEqual(['alice:admin', 'bob:member', 'carol:member', 'dave:member']);
   });
 
+  it('what a newcomer held before its welcome survives a restart', () => {
+    const { w, group, alice, bob } = threeMembers();
+    const dave = w.party('dave', 4);
+    dave.online = false;
+    w.send(alice.member.add(group, dave.identity.publicKey));
+    w.send(bob.member.post(group, text('to dave, before a restart')).outgoing);
+    // dave takes in every key and message; the welcome is still on its way when his node restarts
+    const early = dave.inbox.filter((o) => o.kind === 'key' || o.kind === 'message');
+    dave.inbox.splice(0, dave.inbox.length, ...dave.inbox.filter((o) => !early.includes(o)));
+    for (const o of early) {
+      if (o.kind === 'key') expect(dave.member.receiveKey(o.bytes).status).toBe('held');
+      else expect(dave.member.receiveMessage(o.bytes).status).toBe('refused');
+    }
+    w.restart(dave);
+    dave.online = true;
+    w.flush();
+    expect(dave.read.map((r) => untext(r.plaintext))).toEqual(['to dave, before a restart']);
+    expect(dave.db.prepare('SELECT COUNT(*) FROM grp_held').pluck().get()).toBe(0);
+  });
+
   it('out-of-order messages open through skipped keys, and each opens once', () => {
     const { w, group, alice, bob } = threeMembers();
     const msgs = [0, 1, 2, 3].map((i) => alice.member.post(group, text(`m${i}`)).message);

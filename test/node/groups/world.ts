@@ -15,8 +15,8 @@ export interface Party {
   readonly seed: Uint8Array;
   readonly identity: NodeIdentity;
   readonly db: SqliteDatabase;
-  readonly store: GroupStore;
-  readonly member: GroupMember;
+  store: GroupStore;
+  member: GroupMember;
   readonly inbox: Outgoing[];
   online: boolean;
   /** Every message this party read, in order. */
@@ -51,6 +51,13 @@ export class World {
     const p: Party = { name, seed, identity, db, store, member: new GroupMember(identity, store), inbox: [], online: true, read: [], refused: [] };
     this.parties.set(toHex(identity.publicKey), p);
     return p;
+  }
+
+  /** A process restart: the party's member and store are built anew over the same database. */
+  restart(p: Party): void {
+    p.store.destroy();
+    p.store = new GroupStore(p.db, p.identity);
+    p.member = new GroupMember(p.identity, p.store);
   }
 
   /** Queues byte strings for their recipients, then delivers to everyone online until quiet. */
