@@ -6,7 +6,7 @@
  * and bob, restarted, catches up on the removal and on what alice posted meanwhile; carol reads
  * nothing posted afterwards, while the others read on. Then changes made apart (each admin's
  * daemon stopped while the other acts) converge to the same membership on all three.
- * (The exhaustive "whole database" attack on the removed member is in removal.test.ts.)
+ * The removed member's whole node database is searched as removal.test.ts does.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,11 +14,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon } from '../../../src/daemon/daemon.js';
 import { createDropFeature } from '../../../src/deaddrop/feature.js';
-import { nodeIssuer } from '../../../src/node/drop-introduction.js';
 import { createNodeFeature } from '../../../src/node/feature.js';
 import { freePort, startRegtestNode, type RegtestNode } from '../../../src/regtest/harness.js';
 import { createKeystore } from '../../../src/wallet/keystore.js';
+import { nodeDbPath, nodeIssuer, nodeSeed } from '../../../src/node/drop-introduction.js';
+import { openNodeDatabase } from '../../../src/node/db.js';
+import { decodeMessage } from '../../../src/node/groups/message.js';
+import { readGroupEntry } from '../../../src/node/groups/transport.js';
+import { NodeIdentity } from '../../../src/node/identity.js';
+import { FeedStore } from '../../../src/node/log/feed-store.js';
+import { fromHex, toHex } from '../../../src/util/bytes.js';
 import { callApi } from '../../support/api.js';
+import { bruteForce, everythingHeld } from './held.js';
 import { chainNodes, useNodeKind } from '../../support/nodes.js';
 import { waitUntil } from '../../support/wait.js';
 
@@ -132,6 +139,24 @@ describe.each(chainNodes().slice(0, 1))('groups across daemons on %s', (kind) =>
       return len(feeds, idA) === len(mine, idA);
     }, 'carol has alice\'s whole feed');
     expect((await texts(c, group)).sort()).toEqual(['hello from alice', 'hello from bob']);
+    // The guarantee with carol's whole node database and her node seed in hand (the search of
+    // removal.test.ts, on the daemon's own file): nothing in it opens what alice posted to bob after
+    // the removal, even ratcheting every 32-byte window forward as a chain key.
+    const carolSeed = nodeSeed(c.daemon.walletKeys!);
+    const bobIdentity = NodeIdentity.fromSeed(nodeSeed(b.daemon.walletKeys!));
+    const carolDb = openNodeDatabase(nodeDbPath(c.datadir));
+    try {
+      const feeds = new FeedStore(carolDb);
+      const aliceLength = feeds.feeds().find((f) => toHex(f.author) === idA)!.length;
+      const toBob = feeds.range(fromHex(idA), 1, aliceLength).map((e) => readGroupEntry(bobIdentity, e, new Map()))
+        .filter((x) => x?.kind === 'message').map((x) => decodeMessage(x!.bytes));
+      // alice wrote bob three messages: 'hello from alice', then after the removal 'while bob was away' and 'after carol'
+      expect(toBob).toHaveLength(3);
+      const held = everythingHeld({ identity: NodeIdentity.fromSeed(carolSeed), db: carolDb, seed: carolSeed });
+      for (const m of toBob.slice(1)) expect(bruteForce(held, m)).toBeNull();
+    } finally {
+      carolDb.close();
+    }
     const refused = await fetch(`${c.daemon.apiUrl}/node/groups/${group}/post`, {
       method: 'POST', headers: { authorization: `Bearer ${c.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'still here?' }),
     });
