@@ -19,7 +19,7 @@ export interface DaemonEvent {
 export type EventListener = (event: DaemonEvent) => void;
 
 /** Types kept in the small noise history rather than under their kind. */
-export const NOISE_TYPES: readonly string[] = ['node.peer.rejected', 'watch.progress', 'storage.progress', 'wallet.progress'];
+export const NOISE_TYPES: readonly string[] = ['node.peer.rejected', 'node.group.refused', 'watch.progress', 'storage.progress', 'wallet.progress'];
 
 /** History bound of the noise kind. */
 const NOISE_KEEP = 32;

@@ -248,6 +248,9 @@ export class GroupService {
         const group = r.accepted[0]!.body.kind === 'create' ? r.accepted[0]!.hash : r.accepted[0]!.group;
         this.#followMembers(group);
         this.#publish('node.group.changed', `node.group.changed:${toHex(r.accepted.at(-1)!.hash)}`, { group: toHex(group) });
+      } else if (r.status === 'refused' || r.status === 'duplicate') {
+        // A forged, unauthorised or replayed change: said, never applied (a noise-kind event).
+        this.#publish('node.group.refused', `node.group.refused:${toHex(sha256(bytes))}`, { kind: 'op', status: r.status, reason: r.reason ?? r.status });
       }
     } else if (kind === 'welcome') {
       const r = this.member.receiveWelcome(bytes);

@@ -20,7 +20,8 @@ import { createKeystore } from '../../../src/wallet/keystore.js';
 import { nodeDbPath, nodeIssuer, nodeSeed } from '../../../src/node/drop-introduction.js';
 import { openNodeDatabase } from '../../../src/node/db.js';
 import { decodeMessage } from '../../../src/node/groups/message.js';
-import { readGroupEntry } from '../../../src/node/groups/transport.js';
+import { createOp, decodeOp } from '../../../src/node/groups/op-codec.js';
+import { groupEntryDraft, readGroupEntry } from '../../../src/node/groups/transport.js';
 import { NodeIdentity } from '../../../src/node/identity.js';
 import { FeedStore } from '../../../src/node/log/feed-store.js';
 import { fromHex, toHex } from '../../../src/util/bytes.js';
@@ -190,5 +191,47 @@ describe.each(chainNodes().slice(0, 1))('groups across daemons on %s', (kind) =>
     await until(async () => (await roster(a, group)) === expected && (await roster(b, group)) === expected, 'alice and bob agree');
     await until(async () => (await api<{ groups: { group: string; status: string }[] }>(c, 'GET', '/node/groups')).groups
       .find((g) => g.group === group)?.status === 'removed', 'carol, too, finds herself removed');
+  }, 120_000);
+
+  it('refuses changes a removed member forges or replays, and says so', async () => {
+    const [a, b, c] = peers as [Peer, Peer, Peer];
+    const [idA, idB, idC] = [await nodeId(a), await nodeId(b), await nodeId(c)];
+    const { group } = await api<{ group: string }>(a, 'POST', '/node/groups', { name: 'guarded' });
+    await api(a, 'POST', `/node/groups/${group}/add`, { member: idB });
+    await api(a, 'POST', `/node/groups/${group}/add`, { member: idC });
+    await until(async () => (await members(b, group)) === 3 && (await members(c, group)) === 3, 'all three in');
+    await api(a, 'POST', `/node/groups/${group}/remove`, { member: idC });
+    await until(async () => (await api<{ groups: { group: string; status: string }[] }>(c, 'GET', '/node/groups')).groups
+      .find((g) => g.group === group)?.status === 'removed', 'carol knows she is out');
+
+    // Carol, with her own node key, writes to alice as the group transport does.
+    const carolSeed = nodeSeed(c.daemon.walletKeys!);
+    const carol = NodeIdentity.fromSeed(carolSeed);
+    const carolDb = openNodeDatabase(nodeDbPath(c.datadir));
+    const ops = (carolDb.prepare('SELECT raw FROM grp_ops WHERE grp = ?').pluck().all(fromHex(group)) as Buffer[]).map((r) => decodeOp(new Uint8Array(r)));
+    carolDb.close();
+    const sendToAlice = async (raw: Uint8Array): Promise<void> => {
+      const draft = groupEntryDraft(carol, { to: fromHex(idA), kind: 'op', bytes: raw }, new Map())!;
+      await api(c, 'POST', '/node/log', { type: String(draft.header.type), app: 'deaddrop', hex: toHex(draft.body!) });
+    };
+    const heads = ops.filter((o) => !ops.some((x) => x.preds.some((p) => toHex(p) === toHex(o.hash)))).map((o) => o.hash);
+    // 1. a replay: alice's own op that added carol, byte for byte
+    const addCarol = ops.find((o) => o.body.kind === 'add' && toHex(o.body.member) === idC)!;
+    await sendToAlice(addCarol.raw);
+    // 2. an op carol signs herself, removing bob: she is no member (unauthorized)
+    await sendToAlice(createOp(carol, { group: fromHex(group), timestamp: Date.now(), preds: heads, body: { kind: 'remove', member: fromHex(idB) } }).raw);
+    // 3. the same op claiming alice as its author (offset 33, groups.md section 2): a forged signature
+    const forged = createOp(carol, { group: fromHex(group), timestamp: Date.now(), preds: heads, body: { kind: 'role', member: fromHex(idC), role: 'admin' } }).raw.slice();
+    forged.set(fromHex(idA), 33);
+    await sendToAlice(forged);
+
+    const refusals = (): string[] => a.daemon.events.history('node.group.refused').map((e) => String(e.data.reason)).sort();
+    await until(async () => refusals().length >= 3, 'alice reports three refusals');
+    expect(refusals()).toEqual(['bad-signature', 'duplicate', 'unauthorized']);
+    const roster = [`${idA}:admin`, `${idB}:member`].sort();
+    for (const p of [a, b]) {
+      const r = await api<{ members: { member: string; role: string }[] }>(p, 'GET', `/node/groups/${group}/members`);
+      expect(r.members.map((m) => `${m.member}:${m.role}`).sort()).toEqual(roster);
+    }
   }, 120_000);
 });
