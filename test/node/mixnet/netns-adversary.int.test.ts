@@ -1,0 +1,197 @@
+/**
+ * The mixnet under attack across hosts (issue 11, "Tested on several hosts, one of them behind
+ * NAT"): the network of netns.int.test.ts (two providers, one mix per layer, Bob on the bridged
+ * "internet", Alice behind a NAT router), each node a runner process in its own namespace
+ * (test/support/mix-lab.ts, test/support/mix-runner.ts), plus Eve, an attacker on a host of her
+ * own who dials mixes and providers as any client can and sends them raw packets:
+ *
+ * 1. a packet captured as Alice sent it to her provider, re-injected there by Eve, is dropped as a
+ *    replay and Bob reads the message once;
+ * 2. packets with one bit flipped (alpha, beta, gamma, payload; random positions) are dropped
+ *    (header MAC at the entry provider, payload tag at the exit) and never delivered, while the same
+ *    packets unflipped are;
+ * 3. a flood from Eve at the layer-1 mix, ten times its per-link rate, is dropped by the link's
+ *    bucket while Alice's messages through that mix all arrive;
+ * 4. the mixes' keys rotate at an epoch change in the middle of a stream of messages and none is
+ *    lost; a packet built under the old keys is refused once the grace period is over.
+ */
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeEntry } from '../../../src/node/log/codec.js';
+import { DESCRIPTOR_TYPE } from '../../../src/node/mixnet/directory.js';
+import { ALPHA_BYTES, BETA_BYTES, HEADER_BYTES, PAYLOAD_BYTES } from '../../../src/node/mixnet/params.js';
+import { MixLab, type MixRunner } from '../../support/mix-lab.js';
+import { NetLab, netnsUnavailable } from '../../support/netns.js';
+import { waitUntil } from '../../support/wait.js';
+
+const skip = netnsUnavailable();
+/** Short epochs so that one change falls inside the test; the grace period is a quarter of it. */
+const EPOCH_MS = 12_000;
+const GRACE_MS = EPOCH_MS / 4;
+
+type Drops = Record<string, number>;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(skip !== null)(`mixnet adversaries across network namespaces${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let lab: NetLab;
+  let mix: MixLab;
+  const r: Record<string, MixRunner> = {};
+
+  const drops = async (name: string): Promise<Drops> => (await r[name]!.status()).drops as Drops;
+  const craft = async (text: string): Promise<string> => (await r.alice!.request({ op: 'craft', to: r.bob!.id, text }, 'crafted')).raw as string;
+  const inject = async (at: string, raws: string[]): Promise<void> => {
+    await r.eve!.request({ op: 'inject', url: r[at]!.url, address: r[at]!.id, raws }, 'injected');
+  };
+  /** Waits until `name`'s drop counters satisfy `ok` (they count asynchronously, after the frames arrive). */
+  const dropsUntil = (name: string, ok: (d: Drops) => boolean, what: string): Promise<Drops> =>
+    waitUntil(async () => {
+      const d = await drops(name);
+      return ok(d) ? d : undefined;
+    }, `${name}: ${what}`, 15_000, 100);
+  const count = (texts: string[], t: string): number => texts.filter((x) => x === t).length;
+  /** The newest epoch of each mix's and provider's descriptor. */
+  const epochs = (): number[] => ['provA', 'provB', 'mix1', 'mix2', 'mix3'].map((n) => Math.max(...mix.entries
+    .filter((e) => e.author === r[n]!.id && e.type === DESCRIPTOR_TYPE)
+    .map((e) => Number(decodeEntry(Buffer.from(e.raw, 'hex')).header.epoch))));
+
+  beforeAll(async () => {
+    lab = NetLab.create(['provA', 'provB', 'mix1', 'mix2', 'mix3', 'bob', 'eve'], ['alice']);
+    mix = new MixLab(lab);
+    const roles: [string, { layer?: number; provider?: boolean }][] = [
+      ['provA', { provider: true }], ['provB', { provider: true }], ['mix1', { layer: 1 }], ['mix2', { layer: 2 }], ['mix3', { layer: 3 }],
+    ];
+    for (const [name, role] of await Promise.all(roles.map(async ([n, role]) => [n, await mix.start(n, role, { epochMs: EPOCH_MS })] as const))) r[name] = role;
+    r.bob = await mix.start('bob', {}, { home: r.provB!.id });
+    await waitUntil(() => mix.entries.some((e) => e.author === r.bob!.id && e.type === 'deaddrop/mix-mailbox'), 'Bob\'s mailbox announcement');
+    r.alice = await mix.start('alice', {}, { home: r.provA!.id, capture: true });
+    r.eve = await mix.start('eve', {});
+    for (const n of ['alice', 'bob']) await waitUntil(async () => ((await r[n]!.status()).connected === true ? true : undefined), `${n} linked to a provider`);
+  }, 60_000);
+
+  afterAll(async () => {
+    try {
+      await mix?.close();
+    } finally {
+      const left = lab ? (await lab.destroy(), lab.leftovers()) : [];
+      expect(left).toEqual([]);
+    }
+  });
+
+  it('drops a packet captured on Alice\'s link and replayed at her provider by another host; Bob reads it once', async () => {
+    expect(lab.host('alice').natted).toBe(true);
+    await r.alice!.request({ op: 'send', to: r.bob!.id, text: 'replay me' }, 'sent');
+    await r.bob!.next((e) => e.ev === 'message' && (e.m as { text: string }).text === 'replay me', 'Bob receives');
+    // The exact bytes Alice's client handed to its link to her provider (her only packet so far: no cover).
+    const captured = (await r.alice!.request({ op: 'captured' }, 'captured')).raws as string[];
+    expect(captured).toHaveLength(1);
+    const before = await drops('provA');
+    await inject('provA', [captured[0]!, captured[0]!]);
+    const after = await dropsUntil('provA', (d) => d.replay! >= before.replay! + 2, 'two replays dropped');
+    expect(after.replay! - before.replay!).toBe(2);
+    // Several fetch rounds (200 ms) and route delays (20 ms per mix) later, still only one copy.
+    await sleep(1500);
+    expect(count(r.bob!.received(), 'replay me')).toBe(1);
+  });
+
+  it('drops packets with one bit flipped in alpha, beta, gamma or the payload; the same packets unflipped arrive', async () => {
+    const parts: [string, number, number][] = [['alpha', 0, ALPHA_BYTES], ['beta', ALPHA_BYTES, BETA_BYTES], ['gamma', ALPHA_BYTES + BETA_BYTES, HEADER_BYTES - ALPHA_BYTES - BETA_BYTES], ['payload', HEADER_BYTES, PAYLOAD_BYTES]];
+    const originals: string[] = [];
+    for (const [part] of parts) originals.push(await craft(`flip ${part}`)); // one request at a time: answers are matched by order
+    expect(new Set(originals).size).toBe(parts.length);
+    const where: string[] = [];
+    const flipped = originals.map((raw, i) => {
+      const [part, start, len] = parts[i]!;
+      const b = Buffer.from(raw, 'hex');
+      const at = start + randomInt(len);
+      const bit = randomInt(8);
+      b[at] = b[at]! ^ (1 << bit);
+      where.push(`${part}: byte ${at} bit ${bit}`);
+      return b.toString('hex');
+    });
+    const a0 = await drops('provA');
+    const b0 = await drops('provB');
+    await inject('provA', flipped);
+    // The header flips fail at the first hop (MAC, or a point of small order for alpha); the payload
+    // flip passes every mix (which cannot see it) and fails the payload tag at Bob's provider.
+    const headerDrops = (d: Drops): number => d.mac! + d.point! - a0.mac! - a0.point!;
+    await dropsUntil('provA', (d) => headerDrops(d) >= 3, 'three header flips dropped');
+    const b1 = await dropsUntil('provB', (d) => d.payload! >= b0.payload! + 1, 'the payload flip dropped');
+    expect(b1.payload! - b0.payload!, where.join(', ')).toBe(1);
+    expect(headerDrops(await drops('provA')), where.join(', ')).toBe(3);
+    // Control: the three header-flipped packets left no trace (no replay tag), so unflipped they go through.
+    await inject('provA', originals.slice(0, 3));
+    await waitUntil(() => (parts.slice(0, 3).every(([p]) => count(r.bob!.received(), `flip ${p}`) === 1) ? true : undefined), 'the unflipped packets reach Bob');
+    await sleep(1000);
+    for (const [p] of parts.slice(0, 3)) expect(count(r.bob!.received(), `flip ${p}`), p).toBe(1);
+    expect(count(r.bob!.received(), 'flip payload'), where[3]).toBe(0);
+  });
+
+  it('keeps relaying Alice\'s messages through the layer-1 mix while another host floods it at ten times its link rate', async () => {
+    const m0 = await drops('mix1');
+    const p0 = (await r.mix1!.status()).processed as number;
+    // 20,000 packets/s for 2.5 s from one link, against a bucket of 2,000/s (burst 200).
+    const flooded = r.eve!.request({ op: 'flood', url: r.mix1!.url, address: r.mix1!.id, rate: 20_000, ms: 2500 }, 'flooded', 60_000);
+    let floodEnd = 0;
+    void flooded.then(() => (floodEnd = Date.now()), () => undefined);
+    // Alice writes while the flood runs (every route crosses mix1, the only mix of its layer).
+    await dropsUntil('mix1', (d) => d.rate! > m0.rate!, 'the flood arriving');
+    const texts = Array.from({ length: 10 }, (_, i) => `under flood ${i}`);
+    for (const text of texts) {
+      await r.alice!.request({ op: 'send', to: r.bob!.id, text }, 'sent');
+      await sleep(50);
+    }
+    expect(floodEnd, 'the flood was over before Alice was done').toBe(0);
+    const f = await flooded;
+    const n = f.n as number;
+    const ms = f.ms as number;
+    await waitUntil(() => (texts.every((t) => count(r.bob!.received(), t) === 1) ? true : undefined), 'Alice\'s messages reach Bob', 30_000);
+    // Every flood packet is accounted for: beyond the link's bucket as `rate`, within it unwrapped
+    // and refused (random bytes fail the MAC); nothing else was dropped (Alice's packets were not).
+    const dropped = (d: Drops): number => d.rate! + d.mac! + d.point! - m0.rate! - m0.mac! - m0.point!;
+    const m1 = await dropsUntil('mix1', (d) => dropped(d) >= n, 'every flood packet dropped');
+    await sleep(500);
+    expect(dropped(await drops('mix1')), 'drops beyond the flood').toBe(n);
+    const rate = m1.rate! - m0.rate!;
+    // The bucket let at most its burst plus 2,000/s through while the flood lasted (plus a second
+    // of slack for frames still arriving after the sender's last write).
+    expect(n - rate, `flood of ${n} in ${ms} ms`).toBeLessThanOrEqual(200 + 2000 * (ms / 1000 + 1));
+    expect(rate, `flood of ${n} in ${ms} ms`).toBeGreaterThan(n / 2);
+    expect((await r.mix1!.status()).processed as number).toBeGreaterThanOrEqual(p0 + texts.length);
+    console.log(`flood: ${n} packets in ${ms} ms from Eve at mix1, ${rate} dropped by the link's bucket, ${n - rate} unwrapped and refused`);
+  });
+
+  it('rotates the mix keys at an epoch change in the middle of a stream of messages, losing none; the old keys are then refused', async () => {
+    const start = await waitUntil(() => {
+      const e = epochs();
+      return new Set(e).size === 1 ? e : undefined;
+    }, 'one epoch for every node');
+    const old = await craft('built under the old keys');
+    expect(epochs(), 'the old-key packet was built before the change').toEqual(start);
+    const texts: string[] = [];
+    const sentAt: number[] = [];
+    let rotatedAt = 0;
+    // One message every 200 ms until every node published its next epoch's key, and 2 s beyond.
+    while (rotatedAt === 0 || Date.now() < rotatedAt + 2000) {
+      const text = `across the epoch ${texts.length}`;
+      await r.alice!.request({ op: 'send', to: r.bob!.id, text }, 'sent');
+      texts.push(text);
+      sentAt.push(Date.now());
+      if (rotatedAt === 0 && epochs().every((e, i) => e > start[i]!)) rotatedAt = Date.now();
+      expect(Date.now() - sentAt[0]!, 'no epoch change').toBeLessThan(EPOCH_MS + 10_000);
+      await sleep(200);
+    }
+    expect(sentAt.filter((t) => t < rotatedAt).length, 'messages before the change').toBeGreaterThan(0);
+    expect(sentAt.filter((t) => t > rotatedAt).length, 'messages after the change').toBeGreaterThan(0);
+    await waitUntil(() => (texts.every((t) => count(r.bob!.received(), t) >= 1) ? true : undefined), 'every message of the stream reaches Bob', 20_000)
+      .catch(() => undefined);
+    expect(texts.filter((t) => count(r.bob!.received(), t) !== 1), 'messages lost or duplicated').toEqual([]);
+    // After the grace period the previous key is gone: a packet made for it fails the MAC.
+    const boundary = (start[0]! + 1) * EPOCH_MS;
+    await sleep(Math.max(0, boundary + GRACE_MS + 500 - Date.now()));
+    const a0 = await drops('provA');
+    await inject('provA', [old]);
+    await dropsUntil('provA', (d) => d.mac! > a0.mac!, 'the old-key packet refused');
+    await sleep(1000);
+    expect(count(r.bob!.received(), 'built under the old keys')).toBe(0);
+  });
+});
