@@ -5,10 +5,12 @@
  * it hands every signed entry one runner publishes to every other runner.
  *
  * argv[2]: { seed: hex, layer?, provider?, host?, home?: hex, meanDelayMs?, fetchIntervalMs?,
- *            feed?: { seq, prev: hex }, cover?: CoverSettings, epochMs?, capture?: boolean }
+ *            feed?: { seq, prev: hex }, cover?: CoverSettings, epochMs?, capture?: boolean,
+ *            blackhole?: boolean }
  *            (feed: where this identity's log continues after a restart; cover:
  *            ./src/node/mixnet/cover.ts, off by default; capture: keep the exact packets this
- *            node's client sends to its provider, for the adversary tests)
+ *            node's client sends to its provider, for the adversary tests; blackhole: a mix that
+ *            publishes its descriptors like any other and then drops every packet it receives)
  * stdin:   { op: "entry", raw: hex } | { op: "send", to: hex, text } | { op: "reply", id, text }
  *          | { op: "status", mailbox?: hex } | { op: "quit" }
  *          adversary ops (test/node/mixnet/netns-adversary.int.test.ts):
@@ -32,7 +34,8 @@ import { MixClient } from '../../src/node/mixnet/client.js';
 import { routeDelaysMs } from '../../src/node/mixnet/delays.js';
 import { sealMessage } from '../../src/node/mixnet/message.js';
 import { createPacket } from '../../src/node/mixnet/sphinx.js';
-import type { OutgoingPacket } from '../../src/node/mixnet/sphinx.js';
+import type { OutgoingPacket, ProcessResult } from '../../src/node/mixnet/sphinx.js';
+import { MixKeyring } from '../../src/node/mixnet/replay.js';
 import { FRAME_PACKET, FRAME_PACKETS, MAX_BATCH_PACKETS, MAX_MIX_FRAME_BYTES, encodePackets } from '../../src/node/mixnet/wire.js';
 import { PACKET_BYTES } from '../../src/node/mixnet/params.js';
 import { dial } from '../../src/node/transport/ws-transport.js';
@@ -50,6 +53,7 @@ interface Config {
   cover?: CoverSettings;
   epochMs?: number;
   capture?: boolean;
+  blackhole?: boolean;
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Config;
@@ -74,6 +78,12 @@ if (cfg.capture) {
   });
 }
 let feed = cfg.feed ? { seq: cfg.feed.seq, prev: fromHex(cfg.feed.prev) } : { seq: 0, prev: ZERO_HASH };
+
+if (cfg.blackhole) {
+  // An active attacker inside the network: every packet is refused before it is unwrapped (and
+  // counted as a bad command, which nobody outside this node can see).
+  Object.defineProperty(MixKeyring.prototype, 'process', { value: (): ProcessResult => ({ ok: false, reason: 'command' }) });
+}
 
 const service: MixnetService = new MixnetService({
   identity,

@@ -13,7 +13,9 @@
  * 3. a flood from Eve at the layer-1 mix, ten times its per-link rate, is dropped by the link's
  *    bucket while Alice's messages through that mix all arrive;
  * 4. the mixes' keys rotate at an epoch change in the middle of a stream of messages and none is
- *    lost; a packet built under the old keys is refused once the grace period is over.
+ *    lost; a packet built under the old keys is refused once the grace period is over;
+ * 5. a second layer-2 mix that drops every packet it receives is noticed through the loop loss of a
+ *    client (Carol) sending loop cover: all its loops are lost, none of the honest layer-2 mix's.
  */
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -55,7 +57,7 @@ describe.skipIf(skip !== null)(`mixnet adversaries across network namespaces${sk
     .map((e) => Number(decodeEntry(Buffer.from(e.raw, 'hex')).header.epoch))));
 
   beforeAll(async () => {
-    lab = NetLab.create(['provA', 'provB', 'mix1', 'mix2', 'mix3', 'bob', 'eve'], ['alice']);
+    lab = NetLab.create(['provA', 'provB', 'mix1', 'mix2', 'mix3', 'bob', 'eve', 'mix2x', 'carol'], ['alice']);
     mix = new MixLab(lab);
     const roles: [string, { layer?: number; provider?: boolean }][] = [
       ['provA', { provider: true }], ['provB', { provider: true }], ['mix1', { layer: 1 }], ['mix2', { layer: 2 }], ['mix3', { layer: 3 }],
@@ -63,7 +65,9 @@ describe.skipIf(skip !== null)(`mixnet adversaries across network namespaces${sk
     for (const [name, role] of await Promise.all(roles.map(async ([n, role]) => [n, await mix.start(n, role, { epochMs: EPOCH_MS })] as const))) r[name] = role;
     r.bob = await mix.start('bob', {}, { home: r.provB!.id });
     await waitUntil(() => mix.entries.some((e) => e.author === r.bob!.id && e.type === 'deaddrop/mix-mailbox'), 'Bob\'s mailbox announcement');
-    r.alice = await mix.start('alice', {}, { home: r.provA!.id, capture: true });
+    // Alice's packets wait 150 ms on average at each mix (the others 20 ms), so that several of them
+    // are always in flight, and some cross the epoch change inside a mix.
+    r.alice = await mix.start('alice', {}, { home: r.provA!.id, capture: true, meanDelayMs: 150 });
     r.eve = await mix.start('eve', {});
     for (const n of ['alice', 'bob']) await waitUntil(async () => ((await r[n]!.status()).connected === true ? true : undefined), `${n} linked to a provider`);
   }, 60_000);
@@ -193,5 +197,26 @@ describe.skipIf(skip !== null)(`mixnet adversaries across network namespaces${sk
     await dropsUntil('provA', (d) => d.mac! > a0.mac!, 'the old-key packet refused');
     await sleep(1000);
     expect(count(r.bob!.received(), 'built under the old keys')).toBe(0);
+  });
+
+  // Last: once the black hole has joined, routes of the other tests could cross it.
+  it('notices a layer-2 mix that drops every packet through the loss of a client\'s loops', async () => {
+    r.mix2x = await mix.start('mix2x', { layer: 2 }, { epochMs: EPOCH_MS, blackhole: true });
+    r.carol = await mix.start('carol', {}, { home: r.provB!.id, cover: { loopRate: 10, loopTimeoutMs: 3000 } });
+    type Hop = { address: string; returned: number; lost: number; lossRate: number | null };
+    const hops = await waitUntil(async () => {
+      const c = (await r.carol!.status()).cover as { loops: { hops: Hop[] } } | null;
+      const hs = c?.loops.hops ?? [];
+      const at = (n: string): Hop | undefined => hs.find((h) => h.address === r[n]!.id);
+      return (at('mix2x')?.lost ?? 0) >= 10 && (at('mix2')?.returned ?? 0) >= 10 ? hs : undefined;
+    }, 'Carol\'s loops through both layer-2 mixes finished', 30_000, 250);
+    const at = (n: string): Hop => hops.find((h) => h.address === r[n]!.id)!;
+    expect(at('mix2x').returned, 'loops back through the black hole').toBe(0);
+    expect(at('mix2x').lossRate).toBe(1);
+    // The honest mix of the same layer shares no route with the black hole: it loses nothing.
+    expect(at('mix2').lossRate).toBe(0);
+    // Mixes of the other layers lose the share of their loops that went through the black hole.
+    for (const n of ['mix1', 'mix3']) expect(at(n).lossRate!, n).toBeGreaterThan(0);
+    expect(hops[0]!.address, 'the black hole sorts first').toBe(r.mix2x!.id);
   });
 });
