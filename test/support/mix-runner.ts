@@ -9,7 +9,8 @@
  *            blackhole?: boolean }
  *            (feed: where this identity's log continues after a restart; cover:
  *            ./src/node/mixnet/cover.ts, off by default; capture: keep the exact packets this
- *            node's client sends to its provider, for the adversary tests; blackhole: a mix that
+ *            node's client sends to its provider and, for a mix or provider, every packet it relays
+ *            with its next hop, for the adversary tests; blackhole: a mix that
  *            publishes its descriptors like any other and then drops every packet it receives)
  * stdin:   { op: "entry", raw: hex } | { op: "send", to: hex, text } | { op: "reply", id, text }
  *          | { op: "status", mailbox?: hex } | { op: "quit" }
@@ -22,7 +23,7 @@
  *            frames, `rate` packets/s for `ms` milliseconds
  * stdout:  { ev: "ready", address, url } | { ev: "entry", raw, seq, hash } | { ev: "message", m }
  *          | { ev: "packet", from, to, kind } | { ev: "sent", m } | { ev: "status", ... } | { ev: "error", message }
- *          | { ev: "captured", raws } | { ev: "crafted", raw } | { ev: "injected", n } | { ev: "flooded", n, ms }
+ *          | { ev: "captured", raws, forwarded: { next, raw }[] } | { ev: "crafted", raw } | { ev: "injected", n } | { ev: "flooded", n, ms }
  */
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -67,7 +68,20 @@ const meanDelayMs = cfg.meanDelayMs ?? 20;
  * or her provider once it received them).
  */
 const captured: string[] = [];
+/** Capture at a mix or provider: each packet it relays as it leaves, with its next hop. */
+const forwarded: { next: string; raw: string }[] = [];
 if (cfg.capture) {
+  const unwrap = Object.getOwnPropertyDescriptor(MixKeyring.prototype, 'process')!.value as (this: MixKeyring, p: Uint8Array) => ProcessResult;
+  Object.defineProperty(MixKeyring.prototype, 'process', {
+    value(this: MixKeyring, p: Uint8Array): ProcessResult {
+      const r = unwrap.call(this, p);
+      if (r.ok && r.kind === 'relay') {
+        forwarded.push({ next: toHex(r.next), raw: toHex(r.packet) });
+        if (forwarded.length > 1000) forwarded.shift();
+      }
+      return r;
+    },
+  });
   const original = Object.getOwnPropertyDescriptor(MixClient.prototype, 'send')!.value as (this: MixClient, p: OutgoingPacket) => void;
   Object.defineProperty(MixClient.prototype, 'send', {
     value(this: MixClient, p: OutgoingPacket): void {
@@ -183,7 +197,7 @@ function handle(line: string): void {
         mailbox: node && cmd.mailbox ? node.mailboxSize(fromHex(cmd.mailbox)) : null,
         cover: service.coverStatus(),
       });
-    } else if (cmd.op === 'captured') out({ ev: 'captured', raws: [...captured] });
+    } else if (cmd.op === 'captured') out({ ev: 'captured', raws: [...captured], forwarded: [...forwarded] });
     else if (cmd.op === 'craft') out({ ev: 'crafted', raw: craft(fromHex(cmd.to!), cmd.text!) });
     else if (cmd.op === 'inject') void inject(cmd.url!, fromHex(cmd.address!), cmd.raws!).catch((err: Error) => out({ ev: 'error', message: err.message }));
     else if (cmd.op === 'flood') void flood(cmd.url!, fromHex(cmd.address!), cmd.rate!, cmd.ms!).catch((err: Error) => out({ ev: 'error', message: err.message }));

@@ -5,8 +5,9 @@
  * (test/support/mix-lab.ts, test/support/mix-runner.ts), plus Eve, an attacker on a host of her
  * own who dials mixes and providers as any client can and sends them raw packets:
  *
- * 1. a packet captured as Alice sent it to her provider, re-injected there by Eve, is dropped as a
- *    replay and Bob reads the message once;
+ * 1. a packet captured as Alice sent it to her provider, re-injected there by Eve, and the same
+ *    packet as her provider relayed it to mix1, re-injected at mix1, are dropped as replays and
+ *    Bob reads the message once;
  * 2. packets with one bit flipped (alpha, beta, gamma, payload; random positions) are dropped
  *    (header MAC at the entry provider, payload tag at the exit) and never delivered, while the same
  *    packets unflipped are;
@@ -62,7 +63,8 @@ describe.skipIf(skip !== null)(`mixnet adversaries across network namespaces${sk
     const roles: [string, { layer?: number; provider?: boolean }][] = [
       ['provA', { provider: true }], ['provB', { provider: true }], ['mix1', { layer: 1 }], ['mix2', { layer: 2 }], ['mix3', { layer: 3 }],
     ];
-    for (const [name, role] of await Promise.all(roles.map(async ([n, role]) => [n, await mix.start(n, role, { epochMs: EPOCH_MS })] as const))) r[name] = role;
+    // Alice's provider also keeps the packets it relays (what a wiretap on its link to mix1 would see inside the Noise layer).
+    for (const [name, role] of await Promise.all(roles.map(async ([n, role]) => [n, await mix.start(n, role, { epochMs: EPOCH_MS, capture: n === 'provA' })] as const))) r[name] = role;
     r.bob = await mix.start('bob', {}, { home: r.provB!.id });
     await waitUntil(() => mix.entries.some((e) => e.author === r.bob!.id && e.type === 'deaddrop/mix-mailbox'), 'Bob\'s mailbox announcement');
     // Alice's packets wait 150 ms on average at each mix (the others 20 ms), so that several of them
@@ -81,7 +83,7 @@ describe.skipIf(skip !== null)(`mixnet adversaries across network namespaces${sk
     }
   });
 
-  it('drops a packet captured on Alice\'s link and replayed at her provider by another host; Bob reads it once', async () => {
+  it('drops a packet captured on Alice\'s link, or on her provider\'s link to mix1, replayed from another host; Bob reads it once', async () => {
     expect(lab.host('alice').natted).toBe(true);
     await r.alice!.request({ op: 'send', to: r.bob!.id, text: 'replay me' }, 'sent');
     await r.bob!.next((e) => e.ev === 'message' && (e.m as { text: string }).text === 'replay me', 'Bob receives');
@@ -92,6 +94,13 @@ describe.skipIf(skip !== null)(`mixnet adversaries across network namespaces${sk
     await inject('provA', [captured[0]!, captured[0]!]);
     const after = await dropsUntil('provA', (d) => d.replay! >= before.replay! + 2, 'two replays dropped');
     expect(after.replay! - before.replay!).toBe(2);
+    // The same packet one hop on, as Alice's provider sent it to mix1, replayed at mix1.
+    const relayed = ((await r.provA!.request({ op: 'captured' }, 'captured')).forwarded as { next: string; raw: string }[]).filter((f) => f.next === r.mix1!.id);
+    expect(relayed).toHaveLength(1);
+    const m0 = await drops('mix1');
+    await inject('mix1', [relayed[0]!.raw]);
+    const m1 = await dropsUntil('mix1', (d) => d.replay! > m0.replay!, 'the replay dropped at mix1');
+    expect(m1.replay! - m0.replay!).toBe(1);
     // Several fetch rounds (200 ms) and route delays (20 ms per mix) later, still only one copy.
     await sleep(1500);
     expect(count(r.bob!.received(), 'replay me')).toBe(1);
