@@ -55,6 +55,36 @@ export class MixRunner {
     if (this.child.exitCode === null && this.child.stdin!.writable) this.child.stdin!.write(`${JSON.stringify(cmd)}\n`);
   }
 
+  /** The first event after index `from` that `pred` accepts (fails early when the runner exits). */
+  async next(pred: (e: Ev) => boolean, what: string, from = 0, timeoutMs = 30_000): Promise<Ev> {
+    return waitUntil(() => {
+      if (this.child.exitCode !== null) throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr.slice(-2000)}`);
+      return this.events.slice(from).find(pred);
+    }, `${this.name}: ${what}`, timeoutMs, 50);
+  }
+
+  /**
+   * Sends `cmd` and resolves with the runner's answer: the next `ev` event, or rejects on an `error`
+   * event. Answers are matched by order only: await one request before sending the next.
+   */
+  async request(cmd: object, ev: string, timeoutMs = 30_000): Promise<Ev> {
+    const from = this.events.length;
+    this.send(cmd);
+    const e = await this.next((x) => x.ev === ev || x.ev === 'error', ev, from, timeoutMs);
+    if (e.ev === 'error') throw new Error(`${this.name}: ${String(e.message)}`);
+    return e;
+  }
+
+  /** The runner's counters (`drops` by reason, `processed`, `connected`, mailbox size). */
+  status(mailbox?: string): Promise<Ev> {
+    return this.request({ op: 'status', ...(mailbox ? { mailbox } : {}) }, 'status', 10_000);
+  }
+
+  /** Texts of the messages this runner received. */
+  received(): string[] {
+    return this.events.filter((e) => e.ev === 'message').map((e) => (e.m as { text: string }).text);
+  }
+
   /** The runner's mixnet listener (ws://ip:port), once ready. */
   get url(): string {
     const r = this.events.find((e) => e.ev === 'ready');
@@ -86,19 +116,29 @@ export class MixLab {
     for (const r of this.runners) if (r !== from) r.send({ op: 'entry', raw });
   }
 
-  /** Starts a mix (`layer`) or provider on `host` and resolves once it published its descriptor. */
-  async start(host: string, role: { layer?: number; provider?: boolean }): Promise<MixRunner> {
+  /** Every entry published so far, oldest first (raw hex, author hex, entry type). */
+  get entries(): readonly { raw: string; author: string; type: string }[] {
+    return this.#entries;
+  }
+
+  /**
+   * Starts a mix (`layer`) or provider on `host` and resolves once it published its descriptor; with
+   * neither, a client, which resolves once ready. `extra` goes into the runner's config as it is
+   * (`home`, `epochMs`, `capture`, `cover`: test/support/mix-runner.ts).
+   */
+  async start(host: string, role: { layer?: number; provider?: boolean }, extra: Record<string, unknown> = {}): Promise<MixRunner> {
     const seed = randomBytes(32);
     const id = toHex(NodeIdentity.fromSeed(seed).publicKey);
-    const cfg = { seed: toHex(seed), ...role, host: this.#lab.host(host).ip, meanDelayMs: 20, fetchIntervalMs: 200 };
+    const hasRole = role.layer !== undefined || role.provider === true;
+    const cfg = { seed: toHex(seed), ...role, host: this.#lab.host(host).ip, meanDelayMs: 20, fetchIntervalMs: 200, ...extra };
     const child = this.#lab.spawn(host, process.execPath, ['--import', 'tsx', RUNNER, JSON.stringify(cfg)], { cwd: process.cwd() });
     const r = new MixRunner(host, id, child, (raw, from) => this.#broadcast(raw, from));
     this.runners.push(r);
     for (const e of this.#entries) r.send({ op: 'entry', raw: e.raw });
     await waitUntil(() => {
       if (child.exitCode !== null) throw new Error(`${host} exited (${child.exitCode}): ${r.stderr.slice(-2000)}`);
-      return r.events.some((e) => e.ev === 'ready') && this.#entries.some((e) => e.author === id && e.type === DESCRIPTOR_TYPE);
-    }, `${host} ready with its descriptor`, 30_000, 50);
+      return r.events.some((e) => e.ev === 'ready') && (!hasRole || this.#entries.some((e) => e.author === id && e.type === DESCRIPTOR_TYPE));
+    }, `${host} ready${hasRole ? ' with its descriptor' : ''}`, 30_000, 50);
     return r;
   }
 
