@@ -16,7 +16,7 @@ import { waitUntil } from './wait.js';
 
 const RUNNER = new URL('./mix-runner.ts', import.meta.url).pathname;
 
-interface Ev {
+export interface RunnerEvent {
   readonly ev: string;
   readonly [k: string]: unknown;
 }
@@ -30,16 +30,16 @@ export interface PacketSeen {
 
 /** One runner process and what it reported. */
 export class MixRunner {
-  readonly events: Ev[] = [];
+  readonly events: RunnerEvent[] = [];
   readonly packets: PacketSeen[] = [];
   stderr = '';
   readonly exited: Promise<void>;
 
   constructor(readonly name: string, readonly id: string, readonly child: ChildProcess, onEntry: (raw: string, from: MixRunner) => void) {
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      let e: Ev;
+      let e: RunnerEvent;
       try {
-        e = JSON.parse(line) as Ev;
+        e = JSON.parse(line) as RunnerEvent;
       } catch {
         return;
       }
@@ -56,7 +56,7 @@ export class MixRunner {
   }
 
   /** The first event after index `from` that `pred` accepts (fails early when the runner exits). */
-  async next(pred: (e: Ev) => boolean, what: string, from = 0, timeoutMs = 30_000): Promise<Ev> {
+  async next(pred: (e: RunnerEvent) => boolean, what: string, from = 0, timeoutMs = 30_000): Promise<RunnerEvent> {
     return waitUntil(() => {
       if (this.child.exitCode !== null) throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr.slice(-2000)}`);
       return this.events.slice(from).find(pred);
@@ -67,7 +67,7 @@ export class MixRunner {
    * Sends `cmd` and resolves with the runner's answer: the next `ev` event, or rejects on an `error`
    * event. Answers are matched by order only: await one request before sending the next.
    */
-  async request(cmd: object, ev: string, timeoutMs = 30_000): Promise<Ev> {
+  async request(cmd: object, ev: string, timeoutMs = 30_000): Promise<RunnerEvent> {
     const from = this.events.length;
     this.send(cmd);
     const e = await this.next((x) => x.ev === ev || x.ev === 'error', ev, from, timeoutMs);
@@ -76,7 +76,7 @@ export class MixRunner {
   }
 
   /** The runner's counters (`drops` by reason, `processed`, `connected`, mailbox size). */
-  status(mailbox?: string): Promise<Ev> {
+  status(mailbox?: string): Promise<RunnerEvent> {
     return this.request({ op: 'status', ...(mailbox ? { mailbox } : {}) }, 'status', 10_000);
   }
 

@@ -9,81 +9,20 @@
  * and the three layers, comes back without loss.
  */
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
 import { decodeEntry } from '../../../src/node/log/codec.js';
 import { toHex } from '../../../src/util/bytes.js';
+import { MixRunner, type RunnerEvent } from '../../support/mix-lab.js';
 import { NetLab, ROUTER_WAN_IP, netnsUnavailable } from '../../support/netns.js';
 import { waitUntil } from '../../support/wait.js';
 
 const skip = netnsUnavailable();
 const RUNNER = new URL('../../support/mix-runner.ts', import.meta.url).pathname;
 
-interface Ev {
-  ev: string;
-  [k: string]: unknown;
-}
-
-interface PacketEv {
-  from: string;
-  to: string;
-  kind: string;
-}
-
-/** One runner process and what it reported. */
-class Runner {
-  readonly events: Ev[] = [];
-  readonly packets: PacketEv[] = [];
-  stderr = '';
-  readonly exited: Promise<void>;
-
-  constructor(readonly name: string, readonly child: ChildProcess, onEntry: (raw: string, from: Runner) => void) {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let e: Ev;
-      try {
-        e = JSON.parse(line) as Ev;
-      } catch {
-        return;
-      }
-      if (e.ev === 'packet') this.packets.push(e as unknown as PacketEv);
-      else this.events.push(e);
-      if (e.ev === 'entry') onEntry(e.raw as string, this);
-    });
-    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-  }
-
-  send(cmd: object): void {
-    if (this.child.exitCode === null && this.child.stdin!.writable) this.child.stdin!.write(`${JSON.stringify(cmd)}\n`);
-  }
-
-  /** The first event (after `from`) that `pred` accepts. */
-  async next(pred: (e: Ev) => boolean, what: string, from = 0, timeoutMs = 30_000): Promise<Ev> {
-    return waitUntil(() => {
-      if (this.child.exitCode !== null) throw new Error(`${this.name} exited (${this.child.exitCode}): ${this.stderr.slice(-2000)}`);
-      return this.events.slice(from).find(pred);
-    }, `${this.name}: ${what}`, timeoutMs, 50);
-  }
-
-  async status(mailbox?: string): Promise<Ev> {
-    const from = this.events.length;
-    this.send({ op: 'status', ...(mailbox ? { mailbox } : {}) });
-    return this.next((e) => e.ev === 'status', 'status', from, 10_000);
-  }
-
-  async quit(): Promise<void> {
-    this.send({ op: 'quit' });
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, 5000))]);
-    if (this.child.exitCode === null) this.child.kill('SIGKILL');
-    await this.exited;
-  }
-}
-
 describe.skipIf(skip !== null)(`mixnet across network namespaces, one client behind NAT${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let lab: NetLab;
-  const runners: Runner[] = [];
+  const runners: MixRunner[] = [];
   /** Every signed entry so far, in order, with its author. */
   const entries: { raw: string; author: string }[] = [];
   const feeds = new Map<string, { seq: number; prev: string }>();
@@ -96,14 +35,14 @@ describe.skipIf(skip !== null)(`mixnet across network namespaces, one client beh
   }
   const id = (name: string): string => ids.get(name)!;
 
-  function broadcast(raw: string, from: Runner): void {
+  function broadcast(raw: string, from: MixRunner): void {
     const e = decodeEntry(Buffer.from(raw, 'hex'));
     entries.push({ raw, author: toHex(e.author) });
     feeds.set(toHex(e.author), { seq: e.seq, prev: toHex(e.hash) });
     for (const r of runners) if (r !== from) r.send({ op: 'entry', raw });
   }
 
-  async function start(name: string, role: { layer?: number; provider?: boolean; home?: string; cover?: object }): Promise<Runner> {
+  async function start(name: string, role: { layer?: number; provider?: boolean; home?: string; cover?: object }): Promise<MixRunner> {
     const host = lab.host(name);
     const feed = feeds.get(id(name));
     const cfg = {
@@ -111,7 +50,7 @@ describe.skipIf(skip !== null)(`mixnet across network namespaces, one client beh
       ...(role.home ? { home: role.home } : {}), ...(role.cover ? { cover: role.cover } : {}), host: host.ip, meanDelayMs: 20, fetchIntervalMs: 200, ...(feed ? { feed } : {}),
     };
     const child = lab.spawn(name, process.execPath, ['--import', 'tsx', RUNNER, JSON.stringify(cfg)], { cwd: process.cwd() });
-    const r = new Runner(name, child, broadcast);
+    const r = new MixRunner(name, id(name), child, broadcast);
     runners.push(r);
     for (const e of entries) r.send({ op: 'entry', raw: e.raw });
     await r.next((e) => e.ev === 'ready', 'ready');
@@ -156,7 +95,7 @@ describe.skipIf(skip !== null)(`mixnet across network namespaces, one client beh
     await waitUntil(async () => ((await a.status()).connected === true ? true : undefined), 'Alice linked to her provider');
     const sentAt = a.events.length;
     a.send({ op: 'send', to: id('bob'), text: 'hello bob, from behind the NAT' });
-    const sent = (await a.next((e) => e.ev === 'sent' || e.ev === 'error', 'send', sentAt)) as Ev & { m?: { id: string }; message?: string };
+    const sent = (await a.next((e) => e.ev === 'sent' || e.ev === 'error', 'send', sentAt)) as RunnerEvent & { m?: { id: string }; message?: string };
     expect(sent.ev, sent.message).toBe('sent');
     const provB = runners.find((r) => r.name === 'provB')!;
     await waitUntil(async () => ((await provB.status(id('bob'))).mailbox === 1 ? true : undefined), 'the message waiting at Bob\'s provider');
