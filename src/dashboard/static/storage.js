@@ -232,7 +232,7 @@ export async function refreshStorage() {
   const servers = server.knownServers ?? [];
   fill($('storage-servers').tBodies[0], ...(servers.length ? servers.map((s) => el('tr', {},
     el('td', { class: 'mono', 'data-label': 'Server' }, `${s.id.slice(0, 12)}…${s.self ? ' (this node)' : ''}`), el('td', { class: 'mono', 'data-label': 'Endpoint' }, s.endpoint),
-    el('td', { 'data-label': 'Quota' }, bytes(s.quota)), el('td', { 'data-label': 'Free' }, bytes(s.free)), el('td', { 'data-label': 'Announced until' }, when(s.until))))
+    el('td', { 'data-label': 'Quota' }, bytes(s.quota)), el('td', { 'data-label': 'Free when announced' }, bytes(s.free)), el('td', { 'data-label': 'Announced until' }, when(s.until))))
     : [el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No storage server verified yet: servers are those your contacts announce, and this node when it serves.'))]));
   files = (await get('/storage/files')).files ?? [];
   renderFiles();
