@@ -33,12 +33,15 @@ export interface StorageCheckResult {
 
 /** What one storage server holds of a file, as a check found it (share numbers). */
 export interface ServerHealth {
-  /** The server's identity key (hex). */
+  /** The server's identity key (hex), as its signed announcement names it. */
   readonly id: string;
   readonly url: string;
   readonly reachable: boolean;
+  /** Share numbers that verified. */
   readonly valid: readonly number[];
+  /** Share numbers it listed that failed verification or that it could not return. */
   readonly bad: readonly number[];
+  /** Share numbers a repair just placed on it. */
   readonly repaired: readonly number[];
 }
 

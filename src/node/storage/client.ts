@@ -9,6 +9,7 @@ import { NodeIdentity } from '../identity.js';
 import type { DialRoute } from '../node.js';
 import { BadShareError, checkBlock, checkCrypttextLeaves, decodeFile, decodeSegment, type EncodedFile, expectedShareLength, parseReadCap, parseVerifyCap, repairShares, SHARE_HEAD_BYTES, type ShareLayout, shareLayout, type VerifyCap, verifyCapOf, verifyShare, verifyShareTail } from './immutable.js';
 import { base32nopad } from '@scure/base';
+import type { ServerHealth } from './backend.js';
 import { StorageConnection } from './server/storage-service.js';
 import { toHex } from '../../util/bytes.js';
 
@@ -68,21 +69,7 @@ export interface CheckReport {
   /** Distinct servers holding a valid share. */
   readonly servers: number;
   /** Every server asked, in rank order: which shares it holds that verify, which fail, whether it answered. */
-  readonly perServer: ServerShareHealth[];
-}
-
-/** What one server holds of a file (share numbers), as a check found it. */
-export interface ServerShareHealth {
-  /** The server's identity key (hex), as its signed announcement names it. */
-  readonly id: string;
-  readonly url: string;
-  readonly reachable: boolean;
-  /** Share numbers that verified. */
-  readonly valid: number[];
-  /** Share numbers it listed that failed verification or that it could not return. */
-  readonly bad: number[];
-  /** Share numbers a repair just placed on it. */
-  readonly repaired: number[];
+  readonly perServer: ServerHealth[];
 }
 
 /**
