@@ -31,6 +31,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { toHex, equalBytes } from '../../util/bytes.js';
+import { TokenBucket } from '../../util/token-bucket.js';
 import type { Contact } from '../contacts.js';
 import { ZERO_HASH } from '../log/codec.js';
 import type { LogEntry } from '../log/codec.js';
@@ -88,8 +89,7 @@ interface PeerState {
   readonly has: Map<string, number>;
   /** What we sent per feed, and when (resend window). */
   readonly sent: Map<string, { upTo: number; at: number }>;
-  tokens: number;
-  refilled: number;
+  readonly bucket: TokenBucket;
   whereabouts: { seq: number; at: number };
   /** The seq of our whereabouts the peer said it holds (its last HAVE; 0 before one). */
   theirWseq: number;
@@ -227,7 +227,7 @@ export class FeedRelay {
   #peer(key: string): PeerState {
     let p = this.#peers.get(key);
     if (!p) {
-      p = { has: new Map(), sent: new Map(), tokens: this.#o.packetBurst, refilled: Date.now(), whereabouts: { seq: 0, at: 0 }, theirWseq: 0, haveQueued: false };
+      p = { has: new Map(), sent: new Map(), bucket: new TokenBucket(this.#o.packetsPerSecond, this.#o.packetBurst), whereabouts: { seq: 0, at: 0 }, theirWseq: 0, haveQueued: false };
       this.#peers.set(key, p);
     }
     return p;
@@ -236,12 +236,10 @@ export class FeedRelay {
   /** Seals and sends plaintexts to `to` within its packet budget; false when nothing could go. */
   #send(to: Uint8Array, plains: readonly Uint8Array[]): boolean {
     const p = this.#peer(toHex(to));
-    const now = Date.now();
-    p.tokens = Math.min(this.#o.packetBurst, p.tokens + ((now - p.refilled) / 1000) * this.#o.packetsPerSecond);
-    p.refilled = now;
     // A message larger than the whole burst (a large entry) goes when the bucket is full and
     // leaves it in debt, so the rate holds on average and no entry is too large to ever go.
-    if (p.tokens < plains.length && p.tokens < this.#o.packetBurst) {
+    const tokens = p.bucket.available();
+    if (tokens < plains.length && tokens < p.bucket.burst) {
       this.stats.dropped.overBudget++;
       return false;
     }
@@ -250,7 +248,7 @@ export class FeedRelay {
     try {
       for (const plain of plains) {
         this.#mix.sendTo(exit, to, sealBody(this.#node.identity, to, plain));
-        p.tokens--;
+        p.bucket.spend();
         this.stats.packetsSent++;
       }
       return true;

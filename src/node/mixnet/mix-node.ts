@@ -31,6 +31,7 @@ import { PACKET_BYTES } from './params.js';
 import { toHex } from '../../util/bytes.js';
 import { isDropMailbox } from './cover.js';
 import { Lifecycle } from '../../util/lifecycle.js';
+import { TokenBucket } from '../../util/token-bucket.js';
 
 /** Finds the endpoint of a mixnet address (from verified descriptors; a map in tests). */
 export type Resolver = (address: Uint8Array) => string | undefined;
@@ -73,11 +74,6 @@ export const MAX_SERVED_DESCRIPTORS = 1000;
 
 /** Counters of dropped input, by reason. */
 export type DropCounters = Record<RejectReason | 'frame' | 'rate' | 'queue' | 'mailbox' | 'unreachable' | 'fetch' | 'alias' | 'directory', number>;
-
-interface Bucket {
-  tokens: number;
-  at: number;
-}
 
 export class MixNode {
   readonly #o: Required<Omit<MixNodeOptions, 'onPacket' | 'onDelivery' | 'directoryEntries'>> & Pick<MixNodeOptions, 'onPacket' | 'onDelivery' | 'directoryEntries'>;
@@ -158,11 +154,11 @@ export class MixNode {
   #attach(ch: SecureChannel): void {
     this.#accepted.add(ch);
     const from = Buffer.from(ch.remote ?? new Uint8Array(32));
-    const bucket: Bucket = { tokens: this.#o.linkBurst, at: Date.now() };
+    const bucket = new TokenBucket(this.#o.linkRate, this.#o.linkBurst);
     ch.on('close', () => this.#accepted.delete(ch));
     ch.on('frame', (type, payload) => {
       if (type === FRAME_PACKET) {
-        if (!this.#take(bucket)) this.drops.rate++;
+        if (!bucket.take()) this.drops.rate++;
         else if (payload.length !== PACKET_BYTES) this.drops.frame++;
         else this.#onPacket(from, payload);
       } else if (type === FRAME_PACKETS) {
@@ -171,11 +167,11 @@ export class MixNode {
         this.#onFetch(from, ch);
       } else if (type === FRAME_ALIAS) {
         // Counted against the same bucket as packets: a flood of signatures to verify costs CPU.
-        if (!this.#take(bucket)) this.drops.rate++;
+        if (!bucket.take()) this.drops.rate++;
         else this.#onAlias(from, payload);
       } else if (type === FRAME_DIRECTORY_REQ && payload.length === 0) {
         // One answer may be 1,000 frames: it costs the link 100 packets' worth of tokens.
-        if (!this.#take(bucket, 100)) this.drops.rate++;
+        if (!bucket.take(100)) this.drops.rate++;
         else this.#onDirectory(ch);
       } else {
         this.drops.frame++;
@@ -188,37 +184,16 @@ export class MixNode {
    * in PACKET frames would (the first ones the bucket allows; the rest are dropped as `rate`).
    * A malformed batch costs one token, as a malformed PACKET frame does, and is dropped whole.
    */
-  #onBatch(from: Buffer, bucket: Bucket, payload: Uint8Array): void {
+  #onBatch(from: Buffer, bucket: TokenBucket, payload: Uint8Array): void {
     const packets = decodePackets(payload);
     if (!packets) {
-      if (!this.#take(bucket)) this.drops.rate++;
+      if (!bucket.take()) this.drops.rate++;
       else this.drops.frame++;
       return;
     }
-    const granted = this.#takeUpTo(bucket, packets.length);
+    const granted = bucket.takeUpTo(packets.length);
     this.drops.rate += packets.length - granted;
     for (let i = 0; i < granted; i++) this.#onPacket(from, packets[i]!);
-  }
-
-  /** Takes up to `n` tokens (one per packet); returns how many it took. */
-  #takeUpTo(b: Bucket, n: number): number {
-    this.#refill(b);
-    const granted = Math.max(0, Math.min(n, Math.floor(b.tokens)));
-    b.tokens -= granted;
-    return granted;
-  }
-
-  #refill(b: Bucket): void {
-    const now = Date.now();
-    b.tokens = Math.min(this.#o.linkBurst, b.tokens + ((now - b.at) / 1000) * this.#o.linkRate);
-    b.at = now;
-  }
-
-  #take(b: Bucket, cost = 1): boolean {
-    this.#refill(b);
-    if (b.tokens < Math.min(cost, this.#o.linkBurst)) return false;
-    b.tokens -= Math.min(cost, this.#o.linkBurst);
-    return true;
   }
 
   /** A client registers a mailbox alias (./alias.ts); only providers keep them. */
