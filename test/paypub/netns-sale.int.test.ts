@@ -139,7 +139,8 @@ describe.skipIf(skip !== null)(`PayPub across network namespaces: seller, two bu
       ...SERVERS.map((s) => start(s, ['--storage-server', '--storage-quota', '64M'], { DEADDROP_STORAGE_PORT: String(STORAGE_PORT) })),
     ]);
     let seller = first!;
-    const balance = (d: NetnsDaemon): Promise<boolean> => waitUntil(async () => (await d.api<{ confirmed: string }>('GET', '/wallet/balance')).confirmed !== '0', `${d.name}'s coins`, 30_000, 250);
+    const by = (h: string): NetnsDaemon => servers.find((d) => d.name === h)!;
+    const balance = (d: NetnsDaemon): Promise<boolean> => waitUntil(async () => (await d.api<{ confirmed: string }>('GET', '/wallet/balance')).confirmed !== '0', `${d.name}'s coins`, 30_000, 500);
     const fund = async (d: NetnsDaemon): Promise<void> => void await btcd.fund((await d.api<{ address: string }>('POST', '/wallet/address')).address, 2_000_000);
     await fund(seller);
     await btcd.mine(1);
@@ -261,9 +262,14 @@ describe.skipIf(skip !== null)(`PayPub across network namespaces: seller, two bu
     const sellerView = JSON.stringify([events, await status(seller), await seller.api('GET', '/node/contacts')]);
     expect(sellerView).toContain(id);
     const sellerFiles = datadirText(dir('seller'));
+    const sellerLog = first!.log + seller.log;
+    // The servers necessarily saw the buyers' addresses (a read is a connection); they keep none.
+    const serverFiles = SERVERS.map((s) => datadirText(dir(s)) + by(s).log).join('');
     for (const addr of [lab.host('buyer1').ip, lab.host('buyer2').ip, ROUTER_WAN_IP]) {
       expect(sellerView, `the seller's daemon answers with ${addr}`).not.toMatch(ipPattern(addr));
       expect(sellerFiles, `the seller's datadir holds ${addr}`).not.toMatch(ipPattern(addr));
+      expect(sellerLog, `the seller's log names ${addr}`).not.toMatch(ipPattern(addr));
+      expect(serverFiles, `a server's datadir or log holds ${addr}`).not.toMatch(ipPattern(addr));
     }
   }, 180_000);
 });
