@@ -19,7 +19,8 @@
  *    the servers holding shares, the anchor block and the reveal.
  * 3. The seller's daemon is STOPPED (its process is gone, nothing listens on its host).
  * 4. Each buyer, given the offer text, verifies and fetches every chunk from the storage servers,
- *    and pledges; the pledges carry their hint on chain. Blocks are mined.
+ *    and pledges (one through its daemon's API, the other with `deaddrop paypub verify|pledge` on
+ *    its host); the pledges carry their hint on chain. Blocks are mined.
  * 5. The seller's daemon starts again, finds both pledges by their hints and claims on its own;
  *    both buyers' daemons unlock byte-identical content.
  *
@@ -214,12 +215,27 @@ describe.skipIf(skip !== null)(`PayPub across network namespaces: seller, two bu
     // 4. Each buyer, on its host, with nothing but the offer text: verify from storage, pledge.
     for (const b of buyers) await balance(b);
     const pledges: string[] = [];
-    for (const [i, b] of buyers.entries()) {
-      const v = await b.api<{ ok: boolean; problems: string[]; chunksFrom: string; sample: { verified: boolean } }>('POST', '/paypub/verify', { offer, out: `bought${i}.bin` });
-      expect(v.problems).toEqual([]);
-      expect(v).toMatchObject({ ok: true, chunksFrom: 'storage', sample: { verified: true } });
-      const p = await b.api<{ txid: string; announced: boolean }>('POST', '/paypub/pledge', { offer, sats: '100000', feeRate: 2 });
-      expect(p.announced).toBe(false);
+    // buyer1 through its daemon's API; buyer2 with the CLI on its host, the offer in a file (the
+    // one-shot commands read storage through the running daemon's /storage routes).
+    type Verified = { ok: boolean; problems: string[]; chunksFrom: string; sample: { verified: boolean } };
+    type Pledged = { txid: string; announced: boolean };
+    // API clients name a file under the daemon's output folder; the CLI takes any path.
+    const outOf = (b: NetnsDaemon): string => (b.name === 'buyer1' ? unlockedPath({ datadir: dir(b.name) }, 'bought.bin') : join(dir(b.name), 'bought.bin'));
+    const offerFile = join(dir('buyer2'), 'offer.txt');
+    writeFileSync(offerFile, `${offer}\n`, { mode: 0o600 });
+    const byApi = async (b: NetnsDaemon): Promise<[Verified, Pledged]> => [
+      await b.api<Verified>('POST', '/paypub/verify', { offer, out: 'bought.bin' }),
+      await b.api<Pledged>('POST', '/paypub/pledge', { offer, sats: '100000', feeRate: 2 }),
+    ];
+    const byCli = async (b: NetnsDaemon): Promise<[Verified, Pledged]> => [
+      (await b.cli(['paypub', 'verify', `@${offerFile}`, '--out', outOf(b)])) as Verified,
+      (await b.cli(['paypub', 'pledge', `@${offerFile}`, '100000', '--fee-rate', '2'])) as Pledged,
+    ];
+    for (const b of buyers) {
+      const [v, p] = await (b.name === 'buyer1' ? byApi(b) : byCli(b));
+      expect(v.problems, b.name).toEqual([]);
+      expect(v, b.name).toMatchObject({ ok: true, chunksFrom: 'storage', sample: { verified: true } });
+      expect(p.announced, b.name).toBe(false);
       pledges.push(p.txid);
     }
     await btcd.mine(1);
@@ -250,9 +266,9 @@ describe.skipIf(skip !== null)(`PayPub across network namespaces: seller, two bu
     }, () => `the seller's daemon claims (log: ${seller.log.slice(-1500)})`, 60_000, 250);
     expect(claimed.pledges.map((p) => p.txid).sort()).toEqual([...pledges].sort());
     await btcd.mine(1);
-    for (const [i, b] of buyers.entries()) {
+    for (const b of buyers) {
       await waitUntil(async () => (await status(b)).unlocked !== null, `${b.name} unlocks`, 30_000, 250);
-      expect(Buffer.compare(readFileSync(unlockedPath({ datadir: dir(b.name) }, `bought${i}.bin`)), Buffer.from(file)), `${b.name}'s file`).toBe(0);
+      expect(Buffer.compare(readFileSync(outOf(b)), Buffer.from(file)), `${b.name}'s file`).toBe(0);
     }
 
     // Over the whole run, not one packet between a buyer and the seller's host.
