@@ -53,7 +53,7 @@ import { groupRoutes } from './groups/routes.js';
 import { GroupService } from './groups/service.js';
 import type { MixnetService } from './mixnet/service.js';
 import { NodeStorage } from './storage/service.js';
-import type { StorageOptions } from './storage/options.js';
+import { serverOnNodeHost, type StorageOptions } from './storage/options.js';
 import { storageRoutes } from './storage/routes.js';
 import { nodeContentStore } from './storage/content-store.js';
 import type { ContentStore } from '../feature/content-store.js';
@@ -518,7 +518,7 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   }
   try {
     runtime.storage = await NodeStorage.start(node, {
-      ...(options.storage ?? {}), dir: join(ctx.datadir, 'storage'), log: (line) => ctx.log(line),
+      ...serverOnNodeHost(options.storage ?? {}, options.host), dir: join(ctx.datadir, 'storage'), log: (line) => ctx.log(line),
       publish: (type, id, data) => ctx.events.publish(type, id, data),
     });
   } catch (err) {

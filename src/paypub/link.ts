@@ -119,6 +119,30 @@ export function normalizeSellerUrl(url: string): string {
   return out;
 }
 
+/** Whether `url` names this machine only (127.0.0.0/8, ::1, localhost): nobody elsewhere reaches it. */
+export function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/**
+ * The seller URL an offer names when the seller gives none: the daemon's own address, except a
+ * loopback one for a sale in storage. Such an offer is for buyers on other machines, who read the
+ * chunks from storage servers; to them a loopback URL names their own machine, where the buyer's
+ * node would fetch from, and announce its pledge (transaction and refund key) to, whatever happens
+ * to listen on that port. Without storage the offer keeps it (a seller's API on loopback sells to
+ * its own machine, or behind a proxy the seller names with --url).
+ */
+export function defaultOfferUrl(publicUrl: string | undefined, stored: boolean): string | null {
+  if (!publicUrl) return null;
+  return stored && isLoopbackUrl(publicUrl) ? null : publicUrl;
+}
+
 /** Encodes an offer string (v1 when it says nothing but a URL, else v2). */
 export function encodeOfferLink(link: OfferLink): string {
   const url = link.url === null ? null : new TextEncoder().encode(normalizeSellerUrl(link.url));

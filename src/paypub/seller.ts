@@ -14,7 +14,7 @@ import { dataOutput } from '../wallet/tx.js';
 import { encodeBundle } from './bundle.js';
 import { encryptContent } from './content.js';
 import { type PaypubContext, freshWalletScript, needSale, needWallet, tipHeight, txInBlock } from './context.js';
-import { encodeOfferLink, normalizeSellerUrl, saleId } from './link.js';
+import { defaultOfferUrl, encodeOfferLink, normalizeSellerUrl, saleId } from './link.js';
 import { anchorPayload, checkAnchorTiming, createManifest, findAnchorOutput, type Manifest } from './manifest.js';
 import { TIMING, type PaypubMode } from './params.js';
 import { claimCutoff, claimDecision, evaluatePledges, saleTerms, type PledgeCandidate, type PledgeEvaluation, type SaleTerms } from './pledges.js';
@@ -183,7 +183,7 @@ export function offerString(ctx: PaypubContext, idOrPrefix: string, url?: string
   const sale = needSale(ctx, idOrPrefix, 'seller');
   if (!sale.anchorTxid || sale.anchorVout === null || sale.anchorVout < 0) throw new DeaddropError('CONFLICT', 'the sale has no anchor transaction');
   const cap = ctx.store.storageCap(sale.id);
-  const base = url ?? ctx.publicUrl();
+  const base = url ?? defaultOfferUrl(ctx.publicUrl(), cap !== null);
   if (!base && !cap) throw DeaddropError.badInput('no URL for buyers to fetch chunks from and the sale is not in storage: pass --url <http://host:port> or start the daemon first');
   const normalized = base ? normalizeSellerUrl(base) : null;
   const offer = encodeOfferLink({

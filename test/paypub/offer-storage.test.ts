@@ -10,7 +10,7 @@ import { formatTahoeReadCap } from '../../src/node/storage/tahoe-cap.js';
 import { DeaddropError } from '../../src/util/errors.js';
 import { Writer, sha256 } from '../../src/paypub/bytes.js';
 import { findHintedPledges, hintBuyerKey, pledgeHint } from '../../src/paypub/hint.js';
-import { decodeOfferLink, encodeOfferLink, OFFER_PREFIX, saleId } from '../../src/paypub/link.js';
+import { decodeOfferLink, defaultOfferUrl, encodeOfferLink, isLoopbackUrl, OFFER_PREFIX, saleId } from '../../src/paypub/link.js';
 import { encodeManifest } from '../../src/paypub/manifest.js';
 import { createReveal, encodeReveal } from '../../src/paypub/sample.js';
 import { pledgeOutput } from '../../src/paypub/scripts.js';
@@ -75,6 +75,16 @@ describe('offer strings v2', () => {
     const text = encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: 'http://127.0.0.1:4000' });
     expect(base64urlnopad.decode(text.slice(OFFER_PREFIX.length))[0]).toBe(1);
     expect(decodeOfferLink(text)).toMatchObject({ url: 'http://127.0.0.1:4000', storageCap: null, reveal: null });
+  });
+
+  it('names the daemon\'s loopback address by default only for sales that are not in storage', () => {
+    for (const u of ['http://127.0.0.1:4000', 'http://127.8.9.10', 'http://localhost:80', 'http://[::1]:4000', 'https://a.localhost']) expect(isLoopbackUrl(u), u).toBe(true);
+    for (const u of ['http://198.18.0.10:8080', 'http://0.0.0.0:8080', 'https://seller.example', 'http://[::2]:1', 'http://1270.0.0.1', 'not a url']) expect(isLoopbackUrl(u), u).toBe(false);
+    // Stored: buyers elsewhere read from storage; a loopback URL would send them to their own machine.
+    expect(defaultOfferUrl('http://127.0.0.1:4000', true)).toBeNull();
+    expect(defaultOfferUrl('http://127.0.0.1:4000', false)).toBe('http://127.0.0.1:4000');
+    expect(defaultOfferUrl('http://198.18.0.10:8080', true)).toBe('http://198.18.0.10:8080');
+    expect(defaultOfferUrl(undefined, true)).toBeNull();
   });
 
   it('refuses an offer with neither URL nor capability, and bad capabilities', () => {

@@ -12,7 +12,7 @@
  *   run in the same namespace (test/support/netns-helper.mjs), as a user on that host would.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -199,6 +199,22 @@ export class NetnsDaemon {
     return JSON.parse(await this.#helper('events', { DD_MS: '1000' })) as unknown[];
   }
 
+  /** The daemon's process id (`ip netns exec` execs the daemon itself). */
+  get pid(): number {
+    return this.#child.pid as number;
+  }
+
+  /** Whether the process is still running. */
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  /** Starts the daemon again on the same datadir, host and options (after {@link stop}). */
+  restart(): Promise<NetnsDaemon> {
+    if (this.running) throw new Error(`the daemon in ${this.name} is still running`);
+    return NetnsDaemon.start(this.#o);
+  }
+
   /** SIGTERM, SIGKILL after 20 s; resolves once the process exited. */
   async stop(): Promise<void> {
     if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
@@ -213,6 +229,23 @@ export class NetnsDaemon {
 export async function runDeaddrop(args: readonly string[], env: Record<string, string>, home: string): Promise<unknown> {
   const child = spawn(process.execPath, [CLI, ...args, '--json'], { env: { ...process.env, HOME: home, ...env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
   return JSON.parse(await collect(child, `deaddrop ${args.filter((a) => !a.startsWith('/')).join(' ')}`, 120_000)) as unknown;
+}
+
+/** Every file under `dir`, as latin1 text (binary files included: an address is looked for as text). */
+export function datadirText(dir: string): string {
+  let all = '';
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    const st = statSync(p);
+    if (st.isDirectory()) all += datadirText(p);
+    else if (st.isFile()) all += readFileSync(p).toString('latin1');
+  }
+  return all;
+}
+
+/** A regexp for an IPv4 address as text, not matching a longer address it is a prefix of. */
+export function ipPattern(ip: string): RegExp {
+  return new RegExp(`(?<![0-9])${ip.replace(/\./g, '\\.')}(?![0-9])`);
 }
 
 /**

@@ -2,7 +2,8 @@
  * Storage options of `deaddrop start`:
  * - `--storage-server` serves shares for others (and this node) with `--storage-quota <size>`
  *   (default 1 GiB; `500M`, `20G`, `1.5GiB` or bytes), announced in the node's signed log;
- *   DEADDROP_STORAGE_HOST / DEADDROP_STORAGE_PORT / DEADDROP_STORAGE_ADVERTISE place its listener.
+ *   DEADDROP_STORAGE_HOST / DEADDROP_STORAGE_PORT / DEADDROP_STORAGE_ADVERTISE place its listener
+ *   (the host defaults to the peer node's, DEADDROP_NODE_HOST: {@link serverOnNodeHost}).
  * - `--storage tahoe:<url>` keeps this node's files on a Tahoe-LAFS grid (the web API of a Tahoe
  *   client) instead of on peers; `--storage peers` is the default.
  * - `--storage-check-every <duration>` (default 1d; `90s`, `30m`, `6h`, `2d`): how often the daemon
@@ -57,6 +58,17 @@ function port(value: string, what: string): number {
   const n = Number(value);
   if (!/^\d{1,5}$/.test(value.trim()) || n > 65_535) throw DeaddropError.badInput(`${what} must be a port number 0..65535`);
   return n;
+}
+
+/**
+ * The storage options with the server's listener on the peer node's host when none is given. A
+ * node that listens on a reachable address (DEADDROP_NODE_HOST) serves shares there too: the
+ * endpoint it announces, and that sellers' offers name as hints, is then one that its contacts
+ * and buyers on other machines can dial, not a loopback address only the same machine reaches.
+ */
+export function serverOnNodeHost(o: StorageOptions, nodeHost: string | undefined): StorageOptions {
+  if (!o.server || o.server.host !== undefined || nodeHost === undefined) return o;
+  return { ...o, server: { ...o.server, host: nodeHost } };
 }
 
 /** `--storage peers` or `--storage tahoe:<http(s) url>`. */

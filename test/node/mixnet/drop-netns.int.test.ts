@@ -18,14 +18,14 @@
  * them; and neither side's address (nor the router's, for Alice) is in anything the other daemon
  * answers (contacts, whereabouts, introductions, drops, messages, events) or stored in its datadir.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mixProviderId, mixnetEndpoint } from '../../../src/deaddrop/endpoint.js';
 import { fromHex } from '../../../src/util/bytes.js';
 import { startRegtestNode, type RegtestNode } from '../../../src/regtest/harness.js';
-import { BridgeCounters, ChainRelay, NetnsDaemon, runDeaddrop } from '../../support/daemon-netns.js';
+import { BridgeCounters, ChainRelay, NetnsDaemon, datadirText, ipPattern, runDeaddrop } from '../../support/daemon-netns.js';
 import { MixLab } from '../../support/mix-lab.js';
 import { NetLab, ROUTER_WAN_IP, netnsUnavailable } from '../../support/netns.js';
 import { waitUntil } from '../../support/wait.js';
@@ -42,23 +42,6 @@ interface Message {
   direction: 'in' | 'out';
   contact: string;
   text: string;
-}
-
-/** Every file under `dir`, as latin1 text (binary files included: an address is looked for as text). */
-function datadirText(dir: string): string {
-  let all = '';
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p);
-    if (st.isDirectory()) all += datadirText(p);
-    else if (st.isFile()) all += readFileSync(p).toString('latin1');
-  }
-  return all;
-}
-
-/** A regexp for an IPv4 address as text, not matching a longer address it is a prefix of. */
-function ipPattern(ip: string): RegExp {
-  return new RegExp(`(?<![0-9])${ip.replace(/\./g, '\\.')}(?![0-9])`);
 }
 
 describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixnet, across namespaces, one behind NAT${skip ? ` (skipped: ${skip})` : ''}`, () => {

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
 import { createEntry, ZERO_HASH, type LogEntry } from '../../../src/node/log/codec.js';
 import { announcementDraft, StorageDirectory, STORAGE_SERVER_TYPE } from '../../../src/node/storage/announce.js';
-import { parseDuration, parseSize, storageOptions } from '../../../src/node/storage/options.js';
+import { parseDuration, parseSize, serverOnNodeHost, storageOptions } from '../../../src/node/storage/options.js';
 import { expectCode } from '../../support/errors.js';
 
 function entry(id: NodeIdentity, seq: number, header: Record<string, unknown>): LogEntry {
@@ -61,5 +61,16 @@ describe('storage options', () => {
     expectCode(() => storageOptions({ storage: 'tahoe:ftp://x' }, {}), 'BAD_INPUT', /Tahoe-LAFS client's web API/);
     expectCode(() => storageOptions({ storage: 's3' }, {}), 'BAD_INPUT', /"peers" or "tahoe:<url>"/);
     expectCode(() => storageOptions({}, { DEADDROP_STORAGE_SHARES: '5/3/4' }), 'BAD_INPUT', /needed <= happy <= total/);
+  });
+
+  it('puts the server\'s listener on the peer node\'s host unless DEADDROP_STORAGE_HOST names one', () => {
+    const serving = storageOptions({ storageServer: true }, {});
+    // A node listening on a reachable address must not announce a loopback storage endpoint.
+    expect(serverOnNodeHost(serving, '198.18.0.10').server).toEqual({ quotaBytes: 1024 ** 3, host: '198.18.0.10' });
+    expect(serverOnNodeHost(serving, undefined)).toBe(serving);
+    const placed = storageOptions({ storageServer: true }, { DEADDROP_STORAGE_HOST: '10.0.0.2' });
+    expect(serverOnNodeHost(placed, '198.18.0.10').server?.host).toBe('10.0.0.2');
+    const client = storageOptions({}, {});
+    expect(serverOnNodeHost(client, '198.18.0.10')).toBe(client);
   });
 });
