@@ -10,7 +10,7 @@
 import type { NodeIdentity } from '../identity.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { StorageBackend, StorageCheckResult, StorageOpOptions, StoragePutResult } from './backend.js';
-import { type FileReader, NotEnoughSharesError, type ProgressFn, type ServerInfo, StorageClient, type StorageRoute, TooFewServersError, UnhappyPlacementError } from './client.js';
+import { type FileReader, NotEnoughSharesError, type ProgressFn, type ReadChannel, type ServerInfo, StorageClient, type StorageRoute, TooFewServersError, UnhappyPlacementError } from './client.js';
 import { DEFAULT_SEGMENT_SIZE, encodeFile, parseReadCap, parseVerifyCap, shareLength, verifyCapOf } from './immutable.js';
 import { base32nopad } from '@scure/base';
 
@@ -58,6 +58,8 @@ export interface PeerBackendOptions {
   readonly identity: NodeIdentity;
   /** How to dial a server (the node's route: directly, or through Tor); default directly. */
   readonly route?: StorageRoute;
+  /** Reads through another channel (the mixnet, ./mix-client.ts), asked before dialling for reads. */
+  readonly reads?: ReadChannel;
   /** The servers to use now (verified announcements, this node's own server among them). */
   readonly servers: () => ServerInfo[];
   readonly shares?: ShareParams;
@@ -94,6 +96,7 @@ export class PeerStorageBackend implements StorageBackend {
   readonly kind = 'peers' as const;
   readonly #identity: NodeIdentity;
   readonly #route: StorageRoute | undefined;
+  readonly #reads: ReadChannel | undefined;
   readonly #servers: () => ServerInfo[];
   readonly #shares: ShareParams;
   readonly #leaseMs: number;
@@ -101,6 +104,7 @@ export class PeerStorageBackend implements StorageBackend {
   constructor(opts: PeerBackendOptions) {
     this.#identity = opts.identity;
     this.#route = opts.route;
+    this.#reads = opts.reads;
     this.#servers = opts.servers;
     this.#shares = checkShareParams(opts.shares ?? DEFAULT_SHARES);
     this.#leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
@@ -119,7 +123,9 @@ export class PeerStorageBackend implements StorageBackend {
   #client(extra: readonly ServerInfo[] = []): StorageClient {
     const known = this.#servers();
     const ids = new Set(known.map((s) => base32nopad.encode(s.id)));
-    return new StorageClient(this.#identity, [...known, ...extra.filter((s) => !ids.has(base32nopad.encode(s.id)))], this.#route ? { route: this.#route } : {});
+    return new StorageClient(this.#identity, [...known, ...extra.filter((s) => !ids.has(base32nopad.encode(s.id)))], {
+      ...(this.#route ? { route: this.#route } : {}), ...(this.#reads ? { reads: this.#reads } : {}),
+    });
   }
 
   async put(plaintext: Uint8Array, options: StorageOpOptions & { shares?: ShareParams } = {}): Promise<StoragePutResult & { verifyCap: string; storageIndex: string; happiness: number; holders: ServerInfo[] }> {

@@ -10,6 +10,9 @@
  * - **Directory**: every announcement the node holds or receives (its own and its contacts'
  *   replicated feeds) is verified; placement uses only those.
  * - **Backend**: peers (./peer-backend.ts) or a Tahoe-LAFS grid (./tahoe-backend.ts).
+ * - **Through the mixnet** (docs/protocol/storage.md §7): a serving node with a provider link names
+ *   its provider in its announcement (re-announced when it changes) and answers reads arriving in
+ *   its mailbox (./server/mix-server.ts); reads go through the mixnet per `reads` (./options.ts).
  * - **Kept files** (./kept-files.ts): what the user put or pinned; every `checkIntervalMs` the
  *   daemon renews their leases and checks and repairs them.
  * - **Events** on the daemon's bus: `storage.progress` (throttled), `storage.put`, `storage.get`,
@@ -35,6 +38,10 @@ import { ShareStore } from './server/share-store.js';
 import { TahoeBackend } from './tahoe-backend.js';
 import { StorageServer } from './server/storage-service.js';
 import type { ServerInfo } from './client.js';
+import type { MixnetService } from '../mixnet/service.js';
+import { MixStorageReads } from './mix-client.js';
+import { MixStorageServer } from './server/mix-server.js';
+import type { StorageChannel } from './server/storage-service.js';
 
 const DAY_MS = 86_400_000;
 const PROGRESS_EVERY_MS = 250;
@@ -70,6 +77,8 @@ export interface ServerStatus {
 }
 
 export interface NodeStorageOptions extends StorageOptions {
+  /** The node's mixnet (reads through providers, and the server's mailbox). */
+  readonly mixnet?: MixnetService;
   /** Folder of this node's storage (shares under `shares/`). */
   readonly dir: string;
   /** Publishes a daemon event. */
@@ -87,6 +96,9 @@ export class NodeStorage {
   readonly #peers: PeerStorageBackend;
   #backend: StorageBackend;
   #server: StorageServer | null = null;
+  #mixServer: MixStorageServer | null = null;
+  readonly #mixReads: MixStorageReads | null;
+  readonly #onLinked = (): void => this.#announceIfDue(false);
   /** Share health per server of each kept file's last check (by storage index): the dashboard's per-server view. */
   readonly #lastServers = new Map<string, readonly ServerHealth[]>();
   readonly #timers: NodeJS.Timeout[] = [];
@@ -100,8 +112,10 @@ export class NodeStorage {
     this.#node = node;
     this.#opts = opts;
     this.#kept = new KeptFiles(node.store.db, node.identity);
+    this.#mixReads = opts.mixnet ? new MixStorageReads(opts.mixnet) : null;
     this.#peers = new PeerStorageBackend({
       identity: node.identity, route: (url, server) => node.dialRoute(url, server), servers: () => this.directory.servers(),
+      reads: (server, reader) => this.#readChannel(server, reader),
       ...(opts.shares ? { shares: opts.shares } : {}), leaseMs: this.#leaseMs,
     });
     this.#backend = this.#peers;
@@ -167,6 +181,11 @@ export class NodeStorage {
       this.#server.mayStore = (remote) => equalBytes(remote, node.id) || node.contacts().some((c) => equalBytes(c.node, remote));
       if (signal.aborted) return;
       store.collectGarbage();
+      if (this.#opts.mixnet) {
+        this.#mixServer = new MixStorageServer(this.#opts.mixnet, store);
+        this.#mixServer.start();
+        this.#opts.mixnet.on('linked', this.#onLinked);
+      }
       this.#announceIfDue(true);
       const ttl = this.#opts.announceTtlMs ?? DAY_MS;
       this.#every(Math.max(1000, ttl / 4), () => this.#announceIfDue(false));
@@ -184,6 +203,9 @@ export class NodeStorage {
     for (const t of this.#timers) clearInterval(t);
     this.#node.off('entry.appended', this.#onEntry);
     this.#node.off('entry.replicated', this.#onEntry);
+    this.#opts.mixnet?.off('linked', this.#onLinked);
+    this.#mixServer?.close();
+    this.#mixReads?.close();
     await Promise.allSettled([this.#maintaining, ...this.#running]);
     await this.#server?.close();
   }
@@ -208,10 +230,13 @@ export class NodeStorage {
     const endpoint = this.#opts.server?.advertise ?? server.url;
     const own = this.directory.get(this.#node.id);
     const quota = server.store.quotaBytes;
-    const fresh = own && own.endpoint === endpoint && own.quota === quota && own.until - Date.now() > ttl / 2;
+    // The provider keeping our mailbox, when the mixnet link is up: readers reach us through it.
+    const provider = this.#opts.mixnet?.connected ? (this.#opts.mixnet.home ?? undefined) : undefined;
+    const sameProvider = provider === undefined || (own?.provider !== undefined && equalBytes(own.provider, provider));
+    const fresh = own && own.endpoint === endpoint && own.quota === quota && sameProvider && own.until - Date.now() > ttl / 2;
     if (fresh) return;
     const free = Math.max(0, quota - server.store.usedBytes);
-    this.#node.append(announcementDraft({ endpoint, quota, free, until: Date.now() + ttl }));
+    this.#node.append(announcementDraft({ endpoint, quota, free, until: Date.now() + ttl, ...(provider ? { provider } : {}) }));
     if (starting) this.#opts.log?.(`storage: serving shares on ${endpoint} (quota ${quota} bytes), announced in the signed log`);
   }
 
@@ -220,6 +245,31 @@ export class NodeStorage {
     const own = this.directory.get(this.#node.id);
     if (!own || own.quota === 0 || own.until <= Date.now()) return;
     this.#node.append(announcementDraft({ endpoint: own.endpoint, quota: 0, free: 0, until: Date.now() + (this.#opts.announceTtlMs ?? DAY_MS) }));
+  }
+
+  /**
+   * The way a read reaches `server` (./options.ts `reads`): a mixnet channel, null for the node's
+   * route, or an error when the server must not be dialled (reads through the mixnet only).
+   */
+  #readChannel(server: ServerInfo, reader: Parameters<MixStorageReads['open']>[1]): StorageChannel | null {
+    const mode = this.#opts.reads ?? 'auto';
+    if (mode === 'direct') return null;
+    const ch = this.#mixReads?.open(server, reader) ?? null;
+    if (mode === 'mixnet') {
+      if (!ch) throw new Error(this.#mixReads?.ready ? 'this server announced no mixnet provider (reads go through the mixnet only)' : 'no mixnet provider link yet (reads go through the mixnet only)');
+      return ch;
+    }
+    // auto: Tor already hides the reader's address (and is faster); otherwise the mixnet when it can.
+    if (!ch || this.#node.dialRoute(server.url, server.id)?.agent) {
+      ch?.close();
+      return null;
+    }
+    return ch;
+  }
+
+  /** Counters of reads through the mixnet (as reader and as server), for the API. */
+  mixnetStats(): { reads: MixStorageReads['stats'] | null; served: MixStorageServer['stats'] | null } {
+    return { reads: this.#mixReads?.stats ?? null, served: this.#mixServer?.stats ?? null };
   }
 
   // ------------------------------------------------------------------------------------------

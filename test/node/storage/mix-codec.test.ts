@@ -140,7 +140,7 @@ describe('storage over the mixnet: responses and replies', () => {
 
 describe('storage announcements naming a provider', () => {
   const id = NodeIdentity.fromSeed(new Uint8Array(32).fill(5));
-  const entry = (header: Record<string, unknown>): ReturnType<typeof createEntry> => createEntry(id, { seq: 1, prev: ZERO_HASH, timestamp: 1, header, body: new Uint8Array(0) });
+  const entry = (header: Parameters<typeof createEntry>[1]['header']): ReturnType<typeof createEntry> => createEntry(id, { seq: 1, prev: ZERO_HASH, timestamp: 1, header, body: new Uint8Array(0) });
   it('carries the provider, and refuses a malformed one', () => {
     const provider = rnd(32);
     const d = announcementDraft({ endpoint: 'ws://127.0.0.1:9000', quota: 10, free: 5, until: 99, provider });
