@@ -1,0 +1,72 @@
+/**
+ * Storage reads through the mixnet as the daemon wires them (NodeStorage with the node's mixnet,
+ * docs/protocol/storage.md §7), on the loopback mixnet of test/support/mix-world.ts: a serving
+ * PeerNode names its provider in its signed announcement and answers from its mailbox; a reader
+ * node that may dial nobody, with `reads: 'mixnet'`, learns the announcement (handed over as
+ * replication would) and reads the file byte-identical through the providers.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { sha256, utf8 } from '../../../src/node/crypto.js';
+import { STORAGE_SERVER_TYPE } from '../../../src/node/storage/announce.js';
+import { NodeStorage } from '../../../src/node/storage/service.js';
+import { equalBytes } from '../../../src/util/bytes.js';
+import { MixWorld, type RelayedPeer, stopRelayedPeer } from '../../support/mix-world.js';
+import { waitUntil } from '../../support/wait.js';
+
+const root = mkdtempSync(join(tmpdir(), 'dd-node-storemix-'));
+const world = new MixWorld();
+const peers: RelayedPeer[] = [];
+const storages: NodeStorage[] = [];
+
+afterAll(async () => {
+  for (const s of storages) await s.close();
+  for (const p of peers) await stopRelayedPeer(p);
+  await world.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('storage reads through the mixnet in NodeStorage', () => {
+  it('announces the provider and serves a reader that reaches it only through the providers', async () => {
+    const pa = await world.start({ provider: true, meanDelayMs: 0 });
+    const pb = await world.start({ provider: true, meanDelayMs: 0 });
+    for (const layer of [1, 2, 3]) await world.start({ layer, meanDelayMs: 0 });
+    const server = await world.startRelayedPeer({ seed: sha256(utf8('storemix server')), dbPath: join(root, 'server.sqlite'), home: pb, dial: true });
+    peers.push(server);
+    const serverStorage = await NodeStorage.start(server.node, {
+      dir: join(root, 'server'), server: { quotaBytes: 1 << 26 }, shares: { k: 1, happy: 1, n: 1 }, mixnet: server.mix,
+    });
+    storages.push(serverStorage);
+    // The announcement names the provider once the link is up (re-announced on 'linked' if it came later).
+    const announced = await waitUntil(() => serverStorage.directory.get(server.node.id)?.provider, 'an announcement naming the provider');
+    expect(equalBytes(announced, pb.identityKey)).toBe(true);
+    const data = new Uint8Array(randomBytes(60_000));
+    const put = await serverStorage.put(data, { keep: false });
+
+    const reader = await world.startRelayedPeer({ seed: sha256(utf8('storemix reader')), dbPath: join(root, 'reader.sqlite'), home: pa, dial: false });
+    peers.push(reader);
+    const readerStorage = await NodeStorage.start(reader.node, { dir: join(root, 'reader'), mixnet: reader.mix, reads: 'mixnet' });
+    storages.push(readerStorage);
+    // As replication would hand them over: the server's announcements.
+    const f = server.node.store.feed(server.node.id)!;
+    for (const e of server.node.store.range(server.node.id, 1, f.length)) if (e.header.type === STORAGE_SERVER_TYPE) readerStorage.directory.add(e);
+
+    const got = await readerStorage.get(put.readCap);
+    expect(Buffer.from(got).equals(data)).toBe(true);
+    expect(reader.direct).toEqual([]);
+    const { reads } = readerStorage.mixnetStats();
+    const { served } = serverStorage.mixnetStats();
+    expect(reads!.requests).toBeGreaterThan(0);
+    expect(served!.answered).toBe(reads!.requests);
+    expect(served!.dropped).toEqual({ malformed: 0, queueFull: 0, sendFailed: 0 });
+
+    // With `direct`, the same reader (which may dial nobody) cannot read: the read above did not dial.
+    const directStorage = await NodeStorage.start(reader.node, { dir: join(root, 'reader2'), reads: 'direct' });
+    storages.push(directStorage);
+    for (const e of server.node.store.range(server.node.id, 1, f.length)) if (e.header.type === STORAGE_SERVER_TYPE) directStorage.directory.add(e);
+    await expect(directStorage.get(put.readCap)).rejects.toThrow(/found 0 valid shares/);
+  }, 90_000);
+});
