@@ -1,5 +1,5 @@
 /**
- * Storage reads through mixnet providers (docs/protocol/storage.md §7) beside direct reads of the
+ * Storage reads through mixnet providers (docs/protocol/storage.md §10) beside direct reads of the
  * same file from the same servers, in the same run and the same process:
  *
  * - storage.mixnet.get.3of10.2MB  MB/s of plaintext: a 2 MB file placed 3-of-10 on 10 storage

@@ -5,7 +5,7 @@
  *   header { type: "deaddrop/storage-server", app: "deaddrop", endpoint: string (ws:// URL of the
  *            storage listener), quota: uint (bytes), free: uint (bytes at announcement time),
  *            until: uint (ms since the epoch), provider?: hex (32 bytes: the mixnet provider that
- *            keeps the server's mailbox, for reads through the mixnet, docs/protocol/storage.md §7) }
+ *            keeps the server's mailbox, for reads through the mixnet, docs/protocol/storage.md §10) }
  *   body: empty
  *
  * The author of the entry (its Ed25519 identity key) is the key the client pins when it dials the

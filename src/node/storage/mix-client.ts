@@ -1,5 +1,5 @@
 /**
- * The reader's side of storage reads through the mixnet (docs/protocol/storage.md §7): a
+ * The reader's side of storage reads through the mixnet (docs/protocol/storage.md §10): a
  * {@link StorageChannel} to one server whose `list` and ranged `get` requests travel as sealed
  * mixnet messages to the server's mailbox at the provider it announced, sealed by the read's own
  * fresh key, and whose answers come back in single-use reply blocks (SURBs) routed to this node's

@@ -1,5 +1,5 @@
 /**
- * Wire format of storage reads through the mixnet (docs/protocol/storage.md §7). A request is the
+ * Wire format of storage reads through the mixnet (docs/protocol/storage.md §10). A request is the
  * plaintext of one sealed body (../mixnet/message.ts `sealBody`, from a fresh key per read, to the
  * server's identity key, delivered to the server's mailbox at the provider it announced); the
  * answer comes back in the reader's single-use reply blocks (SURBs), one packet per SURB:

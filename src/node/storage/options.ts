@@ -10,7 +10,7 @@
  * - DEADDROP_STORAGE_SHARES=`k/happy/n` (default 3/7/10): shares needed, servers of happiness, total.
  * - DEADDROP_STORAGE_LEASE_DAYS (default 31): lease length asked of servers.
  * - `--storage-reads auto|mixnet|direct` (or DEADDROP_STORAGE_READS; default auto): how reads reach
- *   storage servers (docs/protocol/storage.md §7). `auto`: through the mixnet when the node has no
+ *   storage servers (docs/protocol/storage.md §10). `auto`: through the mixnet when the node has no
  *   Tor, its provider link is up and the server announced a provider, else the node's route;
  *   `mixnet`: only through the mixnet (a server it cannot reach so is unreachable, never dialled);
  *   `direct`: the node's route always (faster, and the server sees the reader's IP without Tor).

@@ -10,7 +10,7 @@
  * - **Directory**: every announcement the node holds or receives (its own and its contacts'
  *   replicated feeds) is verified; placement uses only those.
  * - **Backend**: peers (./peer-backend.ts) or a Tahoe-LAFS grid (./tahoe-backend.ts).
- * - **Through the mixnet** (docs/protocol/storage.md §7): a serving node with a provider link names
+ * - **Through the mixnet** (docs/protocol/storage.md §10): a serving node with a provider link names
  *   its provider in its announcement (re-announced when it changes) and answers reads arriving in
  *   its mailbox (./server/mix-server.ts); reads go through the mixnet per `reads` (./options.ts).
  * - **Kept files** (./kept-files.ts): what the user put or pinned; every `checkIntervalMs` the

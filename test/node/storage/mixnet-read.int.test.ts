@@ -1,5 +1,5 @@
 /**
- * Storage reads through the mixnet (docs/protocol/storage.md §7) on the loopback mixnet of
+ * Storage reads through the mixnet (docs/protocol/storage.md §10) on the loopback mixnet of
  * test/support/mix-world.ts: two providers and one mix per layer, real sockets, Sphinx packets.
  * Four storage servers keep their mailboxes at provider B; a reader homed at provider A reads a
  * file placed 2-of-4 on them with a route that refuses every dial, so everything it reads comes

@@ -1,6 +1,6 @@
 /**
  * Storage reads through the mixnet as the daemon wires them (NodeStorage with the node's mixnet,
- * docs/protocol/storage.md §7), on the loopback mixnet of test/support/mix-world.ts: a serving
+ * docs/protocol/storage.md §10), on the loopback mixnet of test/support/mix-world.ts: a serving
  * PeerNode names its provider in its signed announcement and answers from its mailbox; a reader
  * node that may dial nobody, with `reads: 'mixnet'`, learns the announcement (handed over as
  * replication would) and reads the file byte-identical through the providers.

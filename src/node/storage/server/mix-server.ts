@@ -1,5 +1,5 @@
 /**
- * The storage server's side of reads through the mixnet (docs/protocol/storage.md §7): requests
+ * The storage server's side of reads through the mixnet (docs/protocol/storage.md §10): requests
  * arrive in the server's mailbox at its provider, sealed by a key that is fresh per read (so the
  * server learns neither the reader's IP address nor its node key), and each is answered through
  * the reply blocks it carries (../mix-codec.ts).
