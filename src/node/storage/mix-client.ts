@@ -59,6 +59,8 @@ export class MixStorageReads {
   readonly #o: typeof DEFAULTS;
   #inFlight = 0;
   readonly #waiting: Waiter[] = [];
+  /** Cancels of the requests waiting for answers (close ends them at once, not at their timeout). */
+  readonly #pending = new Set<() => void>();
   #poll: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -87,6 +89,7 @@ export class MixStorageReads {
     if (this.#poll) clearInterval(this.#poll);
     this.#poll = null;
     for (const w of this.#waiting.splice(0)) w();
+    for (const cancel of [...this.#pending]) cancel();
   }
 
   /**
@@ -118,13 +121,21 @@ export class MixStorageReads {
       let total = 0;
       let got = 0;
       let done = false;
-      const finish = (r: StoreResponse | null): void => {
-        if (done) return;
+      const settle = (): boolean => {
+        if (done) return false;
         done = true;
         clearTimeout(timer);
-        resolve(r);
+        this.#pending.delete(cancel);
+        return true;
+      };
+      const finish = (r: StoreResponse | null): void => {
+        if (settle()) resolve(r);
+      };
+      const cancel = (): void => {
+        if (settle()) reject(new Error('storage reads through the mixnet are closed'));
       };
       const timer = setTimeout(() => finish(null), this.#o.requestTimeoutMs);
+      this.#pending.add(cancel);
       const onReply = (body: Uint8Array): void => {
         if (done) return;
         const p = decodeReply(body);
@@ -149,9 +160,7 @@ export class MixStorageReads {
         this.stats.requests++;
         this.#startPolling();
       } catch (e) {
-        done = true;
-        clearTimeout(timer);
-        reject(e as Error);
+        if (settle()) reject(e as Error);
       }
     });
   }

@@ -147,4 +147,20 @@ describe('storage reads through mixnet providers', () => {
     const g = await ch.request({ op: 'get', si: SI, num: 1, offset: 0, length: 10 });
     expect(g.header.code).toBe('not-found');
   }, 60_000);
+
+  it('gives up on a server that never answers after its retries, and close ends waiting reads at once', async () => {
+    // A mailbox nobody fetches: the provider keeps the requests, no answer ever comes.
+    const nobody = { id: NodeIdentity.fromSeed(new Uint8Array(randomBytes(32))).publicKey, url: 'ws://127.0.0.1:9', provider: infos[0]!.provider! };
+    const quick = new MixStorageReads(reader, { requestTimeoutMs: 300, retries: 1 });
+    const who = NodeIdentity.fromSeed(new Uint8Array(randomBytes(32)));
+    await expect(quick.open(nobody, who)!.request({ op: 'list', si: SI })).rejects.toThrow(/no answer through the mixnet after 2 tries/);
+    expect(quick.stats).toMatchObject({ requests: 2, retries: 1, failed: 1 });
+    const slow = new MixStorageReads(reader, { requestTimeoutMs: 60_000 });
+    const waiting = slow.open(nobody, who)!.request({ op: 'get', si: SI, num: 0, offset: 0, length: 100 });
+    const t = Date.now();
+    slow.close();
+    await expect(waiting).rejects.toThrow(/closed/);
+    expect(Date.now() - t).toBeLessThan(1000);
+    quick.close();
+  }, 30_000);
 });
