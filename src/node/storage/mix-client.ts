@@ -76,10 +76,12 @@ export class MixStorageReads {
 
   /**
    * A channel to `server` that reads as `reader` (a fresh identity per read operation), or null
-   * when the server announced no provider or this node has no provider link.
+   * when the server announced no provider, this node knows no descriptor of that provider, or it
+   * has no provider link.
    */
   open(server: ServerInfo, reader: NodeIdentity): StorageChannel | null {
-    if (!server.provider || !this.ready) return null;
+    // The route to the server's provider needs its verified descriptor.
+    if (!server.provider || !this.ready || !this.#mix.directory.get(server.provider)?.provider) return null;
     return new MixStorageChannel(this, server.id, server.provider, reader);
   }
 
