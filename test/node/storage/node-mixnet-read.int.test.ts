@@ -3,7 +3,9 @@
  * docs/protocol/storage.md §10), on the loopback mixnet of test/support/mix-world.ts: a serving
  * PeerNode names its provider in its signed announcement and answers from its mailbox; a reader
  * node that may dial nobody, with `reads: 'mixnet'`, learns the announcement (handed over as
- * replication would) and reads the file byte-identical through the providers.
+ * replication would) and reads the file byte-identical through the providers; a node that holds
+ * no announcement reads it the same way from the hint a PayPub offer carries (key, endpoint,
+ * provider), as a buyer does.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { sha256, utf8 } from '../../../src/node/crypto.js';
 import { STORAGE_SERVER_TYPE } from '../../../src/node/storage/announce.js';
 import { NodeStorage } from '../../../src/node/storage/service.js';
+import { nodeContentStore } from '../../../src/node/storage/content-store.js';
 import { equalBytes } from '../../../src/util/bytes.js';
 import { MixWorld, type RelayedPeer, stopRelayedPeer } from '../../support/mix-world.js';
 import { waitUntil } from '../../support/wait.js';
@@ -62,6 +65,17 @@ describe('storage reads through the mixnet in NodeStorage', () => {
     expect(reads!.requests).toBeGreaterThan(0);
     expect(served!.answered).toBe(reads!.requests);
     expect(served!.dropped).toEqual({ malformed: 0, queueFull: 0, sendFailed: 0 });
+
+    // A buyer's case: a node that holds no announcement, given the hint an offer carries (key,
+    // endpoint, provider), reads through the providers too (in `auto`, the default, without Tor).
+    const buyerStorage = await NodeStorage.start(reader.node, { dir: join(root, 'buyer'), mixnet: reader.mix });
+    storages.push(buyerStorage);
+    expect(buyerStorage.directory.servers()).toEqual([]);
+    const hint = { id: server.node.id, url: serverStorage.status().url!, provider: pb.identityKey };
+    expect(put.holders.map((h) => Buffer.from(h.provider!).toString('hex'))).toEqual([Buffer.from(pb.identityKey).toString('hex')]);
+    const bought = await nodeContentStore(buyerStorage).get(put.readCap, { servers: [hint] });
+    expect(Buffer.from(bought).equals(data)).toBe(true);
+    expect(buyerStorage.mixnetStats().reads!.requests).toBeGreaterThan(0);
 
     // With `direct`, the same reader (which may dial nobody) cannot read: the read above did not dial.
     const directStorage = await NodeStorage.start(reader.node, { dir: join(root, 'reader2'), reads: 'direct' });
