@@ -33,7 +33,7 @@ import { announcementDraft, STORAGE_SERVER_TYPE, StorageDirectory } from './anno
 import { KeptFiles, type KeptFile } from './kept-files.js';
 import type { FileReader } from './client.js';
 import { classifyCap, DEFAULT_LEASE_MS, maxFileBytes, PeerStorageBackend, type ShareParams } from './peer-backend.js';
-import type { StorageBackendChoice, StorageOptions } from './options.js';
+import type { StorageBackendChoice, StorageOptions, StorageReads } from './options.js';
 import { ShareStore } from './server/share-store.js';
 import { TahoeBackend } from './tahoe-backend.js';
 import { StorageServer } from './server/storage-service.js';
@@ -71,9 +71,13 @@ export interface ServerStatus {
   readonly nextLeaseExpiry: number | null;
   readonly announcedUntil: number | null;
   readonly backend: string;
-  readonly knownServers: { readonly id: string; readonly endpoint: string; readonly quota: number; readonly free: number; readonly until: number; readonly self: boolean }[];
+  readonly knownServers: { readonly id: string; readonly endpoint: string; readonly quota: number; readonly free: number; readonly until: number; readonly self: boolean; readonly provider: string | null }[];
   readonly refusedAnnouncements: number;
   readonly keptFiles: number;
+  /** How reads reach servers (./options.ts). */
+  readonly reads: StorageReads;
+  /** Reads through mixnet providers: counters as a reader and as a server. */
+  readonly mixnet: ReturnType<NodeStorage['mixnetStats']>;
 }
 
 export interface NodeStorageOptions extends StorageOptions {
@@ -527,8 +531,10 @@ export class NodeStorage {
       serving: s !== null, url: this.#opts.server?.advertise ?? s?.url ?? null, quotaBytes: store?.quotaBytes ?? null, usedBytes: store?.usedBytes ?? null,
       shares: store ? shares : null, storageIndexes: store ? store.storageIndexes().length : null, activeLeases: store ? active : null, nextLeaseExpiry: next,
       announcedUntil: s ? (this.directory.get(this.#node.id)?.until ?? null) : null, backend: this.#backend.kind,
-      knownServers: this.directory.announcements().map((a) => ({ id: toHex(a.id), endpoint: a.endpoint, quota: a.quota, free: a.free, until: a.until, self: toHex(a.id) === self })),
-      refusedAnnouncements: this.directory.refused, keptFiles: this.#kept.list().length,
+      knownServers: this.directory.announcements().map((a) => ({
+        id: toHex(a.id), endpoint: a.endpoint, quota: a.quota, free: a.free, until: a.until, self: toHex(a.id) === self, provider: a.provider ? toHex(a.provider) : null,
+      })),
+      refusedAnnouncements: this.directory.refused, keptFiles: this.#kept.list().length, reads: this.#opts.reads ?? 'auto', mixnet: this.mixnetStats(),
     };
   }
 }

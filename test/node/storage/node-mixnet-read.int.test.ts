@@ -16,7 +16,10 @@ import { sha256, utf8 } from '../../../src/node/crypto.js';
 import { STORAGE_SERVER_TYPE } from '../../../src/node/storage/announce.js';
 import { NodeStorage } from '../../../src/node/storage/service.js';
 import { nodeContentStore } from '../../../src/node/storage/content-store.js';
-import { equalBytes } from '../../../src/util/bytes.js';
+import { equalBytes, toHex } from '../../../src/util/bytes.js';
+import Fastify from 'fastify';
+import { installErrorHandler } from '../../../src/api/errors.js';
+import { storageRoutes } from '../../../src/node/storage/routes.js';
 import { MixWorld, type RelayedPeer, stopRelayedPeer } from '../../support/mix-world.js';
 import { waitUntil } from '../../support/wait.js';
 
@@ -65,6 +68,16 @@ describe('storage reads through the mixnet in NodeStorage', () => {
     expect(reads!.requests).toBeGreaterThan(0);
     expect(served!.answered).toBe(reads!.requests);
     expect(served!.dropped).toEqual({ malformed: 0, queueFull: 0, sendFailed: 0 });
+    // What `GET /storage/server` and `store server status` show.
+    const app = Fastify();
+    installErrorHandler(app);
+    await app.register(storageRoutes, { prefix: '/storage', service: () => readerStorage });
+    const status = (await app.inject({ method: 'GET', url: '/storage/server' })).json<{ reads: string; mixnet: { reads: { requests: number }; served: null }; knownServers: { provider: string | null }[] }>();
+    await app.close();
+    expect(status.reads).toBe('mixnet');
+    expect(status.mixnet.reads.requests).toBe(reads!.requests);
+    expect(status.mixnet.served).toBeNull();
+    expect(status.knownServers.map((k) => k.provider)).toEqual([toHex(pb.identityKey)]);
 
     // A buyer's case: a node that holds no announcement, given the hint an offer carries (key,
     // endpoint, provider), reads through the providers too (in `auto`, the default, without Tor).
