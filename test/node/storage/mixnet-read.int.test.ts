@@ -124,6 +124,34 @@ describe('storage reads through mixnet providers', () => {
     expect(reads.stats.dropped.malformed).toBe(0);
   }, 120_000);
 
+  it('a server that lies through the mixnet is detected by verification and the others are used', async () => {
+    const owner = NodeIdentity.fromSeed(new Uint8Array(32).fill(97));
+    const data = new Uint8Array(randomBytes(40_000));
+    const file = encodeFile(data, { k: 2, n: 4 });
+    await new StorageClient(owner, infos).put(file, new Uint8Array(randomBytes(32)), 3_600_000);
+    // Server 0 flips one byte of everything it reads from disk for the mixnet side.
+    const liar = servers[0]!;
+    const store = liar.srv.store;
+    const honest = store.read.bind(store);
+    store.read = (si, num, offset, length) => {
+      const b = honest(si, num, offset, length);
+      if (b && b.length > 0) b[b.length >> 1]! ^= 0x01;
+      return b;
+    };
+    try {
+      const got = await mixOnly().get(file.readCap);
+      expect(Buffer.from(got.data).equals(data)).toBe(true);
+      expect(got.rejected.join('\n')).toContain(liar.srv.url);
+      const streamed = await mixOnly().openRead(file.readCap);
+      const parts: Uint8Array[] = [];
+      await streamed.pipe((c) => void parts.push(Uint8Array.from(c)));
+      expect(Buffer.concat(parts).equals(data)).toBe(true);
+      expect(streamed.rejected.join('\n')).toContain(liar.srv.url);
+    } finally {
+      store.read = honest;
+    }
+  }, 60_000);
+
   it('a server drops malformed requests and counts them, and keeps serving', async () => {
     const target = servers[0]!;
     const before = target.mixServer.stats.dropped.malformed;
