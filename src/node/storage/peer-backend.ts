@@ -60,6 +60,8 @@ export interface PeerBackendOptions {
   readonly route?: StorageRoute;
   /** Reads through another channel (the mixnet, ./mix-client.ts), asked before dialling for reads. */
   readonly reads?: ReadChannel;
+  /** Checks and repairs' surveys through `reads` too (default false: they dial, see `#client`). */
+  readonly surveysThroughReads?: boolean;
   /** The servers to use now (verified announcements, this node's own server among them). */
   readonly servers: () => ServerInfo[];
   readonly shares?: ShareParams;
@@ -97,6 +99,7 @@ export class PeerStorageBackend implements StorageBackend {
   readonly #identity: NodeIdentity;
   readonly #route: StorageRoute | undefined;
   readonly #reads: ReadChannel | undefined;
+  readonly #surveysThroughReads: boolean;
   readonly #servers: () => ServerInfo[];
   readonly #shares: ShareParams;
   readonly #leaseMs: number;
@@ -105,6 +108,7 @@ export class PeerStorageBackend implements StorageBackend {
     this.#identity = opts.identity;
     this.#route = opts.route;
     this.#reads = opts.reads;
+    this.#surveysThroughReads = opts.surveysThroughReads === true;
     this.#servers = opts.servers;
     this.#shares = checkShareParams(opts.shares ?? DEFAULT_SHARES);
     this.#leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
@@ -187,7 +191,7 @@ export class PeerStorageBackend implements StorageBackend {
   async check(cap: string, options: { readonly repair?: boolean; readonly renew?: boolean } & StorageOpOptions = {}): Promise<StorageCheckResult> {
     const { verifyCap, storageIndex } = classifyCap(cap);
     const c = parseVerifyCap(verifyCap);
-    const client = this.#client([], false);
+    const client = this.#client([], this.#surveysThroughReads);
     if (!options.repair && !options.renew) {
       const r = await client.check(verifyCap, progress(options));
       return { healthy: r.missing.length === 0, sharesFound: r.healthy.length, sharesNeeded: c.k, sharesTotal: c.n, repaired: 0, problems: problems(r), servers: r.perServer };

@@ -119,7 +119,7 @@ export class NodeStorage {
     this.#mixReads = opts.mixnet ? new MixStorageReads(opts.mixnet) : null;
     this.#peers = new PeerStorageBackend({
       identity: node.identity, route: (url, server) => node.dialRoute(url, server), servers: () => this.directory.servers(),
-      reads: (server, reader) => this.#readChannel(server, reader),
+      reads: (server, reader) => this.#readChannel(server, reader), surveysThroughReads: opts.reads === 'mixnet',
       ...(opts.shares ? { shares: opts.shares } : {}), leaseMs: this.#leaseMs,
     });
     this.#backend = this.#peers;

@@ -63,6 +63,9 @@ describe('storage reads through the mixnet in NodeStorage', () => {
     const got = await readerStorage.get(put.readCap);
     expect(Buffer.from(got).equals(data)).toBe(true);
     expect(reader.direct).toEqual([]);
+    // In `mixnet`, a check's survey goes through the providers too (this reader may dial nobody).
+    const checked = await readerStorage.check(put.readCap);
+    expect(checked).toMatchObject({ healthy: true, sharesFound: 1 });
     const { reads } = readerStorage.mixnetStats();
     const { served } = serverStorage.mixnetStats();
     expect(reads!.requests).toBeGreaterThan(0);
