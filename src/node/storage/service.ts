@@ -9,7 +9,10 @@
  *   collected on a timer.
  * - **Directory**: every announcement the node holds or receives (its own and its contacts'
  *   replicated feeds) is verified; placement uses only those.
- * - **Backend**: peers (./peer-backend.ts) or a Tahoe-LAFS grid (./tahoe-backend.ts).
+ * - **Backend**: peers (./peer-backend.ts) or a Tahoe-LAFS grid (./tahoe-backend.ts) for what
+ *   this node puts, checks and keeps. Reads go to the backend the capability names
+ *   (./cap-route.ts): a Tahoe node reads peers files too (a PayPub offer, an attachment), and a
+ *   peers node asked for a Tahoe file says it needs `--storage tahoe:<url>`.
  * - **Through the mixnet** (docs/protocol/storage.md §10): a serving node with a provider link names
  *   its provider in its announcement (re-announced when it changes) and answers reads arriving in
  *   its mailbox (./server/mix-server.ts); reads go through the mixnet per `reads` (./options.ts).
@@ -36,6 +39,7 @@ import { classifyCap, DEFAULT_LEASE_MS, maxFileBytes, PeerStorageBackend, type S
 import type { StorageBackendChoice, StorageOptions, StorageReads } from './options.js';
 import { ShareStore } from './server/share-store.js';
 import { TahoeBackend } from './tahoe-backend.js';
+import { checkOwnBackend, readBackendFor } from './cap-route.js';
 import { StorageServer } from './server/storage-service.js';
 import type { ServerInfo } from './client.js';
 import type { MixnetService } from '../mixnet/service.js';
@@ -333,17 +337,24 @@ export class NodeStorage {
     })());
   }
 
+  /** The backend that reads `cap` (./cap-route.ts): a peers file on any node, a Tahoe file on a Tahoe node only. */
+  #readerOf(cap: string): StorageBackend {
+    if (readBackendFor(cap, this.#backend.kind) === 'tahoe') return this.#backend;
+    classifyCap(cap);
+    return this.#peers;
+  }
+
   /**
-   * Reads a file by its read capability (verified before it is returned). `servers`: peers
-   * backend, servers to ask besides the verified ones (hints handed over with the cap).
+   * Reads a file by its read capability (verified before it is returned), on the backend the
+   * capability names. `servers`: peers files, servers to ask besides the verified ones (hints
+   * handed over with the cap).
    */
   get(cap: string, opts: { op?: string; servers?: readonly ServerInfo[] } = {}): Promise<Uint8Array> {
     this.#live();
     const op = opts.op ?? newOp();
-    if (this.#backend.kind === 'peers') classifyCap(cap);
+    const backend = this.#readerOf(cap);
     return this.#track((async () => {
       try {
-        const backend = this.#backend;
         const onProgress = this.#progress(op);
         const data = backend instanceof PeerStorageBackend ? await backend.get(cap, { onProgress, ...(opts.servers ? { servers: opts.servers } : {}) }) : await backend.get(cap, { onProgress });
         this.#opts.publish?.('storage.get', `storage.get:${op}`, { op, size: data.length });
@@ -364,12 +375,11 @@ export class NodeStorage {
   async getStream(cap: string, opts: { op?: string; servers?: readonly ServerInfo[] } = {}): Promise<{ size: number; stream: Readable }> {
     this.#live();
     const op = opts.op ?? newOp();
-    const backend = this.#backend;
+    const backend = this.#readerOf(cap);
     if (!(backend instanceof PeerStorageBackend)) {
       const data = await this.get(cap, opts);
       return { size: data.length, stream: Readable.from([Buffer.from(data.buffer, data.byteOffset, data.length)]) };
     }
-    classifyCap(cap);
     let reader: FileReader;
     try {
       reader = await this.#track(backend.openRead(cap, opts.servers ? { servers: opts.servers } : {}));
@@ -410,6 +420,7 @@ export class NodeStorage {
   check(cap: string, opts: { repair?: boolean; op?: string } = {}): Promise<StorageCheckResult & { storageIndex: string }> {
     this.#live();
     const op = opts.op ?? newOp();
+    checkOwnBackend(cap, this.#backend.kind);
     const storageIndex = this.#backend.kind === 'peers' ? classifyCap(cap).storageIndex : capIndex(cap);
     return this.#track((async () => {
       try {
@@ -448,6 +459,7 @@ export class NodeStorage {
   keep(cap: string, name?: string): KeptFile {
     this.#live();
     const backend = this.#backend.kind;
+    checkOwnBackend(cap, backend);
     let storageIndex: string;
     let verifyCap: string | null = null;
     let capKind: 'read' | 'verify' = 'read';
