@@ -93,13 +93,16 @@ export class StorageClient {
   readonly #servers: readonly ServerInfo[];
   readonly #route: StorageRoute | undefined;
   readonly #reads: ReadChannel | undefined;
+  readonly #renewsThroughReads: boolean;
   #readerIdentity: NodeIdentity | undefined;
 
-  constructor(identity: NodeIdentity, servers: readonly ServerInfo[], opts: { route?: StorageRoute; reads?: ReadChannel } = {}) {
+  /** `renewsThroughReads`: lease renewals also go through `reads` (under the owner's key, which the server checks). */
+  constructor(identity: NodeIdentity, servers: readonly ServerInfo[], opts: { route?: StorageRoute; reads?: ReadChannel; renewsThroughReads?: boolean } = {}) {
     this.#identity = identity;
     this.#servers = servers;
     this.#route = opts.route;
     this.#reads = opts.reads;
+    this.#renewsThroughReads = opts.renewsThroughReads === true;
   }
 
   /**
@@ -107,9 +110,9 @@ export class StorageClient {
    * `reader`: a fresh identity for this client's reads only, so that a server (maybe a stranger's,
    * named in an offer) cannot link the files one node reads to each other or to the node.
    */
-  async #connect(s: ServerInfo, as: 'owner' | 'reader' = 'owner'): Promise<StorageChannel> {
-    const identity = as === 'owner' ? this.#identity : (this.#readerIdentity ??= NodeIdentity.fromSeed(randomBytes(32)));
-    if (as === 'reader' && this.#reads) {
+  async #connect(s: ServerInfo, as: 'owner' | 'reader' | 'renewer' = 'owner'): Promise<StorageChannel> {
+    const identity = as === 'reader' ? (this.#readerIdentity ??= NodeIdentity.fromSeed(randomBytes(32))) : this.#identity;
+    if ((as === 'reader' || (as === 'renewer' && this.#renewsThroughReads)) && this.#reads) {
       const ch = this.#reads(s, identity);
       if (ch) return ch;
     }
@@ -333,7 +336,7 @@ export class StorageClient {
       await Promise.all([...holders].map(async (s) => {
         let conn: StorageChannel | undefined;
         try {
-          conn = await this.#connect(s);
+          conn = await this.#connect(s, 'renewer');
           if ((await conn.request({ op: 'renew', si: siText, leaseSecret: toHex(leaseSecret), durationMs })).header.ok) renewed++;
         } catch {
           // gone since the survey: the next round finds its shares missing

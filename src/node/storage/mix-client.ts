@@ -25,9 +25,9 @@ import type { NodeIdentity } from '../identity.js';
 import { sealBody } from '../mixnet/message.js';
 import type { MixnetService } from '../mixnet/service.js';
 import type { ServerInfo } from './client.js';
-import { decodeReply, decodeResponse, encodeRequest, GET_HEAD, MAX_GET_LENGTH, REPLY_DATA, MAX_REQUEST_SURBS, type StoreResponse } from './mix-codec.js';
+import { decodeReply, decodeResponse, encodeRequest, GET_HEAD, MAX_GET_LENGTH, REPLY_DATA, MAX_REQUEST_SURBS, type StoreRequest, type StoreResponse } from './mix-codec.js';
 import type { StorageChannel, StorageRequest, StorageResponse } from './server/storage-service.js';
-import { equalBytes } from '../../util/bytes.js';
+import { equalBytes, fromHex } from '../../util/bytes.js';
 
 export interface MixReadsOptions {
   /** Requests in flight over all channels (default 48). */
@@ -48,6 +48,9 @@ export interface MixReadsStats {
 }
 
 const DEFAULTS = { window: 48, requestTimeoutMs: 10_000, retries: 2, pollMs: 20 };
+
+/** What one exchange asks (./mix-codec.ts StoreRequest without its id and SURBs). */
+type ExchangeRequest = Omit<StoreRequest, 'reqId' | 'surbs'>;
 
 /** A request waiting for a slot in the window. */
 type Waiter = () => void;
@@ -98,7 +101,7 @@ export class MixStorageReads {
    * One request and its answer (one packet out, up to {@link MAX_REQUEST_SURBS} back), retried
    * when lost; rejects after the last retry.
    */
-  async exchange(server: Uint8Array, provider: Uint8Array, reader: NodeIdentity, req: { op: 'list' | 'get'; si: string; num: number; offset: number; length: number }, surbs: number): Promise<StoreResponse> {
+  async exchange(server: Uint8Array, provider: Uint8Array, reader: NodeIdentity, req: ExchangeRequest, surbs: number): Promise<StoreResponse> {
     await this.#slot();
     try {
       for (let attempt = 0; ; attempt++) {
@@ -116,7 +119,7 @@ export class MixStorageReads {
     }
   }
 
-  #once(server: Uint8Array, provider: Uint8Array, reader: NodeIdentity, req: { op: 'list' | 'get'; si: string; num: number; offset: number; length: number }, surbs: number): Promise<StoreResponse | null> {
+  #once(server: Uint8Array, provider: Uint8Array, reader: NodeIdentity, req: ExchangeRequest, surbs: number): Promise<StoreResponse | null> {
     const reqId = new Uint8Array(randomBytes(8));
     return new Promise((resolve, reject) => {
       const parts: (Uint8Array | undefined)[] = [];
@@ -210,8 +213,13 @@ class MixStorageChannel implements StorageChannel {
       const r = await this.#exchange({ op: 'list', si: req.si, num: 0, offset: 0, length: 0 }, 1);
       return 'nums' in r ? { header: { ok: true, nums: r.nums }, body: new Uint8Array(0) } : refused(r);
     }
+    if (req.op === 'renew') {
+      // Sealed by this channel's identity: the owner's node key, which the server's `mayStore` checks.
+      const r = await this.#exchange({ op: 'renew', si: req.si, num: 0, offset: req.durationMs, length: 0, leaseSecret: fromHex(req.leaseSecret) }, 1);
+      return r.status === 'ok' ? { header: { ok: true }, body: new Uint8Array(0) } : refused(r);
+    }
     if (req.op !== 'get' || req.offset === undefined || req.length === undefined) {
-      return { header: { ok: false, code: 'not-supported', error: 'through the mixnet a storage server answers list and ranged get only' }, body: new Uint8Array(0) };
+      return { header: { ok: false, code: 'not-supported', error: 'through the mixnet a storage server answers list, ranged get and renew only' }, body: new Uint8Array(0) };
     }
     return this.#get(req.si, req.num, req.offset, req.length);
   }
@@ -253,7 +261,7 @@ class MixStorageChannel implements StorageChannel {
     return ok(size, out);
   }
 
-  #exchange(req: { op: 'list' | 'get'; si: string; num: number; offset: number; length: number }, surbs: number): Promise<StoreResponse> {
+  #exchange(req: ExchangeRequest, surbs: number): Promise<StoreResponse> {
     return this.#reads.exchange(this.#server, this.#provider, this.#reader, req, surbs);
   }
 }
@@ -264,5 +272,6 @@ function ok(size: number, parts: Uint8Array[]): { header: StorageResponse; body:
 
 function refused(r: StoreResponse): { header: StorageResponse; body: Uint8Array } {
   const code = r.status === 'ok' ? 'malformed' : r.status;
+  if (code === 'not-allowed') return { header: { ok: false, code, error: 'this server stores only for its operator\'s contacts' }, body: new Uint8Array(0) };
   return { header: { ok: false, code, error: code === 'not-found' ? 'no such share' : `refused (${code})` }, body: new Uint8Array(0) };
 }

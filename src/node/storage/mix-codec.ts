@@ -4,13 +4,15 @@
  * server's identity key, delivered to the server's mailbox at the provider it announced); the
  * answer comes back in the reader's single-use reply blocks (SURBs), one packet per SURB:
  *
- *   REQUEST = 0x20 | version=1 | reqId(8) | op:u8 (1 list, 2 get) | siLen:u8 | si (base32, lower case)
- *             | num:u8 | offset:u48 | length:u32 | surbs:u8 (1..MAX_REQUEST_SURBS) | surbs × SURB
+ *   REQUEST = 0x20 | version=1 | reqId(8) | op:u8 (1 list, 2 get, 3 renew) | siLen:u8 | si (base32, lower case)
+ *             | num:u8 | offset:u48 | length:u32 | surbs:u8 (1..MAX_REQUEST_SURBS) | renew: leaseSecret(32)
+ *             | surbs × SURB
+ *   (a renew carries num 0, its lease duration in ms in `offset`, length 0, and the lease secret)
  *   REPLY   = 0x21 | version=1 | reqId(8) | index:u8 | total:u8 | len:u16 | data(len) | zero padding
  *
  * The REPLY parts of one request, concatenated in index order, are one response:
  *
- *   RESPONSE = status:u8 | list: count:u8, count × num:u8 | get: size:u48 (the whole share), data
+ *   RESPONSE = status:u8 | list: count:u8, count × num:u8 | get: size:u48 (the whole share), data | renew: nothing
  *
  * A request never needs more than one packet and the server keeps no state between packets: a
  * read larger than one request's answer is many requests (the client's side, ./mix-client.ts).
@@ -26,12 +28,17 @@ export const STORE_REPLY = 0x21;
 export const STORE_VERSION = 1;
 export const OP_LIST = 1;
 export const OP_GET = 2;
+export const OP_RENEW = 3;
 
 /** Response status. */
 export const STATUS_OK = 0;
 export const STATUS_NOT_FOUND = 1;
 export const STATUS_BAD_REQUEST = 2;
 export const STATUS_INTERNAL = 3;
+export const STATUS_NOT_ALLOWED = 4;
+export const STATUS_NO_LEASE = 5;
+const REFUSALS = ['not-found', 'bad-request', 'internal', 'not-allowed', 'no-lease'] as const;
+const REFUSAL_STATUS = [STATUS_NOT_FOUND, STATUS_BAD_REQUEST, STATUS_INTERNAL, STATUS_NOT_ALLOWED, STATUS_NO_LEASE];
 
 const MAX_SI_CHARS = 64;
 const REQUEST_HEAD = 2 + 8 + 1 + 1 + 1 + 6 + 4 + 1;
@@ -49,12 +56,14 @@ const MAX_U48 = 2 ** 48 - 1;
 
 export interface StoreRequest {
   readonly reqId: Uint8Array;
-  readonly op: 'list' | 'get';
+  readonly op: 'list' | 'get' | 'renew';
   readonly si: string;
   readonly num: number;
   readonly offset: number;
   readonly length: number;
   readonly surbs: Uint8Array[];
+  /** Renew: the lease secret (32 bytes); `offset` is the lease duration in ms. */
+  readonly leaseSecret?: Uint8Array;
 }
 
 export interface StoreReply {
@@ -67,7 +76,8 @@ export interface StoreReply {
 export type StoreResponse =
   | { readonly status: 'ok'; readonly nums: number[] }
   | { readonly status: 'ok'; readonly size: number; readonly data: Uint8Array }
-  | { readonly status: 'not-found' | 'bad-request' | 'internal' };
+  | { readonly status: 'ok' }
+  | { readonly status: (typeof REFUSALS)[number] };
 
 function setU48(v: DataView, o: number, n: number): void {
   v.setUint16(o, Math.floor(n / 2 ** 32));
@@ -88,13 +98,15 @@ export function encodeRequest(r: StoreRequest): Uint8Array {
   if (!Number.isSafeInteger(r.offset) || r.offset < 0 || r.offset > MAX_U48) throw new RangeError('offset: 0..2^48-1');
   if (!Number.isInteger(r.length) || r.length < 0 || r.length > MAX_GET_LENGTH) throw new RangeError(`length: 0..${MAX_GET_LENGTH}`);
   if (r.surbs.length < 1 || r.surbs.length > MAX_REQUEST_SURBS || r.surbs.some((s) => s.length !== SURB_BYTES)) throw new RangeError(`1..${MAX_REQUEST_SURBS} SURBs of ${SURB_BYTES} bytes`);
+  if ((r.op === 'renew') !== (r.leaseSecret !== undefined) || (r.leaseSecret && r.leaseSecret.length !== 32)) throw new RangeError('a renew, and only a renew, carries a 32-byte lease secret');
+  if (r.op !== 'get' && (r.length !== 0 || r.num !== 0 || (r.op === 'list' && r.offset !== 0))) throw new RangeError('list and renew carry num 0 and length 0 (and a list offset 0)');
   const si = new TextEncoder().encode(r.si);
   const head = new Uint8Array(REQUEST_HEAD + si.length);
   const v = new DataView(head.buffer);
   head[0] = STORE_REQUEST;
   head[1] = STORE_VERSION;
   head.set(r.reqId, 2);
-  head[10] = r.op === 'list' ? OP_LIST : OP_GET;
+  head[10] = r.op === 'list' ? OP_LIST : r.op === 'get' ? OP_GET : OP_RENEW;
   head[11] = si.length;
   head.set(si, 12);
   let o = 12 + si.length;
@@ -102,7 +114,9 @@ export function encodeRequest(r: StoreRequest): Uint8Array {
   setU48(v, o, r.offset);
   v.setUint32(o + 6, r.length);
   head[o + 10] = r.surbs.length;
-  return concatBytes(head, ...r.surbs);
+  const out = concatBytes(head, r.leaseSecret ?? new Uint8Array(0), ...r.surbs);
+  if (out.length > RELAY_PLAIN_BYTES) throw new RangeError('request longer than one sealed body');
+  return out;
 }
 
 /** Decodes a request; null when malformed (wrong kind or version, bad bounds, trailing bytes). */
@@ -110,7 +124,7 @@ export function decodeRequest(p: Uint8Array): StoreRequest | null {
   try {
     if (p.length < REQUEST_HEAD + 1 || p.length > RELAY_PLAIN_BYTES || p[0] !== STORE_REQUEST || p[1] !== STORE_VERSION) return null;
     const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
-    const op = p[10] === OP_LIST ? 'list' : p[10] === OP_GET ? 'get' : null;
+    const op = p[10] === OP_LIST ? 'list' : p[10] === OP_GET ? 'get' : p[10] === OP_RENEW ? 'renew' : null;
     const siLen = p[11]!;
     if (!op || siLen < 1 || siLen > MAX_SI_CHARS || p.length < REQUEST_HEAD + siLen) return null;
     const si = String.fromCharCode(...p.subarray(12, 12 + siLen));
@@ -122,10 +136,12 @@ export function decodeRequest(p: Uint8Array): StoreRequest | null {
     const count = p[o + 11]!;
     if (length > MAX_GET_LENGTH || count < 1 || count > MAX_REQUEST_SURBS) return null;
     if (op === 'list' && (num !== 0 || offset !== 0 || length !== 0)) return null;
-    if (p.length !== o + 12 + count * SURB_BYTES) return null;
+    if (op === 'renew' && (num !== 0 || length !== 0)) return null;
+    const at = o + 12 + (op === 'renew' ? 32 : 0);
+    if (p.length !== at + count * SURB_BYTES) return null;
     const surbs: Uint8Array[] = [];
-    for (let i = 0; i < count; i++) surbs.push(p.slice(o + 12 + i * SURB_BYTES, o + 12 + (i + 1) * SURB_BYTES));
-    return { reqId: p.slice(2, 10), op, si, num, offset, length, surbs };
+    for (let i = 0; i < count; i++) surbs.push(p.slice(at + i * SURB_BYTES, at + (i + 1) * SURB_BYTES));
+    return { reqId: p.slice(2, 10), op, si, num, offset, length, surbs, ...(op === 'renew' ? { leaseSecret: p.slice(o + 12, at) } : {}) };
   } catch {
     return null;
   }
@@ -133,9 +149,8 @@ export function decodeRequest(p: Uint8Array): StoreRequest | null {
 
 /** Encodes a response. */
 export function encodeResponse(r: StoreResponse): Uint8Array {
-  if (r.status !== 'ok') {
-    return Uint8Array.of(r.status === 'not-found' ? STATUS_NOT_FOUND : r.status === 'bad-request' ? STATUS_BAD_REQUEST : STATUS_INTERNAL);
-  }
+  if (r.status !== 'ok') return Uint8Array.of(REFUSAL_STATUS[REFUSALS.indexOf(r.status)]!);
+  if (!('nums' in r) && !('size' in r)) return Uint8Array.of(STATUS_OK);
   if ('nums' in r) {
     if (r.nums.length > 255 || r.nums.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) throw new RangeError('share numbers: at most 255, each 0..255');
     return Uint8Array.of(STATUS_OK, r.nums.length, ...r.nums);
@@ -147,13 +162,14 @@ export function encodeResponse(r: StoreResponse): Uint8Array {
 }
 
 /** Decodes a response to a request of kind `op`; null when malformed. */
-export function decodeResponse(op: 'list' | 'get', m: Uint8Array): StoreResponse | null {
+export function decodeResponse(op: 'list' | 'get' | 'renew', m: Uint8Array): StoreResponse | null {
   if (m.length < 1) return null;
-  const s = m[0];
+  const s = m[0]!;
   if (s !== STATUS_OK) {
-    if (m.length !== 1) return null;
-    return s === STATUS_NOT_FOUND ? { status: 'not-found' } : s === STATUS_BAD_REQUEST ? { status: 'bad-request' } : s === STATUS_INTERNAL ? { status: 'internal' } : null;
+    const i = REFUSAL_STATUS.indexOf(s);
+    return m.length === 1 && i >= 0 ? { status: REFUSALS[i]! } : null;
   }
+  if (op === 'renew') return m.length === 1 ? { status: 'ok' } : null;
   if (op === 'list') {
     if (m.length < 2 || m.length !== 2 + m[1]!) return null;
     return { status: 'ok', nums: [...m.subarray(2)] };

@@ -60,7 +60,7 @@ export interface PeerBackendOptions {
   readonly route?: StorageRoute;
   /** Reads through another channel (the mixnet, ./mix-client.ts), asked before dialling for reads. */
   readonly reads?: ReadChannel;
-  /** Checks and repairs' surveys through `reads` too (default false: they dial, see `#client`). */
+  /** Checks and repairs' surveys, and lease renewals, through `reads` too (default false: they dial, see `#client`). */
   readonly surveysThroughReads?: boolean;
   /** The servers to use now (verified announcements, this node's own server among them). */
   readonly servers: () => ServerInfo[];
@@ -132,7 +132,7 @@ export class PeerStorageBackend implements StorageBackend {
     const known = this.#servers();
     const ids = new Set(known.map((s) => base32nopad.encode(s.id)));
     return new StorageClient(this.#identity, [...known, ...extra.filter((s) => !ids.has(base32nopad.encode(s.id)))], {
-      ...(this.#route ? { route: this.#route } : {}), ...(this.#reads && reads ? { reads: this.#reads } : {}),
+      ...(this.#route ? { route: this.#route } : {}), ...(this.#reads && reads ? { reads: this.#reads, renewsThroughReads: this.#surveysThroughReads } : {}),
     });
   }
 

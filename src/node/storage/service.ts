@@ -191,6 +191,7 @@ export class NodeStorage {
       store.collectGarbage();
       if (this.#opts.mixnet) {
         this.#mixServer = new MixStorageServer(this.#opts.mixnet, store);
+        this.#mixServer.mayStore = this.#server.mayStore;
         this.#mixServer.start();
         this.#opts.mixnet.on('linked', this.#onLinked);
       }

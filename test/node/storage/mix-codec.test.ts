@@ -29,6 +29,26 @@ describe('storage over the mixnet: requests', () => {
     expect(decodeRequest(encodeRequest(l))).toEqual(l);
   });
 
+  it('carries a lease renewal: the secret, and the duration in the offset field', () => {
+    const r = req({ op: 'renew', num: 0, offset: 31 * 86_400_000, length: 0, surbs: [rnd(SURB_BYTES)], leaseSecret: rnd(32) });
+    const b = encodeRequest(r);
+    expect(decodeRequest(b)).toEqual(r);
+    expect(() => encodeRequest({ ...r, leaseSecret: rnd(31) })).toThrow(RangeError);
+    expect(() => encodeRequest({ ...r, leaseSecret: undefined })).toThrow(RangeError);
+    expect(() => encodeRequest({ ...req({ op: 'list', num: 0, offset: 0, length: 0 }), leaseSecret: rnd(32) })).toThrow(RangeError);
+    expect(() => encodeRequest({ ...r, length: 1 })).toThrow(RangeError);
+    // Without its secret (or with one byte more) the bytes do not decode.
+    const siEnd = 12 + SI.length;
+    expect(decodeRequest(Uint8Array.from([...b.subarray(0, siEnd + 12), ...b.subarray(siEnd + 12 + 32)]))).toBeNull();
+    expect(decodeRequest(Uint8Array.of(...b, 0))).toBeNull();
+    const withLength = b.slice();
+    withLength[siEnd + 10] = 1;
+    expect(decodeRequest(withLength)).toBeNull();
+    expect(decodeResponse('renew', encodeResponse({ status: 'ok' }))).toEqual({ status: 'ok' });
+    for (const status of ['not-allowed', 'no-lease'] as const) expect(decodeResponse('renew', encodeResponse({ status }))).toEqual({ status });
+    expect(decodeResponse('renew', Uint8Array.of(0, 1))).toBeNull();
+  });
+
   it('refuses values it cannot carry', () => {
     expect(() => encodeRequest(req({ length: MAX_GET_LENGTH + 1 }))).toThrow(RangeError);
     expect(() => encodeRequest(req({ surbs: [] }))).toThrow(RangeError);

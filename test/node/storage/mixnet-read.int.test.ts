@@ -152,6 +152,30 @@ describe('storage reads through mixnet providers', () => {
     }
   }, 60_000);
 
+  it('renews leases through the mixnet under the owner\'s key, which the server checks; no connection reaches it', async () => {
+    const owner = NodeIdentity.fromSeed(new Uint8Array(32).fill(96));
+    const secret = new Uint8Array(randomBytes(32));
+    const file = encodeFile(new Uint8Array(randomBytes(10_000)), { k: 2, n: 4 });
+    await new StorageClient(owner, infos).put(file, secret, 60_000);
+    for (const s of servers) s.srv.seen.length = 0;
+    const before = servers.map((s) => s.srv.store.leaseExpiry(file.storageIndex)!);
+    const viaMix = new StorageClient(owner, infos, { route: () => null, reads: (s, who) => reads.open(s, who), renewsThroughReads: true });
+    const r = await viaMix.repair(file.verifyCap, secret, 3_600_000, { renew: true });
+    expect(r).toMatchObject({ healthy: [0, 1, 2, 3], renewed: 4 });
+    servers.forEach((s, i) => expect(s.srv.store.leaseExpiry(file.storageIndex)!).toBeGreaterThan(before[i]! + 3_000_000));
+    for (const s of servers) expect(s.srv.seen).toEqual([]);
+    // The renewals were sealed by the owner's key; the survey's reads by a fresh one.
+    expect(servers.every((s) => s.sealedBy.includes(toHex(owner.publicKey)))).toBe(true);
+    // A secret with no lease, and a server that stores only for others, renew nothing.
+    expect((await viaMix.repair(file.verifyCap, new Uint8Array(32).fill(1), 3_600_000, { renew: true })).renewed).toBe(0);
+    servers[1]!.mixServer.mayStore = () => false;
+    try {
+      expect((await viaMix.repair(file.verifyCap, secret, 3_600_000, { renew: true })).renewed).toBe(3);
+    } finally {
+      servers[1]!.mixServer.mayStore = () => true;
+    }
+  }, 60_000);
+
   it('a server drops malformed requests and counts them, and keeps serving', async () => {
     const target = servers[0]!;
     const before = target.mixServer.stats.dropped.malformed;

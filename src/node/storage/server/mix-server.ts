@@ -7,6 +7,8 @@
  * DEV NOTES
  * - Stateless per packet: a request is one packet and its answer fits the SURBs it brought, so
  *   nothing a stranger sends is held beyond the queue below.
+ * - Lease renewals come the same way, sealed by the owner's node key (the sealed body
+ *   authenticates it): `mayStore` decides as on the Noise server. Reads need no key.
  * - Bounds: one token bucket of reply packets for all readers (they are anonymous: there is no
  *   "per reader"), below the provider's per-link limit so the provider never drops our answers;
  *   at most `maxQueued` requests wait for tokens, later ones are dropped and counted. Malformed
@@ -17,7 +19,7 @@
 import { TokenBucket } from '../../../util/token-bucket.js';
 import type { MixnetService } from '../../mixnet/service.js';
 import { decodeRequest, encodeResponse, GET_HEAD, REPLY_DATA, splitReply, STORE_REQUEST, type StoreRequest, type StoreResponse } from '../mix-codec.js';
-import type { ShareStore } from './share-store.js';
+import { type ShareStore, StorageRefusal } from './share-store.js';
 
 export interface MixStorageServerOptions {
   /** Reply packets per second, all readers together (default 1,000) and burst (default 150). */
@@ -45,15 +47,17 @@ export class MixStorageServer {
   readonly #store: ShareStore;
   readonly #o: typeof DEFAULTS;
   readonly #bucket: TokenBucket;
-  readonly #queue: StoreRequest[] = [];
+  readonly #queue: { req: StoreRequest; from: Uint8Array }[] = [];
+  /** Who may renew leases (default everyone), as the Noise server's `mayStore`: the sealed body authenticates the sender. */
+  mayStore: (sender: Uint8Array) => boolean = () => true;
   #pumpTimer: NodeJS.Timeout | null = null;
   #busyTimer: NodeJS.Timeout | null = null;
   #lastRequest = 0;
   #closed = false;
-  readonly #onData = (_from: Uint8Array, plain: Uint8Array): void => {
+  readonly #onData = (from: Uint8Array, plain: Uint8Array): void => {
     // Other kinds (feed relay, introductions) are someone else's.
     if (plain[0] !== STORE_REQUEST || this.#closed) return;
-    this.#receive(plain);
+    this.#receive(from, plain);
   };
 
   constructor(mix: MixnetService, store: ShareStore, opts: MixStorageServerOptions = {}) {
@@ -80,7 +84,7 @@ export class MixStorageServer {
     return this.#queue.length;
   }
 
-  #receive(plain: Uint8Array): void {
+  #receive(from: Uint8Array, plain: Uint8Array): void {
     const req = decodeRequest(plain);
     if (!req) {
       this.stats.dropped.malformed++;
@@ -91,7 +95,7 @@ export class MixStorageServer {
       this.stats.dropped.queueFull++;
       return;
     }
-    this.#queue.push(req);
+    this.#queue.push({ req, from });
     this.#lastRequest = Date.now();
     this.#pollWhileBusy();
     this.#pump();
@@ -101,7 +105,7 @@ export class MixStorageServer {
   #pump(): void {
     if (this.#pumpTimer || this.#closed) return;
     while (this.#queue.length > 0) {
-      const req = this.#queue[0]!;
+      const { req, from } = this.#queue[0]!;
       // Tokens for as many packets as the request brought SURBs (its answer uses at most that many).
       if (this.#bucket.available() < req.surbs.length) {
         this.#pumpTimer = setTimeout(() => {
@@ -111,7 +115,7 @@ export class MixStorageServer {
         return;
       }
       this.#queue.shift();
-      const parts = splitReply(req.reqId, encodeResponse(this.#answer(req)), req.surbs.length);
+      const parts = splitReply(req.reqId, encodeResponse(this.#answer(req, from)), req.surbs.length);
       try {
         for (let i = 0; i < parts.length; i++) {
           this.#mix.answerThrough(req.surbs[i]!, parts[i]!);
@@ -126,9 +130,14 @@ export class MixStorageServer {
     }
   }
 
-  /** The response to one request (reads only: a request cannot change anything here). */
-  #answer(req: StoreRequest): StoreResponse {
+  /** The response to one request: reads, and lease renewals by those who may store here. */
+  #answer(req: StoreRequest, from: Uint8Array): StoreResponse {
     try {
+      if (req.op === 'renew') {
+        if (!this.mayStore(from)) return { status: 'not-allowed' };
+        this.#store.renewLease(req.si, req.leaseSecret!, req.offset);
+        return { status: 'ok' };
+      }
       if (req.op === 'list') {
         const nums = this.#store.list(req.si).filter((n) => n <= 255).slice(0, 255);
         return { status: 'ok', nums };
@@ -140,8 +149,8 @@ export class MixStorageServer {
       const length = Math.min(req.length, room, Math.max(0, size - req.offset));
       const data = this.#store.read(req.si, req.num, req.offset, length);
       return data ? { status: 'ok', size, data } : { status: 'not-found' };
-    } catch {
-      return { status: 'bad-request' };
+    } catch (e) {
+      return { status: e instanceof StorageRefusal && e.code === 'no-lease' ? 'no-lease' : 'bad-request' };
     }
   }
 
