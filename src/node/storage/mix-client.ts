@@ -3,7 +3,8 @@
  * {@link StorageChannel} to one server whose `list` and ranged `get` requests travel as sealed
  * mixnet messages to the server's mailbox at the provider it announced, sealed by the read's own
  * fresh key, and whose answers come back in single-use reply blocks (SURBs) routed to this node's
- * own provider. The server sees neither this node's IP address nor its node key; this node's
+ * own provider. A channel opened under the owner's key also carries `renew` (the server checks
+ * that key, as on the Noise server). The server sees neither this node's IP address nor its node key; this node's
  * provider sees replies arrive, never from whom.
  *
  * DEV NOTES
