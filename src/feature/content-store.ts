@@ -13,6 +13,8 @@
 export interface StorageServerHint {
   readonly id: Uint8Array;
   readonly url: string;
+  /** The mixnet provider keeping the server's mailbox, when it announced one: readers reach it through the mixnet. */
+  readonly provider?: Uint8Array;
 }
 
 export interface ContentStorePut {

@@ -518,7 +518,7 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
   }
   try {
     runtime.storage = await NodeStorage.start(node, {
-      ...serverOnNodeHost(options.storage ?? {}, options.host), dir: join(ctx.datadir, 'storage'), log: (line) => ctx.log(line),
+      ...serverOnNodeHost(options.storage ?? {}, options.host), dir: join(ctx.datadir, 'storage'), log: (line) => ctx.log(line), mixnet: runtime.mixnet,
       publish: (type, id, data) => ctx.events.publish(type, id, data),
     });
   } catch (err) {

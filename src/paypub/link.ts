@@ -47,7 +47,8 @@ const FLAG_CAP = 2;
 const FLAG_ANCHOR_BLOCK = 4;
 const FLAG_REVEAL = 8;
 const FLAG_SERVERS = 16;
-const KNOWN_FLAGS = FLAG_URL | FLAG_CAP | FLAG_ANCHOR_BLOCK | FLAG_REVEAL | FLAG_SERVERS;
+const FLAG_PROVIDERS = 32;
+const KNOWN_FLAGS = FLAG_URL | FLAG_CAP | FLAG_ANCHOR_BLOCK | FLAG_REVEAL | FLAG_SERVERS | FLAG_PROVIDERS;
 /** Most storage servers an offer names. */
 export const MAX_OFFER_SERVERS = 16;
 /** Longest storage server URL an offer may carry. */
@@ -74,6 +75,9 @@ export interface OfferLink {
 /** Checks a storage server hint: a 32-byte key and a plain ws(s) URL of at most 300 characters. */
 export function checkServerHint(h: StorageServerHint): StorageServerHint {
   if (!(h.id instanceof Uint8Array) || h.id.length !== 32) throw DeaddropError.badInput('a storage server key is 32 bytes');
+  if (h.provider !== undefined && (!(h.provider instanceof Uint8Array) || h.provider.length !== 32 || h.provider.every((b) => b === 0))) {
+    throw DeaddropError.badInput('a storage server\'s provider is a 32-byte key');
+  }
   let u: URL;
   try {
     u = new URL(h.url);
@@ -157,7 +161,8 @@ export function encodeOfferLink(link: OfferLink): string {
     w.u8(OFFER_V1).u32(manifest.length).bytes(manifest).bytes(txidBytes(link.anchorTxid), 32).u32(link.anchorVout).u16(url.length).bytes(url);
   } else {
     const reveal = link.reveal ? encodeReveal(link.reveal) : null;
-    const flags = (url ? FLAG_URL : 0) | (cap ? FLAG_CAP : 0) | (anchorBlock !== null ? FLAG_ANCHOR_BLOCK : 0) | (reveal ? FLAG_REVEAL : 0) | (servers.length > 0 ? FLAG_SERVERS : 0);
+    const providers = servers.some((h) => h.provider !== undefined);
+    const flags = (url ? FLAG_URL : 0) | (cap ? FLAG_CAP : 0) | (anchorBlock !== null ? FLAG_ANCHOR_BLOCK : 0) | (reveal ? FLAG_REVEAL : 0) | (servers.length > 0 ? FLAG_SERVERS : 0) | (providers ? FLAG_PROVIDERS : 0);
     w.u8(OFFER_V2).u32(manifest.length).bytes(manifest).bytes(txidBytes(link.anchorTxid), 32).u32(link.anchorVout).u8(flags);
     if (url) w.u16(url.length).bytes(url);
     if (cap) w.u16(cap.length).bytes(cap);
@@ -169,6 +174,8 @@ export function encodeOfferLink(link: OfferLink): string {
         const u = new TextEncoder().encode(h.url);
         w.bytes(h.id, 32).u16(u.length).bytes(u);
       }
+      // Each server's mixnet provider, in the same order (zeros: none), so buyers can read through the mixnet.
+      if (providers) for (const h of servers) w.bytes(h.provider ?? new Uint8Array(32), 32);
     }
   }
   const body = w.finish();
@@ -242,6 +249,15 @@ export function decodeOfferLink(text: string, expectedNetwork?: Network): OfferL
         throw DeaddropError.protocol(`offer string: ${(err as Error).message}`);
       }
     }
+  }
+  if (flags & FLAG_PROVIDERS) {
+    if (storageServers.length === 0) throw DeaddropError.protocol('offer string: providers without storage servers');
+    const withProviders = storageServers.map((h) => {
+      const p = r.bytes(32);
+      return p.every((b) => b === 0) ? h : { ...h, provider: Uint8Array.from(p) };
+    });
+    if (withProviders.every((h) => h.provider === undefined)) throw DeaddropError.protocol('offer string: a providers list that names none');
+    storageServers.splice(0, storageServers.length, ...withProviders);
   }
   r.end();
   return { manifest, anchorTxid, anchorVout, url, storageCap, anchorBlock, reveal, storageServers };

@@ -400,13 +400,13 @@ export class PaypubStore {
   /** `servers`: where the bundle's shares went (peers backend), for offers to name. */
   setStorageCap(id: string, cap: string, servers: readonly StorageServerHint[] = []): void {
     this.setMeta(STORAGE_CAP_KEY + id, cap);
-    if (servers.length > 0) this.setMeta(STORAGE_SERVERS_KEY + id, JSON.stringify(servers.map((x) => ({ id: toHex(x.id), url: x.url }))));
+    if (servers.length > 0) this.setMeta(STORAGE_SERVERS_KEY + id, JSON.stringify(servers.map((x) => ({ id: toHex(x.id), url: x.url, ...(x.provider ? { provider: toHex(x.provider) } : {}) }))));
   }
 
   /** The storage servers recorded with a sale's capability (written by this process, so trusted). */
   storageServers(id: string): StorageServerHint[] {
     const v = this.meta(STORAGE_SERVERS_KEY + id);
-    return v ? (JSON.parse(v) as { id: string; url: string }[]).map((x) => ({ id: fromHex(x.id), url: x.url })) : [];
+    return v ? (JSON.parse(v) as { id: string; url: string; provider?: string }[]).map((x) => ({ id: fromHex(x.id), url: x.url, ...(x.provider ? { provider: fromHex(x.provider) } : {}) })) : [];
   }
 
   setUrl(id: string, url: string): void {

@@ -64,6 +64,28 @@ describe('offer strings v2', () => {
     expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 16).u16(c.length).bytes(c).u8(1).bytes(new Uint8Array(31)).finish())), 'PROTOCOL', /truncated/);
   });
 
+  it('carries each server\'s mixnet provider when one is known (flag 32), and refuses malformed provider lists', () => {
+    const p = new Uint8Array(32).fill(9);
+    const servers = [{ id: new Uint8Array(32).fill(1), url: 'ws://127.0.0.1:7001', provider: p }, { id: new Uint8Array(32).fill(2), url: 'ws://127.0.0.1:7002' }];
+    const back = decodeOfferLink(encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: null, storageCap: cap, storageServers: servers }));
+    expect(back.storageServers).toEqual(servers);
+    // Without providers the layout is the one older offers have (no flag 32).
+    const plain = encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: null, storageCap: cap, storageServers: [servers[1]!] });
+    const body = base64urlnopad.decode(plain.slice(OFFER_PREFIX.length));
+    const m = encodeManifest(sale.manifest);
+    expect(body[1 + 4 + m.length + 32 + 4]! & 32).toBe(0);
+    for (const provider of [new Uint8Array(31), new Uint8Array(32)]) {
+      expectCode(() => encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: null, storageCap: cap, storageServers: [{ ...servers[1]!, provider }] }), 'BAD_INPUT', /provider/);
+    }
+    const c = new TextEncoder().encode(cap);
+    const u = new TextEncoder().encode('ws://127.0.0.1:7001');
+    const one = (): Writer => head(2, 2 | 16 | 32).u16(c.length).bytes(c).u8(1).bytes(new Uint8Array(32).fill(1)).u16(u.length).bytes(u);
+    expect(decodeOfferLink(rawOffer(one().bytes(p).finish())).storageServers).toEqual([{ id: new Uint8Array(32).fill(1), url: 'ws://127.0.0.1:7001', provider: p }]);
+    expectCode(() => decodeOfferLink(rawOffer(one().bytes(new Uint8Array(32)).finish())), 'PROTOCOL', /names none/);
+    expectCode(() => decodeOfferLink(rawOffer(one().bytes(new Uint8Array(31)).finish())), 'PROTOCOL', /truncated/);
+    expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 32).u16(c.length).bytes(c).bytes(p).finish())), 'PROTOCOL', /providers without storage servers/);
+  });
+
   it('carries a Tahoe-LAFS read capability as it is, with no servers (the buyer\'s own Tahoe client finds them)', () => {
     // The longest CHK shape: 1-of-256 shares, a 16-digit size.
     const tahoe = formatTahoeReadCap({ tahoeCap: `URI:CHK:${'b'.repeat(25)}q:${'c'.repeat(51)}q:1:256:9007199254740991`, key: new Uint8Array(32).fill(7) });
@@ -102,7 +124,7 @@ describe('offer strings v2', () => {
   it('refuses unknown versions and flags, truncation, trailing bytes and a reveal of another sale', () => {
     const c = new TextEncoder().encode(cap);
     expectCode(() => decodeOfferLink(rawOffer(head(3, 2).u16(c.length).bytes(c).finish())), 'PROTOCOL', /unsupported version 3/);
-    expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 32).u16(c.length).bytes(c).finish())), 'PROTOCOL', /unknown flags/);
+    expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 64).u16(c.length).bytes(c).finish())), 'PROTOCOL', /unknown flags/);
     expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 4).u16(c.length).bytes(c).bytes(new Uint8Array(31)).finish())), 'PROTOCOL', /truncated/);
     expectCode(() => decodeOfferLink(rawOffer(head(2, 2).u16(c.length).bytes(c).u8(0).finish())), 'PROTOCOL', /trailing/);
     const other = makeSale({ chunks: 16, sample: 4 });

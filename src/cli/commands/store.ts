@@ -266,12 +266,13 @@ export function registerStoreCommands(program: Command, context: ContextFactory)
     .description('quota, used space, shares, leases, the announcement and the storage servers this node verified')
     .action(async () => {
       const ctx = context();
-      const r = await daemonApi<{ serving: boolean; url: string | null; quotaBytes: number | null; usedBytes: number | null; shares: number | null; activeLeases: number | null; announcedUntil: number | null; backend: string; knownServers: { id: string; endpoint: string; free: number; self: boolean }[]; keptFiles: number }>(ctx, 'GET', '/storage/server');
+      const r = await daemonApi<{ serving: boolean; url: string | null; quotaBytes: number | null; usedBytes: number | null; shares: number | null; activeLeases: number | null; announcedUntil: number | null; backend: string; knownServers: { id: string; endpoint: string; free: number; self: boolean; provider?: string | null }[]; keptFiles: number; reads?: string; mixnet?: { reads: { requests: number; failed: number } | null; served: { answered: number } | null } }>(ctx, 'GET', '/storage/server');
       print(ctx, r, [
         r.serving ? `serving on ${r.url}: ${r.usedBytes} of ${r.quotaBytes} bytes used, ${r.shares} shares, ${r.activeLeases} files with live leases; announced until ${r.announcedUntil ? new Date(r.announcedUntil).toISOString() : '-'}` : 'not a storage server (deaddrop start --storage-server)',
         `backend: ${r.backend}; kept files: ${r.keptFiles}`,
+        `reads: ${r.reads ?? 'auto'}; through mixnet providers: ${r.mixnet?.reads?.requests ?? 0} requests sent (${r.mixnet?.reads?.failed ?? 0} unanswered), ${r.mixnet?.served?.answered ?? 0} answered`,
         `verified storage servers: ${r.knownServers.length}`,
-        ...r.knownServers.map((s) => `  ${s.id.slice(0, 12)} ${s.endpoint} ${s.free} bytes free${s.self ? ' (this node)' : ''}`),
+        ...r.knownServers.map((s) => `  ${s.id.slice(0, 12)} ${s.endpoint} ${s.free} bytes free${s.provider ? `, mailbox at provider ${s.provider.slice(0, 12)}` : ''}${s.self ? ' (this node)' : ''}`),
       ]);
     });
 }

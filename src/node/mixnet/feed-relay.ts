@@ -268,7 +268,8 @@ export class FeedRelay {
   // Receiving
 
   #receive(from: Uint8Array, plain: Uint8Array): void {
-    if (this.#closed) return;
+    // 0x20..0x2f are storage reads through the mixnet (src/node/storage/mix-codec.ts): not ours to count.
+    if (this.#closed || (plain[0]! & 0xf0) === 0x20) return;
     const r = decodeRelay(plain);
     if (!r) {
       this.stats.dropped.malformed++;

@@ -4,7 +4,9 @@
  *
  *   header { type: "deaddrop/storage-server", app: "deaddrop", endpoint: string (ws:// URL of the
  *            storage listener), quota: uint (bytes), free: uint (bytes at announcement time),
- *            until: uint (ms since the epoch) }   body: empty
+ *            until: uint (ms since the epoch), provider?: hex (32 bytes: the mixnet provider that
+ *            keeps the server's mailbox, for reads through the mixnet, docs/protocol/storage.md §10) }
+ *   body: empty
  *
  * The author of the entry (its Ed25519 identity key) is the key the client pins when it dials the
  * endpoint over Noise, so an endpoint copied into someone else's announcement reaches nobody.
@@ -13,7 +15,7 @@
  */
 import { verifyEntry } from '../log/codec.js';
 import type { EntryDraft, LogEntry } from '../log/codec.js';
-import { toHex } from '../../util/bytes.js';
+import { fromHex, toHex } from '../../util/bytes.js';
 import type { ServerInfo } from './client.js';
 import { isAnnouncedEndpoint } from '../transport/announced-endpoint.js';
 
@@ -28,6 +30,8 @@ export interface StorageAnnouncement {
   readonly free: number;
   /** Not used for placement after this time (ms). */
   readonly until: number;
+  /** The mixnet provider keeping the server's mailbox (its Ed25519 key), when it has one. */
+  readonly provider?: Uint8Array;
 }
 
 /** The log entry of an announcement (signed when appended to the server's own feed). */
@@ -36,7 +40,11 @@ export function announcementDraft(a: Omit<StorageAnnouncement, 'id'>): EntryDraf
   for (const [k, v] of [['quota', a.quota], ['free', a.free], ['until', a.until]] as const) {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${k}: a non-negative integer`);
   }
-  return { header: { type: STORAGE_SERVER_TYPE, app: 'deaddrop', endpoint: a.endpoint, quota: a.quota, free: a.free, until: a.until }, body: new Uint8Array(0) };
+  if (a.provider !== undefined && a.provider.length !== 32) throw new RangeError('provider: a 32-byte key');
+  return {
+    header: { type: STORAGE_SERVER_TYPE, app: 'deaddrop', endpoint: a.endpoint, quota: a.quota, free: a.free, until: a.until, ...(a.provider ? { provider: toHex(a.provider) } : {}) },
+    body: new Uint8Array(0),
+  };
 }
 
 const uint = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
@@ -45,10 +53,11 @@ const uint = (x: unknown): x is number => typeof x === 'number' && Number.isSafe
 export function readAnnouncement(entry: LogEntry): StorageAnnouncement | null {
   const h = entry.header;
   if (h.type !== STORAGE_SERVER_TYPE) return null;
-  const { endpoint, quota, free, until } = h;
+  const { endpoint, quota, free, until, provider } = h;
   if (typeof endpoint !== 'string' || !isAnnouncedEndpoint(endpoint)) return null;
   if (!uint(quota) || !uint(free) || !uint(until) || free > quota) return null;
-  return { id: entry.author, endpoint, quota, free, until };
+  if (provider !== undefined && (typeof provider !== 'string' || !/^[0-9a-f]{64}$/.test(provider))) return null;
+  return { id: entry.author, endpoint, quota, free, until, ...(typeof provider === 'string' ? { provider: fromHex(provider) } : {}) };
 }
 
 /**
@@ -93,6 +102,6 @@ export class StorageDirectory {
 
   /** The servers a client may place shares on. */
   servers(): ServerInfo[] {
-    return this.announcements().map((a) => ({ id: a.id, url: a.endpoint }));
+    return this.announcements().map((a) => ({ id: a.id, url: a.endpoint, ...(a.provider ? { provider: a.provider } : {}) }));
   }
 }

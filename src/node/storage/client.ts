@@ -10,13 +10,15 @@ import type { DialRoute } from '../node.js';
 import { BadShareError, checkBlock, checkCrypttextLeaves, decodeFile, decodeSegment, type EncodedFile, expectedShareLength, parseReadCap, parseVerifyCap, repairShares, SHARE_HEAD_BYTES, type ShareLayout, shareLayout, type VerifyCap, verifyCapOf, verifyShare, verifyShareTail } from './immutable.js';
 import { base32nopad } from '@scure/base';
 import type { ServerHealth } from './backend.js';
-import { StorageConnection } from './server/storage-service.js';
+import { type StorageChannel, StorageConnection } from './server/storage-service.js';
 import { toHex } from '../../util/bytes.js';
 
 /** A storage server as the client knows it: its identity key and endpoint. */
 export interface ServerInfo {
   readonly id: Uint8Array;
   readonly url: string;
+  /** The mixnet provider keeping the server's mailbox, when it announced one (reads through the mixnet). */
+  readonly provider?: Uint8Array;
 }
 
 /** Servers ranked for a storage index: descending SHA-256(si ‖ server id). */
@@ -78,17 +80,29 @@ export interface CheckReport {
  */
 export type StorageRoute = (url: string, server: Uint8Array) => DialRoute | null;
 
+/**
+ * Another way to a server for reads (list and ranged get), asked before dialling: the mixnet
+ * (./mix-client.ts). A channel to use; null to dial as usual; throws when the server must not
+ * be dialled at all (reads through the mixnet only, and this server cannot be reached so).
+ */
+export type ReadChannel = (server: ServerInfo, reader: NodeIdentity) => StorageChannel | null;
+
 /** See the module comment. */
 export class StorageClient {
   readonly #identity: NodeIdentity;
   readonly #servers: readonly ServerInfo[];
   readonly #route: StorageRoute | undefined;
+  readonly #reads: ReadChannel | undefined;
+  readonly #renewsThroughReads: boolean;
   #readerIdentity: NodeIdentity | undefined;
 
-  constructor(identity: NodeIdentity, servers: readonly ServerInfo[], opts: { route?: StorageRoute } = {}) {
+  /** `renewsThroughReads`: lease renewals also go through `reads` (under the owner's key, which the server checks). */
+  constructor(identity: NodeIdentity, servers: readonly ServerInfo[], opts: { route?: StorageRoute; reads?: ReadChannel; renewsThroughReads?: boolean } = {}) {
     this.#identity = identity;
     this.#servers = servers;
     this.#route = opts.route;
+    this.#reads = opts.reads;
+    this.#renewsThroughReads = opts.renewsThroughReads === true;
   }
 
   /**
@@ -96,15 +110,19 @@ export class StorageClient {
    * `reader`: a fresh identity for this client's reads only, so that a server (maybe a stranger's,
    * named in an offer) cannot link the files one node reads to each other or to the node.
    */
-  async #connect(s: ServerInfo, as: 'owner' | 'reader' = 'owner'): Promise<StorageConnection> {
+  async #connect(s: ServerInfo, as: 'owner' | 'reader' | 'renewer' = 'owner'): Promise<StorageChannel> {
+    const identity = as === 'reader' ? (this.#readerIdentity ??= NodeIdentity.fromSeed(randomBytes(32))) : this.#identity;
+    if ((as === 'reader' || (as === 'renewer' && this.#renewsThroughReads)) && this.#reads) {
+      const ch = this.#reads(s, identity);
+      if (ch) return ch;
+    }
     const route = this.#route ? this.#route(s.url, s.id) : {};
     if (route === null) throw new Error('no route to this server (an onion address without Tor?)');
-    const identity = as === 'owner' ? this.#identity : (this.#readerIdentity ??= NodeIdentity.fromSeed(randomBytes(32)));
     return StorageConnection.open(s.url, identity, s.id, route.agent);
   }
 
   async #putOne(s: ServerInfo, si: string, num: number, share: Uint8Array, leaseSecret: Uint8Array, durationMs: number): Promise<string | null> {
-    let conn: StorageConnection | undefined;
+    let conn: StorageChannel | undefined;
     try {
       conn = await this.#connect(s);
       const base = { op: 'put', si, num, leaseSecret: toHex(leaseSecret), durationMs } as const;
@@ -175,7 +193,7 @@ export class StorageClient {
     };
     await Promise.all(
       ranked.map(async (s) => {
-        let conn: StorageConnection | undefined;
+        let conn: StorageChannel | undefined;
         try {
           conn = await this.#connect(s, 'reader');
           out.reachable.add(s);
@@ -243,9 +261,9 @@ export class StorageClient {
     const candidates: Candidate[] = [];
     const rejected: string[] = [];
     const unreachable: string[] = [];
-    const conns: StorageConnection[] = [];
+    const conns: StorageChannel[] = [];
     await Promise.all(ranked.map(async (s, rank) => {
-      let conn: StorageConnection;
+      let conn: StorageChannel;
       try {
         conn = await this.#connect(s, 'reader');
         conns.push(conn);
@@ -316,9 +334,9 @@ export class StorageClient {
     if (opts.renew) {
       const holders = new Set([...found.good.values()].map((g) => g.server));
       await Promise.all([...holders].map(async (s) => {
-        let conn: StorageConnection | undefined;
+        let conn: StorageChannel | undefined;
         try {
-          conn = await this.#connect(s);
+          conn = await this.#connect(s, 'renewer');
           if ((await conn.request({ op: 'renew', si: siText, leaseSecret: toHex(leaseSecret), durationMs })).header.ok) renewed++;
         } catch {
           // gone since the survey: the next round finds its shares missing
@@ -358,7 +376,7 @@ export const PART_BYTES = 2 * 1024 * 1024;
  * fixes (through the cap) how long the share must be, so a server announcing another size is
  * refused before anything more is read. Null when the server does not return the share.
  */
-async function fetchShare(conn: StorageConnection, cap: VerifyCap, si: string, num: number): Promise<Uint8Array | null> {
+async function fetchShare(conn: StorageChannel, cap: VerifyCap, si: string, num: number): Promise<Uint8Array | null> {
   const first = await conn.request({ op: 'get', si, num, offset: 0, length: PART_BYTES });
   if (!first.header.ok) return null;
   if (first.body.length < SHARE_HEAD_BYTES) throw new BadShareError(`share ${num} is too short`);
@@ -379,7 +397,7 @@ async function fetchShare(conn: StorageConnection, cap: VerifyCap, si: string, n
 }
 
 /** Reads `length` bytes at `offset` of a share in ranges of at most {@link PART_BYTES}; null when the server does not return them. */
-async function readRange(conn: StorageConnection, si: string, num: number, offset: number, length: number): Promise<Uint8Array | null> {
+async function readRange(conn: StorageChannel, si: string, num: number, offset: number, length: number): Promise<Uint8Array | null> {
   const out = new Uint8Array(length);
   for (let at = 0; at < length;) {
     const res = await conn.request({ op: 'get', si, num, offset: offset + at, length: Math.min(PART_BYTES, length - at) });
@@ -395,7 +413,7 @@ async function readRange(conn: StorageConnection, si: string, num: number, offse
 interface Candidate {
   readonly server: ServerInfo;
   readonly rank: number;
-  readonly conn: StorageConnection;
+  readonly conn: StorageChannel;
   readonly num: number;
   readonly layout: ShareLayout;
   readonly leaves: Uint8Array[];

@@ -10,6 +10,12 @@
  *   renews the leases of the files it keeps and checks and repairs them.
  * - DEADDROP_STORAGE_SHARES=`k/happy/n` (default 3/7/10): shares needed, servers of happiness, total.
  * - DEADDROP_STORAGE_LEASE_DAYS (default 31): lease length asked of servers.
+ * - `--storage-reads auto|mixnet|direct` (or DEADDROP_STORAGE_READS; default auto): how reads reach
+ *   storage servers (docs/protocol/storage.md §10). `auto`: through the mixnet when the node has no
+ *   Tor, its provider link is up and the server announced a provider, else the node's route;
+ *   `mixnet`: reads, checks and repairs' surveys and lease renewals only through the mixnet (a
+ *   server it cannot reach so is unreachable, never dialled; puts and repairs' uploads still dial);
+ *   `direct`: the node's route always (faster, and the server sees the reader's IP without Tor).
  */
 import { DeaddropError } from '../../util/errors.js';
 import { checkShareParams, type ShareParams } from './peer-backend.js';
@@ -29,6 +35,17 @@ export interface StorageOptions {
   readonly announceTtlMs?: number;
   /** Collect expired shares this often (default 1 hour). */
   readonly gcIntervalMs?: number;
+  /** How reads reach servers (see the module comment; default auto). */
+  readonly reads?: StorageReads;
+}
+
+export type StorageReads = 'auto' | 'mixnet' | 'direct';
+
+/** `auto`, `mixnet` or `direct`; BAD_INPUT otherwise. */
+export function parseReads(value: string, what: string): StorageReads {
+  const v = value.trim();
+  if (v === 'auto' || v === 'mixnet' || v === 'direct') return v;
+  throw DeaddropError.badInput(`${what} must be auto, mixnet or direct, got ${JSON.stringify(value)}`);
 }
 
 export const DEFAULT_QUOTA_BYTES = 1024 ** 3;
@@ -96,7 +113,7 @@ export function parseShares(value: string, what: string): ShareParams {
 
 /** Storage options from the start flags and the environment; bad values give BAD_INPUT. */
 export function storageOptions(
-  flags: { storageServer?: boolean; storageQuota?: string; storage?: string; storageCheckEvery?: string },
+  flags: { storageServer?: boolean; storageQuota?: string; storage?: string; storageCheckEvery?: string; storageReads?: string },
   env: NodeJS.ProcessEnv = process.env,
 ): StorageOptions {
   const o: { -readonly [K in keyof StorageOptions]: StorageOptions[K] } = {};
@@ -113,6 +130,8 @@ export function storageOptions(
   }
   if (flags.storage !== undefined) o.backend = parseBackendChoice(flags.storage);
   if (flags.storageCheckEvery !== undefined) o.checkIntervalMs = parseDuration(flags.storageCheckEvery, '--storage-check-every', 1000);
+  const reads = flags.storageReads ?? env.DEADDROP_STORAGE_READS;
+  if (reads !== undefined && reads !== '') o.reads = parseReads(reads, flags.storageReads !== undefined ? '--storage-reads' : 'DEADDROP_STORAGE_READS');
   if (env.DEADDROP_STORAGE_SHARES) o.shares = parseShares(env.DEADDROP_STORAGE_SHARES, 'DEADDROP_STORAGE_SHARES');
   if (env.DEADDROP_STORAGE_LEASE_DAYS) {
     const d = Number(env.DEADDROP_STORAGE_LEASE_DAYS);

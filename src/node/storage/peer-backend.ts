@@ -10,7 +10,7 @@
 import type { NodeIdentity } from '../identity.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { StorageBackend, StorageCheckResult, StorageOpOptions, StoragePutResult } from './backend.js';
-import { type FileReader, NotEnoughSharesError, type ProgressFn, type ServerInfo, StorageClient, type StorageRoute, TooFewServersError, UnhappyPlacementError } from './client.js';
+import { type FileReader, NotEnoughSharesError, type ProgressFn, type ReadChannel, type ServerInfo, StorageClient, type StorageRoute, TooFewServersError, UnhappyPlacementError } from './client.js';
 import { DEFAULT_SEGMENT_SIZE, encodeFile, parseReadCap, parseVerifyCap, shareLength, verifyCapOf } from './immutable.js';
 import { base32nopad } from '@scure/base';
 
@@ -58,6 +58,10 @@ export interface PeerBackendOptions {
   readonly identity: NodeIdentity;
   /** How to dial a server (the node's route: directly, or through Tor); default directly. */
   readonly route?: StorageRoute;
+  /** Reads through another channel (the mixnet, ./mix-client.ts), asked before dialling for reads. */
+  readonly reads?: ReadChannel;
+  /** Checks and repairs' surveys, and lease renewals, through `reads` too (default false: they dial, see `#client`). */
+  readonly surveysThroughReads?: boolean;
   /** The servers to use now (verified announcements, this node's own server among them). */
   readonly servers: () => ServerInfo[];
   readonly shares?: ShareParams;
@@ -94,6 +98,8 @@ export class PeerStorageBackend implements StorageBackend {
   readonly kind = 'peers' as const;
   readonly #identity: NodeIdentity;
   readonly #route: StorageRoute | undefined;
+  readonly #reads: ReadChannel | undefined;
+  readonly #surveysThroughReads: boolean;
   readonly #servers: () => ServerInfo[];
   readonly #shares: ShareParams;
   readonly #leaseMs: number;
@@ -101,6 +107,8 @@ export class PeerStorageBackend implements StorageBackend {
   constructor(opts: PeerBackendOptions) {
     this.#identity = opts.identity;
     this.#route = opts.route;
+    this.#reads = opts.reads;
+    this.#surveysThroughReads = opts.surveysThroughReads === true;
     this.#servers = opts.servers;
     this.#shares = checkShareParams(opts.shares ?? DEFAULT_SHARES);
     this.#leaseMs = opts.leaseMs ?? DEFAULT_LEASE_MS;
@@ -115,11 +123,17 @@ export class PeerStorageBackend implements StorageBackend {
     return this.#identity.derive('storage/lease', new TextEncoder().encode(storageIndex));
   }
 
-  /** A client over the verified servers, plus `extra` ones (hints from whoever handed over a cap; reads only). */
-  #client(extra: readonly ServerInfo[] = []): StorageClient {
+  /**
+   * A client over the verified servers, plus `extra` ones (hints from whoever handed over a cap;
+   * reads only). `reads` false: every request dials (checks and repairs: a survey reads every share
+   * whole, minutes per 100 MB through the mixnet, of files whose servers saw this node at the put).
+   */
+  #client(extra: readonly ServerInfo[] = [], reads = true): StorageClient {
     const known = this.#servers();
     const ids = new Set(known.map((s) => base32nopad.encode(s.id)));
-    return new StorageClient(this.#identity, [...known, ...extra.filter((s) => !ids.has(base32nopad.encode(s.id)))], this.#route ? { route: this.#route } : {});
+    return new StorageClient(this.#identity, [...known, ...extra.filter((s) => !ids.has(base32nopad.encode(s.id)))], {
+      ...(this.#route ? { route: this.#route } : {}), ...(this.#reads && reads ? { reads: this.#reads, renewsThroughReads: this.#surveysThroughReads } : {}),
+    });
   }
 
   async put(plaintext: Uint8Array, options: StorageOpOptions & { shares?: ShareParams } = {}): Promise<StoragePutResult & { verifyCap: string; storageIndex: string; happiness: number; holders: ServerInfo[] }> {
@@ -177,7 +191,7 @@ export class PeerStorageBackend implements StorageBackend {
   async check(cap: string, options: { readonly repair?: boolean; readonly renew?: boolean } & StorageOpOptions = {}): Promise<StorageCheckResult> {
     const { verifyCap, storageIndex } = classifyCap(cap);
     const c = parseVerifyCap(verifyCap);
-    const client = this.#client();
+    const client = this.#client([], this.#surveysThroughReads);
     if (!options.repair && !options.renew) {
       const r = await client.check(verifyCap, progress(options));
       return { healthy: r.missing.length === 0, sharesFound: r.healthy.length, sharesNeeded: c.k, sharesTotal: c.n, repaired: 0, problems: problems(r), servers: r.perServer };

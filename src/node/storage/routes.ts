@@ -7,7 +7,7 @@
  *   events carry). Answers the read capability (and, peers backend, the servers holding shares).
  * - `POST /storage/get` `{cap, op?, servers?}`: the verified plaintext as `application/octet-stream`,
  *   read on the backend the capability names (./cap-route.ts: a Tahoe file needs `--storage tahoe:`);
- *   `servers` (`[{id, url}]`, at most 16) are asked besides the verified servers.
+ *   `servers` (`[{id, url, provider?}]`, at most 16) are asked besides the verified servers.
  *   The capability travels in the body, never in a URL.
  * - `POST /storage/check` and `POST /storage/repair` `{cap, op?}`: read or verify capability.
  * - `GET /storage/files`: kept files (`store ls`); `POST /storage/files` `{cap, name?}` keeps one
@@ -46,11 +46,16 @@ const op = { type: 'string', pattern: '^[0-9a-f]{16,64}$', description: 'an id o
 const storageIndex = { type: 'string', pattern: '^[0-9a-z]{16,64}$' } as const;
 const nullable = (t: string) => ({ type: [t, 'null'] }) as const;
 
-/** A storage server: its Ed25519 key (hex) and endpoint. */
+/** A storage server: its Ed25519 key (hex) and endpoint, and the mixnet provider of its mailbox when it announced one. */
 const serverHint = {
   type: 'object', required: ['id', 'url'], additionalProperties: false,
-  properties: { id: { type: 'string', pattern: '^[0-9a-f]{64}$' }, url: { type: 'string', minLength: 1, maxLength: 300, pattern: '^wss?://' } },
+  properties: {
+    id: { type: 'string', pattern: '^[0-9a-f]{64}$' }, url: { type: 'string', minLength: 1, maxLength: 300, pattern: '^wss?://' },
+    provider: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'reads reach the server through this mixnet provider (docs/protocol/storage.md section 10)' },
+  },
 } as const;
+
+const counters = { type: 'object', additionalProperties: { anyOf: [{ type: 'integer' }, { type: 'object', additionalProperties: { type: 'integer' } }] } } as const;
 
 const putResult = {
   type: 'object', required: ['op', 'readCap', 'storageIndex', 'size', 'backend', 'kept'],
@@ -96,9 +101,14 @@ const serverStatus = {
     backend: { type: 'string' }, refusedAnnouncements: { type: 'integer' }, keptFiles: { type: 'integer' },
     knownServers: {
       type: 'array',
-      items: { type: 'object', properties: { id: { type: 'string' }, endpoint: { type: 'string' }, quota: { type: 'integer' }, free: { type: 'integer' }, until: { type: 'integer' }, self: { type: 'boolean' } } },
+      items: { type: 'object', properties: { id: { type: 'string' }, endpoint: { type: 'string' }, quota: { type: 'integer' }, free: { type: 'integer' }, until: { type: 'integer' }, self: { type: 'boolean' }, provider: nullable('string') } },
     },
     defaultShares: { type: 'object', properties: { k: { type: 'integer' }, happy: { type: 'integer' }, n: { type: 'integer' } } },
+    reads: { type: 'string', enum: ['auto', 'mixnet', 'direct'], description: 'how reads reach storage servers (--storage-reads)' },
+    mixnet: {
+      type: 'object', description: 'reads through mixnet providers: as a reader (requests, replies, retries, failed, dropped) and as a server (requests, answered, replyPackets, dropped)',
+      properties: { reads: { anyOf: [counters, { type: 'null' }] }, served: { anyOf: [counters, { type: 'null' }] } },
+    },
   },
 } as const;
 
@@ -148,7 +158,7 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
       const r = await s.put(new Uint8Array(body.buffer, body.byteOffset, body.length), {
         ...(q.name ? { name: q.name } : {}), keep: q.keep === undefined || q.keep === '1' || q.keep === 'true', ...(shares ? { shares } : {}), ...(q.op ? { op: q.op } : {}),
       });
-      return { ...r, holders: r.holders.map((h) => ({ id: toHex(h.id), url: h.url })) };
+      return { ...r, holders: r.holders.map((h) => ({ id: toHex(h.id), url: h.url, ...(h.provider ? { provider: toHex(h.provider) } : {}) })) };
     });
   });
 
@@ -158,8 +168,8 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
       body: getBody, response: { 200: { type: 'string', format: 'binary' }, ...errors },
     },
   }, async (req, reply) => {
-    const b = req.body as { cap: string; op?: string; servers?: { id: string; url: string }[] };
-    const servers = b.servers?.map((h) => ({ id: fromHex(h.id), url: h.url }));
+    const b = req.body as { cap: string; op?: string; servers?: { id: string; url: string; provider?: string }[] };
+    const servers = b.servers?.map((h) => ({ id: fromHex(h.id), url: h.url, ...(h.provider ? { provider: fromHex(h.provider) } : {}) }));
     // Streamed: bounded memory on the peers backend; an error past the first byte cuts the answer short.
     const { size, stream } = await need().getStream(b.cap, { ...(b.op ? { op: b.op } : {}), ...(servers ? { servers } : {}) });
     return reply.type('application/octet-stream').header('content-length', size).send(stream);

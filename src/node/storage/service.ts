@@ -13,6 +13,9 @@
  *   this node puts, checks and keeps. Reads go to the backend the capability names
  *   (./cap-route.ts): a Tahoe node reads peers files too (a PayPub offer, an attachment), and a
  *   peers node asked for a Tahoe file says it needs `--storage tahoe:<url>`.
+ * - **Through the mixnet** (docs/protocol/storage.md §10): a serving node with a provider link names
+ *   its provider in its announcement (re-announced when it changes) and answers reads arriving in
+ *   its mailbox (./server/mix-server.ts); reads go through the mixnet per `reads` (./options.ts).
  * - **Kept files** (./kept-files.ts): what the user put or pinned; every `checkIntervalMs` the
  *   daemon renews their leases and checks and repairs them.
  * - **Events** on the daemon's bus: `storage.progress` (throttled), `storage.put`, `storage.get`,
@@ -33,12 +36,16 @@ import { announcementDraft, STORAGE_SERVER_TYPE, StorageDirectory } from './anno
 import { KeptFiles, type KeptFile } from './kept-files.js';
 import type { FileReader } from './client.js';
 import { classifyCap, DEFAULT_LEASE_MS, maxFileBytes, PeerStorageBackend, type ShareParams } from './peer-backend.js';
-import type { StorageBackendChoice, StorageOptions } from './options.js';
+import type { StorageBackendChoice, StorageOptions, StorageReads } from './options.js';
 import { ShareStore } from './server/share-store.js';
 import { TahoeBackend } from './tahoe-backend.js';
 import { checkOwnBackend, readBackendFor } from './cap-route.js';
 import { StorageServer } from './server/storage-service.js';
 import type { ServerInfo } from './client.js';
+import type { MixnetService } from '../mixnet/service.js';
+import { MixStorageReads } from './mix-client.js';
+import { MixStorageServer } from './server/mix-server.js';
+import type { StorageChannel } from './server/storage-service.js';
 
 const DAY_MS = 86_400_000;
 const PROGRESS_EVERY_MS = 250;
@@ -68,12 +75,18 @@ export interface ServerStatus {
   readonly nextLeaseExpiry: number | null;
   readonly announcedUntil: number | null;
   readonly backend: string;
-  readonly knownServers: { readonly id: string; readonly endpoint: string; readonly quota: number; readonly free: number; readonly until: number; readonly self: boolean }[];
+  readonly knownServers: { readonly id: string; readonly endpoint: string; readonly quota: number; readonly free: number; readonly until: number; readonly self: boolean; readonly provider: string | null }[];
   readonly refusedAnnouncements: number;
   readonly keptFiles: number;
+  /** How reads reach servers (./options.ts). */
+  readonly reads: StorageReads;
+  /** Reads through mixnet providers: counters as a reader and as a server. */
+  readonly mixnet: ReturnType<NodeStorage['mixnetStats']>;
 }
 
 export interface NodeStorageOptions extends StorageOptions {
+  /** The node's mixnet (reads through providers, and the server's mailbox). */
+  readonly mixnet?: MixnetService;
   /** Folder of this node's storage (shares under `shares/`). */
   readonly dir: string;
   /** Publishes a daemon event. */
@@ -91,6 +104,9 @@ export class NodeStorage {
   readonly #peers: PeerStorageBackend;
   #backend: StorageBackend;
   #server: StorageServer | null = null;
+  #mixServer: MixStorageServer | null = null;
+  readonly #mixReads: MixStorageReads | null;
+  readonly #onLinked = (): void => this.#announceIfDue(false);
   /** Share health per server of each kept file's last check (by storage index): the dashboard's per-server view. */
   readonly #lastServers = new Map<string, readonly ServerHealth[]>();
   readonly #timers: NodeJS.Timeout[] = [];
@@ -104,8 +120,10 @@ export class NodeStorage {
     this.#node = node;
     this.#opts = opts;
     this.#kept = new KeptFiles(node.store.db, node.identity);
+    this.#mixReads = opts.mixnet ? new MixStorageReads(opts.mixnet) : null;
     this.#peers = new PeerStorageBackend({
       identity: node.identity, route: (url, server) => node.dialRoute(url, server), servers: () => this.directory.servers(),
+      reads: (server, reader) => this.#readChannel(server, reader), surveysThroughReads: opts.reads === 'mixnet',
       ...(opts.shares ? { shares: opts.shares } : {}), leaseMs: this.#leaseMs,
     });
     this.#backend = this.#peers;
@@ -171,6 +189,12 @@ export class NodeStorage {
       this.#server.mayStore = (remote) => equalBytes(remote, node.id) || node.contacts().some((c) => equalBytes(c.node, remote));
       if (signal.aborted) return;
       store.collectGarbage();
+      if (this.#opts.mixnet) {
+        this.#mixServer = new MixStorageServer(this.#opts.mixnet, store);
+        this.#mixServer.mayStore = this.#server.mayStore;
+        this.#mixServer.start();
+        this.#opts.mixnet.on('linked', this.#onLinked);
+      }
       this.#announceIfDue(true);
       const ttl = this.#opts.announceTtlMs ?? DAY_MS;
       this.#every(Math.max(1000, ttl / 4), () => this.#announceIfDue(false));
@@ -188,6 +212,9 @@ export class NodeStorage {
     for (const t of this.#timers) clearInterval(t);
     this.#node.off('entry.appended', this.#onEntry);
     this.#node.off('entry.replicated', this.#onEntry);
+    this.#opts.mixnet?.off('linked', this.#onLinked);
+    this.#mixServer?.close();
+    this.#mixReads?.close();
     await Promise.allSettled([this.#maintaining, ...this.#running]);
     await this.#server?.close();
   }
@@ -212,10 +239,13 @@ export class NodeStorage {
     const endpoint = this.#opts.server?.advertise ?? server.url;
     const own = this.directory.get(this.#node.id);
     const quota = server.store.quotaBytes;
-    const fresh = own && own.endpoint === endpoint && own.quota === quota && own.until - Date.now() > ttl / 2;
+    // The provider keeping our mailbox, when the mixnet link is up: readers reach us through it.
+    const provider = this.#opts.mixnet?.connected ? (this.#opts.mixnet.home ?? undefined) : undefined;
+    const sameProvider = provider === undefined || (own?.provider !== undefined && equalBytes(own.provider, provider));
+    const fresh = own && own.endpoint === endpoint && own.quota === quota && sameProvider && own.until - Date.now() > ttl / 2;
     if (fresh) return;
     const free = Math.max(0, quota - server.store.usedBytes);
-    this.#node.append(announcementDraft({ endpoint, quota, free, until: Date.now() + ttl }));
+    this.#node.append(announcementDraft({ endpoint, quota, free, until: Date.now() + ttl, ...(provider ? { provider } : {}) }));
     if (starting) this.#opts.log?.(`storage: serving shares on ${endpoint} (quota ${quota} bytes), announced in the signed log`);
   }
 
@@ -224,6 +254,31 @@ export class NodeStorage {
     const own = this.directory.get(this.#node.id);
     if (!own || own.quota === 0 || own.until <= Date.now()) return;
     this.#node.append(announcementDraft({ endpoint: own.endpoint, quota: 0, free: 0, until: Date.now() + (this.#opts.announceTtlMs ?? DAY_MS) }));
+  }
+
+  /**
+   * The way a read reaches `server` (./options.ts `reads`): a mixnet channel, null for the node's
+   * route, or an error when the server must not be dialled (reads through the mixnet only).
+   */
+  #readChannel(server: ServerInfo, reader: Parameters<MixStorageReads['open']>[1]): StorageChannel | null {
+    const mode = this.#opts.reads ?? 'auto';
+    if (mode === 'direct') return null;
+    const ch = this.#mixReads?.open(server, reader) ?? null;
+    if (mode === 'mixnet') {
+      if (!ch) throw new Error(this.#mixReads?.ready ? 'this server announced no mixnet provider (reads go through the mixnet only)' : 'no mixnet provider link yet (reads go through the mixnet only)');
+      return ch;
+    }
+    // auto: Tor already hides the reader's address (and is faster); otherwise the mixnet when it can.
+    if (!ch || this.#node.dialRoute(server.url, server.id)?.agent) {
+      ch?.close();
+      return null;
+    }
+    return ch;
+  }
+
+  /** Counters of reads through the mixnet (as reader and as server), for the API. */
+  mixnetStats(): { reads: MixStorageReads['stats'] | null; served: MixStorageServer['stats'] | null } {
+    return { reads: this.#mixReads?.stats ?? null, served: this.#mixServer?.stats ?? null };
   }
 
   // ------------------------------------------------------------------------------------------
@@ -489,8 +544,10 @@ export class NodeStorage {
       serving: s !== null, url: this.#opts.server?.advertise ?? s?.url ?? null, quotaBytes: store?.quotaBytes ?? null, usedBytes: store?.usedBytes ?? null,
       shares: store ? shares : null, storageIndexes: store ? store.storageIndexes().length : null, activeLeases: store ? active : null, nextLeaseExpiry: next,
       announcedUntil: s ? (this.directory.get(this.#node.id)?.until ?? null) : null, backend: this.#backend.kind,
-      knownServers: this.directory.announcements().map((a) => ({ id: toHex(a.id), endpoint: a.endpoint, quota: a.quota, free: a.free, until: a.until, self: toHex(a.id) === self })),
-      refusedAnnouncements: this.directory.refused, keptFiles: this.#kept.list().length,
+      knownServers: this.directory.announcements().map((a) => ({
+        id: toHex(a.id), endpoint: a.endpoint, quota: a.quota, free: a.free, until: a.until, self: toHex(a.id) === self, provider: a.provider ? toHex(a.provider) : null,
+      })),
+      refusedAnnouncements: this.directory.refused, keptFiles: this.#kept.list().length, reads: this.#opts.reads ?? 'auto', mixnet: this.mixnetStats(),
     };
   }
 }

@@ -73,4 +73,13 @@ describe('storage options', () => {
     const client = storageOptions({}, {});
     expect(serverOnNodeHost(client, '198.18.0.10')).toBe(client);
   });
+
+  it('--storage-reads (or DEADDROP_STORAGE_READS) says how reads reach servers; the flag wins', () => {
+    expect(storageOptions({}, {}).reads).toBeUndefined();
+    for (const v of ['auto', 'mixnet', 'direct'] as const) expect(storageOptions({ storageReads: v }, {}).reads).toBe(v);
+    expect(storageOptions({}, { DEADDROP_STORAGE_READS: 'mixnet' }).reads).toBe('mixnet');
+    expect(storageOptions({ storageReads: 'direct' }, { DEADDROP_STORAGE_READS: 'mixnet' }).reads).toBe('direct');
+    expectCode(() => storageOptions({ storageReads: 'tor' }, {}), 'BAD_INPUT', /--storage-reads must be auto, mixnet or direct/);
+    expectCode(() => storageOptions({}, { DEADDROP_STORAGE_READS: 'MIXNET' }), 'BAD_INPUT', /DEADDROP_STORAGE_READS must be/);
+  });
 });

@@ -157,8 +157,17 @@ export class StorageServer {
   }
 }
 
+/**
+ * What the storage client needs of a way to one server: requests and answers, then close. A Noise
+ * connection ({@link StorageConnection}) is one; reads through the mixnet (../mix-client.ts) another.
+ */
+export interface StorageChannel {
+  request(req: StorageRequest, body?: Uint8Array, timeoutMs?: number): Promise<{ header: StorageResponse; body: Uint8Array }>;
+  close(): void;
+}
+
 /** A client connection to one storage server. */
-export class StorageConnection {
+export class StorageConnection implements StorageChannel {
   readonly #ch: SecureChannel;
   readonly #pending = new Map<number, { resolve: (r: { header: StorageResponse; body: Uint8Array }) => void; reject: (e: Error) => void }>();
   #next = 1;
