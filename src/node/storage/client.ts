@@ -75,6 +75,14 @@ function placedOrThrow(uploads: readonly ShareUpload[], happy: number): PutResul
   return { placed, happiness, failures };
 }
 
+/** The source of a streamed put read differently the second time (the file changed meanwhile). */
+export class SourceChangedError extends Error {
+  override readonly name = 'SourceChangedError';
+  constructor() {
+    super('storage: the file changed while it was being put; nothing was stored (put it again)');
+  }
+}
+
 /** Fewer storage servers are known than a placement needs. */
 export class TooFewServersError extends Error {
   override readonly name = 'TooFewServersError';
@@ -205,7 +213,7 @@ export class StorageClient {
       for (let s = 0; s < count; s++) {
         const seg = await segment(s);
         if (!equalBytes(taggedHash('crypttext-segment', seg.ciphertext), plan.crypttextLeaves[s] as Uint8Array)) {
-          throw new Error('storage: the file changed while it was being put');
+          throw new SourceChangedError();
         }
         await Promise.all(uploads.map((u, r) => u.write(seg.blocks[r] as Uint8Array)));
         // Stop early once the shares still under way cannot reach happiness.
@@ -386,7 +394,8 @@ export class StorageClient {
     const valid: Candidate[] = [];
     let checked = 0;
     try {
-      await Promise.all(found.candidates.map(async (c) => {
+      // A few shares at a time: each holds a range of up to a part in flight.
+      await eachLimited(found.candidates, VERIFY_AT_ONCE, async (c) => {
         const why = await verifyBlocks(found.si, c);
         if (why === null) {
           valid.push(c);
@@ -397,7 +406,7 @@ export class StorageClient {
           survey.rejected.push(`${c.server.url}: share ${c.num}: ${why}`);
         }
         onProgress?.('verify', ++checked, found.candidates.length);
-      }));
+      });
     } catch (e) {
       closeConns(conns);
       throw e;
@@ -676,6 +685,17 @@ async function verifyBlocks(si: string, c: Candidate): Promise<string | null> {
     if (e instanceof BadShareError) return e.message;
     return `could not be read: ${(e as Error).message}`;
   }
+}
+
+/** Shares whose blocks a check reads at once. */
+const VERIFY_AT_ONCE = 4;
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  }));
 }
 
 function closeConns(conns: Iterable<StorageConnection>): void {

@@ -1,6 +1,6 @@
 /**
  * Streaming a share to a storage server as it is produced (docs/protocol/storage.md §4, "Shares
- * in parts"): bytes are written in order, cut into parts of {@link PART_BYTES}, and sent one part
+ * in parts"): bytes are written in order, cut into parts of {@link UPLOAD_PART_BYTES}, and sent one part
  * in flight, so memory per share is about two parts whatever the file's size. A share that fits
  * one part goes in the single-frame form. A refusal of the first part (quota, size, not a
  * contact, unreachable) moves the share to the next spare server, as whole-share puts do; a
@@ -13,8 +13,17 @@ import type { ServerInfo } from './client.js';
 import type { StorageConnection } from './server/storage-service.js';
 import { toHex } from '../../util/bytes.js';
 
-/** Bytes of a share per storage frame when it travels in parts (well under the 4 MiB frame). */
+/**
+ * Shares up to this size travel in one frame; larger ones in parts (well under the 4 MiB frame).
+ * Readers ask for ranges of this size.
+ */
 export const PART_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Parts of a streamed upload: smaller than a reader's ranges, since every share of a file is under
+ * way at once (n parts in flight, each with its frame copies) and the server takes any part size.
+ */
+export const UPLOAD_PART_BYTES = 1024 * 1024;
 
 /** Plaintext a put reads by ranges (twice: once to hash, once to send). */
 export interface FileSource {
@@ -109,8 +118,9 @@ export class ShareUpload {
     if (this.#written > this.#o.total) throw new RangeError(`storage: share ${this.#o.num} is longer than ${this.#o.total} bytes`);
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
-    // Strictly more than a part: the last part always goes with end().
-    while (this.#pendingBytes > PART_BYTES && !this.failed) await this.#queue(this.#take(PART_BYTES));
+    // A share that fits a frame goes whole with end(); the last part of a larger one too.
+    if (this.#o.total <= PART_BYTES) return;
+    while (this.#pendingBytes > UPLOAD_PART_BYTES && !this.failed) await this.#queue(this.#take(UPLOAD_PART_BYTES));
   }
 
   /** Sends what remains and waits for the server to take the share. */
