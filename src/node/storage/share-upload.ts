@@ -3,8 +3,11 @@
  * in parts"): bytes are written in order, cut into parts of {@link UPLOAD_PART_BYTES}, and sent one part
  * in flight, so memory per share is about two parts whatever the file's size. A share that fits
  * one part goes in the single-frame form. A refusal of the first part (quota, size, not a
- * contact, unreachable) moves the share to the next spare server, as whole-share puts do; a
- * failure after that loses the share (the caller counts happiness at the end).
+ * contact, unreachable) moves the share to the next spare server, as whole-share puts do. A
+ * connection lost after that (the server restarting) is retried on the same server for a while:
+ * the server keeps the bytes written so far and acknowledges a part it already has, so the upload
+ * resumes where it was; a refusal, or no server back in time, loses the share (the caller counts
+ * happiness at the end).
  *
  * Also the sources a put reads its plaintext from, twice (./client.ts `putStream`).
  */
@@ -73,7 +76,12 @@ export interface ShareUploadOptions {
   readonly total: number;
   readonly leaseSecret: Uint8Array;
   readonly durationMs: number;
+  /** How long to keep trying to resume a share cut mid-way on its server (default {@link RESUME_MS}). */
+  readonly resumeMs?: number;
 }
+
+/** A share cut mid-way is resumed on its server for up to this long (a restart takes seconds). */
+export const RESUME_MS = 20_000;
 
 /** One share on its way to a server; see the module comment. */
 export class ShareUpload {
@@ -171,6 +179,8 @@ export class ShareUpload {
     const o = this.#o;
     const base = { op: 'put', si: o.si, num: o.num, leaseSecret: toHex(o.leaseSecret), durationMs: o.durationMs } as const;
     const single = o.total <= PART_BYTES;
+    const giveUpAt = Date.now() + (o.resumeMs ?? RESUME_MS);
+    let delay = 250;
     for (;;) {
       const s = this.#server as ServerInfo;
       try {
@@ -179,6 +189,14 @@ export class ShareUpload {
         if (res.header.ok) return;
         this.failures.push(`share ${o.num} on ${s.url}: ${res.header.error ?? res.header.code}`);
       } catch (e) {
+        this.abort();
+        // Cut mid-share (connection lost, server restarting): resume on the same server, which keeps
+        // what it wrote and acknowledges a part it already has. Only this part is still in hand.
+        if (offset > 0 && Date.now() + delay < giveUpAt) {
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(delay * 2, 4000);
+          continue;
+        }
         this.failures.push(`share ${o.num} on ${s.url}: ${(e as Error).message}`);
       }
       this.abort();
