@@ -83,18 +83,39 @@ async function checkAnchor(ctx: PaypubContext, client: SellerClient | null, link
 async function fetchChunks(ctx: PaypubContext, client: SellerClient | null, link: OfferLink): Promise<{ chunks: Uint8Array[]; from: 'storage' | 'seller' }> {
   const m = link.manifest;
   const cs = link.storageCap ? ctx.contentStore() : null;
+  let storageError: unknown = null;
   if (link.storageCap && cs) {
     try {
       const servers = link.storageServers ?? [];
       return { chunks: decodeBundle(m, await cs.get(link.storageCap, servers.length > 0 ? { servers } : {})), from: 'storage' };
     } catch (err) {
       if (!client) throw err;
+      storageError = err;
       ctx.log(`paypub: the storage bundle could not be read (${err instanceof Error ? err.message : String(err)}); fetching from the seller`);
     }
   }
-  if (!client) throw new DeaddropError('NOT_INITIALIZED', 'the offer\'s chunks are in storage and no storage runs here: start the daemon (its peer node reads storage)');
-  await client.manifest(encodeManifest(m));
-  return { chunks: await client.chunks(m), from: 'seller' };
+  if (!client) throw new DeaddropError('NOT_INITIALIZED', NO_STORAGE);
+  try {
+    await client.manifest(encodeManifest(m));
+    return { chunks: await client.chunks(m), from: 'seller' };
+  } catch (err) {
+    throw link.storageCap ? noChunksError(storageError, err) : err;
+  }
+}
+
+const NO_STORAGE = 'the offer\'s chunks are in storage and no storage runs here: start the daemon (its peer node reads storage)';
+
+/**
+ * The error of a buyer who got the chunks neither from the storage the offer names nor from the
+ * seller's API (offline, as it may be once a sale is stored). The storage side is what the buyer
+ * can act on (start the daemon, give it a Tahoe client, …), so it leads with its code; the
+ * seller's failure follows. `storage`: the storage read's error, or null when no storage runs here.
+ */
+export function noChunksError(storage: unknown, seller: unknown): unknown {
+  const why = seller instanceof Error ? seller.message : String(seller);
+  if (storage === null) return new DeaddropError('NOT_INITIALIZED', `${NO_STORAGE}; the seller's API did not serve them either (${why})`);
+  if (!(storage instanceof DeaddropError)) return seller;
+  return new DeaddropError(storage.code, `the offer's chunks could not be read from storage: ${storage.message}; the seller's API did not serve them either (${why})`, storage.details);
 }
 
 type SampleCheck = { status: SampleStatus; beaconHash: string | null; reveal: SampleReveal | null; verified: boolean; reason?: string };

@@ -5,6 +5,9 @@
 import { base64urlnopad } from '@scure/base';
 import { describe, expect, it } from 'vitest';
 import { decodeBundle, encodeBundle } from '../../src/paypub/bundle.js';
+import { noChunksError } from '../../src/paypub/buyer.js';
+import { formatTahoeReadCap } from '../../src/node/storage/tahoe-cap.js';
+import { DeaddropError } from '../../src/util/errors.js';
 import { Writer, sha256 } from '../../src/paypub/bytes.js';
 import { findHintedPledges, hintBuyerKey, pledgeHint } from '../../src/paypub/hint.js';
 import { decodeOfferLink, encodeOfferLink, OFFER_PREFIX, saleId } from '../../src/paypub/link.js';
@@ -59,6 +62,13 @@ describe('offer strings v2', () => {
     const h = new TextEncoder().encode('http://127.0.0.1:7001');
     expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 16).u16(c.length).bytes(c).u8(1).bytes(new Uint8Array(32)).u16(h.length).bytes(h).finish())), 'PROTOCOL', /ws:\/\/ or wss:\/\//);
     expectCode(() => decodeOfferLink(rawOffer(head(2, 2 | 16).u16(c.length).bytes(c).u8(1).bytes(new Uint8Array(31)).finish())), 'PROTOCOL', /truncated/);
+  });
+
+  it('carries a Tahoe-LAFS read capability as it is, with no servers (the buyer\'s own Tahoe client finds them)', () => {
+    // The longest CHK shape: 1-of-256 shares, a 16-digit size.
+    const tahoe = formatTahoeReadCap({ tahoeCap: `URI:CHK:${'b'.repeat(25)}q:${'c'.repeat(51)}q:1:256:9007199254740991`, key: new Uint8Array(32).fill(7) });
+    const back = decodeOfferLink(encodeOfferLink({ manifest: sale.manifest, anchorTxid, anchorVout: 0, url: 'http://127.0.0.1:9', storageCap: tahoe, anchorBlock, reveal }), 'regtest');
+    expect(back).toMatchObject({ storageCap: tahoe, storageServers: [], anchorBlock });
   });
 
   it('still writes v1 when it says only a URL, and reads v1', () => {
@@ -153,5 +163,28 @@ describe('pledge hints', () => {
     none([{ script: hintScript(pledgeHint(sale.manifest, buyer)), value: 0n }]);
     expect(() => pledgeHint(sale.manifest, new Uint8Array(31))).toThrow(TypeError);
     expectCode(() => hintBuyerKey(sale.manifest, new Uint8Array(33)), 'PROTOCOL');
+  });
+});
+
+describe('a buyer who gets the chunks from neither storage nor the seller', () => {
+  const sellerDown = DeaddropError.unreachable('the seller', 'fetch failed');
+
+  it('is told what the storage side needs, with its code, and that the seller did not answer', () => {
+    const needsTahoe = new DeaddropError('UNSUPPORTED', 'this file is on a Tahoe-LAFS grid … run the daemon with --storage tahoe:<url>', { reason: 'needs-tahoe' });
+    const e = noChunksError(needsTahoe, sellerDown) as DeaddropError;
+    expect(e).toBeInstanceOf(DeaddropError);
+    expect(e.code).toBe('UNSUPPORTED');
+    expect(e.details).toEqual({ reason: 'needs-tahoe' });
+    expect(e.message).toMatch(/^the offer's chunks could not be read from storage: this file is on a Tahoe-LAFS grid .*--storage tahoe:<url>; the seller's API did not serve them either \(cannot reach the seller: fetch failed\)$/);
+  });
+
+  it('is told that no storage runs here when none does', () => {
+    const e = noChunksError(null, sellerDown) as DeaddropError;
+    expect(e.code).toBe('NOT_INITIALIZED');
+    expect(e.message).toMatch(/no storage runs here: start the daemon .*; the seller's API did not serve them either/);
+  });
+
+  it('gets the seller\'s error when the storage failure was not a coded one', () => {
+    expect(noChunksError(new TypeError('bug'), sellerDown)).toBe(sellerDown);
   });
 });

@@ -24,11 +24,10 @@ import { PeerNode } from '../../src/node/node.js';
 import { nodeContentStore } from '../../src/node/storage/content-store.js';
 import { NodeStorage, type NodeStorageOptions } from '../../src/node/storage/service.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
-import { createNodeFeature } from '../../src/node/feature.js';
 import { decodeOfferLink } from '../../src/paypub/link.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
-import { fundParty, mineTo, outboxPath, removeParty, startParty, unlockedPath, type Party } from '../support/paypub-parties.js';
+import { fundParty, mineTo, nodeStorageFeatures, outboxPath, removeParty, startParty, unlockedPath, type Party } from '../support/paypub-parties.js';
 import { waitUntil } from '../support/wait.js';
 
 const SHARES = { k: 2, happy: 3, n: 4 };
@@ -117,15 +116,10 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
 
   it('in a daemon wired as `deaddrop start` wires it, a sale goes into the node feature\'s storage and is kept', { timeout: 120_000 }, async () => {
     // The node feature hands its storage over (onContentStore); here the node serves shares itself (1-of-1).
-    let store: ContentStore | null = null;
-    const solo = await startParty('solo', chain, undefined, {
-      features: [
-        createPaypubFeature({ pollIntervalMs: 500, contentStore: () => store }),
-        createNodeFeature({ host: '127.0.0.1', storage: { server: { quotaBytes: 8 << 20, host: '127.0.0.1' }, shares: { k: 1, happy: 1, n: 1 } }, onContentStore: (s) => { store = s; } }),
-      ],
-    });
+    const wired = nodeStorageFeatures({ server: { quotaBytes: 8 << 20, host: '127.0.0.1' }, shares: { k: 1, happy: 1, n: 1 } });
+    const solo = await startParty('solo', chain, undefined, { features: wired.features });
     try {
-      expect(store).not.toBeNull();
+      expect(wired.contentStore()).not.toBeNull();
       await fundParty(chain, solo, 500_000n);
       await waitUntil(async () => (await solo.ok<{ knownServers: unknown[] }>('GET', '/storage/server')).knownServers.length === 1, 'the node knows its own server', 30_000);
       const path = outboxPath(solo, 'notes.bin');
@@ -139,7 +133,7 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
       await solo.stop();
       removeParty(solo);
     }
-    expect(store).toBeNull();
+    expect(wired.contentStore()).toBeNull();
   });
 
   it('sells with the seller offline between publishing and the claim', { timeout: 240_000 }, async () => {

@@ -11,6 +11,9 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import type { DaemonEvent } from '../../src/util/event-bus.js';
 import type { DaemonFeature } from '../../src/feature/contract.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
+import { createNodeFeature } from '../../src/node/feature.js';
+import type { StorageOptions } from '../../src/node/storage/options.js';
+import type { ContentStore } from '../../src/feature/content-store.js';
 import type { RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { waitUntil } from './wait.js';
@@ -96,6 +99,22 @@ export async function startParty(name: string, node: RegtestNode, existing?: { d
     },
   };
   return party;
+}
+
+/**
+ * PayPub and the peer node with `storage`, wired as `deaddrop start` wires them: sales are put
+ * into, and read from, the node feature's storage (peers or `--storage tahoe:<url>`).
+ * `contentStore()` is what PayPub sees (null while the daemon is stopped).
+ */
+export function nodeStorageFeatures(storage: StorageOptions): { features: DaemonFeature[]; contentStore: () => ContentStore | null } {
+  let store: ContentStore | null = null;
+  return {
+    features: [
+      createPaypubFeature({ pollIntervalMs: 500, contentStore: () => store }),
+      createNodeFeature({ host: '127.0.0.1', storage, onContentStore: (s) => { store = s; } }),
+    ],
+    contentStore: () => store,
+  };
 }
 
 /** Funds the party's wallet (confirmed) and waits until its wallet sees it. */

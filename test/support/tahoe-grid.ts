@@ -1,12 +1,13 @@
 /**
  * A private Tahoe-LAFS grid on 127.0.0.1 for the Tahoe backend's tests, built from PyPI
  * `tahoe-lafs` 1.20.0 in the project-local venv (regtest/install-tahoe.sh): one introducer, four
- * storage nodes and a client without storage, each in its own directory under a fresh temp dir,
+ * storage nodes and a client without storage (or several: `clients`, one per user who reaches the
+ * grid through a Tahoe node of their own), each in its own directory under a fresh temp dir,
  * created with explicit loopback `--port`/`--location`/`--webport` (never `--hostname`, which
  * listens on every interface) and started with `tahoe run --allow-stdin-close`, each in its own
- * process group. Ready when the client's `/?t=json` lists every storage server as connected.
+ * process group. Ready when every client's `/?t=json` lists every storage server as connected.
  *
- * Encoding on the client: shares.needed = 2, shares.happy = 4, shares.total = 4. One share per
+ * Encoding on the clients: shares.needed = 2, shares.happy = 4, shares.total = 4. One share per
  * storage node (total = 4 = nodes), any 2 rebuild the file, so it survives any two nodes stopped;
  * happy = 4 makes an upload fail unless the four shares sit on four distinct nodes, so that
  * guarantee holds for every file that uploaded (a lower happy would let Tahoe double shares up on
@@ -68,9 +69,16 @@ interface NodeProc {
   child: ChildProcess | undefined;
 }
 
+export interface TahoeGridOptions {
+  /** Client nodes (no storage, each with its own web API); default 1. */
+  readonly clients?: number;
+}
+
 export interface TahoeGrid {
-  /** The client's web API, e.g. http://127.0.0.1:PORT. */
+  /** The first client's web API, e.g. http://127.0.0.1:PORT. */
   readonly url: string;
+  /** Every client's web API (`url` first). */
+  readonly clientUrls: readonly string[];
   /** The grid's root temp dir (a dir per node below it). */
   readonly root: string;
   /** Seconds from the first `tahoe run` to ready. */
@@ -79,14 +87,16 @@ export interface TahoeGrid {
   storageDir(i: number): string;
   /** Stops storage node i (its whole process group) and waits until it has exited. */
   stopStorage(i: number): Promise<void>;
-  /** Starts storage node i again (same dir and port) and waits until the client sees it connected. */
+  /** Starts storage node i again (same dir and port) and waits until the first client sees it connected. */
   startStorage(i: number): Promise<void>;
+  /** Stops client node i (its whole process group) and waits until it has exited: its web API is gone. */
+  stopClient(i: number): Promise<void>;
   /** Pids of the running nodes (each leads its own process group). */
   pids(): number[];
-  /** Storage servers the client currently lists as connected. */
+  /** Storage servers the first client currently lists as connected. */
   connectedServers(): Promise<number>;
-  /** Waits until the client lists `count` connected storage servers. */
-  waitConnected(count: number, timeoutMs?: number): Promise<void>;
+  /** Waits until client `client` (default the first) lists `count` connected storage servers. */
+  waitConnected(count: number, timeoutMs?: number, client?: number): Promise<void>;
   /** Stops every node, removes the dirs; idempotent, nothing left running. */
   close(): Promise<void>;
 }
@@ -164,14 +174,19 @@ async function connected(url: string): Promise<number> {
   return (json.servers ?? []).filter((s) => /^connected/i.test(s.connection_status ?? '')).length;
 }
 
-/** Builds and starts the grid; resolves once the client sees all four storage servers. */
-export async function startTahoeGrid(): Promise<TahoeGrid> {
+/** Builds and starts the grid; resolves once every client sees all four storage servers. */
+export async function startTahoeGrid(opts: TahoeGridOptions = {}): Promise<TahoeGrid> {
+  const clientCount = opts.clients ?? 1;
+  if (!Number.isSafeInteger(clientCount) || clientCount < 1) throw new RangeError(`a grid needs at least one client, not ${clientCount}`);
   installExitHook();
   const root = await mkdtemp(join(tmpdir(), 'deaddrop-tahoe-'));
   const intro: NodeProc = { name: 'introducer', dir: join(root, 'introducer'), child: undefined };
   const storage: NodeProc[] = Array.from({ length: STORAGE_NODES }, (_, i) => ({ name: `storage${i}`, dir: join(root, `storage${i}`), child: undefined }));
-  const client: NodeProc = { name: 'client', dir: join(root, 'client'), child: undefined };
-  const all = [intro, ...storage, client];
+  const clients: NodeProc[] = Array.from({ length: clientCount }, (_, i) => {
+    const name = i === 0 ? 'client' : `client${i}`;
+    return { name, dir: join(root, name), child: undefined };
+  });
+  const all = [intro, ...storage, ...clients];
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {
@@ -180,7 +195,8 @@ export async function startTahoeGrid(): Promise<TahoeGrid> {
     })());
 
   try {
-    const [introPort, webPort, ...ports] = await Promise.all([freePort(), freePort(), ...storage.map(() => freePort())]);
+    const [introPort, ...ports] = await Promise.all([freePort(), ...storage.map(() => freePort())]);
+    const webPorts = await Promise.all(clients.map(() => freePort()));
     const loopback = (p: number | undefined): string[] => [`--port=tcp:${p}:interface=127.0.0.1`, `--location=tcp:127.0.0.1:${p}`];
     await tahoe(['create-introducer', '--listen=tcp', ...loopback(introPort), intro.dir]);
     const t0 = Date.now();
@@ -190,26 +206,37 @@ export async function startTahoeGrid(): Promise<TahoeGrid> {
     const furl = await waitUntil(async () => existsSync(furlFile) && (await readFile(furlFile, 'utf8')).trim(), 'the introducer fURL', 30_000);
     await Promise.all([
       ...storage.map((n, i) => tahoe(['create-node', `--nickname=${n.name}`, '--listen=tcp', ...loopback(ports[i]), '--webport=none', `--introducer=${furl}`, n.dir])),
-      tahoe([
-        'create-node', '--nickname=client', '--no-storage', '--listen=none', `--webport=tcp:${webPort}:interface=127.0.0.1`,
+      ...clients.map((c, i) => tahoe([
+        'create-node', `--nickname=${c.name}`, '--no-storage', '--listen=none', `--webport=tcp:${webPorts[i]}:interface=127.0.0.1`,
         `--shares-needed=${SHARES.needed}`, `--shares-happy=${SHARES.happy}`, `--shares-total=${SHARES.total}`,
-        `--introducer=${furl}`, client.dir,
-      ]),
+        `--introducer=${furl}`, c.dir,
+      ])),
     ]);
-    for (const n of [...storage, client]) startNode(n);
-    const url = `http://127.0.0.1:${webPort}`;
-    const waitConnected = async (count: number, timeoutMs = 60_000): Promise<void> => {
-      await waitUntil(async () => (await connected(url).catch(() => -1)) === count, () => `${count} connected Tahoe storage servers${exitedNodes(all)}`, { timeoutMs, intervalMs: 200 });
+    for (const n of [...storage, ...clients]) startNode(n);
+    const clientUrls = webPorts.map((p) => `http://127.0.0.1:${p}`);
+    const url = clientUrls[0] as string;
+    const waitConnectedAt = async (at: string, count: number, timeoutMs = 60_000): Promise<void> => {
+      await waitUntil(async () => (await connected(at).catch(() => -1)) === count, () => `${count} connected Tahoe storage servers at ${at}${exitedNodes(all)}`, { timeoutMs, intervalMs: 200 });
     };
-    await waitConnected(STORAGE_NODES);
+    await Promise.all(clientUrls.map((u) => waitConnectedAt(u, STORAGE_NODES)));
     const startSeconds = (Date.now() - t0) / 1000;
     const node = (i: number): NodeProc => {
       const n = storage[i];
       if (!n) throw new RangeError(`no storage node ${i}`);
       return n;
     };
+    const clientNode = (i: number): NodeProc => {
+      const c = clients[i];
+      if (!c) throw new RangeError(`no client node ${i}`);
+      return c;
+    };
+    const waitConnected = (count: number, timeoutMs?: number, client = 0): Promise<void> => {
+      clientNode(client);
+      return waitConnectedAt(clientUrls[client] as string, count, timeoutMs);
+    };
     return {
       url,
+      clientUrls,
       root,
       startSeconds,
       storageDir: (i) => join(node(i).dir, 'storage'),
@@ -227,6 +254,7 @@ export async function startTahoeGrid(): Promise<TahoeGrid> {
           { timeoutMs: 90_000, intervalMs: 200, retryOnError: true },
         );
       },
+      stopClient: (i) => stopNode(clientNode(i)),
       pids: () => all.flatMap((n) => (n.child?.pid !== undefined && n.child.exitCode === null ? [n.child.pid] : [])),
       connectedServers: () => connected(url),
       waitConnected,

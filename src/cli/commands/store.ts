@@ -77,7 +77,7 @@ function capArg(value: string): string {
       throw DeaddropError.badInput(`cannot read a capability from ${value.slice(1)}`);
     }
   }
-  if (!/^[a-z0-9-]+:/.test(cap) || /\s/.test(cap)) throw DeaddropError.badInput('not a capability: expected dd-chk:r:… (read) or dd-chk:v:… (verify), inline or as @file');
+  if (!/^[a-z0-9-]+:/.test(cap) || /\s/.test(cap)) throw DeaddropError.badInput('not a capability: expected dd-chk:r:… or dd-tahoe:… (read), dd-chk:v:… or dd-tahoe-v:… (verify), inline or as @file');
   return cap;
 }
 

@@ -5,7 +5,8 @@
  *   spool file and put from it in bounded memory (no size limit on the peers backend); query
  *   `name`, `keep` (default 1), `shares` (`k/happy/n`), `op` (a client-chosen id its progress
  *   events carry). Answers the read capability (and, peers backend, the servers holding shares).
- * - `POST /storage/get` `{cap, op?, servers?}`: the verified plaintext as `application/octet-stream`;
+ * - `POST /storage/get` `{cap, op?, servers?}`: the verified plaintext as `application/octet-stream`,
+ *   read on the backend the capability names (./cap-route.ts: a Tahoe file needs `--storage tahoe:`);
  *   `servers` (`[{id, url}]`, at most 16) are asked besides the verified servers.
  *   The capability travels in the body, never in a URL.
  * - `POST /storage/check` and `POST /storage/repair` `{cap, op?}`: read or verify capability.
@@ -44,7 +45,7 @@ export const errorSchema = {
 } as const;
 const errors = { 400: errorSchema, 404: errorSchema, 409: errorSchema, 413: errorSchema, 422: errorSchema, 501: errorSchema, 503: errorSchema } as const;
 
-const cap = { type: 'string', minLength: 8, maxLength: 4096, description: 'a read (dd-chk:r:…) or verify (dd-chk:v:…) capability' } as const;
+const cap = { type: 'string', minLength: 8, maxLength: 4096, description: 'a read (dd-chk:r:…, dd-tahoe:…) or verify (dd-chk:v:…, dd-tahoe-v:…) capability' } as const;
 const op = { type: 'string', pattern: '^[0-9a-f]{16,64}$', description: 'an id of the client\'s choosing that progress events carry' } as const;
 const storageIndex = { type: 'string', pattern: '^[0-9a-z]{16,64}$' } as const;
 const nullable = (t: string) => ({ type: [t, 'null'] }) as const;

@@ -9,7 +9,10 @@
  *   collected on a timer.
  * - **Directory**: every announcement the node holds or receives (its own and its contacts'
  *   replicated feeds) is verified; placement uses only those.
- * - **Backend**: peers (./peer-backend.ts) or a Tahoe-LAFS grid (./tahoe-backend.ts).
+ * - **Backend**: peers (./peer-backend.ts) or a Tahoe-LAFS grid (./tahoe-backend.ts) for what
+ *   this node puts, checks and keeps. Reads go to the backend the capability names
+ *   (./cap-route.ts): a Tahoe node reads peers files too (a PayPub offer, an attachment), and a
+ *   peers node asked for a Tahoe file says it needs `--storage tahoe:<url>`.
  * - **Kept files** (./kept-files.ts): what the user put or pinned; every `checkIntervalMs` the
  *   daemon renews their leases and checks and repairs them.
  * - **Events** on the daemon's bus: `storage.progress` (throttled), `storage.put`, `storage.get`,
@@ -37,6 +40,7 @@ import { type FileSource, openFileSource } from './share-upload.js';
 import type { StorageBackendChoice, StorageOptions } from './options.js';
 import { ShareStore } from './server/share-store.js';
 import { TahoeBackend } from './tahoe-backend.js';
+import { checkOwnBackend, readBackendFor } from './cap-route.js';
 import { StorageServer } from './server/storage-service.js';
 import type { ServerInfo } from './client.js';
 
@@ -332,17 +336,24 @@ export class NodeStorage {
     })());
   }
 
+  /** The backend that reads `cap` (./cap-route.ts): a peers file on any node, a Tahoe file on a Tahoe node only. */
+  #readerOf(cap: string): StorageBackend {
+    if (readBackendFor(cap, this.#backend.kind) === 'tahoe') return this.#backend;
+    classifyCap(cap);
+    return this.#peers;
+  }
+
   /**
-   * Reads a file by its read capability (verified before it is returned). `servers`: peers
-   * backend, servers to ask besides the verified ones (hints handed over with the cap).
+   * Reads a file by its read capability (verified before it is returned), on the backend the
+   * capability names. `servers`: peers files, servers to ask besides the verified ones (hints
+   * handed over with the cap).
    */
   get(cap: string, opts: { op?: string; servers?: readonly ServerInfo[] } = {}): Promise<Uint8Array> {
     this.#live();
     const op = opts.op ?? newOp();
-    if (this.#backend.kind === 'peers') classifyCap(cap);
+    const backend = this.#readerOf(cap);
     return this.#track((async () => {
       try {
-        const backend = this.#backend;
         const onProgress = this.#progress(op);
         const data = backend instanceof PeerStorageBackend ? await backend.get(cap, { onProgress, ...(opts.servers ? { servers: opts.servers } : {}) }) : await backend.get(cap, { onProgress });
         this.#opts.publish?.('storage.get', `storage.get:${op}`, { op, size: data.length });
@@ -363,12 +374,11 @@ export class NodeStorage {
   async getStream(cap: string, opts: { op?: string; servers?: readonly ServerInfo[] } = {}): Promise<{ size: number; stream: Readable }> {
     this.#live();
     const op = opts.op ?? newOp();
-    const backend = this.#backend;
+    const backend = this.#readerOf(cap);
     if (!(backend instanceof PeerStorageBackend)) {
       const data = await this.get(cap, opts);
       return { size: data.length, stream: Readable.from([Buffer.from(data.buffer, data.byteOffset, data.length)]) };
     }
-    classifyCap(cap);
     let reader: FileReader;
     try {
       reader = await this.#track(backend.openRead(cap, opts.servers ? { servers: opts.servers } : {}));
@@ -409,6 +419,7 @@ export class NodeStorage {
   check(cap: string, opts: { repair?: boolean; op?: string } = {}): Promise<StorageCheckResult & { storageIndex: string }> {
     this.#live();
     const op = opts.op ?? newOp();
+    checkOwnBackend(cap, this.#backend.kind);
     const storageIndex = this.#backend.kind === 'peers' ? classifyCap(cap).storageIndex : capIndex(cap);
     return this.#track((async () => {
       try {
@@ -447,6 +458,7 @@ export class NodeStorage {
   keep(cap: string, name?: string): KeptFile {
     this.#live();
     const backend = this.#backend.kind;
+    checkOwnBackend(cap, backend);
     let storageIndex: string;
     let verifyCap: string | null = null;
     let capKind: 'read' | 'verify' = 'read';

@@ -89,7 +89,8 @@ function responseError(op: string, status: number, body: string): DeaddropError 
   }
   // An upload cannot miss a file: a 404 there means the URL is not a Tahoe web API.
   if (op !== 'upload' && (/NoSharesError|no shares/i.test(body) || status === 410 || status === 404)) {
-    return new DeaddropError('NOT_FOUND', `Tahoe ${op}: the grid holds no shares of this file (${reason})`, { reason: 'not-found', status });
+    // The usual cause for a file someone else put (a PayPub offer): this client joined another grid.
+    return new DeaddropError('NOT_FOUND', `Tahoe ${op}: the grid holds no shares of this file; a file put on another grid is found only through a Tahoe client that joined that grid (${reason})`, { reason: 'not-found', status });
   }
   if (status === 400) return new DeaddropError('BAD_INPUT', `Tahoe ${op}: the Tahoe client refused the request (${reason})`, { reason: 'refused', status });
   return new DeaddropError('BACKEND_ERROR', `Tahoe ${op}: HTTP ${status} (${reason})`, { reason: 'tahoe-error', status });

@@ -179,7 +179,7 @@ describe.skipIf(skipReason !== undefined)('TahoeBackend on a private loopback gr
     await expectCode(backend.get(foreign), 'PROTOCOL', 'failed authentication');
     // A well-formed cap of a file the grid never stored.
     const missing = mbCap.replace(/^dd-tahoe:URI:CHK:[a-z2-7]{26}/, `dd-tahoe:URI:CHK:${'a'.repeat(25)}q`);
-    const e2 = await expectCode(backend.get(missing), 'NOT_FOUND', 'no shares');
+    const e2 = await expectCode(backend.get(missing), 'NOT_FOUND', 'no shares of this file; a file put on another grid is found only through a Tahoe client that joined that grid');
     expect(e2.message).not.toContain('URI:CHK:a');
     for (const cap of ['', 'dd-tahoe:', 'URI:CHK:abc', mbCap.slice(0, -1), `${mbCap}a`, mbCap.replace(':2:4:', ':5:4:'), 'dd-tahoe-v:URI:CHK:x']) {
       const e = await expectCode(backend.get(cap), 'BAD_INPUT', 'malformed Tahoe capability');
