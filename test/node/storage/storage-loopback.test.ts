@@ -12,7 +12,7 @@ import { NodeIdentity } from '../../../src/node/identity.js';
 import { rankServers, SourceChangedError, StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
 import { bytesSource, openFileSource, UPLOAD_PART_BYTES } from '../../../src/node/storage/share-upload.js';
 import { base32nopad } from '@scure/base';
-import { encodeFile, verifyShare } from '../../../src/node/storage/immutable.js';
+import { encodeFile, storageIndexOf, verifyShare } from '../../../src/node/storage/immutable.js';
 import { ShareStore } from '../../../src/node/storage/server/share-store.js';
 import { FRAME_REQUEST, StorageConnection, StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
 import { ChannelServer, dial } from '../../../src/node/transport/ws-transport.js';
@@ -303,18 +303,21 @@ describe('storage over loopback Noise channels', () => {
   });
 
   it('streams a put from a file in parts, byte-identical to the whole-file encoding, moving a refused share to a spare', { timeout: 60_000 }, async () => {
-    const { infos, dirs } = await grid(11, { quotaBytes: 1 << 26 });
+    const { infos: big, dirs } = await grid(10, { quotaBytes: 1 << 26 });
     const data = new Uint8Array(randomBytes(7 * 1024 * 1024 + 12_345));
     const dir = mkdtempSync(join(tmpdir(), 'dd-src-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'f'), data);
-    const key = new Uint8Array(randomBytes(32));
+    // An eleventh server too small for a share, and a key for which it ranks first: its share must go to the spare.
+    const smallId = NodeIdentity.fromSeed(new Uint8Array(32).fill(90));
+    const smallDir = mkdtempSync(join(tmpdir(), 'dd-small-'));
+    cleanup.push(() => rmSync(smallDir, { recursive: true, force: true }));
+    const small = await StorageServer.start(smallId, new ShareStore({ dir: smallDir, quotaBytes: 1000 }));
+    cleanup.push(() => small.close());
+    const infos2 = [...big, { id: smallId.publicKey, url: small.url }];
+    let key = new Uint8Array(randomBytes(32));
+    while ((rankServers(storageIndexOf(key), infos2)[0] as ServerInfo).url !== small.url) key = new Uint8Array(randomBytes(32));
     const whole = encodeFile(data, { k: 3, n: 10, key });
-    const ranked = rankServers(base32nopad.decode(whole.storageIndex.toUpperCase()), infos);
-    // The best-ranked server is full: share 0 must go to the eleventh (the spare).
-    const full = infos.indexOf(ranked[0] as ServerInfo);
-    const small = await grid(1, { quotaBytes: 1000 });
-    const infos2 = infos.map((s, i) => (i === full ? { ...s, url: (small.infos[0] as ServerInfo).url, id: (small.infos[0] as ServerInfo).id } : s));
     const source = await openFileSource(join(dir, 'f'));
     const phases = new Set<string>();
     const put = await client(infos2).putStream(source, () => new Uint8Array(32).fill(1), HOUR, { k: 3, n: 10, key, onProgress: (p) => phases.add(p) });
@@ -324,14 +327,14 @@ describe('storage over loopback Noise channels', () => {
     expect([...phases]).toEqual(['encode', 'upload']);
     // Every share on disk equals the in-memory encoding's.
     for (const [r, url] of put.placed) {
-      const at = [...infos2].findIndex((s) => s.url === url);
+      const at = big.findIndex((s) => s.url === url);
       expect(Buffer.from(readFileSync(join(dirs[at] as string, whole.storageIndex, String(r)))).equals(whole.shares[r] as Uint8Array), `share ${r}`).toBe(true);
     }
-    expect(put.placed.get(ranked.findIndex((s) => s === ranked[0]))).not.toBe((small.infos[0] as ServerInfo).url);
+    expect([...put.placed.values()]).not.toContain(small.url);
     // A source that reads differently the second time fails the put; nothing complete is stored.
     let reads = 0;
     const fickle = { size: 300_000, read: async (_o: number, length: number) => new Uint8Array(length).fill(++reads > 3 ? 1 : 0) };
-    await expect(client(infos).putStream(fickle, () => new Uint8Array(32), HOUR, { k: 3, n: 10 })).rejects.toBeInstanceOf(SourceChangedError);
+    await expect(client(big).putStream(fickle, () => new Uint8Array(32), HOUR, { k: 3, n: 10 })).rejects.toBeInstanceOf(SourceChangedError);
   });
 
   it('resumes a streamed share on its server after the server restarts mid-upload', { timeout: 60_000 }, async () => {
