@@ -48,7 +48,9 @@ describe.each(chainNodes().slice(0, 1))('deaddrop store on %s', (kind) => {
     expect(put.code, put.stderr).toBe(0);
     const cap = put.stdout.trim();
     expect(cap).toMatch(/^dd-chk:r:[a-z2-7]+:[a-z2-7]+:1:1:300000$/);
-    expect(put.stderr).toMatch(/upload +\[#+\] 1\/1/);
+    // Progress counts segments (128 KiB each: 3 for 300 kB), hashed then sent.
+    expect(put.stderr).toMatch(/encode +\[#+\] 3\/3/);
+    expect(put.stderr).toMatch(/upload +\[#+\] 3\/3/);
 
     const out = join(root, 'back.bin');
     const capFile = join(root, 'cap.txt');

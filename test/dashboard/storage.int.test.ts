@@ -65,10 +65,10 @@ describe('dashboard storage and mixnet pages in Chromium', () => {
     await page.locator('#put-file').setInputFiles({ name: 'notes.bin', mimeType: 'application/octet-stream', buffer: data });
     await page.locator('#put-result').getByText('Stored notes.bin').waitFor({ timeout: 60_000 });
 
-    // The daemon's progress events for this put reached the page and drove its bar to 4 of 4 shares placed.
+    // The daemon's progress events for this put reached the page and drove its bar to the last of its 3 segments (128 KiB each) sent.
     const s = await storageState(page);
     const mine = s.progress.filter((p) => p.mine);
-    expect(mine.some((p) => p.phase === 'upload' && p.done === 4 && p.total === 4)).toBe(true);
+    expect(mine.some((p) => p.phase === 'upload' && p.done === 3 && p.total === 3)).toBe(true);
     const log = await barLog(page, 'put-bar');
     expect(log.some(([, , source]) => source === 'storage.progress')).toBe(true);
     // …and ended on the answer, after the last progress tick (none arrives late to move it back).

@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, existsSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { basename, dirname, resolve } from 'node:path';
@@ -118,10 +118,14 @@ function progressBar(a: Api, op: string): { ready: Promise<void>; stop: () => Pr
   };
 }
 
-async function call(a: Api, path: string, init: { method: 'POST'; body: Uint8Array | string; type: string }): Promise<Response> {
+async function call(a: Api, path: string, init: { method: 'POST'; body: Uint8Array | string | { file: string; size: number }; type: string }): Promise<Response> {
   let res: Response;
+  const b = init.body;
   try {
-    res = await fetch(`${a.base}${path}`, { method: init.method, headers: { authorization: `Bearer ${a.token}`, 'content-type': init.type }, body: init.body });
+    // A file goes as a stream (the daemon spools it to disk): never whole in this process's memory.
+    const body = typeof b === 'string' || b instanceof Uint8Array ? b : (Readable.toWeb(createReadStream(b.file)) as ReadableStream<Uint8Array>);
+    const length: Record<string, string> = typeof b === 'string' || b instanceof Uint8Array ? {} : { 'content-length': String(b.size) };
+    res = await fetch(`${a.base}${path}`, { method: init.method, headers: { authorization: `Bearer ${a.token}`, 'content-type': init.type, ...length }, body, duplex: 'half' } as RequestInit);
   } catch {
     throw new DeaddropError('NOT_INITIALIZED', 'the daemon does not answer: start one with `deaddrop start`');
   }
@@ -143,9 +147,11 @@ export interface PutJson { readCap: string; storageIndex: string; size: number; 
 
 /** Stores a file through the daemon (`store put`), with a progress bar; answers its read capability. */
 export async function putFile(ctx: CliContext, file: string, o: { name: string; keep: boolean; shares?: string }): Promise<PutJson> {
-  let data: Buffer;
+  let size: number;
   try {
-    data = readFileSync(file);
+    if (!statSync(file).isFile()) throw new Error('not a file');
+    size = statSync(file).size;
+    closeSync(openSync(file, 'r'));
   } catch {
     throw DeaddropError.badInput(`cannot read ${file}`);
   }
@@ -155,7 +161,7 @@ export async function putFile(ctx: CliContext, file: string, o: { name: string; 
   const bar = progressBar(a, op);
   await bar.ready;
   try {
-    return (await (await call(a, `/storage/put?${q.toString()}`, { method: 'POST', body: data, type: 'application/octet-stream' })).json()) as PutJson;
+    return (await (await call(a, `/storage/put?${q.toString()}`, { method: 'POST', body: { file, size }, type: 'application/octet-stream' })).json()) as PutJson;
   } finally {
     await bar.stop();
   }

@@ -18,8 +18,9 @@ const lastCheck = new Map();
 const revealed = new Set();
 
 const PHASES = {
-  send: 'sent to the daemon', encode: 'encrypted and encoded', upload: 'shares placed', download: 'shares fetched',
-  verify: 'shares verified', repair: 'shares repaired',
+  // The peers backend streams: a put hashes every segment, then sends it; a repair regenerates segment by segment.
+  send: 'sent to the daemon', encode: 'segments encrypted and hashed', upload: 'segments sent to the servers', download: 'segments fetched',
+  verify: 'shares verified', repair: 'segments regenerated',
 };
 
 function setBar(id, done, total, text, source) {

@@ -422,3 +422,157 @@ export function repairShares(verifyCap: string, shares: readonly Uint8Array[], w
   }
   return out;
 }
+
+/*
+ * Streaming: the same shares, produced segment by segment in bounded memory. The UEB at the head
+ * of every share commits to the ciphertext and share roots, which depend on the whole file, so a
+ * put makes two passes over its source: the first hashes (FileHasher), the second encodes again
+ * and sends, checking each segment against the first pass (the source must not change meanwhile).
+ */
+
+/** The segment count and the ciphertext bytes of segment `s` of a file (for readers of a source). */
+export function segmentRange(size: number, segmentSize: number, s: number): { offset: number; length: number } {
+  return { offset: s * segmentSize, length: segmentLength({ size, segmentSize }, s) };
+}
+
+/** Segments of a file of `size` bytes. */
+export function segmentsOf(size: number, segmentSize: number): number {
+  return segmentCount(size, segmentSize);
+}
+
+/** Encrypts plaintext segment `s` (ChaCha20 from byte s·S of the file's key stream). */
+export function encryptSegment(key: Uint8Array, segmentSize: number, s: number, plaintext: Uint8Array): Uint8Array {
+  const off = s * segmentSize;
+  const skip = off % 64;
+  if (skip === 0) return chacha20(key, new Uint8Array(12), plaintext, undefined, off / 64);
+  const padded = new Uint8Array(skip + plaintext.length);
+  padded.set(plaintext, skip);
+  return chacha20(key, new Uint8Array(12), padded, undefined, Math.floor(off / 64)).subarray(skip);
+}
+
+/** The n blocks of one ciphertext segment (block r goes to share r). */
+export function encodeSegmentBlocks(rs: ReedSolomon, ciphertextSegment: Uint8Array): Uint8Array[] {
+  return rs.encode(splitIntoBlocks(ciphertextSegment, rs.k));
+}
+
+/** What a finished {@link FileHasher} knows: everything of every share but its blocks. */
+export interface SharePlan {
+  readonly params: FileParams;
+  readonly uebHash: Uint8Array;
+  /** Leaf of the ciphertext tree per segment (a second pass checks its segments against them). */
+  readonly crypttextLeaves: readonly Uint8Array[];
+  /** Length of every share. */
+  readonly shareLength: number;
+  /** Magic, number and UEB: the first bytes of share r. */
+  head(r: number): Uint8Array;
+  /** Block-tree leaves and share-tree proof: the last bytes of share r. */
+  tail(r: number): Uint8Array;
+}
+
+/**
+ * Accumulates the hash trees of a file segment by segment (32 bytes per segment and share), so
+ * that the UEB and every share's tail are known without holding the file or its shares.
+ */
+export class FileHasher {
+  readonly #k: number;
+  readonly #n: number;
+  readonly #segmentSize: number;
+  readonly #size: number;
+  readonly #count: number;
+  readonly #crypttext: Uint8Array[] = [];
+  /** Per share, its block-tree leaves, concatenated. */
+  readonly #leaves: Uint8Array[];
+  #next = 0;
+
+  constructor(k: number, n: number, segmentSize: number, size: number) {
+    checkParams(k, n, segmentSize);
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`storage: bad file size ${size}`);
+    [this.#k, this.#n, this.#segmentSize, this.#size] = [k, n, segmentSize, size];
+    this.#count = segmentCount(size, segmentSize);
+    this.#leaves = Array.from({ length: n }, () => new Uint8Array(this.#count * 32));
+  }
+
+  /** Segments added so far. */
+  get added(): number {
+    return this.#next;
+  }
+
+  /** Adds the next segment: its ciphertext and its n blocks; returns the segment's ciphertext leaf. */
+  add(ciphertextSegment: Uint8Array, blocks: readonly Uint8Array[]): Uint8Array {
+    const s = this.#next;
+    if (s >= this.#count) throw new RangeError('storage: more segments than the file has');
+    if (ciphertextSegment.length !== segmentLength({ size: this.#size, segmentSize: this.#segmentSize }, s) || blocks.length !== this.#n) {
+      throw new RangeError(`storage: segment ${s} has the wrong length or block count`);
+    }
+    const leaf = taggedHash('crypttext-segment', ciphertextSegment);
+    this.#crypttext.push(leaf);
+    blocks.forEach((b, r) => (this.#leaves[r] as Uint8Array).set(taggedHash('block', b), s * 32));
+    this.#next++;
+    return leaf;
+  }
+
+  /** Once every segment was added: the trees, the UEB and each share's head and tail. */
+  finish(): SharePlan {
+    if (this.#next !== this.#count) throw new RangeError(`storage: ${this.#next} of ${this.#count} segments added`);
+    const count = this.#count;
+    const leavesOf = (r: number): Uint8Array[] => Array.from({ length: count }, (_, s) => (this.#leaves[r] as Uint8Array).subarray(s * 32, (s + 1) * 32));
+    const shareLeaves = Array.from({ length: this.#n }, (_, r) => taggedHash('share', Uint8Array.of(r), merkleRoot(leavesOf(r))));
+    const params: FileParams = { k: this.#k, n: this.#n, segmentSize: this.#segmentSize, size: this.#size, crypttextRoot: merkleRoot(this.#crypttext), shareRoot: merkleRoot(shareLeaves) };
+    const leaves = this.#leaves;
+    return {
+      params,
+      uebHash: taggedHash('ueb', encodeUeb(params)),
+      crypttextLeaves: this.#crypttext,
+      shareLength: shareLength(params.k, params.n, params.segmentSize, params.size),
+      head: (r) => shareHead(params, r),
+      tail: (r) => {
+        const proof = merkleProof(shareLeaves, r);
+        const out = new Uint8Array(count * 32 + proof.length * 32);
+        out.set(leaves[r] as Uint8Array);
+        proof.forEach((p, i) => out.set(p, count * 32 + i * 32));
+        return out;
+      },
+    };
+  }
+}
+
+/** Magic, number and UEB: the first {@link SHARE_HEAD_BYTES} bytes of share r of a file. */
+export function shareHead(params: FileParams, r: number): Uint8Array {
+  const out = new Uint8Array(SHARE_HEAD_BYTES);
+  out.set(MAGIC);
+  out[4] = r;
+  out.set(encodeUeb(params), 5);
+  return out;
+}
+
+/** The capabilities and storage index of a file hashed by a {@link FileHasher} under `key`. */
+export function capsOf(key: Uint8Array, plan: SharePlan): { readCap: string; verifyCap: string; storageIndex: string } {
+  const { k, n, size } = plan.params;
+  const si = storageIndexOf(key);
+  return {
+    readCap: formatReadCap({ key, uebHash: plan.uebHash, k, n, size }),
+    verifyCap: formatVerifyCap({ storageIndex: si, uebHash: plan.uebHash, k, n, size }),
+    storageIndex: b32.enc(si),
+  };
+}
+
+/** A fresh random file key. */
+export function newFileKey(): Uint8Array {
+  return randomBytes(KEY_BYTES);
+}
+
+/** Checks the common parameters of a streamed encoding (RangeError otherwise). */
+export function checkEncodeParams(k: number, n: number, segmentSize: number, key: Uint8Array): void {
+  checkParams(k, n, segmentSize);
+  if (key.length !== KEY_BYTES) throw new RangeError('storage: the file key must be 32 bytes');
+}
+
+/**
+ * Rebuilds the k data blocks of segment `s` from k verified blocks and re-encodes all n (for
+ * repair); returns the ciphertext segment too, for the ciphertext tree.
+ */
+export function reencodeSegment(params: FileParams, s: number, blocks: readonly { num: number; data: Uint8Array }[], rs = new ReedSolomon(params.k, params.n)): { ciphertext: Uint8Array; blocks: Uint8Array[] } {
+  const data = rs.decode(blocks);
+  const ciphertext = joinBlocks(data, segmentLength(params, s));
+  return { ciphertext, blocks: rs.encode(data) };
+}

@@ -10,17 +10,17 @@
 import type { NodeIdentity } from '../identity.js';
 import { DeaddropError } from '../../util/errors.js';
 import type { StorageBackend, StorageCheckResult, StorageOpOptions, StoragePutResult } from './backend.js';
-import { type FileReader, NotEnoughSharesError, type ProgressFn, type ReadChannel, type ServerInfo, StorageClient, type StorageRoute, TooFewServersError, UnhappyPlacementError } from './client.js';
-import { DEFAULT_SEGMENT_SIZE, encodeFile, parseReadCap, parseVerifyCap, shareLength, verifyCapOf } from './immutable.js';
+import { type FileReader, NotEnoughSharesError, type ProgressFn, type ReadChannel, type ServerInfo, SourceChangedError, StorageClient, type StorageRoute, TooFewServersError, UnhappyPlacementError } from './client.js';
+import { parseReadCap, parseVerifyCap, verifyCapOf } from './immutable.js';
+import { bytesSource, type FileSource } from './share-upload.js';
 import { base32nopad } from '@scure/base';
 
 /**
- * Files are encrypted and encoded in memory (the file, its ciphertext and its n shares at once),
- * so a put is bounded: at most 256 MiB of plaintext and 1 GiB of shares. Shares larger than a
- * transport frame travel in parts (./client.ts).
+ * Largest file a put accepts: puts stream (two passes over the source, a few MiB per share in
+ * memory), so only capabilities bound it (the size field holds a safe integer). Each server's
+ * quota and per-share limit still apply.
  */
-export const MAX_FILE_BYTES = 256 * 1024 * 1024;
-export const MAX_ENCODED_BYTES = 1024 * 1024 * 1024;
+export const MAX_FILE_BYTES = Number.MAX_SAFE_INTEGER;
 
 /** Shares needed, servers of happiness, shares total (Tahoe's 3 / 7 / 10). */
 export interface ShareParams {
@@ -39,19 +39,6 @@ export function checkShareParams(p: ShareParams): ShareParams {
   const ok = [p.k, p.happy, p.n].every((x) => Number.isInteger(x)) && p.k >= 1 && p.k <= p.happy && p.happy <= p.n && p.n <= 256;
   if (!ok) throw DeaddropError.badInput(`shares must satisfy 1 <= needed <= happy <= total <= 256, got ${p.k}/${p.happy}/${p.n}`);
   return p;
-}
-
-/** Largest file (bytes) a put accepts with `k` of `n` shares (see {@link MAX_FILE_BYTES}). */
-export function maxFileBytes(k: number, n: number): number {
-  // shareLength grows with size; search the largest size whose n shares fit (monotone).
-  let lo = 0;
-  let hi = MAX_FILE_BYTES;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (n * shareLength(k, n, DEFAULT_SEGMENT_SIZE, mid) <= MAX_ENCODED_BYTES) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }
 
 export interface PeerBackendOptions {
@@ -90,6 +77,7 @@ function coded(err: unknown): unknown {
   }
   if (err instanceof UnhappyPlacementError) return new DeaddropError('REJECTED', err.message, { happiness: err.happiness, needed: err.needed });
   if (err instanceof NotEnoughSharesError) return DeaddropError.notFound(err.message);
+  if (err instanceof SourceChangedError) return new DeaddropError('CONFLICT', err.message);
   return err;
 }
 
@@ -136,23 +124,22 @@ export class PeerStorageBackend implements StorageBackend {
     });
   }
 
-  async put(plaintext: Uint8Array, options: StorageOpOptions & { shares?: ShareParams } = {}): Promise<StoragePutResult & { verifyCap: string; storageIndex: string; happiness: number; holders: ServerInfo[] }> {
+  /**
+   * Encrypts, encodes and places a file, streamed from `source` (bytes, or a file on disk read
+   * twice by ranges: ./share-upload.ts) in bounded memory.
+   */
+  async put(source: Uint8Array | FileSource, options: StorageOpOptions & { shares?: ShareParams } = {}): Promise<StoragePutResult & { verifyCap: string; storageIndex: string; happiness: number; holders: ServerInfo[] }> {
     const { k, happy, n } = checkShareParams(options.shares ?? this.#shares);
-    const max = maxFileBytes(k, n);
-    if (plaintext.length > max) {
-      throw DeaddropError.badInput(`a file of ${plaintext.length} bytes is above the limit of a put with ${k} of ${n} shares: at most ${max} bytes (files are encoded in memory)`);
-    }
+    const src = source instanceof Uint8Array ? bytesSource(source) : source;
     const servers = this.#servers().length;
     if (servers < happy) throw coded(new TooFewServersError(servers, happy));
-    options.onProgress?.({ phase: 'encode', done: 0, total: 1 });
-    const file = encodeFile(plaintext, { k, n });
-    options.onProgress?.({ phase: 'encode', done: 1, total: 1 });
     try {
       const known = this.#servers();
-      const placed = await new StorageClient(this.#identity, known, this.#route ? { route: this.#route } : {}).put(file, this.leaseSecret(file.storageIndex), this.#leaseMs, { happy, onProgress: progress(options) });
+      const client = new StorageClient(this.#identity, known, this.#route ? { route: this.#route } : {});
+      const placed = await client.putStream(src, (si) => this.leaseSecret(si), this.#leaseMs, { k, n, happy, onProgress: progress(options) });
       const urls = new Set(placed.placed.values());
       return {
-        readCap: file.readCap, verifyCap: file.verifyCap, storageIndex: file.storageIndex, size: plaintext.length, happiness: placed.happiness,
+        readCap: placed.readCap, verifyCap: placed.verifyCap, storageIndex: placed.storageIndex, size: src.size, happiness: placed.happiness,
         holders: known.filter((s) => urls.has(s.url)),
       };
     } catch (err) {

@@ -1,8 +1,8 @@
 /**
  * Storage API routes (behind the bearer token), registered under `/storage` by the node feature:
  *
- * - `POST /storage/put`: the file itself as an `application/octet-stream` body (bounded: 413 past
- *   the route's limit, 400 past what one share frame carries for the chosen shares); query
+ * - `POST /storage/put`: the file itself as an `application/octet-stream` body, streamed to a 0600
+ *   spool file and put from it in bounded memory (no size limit on the peers backend); query
  *   `name`, `keep` (default 1), `shares` (`k/happy/n`), `op` (a client-chosen id its progress
  *   events carry). Answers the read capability (and, peers backend, the servers holding shares).
  * - `POST /storage/get` `{cap, op?, servers?}`: the verified plaintext as `application/octet-stream`,
@@ -20,6 +20,7 @@
  * Progress reaches the `/events` websocket as `storage.progress` `{op, phase, done, total}`, and
  * results as `storage.put` / `storage.get` / `storage.check` / `storage.failed`.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../../util/errors.js';
 import { fromHex, toHex } from '../../util/bytes.js';
@@ -32,7 +33,10 @@ export interface StorageRouteOptions {
   readonly service: () => NodeStorage | undefined;
 }
 
-/** Largest upload body the put route reads (files are encoded in memory: see MAX_FILE_BYTES). */
+/**
+ * Largest upload body of routes that buffer a file whole (group files, ../groups/routes.ts).
+ * The storage put route itself streams its body and has no such limit.
+ */
 export const MAX_UPLOAD_BYTES = 128 * 1024 * 1024;
 
 /** The error body every storage route answers with (api/errors.ts writes it). */
@@ -130,11 +134,11 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
 
   // The bytes themselves: the API is loopback-only, so a client that is not the user's shell can store too.
   app.register(async (upload) => {
-    upload.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES }, (_req, body, done) => done(null, body));
+    // Not buffered: the body streams to a 0600 spool file (NodeStorage.putStream), then is put from it in bounded memory.
+    upload.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
     upload.post('/put', {
-      bodyLimit: MAX_UPLOAD_BYTES,
       schema: {
-        summary: `Encrypt, erasure-code and place a file (application/octet-stream body, at most ${MAX_UPLOAD_BYTES} bytes); answers its read capability`,
+        summary: 'Encrypt, erasure-code and place a file (application/octet-stream body, streamed; any size on the peers backend, 64 MiB on Tahoe-LAFS); answers its read capability',
         querystring: {
           type: 'object', additionalProperties: false,
           properties: {
@@ -146,16 +150,11 @@ export async function storageRoutes(app: FastifyInstance, opts: StorageRouteOpti
       },
     }, async (req) => {
       const body = req.body;
-      if (!(body instanceof Uint8Array)) throw DeaddropError.badInput('send the file as an application/octet-stream body');
+      if (!(body instanceof Readable)) throw DeaddropError.badInput('send the file as an application/octet-stream body');
       const q = req.query as { name?: string; keep?: string; shares?: string; op?: string };
       const s = need();
       const shares: ShareParams | undefined = q.shares ? parseShares(q.shares, 'shares') : undefined;
-      const max = s.maxPutBytes(shares);
-      if (body.length > max) {
-        const k = (shares ?? s.shares).k;
-        throw DeaddropError.badInput(`the file has ${body.length} bytes; with ${k} shares needed, files up to ${max} bytes can be put (they are encoded in memory)`);
-      }
-      const r = await s.put(new Uint8Array(body.buffer, body.byteOffset, body.length), {
+      const r = await s.putStream(body, {
         ...(q.name ? { name: q.name } : {}), keep: q.keep === undefined || q.keep === '1' || q.keep === 'true', ...(shares ? { shares } : {}), ...(q.op ? { op: q.op } : {}),
       });
       return { ...r, holders: r.holders.map((h) => ({ id: toHex(h.id), url: h.url, ...(h.provider ? { provider: toHex(h.provider) } : {}) })) };

@@ -24,7 +24,10 @@
  */
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import type { PeerNode } from '../node.js';
 import type { LogEntry } from '../log/codec.js';
 import { DeaddropError } from '../../util/errors.js';
@@ -35,7 +38,8 @@ import type { ServerHealth, StorageBackend, StorageCheckResult, StoreProgress } 
 import { announcementDraft, STORAGE_SERVER_TYPE, StorageDirectory } from './announce.js';
 import { KeptFiles, type KeptFile } from './kept-files.js';
 import type { FileReader } from './client.js';
-import { classifyCap, DEFAULT_LEASE_MS, maxFileBytes, PeerStorageBackend, type ShareParams } from './peer-backend.js';
+import { classifyCap, DEFAULT_LEASE_MS, MAX_FILE_BYTES, PeerStorageBackend, type ShareParams } from './peer-backend.js';
+import { type FileSource, openFileSource } from './share-upload.js';
 import type { StorageBackendChoice, StorageOptions, StorageReads } from './options.js';
 import { ShareStore } from './server/share-store.js';
 import { TahoeBackend } from './tahoe-backend.js';
@@ -48,6 +52,16 @@ import { MixStorageServer } from './server/mix-server.js';
 import type { StorageChannel } from './server/storage-service.js';
 
 const DAY_MS = 86_400_000;
+/** The Tahoe-LAFS backend seals a file whole in memory before its web API takes it. */
+const TAHOE_MAX_PUT_BYTES = 64 * 1024 * 1024;
+
+/** Options of a put: name and keeping, shares (peers backend), a client-chosen op id for events. */
+export interface PutOptions {
+  readonly name?: string;
+  readonly keep?: boolean;
+  readonly shares?: ShareParams;
+  readonly op?: string;
+}
 const PROGRESS_EVERY_MS = 250;
 
 /** What a finished put tells the caller. The read cap is for the caller only (never in events). */
@@ -310,21 +324,60 @@ export class NodeStorage {
     this.#opts.publish?.('storage.failed', `storage.failed:${op}`, { op, action, code: err instanceof DeaddropError ? err.code : 'INTERNAL', message });
   }
 
-  /** Largest file `put` accepts on the current backend. */
-  maxPutBytes(shares?: ShareParams): number {
-    const s = shares ?? this.#peers.shares;
-    return this.#backend.kind === 'peers' ? maxFileBytes(s.k, s.n) : 64 * 1024 * 1024;
+  /** Largest file `put` accepts on the current backend (the peers backend streams: no limit of its own). */
+  maxPutBytes(): number {
+    return this.#backend.kind === 'peers' ? MAX_FILE_BYTES : TAHOE_MAX_PUT_BYTES;
   }
 
   /** Stores `data`; kept alive by this daemon unless `keep` is false. */
-  put(data: Uint8Array, opts: { name?: string; keep?: boolean; shares?: ShareParams; op?: string } = {}): Promise<PutOutcome> {
+  put(data: Uint8Array, opts: PutOptions = {}): Promise<PutOutcome> {
+    return this.#put(data, opts);
+  }
+
+  /**
+   * Stores a file arriving as a stream (the API's upload body): spooled to a 0600 file under the
+   * storage directory as it comes (nothing buffered whole), then put from that file, which the
+   * peers backend reads twice by ranges in bounded memory; the spool file is removed after.
+   * Larger than {@link maxPutBytes}: BAD_INPUT.
+   */
+  async putStream(body: Readable, opts: PutOptions = {}): Promise<PutOutcome> {
+    this.#live();
+    const dir = join(this.#opts.dir, 'uploads');
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, `${randomBytes(16).toString('hex')}.upload`);
+    const max = this.maxPutBytes();
+    let seen = 0;
+    const limit = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        seen += chunk.length;
+        if (seen > max) done(DeaddropError.badInput(`the file is larger than this node's storage takes: at most ${max} bytes`));
+        else done(null, chunk);
+      },
+    });
+    try {
+      await this.#track(pipeline(body, limit, createWriteStream(path, { mode: 0o600, flags: 'wx' })));
+      const source = await openFileSource(path);
+      try {
+        return await this.#put(source, opts);
+      } finally {
+        await source.close();
+      }
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  #put(data: Uint8Array | FileSource, opts: PutOptions): Promise<PutOutcome> {
     this.#live();
     const op = opts.op ?? newOp();
     return this.#track((async () => {
       try {
         const onProgress = this.#progress(op);
         const backend = this.#backend;
-        const r = backend instanceof PeerStorageBackend ? await backend.put(data, { onProgress, ...(opts.shares ? { shares: opts.shares } : {}) }) : await backend.put(data, { onProgress });
+        const r = backend instanceof PeerStorageBackend
+          ? await backend.put(data, { onProgress, ...(opts.shares ? { shares: opts.shares } : {}) })
+          // The Tahoe backend seals the file whole (ChaCha20-Poly1305), within TAHOE_MAX_PUT_BYTES.
+          : await backend.put(data instanceof Uint8Array ? data : await data.read(0, data.size), { onProgress });
         const verifyCap = 'verifyCap' in r ? (r.verifyCap as string) : null;
         const storageIndex = verifyCap ? classifyCap(verifyCap).storageIndex : capIndex(r.readCap);
         const keep = opts.keep !== false;

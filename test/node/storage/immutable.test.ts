@@ -12,6 +12,7 @@ import {
   verifyCapOf,
   verifyShare,
   checkBlock, checkCrypttextLeaves, decodeSegment, shareLayout, verifyShareTail,
+  capsOf, encodeSegmentBlocks, encryptSegment, FileHasher, reencodeSegment, segmentRange, segmentsOf, shareHead,
 } from '../../../src/node/storage/immutable.js';
 import { ReedSolomon } from '../../../src/node/storage/rs/codec.js';
 
@@ -193,6 +194,42 @@ describe('streamed decoding', () => {
       const bad = Uint8Array.from(p0.share.subarray(p0.layout.blockAt[0], p0.layout.blockAt[1]));
       bad[0] = (bad[0] as number) ^ 1;
       expect(() => checkBlock(p0.leaves, 0, bad, p0.num)).toThrow(/block 0 of share 6 is corrupt/);
+    }
+  });
+});
+
+describe('streamed encoding', () => {
+  it('FileHasher + per-segment encoding give encodeFile\'s shares and caps byte for byte', () => {
+    for (const [size, segmentSize, k, n] of [[0, 4096, 3, 10], [1, 4096, 2, 3], [10_123, 1000, 3, 7], [10_123, 100, 1, 1], [300_000, 131072, 3, 10]] as const) {
+      const data = new Uint8Array(randomBytes(size));
+      const key = new Uint8Array(randomBytes(32));
+      const whole = encodeFile(data, { k, n, segmentSize, key });
+      const rs = new ReedSolomon(k, n);
+      const hasher = new FileHasher(k, n, segmentSize, size);
+      const perShare: Uint8Array[][] = Array.from({ length: n }, () => []);
+      for (let s = 0; s < segmentsOf(size, segmentSize); s++) {
+        const { offset, length } = segmentRange(size, segmentSize, s);
+        const ct = encryptSegment(key, segmentSize, s, data.subarray(offset, offset + length));
+        const blocks = encodeSegmentBlocks(rs, ct);
+        hasher.add(ct, blocks);
+        blocks.forEach((b, r) => perShare[r]!.push(b));
+      }
+      const plan = hasher.finish();
+      expect(capsOf(key, plan)).toEqual({ readCap: whole.readCap, verifyCap: whole.verifyCap, storageIndex: whole.storageIndex });
+      for (let r = 0; r < n; r++) {
+        const share = Buffer.concat([plan.head(r), ...perShare[r]!, plan.tail(r)]);
+        expect(share.length).toBe(plan.shareLength);
+        expect(share.equals(whole.shares[r]!), `size ${size}, share ${r}`).toBe(true);
+      }
+      // Repair's path: k blocks of each segment rebuild all n, and hash to the same trees.
+      const again = new FileHasher(k, n, segmentSize, size);
+      for (let s = 0; s < segmentsOf(size, segmentSize); s++) {
+        const src = [n - 1, ...Array.from({ length: k - 1 }, (_, i) => i)].map((num) => ({ num, data: perShare[num]![s]! }));
+        const seg = reencodeSegment(plan.params, s, src);
+        again.add(seg.ciphertext, seg.blocks);
+      }
+      expect(eq(again.finish().uebHash, plan.uebHash)).toBe(true);
+      expect(eq(shareHead(plan.params, 1), plan.head(1))).toBe(true);
     }
   });
 });

@@ -105,6 +105,24 @@ describe('ShareStore', () => {
     expect(leases).not.toContain(Buffer.from(s).toString('hex'));
     expect(new ShareStore({ dir, quotaBytes: 1 << 20 }).usedBytes).toBe(store.usedBytes);
   });
+  it('resumes a share in parts after a restart, acknowledging a part it already wrote', () => {
+    const { store, dir } = setup(1 << 20);
+    const f = encodeFile(new Uint8Array(randomBytes(30_000)), { k: 3, n: 10 });
+    const share = f.shares[3] as Uint8Array;
+    const s = secret();
+    const [a, b] = [share.length / 3, (2 * share.length) / 3].map(Math.floor) as [number, number];
+    store.putPart(f.storageIndex, 3, 0, share.length, share.subarray(0, a), s, HOUR);
+    store.putPart(f.storageIndex, 3, a, share.length, share.subarray(a, b), s, HOUR);
+    // A restart: a fresh store over the same directory knows nothing of the part but its file.
+    const again = new ShareStore({ dir, quotaBytes: 1 << 20 });
+    expect(again.putPart(f.storageIndex, 3, a, share.length, share.subarray(a, b), s, HOUR).complete).toBe(false);
+    const other = Uint8Array.from(share.subarray(a, b));
+    other[0] = (other[0] as number) ^ 1;
+    expect(refusal(() => again.putPart(f.storageIndex, 3, a, share.length, other, s, HOUR)).code).toBe('bad-request');
+    expect(refusal(() => again.putPart(f.storageIndex, 3, b, share.length + 1, share.subarray(b), s, HOUR)).code).toBe('bad-request');
+    expect(again.putPart(f.storageIndex, 3, b, share.length, share.subarray(b), s, HOUR).complete).toBe(true);
+    expect(Buffer.from(again.get(f.storageIndex, 3) as Uint8Array).equals(share)).toBe(true);
+  });
   it('stores a share in parts, hides it until complete, reads ranges, and keeps it immutable', () => {
     const { store, dir } = setup(1 << 20);
     const f = encodeFile(new Uint8Array(randomBytes(30_000)), { k: 3, n: 10 });

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
-import { rankServers, StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
+import { rankServers, SourceChangedError, StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
+import { bytesSource, openFileSource, UPLOAD_PART_BYTES } from '../../../src/node/storage/share-upload.js';
 import { base32nopad } from '@scure/base';
-import { encodeFile, verifyShare } from '../../../src/node/storage/immutable.js';
+import { encodeFile, storageIndexOf, verifyShare } from '../../../src/node/storage/immutable.js';
 import { ShareStore } from '../../../src/node/storage/server/share-store.js';
 import { FRAME_REQUEST, StorageConnection, StorageServer, type StorageResponse } from '../../../src/node/storage/server/storage-service.js';
 import { ChannelServer, dial } from '../../../src/node/transport/ws-transport.js';
@@ -299,5 +300,89 @@ describe('storage over loopback Noise channels', () => {
     await expect(reader.pipe((c) => void (written += c.length))).rejects.toThrow(/found 2 valid shares, need 3/);
     expect(written).toBe(0);
     expect(reader.rejected).toEqual([expect.stringContaining(`${infos[1]?.url}: share `)]);
+  });
+
+  it('streams a put from a file in parts, byte-identical to the whole-file encoding, moving a refused share to a spare', { timeout: 60_000 }, async () => {
+    const { infos: big, dirs } = await grid(10, { quotaBytes: 1 << 26 });
+    const data = new Uint8Array(randomBytes(7 * 1024 * 1024 + 12_345));
+    const dir = mkdtempSync(join(tmpdir(), 'dd-src-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'f'), data);
+    // An eleventh server too small for a share, and a key for which it ranks first: its share must go to the spare.
+    const smallId = NodeIdentity.fromSeed(new Uint8Array(32).fill(90));
+    const smallDir = mkdtempSync(join(tmpdir(), 'dd-small-'));
+    cleanup.push(() => rmSync(smallDir, { recursive: true, force: true }));
+    const small = await StorageServer.start(smallId, new ShareStore({ dir: smallDir, quotaBytes: 1000 }));
+    cleanup.push(() => small.close());
+    const infos2 = [...big, { id: smallId.publicKey, url: small.url }];
+    let key = new Uint8Array(randomBytes(32));
+    while ((rankServers(storageIndexOf(key), infos2)[0] as ServerInfo).url !== small.url) key = new Uint8Array(randomBytes(32));
+    const whole = encodeFile(data, { k: 3, n: 10, key });
+    const source = await openFileSource(join(dir, 'f'));
+    const phases = new Set<string>();
+    const put = await client(infos2).putStream(source, () => new Uint8Array(32).fill(1), HOUR, { k: 3, n: 10, key, onProgress: (p) => phases.add(p) });
+    await source.close();
+    expect(put).toMatchObject({ readCap: whole.readCap, verifyCap: whole.verifyCap, storageIndex: whole.storageIndex, happiness: 10 });
+    expect(put.failures).toEqual([expect.stringMatching(/^share \d+ on ws:.*(does not fit|exceeds)/)]);
+    expect([...phases]).toEqual(['encode', 'upload']);
+    // Every share on disk equals the in-memory encoding's.
+    for (const [r, url] of put.placed) {
+      const at = big.findIndex((s) => s.url === url);
+      expect(Buffer.from(readFileSync(join(dirs[at] as string, whole.storageIndex, String(r)))).equals(whole.shares[r] as Uint8Array), `share ${r}`).toBe(true);
+    }
+    expect([...put.placed.values()]).not.toContain(small.url);
+    // A source that reads differently the second time fails the put; nothing complete is stored.
+    let reads = 0;
+    const fickle = { size: 300_000, read: async (_o: number, length: number) => new Uint8Array(length).fill(++reads > 3 ? 1 : 0) };
+    await expect(client(big).putStream(fickle, () => new Uint8Array(32), HOUR, { k: 3, n: 10 })).rejects.toBeInstanceOf(SourceChangedError);
+  });
+
+  it('resumes a streamed share on its server after the server restarts mid-upload', { timeout: 60_000 }, async () => {
+    const dirs: string[] = [];
+    const ids = [0, 1, 2].map((i) => NodeIdentity.fromSeed(new Uint8Array(32).fill(70 + i)));
+    let crashed: (() => void) | undefined;
+    const down = new Promise<void>((resolve) => (crashed = resolve));
+    /** Writes the third part of a share, then dies before answering (the answer is lost). */
+    class CrashingServer extends StorageServer {
+      protected override async handle(req: Record<string, unknown>, body: Uint8Array): Promise<Answer> {
+        const out = await super.handle(req, body);
+        if (req.op === 'put' && req.offset === 2 * UPLOAD_PART_BYTES) {
+          void this.close().then(() => crashed?.());
+          return new Promise(() => undefined);
+        }
+        return out;
+      }
+    }
+    const servers: StorageServer[] = [];
+    for (let i = 0; i < 3; i++) {
+      const dir = mkdtempSync(join(tmpdir(), `dd-resume${i}-`));
+      dirs.push(dir);
+      cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+      const kind = i === 0 ? CrashingServer : StorageServer;
+      const s = await kind.start(ids[i]!, new ShareStore({ dir, quotaBytes: 1 << 26 }));
+      servers.push(s);
+      cleanup.push(() => servers[i]!.close());
+    }
+    const infos = servers.map((s, i) => ({ id: ids[i]!.publicKey, url: s.url }));
+    const data = new Uint8Array(randomBytes(12 * 1024 * 1024));
+    const key = new Uint8Array(randomBytes(32));
+    const whole = encodeFile(data, { k: 2, n: 3, key });
+    // Restart server 0 on the same port and directory (a fresh store: its in-memory state is gone).
+    let restarted = false;
+    void down.then(async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      restarted = true;
+      const port = Number(new URL(infos[0]!.url).port);
+      servers[0] = await StorageServer.start(ids[0]!, new ShareStore({ dir: dirs[0]!, quotaBytes: 1 << 26 }), { port });
+    });
+    const put = await client(infos).putStream(bytesSource(data), () => new Uint8Array(32).fill(2), HOUR, { k: 2, n: 3, key });
+    expect(restarted).toBe(true);
+    expect(put.happiness).toBe(3);
+    expect(put.failures).toEqual([]);
+    // The resumed share is whole and right.
+    const num = [...put.placed].find(([, url]) => url === infos[0]!.url)![0];
+    expect(Buffer.from(readFileSync(join(dirs[0]!, whole.storageIndex, String(num)))).equals(whole.shares[num]!)).toBe(true);
+    const got = await client(infos).get(whole.readCap);
+    expect(Buffer.from(got.data).equals(data)).toBe(true);
   });
 });

@@ -37,6 +37,17 @@ export interface ShareStoreOptions {
 const PART_TTL_MS = 3_600_000;
 const SI_RE = /^[a-z2-7]{26}$/; // base32 of 16 bytes, as immutable.ts formats it
 
+function readRangeSync(path: string, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  const fd = openSync(path, 'r');
+  try {
+    const got = readSync(fd, out, 0, length, offset);
+    return out.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function leaseId(secret: Uint8Array): string {
   if (secret.length !== 32) throw new StorageRefusal('bad-request', 'a lease secret must be 32 bytes');
   return toHex(sha256(secret));
@@ -133,13 +144,19 @@ export class ShareStore {
     }
     mkdirSync(join(this.#dir, si), { recursive: true });
     const have = existsSync(part) ? statSync(part).size : 0;
-    if (offset !== 0 && offset !== have) throw new StorageRefusal('bad-request', `share part at ${offset}, expected ${have}`);
-    if (offset !== 0 && this.#parts.get(part) !== total) throw new StorageRefusal('bad-request', 'a share part must keep the total of the first part');
-    const fd = openSync(part, offset === 0 ? 'w' : 'r+', 0o600);
-    try {
-      writeSync(fd, chunk, 0, chunk.length, offset);
-    } finally {
-      closeSync(fd);
+    // After a restart the parts map is empty and the `.part` file is still there: the next part fixes the total again (resume).
+    if (offset !== 0 && (this.#parts.get(part) ?? (have > 0 ? total : undefined)) !== total) throw new StorageRefusal('bad-request', 'a share part must keep the total of the first part');
+    // A part already written, sent again (its answer was lost to a broken connection or a restart): acknowledged if identical.
+    const again = offset !== 0 && offset + chunk.length <= have;
+    if (again && !equalBytes(readRangeSync(part, offset, chunk.length), chunk)) throw new StorageRefusal('bad-request', `share part at ${offset} differs from the bytes already written`);
+    if (!again && offset !== 0 && offset !== have) throw new StorageRefusal('bad-request', `share part at ${offset}, expected ${have}`);
+    if (!again) {
+      const fd = openSync(part, offset === 0 ? 'w' : 'r+', 0o600);
+      try {
+        writeSync(fd, chunk, 0, chunk.length, offset);
+      } finally {
+        closeSync(fd);
+      }
     }
     this.#parts.set(part, total);
     if (complete) {
