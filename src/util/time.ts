@@ -68,3 +68,27 @@ export class Backoff {
     this.#current = this.#initialMs;
   }
 }
+
+/** How often progress is reported by default: four times a second is smooth in a bar and cheap in the event history. */
+export const PROGRESS_INTERVAL_MS = 250;
+
+/**
+ * At most one progress report every `intervalMs` (the watcher's scan, the wallet's sync and
+ * storage transfers each report through one): a bar needs a few updates a second, not one per
+ * block or segment, and each report is an event every listener and the replay history carry.
+ */
+export class ReportThrottle {
+  readonly intervalMs: number;
+  #last = Number.NEGATIVE_INFINITY;
+
+  constructor(intervalMs = PROGRESS_INTERVAL_MS) {
+    this.intervalMs = intervalMs;
+  }
+
+  /** True when a report may go now, and counts it as sent; `force` lets it through anyway (the first or last of a phase). */
+  take(force = false, now = Date.now()): boolean {
+    if (!force && now - this.#last < this.intervalMs) return false;
+    this.#last = now;
+    return true;
+  }
+}

@@ -16,6 +16,7 @@ import type Database from 'better-sqlite3';
 import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
 import type { ChainSource } from '../chain/types.js';
 import { isDeaddropError } from '../util/errors.js';
+import { PROGRESS_INTERVAL_MS, ReportThrottle } from '../util/time.js';
 import { ChainFollower } from '../chain/follow/follower.js';
 import { applyTx, disconnectBlock, evictTx, type ScriptIndex } from './indexer.js';
 import { scriptKey, type WalletStore } from './store.js';
@@ -43,7 +44,7 @@ export interface OwnTx {
  * come (one long catch-up or many short ones). The end of a catch-up needs no report of its own:
  * the wallet's change notice (`onChange`) follows it with the height reached.
  */
-export const SYNC_PROGRESS_INTERVAL_MS = 250;
+export const SYNC_PROGRESS_INTERVAL_MS = PROGRESS_INTERVAL_MS;
 
 /** Where a block sync stands: the last block applied and the backend's tip when the run started (or that block, if higher). */
 export type SyncProgressFn = (height: number, tip: number) => void;
@@ -54,9 +55,9 @@ export class BlockSync {
   readonly #source: ChainSource;
   readonly #onProgress: SyncProgressFn | undefined;
   #height: number | null;
-  /** The tip this run walks towards (read once per catch-up), and when progress was last reported. */
+  /** The tip this run walks towards (read once per catch-up). */
   #tip = 0;
-  #reportedAt = 0;
+  readonly #reports = new ReportThrottle(SYNC_PROGRESS_INTERVAL_MS);
 
   constructor(target: SyncTarget, db: Database.Database, birthdayHeight: number, onProgress?: SyncProgressFn) {
     this.#source = target.source;
@@ -105,10 +106,8 @@ export class BlockSync {
   /** Throttled: at most one report every SYNC_PROGRESS_INTERVAL_MS (see there). */
   #report(height: number): void {
     if (!this.#onProgress) return;
-    const now = Date.now();
     const tip = Math.max(this.#tip, height);
-    if (now - this.#reportedAt < SYNC_PROGRESS_INTERVAL_MS) return;
-    this.#reportedAt = now;
+    if (!this.#reports.take()) return;
     try {
       this.#onProgress(height, tip);
     } catch {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff, sleep } from '../../src/util/time.js';
+import { Backoff, ReportThrottle, sleep } from '../../src/util/time.js';
 
 describe('sleep', () => {
   it('rejects with the abort reason when the signal aborts', async () => {
@@ -22,5 +22,18 @@ describe('Backoff', () => {
   });
   it('refuses a ceiling below the first delay', () => {
     expect(() => new Backoff({ initialMs: 100, maxMs: 50 })).toThrow(RangeError);
+  });
+});
+
+describe('ReportThrottle', () => {
+  it('lets one report through per interval, and a forced one at any time', () => {
+    const t = new ReportThrottle(250);
+    expect(t.take(false, 1_000)).toBe(true);
+    expect(t.take(false, 1_100)).toBe(false);
+    expect(t.take(false, 1_249)).toBe(false);
+    expect(t.take(true, 1_260)).toBe(true);
+    // the forced report restarts the interval
+    expect(t.take(false, 1_400)).toBe(false);
+    expect(t.take(false, 1_510)).toBe(true);
   });
 });

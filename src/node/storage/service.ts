@@ -33,6 +33,7 @@ import type { LogEntry } from '../log/codec.js';
 import { DeaddropError } from '../../util/errors.js';
 import { Lifecycle } from '../../util/lifecycle.js';
 import { equalBytes, toHex } from '../../util/bytes.js';
+import { ReportThrottle } from '../../util/time.js';
 import { sha256, utf8 } from '../crypto.js';
 import type { ServerHealth, StorageBackend, StorageCheckResult, StoreProgress } from './backend.js';
 import { announcementDraft, STORAGE_SERVER_TYPE, StorageDirectory } from './announce.js';
@@ -62,7 +63,6 @@ export interface PutOptions {
   readonly shares?: ShareParams;
   readonly op?: string;
 }
-const PROGRESS_EVERY_MS = 250;
 
 /** What a finished put tells the caller. The read cap is for the caller only (never in events). */
 export interface PutOutcome {
@@ -308,13 +308,11 @@ export class NodeStorage {
     return p;
   }
 
-  /** A progress callback publishing `storage.progress` for `op`, at most every 250 ms (and the last of each phase). */
+  /** A progress callback publishing `storage.progress` for `op`, at most every 250 ms (and the first and last of each phase). */
   #progress(op: string): (p: StoreProgress) => void {
-    let last = 0;
+    const reports = new ReportThrottle();
     return (p) => {
-      const now = Date.now();
-      if (p.done < p.total && p.done !== 0 && now - last < PROGRESS_EVERY_MS) return;
-      last = now;
+      if (!reports.take(p.done >= p.total || p.done === 0)) return;
       this.#opts.publish?.('storage.progress', `storage.progress:${op}:${p.phase}:${p.done}`, { op, phase: p.phase, done: p.done, total: p.total });
     };
   }
