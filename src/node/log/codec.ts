@@ -1,20 +1,25 @@
 /**
- * Log entry codec: the signed, hash-linked entry of a deaddrop feed (version 1).
+ * Log entry codec: the signed, hash-linked entry of a deaddrop feed. Version 2 is written; version 1
+ * (one signature per entry) is still read and verified, so logs written before v2 stay valid as they
+ * are and a feed may hold v1 entries followed by v2 ones (see docs/protocol/node.md §2).
  *
- * Layout (all integers big-endian):
+ * Layout (all integers big-endian). The content, bytes [0, C), is the same in both versions:
  *
  * | offset  | size | field                                                 |
  * | ------- | ---- | ----------------------------------------------------- |
- * | 0       | 1    | version = 0x01 (anything else is rejected)            |
+ * | 0       | 1    | version = 0x02 (0x01: legacy, see below)              |
  * | 1       | 32   | author: Ed25519 public key (the feed id)              |
  * | 33      | 8    | seq: uint64, 1 .. 2^53-1                              |
- * | 41      | 32   | prev: SHA-256 of the previous entry; zero iff seq = 1 |
+ * | 41      | 32   | prev: hash of the previous entry; zero iff seq = 1    |
  * | 73      | 8    | timestamp: uint64 milliseconds since the epoch        |
  * | 81      | 2    | H: header length, 1 .. 4096                           |
  * | 83      | H    | header: canonical key-value list (see below)          |
  * | 83+H    | 4    | B: body length, 0 .. 1 MiB                            |
- * | 87+H    | B    | body                                                  |
- * | 87+H+B  | 64   | Ed25519 signature (see below)                         |
+ * | 87+H    | B    | body                                    (C = 87+H+B)  |
+ * | C       | 2    | v2 seal: n, entries in the signed batch, 1 .. 1024    |
+ * | C+2     | 2    | i, this entry's index in the batch, 0 .. n-1          |
+ * | C+4     | 32·d | audit path of leaf i in the batch tree (RFC 9162)     |
+ * | C+4+32d | 64   | Ed25519 signature of the batch                        |
  *
  * Header: `count:u8` (1..16) then `count` fields in strictly ascending byte order of key:
  * `keyLen:u8 key tag:u8 value` with tags 0x01 string (u16 length + UTF-8), 0x02 bytes
@@ -22,41 +27,55 @@
  * `type` (string) is required; `app` must be a string and `refs` a hash list when present.
  * Because keys are sorted and every length is fixed-width, one header has exactly one encoding.
  *
- * Signature: Ed25519 over `"deaddrop/entry/v1\0" || SHA-256(bytes [0, 87+H+B))`, i.e. over everything
- * before it, prehashed. One streaming SHA-256 pass then yields both the signed digest and the entry
- * hash (the hash state is copied at the signature boundary), and Ed25519's internal SHA-512 runs over
- * 50 bytes instead of up to 1 MiB: verifying a 64 KiB entry costs about 90 us instead of 220 us here.
- * Security rests on SHA-256 collision resistance, which the hash links rely on anyway.
+ * v2, batch-signed: the author signs one Merkle root per append batch, as hypercore does, instead of
+ * one signature per entry (an Ed25519 signature cost more than everything else an append does).
+ * Entry hash h = SHA-256(content); the batch tree is RFC 6962 over leaf(h) of entries
+ * firstSeq .. firstSeq+n-1 (firstSeq = seq - i), and the signature is Ed25519 over
+ * `"deaddrop/batch/v2\0" || firstSeq:u64 || n:u16 || root`. Each entry carries the signature and its
+ * own audit path, so it still verifies on its own (one Ed25519 verify + d ≤ 10 hashes) wherever it
+ * travels (relay, directory, fork proofs); a receiver holding a run of one batch checks the whole run
+ * against the tree rebuilt from its leaves and verifies the signature once (`verifyEntries`).
+ * The seal is outside the hash: the hash is what links, what the feed tree commits to, and what fork
+ * detection compares, so re-sealing cannot change an entry's identity or frame its author.
  *
- * The entry hash is SHA-256 of the whole encoded entry, signature included: SHA-256 is native and
- * SHA-NI accelerated in node:crypto (about 1.7 GB/s here, several times BLAKE2b's speed via
- * OpenSSL), it is what RFC 6962 Merkle trees use, and a feed root anchored in a Bitcoin OP_RETURN can be
- * checked with the tools Bitcoin people already have. Signatures are strict (libsodium), so one signed
- * content has one hash in practice; fork detection still compares signed content, not hashes, so a
- * mangled signature can never frame an author.
+ * v1, legacy: no seal, a 64-byte signature over `"deaddrop/entry/v1\0" || SHA-256(content)` ends the
+ * entry, and the entry hash is SHA-256 of the whole encoding, signature included.
+ *
+ * SHA-256 is native and SHA-NI accelerated in node:crypto (about 1.7 GB/s here, several times
+ * BLAKE2b's speed via OpenSSL), it is what RFC 6962 Merkle trees use, and a feed root anchored in a
+ * Bitcoin OP_RETURN can be checked with the tools Bitcoin people already have.
  *
  * Domain separation: every structure deaddrop signs with Ed25519 begins with its own ASCII context
- * string ("deaddrop/entry/v1", "deaddrop/tree-head/v1", ...), so no signature can be replayed across
+ * string ("deaddrop/batch/v2", "deaddrop/tree-head/v1", ...), so no signature can be replayed across
  * structures.
  */
 import { DeaddropError } from '../../util/errors.js';
-import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
+import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import { concatBytes, equalBytes } from '../../util/bytes.js';
+import { leafHash, pathLength, rootFromPath, treeWithPaths } from './merkle.js';
 
-export const ENTRY_VERSION = 1;
+/** The version written. */
+export const ENTRY_VERSION = 2;
+/** The legacy, individually signed version, still read and verified. */
+export const LEGACY_ENTRY_VERSION = 1;
 export const MAX_HEADER_BYTES = 4096;
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const MAX_HEADER_FIELDS = 16;
 export const MAX_REFS = 64;
 export const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+/** Most entries under one batch signature: paths stay ≤ 10 hashes (320 bytes). */
+export const MAX_BATCH_ENTRIES = 1024;
+const MAX_PATH_HASHES = 10;
 /** Fixed part before the header. */
 export const ENTRY_PREFIX_BYTES = 83;
 /** Largest possible encoded entry. */
-export const MAX_ENTRY_BYTES = ENTRY_PREFIX_BYTES + MAX_HEADER_BYTES + 4 + MAX_BODY_BYTES + SIGNATURE_BYTES;
+export const MAX_ENTRY_BYTES = ENTRY_PREFIX_BYTES + MAX_HEADER_BYTES + 4 + MAX_BODY_BYTES + 4 + MAX_PATH_HASHES * HASH_BYTES + SIGNATURE_BYTES;
 export const ZERO_HASH: Uint8Array = new Uint8Array(HASH_BYTES);
-/** Context prefix of the message an entry signature covers. */
+/** Context prefix of the message a v1 entry signature covers. */
 export const ENTRY_SIGNING_CONTEXT: Uint8Array = utf8('deaddrop/entry/v1\0');
+/** Context prefix of the message a v2 batch signature covers. */
+export const BATCH_SIGNING_CONTEXT: Uint8Array = utf8('deaddrop/batch/v2\0');
 
 const TAG_STRING = 0x01;
 const TAG_BYTES = 0x02;
@@ -95,10 +114,21 @@ export interface LogEntry {
   readonly signature: Uint8Array;
   /** The full encoding. */
   readonly raw: Uint8Array;
-  /** SHA-256(raw). */
+  /** The entry's identity, what `prev` links and the feed tree commit to: v2 SHA-256(content), v1 SHA-256(raw). */
   readonly hash: Uint8Array;
-  /** SHA-256 of the signed part (everything before the signature). */
+  /** SHA-256(content): what fork detection compares (v2: equal to `hash`). */
   readonly signedDigest: Uint8Array;
+  /** v2: where the entry sits in its signed batch; null for v1. */
+  readonly batch: BatchSeal | null;
+}
+
+/** The v2 seal of an entry: its batch, position and audit path (the signature is `LogEntry.signature`). */
+export interface BatchSeal {
+  readonly firstSeq: number;
+  readonly size: number;
+  readonly index: number;
+  /** The audit path's hashes concatenated, bottom-up. */
+  readonly path: Uint8Array;
 }
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -270,8 +300,15 @@ export interface UnsignedEntry {
   readonly body: Uint8Array;
 }
 
-/** Encodes the signed part (everything before the signature) with room for the signature at the end. */
-function encodeUnsigned(e: UnsignedEntry): { buf: Uint8Array; signedLength: number; headerLength: number } {
+/** What the author writes in one entry of a batch; seq and prev follow from the batch. */
+export interface BatchItem {
+  readonly timestamp: number;
+  readonly header: EntryHeader;
+  readonly body: Uint8Array;
+}
+
+/** Encodes the content (bytes [0, C)) into a buffer with `trailer` more bytes for the seal or signature. */
+function encodeContent(e: UnsignedEntry, version: number, trailer: number): { buf: Uint8Array; contentLength: number; headerLength: number } {
   if (!(e.author instanceof Uint8Array) || e.author.length !== PUBLIC_KEY_BYTES) throw new TypeError('author: expected 32 bytes');
   if (!isUint53(e.seq) || e.seq < 1) throw new RangeError('seq: expected an integer in 1 .. 2^53-1');
   if (!(e.prev instanceof Uint8Array) || e.prev.length !== HASH_BYTES) throw new TypeError('prev: expected 32 bytes');
@@ -280,10 +317,10 @@ function encodeUnsigned(e: UnsignedEntry): { buf: Uint8Array; signedLength: numb
   if (!(e.body instanceof Uint8Array)) throw new TypeError('body: expected Uint8Array');
   if (e.body.length > MAX_BODY_BYTES) throw new RangeError(`body: ${e.body.length} bytes, max ${MAX_BODY_BYTES}`);
   const header = encodeHeader(e.header);
-  const signedLength = ENTRY_PREFIX_BYTES + header.length + 4 + e.body.length;
-  const buf = new Uint8Array(signedLength + SIGNATURE_BYTES);
+  const contentLength = ENTRY_PREFIX_BYTES + header.length + 4 + e.body.length;
+  const buf = new Uint8Array(contentLength + trailer);
   const view = new DataView(buf.buffer);
-  buf[0] = ENTRY_VERSION;
+  buf[0] = version;
   buf.set(e.author, 1);
   writeU64(view, 33, e.seq);
   buf.set(e.prev, 41);
@@ -292,35 +329,110 @@ function encodeUnsigned(e: UnsignedEntry): { buf: Uint8Array; signedLength: numb
   buf.set(header, 83);
   view.setUint32(83 + header.length, e.body.length);
   buf.set(e.body, 87 + header.length);
-  return { buf, signedLength, headerLength: header.length };
+  return { buf, contentLength, headerLength: header.length };
+}
+
+/** The exact message a v2 batch signature covers. */
+export function batchSigningMessage(firstSeq: number, size: number, root: Uint8Array): Uint8Array {
+  const out = new Uint8Array(BATCH_SIGNING_CONTEXT.length + 8 + 2 + HASH_BYTES);
+  out.set(BATCH_SIGNING_CONTEXT, 0);
+  const view = new DataView(out.buffer);
+  writeU64(view, BATCH_SIGNING_CONTEXT.length, firstSeq);
+  view.setUint16(BATCH_SIGNING_CONTEXT.length + 8, size);
+  out.set(root, BATCH_SIGNING_CONTEXT.length + 10);
+  return out;
 }
 
 /**
- * Builds, signs and hashes an entry. The signer's public key is the author.
+ * Builds, hashes and signs a batch of entries `firstSeq ..` linked from `prev`, with one signature;
+ * also returns the entries' leaf hashes (the feed tree takes the same leaves).
+ */
+export function sealBatch(
+  signer: Signer,
+  batch: { readonly firstSeq: number; readonly prev: Uint8Array; readonly items: readonly BatchItem[] },
+): { entries: LogEntry[]; leaves: Uint8Array[] } {
+  const n = batch.items.length;
+  if (n < 1 || n > MAX_BATCH_ENTRIES) throw new RangeError(`batch: 1 .. ${MAX_BATCH_ENTRIES} entries`);
+  if (!isUint53(batch.firstSeq) || batch.firstSeq < 1 || batch.firstSeq + n - 1 > MAX_SEQ) throw new RangeError('firstSeq: out of range');
+  const contents: { buf: Uint8Array; contentLength: number; headerLength: number; hash: Uint8Array }[] = [];
+  const leaves: Uint8Array[] = [];
+  let prev = batch.prev;
+  for (let i = 0; i < n; i++) {
+    const item = batch.items[i]!;
+    const c = encodeContent({ ...item, author: signer.publicKey, seq: batch.firstSeq + i, prev }, ENTRY_VERSION, 4 + pathLength(i, n) * HASH_BYTES + SIGNATURE_BYTES);
+    const hash = sha256(c.buf.subarray(0, c.contentLength));
+    contents.push({ ...c, hash });
+    leaves.push(leafHash(hash));
+    prev = hash;
+  }
+  const { root, paths } = treeWithPaths(leaves);
+  const signature = signer.sign(batchSigningMessage(batch.firstSeq, n, root));
+  const entries = contents.map(({ buf, contentLength, headerLength, hash }, i): LogEntry => {
+    const item = batch.items[i]!;
+    const view = new DataView(buf.buffer);
+    view.setUint16(contentLength, n);
+    view.setUint16(contentLength + 2, i);
+    const path = paths[i]!;
+    buf.set(path, contentLength + 4);
+    buf.set(signature, contentLength + 4 + path.length);
+    return {
+      version: ENTRY_VERSION,
+      author: buf.subarray(1, 33),
+      seq: batch.firstSeq + i,
+      prev: buf.subarray(41, 73),
+      timestamp: item.timestamp,
+      header: item.header,
+      body: buf.subarray(ENTRY_PREFIX_BYTES + headerLength + 4, contentLength),
+      signature: buf.subarray(buf.length - SIGNATURE_BYTES),
+      raw: buf,
+      hash,
+      signedDigest: hash,
+      batch: { firstSeq: batch.firstSeq, size: n, index: i, path: buf.subarray(contentLength + 4, contentLength + 4 + path.length) },
+    };
+  });
+  return { entries, leaves };
+}
+
+/** `sealBatch` without the leaves. */
+export function createBatch(
+  signer: Signer,
+  batch: { readonly firstSeq: number; readonly prev: Uint8Array; readonly items: readonly BatchItem[] },
+): LogEntry[] {
+  return sealBatch(signer, batch).entries;
+}
+
+/**
+ * Builds, signs and hashes one entry (a batch of one). The signer's public key is the author.
  * @example
  * const e = createEntry(identity, { seq: 1, prev: ZERO_HASH, timestamp: Date.now(), header: { type: 'post' }, body })
  */
 export function createEntry(signer: Signer, fields: Omit<UnsignedEntry, 'author'>): LogEntry {
-  const { buf, signedLength, headerLength } = encodeUnsigned({ ...fields, author: signer.publicKey });
-  const { prefix: signedDigest, finish } = sha256Resumable(buf, signedLength);
+  return sealBatch(signer, { firstSeq: fields.seq, prev: fields.prev, items: [fields] }).entries[0]!;
+}
+
+/** A legacy v1 entry, signed on its own: only for tests and vectors that show old logs still read. */
+export function createLegacyEntry(signer: Signer, fields: Omit<UnsignedEntry, 'author'>): LogEntry {
+  const { buf, contentLength, headerLength } = encodeContent({ ...fields, author: signer.publicKey }, LEGACY_ENTRY_VERSION, SIGNATURE_BYTES);
+  const { prefix: signedDigest, finish } = sha256Resumable(buf, contentLength);
   const signature = signer.sign(signingMessage(signedDigest));
-  buf.set(signature, signedLength);
+  buf.set(signature, contentLength);
   return {
-    version: ENTRY_VERSION,
+    version: LEGACY_ENTRY_VERSION,
     author: buf.subarray(1, 33),
     seq: fields.seq,
     prev: buf.subarray(41, 73),
     timestamp: fields.timestamp,
     header: fields.header,
-    body: buf.subarray(ENTRY_PREFIX_BYTES + headerLength + 4, signedLength),
-    signature: buf.subarray(signedLength),
+    body: buf.subarray(ENTRY_PREFIX_BYTES + headerLength + 4, contentLength),
+    signature: buf.subarray(contentLength),
     raw: buf,
     hash: finish(signature),
     signedDigest,
+    batch: null,
   };
 }
 
-/** The exact message an entry signature covers, given the SHA-256 of the signed part. */
+/** The exact message a v1 entry signature covers, given the SHA-256 of its content. */
 export function signingMessage(signedDigest: Uint8Array): Uint8Array {
   return concatBytes(ENTRY_SIGNING_CONTEXT, signedDigest);
 }
@@ -331,14 +443,15 @@ function isZero(b: Uint8Array): boolean {
 }
 
 /**
- * Decodes an entry and checks its structure (not its signature: see `verifyEntry`).
+ * Decodes an entry (v2 or legacy v1) and checks its structure (not its signature: see `verifyEntry`).
  * Throws DeaddropError PROTOCOL on any malformed, non-canonical or unknown-version input.
  */
 export function decodeEntry(raw: Uint8Array): LogEntry {
   if (!(raw instanceof Uint8Array)) throw new TypeError('raw: expected Uint8Array');
   if (raw.length < ENTRY_PREFIX_BYTES + 1 + 4 + SIGNATURE_BYTES) throw bad('too short');
   if (raw.length > MAX_ENTRY_BYTES) throw bad('too long');
-  if (raw[0] !== ENTRY_VERSION) throw bad(`unknown version ${raw[0]}`);
+  const version = raw[0]!;
+  if (version !== ENTRY_VERSION && version !== LEGACY_ENTRY_VERSION) throw bad(`unknown version ${version}`);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const seq = readU64(view, 33, 'seq');
   if (seq < 1) throw bad('seq 0');
@@ -351,32 +464,50 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   if (bodyLenOff + 4 + SIGNATURE_BYTES > raw.length) throw bad('truncated');
   const bodyLength = view.getUint32(bodyLenOff);
   if (bodyLength > MAX_BODY_BYTES) throw bad('body too long');
-  const signedLength = bodyLenOff + 4 + bodyLength;
-  if (signedLength + SIGNATURE_BYTES !== raw.length) throw bad('length mismatch');
-  const digests = sha256Split(raw, signedLength);
-  return {
-    version: ENTRY_VERSION,
-    author: raw.subarray(1, 33),
-    seq,
-    prev,
-    timestamp,
-    header: decodeHeader(raw.subarray(ENTRY_PREFIX_BYTES, bodyLenOff)),
-    body: raw.subarray(bodyLenOff + 4, signedLength),
-    signature: raw.subarray(signedLength),
-    raw,
-    hash: digests.whole,
-    signedDigest: digests.prefix,
-  };
+  const contentLength = bodyLenOff + 4 + bodyLength;
+  const header = decodeHeader(raw.subarray(ENTRY_PREFIX_BYTES, bodyLenOff));
+  const body = raw.subarray(bodyLenOff + 4, contentLength);
+  const signature = raw.subarray(raw.length - SIGNATURE_BYTES);
+  const base = { version, author: raw.subarray(1, 33), seq, prev, timestamp, header, body, signature, raw };
+  if (version === LEGACY_ENTRY_VERSION) {
+    if (contentLength + SIGNATURE_BYTES !== raw.length) throw bad('length mismatch');
+    const digests = sha256Split(raw, contentLength);
+    return { ...base, hash: digests.whole, signedDigest: digests.prefix, batch: null };
+  }
+  if (contentLength + 4 + SIGNATURE_BYTES > raw.length) throw bad('truncated seal');
+  const size = view.getUint16(contentLength);
+  const index = view.getUint16(contentLength + 2);
+  if (size < 1 || size > MAX_BATCH_ENTRIES || index >= size) throw bad('batch size or index');
+  const pathBytes = pathLength(index, size) * HASH_BYTES;
+  if (contentLength + 4 + pathBytes + SIGNATURE_BYTES !== raw.length) throw bad('length mismatch');
+  const firstSeq = seq - index;
+  if (firstSeq < 1 || firstSeq + size - 1 > MAX_SEQ) throw bad('batch outside 1 .. 2^53-1');
+  const hash = sha256(raw.subarray(0, contentLength));
+  const path = raw.subarray(contentLength + 4, contentLength + 4 + pathBytes);
+  return { ...base, hash, signedDigest: hash, batch: { firstSeq, size, index, path } };
 }
 
-/** The signed part of an encoded entry (everything before the signature). */
+/** The content of an encoded entry (everything before the seal or signature). */
 export function signedPart(entry: LogEntry): Uint8Array {
-  return entry.raw.subarray(0, entry.raw.length - SIGNATURE_BYTES);
+  const trailer = entry.batch ? 4 + entry.batch.path.length + SIGNATURE_BYTES : SIGNATURE_BYTES;
+  return entry.raw.subarray(0, entry.raw.length - trailer);
 }
 
-/** Checks the author's signature. Returns false, never throws. */
+/** The root of the batch tree an entry's audit path leads to (v2), or null. */
+export function batchRootOf(entry: LogEntry): Uint8Array | null {
+  const b = entry.batch;
+  return b ? rootFromPath(leafHash(entry.hash), b.index, b.size, b.path) : null;
+}
+
+/**
+ * Checks one entry on its own: v2, its audit path up to the batch root and the batch signature;
+ * v1, its own signature. Returns false, never throws. For many entries use `verifyEntries`.
+ */
 export function verifyEntry(entry: LogEntry): boolean {
-  return ed25519Verify(entry.signature, signingMessage(entry.signedDigest), entry.author);
+  const b = entry.batch;
+  if (!b) return ed25519Verify(entry.signature, signingMessage(entry.signedDigest), entry.author);
+  const root = batchRootOf(entry);
+  return root !== null && ed25519Verify(entry.signature, batchSigningMessage(b.firstSeq, b.size, root), entry.author);
 }
 
 /** Decodes and verifies in one step; throws DeaddropError PROTOCOL when either fails. */
@@ -386,7 +517,7 @@ export function openEntry(raw: Uint8Array): LogEntry {
   return e;
 }
 
-/** True when both entries carry the same signed content (signature bytes ignored). */
+/** True when both entries carry the same signed content (signatures and seals ignored). */
 export function sameSignedContent(a: LogEntry, b: LogEntry): boolean {
-  return equalBytes(a.signedDigest, b.signedDigest);
+  return a.version === b.version && equalBytes(a.signedDigest, b.signedDigest);
 }
