@@ -24,6 +24,7 @@ import { entryToJson } from '../../src/node/log/json.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 
 interface Vector {
+  description: string;
   seed: string;
   author: string;
   seq: number;
@@ -55,9 +56,8 @@ function nobleMessage(signed: Uint8Array): Uint8Array {
   return Uint8Array.from([...new TextEncoder().encode('deaddrop/entry/v1\0'), ...nobleSha256(signed)]);
 }
 
-/** RFC 6962 root over content hashes, with noble only. */
-function nobleRoot(hashes: Uint8Array[]): Uint8Array {
-  const leaves = hashes.map((h) => nobleSha256(Uint8Array.of(0, ...h)));
+/** The batch root with noble only: RFC 6962's shape and node hash, the content hashes as leaves. */
+function nobleRoot(leaves: Uint8Array[]): Uint8Array {
   const mth = (xs: Uint8Array[]): Uint8Array => {
     if (xs.length === 1) return xs[0]!;
     let k = 1;

@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 import sodium from 'sodium-native';
 import { ed25519FromSeed, signerFromKeyPair } from '../../src/node/crypto.js';
 import { NodeIdentity } from '../../src/node/identity.js';
-import { ZERO_HASH, batchRootOf, createLegacyEntry, sealBatch, type EntryHeader, type HeaderValue } from '../../src/node/log/codec.js';
+import { ZERO_HASH, batchRootOf, createBatch, createLegacyEntry, type EntryHeader, type HeaderValue } from '../../src/node/log/codec.js';
 import { decodeWhereabouts, openWhereabouts, sealWhereabouts } from '../../src/node/whereabouts.js';
 import type { NegativeVector } from './negative-vectors.js';
 
@@ -68,14 +68,14 @@ export function logVectors(): object {
   const signer = signerFromKeyPair(ed25519FromSeed(unhex(LOG_SEED)));
   const base = { seed: LOG_SEED, author: hex(signer.publicKey) };
   // v2: the three inputs appended as one batch under one signature
-  const batch = sealBatch(signer, {
+  const entries = createBatch(signer, {
     firstSeq: 1,
     prev: ZERO_HASH,
     items: LOG_INPUTS.map((input) => ({ timestamp: input.timestamp, header: headerFromJson(input.header), body: unhex(input.body) })),
   });
-  const root = batchRootOf(batch.entries[0]!)!;
+  const root = batchRootOf(entries[0]!)!;
   const vectors = LOG_INPUTS.map((input, i) => {
-    const e = batch.entries[i]!;
+    const e = entries[i]!;
     return {
       description: input.description, ...base, seq: i + 1, prev: hex(e.prev), timestamp: input.timestamp, header: input.header, body: input.body,
       batch: { firstSeq: 1, size: LOG_INPUTS.length, index: i, path: hex(e.batch!.path) }, entry: hex(e.raw), hash: hex(e.hash), signature: hex(e.signature),
@@ -92,9 +92,9 @@ export function logVectors(): object {
     prev = e.hash;
     return v;
   });
-  const raw = batch.entries[0]!.raw;
-  const mid = batch.entries[1]!.raw;
-  const last = batch.entries[2]!.raw;
+  const raw = entries[0]!.raw;
+  const mid = entries[1]!.raw;
+  const last = entries[2]!.raw;
   const pathAt = raw.length - 64 - 64; // entry 1 of 3: a path of two hashes before the signature
   const withU16 = (b: Uint8Array, off: number, v: number): Uint8Array => {
     const out = b.slice();

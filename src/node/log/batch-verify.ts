@@ -6,7 +6,7 @@ import { ed25519Verify } from '../crypto.js';
 import { equalBytes } from '../../util/bytes.js';
 import { batchRootOf, batchSigningMessage, verifyEntry } from './codec.js';
 import type { LogEntry } from './codec.js';
-import { leafHash, treeWithPaths } from './merkle.js';
+import { treeWithPaths } from './merkle.js';
 
 /** True when `b` follows `a` in the same signed batch (same author, batch, signature; next index). */
 function nextInBatch(a: LogEntry, b: LogEntry): boolean {
@@ -44,7 +44,7 @@ function verifyRun(entries: readonly LogEntry[], from: number, to: number, ok: b
   const b = first.batch!;
   const whole = b.index === 0 && to - from === b.size;
   if (whole) {
-    const { root, paths } = treeWithPaths(entries.slice(from, to).map((e) => leafHash(e.hash)));
+    const { root, paths } = treeWithPaths(entries.slice(from, to).map((e) => e.hash));
     if (ed25519Verify(first.signature, batchSigningMessage(b.firstSeq, b.size, root), first.author)) {
       for (let k = from; k < to; k++) ok[k] = equalBytes(paths[k - from]!, entries[k]!.batch!.path);
       return;

@@ -29,8 +29,11 @@
  *
  * v2, batch-signed: the author signs one Merkle root per append batch, as hypercore does, instead of
  * one signature per entry (an Ed25519 signature cost more than everything else an append does).
- * Entry hash h = SHA-256(content); the batch tree is RFC 6962 over leaf(h) of entries
- * firstSeq .. firstSeq+n-1 (firstSeq = seq - i), and the signature is Ed25519 over
+ * Entry hash h = SHA-256(content); the batch tree is RFC 6962's shape and node hash
+ * (SHA-256(0x01 || l || r)) over the entry hashes of firstSeq .. firstSeq+n-1 (firstSeq = seq - i)
+ * taken as leaves as they are: a content starts with 0x02 and is longer than 65 bytes, so no entry
+ * can pass for a node, which is what RFC 6962's 0x00 leaf prefix ensures, at one hash less per entry.
+ * The signature is Ed25519 over
  * `"deaddrop/batch/v2\0" || firstSeq:u64 || n:u16 || root`. Each entry carries the signature and its
  * own audit path, so it still verifies on its own (one Ed25519 verify + d ≤ 10 hashes) wherever it
  * travels (relay, directory, fork proofs); a receiver holding a run of one batch checks the whole run
@@ -53,7 +56,7 @@ import { DeaddropError } from '../../util/errors.js';
 import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import { concatBytes, equalBytes } from '../../util/bytes.js';
-import { leafHash, pathLength, rootFromPath, treeWithPaths } from './merkle.js';
+import { pathLength, rootFromPath, treeWithPaths } from './merkle.js';
 
 /** The version written. */
 export const ENTRY_VERSION = 2;
@@ -153,50 +156,55 @@ function isUint53(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 
-function encodeValue(key: string, value: HeaderValue): Uint8Array {
+/** Encoded size of one value (tag included); throws TypeError/RangeError on misuse. */
+function valueSize(key: string, value: HeaderValue): number {
   if (typeof value === 'string') {
-    const s = utf8Encoder.encode(value);
-    if (s.length > 0xffff) throw new RangeError(`header.${key}: string too long`);
-    return withTag(TAG_STRING, u16Prefixed(s));
+    const n = Buffer.byteLength(value, 'utf8');
+    if (n > 0xffff) throw new RangeError(`header.${key}: string too long`);
+    return 3 + n;
   }
   if (value instanceof Uint8Array) {
     if (value.length > 0xffff) throw new RangeError(`header.${key}: bytes too long`);
-    return withTag(TAG_BYTES, u16Prefixed(value));
+    return 3 + value.length;
   }
   if (typeof value === 'number') {
     if (!isUint53(value)) throw new RangeError(`header.${key}: expected an unsigned safe integer`);
-    const out = new Uint8Array(9);
-    out[0] = TAG_UINT;
-    writeU64(new DataView(out.buffer), 1, value);
-    return out;
+    return 9;
   }
   if (Array.isArray(value)) {
     if (value.length > MAX_REFS) throw new RangeError(`header.${key}: more than ${MAX_REFS} hashes`);
-    const out = new Uint8Array(2 + value.length * HASH_BYTES);
-    out[0] = TAG_HASHES;
-    out[1] = value.length;
     value.forEach((h: unknown, i) => {
       if (!(h instanceof Uint8Array) || h.length !== HASH_BYTES) throw new TypeError(`header.${key}[${i}]: expected 32 bytes`);
-      out.set(h, 2 + i * HASH_BYTES);
     });
-    return out;
+    return 2 + value.length * HASH_BYTES;
   }
   throw new TypeError(`header.${key}: unsupported value type ${typeof value}`);
 }
 
-function withTag(tag: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(1 + payload.length);
-  out[0] = tag;
-  out.set(payload, 1);
-  return out;
-}
-
-function u16Prefixed(b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(2 + b.length);
-  out[0] = b.length >>> 8;
-  out[1] = b.length & 0xff;
-  out.set(b, 2);
-  return out;
+/** Writes one value checked by valueSize at `off`; returns the offset after it. */
+function writeValue(out: Uint8Array, view: DataView, off: number, value: HeaderValue): number {
+  if (typeof value === 'string') {
+    out[off] = TAG_STRING;
+    const { written } = utf8Encoder.encodeInto(value, out.subarray(off + 3));
+    view.setUint16(off + 1, written);
+    return off + 3 + written;
+  }
+  if (value instanceof Uint8Array) {
+    out[off] = TAG_BYTES;
+    view.setUint16(off + 1, value.length);
+    out.set(value, off + 3);
+    return off + 3 + value.length;
+  }
+  if (typeof value === 'number') {
+    out[off] = TAG_UINT;
+    writeU64(view, off + 1, value);
+    return off + 9;
+  }
+  const list = value as readonly Uint8Array[];
+  out[off] = TAG_HASHES;
+  out[off + 1] = list.length;
+  list.forEach((h, i) => out.set(h, off + 2 + i * HASH_BYTES));
+  return off + 2 + list.length * HASH_BYTES;
 }
 
 function checkWellKnown(header: EntryHeader, fail: (m: string) => Error): void {
@@ -207,28 +215,63 @@ function checkWellKnown(header: EntryHeader, fail: (m: string) => Error): void {
   if (header.refs !== undefined && !Array.isArray(header.refs)) throw fail('refs must be a list of 32-byte hashes');
 }
 
-/** Canonical encoding of a header. Throws TypeError/RangeError on misuse. */
-export function encodeHeader(header: EntryHeader): Uint8Array {
+/** A header checked and measured, ready to be written in place (into the entry buffer, with no copy). */
+interface HeaderLayout {
+  readonly header: EntryHeader;
+  readonly keys: string[];
+  readonly size: number;
+}
+
+function headerLayout(header: EntryHeader): HeaderLayout {
   if (header === null || typeof header !== 'object') throw new TypeError('header: expected an object');
   checkWellKnown(header, (m) => new TypeError(`header: ${m}`));
   const keys = Object.keys(header).filter((k) => header[k] !== undefined);
-  const encodedKeys = keys.map((k) => utf8Encoder.encode(k));
-  const order = keys.map((_, i) => i).sort((a, b) => Buffer.compare(encodedKeys[a]!, encodedKeys[b]!));
   if (keys.length > MAX_HEADER_FIELDS) throw new RangeError(`header: more than ${MAX_HEADER_FIELDS} fields`);
-  const parts: Uint8Array[] = [Uint8Array.of(keys.length)];
-  for (const i of order) {
-    const key = keys[i]!;
+  let size = 1;
+  for (const key of keys) {
     if (!KEY_RE.test(key)) throw new TypeError(`header: key ${JSON.stringify(key)} must match [a-z0-9_.-]{1,32}`);
-    parts.push(Uint8Array.of(key.length), encodedKeys[i]!, encodeValue(key, header[key]!));
+    size += 1 + key.length + valueSize(key, header[key]!);
   }
-  const out = Buffer.concat(parts);
-  if (out.length > MAX_HEADER_BYTES) throw new RangeError(`header: ${out.length} bytes, max ${MAX_HEADER_BYTES}`);
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  if (size > MAX_HEADER_BYTES) throw new RangeError(`header: ${size} bytes, max ${MAX_HEADER_BYTES}`);
+  // keys are ASCII, so UTF-16 order is byte order
+  keys.sort();
+  return { header, keys, size };
 }
 
-// defineProperty so that a key such as "__proto__" stays a plain own field.
+function writeHeader(layout: HeaderLayout, out: Uint8Array, view: DataView, start: number): void {
+  out[start] = layout.keys.length;
+  let off = start + 1;
+  for (const key of layout.keys) {
+    out[off++] = key.length;
+    for (let i = 0; i < key.length; i++) out[off++] = key.charCodeAt(i);
+    off = writeValue(out, view, off, layout.header[key]!);
+  }
+}
+
+/** Canonical encoding of a header. Throws TypeError/RangeError on misuse. */
+export function encodeHeader(header: EntryHeader): Uint8Array {
+  const layout = headerLayout(header);
+  const out = new Uint8Array(layout.size);
+  writeHeader(layout, out, new DataView(out.buffer), 0);
+  return out;
+}
+
+// defineProperty so that a key such as "__proto__" stays a plain own field; plain assignment
+// otherwise (keys are [a-z0-9_.-], so "__proto__" is the only key that assignment would not store).
 function setField(obj: Record<string, HeaderValue>, key: string, value: HeaderValue): void {
-  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
+/** ASCII bytes as a string without TextDecoder (header keys and most values are short ASCII). */
+function asciiString(b: Uint8Array): string | null {
+  let out = '';
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c >= 0x80) return null;
+    out += String.fromCharCode(c);
+  }
+  return out;
 }
 
 /** Decodes a header, rejecting any non-canonical or unknown encoding. */
@@ -251,8 +294,8 @@ export function decodeHeader(bytes: Uint8Array): EntryHeader {
     off += keyLen;
     if (prevKey !== null && Buffer.compare(prevKey, keyBytes) >= 0) throw bad('header keys not strictly sorted');
     prevKey = keyBytes;
-    const key = String.fromCharCode(...keyBytes);
-    if (!KEY_RE.test(key)) throw bad('header key charset');
+    const key = asciiString(keyBytes);
+    if (key === null || !KEY_RE.test(key)) throw bad('header key charset');
     const tag = bytes[off++]!;
     if (tag === TAG_STRING || tag === TAG_BYTES) {
       need(2);
@@ -263,11 +306,15 @@ export function decodeHeader(bytes: Uint8Array): EntryHeader {
       off += len;
       if (tag === TAG_BYTES) setField(out, key, v);
       else {
-        try {
-          setField(out, key, utf8Decoder.decode(v));
-        } catch {
-          throw bad('header string is not UTF-8');
+        let text = v.length <= 64 ? asciiString(v) : null;
+        if (text === null) {
+          try {
+            text = utf8Decoder.decode(v);
+          } catch {
+            throw bad('header string is not UTF-8');
+          }
         }
+        setField(out, key, text);
       }
     } else if (tag === TAG_UINT) {
       need(8);
@@ -307,8 +354,7 @@ export interface BatchItem {
   readonly body: Uint8Array;
 }
 
-/** Encodes the content (bytes [0, C)) into a buffer with `trailer` more bytes for the seal or signature. */
-function encodeContent(e: UnsignedEntry, version: number, trailer: number): { buf: Uint8Array; contentLength: number; headerLength: number } {
+function checkFields(e: Omit<UnsignedEntry, 'header'>): void {
   if (!(e.author instanceof Uint8Array) || e.author.length !== PUBLIC_KEY_BYTES) throw new TypeError('author: expected 32 bytes');
   if (!isUint53(e.seq) || e.seq < 1) throw new RangeError('seq: expected an integer in 1 .. 2^53-1');
   if (!(e.prev instanceof Uint8Array) || e.prev.length !== HASH_BYTES) throw new TypeError('prev: expected 32 bytes');
@@ -316,20 +362,30 @@ function encodeContent(e: UnsignedEntry, version: number, trailer: number): { bu
   if (!isUint53(e.timestamp)) throw new RangeError('timestamp: expected an unsigned safe integer');
   if (!(e.body instanceof Uint8Array)) throw new TypeError('body: expected Uint8Array');
   if (e.body.length > MAX_BODY_BYTES) throw new RangeError(`body: ${e.body.length} bytes, max ${MAX_BODY_BYTES}`);
-  const header = encodeHeader(e.header);
-  const contentLength = ENTRY_PREFIX_BYTES + header.length + 4 + e.body.length;
-  const buf = new Uint8Array(contentLength + trailer);
-  const view = new DataView(buf.buffer);
+}
+
+/** Writes the content (bytes [0, C)) of an entry at the start of `buf`. */
+function writeContent(buf: Uint8Array, version: number, e: UnsignedEntry, header: HeaderLayout): void {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   buf[0] = version;
   buf.set(e.author, 1);
   writeU64(view, 33, e.seq);
   buf.set(e.prev, 41);
   writeU64(view, 73, e.timestamp);
-  view.setUint16(81, header.length);
-  buf.set(header, 83);
-  view.setUint32(83 + header.length, e.body.length);
-  buf.set(e.body, 87 + header.length);
-  return { buf, contentLength, headerLength: header.length };
+  view.setUint16(81, header.size);
+  writeHeader(header, buf, view, 83);
+  view.setUint32(83 + header.size, e.body.length);
+  buf.set(e.body, 87 + header.size);
+}
+
+/** Encodes the content (bytes [0, C)) into a buffer with `trailer` more bytes for the seal or signature. */
+function encodeContent(e: UnsignedEntry, version: number, trailer: number): { buf: Uint8Array; contentLength: number; headerLength: number } {
+  checkFields(e);
+  const header = headerLayout(e.header);
+  const contentLength = ENTRY_PREFIX_BYTES + header.size + 4 + e.body.length;
+  const buf = new Uint8Array(contentLength + trailer);
+  writeContent(buf, version, e, header);
+  return { buf, contentLength, headerLength: header.size };
 }
 
 /** The exact message a v2 batch signature covers. */
@@ -343,62 +399,65 @@ export function batchSigningMessage(firstSeq: number, size: number, root: Uint8A
   return out;
 }
 
-/**
- * Builds, hashes and signs a batch of entries `firstSeq ..` linked from `prev`, with one signature;
- * also returns the entries' leaf hashes (the feed tree takes the same leaves).
- */
-export function sealBatch(
-  signer: Signer,
-  batch: { readonly firstSeq: number; readonly prev: Uint8Array; readonly items: readonly BatchItem[] },
-): { entries: LogEntry[]; leaves: Uint8Array[] } {
-  const n = batch.items.length;
-  if (n < 1 || n > MAX_BATCH_ENTRIES) throw new RangeError(`batch: 1 .. ${MAX_BATCH_ENTRIES} entries`);
-  if (!isUint53(batch.firstSeq) || batch.firstSeq < 1 || batch.firstSeq + n - 1 > MAX_SEQ) throw new RangeError('firstSeq: out of range');
-  const contents: { buf: Uint8Array; contentLength: number; headerLength: number; hash: Uint8Array }[] = [];
-  const leaves: Uint8Array[] = [];
-  let prev = batch.prev;
-  for (let i = 0; i < n; i++) {
-    const item = batch.items[i]!;
-    const c = encodeContent({ ...item, author: signer.publicKey, seq: batch.firstSeq + i, prev }, ENTRY_VERSION, 4 + pathLength(i, n) * HASH_BYTES + SIGNATURE_BYTES);
-    const hash = sha256(c.buf.subarray(0, c.contentLength));
-    contents.push({ ...c, hash });
-    leaves.push(leafHash(hash));
-    prev = hash;
-  }
-  const { root, paths } = treeWithPaths(leaves);
-  const signature = signer.sign(batchSigningMessage(batch.firstSeq, n, root));
-  const entries = contents.map(({ buf, contentLength, headerLength, hash }, i): LogEntry => {
-    const item = batch.items[i]!;
-    const view = new DataView(buf.buffer);
-    view.setUint16(contentLength, n);
-    view.setUint16(contentLength + 2, i);
-    const path = paths[i]!;
-    buf.set(path, contentLength + 4);
-    buf.set(signature, contentLength + 4 + path.length);
-    return {
-      version: ENTRY_VERSION,
-      author: buf.subarray(1, 33),
-      seq: batch.firstSeq + i,
-      prev: buf.subarray(41, 73),
-      timestamp: item.timestamp,
-      header: item.header,
-      body: buf.subarray(ENTRY_PREFIX_BYTES + headerLength + 4, contentLength),
-      signature: buf.subarray(buf.length - SIGNATURE_BYTES),
-      raw: buf,
-      hash,
-      signedDigest: hash,
-      batch: { firstSeq: batch.firstSeq, size: n, index: i, path: buf.subarray(contentLength + 4, contentLength + 4 + path.length) },
-    };
-  });
-  return { entries, leaves };
-}
-
-/** `sealBatch` without the leaves. */
+/** Builds, hashes and signs a batch of entries `firstSeq ..` linked from `prev`, with one signature. */
 export function createBatch(
   signer: Signer,
   batch: { readonly firstSeq: number; readonly prev: Uint8Array; readonly items: readonly BatchItem[] },
 ): LogEntry[] {
-  return sealBatch(signer, batch).entries;
+  const { firstSeq, items } = batch;
+  const n = items.length;
+  if (n < 1 || n > MAX_BATCH_ENTRIES) throw new RangeError(`batch: 1 .. ${MAX_BATCH_ENTRIES} entries`);
+  if (!isUint53(firstSeq) || firstSeq < 1 || firstSeq + n - 1 > MAX_SEQ) throw new RangeError('firstSeq: out of range');
+  // every entry of the batch lives in one allocation: a thousand small ArrayBuffers cost more in
+  // allocation and garbage collection than hashing them does
+  const layouts = items.map((item) => headerLayout(item.header));
+  const contentLengths = items.map((item, i) => ENTRY_PREFIX_BYTES + layouts[i]!.size + 4 + (item.body?.length ?? 0));
+  const pathBytes = items.map((_, i) => pathLength(i, n) * HASH_BYTES);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += contentLengths[i]! + 4 + pathBytes[i]! + SIGNATURE_BYTES;
+  const arena = new Uint8Array(total);
+  const raws: Uint8Array[] = [];
+  const hashes: Uint8Array[] = [];
+  let prev = batch.prev;
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    const item = items[i]!;
+    const fields = { author: signer.publicKey, seq: firstSeq + i, prev, timestamp: item.timestamp, header: item.header, body: item.body };
+    checkFields(fields);
+    const raw = arena.subarray(off, off + contentLengths[i]! + 4 + pathBytes[i]! + SIGNATURE_BYTES);
+    off += raw.length;
+    writeContent(raw, ENTRY_VERSION, fields, layouts[i]!);
+    const hash = sha256(raw.subarray(0, contentLengths[i]!));
+    raws.push(raw);
+    hashes.push(hash);
+    prev = hash;
+  }
+  const { root, paths } = treeWithPaths(hashes);
+  const signature = signer.sign(batchSigningMessage(firstSeq, n, root));
+  const entries = raws.map((raw, i): LogEntry => {
+    const c = contentLengths[i]!;
+    raw[c] = n >>> 8;
+    raw[c + 1] = n & 0xff;
+    raw[c + 2] = i >>> 8;
+    raw[c + 3] = i & 0xff;
+    raw.set(paths[i]!, c + 4);
+    raw.set(signature, c + 4 + pathBytes[i]!);
+    return {
+      version: ENTRY_VERSION,
+      author: raw.subarray(1, 33),
+      seq: firstSeq + i,
+      prev: raw.subarray(41, 73),
+      timestamp: items[i]!.timestamp,
+      header: items[i]!.header,
+      body: raw.subarray(ENTRY_PREFIX_BYTES + layouts[i]!.size + 4, c),
+      signature: raw.subarray(raw.length - SIGNATURE_BYTES),
+      raw,
+      hash: hashes[i]!,
+      signedDigest: hashes[i]!,
+      batch: { firstSeq, size: n, index: i, path: raw.subarray(c + 4, c + 4 + pathBytes[i]!) },
+    };
+  });
+  return entries;
 }
 
 /**
@@ -407,7 +466,7 @@ export function createBatch(
  * const e = createEntry(identity, { seq: 1, prev: ZERO_HASH, timestamp: Date.now(), header: { type: 'post' }, body })
  */
 export function createEntry(signer: Signer, fields: Omit<UnsignedEntry, 'author'>): LogEntry {
-  return sealBatch(signer, { firstSeq: fields.seq, prev: fields.prev, items: [fields] }).entries[0]!;
+  return createBatch(signer, { firstSeq: fields.seq, prev: fields.prev, items: [fields] })[0]!;
 }
 
 /** A legacy v1 entry, signed on its own: only for tests and vectors that show old logs still read. */
@@ -468,11 +527,10 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   const header = decodeHeader(raw.subarray(ENTRY_PREFIX_BYTES, bodyLenOff));
   const body = raw.subarray(bodyLenOff + 4, contentLength);
   const signature = raw.subarray(raw.length - SIGNATURE_BYTES);
-  const base = { version, author: raw.subarray(1, 33), seq, prev, timestamp, header, body, signature, raw };
   if (version === LEGACY_ENTRY_VERSION) {
     if (contentLength + SIGNATURE_BYTES !== raw.length) throw bad('length mismatch');
     const digests = sha256Split(raw, contentLength);
-    return { ...base, hash: digests.whole, signedDigest: digests.prefix, batch: null };
+    return { version, author: raw.subarray(1, 33), seq, prev, timestamp, header, body, signature, raw, hash: digests.whole, signedDigest: digests.prefix, batch: null };
   }
   if (contentLength + 4 + SIGNATURE_BYTES > raw.length) throw bad('truncated seal');
   const size = view.getUint16(contentLength);
@@ -484,7 +542,7 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   if (firstSeq < 1 || firstSeq + size - 1 > MAX_SEQ) throw bad('batch outside 1 .. 2^53-1');
   const hash = sha256(raw.subarray(0, contentLength));
   const path = raw.subarray(contentLength + 4, contentLength + 4 + pathBytes);
-  return { ...base, hash, signedDigest: hash, batch: { firstSeq, size, index, path } };
+  return { version, author: raw.subarray(1, 33), seq, prev, timestamp, header, body, signature, raw, hash, signedDigest: hash, batch: { firstSeq, size, index, path } };
 }
 
 /** The content of an encoded entry (everything before the seal or signature). */
@@ -496,7 +554,7 @@ export function signedPart(entry: LogEntry): Uint8Array {
 /** The root of the batch tree an entry's audit path leads to (v2), or null. */
 export function batchRootOf(entry: LogEntry): Uint8Array | null {
   const b = entry.batch;
-  return b ? rootFromPath(leafHash(entry.hash), b.index, b.size, b.path) : null;
+  return b ? rootFromPath(entry.hash, b.index, b.size, b.path) : null;
 }
 
 /**

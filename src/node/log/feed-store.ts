@@ -15,7 +15,7 @@ import { TypedEmitter } from '../events.js';
 import { HASH_BYTES } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import type { SqliteDatabase } from '../db.js';
-import { MAX_BATCH_ENTRIES, ZERO_HASH, decodeEntry, sameSignedContent, sealBatch } from './codec.js';
+import { MAX_BATCH_ENTRIES, ZERO_HASH, createBatch, decodeEntry, sameSignedContent } from './codec.js';
 import { verifyEntries } from './batch-verify.js';
 import type { EntryDraft, LogEntry } from './codec.js';
 import { decodeForkProof, encodeForkProof, makeForkProof, verifyForkProof } from './fork.js';
@@ -251,12 +251,12 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
     this.#tx(() => {
       for (let from = 0; from < drafts.length; from += MAX_BATCH_ENTRIES) {
         const items = drafts.slice(from, from + MAX_BATCH_ENTRIES).map((d) => ({ header: d.header, body: d.body ?? empty, timestamp: d.timestamp ?? now }));
-        const sealed = sealBatch(signer, { firstSeq: length + 1, prev: head, items });
-        sealed.entries.forEach((e, i) => {
-          this.#st.insertEntry.run(s.id, e.seq, e.hash, concatNodes(frontier.appendLeaf(sealed.leaves[i]!)), e.raw);
+        const batch = createBatch(signer, { firstSeq: length + 1, prev: head, items });
+        for (const e of batch) {
+          this.#st.insertEntry.run(s.id, e.seq, e.hash, concatNodes(frontier.append(e.hash)), e.raw);
           entries.push(e);
-        });
-        const last = sealed.entries.at(-1)!;
+        }
+        const last = batch.at(-1)!;
         length = last.seq;
         head = last.hash;
       }

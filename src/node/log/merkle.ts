@@ -11,24 +11,24 @@
  * inclusion proof, any single entry can be checked against it without the rest of the feed.
  */
 import { DeaddropError } from '../../util/errors.js';
-import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, utf8 } from '../crypto.js';
+import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, sha256Tagged, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import { concatBytes, equalBytes } from '../../util/bytes.js';
 
-const LEAF_PREFIX = Uint8Array.of(0x00);
-const NODE_PREFIX = Uint8Array.of(0x01);
+const LEAF_TAG = 0x00;
+const NODE_TAG = 0x01;
 
 /** Root of the empty tree: SHA-256 of the empty string (RFC 6962 §2.1). */
 export const EMPTY_ROOT: Uint8Array = sha256();
 
 /** Leaf hash of an entry hash. */
 export function leafHash(entryHash: Uint8Array): Uint8Array {
-  return sha256(LEAF_PREFIX, entryHash);
+  return sha256Tagged(LEAF_TAG, entryHash);
 }
 
 /** Interior node hash. */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256(NODE_PREFIX, left, right);
+  return sha256Tagged(NODE_TAG, left, right);
 }
 
 /** Largest power of two strictly below n (n >= 2). */
@@ -192,12 +192,7 @@ export class MerkleFrontier {
   }
 
   append(entryHash: Uint8Array): Uint8Array[] {
-    return this.appendLeaf(leafHash(entryHash));
-  }
-
-  /** `append` for a leaf hash already computed (the batch seal needs the same leaves). */
-  appendLeaf(leaf: Uint8Array): Uint8Array[] {
-    let node: Peak = { level: 0, hash: leaf };
+    let node: Peak = { level: 0, hash: leafHash(entryHash) };
     const completed = [node.hash];
     for (let last = this.#peaks.at(-1); last !== undefined && last.level === node.level; last = this.#peaks.at(-1)) {
       this.#peaks.pop();
