@@ -2,11 +2,11 @@
  * Verification of many v2 entries at the cost of one Ed25519 verify per signed batch (see codec.ts):
  * what replication and the mixnet feed relay do with every burst of received entries.
  */
-import { ed25519Verify } from '../crypto.js';
+import { HASH_BYTES, ed25519Verify } from '../crypto.js';
 import { equalBytes } from '../../util/bytes.js';
 import { batchRootOf, batchSigningMessage, verifyEntry } from './codec.js';
 import type { LogEntry } from './codec.js';
-import { treeWithPaths } from './merkle.js';
+import { nodeHash, splitPoint } from './merkle.js';
 
 /** True when `b` follows `a` in the same signed batch (same author, batch, signature; next index). */
 function nextInBatch(a: LogEntry, b: LogEntry): boolean {
@@ -44,13 +44,11 @@ function verifyRun(entries: readonly LogEntry[], from: number, to: number, ok: b
   const b = first.batch!;
   const whole = b.index === 0 && to - from === b.size;
   if (whole) {
-    const { root, paths } = treeWithPaths(entries.slice(from, to).map((e) => e.hash));
-    if (ed25519Verify(first.signature, batchSigningMessage(b.firstSeq, b.size, root), first.author)) {
-      for (let k = from; k < to; k++) ok[k] = equalBytes(paths[k - from]!, entries[k]!.batch!.path);
-      return;
-    }
+    const root = wholeBatchRoot(entries, from, to, ok);
+    if (ed25519Verify(first.signature, batchSigningMessage(b.firstSeq, b.size, root), first.author)) return;
     // some leaf is not what was signed: the others may still verify on their own paths
   }
+  ok.fill(false, from, to);
   let verifiedRoot: Uint8Array | null = null;
   for (let k = from; k < to; k++) {
     const root = batchRootOf(entries[k]!);
@@ -61,4 +59,37 @@ function verifyRun(entries: readonly LogEntry[], from: number, to: number, ok: b
       ok[k] = true;
     }
   }
+}
+
+/**
+ * The root of a whole batch rebuilt from its leaves (n - 1 node hashes); meanwhile `ok[k]` is set to
+ * whether entry k's carried path is exactly its audit path in that tree, compared in place.
+ */
+function wholeBatchRoot(entries: readonly LogEntry[], from: number, to: number, ok: boolean[]): Uint8Array {
+  const depth = new Uint8Array(to - from);
+  ok.fill(true, from, to);
+  const check = (lo: number, hi: number, sibling: Uint8Array): void => {
+    for (let m = lo; m < hi; m++) {
+      const path = entries[from + m]!.batch!.path;
+      const at = depth[m]! * HASH_BYTES;
+      depth[m]!++;
+      if (!ok[from + m]) continue;
+      for (let i = 0; i < HASH_BYTES; i++) {
+        if (path[at + i] !== sibling[i]) {
+          ok[from + m] = false;
+          break;
+        }
+      }
+    }
+  };
+  const build = (lo: number, size: number): Uint8Array => {
+    if (size === 1) return entries[from + lo]!.hash;
+    const k = splitPoint(size);
+    const left = build(lo, k);
+    const right = build(lo + k, size - k);
+    check(lo, lo + k, right);
+    check(lo + k, lo + size, left);
+    return nodeHash(left, right);
+  };
+  return build(0, to - from);
 }

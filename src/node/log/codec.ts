@@ -52,6 +52,7 @@
  * string ("deaddrop/batch/v2", "deaddrop/tree-head/v1", ...), so no signature can be replayed across
  * structures.
  */
+import { isUtf8 } from 'node:buffer';
 import { DeaddropError } from '../../util/errors.js';
 import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
@@ -337,6 +338,79 @@ export function decodeHeader(bytes: Uint8Array): EntryHeader {
   return header;
 }
 
+const LOWER_KEY = new Uint8Array(256);
+for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789_.-') LOWER_KEY[c.charCodeAt(0)] = 1;
+const NAME_CHAR = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/-') NAME_CHAR[c.charCodeAt(0)] = 1;
+
+function isKey(b: Uint8Array, off: number, len: number, name: string): boolean {
+  if (len !== name.length) return false;
+  for (let i = 0; i < len; i++) if (b[off + i] !== name.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * True when `decodeHeader` would accept `bytes`, checked without building strings or objects:
+ * receiving entries must refuse a malformed header, but replication never reads one, so the
+ * header object is only built when something asks for it.
+ */
+function isValidHeader(bytes: Uint8Array): boolean {
+  const len = bytes.length;
+  if (len < 1 || len > MAX_HEADER_BYTES) return false;
+  const count = bytes[0]!;
+  if (count < 1 || count > MAX_HEADER_FIELDS) return false;
+  let off = 1;
+  let prevKey = -1;
+  let prevLen = 0;
+  let sawType = false;
+  for (let f = 0; f < count; f++) {
+    if (off + 1 > len) return false;
+    const keyLen = bytes[off++]!;
+    if (keyLen < 1 || keyLen > 32 || off + keyLen + 1 > len) return false;
+    const key = off;
+    for (let i = 0; i < keyLen; i++) if (LOWER_KEY[bytes[key + i]!] !== 1) return false;
+    if (prevKey >= 0 && Buffer.compare(bytes.subarray(prevKey, prevKey + prevLen), bytes.subarray(key, key + keyLen)) >= 0) return false;
+    prevKey = key;
+    prevLen = keyLen;
+    off += keyLen;
+    const tag = bytes[off++]!;
+    const named = isKey(bytes, key, keyLen, 'type') || isKey(bytes, key, keyLen, 'app');
+    if (named && tag !== TAG_STRING) return false;
+    if (isKey(bytes, key, keyLen, 'refs') && tag !== TAG_HASHES) return false;
+    if (tag === TAG_STRING || tag === TAG_BYTES) {
+      if (off + 2 > len) return false;
+      const n = (bytes[off]! << 8) | bytes[off + 1]!;
+      off += 2;
+      if (off + n > len) return false;
+      if (named) {
+        if (n < 1 || n > 64) return false;
+        for (let i = 0; i < n; i++) if (NAME_CHAR[bytes[off + i]!] !== 1) return false;
+        if (keyLen === 4) sawType = true;
+      } else if (tag === TAG_STRING && !isUtf8(bytes.subarray(off, off + n))) return false;
+      off += n;
+    } else if (tag === TAG_UINT) {
+      if (off + 8 > len || bytes[off] !== 0 || bytes[off + 1]! > 0x1f) return false;
+      off += 8;
+    } else if (tag === TAG_HASHES) {
+      if (off + 1 > len) return false;
+      const n = bytes[off++]!;
+      if (n > MAX_REFS || off + n * HASH_BYTES > len) return false;
+      off += n * HASH_BYTES;
+    } else return false;
+  }
+  return off === len && sawType;
+}
+
+/** The error decodeHeader gives for bytes isValidHeader refused. */
+function decodeHeaderError(bytes: Uint8Array): DeaddropError {
+  try {
+    decodeHeader(bytes);
+  } catch (err) {
+    if (err instanceof DeaddropError) return err;
+  }
+  return bad('header');
+}
+
 /** Fields of an entry before signing. */
 export interface UnsignedEntry {
   readonly author: Uint8Array;
@@ -524,13 +598,20 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   const bodyLength = view.getUint32(bodyLenOff);
   if (bodyLength > MAX_BODY_BYTES) throw bad('body too long');
   const contentLength = bodyLenOff + 4 + bodyLength;
-  const header = decodeHeader(raw.subarray(ENTRY_PREFIX_BYTES, bodyLenOff));
+  const headerBytes = raw.subarray(ENTRY_PREFIX_BYTES, bodyLenOff);
+  // the exact error comes from decodeHeader; the object is built on first use
+  if (!isValidHeader(headerBytes)) throw decodeHeaderError(headerBytes);
+  let decodedHeader: EntryHeader | null = null;
+  const header = (): EntryHeader => (decodedHeader ??= decodeHeader(headerBytes));
   const body = raw.subarray(bodyLenOff + 4, contentLength);
   const signature = raw.subarray(raw.length - SIGNATURE_BYTES);
   if (version === LEGACY_ENTRY_VERSION) {
     if (contentLength + SIGNATURE_BYTES !== raw.length) throw bad('length mismatch');
     const digests = sha256Split(raw, contentLength);
-    return { version, author: raw.subarray(1, 33), seq, prev, timestamp, header, body, signature, raw, hash: digests.whole, signedDigest: digests.prefix, batch: null };
+    return {
+      version, author: raw.subarray(1, 33), seq, prev, timestamp, get header() { return header(); }, body, signature, raw,
+      hash: digests.whole, signedDigest: digests.prefix, batch: null,
+    };
   }
   if (contentLength + 4 + SIGNATURE_BYTES > raw.length) throw bad('truncated seal');
   const size = view.getUint16(contentLength);
@@ -542,7 +623,10 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   if (firstSeq < 1 || firstSeq + size - 1 > MAX_SEQ) throw bad('batch outside 1 .. 2^53-1');
   const hash = sha256(raw.subarray(0, contentLength));
   const path = raw.subarray(contentLength + 4, contentLength + 4 + pathBytes);
-  return { version, author: raw.subarray(1, 33), seq, prev, timestamp, header, body, signature, raw, hash, signedDigest: hash, batch: { firstSeq, size, index, path } };
+  return {
+    version, author: raw.subarray(1, 33), seq, prev, timestamp, get header() { return header(); }, body, signature, raw,
+    hash, signedDigest: hash, batch: { firstSeq, size, index, path },
+  };
 }
 
 /** The content of an encoded entry (everything before the seal or signature). */
