@@ -121,9 +121,9 @@ describe('batch-signed entries (v2)', () => {
   });
 
   it('a store refuses an entry whose path was mangled, as a bad signature', () => {
-    const raws = createBatch(alice, { firstSeq: 1, prev: ZERO_HASH, items: items(4) }).map((e) => e.raw.slice());
+    const raws: Uint8Array[] = createBatch(alice, { firstSeq: 1, prev: ZERO_HASH, items: items(4) }).map((e) => e.raw.slice());
     const e = decodeEntry(raws[2]!);
-    raws[2]![raws[2]!.length - 64 - e.batch!.path.length] ^= 0x01;
+    raws[2] = flipped(raws[2]!, raws[2]!.length - 64 - e.batch!.path.length).raw;
     const store = new FeedStore(openNodeDatabase(':memory:'));
     const r = store.ingest(raws);
     expect(r.rejected).toEqual([{ index: 2, reason: 'bad-signature' }, { index: 3, reason: 'gap' }]);
