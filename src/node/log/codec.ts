@@ -57,7 +57,7 @@ import { DeaddropError } from '../../util/errors.js';
 import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import { concatBytes, equalBytes } from '../../util/bytes.js';
-import { pathLength, rootFromPath, treeWithPaths } from './merkle.js';
+import { pathLength, rootFromPath, treeIntoPaths } from './merkle.js';
 
 /** The version written. */
 export const ENTRY_VERSION = 2;
@@ -506,7 +506,7 @@ export function createBatch(
     hashes.push(hash);
     prev = hash;
   }
-  const { root, paths } = treeWithPaths(hashes);
+  const root = treeIntoPaths(hashes, raws, contentLengths.map((c) => c + 4));
   const signature = signer.sign(batchSigningMessage(firstSeq, n, root));
   const entries = raws.map((raw, i): LogEntry => {
     const c = contentLengths[i]!;
@@ -514,7 +514,6 @@ export function createBatch(
     raw[c + 1] = n & 0xff;
     raw[c + 2] = i >>> 8;
     raw[c + 3] = i & 0xff;
-    raw.set(paths[i]!, c + 4);
     raw.set(signature, c + 4 + pathBytes[i]!);
     return {
       version: ENTRY_VERSION,

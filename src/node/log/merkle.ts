@@ -146,25 +146,32 @@ export function rootFromPath(leaf: Uint8Array, leafIndex: number, treeSize: numb
 }
 
 /**
- * MTH over `leaves` and every leaf's audit path at once, each path as one buffer of its hashes
- * bottom-up (the layout the batch seal carries). n - 1 node hashes in all: what checking a whole
- * batch costs, against log2(n) hashes per leaf when each path is walked on its own.
+ * MTH over `leaves`, writing every leaf's audit path (its hashes bottom-up) into `out[m]` from
+ * `at[m]`: the layout the batch seal carries. n - 1 node hashes in all, and each sibling is copied
+ * straight to where it is kept.
  */
-export function treeWithPaths(leaves: readonly Uint8Array[]): { root: Uint8Array; paths: Uint8Array[] } {
+export function treeIntoPaths(leaves: readonly Uint8Array[], out: readonly Uint8Array[], at: readonly number[]): Uint8Array {
   const n = leaves.length;
-  if (n === 0) return { root: EMPTY_ROOT, paths: [] };
-  const paths = leaves.map((_, i) => new Uint8Array(pathLength(i, n) * HASH_BYTES));
-  const filled = new Array<number>(n).fill(0);
+  if (n === 0) return EMPTY_ROOT;
+  const offset = Int32Array.from(at);
   const build = (lo: number, size: number): Uint8Array => {
     if (size === 1) return leaves[lo]!;
     const k = splitPoint(size);
     const left = build(lo, k);
     const right = build(lo + k, size - k);
-    for (let m = lo; m < lo + k; m++) paths[m]!.set(right, filled[m]!++ * HASH_BYTES);
-    for (let m = lo + k; m < lo + size; m++) paths[m]!.set(left, filled[m]!++ * HASH_BYTES);
+    for (let m = lo; m < lo + size; m++) {
+      out[m]!.set(m < lo + k ? right : left, offset[m]!);
+      offset[m]! += HASH_BYTES;
+    }
     return nodeHash(left, right);
   };
-  return { root: build(0, n), paths };
+  return build(0, n);
+}
+
+/** MTH over `leaves` and every leaf's audit path, each as one buffer of its hashes bottom-up. */
+export function treeWithPaths(leaves: readonly Uint8Array[]): { root: Uint8Array; paths: Uint8Array[] } {
+  const paths = leaves.map((_, i) => new Uint8Array(pathLength(i, leaves.length) * HASH_BYTES));
+  return { root: treeIntoPaths(leaves, paths, new Array<number>(leaves.length).fill(0)), paths };
 }
 
 /** One peak of the frontier: the root of a full subtree of 2^level leaves. */
