@@ -2,11 +2,11 @@
  * Verification of many v2 entries at the cost of one Ed25519 verify per signed batch (see codec.ts):
  * what replication and the mixnet feed relay do with every burst of received entries.
  */
-import { HASH_BYTES, ed25519Verify } from '../crypto.js';
+import { ed25519Verify } from '../crypto.js';
 import { equalBytes } from '../../util/bytes.js';
 import { batchRootOf, batchSigningMessage, verifyEntry } from './codec.js';
 import type { LogEntry } from './codec.js';
-import { nodeHash, splitPoint } from './merkle.js';
+import { treeIntoPaths } from './merkle.js';
 
 /** True when `b` follows `a` in the same signed batch (same author, batch, signature; next index). */
 function nextInBatch(a: LogEntry, b: LogEntry): boolean {
@@ -14,7 +14,7 @@ function nextInBatch(a: LogEntry, b: LogEntry): boolean {
   const y = b.batch;
   return (
     x !== null && y !== null && y.firstSeq === x.firstSeq && y.size === x.size && y.index === x.index + 1 &&
-    equalBytes(a.signature, b.signature) && equalBytes(a.author, b.author)
+    sameBytes(a.signature, b.signature) && sameBytes(a.author, b.author)
   );
 }
 
@@ -63,33 +63,32 @@ function verifyRun(entries: readonly LogEntry[], from: number, to: number, ok: b
 
 /**
  * The root of a whole batch rebuilt from its leaves (n - 1 node hashes); meanwhile `ok[k]` is set to
- * whether entry k's carried path is exactly its audit path in that tree, compared in place.
+ * whether entry k's carried path is exactly its audit path in that tree. The rebuilt paths go to one
+ * scratch buffer and each is compared with one native memcmp: byte loops in JS cost more than the
+ * tree's hashes.
  */
 function wholeBatchRoot(entries: readonly LogEntry[], from: number, to: number, ok: boolean[]): Uint8Array {
-  const depth = new Uint8Array(to - from);
-  ok.fill(true, from, to);
-  const check = (lo: number, hi: number, sibling: Uint8Array): void => {
-    for (let m = lo; m < hi; m++) {
-      const path = entries[from + m]!.batch!.path;
-      const at = depth[m]! * HASH_BYTES;
-      depth[m]!++;
-      if (!ok[from + m]) continue;
-      for (let i = 0; i < HASH_BYTES; i++) {
-        if (path[at + i] !== sibling[i]) {
-          ok[from + m] = false;
-          break;
-        }
-      }
-    }
-  };
-  const build = (lo: number, size: number): Uint8Array => {
-    if (size === 1) return entries[from + lo]!.hash;
-    const k = splitPoint(size);
-    const left = build(lo, k);
-    const right = build(lo + k, size - k);
-    check(lo, lo + k, right);
-    check(lo + k, lo + size, left);
-    return nodeHash(left, right);
-  };
-  return build(0, to - from);
+  const run = entries.slice(from, to);
+  const at: number[] = [];
+  let total = 0;
+  for (const e of run) {
+    at.push(total);
+    total += e.batch!.path.length;
+  }
+  const scratch = new Uint8Array(total);
+  const root = treeIntoPaths(
+    run.map((e) => e.hash),
+    run.map(() => scratch),
+    at,
+  );
+  run.forEach((e, k) => {
+    const path = e.batch!.path;
+    ok[from + k] = sameBytes(scratch.subarray(at[k]!, at[k]! + path.length), path);
+  });
+  return root;
+}
+
+/** Byte equality of public data, natively (Buffer#equals accepts any Uint8Array). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && (a.length === 0 || Buffer.prototype.equals.call(a, b));
 }
