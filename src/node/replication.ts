@@ -9,7 +9,8 @@
  *   about `batchBytes`, stops when the channel reports backpressure, and resumes on `drain`.
  *   New local or replicated entries wake the pump, so a live feed streams with no extra round trip.
  * - Nothing is trusted: received entries go through FeedStore.ingest (decode, signature, seq, link)
- *   in one transaction per burst (up to 8 MiB or 2 ms). Entries of feeds we do not follow are ignored.
+ *   in one transaction per burst (up to 8 MiB or 2 ms); the signatures are checked once per run of
+ *   one signed batch in the burst (log/batch-verify.ts), not once per entry. Entries of feeds we do not follow are ignored.
  *   Malformed entries or bad signatures are a protocol violation: the peer is dropped.
  * - Fork check on CLOCK: if the peer's head at seq s differs from our entry s, we send our entry s;
  *   the peer then holds two signed entries for s, i.e. a fork proof, and gossips it. Symmetrically the
