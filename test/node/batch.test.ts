@@ -16,11 +16,13 @@ import {
   decodeEntry,
   decodeHeader,
   encodeHeader,
+  feedLeaf,
   openEntry,
   verifyEntry,
 } from '../../src/node/log/codec.js';
 import type { LogEntry } from '../../src/node/log/codec.js';
 import { verifyEntries } from '../../src/node/log/batch-verify.js';
+import { leafHash, verifyInclusion } from '../../src/node/log/merkle.js';
 import { decodeForkProof, encodeForkProof, verifyForkProof } from '../../src/node/log/fork.js';
 import { ed25519FromSeed, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
 import { toHex } from '../../src/util/bytes.js';
@@ -163,6 +165,14 @@ describe('batch-signed entries (v2)', () => {
     expect(toHex(next[0]!.prev)).toBe(toHex(v1[1]!.hash));
     const replica = new FeedStore(openNodeDatabase(':memory:'));
     expect(replica.ingest(store.rangeRaw(alice.publicKey, 1, 3)).stored).toHaveLength(3);
+    // the feed tree mixes v1 leaves (SHA-256(0x00 || hash)) and v2 leaves (the hash) and proves both
+    const root = store.treeRoot(alice.publicKey);
+    expect(toHex(replica.treeRoot(alice.publicKey))).toBe(toHex(root));
+    for (const seq of [1, 2, 3]) {
+      expect(verifyInclusion(feedLeaf(store.get(alice.publicKey, seq)!), replica.inclusionProof(alice.publicKey, seq), root)).toBe(true);
+    }
+    expect(toHex(feedLeaf(v1[0]!))).toBe(toHex(leafHash(v1[0]!.hash)));
+    expect(toHex(feedLeaf(next[0]!))).toBe(toHex(next[0]!.hash));
     const other = createEntry(alice, { seq: 2, prev: v1[0]!.hash, timestamp: 2, header: { type: 'post' }, body: utf8('old 2') });
     const r = replica.ingest([other.raw]);
     expect(r.forks).toHaveLength(1);

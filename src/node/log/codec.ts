@@ -57,7 +57,7 @@ import { DeaddropError } from '../../util/errors.js';
 import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import { concatBytes, equalBytes } from '../../util/bytes.js';
-import { pathLength, rootFromPath, treeIntoPaths } from './merkle.js';
+import { leafHash, pathLength, rootFromPath, treeIntoPaths } from './merkle.js';
 
 /** The version written. */
 export const ENTRY_VERSION = 2;
@@ -636,6 +636,15 @@ function readU64At(b: Uint8Array, off: number, what: string): number {
   const hi = ((b[off]! << 24) >>> 0) + (b[off + 1]! << 16) + (b[off + 2]! << 8) + b[off + 3]!;
   if (hi > 0x1f_ffff) throw bad(`${what} above 2^53-1`);
   return hi * 0x1_0000_0000 + ((b[off + 4]! << 24) >>> 0) + (b[off + 5]! << 16) + (b[off + 6]! << 8) + b[off + 7]!;
+}
+
+/**
+ * The entry's leaf in its feed's Merkle tree (docs/protocol/node.md §4): a v2 entry's hash as it is
+ * (its content starts with 0x02 and is longer than 65 bytes, so it cannot pass for a node: one hash
+ * less per entry), a legacy v1 entry's SHA-256(0x00 || hash) as stored trees always had it.
+ */
+export function feedLeaf(entry: LogEntry): Uint8Array {
+  return entry.batch ? entry.hash : leafHash(entry.hash);
 }
 
 /** The content of an encoded entry (everything before the seal or signature). */

@@ -15,7 +15,7 @@ import { TypedEmitter } from '../events.js';
 import { HASH_BYTES } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import type { SqliteDatabase } from '../db.js';
-import { MAX_BATCH_ENTRIES, ZERO_HASH, createBatch, decodeEntry, sameSignedContent } from './codec.js';
+import { MAX_BATCH_ENTRIES, ZERO_HASH, createBatch, decodeEntry, feedLeaf, sameSignedContent } from './codec.js';
 import { verifyEntries } from './batch-verify.js';
 import type { EntryDraft, LogEntry } from './codec.js';
 import { decodeForkProof, encodeForkProof, makeForkProof, verifyForkProof } from './fork.js';
@@ -253,7 +253,7 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
         const items = drafts.slice(from, from + MAX_BATCH_ENTRIES).map((d) => ({ header: d.header, body: d.body ?? empty, timestamp: d.timestamp ?? now }));
         const batch = createBatch(signer, { firstSeq: length + 1, prev: head, items });
         for (const e of batch) {
-          this.#st.insertEntry.run(s.id, e.seq, e.hash, concatNodes(frontier.append(e.hash)), e.raw);
+          this.#st.insertEntry.run(s.id, e.seq, e.hash, concatNodes(frontier.appendLeaf(feedLeaf(e))), e.raw);
           entries.push(e);
         }
         const last = batch.at(-1)!;
@@ -325,7 +325,7 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
     if (e.seq > t.length + 1) return 'gap';
     if (!equalBytes(e.prev, t.head)) return 'bad-link';
     if (!signed) return 'bad-signature';
-    this.#st.insertEntry.run(s.id, e.seq, e.hash, concatNodes(t.frontier.append(e.hash)), e.raw);
+    this.#st.insertEntry.run(s.id, e.seq, e.hash, concatNodes(t.frontier.appendLeaf(feedLeaf(e))), e.raw);
     t.length = e.seq;
     t.head = e.hash;
     t.entries.push(e);

@@ -199,7 +199,12 @@ export class MerkleFrontier {
   }
 
   append(entryHash: Uint8Array): Uint8Array[] {
-    let node: Peak = { level: 0, hash: leafHash(entryHash) };
+    return this.appendLeaf(leafHash(entryHash));
+  }
+
+  /** `append` given the leaf itself (a v2 entry's leaf is its hash, see codec.ts `feedLeaf`). */
+  appendLeaf(leaf: Uint8Array): Uint8Array[] {
+    let node: Peak = { level: 0, hash: leaf };
     const completed = [node.hash];
     for (let last = this.#peaks.at(-1); last !== undefined && last.level === node.level; last = this.#peaks.at(-1)) {
       this.#peaks.pop();
