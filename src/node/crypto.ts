@@ -66,6 +66,23 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   return view(h.digest());
 }
 
+// One scratch buffer for the tree hashes below: they run synchronously, so it is never shared.
+const treeScratch = new Uint8Array(1 + 2 * HASH_BYTES);
+
+/**
+ * SHA-256(tag || a || b?) for Merkle leaves and nodes, without allocating the concatenation: a batch
+ * of 1,000 entries takes about 2,000 of these, and the copies and garbage cost as much as the hashing.
+ */
+export function sha256Tagged(tag: number, a: Uint8Array, b?: Uint8Array): Uint8Array {
+  if (a.length !== HASH_BYTES || (b !== undefined && b.length !== HASH_BYTES)) return sha256(Uint8Array.of(tag), a, ...(b ? [b] : []));
+  treeScratch[0] = tag;
+  treeScratch.set(a, 1);
+  if (b) treeScratch.set(b, 1 + HASH_BYTES);
+  const out = new Uint8Array(HASH_BYTES);
+  sodium.crypto_hash_sha256(out, b ? treeScratch : treeScratch.subarray(0, 1 + HASH_BYTES));
+  return out;
+}
+
 /**
  * SHA-256 of `data[0, split)`, plus a function that finishes the hash of `data[0, split) || suffix`
  * without hashing the prefix again.

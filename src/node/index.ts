@@ -10,8 +10,9 @@ export { TOKEN_BYTES, DROP_TOKEN_BYTES, dropTokenId, expandDropToken } from './i
 export { NodeIdentity } from './identity.js';
 export { FeedStore } from './log/feed-store.js';
 export type { FeedInfo, IngestResult } from './log/feed-store.js';
-export { createEntry, decodeEntry, openEntry, verifyEntry, encodeHeader, decodeHeader, ZERO_HASH, MAX_BODY_BYTES } from './log/codec.js';
-export type { EntryDraft, EntryHeader, HeaderValue, LogEntry } from './log/codec.js';
+export { createBatch, createEntry, feedLeaf, decodeEntry, openEntry, verifyEntry, encodeHeader, decodeHeader, ZERO_HASH, MAX_BODY_BYTES, MAX_BATCH_ENTRIES } from './log/codec.js';
+export type { BatchItem, BatchSeal, EntryDraft, EntryHeader, HeaderValue, LogEntry } from './log/codec.js';
+export { verifyEntries } from './log/batch-verify.js';
 export { entryToJson, headerToJson } from './log/json.js';
 export type { EntryJson } from './log/json.js';
 export { decodeForkProof, encodeForkProof, verifyForkProof } from './log/fork.js';

@@ -7,7 +7,9 @@ import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import {
   MAX_BODY_BYTES,
   ZERO_HASH,
+  createBatch,
   createEntry,
+  createLegacyEntry,
   decodeEntry,
   decodeHeader,
   encodeHeader,
@@ -22,6 +24,7 @@ import { entryToJson } from '../../src/node/log/json.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 
 interface Vector {
+  description: string;
   seed: string;
   author: string;
   seq: number;
@@ -32,9 +35,11 @@ interface Vector {
   entry: string;
   hash: string;
   signature: string;
+  batch?: { firstSeq: number; size: number; index: number; path: string };
 }
 
-const vectors = (JSON.parse(readFileSync(resolve(import.meta.dirname, '../vectors/node-log.json'), 'utf8')) as { vectors: Vector[] }).vectors;
+const file = JSON.parse(readFileSync(resolve(import.meta.dirname, '../vectors/node-log.json'), 'utf8')) as { vectors: Vector[]; legacy: Vector[]; batchRoot: string };
+const { vectors, legacy } = file;
 
 function headerFromJson(j: Vector['header']): EntryHeader {
   const out: Record<string, HeaderValue> = {};
@@ -46,9 +51,33 @@ function headerFromJson(j: Vector['header']): EntryHeader {
   return out as EntryHeader;
 }
 
-/** The signed message, rebuilt with noble only: "deaddrop/entry/v1\0" || SHA-256(signed part). */
+/** The v1 signed message, rebuilt with noble only: "deaddrop/entry/v1\0" || SHA-256(signed part). */
 function nobleMessage(signed: Uint8Array): Uint8Array {
   return Uint8Array.from([...new TextEncoder().encode('deaddrop/entry/v1\0'), ...nobleSha256(signed)]);
+}
+
+/** The batch root with noble only: RFC 6962's shape and node hash, the content hashes as leaves. */
+function nobleRoot(leaves: Uint8Array[]): Uint8Array {
+  const mth = (xs: Uint8Array[]): Uint8Array => {
+    if (xs.length === 1) return xs[0]!;
+    let k = 1;
+    while (k * 2 < xs.length) k *= 2;
+    return nobleSha256(Uint8Array.of(1, ...mth(xs.slice(0, k)), ...mth(xs.slice(k))));
+  };
+  return mth(leaves);
+}
+
+/** The v2 batch message, rebuilt by hand: "deaddrop/batch/v2\0" || firstSeq:u64 || n:u16 || root. */
+function nobleBatchMessage(firstSeq: number, n: number, root: Uint8Array): Uint8Array {
+  const fixed = new Uint8Array(10);
+  new DataView(fixed.buffer).setBigUint64(0, BigInt(firstSeq));
+  new DataView(fixed.buffer).setUint16(8, n);
+  return Uint8Array.from([...new TextEncoder().encode('deaddrop/batch/v2\0'), ...fixed, ...root]);
+}
+
+/** A v2 entry's content: everything before its 4-byte seal header, path and signature. */
+function contentOf(raw: Uint8Array, pathBytes: number): Uint8Array {
+  return raw.subarray(0, raw.length - 64 - pathBytes - 4);
 }
 
 const signer = signerFromKeyPair(ed25519FromSeed(new Uint8Array(32).fill(7)));
@@ -66,36 +95,55 @@ function sample(overrides: Partial<{ header: EntryHeader; body: Uint8Array }> = 
 describe('log entry vectors (test/vectors/node-log.json)', () => {
   it('has vectors', () => expect(vectors.length).toBeGreaterThanOrEqual(3));
 
-  for (const v of vectors) {
-    it(`seq ${v.seq}: encodes byte-exactly, and noble agrees on the signature and hash`, () => {
-      const s = signerFromKeyPair(ed25519FromSeed(fromHex(v.seed)));
-      expect(toHex(s.publicKey)).toBe(v.author);
-      const e = createEntry(s, {
-        seq: v.seq,
-        prev: fromHex(v.prev),
-        timestamp: v.timestamp,
-        header: headerFromJson(v.header),
-        body: fromHex(v.body),
-      });
-      expect(toHex(e.raw)).toBe(v.entry);
-      expect(toHex(e.hash)).toBe(v.hash);
-      // independent implementations: noble Ed25519 (strict, non-ZIP215) and noble SHA-256
-      const raw = fromHex(v.entry);
-      const message = nobleMessage(raw.subarray(0, raw.length - 64));
+  it('v2: the batch encodes byte-exactly, and noble agrees on the root, the signature and the hashes', () => {
+    const s = signerFromKeyPair(ed25519FromSeed(fromHex(vectors[0]!.seed)));
+    expect(toHex(s.publicKey)).toBe(vectors[0]!.author);
+    const entries = createBatch(s, {
+      firstSeq: 1,
+      prev: ZERO_HASH,
+      items: vectors.map((v) => ({ timestamp: v.timestamp, header: headerFromJson(v.header), body: fromHex(v.body) })),
+    });
+    // independent implementations: noble Ed25519 (strict, non-ZIP215) and noble SHA-256
+    const raws = vectors.map((v) => fromHex(v.entry));
+    const hashes = raws.map((raw, i) => nobleSha256(contentOf(raw, fromHex(vectors[i]!.batch!.path).length)));
+    const root = nobleRoot(hashes);
+    expect(toHex(root)).toBe(file.batchRoot);
+    const message = nobleBatchMessage(1, vectors.length, root);
+    vectors.forEach((v, i) => {
+      expect(toHex(entries[i]!.raw), v.description).toBe(v.entry);
+      expect(toHex(entries[i]!.hash)).toBe(v.hash);
+      expect(toHex(hashes[i]!)).toBe(v.hash);
       expect(toHex(ed25519.sign(message, fromHex(v.seed)))).toBe(v.signature);
       expect(ed25519.verify(fromHex(v.signature), message, fromHex(v.author), { zip215: false })).toBe(true);
-      expect(toHex(nobleSha256(raw))).toBe(v.hash);
-      const d = openEntry(raw);
+      const d = openEntry(raws[i]!);
+      expect(d.batch).toMatchObject({ firstSeq: 1, size: vectors.length, index: i });
+      expect(toHex(d.batch!.path)).toBe(v.batch!.path);
       expect(d.seq).toBe(v.seq);
       expect(d.timestamp).toBe(v.timestamp);
       expect(toHex(d.prev)).toBe(v.prev);
       expect(toHex(d.body)).toBe(v.body);
       expect(toHex(encodeHeader(d.header))).toBe(toHex(encodeHeader(headerFromJson(v.header))));
     });
+  });
+
+  for (const v of legacy) {
+    it(`legacy v1 seq ${v.seq}: still decodes and verifies, and noble agrees on the signature and hash`, () => {
+      const s = signerFromKeyPair(ed25519FromSeed(fromHex(v.seed)));
+      const e = createLegacyEntry(s, { seq: v.seq, prev: fromHex(v.prev), timestamp: v.timestamp, header: headerFromJson(v.header), body: fromHex(v.body) });
+      expect(toHex(e.raw)).toBe(v.entry);
+      const raw = fromHex(v.entry);
+      const message = nobleMessage(raw.subarray(0, raw.length - 64));
+      expect(toHex(ed25519.sign(message, fromHex(v.seed)))).toBe(v.signature);
+      expect(toHex(nobleSha256(raw))).toBe(v.hash);
+      const d = openEntry(raw);
+      expect(d.version).toBe(1);
+      expect(d.batch).toBeNull();
+      expect(toHex(d.hash)).toBe(v.hash);
+    });
   }
 
   it('vectors chain: each prev is the previous hash', () => {
-    for (let i = 1; i < vectors.length; i++) expect(vectors[i]!.prev).toBe(vectors[i - 1]!.hash);
+    for (const list of [vectors, legacy]) for (let i = 1; i < list.length; i++) expect(list[i]!.prev).toBe(list[i - 1]!.hash);
   });
 });
 
@@ -115,19 +163,35 @@ describe('tampering', () => {
     }
   });
 
+  it('every single-byte change of an entry inside a batch is rejected too', () => {
+    const e = createBatch(signer, { firstSeq: 1, prev: ZERO_HASH, items: [1, 2, 3, 4, 5].map((i) => ({ timestamp: i, header: { type: 't' }, body: utf8(`b${i}`) })) })[2]!;
+    for (let i = 0; i < e.raw.length; i++) {
+      const t = e.raw.slice();
+      t[i] = t[i]! ^ 0x01;
+      let ok = false;
+      try {
+        ok = verifyEntry(decodeEntry(t));
+      } catch (err) {
+        expect(isDeaddropError(err, 'PROTOCOL')).toBe(true);
+      }
+      expect(ok, `byte ${i}`).toBe(false);
+    }
+  });
+
   it('noble rejects a tampered signature too', () => {
     const e = sample();
     const sig = e.signature.slice();
     sig[5] = sig[5]! ^ 0x80;
-    expect(ed25519.verify(e.signature, nobleMessage(signedPart(e)), e.author, { zip215: false })).toBe(true);
-    expect(ed25519.verify(sig, nobleMessage(signedPart(e)), e.author, { zip215: false })).toBe(false);
+    const message = nobleBatchMessage(1, 1, nobleRoot([nobleSha256(signedPart(e))]));
+    expect(ed25519.verify(e.signature, message, e.author, { zip215: false })).toBe(true);
+    expect(ed25519.verify(sig, message, e.author, { zip215: false })).toBe(false);
   });
 
   it('rejects unknown versions, truncation, trailing bytes and bad links', () => {
     const e = sample();
-    const v2 = e.raw.slice();
-    v2[0] = 2;
-    expect(() => decodeEntry(v2)).toThrow(/unknown version/);
+    const v3 = e.raw.slice();
+    v3[0] = 3;
+    expect(() => decodeEntry(v3)).toThrow(/unknown version/);
     expect(() => decodeEntry(e.raw.subarray(0, e.raw.length - 1))).toThrow(/invalid log entry/);
     const longer = new Uint8Array(e.raw.length + 1);
     longer.set(e.raw);
@@ -219,7 +283,8 @@ describe('random keys', () => {
       const s = signerFromKeyPair(ed25519FromSeed(seed));
       expect(toHex(s.publicKey)).toBe(toHex(ed25519.getPublicKey(seed)));
       const e = createEntry(s, { seq: 1, prev: ZERO_HASH, timestamp: i, header: { type: 'r' }, body: randomBytes(i * 10) });
-      expect(ed25519.verify(e.signature, nobleMessage(signedPart(e)), s.publicKey, { zip215: false })).toBe(true);
+      const message = nobleBatchMessage(1, 1, nobleRoot([nobleSha256(signedPart(e))]));
+      expect(ed25519.verify(e.signature, message, s.publicKey, { zip215: false })).toBe(true);
     }
   });
 });

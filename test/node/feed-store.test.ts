@@ -5,11 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openNodeDatabase } from '../../src/node/db.js';
 import type { SqliteDatabase } from '../../src/node/db.js';
 import { FeedStore } from '../../src/node/log/feed-store.js';
-import { createEntry, decodeEntry } from '../../src/node/log/codec.js';
+import { createEntry, decodeEntry, feedLeaf } from '../../src/node/log/codec.js';
 import type { LogEntry } from '../../src/node/log/codec.js';
 import { decodeForkProof, encodeForkProof, makeForkProof, verifyForkProof } from '../../src/node/log/fork.js';
 import type { ForkProof } from '../../src/node/log/fork.js';
-import { leafHash, verifyInclusion, verifyTreeHead } from '../../src/node/log/merkle.js';
+import { verifyInclusion, verifyTreeHead } from '../../src/node/log/merkle.js';
 import { ed25519FromSeed, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
 import { toHex } from '../../src/util/bytes.js';
 
@@ -187,12 +187,12 @@ describe('Merkle proofs over a feed', () => {
     expect(sth.size).toBe(37);
     for (const e of entries) {
       const proof = store.inclusionProof(alice.publicKey, e.seq);
-      expect(verifyInclusion(leafHash(e.hash), proof, sth.root)).toBe(true);
-      expect(verifyInclusion(leafHash(entries[(e.seq % 37)]!.hash), proof, sth.root)).toBe(false);
+      expect(verifyInclusion(feedLeaf(e), proof, sth.root)).toBe(true);
+      expect(verifyInclusion(feedLeaf(entries[(e.seq % 37)]!), proof, sth.root)).toBe(false);
     }
     // a proof in an older tree
     const p = store.inclusionProof(alice.publicKey, 3, 20);
-    expect(verifyInclusion(leafHash(entries[2]!.hash), p, store.treeRoot(alice.publicKey, 20))).toBe(true);
+    expect(verifyInclusion(feedLeaf(entries[2]!), p, store.treeRoot(alice.publicKey, 20))).toBe(true);
 
     const replica = new FeedStore(tempDb().db);
     replica.ingest(entries.map((e) => e.raw));
@@ -203,7 +203,7 @@ describe('Merkle proofs over a feed', () => {
     db.close();
     const again = new FeedStore(openNodeDatabase(path));
     const proof = again.inclusionProof(alice.publicKey, 17);
-    expect(verifyInclusion(leafHash(entries[16]!.hash), proof, sth.root)).toBe(true);
+    expect(verifyInclusion(feedLeaf(entries[16]!), proof, sth.root)).toBe(true);
     again.db.close();
   });
 });

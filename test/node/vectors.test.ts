@@ -30,7 +30,9 @@ describe('node vectors (test/vectors/node-*.json)', () => {
     for (const [name, text] of Object.entries(nodeVectorFiles())) expect(text, name).toBe(readFileSync(resolve(NODE_VECTOR_DIR, name), 'utf8'));
   });
 
-  it('log entry: every negative vector is refused', () => {
+  it('log entry: every negative vector is refused, and the legacy v1 entries still verify', () => {
+    const legacy = committed<{ legacy: { entry: string }[] }>('node-log.json').legacy;
+    for (const l of legacy) expect(verifyEntry(decodeEntry(fromHex(l.entry)))).toBe(true);
     const v = committed<{ negative: NegativeVector[] }>('node-log.json');
     expectRefused(v.negative, decodeEntry, (e) => verifyEntry(e as ReturnType<typeof decodeEntry>));
   });

@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 import sodium from 'sodium-native';
 import { ed25519FromSeed, signerFromKeyPair } from '../../src/node/crypto.js';
 import { NodeIdentity } from '../../src/node/identity.js';
-import { ZERO_HASH, createEntry, type EntryHeader, type HeaderValue } from '../../src/node/log/codec.js';
+import { ZERO_HASH, batchRootOf, createBatch, createLegacyEntry, type EntryHeader, type HeaderValue } from '../../src/node/log/codec.js';
 import { decodeWhereabouts, openWhereabouts, sealWhereabouts } from '../../src/node/whereabouts.js';
 import type { NegativeVector } from './negative-vectors.js';
 
@@ -66,25 +66,64 @@ const LOG_INPUTS: readonly { description: string; timestamp: number; header: Hea
 
 export function logVectors(): object {
   const signer = signerFromKeyPair(ed25519FromSeed(unhex(LOG_SEED)));
-  let prev = ZERO_HASH;
+  const base = { seed: LOG_SEED, author: hex(signer.publicKey) };
+  // v2: the three inputs appended as one batch under one signature
+  const entries = createBatch(signer, {
+    firstSeq: 1,
+    prev: ZERO_HASH,
+    items: LOG_INPUTS.map((input) => ({ timestamp: input.timestamp, header: headerFromJson(input.header), body: unhex(input.body) })),
+  });
+  const root = batchRootOf(entries[0]!)!;
   const vectors = LOG_INPUTS.map((input, i) => {
-    const e = createEntry(signer, { seq: i + 1, prev, timestamp: input.timestamp, header: headerFromJson(input.header), body: unhex(input.body) });
+    const e = entries[i]!;
+    return {
+      description: input.description, ...base, seq: i + 1, prev: hex(e.prev), timestamp: input.timestamp, header: input.header, body: input.body,
+      batch: { firstSeq: 1, size: LOG_INPUTS.length, index: i, path: hex(e.batch!.path) }, entry: hex(e.raw), hash: hex(e.hash), signature: hex(e.signature),
+    };
+  });
+  // v1 (legacy, one signature per entry): what logs written before v2 hold; still read and verified
+  let prev = ZERO_HASH;
+  const legacy = LOG_INPUTS.map((input, i) => {
+    const e = createLegacyEntry(signer, { seq: i + 1, prev, timestamp: input.timestamp, header: headerFromJson(input.header), body: unhex(input.body) });
     const v = {
-      description: input.description, seed: LOG_SEED, author: hex(signer.publicKey), seq: i + 1, prev: hex(prev), timestamp: input.timestamp,
+      description: `legacy v1 ${input.description}`, ...base, seq: i + 1, prev: hex(prev), timestamp: input.timestamp,
       header: input.header, body: input.body, entry: hex(e.raw), hash: hex(e.hash), signature: hex(e.signature),
     };
     prev = e.hash;
     return v;
   });
-  const raw = unhex((vectors[0] as { entry: string }).entry);
+  const raw = entries[0]!.raw;
+  const mid = entries[1]!.raw;
+  const last = entries[2]!.raw;
+  const pathAt = raw.length - 64 - 64; // entry 1 of 3: a path of two hashes before the signature
+  const withU16 = (b: Uint8Array, off: number, v: number): Uint8Array => {
+    const out = b.slice();
+    new DataView(out.buffer).setUint16(off, v);
+    return out;
+  };
+  const sealAt = pathAt - 4;
   const negative: NegativeVector[] = [
     { description: 'entry 1 truncated by one byte', hex: hex(raw.subarray(0, raw.length - 1)), refusedBy: 'decode', error: 'invalid log entry' },
     { description: 'entry 1 with one trailing byte', hex: hex(Uint8Array.of(...raw, 0)), refusedBy: 'decode', error: 'invalid log entry' },
-    { description: 'entry 1 with version 2', hex: hex(Uint8Array.of(2, ...raw.subarray(1))), refusedBy: 'decode', error: 'unknown version' },
+    { description: 'entry 1 with version 3', hex: hex(Uint8Array.of(3, ...raw.subarray(1))), refusedBy: 'decode', error: 'unknown version' },
+    { description: 'entry 1 without its seal (batch cut short)', hex: hex(raw.subarray(0, sealAt)), refusedBy: 'decode', error: 'invalid log entry' },
+    { description: 'entry 1 claiming index 3 of a batch of 3', hex: hex(withU16(raw, sealAt + 2, 3)), refusedBy: 'decode', error: 'batch size or index' },
+    { description: 'entry 1 claiming a batch of 0', hex: hex(withU16(raw, sealAt, 0)), refusedBy: 'decode', error: 'batch size or index' },
+    { description: 'entry 1 claiming index 1 (reordered, also past seq 1)', hex: hex(withU16(raw, sealAt + 2, 1)), refusedBy: 'decode', error: 'batch outside' },
+    { description: 'entry 3 claiming a batch of 4', hex: hex(withU16(last, last.length - 64 - 32 - 4, 4)), refusedBy: 'decode', error: 'length mismatch' },
     { description: 'entry 1 with one bit of the signature flipped', hex: hex(flip(raw, raw.length - 1)), refusedBy: 'signature' },
-    { description: 'entry 1 with one bit of the body flipped', hex: hex(flip(raw, raw.length - 65)), refusedBy: 'signature' },
+    { description: 'entry 1 with one bit of its audit path flipped', hex: hex(flip(raw, pathAt)), refusedBy: 'signature' },
+    { description: 'entry 1 with one bit of the body flipped', hex: hex(flip(raw, sealAt - 1)), refusedBy: 'signature' },
+    { description: 'entry 2 claiming a batch of 4 (the signature covers n)', hex: hex(withU16(mid, mid.length - 64 - 64 - 4, 4)), refusedBy: 'signature' },
   ];
-  return { version: 1, note: 'deaddrop log entry v1 vectors; seed is RFC 8032 test 1', vectors, negative };
+  return {
+    version: 2,
+    note: 'deaddrop log entry v2 vectors (batch-signed: one Ed25519 signature over the RFC 6962 root of a batch); legacy holds v1 entries, still valid; seed is RFC 8032 test 1',
+    batchRoot: hex(root),
+    vectors,
+    legacy,
+    negative,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import { TypedEmitter } from '../events.js';
 import { HASH_BYTES } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import type { SqliteDatabase } from '../db.js';
-import { ZERO_HASH, createEntry, decodeEntry, sameSignedContent, verifyEntry } from './codec.js';
+import { MAX_BATCH_ENTRIES, ZERO_HASH, createBatch, decodeEntry, feedLeaf, sameSignedContent } from './codec.js';
+import { verifyEntries } from './batch-verify.js';
 import type { EntryDraft, LogEntry } from './codec.js';
 import { decodeForkProof, encodeForkProof, makeForkProof, verifyForkProof } from './fork.js';
 import type { ForkProof } from './fork.js';
@@ -96,6 +97,22 @@ CREATE TABLE IF NOT EXISTS fork_proofs (
 `;
 
 type Row = Record<string, unknown>;
+
+/** A feed's state inside an ingest transaction, applied to FeedState after the commit. */
+interface Touched {
+  length: number;
+  head: Uint8Array;
+  frontier: MerkleFrontier;
+  entries: LogEntry[];
+}
+
+/** The tree nodes an entry completes, as the one blob stored with it. */
+function concatNodes(nodes: Uint8Array[]): Uint8Array {
+  if (nodes.length === 1) return nodes[0]!;
+  const out = new Uint8Array(nodes.length * HASH_BYTES);
+  nodes.forEach((n, i) => out.set(n, i * HASH_BYTES));
+  return out;
+}
 
 function bytes(v: unknown): Uint8Array {
   const b = v as Buffer;
@@ -217,7 +234,10 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
     return this.appendBatch(signer, [draft])[0]!;
   }
 
-  /** Signs and appends entries in one transaction (one fsync). */
+  /**
+   * Signs and appends entries in one transaction (one fsync), one signature per batch of up to
+   * MAX_BATCH_ENTRIES entries.
+   */
   appendBatch(signer: Signer, drafts: readonly EntryDraft[]): LogEntry[] {
     if (drafts.length === 0) return [];
     const s = this.#state(signer.publicKey, true)!;
@@ -227,19 +247,18 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
     let head = s.head ?? ZERO_HASH;
     const now = Date.now();
     const entries: LogEntry[] = [];
+    const empty = new Uint8Array(0);
     this.#tx(() => {
-      for (const d of drafts) {
-        const e = createEntry(signer, {
-          seq: length + 1,
-          prev: head,
-          timestamp: d.timestamp ?? now,
-          header: d.header,
-          body: d.body ?? new Uint8Array(0),
-        });
-        this.#st.insertEntry.run(s.id, e.seq, e.hash, Buffer.concat(frontier.append(e.hash)), e.raw);
-        length = e.seq;
-        head = e.hash;
-        entries.push(e);
+      for (let from = 0; from < drafts.length; from += MAX_BATCH_ENTRIES) {
+        const items = drafts.slice(from, from + MAX_BATCH_ENTRIES).map((d) => ({ header: d.header, body: d.body ?? empty, timestamp: d.timestamp ?? now }));
+        const batch = createBatch(signer, { firstSeq: length + 1, prev: head, items });
+        for (const e of batch) {
+          this.#st.insertEntry.run(s.id, e.seq, e.hash, concatNodes(frontier.appendLeaf(feedLeaf(e))), e.raw);
+          entries.push(e);
+        }
+        const last = batch.at(-1)!;
+        length = last.seq;
+        head = last.hash;
       }
       this.#st.updateFeed.run(length, head, s.id);
     });
@@ -259,11 +278,22 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
    */
   ingest(raws: readonly Uint8Array[]): IngestResult {
     const result: IngestResult = { stored: [], duplicates: 0, forks: [], rejected: [] };
-    const touched = new Map<FeedState, { length: number; head: Uint8Array; frontier: MerkleFrontier; entries: LogEntry[] }>();
+    const touched = new Map<FeedState, Touched>();
     const newForks: { s: FeedState; proof: ForkProof }[] = [];
+    const decoded: (LogEntry | null)[] = raws.map((raw) => {
+      try {
+        return decodeEntry(raw);
+      } catch {
+        return null;
+      }
+    });
+    // one signature check per run of one signed batch, before the per-entry rules below
+    const present = decoded.filter((e): e is LogEntry => e !== null);
+    const flags = verifyEntries(present);
+    const valid = new Map<LogEntry, boolean>(present.map((e, i) => [e, flags[i]!]));
     this.#tx(() => {
-      raws.forEach((raw, index) => {
-        const reason = this.#ingestOne(raw, touched, newForks, result);
+      decoded.forEach((e, index) => {
+        const reason = e ? this.#ingestOne(e, valid.get(e)!, touched, newForks, result) : 'malformed';
         if (reason) result.rejected.push({ index, reason });
       });
       for (const [s, t] of touched) this.#st.updateFeed.run(t.length, t.head, s.id);
@@ -278,17 +308,12 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
   }
 
   #ingestOne(
-    raw: Uint8Array,
-    touched: Map<FeedState, { length: number; head: Uint8Array; frontier: MerkleFrontier; entries: LogEntry[] }>,
+    e: LogEntry,
+    signed: boolean,
+    touched: Map<FeedState, Touched>,
     newForks: { s: FeedState; proof: ForkProof }[],
     result: IngestResult,
   ): IngestRejection | null {
-    let e: LogEntry;
-    try {
-      e = decodeEntry(raw);
-    } catch {
-      return 'malformed';
-    }
     const s = this.#state(e.author, true)!;
     if (s.forked || newForks.some((f) => f.s === s)) return 'forked';
     let t = touched.get(s);
@@ -296,11 +321,11 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
       t = { length: s.length, head: s.head ?? ZERO_HASH, frontier: this.#frontier(s).clone(), entries: [] };
       touched.set(s, t);
     }
-    if (e.seq <= t.length) return this.#conflictCheck(s, e, newForks, result);
+    if (e.seq <= t.length) return this.#conflictCheck(s, e, signed, newForks, result);
     if (e.seq > t.length + 1) return 'gap';
     if (!equalBytes(e.prev, t.head)) return 'bad-link';
-    if (!verifyEntry(e)) return 'bad-signature';
-    this.#st.insertEntry.run(s.id, e.seq, e.hash, Buffer.concat(t.frontier.append(e.hash)), e.raw);
+    if (!signed) return 'bad-signature';
+    this.#st.insertEntry.run(s.id, e.seq, e.hash, concatNodes(t.frontier.appendLeaf(feedLeaf(e))), e.raw);
     t.length = e.seq;
     t.head = e.hash;
     t.entries.push(e);
@@ -311,6 +336,7 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
   #conflictCheck(
     s: FeedState,
     e: LogEntry,
+    signed: boolean,
     newForks: { s: FeedState; proof: ForkProof }[],
     result: IngestResult,
   ): IngestRejection | null {
@@ -319,7 +345,7 @@ export class FeedStore extends TypedEmitter<FeedStoreEvents> {
       result.duplicates++;
       return null;
     }
-    if (!verifyEntry(e)) return 'bad-signature';
+    if (!signed) return 'bad-signature';
     const stored = decodeEntry(bytes(this.#st.getRaw.get(s.id, e.seq)));
     if (sameSignedContent(stored, e)) {
       result.duplicates++;

@@ -11,24 +11,24 @@
  * inclusion proof, any single entry can be checked against it without the rest of the feed.
  */
 import { DeaddropError } from '../../util/errors.js';
-import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, utf8 } from '../crypto.js';
+import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, sha256Tagged, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import { concatBytes, equalBytes } from '../../util/bytes.js';
 
-const LEAF_PREFIX = Uint8Array.of(0x00);
-const NODE_PREFIX = Uint8Array.of(0x01);
+const LEAF_TAG = 0x00;
+const NODE_TAG = 0x01;
 
 /** Root of the empty tree: SHA-256 of the empty string (RFC 6962 §2.1). */
 export const EMPTY_ROOT: Uint8Array = sha256();
 
 /** Leaf hash of an entry hash. */
 export function leafHash(entryHash: Uint8Array): Uint8Array {
-  return sha256(LEAF_PREFIX, entryHash);
+  return sha256Tagged(LEAF_TAG, entryHash);
 }
 
 /** Interior node hash. */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256(NODE_PREFIX, left, right);
+  return sha256Tagged(NODE_TAG, left, right);
 }
 
 /** Largest power of two strictly below n (n >= 2). */
@@ -94,11 +94,40 @@ export function verifyInclusion(leaf: Uint8Array, proof: InclusionProof, root: U
   const { leafIndex, treeSize, path } = proof;
   if (!Number.isSafeInteger(leafIndex) || !Number.isSafeInteger(treeSize) || leafIndex < 0 || leafIndex >= treeSize) return false;
   if (!(leaf instanceof Uint8Array) || leaf.length !== HASH_BYTES || !Array.isArray(path)) return false;
+  const r = rootFromPath(leaf, leafIndex, treeSize, path);
+  return r !== null && equalBytes(r, root);
+}
+
+/** Number of hashes in the audit path of leaf `index` in a tree of `size` leaves. */
+export function pathLength(index: number, size: number): number {
+  let m = index;
+  let n = size;
+  let d = 0;
+  while (n > 1) {
+    const k = splitPoint(n);
+    if (m < k) n = k;
+    else {
+      m -= k;
+      n -= k;
+    }
+    d++;
+  }
+  return d;
+}
+
+/**
+ * The root that an audit path leads to from `leaf` (RFC 9162 §2.1.3.2 without the final compare),
+ * or null when the path has the wrong shape. `path` is a list of hashes or their concatenation.
+ */
+export function rootFromPath(leaf: Uint8Array, leafIndex: number, treeSize: number, path: readonly Uint8Array[] | Uint8Array): Uint8Array | null {
+  const count = path instanceof Uint8Array ? path.length / HASH_BYTES : path.length;
+  if (!Number.isInteger(count)) return null;
   let fn = leafIndex;
   let sn = treeSize - 1;
   let r = leaf;
-  for (const p of path) {
-    if (!(p instanceof Uint8Array) || p.length !== HASH_BYTES || sn === 0) return false;
+  for (let i = 0; i < count; i++) {
+    const p = path instanceof Uint8Array ? path.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES) : path[i];
+    if (!(p instanceof Uint8Array) || p.length !== HASH_BYTES || sn === 0) return null;
     if (fn % 2 === 1 || fn === sn) {
       r = nodeHash(p, r);
       if (fn % 2 === 0) {
@@ -113,7 +142,36 @@ export function verifyInclusion(leaf: Uint8Array, proof: InclusionProof, root: U
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  return sn === 0 && equalBytes(r, root);
+  return sn === 0 ? r : null;
+}
+
+/**
+ * MTH over `leaves`, writing every leaf's audit path (its hashes bottom-up) into `out[m]` from
+ * `at[m]`: the layout the batch seal carries. n - 1 node hashes in all, and each sibling is copied
+ * straight to where it is kept.
+ */
+export function treeIntoPaths(leaves: readonly Uint8Array[], out: readonly Uint8Array[], at: readonly number[]): Uint8Array {
+  const n = leaves.length;
+  if (n === 0) return EMPTY_ROOT;
+  const offset = Int32Array.from(at);
+  const build = (lo: number, size: number): Uint8Array => {
+    if (size === 1) return leaves[lo]!;
+    const k = splitPoint(size);
+    const left = build(lo, k);
+    const right = build(lo + k, size - k);
+    for (let m = lo; m < lo + size; m++) {
+      out[m]!.set(m < lo + k ? right : left, offset[m]!);
+      offset[m]! += HASH_BYTES;
+    }
+    return nodeHash(left, right);
+  };
+  return build(0, n);
+}
+
+/** MTH over `leaves` and every leaf's audit path, each as one buffer of its hashes bottom-up. */
+export function treeWithPaths(leaves: readonly Uint8Array[]): { root: Uint8Array; paths: Uint8Array[] } {
+  const paths = leaves.map((_, i) => new Uint8Array(pathLength(i, leaves.length) * HASH_BYTES));
+  return { root: treeIntoPaths(leaves, paths, new Array<number>(leaves.length).fill(0)), paths };
 }
 
 /** One peak of the frontier: the root of a full subtree of 2^level leaves. */
@@ -141,7 +199,12 @@ export class MerkleFrontier {
   }
 
   append(entryHash: Uint8Array): Uint8Array[] {
-    let node: Peak = { level: 0, hash: leafHash(entryHash) };
+    return this.appendLeaf(leafHash(entryHash));
+  }
+
+  /** `append` given the leaf itself (a v2 entry's leaf is its hash, see codec.ts `feedLeaf`). */
+  appendLeaf(leaf: Uint8Array): Uint8Array[] {
+    let node: Peak = { level: 0, hash: leaf };
     const completed = [node.hash];
     for (let last = this.#peaks.at(-1); last !== undefined && last.level === node.level; last = this.#peaks.at(-1)) {
       this.#peaks.pop();

@@ -17,6 +17,7 @@ import { concatBytes } from '../../util/bytes.js';
 import { decodeClock, decodeEntries, encodeClock, encodeEntries } from '../wire.js';
 import type { ClockEntry } from '../wire.js';
 import { BODY_BYTES } from './params.js';
+import { MAX_ENTRY_BYTES } from '../log/codec.js';
 
 export const RELAY_HAVE = 0x10;
 export const RELAY_PART = 0x11;
@@ -34,8 +35,8 @@ const PART_HEAD = 2 + 8 + 2 + 2;
 export const MAX_HAVE_FEEDS = Math.floor((RELAY_PLAIN_BYTES - HAVE_HEAD - 4) / 72);
 /** Message bytes carried by one PART. */
 export const RELAY_PART_DATA = RELAY_PLAIN_BYTES - PART_HEAD;
-/** Largest reassembled message: one entry of the largest size (header 4 KiB, body 1 MiB) with its framing. */
-export const MAX_RELAY_MESSAGE = 1024 * 1024 + 4096 + 151 + 2 + 2 + 4;
+/** Largest reassembled message: one entry of the largest size (header 4 KiB, body 1 MiB, v2 seal) with its framing. */
+export const MAX_RELAY_MESSAGE = MAX_ENTRY_BYTES + 2 + 2 + 4;
 /** Most PARTs of one message. */
 export const MAX_PARTS = Math.ceil(MAX_RELAY_MESSAGE / RELAY_PART_DATA);
 

@@ -33,7 +33,7 @@ import { randomBytes } from 'node:crypto';
 import { toHex, equalBytes } from '../../util/bytes.js';
 import { TokenBucket } from '../../util/token-bucket.js';
 import type { Contact } from '../contacts.js';
-import { ZERO_HASH } from '../log/codec.js';
+import { ENTRY_VERSION, LEGACY_ENTRY_VERSION, ZERO_HASH } from '../log/codec.js';
 import type { LogEntry } from '../log/codec.js';
 import type { PeerNode } from '../node.js';
 import { decodeWhereabouts } from '../whereabouts.js';
@@ -502,7 +502,7 @@ export class FeedRelay {
 
 /** Author and seq of an encoded entry, without decoding it (bounds-checked). */
 function peekFeedSeq(raw: Uint8Array): { feed: Uint8Array; seq: number } | null {
-  if (raw.length < 41 || raw[0] !== 1) return null;
+  if (raw.length < 41 || (raw[0] !== ENTRY_VERSION && raw[0] !== LEGACY_ENTRY_VERSION)) return null;
   const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const hi = v.getUint32(33);
   if (hi > 0x1fffff) return null;
