@@ -26,7 +26,9 @@ import { Transaction } from '@scure/btc-signer/transaction.js';
 import { DeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import { adaptorClaimLeafScript, adaptorComplete, adaptorExtract, adaptorSign, adaptorVerify } from './adaptor.js';
-import { NUMS_H, P2TR_DUST, SEQUENCE_RBF, assertXOnlyKey, refundLeafScript, splitAnnex, twoLeafOutput, type BuiltTx, type TwoLeafOutput } from './scripts.js';
+import {
+  NUMS_H, P2TR_DUST, SEQUENCE_RBF, assertXOnlyKey, refundLeafScript, spendScriptPath, splitAnnex, twoLeafOutput, type BuiltTx, type TwoLeafOutput,
+} from './scripts.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 
 const LEAF_VERSION = 0xc0;
@@ -145,6 +147,32 @@ export function buildAdaptorClaimTx(o: AdaptorClaimOptions): BuiltTx {
   if (total - fee < P2TR_DUST) throw DeaddropError.insufficientFunds(fee + P2TR_DUST, total);
   const tx = assemble(total - fee);
   return { raw: tx.extract(), txid: tx.id, fee, vsize: tx.vsize, weight: tx.weight };
+}
+
+export interface AdaptorRefundOptions {
+  readonly terms: AdaptorSaleTerms;
+  readonly pledge: AdaptorPledge;
+  readonly buyerSecretKey: Uint8Array;
+  readonly destScript: Uint8Array;
+  readonly feeRate: number;
+  /** Default SEQUENCE_RBF; 0xffffffff would disable nLockTime and fail OP_CHECKLOCKTIMEVERIFY. */
+  readonly sequence?: number;
+  /** Default: the deadline (valid in a block once the tip has reached it). */
+  readonly lockTime?: number;
+}
+
+/** The buyer's refund after the deadline, through the same CLTV leaf as version 1 pledges. */
+export function buildAdaptorRefundTx(o: AdaptorRefundOptions): BuiltTx {
+  const out = adaptorPledgeOutput(o.terms, o.pledge.buyerKey);
+  return spendScriptPath({
+    inputs: [{
+      txid: o.pledge.txid, vout: o.pledge.vout, value: o.pledge.value, prevScript: out.script, leaf: out.refund,
+      secretKey: o.buyerSecretKey, stack: (sig) => [sig], sequence: o.sequence ?? SEQUENCE_RBF,
+    }],
+    destScript: o.destScript,
+    feeRate: o.feeRate,
+    lockTime: o.lockTime ?? o.terms.deadlineHeight,
+  });
 }
 
 /** Parses `<32> OP_CHECKSIGVERIFY <32> OP_CHECKSIG`; null for any other script. */
