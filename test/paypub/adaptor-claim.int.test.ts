@@ -6,8 +6,9 @@
  * completed buyer signatures, and an unclaimed pledge refunds after the CLTV deadline. Every
  * verdict is the node's own mempool acceptance.
  *
- * Primitive level only: the manifest/offer codec, the seller and buyer services and the watch
- * do not speak this version yet (docs/protocol/paypub.md §12).
+ * The version 2 manifest is anchored before the beacon and the version 2 reveal (K_i with DLEQ
+ * proofs) is checked by the buyer before pledging. Primitive level only: the seller and buyer
+ * services, the offer and the watch do not speak this version yet (docs/protocol/paypub.md §12).
  */
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { schnorr } from '@noble/curves/secp256k1.js';
@@ -19,9 +20,12 @@ import {
   adaptorPledgeOutput, buildAdaptorClaimTx, buildAdaptorRefundTx, extractSaleSecret, presignPledgeClaim, verifyPledgePresig,
   type AdaptorSaleTerms, type PresignedPledge,
 } from '../../src/paypub/adaptor-claim.js';
-import { taggedHash } from '../../src/paypub/bytes.js';
-import { deriveChunkKeys, newSaleSecret, proveSampledKeys, salePoint, verifySampledKeys } from '../../src/paypub/chunk-keys.js';
-import { checkCiphertext, decryptContent, decryptRaw, encryptContentWithKeys, type EncryptedContent } from '../../src/paypub/content.js';
+import {
+  adaptorTerms, createAdaptorManifest, createAdaptorReveal, decodeAdaptorManifest, decodeAdaptorReveal, encodeAdaptorManifest, encodeAdaptorReveal,
+  verifyAdaptorReveal, type AdaptorManifest,
+} from '../../src/paypub/adaptor-manifest.js';
+import { deriveChunkKeys, newSaleSecret } from '../../src/paypub/chunk-keys.js';
+import { decryptContent, encryptContentWithKeys, type EncryptedContent } from '../../src/paypub/content.js';
 import { anchorScript } from '../../src/paypub/manifest.js';
 import { sampleIndices } from '../../src/paypub/sample.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
@@ -34,14 +38,10 @@ const NON_FINAL = /not finalized|non-final/i;
 interface AdaptorSale {
   readonly t: Uint8Array;
   readonly sellerSk: Uint8Array;
+  readonly manifest: AdaptorManifest;
   readonly terms: AdaptorSaleTerms;
   readonly content: EncryptedContent;
   readonly plaintext: Uint8Array;
-  /** Stand-in for the signed terms' hash (anchored before the beacon, seeds the sample). */
-  readonly hash: Uint8Array;
-  readonly chunkCount: number;
-  readonly sampleSize: number;
-  readonly beaconHeight: number;
 }
 
 function makeAdaptorSale(chunkCount: number, sampleSize: number, beaconHeight: number): AdaptorSale {
@@ -50,9 +50,13 @@ function makeAdaptorSale(chunkCount: number, sampleSize: number, beaconHeight: n
   const contentId = randomBytes(32);
   const plaintext = randomBytes(chunkCount * 100 + 3);
   const content = encryptContentWithKeys(plaintext, deriveChunkKeys(t, contentId, chunkCount), contentId);
-  const terms: AdaptorSaleTerms = { network: 'regtest', sellerKey: seller.pk, deadlineHeight: beaconHeight + 40, salePoint: salePoint(t) };
-  const hash = taggedHash('deaddrop/paypub/test-terms', terms.salePoint, contentId, ...content.ciphertextHashes);
-  return { t, sellerSk: seller.sk, terms, content, plaintext, hash, chunkCount, sampleSize, beaconHeight };
+  const manifest = createAdaptorManifest({
+    content, saleSecret: t, network: 'regtest', price: 50_000n, threshold: 100_000n, minPledge: 10_000n, sampleSize, beaconHeight,
+    deadlineHeight: beaconHeight + 40, sellerSecretKey: seller.sk,
+  });
+  // A buyer works from the decoded bytes, as it would from an offer.
+  const decoded = decodeAdaptorManifest(encodeAdaptorManifest(manifest), 'regtest');
+  return { t, sellerSk: seller.sk, manifest: decoded, terms: adaptorTerms(decoded), content, plaintext };
 }
 
 describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
@@ -73,20 +77,15 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
     if (!res.accepted) expect(res.reason).toMatch(pattern);
   }
 
-  /** Anchors the sale, waits for the beacon, and returns the sample with the seller's proofs checked by a buyer. */
+  /** Anchors the manifest, waits for the beacon, and returns the sample after a buyer checked the seller's reveal. */
   async function sampleOf(s: AdaptorSale): Promise<number[]> {
-    await node.send([{ script: anchorScript({ hash: s.hash }), sats: 0n }], { confirm: true });
-    await mineTo(s.beaconHeight + 1);
-    const beaconHash = await node.rpc<string>('getblockhash', [s.beaconHeight]);
-    const sampled = sampleIndices({ hash: s.hash, chunkCount: s.chunkCount, sampleSize: s.sampleSize }, beaconHash);
-    // The seller reveals K_i with DLEQ proofs; a buyer checks them against T and opens the sampled chunks.
-    const keys = verifySampledKeys(s.terms.salePoint, s.content.contentId, sampled, proveSampledKeys(s.t, s.content.contentId, sampled));
-    expect(keys).not.toBeNull();
-    for (const [i, k] of keys ?? []) {
-      expect(checkCiphertext(s.content, i, s.content.ciphertexts[i] as Uint8Array)).toBe(true);
-      expect(decryptRaw(s.content, i, s.content.ciphertexts[i] as Uint8Array, k).ok).toBe(true);
-    }
-    return sampled;
+    await node.send([{ script: anchorScript(s.manifest), sats: 0n }], { confirm: true });
+    await mineTo(s.manifest.beaconHeight + 1);
+    const beaconHash = await node.rpc<string>('getblockhash', [s.manifest.beaconHeight]);
+    const reveal = decodeAdaptorReveal(encodeAdaptorReveal(createAdaptorReveal(s.manifest, beaconHash, s.t, s.sellerSk)));
+    const check = verifyAdaptorReveal(s.manifest, beaconHash, reveal, (i) => s.content.ciphertexts[i]);
+    expect(check.ok).toBe(true);
+    return sampleIndices(s.manifest, beaconHash);
   }
 
   /** Funds one pledge per buyer in one transaction; each buyer pre-signs its claim and publishes the pre-signature. */
