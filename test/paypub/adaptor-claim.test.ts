@@ -13,6 +13,7 @@ import {
   SIGHASH_NONE_ACP, adaptorClaimInputVbytes, adaptorPledgeOutput, buildAdaptorClaimTx, claimInputSighash, extractSaleSecret,
   findAdaptorClaimSpends, presignPledgeClaim, verifyPledgePresig, type AdaptorSaleTerms, type PresignedPledge,
 } from '../../src/paypub/adaptor-claim.js';
+import { decodeAdaptorManifest, decodeAdaptorReveal, encodeAdaptorManifest, encodeAdaptorReveal, verifyAdaptorReveal } from '../../src/paypub/adaptor-manifest.js';
 import { chunkKeyFromPoint, chunkPoint, deriveChunkKeys, dleqContext, dleqVerify, newSaleSecret, salePoint, verifyAdaptorFraudProof } from '../../src/paypub/chunk-keys.js';
 import { encryptContentWithKeys } from '../../src/paypub/content.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
@@ -25,6 +26,11 @@ interface Vector {
     chunks: { index: number; H: string; K: string; key: string; dleqProof: string }[];
     pledges: { buyerKey: string; script: string; claimLeaf: string; controlBlock: string; sighash: string; presig: string }[];
     claim: { tx: string; txid: string; vsize: number; weight: number; fee: string };
+    manifest: string;
+    manifestHash: string;
+    beaconHash: string;
+    reveal: string;
+    ciphertexts: string[];
   };
 }
 const vector = JSON.parse(readFileSync(ADAPTOR_VECTOR_FILE, 'utf8')) as Vector;
@@ -82,6 +88,20 @@ describe('adaptor claim vector (test/vectors/paypub/adaptor-claim.json)', () => 
     });
     const t = extractSaleSecret(raw, adaptorVectorTerms(), [fromHex(vector.expected.pledges[1]!.presig)]);
     expect(toHex(t ?? new Uint8Array())).toBe(toHex(ADAPTOR_VECTOR.saleSecret));
+  });
+});
+
+describe('version 2 manifest and reveal vector', () => {
+  it('the committed bytes decode, verify and re-encode; the revealed key opens its chunk', () => {
+    const m = decodeAdaptorManifest(fromHex(vector.expected.manifest), 'regtest');
+    expect(toHex(m.hash)).toBe(vector.expected.manifestHash);
+    expect(toHex(encodeAdaptorManifest(m))).toBe(vector.expected.manifest);
+    expect(toHex(m.salePoint)).toBe(vector.expected.salePoint);
+    const r = decodeAdaptorReveal(fromHex(vector.expected.reveal));
+    expect(toHex(encodeAdaptorReveal(r))).toBe(vector.expected.reveal);
+    const check = verifyAdaptorReveal(m, vector.expected.beaconHash, r, (i) => (vector.expected.ciphertexts[i] ? fromHex(vector.expected.ciphertexts[i]) : undefined));
+    expect(check.ok).toBe(true);
+    if (check.ok) for (const [i, k] of check.keys) expect(toHex(k)).toBe(vector.expected.chunks[i]!.key);
   });
 });
 

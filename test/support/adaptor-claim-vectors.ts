@@ -11,7 +11,13 @@ import { schnorr } from '@noble/curves/secp256k1.js';
 import {
   buildAdaptorClaimTx, claimInputSighash, adaptorPledgeOutput, presignPledgeClaim, type AdaptorSaleTerms, type PresignedPledge,
 } from '../../src/paypub/adaptor-claim.js';
-import { chunkKeyFromPoint, chunkKeyPoint, chunkPoint, dleqContext, dleqProve, salePoint } from '../../src/paypub/chunk-keys.js';
+import {
+  ADAPTOR_MANIFEST_VERSION, ADAPTOR_TAG, adaptorManifestHash, encodeAdaptorManifest, encodeAdaptorReveal, type AdaptorManifest, type AdaptorManifestFields,
+} from '../../src/paypub/adaptor-manifest.js';
+import { taggedHash } from '../../src/paypub/bytes.js';
+import { chunkKeyFromPoint, chunkKeyPoint, chunkPoint, deriveChunkKeys, dleqContext, dleqProve, proveSampledKeys, salePoint } from '../../src/paypub/chunk-keys.js';
+import { encryptContentWithKeys, type EncryptedContent } from '../../src/paypub/content.js';
+import { sampleIndices } from '../../src/paypub/sample.js';
 import { toHex } from '../../src/util/bytes.js';
 import { PAYPUB_VECTOR_DIR, fixed } from './paypub-vectors.js';
 
@@ -34,6 +40,32 @@ export function adaptorVectorTerms(): AdaptorSaleTerms {
   return { network: 'regtest', sellerKey: schnorr.getPublicKey(ADAPTOR_VECTOR.sellerSecretKey), deadlineHeight: ADAPTOR_VECTOR.deadlineHeight, salePoint: salePoint(ADAPTOR_VECTOR.saleSecret) };
 }
 
+/** The vector's content: 1,000 fixed bytes in 4 chunks under the keys of the sale secret. */
+export function adaptorVectorContent(): EncryptedContent {
+  const plaintext = new Uint8Array(1000).map((_, i) => (fixed(`adaptor plaintext ${i >> 5}`)[i & 31] as number));
+  return encryptContentWithKeys(plaintext, deriveChunkKeys(ADAPTOR_VECTOR.saleSecret, ADAPTOR_VECTOR.contentId, 4), ADAPTOR_VECTOR.contentId);
+}
+
+export const ADAPTOR_BEACON = toHex(fixed('adaptor beacon block hash'));
+
+/** The version 2 manifest and reveal of the vector sale, signed with aux_rand zero. */
+export function adaptorVectorManifest(): { manifest: AdaptorManifest; reveal: Uint8Array } {
+  const v = ADAPTOR_VECTOR;
+  const c = adaptorVectorContent();
+  const fields: AdaptorManifestFields = {
+    version: ADAPTOR_MANIFEST_VERSION, network: 'regtest', mode: 'public', contentId: v.contentId, fileLength: c.fileLength, chunkSize: c.chunkSize,
+    chunkCount: 4, sampleSize: 1, price: 50_000n, threshold: 100_000n, minPledge: 10_000n, beaconHeight: 110, deadlineHeight: v.deadlineHeight,
+    sellerKey: schnorr.getPublicKey(v.sellerSecretKey), salePoint: salePoint(v.saleSecret), ciphertextHashes: c.ciphertextHashes,
+  };
+  const hash = adaptorManifestHash(fields);
+  const manifest = { ...fields, hash, signature: schnorr.sign(hash, v.sellerSecretKey, ZERO_AUX) };
+  const proofs = proveSampledKeys(v.saleSecret, v.contentId, sampleIndices(manifest, ADAPTOR_BEACON), () => ZERO_AUX);
+  const unsigned = encodeAdaptorReveal({ manifestHash: hash, beaconHash: ADAPTOR_BEACON, proofs, signature: new Uint8Array(64) });
+  const message = taggedHash(ADAPTOR_TAG.reveal, unsigned.subarray(0, unsigned.length - 64));
+  const reveal = encodeAdaptorReveal({ manifestHash: hash, beaconHash: ADAPTOR_BEACON, proofs, signature: schnorr.sign(message, v.sellerSecretKey, ZERO_AUX) });
+  return { manifest, reveal };
+}
+
 export function adaptorClaimVector(): object {
   const v = ADAPTOR_VECTOR;
   const terms = adaptorVectorTerms();
@@ -47,11 +79,12 @@ export function adaptorClaimVector(): object {
     const pledge = { ...p, buyerKey: schnorr.getPublicKey(sk) };
     return { ...pledge, presig: presignPledgeClaim(terms, pledge, sk, ZERO_AUX) };
   });
+  const mv = adaptorVectorManifest();
   const claim = buildAdaptorClaimTx({
     terms, saleSecret: v.saleSecret, sellerSecretKey: v.sellerSecretKey, pledges, payoutScript: v.payoutScript, feeRate: 2, auxRand: ZERO_AUX,
   });
   return {
-    description: 'PayPub adaptor claim (src/paypub/chunk-keys.ts, src/paypub/adaptor-claim.ts): H_i = hash_to_curve(contentId || u32 i) with DST deaddrop/paypub/chunk-point/v2, K_i = t*H_i, k_i = taggedHash("deaddrop/paypub/chunk-key/v2", K_i); DLEQ proofs with aux 32 zero bytes; pledges with leaves [<buyer> CHECKSIGVERIFY <seller> CHECKSIG, <deadline> CLTV DROP <buyer> CHECKSIG] under the NUMS key; buyer pre-signatures (aux zero) over the SIGHASH_NONE|ANYONECANPAY (0x82) claim sighash (version 2, locktime 0, sequence 0xfffffffd); the claim at 2 sat/vB with seller signatures (aux zero).',
+    description: 'PayPub adaptor claim (src/paypub/chunk-keys.ts, src/paypub/adaptor-claim.ts): H_i = hash_to_curve(contentId || u32 i) with DST deaddrop/paypub/chunk-point/v2, K_i = t*H_i, k_i = taggedHash("deaddrop/paypub/chunk-key/v2", K_i); DLEQ proofs with aux 32 zero bytes; pledges with leaves [<buyer> CHECKSIGVERIFY <seller> CHECKSIG, <deadline> CLTV DROP <buyer> CHECKSIG] under the NUMS key; buyer pre-signatures (aux zero) over the SIGHASH_NONE|ANYONECANPAY (0x82) claim sighash (version 2, locktime 0, sequence 0xfffffffd); the claim at 2 sat/vB with seller signatures (aux zero); the version 2 manifest (4 chunks, 1 sampled, T instead of key commitments) and reveal (K_i with DLEQ proof) of the same sale, signed with aux zero.',
     inputs: {
       saleSecret: toHex(v.saleSecret), contentId: toHex(v.contentId), sellerSecretKey: toHex(v.sellerSecretKey),
       buyerSecretKeys: v.buyerSecretKeys.map(toHex), deadlineHeight: v.deadlineHeight,
@@ -68,6 +101,11 @@ export function adaptorClaimVector(): object {
         };
       }),
       claim: { tx: toHex(claim.raw), txid: claim.txid, vsize: claim.vsize, weight: claim.weight, fee: claim.fee.toString() },
+      manifest: toHex(encodeAdaptorManifest(mv.manifest)),
+      manifestHash: toHex(mv.manifest.hash),
+      beaconHash: ADAPTOR_BEACON,
+      reveal: toHex(mv.reveal),
+      ciphertexts: adaptorVectorContent().ciphertexts.map(toHex),
     },
   };
 }
