@@ -149,15 +149,22 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
       expectRejected(await broadcast(buildAdaptorRefundTx({ terms: sale.terms, pledge: p, buyerSecretKey: p.sk, destScript: someP2trScript(), feeRate: 2 }).raw), NON_FINAL);
     });
 
-    it('the seller claims four pledges in one transaction; a third party extracts t and decrypts every chunk', async () => {
+    it('the seller claims four pledges in one transaction and bumps its fee; a third party extracts t and decrypts every chunk', async () => {
       const claim = buildAdaptorClaimTx({ terms: sale.terms, saleSecret: sale.t, sellerSecretKey: sale.sellerSk, pledges: pledges.slice(0, 4), payoutScript: someP2trScript(), feeRate: 2 });
       expectAccepted(await broadcast(claim.raw));
       // From the mempool: a watcher that holds only the public board.
       const fromMempool = hexToBytes(await node.rpc<string>('getrawtransaction', [claim.txid, 0]));
       const t = extractSaleSecret(fromMempool, sale.terms, board);
       expect(t && bytesToHex(t)).toBe(bytesToHex(sale.t));
+      // A fee bump reuses the same pre-signatures (they commit to no output) and replaces the claim.
+      const bumped = buildAdaptorClaimTx({ terms: sale.terms, saleSecret: sale.t, sellerSecretKey: sale.sellerSk, pledges: pledges.slice(0, 4), payoutScript: someP2trScript(), feeRate: 5 });
+      expectAccepted(await broadcast(bumped.raw));
+      const mempool = await node.rpc<string[]>('getrawmempool', [false]);
+      expect(mempool).toContain(bumped.txid);
+      expect(mempool).not.toContain(claim.txid);
       await node.mine(1);
-      const confirmed = hexToBytes(await node.rpc<string>('getrawtransaction', [claim.txid, 0]));
+      expect(await node.rpc<string[]>('getrawmempool', [false])).not.toContain(bumped.txid);
+      const confirmed = hexToBytes(await node.rpc<string>('getrawtransaction', [bumped.txid, 0]));
       // Any one pre-signature is enough.
       const t2 = extractSaleSecret(confirmed, sale.terms, [board[2] as Uint8Array]);
       expect(t2 && bytesToHex(t2)).toBe(bytesToHex(sale.t));
