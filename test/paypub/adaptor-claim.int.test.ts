@@ -24,6 +24,7 @@ import {
   adaptorTerms, createAdaptorManifest, createAdaptorReveal, decodeAdaptorManifest, decodeAdaptorReveal, encodeAdaptorManifest, encodeAdaptorReveal,
   verifyAdaptorReveal, type AdaptorManifest,
 } from '../../src/paypub/adaptor-manifest.js';
+import { decodePresigAnnouncement, encodePresigAnnouncement, evaluateAdaptorPledges } from '../../src/paypub/adaptor-pledges.js';
 import { deriveChunkKeys, newSaleSecret } from '../../src/paypub/chunk-keys.js';
 import { decryptContent, encryptContentWithKeys, type EncryptedContent } from '../../src/paypub/content.js';
 import { anchorScript } from '../../src/paypub/manifest.js';
@@ -111,17 +112,29 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
   describe('N = 32, s = 8: five buyers, four claimed in one transaction, one refunded', () => {
     let sale: AdaptorSale;
     let pledges: (PresignedPledge & { sk: Uint8Array })[];
-    /** The public board of pre-signatures (storage, the pledge announcement...): here, an array. */
+    /** The public board of pre-signature announcements (storage, the seller's API...): here, an array of encoded ones. */
     let board: Uint8Array[];
+    const presigsOn = (b: readonly Uint8Array[]): Uint8Array[] => b.map((x) => decodePresigAnnouncement(x).presig);
 
     beforeAll(async () => {
       sale = makeAdaptorSale(32, 8, (await tipHeight()) + 4);
       await sampleOf(sale);
       pledges = await pledge(sale, 5, 40_000n);
-      board = pledges.map((p) => p.presig);
+      board = pledges.map((p) => encodePresigAnnouncement({ manifestHash: sale.manifest.hash, txid: p.txid, vout: p.vout, buyerKey: p.buyerKey, presig: p.presig }));
     });
 
-    it('the seller checks every published pre-signature against its pledge', () => {
+    it('the seller counts the announced pledges it finds on chain, pre-signatures checked', async () => {
+      const tip = await tipHeight();
+      const candidates = await Promise.all(board.map(async (bytes) => {
+        const a = decodePresigAnnouncement(bytes);
+        const out = await node.rpc<{ value: number; scriptPubKey: { hex: string } }>('gettxout', [a.txid, a.vout]);
+        const height = tip - (await node.rpc<{ confirmations: number }>('getrawtransaction', [a.txid, 1])).confirmations + 1;
+        return { ...a, value: BigInt(Math.round(out.value * 1e8)), script: hexToBytes(out.scriptPubKey.hex), height };
+      }));
+      const ev = evaluateAdaptorPledges(sale.manifest, candidates, tip);
+      expect(ev.rejected).toEqual([]);
+      expect(ev.total).toBe(200_000n);
+      expect(ev.thresholdMet).toBe(true);
       for (const p of pledges) expect(verifyPledgePresig(sale.terms, p, p.presig)).toBe(true);
     });
 
@@ -154,7 +167,7 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
       expectAccepted(await broadcast(claim.raw));
       // From the mempool: a watcher that holds only the public board.
       const fromMempool = hexToBytes(await node.rpc<string>('getrawtransaction', [claim.txid, 0]));
-      const t = extractSaleSecret(fromMempool, sale.terms, board);
+      const t = extractSaleSecret(fromMempool, sale.terms, presigsOn(board));
       expect(t && bytesToHex(t)).toBe(bytesToHex(sale.t));
       // A fee bump reuses the same pre-signatures (they commit to no output) and replaces the claim.
       const bumped = buildAdaptorClaimTx({ terms: sale.terms, saleSecret: sale.t, sellerSecretKey: sale.sellerSk, pledges: pledges.slice(0, 4), payoutScript: someP2trScript(), feeRate: 5 });
@@ -166,7 +179,7 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
       expect(await node.rpc<string[]>('getrawmempool', [false])).not.toContain(bumped.txid);
       const confirmed = hexToBytes(await node.rpc<string>('getrawtransaction', [bumped.txid, 0]));
       // Any one pre-signature is enough.
-      const t2 = extractSaleSecret(confirmed, sale.terms, [board[2] as Uint8Array]);
+      const t2 = extractSaleSecret(confirmed, sale.terms, presigsOn([board[2] as Uint8Array]));
       expect(t2 && bytesToHex(t2)).toBe(bytesToHex(sale.t));
       const keys = deriveChunkKeys(t2 as Uint8Array, sale.content.contentId, 32);
       expect(decryptContent(sale.content, sale.content.ciphertexts, keys)).toEqual(sale.plaintext);
