@@ -81,8 +81,9 @@ export function claimInputSighash(terms: AdaptorSaleTerms, pledge: AdaptorPledge
 /** The buyer's pre-signature (65 bytes: R ‖ s') on its pledge's claim input, locked to T. */
 export function presignPledgeClaim(terms: AdaptorSaleTerms, pledge: AdaptorPledge, buyerSecretKey: Uint8Array, aux?: Uint8Array): Uint8Array {
   if (!equalBytes(schnorr.getPublicKey(buyerSecretKey), pledge.buyerKey)) throw new TypeError('buyer secret key does not match the pledge key');
-  const presig = adaptorSign(claimInputSighash(terms, pledge), buyerSecretKey, terms.salePoint, aux);
-  if (!adaptorVerify(claimInputSighash(terms, pledge), pledge.buyerKey, terms.salePoint, presig)) throw new Error('pre-signature failed its own check');
+  const msg = claimInputSighash(terms, pledge);
+  const presig = adaptorSign(msg, buyerSecretKey, terms.salePoint, aux);
+  if (!adaptorVerify(msg, pledge.buyerKey, terms.salePoint, presig)) throw new Error('pre-signature failed its own check');
   return presig;
 }
 
@@ -115,8 +116,8 @@ export interface AdaptorClaimOptions {
 
 /**
  * The seller's claim: every pledge in one transaction (version 2, nLockTime 0, RBF), one payout
- * output. Each pre-signature is checked first (INVALID_ARGUMENT-style TypeError naming the
- * outpoint): a bad one would make the node reject the whole claim. A fee bump is the same call
+ * output. Each pre-signature is checked first (TypeError naming the outpoint): a bad one would
+ * make the node reject the whole claim. A fee bump is the same call
  * at a higher rate; the completed buyer signatures do not change.
  */
 export function buildAdaptorClaimTx(o: AdaptorClaimOptions): BuiltTx {
