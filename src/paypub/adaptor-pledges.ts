@@ -3,7 +3,7 @@
  * carries a buyer's pre-signature (docs/protocol/paypub.md §12). Pure: the caller supplies what
  * its chain view saw.
  *
- * Announcement (130 bytes): u8 2 ‖ manifest hash ‖ pledge txid (internal order) ‖ u32 vout ‖
+ * Announcement (166 bytes, PRESIG_ANNOUNCEMENT_BYTES): u8 2 ‖ manifest hash ‖ pledge txid (internal order) ‖ u32 vout ‖
  * buyer x-only key ‖ pre-signature (65). Nothing in it is trusted: the output must be on the
  * seller's chain with the script derived from the manifest and the key, and the pre-signature
  * must verify against that output. It is public (it cannot be completed without t), and

@@ -21,8 +21,10 @@ import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import { PAYPUB_STORAGE, type WalletKeys } from '../wallet/keys.js';
 import type { Wallet } from '../wallet/wallet.js';
+import * as adaptor from './adaptor-sale.js';
+import { AdaptorStore } from './adaptor-store.js';
 import * as buyer from './buyer.js';
-import { outboxDir, unlockedDir } from './files.js';
+import { outboxDir, unlockedDir, writeNewFile } from './files.js';
 import { OfferSources, offersToEvict } from './private-offers.js';
 import type { PaypubContext } from './context.js';
 import { needSale } from './context.js';
@@ -86,6 +88,8 @@ export interface SaleStatus extends SaleTerms {
 /** See the module header. */
 export class PaypubService {
   readonly store: PaypubStore;
+  /** Version 2 (adaptor-claim) sales, beside the version 1 tables. */
+  readonly adaptor: AdaptorStore;
   readonly watch: PaypubWatch;
   readonly #o: PaypubServiceOptions;
   readonly #ctx: PaypubContext;
@@ -106,7 +110,9 @@ export class PaypubService {
   constructor(o: PaypubServiceOptions) {
     this.#o = o;
     mkdirSync(o.datadir, { recursive: true, mode: 0o700 });
-    this.store = new PaypubStore(join(o.datadir, PAYPUB_DB_FILE), new Sealer(o.keys.paypubKey(PAYPUB_STORAGE, 0).privateKey));
+    const sealer = new Sealer(o.keys.paypubKey(PAYPUB_STORAGE, 0).privateKey);
+    this.store = new PaypubStore(join(o.datadir, PAYPUB_DB_FILE), sealer);
+    this.adaptor = new AdaptorStore(this.store.db, sealer);
     this.watch = new PaypubWatch({
       store: this.store, source: o.chain, follow: o.auto ?? false, pollIntervalMs: o.pollIntervalMs ?? 2000,
       onTouched: (ids, at) => this.#onTouched(ids, at === null),
@@ -261,6 +267,48 @@ export class PaypubService {
         this.#log(`automatic ${sale.role} work failed: ${errorText(err)}`);
       }
     }
+    await this.#adaptorTick(tip);
+  }
+
+  /** Version 2 sales: scan blocks and mempool, reveal, claim (seller); announce, unlock, refund (buyer). */
+  async #adaptorTick(tip: number): Promise<void> {
+    const d = this.#adaptorDeps;
+    try {
+      await adaptor.scanAdaptor(d, tip);
+    } catch (err) {
+      this.#log(`version 2 chain scan failed: ${errorText(err)}`);
+    }
+    for (const sale of this.adaptor.sales()) {
+      if (tip > sale.manifest.deadlineHeight + 144) continue;
+      try {
+        if (sale.role === 'seller') {
+          if (sale.anchorHeight !== null) await adaptor.revealAdaptor(d, sale.id, tip);
+          if (this.#o.wallet && sale.autoClaim) {
+            const r = await adaptor.claimAdaptor(d, sale.id, tip);
+            if (r.action === 'broadcast') this.#log(`version 2 claim broadcast (${r.pledges} pledge(s), ${r.vsize} vB)`);
+          }
+        } else {
+          await this.#adaptorUnlock(sale.id);
+          if (!this.#o.wallet) continue;
+          if (tip <= sale.manifest.deadlineHeight) await adaptor.announceOwn(d, sale.id);
+          for (const txid of await adaptor.refundAdaptor(d, sale.id, tip)) this.#log(`version 2 refund broadcast (${txid.slice(0, 8)}…)`);
+        }
+      } catch (err) {
+        this.#log(`automatic version 2 ${sale.role} work failed: ${errorText(err)}`);
+      }
+    }
+  }
+
+  get #adaptorDeps(): adaptor.AdaptorDeps {
+    return { ctx: this.#ctx, as: this.adaptor };
+  }
+
+  async #adaptorUnlock(id: string): Promise<void> {
+    const path = await adaptor.unlockAdaptor(this.#adaptorDeps, id, buyer.defaultOutPath(this.#ctx, id), (p, data) => {
+      mkdirSync(unlockedDir(this.#o.datadir), { recursive: true, mode: 0o700 });
+      writeNewFile(p, data, {});
+    });
+    if (path) this.#log('version 2 sale unlocked');
   }
 
   /**
@@ -317,6 +365,39 @@ export class PaypubService {
 
   publish(o: seller.PublishOptions): Promise<seller.PublishResult> {
     return this.#serial(() => seller.publish(this.#ctx, o));
+  }
+
+  /** Version 2 (adaptor claims): publish, offer, pledge, and the seller's public routes. */
+  publishAdaptor(o: seller.PublishOptions): Promise<adaptor.AdaptorPublishResult> {
+    return this.#serial(() => adaptor.publishAdaptor(this.#adaptorDeps, o));
+  }
+
+  adaptorOffer(id: string, url?: string): { id: string; offer: string; claim: 'adaptor' } {
+    return adaptor.adaptorOffer(this.#adaptorDeps, id, url);
+  }
+
+  pledgeAdaptor(offer: string, sats: bigint, o: { feeRate?: number; out?: string } = {}): Promise<adaptor.AdaptorPledgeResult> {
+    return this.#serial(() => adaptor.pledgeAdaptor(this.#adaptorDeps, offer, sats, o));
+  }
+
+  adaptorBundle(id: string): Record<string, unknown> {
+    return adaptor.adaptorBundle(this.#adaptorDeps, id);
+  }
+
+  /** A stranger's pre-signature announcement: checked, kept when good; never more than a 4xx when bad. */
+  adaptorAnnounce(bytes: Uint8Array): Promise<{ id: string; txid: string; vout: number; value: bigint; known: boolean }> {
+    return this.#serial(() => adaptor.acceptPresig(this.#adaptorDeps, bytes));
+  }
+
+  /** A version 2 sale's row and pledges (no secret). */
+  adaptorStatus(id: string): Record<string, unknown> {
+    const sale = this.adaptor.sale(id);
+    if (!sale) throw DeaddropError.notFound(`no version 2 PayPub sale ${id.slice(0, 16)}`);
+    return {
+      id: sale.id, role: sale.role, claim: 'adaptor', anchor: { txid: sale.anchorTxid, height: sale.anchorHeight }, revealed: sale.reveal !== null,
+      claimTxid: sale.claimTxid, unlockedPath: sale.unlockedPath, threshold: sale.manifest.threshold, deadlineHeight: sale.manifest.deadlineHeight,
+      pledges: this.adaptor.pledges(sale.id).map((p) => ({ txid: p.txid, vout: p.vout, own: p.own, value: p.value, height: p.height, announced: p.announced, spentBy: p.spentBy })),
+    };
   }
 
   offer(id: string, url?: string): ReturnType<typeof seller.offerString> {

@@ -1,0 +1,93 @@
+/**
+ * PayPub version 2 (adaptor claims) through the daemons on regtest btcd: the seller publishes with
+ * `claim: 'adaptor'`, its daemon reveals the DLEQ-proven sample at the beacon; two buyers verify
+ * the reveal, pledge and announce their pre-signatures to the seller's public route (a stranger's
+ * malformed announcements are refused with a 4xx and change nothing); the seller's daemon counts
+ * the pledges with verified pre-signatures and claims them in one transaction; each buyer's
+ * daemon extracts t from that claim and writes the file.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTransaction } from '../../src/chain/block.js';
+import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
+import { fundParty, mineTo, outboxPath, removeParty, startParty, type Party } from '../support/paypub-parties.js';
+import { useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
+import { fromHex } from '../../src/util/bytes.js';
+
+describe('PayPub version 2 (adaptor claims) through the daemons on btcd', () => {
+  useNodeKind('btcd');
+  let node: RegtestNode;
+  let seller: Party;
+  let buyers: Party[] = [];
+
+  beforeAll(async () => {
+    node = await startRegtestNode({ kind: 'btcd' });
+    seller = await startParty('seller2', node);
+    buyers = [await startParty('buyer2a', node), await startParty('buyer2b', node)];
+    for (const p of [seller, ...buyers]) await fundParty(node, p, 1_000_000n);
+  });
+
+  afterAll(async () => {
+    for (const p of [seller, ...buyers]) await p?.stop().catch(() => undefined);
+    await node?.stop();
+    for (const p of [seller, ...buyers]) removeParty(p);
+  });
+
+  it('publish, reveal, pledge with pre-signatures, one-tx claim, buyers unlock from t', async () => {
+    const file = new Uint8Array(randomBytes(64 * 1024));
+    const path = outboxPath(seller, 'v2.bin');
+    writeFileSync(path, file);
+    const pub = await seller.ok<{ id: string; claim: string; beaconHeight: number; deadlineHeight: number; chunkCount: number }>('POST', '/paypub/publish', {
+      path, price: '50000', threshold: '100000', chunks: 16, sample: 4, beaconIn: 3, deadlineIn: 16, feeRate: 2, claim: 'adaptor',
+    });
+    expect(pub.claim).toBe('adaptor');
+    expect(pub.chunkCount).toBe(16);
+    const id = pub.id;
+    // Version 1 routes do not take a version 2 sale for one of theirs.
+    expect((await seller.api('GET', `/paypub/sales/${id}`)).status).toBe(404);
+    await node.mine(1);
+    await seller.waitFor('paypub.anchor.confirmed', (e) => e.data.id === id);
+    await mineTo(node, pub.beaconHeight + 1);
+    await seller.waitFor('paypub.sample.revealed', (e) => e.data.id === id);
+    const { offer } = await seller.ok<{ offer: string }>('GET', `/paypub/v2/sales/${id}/offer`);
+    expect(offer.startsWith(`paypub2:${id}@http`)).toBe(true);
+
+    // A stranger's bad announcements: 4xx, nothing stored, the daemon keeps serving.
+    const url = offer.slice(offer.indexOf('@') + 1);
+    const post = async (body: unknown): Promise<number> => (await fetch(`${url}/paypub/v2/presig`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).status;
+    expect(await post({ announcement: 'zz' })).toBe(400);
+    expect(await post({ announcement: '09'.repeat(166) })).toBe(400);
+    const forged = '02' + id + 'ab'.repeat(32) + '00000000' + '11'.repeat(32) + '22'.repeat(65);
+    expect([400, 404]).toContain(await post({ announcement: forged }));
+
+    const pledges = [];
+    for (const [i, b] of buyers.entries()) {
+      const r = await b.ok<{ txid: string; announced: boolean; announceError?: string }>('POST', '/paypub/v2/pledge', { offer, sats: '50000', feeRate: 2, out: `v2-${i}.bin` });
+      expect(r.announceError).toBeUndefined();
+      expect(r.announced).toBe(true);
+      pledges.push(r.txid);
+    }
+    for (const txid of pledges) await seller.waitFor('paypub.pledge.announced', (e) => e.data.txid === txid);
+    // The garbage did not count: exactly the two pledges.
+    expect((await seller.ok<{ pledges: unknown[] }>('GET', `/paypub/v2/sales/${id}`)).pledges).toHaveLength(2);
+
+    await node.mine(1);
+    const claimEv = await seller.waitFor('paypub.claim.broadcast', (e) => e.data.id === id, 60_000);
+    expect(claimEv.data.pledges).toBe(2);
+    const claimTxid = claimEv.data.txid as string;
+    const claimTx = parseTransaction(fromHex(await node.rpc<string>('getrawtransaction', [claimTxid])));
+    expect(claimTx.inputs.map((i) => i.prevTxidHex).sort()).toEqual([...pledges].sort());
+    expect(claimTx.outputs).toHaveLength(1);
+
+    await node.mine(1);
+    for (const [i, b] of buyers.entries()) {
+      const ev = await b.waitFor('paypub.unlocked', (e) => e.data.id === id, 60_000);
+      expect(ev.data.bytes).toBe(file.length);
+      expect(new Uint8Array(readFileSync(ev.data.path as string))).toEqual(file);
+      expect(String(ev.data.path).endsWith(`v2-${i}.bin`)).toBe(true);
+    }
+    await waitUntil(async () => (await seller.ok<{ claimTxid: string | null }>('GET', `/paypub/v2/sales/${id}`)).claimTxid === claimTxid, 'claim recorded', 10_000);
+  });
+});
