@@ -254,19 +254,11 @@ export interface AdaptorPledgeResult {
   readonly refundAt: number;
 }
 
-/**
- * Buyer: fetches the sale from the seller, checks the manifest, the anchor timing and the
- * version 2 reveal (DLEQ proofs, sampled chunks decrypt), pledges, pre-signs the claim of its
- * pledge and announces the pre-signature.
- */
-export async function pledgeAdaptor({ ctx, as }: AdaptorDeps, offerText: string, amount: bigint, o: { feeRate?: number; out?: string } = {}): Promise<AdaptorPledgeResult> {
-  const w = needWallet(ctx);
-  const offer = parseAdaptorOffer(offerText);
-  if (!offer) throw DeaddropError.badInput('not a version 2 offer (paypub2:<id>@<url>)');
+/** Fetches a sale from its seller and checks manifest, anchor timing and the version 2 reveal; stores it (buyer row, chunks). */
+async function fetchVerified(ctx: PaypubContext, as: AdaptorStore, offer: { id: string; url: string }, tip: number, out: string | undefined): Promise<AdaptorManifest> {
   const b = await getJson(ctx, `${offer.url}/paypub/v2/content/${offer.id}`);
   const manifest: AdaptorManifest = decodeAdaptorManifest(hexField(b.manifest, 'manifest'), ctx.network);
   if (toHex(manifest.hash) !== offer.id) throw DeaddropError.protocol('the seller served another manifest');
-  const tip = await tipHeight(ctx);
   if (typeof b.anchorTxid !== 'string' || typeof b.anchorBlock !== 'string') throw new DeaddropError('CONFLICT', 'the anchor is not confirmed yet');
   const found = await txInBlock(ctx.chain, b.anchorTxid, b.anchorBlock);
   if (!found || findAnchorOutput(found.raw, manifest.hash) < 0) throw new DeaddropError('CONFLICT', 'the anchor is not in the block named on this node\'s best chain');
@@ -278,14 +270,31 @@ export async function pledgeAdaptor({ ctx, as }: AdaptorDeps, offerText: string,
   if (chunks.length !== manifest.chunkCount) throw DeaddropError.protocol('seller bundle: wrong chunk count');
   const check = verifyAdaptorReveal(manifest, beaconHash, decodeAdaptorReveal(hexField(b.reveal, 'reveal')), (i) => chunks[i]);
   if (!check.ok) throw new DeaddropError('CONFLICT', `the version 2 reveal does not verify: ${check.reason}`);
+  ctx.store.transaction(() => {
+    as.insertSale({ id: offer.id, role: 'buyer', manifest, url: offer.url, anchorTxid: b.anchorTxid as string, startHeight: tip, outPath: out ?? null });
+    ctx.store.putChunks(offer.id, chunks);
+  });
+  return manifest;
+}
+
+/**
+ * Buyer: fetches the sale from the seller, checks the manifest, the anchor timing and the
+ * version 2 reveal (DLEQ proofs, sampled chunks decrypt), pledges, pre-signs the claim of its
+ * pledge and announces the pre-signature.
+ */
+export async function pledgeAdaptor({ ctx, as }: AdaptorDeps, offerText: string, amount: bigint, o: { feeRate?: number; out?: string } = {}): Promise<AdaptorPledgeResult> {
+  const w = needWallet(ctx);
+  const offer = parseAdaptorOffer(offerText);
+  if (!offer) throw DeaddropError.badInput('not a version 2 offer (paypub2:<id>@<url>)');
+  const tip = await tipHeight(ctx);
+  const known = as.sale(offer.id);
+  if (known && known.role !== 'buyer') throw DeaddropError.badInput('this is a sale this datadir published');
+  // A sale verified before (its row exists only after that) is not fetched again: a further
+  // pledge works while the seller is offline, and its announcement is retried by the daemon.
+  const manifest = known?.manifest ?? (await fetchVerified(ctx, as, offer, tip, o.out));
   if (amount < manifest.minPledge) throw DeaddropError.badInput(`the minimum pledge is ${manifest.minPledge} sat`);
   if (tip + TIMING[manifest.network].pledgeConfirmations > claimCutoff(manifest)) throw new DeaddropError('CONFLICT', 'too late: a pledge now could not be claimed before the cutoff');
-  if (!as.sale(offer.id)) {
-    ctx.store.transaction(() => {
-      as.insertSale({ id: offer.id, role: 'buyer', manifest, url: offer.url, anchorTxid: b.anchorTxid as string, startHeight: tip, outPath: o.out ?? null });
-      ctx.store.putChunks(offer.id, chunks);
-    });
-  }
+  if (as.saleSecret(offer.id)) throw new DeaddropError('CONFLICT', 'the sale secret is already public: there is nothing left to pay for');
   const keyIndex = ctx.store.allocIndex('buyer');
   const kp = ctx.keys.paypubKey(PAYPUB_BUYER, keyIndex);
   const terms = adaptorTerms(manifest);
@@ -298,7 +307,12 @@ export async function pledgeAdaptor({ ctx, as }: AdaptorDeps, offerText: string,
     as.insertPledge({ txid: funded.txid, vout, saleId: offer.id, own: true, buyerKey: kp.xOnly, keyIndex, value: amount, script: out.script, presig });
     ctx.store.event('paypub.pledge.sent', `paypub.pledge.sent:${funded.txid}:${vout}`, { id: offer.id, txid: funded.txid, vout, value: amount.toString(), claim: 'adaptor' });
   });
-  await w.broadcast(funded);
+  try {
+    await w.broadcast(funded);
+  } catch (err) {
+    as.deletePledge(funded.txid, vout);
+    throw err;
+  }
   const a = await announceOwn({ ctx, as }, offer.id);
   return { id: offer.id, txid: funded.txid, vout, value: amount, fee: funded.fee, announced: a.ok, ...(a.ok ? {} : { announceError: a.reason }), refundAt: manifest.deadlineHeight };
 }

@@ -161,6 +161,10 @@ export class AdaptorStore {
     return (this.#db.prepare('SELECT COUNT(*) AS n FROM adaptor_pledges WHERE sale_id = ?').get(saleId) as { n: number }).n;
   }
 
+  deletePledge(txid: string, vout: number): void {
+    this.#db.prepare('DELETE FROM adaptor_pledges WHERE txid = ? AND vout = ?').run(txid, vout);
+  }
+
   setPledgeHeight(txid: string, vout: number, height: number): void {
     this.#db.prepare('UPDATE adaptor_pledges SET height = ? WHERE txid = ? AND vout = ?').run(height, txid, vout);
   }

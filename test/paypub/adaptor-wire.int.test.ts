@@ -7,6 +7,7 @@
  * daemon extracts t from that claim and writes the file.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTransaction } from '../../src/chain/block.js';
@@ -16,6 +17,17 @@ import { useNodeKind } from '../support/nodes.js';
 import { waitUntil } from '../support/wait.js';
 import { fromHex } from '../../src/util/bytes.js';
 
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 describe('PayPub version 2 (adaptor claims) through the daemons on btcd', () => {
   useNodeKind('btcd');
   let node: RegtestNode;
@@ -24,7 +36,8 @@ describe('PayPub version 2 (adaptor claims) through the daemons on btcd', () => 
 
   beforeAll(async () => {
     node = await startRegtestNode({ kind: 'btcd' });
-    seller = await startParty('seller2', node);
+    // A fixed public listener: the offer's URL must survive the seller's restart below.
+    seller = await startParty('seller2', node, undefined, { publicListen: `127.0.0.1:${await freePort()}` });
     buyers = [await startParty('buyer2a', node), await startParty('buyer2b', node)];
     for (const p of [seller, ...buyers]) await fundParty(node, p, 1_000_000n);
   });
@@ -89,5 +102,44 @@ describe('PayPub version 2 (adaptor claims) through the daemons on btcd', () => 
       expect(String(ev.data.path).endsWith(`v2-${i}.bin`)).toBe(true);
     }
     await waitUntil(async () => (await seller.ok<{ claimTxid: string | null }>('GET', `/paypub/v2/sales/${id}`)).claimTxid === claimTxid, 'claim recorded', 10_000);
+  });
+
+  it('a pledge made while the seller is offline is announced again by the buyer\'s daemon; an unmet threshold ends in refunds', async () => {
+    const path = outboxPath(seller, 'v2-refund.bin');
+    writeFileSync(path, randomBytes(4096));
+    const pub = await seller.ok<{ id: string; beaconHeight: number; deadlineHeight: number }>('POST', '/paypub/publish', {
+      path, price: '50000', threshold: '150000', chunks: 8, sample: 2, beaconIn: 3, deadlineIn: 12, feeRate: 2, claim: 'adaptor',
+    });
+    const id = pub.id;
+    await node.mine(1);
+    await seller.waitFor('paypub.anchor.confirmed', (e) => e.data.id === id);
+    await mineTo(node, pub.beaconHeight + 1);
+    await seller.waitFor('paypub.sample.revealed', (e) => e.data.id === id);
+    const { offer } = await seller.ok<{ offer: string }>('GET', `/paypub/v2/sales/${id}/offer`);
+    const buyer = buyers[0] as Party;
+    const first = await buyer.ok<{ txid: string; announced: boolean }>('POST', '/paypub/v2/pledge', { offer, sats: '50000', feeRate: 2 });
+    expect(first.announced).toBe(true);
+
+    await seller.stop();
+    const second = await buyer.ok<{ txid: string; announced: boolean; announceError?: string }>('POST', '/paypub/v2/pledge', { offer, sats: '50000', feeRate: 2 });
+    expect(second.announced).toBe(false);
+    expect(second.announceError).toBeDefined();
+    seller = await seller.restart();
+    await node.mine(1);
+    await seller.waitFor('paypub.pledge.announced', (e) => e.data.txid === second.txid, 30_000);
+    const st = await seller.ok<{ pledges: { txid: string }[]; claimTxid: string | null }>('GET', `/paypub/v2/sales/${id}`);
+    expect(st.pledges.map((p) => p.txid).sort()).toEqual([first.txid, second.txid].sort());
+
+    // 100 000 of 150 000: never claimed; both pledges come back after the deadline.
+    await mineTo(node, pub.deadlineHeight);
+    const refunds = [];
+    for (const txid of [first.txid, second.txid]) {
+      refunds.push((await buyer.waitFor('paypub.refund.broadcast', (e) => e.data.id === id && String(e.data.pledge).startsWith(txid), 30_000)).data.txid as string);
+    }
+    await node.mine(1);
+    for (const txid of refunds) {
+      await waitUntil(async () => ((await node.rpc<{ confirmations?: number }>('getrawtransaction', [txid, 1])).confirmations ?? 0) >= 1, 'refund confirmed', 15_000);
+    }
+    expect((await seller.ok<{ claimTxid: string | null }>('GET', `/paypub/v2/sales/${id}`)).claimTxid).toBeNull();
   });
 });
