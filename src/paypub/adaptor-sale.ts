@@ -14,7 +14,7 @@ import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import { PAYPUB_BUYER, PAYPUB_SELLER } from '../wallet/keys.js';
 import { dataOutput } from '../wallet/tx.js';
-import { adaptorPledgeOutput, buildAdaptorClaimTx, buildAdaptorRefundTx, extractSaleSecret, presignPledgeClaim } from './adaptor-claim.js';
+import { adaptorPledgeOutput, buildAdaptorClaimTx, buildAdaptorRefundTx, extractSaleSecret, presignPledgeClaim, verifyPledgePresig } from './adaptor-claim.js';
 import {
   adaptorTerms, createAdaptorManifest, createAdaptorReveal, decodeAdaptorManifest, decodeAdaptorReveal, encodeAdaptorReveal, verifyAdaptorReveal, type AdaptorManifest,
 } from './adaptor-manifest.js';
@@ -190,8 +190,7 @@ export async function acceptPresig({ ctx, as }: AdaptorDeps, bytes: Uint8Array):
   const out = tx.outputs[a.vout];
   if (!out || !equalBytes(out.script, script)) throw DeaddropError.badInput('the output is not the pledge this manifest and buyer key make');
   if (out.value < m.minPledge) throw DeaddropError.badInput(`the pledge is below the minimum of ${m.minPledge} sat`);
-  const ev = evaluateAdaptorPledges(m, [{ txid: a.txid, vout: a.vout, value: out.value, buyerKey: a.buyerKey, presig: a.presig, script, height: 1 }], Number.MAX_SAFE_INTEGER, 0);
-  if (ev.rejected.some((r) => r.reason === 'bad-presig')) throw DeaddropError.badInput('the pre-signature does not verify');
+  if (!verifyPledgePresig(adaptorTerms(m), { txid: a.txid, vout: a.vout, value: out.value, buyerKey: a.buyerKey }, a.presig)) throw DeaddropError.badInput('the pre-signature does not verify');
   ctx.store.transaction(() => {
     if (as.insertPledge({ txid: a.txid, vout: a.vout, saleId: sale.id, own: false, buyerKey: a.buyerKey, value: out.value, script, presig: a.presig })) {
       ctx.store.event('paypub.pledge.announced', `paypub.pledge.announced:${a.txid}:${a.vout}`, { id: sale.id, txid: a.txid, vout: a.vout, value: out.value.toString(), claim: 'adaptor' });
@@ -413,10 +412,11 @@ export async function refundAdaptor({ ctx, as }: AdaptorDeps, id: string, tip: n
 
 /**
  * Applies blocks since the last scan to version 2 sales: anchor heights, pledge confirmations,
- * claims spending own pledges. Then the mempool, for claims (a buyer unlocks from the mempool).
+ * claims spending own pledges. Then the mempool, for claims (a buyer unlocks from the mempool);
+ * `seenMempool` keeps the txids looked at already, so each is fetched once.
  * Reorgs are not followed yet: a height recorded stays (docs/protocol/paypub.md §12).
  */
-export async function scanAdaptor(d: AdaptorDeps, tip: number): Promise<void> {
+export async function scanAdaptor(d: AdaptorDeps, tip: number, seenMempool: Set<string> = new Set()): Promise<void> {
   const { ctx, as } = d;
   const sales = as.sales();
   if (sales.length === 0) return;
@@ -424,29 +424,54 @@ export async function scanAdaptor(d: AdaptorDeps, tip: number): Promise<void> {
   let from = Math.max(Number(ctx.store.meta(SCAN_KEY) ?? start) + 1, start + 1);
   if (from > tip + 1) from = start + 1;
   for (let h = from; h <= tip; h++) {
+    const idx = scanIndex(as);
     const hash = await ctx.chain.getBlockHash(h);
     const block = parseBlock(await ctx.chain.getRawBlock(hash));
-    for (const tx of block.txs) applyTx(d, tx, h, hash);
+    for (const tx of block.txs) applyTx(d, idx, tx, h, hash);
     ctx.store.setMeta(SCAN_KEY, String(h));
   }
-  if (!sales.some((s) => s.role === 'buyer' && !as.saleSecret(s.id))) return;
+  const idx = scanIndex(as);
+  if (idx.ownOutpoints.size === 0) return;
+  if (seenMempool.size > 100_000) seenMempool.clear();
   for (const txid of await ctx.chain.getMempoolTxids()) {
+    if (seenMempool.has(txid)) continue;
+    seenMempool.add(txid);
     try {
-      learnFromTx(d, parseTransaction(await ctx.chain.getRawTransaction(txid)));
+      const tx = parseTransaction(await ctx.chain.getRawTransaction(txid));
+      if (tx.inputs.some((i) => idx.ownOutpoints.has(`${i.prevTxidHex}:${i.vout}`))) learnFromTx(d, tx);
     } catch (err) {
       if (!isDeaddropError(err, 'NOT_FOUND')) throw err;
     }
   }
 }
 
-function applyTx(d: AdaptorDeps, tx: Tx, height: number, block: string): void {
-  const { as } = d;
+/** What a block is looked at for: anchors not confirmed yet, pledges not confirmed yet, own pledges a buyer waits on. */
+interface ScanIndex {
+  readonly anchors: Map<string, string>;
+  readonly pendingPledges: Map<string, { txid: string; vout: number }[]>;
+  readonly ownOutpoints: Set<string>;
+}
+
+function scanIndex(as: AdaptorStore): ScanIndex {
+  const idx: ScanIndex = { anchors: new Map(), pendingPledges: new Map(), ownOutpoints: new Set() };
   for (const sale of as.sales()) {
-    if (sale.anchorTxid === tx.txid && sale.anchorHeight === null) {
-      as.setAnchorBlock(sale.id, height, block);
-      d.ctx.store.event('paypub.anchor.confirmed', `paypub.anchor.confirmed:${sale.id}:${block}`, { id: sale.id, height, claim: 'adaptor' });
+    if (sale.role === 'seller' && sale.anchorTxid && sale.anchorHeight === null) idx.anchors.set(sale.anchorTxid, sale.id);
+    const waiting = sale.role === 'buyer' && !sale.unlockedPath && !as.saleSecret(sale.id);
+    for (const p of as.pledges(sale.id)) {
+      if (p.height === null) idx.pendingPledges.set(p.txid, [...(idx.pendingPledges.get(p.txid) ?? []), p]);
+      if (p.own && waiting && !p.spentBy) idx.ownOutpoints.add(`${p.txid}:${p.vout}`);
     }
-    for (const p of as.pledges(sale.id)) if (p.txid === tx.txid && p.height === null) as.setPledgeHeight(p.txid, p.vout, height);
   }
-  learnFromTx(d, tx);
+  return idx;
+}
+
+function applyTx(d: AdaptorDeps, idx: ScanIndex, tx: Tx, height: number, block: string): void {
+  const { as } = d;
+  const saleId = idx.anchors.get(tx.txid);
+  if (saleId) {
+    as.setAnchorBlock(saleId, height, block);
+    d.ctx.store.event('paypub.anchor.confirmed', `paypub.anchor.confirmed:${saleId}:${block}`, { id: saleId, height, claim: 'adaptor' });
+  }
+  for (const p of idx.pendingPledges.get(tx.txid) ?? []) as.setPledgeHeight(p.txid, p.vout, height);
+  if (tx.inputs.some((i) => idx.ownOutpoints.has(`${i.prevTxidHex}:${i.vout}`))) learnFromTx(d, tx);
 }

@@ -74,6 +74,8 @@ const str = (v: unknown): string | null => (v === null || v === undefined ? null
 export class AdaptorStore {
   readonly #db: Database.Database;
   readonly #sealer: Sealer;
+  /** Decoded (and signature-checked) manifests by sale id: rows are read on every block. */
+  readonly #manifests = new Map<string, AdaptorManifest>();
 
   constructor(db: Database.Database, sealer: Sealer) {
     this.#db = db;
@@ -91,8 +93,14 @@ export class AdaptorStore {
 
   #sale(r: Row): AdaptorSaleRow {
     const manifestBytes = bytes(r.manifest);
+    const id = String(r.id);
+    let manifest = this.#manifests.get(id);
+    if (!manifest) {
+      manifest = decodeAdaptorManifest(manifestBytes);
+      this.#manifests.set(id, manifest);
+    }
     return {
-      id: String(r.id), role: r.role as 'seller' | 'buyer', manifest: decodeAdaptorManifest(manifestBytes), manifestBytes, sellerIndex: num(r.seller_index),
+      id, role: r.role as 'seller' | 'buyer', manifest, manifestBytes, sellerIndex: num(r.seller_index),
       url: str(r.url), anchorTxid: str(r.anchor_txid), anchorVout: num(r.anchor_vout), anchorHeight: num(r.anchor_height), anchorBlock: str(r.anchor_block),
       startHeight: Number(r.start_height), beaconHash: str(r.beacon_hash), reveal: r.reveal ? bytes(r.reveal) : null, autoClaim: r.auto_claim === 1,
       outPath: str(r.out_path), unlockedPath: str(r.unlocked_path), claimTxid: str(r.claim_txid), fileName: str(r.file_name),
@@ -109,6 +117,7 @@ export class AdaptorStore {
   }
 
   deleteSale(id: string): void {
+    this.#manifests.delete(id);
     this.#db.prepare('DELETE FROM adaptor_sales WHERE id = ?').run(id);
   }
 

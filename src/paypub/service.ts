@@ -106,6 +106,8 @@ export class PaypubService {
   readonly #loose = new Set<Promise<void>>();
   readonly #storing = new Set<string>();
   readonly #storeRetryAt = new Map<string, number>();
+  /** Mempool txids the version 2 scan looked at already. */
+  readonly #adaptorMempoolSeen = new Set<string>();
 
   constructor(o: PaypubServiceOptions) {
     this.#o = o;
@@ -274,7 +276,7 @@ export class PaypubService {
   async #adaptorTick(tip: number): Promise<void> {
     const d = this.#adaptorDeps;
     try {
-      await adaptor.scanAdaptor(d, tip);
+      await adaptor.scanAdaptor(d, tip, this.#adaptorMempoolSeen);
     } catch (err) {
       this.#log(`version 2 chain scan failed: ${errorText(err)}`);
     }
