@@ -157,12 +157,12 @@ export async function revealAdaptor({ ctx, as }: AdaptorDeps, id: string, tip: n
 }
 
 /**
- * Seller: takes a 130-byte pre-signature announcement from anyone. The pledge output must be
- * the one the manifest and the buyer key make, in this node's mempool or chain, and the
- * pre-signature must verify against it. BAD_INPUT / NOT_FOUND / CONFLICT otherwise; never
- * anything else for bad bytes.
+ * Seller: takes a 166-byte pre-signature announcement from anyone. The pledge output must be
+ * the one the manifest and the buyer key make, in this node's mempool or in the block named
+ * (`blockHash`, on this node's best chain), and the pre-signature must verify against it.
+ * BAD_INPUT / NOT_FOUND / CONFLICT otherwise; never anything else for bad bytes.
  */
-export async function acceptPresig({ ctx, as }: AdaptorDeps, bytes: Uint8Array): Promise<{ id: string; txid: string; vout: number; value: bigint; known: boolean }> {
+export async function acceptPresig({ ctx, as }: AdaptorDeps, bytes: Uint8Array, blockHash?: string): Promise<{ id: string; txid: string; vout: number; value: bigint; height: number | null; known: boolean }> {
   let a;
   try {
     a = decodePresigAnnouncement(bytes);
@@ -172,7 +172,7 @@ export async function acceptPresig({ ctx, as }: AdaptorDeps, bytes: Uint8Array):
   const sale = needAdaptorSale(as, toHex(a.manifestHash), 'seller');
   const m = sale.manifest;
   const known = as.pledges(sale.id).find((p) => p.txid === a.txid && p.vout === a.vout);
-  if (known) return { id: sale.id, txid: a.txid, vout: a.vout, value: known.value, known: true };
+  if (known) return { id: sale.id, txid: a.txid, vout: a.vout, value: known.value, height: known.height, known: true };
   if (as.pledgeCount(sale.id) >= MAX_ANNOUNCED) throw new DeaddropError('CONFLICT', 'this sale is not taking more pledge announcements');
   let script: Uint8Array;
   try {
@@ -180,23 +180,41 @@ export async function acceptPresig({ ctx, as }: AdaptorDeps, bytes: Uint8Array):
   } catch {
     throw DeaddropError.badInput('the buyer key cannot make a pledge output');
   }
+  // Where the pledge is decides how it is followed: a mempool pledge gets its height from the
+  // block scan (which runs after this, in the same queue); a mined one needs its block named,
+  // since the scan has passed it.
+  let raw: Uint8Array;
+  let height: number | null = null;
+  if (blockHash) {
+    const found = await txInBlock(ctx.chain, a.txid, blockHash);
+    if (!found) throw new DeaddropError('CONFLICT', 'the pledge transaction is not in the block named, on this node\'s best chain');
+    raw = found.raw;
+    height = found.height;
+  } else {
+    if (!(await ctx.chain.getMempoolTxids()).includes(a.txid)) throw new DeaddropError('CONFLICT', 'the pledge transaction is not in this node\'s mempool: announce it again with blockHash once it is mined');
+    try {
+      raw = await ctx.chain.getRawTransaction(a.txid);
+    } catch (err) {
+      if (isDeaddropError(err, 'NOT_FOUND')) throw DeaddropError.notFound('the pledge transaction left the mempool: announce it again with blockHash once it is mined');
+      throw err;
+    }
+  }
   let tx: Tx;
   try {
-    tx = parseTransaction(await ctx.chain.getRawTransaction(a.txid));
-  } catch (err) {
-    if (isDeaddropError(err, 'NOT_FOUND') || err instanceof RangeError) throw DeaddropError.notFound('the pledge transaction is not known to this node');
-    throw err;
+    tx = parseTransaction(raw);
+  } catch {
+    throw DeaddropError.badInput('the pledge transaction does not parse');
   }
   const out = tx.outputs[a.vout];
   if (!out || !equalBytes(out.script, script)) throw DeaddropError.badInput('the output is not the pledge this manifest and buyer key make');
   if (out.value < m.minPledge) throw DeaddropError.badInput(`the pledge is below the minimum of ${m.minPledge} sat`);
   if (!verifyPledgePresig(adaptorTerms(m), { txid: a.txid, vout: a.vout, value: out.value, buyerKey: a.buyerKey }, a.presig)) throw DeaddropError.badInput('the pre-signature does not verify');
   ctx.store.transaction(() => {
-    if (as.insertPledge({ txid: a.txid, vout: a.vout, saleId: sale.id, own: false, buyerKey: a.buyerKey, value: out.value, script, presig: a.presig })) {
-      ctx.store.event('paypub.pledge.announced', `paypub.pledge.announced:${a.txid}:${a.vout}`, { id: sale.id, txid: a.txid, vout: a.vout, value: out.value.toString(), claim: 'adaptor' });
+    if (as.insertPledge({ txid: a.txid, vout: a.vout, saleId: sale.id, own: false, buyerKey: a.buyerKey, value: out.value, script, presig: a.presig, height })) {
+      ctx.store.event('paypub.pledge.announced', `paypub.pledge.announced:${a.txid}:${a.vout}`, { id: sale.id, txid: a.txid, vout: a.vout, value: out.value.toString(), height, claim: 'adaptor' });
     }
   });
-  return { id: sale.id, txid: a.txid, vout: a.vout, value: out.value, known: false };
+  return { id: sale.id, txid: a.txid, vout: a.vout, value: out.value, height, known: false };
 }
 
 /** Seller: claims every counted pledge in one transaction when the threshold is met before the cutoff. */
@@ -323,7 +341,9 @@ export async function announceOwn({ ctx, as }: AdaptorDeps, id: string): Promise
   for (const p of as.pledges(id).filter((x) => x.own && !x.announced && !x.spentBy)) {
     const announcement = toHex(encodePresigAnnouncement({ manifestHash: sale.manifest.hash, txid: p.txid, vout: p.vout, buyerKey: p.buyerKey, presig: p.presig }));
     try {
-      await getJson(ctx, `${sale.url as string}/paypub/v2/presig`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ announcement }) });
+      // Once mined, the seller needs the block to find it (its scan may have passed it).
+      const blockHash = p.height !== null ? await ctx.chain.getBlockHash(p.height) : undefined;
+      await getJson(ctx, `${sale.url as string}/paypub/v2/presig`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ announcement, ...(blockHash ? { blockHash } : {}) }) });
       as.setAnnounced(p.txid, p.vout);
     } catch (err) {
       last = { ok: false, reason: err instanceof Error ? err.message : String(err) };

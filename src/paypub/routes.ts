@@ -317,10 +317,17 @@ function registerContentRoutes(app: FastifyInstance, need: () => PaypubService):
     config: pub,
     schema: {
       summary: 'Public: a buyer\'s pre-signature announcement (166 bytes, hex) for a version 2 pledge',
-      body: { type: 'object', required: ['announcement'], additionalProperties: false, properties: { announcement: { type: 'string', pattern: `^[0-9a-f]{${PRESIG_ANNOUNCEMENT_BYTES * 2}}$` } } },
+      body: { type: 'object', required: ['announcement'], additionalProperties: false, properties: {
+          announcement: { type: 'string', pattern: `^[0-9a-f]{${PRESIG_ANNOUNCEMENT_BYTES * 2}}$` },
+          blockHash: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'the block holding the pledge, once it is mined (the seller looks it up there)' },
+        },
+      },
       response: replies,
     },
-  }, async (req) => jsonSafe(await need().adaptorAnnounce(fromHex((req.body as { announcement: string }).announcement))));
+  }, async (req) => {
+    const b = req.body as { announcement: string; blockHash?: string };
+    return jsonSafe(await need().adaptorAnnounce(fromHex(b.announcement), b.blockHash));
+  });
 
   app.post('/content/:id/private', {
     config: pub,

@@ -387,8 +387,8 @@ export class PaypubService {
   }
 
   /** A stranger's pre-signature announcement: checked, kept when good; never more than a 4xx when bad. */
-  adaptorAnnounce(bytes: Uint8Array): Promise<{ id: string; txid: string; vout: number; value: bigint; known: boolean }> {
-    return this.#serial(() => adaptor.acceptPresig(this.#adaptorDeps, bytes));
+  adaptorAnnounce(bytes: Uint8Array, blockHash?: string): Promise<{ id: string; txid: string; vout: number; value: bigint; height: number | null; known: boolean }> {
+    return this.#serial(() => adaptor.acceptPresig(this.#adaptorDeps, bytes, blockHash));
   }
 
   /** A version 2 sale's row and pledges (no secret). */

@@ -124,11 +124,16 @@ describe('PayPub version 2 (adaptor claims) through the daemons on btcd', () => 
     const second = await buyer.ok<{ txid: string; announced: boolean; announceError?: string }>('POST', '/paypub/v2/pledge', { offer, sats: '50000', feeRate: 2 });
     expect(second.announced).toBe(false);
     expect(second.announceError).toBeDefined();
-    seller = await seller.restart();
+    // Mined while the seller is away: its scan will not see the block with an announcement, so the
+    // buyer names the block when it announces again.
     await node.mine(1);
-    await seller.waitFor('paypub.pledge.announced', (e) => e.data.txid === second.txid, 30_000);
-    const st = await seller.ok<{ pledges: { txid: string }[]; claimTxid: string | null }>('GET', `/paypub/v2/sales/${id}`);
+    const minedAt = await node.rpc<number>('getblockcount');
+    seller = await seller.restart();
+    const ev = await seller.waitFor('paypub.pledge.announced', (e) => e.data.txid === second.txid, 30_000);
+    expect(ev.data.height).toBe(minedAt);
+    const st = await seller.ok<{ pledges: { txid: string; height: number | null }[]; claimTxid: string | null }>('GET', `/paypub/v2/sales/${id}`);
     expect(st.pledges.map((p) => p.txid).sort()).toEqual([first.txid, second.txid].sort());
+    expect(st.pledges.every((p) => p.height === minedAt)).toBe(true);
 
     // 100 000 of 150 000: never claimed; both pledges come back after the deadline.
     await mineTo(node, pub.deadlineHeight);
