@@ -131,13 +131,13 @@ export function parseAdaptorOffer(text: string): { id: string; url: string } | n
   return m ? { id: m[1] as string, url: normalizeSellerUrl(m[2] as string) } : null;
 }
 
-/** What the seller serves to anyone: manifest, anchor, reveal (once made) and ciphertexts, hex. */
-export function adaptorBundle({ ctx, as }: AdaptorDeps, id: string): Record<string, unknown> {
+/** What the seller serves to anyone: manifest, anchor, reveal (once made), hex. The ciphertexts are on `/paypub/content/:id/chunks/:i`, binary. */
+export function adaptorBundle({ as }: AdaptorDeps, id: string): Record<string, unknown> {
   const sale = needAdaptorSale(as, id, 'seller');
   if (!sale.anchorTxid) throw DeaddropError.notFound('no such content');
   return {
     manifest: toHex(sale.manifestBytes), anchorTxid: sale.anchorTxid, anchorVout: sale.anchorVout, anchorBlock: sale.anchorBlock,
-    reveal: sale.reveal ? toHex(sale.reveal) : null, chunks: ctx.store.chunks(sale.id).map(toHex),
+    reveal: sale.reveal ? toHex(sale.reveal) : null,
   };
 }
 
@@ -271,6 +271,23 @@ export interface AdaptorPledgeResult {
   readonly refundAt: number;
 }
 
+/** Every ciphertext from the seller, each checked against its hash in the manifest (bodies bounded by the chunk's size). */
+async function fetchChunks(ctx: PaypubContext, offer: { id: string; url: string }, m: AdaptorManifest): Promise<Uint8Array[]> {
+  const f = ctx.fetch ?? fetch;
+  const desc = { ...m, keyCommitments: [] };
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < m.chunkCount; i++) {
+    const res = await f(`${offer.url}/paypub/content/${offer.id}/chunks/${i}`, { signal: AbortSignal.timeout(60_000) });
+    if (res.status !== 200) throw DeaddropError.protocol(`seller answered ${res.status} for chunk ${i}`);
+    const { start, end } = chunkBounds(m.fileLength, m.chunkCount, i);
+    if (Number(res.headers.get('content-length') ?? '0') > end - start + 16) throw DeaddropError.protocol(`chunk ${i} served by the seller is too large`);
+    const c = new Uint8Array(await res.arrayBuffer());
+    if (!checkCiphertext(desc, i, c)) throw DeaddropError.protocol(`chunk ${i} served by the seller does not match the manifest`);
+    out.push(c);
+  }
+  return out;
+}
+
 /** Fetches a sale from its seller and checks manifest, anchor timing and the version 2 reveal; stores it (buyer row, chunks). */
 async function fetchVerified(ctx: PaypubContext, as: AdaptorStore, offer: { id: string; url: string }, tip: number, out: string | undefined): Promise<AdaptorManifest> {
   const b = await getJson(ctx, `${offer.url}/paypub/v2/content/${offer.id}`);
@@ -283,8 +300,7 @@ async function fetchVerified(ctx: PaypubContext, as: AdaptorStore, offer: { id: 
   if (sampleStatus(manifest.beaconHeight, tip, manifest.network) !== 'final') throw new DeaddropError('CONFLICT', 'the sample is not final yet');
   if (b.reveal === null || b.reveal === undefined) throw new DeaddropError('CONFLICT', 'the seller has not revealed the sample yet');
   const beaconHash = await ctx.chain.getBlockHash(manifest.beaconHeight);
-  const chunks = Array.isArray(b.chunks) ? b.chunks.map((c, i) => hexField(c, `chunk ${i}`)) : [];
-  if (chunks.length !== manifest.chunkCount) throw DeaddropError.protocol('seller bundle: wrong chunk count');
+  const chunks = await fetchChunks(ctx, offer, manifest);
   const check = verifyAdaptorReveal(manifest, beaconHash, decodeAdaptorReveal(hexField(b.reveal, 'reveal')), (i) => chunks[i]);
   if (!check.ok) throw new DeaddropError('CONFLICT', `the version 2 reveal does not verify: ${check.reason}`);
   ctx.store.transaction(() => {

@@ -136,6 +136,7 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
             name: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^/\\\\]+$' }, price: sats, threshold: sats, minPledge: sats,
             mode: { type: 'string', enum: ['public', 'private'] }, chunks: digits(3), sample: digits(3), beaconIn: digits(6), deadlineIn: digits(7),
             feeRate: { type: 'string', pattern: '^[0-9]{1,7}(\\.[0-9]{1,3})?$' }, autoClaim: { type: 'string', enum: ['0', '1', 'true', 'false'] },
+            claim: publishProps.claim,
           },
         },
         response: replies,
@@ -157,7 +158,9 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
         ...optional('beaconIn', int(q.beaconIn, 'beaconIn', 1, 100_000)), ...optional('deadlineIn', int(q.deadlineIn, 'deadlineIn', 1, 1_000_000)),
         ...(q.feeRate ? { feeRate: Number(q.feeRate) } : {}), ...(q.autoClaim ? { autoClaim: q.autoClaim === '1' || q.autoClaim === 'true' } : {}),
       };
-      return jsonSafe(await need().publish({ data: new Uint8Array(body.buffer, body.byteOffset, body.length), ...(q.name ? { fileName: q.name } : {}), ...publishOptions(fields) }));
+      const o = { data: new Uint8Array(body.buffer, body.byteOffset, body.length), ...(q.name ? { fileName: q.name } : {}), ...publishOptions(fields) };
+      const s = need();
+      return jsonSafe(await (q.claim === 'adaptor' ? s.publishAdaptor(o) : s.publish(o)));
     });
   });
 

@@ -510,6 +510,12 @@ export class PaypubService {
   }
 
   contentChunk(id: string, index: number): Uint8Array {
+    // Version 2 sales serve their ciphertexts on the same route.
+    if (/^[0-9a-f]{64}$/.test(id) && this.adaptor.sale(id)?.role === 'seller' && this.adaptor.sale(id)?.anchorTxid) {
+      const c = this.store.chunk(id, index);
+      if (!c) throw DeaddropError.notFound('no such chunk');
+      return c;
+    }
     this.#served(id);
     const c = this.store.chunk(id, index);
     if (!c) throw DeaddropError.notFound('no such chunk');

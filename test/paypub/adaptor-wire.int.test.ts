@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTransaction } from '../../src/chain/block.js';
@@ -105,11 +106,14 @@ describe('PayPub version 2 (adaptor claims) through the daemons on btcd', () => 
   });
 
   it('a pledge made while the seller is offline is announced again by the buyer\'s daemon; an unmet threshold ends in refunds', async () => {
-    const path = outboxPath(seller, 'v2-refund.bin');
-    writeFileSync(path, randomBytes(4096));
-    const pub = await seller.ok<{ id: string; beaconHeight: number; deadlineHeight: number }>('POST', '/paypub/publish', {
-      path, price: '50000', threshold: '150000', chunks: 8, sample: 2, beaconIn: 3, deadlineIn: 12, feeRate: 2, claim: 'adaptor',
+    // Through the upload route this time (what a client that is not the user's shell sends).
+    const token = readFileSync(join(seller.datadir, 'api.token'), 'utf8').trim();
+    const res = await fetch(`${seller.daemon.apiUrl}/paypub/publish/upload?name=v2-refund.bin&price=50000&threshold=150000&chunks=8&sample=2&beaconIn=3&deadlineIn=12&feeRate=2&claim=adaptor`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, body: randomBytes(4096),
     });
+    expect(res.status).toBe(200);
+    const pub = (await res.json()) as { id: string; claim: string; beaconHeight: number; deadlineHeight: number };
+    expect(pub.claim).toBe('adaptor');
     const id = pub.id;
     await node.mine(1);
     await seller.waitFor('paypub.anchor.confirmed', (e) => e.data.id === id);
