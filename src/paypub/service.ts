@@ -22,7 +22,7 @@ import type { Network } from '../util/network.js';
 import { PAYPUB_STORAGE, type WalletKeys } from '../wallet/keys.js';
 import type { Wallet } from '../wallet/wallet.js';
 import * as adaptor from './adaptor-sale.js';
-import { AdaptorStore } from './adaptor-store.js';
+import { AdaptorStore, type AdaptorSaleRow } from './adaptor-store.js';
 import * as buyer from './buyer.js';
 import { outboxDir, unlockedDir, writeNewFile } from './files.js';
 import { OfferSources, offersToEvict } from './private-offers.js';
@@ -457,7 +457,21 @@ export class PaypubService {
   /** Every sale in this datadir. */
   list(): { id: string; role: string; mode: string; phase: string }[] {
     const tip = this.watch.height ?? 0;
-    return this.store.sales().map((s) => ({ id: s.id, role: s.role, mode: s.manifest.mode, phase: this.#phase(s, tip) }));
+    const v1 = this.store.sales().map((s) => ({ id: s.id, role: s.role, mode: s.manifest.mode, phase: this.#phase(s, tip) }));
+    return [...v1, ...this.adaptor.sales().map((s) => ({ id: s.id, role: s.role, mode: 'public', claim: 'adaptor', phase: this.#adaptorPhase(s, tip) }))];
+  }
+
+  #adaptorPhase(s: AdaptorSaleRow, tip: number): string {
+    const own = this.adaptor.pledges(s.id).filter((p) => p.own);
+    if (s.role === 'seller') {
+      if (s.claimTxid) return 'claim-seen';
+      if (tip >= s.manifest.deadlineHeight) return 'expired';
+      return s.anchorHeight === null ? 'anchoring' : s.reveal ? 'collecting' : 'waiting-for-beacon';
+    }
+    if (s.unlockedPath) return 'unlocked';
+    if (this.adaptor.saleSecret(s.id)) return 'claim-seen';
+    if (own.length > 0 && own.every((p) => p.spentBy)) return 'refund-seen';
+    return own.length > 0 ? 'pledged' : 'verified';
   }
 
   #phase(s: SaleRow, tip: number): string {

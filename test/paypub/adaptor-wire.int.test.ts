@@ -103,6 +103,9 @@ describe('PayPub version 2 (adaptor claims) through the daemons on btcd', () => 
       expect(String(ev.data.path).endsWith(`v2-${i}.bin`)).toBe(true);
     }
     await waitUntil(async () => (await seller.ok<{ claimTxid: string | null }>('GET', `/paypub/v2/sales/${id}`)).claimTxid === claimTxid, 'claim recorded', 10_000);
+    type Listed = { sales: { id: string; claim?: string; phase: string }[] };
+    expect((await seller.ok<Listed>('GET', '/paypub/sales')).sales.find((x) => x.id === id)).toMatchObject({ claim: 'adaptor', phase: 'claim-seen' });
+    expect((await (buyers[0] as Party).ok<Listed>('GET', '/paypub/sales')).sales.find((x) => x.id === id)).toMatchObject({ claim: 'adaptor', phase: 'unlocked' });
   });
 
   it('a pledge made while the seller is offline is announced again by the buyer\'s daemon; an unmet threshold ends in refunds', async () => {
