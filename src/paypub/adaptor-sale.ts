@@ -389,6 +389,14 @@ export function learnFromTx({ ctx, as }: AdaptorDeps, tx: Tx): boolean {
   return learned;
 }
 
+/** Buyer: the file, decrypted with the keys from t, or null while t is not known. */
+export function adaptorPlaintext({ ctx, as }: AdaptorDeps, id: string): Uint8Array | null {
+  const sale = needAdaptorSale(as, id, 'buyer');
+  const t = as.saleSecret(id);
+  if (!t) return null;
+  return decryptAdaptorContent(sale.manifest, ctx.store.chunks(id), deriveChunkKeys(t, sale.manifest.contentId, sale.manifest.chunkCount));
+}
+
 /** Buyer: decrypts with the keys from t and writes the file (under `dir` unless the sale names a path). */
 export async function unlockAdaptor({ ctx, as }: AdaptorDeps, id: string, defaultPath: string, write: (path: string, data: Uint8Array) => void): Promise<string | null> {
   const sale = needAdaptorSale(as, id, 'buyer');

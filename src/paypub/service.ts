@@ -35,6 +35,7 @@ import * as seller from './seller.js';
 import { BUS_CONSUMER, PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from './store.js';
 import { PaypubWatch } from './watch.js';
 import { toHex } from '../util/bytes.js';
+import { sha256 } from './bytes.js';
 import { Lifecycle } from '../util/lifecycle.js';
 import type { ContentStoreSource } from '../feature/content-store.js';
 
@@ -389,6 +390,30 @@ export class PaypubService {
   /** A stranger's pre-signature announcement: checked, kept when good; never more than a 4xx when bad. */
   adaptorAnnounce(bytes: Uint8Array, blockHash?: string): Promise<{ id: string; txid: string; vout: number; value: bigint; height: number | null; known: boolean }> {
     return this.#serial(() => adaptor.acceptPresig(this.#adaptorDeps, bytes, blockHash));
+  }
+
+  /**
+   * Version 2, for one-shot CLI commands: looks at the blocks and the mempool for the claim, then
+   * writes the file. CONFLICT while the claim has not been seen.
+   */
+  unlockAdaptor(id: string, out: string, o: { force?: boolean } = {}): Promise<{ id: string; path: string; bytes: number; sha256: string }> {
+    return this.#serial(async () => {
+      await adaptor.scanAdaptor(this.#adaptorDeps, (await this.#o.chain.getTip()).height, this.#adaptorMempoolSeen);
+      const plain = adaptor.adaptorPlaintext(this.#adaptorDeps, id);
+      if (!plain) throw new DeaddropError('CONFLICT', 'the sale secret is not public yet: no claim seen in the mempool or the chain');
+      writeNewFile(out, plain, o);
+      this.adaptor.setUnlocked(id, out);
+      return { id, path: out, bytes: plain.length, sha256: toHex(sha256(plain)) };
+    });
+  }
+
+  /** Version 2, for one-shot CLI commands: refunds own unspent pledges once the deadline is reached. */
+  refundAdaptor(id: string): Promise<{ id: string; refunds: string[] }> {
+    return this.#serial(async () => {
+      const tip = (await this.#o.chain.getTip()).height;
+      await adaptor.scanAdaptor(this.#adaptorDeps, tip, this.#adaptorMempoolSeen);
+      return { id, refunds: await adaptor.refundAdaptor(this.#adaptorDeps, id, tip) };
+    });
   }
 
   /** A version 2 sale's row and pledges (no secret). */

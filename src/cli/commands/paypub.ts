@@ -204,6 +204,12 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
           print(ctx, { sales }, sales.length === 0 ? 'no sales' : sales.map((x) => `${x.id} ${x.role} ${x.mode} ${x.phase}`));
           return;
         }
+        if (/^[0-9a-f]{64}$/.test(id) && s.adaptor.sale(id)) {
+          const a = s.adaptorStatus(id);
+          print(ctx, a, [`sale ${id} (${String(a.role)}, adaptor claims)`, `pledges ${(a.pledges as unknown[]).length}; claim ${String(a.claimTxid ?? 'none')}`,
+            ...(a.unlockedPath ? [`unlocked to ${String(a.unlockedPath)}`] : [])]);
+          return;
+        }
         const r = await s.status(id);
         print(ctx, r, [
           `sale ${r.id} (${r.role}, ${r.mode} mode): ${r.phase}`,
@@ -239,7 +245,9 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
     .action(async (id: string, o: { out: string; force?: boolean }) => {
       const ctx = context();
       await withPaypub(ctx, async (s) => {
-        const r = await s.unlock(id, resolve(o.out), { force: o.force === true });
+        const r = /^[0-9a-f]{64}$/.test(id) && s.adaptor.sale(id)
+          ? await s.unlockAdaptor(id, resolve(o.out), { force: o.force === true })
+          : await s.unlock(id, resolve(o.out), { force: o.force === true });
         print(ctx, r, `wrote ${r.bytes} bytes to ${r.path} (sha256 ${r.sha256})`);
       });
     });
@@ -252,6 +260,11 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
       const ctx = context();
       const fee = feeOpt(o.feeRate);
       await withPaypub(ctx, async (s) => {
+        if (/^[0-9a-f]{64}$/.test(id) && s.adaptor.sale(id)) {
+          const a = await s.refundAdaptor(id);
+          print(ctx, a, a.refunds.length === 0 ? 'nothing to refund (before the deadline, or every pledge is spent)' : a.refunds.map((t) => `refund ${t}`));
+          return;
+        }
         const r = await s.refund(id, fee);
         print(ctx, r, r.refunds.map((x) => (x.txid ? `refund ${x.txid}: ${sat(x.value ?? 0n)} back (fee ${sat(x.fee ?? 0n)})` : `refund of ${x.pledge} failed: ${x.error}`)));
       });
