@@ -14,7 +14,7 @@ import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import { PAYPUB_BUYER, PAYPUB_SELLER } from '../wallet/keys.js';
 import { dataOutput } from '../wallet/tx.js';
-import { adaptorPledgeOutput, buildAdaptorClaimTx, buildAdaptorRefundTx, extractSaleSecret, presignPledgeClaim, verifyPledgePresig } from './adaptor-claim.js';
+import { adaptorPledgeOutput, buildAdaptorClaimTx, buildAdaptorRefundTx, extractSaleSecret, presignPledgeClaim, verifyPledgePresig, type PresignedPledge } from './adaptor-claim.js';
 import {
   adaptorTerms, createAdaptorManifest, createAdaptorReveal, decodeAdaptorManifest, decodeAdaptorReveal, encodeAdaptorReveal, verifyAdaptorReveal, type AdaptorManifest,
 } from './adaptor-manifest.js';
@@ -28,7 +28,7 @@ import { anchorPayload, checkAnchorTiming, findAnchorOutput } from './manifest.j
 import { TIMING } from './params.js';
 import { claimCutoff } from './pledges.js';
 import { sampleStatus } from './sample.js';
-import { DEFAULT_CHUNKS, MAX_ANNOUNCED, type PublishOptions } from './seller.js';
+import { DEFAULT_CHUNKS, MAX_ANNOUNCED, claimBumpRate, type PublishOptions } from './seller.js';
 import { equalBytes, fromHex, toHex } from '../util/bytes.js';
 import { randomBytes } from 'node:crypto';
 
@@ -217,31 +217,66 @@ export async function acceptPresig({ ctx, as }: AdaptorDeps, bytes: Uint8Array, 
   return { id: sale.id, txid: a.txid, vout: a.vout, value: out.value, height, known: false };
 }
 
-/** Seller: claims every counted pledge in one transaction when the threshold is met before the cutoff. */
-export async function claimAdaptor({ ctx, as }: AdaptorDeps, id: string, tip: number, feeRate?: number): Promise<{ action: 'broadcast' | 'none'; reason?: string; txid?: string; pledges?: number; vsize?: number; fee?: bigint }> {
+export interface AdaptorClaimResult {
+  readonly action: 'broadcast' | 'bumped' | 'pending' | 'none';
+  readonly reason?: string;
+  readonly txid?: string;
+  readonly replaces?: string;
+  readonly pledges?: number;
+  readonly vsize?: number;
+  readonly fee?: bigint;
+  readonly feeRate?: number;
+}
+
+/**
+ * Seller: claims every counted pledge in one transaction when the threshold is met before the
+ * cutoff; or bumps its claim still in the mempool (RBF, same pledges, same completed buyer
+ * signatures) when it is BUMP_AFTER_BLOCKS old or `feeRate` asks for it.
+ */
+export async function claimAdaptor({ ctx, as }: AdaptorDeps, id: string, tip: number, feeRate?: number): Promise<AdaptorClaimResult> {
   const sale = needAdaptorSale(as, id, 'seller');
-  if (sale.claimTxid) return { action: 'none', reason: 'claimed', txid: sale.claimTxid };
-  if (!sale.reveal) return { action: 'none', reason: 'the sample is not revealed yet' };
-  if (tip > claimCutoff(sale.manifest)) return { action: 'none', reason: 'too-late' };
   const m = sale.manifest;
+  if (sale.claimTxid) {
+    if (sale.claimHeight !== null) return { action: 'none', reason: 'claimed', txid: sale.claimTxid };
+    const rate = claimBumpRate({ feeRate: sale.claimFeeRate, broadcastHeight: sale.claimBroadcastHeight }, tip, {
+      ...(feeRate !== undefined ? { explicit: feeRate } : {}), floor: await ctx.feeRate(), force: false,
+    });
+    if (rate === null) return { action: 'pending', txid: sale.claimTxid };
+    const claimed = as.pledges(sale.id).filter((p) => !p.own && p.spentBy === sale.claimTxid);
+    if (claimed.length === 0) return { action: 'pending', txid: sale.claimTxid };
+    return broadcastAdaptorClaim({ ctx, as }, sale, claimed, rate, tip);
+  }
+  if (!sale.reveal) return { action: 'none', reason: 'the sample is not revealed yet' };
+  if (tip > claimCutoff(m)) return { action: 'none', reason: 'too-late' };
   const candidates = as.pledges(sale.id).filter((p) => !p.own && !p.spentBy)
     .map((p) => ({ txid: p.txid, vout: p.vout, value: p.value, buyerKey: p.buyerKey, presig: p.presig, script: p.script, height: p.height ?? 0 }));
   const ev = evaluateAdaptorPledges(m, candidates, tip);
   if (!ev.thresholdMet) return { action: 'none', reason: `threshold not met (short ${ev.shortfall} sat)` };
-  const payoutScript = await freshWalletScript(ctx);
-  const built = buildAdaptorClaimTx({
-    terms: adaptorTerms(m), saleSecret: secretOf(as, sale), sellerSecretKey: sellerKeyOf(ctx, sale), pledges: ev.counted, payoutScript, feeRate: await ctx.feeRate(feeRate),
-  });
+  return broadcastAdaptorClaim({ ctx, as }, sale, ev.counted, await ctx.feeRate(feeRate), tip);
+}
+
+async function broadcastAdaptorClaim({ ctx, as }: AdaptorDeps, sale: AdaptorSaleRow, pledges: readonly PresignedPledge[], rate: number, tip: number): Promise<AdaptorClaimResult> {
+  const active = sale.claimTxid;
+  const opts = { terms: adaptorTerms(sale.manifest), saleSecret: secretOf(as, sale), sellerSecretKey: sellerKeyOf(ctx, sale), pledges, payoutScript: await freshWalletScript(ctx) };
+  let built = buildAdaptorClaimTx({ ...opts, feeRate: rate });
+  // BIP125: the replacement pays the old fee plus 1 sat/vB of its own size.
+  if (sale.claimFee !== null && active && built.fee < sale.claimFee + BigInt(built.vsize)) {
+    rate = Math.ceil(((Number(sale.claimFee) + built.vsize) / built.vsize + 0.01) * 100) / 100;
+    built = buildAdaptorClaimTx({ ...opts, feeRate: rate });
+  }
   const res = await ctx.chain.broadcast(built.raw);
   if (!res.accepted) throw new DeaddropError('REJECTED', `the node rejected the claim: ${res.reason}`, { reason: res.reason });
   ctx.store.transaction(() => {
-    as.setClaim(sale.id, built.txid);
-    for (const p of ev.counted) as.setPledgeSpent(p.txid, p.vout, built.txid);
+    as.setClaim(sale.id, { txid: built.txid, fee: built.fee, feeRate: rate, broadcastHeight: tip });
+    for (const p of pledges) as.setPledgeSpent(p.txid, p.vout, built.txid);
+    if (active) ctx.store.event('paypub.claim.replaced', `paypub.claim.replaced:${active}:${built.txid}`, { id: sale.id, txid: active, by: built.txid, claim: 'adaptor' });
     ctx.store.event('paypub.claim.broadcast', `paypub.claim.broadcast:${built.txid}`, {
-      id: sale.id, txid: built.txid, fee: built.fee.toString(), vsize: built.vsize, pledges: ev.counted.length, claim: 'adaptor',
+      id: sale.id, txid: built.txid, fee: built.fee.toString(), feeRate: rate, vsize: built.vsize, pledges: pledges.length, claim: 'adaptor', ...(active ? { replaces: active } : {}),
     });
   });
-  return { action: 'broadcast', txid: built.txid, pledges: ev.counted.length, vsize: built.vsize, fee: built.fee };
+  return {
+    action: active ? 'bumped' : 'broadcast', txid: built.txid, pledges: pledges.length, vsize: built.vsize, fee: built.fee, feeRate: rate, ...(active ? { replaces: active } : {}),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,11 +529,14 @@ interface ScanIndex {
   readonly anchors: Map<string, string>;
   readonly pendingPledges: Map<string, { txid: string; vout: number }[]>;
   readonly ownOutpoints: Set<string>;
+  /** Seller: its claim not confirmed yet, by txid. */
+  readonly claims: Map<string, string>;
 }
 
 function scanIndex(as: AdaptorStore): ScanIndex {
-  const idx: ScanIndex = { anchors: new Map(), pendingPledges: new Map(), ownOutpoints: new Set() };
+  const idx: ScanIndex = { anchors: new Map(), pendingPledges: new Map(), ownOutpoints: new Set(), claims: new Map() };
   for (const sale of as.sales()) {
+    if (sale.role === 'seller' && sale.claimTxid && sale.claimHeight === null) idx.claims.set(sale.claimTxid, sale.id);
     if (sale.role === 'seller' && sale.anchorTxid && sale.anchorHeight === null) idx.anchors.set(sale.anchorTxid, sale.id);
     const waiting = sale.role === 'buyer' && !sale.unlockedPath && !as.saleSecret(sale.id);
     for (const p of as.pledges(sale.id)) {
@@ -517,5 +555,10 @@ function applyTx(d: AdaptorDeps, idx: ScanIndex, tx: Tx, height: number, block: 
     d.ctx.store.event('paypub.anchor.confirmed', `paypub.anchor.confirmed:${saleId}:${block}`, { id: saleId, height, claim: 'adaptor' });
   }
   for (const p of idx.pendingPledges.get(tx.txid) ?? []) as.setPledgeHeight(p.txid, p.vout, height);
+  const claimOf = idx.claims.get(tx.txid);
+  if (claimOf) {
+    as.setClaimHeight(claimOf, height);
+    d.ctx.store.event('paypub.claim.confirmed', `paypub.claim.confirmed:${tx.txid}:${block}`, { id: claimOf, txid: tx.txid, height, claim: 'adaptor' });
+  }
   if (tx.inputs.some((i) => idx.ownOutpoints.has(`${i.prevTxidHex}:${i.vout}`))) learnFromTx(d, tx);
 }

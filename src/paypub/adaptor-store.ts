@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS adaptor_sales (
   id TEXT PRIMARY KEY, role TEXT NOT NULL, manifest BLOB NOT NULL, seller_index INTEGER, secret BLOB, url TEXT,
   anchor_txid TEXT, anchor_vout INTEGER, anchor_height INTEGER, anchor_block TEXT, start_height INTEGER NOT NULL,
   beacon_hash TEXT, reveal BLOB, auto_claim INTEGER NOT NULL DEFAULT 1, out_path TEXT, unlocked_path TEXT,
-  claim_txid TEXT, file_name TEXT, created_at INTEGER NOT NULL
+  claim_txid TEXT, claim_fee TEXT, claim_fee_rate REAL, claim_broadcast_height INTEGER, claim_height INTEGER,
+  file_name TEXT, created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS adaptor_pledges (
   txid TEXT NOT NULL, vout INTEGER NOT NULL, sale_id TEXT NOT NULL, own INTEGER NOT NULL, buyer_key BLOB NOT NULL,
@@ -47,6 +48,11 @@ export interface AdaptorSaleRow {
   readonly outPath: string | null;
   readonly unlockedPath: string | null;
   readonly claimTxid: string | null;
+  /** Seller: fee, rate and broadcast height of its claim (for RBF bumps); the height it confirmed at. */
+  readonly claimFee: bigint | null;
+  readonly claimFeeRate: number | null;
+  readonly claimBroadcastHeight: number | null;
+  readonly claimHeight: number | null;
   readonly fileName: string | null;
 }
 
@@ -103,7 +109,9 @@ export class AdaptorStore {
       id, role: r.role as 'seller' | 'buyer', manifest, manifestBytes, sellerIndex: num(r.seller_index),
       url: str(r.url), anchorTxid: str(r.anchor_txid), anchorVout: num(r.anchor_vout), anchorHeight: num(r.anchor_height), anchorBlock: str(r.anchor_block),
       startHeight: Number(r.start_height), beaconHash: str(r.beacon_hash), reveal: r.reveal ? bytes(r.reveal) : null, autoClaim: r.auto_claim === 1,
-      outPath: str(r.out_path), unlockedPath: str(r.unlocked_path), claimTxid: str(r.claim_txid), fileName: str(r.file_name),
+      outPath: str(r.out_path), unlockedPath: str(r.unlocked_path), claimTxid: str(r.claim_txid),
+      claimFee: r.claim_fee === null || r.claim_fee === undefined ? null : BigInt(String(r.claim_fee)), claimFeeRate: num(r.claim_fee_rate),
+      claimBroadcastHeight: num(r.claim_broadcast_height), claimHeight: num(r.claim_height), fileName: str(r.file_name),
     };
   }
 
@@ -144,8 +152,13 @@ export class AdaptorStore {
     this.#db.prepare('UPDATE adaptor_sales SET beacon_hash = ?, reveal = ? WHERE id = ?').run(beaconHash, reveal, id);
   }
 
-  setClaim(id: string, txid: string): void {
-    this.#db.prepare('UPDATE adaptor_sales SET claim_txid = ? WHERE id = ?').run(txid, id);
+  setClaim(id: string, c: { txid: string; fee: bigint; feeRate: number; broadcastHeight: number }): void {
+    this.#db.prepare('UPDATE adaptor_sales SET claim_txid = ?, claim_fee = ?, claim_fee_rate = ?, claim_broadcast_height = ?, claim_height = NULL WHERE id = ?')
+      .run(c.txid, c.fee.toString(), c.feeRate, c.broadcastHeight, id);
+  }
+
+  setClaimHeight(id: string, height: number): void {
+    this.#db.prepare('UPDATE adaptor_sales SET claim_height = ? WHERE id = ?').run(height, id);
   }
 
   setUnlocked(id: string, path: string): void {

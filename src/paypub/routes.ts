@@ -176,6 +176,13 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
     schema: { summary: 'The offer string of a version 2 sale (paypub2:<id>@<url>)', params: contentParams, querystring: { type: 'object', additionalProperties: false, properties: { url: { type: 'string', maxLength: 512 } } }, response: replies },
   }, async (req) => need().adaptorOffer((req.params as { id: string }).id, (req.query as { url?: string }).url));
 
+  app.post('/v2/sales/:id/claim', {
+    schema: { summary: 'Seller: claim the counted pledges of a version 2 sale, or bump its claim (RBF) to feeRate', params: contentParams, body: { type: 'object', additionalProperties: false, properties: { feeRate } }, response: replies },
+  }, async (req) => {
+    const b = (req.body ?? {}) as { feeRate?: number };
+    return jsonSafe(await need().claimAdaptor((req.params as { id: string }).id, b.feeRate ? { feeRate: b.feeRate } : {}));
+  });
+
   app.post('/v2/pledge', {
     schema: {
       summary: 'Buyer: verify a version 2 sale, pledge, and announce the pre-signature of the claim',

@@ -288,7 +288,7 @@ export class PaypubService {
           if (sale.anchorHeight !== null) await adaptor.revealAdaptor(d, sale.id, tip);
           if (this.#o.wallet && sale.autoClaim) {
             const r = await adaptor.claimAdaptor(d, sale.id, tip);
-            if (r.action === 'broadcast') this.#log(`version 2 claim broadcast (${r.pledges} pledge(s), ${r.vsize} vB)`);
+            if (r.action === 'broadcast' || r.action === 'bumped') this.#log(`version 2 claim ${r.action} (${r.pledges} pledge(s), ${r.vsize} vB, ${r.feeRate} sat/vB)`);
           }
         } else {
           await this.#adaptorUnlock(sale.id);
@@ -373,6 +373,15 @@ export class PaypubService {
   /** Version 2 (adaptor claims): publish, offer, pledge, and the seller's public routes. */
   publishAdaptor(o: seller.PublishOptions): Promise<adaptor.AdaptorPublishResult> {
     return this.#serial(() => adaptor.publishAdaptor(this.#adaptorDeps, o));
+  }
+
+  /** Version 2: claim now (threshold met), or bump the claim in the mempool to `feeRate`. */
+  claimAdaptor(id: string, o: { feeRate?: number } = {}): Promise<adaptor.AdaptorClaimResult> {
+    return this.#serial(async () => {
+      const tip = (await this.#o.chain.getTip()).height;
+      await adaptor.scanAdaptor(this.#adaptorDeps, tip, this.#adaptorMempoolSeen);
+      return adaptor.claimAdaptor(this.#adaptorDeps, id, tip, o.feeRate);
+    });
   }
 
   adaptorOffer(id: string, url?: string): { id: string; offer: string; claim: 'adaptor' } {

@@ -95,14 +95,22 @@ describe('PayPub version 2 (adaptor claims) through the daemons on btcd', () => 
     expect(claimTx.inputs.map((i) => i.prevTxidHex).sort()).toEqual([...pledges].sort());
     expect(claimTx.outputs).toHaveLength(1);
 
+    // A fee bump (RBF): same pledges, same completed buyer signatures, a higher rate.
+    const bump = await seller.ok<{ action: string; txid: string; replaces: string; feeRate: number }>('POST', `/paypub/v2/sales/${id}/claim`, { feeRate: 10 });
+    expect(bump).toMatchObject({ action: 'bumped', replaces: claimTxid });
+    const pool = await node.rpc<string[]>('getrawmempool');
+    expect(pool).toContain(bump.txid);
+    expect(pool).not.toContain(claimTxid);
     await node.mine(1);
+    await seller.waitFor('paypub.claim.confirmed', (e) => e.data.txid === bump.txid);
     for (const [i, b] of buyers.entries()) {
       const ev = await b.waitFor('paypub.unlocked', (e) => e.data.id === id, 60_000);
       expect(ev.data.bytes).toBe(file.length);
       expect(new Uint8Array(readFileSync(ev.data.path as string))).toEqual(file);
       expect(String(ev.data.path).endsWith(`v2-${i}.bin`)).toBe(true);
     }
-    await waitUntil(async () => (await seller.ok<{ claimTxid: string | null }>('GET', `/paypub/v2/sales/${id}`)).claimTxid === claimTxid, 'claim recorded', 10_000);
+    expect((await seller.ok<{ claimTxid: string | null }>('GET', `/paypub/v2/sales/${id}`)).claimTxid).toBe(bump.txid);
+    expect((await seller.ok<{ action: string }>('POST', `/paypub/v2/sales/${id}/claim`, {})).action).toBe('none');
     type Listed = { sales: { id: string; claim?: string; phase: string }[] };
     expect((await seller.ok<Listed>('GET', '/paypub/sales')).sales.find((x) => x.id === id)).toMatchObject({ claim: 'adaptor', phase: 'claim-seen' });
     expect((await (buyers[0] as Party).ok<Listed>('GET', '/paypub/sales')).sales.find((x) => x.id === id)).toMatchObject({ claim: 'adaptor', phase: 'unlocked' });

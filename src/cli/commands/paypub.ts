@@ -231,6 +231,12 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
       const ctx = context();
       const fee = feeOpt(o.feeRate);
       await withPaypub(ctx, async (s) => {
+        if (/^[0-9a-f]{64}$/.test(id) && s.adaptor.sale(id)) {
+          const a = await s.claimAdaptor(id, fee);
+          if (a.action === 'none') throw new DeaddropError('CONFLICT', `nothing to claim: ${a.reason ?? 'no counted pledges'}`);
+          print(ctx, a, a.action === 'pending' ? `claim ${a.txid ?? ''} is already in the mempool` : `claim ${a.txid ?? ''}${a.replaces ? ` replaces ${a.replaces}` : ''}: ${a.pledges ?? 0} pledge(s), fee ${sat(a.fee ?? 0n)} (${a.feeRate ?? 0} sat/vB)`);
+          return;
+        }
         const r = await s.claim(id, fee);
         if (r.action === 'none') throw new DeaddropError('CONFLICT', `nothing to claim: ${r.reason ?? 'no counted pledges'}${r.shortfall ? ` (${sat(r.shortfall)} short of the threshold)` : ''}`);
         print(ctx, r, r.action === 'pending' ? `claim ${r.txid} is already in the mempool` : `claim ${r.txid}${r.replaces ? ` replaces ${r.replaces}` : ''}: ${r.pledges} pledge(s), ${sat(r.total ?? 0n)}, fee ${sat(r.fee ?? 0n)} (${r.feeRate} sat/vB)`);
