@@ -21,6 +21,8 @@ import { decryptContent, encryptContent } from '../src/paypub/content.js';
 import { createManifest, type Manifest } from '../src/paypub/manifest.js';
 import { sampleIndices } from '../src/paypub/sample.js';
 import { buildClaimTx, buildRefundTx, extractClaimKeys, pledgeOutput, type PledgeUtxo } from '../src/paypub/scripts.js';
+import { buildAdaptorClaimTx, presignPledgeClaim, type AdaptorSaleTerms } from '../src/paypub/adaptor-claim.js';
+import { newSaleSecret, salePoint } from '../src/paypub/chunk-keys.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +107,28 @@ function sizes(emit: Emit, label: string, chunks: number, sample: number): void 
   emit({ name: `paypub.claim.marginal_vbytes_per_pledge.${label}`, unit: 'vB', value: marginal });
 }
 
+/**
+ * The adaptor-signature claim (docs/protocol/paypub.md §12): real signed claims of 1 and 10
+ * pledges. Its witness holds two signatures whatever N and s, so the figure is the same at
+ * every size; it is emitted per size so it sits beside the hash-lock figure it replaces.
+ */
+function adaptorSizes(emit: Emit, label: string): void {
+  const t = newSaleSecret();
+  const sellerSk = schnorr.utils.randomSecretKey();
+  const terms: AdaptorSaleTerms = { network: 'regtest', sellerKey: schnorr.getPublicKey(sellerSk), deadlineHeight: 240, salePoint: salePoint(t) };
+  const pledged = Array.from({ length: 10 }, (_, i) => {
+    const sk = schnorr.utils.randomSecretKey();
+    const p = { txid: bytesToHex(randomBytes(32)), vout: i, value: 40_000n, buyerKey: schnorr.getPublicKey(sk) };
+    return { ...p, presig: presignPledgeClaim(terms, p, sk) };
+  });
+  const claim = (n: number): number =>
+    buildAdaptorClaimTx({ terms, saleSecret: t, sellerSecretKey: sellerSk, pledges: pledged.slice(0, n), payoutScript: p2trScript(), feeRate: 1 }).vsize;
+  const perPledge = claim(10) / 10;
+  const keyPath = keyPathSweepVsize(10) / 10;
+  emit({ name: `paypub.claim.adaptor.vbytes_per_pledge.${label}`, unit: 'vB', value: round(perPledge), anchor: 'P2TR key-path input (10-input sweep, per input)', anchorValue: round(keyPath), ratio: round(perPledge / keyPath) });
+  emit({ name: `paypub.claim.adaptor.marginal_vbytes_per_pledge.${label}`, unit: 'vB', value: claim(2) - claim(1), anchor: 'P2TR key-path input (marginal)', anchorValue: keyPathSweepVsize(2) - keyPathSweepVsize(1), ratio: round((claim(2) - claim(1)) / (keyPathSweepVsize(2) - keyPathSweepVsize(1))) });
+}
+
 export async function run(emit: Emit): Promise<void> {
   // Pledge: a wallet send whose output is the pledge; anchor: the same send to a plain P2TR address.
   const s = makeSale(32, 8, 32 * 64);
@@ -116,6 +140,8 @@ export async function run(emit: Emit): Promise<void> {
   sizes(emit, 'n32s8', 32, 8);
   sizes(emit, 'n64s16', 64, 16);
   sizes(emit, 'n128s32', 128, 32);
+  adaptorSizes(emit, 'n32s8');
+  adaptorSizes(emit, 'n128s32');
 
   const [p] = pledges(s, 1);
   const refund = buildRefundTx({ manifest: s.manifest, sampled: s.sampled, pledge: p as PledgeUtxo, buyerSecretKey: (p as { sk: Uint8Array }).sk, destScript: p2trScript(), feeRate: 1 });

@@ -97,22 +97,31 @@ export function chunkNonce(contentId: Uint8Array, index: number): Uint8Array {
  */
 export function encryptContent(plaintext: Uint8Array, chunkCount: number, contentId: Uint8Array = randomBytes(32)): EncryptedContent {
   if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array');
-  if (!(contentId instanceof Uint8Array) || contentId.length !== 32) throw new TypeError('content id must be 32 bytes');
   checkChunkPlan(plaintext.length, chunkCount);
-  const keys: Uint8Array[] = [];
-  const ciphertexts: Uint8Array[] = [];
-  for (let i = 0; i < chunkCount; i++) {
+  return encryptContentWithKeys(plaintext, Array.from({ length: chunkCount }, () => randomBytes(KEY_BYTES)), contentId);
+}
+
+/**
+ * Encrypts `plaintext` into `keys.length` chunks under the given keys. Only for keys that are
+ * unique per chunk and secret until sold: the adaptor-claim variant derives them from one
+ * per-sale secret (chunk-keys.ts), never from the content.
+ */
+export function encryptContentWithKeys(plaintext: Uint8Array, keys: readonly Uint8Array[], contentId: Uint8Array): EncryptedContent {
+  if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array');
+  if (!(contentId instanceof Uint8Array) || contentId.length !== 32) throw new TypeError('content id must be 32 bytes');
+  const chunkCount = keys.length;
+  checkChunkPlan(plaintext.length, chunkCount);
+  if (keys.some((k) => !(k instanceof Uint8Array) || k.length !== KEY_BYTES)) throw new TypeError(`chunk keys must be ${KEY_BYTES} bytes`);
+  const ciphertexts = keys.map((key, i) => {
     const { start, end } = chunkBounds(plaintext.length, chunkCount, i);
-    const key = randomBytes(KEY_BYTES);
-    keys.push(key);
-    ciphertexts.push(xchacha20poly1305(key, chunkNonce(contentId, i), chunkAd(contentId, i, chunkCount)).encrypt(plaintext.subarray(start, end)));
-  }
+    return xchacha20poly1305(key, chunkNonce(contentId, i), chunkAd(contentId, i, chunkCount)).encrypt(plaintext.subarray(start, end));
+  });
   return {
     contentId: contentId.slice(),
     fileLength: plaintext.length,
     chunkCount,
     chunkSize: maxChunkLength(plaintext.length, chunkCount),
-    keys,
+    keys: keys.map((k) => k.slice()),
     ciphertexts,
     keyCommitments: keys.map((k) => sha256(k)),
     ciphertextHashes: ciphertexts.map((c) => sha256(c)),

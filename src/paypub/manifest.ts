@@ -106,7 +106,7 @@ export function manifestProblem(f: ManifestFields): string | null {
   return amountProblem(f) ?? timingProblem(f);
 }
 
-function amountProblem(f: ManifestFields): string | null {
+export function amountProblem(f: Pick<ManifestFields, 'mode' | 'price' | 'threshold' | 'minPledge'>): string | null {
   for (const [name, v] of [['price', f.price], ['threshold', f.threshold], ['minimum pledge', f.minPledge]] as const) {
     if (typeof v !== 'bigint' || v < 1n || v > MAX_MONEY) return `${name} must be 1..${MAX_MONEY} sat`;
   }
@@ -115,7 +115,7 @@ function amountProblem(f: ManifestFields): string | null {
   return null;
 }
 
-function timingProblem(f: ManifestFields): string | null {
+export function timingProblem(f: Pick<ManifestFields, 'network' | 'beaconHeight' | 'deadlineHeight'>): string | null {
   const t = TIMING[f.network];
   if (!Number.isSafeInteger(f.beaconHeight) || f.beaconHeight <= t.anchorMargin) return 'beacon height too low';
   if (!Number.isSafeInteger(f.deadlineHeight) || f.deadlineHeight >= LOCKTIME_THRESHOLD) return 'deadline must be a block height below 500000000';
@@ -125,7 +125,7 @@ function timingProblem(f: ManifestFields): string | null {
   return null;
 }
 
-function validXOnly(key: Uint8Array): boolean {
+export function validXOnly(key: Uint8Array): boolean {
   if (key.length !== 32) return false;
   try {
     schnorr.utils.lift_x(BigInt('0x' + toHex(key)));

@@ -18,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { DeaddropError } from '../util/errors.js';
 import { MAX_PUBLISH_BYTES, outputPathUnder, readFileUnder } from './files.js';
+import { PRESIG_ANNOUNCEMENT_BYTES } from './adaptor-pledges.js';
 import { sourceKey } from './private-offers.js';
 import { MAX_OFFER_LENGTH } from './link.js';
 import type { PublishOptions } from './seller.js';
@@ -59,6 +60,8 @@ export function jsonSafe(v: unknown): unknown {
 interface PublishFields {
   price: string; threshold?: string; minPledge?: string; mode?: 'public' | 'private'; chunks?: number; sample?: number;
   beaconIn?: number; deadlineIn?: number; feeRate?: number; autoClaim?: boolean;
+  /** `adaptor`: version 2 (docs/protocol/paypub.md §12); default `hashlock` (version 1). */
+  claim?: 'hashlock' | 'adaptor';
 }
 
 const optional = <K extends string>(key: K, v: number | undefined): { [P in K]?: number } => (v === undefined ? {} : { [key]: v }) as { [P in K]?: number };
@@ -100,6 +103,7 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
     price: sats, threshold: sats, minPledge: sats, mode: { type: 'string', enum: ['public', 'private'] },
     chunks: { type: 'integer', minimum: 1, maximum: 256 }, sample: { type: 'integer', minimum: 0, maximum: 255 },
     beaconIn: { type: 'integer', minimum: 1, maximum: 100_000 }, deadlineIn: { type: 'integer', minimum: 1, maximum: 1_000_000 }, feeRate, autoClaim: { type: 'boolean' },
+    claim: { type: 'string', enum: ['hashlock', 'adaptor'], description: 'adaptor: version 2, one-scalar claims (public mode only); default hashlock' },
   } as const;
 
   app.post('/publish', {
@@ -115,7 +119,8 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
     const b = req.body as PublishFields & { path: string };
     const s = need();
     const file = readFileUnder(s.outboxDir, b.path);
-    return jsonSafe(await s.publish({ data: file.data, fileName: file.fileName, ...publishOptions(b) }));
+    const o = { data: file.data, fileName: file.fileName, ...publishOptions(b) };
+    return jsonSafe(await (b.claim === 'adaptor' ? s.publishAdaptor(o) : s.publish(o)));
   });
 
   // The bytes themselves, streamed in the body: what a client that is not the user's shell sends.
@@ -131,6 +136,7 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
             name: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[^/\\\\]+$' }, price: sats, threshold: sats, minPledge: sats,
             mode: { type: 'string', enum: ['public', 'private'] }, chunks: digits(3), sample: digits(3), beaconIn: digits(6), deadlineIn: digits(7),
             feeRate: { type: 'string', pattern: '^[0-9]{1,7}(\\.[0-9]{1,3})?$' }, autoClaim: { type: 'string', enum: ['0', '1', 'true', 'false'] },
+            claim: publishProps.claim,
           },
         },
         response: replies,
@@ -152,13 +158,41 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
         ...optional('beaconIn', int(q.beaconIn, 'beaconIn', 1, 100_000)), ...optional('deadlineIn', int(q.deadlineIn, 'deadlineIn', 1, 1_000_000)),
         ...(q.feeRate ? { feeRate: Number(q.feeRate) } : {}), ...(q.autoClaim ? { autoClaim: q.autoClaim === '1' || q.autoClaim === 'true' } : {}),
       };
-      return jsonSafe(await need().publish({ data: new Uint8Array(body.buffer, body.byteOffset, body.length), ...(q.name ? { fileName: q.name } : {}), ...publishOptions(fields) }));
+      const o = { data: new Uint8Array(body.buffer, body.byteOffset, body.length), ...(q.name ? { fileName: q.name } : {}), ...publishOptions(fields) };
+      const s = need();
+      return jsonSafe(await (q.claim === 'adaptor' ? s.publishAdaptor(o) : s.publish(o)));
     });
   });
 
   app.get('/sales/:id/offer', {
     schema: { summary: 'The offer string buyers use', params: idParams, querystring: { type: 'object', additionalProperties: false, properties: { url: { type: 'string', maxLength: 512 } } }, response: replies },
   }, async (req) => need().offer((req.params as { id: string }).id, (req.query as { url?: string }).url));
+
+  app.get('/v2/sales/:id', { schema: { summary: 'State of one version 2 (adaptor-claim) sale', params: contentParams, response: replies } }, async (req) => {
+    return jsonSafe(need().adaptorStatus((req.params as { id: string }).id));
+  });
+
+  app.get('/v2/sales/:id/offer', {
+    schema: { summary: 'The offer string of a version 2 sale (paypub2:<id>@<url>)', params: contentParams, querystring: { type: 'object', additionalProperties: false, properties: { url: { type: 'string', maxLength: 512 } } }, response: replies },
+  }, async (req) => need().adaptorOffer((req.params as { id: string }).id, (req.query as { url?: string }).url));
+
+  app.post('/v2/sales/:id/claim', {
+    schema: { summary: 'Seller: claim the counted pledges of a version 2 sale, or bump its claim (RBF) to feeRate', params: contentParams, body: { type: 'object', additionalProperties: false, properties: { feeRate } }, response: replies },
+  }, async (req) => {
+    const b = (req.body ?? {}) as { feeRate?: number };
+    return jsonSafe(await need().claimAdaptor((req.params as { id: string }).id, b.feeRate ? { feeRate: b.feeRate } : {}));
+  });
+
+  app.post('/v2/pledge', {
+    schema: {
+      summary: 'Buyer: verify a version 2 sale, pledge, and announce the pre-signature of the claim',
+      body: { type: 'object', required: ['offer', 'sats'], additionalProperties: false, properties: { offer: { type: 'string', minLength: 8, maxLength: 700 }, sats, feeRate, out: outName } }, response: replies,
+    },
+  }, async (req) => {
+    const b = req.body as { offer: string; sats: string; feeRate?: number; out?: string };
+    const s = need();
+    return jsonSafe(await s.pledgeAdaptor(b.offer, BigInt(b.sats), { ...(b.feeRate ? { feeRate: b.feeRate } : {}), ...(b.out ? { out: outputPathUnder(s.unlockedDir, b.out) } : {}) }));
+  });
 
   app.post('/sales/:id/sample', { schema: { summary: 'Reveal the sampled keys (after the beacon is final)', params: idParams, response: replies } }, async (req) => {
     return jsonSafe(await need().sample((req.params as { id: string }).id));
@@ -283,6 +317,26 @@ function registerContentRoutes(app: FastifyInstance, need: () => PaypubService):
       ...(b.blockHash ? { blockHash: b.blockHash } : {}),
     });
     return jsonSafe(r);
+  });
+
+  app.get('/v2/content/:id', { config: pub, schema: { summary: 'Public: a version 2 sale (manifest, anchor, reveal, ciphertexts; hex)', params: contentParams, response: { 200: anyObject, 404: error } } }, async (req) => {
+    return need().adaptorBundle(id(req));
+  });
+
+  app.post('/v2/presig', {
+    config: pub,
+    schema: {
+      summary: 'Public: a buyer\'s pre-signature announcement (166 bytes, hex) for a version 2 pledge',
+      body: { type: 'object', required: ['announcement'], additionalProperties: false, properties: {
+          announcement: { type: 'string', pattern: `^[0-9a-f]{${PRESIG_ANNOUNCEMENT_BYTES * 2}}$` },
+          blockHash: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'the block holding the pledge, once it is mined (the seller looks it up there)' },
+        },
+      },
+      response: replies,
+    },
+  }, async (req) => {
+    const b = req.body as { announcement: string; blockHash?: string };
+    return jsonSafe(await need().adaptorAnnounce(fromHex(b.announcement), b.blockHash));
   });
 
   app.post('/content/:id/private', {

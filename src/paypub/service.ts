@@ -21,8 +21,10 @@ import { DeaddropError, isDeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import { PAYPUB_STORAGE, type WalletKeys } from '../wallet/keys.js';
 import type { Wallet } from '../wallet/wallet.js';
+import * as adaptor from './adaptor-sale.js';
+import { AdaptorStore, type AdaptorSaleRow } from './adaptor-store.js';
 import * as buyer from './buyer.js';
-import { outboxDir, unlockedDir } from './files.js';
+import { outboxDir, unlockedDir, writeNewFile } from './files.js';
 import { OfferSources, offersToEvict } from './private-offers.js';
 import type { PaypubContext } from './context.js';
 import { needSale } from './context.js';
@@ -33,6 +35,7 @@ import * as seller from './seller.js';
 import { BUS_CONSUMER, PAYPUB_DB_FILE, PaypubStore, Sealer, type SaleRow } from './store.js';
 import { PaypubWatch } from './watch.js';
 import { toHex } from '../util/bytes.js';
+import { sha256 } from './bytes.js';
 import { Lifecycle } from '../util/lifecycle.js';
 import type { ContentStoreSource } from '../feature/content-store.js';
 
@@ -86,6 +89,8 @@ export interface SaleStatus extends SaleTerms {
 /** See the module header. */
 export class PaypubService {
   readonly store: PaypubStore;
+  /** Version 2 (adaptor-claim) sales, beside the version 1 tables. */
+  readonly adaptor: AdaptorStore;
   readonly watch: PaypubWatch;
   readonly #o: PaypubServiceOptions;
   readonly #ctx: PaypubContext;
@@ -102,11 +107,15 @@ export class PaypubService {
   readonly #loose = new Set<Promise<void>>();
   readonly #storing = new Set<string>();
   readonly #storeRetryAt = new Map<string, number>();
+  /** Mempool txids the version 2 scan looked at already. */
+  readonly #adaptorMempoolSeen = new Set<string>();
 
   constructor(o: PaypubServiceOptions) {
     this.#o = o;
     mkdirSync(o.datadir, { recursive: true, mode: 0o700 });
-    this.store = new PaypubStore(join(o.datadir, PAYPUB_DB_FILE), new Sealer(o.keys.paypubKey(PAYPUB_STORAGE, 0).privateKey));
+    const sealer = new Sealer(o.keys.paypubKey(PAYPUB_STORAGE, 0).privateKey);
+    this.store = new PaypubStore(join(o.datadir, PAYPUB_DB_FILE), sealer);
+    this.adaptor = new AdaptorStore(this.store.db, sealer);
     this.watch = new PaypubWatch({
       store: this.store, source: o.chain, follow: o.auto ?? false, pollIntervalMs: o.pollIntervalMs ?? 2000,
       onTouched: (ids, at) => this.#onTouched(ids, at === null),
@@ -261,6 +270,48 @@ export class PaypubService {
         this.#log(`automatic ${sale.role} work failed: ${errorText(err)}`);
       }
     }
+    await this.#adaptorTick(tip);
+  }
+
+  /** Version 2 sales: scan blocks and mempool, reveal, claim (seller); announce, unlock, refund (buyer). */
+  async #adaptorTick(tip: number): Promise<void> {
+    const d = this.#adaptorDeps;
+    try {
+      await adaptor.scanAdaptor(d, tip, this.#adaptorMempoolSeen);
+    } catch (err) {
+      this.#log(`version 2 chain scan failed: ${errorText(err)}`);
+    }
+    for (const sale of this.adaptor.sales()) {
+      if (tip > sale.manifest.deadlineHeight + 144) continue;
+      try {
+        if (sale.role === 'seller') {
+          if (sale.anchorHeight !== null) await adaptor.revealAdaptor(d, sale.id, tip);
+          if (this.#o.wallet && sale.autoClaim) {
+            const r = await adaptor.claimAdaptor(d, sale.id, tip);
+            if (r.action === 'broadcast' || r.action === 'bumped') this.#log(`version 2 claim ${r.action} (${r.pledges} pledge(s), ${r.vsize} vB, ${r.feeRate} sat/vB)`);
+          }
+        } else {
+          await this.#adaptorUnlock(sale.id);
+          if (!this.#o.wallet) continue;
+          if (tip <= sale.manifest.deadlineHeight) await adaptor.announceOwn(d, sale.id);
+          for (const txid of await adaptor.refundAdaptor(d, sale.id, tip)) this.#log(`version 2 refund broadcast (${txid.slice(0, 8)}…)`);
+        }
+      } catch (err) {
+        this.#log(`automatic version 2 ${sale.role} work failed: ${errorText(err)}`);
+      }
+    }
+  }
+
+  get #adaptorDeps(): adaptor.AdaptorDeps {
+    return { ctx: this.#ctx, as: this.adaptor };
+  }
+
+  async #adaptorUnlock(id: string): Promise<void> {
+    const path = await adaptor.unlockAdaptor(this.#adaptorDeps, id, buyer.defaultOutPath(this.#ctx, id), (p, data) => {
+      mkdirSync(unlockedDir(this.#o.datadir), { recursive: true, mode: 0o700 });
+      writeNewFile(p, data, {});
+    });
+    if (path) this.#log('version 2 sale unlocked');
   }
 
   /**
@@ -319,6 +370,72 @@ export class PaypubService {
     return this.#serial(() => seller.publish(this.#ctx, o));
   }
 
+  /** Version 2 (adaptor claims): publish, offer, pledge, and the seller's public routes. */
+  publishAdaptor(o: seller.PublishOptions): Promise<adaptor.AdaptorPublishResult> {
+    return this.#serial(() => adaptor.publishAdaptor(this.#adaptorDeps, o));
+  }
+
+  /** Version 2: claim now (threshold met), or bump the claim in the mempool to `feeRate`. */
+  claimAdaptor(id: string, o: { feeRate?: number } = {}): Promise<adaptor.AdaptorClaimResult> {
+    return this.#serial(async () => {
+      const tip = (await this.#o.chain.getTip()).height;
+      await adaptor.scanAdaptor(this.#adaptorDeps, tip, this.#adaptorMempoolSeen);
+      return adaptor.claimAdaptor(this.#adaptorDeps, id, tip, o.feeRate);
+    });
+  }
+
+  adaptorOffer(id: string, url?: string): { id: string; offer: string; claim: 'adaptor' } {
+    return adaptor.adaptorOffer(this.#adaptorDeps, id, url);
+  }
+
+  pledgeAdaptor(offer: string, sats: bigint, o: { feeRate?: number; out?: string } = {}): Promise<adaptor.AdaptorPledgeResult> {
+    return this.#serial(() => adaptor.pledgeAdaptor(this.#adaptorDeps, offer, sats, o));
+  }
+
+  adaptorBundle(id: string): Record<string, unknown> {
+    return adaptor.adaptorBundle(this.#adaptorDeps, id);
+  }
+
+  /** A stranger's pre-signature announcement: checked, kept when good; never more than a 4xx when bad. */
+  adaptorAnnounce(bytes: Uint8Array, blockHash?: string): Promise<{ id: string; txid: string; vout: number; value: bigint; height: number | null; known: boolean }> {
+    return this.#serial(() => adaptor.acceptPresig(this.#adaptorDeps, bytes, blockHash));
+  }
+
+  /**
+   * Version 2, for one-shot CLI commands: looks at the blocks and the mempool for the claim, then
+   * writes the file. CONFLICT while the claim has not been seen.
+   */
+  unlockAdaptor(id: string, out: string, o: { force?: boolean } = {}): Promise<{ id: string; path: string; bytes: number; sha256: string }> {
+    return this.#serial(async () => {
+      await adaptor.scanAdaptor(this.#adaptorDeps, (await this.#o.chain.getTip()).height, this.#adaptorMempoolSeen);
+      const plain = adaptor.adaptorPlaintext(this.#adaptorDeps, id);
+      if (!plain) throw new DeaddropError('CONFLICT', 'the sale secret is not public yet: no claim seen in the mempool or the chain');
+      writeNewFile(out, plain, o);
+      this.adaptor.setUnlocked(id, out);
+      return { id, path: out, bytes: plain.length, sha256: toHex(sha256(plain)) };
+    });
+  }
+
+  /** Version 2, for one-shot CLI commands: refunds own unspent pledges once the deadline is reached. */
+  refundAdaptor(id: string): Promise<{ id: string; refunds: string[] }> {
+    return this.#serial(async () => {
+      const tip = (await this.#o.chain.getTip()).height;
+      await adaptor.scanAdaptor(this.#adaptorDeps, tip, this.#adaptorMempoolSeen);
+      return { id, refunds: await adaptor.refundAdaptor(this.#adaptorDeps, id, tip) };
+    });
+  }
+
+  /** A version 2 sale's row and pledges (no secret). */
+  adaptorStatus(id: string): Record<string, unknown> {
+    const sale = this.adaptor.sale(id);
+    if (!sale) throw DeaddropError.notFound(`no version 2 PayPub sale ${id.slice(0, 16)}`);
+    return {
+      id: sale.id, role: sale.role, claim: 'adaptor', anchor: { txid: sale.anchorTxid, height: sale.anchorHeight }, revealed: sale.reveal !== null,
+      claimTxid: sale.claimTxid, unlockedPath: sale.unlockedPath, threshold: sale.manifest.threshold, deadlineHeight: sale.manifest.deadlineHeight,
+      pledges: this.adaptor.pledges(sale.id).map((p) => ({ txid: p.txid, vout: p.vout, own: p.own, value: p.value, height: p.height, announced: p.announced, spentBy: p.spentBy })),
+    };
+  }
+
   offer(id: string, url?: string): ReturnType<typeof seller.offerString> {
     return seller.offerString(this.#ctx, id, url);
   }
@@ -374,7 +491,21 @@ export class PaypubService {
   /** Every sale in this datadir. */
   list(): { id: string; role: string; mode: string; phase: string }[] {
     const tip = this.watch.height ?? 0;
-    return this.store.sales().map((s) => ({ id: s.id, role: s.role, mode: s.manifest.mode, phase: this.#phase(s, tip) }));
+    const v1 = this.store.sales().map((s) => ({ id: s.id, role: s.role, mode: s.manifest.mode, phase: this.#phase(s, tip) }));
+    return [...v1, ...this.adaptor.sales().map((s) => ({ id: s.id, role: s.role, mode: 'public', claim: 'adaptor', phase: this.#adaptorPhase(s, tip) }))];
+  }
+
+  #adaptorPhase(s: AdaptorSaleRow, tip: number): string {
+    const own = this.adaptor.pledges(s.id).filter((p) => p.own);
+    if (s.role === 'seller') {
+      if (s.claimTxid) return 'claim-seen';
+      if (tip >= s.manifest.deadlineHeight) return 'expired';
+      return s.anchorHeight === null ? 'anchoring' : s.reveal ? 'collecting' : 'waiting-for-beacon';
+    }
+    if (s.unlockedPath) return 'unlocked';
+    if (this.adaptor.saleSecret(s.id)) return 'claim-seen';
+    if (own.length > 0 && own.every((p) => p.spentBy)) return 'refund-seen';
+    return own.length > 0 ? 'pledged' : 'verified';
   }
 
   #phase(s: SaleRow, tip: number): string {
@@ -427,6 +558,12 @@ export class PaypubService {
   }
 
   contentChunk(id: string, index: number): Uint8Array {
+    // Version 2 sales serve their ciphertexts on the same route.
+    if (/^[0-9a-f]{64}$/.test(id) && this.adaptor.sale(id)?.role === 'seller' && this.adaptor.sale(id)?.anchorTxid) {
+      const c = this.store.chunk(id, index);
+      if (!c) throw DeaddropError.notFound('no such chunk');
+      return c;
+    }
     this.#served(id);
     const c = this.store.chunk(id, index);
     if (!c) throw DeaddropError.notFound('no such chunk');

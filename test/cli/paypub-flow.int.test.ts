@@ -14,6 +14,7 @@ import { attachRegtestNode, type RegtestNode } from '../../src/regtest/harness.j
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { CLI, backendArgs, runCli, runCliJson } from '../support/cli.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('CLI on %s', (kind) => {
   useNodeKind(kind);
@@ -175,6 +176,39 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
       await mine(1);
       const st = await runCliJson<{ phase: string; keys: { known: number } }>(as('b', ['paypub', 'status', pub.id]), env);
       expect(st).toMatchObject({ phase: 'refunded', keys: { known: 2 } });
+    });
+
+    it('version 2 (--claim adaptor): the seller\'s daemon reveals and claims on its own; the buyer pledges and unlocks with one-shot commands', async () => {
+      const data = new Uint8Array(randomBytes(3000));
+      const path = join(root, 'v2.bin');
+      writeFileSync(path, data);
+      const bad = await runCli(as('seller', ['paypub', 'publish', path, '--price', '1000', '--claim', 'bogus']), env);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/--claim must be hashlock or adaptor/);
+      const pub = await runCliJson<{ id: string; claim: string; beaconHeight: number }>(as('seller', [
+        'paypub', 'publish', path, '--claim', 'adaptor', '--price', '50000', '--threshold', '50000', '--chunks', '8', '--sample', '2', '--beacon-in', '3', '--deadline-in', '16', '--fee-rate', '2',
+      ]), env);
+      expect(pub.claim).toBe('adaptor');
+      await mine(1);
+      await mineTo(pub.beaconHeight + 1);
+      const phase = async (): Promise<string | undefined> => (await runCliJson<{ sales: { id: string; phase: string }[] }>(as('seller', ['paypub', 'status']), env)).sales.find((x) => x.id === pub.id)?.phase;
+      await waitUntil(async () => (await phase()) === 'collecting', 'v2 sample revealed by the daemon', 30_000);
+      const v2offer = (await runCliJson<{ offer: string }>(as('seller', ['paypub', 'offer', pub.id]), env)).offer;
+      expect(v2offer).toMatch(/^paypub2:/);
+      const p = await runCliJson<{ txid: string; announced: boolean }>(as('a', ['paypub', 'pledge', v2offer, '50000', '--fee-rate', '2']), env);
+      expect(p.announced).toBe(true);
+      const early = await runCli(as('a', ['paypub', 'unlock', pub.id, '--out', join(root, 'v2-early.bin')]), env);
+      expect(early.code).not.toBe(0);
+      expect(early.stderr).toMatch(/not public yet/);
+      await mine(1);
+      await waitUntil(async () => (await phase()) === 'claim-seen', 'v2 claim by the daemon', 30_000);
+      const out = join(root, 'v2-out.bin');
+      const u = await runCliJson<{ bytes: number }>(as('a', ['paypub', 'unlock', pub.id, '--out', out]), env);
+      expect(u.bytes).toBe(data.length);
+      expect(Buffer.compare(readFileSync(out), data)).toBe(0);
+      const st = await runCliJson<{ claimTxid: string | null; pledges: { txid: string }[] }>(as('seller', ['paypub', 'status', pub.id]), env);
+      expect(st.claimTxid).toMatch(/^[0-9a-f]{64}$/);
+      expect(st.pledges.map((x) => x.txid)).toEqual([p.txid]);
     });
 
     it('the seller daemon published each event of the whole sale once (issue 17.3)', () => {

@@ -70,10 +70,13 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
     .option('--beacon-in <blocks>', 'beacon block distance from now')
     .option('--deadline-in <blocks>', 'refund deadline distance from now')
     .option('--private', 'private mode: one buyer, an HTLC and a wrapped key set')
+    .option('--claim <kind>', 'public mode: hashlock (version 1, default) or adaptor (version 2: the claim reveals one scalar, ~108 vB per pledge whatever the chunk count)')
     .option('--no-auto-claim', 'do not let the daemon claim on its own')
     .option('--fee-rate <sat/vB>', 'fee rate of the anchor transaction')
-    .action(async (file: string, o: { price: string; threshold?: string; minPledge?: string; chunks?: string; sample?: string; beaconIn?: string; deadlineIn?: string; private?: boolean; autoClaim: boolean; feeRate?: string }) => {
+    .action(async (file: string, o: { price: string; threshold?: string; minPledge?: string; chunks?: string; sample?: string; beaconIn?: string; deadlineIn?: string; private?: boolean; claim?: string; autoClaim: boolean; feeRate?: string }) => {
       const ctx = context();
+      if (o.claim !== undefined && o.claim !== 'hashlock' && o.claim !== 'adaptor') throw DeaddropError.badInput('--claim must be hashlock or adaptor');
+      if (o.claim === 'adaptor' && o.private) throw DeaddropError.badInput('--claim adaptor is for public mode only');
       let data: Uint8Array;
       try {
         data = new Uint8Array(readFileSync(file));
@@ -89,6 +92,18 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
         ...(o.deadlineIn ? { deadlineIn: parseCount(o.deadlineIn, '--deadline-in', 1, 1_000_000) } : {}), ...feeOpt(o.feeRate),
       };
       await withPaypub(ctx, async (s) => {
+        if (o.claim === 'adaptor') {
+          const a = await s.publishAdaptor(opts);
+          print(ctx, a, [
+            `sale ${a.id}`,
+            `public mode, adaptor claims (version 2): ${a.chunkCount} chunks, ${a.sampleSize} sampled at the beacon`,
+            `anchor ${a.anchorTxid} (fee ${sat(a.anchorFee)})`,
+            `beacon at height ${a.beaconHeight}; refunds from ${a.deadlineHeight}`,
+            `price ${sat(a.price)}, threshold ${sat(a.threshold)}, minimum pledge ${sat(a.minPledge)}`,
+            'served by this node\'s API (version 2 sales are not put into storage yet): keep the daemon reachable',
+          ]);
+          return;
+        }
         const r = await s.publish(opts);
         print(ctx, r, [
           `sale ${r.id}`,
@@ -109,7 +124,7 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
     .action(async (id: string, o: { url?: string }) => {
       const ctx = context();
       await withPaypub(ctx, async (s) => {
-        const r = s.offer(id, o.url);
+        const r = /^[0-9a-f]{64}$/.test(id) && s.adaptor.sale(id) ? s.adaptorOffer(id, o.url) : s.offer(id, o.url);
         print(ctx, r, r.offer);
       }, { sync: false });
     });
@@ -157,7 +172,8 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
       const offer = inlineOrFile(offerArg, 'the offer');
       const sats = parseSats(amount, 'sats');
       await withPaypub(ctx, async (s) => {
-        const r = await s.pledge(offer, sats, { ...feeOpt(o.feeRate), ...(o.out ? { out: resolve(o.out) } : {}) });
+        const opts = { ...feeOpt(o.feeRate), ...(o.out ? { out: resolve(o.out) } : {}) };
+        const r = offer.startsWith('paypub2:') ? await s.pledgeAdaptor(offer, sats, opts) : await s.pledge(offer, sats, opts);
         print(ctx, r, [`pledged ${sat(r.value)} in ${r.txid}:${r.vout} (fee ${sat(r.fee)})`, r.announced ? 'the seller counted the announcement' : `announcing to the seller failed: ${r.announceError}`,
           `refundable from height ${r.refundAt} if the seller never claims`]);
       });
@@ -188,6 +204,12 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
           print(ctx, { sales }, sales.length === 0 ? 'no sales' : sales.map((x) => `${x.id} ${x.role} ${x.mode} ${x.phase}`));
           return;
         }
+        if (/^[0-9a-f]{64}$/.test(id) && s.adaptor.sale(id)) {
+          const a = s.adaptorStatus(id);
+          print(ctx, a, [`sale ${id} (${String(a.role)}, adaptor claims)`, `pledges ${(a.pledges as unknown[]).length}; claim ${String(a.claimTxid ?? 'none')}`,
+            ...(a.unlockedPath ? [`unlocked to ${String(a.unlockedPath)}`] : [])]);
+          return;
+        }
         const r = await s.status(id);
         print(ctx, r, [
           `sale ${r.id} (${r.role}, ${r.mode} mode): ${r.phase}`,
@@ -209,6 +231,12 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
       const ctx = context();
       const fee = feeOpt(o.feeRate);
       await withPaypub(ctx, async (s) => {
+        if (/^[0-9a-f]{64}$/.test(id) && s.adaptor.sale(id)) {
+          const a = await s.claimAdaptor(id, fee);
+          if (a.action === 'none') throw new DeaddropError('CONFLICT', `nothing to claim: ${a.reason ?? 'no counted pledges'}`);
+          print(ctx, a, a.action === 'pending' ? `claim ${a.txid ?? ''} is already in the mempool` : `claim ${a.txid ?? ''}${a.replaces ? ` replaces ${a.replaces}` : ''}: ${a.pledges ?? 0} pledge(s), fee ${sat(a.fee ?? 0n)} (${a.feeRate ?? 0} sat/vB)`);
+          return;
+        }
         const r = await s.claim(id, fee);
         if (r.action === 'none') throw new DeaddropError('CONFLICT', `nothing to claim: ${r.reason ?? 'no counted pledges'}${r.shortfall ? ` (${sat(r.shortfall)} short of the threshold)` : ''}`);
         print(ctx, r, r.action === 'pending' ? `claim ${r.txid} is already in the mempool` : `claim ${r.txid}${r.replaces ? ` replaces ${r.replaces}` : ''}: ${r.pledges} pledge(s), ${sat(r.total ?? 0n)}, fee ${sat(r.fee ?? 0n)} (${r.feeRate} sat/vB)`);
@@ -223,7 +251,9 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
     .action(async (id: string, o: { out: string; force?: boolean }) => {
       const ctx = context();
       await withPaypub(ctx, async (s) => {
-        const r = await s.unlock(id, resolve(o.out), { force: o.force === true });
+        const r = /^[0-9a-f]{64}$/.test(id) && s.adaptor.sale(id)
+          ? await s.unlockAdaptor(id, resolve(o.out), { force: o.force === true })
+          : await s.unlock(id, resolve(o.out), { force: o.force === true });
         print(ctx, r, `wrote ${r.bytes} bytes to ${r.path} (sha256 ${r.sha256})`);
       });
     });
@@ -236,6 +266,11 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
       const ctx = context();
       const fee = feeOpt(o.feeRate);
       await withPaypub(ctx, async (s) => {
+        if (/^[0-9a-f]{64}$/.test(id) && s.adaptor.sale(id)) {
+          const a = await s.refundAdaptor(id);
+          print(ctx, a, a.refunds.length === 0 ? 'nothing to refund (before the deadline, or every pledge is spent)' : a.refunds.map((t) => `refund ${t}`));
+          return;
+        }
         const r = await s.refund(id, fee);
         print(ctx, r, r.refunds.map((x) => (x.txid ? `refund ${x.txid}: ${sat(x.value ?? 0n)} back (fee ${sat(x.fee ?? 0n)})` : `refund of ${x.pledge} failed: ${x.error}`)));
       });
