@@ -106,7 +106,7 @@ export class FakeChain implements ChainSource {
     this.rawBlockCalls++;
     const b = this.byHash.get(hash);
     if (!b) throw DeaddropError.notFound(`no block ${hash}`);
-    return b.raw;
+    return b.raw.slice(); // a fresh buffer, as a node's answer is (a scan pool transfers it away)
   }
   async getRawTransaction(txid: string): Promise<Uint8Array> {
     const raw = this.mempool.get(txid) ?? this.txs.get(txid);
