@@ -186,6 +186,20 @@ export class FakeChain implements ChainSource {
     return this.mine(newLength, opts.txs ? { txs: opts.txs } : {});
   }
 
+  /**
+   * Appends a block built elsewhere (test/support/chaingen.ts), silently: its header must link
+   * to the current tip. Its txs become known to getRawTransaction.
+   */
+  appendRaw(raw: Uint8Array): FakeBlock {
+    const parsed = parseBlock(raw);
+    const block: FakeBlock = { height: this.chain.length, hash: toHex(sha256d(raw.subarray(0, 80))), raw, txids: parsed.txs.map((t) => t.txid) };
+    if (toHex(raw.subarray(4, 36)) !== this.chain[this.chain.length - 1]!.hash) throw new RangeError('appendRaw: the block does not link to the tip');
+    this.chain.push(block);
+    this.byHash.set(block.hash, block);
+    for (const t of parsed.txs) this.txs.set(t.txid, t.bytes.slice());
+    return block;
+  }
+
   #append(txs: Uint8Array[], payTo: Uint8Array, reward: bigint): FakeBlock {
     const height = this.chain.length;
     const prev = height === 0 ? new Uint8Array(32) : fromHex(this.chain[height - 1]!.hash);
