@@ -19,6 +19,10 @@
  * - Every block served is checked: it must hash to the requested hash and link to the cursor.
  *   A block that does not link means the chain moved during the walk: start over.
  * - With `startHeight` > 0 the block below it is stored as a base (never passed to the consumer).
+ * - `prefetch` > 1: blocks are fetched and prepared up to that many ahead (a bounded window),
+ *   then committed one by one in height order. A block that fails or does not link ends the pass
+ *   after the blocks before it were committed; the window is drained (never left running) and the
+ *   rest is fetched again by the next pass. The crash-safety argument above is unchanged.
  */
 import type Database from 'better-sqlite3';
 import { blockHash, HEADER_SIZE } from '../block.js';

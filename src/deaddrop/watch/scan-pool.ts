@@ -37,8 +37,8 @@ export type ScanJob =
   | { readonly type: 'scan'; readonly id: number; readonly raw: Uint8Array }
   | { readonly type: 'finish'; readonly id: number; readonly candidates: readonly PendingCandidate[]; readonly prevouts: ReadonlyMap<string, Prevout> };
 
-/** A worker's answer to one job. */
-export type ScanReply = { readonly id: number; readonly ok: true; readonly value: BlockScan | FinishedScan } | { readonly id: number; readonly ok: false; readonly error: string };
+/** A worker's answer to one job; id 0 with no value announces that the worker has loaded. */
+export type ScanReply = { readonly id: number; readonly ok: true; readonly value?: BlockScan | FinishedScan } | { readonly id: number; readonly ok: false; readonly error: string };
 
 /** Runs the two scan steps somewhere. */
 export interface BlockScanner {
@@ -91,6 +91,8 @@ interface Slot {
   readonly worker: Worker;
   readonly jobs: Map<number, Pending>;
   dead: boolean;
+  /** Its modules are loaded (it said so): jobs run at once instead of waiting for the start-up. */
+  loaded: boolean;
 }
 
 /** The worker module next to this one (.ts when run through tsx/vitest, .js when built). */
@@ -140,6 +142,22 @@ export class ScanPool implements BlockScanner {
     return this.#slots.filter((s) => !s.dead).length;
   }
 
+  /** True once a worker has loaded: until then a caller may rather scan on its own thread. */
+  get warm(): boolean {
+    return this.#slots.some((s) => s.loaded && !s.dead);
+  }
+
+  /**
+   * Starts the workers now (in the background) instead of at the first job. Starting one takes
+   * a while (hundreds of ms: a thread, then its modules), which a caller can spend scanning on
+   * its own thread; see {@link warm}.
+   */
+  startWorkers(): void {
+    if (this.#closed) return;
+    this.#prune();
+    while (this.#slots.length < this.threads) this.#spawn();
+  }
+
   scan(raw: Uint8Array): Promise<BlockScan> {
     const r = ownsBuffer(raw) ? raw : raw.slice();
     return this.#post((id) => ({ type: 'scan', id, raw: r }), [r.buffer as ArrayBuffer]) as Promise<BlockScan>;
@@ -168,18 +186,23 @@ export class ScanPool implements BlockScanner {
     });
   }
 
-  /** The least busy live worker, starting one while there are fewer than `threads`. */
-  #pick(): Slot {
+  #prune(): void {
     for (let i = this.#slots.length - 1; i >= 0; i--) if (this.#slots[i]!.dead) this.#slots.splice(i, 1);
-    const idle = this.#slots.find((s) => s.jobs.size === 0);
+  }
+
+  /** The least busy live worker (loaded ones first), starting one while there are fewer than `threads`. */
+  #pick(): Slot {
+    this.#prune();
+    const idle = this.#slots.find((s) => s.jobs.size === 0 && s.loaded);
     if (idle) return idle;
     if (this.#slots.length < this.threads) return this.#spawn();
-    return this.#slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
+    const loaded = this.#slots.filter((s) => s.loaded);
+    return (loaded.length > 0 ? loaded : this.#slots).reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
   }
 
   #spawn(): Slot {
     const worker = new Worker(this.#boot, { eval: true, workerData: { identities: this.#identities } satisfies ScanWorkerData });
-    const slot: Slot = { worker, jobs: new Map(), dead: false };
+    const slot: Slot = { worker, jobs: new Map(), dead: false, loaded: false };
     worker.unref();
     worker.on('message', (reply: ScanReply) => this.#onReply(slot, reply));
     worker.on('error', (err: Error) => this.#die(slot, new DeaddropError('BACKEND_ERROR', `scan worker failed: ${err.message}`)));
@@ -189,11 +212,16 @@ export class ScanPool implements BlockScanner {
   }
 
   #onReply(slot: Slot, reply: ScanReply): void {
+    if (reply.id === 0) {
+      slot.loaded = true;
+      return;
+    }
     const job = slot.jobs.get(reply.id);
     if (job === undefined) return;
     slot.jobs.delete(reply.id);
     if (slot.jobs.size === 0) slot.worker.unref();
-    if (reply.ok) job.resolve(reply.value);
+    if (reply.ok && reply.value !== undefined) job.resolve(reply.value);
+    else if (reply.ok) job.reject(DeaddropError.protocol('scan worker answered a job with nothing'));
     else job.reject(new DeaddropError('BACKEND_ERROR', `scan worker: ${reply.error}`));
   }
 

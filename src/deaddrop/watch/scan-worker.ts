@@ -25,3 +25,4 @@ port.on('message', (job: ScanJob) => {
   }
   port.postMessage(reply);
 });
+port.postMessage({ id: 0, ok: true } satisfies ScanReply); // loaded: jobs run at once from now on

@@ -2,12 +2,19 @@
  * DropWatcher: the long-running dead-drop scanner over a full-block ChainSource.
  *
  * DEV DOCS
- * - Blocks come from the one ChainFollower (./follower.ts), which owns reorg handling and the
- *   cursor. For each block, `prepare` (async, no db writes) runs the zero-copy candidate scan,
- *   fetches prevouts for candidates only, computes the tweak data input_hash·A of every
+ * - Blocks come from the one ChainFollower (src/chain/follow/follower.ts), which owns reorg
+ *   handling and the cursor. For each block, `prepare` (async, no db writes) runs the zero-copy
+ *   candidate scan, gets prevouts for candidates only (Core: the block's spent outputs over REST
+ *   in one request; otherwise the PrevoutFetcher), computes the tweak data input_hash·A of every
  *   candidate and trial-decrypts it with each local scan key (one ECDH per candidate and
  *   identity). `onConnect` then writes the index rows, the drops and their events in the
  *   follower's transaction; `onDisconnect` rolls a block's rows back and marks its drops reorged.
+ * - Parallel scanning: during a catch-up or rescan the CPU steps of `prepare` (./block-scan.ts)
+ *   run on a pool of worker threads (./scan-pool.ts, `scanThreads`, default every core) and the
+ *   follower prepares up to `prefetch` blocks ahead. Only `prepare` overlaps: commits stay one
+ *   transaction per block, strictly in height order, so what a crash can leave behind (a prefix
+ *   of the blocks, each whole) and the reorg handling are the same as with one thread. Near the
+ *   tip, blocks are scanned on this thread. The workers stop in close().
  * - The mempool is scanned for zero-confirmation discovery: 'mempool-tx' events from the backend,
  *   a full pass at start and a periodic getMempoolTxids diff as a safety net. Mempool finds are
  *   written in their own transaction. The public index holds on-chain candidates only.
@@ -146,7 +153,7 @@ export class DropWatcher {
   #follower: ChainFollower<PreparedBlock> | null = null;
   #fetcher: PrevoutFetcher | null = null;
   /** The scan pool (more than one scan thread), used while catching up; see #scannerFor. */
-  #pool: BlockScanner | null = null;
+  #pool: ScanPool | null = null;
   #inline: BlockScanner = new InlineScanner([]);
   #index: IndexService | null = null;
   readonly #life = new Lifecycle('drop watcher', { open: (signal) => this.#open(signal), close: () => this.#close() });
@@ -212,9 +219,29 @@ export class DropWatcher {
     this.#flush();
     await this.#source.ready();
     if (signal.aborted) return;
+    await this.#warmPool(store, birthday);
+    if (signal.aborted) return;
     await this.#follower.ready();
     if (signal.aborted || this.#opts.follow === false) return;
     this.#startMempool();
+  }
+
+  /**
+   * Starts the scan workers now when a catch-up is due (the cursor at least two blocks per scan
+   * thread behind the node), so that their start-up overlaps the first blocks. A watcher that
+   * follows the tip never starts them.
+   */
+  async #warmPool(store: DropStore, birthday: number): Promise<void> {
+    const pool = this.#pool;
+    if (pool === null) return;
+    let tip: number;
+    try {
+      tip = (await this.#source.getTip()).height;
+    } catch {
+      return; // the follower reports an unreachable node; the workers start with the first scan
+    }
+    const cursor = this.#follower!.cursor()?.height ?? birthday - 1;
+    if (tip - cursor >= 2 * pool.threads && store.db.open) pool.startWorkers();
   }
 
   /**
@@ -339,7 +366,10 @@ export class DropWatcher {
    */
   #scannerFor(height: number): BlockScanner {
     const pool = this.#pool;
-    return pool !== null && this.#tip - height >= 2 * pool.threads ? pool : this.#inline;
+    if (pool === null || this.#tip - height < 2 * pool.threads) return this.#inline;
+    // Blocks are scanned here while the workers start (a thread and its modules: up to seconds on a busy machine).
+    pool.startWorkers();
+    return pool.warm ? pool : this.#inline;
   }
 
   /**
