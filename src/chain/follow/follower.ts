@@ -43,7 +43,11 @@ export const REORG_SAFETY_DEPTH = 100;
  * Throwing rolls back both and the block is retried on the next trigger.
  */
 export interface FollowerConsumer<P = unknown> {
-  /** Async work before the block's transaction (must not write to the db). Its result is passed to onConnect. */
+  /**
+   * Async work before the block's transaction (must not write to the db). Its result is passed to
+   * onConnect. With `prefetch` > 1, several run at once, in any order. It may take ownership of
+   * `rawBlock` (transfer it to a worker thread): onConnect then gets the emptied buffer.
+   */
   prepare?(height: number, hash: string, rawBlock: Uint8Array): Promise<P>;
   onConnect(height: number, hash: string, rawBlock: Uint8Array, db: Database.Database, prepared: P | undefined): void;
   /** `block` is no longer on the best chain; undo what onConnect did for it. */
