@@ -129,6 +129,7 @@ export class ScanPool implements BlockScanner {
   readonly #slots: Slot[] = [];
   #nextId = 1;
   #closed = false;
+  #warmWaiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
 
   constructor(opts: ScanPoolOptions) {
     if (!Number.isSafeInteger(opts.size) || opts.size < 1) throw new RangeError(`scan pool size must be a positive integer, got ${opts.size}`);
@@ -172,6 +173,7 @@ export class ScanPool implements BlockScanner {
     this.#closed = true;
     const slots = this.#slots.splice(0);
     for (const s of slots) this.#fail(s, DeaddropError.closed('scan pool'));
+    this.#settleWaiters(DeaddropError.closed('scan pool'));
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 
@@ -184,6 +186,22 @@ export class ScanPool implements BlockScanner {
       if (slot.jobs.size === 1) slot.worker.ref();
       slot.worker.postMessage(make(id), transfer);
     });
+  }
+
+  /** Starts the workers and resolves once one has loaded; rejects when they all die first or the pool closes. */
+  whenWarm(): Promise<void> {
+    if (this.#closed) return Promise.reject(DeaddropError.closed('scan pool'));
+    this.startWorkers();
+    if (this.warm) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#warmWaiters.push({ resolve, reject }));
+  }
+
+  #settleWaiters(err?: unknown): void {
+    const waiters = this.#warmWaiters.splice(0);
+    for (const w of waiters) {
+      if (err === undefined) w.resolve();
+      else w.reject(err);
+    }
   }
 
   #prune(): void {
@@ -214,6 +232,7 @@ export class ScanPool implements BlockScanner {
   #onReply(slot: Slot, reply: ScanReply): void {
     if (reply.id === 0) {
       slot.loaded = true;
+      this.#settleWaiters();
       return;
     }
     const job = slot.jobs.get(reply.id);
@@ -230,6 +249,7 @@ export class ScanPool implements BlockScanner {
     slot.dead = true;
     this.#fail(slot, err);
     void slot.worker.terminate();
+    if (this.#slots.every((s) => s.dead)) this.#settleWaiters(err);
   }
 
   #fail(slot: Slot, err: DeaddropError): void {

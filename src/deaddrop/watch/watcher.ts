@@ -14,7 +14,8 @@
  *   follower prepares up to `prefetch` blocks ahead. Only `prepare` overlaps: commits stay one
  *   transaction per block, strictly in height order, so what a crash can leave behind (a prefix
  *   of the blocks, each whole) and the reorg handling are the same as with one thread. Near the
- *   tip, blocks are scanned on this thread. The workers stop in close().
+ *   tip, and until scanning here has cost about what starting the workers does, blocks are
+ *   scanned on this thread. The workers stop in close().
  * - The mempool is scanned for zero-confirmation discovery: 'mempool-tx' events from the backend,
  *   a full pass at start and a periodic getMempoolTxids diff as a safety net. Mempool finds are
  *   written in their own transaction. The public index holds on-chain candidates only.
@@ -85,6 +86,12 @@ export interface DropWatcherOptions {
    */
   readonly scanThreads?: number;
   /**
+   * Scan time on this thread (ms) after which a catch-up starts the worker threads: they cost
+   * about 0.6 s of CPU to start, so small blocks never start them. Default 300; 0 starts them
+   * with the first block of a catch-up.
+   */
+  readonly scanPoolAfterMs?: number;
+  /**
    * Blocks fetched and scanned ahead of the one being committed (commits stay in order, one
    * transaction per block). Bounds memory: about this many raw blocks at once. Default 4 per
    * scan thread, 1 with one thread.
@@ -121,6 +128,8 @@ export interface WatcherStats {
   evicted: number;
   /** Drops opened (blocks and mempool; the same drop may count twice). */
   opened: number;
+  /** Blocks scanned on the worker pool (the rest on the watcher's thread). */
+  pooledBlocks: number;
 }
 
 /** What `prepare` hands to `onConnect`. */
@@ -132,6 +141,8 @@ interface PreparedBlock {
 }
 
 const PREVOUT_CACHE_ROWS = 200_000;
+/** Scan time on this thread after which a catch-up starts the worker pool (see #scannerFor). */
+const POOL_AFTER_MS = 300;
 /** Bound on remembered mempool txids when no diff runs to trim them. */
 const MAX_MEMPOOL_SEEN = 500_000;
 
@@ -155,6 +166,8 @@ export class DropWatcher {
   /** The scan pool (more than one scan thread), used while catching up; see #scannerFor. */
   #pool: ScanPool | null = null;
   #inline: BlockScanner = new InlineScanner([]);
+  /** Time spent scanning on this thread since open (decides when the pool is worth starting). */
+  #inlineScanMs = 0;
   #index: IndexService | null = null;
   readonly #life = new Lifecycle('drop watcher', { open: (signal) => this.#open(signal), close: () => this.#close() });
   #unsubscribe: (() => void) | null = null;
@@ -172,7 +185,7 @@ export class DropWatcher {
   /** Height of the last progress event published (each height is announced once). */
   #lastProgressHeight = -1;
   #connects = 0;
-  readonly #stats: WatcherStats = { blocks: 0, malformedBlocks: 0, candidates: 0, unscannable: 0, mempoolTxs: 0, mempoolCandidates: 0, evicted: 0, opened: 0 };
+  readonly #stats: WatcherStats = { blocks: 0, malformedBlocks: 0, candidates: 0, unscannable: 0, mempoolTxs: 0, mempoolCandidates: 0, evicted: 0, opened: 0, pooledBlocks: 0 };
 
   constructor(opts: DropWatcherOptions) {
     const birthday = opts.birthday ?? 0;
@@ -219,29 +232,9 @@ export class DropWatcher {
     this.#flush();
     await this.#source.ready();
     if (signal.aborted) return;
-    await this.#warmPool(store, birthday);
-    if (signal.aborted) return;
     await this.#follower.ready();
     if (signal.aborted || this.#opts.follow === false) return;
     this.#startMempool();
-  }
-
-  /**
-   * Starts the scan workers now when a catch-up is due (the cursor at least two blocks per scan
-   * thread behind the node), so that their start-up overlaps the first blocks. A watcher that
-   * follows the tip never starts them.
-   */
-  async #warmPool(store: DropStore, birthday: number): Promise<void> {
-    const pool = this.#pool;
-    if (pool === null) return;
-    let tip: number;
-    try {
-      tip = (await this.#source.getTip()).height;
-    } catch {
-      return; // the follower reports an unreachable node; the workers start with the first scan
-    }
-    const cursor = this.#follower!.cursor()?.height ?? birthday - 1;
-    if (tip - cursor >= 2 * pool.threads && store.db.open) pool.startWorkers();
   }
 
   /**
@@ -303,6 +296,17 @@ export class DropWatcher {
     await this.#diffMempool();
   }
 
+  /**
+   * Starts the scan workers now and resolves once one has loaded (nothing to do with one scan
+   * thread). A catch-up starts them by itself when they pay off; benchmarks and tests call this
+   * to leave the start-up out or to be sure the pool is used.
+   */
+  async startScanWorkers(): Promise<void> {
+    await this.ready();
+    this.#live();
+    await this.#pool?.whenWarm();
+  }
+
   /** Counters since open (a copy). */
   stats(): WatcherStats {
     return { ...this.#stats };
@@ -344,14 +348,20 @@ export class DropWatcher {
     await this.#refreshTip(height);
     this.#stats.blocks++;
     const scanner = this.#scannerFor(height);
+    const inline = scanner === this.#inline;
+    if (!inline) this.#stats.pooledBlocks++;
+    const t0 = performance.now();
     const scan = await scanner.scan(raw);
+    if (inline) this.#inlineScanMs += performance.now() - t0;
     if (scan.malformed !== undefined) {
       this.#stats.malformedBlocks++;
       this.#warn(`block ${hash} at height ${height} is malformed and was skipped: ${scan.malformed}`);
     }
     if (scan.candidates.length === 0) return { rows: [], found: [], fresh: [], tip: Math.max(this.#tip, height) };
     const { found: prevouts, fresh } = await this.#blockPrevouts(hash, scan);
+    const t1 = performance.now();
     const done = await scanner.finish(scan.candidates, prevouts);
+    if (inline) this.#inlineScanMs += performance.now() - t1;
     this.#stats.candidates += done.candidates;
     this.#stats.unscannable += done.unscannable;
     this.#stats.opened += done.found.length;
@@ -367,7 +377,10 @@ export class DropWatcher {
   #scannerFor(height: number): BlockScanner {
     const pool = this.#pool;
     if (pool === null || this.#tip - height < 2 * pool.threads) return this.#inline;
-    // Blocks are scanned here while the workers start (a thread and its modules: up to seconds on a busy machine).
+    // Workers cost about 0.6 s of CPU to start (a thread, then its modules): worth it only once
+    // scanning here has cost that much; small blocks (regtest, tests) never start them. Blocks
+    // are scanned here until they have loaded.
+    if (this.#inlineScanMs < (this.#opts.scanPoolAfterMs ?? POOL_AFTER_MS) && !pool.warm) return this.#inline;
     pool.startWorkers();
     return pool.warm ? pool : this.#inline;
   }

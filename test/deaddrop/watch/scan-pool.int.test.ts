@@ -28,11 +28,12 @@ describe.each(chainNodes())('parallel scanning on %s', (kind) => {
       const found: string[][] = [];
       for (const scanThreads of [1, 2]) {
         const events: WatcherEvent[] = [];
-        const w = new DropWatcher({ source, store: ':memory:', identities: [who.identity], birthday: MATURITY + 1, follow: false, scanThreads, prefetch: scanThreads * 4, onEvent: (e) => events.push(e) });
+        const w = new DropWatcher({ source, store: ':memory:', identities: [who.identity], birthday: MATURITY + 1, follow: false, scanThreads, prefetch: scanThreads * 4, scanPoolAfterMs: 0, onEvent: (e) => events.push(e) });
         try {
-          await w.ready();
+          await w.startScanWorkers();
           await w.catchUp();
           expect(w.stats()).toMatchObject({ candidates: 20 * BIG, unscannable: 0, malformedBlocks: 0 });
+          if (scanThreads > 1) expect(w.stats().pooledBlocks).toBeGreaterThan(0);
         } finally {
           await w.close();
         }

@@ -49,6 +49,7 @@ interface Outcome {
   readonly events: string[];
   readonly rows: string[];
   readonly candidates: number;
+  readonly pooled: number;
 }
 
 const open: DropWatcher[] = [];
@@ -58,7 +59,7 @@ afterEach(async () => {
 
 function watcherOn(source: FakeChain, store: string, scanThreads: number, events: WatcherEvent[], extra: { prefetch?: number } = {}): DropWatcher {
   const w = new DropWatcher({
-    source, store, identities: [who.identity, other.identity], birthday: MATURITY + 1, follow: false, scanThreads, ...extra,
+    source, store, identities: [who.identity, other.identity], birthday: MATURITY + 1, follow: false, scanThreads, scanPoolAfterMs: 0, ...extra,
     onEvent: (e) => events.push(e),
   });
   open.push(w);
@@ -68,10 +69,10 @@ function watcherOn(source: FakeChain, store: string, scanThreads: number, events
 async function rescan(scanThreads: number, extra: { prefetch?: number } = {}): Promise<Outcome> {
   const events: WatcherEvent[] = [];
   const w = watcherOn(chain(), tmpStore(), scanThreads, events, extra);
-  await w.ready();
+  await w.startScanWorkers();
   await w.catchUp();
   const rows = w.store.candidatesInRange(0, 1_000_000, 1_000_000).map((r) => `${r.height}:${r.txid}:${r.vout}:${Buffer.from(r.tweak).toString('hex')}`);
-  const out = { events: events.filter((e) => e.type.startsWith('drop.')).map((e) => `${e.type}:${e.id}:${String(e.data['txid'])}`), rows, candidates: w.stats().candidates };
+  const out = { events: events.filter((e) => e.type.startsWith('drop.')).map((e) => `${e.type}:${e.id}:${String(e.data['txid'])}`), rows, candidates: w.stats().candidates, pooled: w.stats().pooledBlocks };
   await w.close();
   return out;
 }
@@ -87,6 +88,8 @@ describe('parallel scanning', () => {
     expect(two.rows).toEqual(one.rows);
     expect(one.candidates).toBe(12 * BIG);
     expect(two.candidates).toBe(one.candidates);
+    expect(one.pooled).toBe(0);
+    expect(two.pooled).toBeGreaterThan(BIG / 2); // the rest: while the workers loaded, and near the tip
   }, 120_000);
 
   it('resumes a rescan stopped half-way (a node failure mid-window) without losing or repeating a drop', async () => {
@@ -101,7 +104,7 @@ describe('parallel scanning', () => {
     };
     const first: WatcherEvent[] = [];
     const w1 = watcherOn(source, store, 2, first, { prefetch: 8 });
-    await w1.ready();
+    await w1.startScanWorkers();
     await expectCode(w1.catchUp(), 'BACKEND_ERROR', /node went away/);
     // Blocks before the failing one were committed in order; nothing after it.
     expect(w1.cursor()!.height).toBe(MATURITY + 10);
@@ -178,7 +181,7 @@ describe('parallel scanning', () => {
     const before = threads();
     const events: WatcherEvent[] = [];
     const w = watcherOn(chain(), tmpStore(), 2, events, { prefetch: 8 });
-    await w.ready();
+    await w.startScanWorkers();
     const run = w.catchUp().catch((err: unknown) => err);
     await new Promise((r) => setTimeout(r, 50));
     await w.close();
