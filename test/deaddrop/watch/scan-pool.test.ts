@@ -164,6 +164,16 @@ describe('parallel scanning', () => {
     expect(pool.liveWorkers).toBe(0);
   }, 60_000);
 
+  it('reports workers that cannot load as an error, not a hang', async () => {
+    const pool = new ScanPool({ size: 2, identities: [], workerUrl: new URL('../../support/no-such-scan-worker.ts', import.meta.url) });
+    try {
+      await expectCode(pool.whenWarm(), 'BACKEND_ERROR', /scan worker/);
+      await expectCode(pool.scan(blocks[0]!.raw.slice()), 'BACKEND_ERROR', /scan worker/);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
   it('close() terminates the workers, rejects jobs in flight and later ones', async () => {
     const pool = new ScanPool({ size: 2, identities: [who.identity] });
     await pool.scan(blocks[0]!.raw.slice());
