@@ -115,6 +115,12 @@ export interface ChainSource {
 
   /** Optional fast path, see {@link BlockPrevoutSource} (Core: `getblock <hash> 3`). */
   getBlockPrevouts?(blockHash: string): Promise<Map<string, Prevout>>;
+  /**
+   * Optional fast path (Core 30+ REST `/rest/spenttxouts/<hash>.bin`): the outputs every tx of
+   * the block spends, in block order, raw (decoded by src/chain/spent-outputs.ts); null when the
+   * node cannot serve it (REST off, older Core, no undo data).
+   */
+  getBlockSpentOutputs?(blockHash: string): Promise<Uint8Array | null>;
 }
 
 /** An output being spent: its scriptPubKey and value (what BIP352 needs of each input). */

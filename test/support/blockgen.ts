@@ -120,7 +120,7 @@ class Rng {
 // Serialization (independent of src/chain)
 
 class Writer {
-  buf = new Uint8Array(1 << 16);
+  buf = new Uint8Array(1024); // grows by doubling; small so that per-tx writers stay cheap
   len = 0;
   private room(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -200,17 +200,17 @@ export function serializeTx(tx: GenTx, withWitness: boolean, w = new Writer()): 
   return w.done();
 }
 
-function sha256d(...parts: Uint8Array[]): Uint8Array {
+export function sha256d(...parts: Uint8Array[]): Uint8Array {
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
   return createHash('sha256').update(h.digest()).digest();
 }
 
-function displayHex(hash: Uint8Array): string {
+export function displayHex(hash: Uint8Array): string {
   return Buffer.from(hash).reverse().toString('hex');
 }
 
-function merkleRoot(hashes: Uint8Array[]): Uint8Array {
+export function merkleRoot(hashes: Uint8Array[]): Uint8Array {
   let level = hashes;
   while (level.length > 1) {
     const next: Uint8Array[] = [];

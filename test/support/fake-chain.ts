@@ -106,7 +106,7 @@ export class FakeChain implements ChainSource {
     this.rawBlockCalls++;
     const b = this.byHash.get(hash);
     if (!b) throw DeaddropError.notFound(`no block ${hash}`);
-    return b.raw;
+    return b.raw.slice(); // a fresh buffer, as a node's answer is (a scan pool transfers it away)
   }
   async getRawTransaction(txid: string): Promise<Uint8Array> {
     const raw = this.mempool.get(txid) ?? this.txs.get(txid);
@@ -184,6 +184,20 @@ export class FakeChain implements ChainSource {
     this.disconnect(depth);
     if (opts.dropMempool) this.mempool.clear();
     return this.mine(newLength, opts.txs ? { txs: opts.txs } : {});
+  }
+
+  /**
+   * Appends a block built elsewhere (test/support/chaingen.ts), silently: its header must link
+   * to the current tip. Its txs become known to getRawTransaction.
+   */
+  appendRaw(raw: Uint8Array): FakeBlock {
+    const parsed = parseBlock(raw);
+    const block: FakeBlock = { height: this.chain.length, hash: toHex(sha256d(raw.subarray(0, 80))), raw, txids: parsed.txs.map((t) => t.txid) };
+    if (toHex(raw.subarray(4, 36)) !== this.chain[this.chain.length - 1]!.hash) throw new RangeError('appendRaw: the block does not link to the tip');
+    this.chain.push(block);
+    this.byHash.set(block.hash, block);
+    for (const t of parsed.txs) this.txs.set(t.txid, t.bytes.slice());
+    return block;
   }
 
   #append(txs: Uint8Array[], payTo: Uint8Array, reward: bigint): FakeBlock {

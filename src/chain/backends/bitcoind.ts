@@ -132,6 +132,8 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
   readonly #zmqTuning: ZmqTuning;
   #restWanted: boolean;
   #restProbe: Promise<boolean> | undefined;
+  /** False once the node answered that it has no spenttxouts endpoint. */
+  #spentRest = true;
   #feed: ZmqFeed | undefined;
   /** The ZMQ feed's stop, begun when `close()` is called. */
   #feedStopped: Promise<void> | undefined;
@@ -252,6 +254,28 @@ export class BitcoindSource extends RpcChainSource implements ChainSource, Block
       if (res.status === 404) throw DeaddropError.notFound(`block ${hash} not found`);
       if (!res.ok) throw new DeaddropError('BACKEND_ERROR', `bitcoind REST answered HTTP ${res.status} for a block`);
       return checkBlock(new Uint8Array(await res.arrayBuffer()), hash, 'bitcoind REST');
+    });
+  }
+
+  /**
+   * The raw `/rest/spenttxouts/<hash>.bin` answer (Core 30+): every output the block's txs
+   * spend, in block order (src/chain/spent-outputs.ts decodes it). null when REST is off or the
+   * node does not know the endpoint (older Core); asked once, then remembered. NOT_FOUND for an
+   * unknown block.
+   */
+  getBlockSpentOutputs(hash: string): Promise<Uint8Array | null> {
+    assertHash(hash, 'hash');
+    return this.run(async () => {
+      if (!this.#spentRest || !(await this.#probeRest())) return null;
+      const res = await this.#restGet(`/rest/spenttxouts/${hash}.bin`);
+      const body = new Uint8Array(await res.arrayBuffer());
+      if (res.ok) return body;
+      const text = new TextDecoder().decode(body.subarray(0, 200));
+      // Core names the block it does not know; an unknown path answers without it.
+      if (res.status === 404 && text.includes(hash)) throw DeaddropError.notFound(`block ${hash} not found`);
+      // Older Core: no such REST path (or undo data pruned): the caller falls back to per-tx lookups.
+      if (res.status === 400 || res.status === 404) this.#spentRest = false;
+      return null;
     });
   }
 

@@ -19,6 +19,10 @@
  * - Every block served is checked: it must hash to the requested hash and link to the cursor.
  *   A block that does not link means the chain moved during the walk: start over.
  * - With `startHeight` > 0 the block below it is stored as a base (never passed to the consumer).
+ * - `prefetch` > 1: blocks are fetched and prepared up to that many ahead (a bounded window),
+ *   then committed one by one in height order. A block that fails or does not link ends the pass
+ *   after the blocks before it were committed; the window is drained (never left running) and the
+ *   rest is fetched again by the next pass. The crash-safety argument above is unchanged.
  */
 import type Database from 'better-sqlite3';
 import { blockHash, HEADER_SIZE } from '../block.js';
@@ -39,7 +43,11 @@ export const REORG_SAFETY_DEPTH = 100;
  * Throwing rolls back both and the block is retried on the next trigger.
  */
 export interface FollowerConsumer<P = unknown> {
-  /** Async work before the block's transaction (must not write to the db). Its result is passed to onConnect. */
+  /**
+   * Async work before the block's transaction (must not write to the db). Its result is passed to
+   * onConnect. With `prefetch` > 1, several run at once, in any order. It may take ownership of
+   * `rawBlock` (transfer it to a worker thread): onConnect then gets the emptied buffer.
+   */
   prepare?(height: number, hash: string, rawBlock: Uint8Array): Promise<P>;
   onConnect(height: number, hash: string, rawBlock: Uint8Array, db: Database.Database, prepared: P | undefined): void;
   /** `block` is no longer on the best chain; undo what onConnect did for it. */
@@ -62,6 +70,12 @@ export interface ChainFollowerOptions<P = unknown> {
   readonly follow?: boolean;
   /** Errors from background runs (the next trigger retries). */
   readonly onError?: (err: unknown) => void;
+  /**
+   * Blocks fetched and prepared ahead of the one being committed (>= 1; default 1: one at a
+   * time). Commits stay in height order, one transaction per block; only `prepare` overlaps.
+   * Memory: up to this many raw blocks and their prepared results at once.
+   */
+  readonly prefetch?: number;
   /** Called after every run that reached the tip. */
   readonly onCaughtUp?: (cursor: FollowedBlock | null, result: CatchUpResult) => void;
 }
@@ -79,6 +93,49 @@ function headerPrevHash(raw: Uint8Array): string {
 
 type Step = 'done' | 'restart';
 
+/** A block fetched, checked and prepared, waiting for its turn to be committed. */
+interface Fetched<P> {
+  readonly height: number;
+  readonly hash: string;
+  readonly prevHash: string;
+  readonly raw: Uint8Array;
+  readonly prepared: P | undefined;
+}
+
+/**
+ * Heights `from..to` fetched and prepared up to `window` ahead of the one being committed.
+ * `next()` hands them out strictly in height order; `drain()` waits for whatever is still in
+ * flight (and swallows its errors: those blocks are fetched again by the next pass).
+ */
+class Prefetch<P> {
+  readonly #load: (height: number) => Promise<Fetched<P>>;
+  readonly #to: number;
+  readonly #window: number;
+  readonly #queue: Promise<Fetched<P>>[] = [];
+  #next: number;
+
+  constructor(load: (height: number) => Promise<Fetched<P>>, from: number, to: number, window: number) {
+    this.#load = load;
+    this.#next = from;
+    this.#to = to;
+    this.#window = window;
+  }
+
+  next(): Promise<Fetched<P>> | null {
+    while (this.#queue.length < this.#window && this.#next <= this.#to) {
+      const p = this.#load(this.#next++);
+      p.catch(() => undefined); // observed when its turn comes, or in drain()
+      this.#queue.push(p);
+    }
+    return this.#queue.shift() ?? null;
+  }
+
+  async drain(): Promise<void> {
+    this.#next = this.#to + 1;
+    await Promise.allSettled(this.#queue.splice(0));
+  }
+}
+
 /**
  * Follows the best chain of a full-block ChainSource for one consumer.
  * @example
@@ -94,6 +151,7 @@ export class ChainFollower<P = unknown> {
   readonly #db: Database.Database;
   readonly #depth: number;
   readonly #start: number;
+  readonly #prefetch: number;
   #queue: Promise<unknown> = Promise.resolve();
   #queued = false;
   readonly #life = new Lifecycle('chain follower', { open: (signal) => this.#open(signal), close: () => this.#close() });
@@ -106,6 +164,9 @@ export class ChainFollower<P = unknown> {
     const start = opts.startHeight ?? 0;
     if (!Number.isSafeInteger(depth) || depth < 2) throw new RangeError(`reorgSafetyDepth must be an integer >= 2; got ${depth}`);
     if (!Number.isSafeInteger(start) || start < 0) throw new RangeError(`startHeight must be a non-negative integer; got ${start}`);
+    const prefetch = opts.prefetch ?? 1;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 1) throw new RangeError(`prefetch must be a positive integer; got ${prefetch}`);
+    this.#prefetch = prefetch;
     this.#opts = opts;
     this.#source = opts.source;
     this.#db = opts.db;
@@ -216,13 +277,17 @@ export class ChainFollower<P = unknown> {
       if (cursor.hash === tip.hash) return 'done';
       if (cursor.height >= tip.height) return 'restart';
     }
-    for (let h = cursor ? cursor.height + 1 : 0; h <= tip.height; h++) {
-      if (this.#life.closing) return 'done';
-      const hash = h === tip.height ? tip.hash : await this.#source.getBlockHash(h);
-      const next = await this.#connect(h, hash, cursor);
-      if (!next) return 'restart';
-      cursor = next;
-      counts.connected++;
+    const ahead = new Prefetch<P>((h) => this.#fetchPrepared(h, h === tip.height ? tip.hash : undefined), cursor ? cursor.height + 1 : 0, tip.height, this.#prefetch);
+    try {
+      for (let f = ahead.next(); f !== null; f = ahead.next()) {
+        if (this.#life.closing) return 'done';
+        const next = this.#commit(await f, cursor);
+        if (!next) return 'restart';
+        cursor = next;
+        counts.connected++;
+      }
+    } finally {
+      await ahead.drain();
     }
     return 'restart'; // re-read the tip: more blocks may have come in meanwhile
   }
@@ -263,20 +328,28 @@ export class ChainFollower<P = unknown> {
     return stale.filter((b) => b.height >= this.#start).length;
   }
 
-  /** Fetches, checks and applies one block. Null when it does not link to `cursor` (chain moved). */
-  async #connect(height: number, hash: string, cursor: FollowedBlock | null): Promise<FollowedBlock | null> {
+  /** Fetches and checks one block and runs the consumer's `prepare` on it (no db writes). */
+  async #fetchPrepared(height: number, knownHash: string | undefined): Promise<Fetched<P>> {
+    const hash = knownHash ?? (await this.#source.getBlockHash(height));
     const raw = await this.#source.getRawBlock(hash);
     if (!(raw instanceof Uint8Array) || raw.length <= HEADER_SIZE || blockHash(raw) !== hash) {
       throw DeaddropError.protocol(`backend served a block that does not hash to ${hash} (height ${height})`);
     }
-    if (cursor && headerPrevHash(raw) !== cursor.hash) return null;
+    // Read before prepare: a consumer may hand the buffer to a worker thread (transfer).
+    const prevHash = headerPrevHash(raw);
     const prepared = this.#opts.consumer.prepare ? await this.#opts.consumer.prepare(height, hash, raw) : undefined;
+    return { height, hash, prevHash, raw, prepared };
+  }
+
+  /** Applies one fetched block. Null when it does not link to `cursor` (chain moved). */
+  #commit(f: Fetched<P>, cursor: FollowedBlock | null): FollowedBlock | null {
+    if (cursor && f.prevHash !== cursor.hash) return null;
     if (this.#life.closing) return null;
     // Runs are serialized, but another follower on the same database and name could have moved it.
     if (this.store.cursor()?.hash !== cursor?.hash) return null;
-    const block = { height, hash };
+    const block = { height: f.height, hash: f.hash };
     this.#tx(() => {
-      this.#opts.consumer.onConnect(height, hash, raw, this.#db, prepared);
+      this.#opts.consumer.onConnect(f.height, f.hash, f.raw, this.#db, f.prepared);
       this.store.connect(block, this.#depth);
     });
     return block;

@@ -37,6 +37,7 @@ interface WatchFlags {
   once?: boolean;
   from?: string;
   index?: string;
+  scanThreads?: string;
 }
 
 function warn(message: string): void {
@@ -152,6 +153,7 @@ async function watchNode(ctx: CliContext, flags: WatchFlags, from: number | unde
       const watcher = new DropWatcher({
         source, store, identities: [walletIdentity(keys)], birthday: from ?? birthdayHeight, rescan: from !== undefined || seedChanged,
         name: CLI_WATCHER, follow: flags.once !== true,
+        ...(flags.scanThreads === undefined ? {} : { scanThreads: parseCount(flags.scanThreads, '--scan-threads', 1, 1024) }),
         onEvent: (e) => (e.type === 'watch.progress' ? progress.update(Number(e.data.height), Number(e.data.tip)) : printer.flush()),
         onError: (err) => warn(err instanceof Error ? err.message : String(err)),
         onWarning: warn,
@@ -234,9 +236,11 @@ export function registerWatchCommand(program: Command, context: ContextFactory):
     .option('--once', 'exit after catching up with the chain (and the mempool)')
     .option('--from <height>', 'rescan from this block height and print every drop event since')
     .option('--index <url>', 'light client: use the public candidate index of a deaddrop API (e.g. http://127.0.0.1:8335) instead of a node')
+    .option('--scan-threads <n>', 'threads that scan blocks during a catch-up or rescan (default: every core; 1 scans on the main thread)')
     .action(async (flags: WatchFlags) => {
       const ctx = context();
       const from = flags.from === undefined ? undefined : parseCount(flags.from, '--from', 0, 100_000_000);
+      if (flags.scanThreads !== undefined) parseCount(flags.scanThreads, '--scan-threads', 1, 1024);
       // Fail on a malformed URL before asking for the passphrase.
       if (flags.index !== undefined) new LightClient({ url: flags.index, identities: [] });
       // A rescan rewrites the drop store a running daemon writes too: one writer per datadir.

@@ -2,12 +2,20 @@
  * DropWatcher: the long-running dead-drop scanner over a full-block ChainSource.
  *
  * DEV DOCS
- * - Blocks come from the one ChainFollower (./follower.ts), which owns reorg handling and the
- *   cursor. For each block, `prepare` (async, no db writes) runs the zero-copy candidate scan,
- *   fetches prevouts for candidates only, computes the tweak data input_hash·A of every
+ * - Blocks come from the one ChainFollower (src/chain/follow/follower.ts), which owns reorg
+ *   handling and the cursor. For each block, `prepare` (async, no db writes) runs the zero-copy
+ *   candidate scan, gets prevouts for candidates only (Core: the block's spent outputs over REST
+ *   in one request; otherwise the PrevoutFetcher), computes the tweak data input_hash·A of every
  *   candidate and trial-decrypts it with each local scan key (one ECDH per candidate and
  *   identity). `onConnect` then writes the index rows, the drops and their events in the
  *   follower's transaction; `onDisconnect` rolls a block's rows back and marks its drops reorged.
+ * - Parallel scanning: during a catch-up or rescan the CPU steps of `prepare` (./block-scan.ts)
+ *   run on a pool of worker threads (./scan-pool.ts, `scanThreads`, default every core) and the
+ *   follower prepares up to `prefetch` blocks ahead. Only `prepare` overlaps: commits stay one
+ *   transaction per block, strictly in height order, so what a crash can leave behind (a prefix
+ *   of the blocks, each whole) and the reorg handling are the same as with one thread. Near the
+ *   tip, and until scanning here has cost about what starting the workers does, blocks are
+ *   scanned on this thread. The workers stop in close().
  * - The mempool is scanned for zero-confirmation discovery: 'mempool-tx' events from the backend,
  *   a full pass at start and a periodic getMempoolTxids diff as a safety net. Mempool finds are
  *   written in their own transaction. The public index holds on-chain candidates only.
@@ -35,10 +43,12 @@ import type { EventBus } from '../../util/event-bus.js';
 import { DeaddropError } from '../../util/errors.js';
 import { type CatchUpResult, ChainFollower, type FollowedBlock } from '../../chain/follow/follower.js';
 import { Lifecycle } from '../../util/lifecycle.js';
-import { type Candidate, scanBlockForCandidates } from '../../chain/op-return-scan.js';
 import { DropStore, type DropRecord, type FoundDrop, type IndexedCandidate, type OutboxEvent } from './drop-store.js';
-import { PrevoutFetcher, type FreshPrevout, type OutpointRef } from '../../chain/follow/prevouts.js';
-import { candidateTweak, checkIdentities, dropOutputs, DROP_SCAN_OPTIONS, spentOutpoints, trialDecrypt, type WatchIdentity } from './candidates.js';
+import { PrevoutFetcher, type FreshPrevout } from '../../chain/follow/prevouts.js';
+import type { Prevout } from '../../chain/types.js';
+import { candidateTweak, checkIdentities, dropOutputs, spentOutpoints, trialDecrypt, type WatchIdentity } from './candidates.js';
+import { prevoutsFromSpent, type BlockScan } from './block-scan.js';
+import { defaultScanThreads, InlineScanner, ScanPool, type BlockScanner } from './scan-pool.js';
 import { IndexService, INDEX_FROM_KEY, type IndexBounds } from './index-service.js';
 
 export type { WatchIdentity } from './candidates.js';
@@ -69,6 +79,24 @@ export interface DropWatcherOptions {
   readonly onEvent?: (event: WatcherEvent) => void;
   /** Follow tip events and poll (default true); false for one-shot `catchUp()` use. */
   readonly follow?: boolean;
+  /**
+   * Threads that scan blocks (candidate extraction, tweak data, trial decryption): worker
+   * threads when more than 1, this thread when 1 (the path before parallel scanning). Default:
+   * every core (os.availableParallelism()).
+   */
+  readonly scanThreads?: number;
+  /**
+   * Scan time on this thread (ms) after which a catch-up starts the worker threads: they cost
+   * about 0.6 s of CPU to start, so small blocks never start them. Default 300; 0 starts them
+   * with the first block of a catch-up.
+   */
+  readonly scanPoolAfterMs?: number;
+  /**
+   * Blocks fetched and scanned ahead of the one being committed (commits stay in order, one
+   * transaction per block). Bounds memory: about this many raw blocks at once. Default 4 per
+   * scan thread, 1 with one thread.
+   */
+  readonly prefetch?: number;
   /** Follower poll period. Default 2000 ms. */
   readonly pollIntervalMs?: number;
   /** Scan the mempool (default: when the backend can list it). */
@@ -100,6 +128,8 @@ export interface WatcherStats {
   evicted: number;
   /** Drops opened (blocks and mempool; the same drop may count twice). */
   opened: number;
+  /** Blocks scanned on the worker pool (the rest on the watcher's thread). */
+  pooledBlocks: number;
 }
 
 /** What `prepare` hands to `onConnect`. */
@@ -111,6 +141,8 @@ interface PreparedBlock {
 }
 
 const PREVOUT_CACHE_ROWS = 200_000;
+/** Scan time on this thread after which a catch-up starts the worker pool (see #scannerFor). */
+const POOL_AFTER_MS = 300;
 /** Bound on remembered mempool txids when no diff runs to trim them. */
 const MAX_MEMPOOL_SEEN = 500_000;
 
@@ -131,6 +163,11 @@ export class DropWatcher {
   #store: DropStore | null = null;
   #follower: ChainFollower<PreparedBlock> | null = null;
   #fetcher: PrevoutFetcher | null = null;
+  /** The scan pool (more than one scan thread), used while catching up; see #scannerFor. */
+  #pool: ScanPool | null = null;
+  #inline: BlockScanner = new InlineScanner([]);
+  /** Time spent scanning on this thread since open (decides when the pool is worth starting). */
+  #inlineScanMs = 0;
   #index: IndexService | null = null;
   readonly #life = new Lifecycle('drop watcher', { open: (signal) => this.#open(signal), close: () => this.#close() });
   #unsubscribe: (() => void) | null = null;
@@ -148,11 +185,13 @@ export class DropWatcher {
   /** Height of the last progress event published (each height is announced once). */
   #lastProgressHeight = -1;
   #connects = 0;
-  readonly #stats: WatcherStats = { blocks: 0, malformedBlocks: 0, candidates: 0, unscannable: 0, mempoolTxs: 0, mempoolCandidates: 0, evicted: 0, opened: 0 };
+  readonly #stats: WatcherStats = { blocks: 0, malformedBlocks: 0, candidates: 0, unscannable: 0, mempoolTxs: 0, mempoolCandidates: 0, evicted: 0, opened: 0, pooledBlocks: 0 };
 
   constructor(opts: DropWatcherOptions) {
     const birthday = opts.birthday ?? 0;
     if (!Number.isSafeInteger(birthday) || birthday < 0) throw new RangeError(`birthday must be a non-negative integer, got ${birthday}`);
+    const threads = opts.scanThreads;
+    if (threads !== undefined && (!Number.isSafeInteger(threads) || threads < 1)) throw new RangeError(`scanThreads must be a positive integer, got ${threads}`);
     checkIdentities(opts.identities ?? []);
     this.#opts = opts;
     this.#source = opts.source;
@@ -170,6 +209,9 @@ export class DropWatcher {
     this.#store = store;
     const birthday = this.#opts.birthday ?? 0;
     this.#fetcher = new PrevoutFetcher(this.#source, store);
+    const threads = this.#opts.scanThreads ?? defaultScanThreads();
+    this.#inline = new InlineScanner(this.#identities);
+    if (threads > 1) this.#pool = new ScanPool({ size: threads, identities: this.#identities });
     this.#follower = new ChainFollower<PreparedBlock>({
       source: this.#source, db: store.db, name: this.#name, startHeight: birthday,
       consumer: {
@@ -178,6 +220,7 @@ export class DropWatcher {
         onDisconnect: (block, db) => this.#onDisconnect(block, db),
       },
       follow: this.#opts.follow ?? true,
+      prefetch: this.#opts.prefetch ?? (threads > 1 ? threads * 4 : 1),
       pollIntervalMs: this.#opts.pollIntervalMs ?? 2000,
       onError: (err) => this.#opts.onError?.(err),
       onCaughtUp: (cursor, result) => {
@@ -225,6 +268,8 @@ export class DropWatcher {
     await this.#follower?.close();
     await this.#mempoolQueue.catch(() => undefined);
     await this.#diffQueue;
+    // After the follower: its run in progress waits for its scans before it settles.
+    await this.#pool?.close();
     if (typeof this.#opts.store === 'string') this.#store?.close();
   }
 
@@ -249,6 +294,17 @@ export class DropWatcher {
   async scanMempool(): Promise<void> {
     await this.ready();
     await this.#diffMempool();
+  }
+
+  /**
+   * Starts the scan workers now and resolves once one has loaded (nothing to do with one scan
+   * thread). A catch-up starts them by itself when they pay off; benchmarks and tests call this
+   * to leave the start-up out or to be sure the pool is used.
+   */
+  async startScanWorkers(): Promise<void> {
+    await this.ready();
+    this.#live();
+    await this.#pool?.whenWarm();
   }
 
   /** Counters since open (a copy). */
@@ -291,32 +347,55 @@ export class DropWatcher {
   async #prepare(height: number, hash: string, raw: Uint8Array): Promise<PreparedBlock> {
     await this.#refreshTip(height);
     this.#stats.blocks++;
-    let candidates: Candidate[];
-    try {
-      candidates = scanBlockForCandidates(raw, DROP_SCAN_OPTIONS);
-    } catch (err) {
+    const scanner = this.#scannerFor(height);
+    const inline = scanner === this.#inline;
+    if (!inline) this.#stats.pooledBlocks++;
+    const t0 = performance.now();
+    const scan = await scanner.scan(raw);
+    if (inline) this.#inlineScanMs += performance.now() - t0;
+    if (scan.malformed !== undefined) {
       this.#stats.malformedBlocks++;
-      this.#warn(`block ${hash} at height ${height} is malformed and was skipped: ${(err as Error).message}`);
-      candidates = [];
+      this.#warn(`block ${hash} at height ${height} is malformed and was skipped: ${scan.malformed}`);
     }
-    const outpoints: OutpointRef[] = candidates.flatMap((c) => spentOutpoints(c.tx));
-    const { found: prevouts, fresh } = await this.#fetcher!.fetch(outpoints, { blockHash: hash });
-    const rows: IndexedCandidate[] = [];
-    const found: FoundDrop[] = [];
-    for (const c of candidates) {
-      const tweak = candidateTweak(c.tx, prevouts);
-      if (tweak === null) {
-        this.#stats.unscannable++;
-        continue;
-      }
-      this.#stats.candidates++;
-      const txid = c.tx.txid;
-      const outputs = c.outputs.map((o) => ({ vout: o.vout, data: o.data.slice() }));
-      for (const o of outputs) rows.push({ height, blockHash: hash, txid, vout: o.vout, tweak, data: o.data });
-      found.push(...trialDecrypt(txid, tweak, outputs, this.#identities));
+    if (scan.candidates.length === 0) return { rows: [], found: [], fresh: [], tip: Math.max(this.#tip, height) };
+    const { found: prevouts, fresh } = await this.#blockPrevouts(hash, scan);
+    const t1 = performance.now();
+    const done = await scanner.finish(scan.candidates, prevouts);
+    if (inline) this.#inlineScanMs += performance.now() - t1;
+    this.#stats.candidates += done.candidates;
+    this.#stats.unscannable += done.unscannable;
+    this.#stats.opened += done.found.length;
+    const rows: IndexedCandidate[] = done.rows.map((r) => ({ height, blockHash: hash, ...r }));
+    return { rows, found: done.found, fresh, tip: Math.max(this.#tip, height) };
+  }
+
+  /**
+   * The pool while catching up (at least two blocks per scan thread still to go), this thread
+   * otherwise: following the tip means one block now and then, for which starting worker
+   * threads (and keeping them) buys nothing. Both give the same results.
+   */
+  #scannerFor(height: number): BlockScanner {
+    const pool = this.#pool;
+    if (pool === null || this.#tip - height < 2 * pool.threads) return this.#inline;
+    // Workers cost about 0.6 s of CPU to start (a thread, then its modules): worth it only once
+    // scanning here has cost that much; small blocks (regtest, tests) never start them. Blocks
+    // are scanned here until they have loaded.
+    if (this.#inlineScanMs < (this.#opts.scanPoolAfterMs ?? POOL_AFTER_MS) && !pool.warm) return this.#inline;
+    pool.startWorkers();
+    return pool.warm ? pool : this.#inline;
+  }
+
+  /**
+   * The candidates' prevouts: from the node's spent outputs of the block when it serves them
+   * (Core REST spenttxouts, one request), else through the fetcher (cache, getblock 3, getrawtransaction).
+   */
+  async #blockPrevouts(hash: string, scan: BlockScan): Promise<{ found: ReadonlyMap<string, Prevout>; fresh: FreshPrevout[] }> {
+    if (this.#source.getBlockSpentOutputs !== undefined) {
+      const spent = await this.#source.getBlockSpentOutputs(hash);
+      const found = spent === null ? null : prevoutsFromSpent(spent, scan);
+      if (found !== null) return { found, fresh: [] };
     }
-    this.#stats.opened += found.length;
-    return { rows, found, fresh, tip: Math.max(this.#tip, height) };
+    return this.#fetcher!.fetch(scan.candidates.flatMap((c) => c.outpoints), { blockHash: hash });
   }
 
   #onConnect(block: FollowedBlock, prepared: PreparedBlock | undefined): void {
