@@ -43,6 +43,7 @@ import type { EventBus } from '../../util/event-bus.js';
 import { DeaddropError } from '../../util/errors.js';
 import { type CatchUpResult, ChainFollower, type FollowedBlock } from '../../chain/follow/follower.js';
 import { Lifecycle } from '../../util/lifecycle.js';
+import { ReportThrottle } from '../../util/time.js';
 import { DropStore, type DropRecord, type FoundDrop, type IndexedCandidate, type OutboxEvent } from './drop-store.js';
 import { PrevoutFetcher, type FreshPrevout } from '../../chain/follow/prevouts.js';
 import type { Prevout } from '../../chain/types.js';
@@ -103,7 +104,7 @@ export interface DropWatcherOptions {
   readonly mempool?: boolean;
   /** Safety-net mempool diff period; 'mempool-tx' events are handled at once. Default 5000 ms; 0 disables. */
   readonly mempoolPollMs?: number;
-  /** Minimum time between two progress events. Default 250 ms. */
+  /** Minimum time between two progress events. Default 250 ms (PROGRESS_INTERVAL_MS). */
   readonly progressIntervalMs?: number;
   readonly onError?: (err: unknown) => void;
   /** Chain data that could not be scanned (malformed block, unknown prevout). Never secret. */
@@ -181,7 +182,7 @@ export class DropWatcher {
   #diffQueue: Promise<void> = Promise.resolve();
   #tip = -1;
   #tipFetchedAt = 0;
-  #lastProgress = 0;
+  readonly #progressReports: ReportThrottle;
   /** Height of the last progress event published (each height is announced once). */
   #lastProgressHeight = -1;
   #connects = 0;
@@ -194,6 +195,7 @@ export class DropWatcher {
     if (threads !== undefined && (!Number.isSafeInteger(threads) || threads < 1)) throw new RangeError(`scanThreads must be a positive integer, got ${threads}`);
     checkIdentities(opts.identities ?? []);
     this.#opts = opts;
+    this.#progressReports = new ReportThrottle(opts.progressIntervalMs);
     this.#source = opts.source;
     this.#identities = [...(opts.identities ?? [])];
     this.#name = opts.name ?? 'drops';
@@ -561,13 +563,10 @@ export class DropWatcher {
   }
 
   #progress(height: number, final: boolean): void {
-    const now = Date.now();
-    const interval = this.#opts.progressIntervalMs ?? 250;
-    if (!final && now - this.#lastProgress < interval) return;
     // The last block's own progress (queued after its commit) and the final one at catch-up
     // name the same height: publishing both sent one event twice with the same id.
     if (height < 0 || height === this.#lastProgressHeight) return;
-    this.#lastProgress = now;
+    if (!this.#progressReports.take(final)) return;
     this.#lastProgressHeight = height;
     const tip = Math.max(this.#tip, height);
     this.#deliver({ id: `watch.progress:${this.#name}:${height}`, type: 'watch.progress', data: { height, tip } });
