@@ -16,9 +16,9 @@ import type { Network } from '../util/network.js';
 import type { AdaptorSaleTerms } from './adaptor-claim.js';
 import { blockHashToBytes, Reader, taggedHash, Writer } from './bytes.js';
 import { chunkKeyFromPoint, chunkKeyPoint, proveSampledKeys, salePoint as salePointOf, verifySampledKeys, type SampledKeyProof } from './chunk-keys.js';
-import { checkCiphertext, decryptRaw, maxChunkLength, type EncryptedContent } from './content.js';
-import { amountProblem, timingProblem, validXOnly } from './manifest.js';
-import { MAX_CHUNKS, MODE_IDS, NETWORK_IDS, type PaypubMode } from './params.js';
+import { checkCiphertext, decryptRaw, type EncryptedContent } from './content.js';
+import { amountProblem, chunkingProblem, type ManifestHeader, readManifestHeader, timingProblem, validXOnly, writeManifestHeader } from './manifest.js';
+import { NETWORK_IDS } from './params.js';
 import { sampleIndices } from './sample.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 
@@ -28,23 +28,8 @@ export const ADAPTOR_TAG = {
   reveal: 'deaddrop/paypub/reveal/v2',
 } as const;
 
-/** The signed fields of a version 2 manifest, in wire order. */
-export interface AdaptorManifestFields {
-  readonly version: number;
-  readonly network: Network;
-  /** Only 'public': private mode keeps its own offer (section 6). */
-  readonly mode: PaypubMode;
-  readonly contentId: Uint8Array;
-  readonly fileLength: number;
-  readonly chunkSize: number;
-  readonly chunkCount: number;
-  readonly sampleSize: number;
-  readonly price: bigint;
-  readonly threshold: bigint;
-  readonly minPledge: bigint;
-  readonly beaconHeight: number;
-  readonly deadlineHeight: number;
-  readonly sellerKey: Uint8Array;
+/** The signed fields of a version 2 manifest, in wire order: the shared header (mode 'public' only; private mode keeps its own offer, section 6), then T and the ciphertext hashes. */
+export interface AdaptorManifestFields extends ManifestHeader {
   /** T = t·G, 33-byte compressed. */
   readonly salePoint: Uint8Array;
   readonly ciphertextHashes: readonly Uint8Array[];
@@ -62,11 +47,7 @@ export function adaptorTerms(m: AdaptorManifestFields): AdaptorSaleTerms {
 }
 
 export function encodeAdaptorManifestBody(f: AdaptorManifestFields): Uint8Array {
-  const w = new Writer()
-    .u8(f.version).u8(NETWORK_IDS.indexOf(f.network)).u8(MODE_IDS.indexOf(f.mode))
-    .bytes(f.contentId, 32).u64(BigInt(f.fileLength)).u32(f.chunkSize).u16(f.chunkCount).u16(f.sampleSize)
-    .u64(f.price).u64(f.threshold).u64(f.minPledge).u32(f.beaconHeight).u32(f.deadlineHeight)
-    .bytes(f.sellerKey, 32).bytes(f.salePoint, 33);
+  const w = writeManifestHeader(new Writer(), f).bytes(f.salePoint, 33);
   for (const h of f.ciphertextHashes) w.bytes(h, 32);
   return w.finish();
 }
@@ -84,10 +65,8 @@ export function adaptorManifestProblem(f: AdaptorManifestFields): string | null 
   if (f.version !== ADAPTOR_MANIFEST_VERSION) return `unsupported version ${f.version}`;
   if (!NETWORK_IDS.includes(f.network)) return 'unknown network';
   if (f.mode !== 'public') return 'version 2 is for public mode only';
-  if (!Number.isSafeInteger(f.chunkCount) || f.chunkCount < 1 || f.chunkCount > MAX_CHUNKS) return `chunk count must be 1..${MAX_CHUNKS}`;
-  if (!Number.isSafeInteger(f.fileLength) || f.fileLength < f.chunkCount) return 'file length must be at least the chunk count';
-  if (f.chunkSize !== maxChunkLength(f.fileLength, f.chunkCount)) return 'chunk size does not match file length and chunk count';
-  if (!Number.isSafeInteger(f.sampleSize) || f.sampleSize < 0 || f.sampleSize >= f.chunkCount) return 'sample size must leave at least one chunk unsampled';
+  const chunking = chunkingProblem(f);
+  if (chunking) return chunking;
   if (f.ciphertextHashes.length !== f.chunkCount) return 'ciphertext hash count does not match chunk count';
   if (f.contentId.length !== 32 || f.ciphertextHashes.some((h) => h.length !== 32)) return 'bad hash length';
   if (!validXOnly(f.sellerKey)) return 'seller key is not a valid x-only public key';
@@ -147,33 +126,12 @@ export function verifyAdaptorManifest(m: AdaptorManifest): boolean {
 /** Decodes and fully checks a version 2 manifest from untrusted bytes. Throws PROTOCOL. */
 export function decodeAdaptorManifest(bytes: Uint8Array, expectedNetwork?: Network): AdaptorManifest {
   const r = new Reader(bytes, 'manifest');
-  const version = r.u8();
-  if (version !== ADAPTOR_MANIFEST_VERSION) throw DeaddropError.protocol(`manifest: unsupported version ${version}`);
-  const network = NETWORK_IDS[r.u8()];
-  const mode = MODE_IDS[r.u8()];
-  if (!network || !mode) throw DeaddropError.protocol('manifest: unknown network or mode id');
-  if (expectedNetwork && network !== expectedNetwork) throw DeaddropError.protocol(`manifest is for ${network}, not ${expectedNetwork}`);
-  const contentId = r.bytes(32);
-  const fileLength = r.u64();
-  if (fileLength > BigInt(Number.MAX_SAFE_INTEGER)) throw DeaddropError.protocol('manifest: file length too large');
-  const chunkSize = r.u32();
-  const chunkCount = r.u16();
-  if (chunkCount < 1 || chunkCount > MAX_CHUNKS) throw DeaddropError.protocol('manifest: bad chunk count');
-  const sampleSize = r.u16();
-  const price = r.u64();
-  const threshold = r.u64();
-  const minPledge = r.u64();
-  const beaconHeight = r.u32();
-  const deadlineHeight = r.u32();
-  const sellerKey = r.bytes(32);
+  const header = readManifestHeader(r, ADAPTOR_MANIFEST_VERSION, expectedNetwork);
   const salePoint = r.bytes(33);
-  const ciphertextHashes = Array.from({ length: chunkCount }, () => r.bytes(32));
+  const ciphertextHashes = Array.from({ length: header.chunkCount }, () => r.bytes(32));
   const signature = r.bytes(64);
   r.end();
-  const fields: AdaptorManifestFields = {
-    version, network, mode, contentId, fileLength: Number(fileLength), chunkSize, chunkCount, sampleSize,
-    price, threshold, minPledge, beaconHeight, deadlineHeight, sellerKey, salePoint, ciphertextHashes,
-  };
+  const fields: AdaptorManifestFields = { ...header, salePoint, ciphertextHashes };
   const problem = adaptorManifestProblem(fields);
   if (problem) throw DeaddropError.protocol(`manifest: ${problem}`);
   const m: AdaptorManifest = { ...fields, hash: adaptorManifestHash(fields), signature };

@@ -15,6 +15,7 @@
  *   s*G = -(k*G + T) + e*P = -R + e*P. The pre-signature keeps R (33 bytes, with parity).
  */
 import { schnorr } from '@noble/curves/secp256k1.js';
+import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { taggedHash } from './bytes.js';
 import { concatBytes, equalBytes, toHex } from '../util/bytes.js';
@@ -23,17 +24,9 @@ const Point = schnorr.Point;
 type PointT = ReturnType<typeof Point.fromHex>;
 const N = Point.Fn.ORDER;
 
-const mod = (a: bigint): bigint => ((a % N) + N) % N;
-const num = (b: Uint8Array): bigint => BigInt('0x' + (toHex(b) || '0'));
-const be32 = (n: bigint): Uint8Array => {
-  const out = new Uint8Array(32);
-  let v = n;
-  for (let i = 31; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-};
+const mod = (a: bigint): bigint => Point.Fn.create(a);
+const num = bytesToNumberBE;
+const be32 = (n: bigint): Uint8Array => numberToBytesBE(n, 32);
 const hasEvenY = (p: PointT): boolean => (p.toAffine().y & 1n) === 0n;
 
 function challenge(rx: Uint8Array, pub: Uint8Array, msg: Uint8Array): bigint {

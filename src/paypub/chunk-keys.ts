@@ -18,10 +18,11 @@
  * B = z·H − c·K and checks c. The context binds a proof to one sale and index.
  */
 import { secp256k1, secp256k1_hasher } from '@noble/curves/secp256k1.js';
+import { bytesToNumberBE, numberToBytesBE } from '@noble/curves/utils.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { taggedHash, u32be } from './bytes.js';
 import { checkCiphertext, decryptRaw, type ContentDescriptor } from './content.js';
-import { concatBytes, equalBytes, toHex } from '../util/bytes.js';
+import { concatBytes, equalBytes } from '../util/bytes.js';
 
 const Point = secp256k1.Point;
 type PointT = InstanceType<typeof Point>;
@@ -35,17 +36,9 @@ export const CHUNK_KEY_TAG = {
   dleqNonce: 'deaddrop/paypub/dleq-nonce/v2',
 } as const;
 
-const mod = (a: bigint): bigint => ((a % ORDER) + ORDER) % ORDER;
-const num = (b: Uint8Array): bigint => BigInt('0x' + (toHex(b) || '0'));
-const be32 = (n: bigint): Uint8Array => {
-  const out = new Uint8Array(32);
-  let v = n;
-  for (let i = 31; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-};
+const mod = (a: bigint): bigint => Point.Fn.create(a);
+const num = bytesToNumberBE;
+const be32 = (n: bigint): Uint8Array => numberToBytesBE(n, 32);
 
 /** Parses a 32-byte scalar in 1..n−1 (TypeError on a wrong length, RangeError out of range). */
 export function secretScalar(t: Uint8Array): bigint {

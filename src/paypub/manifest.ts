@@ -56,9 +56,16 @@ export interface Manifest extends ManifestFields {
   readonly signature: Uint8Array;
 }
 
-/** Serializes the signed body (everything except the signature). */
-export function encodeManifestBody(f: ManifestFields): Uint8Array {
-  const w = new Writer()
+/**
+ * The fields every manifest version starts with, in wire order: the sale's terms up to the seller
+ * key. What follows differs (version 1: the N key commitments; version 2, adaptor-manifest.ts:
+ * the sale point T).
+ */
+export type ManifestHeader = Omit<ManifestFields, 'keyCommitments' | 'ciphertextHashes'>;
+
+/** Writes the shared header fields. */
+export function writeManifestHeader(w: Writer, f: ManifestHeader): Writer {
+  return w
     .u8(f.version)
     .u8(NETWORK_IDS.indexOf(f.network))
     .u8(MODE_IDS.indexOf(f.mode))
@@ -73,6 +80,43 @@ export function encodeManifestBody(f: ManifestFields): Uint8Array {
     .u32(f.beaconHeight)
     .u32(f.deadlineHeight)
     .bytes(f.sellerKey, 32);
+}
+
+/**
+ * Reads the shared header fields from untrusted bytes, refusing any version but `version`, unknown
+ * networks and modes, another network than `expectedNetwork`, and out-of-range counts. Throws PROTOCOL.
+ */
+export function readManifestHeader(r: Reader, version: number, expectedNetwork?: Network): ManifestHeader {
+  const v = r.u8();
+  if (v !== version) throw DeaddropError.protocol(`manifest: unsupported version ${v}`);
+  const network = NETWORK_IDS[r.u8()];
+  const mode = MODE_IDS[r.u8()];
+  if (!network || !mode) throw DeaddropError.protocol('manifest: unknown network or mode id');
+  if (expectedNetwork && network !== expectedNetwork) throw DeaddropError.protocol(`manifest is for ${network}, not ${expectedNetwork}`);
+  const contentId = r.bytes(32);
+  const fileLength = r.u64();
+  if (fileLength > BigInt(Number.MAX_SAFE_INTEGER)) throw DeaddropError.protocol('manifest: file length too large');
+  const chunkSize = r.u32();
+  const chunkCount = r.u16();
+  if (chunkCount < 1 || chunkCount > MAX_CHUNKS) throw DeaddropError.protocol('manifest: bad chunk count');
+  return {
+    version: v, network, mode, contentId, fileLength: Number(fileLength), chunkSize, chunkCount, sampleSize: r.u16(),
+    price: r.u64(), threshold: r.u64(), minPledge: r.u64(), beaconHeight: r.u32(), deadlineHeight: r.u32(), sellerKey: r.bytes(32),
+  };
+}
+
+/** The rule on chunk count, file length, chunk size and sample size broken by `f`, or null (both versions). */
+export function chunkingProblem(f: Pick<ManifestHeader, 'chunkCount' | 'fileLength' | 'chunkSize' | 'sampleSize'>): string | null {
+  if (!Number.isSafeInteger(f.chunkCount) || f.chunkCount < 1 || f.chunkCount > MAX_CHUNKS) return `chunk count must be 1..${MAX_CHUNKS}`;
+  if (!Number.isSafeInteger(f.fileLength) || f.fileLength < f.chunkCount) return 'file length must be at least the chunk count';
+  if (f.chunkSize !== maxChunkLength(f.fileLength, f.chunkCount)) return 'chunk size does not match file length and chunk count';
+  if (!Number.isSafeInteger(f.sampleSize) || f.sampleSize < 0 || f.sampleSize >= f.chunkCount) return 'sample size must leave at least one chunk unsampled';
+  return null;
+}
+
+/** Serializes the signed body (everything except the signature). */
+export function encodeManifestBody(f: ManifestFields): Uint8Array {
+  const w = writeManifestHeader(new Writer(), f);
   for (const h of f.keyCommitments) w.bytes(h, 32);
   for (const h of f.ciphertextHashes) w.bytes(h, 32);
   return w.finish();
@@ -96,10 +140,8 @@ export function manifestProblem(f: ManifestFields): string | null {
   if (f.version !== PAYPUB_VERSION) return `unsupported version ${f.version}`;
   if (!NETWORK_IDS.includes(f.network)) return 'unknown network';
   if (!MODE_IDS.includes(f.mode)) return 'unknown mode';
-  if (!Number.isSafeInteger(f.chunkCount) || f.chunkCount < 1 || f.chunkCount > MAX_CHUNKS) return `chunk count must be 1..${MAX_CHUNKS}`;
-  if (!Number.isSafeInteger(f.fileLength) || f.fileLength < f.chunkCount) return 'file length must be at least the chunk count';
-  if (f.chunkSize !== maxChunkLength(f.fileLength, f.chunkCount)) return 'chunk size does not match file length and chunk count';
-  if (!Number.isSafeInteger(f.sampleSize) || f.sampleSize < 0 || f.sampleSize >= f.chunkCount) return 'sample size must leave at least one chunk unsampled';
+  const chunking = chunkingProblem(f);
+  if (chunking) return chunking;
   if (f.keyCommitments.length !== f.chunkCount || f.ciphertextHashes.length !== f.chunkCount) return 'commitment count does not match chunk count';
   if (f.contentId.length !== 32 || f.keyCommitments.some((h) => h.length !== 32) || f.ciphertextHashes.some((h) => h.length !== 32)) return 'bad hash length';
   if (!validXOnly(f.sellerKey)) return 'seller key is not a valid x-only public key';
@@ -200,33 +242,13 @@ export function verifyManifest(m: Manifest): boolean {
  */
 export function decodeManifest(bytes: Uint8Array, expectedNetwork?: Network): Manifest {
   const r = new Reader(bytes, 'manifest');
-  const version = r.u8();
-  if (version !== PAYPUB_VERSION) throw DeaddropError.protocol(`manifest: unsupported version ${version}`);
-  const network = NETWORK_IDS[r.u8()];
-  const mode = MODE_IDS[r.u8()];
-  if (!network || !mode) throw DeaddropError.protocol('manifest: unknown network or mode id');
-  if (expectedNetwork && network !== expectedNetwork) throw DeaddropError.protocol(`manifest is for ${network}, not ${expectedNetwork}`);
-  const contentId = r.bytes(32);
-  const fileLength = r.u64();
-  if (fileLength > BigInt(Number.MAX_SAFE_INTEGER)) throw DeaddropError.protocol('manifest: file length too large');
-  const chunkSize = r.u32();
-  const chunkCount = r.u16();
-  if (chunkCount < 1 || chunkCount > MAX_CHUNKS) throw DeaddropError.protocol('manifest: bad chunk count');
-  const sampleSize = r.u16();
-  const price = r.u64();
-  const threshold = r.u64();
-  const minPledge = r.u64();
-  const beaconHeight = r.u32();
-  const deadlineHeight = r.u32();
-  const sellerKey = r.bytes(32);
+  const header = readManifestHeader(r, PAYPUB_VERSION, expectedNetwork);
+  const { chunkCount } = header;
   const keyCommitments = Array.from({ length: chunkCount }, () => r.bytes(32));
   const ciphertextHashes = Array.from({ length: chunkCount }, () => r.bytes(32));
   const signature = r.bytes(64);
   r.end();
-  const fields: ManifestFields = {
-    version, network, mode, contentId, fileLength: Number(fileLength), chunkSize, chunkCount, sampleSize,
-    price, threshold, minPledge, beaconHeight, deadlineHeight, sellerKey, keyCommitments, ciphertextHashes,
-  };
+  const fields: ManifestFields = { ...header, keyCommitments, ciphertextHashes };
   const problem = manifestProblem(fields);
   if (problem) throw DeaddropError.protocol(`manifest: ${problem}`);
   const m: Manifest = { ...fields, hash: manifestHash(fields), signature };
