@@ -21,13 +21,12 @@
  * Claim witness (bottom first): [seller sig (64), buyer sig (65, ends 0x82), leaf, control block].
  */
 import { schnorr } from '@noble/curves/secp256k1.js';
-import { RawTx } from '@scure/btc-signer/script.js';
 import { Transaction } from '@scure/btc-signer/transaction.js';
 import { DeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import { adaptorClaimLeafScript, adaptorComplete, adaptorExtract, adaptorSign, adaptorVerify } from './adaptor.js';
 import {
-  NUMS_H, P2TR_DUST, SEQUENCE_RBF, assertXOnlyKey, refundLeafScript, spendScriptPath, splitAnnex, twoLeafOutput, type BuiltTx, type TwoLeafOutput,
+  NUMS_H, P2TR_DUST, SEQUENCE_RBF, assertXOnlyKey, refundLeafScript, spendScriptPath, splitAnnex, twoLeafOutput, witnessesOf, type BuiltTx, type TwoLeafOutput,
 } from './scripts.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 
@@ -192,14 +191,8 @@ export interface AdaptorClaimSpend {
 
 /** Every input of `rawTx` that spends an adaptor claim leaf (annex dropped). Bad bytes give []: never throws. */
 export function findAdaptorClaimSpends(rawTx: Uint8Array): AdaptorClaimSpend[] {
-  let witnesses: Uint8Array[][] | undefined;
-  try {
-    witnesses = RawTx.decode(rawTx).witnesses;
-  } catch {
-    return [];
-  }
   const found: AdaptorClaimSpend[] = [];
-  (witnesses ?? []).forEach((w, inputIndex) => {
+  witnessesOf(rawTx).forEach((w, inputIndex) => {
     const { items } = splitAnnex(w);
     if (items.length !== 4) return;
     const control = items[3] as Uint8Array;

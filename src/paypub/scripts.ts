@@ -341,18 +341,16 @@ export function parseHashLockLeaf(script: Uint8Array): { hashes: Uint8Array[]; s
  * 64- or 65-byte signatures). Bad or unrelated transactions give []: never throws.
  */
 export function findHashLockSpends(rawTx: Uint8Array): HashLockSpend[] {
-  let witnesses: Uint8Array[][] | undefined;
+  return witnessesOf(rawTx).flatMap((w, inputIndex) => parseHashLockWitness(w, inputIndex) ?? []);
+}
+
+/** The witness stacks of a raw transaction, one per input; [] for bytes that are not a transaction (never throws). */
+export function witnessesOf(rawTx: Uint8Array): Uint8Array[][] {
   try {
-    witnesses = RawTx.decode(rawTx).witnesses;
+    return RawTx.decode(rawTx).witnesses ?? [];
   } catch {
     return [];
   }
-  const found: HashLockSpend[] = [];
-  (witnesses ?? []).forEach((w, inputIndex) => {
-    const spend = parseHashLockWitness(w, inputIndex);
-    if (spend) found.push(spend);
-  });
-  return found;
 }
 
 function parseHashLockWitness(witness: readonly Uint8Array[], inputIndex: number): HashLockSpend | null {
