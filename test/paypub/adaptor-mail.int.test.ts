@@ -138,8 +138,10 @@ describe('PayPub version 2 announcements through the seller\'s mixnet mailbox', 
     await waitUntil(() => (box() === 0 ? true : undefined), 'the seller emptied its mailbox');
     const claim = await seller.waitFor('paypub.claim.broadcast', (e) => e.data.id === id, 60_000);
     expect(claim.data.pledges).toBe(1);
-    // The garbage counted nothing, and the daemon still answers.
+    // The garbage counted nothing, and the daemon still answers: the two from the stranger and the
+    // announcement without a block (its pledge left the mempool) were dropped and counted.
     expect((await seller.ok<{ pledges: unknown[] }>('GET', `/paypub/v2/sales/${id}`)).pledges).toHaveLength(1);
+    expect(await seller.ok('GET', '/paypub/v2/mail')).toEqual({ accepted: 1, dropped: 3 });
 
     const unlocked = await buyer.waitFor('paypub.unlocked', (e) => e.data.id === id, 60_000);
     expect(new Uint8Array(readFileSync(unlocked.data.path as string))).toEqual(file);
