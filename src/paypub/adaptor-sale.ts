@@ -61,6 +61,23 @@ export interface AdaptorMail {
 
 /** Meta key of a buyer's sale whose offer named the seller's mailbox. */
 const MIX_META = 'adaptor_mix:';
+/** Meta key of this node's own mailbox, as the daemon last saw it (for offers made by one-shot CLI commands). */
+const OWN_MIX_META = 'adaptor_own_mix';
+
+function mailboxText(m: MailAddress): string {
+  return `${toHex(m.provider)}:${toHex(m.mailbox)}`;
+}
+
+function mailboxFromText(v: string | undefined): MailAddress | null {
+  const m = v ? /^([0-9a-f]{64}):([0-9a-f]{64})$/.exec(v) : null;
+  return m ? { provider: fromHex(m[1] as string), mailbox: fromHex(m[2] as string) } : null;
+}
+
+/** Daemon: records this node's mailbox while its mixnet is linked, so that `deaddrop paypub offer` (no mixnet of its own) names it too. */
+export function rememberOwnMailbox({ ctx, mail }: AdaptorDeps): void {
+  const own = mail?.own();
+  if (own && ctx.store.meta(OWN_MIX_META) !== mailboxText(own)) ctx.store.setMeta(OWN_MIX_META, mailboxText(own));
+}
 
 // ---------------------------------------------------------------------------------------------
 // seller
@@ -146,7 +163,7 @@ export function adaptorOffer({ ctx, as, mail }: AdaptorDeps, id: string, url?: s
   if (!base) throw DeaddropError.badInput('no URL for buyers to fetch the sale from: pass --url <http://host:port> or start the daemon first');
   // The mailbox, once the node's mixnet is linked: buyers announce there too, so pledges made
   // while this node is offline wait at its provider.
-  const mix = mail?.own();
+  const mix = mail?.own() ?? mailboxFromText(ctx.store.meta(OWN_MIX_META));
   return { id: sale.id, offer: `${OFFER_PREFIX}${sale.id}@${normalizeSellerUrl(base)}${mix ? formatOfferMailbox(mix) : ''}`, claim: 'adaptor' };
 }
 
@@ -390,7 +407,7 @@ export async function pledgeAdaptor({ ctx, as, mail }: AdaptorDeps, offerText: s
   // A sale verified before (its row exists only after that) is not fetched again: a further
   // pledge works while the seller is offline, and its announcement is retried by the daemon.
   const manifest = known?.manifest ?? (await fetchVerified(ctx, as, offer, tip, o.out));
-  if (offer.mix) ctx.store.setMeta(MIX_META + offer.id, `${toHex(offer.mix.provider)}:${toHex(offer.mix.mailbox)}`);
+  if (offer.mix) ctx.store.setMeta(MIX_META + offer.id, mailboxText(offer.mix));
   if (amount < manifest.minPledge) throw DeaddropError.badInput(`the minimum pledge is ${manifest.minPledge} sat`);
   if (tip + TIMING[manifest.network].pledgeConfirmations > claimCutoff(manifest)) throw new DeaddropError('CONFLICT', 'too late: a pledge now could not be claimed before the cutoff');
   if (as.saleSecret(offer.id)) throw new DeaddropError('CONFLICT', 'the sale secret is already public: there is nothing left to pay for');
@@ -418,9 +435,7 @@ export async function pledgeAdaptor({ ctx, as, mail }: AdaptorDeps, offerText: s
 
 /** The seller's mailbox a buyer's offer named, if any. */
 function offerMailbox(ctx: PaypubContext, id: string): MailAddress | null {
-  const v = ctx.store.meta(MIX_META + id);
-  const m = v ? /^([0-9a-f]{64}):([0-9a-f]{64})$/.exec(v) : null;
-  return m ? { provider: fromHex(m[1] as string), mailbox: fromHex(m[2] as string) } : null;
+  return mailboxFromText(ctx.store.meta(MIX_META + id));
 }
 
 /**

@@ -309,6 +309,7 @@ export class PaypubService {
   /** One round of automatic work over every sale. Each sale's failure is logged, not fatal. */
   async #tick(): Promise<void> {
     const tip = (await this.#o.chain.getTip()).height;
+    adaptor.rememberOwnMailbox(this.#adaptorDeps);
     for (const sale of this.store.sales()) {
       try {
         if (sale.role === 'seller') {

@@ -23,7 +23,8 @@ import type { MixnetService } from '../../src/node/mixnet/service.js';
 import { sealBody } from '../../src/node/mixnet/message.js';
 import { NodeIdentity } from '../../src/node/identity.js';
 import { KIND_PAYPUB_PRESIG, splitOfferMailbox } from '../../src/paypub/presig-mail.js';
-import { fundParty, mineTo, outboxPath, removeParty, startParty, type Party } from '../support/paypub-parties.js';
+import { PASS, fundParty, mineTo, outboxPath, removeParty, startParty, type Party } from '../support/paypub-parties.js';
+import { backendArgs, runCliJson } from '../support/cli.js';
 import { MixWorld } from '../support/mix-world.js';
 import { useNodeKind } from '../support/nodes.js';
 import { waitUntil } from '../support/wait.js';
@@ -97,6 +98,9 @@ describe('PayPub version 2 announcements through the seller\'s mixnet mailbox', 
       const o = (await seller.ok<{ offer: string }>('GET', `/paypub/v2/sales/${id}/offer`)).offer;
       return o.includes('~mix:') ? o : undefined;
     }, 'the offer names the seller\'s mailbox', 30_000);
+    // A one-shot CLI command beside the daemon names the mailbox too (the daemon records it).
+    const cli = await runCliJson<{ offer: string }>(['--datadir', seller.datadir, ...backendArgs(node.backendUrl, seller.datadir), 'paypub', 'offer', id], { DEADDROP_PASSPHRASE: PASS });
+    expect(cli.offer).toBe(offer);
     const { rest, mix } = splitOfferMailbox(offer);
     expect(toHex(mix!.provider)).toBe(toHex(providerA.identityKey));
     const sellerUrl = rest.slice(rest.indexOf('@') + 1);
