@@ -59,6 +59,8 @@ import { nodeContentStore } from './storage/content-store.js';
 import type { ContentStore } from '../feature/content-store.js';
 import { MixIntroductions } from './mixnet/introductions.js';
 import { FeedRelay } from './mixnet/feed-relay.js';
+import { attachMixnetMail } from './mixnet/mail-channel.js';
+import type { MailHub } from '../feature/mail.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 import { Backoff } from '../util/time.js';
 import { join } from 'node:path';
@@ -89,6 +91,8 @@ export interface NodeFeatureOptions {
   readonly storage?: StorageOptions;
   /** Told the node's storage as a content store once it runs, and null when it stops (PayPub publishes into it). */
   readonly onContentStore?: (store: ContentStore | null) => void;
+  /** The daemon's mail hub (src/feature/mail.ts): the node's mixnet carries it while it runs (PayPub announcements). */
+  readonly mail?: MailHub;
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -155,6 +159,8 @@ class NodeRuntime implements NodeService {
   readonly #rejections: EventSummary;
   /** The node's mixnet side (client, and mix/provider when it opted in). */
   mixnet: MixnetService | null = null;
+  /** Detaches the mixnet from the daemon's mail hub. */
+  detachMail: (() => void) | null = null;
   /** The node's storage side (client, and server when it opted in). */
   storage: NodeStorage | null = null;
   /** Groups carried over the node's feeds (src/node/groups/service.ts). */
@@ -213,6 +219,8 @@ class NodeRuntime implements NodeService {
     await this.storage?.close();
     this.feedRelay?.close();
     this.mixIntros?.close();
+    this.detachMail?.();
+    this.detachMail = null;
     await this.mixnet?.close();
     this.groups?.close();
     for (const r of this.#retries.values()) if (r.timer) clearTimeout(r.timer);
@@ -512,6 +520,7 @@ async function startRuntime(ctx: FeatureContext, wallet: Wallet, options: NodeFe
     runtime.mixIntros.start();
     runtime.feedRelay = new FeedRelay(node, runtime.mixnet);
     runtime.feedRelay.start();
+    if (options.mail) runtime.detachMail = attachMixnetMail(runtime.mixnet, options.mail, node.identity);
   } catch (err) {
     await runtime.close();
     throw err;

@@ -7,8 +7,10 @@
  * from the claim it sees (mempool or block), then unlocks; after the deadline it refunds.
  *
  * The sale secret t is sealed in the store (adaptor-store.ts) and never logged or put in an event.
- * Offer string: `paypub2:<sale id>@<seller API base URL>`; the buyer fetches the bundle (manifest,
- * anchor, reveal, chunks) from the seller's public route and announces to it.
+ * Offer string: `paypub2:<sale id>@<seller API base URL>[~mix:<provider>:<mailbox>]`; the buyer
+ * fetches the bundle (manifest, anchor, reveal, chunks) from the seller's public route and
+ * announces to it, and to the seller's mixnet mailbox when the offer names one (presig-mail.ts),
+ * where the seller's provider keeps it while the seller is offline.
  */
 import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
@@ -31,6 +33,8 @@ import { sampleStatus } from './sample.js';
 import { DEFAULT_CHUNKS, MAX_ANNOUNCED, claimBumpRate, type PublishOptions } from './seller.js';
 import { equalBytes, fromHex, toHex } from '../util/bytes.js';
 import { randomBytes } from 'node:crypto';
+import type { MailAddress } from '../feature/mail.js';
+import { encodePresigMail, formatOfferMailbox, splitOfferMailbox, type OfferMailbox } from './presig-mail.js';
 
 /** Where the daemon's scan of blocks for version 2 sales stands (meta key). */
 const SCAN_KEY = 'adaptor_scan_height';
@@ -39,6 +43,40 @@ const OFFER_PREFIX = 'paypub2:';
 export interface AdaptorDeps {
   readonly ctx: PaypubContext;
   readonly as: AdaptorStore;
+  /** Mail to and from mixnet mailboxes, when the node's mixnet runs (../feature/mail.ts). */
+  readonly mail?: AdaptorMail;
+}
+
+/** What version 2 sales need of the mail hub, and what the buyer sent through it. */
+export interface AdaptorMail {
+  own(): MailAddress | null;
+  send(to: MailAddress, plain: Uint8Array): Promise<void>;
+  /**
+   * Announcements sent by mail in this run (`txid:vout:block or mempool`): a mailbox gives no
+   * receipt, so each is sent once per state of the pledge (unmined, then once mined, naming its
+   * block), and again after a restart (the seller answers a known pledge as known).
+   */
+  readonly sent: Set<string>;
+}
+
+/** Meta key of a buyer's sale whose offer named the seller's mailbox. */
+const MIX_META = 'adaptor_mix:';
+/** Meta key of this node's own mailbox, as the daemon last saw it (for offers made by one-shot CLI commands). */
+const OWN_MIX_META = 'adaptor_own_mix';
+
+function mailboxText(m: MailAddress): string {
+  return `${toHex(m.provider)}:${toHex(m.mailbox)}`;
+}
+
+function mailboxFromText(v: string | undefined): MailAddress | null {
+  const m = v ? /^([0-9a-f]{64}):([0-9a-f]{64})$/.exec(v) : null;
+  return m ? { provider: fromHex(m[1] as string), mailbox: fromHex(m[2] as string) } : null;
+}
+
+/** Daemon: records this node's mailbox while its mixnet is linked, so that `deaddrop paypub offer` (no mixnet of its own) names it too. */
+export function rememberOwnMailbox({ ctx, mail }: AdaptorDeps): void {
+  const own = mail?.own();
+  if (own && ctx.store.meta(OWN_MIX_META) !== mailboxText(own)) ctx.store.setMeta(OWN_MIX_META, mailboxText(own));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,16 +157,25 @@ function secretOf(as: AdaptorStore, sale: AdaptorSaleRow): Uint8Array {
 }
 
 /** The offer string for a seller's version 2 sale. */
-export function adaptorOffer({ ctx, as }: AdaptorDeps, id: string, url?: string): { id: string; offer: string; claim: 'adaptor' } {
+export function adaptorOffer({ ctx, as, mail }: AdaptorDeps, id: string, url?: string): { id: string; offer: string; claim: 'adaptor' } {
   const sale = needAdaptorSale(as, id, 'seller');
   const base = url ?? ctx.publicUrl();
   if (!base) throw DeaddropError.badInput('no URL for buyers to fetch the sale from: pass --url <http://host:port> or start the daemon first');
-  return { id: sale.id, offer: `${OFFER_PREFIX}${sale.id}@${normalizeSellerUrl(base)}`, claim: 'adaptor' };
+  // The mailbox, once the node's mixnet is linked: buyers announce there too, so pledges made
+  // while this node is offline wait at its provider.
+  const mix = mail?.own() ?? mailboxFromText(ctx.store.meta(OWN_MIX_META));
+  return { id: sale.id, offer: `${OFFER_PREFIX}${sale.id}@${normalizeSellerUrl(base)}${mix ? formatOfferMailbox(mix) : ''}`, claim: 'adaptor' };
 }
 
-export function parseAdaptorOffer(text: string): { id: string; url: string } | null {
-  const m = /^paypub2:([0-9a-f]{64})@(https?:\/\/\S{1,500})$/.exec(text.trim());
-  return m ? { id: m[1] as string, url: normalizeSellerUrl(m[2] as string) } : null;
+export function parseAdaptorOffer(text: string): { id: string; url: string; mix?: OfferMailbox } | null {
+  const { rest, mix } = splitOfferMailbox(text.trim());
+  const m = /^paypub2:([0-9a-f]{64})@(https?:\/\/\S{1,500})$/.exec(rest);
+  if (!m) return null;
+  try {
+    return { id: m[1] as string, url: normalizeSellerUrl(m[2] as string), ...(mix ? { mix } : {}) };
+  } catch {
+    return null;
+  }
 }
 
 /** What the seller serves to anyone: manifest, anchor, reveal (once made), hex. The ciphertexts are on `/paypub/content/:id/chunks/:i`, binary. */
@@ -350,7 +397,7 @@ async function fetchVerified(ctx: PaypubContext, as: AdaptorStore, offer: { id: 
  * version 2 reveal (DLEQ proofs, sampled chunks decrypt), pledges, pre-signs the claim of its
  * pledge and announces the pre-signature.
  */
-export async function pledgeAdaptor({ ctx, as }: AdaptorDeps, offerText: string, amount: bigint, o: { feeRate?: number; out?: string } = {}): Promise<AdaptorPledgeResult> {
+export async function pledgeAdaptor({ ctx, as, mail }: AdaptorDeps, offerText: string, amount: bigint, o: { feeRate?: number; out?: string } = {}): Promise<AdaptorPledgeResult> {
   const w = needWallet(ctx);
   const offer = parseAdaptorOffer(offerText);
   if (!offer) throw DeaddropError.badInput('not a version 2 offer (paypub2:<id>@<url>)');
@@ -360,6 +407,7 @@ export async function pledgeAdaptor({ ctx, as }: AdaptorDeps, offerText: string,
   // A sale verified before (its row exists only after that) is not fetched again: a further
   // pledge works while the seller is offline, and its announcement is retried by the daemon.
   const manifest = known?.manifest ?? (await fetchVerified(ctx, as, offer, tip, o.out));
+  if (offer.mix) ctx.store.setMeta(MIX_META + offer.id, mailboxText(offer.mix));
   if (amount < manifest.minPledge) throw DeaddropError.badInput(`the minimum pledge is ${manifest.minPledge} sat`);
   if (tip + TIMING[manifest.network].pledgeConfirmations > claimCutoff(manifest)) throw new DeaddropError('CONFLICT', 'too late: a pledge now could not be claimed before the cutoff');
   if (as.saleSecret(offer.id)) throw new DeaddropError('CONFLICT', 'the sale secret is already public: there is nothing left to pay for');
@@ -381,14 +429,39 @@ export async function pledgeAdaptor({ ctx, as }: AdaptorDeps, offerText: string,
     as.deletePledge(funded.txid, vout);
     throw err;
   }
-  const a = await announceOwn({ ctx, as }, offer.id);
+  const a = await announceOwn({ ctx, as, ...(mail ? { mail } : {}) }, offer.id);
   return { id: offer.id, txid: funded.txid, vout, value: amount, fee: funded.fee, announced: a.ok, ...(a.ok ? {} : { announceError: a.reason }), refundAt: manifest.deadlineHeight };
 }
 
-/** Buyer: sends every own pre-signature the seller has not taken yet (retried by the daemon). */
-export async function announceOwn({ ctx, as }: AdaptorDeps, id: string): Promise<{ ok: boolean; reason: string }> {
+/** The seller's mailbox a buyer's offer named, if any. */
+function offerMailbox(ctx: PaypubContext, id: string): MailAddress | null {
+  return mailboxFromText(ctx.store.meta(MIX_META + id));
+}
+
+/**
+ * Buyer: sends every own pre-signature the seller has not taken yet (retried by the daemon): to
+ * the seller's route, and by mail to its mailbox when the offer named one (that one once per
+ * state of the pledge: a mailbox gives no receipt, and the seller may be offline for all of it).
+ */
+export async function announceOwn({ ctx, as, mail }: AdaptorDeps, id: string): Promise<{ ok: boolean; reason: string }> {
   const sale = needAdaptorSale(as, id, 'buyer');
   let last = { ok: true, reason: '' };
+  const box = mail ? offerMailbox(ctx, id) : null;
+  if (mail && box) {
+    for (const p of as.pledges(id).filter((x) => x.own && !x.spentBy)) {
+      const blockHash = p.height !== null ? await ctx.chain.getBlockHash(p.height) : undefined;
+      const key = `${p.txid}:${p.vout}:${blockHash ?? 'mempool'}`;
+      if (mail.sent.has(key)) continue;
+      const announcement = encodePresigAnnouncement({ manifestHash: sale.manifest.hash, txid: p.txid, vout: p.vout, buyerKey: p.buyerKey, presig: p.presig });
+      try {
+        await mail.send(box, encodePresigMail(announcement, blockHash));
+        mail.sent.add(key);
+      } catch (err) {
+        // No provider link or no route yet: the next round of automatic work tries again.
+        ctx.log(`version 2 announcement by mail not sent yet: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
   for (const p of as.pledges(id).filter((x) => x.own && !x.announced && !x.spentBy)) {
     const announcement = toHex(encodePresigAnnouncement({ manifestHash: sale.manifest.hash, txid: p.txid, vout: p.vout, buyerKey: p.buyerKey, presig: p.presig }));
     try {

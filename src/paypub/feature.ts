@@ -7,6 +7,7 @@
 import { routeGroup } from '../feature/routes.js';
 import type { DaemonFeature, FeatureContext, RunningFeature } from '../feature/contract.js';
 import type { ContentStoreSource } from '../feature/content-store.js';
+import type { MailHub } from '../feature/mail.js';
 import { ensurePaypubDirs } from './files.js';
 import { paypubRoutes } from './routes.js';
 import { PaypubService } from './service.js';
@@ -19,6 +20,8 @@ export interface PaypubFeatureOptions {
   readonly pollIntervalMs?: number;
   /** The peer node's storage, read at call time (the CLI wires it; see src/feature/content-store.ts). */
   readonly contentStore?: ContentStoreSource;
+  /** The daemon's mail hub (src/feature/mail.ts): version 2 announcements by mixnet mail. */
+  readonly mail?: MailHub;
 }
 
 /** A PayPub daemon feature (see the module header). */
@@ -34,7 +37,7 @@ export function createPaypubFeature(o: PaypubFeatureOptions = {}): DaemonFeature
           chain: ctx.chain, wallet: ctx.wallet, keys: ctx.walletKeys, datadir: ctx.datadir, network: ctx.network, auto: true,
           defaultFeeRate: () => ctx.defaultFeeRate(), log: ctx.log, publish: (type, id, data) => ctx.events.publish(type, id, data),
           ...(o.fetch ? { fetch: o.fetch } : {}), ...(o.pollIntervalMs ? { pollIntervalMs: o.pollIntervalMs } : {}),
-          ...(o.contentStore ? { contentStore: o.contentStore } : {}),
+          ...(o.contentStore ? { contentStore: o.contentStore } : {}), ...(o.mail ? { mail: o.mail } : {}),
         });
         try {
           await service.ready();

@@ -172,6 +172,13 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
     return jsonSafe(need().adaptorStatus((req.params as { id: string }).id));
   });
 
+  app.get('/v2/mail', {
+    schema: {
+      summary: 'Version 2 announcements taken from this node\'s mixnet mailbox: accepted (checked and kept, or known) and dropped (malformed, forged, not placeable)',
+      response: { 200: { type: 'object', required: ['accepted', 'dropped'], additionalProperties: false, properties: { accepted: { type: 'integer' }, dropped: { type: 'integer' } } }, 409: error, 503: error },
+    },
+  }, async () => ({ ...need().mailCounters }));
+
   app.get('/v2/sales/:id/offer', {
     schema: { summary: 'The offer string of a version 2 sale (paypub2:<id>@<url>)', params: contentParams, querystring: { type: 'object', additionalProperties: false, properties: { url: { type: 'string', maxLength: 512 } } }, response: replies },
   }, async (req) => need().adaptorOffer((req.params as { id: string }).id, (req.query as { url?: string }).url));

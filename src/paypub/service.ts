@@ -38,6 +38,8 @@ import { toHex } from '../util/bytes.js';
 import { sha256 } from './bytes.js';
 import { Lifecycle } from '../util/lifecycle.js';
 import type { ContentStoreSource } from '../feature/content-store.js';
+import type { MailHub } from '../feature/mail.js';
+import { KIND_PAYPUB_PRESIG, decodePresigMail } from './presig-mail.js';
 
 export type { PublishOptions, PublishResult, ClaimResult, SampleResult, Announcement } from './seller.js';
 export type { VerifyResult, PayResult, UnlockResult, RefundItem, TermsSource } from './buyer.js';
@@ -48,6 +50,8 @@ const FALLBACK_FEE_RATE = 2;
 const STORE_RETRY_MS = 60_000;
 /** How often the daemon publishes events written by CLI commands next to it. */
 const EVENT_POLL_MS = 500;
+/** Mailed announcements waiting for their check at once; more are dropped (a stranger's flood must not queue without end). */
+const MAX_MAIL_PENDING = 64;
 
 export interface PaypubServiceOptions {
   readonly chain: ChainSource;
@@ -65,6 +69,19 @@ export interface PaypubServiceOptions {
   readonly pollIntervalMs?: number;
   /** The node's storage, when it runs (src/feature/content-store.ts): sales are published into it and read from it. */
   readonly contentStore?: ContentStoreSource;
+  /**
+   * The node's mixnet mail (../feature/mail.ts), daemon only: offers name the seller's mailbox,
+   * buyers mail their version 2 announcements there, and the seller takes them from it.
+   */
+  readonly mail?: MailHub;
+}
+
+/** What became of version 2 announcements that came by mail. */
+export interface MailCounters {
+  /** Checked and kept (or a pledge already known). */
+  accepted: number;
+  /** Malformed, forged, not for a sale of ours, or not on our chain: dropped. */
+  dropped: number;
 }
 
 export interface SaleStatus extends SaleTerms {
@@ -109,6 +126,10 @@ export class PaypubService {
   readonly #storeRetryAt = new Map<string, number>();
   /** Mempool txids the version 2 scan looked at already. */
   readonly #adaptorMempoolSeen = new Set<string>();
+  readonly #mailSent = new Set<string>();
+  #mailPending = 0;
+  /** Version 2 announcements taken from the mailbox. */
+  readonly mailCounters: MailCounters = { accepted: 0, dropped: 0 };
 
   constructor(o: PaypubServiceOptions) {
     this.#o = o;
@@ -138,6 +159,7 @@ export class PaypubService {
   async #open(signal: AbortSignal): Promise<void> {
     await this.watch.ready();
     if (signal.aborted || !this.#o.auto) return;
+    this.#o.mail?.on(KIND_PAYPUB_PRESIG, (_from, plain) => this.#onMail(plain));
     if (this.#o.publish) this.#timer = setInterval(() => this.flushEvents(), EVENT_POLL_MS);
     this.#scheduleTick();
   }
@@ -158,6 +180,7 @@ export class PaypubService {
   }
 
   async #close(): Promise<void> {
+    if (this.#o.auto) this.#o.mail?.off(KIND_PAYPUB_PRESIG);
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     await this.watch.close();
@@ -167,6 +190,33 @@ export class PaypubService {
 
   #log(line: string): void {
     this.#o.log?.(`paypub: ${line}`);
+  }
+
+  /**
+   * A version 2 announcement from the node's mailbox (anyone may have sent it): checked exactly
+   * as the public route checks one (`adaptorAnnounce`); whatever fails is dropped and counted.
+   */
+  #onMail(plain: Uint8Array): void {
+    const m = decodePresigMail(plain);
+    if (!m || this.#mailPending >= MAX_MAIL_PENDING || this.#life.closing) {
+      this.mailCounters.dropped++;
+      return;
+    }
+    this.#mailPending++;
+    const p = this.adaptorAnnounce(m.announcement, m.blockHash).then(
+      (r) => {
+        this.mailCounters.accepted++;
+        if (!r.known) this.#log(`version 2 pledge ${r.txid.slice(0, 8)}…:${r.vout} announced by mail`);
+        this.#scheduleTick();
+      },
+      () => {
+        this.mailCounters.dropped++;
+      },
+    ).finally(() => {
+      this.#mailPending--;
+      this.#loose.delete(p);
+    });
+    this.#loose.add(p);
   }
 
   async #feeRate(explicit?: number): Promise<number> {
@@ -259,6 +309,7 @@ export class PaypubService {
   /** One round of automatic work over every sale. Each sale's failure is logged, not fatal. */
   async #tick(): Promise<void> {
     const tip = (await this.#o.chain.getTip()).height;
+    adaptor.rememberOwnMailbox(this.#adaptorDeps);
     for (const sale of this.store.sales()) {
       try {
         if (sale.role === 'seller') {
@@ -303,7 +354,8 @@ export class PaypubService {
   }
 
   get #adaptorDeps(): adaptor.AdaptorDeps {
-    return { ctx: this.#ctx, as: this.adaptor };
+    const hub = this.#o.mail;
+    return { ctx: this.#ctx, as: this.adaptor, ...(hub ? { mail: { own: () => hub.own(), send: (to, plain) => hub.send(to, plain), sent: this.#mailSent } } : {}) };
   }
 
   async #adaptorUnlock(id: string): Promise<void> {

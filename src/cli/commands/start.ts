@@ -10,6 +10,7 @@ import { readPassphrase } from '../../wallet/keystore.js';
 import { isDeaddropError } from '../../util/errors.js';
 import { createPaypubFeature } from '../../paypub/feature.js';
 import type { ContentStore } from '../../feature/content-store.js';
+import { MailHub } from '../../feature/mail.js';
 import { createDropFeature } from '../../deaddrop/feature.js';
 import { mixnetHintOf, nodeIssuer } from '../../node/drop-introduction.js';
 import { createNodeFeature, nodeOptionsFromEnv } from '../../node/feature.js';
@@ -74,6 +75,8 @@ export function registerStartCommand(program: Command, context: ContextFactory):
       if (opts.nodePort !== undefined) process.env.DEADDROP_NODE_PORT = String(parseCount(opts.nodePort, '--node-port', 0, 65_535));
       // PayPub publishes into (and buyers read from) the peer node's storage, which starts later.
       let contentStore: ContentStore | null = null;
+      // Mixnet mail between them too: PayPub's version 2 announcements reach an offline seller's mailbox.
+      const mail = new MailHub();
       const daemon = new Daemon({
         datadir: ctx.datadir,
         network: ctx.network,
@@ -85,8 +88,8 @@ export function registerStartCommand(program: Command, context: ContextFactory):
         ...(opts.publicListen !== undefined ? { publicListen: parseListenAddressText(opts.publicListen) } : {}),
         ...(ctx.debug ? { debug: true } : {}),
         features: [
-          createDropFeature({ issuer: nodeIssuer, mixnetHint: mixnetHintOf }), createPaypubFeature({ contentStore: () => contentStore }),
-          createNodeFeature({ ...(tor ? { tor } : {}), mixnet, storage, onContentStore: (s) => { contentStore = s; } }, () => nodeOptionsFromEnv()),
+          createDropFeature({ issuer: nodeIssuer, mixnetHint: mixnetHintOf }), createPaypubFeature({ contentStore: () => contentStore, mail }),
+          createNodeFeature({ ...(tor ? { tor } : {}), mixnet, storage, mail, onContentStore: (s) => { contentStore = s; } }, () => nodeOptionsFromEnv()),
         ],
         log: (line) => process.stderr.write(`deaddrop: ${line}\n`),
       });
