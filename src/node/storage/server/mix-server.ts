@@ -7,8 +7,11 @@
  * DEV NOTES
  * - Stateless per packet: a request is one packet and its answer fits the SURBs it brought, so
  *   nothing a stranger sends is held beyond the queue below.
- * - Lease renewals come the same way, sealed by the owner's node key (the sealed body
- *   authenticates it): `mayStore` decides as on the Noise server. Reads need no key.
+ * - Lease renewals and puts come the same way, sealed by the owner's node key (the sealed body
+ *   authenticates it): `mayStore` decides as on the Noise server. Reads need no key. A put is one
+ *   chunk of a share upload in parts (at most MAX_PUT_CHUNK bytes, one packet), written by
+ *   `ShareStore.putPart` with the same quota, size and order checks as the Noise server's parts;
+ *   a chunk sent again (its acknowledgement lost) is acknowledged if identical.
  * - Bounds: one token bucket of reply packets for all readers (they are anonymous: there is no
  *   "per reader"), below the provider's per-link limit so the provider never drops our answers;
  *   at most `maxQueued` requests wait for tokens, later ones are dropped and counted. Malformed
@@ -36,19 +39,21 @@ export interface MixStorageServerStats {
   requests: number;
   answered: number;
   replyPackets: number;
+  /** Share bytes written from puts through the mixnet. */
+  putBytes: number;
   dropped: { malformed: number; queueFull: number; sendFailed: number };
 }
 
 const DEFAULTS = { packetsPerSecond: 1000, packetBurst: 150, maxQueued: 512, busyFetchMs: 20, busyForMs: 2000 };
 
 export class MixStorageServer {
-  readonly stats: MixStorageServerStats = { requests: 0, answered: 0, replyPackets: 0, dropped: { malformed: 0, queueFull: 0, sendFailed: 0 } };
+  readonly stats: MixStorageServerStats = { requests: 0, answered: 0, replyPackets: 0, putBytes: 0, dropped: { malformed: 0, queueFull: 0, sendFailed: 0 } };
   readonly #mix: MixnetService;
   readonly #store: ShareStore;
   readonly #o: typeof DEFAULTS;
   readonly #bucket: TokenBucket;
   readonly #queue: { req: StoreRequest; from: Uint8Array }[] = [];
-  /** Who may renew leases (default everyone), as the Noise server's `mayStore`: the sealed body authenticates the sender. */
+  /** Who may put and renew leases (default everyone), as the Noise server's `mayStore`: the sealed body authenticates the sender. */
   mayStore: (sender: Uint8Array) => boolean = () => true;
   #pumpTimer: NodeJS.Timeout | null = null;
   #busyTimer: NodeJS.Timeout | null = null;
@@ -130,9 +135,15 @@ export class MixStorageServer {
     }
   }
 
-  /** The response to one request: reads, and lease renewals by those who may store here. */
+  /** The response to one request: reads, and puts and lease renewals by those who may store here. */
   #answer(req: StoreRequest, from: Uint8Array): StoreResponse {
     try {
+      if (req.op === 'put') {
+        if (!this.mayStore(from)) return { status: 'not-allowed' };
+        this.#store.putPart(req.si, req.num, req.offset, req.total!, req.data!, req.leaseSecret!, req.durationMs!);
+        this.stats.putBytes += req.length;
+        return { status: 'ok' };
+      }
       if (req.op === 'renew') {
         if (!this.mayStore(from)) return { status: 'not-allowed' };
         this.#store.renewLease(req.si, req.leaseSecret!, req.offset);
@@ -150,7 +161,8 @@ export class MixStorageServer {
       const data = this.#store.read(req.si, req.num, req.offset, length);
       return data ? { status: 'ok', size, data } : { status: 'not-found' };
     } catch (e) {
-      return { status: e instanceof StorageRefusal && e.code === 'no-lease' ? 'no-lease' : 'bad-request' };
+      if (!(e instanceof StorageRefusal)) return { status: 'internal' };
+      return { status: e.code === 'no-lease' || e.code === 'quota-exceeded' || e.code === 'too-large' || e.code === 'share-exists' || e.code === 'not-allowed' ? e.code : 'bad-request' };
     }
   }
 
