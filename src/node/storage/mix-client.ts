@@ -20,9 +20,11 @@
  *   their secrets), and each reply's request id, index and length are checked; anything else is
  *   dropped and counted. Memory per request is bounded by its SURBs (4 × 2 KB).
  * - A put (a share, or a part of one: ./share-upload.ts) goes as chunks of {@link MAX_PUT_CHUNK}
- *   bytes, one request each, in order and one at a time per share (the server writes a share's
- *   bytes in order; the shares of a file go in parallel). A chunk whose acknowledgement is lost is
- *   sent again, which the server acknowledges if identical (ShareStore.putPart).
+ *   bytes, one request each: the first chunk of a part alone (it decides quota and the server),
+ *   then up to {@link PUT_WINDOW} in flight per share (the server writes a share's bytes in order
+ *   and holds, within bounds, a chunk that overtook the ones before it). A chunk whose
+ *   acknowledgement is lost is sent again, which the server acknowledges if identical
+ *   (ShareStore.putPart).
  * - While requests are in flight the mailbox is fetched every `pollMs` instead of the service's
  *   slower timer, or every round trip would wait for it.
  */
@@ -52,6 +54,9 @@ export interface MixReadsStats {
   failed: number;
   dropped: { malformed: number };
 }
+
+/** Put chunks in flight per share (the server holds up to 16 early ones per share). */
+export const PUT_WINDOW = 8;
 
 const DEFAULTS = { window: 48, requestTimeoutMs: 10_000, retries: 2, pollMs: 20 };
 
@@ -274,12 +279,32 @@ class MixStorageChannel implements StorageChannel {
     const total = req.total ?? body.length;
     const leaseSecret = fromHex(req.leaseSecret);
     if (body.length === 0) return { header: { ok: false, code: 'bad-request', error: 'an empty share part' }, body: new Uint8Array(0) };
-    for (let at = 0; at < body.length; at += MAX_PUT_CHUNK) {
+    const chunk = (at: number): Promise<StoreResponse> => {
       if (this.#closed) throw new Error('storage channel is closed');
       const data = body.subarray(at, at + MAX_PUT_CHUNK);
-      const r = await this.#exchange({ op: 'put', si: req.si, num: req.num, offset: offset + at, length: data.length, leaseSecret, total, durationMs: req.durationMs, data }, 1);
-      if (r.status !== 'ok') return refused(r);
-    }
+      return this.#exchange({ op: 'put', si: req.si, num: req.num, offset: offset + at, length: data.length, leaseSecret, total, durationMs: req.durationMs, data }, 1);
+    };
+    // The first chunk alone: a refusal (quota, not a contact) comes back before anything else is sent.
+    const first = await chunk(0);
+    if (first.status !== 'ok') return refused(first);
+    const starts: number[] = [];
+    for (let at = MAX_PUT_CHUNK; at < body.length; at += MAX_PUT_CHUNK) starts.push(at);
+    let next = 0;
+    let refusal: StoreResponse | undefined;
+    let error: Error | undefined;
+    const worker = async (): Promise<void> => {
+      while (next < starts.length && !refusal && !error) {
+        try {
+          const r = await chunk(starts[next++]!);
+          if (r.status !== 'ok') refusal ??= r;
+        } catch (e) {
+          error ??= e as Error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUT_WINDOW, starts.length) }, worker));
+    if (error) throw error;
+    if (refusal) return refused(refusal);
     return { header: { ok: true }, body: new Uint8Array(0) };
   }
 

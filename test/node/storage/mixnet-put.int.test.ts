@@ -16,7 +16,7 @@ import { NodeIdentity } from '../../../src/node/identity.js';
 import type { MixnetService } from '../../../src/node/mixnet/service.js';
 import { StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
 import { MixStorageReads } from '../../../src/node/storage/mix-client.js';
-import { STORE_REQUEST } from '../../../src/node/storage/mix-codec.js';
+import { MAX_PUT_CHUNK, STORE_REQUEST } from '../../../src/node/storage/mix-codec.js';
 import { MixStorageServer } from '../../../src/node/storage/server/mix-server.js';
 import { ShareStore } from '../../../src/node/storage/server/share-store.js';
 import { StorageServer } from '../../../src/node/storage/server/storage-service.js';
@@ -112,6 +112,23 @@ describe('storage puts through mixnet providers', () => {
     expect(reads.stats.dropped.malformed).toBe(0);
     console.log(`put ${data.length} bytes (2-of-4, ${written} share bytes) through the mixnet in ${ms} ms`);
   }, 180_000);
+
+  it('writes a chunk that overtook the bytes before it once they come, then answers it', async () => {
+    const si = 'b'.repeat(26);
+    const share = new Uint8Array(randomBytes(3 * MAX_PUT_CHUNK + 100));
+    const target = servers[0]!;
+    const ch = reads.open(infos[0]!, ownerId)!;
+    const base = { op: 'put', si, num: 2, leaseSecret: toHex(new Uint8Array(32).fill(9)), durationMs: 3_600_000, total: share.length } as const;
+    const heldBefore = target.mixServer.stats.held;
+    // The tail first: held (the server has none of the share yet), answered once the head is written.
+    const tail = ch.request({ ...base, offset: 2 * MAX_PUT_CHUNK }, share.subarray(2 * MAX_PUT_CHUNK));
+    await waitUntil(() => target.mixServer.stats.held > heldBefore || undefined, 'the early chunk held');
+    const head = await ch.request({ ...base, offset: 0 }, share.subarray(0, 2 * MAX_PUT_CHUNK));
+    expect(head.header).toEqual({ ok: true });
+    expect((await tail).header).toEqual({ ok: true });
+    expect(Buffer.from(target.srv.store.get(si, 2)!).equals(share)).toBe(true);
+    expect(target.mixServer.stats.heldDropped).toBe(0);
+  }, 60_000);
 
   it('a put beyond a server\'s quota fails with a clear error; a stranger is refused', async () => {
     const small = [infos[4]!];

@@ -173,6 +173,17 @@ export class ShareStore {
     return { complete };
   }
 
+  /**
+   * Bytes of share `num` of `si` written so far by a put in parts (0 when none is under way), or
+   * undefined when the share is complete (any part of it is then checked against it).
+   */
+  partBytes(si: string, num: number): number | undefined {
+    this.#check(si, num);
+    const final = this.#path(si, num);
+    if (existsSync(final)) return undefined;
+    return existsSync(`${final}.part`) ? statSync(`${final}.part`).size : 0;
+  }
+
   /** Size in bytes of share `num` of `si`, or undefined. */
   size(si: string, num: number): number | undefined {
     this.#check(si, num);
