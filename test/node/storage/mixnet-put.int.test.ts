@@ -113,6 +113,22 @@ describe('storage puts through mixnet providers', () => {
     console.log(`put ${data.length} bytes (2-of-4, ${written} share bytes) through the mixnet in ${ms} ms`);
   }, 180_000);
 
+  it('repairs a lost share through the mixnet: the regenerated share is put through the providers', async () => {
+    const four = infos.slice(0, 4);
+    const secret = new Uint8Array(32).fill(8);
+    const put = await mixOnly(ownerId, four).putStream(bytesSource(new Uint8Array(randomBytes(12_000))), () => secret, 3_600_000, { k: 2, n: 4 });
+    // Server 0 loses its share (a disk replaced): repair regenerates it onto a server holding none.
+    const lost = servers[0]!.srv.store.list(put.storageIndex)[0]!;
+    rmSync(join(root, 'srv0', put.storageIndex), { recursive: true, force: true });
+    const putBytes = servers.map((s) => s.mixServer.stats.putBytes);
+    const r = await mixOnly(ownerId, four).repair(put.verifyCap, secret, 3_600_000);
+    expect(r.missing).toEqual([lost]);
+    expect([...r.repaired.keys()]).toEqual([lost]);
+    expect(servers[0]!.srv.store.list(put.storageIndex)).toEqual([lost]);
+    expect(servers[0]!.mixServer.stats.putBytes).toBeGreaterThan(putBytes[0]!);
+    for (const s of servers) expect(s.srv.seen).toEqual([]);
+  }, 60_000);
+
   it('writes a chunk that overtook the bytes before it once they come, then answers it', async () => {
     const si = 'b'.repeat(26);
     const share = new Uint8Array(randomBytes(3 * MAX_PUT_CHUNK + 100));
