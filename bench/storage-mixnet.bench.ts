@@ -19,6 +19,12 @@
  *                                 sealing, share reads), against the direct reads' figure: the
  *                                 machine's load does not distort it, and it is the ceiling of
  *                                 the wall figure with one free core.
+ * - storage.mixnet.put.3of10.500KB  MB/s of plaintext: a 500 KB file put 3-of-10 (`putStream`)
+ *                                 by the owner homed at provider A onto the same 10 servers, every
+ *                                 chunk of every share (MAX_PUT_CHUNK bytes, one at a time per
+ *                                 share, the 10 shares in parallel) a Sphinx packet sealed by the
+ *                                 owner's key and acknowledged through a SURB. Median of 3.
+ *                                 Anchor: the same put over direct Noise connections.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +37,7 @@ import { encodeFile } from '../src/node/storage/immutable.js';
 import { MixStorageReads } from '../src/node/storage/mix-client.js';
 import { MixStorageServer } from '../src/node/storage/server/mix-server.js';
 import { ShareStore } from '../src/node/storage/server/share-store.js';
+import { bytesSource } from '../src/node/storage/share-upload.js';
 import { StorageServer } from '../src/node/storage/server/storage-service.js';
 import { sleep } from '../src/util/time.js';
 import { MixWorld } from '../test/support/mix-world.js';
@@ -38,6 +45,7 @@ import { round } from './measure.js';
 import type { Emit } from './types.js';
 
 const SIZE = 2 * 1000 * 1000;
+const PUT_SIZE = 500 * 1000;
 const ROUNDS = 3;
 
 async function until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
@@ -118,6 +126,23 @@ export async function run(emit: Emit): Promise<void> {
     const cpuValue = mbps(median(mixCpu));
     const cpuAnchor = mbps(median(directCpu));
     emit({ name: 'storage.mixnet.get.3of10.2MB.cpu', unit: 'MB per CPU-second', value: round(cpuValue), anchor: 'the same read over direct Noise connections', anchorValue: round(cpuAnchor), ratio: round(cpuValue / cpuAnchor) });
+
+    // Puts: a fresh file each time (a put of bytes a server already holds would only add a lease).
+    const viaMixPuts = new StorageClient(readerId, infos, { route: () => null, reads: (s, who) => r.open(s, who), putsThroughReads: true });
+    const putMix: number[] = [];
+    const putDirect: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const [client, into] of [[direct, putDirect], [viaMixPuts, putMix]] as const) {
+        const t = performance.now();
+        const put = await client.putStream(bytesSource(new Uint8Array(randomBytes(PUT_SIZE))), () => new Uint8Array(32).fill(3), 3_600_000, { k: 3, n: 10 });
+        if (put.happiness !== 10) throw new Error('storage mixnet bench: a put placed fewer than 10 shares');
+        into.push(performance.now() - t);
+      }
+    }
+    const putMbps = (ms: number): number => PUT_SIZE / 1e6 / (ms / 1000);
+    const putValue = putMbps(median(putMix));
+    const putAnchor = putMbps(median(putDirect));
+    emit({ name: 'storage.mixnet.put.3of10.500KB', unit: 'MB/s', value: round(putValue), anchor: 'the same put over direct Noise connections', anchorValue: round(putAnchor), ratio: round(putValue / putAnchor) });
     const st = reads.stats;
     process.stderr.write(`storage-mixnet: ${st.requests} requests, ${st.replies} reply packets, ${st.retries} retries, ${st.dropped.malformed} malformed\n`);
   } finally {

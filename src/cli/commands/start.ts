@@ -57,7 +57,7 @@ export function registerStartCommand(program: Command, context: ContextFactory):
     .option('--storage-quota <size>', 'with --storage-server: bytes of shares to keep (500M, 20G, 1.5GiB; default 1GiB)')
     .option('--storage <backend>', 'where this node\'s files go: peers (default) or tahoe:<url of a Tahoe-LAFS client\'s web API>')
     .option('--storage-check-every <duration>', 'renew leases, check and repair kept files this often (90s, 30m, 6h, 2d; default 1d)')
-    .option('--storage-reads <how>', 'how reads reach storage servers: auto (default: through mixnet providers when there is no Tor), mixnet (only so) or direct')
+    .option('--storage-reads <how>', 'how reads reach storage servers: auto (default: through mixnet providers when there is no Tor), mixnet (only so; puts and repairs too: no storage server is ever dialled) or direct')
     .action(async (opts: { regtest?: boolean; apiPort?: string; nodePort?: string; detach?: boolean; publicListen?: string; tor?: boolean; torControl?: string; torOnly?: boolean; mixLayer?: string; provider?: boolean; storageServer?: boolean; storageQuota?: string; storage?: string; storageCheckEvery?: string; storageReads?: string }) => {
       const ctx = context();
       if (opts.publicListen !== undefined) parseListenAddress(opts.publicListen);

@@ -135,15 +135,20 @@ export class StorageClient {
   readonly #route: StorageRoute | undefined;
   readonly #reads: ReadChannel | undefined;
   readonly #renewsThroughReads: boolean;
+  readonly #putsThroughReads: boolean;
   #readerIdentity: NodeIdentity | undefined;
 
-  /** `renewsThroughReads`: lease renewals also go through `reads` (under the owner's key, which the server checks). */
-  constructor(identity: NodeIdentity, servers: readonly ServerInfo[], opts: { route?: StorageRoute; reads?: ReadChannel; renewsThroughReads?: boolean } = {}) {
+  /**
+   * `renewsThroughReads`: lease renewals also go through `reads` (under the owner's key, which the
+   * server checks); `putsThroughReads`: puts and repairs' uploads too (storage.md §10).
+   */
+  constructor(identity: NodeIdentity, servers: readonly ServerInfo[], opts: { route?: StorageRoute; reads?: ReadChannel; renewsThroughReads?: boolean; putsThroughReads?: boolean } = {}) {
     this.#identity = identity;
     this.#servers = servers;
     this.#route = opts.route;
     this.#reads = opts.reads;
     this.#renewsThroughReads = opts.renewsThroughReads === true;
+    this.#putsThroughReads = opts.putsThroughReads === true;
   }
 
   /**
@@ -153,14 +158,15 @@ export class StorageClient {
    */
   async #connect(s: ServerInfo, as: 'owner' | 'reader' | 'renewer' = 'owner'): Promise<StorageChannel> {
     const identity = as === 'reader' ? (this.#readerIdentity ??= NodeIdentity.fromSeed(randomBytes(32))) : this.#identity;
-    if ((as === 'reader' || (as === 'renewer' && this.#renewsThroughReads)) && this.#reads) {
+    const through = as === 'reader' || (as === 'renewer' && this.#renewsThroughReads) || (as === 'owner' && this.#putsThroughReads);
+    if (through && this.#reads) {
       const ch = this.#reads(s, identity);
       if (ch) return ch;
     }
     return this.#dial(s, identity);
   }
 
-  /** A Noise connection to the server (uploads always dial: the mixnet carries reads and renewals only). */
+  /** A Noise connection to the server. */
   async #dial(s: ServerInfo, identity: NodeIdentity = this.#identity): Promise<StorageConnection> {
     const route = this.#route ? this.#route(s.url, s.id) : {};
     if (route === null) throw new Error('no route to this server (an onion address without Tor?)');
@@ -169,7 +175,7 @@ export class StorageClient {
 
   /** A share upload to `server` (then to `spare()`s if its first part is refused). */
   #upload(si: string, num: number, total: number, server: ServerInfo, spare: () => ServerInfo | undefined, leaseSecret: Uint8Array, durationMs: number): ShareUpload {
-    return new ShareUpload({ connect: (s) => this.#dial(s), server, spare, si, num, total, leaseSecret, durationMs });
+    return new ShareUpload({ connect: (s) => this.#connect(s, 'owner'), server, spare, si, num, total, leaseSecret, durationMs });
   }
 
   /**

@@ -3,8 +3,9 @@
  * {@link StorageChannel} to one server whose `list` and ranged `get` requests travel as sealed
  * mixnet messages to the server's mailbox at the provider it announced, sealed by the read's own
  * fresh key, and whose answers come back in single-use reply blocks (SURBs) routed to this node's
- * own provider. A channel opened under the owner's key also carries `renew` (the server checks
- * that key, as on the Noise server). The server sees neither this node's IP address nor its node key; this node's
+ * own provider. A channel opened under the owner's key also carries `renew` and `put` (the server
+ * checks that key, as on the Noise server; `--storage-reads mixnet` sends puts and repairs'
+ * uploads this way). The server sees neither this node's IP address nor its node key; this node's
  * provider sees replies arrive, never from whom.
  *
  * DEV NOTES
@@ -18,6 +19,12 @@
  * - Replies are only accepted for SURBs this node made for that request (the mixnet service keeps
  *   their secrets), and each reply's request id, index and length are checked; anything else is
  *   dropped and counted. Memory per request is bounded by its SURBs (4 × 2 KB).
+ * - A put (a share, or a part of one: ./share-upload.ts) goes as chunks of {@link MAX_PUT_CHUNK}
+ *   bytes, one request each: the first chunk of a part alone (it decides quota and the server),
+ *   then up to {@link PUT_WINDOW} in flight per share (the server writes a share's bytes in order
+ *   and holds, within bounds, a chunk that overtook the ones before it). A chunk whose
+ *   acknowledgement is lost is sent again, which the server acknowledges if identical
+ *   (ShareStore.putPart).
  * - While requests are in flight the mailbox is fetched every `pollMs` instead of the service's
  *   slower timer, or every round trip would wait for it.
  */
@@ -26,7 +33,7 @@ import type { NodeIdentity } from '../identity.js';
 import { sealBody } from '../mixnet/message.js';
 import type { MixnetService } from '../mixnet/service.js';
 import type { ServerInfo } from './client.js';
-import { decodeReply, decodeResponse, encodeRequest, GET_HEAD, MAX_GET_LENGTH, REPLY_DATA, MAX_REQUEST_SURBS, type StoreRequest, type StoreResponse } from './mix-codec.js';
+import { decodeReply, decodeResponse, encodeRequest, GET_HEAD, MAX_GET_LENGTH, MAX_PUT_CHUNK, REPLY_DATA, MAX_REQUEST_SURBS, type StoreRequest, type StoreResponse } from './mix-codec.js';
 import type { StorageChannel, StorageRequest, StorageResponse } from './server/storage-service.js';
 import { equalBytes, fromHex } from '../../util/bytes.js';
 
@@ -47,6 +54,9 @@ export interface MixReadsStats {
   failed: number;
   dropped: { malformed: number };
 }
+
+/** Put chunks in flight per share (the server holds up to 16 early ones per share). */
+export const PUT_WINDOW = 8;
 
 const DEFAULTS = { window: 48, requestTimeoutMs: 10_000, retries: 2, pollMs: 20 };
 
@@ -208,8 +218,9 @@ class MixStorageChannel implements StorageChannel {
     this.#reader = reader;
   }
 
-  async request(req: StorageRequest): Promise<{ header: StorageResponse; body: Uint8Array }> {
+  async request(req: StorageRequest, body?: Uint8Array): Promise<{ header: StorageResponse; body: Uint8Array }> {
     if (this.#closed) throw new Error('storage channel is closed');
+    if (req.op === 'put') return this.#put(req, body ?? new Uint8Array(0));
     if (req.op === 'list') {
       const r = await this.#exchange({ op: 'list', si: req.si, num: 0, offset: 0, length: 0 }, 1);
       return 'nums' in r ? { header: { ok: true, nums: r.nums }, body: new Uint8Array(0) } : refused(r);
@@ -220,7 +231,7 @@ class MixStorageChannel implements StorageChannel {
       return r.status === 'ok' ? { header: { ok: true }, body: new Uint8Array(0) } : refused(r);
     }
     if (req.op !== 'get' || req.offset === undefined || req.length === undefined) {
-      return { header: { ok: false, code: 'not-supported', error: 'through the mixnet a storage server answers list, ranged get and renew only' }, body: new Uint8Array(0) };
+      return { header: { ok: false, code: 'not-supported', error: 'through the mixnet a storage server answers list, ranged get, renew and put only' }, body: new Uint8Array(0) };
     }
     return this.#get(req.si, req.num, req.offset, req.length);
   }
@@ -262,6 +273,41 @@ class MixStorageChannel implements StorageChannel {
     return ok(size, out);
   }
 
+  /** A whole share (no offset) or one part of it, chunk by chunk; see the module comment. */
+  async #put(req: Extract<StorageRequest, { op: 'put' }>, body: Uint8Array): Promise<{ header: StorageResponse; body: Uint8Array }> {
+    const offset = req.offset ?? 0;
+    const total = req.total ?? body.length;
+    const leaseSecret = fromHex(req.leaseSecret);
+    if (body.length === 0) return { header: { ok: false, code: 'bad-request', error: 'an empty share part' }, body: new Uint8Array(0) };
+    const chunk = (at: number): Promise<StoreResponse> => {
+      if (this.#closed) throw new Error('storage channel is closed');
+      const data = body.subarray(at, at + MAX_PUT_CHUNK);
+      return this.#exchange({ op: 'put', si: req.si, num: req.num, offset: offset + at, length: data.length, leaseSecret, total, durationMs: req.durationMs, data }, 1);
+    };
+    // The first chunk alone: a refusal (quota, not a contact) comes back before anything else is sent.
+    const first = await chunk(0);
+    if (first.status !== 'ok') return refused(first);
+    const starts: number[] = [];
+    for (let at = MAX_PUT_CHUNK; at < body.length; at += MAX_PUT_CHUNK) starts.push(at);
+    let next = 0;
+    let refusal: StoreResponse | undefined;
+    let error: Error | undefined;
+    const worker = async (): Promise<void> => {
+      while (next < starts.length && !refusal && !error) {
+        try {
+          const r = await chunk(starts[next++]!);
+          if (r.status !== 'ok') refusal ??= r;
+        } catch (e) {
+          error ??= e as Error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUT_WINDOW, starts.length) }, worker));
+    if (error) throw error;
+    if (refusal) return refused(refusal);
+    return { header: { ok: true }, body: new Uint8Array(0) };
+  }
+
   #exchange(req: ExchangeRequest, surbs: number): Promise<StoreResponse> {
     return this.#reads.exchange(this.#server, this.#provider, this.#reader, req, surbs);
   }
@@ -273,6 +319,8 @@ function ok(size: number, parts: Uint8Array[]): { header: StorageResponse; body:
 
 function refused(r: StoreResponse): { header: StorageResponse; body: Uint8Array } {
   const code = r.status === 'ok' ? 'malformed' : r.status;
+  if (code === 'quota-exceeded') return { header: { ok: false, code, error: 'the share does not fit this server\'s quota (quota-exceeded)' }, body: new Uint8Array(0) };
+  if (code === 'too-large') return { header: { ok: false, code, error: 'the share is larger than this server takes (too-large)' }, body: new Uint8Array(0) };
   if (code === 'not-allowed') return { header: { ok: false, code, error: 'this server stores only for its operator\'s contacts' }, body: new Uint8Array(0) };
   return { header: { ok: false, code, error: code === 'not-found' ? 'no such share' : `refused (${code})` }, body: new Uint8Array(0) };
 }

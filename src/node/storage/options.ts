@@ -13,8 +13,8 @@
  * - `--storage-reads auto|mixnet|direct` (or DEADDROP_STORAGE_READS; default auto): how reads reach
  *   storage servers (docs/protocol/storage.md §10). `auto`: through the mixnet when the node has no
  *   Tor, its provider link is up and the server announced a provider, else the node's route;
- *   `mixnet`: reads, checks and repairs' surveys and lease renewals only through the mixnet (a
- *   server it cannot reach so is unreachable, never dialled; puts and repairs' uploads still dial);
+ *   `mixnet`: everything only through the mixnet: reads, checks and repairs' surveys, lease
+ *   renewals, puts and repairs' uploads (a server it cannot reach so is unreachable, never dialled);
  *   `direct`: the node's route always (faster, and the server sees the reader's IP without Tor).
  */
 import { DeaddropError } from '../../util/errors.js';

@@ -47,7 +47,7 @@ export interface PeerBackendOptions {
   readonly route?: StorageRoute;
   /** Reads through another channel (the mixnet, ./mix-client.ts), asked before dialling for reads. */
   readonly reads?: ReadChannel;
-  /** Checks and repairs' surveys, and lease renewals, through `reads` too (default false: they dial, see `#client`). */
+  /** Checks and repairs' surveys, lease renewals, puts and repairs' uploads through `reads` too (default false: they dial, see `#client`). */
   readonly surveysThroughReads?: boolean;
   /** The servers to use now (verified announcements, this node's own server among them). */
   readonly servers: () => ServerInfo[];
@@ -120,7 +120,8 @@ export class PeerStorageBackend implements StorageBackend {
     const known = this.#servers();
     const ids = new Set(known.map((s) => base32nopad.encode(s.id)));
     return new StorageClient(this.#identity, [...known, ...extra.filter((s) => !ids.has(base32nopad.encode(s.id)))], {
-      ...(this.#route ? { route: this.#route } : {}), ...(this.#reads && reads ? { reads: this.#reads, renewsThroughReads: this.#surveysThroughReads } : {}),
+      ...(this.#route ? { route: this.#route } : {}),
+      ...(this.#reads && reads ? { reads: this.#reads, renewsThroughReads: this.#surveysThroughReads, putsThroughReads: this.#surveysThroughReads } : {}),
     });
   }
 
@@ -135,7 +136,11 @@ export class PeerStorageBackend implements StorageBackend {
     if (servers < happy) throw coded(new TooFewServersError(servers, happy));
     try {
       const known = this.#servers();
-      const client = new StorageClient(this.#identity, known, this.#route ? { route: this.#route } : {});
+      // Puts dial, unless everything goes through the mixnet (`--storage-reads mixnet`, storage.md §10).
+      const client = new StorageClient(this.#identity, known, {
+        ...(this.#route ? { route: this.#route } : {}),
+        ...(this.#reads && this.#surveysThroughReads ? { reads: this.#reads, putsThroughReads: true } : {}),
+      });
       const placed = await client.putStream(src, (si) => this.leaseSecret(si), this.#leaseMs, { k, n, happy, onProgress: progress(options) });
       const urls = new Set(placed.placed.values());
       return {

@@ -110,7 +110,7 @@ const serverStatus = {
     defaultShares: { type: 'object', properties: { k: { type: 'integer' }, happy: { type: 'integer' }, n: { type: 'integer' } } },
     reads: { type: 'string', enum: ['auto', 'mixnet', 'direct'], description: 'how reads reach storage servers (--storage-reads)' },
     mixnet: {
-      type: 'object', description: 'reads through mixnet providers: as a reader (requests, replies, retries, failed, dropped) and as a server (requests, answered, replyPackets, dropped)',
+      type: 'object', description: 'reads (and, with mixnet, puts) through mixnet providers: as a client (requests, replies, retries, failed, dropped) and as a server (requests, answered, replyPackets, putBytes, dropped)',
       properties: { reads: { anyOf: [counters, { type: 'null' }] }, served: { anyOf: [counters, { type: 'null' }] } },
     },
   },

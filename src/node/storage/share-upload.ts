@@ -13,7 +13,7 @@
  */
 import { open } from 'node:fs/promises';
 import type { ServerInfo } from './client.js';
-import type { StorageConnection } from './server/storage-service.js';
+import type { StorageChannel } from './server/storage-service.js';
 import { toHex } from '../../util/bytes.js';
 
 /**
@@ -65,7 +65,8 @@ export async function openFileSource(path: string): Promise<FileSource & { close
 }
 
 export interface ShareUploadOptions {
-  readonly connect: (s: ServerInfo) => Promise<StorageConnection>;
+  /** A Noise connection, or a channel through the mixnet (./mix-client.ts) under the owner's key. */
+  readonly connect: (s: ServerInfo) => Promise<StorageChannel>;
   /** Server tried first. */
   readonly server: ServerInfo;
   /** The next server to try when the first part is refused (undefined: none left). */
@@ -87,7 +88,7 @@ export const RESUME_MS = 20_000;
 export class ShareUpload {
   readonly #o: ShareUploadOptions;
   #server: ServerInfo | undefined;
-  #conn: StorageConnection | undefined;
+  #conn: StorageChannel | undefined;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   /** Bytes handed to the transport so far (the next part's offset). */

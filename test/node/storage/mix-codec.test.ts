@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { readAnnouncement, announcementDraft } from '../../../src/node/storage/announce.js';
 import {
-  decodeReply, decodeRequest, decodeResponse, encodeRequest, encodeResponse, GET_HEAD, MAX_GET_LENGTH, MAX_REQUEST_SURBS, REPLY_DATA, splitReply, STORE_REPLY, STORE_REQUEST,
+  decodeReply, decodeRequest, decodeResponse, encodeRequest, encodeResponse, GET_HEAD, MAX_GET_LENGTH, MAX_PUT_CHUNK, MAX_REQUEST_SURBS, REPLY_DATA, splitReply, STORE_REPLY, STORE_REQUEST,
   type StoreRequest,
 } from '../../../src/node/storage/mix-codec.js';
 import { RELAY_PLAIN_BYTES } from '../../../src/node/mixnet/feed-relay-codec.js';
@@ -47,6 +47,50 @@ describe('storage over the mixnet: requests', () => {
     expect(decodeResponse('renew', encodeResponse({ status: 'ok' }))).toEqual({ status: 'ok' });
     for (const status of ['not-allowed', 'no-lease'] as const) expect(decodeResponse('renew', encodeResponse({ status }))).toEqual({ status });
     expect(decodeResponse('renew', Uint8Array.of(0, 1))).toBeNull();
+  });
+
+  it('carries a put of one chunk of a share in one sealed body, and decodes no malformed one', () => {
+    expect(MAX_PUT_CHUNK).toBeGreaterThan(1000);
+    const put = (over: Partial<StoreRequest> = {}): StoreRequest => {
+      const data = over.data ?? rnd(MAX_PUT_CHUNK);
+      return req({ op: 'put', num: 3, offset: 2 ** 33, length: data.length, surbs: [rnd(SURB_BYTES)], leaseSecret: rnd(32), total: 2 ** 34, durationMs: 31 * 86_400_000, data, ...over });
+    };
+    const r = put({ si: 'a'.repeat(64) });
+    const b = encodeRequest(r);
+    expect(b.length).toBe(RELAY_PLAIN_BYTES);
+    expect(decodeRequest(b)).toEqual(r);
+    const last = put({ offset: 10, total: 20, data: rnd(10) });
+    expect(decodeRequest(encodeRequest(last))).toEqual(last);
+    // Values a put cannot carry.
+    expect(() => encodeRequest(put({ data: rnd(MAX_PUT_CHUNK + 1) }))).toThrow(RangeError);
+    expect(() => encodeRequest({ ...put(), length: 5 })).toThrow(RangeError);
+    expect(() => encodeRequest(put({ offset: 15, total: 20, data: rnd(10) }))).toThrow(RangeError);
+    expect(() => encodeRequest(put({ offset: 0, total: 20, data: rnd(0) }))).toThrow(RangeError);
+    expect(() => encodeRequest(put({ durationMs: 0 }))).toThrow(RangeError);
+    expect(() => encodeRequest(put({ leaseSecret: undefined }))).toThrow(RangeError);
+    expect(() => encodeRequest(put({ total: undefined }))).toThrow(RangeError);
+    expect(() => encodeRequest(req({ data: rnd(10) }))).toThrow(RangeError);
+    // Malformed bytes: cut, longer, length past the data, past the total, zero total or duration.
+    const small = encodeRequest(last);
+    const siEnd = 12 + SI.length;
+    const field = (at: number, bytes: number[]): Uint8Array => {
+      const c = small.slice();
+      c.set(bytes, at);
+      return c;
+    };
+    expect(decodeRequest(small.subarray(0, small.length - 1))).toBeNull();
+    expect(decodeRequest(Uint8Array.of(...small, 0))).toBeNull();
+    expect(decodeRequest(field(siEnd + 7, [0, 0, 0, 11]))).toBeNull(); // length 11: the SURB is cut
+    expect(decodeRequest(field(siEnd + 12 + 32, [0, 0, 0, 0, 0, 19]))).toBeNull(); // total below offset + length
+    expect(decodeRequest(field(siEnd + 12 + 32, [0, 0, 0, 0, 0, 0]))).toBeNull(); // total 0
+    expect(decodeRequest(field(siEnd + 12 + 38, [0, 0, 0, 0, 0, 0]))).toBeNull(); // no lease duration
+    expect(decodeRequest(field(siEnd + 7, [0, 0, 0xff, 0xff]))).toBeNull(); // longer than a chunk
+    expect(decodeRequest(field(10, [5]))).toBeNull(); // unknown op
+    // Answers: ok, or a refusal the owner can act on.
+    expect(decodeResponse('put', encodeResponse({ status: 'ok' }))).toEqual({ status: 'ok' });
+    for (const status of ['not-allowed', 'quota-exceeded', 'too-large', 'share-exists', 'bad-request'] as const) expect(decodeResponse('put', encodeResponse({ status }))).toEqual({ status });
+    expect(decodeResponse('put', Uint8Array.of(0, 0))).toBeNull();
+    expect(decodeResponse('put', Uint8Array.of(9))).toBeNull();
   });
 
   it('refuses values it cannot carry', () => {

@@ -5,7 +5,8 @@
  * node that may dial nobody, with `reads: 'mixnet'`, learns the announcement (handed over as
  * replication would) and reads the file byte-identical through the providers; a node that holds
  * no announcement reads it the same way from the hint a PayPub offer carries (key, endpoint,
- * provider), as a buyer does.
+ * provider), as a buyer does. With `reads: 'mixnet'` the reader, a contact of the server, also
+ * puts a file through the providers (puts through the mixnet) and reads it back.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +21,9 @@ import { equalBytes, toHex } from '../../../src/util/bytes.js';
 import Fastify from 'fastify';
 import { installErrorHandler } from '../../../src/api/errors.js';
 import { storageRoutes } from '../../../src/node/storage/routes.js';
+import { ContactStore } from '../../../src/node/contacts.js';
+import { openNodeDatabase } from '../../../src/node/db.js';
+import { NodeIdentity } from '../../../src/node/identity.js';
 import { MixWorld, type RelayedPeer, stopRelayedPeer } from '../../support/mix-world.js';
 import { waitUntil } from '../../support/wait.js';
 
@@ -40,6 +44,11 @@ describe('storage reads through the mixnet in NodeStorage', () => {
     const pa = await world.start({ provider: true, meanDelayMs: 0 });
     const pb = await world.start({ provider: true, meanDelayMs: 0 });
     for (const layer of [1, 2, 3]) await world.start({ layer, meanDelayMs: 0 });
+    // The reader is a contact of the server (added before, as an introduction would): the server stores for it.
+    const readerSeed = sha256(utf8('storemix reader'));
+    const db = openNodeDatabase(join(root, 'server.sqlite'));
+    new ContactStore(db).add({ node: NodeIdentity.fromSeed(readerSeed).publicKey, endpoints: [] });
+    db.close();
     const server = await world.startRelayedPeer({ seed: sha256(utf8('storemix server')), dbPath: join(root, 'server.sqlite'), home: pb, dial: true });
     peers.push(server);
     const serverStorage = await NodeStorage.start(server.node, {
@@ -52,7 +61,7 @@ describe('storage reads through the mixnet in NodeStorage', () => {
     const data = new Uint8Array(randomBytes(60_000));
     const put = await serverStorage.put(data, { keep: false });
 
-    const reader = await world.startRelayedPeer({ seed: sha256(utf8('storemix reader')), dbPath: join(root, 'reader.sqlite'), home: pa, dial: false });
+    const reader = await world.startRelayedPeer({ seed: readerSeed, dbPath: join(root, 'reader.sqlite'), home: pa, dial: false });
     peers.push(reader);
     const readerStorage = await NodeStorage.start(reader.node, { dir: join(root, 'reader'), mixnet: reader.mix, reads: 'mixnet' });
     storages.push(readerStorage);
@@ -98,5 +107,14 @@ describe('storage reads through the mixnet in NodeStorage', () => {
     storages.push(directStorage);
     for (const e of server.node.store.range(server.node.id, 1, f.length)) if (e.header.type === STORAGE_SERVER_TYPE) directStorage.directory.add(e);
     await expect(directStorage.get(put.readCap)).rejects.toThrow(/found 0 valid shares/);
+
+    // With `mixnet`, puts go through the providers too (storage.md §10): the reader, which may dial
+    // nobody, puts a file; the server wrote it from put requests out of its mailbox.
+    const before = serverStorage.mixnetStats().served!.putBytes;
+    const data2 = new Uint8Array(randomBytes(30_000));
+    const put2 = await readerStorage.put(data2, { keep: false, shares: { k: 1, happy: 1, n: 1 } });
+    expect(serverStorage.mixnetStats().served!.putBytes - before).toBeGreaterThanOrEqual(30_000);
+    expect(Buffer.from(await readerStorage.get(put2.readCap)).equals(data2)).toBe(true);
+    expect(reader.direct).toEqual([]);
   }, 90_000);
 });

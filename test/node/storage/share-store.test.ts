@@ -123,6 +123,32 @@ describe('ShareStore', () => {
     expect(again.putPart(f.storageIndex, 3, b, share.length, share.subarray(b), s, HOUR).complete).toBe(true);
     expect(Buffer.from(again.get(f.storageIndex, 3) as Uint8Array).equals(share)).toBe(true);
   });
+  it('acknowledges bytes sent again (late or twice, as through the mixnet), at 0 too, and writes only what is new', () => {
+    const { store } = setup(1 << 20);
+    const f = encodeFile(new Uint8Array(randomBytes(30_000)), { k: 3, n: 10 });
+    const share = f.shares[3] as Uint8Array;
+    const s = secret();
+    const [a, b] = [1000, 2500];
+    store.putPart(f.storageIndex, 3, 0, share.length, share.subarray(0, a), s, HOUR);
+    store.putPart(f.storageIndex, 3, a, share.length, share.subarray(a, b), s, HOUR);
+    // The first chunk again (a packet that came late): acknowledged, the part is not started over.
+    expect(store.putPart(f.storageIndex, 3, 0, share.length, share.subarray(0, a), s, HOUR).complete).toBe(false);
+    // A part that overlaps what is written: the overlap must match, the rest is written.
+    store.putPart(f.storageIndex, 3, 2000, share.length, share.subarray(2000, 4000), s, HOUR);
+    const changed = Uint8Array.from(share.subarray(3000, 5000));
+    changed[10] = (changed[10] as number) ^ 1;
+    expect(refusal(() => store.putPart(f.storageIndex, 3, 3000, share.length, changed, s, HOUR)).code).toBe('bad-request');
+    expect(refusal(() => store.putPart(f.storageIndex, 3, 4001, share.length, share.subarray(4001), s, HOUR)).code).toBe('bad-request');
+    expect(store.putPart(f.storageIndex, 3, 4000, share.length, share.subarray(4000), s, HOUR).complete).toBe(true);
+    expect(Buffer.from(store.get(f.storageIndex, 3) as Uint8Array).equals(share)).toBe(true);
+    // Different bytes at 0 still start a part over (the direct path's restart).
+    const g = f.shares[4] as Uint8Array;
+    store.putPart(f.storageIndex, 4, 0, g.length, g.subarray(0, a), s, HOUR);
+    const other = Uint8Array.from(g.subarray(0, 500));
+    other[0] = (other[0] as number) ^ 1;
+    store.putPart(f.storageIndex, 4, 0, g.length, other, s, HOUR);
+    expect(refusal(() => store.putPart(f.storageIndex, 4, a, g.length, g.subarray(a), s, HOUR)).code).toBe('bad-request');
+  });
   it('stores a share in parts, hides it until complete, reads ranges, and keeps it immutable', () => {
     const { store, dir } = setup(1 << 20);
     const f = encodeFile(new Uint8Array(randomBytes(30_000)), { k: 3, n: 10 });

@@ -143,17 +143,22 @@ export class ShareStore {
       throw new StorageRefusal('quota-exceeded', `share of ${total} bytes does not fit: ${Math.max(0, this.#quota - this.#used - reserved)} of ${this.#quota} bytes free`);
     }
     mkdirSync(join(this.#dir, si), { recursive: true });
-    const have = existsSync(part) ? statSync(part).size : 0;
+    let have = existsSync(part) ? statSync(part).size : 0;
     // After a restart the parts map is empty and the `.part` file is still there: the next part fixes the total again (resume).
-    if (offset !== 0 && (this.#parts.get(part) ?? (have > 0 ? total : undefined)) !== total) throw new StorageRefusal('bad-request', 'a share part must keep the total of the first part');
-    // A part already written, sent again (its answer was lost to a broken connection or a restart): acknowledged if identical.
-    const again = offset !== 0 && offset + chunk.length <= have;
-    if (again && !equalBytes(readRangeSync(part, offset, chunk.length), chunk)) throw new StorageRefusal('bad-request', `share part at ${offset} differs from the bytes already written`);
-    if (!again && offset !== 0 && offset !== have) throw new StorageRefusal('bad-request', `share part at ${offset}, expected ${have}`);
-    if (!again) {
-      const fd = openSync(part, offset === 0 ? 'w' : 'r+', 0o600);
+    const sameTotal = (this.#parts.get(part) ?? (have > 0 ? total : undefined)) === total;
+    if (offset !== 0 && !sameTotal) throw new StorageRefusal('bad-request', 'a share part must keep the total of the first part');
+    // Bytes already written, sent again (an answer lost to a broken connection, a restart, or a
+    // mixnet packet that came late or twice): acknowledged if identical, the rest written. At
+    // offset 0 anything else starts over; elsewhere it is refused.
+    let overlap = Math.max(0, Math.min(have, offset + chunk.length) - offset);
+    const same = sameTotal && offset <= have && (overlap === 0 || equalBytes(readRangeSync(part, offset, overlap), chunk.subarray(0, overlap)));
+    if (offset === 0 && !same) have = overlap = 0;
+    else if (offset > have) throw new StorageRefusal('bad-request', `share part at ${offset}, expected ${have}`);
+    else if (!same) throw new StorageRefusal('bad-request', `share part at ${offset} differs from the bytes already written`);
+    if (have === 0 || offset + chunk.length > have) {
+      const fd = openSync(part, have === 0 ? 'w' : 'r+', 0o600);
       try {
-        writeSync(fd, chunk, 0, chunk.length, offset);
+        writeSync(fd, chunk, overlap, chunk.length - overlap, offset + overlap);
       } finally {
         closeSync(fd);
       }
@@ -166,6 +171,17 @@ export class ShareStore {
       this.#addLease(si, id, durationMs);
     }
     return { complete };
+  }
+
+  /**
+   * Bytes of share `num` of `si` written so far by a put in parts (0 when none is under way), or
+   * undefined when the share is complete (any part of it is then checked against it).
+   */
+  partBytes(si: string, num: number): number | undefined {
+    this.#check(si, num);
+    const final = this.#path(si, num);
+    if (existsSync(final)) return undefined;
+    return existsSync(`${final}.part`) ? statSync(`${final}.part`).size : 0;
   }
 
   /** Size in bytes of share `num` of `si`, or undefined. */
