@@ -26,7 +26,7 @@ import { DeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import { adaptorClaimLeafScript, adaptorComplete, adaptorExtract, adaptorSign, adaptorVerify } from './adaptor.js';
 import {
-  NUMS_H, P2TR_DUST, SEQUENCE_RBF, assertXOnlyKey, refundLeafScript, spendScriptPath, splitAnnex, twoLeafOutput, witnessesOf, type BuiltTx, type TwoLeafOutput,
+  NUMS_H, P2TR_DUST, SEQUENCE_RBF, assertXOnlyKey, refundLeafScript, spendRefundLeaf, splitAnnex, twoLeafOutput, witnessesOf, type BuiltTx, type TwoLeafOutput,
 } from './scripts.js';
 import { equalBytes, toHex } from '../util/bytes.js';
 
@@ -163,16 +163,7 @@ export interface AdaptorRefundOptions {
 
 /** The buyer's refund after the deadline, through the same CLTV leaf as version 1 pledges. */
 export function buildAdaptorRefundTx(o: AdaptorRefundOptions): BuiltTx {
-  const out = adaptorPledgeOutput(o.terms, o.pledge.buyerKey);
-  return spendScriptPath({
-    inputs: [{
-      txid: o.pledge.txid, vout: o.pledge.vout, value: o.pledge.value, prevScript: out.script, leaf: out.refund,
-      secretKey: o.buyerSecretKey, stack: (sig) => [sig], sequence: o.sequence ?? SEQUENCE_RBF,
-    }],
-    destScript: o.destScript,
-    feeRate: o.feeRate,
-    lockTime: o.lockTime ?? o.terms.deadlineHeight,
-  });
+  return spendRefundLeaf(adaptorPledgeOutput(o.terms, o.pledge.buyerKey), o, o.terms.deadlineHeight);
 }
 
 /** Parses `<32> OP_CHECKSIGVERIFY <32> OP_CHECKSIG`; null for any other script. */

@@ -22,6 +22,7 @@ import {
 } from './adaptor-manifest.js';
 import { decodePresigAnnouncement, encodePresigAnnouncement, evaluateAdaptorPledges } from './adaptor-pledges.js';
 import type { AdaptorSaleRow, AdaptorStore } from './adaptor-store.js';
+import type { PayResult } from './buyer.js';
 import { deriveChunkKeys, isSaleSecret, newSaleSecret } from './chunk-keys.js';
 import { checkCiphertext, chunkBounds, decryptRaw, encryptContentWithKeys } from './content.js';
 import { type PaypubContext, freshWalletScript, needWallet, tipHeight, txInBlock } from './context.js';
@@ -342,16 +343,8 @@ function hexField(v: unknown, what: string): Uint8Array {
   return fromHex(v);
 }
 
-export interface AdaptorPledgeResult {
-  readonly id: string;
-  readonly txid: string;
-  readonly vout: number;
-  readonly value: bigint;
-  readonly fee: bigint;
-  readonly announced: boolean;
-  readonly announceError?: string;
-  readonly refundAt: number;
-}
+/** What a version 2 pledge tells the caller: version 1's answer, the refund height always known. */
+export type AdaptorPledgeResult = PayResult & { readonly refundAt: number };
 
 /** Every ciphertext from the seller, each checked against its hash in the manifest (bodies bounded by the chunk's size). */
 async function fetchChunks(ctx: PaypubContext, offer: { id: string; url: string }, m: AdaptorManifest): Promise<Uint8Array[]> {

@@ -296,7 +296,18 @@ export interface RefundOptions {
 
 /** The buyer's refund after the deadline: nLockTime = deadline, nSequence < 0xffffffff. */
 export function buildRefundTx(o: RefundOptions): BuiltTx {
-  const out = pledgeOutput(o.manifest, o.sampled, o.pledge);
+  return spendRefundLeaf(pledgeOutput(o.manifest, o.sampled, o.pledge), o, o.manifest.deadlineHeight);
+}
+
+/**
+ * Spends a pledge through its CLTV refund leaf (both versions' pledges have the same one), with
+ * nLockTime `lockTime` (default `deadlineHeight`) and an RBF sequence.
+ */
+export function spendRefundLeaf(
+  out: Pick<TwoLeafOutput, 'script' | 'refund'>,
+  o: Omit<RefundOptions, 'manifest' | 'sampled' | 'pledge'> & { readonly pledge: Pick<PledgeUtxo, 'txid' | 'vout' | 'value'> },
+  deadlineHeight: number,
+): BuiltTx {
   return spendScriptPath({
     inputs: [{
       txid: o.pledge.txid, vout: o.pledge.vout, value: o.pledge.value, prevScript: out.script, leaf: out.refund,
@@ -304,7 +315,7 @@ export function buildRefundTx(o: RefundOptions): BuiltTx {
     }],
     destScript: o.destScript,
     feeRate: o.feeRate,
-    lockTime: o.lockTime ?? o.manifest.deadlineHeight,
+    lockTime: o.lockTime ?? deadlineHeight,
   });
 }
 
