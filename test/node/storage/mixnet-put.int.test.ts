@@ -1,5 +1,5 @@
 /**
- * Storage puts through the mixnet (docs/protocol/storage.md §10) on the loopback mixnet of
+ * Storage puts through the mixnet (docs/protocol/storage.md §10) in test/support/storage-mix-lab.ts, on the loopback mixnet of
  * test/support/mix-world.ts: two providers and one mix per layer, real sockets, Sphinx packets.
  * Four storage servers keep their mailboxes at provider B and store only for the owner; the owner,
  * homed at provider A with a route that refuses every dial, puts a file 2-of-4 through the
@@ -13,84 +13,41 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
-import type { MixnetService } from '../../../src/node/mixnet/service.js';
 import { StorageClient, type ServerInfo } from '../../../src/node/storage/client.js';
 import { MixStorageReads } from '../../../src/node/storage/mix-client.js';
-import { MAX_PUT_CHUNK, STORE_REQUEST } from '../../../src/node/storage/mix-codec.js';
-import { MixStorageServer } from '../../../src/node/storage/server/mix-server.js';
-import { ShareStore } from '../../../src/node/storage/server/share-store.js';
-import { StorageServer } from '../../../src/node/storage/server/storage-service.js';
+import { MAX_PUT_CHUNK } from '../../../src/node/storage/mix-codec.js';
 import { bytesSource } from '../../../src/node/storage/share-upload.js';
-import type { ChannelServer } from '../../../src/node/transport/ws-transport.js';
 import { equalBytes, toHex } from '../../../src/util/bytes.js';
-import { MixWorld } from '../../support/mix-world.js';
+import { StorageMixLab } from '../../support/storage-mix-lab.js';
 import { waitUntil } from '../../support/wait.js';
 
-/** Records every channel opened to it (with the peer's key) and every refused handshake. */
-class RecordingServer extends StorageServer {
-  readonly seen: string[] = [];
-  constructor(server: ChannelServer, store: ShareStore) {
-    super(server, store);
-    server.on('channel', (ch) => this.seen.push(ch.remote ? toHex(ch.remote) : '?'));
-    server.on('reject', (reason) => this.seen.push(`rejected:${reason}`));
-  }
-}
-
 const root = mkdtempSync(join(tmpdir(), 'dd-storemixput-'));
-const world = new MixWorld();
-const servers: { srv: RecordingServer; mix: MixnetService; mixServer: MixStorageServer; sealedBy: string[] }[] = [];
+const lab = new StorageMixLab();
+const { servers } = lab;
 const ownerId = NodeIdentity.fromSeed(new Uint8Array(32).fill(88));
-let owner: MixnetService;
 let reads: MixStorageReads;
 let infos: ServerInfo[];
 
 beforeAll(async () => {
-  const pa = await world.start({ provider: true, meanDelayMs: 0 });
-  const pb = await world.start({ provider: true, meanDelayMs: 0 });
-  for (const layer of [1, 2, 3]) await world.start({ layer, meanDelayMs: 0 });
-  for (let i = 0; i < 5; i++) {
-    const id = NodeIdentity.fromSeed(new Uint8Array(32).fill(60 + i));
+  await lab.start({
+    root,
+    serverIds: [0, 1, 2, 3, 4].map((i) => NodeIdentity.fromSeed(new Uint8Array(32).fill(60 + i))),
     // The fifth server's quota is smaller than one share of the test files.
-    const store = new ShareStore({ dir: join(root, `srv${i}`), quotaBytes: i === 4 ? 20_000 : 1 << 26, maxShareBytes: 1 << 20 });
-    const srv = await RecordingServer.start(id, store);
-    const mix = await world.start({ identity: id, home: pb.identityKey, homeEndpoint: pb.url!, meanDelayMs: 0 });
-    const mixServer = new MixStorageServer(mix, store);
+    store: (i) => ({ quotaBytes: i === 4 ? 20_000 : 1 << 26, maxShareBytes: 1 << 20 }),
     // Stores for the owner only (a node's contacts, in the daemon).
-    mixServer.mayStore = (sender) => equalBytes(sender, ownerId.publicKey);
-    mixServer.start();
-    const sealedBy: string[] = [];
-    mix.on('data', (from, plain) => {
-      if (plain[0] === STORE_REQUEST) sealedBy.push(toHex(from));
-    });
-    servers.push({ srv, mix, mixServer, sealedBy });
-  }
-  owner = await world.start({ identity: ownerId, home: pa.identityKey, homeEndpoint: pa.url!, meanDelayMs: 0 });
-  await waitUntil(() => [owner, ...servers.map((s) => s.mix)].every((m) => m.connected && m.directory.descriptors().length === 5) || undefined, 'every node linked to its provider with the whole directory');
-  reads = new MixStorageReads(owner);
-  infos = servers.map((s) => ({ id: s.mix.identityKey, url: s.srv.url, provider: pb.identityKey }));
+    mayStore: (sender) => equalBytes(sender, ownerId.publicKey),
+    client: ownerId,
+  });
+  ({ reads, infos } = lab);
 }, 60_000);
 
 afterAll(async () => {
-  reads?.close();
-  for (const s of servers) {
-    s.mixServer.close();
-    await s.srv.close();
-  }
-  await world.close();
+  await lab.close();
   rmSync(root, { recursive: true, force: true });
 });
 
 /** A client of `who` that reaches `to` only through the mixnet: every dial is refused. */
-const mixOnly = (who: NodeIdentity, to: ServerInfo[]): StorageClient => new StorageClient(who, to, {
-  route: () => null,
-  reads: (s, as) => {
-    const ch = reads.open(s, as);
-    if (!ch) throw new Error('no mixnet route to this server');
-    return ch;
-  },
-  renewsThroughReads: true,
-  putsThroughReads: true,
-});
+const mixOnly = (who: NodeIdentity, to: ServerInfo[]): StorageClient => lab.mixOnly(who, to, { renewsThroughReads: true, putsThroughReads: true });
 
 describe('storage puts through mixnet providers', () => {
   it('puts a file through the providers only and reads it back byte-identical; no server sees a connection', async () => {

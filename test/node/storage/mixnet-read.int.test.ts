@@ -1,5 +1,5 @@
 /**
- * Storage reads through the mixnet (docs/protocol/storage.md §10) on the loopback mixnet of
+ * Storage reads through the mixnet (docs/protocol/storage.md §10) in test/support/storage-mix-lab.ts, on the loopback mixnet of
  * test/support/mix-world.ts: two providers and one mix per layer, real sockets, Sphinx packets.
  * Four storage servers keep their mailboxes at provider B; a reader homed at provider A reads a
  * file placed 2-of-4 on them with a route that refuses every dial, so everything it reads comes
@@ -19,65 +19,25 @@ import { StorageClient, type ServerInfo } from '../../../src/node/storage/client
 import { encodeFile } from '../../../src/node/storage/immutable.js';
 import { MixStorageReads } from '../../../src/node/storage/mix-client.js';
 import { encodeRequest, STORE_REQUEST } from '../../../src/node/storage/mix-codec.js';
-import { MixStorageServer } from '../../../src/node/storage/server/mix-server.js';
-import { ShareStore } from '../../../src/node/storage/server/share-store.js';
-import { StorageServer } from '../../../src/node/storage/server/storage-service.js';
-import type { ChannelServer } from '../../../src/node/transport/ws-transport.js';
 import { toHex } from '../../../src/util/bytes.js';
-import { MixWorld } from '../../support/mix-world.js';
+import { StorageMixLab } from '../../support/storage-mix-lab.js';
 import { waitUntil } from '../../support/wait.js';
 
-/** Records every channel opened to it (with the peer's key) and every refused handshake. */
-class RecordingServer extends StorageServer {
-  readonly seen: string[] = [];
-  constructor(server: ChannelServer, store: ShareStore) {
-    super(server, store);
-    server.on('channel', (ch) => this.seen.push(ch.remote ? toHex(ch.remote) : '?'));
-    server.on('reject', (reason) => this.seen.push(`rejected:${reason}`));
-  }
-}
-
 const root = mkdtempSync(join(tmpdir(), 'dd-storemix-'));
-const world = new MixWorld();
-const servers: { srv: RecordingServer; mix: MixnetService; mixServer: MixStorageServer; sealedBy: string[] }[] = [];
+const lab = new StorageMixLab();
+const { servers } = lab;
+const readerId = NodeIdentity.fromSeed(new Uint8Array(32).fill(99));
 let reader: MixnetService;
-let readerId: NodeIdentity;
 let reads: MixStorageReads;
 let infos: ServerInfo[];
 
 beforeAll(async () => {
-  const pa = await world.start({ provider: true, meanDelayMs: 0 });
-  const pb = await world.start({ provider: true, meanDelayMs: 0 });
-  for (const layer of [1, 2, 3]) await world.start({ layer, meanDelayMs: 0 });
-  for (let i = 0; i < 4; i++) {
-    const id = NodeIdentity.fromSeed(new Uint8Array(32).fill(70 + i));
-    const store = new ShareStore({ dir: join(root, `srv${i}`), quotaBytes: 1 << 26 });
-    const srv = await RecordingServer.start(id, store);
-    const mix = await world.start({ identity: id, home: pb.identityKey, homeEndpoint: pb.url!, meanDelayMs: 0 });
-    const mixServer = new MixStorageServer(mix, store);
-    mixServer.start();
-    const sealedBy: string[] = [];
-    mix.on('data', (from, plain) => {
-      if (plain[0] === STORE_REQUEST) sealedBy.push(toHex(from));
-    });
-    servers.push({ srv, mix, mixServer, sealedBy });
-  }
-  readerId = NodeIdentity.fromSeed(new Uint8Array(32).fill(99));
-  reader = await world.start({ identity: readerId, home: pa.identityKey, homeEndpoint: pa.url!, meanDelayMs: 0 });
-  // Two providers and three mixes publish descriptors.
-  await waitUntil(() => [reader, ...servers.map((s) => s.mix)].every((m) => m.connected && m.directory.descriptors().length === 5) || undefined, 'every node linked to its provider with the whole directory');
-  reads = new MixStorageReads(reader);
-  // What the servers announce: their key, listener and the provider of their mailbox (B).
-  infos = servers.map((s) => ({ id: s.mix.identityKey, url: s.srv.url, provider: pb.identityKey }));
+  await lab.start({ root, serverIds: [0, 1, 2, 3].map((i) => NodeIdentity.fromSeed(new Uint8Array(32).fill(70 + i))), client: readerId });
+  ({ client: reader, reads, infos } = lab);
 }, 60_000);
 
 afterAll(async () => {
-  reads?.close();
-  for (const s of servers) {
-    s.mixServer.close();
-    await s.srv.close();
-  }
-  await world.close();
+  await lab.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -85,14 +45,7 @@ afterAll(async () => {
 const SI = 'a'.repeat(26);
 
 /** A client that may read only through the mixnet: every dial is refused. */
-const mixOnly = (): StorageClient => new StorageClient(readerId, infos, {
-  route: () => null,
-  reads: (s, who) => {
-    const ch = reads.open(s, who);
-    if (!ch) throw new Error('no mixnet route to this server');
-    return ch;
-  },
-});
+const mixOnly = (): StorageClient => lab.mixOnly(readerId, infos);
 
 describe('storage reads through mixnet providers', () => {
   it('reads a file byte-identical through the providers only; the servers see no connection and never the reader\'s key', async () => {
