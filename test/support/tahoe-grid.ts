@@ -17,14 +17,21 @@
  * an ephemeral port bound to all interfaces, whatever the options say. The nodes here run through
  * a small launcher that binds that one to 127.0.0.1 too, then hands over to Tahoe's own runner
  * with `run --allow-stdin-close <dir>`, so nothing of the grid listens beyond loopback.
+ *
+ * Ports. A Tahoe node whose port is taken when it starts does not fail: it runs on without a
+ * listener and the clients wait for it forever (seen once in CI: a port picked by bind(0) was
+ * taken by another test between the pick and the node's start, seconds later). So the grid takes
+ * its ports below the kernel's ephemeral range, which bind(0) and outgoing connections never hand
+ * out, checks that each node listens on its own port before waiting for connections, and builds
+ * the grid once more with fresh ports if the first build does not come up.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../../src/regtest/harness.js';
 import { waitUntil } from './wait.js';
 import { VENV_PYTHON } from './zfec.js';
 
@@ -179,6 +186,56 @@ export async function startTahoeGrid(opts: TahoeGridOptions = {}): Promise<Tahoe
   const clientCount = opts.clients ?? 1;
   if (!Number.isSafeInteger(clientCount) || clientCount < 1) throw new RangeError(`a grid needs at least one client, not ${clientCount}`);
   installExitHook();
+  try {
+    return await buildGrid(clientCount);
+  } catch (err) {
+    // A second build with fresh ports and dirs; a grid that fails twice fails the test.
+    console.warn(`the Tahoe grid did not come up, building it once more: ${(err as Error).message}`);
+    return await buildGrid(clientCount);
+  }
+}
+
+/** The lowest port bind(0) and outgoing connections use here (Linux default 32768). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isSafeInteger(low) && low > 12_000) return low;
+  } catch {
+    // not Linux
+  }
+  return 32_768;
+}
+
+const handedOut = new Set<number>();
+
+/** Whether nothing listens on 127.0.0.1:`port` right now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => res(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+  });
+}
+
+/**
+ * A free port on 127.0.0.1 below the ephemeral range (see the module comment), not handed out
+ * before by this process. Another process could still pick the same one on purpose; none of the
+ * project's tests does.
+ */
+async function gridPort(): Promise<number> {
+  const low = 10_000;
+  const high = ephemeralLow();
+  for (let tries = 0; tries < 200; tries++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port between ${low} and ${high} on 127.0.0.1`);
+}
+
+async function buildGrid(clientCount: number): Promise<TahoeGrid> {
   const root = await mkdtemp(join(tmpdir(), 'deaddrop-tahoe-'));
   const intro: NodeProc = { name: 'introducer', dir: join(root, 'introducer'), child: undefined };
   const storage: NodeProc[] = Array.from({ length: STORAGE_NODES }, (_, i) => ({ name: `storage${i}`, dir: join(root, `storage${i}`), child: undefined }));
@@ -195,12 +252,20 @@ export async function startTahoeGrid(opts: TahoeGridOptions = {}): Promise<Tahoe
     })());
 
   try {
-    const [introPort, ...ports] = await Promise.all([freePort(), ...storage.map(() => freePort())]);
-    const webPorts = await Promise.all(clients.map(() => freePort()));
+    const [introPort, ...ports] = await Promise.all([gridPort(), ...storage.map(() => gridPort())]);
+    const webPorts = await Promise.all(clients.map(() => gridPort()));
     const loopback = (p: number | undefined): string[] => [`--port=tcp:${p}:interface=127.0.0.1`, `--location=tcp:127.0.0.1:${p}`];
+    /** Waits until `node` listens on 127.0.0.1:`port`; names a node that runs without it. */
+    const listening = (node: NodeProc, port: number | undefined): Promise<unknown> =>
+      waitUntil(
+        () => node.child?.pid !== undefined && listeningSockets([node.child.pid]).includes(`127.0.0.1:${port}`),
+        () => `${node.name} listening on 127.0.0.1:${port}${exitedNodes(all)}`,
+        { timeoutMs: 30_000, intervalMs: 100, retryOnError: true },
+      );
     await tahoe(['create-introducer', '--listen=tcp', ...loopback(introPort), intro.dir]);
     const t0 = Date.now();
     startNode(intro);
+    await listening(intro, introPort);
     // The introducer writes its fURL on first start; nodes need it to join.
     const furlFile = join(intro.dir, 'private', 'introducer.furl');
     const furl = await waitUntil(async () => existsSync(furlFile) && (await readFile(furlFile, 'utf8')).trim(), 'the introducer fURL', 30_000);
@@ -213,6 +278,7 @@ export async function startTahoeGrid(opts: TahoeGridOptions = {}): Promise<Tahoe
       ])),
     ]);
     for (const n of [...storage, ...clients]) startNode(n);
+    await Promise.all([...storage.map((n, i) => listening(n, ports[i])), ...clients.map((c, i) => listening(c, webPorts[i]))]);
     const clientUrls = webPorts.map((p) => `http://127.0.0.1:${p}`);
     const url = clientUrls[0] as string;
     const waitConnectedAt = async (at: string, count: number, timeoutMs = 60_000): Promise<void> => {
