@@ -48,6 +48,14 @@ function abytes(value: unknown, length: number | undefined, title: string): asse
  */
 const SMALL_HASH_BYTES = 4096;
 
+/**
+ * Where libsodium writes small digests before they are copied out. A fresh 32-byte Uint8Array lives
+ * on V8's heap, and handing it to a native function makes V8 move it to a backing store of its own
+ * first, which cost about 250 ns a hash here, more than a 65-byte hash itself; copying the digest
+ * out of this buffer (which was moved once) costs about 20 ns. Used synchronously, so never shared.
+ */
+const digestScratch = new Uint8Array(new ArrayBuffer(HASH_BYTES));
+
 function view(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
@@ -57,9 +65,8 @@ export function sha256(...parts: Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
   if (n <= SMALL_HASH_BYTES) {
-    const out = new Uint8Array(32);
-    sodium.crypto_hash_sha256(out, parts.length === 1 ? parts[0]! : concatBytes(...parts));
-    return out;
+    sodium.crypto_hash_sha256(digestScratch, parts.length === 1 ? parts[0]! : concatBytes(...parts));
+    return digestScratch.slice();
   }
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
@@ -78,9 +85,14 @@ export function sha256Tagged(tag: number, a: Uint8Array, b?: Uint8Array): Uint8A
   treeScratch[0] = tag;
   treeScratch.set(a, 1);
   if (b) treeScratch.set(b, 1 + HASH_BYTES);
-  const out = new Uint8Array(HASH_BYTES);
-  sodium.crypto_hash_sha256(out, b ? treeScratch : treeScratch.subarray(0, 1 + HASH_BYTES));
-  return out;
+  sodium.crypto_hash_sha256(digestScratch, b ? treeScratch : treeScratch.subarray(0, 1 + HASH_BYTES));
+  return digestScratch.slice();
+}
+
+/** SHA-256 of `data[offset, offset + length)`, length at most 4 KiB (libsodium, as `sha256` does). */
+export function sha256Slot(data: Uint8Array, offset: number, length: number): Uint8Array {
+  sodium.crypto_hash_sha256(digestScratch, data.subarray(offset, offset + length));
+  return digestScratch.slice();
 }
 
 /**

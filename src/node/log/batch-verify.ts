@@ -2,11 +2,10 @@
  * Verification of many v2 entries at the cost of one Ed25519 verify per signed batch (see codec.ts):
  * what replication and the mixnet feed relay do with every burst of received entries.
  */
-import { ed25519Verify } from '../crypto.js';
+import { HASH_BYTES, ed25519Verify, sha256Slot } from '../crypto.js';
 import { equalBytes } from '../../util/bytes.js';
 import { batchRootOf, batchSigningMessage, verifyEntry } from './codec.js';
 import type { LogEntry } from './codec.js';
-import { treeIntoPaths } from './merkle.js';
 
 /** True when `b` follows `a` in the same signed batch (same author, batch, signature; next index). */
 function nextInBatch(a: LogEntry, b: LogEntry): boolean {
@@ -63,32 +62,66 @@ function verifyRun(entries: readonly LogEntry[], from: number, to: number, ok: b
 
 /**
  * The root of a whole batch rebuilt from its leaves (n - 1 node hashes); meanwhile `ok[k]` is set to
- * whether entry k's carried path is exactly its audit path in that tree. The rebuilt paths go to one
- * scratch buffer and each is compared with one native memcmp: byte loops in JS cost more than the
- * tree's hashes.
+ * whether entry k's carried path is exactly its audit path in that tree.
+ *
+ * The tree is built level by level, pairing nodes left to right and carrying an odd last node up as it
+ * is, which is RFC 6962's left-balanced shape. Each level is kept in one buffer as 65-byte slots
+ * `0x01 || left || right`, so a parent's hash input is a slice of its children's level: no copies, and
+ * no fresh buffer handed to native code (which V8 makes costly). Each carried path is then compared in
+ * place with the siblings it must hold: leaves under one node share its sibling, so rebuilding every
+ * path (ten 32-byte copies per entry) would cost more than the tree's hashes.
  */
 function wholeBatchRoot(entries: readonly LogEntry[], from: number, to: number, ok: boolean[]): Uint8Array {
-  const run = entries.slice(from, to);
-  const at: number[] = [];
-  let total = 0;
-  for (const e of run) {
-    at.push(total);
-    total += e.batch!.path.length;
+  const n = to - from;
+  const levels: Uint8Array[] = [];
+  const counts: number[] = [];
+  let level = new Uint8Array(SLOT_BYTES * ((n + 1) >> 1));
+  for (let k = 0; k < n; k++) level.set(entries[from + k]!.hash, slotOffset(k));
+  let count = n;
+  while (count > 1) {
+    levels.push(level);
+    counts.push(count);
+    const pairs = count >> 1;
+    const upCount = pairs + (count & 1);
+    const up = new Uint8Array(SLOT_BYTES * ((upCount + 1) >> 1));
+    for (let j = 0; j < pairs; j++) {
+      level[j * SLOT_BYTES] = NODE_TAG;
+      up.set(sha256Slot(level, j * SLOT_BYTES, SLOT_BYTES), slotOffset(j));
+    }
+    if (count & 1) up.set(level.subarray(slotOffset(count - 1), slotOffset(count - 1) + HASH_BYTES), slotOffset(pairs));
+    level = up;
+    count = upCount;
   }
-  const scratch = new Uint8Array(total);
-  const root = treeIntoPaths(
-    run.map((e) => e.hash),
-    run.map(() => scratch),
-    at,
-  );
-  run.forEach((e, k) => {
-    const path = e.batch!.path;
-    ok[from + k] = sameBytes(scratch.subarray(at[k]!, at[k]! + path.length), path);
-  });
-  return root;
+  for (let k = 0; k < n; k++) ok[from + k] = pathMatches(entries[from + k]!.batch!.path, k, levels, counts);
+  return level.slice(1, 1 + HASH_BYTES);
 }
 
-/** Byte equality of public data, natively (Buffer#equals accepts any Uint8Array). */
+const SLOT_BYTES = 1 + 2 * HASH_BYTES;
+const NODE_TAG = 0x01;
+
+/** Where node i of a level sits in that level's buffer of 65-byte slots. */
+function slotOffset(i: number): number {
+  return (i >> 1) * SLOT_BYTES + 1 + (i & 1) * HASH_BYTES;
+}
+
+/** True when `path` holds, bottom-up, the sibling of leaf m's ancestor at every level that has one. */
+function pathMatches(path: Uint8Array, m: number, levels: readonly Uint8Array[], counts: readonly number[]): boolean {
+  let q = 0;
+  for (let l = 0; l < levels.length; l++) {
+    const sibling = (m >> l) ^ 1;
+    if (sibling >= counts[l]!) continue;
+    if (q + HASH_BYTES > path.length) return false;
+    const level = levels[l]!;
+    const at = slotOffset(sibling);
+    for (let t = 0; t < HASH_BYTES; t++) if (path[q + t] !== level[at + t]) return false;
+    q += HASH_BYTES;
+  }
+  return q === path.length;
+}
+
+/** Byte equality of public data; a JS loop, as these are short (≤ 64 bytes) and native calls cost more. */
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && (a.length === 0 || Buffer.prototype.equals.call(a, b));
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

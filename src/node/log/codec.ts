@@ -600,16 +600,12 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   // the exact error comes from decodeHeader; the object is built on first use (replication and
   // verification never read it)
   if (!isValidHeader(headerBytes)) throw decodeHeaderError(headerBytes);
-  let header: EntryHeader | null = null;
   const body = raw.subarray(bodyLenOff + 4, contentLength);
   const signature = raw.subarray(raw.length - SIGNATURE_BYTES);
   if (version === LEGACY_ENTRY_VERSION) {
     if (contentLength + SIGNATURE_BYTES !== raw.length) throw bad('length mismatch');
     const digests = sha256Split(raw, contentLength);
-    return {
-      version, author: raw.subarray(1, 33), seq, prev, timestamp, get header() { return (header ??= decodeHeader(headerBytes)); }, body, signature, raw,
-      hash: digests.whole, signedDigest: digests.prefix, batch: null,
-    };
+    return new DecodedEntry(version, seq, prev, timestamp, headerBytes, body, signature, raw, digests.whole, digests.prefix, null);
   }
   if (contentLength + 4 + SIGNATURE_BYTES > raw.length) throw bad('truncated seal');
   const size = u16At(raw, contentLength);
@@ -621,10 +617,39 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   if (firstSeq < 1 || firstSeq + size - 1 > MAX_SEQ) throw bad('batch outside 1 .. 2^53-1');
   const hash = sha256(raw.subarray(0, contentLength));
   const path = raw.subarray(contentLength + 4, contentLength + 4 + pathBytes);
-  return {
-    version, author: raw.subarray(1, 33), seq, prev, timestamp, get header() { return (header ??= decodeHeader(headerBytes)); }, body, signature, raw,
-    hash, signedDigest: hash, batch: { firstSeq, size, index, path },
-  };
+  return new DecodedEntry(version, seq, prev, timestamp, headerBytes, body, signature, raw, hash, hash, { firstSeq, size, index, path });
+}
+
+/**
+ * A decoded entry: its header object is built on first use (replication and verification never read
+ * it). A class, not an object literal with a getter: V8 defines a literal's accessor through a
+ * runtime call, about 400 ns per entry, a third of what decoding costs besides the hash.
+ */
+class DecodedEntry implements LogEntry {
+  readonly author: Uint8Array;
+  #header: EntryHeader | null = null;
+  readonly #headerBytes: Uint8Array;
+
+  constructor(
+    readonly version: number,
+    readonly seq: number,
+    readonly prev: Uint8Array,
+    readonly timestamp: number,
+    headerBytes: Uint8Array,
+    readonly body: Uint8Array,
+    readonly signature: Uint8Array,
+    readonly raw: Uint8Array,
+    readonly hash: Uint8Array,
+    readonly signedDigest: Uint8Array,
+    readonly batch: BatchSeal | null,
+  ) {
+    this.author = raw.subarray(1, 33);
+    this.#headerBytes = headerBytes;
+  }
+
+  get header(): EntryHeader {
+    return (this.#header ??= decodeHeader(this.#headerBytes));
+  }
 }
 
 function u16At(b: Uint8Array, off: number): number {
