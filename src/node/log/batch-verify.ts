@@ -73,13 +73,13 @@ function verifyRun(entries: readonly LogEntry[], from: number, to: number, ok: b
  */
 function wholeBatchRoot(entries: readonly LogEntry[], from: number, to: number, ok: boolean[]): Uint8Array {
   const n = to - from;
-  const levels: Uint8Array[] = [];
+  const levels: DataView[] = [];
   const counts: number[] = [];
   let level = new Uint8Array(SLOT_BYTES * ((n + 1) >> 1));
   for (let k = 0; k < n; k++) level.set(entries[from + k]!.hash, slotOffset(k));
   let count = n;
   while (count > 1) {
-    levels.push(level);
+    levels.push(new DataView(level.buffer));
     counts.push(count);
     const pairs = count >> 1;
     const upCount = pairs + (count & 1);
@@ -105,7 +105,8 @@ function slotOffset(i: number): number {
 }
 
 /** True when `path` holds, bottom-up, the sibling of leaf m's ancestor at every level that has one. */
-function pathMatches(path: Uint8Array, m: number, levels: readonly Uint8Array[], counts: readonly number[]): boolean {
+function pathMatches(path: Uint8Array, m: number, levels: readonly DataView[], counts: readonly number[]): boolean {
+  const p = new DataView(path.buffer, path.byteOffset, path.length);
   let q = 0;
   for (let l = 0; l < levels.length; l++) {
     const sibling = (m >> l) ^ 1;
@@ -113,7 +114,7 @@ function pathMatches(path: Uint8Array, m: number, levels: readonly Uint8Array[],
     if (q + HASH_BYTES > path.length) return false;
     const level = levels[l]!;
     const at = slotOffset(sibling);
-    for (let t = 0; t < HASH_BYTES; t++) if (path[q + t] !== level[at + t]) return false;
+    for (let t = 0; t < HASH_BYTES; t += 4) if (p.getInt32(q + t, true) !== level.getInt32(at + t, true)) return false;
     q += HASH_BYTES;
   }
   return q === path.length;
