@@ -93,10 +93,12 @@ export function sha256Tagged(tag: number, a: Uint8Array, b?: Uint8Array): Uint8A
   return digestScratch.slice();
 }
 
-/** SHA-256 of `data[offset, offset + length)`, length at most 4 KiB (libsodium, as `sha256` does). */
-export function sha256Slot(data: Uint8Array, offset: number, length: number): Uint8Array {
-  sodium.crypto_hash_sha256(digestScratch, data.subarray(offset, offset + length));
-  return digestScratch.slice();
+/**
+ * SHA-256 of `data[offset, offset + length)` written to `out[outOffset, outOffset + 32)`, for Merkle
+ * nodes kept side by side in one buffer; length at most 4 KiB (libsodium, as `sha256` does).
+ */
+export function sha256Into(out: Uint8Array, outOffset: number, data: Uint8Array, offset: number, length: number): void {
+  sodium.crypto_hash_sha256(out.subarray(outOffset, outOffset + HASH_BYTES), data.subarray(offset, offset + length));
 }
 
 /**

@@ -2,7 +2,7 @@
  * Verification of many v2 entries at the cost of one Ed25519 verify per signed batch (see codec.ts):
  * what replication and the mixnet feed relay do with every burst of received entries.
  */
-import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256Slot } from '../crypto.js';
+import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256Into } from '../crypto.js';
 import { equalBytes } from '../../util/bytes.js';
 import { batchRootOf, batchSigningMessage, verifyEntry } from './codec.js';
 import type { LogEntry } from './codec.js';
@@ -109,7 +109,7 @@ function wholeBatchRoot(entries: readonly LogEntry[], from: number, to: number, 
     const up = new Uint8Array(SLOT_BYTES * ((upCount + 1) >> 1));
     for (let j = 0; j < pairs; j++) {
       level[j * SLOT_BYTES + NODE_TAG_AT] = NODE_TAG;
-      up.set(sha256Slot(level, j * SLOT_BYTES + NODE_TAG_AT, 1 + 2 * HASH_BYTES), nodeOffset(j));
+      sha256Into(up, nodeOffset(j), level, j * SLOT_BYTES + NODE_TAG_AT, 1 + 2 * HASH_BYTES);
     }
     if (count & 1) up.set(level.subarray(nodeOffset(count - 1), nodeOffset(count - 1) + HASH_BYTES), nodeOffset(pairs));
     level = up;

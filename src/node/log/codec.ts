@@ -569,8 +569,8 @@ export function signingMessage(signedDigest: Uint8Array): Uint8Array {
   return concatBytes(ENTRY_SIGNING_CONTEXT, signedDigest);
 }
 
-function isZero(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+function isZero(b: Uint8Array, from = 0, to = b.length): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
   return true;
 }
 
@@ -586,8 +586,7 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   if (version !== ENTRY_VERSION && version !== LEGACY_ENTRY_VERSION) throw bad(`unknown version ${version}`);
   const seq = readU64At(raw, 33, 'seq');
   if (seq < 1) throw bad('seq 0');
-  const prev = raw.subarray(41, 73);
-  if ((seq === 1) !== isZero(prev)) throw bad('prev must be zero exactly when seq = 1');
+  if ((seq === 1) !== isZero(raw, 41, 73)) throw bad('prev must be zero exactly when seq = 1');
   const timestamp = readU64At(raw, 73, 'timestamp');
   const headerLength = u16At(raw, 81);
   if (headerLength < 1 || headerLength > MAX_HEADER_BYTES) throw bad('header length');
@@ -600,12 +599,11 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   // the exact error comes from decodeHeader; the object is built on first use (replication and
   // verification never read it)
   if (!isValidHeader(headerBytes)) throw decodeHeaderError(headerBytes);
-  const body = raw.subarray(bodyLenOff + 4, contentLength);
   const signature = raw.subarray(raw.length - SIGNATURE_BYTES);
   if (version === LEGACY_ENTRY_VERSION) {
     if (contentLength + SIGNATURE_BYTES !== raw.length) throw bad('length mismatch');
     const digests = sha256Split(raw, contentLength);
-    return new DecodedEntry(version, seq, prev, timestamp, headerBytes, body, signature, raw, digests.whole, digests.prefix, null);
+    return new DecodedEntry(version, seq, timestamp, headerBytes, contentLength, signature, raw, digests.whole, digests.prefix, null);
   }
   if (contentLength + 4 + SIGNATURE_BYTES > raw.length) throw bad('truncated seal');
   const size = u16At(raw, contentLength);
@@ -617,26 +615,29 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   if (firstSeq < 1 || firstSeq + size - 1 > MAX_SEQ) throw bad('batch outside 1 .. 2^53-1');
   const hash = sha256(raw.subarray(0, contentLength));
   const path = raw.subarray(contentLength + 4, contentLength + 4 + pathBytes);
-  return new DecodedEntry(version, seq, prev, timestamp, headerBytes, body, signature, raw, hash, hash, { firstSeq, size, index, path });
+  return new DecodedEntry(version, seq, timestamp, headerBytes, contentLength, signature, raw, hash, hash, { firstSeq, size, index, path });
 }
 
 /**
- * A decoded entry: its header object is built on first use (replication and verification never read
- * it). A class, not an object literal with a getter: V8 defines a literal's accessor through a
- * runtime call, about 400 ns per entry, a third of what decoding costs besides the hash.
+ * A decoded entry. What verification does not read (header object, body, prev) is made on first use:
+ * replication and verification never read the header, and a typed-array view costs about as much as
+ * the rest of an entry's structure checks. A class, not an object literal with getters: V8 defines a
+ * literal's accessors through a runtime call, about 400 ns per entry.
  */
 class DecodedEntry implements LogEntry {
   readonly author: Uint8Array;
   #header: EntryHeader | null = null;
+  #body: Uint8Array | null = null;
+  #prev: Uint8Array | null = null;
   readonly #headerBytes: Uint8Array;
+  readonly #contentLength: number;
 
   constructor(
     readonly version: number,
     readonly seq: number,
-    readonly prev: Uint8Array,
     readonly timestamp: number,
     headerBytes: Uint8Array,
-    readonly body: Uint8Array,
+    contentLength: number,
     readonly signature: Uint8Array,
     readonly raw: Uint8Array,
     readonly hash: Uint8Array,
@@ -645,10 +646,19 @@ class DecodedEntry implements LogEntry {
   ) {
     this.author = raw.subarray(1, 33);
     this.#headerBytes = headerBytes;
+    this.#contentLength = contentLength;
   }
 
   get header(): EntryHeader {
     return (this.#header ??= decodeHeader(this.#headerBytes));
+  }
+
+  get body(): Uint8Array {
+    return (this.#body ??= this.raw.subarray(ENTRY_PREFIX_BYTES + this.#headerBytes.length + 4, this.#contentLength));
+  }
+
+  get prev(): Uint8Array {
+    return (this.#prev ??= this.raw.subarray(41, 73));
   }
 }
 
