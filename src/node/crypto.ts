@@ -94,11 +94,11 @@ export function sha256Tagged(tag: number, a: Uint8Array, b?: Uint8Array): Uint8A
 }
 
 /**
- * SHA-256 of `data[offset, offset + length)` written to `out[outOffset, outOffset + 32)`, for Merkle
- * nodes kept side by side in one buffer; length at most 4 KiB (libsodium, as `sha256` does).
+ * SHA-256 of `data` written to `out` (32 bytes), for Merkle nodes kept side by side in one buffer:
+ * both are views made once and reused. `data` at most 4 KiB (libsodium, as `sha256` does).
  */
-export function sha256Into(out: Uint8Array, outOffset: number, data: Uint8Array, offset: number, length: number): void {
-  sodium.crypto_hash_sha256(out.subarray(outOffset, outOffset + HASH_BYTES), data.subarray(offset, offset + length));
+export function sha256To(out: Uint8Array, data: Uint8Array): void {
+  sodium.crypto_hash_sha256(out, data);
 }
 
 /**

@@ -2,9 +2,9 @@
  * Verification of many v2 entries at the cost of one Ed25519 verify per signed batch (see codec.ts):
  * what replication and the mixnet feed relay do with every burst of received entries.
  */
-import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256Into } from '../crypto.js';
+import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256To } from '../crypto.js';
 import { equalBytes } from '../../util/bytes.js';
-import { batchRootOf, batchSigningMessage, verifyEntry } from './codec.js';
+import { MAX_BATCH_ENTRIES, batchRootOf, batchSigningMessage, verifyEntry } from './codec.js';
 import type { LogEntry } from './codec.js';
 
 /**
@@ -96,27 +96,62 @@ function verifyRun(entries: readonly LogEntry[], from: number, to: number, ok: b
  */
 function wholeBatchRoot(entries: readonly LogEntry[], from: number, to: number, ok: boolean[]): Uint8Array {
   const n = to - from;
-  const levels: Int32Array[] = [];
+  const tree = treeFor(n);
   const counts: number[] = [];
-  let level = new Uint8Array(SLOT_BYTES * ((n + 1) >> 1));
-  for (let k = 0; k < n; k++) level.set(entries[from + k]!.hash, nodeOffset(k));
-  let count = n;
-  while (count > 1) {
-    levels.push(new Int32Array(level.buffer));
+  let level = 0;
+  for (let k = 0; k < n; k++) tree.bytes[0]!.set(entries[from + k]!.hash, nodeOffset(k));
+  for (let count = n; count > 1; level++) {
     counts.push(count);
     const pairs = count >> 1;
-    const upCount = pairs + (count & 1);
-    const up = new Uint8Array(SLOT_BYTES * ((upCount + 1) >> 1));
-    for (let j = 0; j < pairs; j++) {
-      level[j * SLOT_BYTES + NODE_TAG_AT] = NODE_TAG;
-      sha256Into(up, nodeOffset(j), level, j * SLOT_BYTES + NODE_TAG_AT, 1 + 2 * HASH_BYTES);
-    }
-    if (count & 1) up.set(level.subarray(nodeOffset(count - 1), nodeOffset(count - 1) + HASH_BYTES), nodeOffset(pairs));
-    level = up;
-    count = upCount;
+    const inputs = tree.inputs[level]!;
+    const outputs = tree.outputs[level + 1]!;
+    for (let j = 0; j < pairs; j++) sha256To(outputs[j]!, inputs[j]!);
+    if (count & 1) tree.bytes[level + 1]!.set(tree.outputs[level]![count - 1]!, nodeOffset(pairs));
+    count = pairs + (count & 1);
   }
-  for (let k = 0; k < n; k++) ok[from + k] = pathMatches(entries[from + k]!.batch!.path, k, levels, counts);
-  return level.slice(nodeOffset(0), nodeOffset(0) + HASH_BYTES);
+  for (let k = 0; k < n; k++) ok[from + k] = pathMatches(entries[from + k]!.batch!.path, k, tree.words, counts);
+  return tree.outputs[level]![0]!.slice();
+}
+
+/**
+ * The levels of a batch tree of up to `capacity` leaves, with a view for every node and every hash
+ * input made once: making two views per node hash cost a tenth of the hash.
+ */
+interface TreeScratch {
+  readonly capacity: number;
+  readonly bytes: Uint8Array[];
+  readonly words: Int32Array[];
+  /** inputs[l][j]: `0x01 || node 2j || node 2j+1` of level l. */
+  readonly inputs: Uint8Array[][];
+  /** outputs[l][i]: node i of level l. */
+  readonly outputs: Uint8Array[][];
+}
+
+let cachedTree: TreeScratch | null = null;
+
+/** A tree scratch for n leaves: the one kept for batches up to MAX_BATCH_ENTRIES, or a new one. */
+function treeFor(n: number): TreeScratch {
+  if (n > MAX_BATCH_ENTRIES) return newTree(n);
+  return (cachedTree ??= newTree(MAX_BATCH_ENTRIES));
+}
+
+function newTree(capacity: number): TreeScratch {
+  const tree: TreeScratch = { capacity, bytes: [], words: [], inputs: [], outputs: [] };
+  for (let count = capacity; ; count = (count + 1) >> 1) {
+    const bytes = new Uint8Array(SLOT_BYTES * ((count + 1) >> 1));
+    const inputs: Uint8Array[] = [];
+    const outputs: Uint8Array[] = [];
+    for (let j = 0; j < count >> 1; j++) {
+      bytes[j * SLOT_BYTES + NODE_TAG_AT] = NODE_TAG;
+      inputs.push(bytes.subarray(j * SLOT_BYTES + NODE_TAG_AT, (j + 1) * SLOT_BYTES));
+    }
+    for (let i = 0; i < count; i++) outputs.push(bytes.subarray(nodeOffset(i), nodeOffset(i) + HASH_BYTES));
+    tree.bytes.push(bytes);
+    tree.words.push(new Int32Array(bytes.buffer));
+    tree.inputs.push(inputs);
+    tree.outputs.push(outputs);
+    if (count === 1) return tree;
+  }
 }
 
 const SLOT_BYTES = 68;
@@ -135,7 +170,7 @@ let pathBytes = new Uint8Array(pathWords.buffer);
 /** True when `path` holds, bottom-up, the sibling of leaf m's ancestor at every level that has one. */
 function pathMatches(path: Uint8Array, m: number, levels: readonly Int32Array[], counts: readonly number[]): boolean {
   let hashes = 0;
-  for (let l = 0; l < levels.length; l++) if (((m >> l) ^ 1) < counts[l]!) hashes++;
+  for (let l = 0; l < counts.length; l++) if (((m >> l) ^ 1) < counts[l]!) hashes++;
   if (path.length !== hashes * HASH_BYTES) return false;
   if (path.length > pathBytes.length) {
     pathWords = new Int32Array(path.length / 4);
@@ -143,7 +178,7 @@ function pathMatches(path: Uint8Array, m: number, levels: readonly Int32Array[],
   }
   pathBytes.set(path);
   let q = 0;
-  for (let l = 0; l < levels.length; l++) {
+  for (let l = 0; l < counts.length; l++) {
     const sibling = (m >> l) ^ 1;
     if (sibling >= counts[l]!) continue;
     const level = levels[l]!;
