@@ -2,7 +2,7 @@
  * Verification of many v2 entries at the cost of one Ed25519 verify per signed batch (see codec.ts):
  * what replication and the mixnet feed relay do with every burst of received entries.
  */
-import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256To } from '../crypto.js';
+import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256Into } from '../crypto.js';
 import { equalBytes } from '../../util/bytes.js';
 import { MAX_BATCH_ENTRIES, batchRootOf, batchSigningMessage, verifyEntry } from './codec.js';
 import type { LogEntry } from './codec.js';
@@ -104,18 +104,18 @@ function wholeBatchRoot(entries: readonly LogEntry[], from: number, to: number, 
     counts.push(count);
     const pairs = count >> 1;
     const inputs = tree.inputs[level]!;
-    const outputs = tree.outputs[level + 1]!;
-    for (let j = 0; j < pairs; j++) sha256To(outputs[j]!, inputs[j]!);
-    if (count & 1) tree.bytes[level + 1]!.set(tree.outputs[level]![count - 1]!, nodeOffset(pairs));
+    const up = tree.bytes[level + 1]!;
+    for (let j = 0; j < pairs; j++) sha256Into(up, nodeOffset(j), inputs[j]!);
+    if (count & 1) up.set(tree.bytes[level]!.subarray(nodeOffset(count - 1), nodeOffset(count - 1) + HASH_BYTES), nodeOffset(pairs));
     count = pairs + (count & 1);
   }
   for (let k = 0; k < n; k++) ok[from + k] = pathMatches(entries[from + k]!.batch!.path, k, tree.words, counts);
-  return tree.outputs[level]![0]!.slice();
+  return tree.bytes[level]!.slice(nodeOffset(0), nodeOffset(0) + HASH_BYTES);
 }
 
 /**
- * The levels of a batch tree of up to `capacity` leaves, with a view for every node and every hash
- * input made once: making two views per node hash cost a tenth of the hash.
+ * The levels of a batch tree of up to `capacity` leaves, with the view of every hash input made once:
+ * making views per node hash cost a tenth of the hash.
  */
 interface TreeScratch {
   readonly capacity: number;
@@ -123,8 +123,6 @@ interface TreeScratch {
   readonly words: Int32Array[];
   /** inputs[l][j]: `0x01 || node 2j || node 2j+1` of level l. */
   readonly inputs: Uint8Array[][];
-  /** outputs[l][i]: node i of level l. */
-  readonly outputs: Uint8Array[][];
 }
 
 let cachedTree: TreeScratch | null = null;
@@ -136,20 +134,17 @@ function treeFor(n: number): TreeScratch {
 }
 
 function newTree(capacity: number): TreeScratch {
-  const tree: TreeScratch = { capacity, bytes: [], words: [], inputs: [], outputs: [] };
+  const tree: TreeScratch = { capacity, bytes: [], words: [], inputs: [] };
   for (let count = capacity; ; count = (count + 1) >> 1) {
     const bytes = new Uint8Array(SLOT_BYTES * ((count + 1) >> 1));
     const inputs: Uint8Array[] = [];
-    const outputs: Uint8Array[] = [];
     for (let j = 0; j < count >> 1; j++) {
       bytes[j * SLOT_BYTES + NODE_TAG_AT] = NODE_TAG;
       inputs.push(bytes.subarray(j * SLOT_BYTES + NODE_TAG_AT, (j + 1) * SLOT_BYTES));
     }
-    for (let i = 0; i < count; i++) outputs.push(bytes.subarray(nodeOffset(i), nodeOffset(i) + HASH_BYTES));
     tree.bytes.push(bytes);
     tree.words.push(new Int32Array(bytes.buffer));
     tree.inputs.push(inputs);
-    tree.outputs.push(outputs);
     if (count === 1) return tree;
   }
 }
