@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   EMPTY_ROOT,
@@ -12,7 +13,7 @@ import {
   verifyInclusion,
   verifyTreeHead,
 } from '../../src/node/log/merkle.js';
-import { ed25519FromSeed, sha256, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
+import { ed25519FromSeed, sha256, sha256Into, sha256Tagged, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 
 // Certificate Transparency's reference test data (RFC 6962 reference implementation tests).
@@ -138,5 +139,40 @@ describe('signed tree head', () => {
     const bad = enc.slice();
     bad[0] = 2;
     expect(() => decodeTreeHead(bad)).toThrow(/unknown version/);
+  });
+});
+
+describe('SHA-256 helpers', () => {
+  const reference = (...parts: Uint8Array[]) => {
+    const h = createHash('sha256');
+    for (const p of parts) h.update(p);
+    return toHex(h.digest());
+  };
+  const bytes = (n: number, seed = 7) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+  it('match node:crypto for every size class, one part or several, as plain Uint8Arrays', () => {
+    expect(toHex(sha256())).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(toHex(sha256(utf8('abc')))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    for (const n of [1, 31, 32, 55, 56, 64, 65, 200, 4096, 4097, 65_536]) {
+      const one = sha256(bytes(n));
+      expect(one.constructor).toBe(Uint8Array);
+      expect(toHex(one), `${n}`).toBe(reference(bytes(n)));
+      expect(toHex(sha256(bytes(n), bytes(n, 3))), `${n} x2`).toBe(reference(bytes(n), bytes(n, 3)));
+    }
+    // every byte value survives the digest's trip through a string
+    const digests = Array.from({ length: 64 }, (_, i) => sha256(bytes(i + 1, i)));
+    expect(new Set(digests.flatMap((d) => [...d])).size).toBe(256);
+  });
+
+  it('tagged and in-place forms give the same digests', () => {
+    const a = bytes(32, 1);
+    const b = bytes(32, 2);
+    expect(toHex(sha256Tagged(1, a, b))).toBe(reference(Uint8Array.of(1), a, b));
+    expect(toHex(sha256Tagged(0, a))).toBe(reference(Uint8Array.of(0), a));
+    const out = new Uint8Array(40).fill(0xee);
+    sha256Into(out, 5, a);
+    expect(toHex(out.subarray(5, 37))).toBe(reference(a));
+    expect([...out.subarray(0, 5), ...out.subarray(37)]).toEqual(Array(8).fill(0xee));
+    expect(() => sha256Into(out, 9, a)).toThrow(RangeError);
   });
 });
