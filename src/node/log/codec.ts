@@ -350,23 +350,22 @@ function isKey(b: Uint8Array, off: number, len: number, name: string): boolean {
 }
 
 /**
- * True when `decodeHeader` would accept `bytes`, checked without building strings or objects:
+ * True when `decodeHeader` would accept `bytes[start, end)`, checked without building strings or objects:
  * receiving entries must refuse a malformed header, but replication never reads one, so the
  * header object is only built when something asks for it.
  */
-function isValidHeader(bytes: Uint8Array): boolean {
-  const len = bytes.length;
-  if (len < 1 || len > MAX_HEADER_BYTES) return false;
-  const count = bytes[0]!;
+function isValidHeader(bytes: Uint8Array, start = 0, end = bytes.length): boolean {
+  if (end - start < 1 || end - start > MAX_HEADER_BYTES) return false;
+  const count = bytes[start]!;
   if (count < 1 || count > MAX_HEADER_FIELDS) return false;
-  let off = 1;
+  let off = start + 1;
   let prevKey = -1;
   let prevLen = 0;
   let sawType = false;
   for (let f = 0; f < count; f++) {
-    if (off + 1 > len) return false;
+    if (off + 1 > end) return false;
     const keyLen = bytes[off++]!;
-    if (keyLen < 1 || keyLen > 32 || off + keyLen + 1 > len) return false;
+    if (keyLen < 1 || keyLen > 32 || off + keyLen + 1 > end) return false;
     const key = off;
     for (let i = 0; i < keyLen; i++) if (LOWER_KEY[bytes[key + i]!] !== 1) return false;
     if (prevKey >= 0 && Buffer.compare(bytes.subarray(prevKey, prevKey + prevLen), bytes.subarray(key, key + keyLen)) >= 0) return false;
@@ -378,10 +377,10 @@ function isValidHeader(bytes: Uint8Array): boolean {
     if (named && tag !== TAG_STRING) return false;
     if (isKey(bytes, key, keyLen, 'refs') && tag !== TAG_HASHES) return false;
     if (tag === TAG_STRING || tag === TAG_BYTES) {
-      if (off + 2 > len) return false;
+      if (off + 2 > end) return false;
       const n = (bytes[off]! << 8) | bytes[off + 1]!;
       off += 2;
-      if (off + n > len) return false;
+      if (off + n > end) return false;
       if (named) {
         if (n < 1 || n > 64) return false;
         for (let i = 0; i < n; i++) if (NAME_CHAR[bytes[off + i]!] !== 1) return false;
@@ -389,16 +388,16 @@ function isValidHeader(bytes: Uint8Array): boolean {
       } else if (tag === TAG_STRING && !isUtf8(bytes.subarray(off, off + n))) return false;
       off += n;
     } else if (tag === TAG_UINT) {
-      if (off + 8 > len || bytes[off] !== 0 || bytes[off + 1]! > 0x1f) return false;
+      if (off + 8 > end || bytes[off] !== 0 || bytes[off + 1]! > 0x1f) return false;
       off += 8;
     } else if (tag === TAG_HASHES) {
-      if (off + 1 > len) return false;
+      if (off + 1 > end) return false;
       const n = bytes[off++]!;
-      if (n > MAX_REFS || off + n * HASH_BYTES > len) return false;
+      if (n > MAX_REFS || off + n * HASH_BYTES > end) return false;
       off += n * HASH_BYTES;
     } else return false;
   }
-  return off === len && sawType;
+  return off === end && sawType;
 }
 
 /** The error decodeHeader gives for bytes isValidHeader refused. */
@@ -595,15 +594,14 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   const bodyLength = u16At(raw, bodyLenOff) * 0x1_0000 + u16At(raw, bodyLenOff + 2);
   if (bodyLength > MAX_BODY_BYTES) throw bad('body too long');
   const contentLength = bodyLenOff + 4 + bodyLength;
-  const headerBytes = raw.subarray(ENTRY_PREFIX_BYTES, bodyLenOff);
   // the exact error comes from decodeHeader; the object is built on first use (replication and
   // verification never read it)
-  if (!isValidHeader(headerBytes)) throw decodeHeaderError(headerBytes);
+  if (!isValidHeader(raw, ENTRY_PREFIX_BYTES, bodyLenOff)) throw decodeHeaderError(raw.subarray(ENTRY_PREFIX_BYTES, bodyLenOff));
   const signature = raw.subarray(raw.length - SIGNATURE_BYTES);
   if (version === LEGACY_ENTRY_VERSION) {
     if (contentLength + SIGNATURE_BYTES !== raw.length) throw bad('length mismatch');
     const digests = sha256Split(raw, contentLength);
-    return new DecodedEntry(version, seq, timestamp, headerBytes, contentLength, signature, raw, digests.whole, digests.prefix, null);
+    return new DecodedEntry(version, seq, timestamp, bodyLenOff, contentLength, signature, raw, digests.whole, digests.prefix, null);
   }
   if (contentLength + 4 + SIGNATURE_BYTES > raw.length) throw bad('truncated seal');
   const size = u16At(raw, contentLength);
@@ -615,7 +613,7 @@ export function decodeEntry(raw: Uint8Array): LogEntry {
   if (firstSeq < 1 || firstSeq + size - 1 > MAX_SEQ) throw bad('batch outside 1 .. 2^53-1');
   const hash = sha256(raw.subarray(0, contentLength));
   const path = raw.subarray(contentLength + 4, contentLength + 4 + pathBytes);
-  return new DecodedEntry(version, seq, timestamp, headerBytes, contentLength, signature, raw, hash, hash, { firstSeq, size, index, path });
+  return new DecodedEntry(version, seq, timestamp, bodyLenOff, contentLength, signature, raw, hash, hash, { firstSeq, size, index, path });
 }
 
 /**
@@ -629,14 +627,14 @@ class DecodedEntry implements LogEntry {
   #header: EntryHeader | null = null;
   #body: Uint8Array | null = null;
   #prev: Uint8Array | null = null;
-  readonly #headerBytes: Uint8Array;
+  readonly #headerEnd: number;
   readonly #contentLength: number;
 
   constructor(
     readonly version: number,
     readonly seq: number,
     readonly timestamp: number,
-    headerBytes: Uint8Array,
+    headerEnd: number,
     contentLength: number,
     readonly signature: Uint8Array,
     readonly raw: Uint8Array,
@@ -645,16 +643,16 @@ class DecodedEntry implements LogEntry {
     readonly batch: BatchSeal | null,
   ) {
     this.author = raw.subarray(1, 33);
-    this.#headerBytes = headerBytes;
+    this.#headerEnd = headerEnd;
     this.#contentLength = contentLength;
   }
 
   get header(): EntryHeader {
-    return (this.#header ??= decodeHeader(this.#headerBytes));
+    return (this.#header ??= decodeHeader(this.raw.subarray(ENTRY_PREFIX_BYTES, this.#headerEnd)));
   }
 
   get body(): Uint8Array {
-    return (this.#body ??= this.raw.subarray(ENTRY_PREFIX_BYTES + this.#headerBytes.length + 4, this.#contentLength));
+    return (this.#body ??= this.raw.subarray(this.#headerEnd + 4, this.#contentLength));
   }
 
   get prev(): Uint8Array {
