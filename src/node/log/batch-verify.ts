@@ -164,22 +164,22 @@ let pathBytes = new Uint8Array(pathWords.buffer);
 
 /** True when `path` holds, bottom-up, the sibling of leaf m's ancestor at every level that has one. */
 function pathMatches(path: Uint8Array, m: number, levels: readonly Int32Array[], counts: readonly number[]): boolean {
-  let hashes = 0;
-  for (let l = 0; l < counts.length; l++) if (((m >> l) ^ 1) < counts[l]!) hashes++;
-  if (path.length !== hashes * HASH_BYTES) return false;
+  if (path.length % HASH_BYTES !== 0) return false;
   if (path.length > pathBytes.length) {
     pathWords = new Int32Array(path.length / 4);
     pathBytes = new Uint8Array(pathWords.buffer);
   }
   pathBytes.set(path);
+  const words = path.length / 4;
   let q = 0;
   for (let l = 0; l < counts.length; l++) {
     const sibling = (m >> l) ^ 1;
     if (sibling >= counts[l]!) continue;
+    if (q === words) return false;
     const level = levels[l]!;
     const at = nodeOffset(sibling) >> 2;
     for (let t = 0; t < HASH_WORDS; t++) if (pathWords[q + t] !== level[at + t]) return false;
     q += HASH_WORDS;
   }
-  return true;
+  return q === words;
 }
