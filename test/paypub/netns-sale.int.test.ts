@@ -46,6 +46,7 @@ import { createKeystore } from '../../src/wallet/keystore.js';
 import { BridgeCounters, ChainRelay, NetnsDaemon, datadirText, ipPattern } from '../support/daemon-netns.js';
 import { NetLab, ROUTER_WAN_IP, netnsUnavailable } from '../support/netns.js';
 import { FAST_SCRYPT, outboxPath, unlockedPath } from '../support/paypub-parties.js';
+import { mineTo } from '../support/regtest-tx.js';
 import { waitUntil } from '../support/wait.js';
 
 const skip = netnsUnavailable();
@@ -183,13 +184,8 @@ describe.skipIf(skip !== null)(`PayPub across network namespaces: seller, two bu
     const id = pub.id;
     expect(pub.storage).toEqual({ stored: true, backend: 'peers' });
     const status = (d: NetnsDaemon): Promise<Sale> => d.api<Sale>('GET', `/paypub/sales/${id}`);
-    const tip = async (): Promise<number> => btcd.rpc<number>('getblockcount');
-    const mineTo = async (h: number): Promise<void> => {
-      const now = await tip();
-      if (h > now) await btcd.mine(h - now);
-    };
     await btcd.mine(1);
-    await mineTo(pub.beaconHeight + 1);
+    await mineTo(btcd, pub.beaconHeight + 1);
     // Publishing is complete only with the reveal: only the seller can open the sampled chunks.
     await waitUntil(async () => (await status(seller)).sample.revealed, 'the seller\'s daemon reveals the sample', 30_000, 250);
     const { offer, storage, reveal } = await seller.api<{ offer: string; storage: boolean; reveal: boolean }>('GET', `/paypub/sales/${id}/offer`);
