@@ -36,7 +36,7 @@
  * a minute; everything after that goes through the daemons' APIs.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,7 +44,7 @@ import { decodeOfferLink } from '../../src/paypub/link.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { BridgeCounters, ChainRelay, NetnsDaemon, datadirText, ipPattern } from '../support/daemon-netns.js';
-import { NetLab, ROUTER_WAN_IP, netnsUnavailable } from '../support/netns.js';
+import { NetLab, ROUTER_WAN_IP, netnsUnavailable, tearDownLab } from '../support/netns.js';
 import { FAST_SCRYPT, outboxPath, unlockedPath } from '../support/paypub-parties.js';
 import { mineTo } from '../support/regtest-tx.js';
 import { waitUntil } from '../support/wait.js';
@@ -101,15 +101,11 @@ describe.skipIf(skip !== null)(`PayPub across network namespaces: seller, two bu
 
   afterAll(async () => {
     if (sampler) clearInterval(sampler);
-    try {
+    await tearDownLab(lab, async () => {
       await Promise.all(daemons.map((d) => d.stop()));
       await relay?.close();
       await btcd?.stop();
-    } finally {
-      const left = lab ? (await lab.destroy(), lab.leftovers()) : [];
-      if (root) rmSync(root, { recursive: true, force: true });
-      expect(left).toEqual([]);
-    }
+    }, root);
   }, 60_000);
 
   it('sells to buyers on two other hosts through four storage servers while the seller\'s daemon is stopped', async () => {
