@@ -57,7 +57,7 @@ import { DeaddropError } from '../../util/errors.js';
 import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import { concatBytes, equalBytes } from '../../util/bytes.js';
-import { leafHash, pathLength, rootFromPath, treeIntoPaths } from './merkle.js';
+import { leafHash, pathLength, rootFromPath, treeLevels, writeAuditPaths } from './merkle.js';
 
 /** The version written. */
 export const ENTRY_VERSION = 2;
@@ -473,11 +473,24 @@ export function batchSigningMessage(firstSeq: number, size: number, root: Uint8A
   return out;
 }
 
+/** What a batch is made of: its first seq, the hash it links from, and its entries. */
+export interface BatchDraft {
+  readonly firstSeq: number;
+  readonly prev: Uint8Array;
+  readonly items: readonly BatchItem[];
+}
+
 /** Builds, hashes and signs a batch of entries `firstSeq ..` linked from `prev`, with one signature. */
-export function createBatch(
-  signer: Signer,
-  batch: { readonly firstSeq: number; readonly prev: Uint8Array; readonly items: readonly BatchItem[] },
-): LogEntry[] {
+export function createBatch(signer: Signer, batch: BatchDraft): LogEntry[] {
+  return signBatch(signer, batch).entries;
+}
+
+/**
+ * `createBatch`, also giving the batch tree's levels (merkle.ts `treeLevels`, leaves = entry hashes):
+ * the feed store takes the feed tree's nodes that lie inside the batch from them instead of hashing
+ * them again.
+ */
+export function signBatch(signer: Signer, batch: BatchDraft): { entries: LogEntry[]; levels: Uint8Array[][] } {
   const { firstSeq, items } = batch;
   const n = items.length;
   if (n < 1 || n > MAX_BATCH_ENTRIES) throw new RangeError(`batch: 1 .. ${MAX_BATCH_ENTRIES} entries`);
@@ -506,7 +519,8 @@ export function createBatch(
     hashes.push(hash);
     prev = hash;
   }
-  const root = treeIntoPaths(hashes, raws, contentLengths.map((c) => c + 4));
+  const levels = treeLevels(hashes);
+  const root = writeAuditPaths(levels, raws, contentLengths.map((c) => c + 4));
   const signature = signer.sign(batchSigningMessage(firstSeq, n, root));
   const entries = raws.map((raw, i): LogEntry => {
     const c = contentLengths[i]!;
@@ -530,7 +544,7 @@ export function createBatch(
       batch: { firstSeq, size: n, index: i, path: raw.subarray(c + 4, c + 4 + pathBytes[i]!) },
     };
   });
-  return entries;
+  return { entries, levels };
 }
 
 /**
