@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import {
+  ENTRY_PREFIX_BYTES,
   MAX_BODY_BYTES,
   ZERO_HASH,
   createBatch,
@@ -219,6 +220,17 @@ describe('header encoding', () => {
     const a = encodeHeader({ type: 'x', app: 'y', zeta: 1, alpha: 'a' });
     const b = encodeHeader({ alpha: 'a', zeta: 1, type: 'x', app: 'y' });
     expect(toHex(a)).toBe(toHex(b));
+  });
+
+  it('writes string values as their UTF-8, ASCII or not, short or long', () => {
+    // short ASCII strings are written without TextEncoder; the rest through it
+    for (const text of ['', 'a', 'x'.repeat(64), 'x'.repeat(65), 'café', '\u{1f600} grin', `${'y'.repeat(63)}é`, 'lone \ud800']) {
+      const value = utf8(text);
+      const expected = Uint8Array.from([2, 4, ...utf8('note'), 1, value.length >> 8, value.length & 0xff, ...value, 4, ...utf8('type'), 1, 0, 1, ...utf8('t')]);
+      expect(toHex(encodeHeader({ type: 't', note: text })), JSON.stringify(text)).toBe(toHex(expected));
+      const e = createEntry(signer, { seq: 1, prev: ZERO_HASH, timestamp: 1, header: { type: 't', note: text }, body: new Uint8Array(0) });
+      expect(toHex(e.raw.subarray(ENTRY_PREFIX_BYTES, ENTRY_PREFIX_BYTES + expected.length))).toBe(toHex(expected));
+    }
   });
 
   it('rejects unsorted, duplicate, unknown-tag, non-UTF-8 and trailing encodings', () => {

@@ -157,10 +157,20 @@ function isUint53(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 
+/** Strings up to this length are tried as ASCII first (header values are mostly short names). */
+const SHORT_STRING = 64;
+
+/** True when every UTF-16 unit of `s` is ASCII (then its UTF-8 is one byte per unit). */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
 /** Encoded size of one value (tag included); throws TypeError/RangeError on misuse. */
 function valueSize(key: string, value: HeaderValue): number {
   if (typeof value === 'string') {
-    const n = Buffer.byteLength(value, 'utf8');
+    // a native byteLength call costs more than scanning a short name
+    const n = value.length <= SHORT_STRING && isAscii(value) ? value.length : Buffer.byteLength(value, 'utf8');
     if (n > 0xffff) throw new RangeError(`header.${key}: string too long`);
     return 3 + n;
   }
@@ -186,7 +196,9 @@ function valueSize(key: string, value: HeaderValue): number {
 function writeValue(out: Uint8Array, view: DataView, off: number, value: HeaderValue): number {
   if (typeof value === 'string') {
     out[off] = TAG_STRING;
-    const { written } = utf8Encoder.encodeInto(value, out.subarray(off + 3));
+    let written = value.length;
+    if (written <= SHORT_STRING && isAscii(value)) for (let i = 0; i < written; i++) out[off + 3 + i] = value.charCodeAt(i);
+    else written = utf8Encoder.encodeInto(value, out.subarray(off + 3)).written;
     view.setUint16(off + 1, written);
     return off + 3 + written;
   }
@@ -438,18 +450,17 @@ function checkFields(e: Omit<UnsignedEntry, 'header'>): void {
   if (e.body.length > MAX_BODY_BYTES) throw new RangeError(`body: ${e.body.length} bytes, max ${MAX_BODY_BYTES}`);
 }
 
-/** Writes the content (bytes [0, C)) of an entry at the start of `buf`. */
-function writeContent(buf: Uint8Array, version: number, e: UnsignedEntry, header: HeaderLayout): void {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  buf[0] = version;
-  buf.set(e.author, 1);
-  writeU64(view, 33, e.seq);
-  buf.set(e.prev, 41);
-  writeU64(view, 73, e.timestamp);
-  view.setUint16(81, header.size);
-  writeHeader(header, buf, view, 83);
-  view.setUint32(83 + header.size, e.body.length);
-  buf.set(e.body, 87 + header.size);
+/** Writes the content (bytes [0, C)) of an entry into `buf` from `at`; `view` is over `buf` (same offsets). */
+function writeContent(buf: Uint8Array, view: DataView, at: number, version: number, e: UnsignedEntry, header: HeaderLayout): void {
+  buf[at] = version;
+  buf.set(e.author, at + 1);
+  writeU64(view, at + 33, e.seq);
+  buf.set(e.prev, at + 41);
+  writeU64(view, at + 73, e.timestamp);
+  view.setUint16(at + 81, header.size);
+  writeHeader(header, buf, view, at + 83);
+  view.setUint32(at + 83 + header.size, e.body.length);
+  buf.set(e.body, at + 87 + header.size);
 }
 
 /** Encodes the content (bytes [0, C)) into a buffer with `trailer` more bytes for the seal or signature. */
@@ -458,7 +469,7 @@ function encodeContent(e: UnsignedEntry, version: number, trailer: number): { bu
   const header = headerLayout(e.header);
   const contentLength = ENTRY_PREFIX_BYTES + header.size + 4 + e.body.length;
   const buf = new Uint8Array(contentLength + trailer);
-  writeContent(buf, version, e, header);
+  writeContent(buf, new DataView(buf.buffer), 0, version, e, header);
   return { buf, contentLength, headerLength: header.size };
 }
 
@@ -503,6 +514,7 @@ export function signBatch(signer: Signer, batch: BatchDraft): { entries: LogEntr
   let total = 0;
   for (let i = 0; i < n; i++) total += contentLengths[i]! + 4 + pathBytes[i]! + SIGNATURE_BYTES;
   const arena = new Uint8Array(total);
+  const arenaView = new DataView(arena.buffer);
   const raws: Uint8Array[] = [];
   const hashes: Uint8Array[] = [];
   let prev = batch.prev;
@@ -513,7 +525,7 @@ export function signBatch(signer: Signer, batch: BatchDraft): { entries: LogEntr
     checkFields(fields);
     const raw = arena.subarray(off, off + contentLengths[i]! + 4 + pathBytes[i]! + SIGNATURE_BYTES);
     off += raw.length;
-    writeContent(raw, ENTRY_VERSION, fields, layouts[i]!);
+    writeContent(arena, arenaView, raw.byteOffset, ENTRY_VERSION, fields, layouts[i]!);
     const hash = sha256(raw.subarray(0, contentLengths[i]!));
     raws.push(raw);
     hashes.push(hash);
