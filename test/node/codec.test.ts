@@ -210,6 +210,12 @@ describe('tampering', () => {
 
   it('enforces the body size limit on both sides', () => {
     expect(() => sample({ body: new Uint8Array(MAX_BODY_BYTES + 1) })).toThrow(RangeError);
+    // also past the first entry of a batch, and the other per-entry fields with it
+    const items = (bad: object) => [0, 1, 2].map((i) => ({ timestamp: i, header: { type: 't' }, body: utf8('b'), ...(i === 2 ? bad : {}) }));
+    expect(() => createBatch(signer, { firstSeq: 1, prev: ZERO_HASH, items: items({ body: new Uint8Array(MAX_BODY_BYTES + 1) }) })).toThrow(RangeError);
+    expect(() => createBatch(signer, { firstSeq: 1, prev: ZERO_HASH, items: items({ body: 'text' }) })).toThrow(TypeError);
+    expect(() => createBatch(signer, { firstSeq: 1, prev: ZERO_HASH, items: items({ timestamp: -1 }) })).toThrow(RangeError);
+    expect(() => createBatch(signer, { firstSeq: 1, prev: ZERO_HASH, items: items({ header: { type: 'has space' } }) })).toThrow(TypeError);
     const e = sample({ body: new Uint8Array(MAX_BODY_BYTES) });
     expect(verifyEntry(openEntry(e.raw))).toBe(true);
   });

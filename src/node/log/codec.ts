@@ -445,6 +445,11 @@ function checkFields(e: Omit<UnsignedEntry, 'header'>): void {
   if (!isUint53(e.seq) || e.seq < 1) throw new RangeError('seq: expected an integer in 1 .. 2^53-1');
   if (!(e.prev instanceof Uint8Array) || e.prev.length !== HASH_BYTES) throw new TypeError('prev: expected 32 bytes');
   if ((e.seq === 1) !== isZero(e.prev)) throw new RangeError('prev: must be zero exactly when seq = 1');
+  checkItem(e);
+}
+
+/** The checks of checkFields that differ between the entries of one batch. */
+function checkItem(e: Pick<BatchItem, 'timestamp' | 'body'>): void {
   if (!isUint53(e.timestamp)) throw new RangeError('timestamp: expected an unsigned safe integer');
   if (!(e.body instanceof Uint8Array)) throw new TypeError('body: expected Uint8Array');
   if (e.body.length > MAX_BODY_BYTES) throw new RangeError(`body: ${e.body.length} bytes, max ${MAX_BODY_BYTES}`);
@@ -522,7 +527,9 @@ export function signBatch(signer: Signer, batch: BatchDraft): { entries: LogEntr
   for (let i = 0; i < n; i++) {
     const item = items[i]!;
     const fields = { author: signer.publicKey, seq: firstSeq + i, prev, timestamp: item.timestamp, header: item.header, body: item.body };
-    checkFields(fields);
+    // after the first entry, author, seq and prev hold by construction (prev is the hash just made)
+    if (i === 0) checkFields(fields);
+    else checkItem(item);
     const raw = arena.subarray(off, off + contentLengths[i]! + 4 + pathBytes[i]! + SIGNATURE_BYTES);
     off += raw.length;
     writeContent(arena, arenaView, raw.byteOffset, ENTRY_VERSION, fields, layouts[i]!);
