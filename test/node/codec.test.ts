@@ -228,6 +228,36 @@ describe('header encoding', () => {
     expect(toHex(a)).toBe(toHex(b));
   });
 
+  it('accepts exactly the keys and names of the spec, and sorts any set of keys', () => {
+    const keyRe = /^[a-z0-9_.-]{1,32}$/;
+    const nameRe = /^[A-Za-z0-9._:/-]{1,64}$/;
+    const samples = ['', 'a', 'A', 'a'.repeat(32), 'a'.repeat(33), 'N'.repeat(64), 'N'.repeat(65), 'x y', 'é', 'ā', 'a:b/c', 'a_b.c-d', '\u0000', 'Zz9'];
+    for (const text of samples) {
+      const asKey = () => encodeHeader({ type: 't', [text]: 1 });
+      if (keyRe.test(text) && text !== 'type') expect(asKey, text).not.toThrow();
+      else if (text !== 'type') expect(asKey, text).toThrow(TypeError);
+      for (const field of ['type', 'app']) {
+        const asName = () => encodeHeader({ type: 't', [field]: text });
+        if (nameRe.test(text)) expect(asName, `${field}=${text}`).not.toThrow();
+        else expect(asName, `${field}=${text}`).toThrow(TypeError);
+      }
+    }
+    const key = fc.stringMatching(/^[a-z0-9_.-]{1,8}$/).filter((k) => k !== 'type' && k !== 'app' && k !== 'refs' && k !== '__proto__');
+    fc.assert(
+      fc.property(fc.uniqueArray(key, { maxLength: 15 }), (keys) => {
+        // decodeHeader refuses keys not in strictly ascending byte order (its own Buffer.compare)
+        const forward: Record<string, HeaderValue> = { type: 't' };
+        const backward: Record<string, HeaderValue> = {};
+        keys.forEach((k, i) => (forward[k] = i));
+        [...keys.entries()].reverse().forEach(([i, k]) => (backward[k] = i));
+        backward.type = 't';
+        const encoded = encodeHeader(forward as EntryHeader);
+        expect(() => decodeHeader(encoded)).not.toThrow();
+        expect(toHex(encodeHeader(backward as EntryHeader))).toBe(toHex(encoded));
+      }),
+    );
+  });
+
   it('writes string values as their UTF-8, ASCII or not, short or long', () => {
     // short ASCII strings are written without TextEncoder; the rest through it
     for (const text of ['', 'a', 'x'.repeat(64), 'x'.repeat(65), 'café', '\u{1f600} grin', `${'y'.repeat(63)}é`, 'lone \ud800']) {

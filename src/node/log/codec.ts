@@ -86,7 +86,19 @@ const TAG_BYTES = 0x02;
 const TAG_UINT = 0x03;
 const TAG_HASHES = 0x04;
 const KEY_RE = /^[a-z0-9_.-]{1,32}$/;
-const NAME_RE = /^[A-Za-z0-9._:/-]{1,64}$/;
+// key ([a-z0-9_.-]{1,32}) and name ([A-Za-z0-9._:/-]{1,64}) characters as tables: tested on every
+// header of every append, where a table lookup per character costs less than a regex
+const LOWER_KEY = new Uint8Array(256);
+for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789_.-') LOWER_KEY[c.charCodeAt(0)] = 1;
+const NAME_CHAR = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/-') NAME_CHAR[c.charCodeAt(0)] = 1;
+
+/** `s` has 1..max characters, all of them in `table`. */
+function allIn(s: string, table: Uint8Array, max: number): boolean {
+  if (s.length < 1 || s.length > max) return false;
+  for (let i = 0; i < s.length; i++) if (table[s.charCodeAt(i)] !== 1) return false;
+  return true;
+}
 
 /** A header value: string, opaque bytes, unsigned integer, or list of 32-byte hashes. */
 export type HeaderValue = string | Uint8Array | number | readonly Uint8Array[];
@@ -221,8 +233,8 @@ function writeValue(out: Uint8Array, view: DataView, off: number, value: HeaderV
 }
 
 function checkWellKnown(header: EntryHeader, fail: (m: string) => Error): void {
-  if (typeof header.type !== 'string' || !NAME_RE.test(header.type)) throw fail('type must match [A-Za-z0-9._:/-]{1,64}');
-  if (header.app !== undefined && (typeof header.app !== 'string' || !NAME_RE.test(header.app))) {
+  if (typeof header.type !== 'string' || !allIn(header.type, NAME_CHAR, 64)) throw fail('type must match [A-Za-z0-9._:/-]{1,64}');
+  if (header.app !== undefined && (typeof header.app !== 'string' || !allIn(header.app, NAME_CHAR, 64))) {
     throw fail('app must match [A-Za-z0-9._:/-]{1,64}');
   }
   if (header.refs !== undefined && !Array.isArray(header.refs)) throw fail('refs must be a list of 32-byte hashes');
@@ -238,16 +250,22 @@ interface HeaderLayout {
 function headerLayout(header: EntryHeader): HeaderLayout {
   if (header === null || typeof header !== 'object') throw new TypeError('header: expected an object');
   checkWellKnown(header, (m) => new TypeError(`header: ${m}`));
-  const keys = Object.keys(header).filter((k) => header[k] !== undefined);
+  const keys: string[] = [];
+  for (const k of Object.keys(header)) if (header[k] !== undefined) keys.push(k);
   if (keys.length > MAX_HEADER_FIELDS) throw new RangeError(`header: more than ${MAX_HEADER_FIELDS} fields`);
   let size = 1;
   for (const key of keys) {
-    if (!KEY_RE.test(key)) throw new TypeError(`header: key ${JSON.stringify(key)} must match [a-z0-9_.-]{1,32}`);
+    if (!allIn(key, LOWER_KEY, 32)) throw new TypeError(`header: key ${JSON.stringify(key)} must match [a-z0-9_.-]{1,32}`);
     size += 1 + key.length + valueSize(key, header[key]!);
   }
   if (size > MAX_HEADER_BYTES) throw new RangeError(`header: ${size} bytes, max ${MAX_HEADER_BYTES}`);
-  // keys are ASCII, so UTF-16 order is byte order
-  keys.sort();
+  // keys are ASCII, so UTF-16 order is byte order; insertion sort, as there are at most 16
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > k; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = k;
+  }
   return { header, keys, size };
 }
 
@@ -350,10 +368,6 @@ export function decodeHeader(bytes: Uint8Array): EntryHeader {
   return header;
 }
 
-const LOWER_KEY = new Uint8Array(256);
-for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789_.-') LOWER_KEY[c.charCodeAt(0)] = 1;
-const NAME_CHAR = new Uint8Array(256);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/-') NAME_CHAR[c.charCodeAt(0)] = 1;
 
 function isKey(b: Uint8Array, off: number, len: number, name: string): boolean {
   if (len !== name.length) return false;
