@@ -10,7 +10,7 @@
  * Every `verify`/`open` style function returns false/null on bad input instead of throwing:
  * their inputs come from strangers.
  */
-import { createHash, createHmac, hkdfSync, randomBytes as nodeRandomBytes } from 'node:crypto';
+import { createHash, createHmac, hash, hkdfSync, randomBytes as nodeRandomBytes } from 'node:crypto';
 import sodium from 'sodium-native';
 import { concatBytes } from '../util/bytes.js';
 
@@ -48,12 +48,20 @@ function abytes(value: unknown, length: number | undefined, title: string): asse
  */
 const SMALL_HASH_BYTES = 4096;
 
+/**
+ * One-part inputs above this size go to node:crypto's one-shot `hash` (SHA-NI, about 0.55 us per
+ * call plus 0.04 us per 64-byte block) instead of libsodium (0.15 us plus 0.13 us per block): the two
+ * cross near 256 bytes; at 1 KiB the one-shot takes half the time, at 4 KiB a quarter.
+ */
+const ONE_SHOT_HASH_BYTES = 256;
+
 function view(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
 /** SHA-256 over the concatenation of `parts`. */
 export function sha256(...parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1 && parts[0]!.length > ONE_SHOT_HASH_BYTES) return view(hash('sha256', parts[0]!, 'buffer'));
   let n = 0;
   for (const p of parts) n += p.length;
   if (n <= SMALL_HASH_BYTES) {

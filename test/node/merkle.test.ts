@@ -9,8 +9,11 @@ import {
   peakPositions,
   rootOfLeaves,
   signTreeHead,
+  treeLevels,
+  treeWithPaths,
   verifyInclusion,
   verifyTreeHead,
+  writeAuditPaths,
 } from '../../src/node/log/merkle.js';
 import { ed25519FromSeed, sha256, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
@@ -120,6 +123,45 @@ describe('RFC 6962 Merkle tree', () => {
         expect(toHex(node)).toBe(toHex(lookupOver(entryHashes.slice(0, i + 1).map(leafHash))(level, index)));
       }
     });
+  });
+
+  it('treeLevels + writeAuditPaths give the recursive tree and paths (treeWithPaths) for every size to 70 and some larger', () => {
+    const sizes = [...Array.from({ length: 70 }, (_, i) => i + 1), 127, 128, 129, 255, 1000, 1023, 1024];
+    const all = Array.from({ length: 1024 }, (_, i) => sha256(utf8(`leaf${i}`)));
+    for (const n of sizes) {
+      const leaves = all.slice(0, n);
+      const ref = treeWithPaths(leaves);
+      expect(toHex(rootOfLeaves(leaves))).toBe(toHex(ref.root));
+      // paths written into one shared buffer at offsets, as the batch arena and the verifier do
+      const at: number[] = [];
+      let total = 7;
+      for (const p of ref.paths) {
+        at.push(total);
+        total += p.length + 3;
+      }
+      const buf = new Uint8Array(total);
+      const root = writeAuditPaths(treeLevels(leaves), leaves.map(() => buf), at);
+      expect(toHex(root)).toBe(toHex(ref.root));
+      ref.paths.forEach((p, m) => expect(toHex(buf.subarray(at[m]!, at[m]! + p.length)), `n=${n} m=${m}`).toBe(toHex(p)));
+      const gaps = at.map((o, m) => buf.subarray(o + ref.paths[m]!.length, o + ref.paths[m]!.length + 3));
+      expect(gaps.every((g) => g.every((b) => b === 0))).toBe(true);
+    }
+  });
+
+  it('appendTree stores the same nodes as appendLeaf one by one, whatever the batch start', () => {
+    const hashes = Array.from({ length: 600 }, (_, i) => sha256(utf8(`e${i}`)));
+    for (const start of [0, 1, 3, 8, 24, 64, 100, 257]) {
+      for (const n of [1, 2, 5, 8, 33, 300]) {
+        const one = new MerkleFrontier();
+        const batch = new MerkleFrontier();
+        for (let i = 0; i < start; i++) batch.appendLeaf(one.appendLeaf(hashes[i]!)[0]!);
+        const expected = hashes.slice(start, start + n).map((h) => one.appendLeaf(h).map(toHex));
+        const got = batch.appendTree(treeLevels(hashes.slice(start, start + n))).map((ns) => ns.map(toHex));
+        expect(got, `start=${start} n=${n}`).toEqual(expected);
+        expect(toHex(batch.root())).toBe(toHex(one.root()));
+        expect(batch.size).toBe(start + n);
+      }
+    }
   });
 });
 
