@@ -14,6 +14,7 @@ import { attachRegtestNode, type RegtestNode } from '../../src/regtest/harness.j
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { CLI, backendArgs, runCli, runCliJson } from '../support/cli.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { mineTo, tipHeight } from '../support/regtest-tx.js';
 import { waitUntil } from '../support/wait.js';
 
 describe.each(chainNodes())('CLI on %s', (kind) => {
@@ -34,11 +35,7 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
     // Mining and mempool checks go straight to the node (the CLI under test is `paypub`).
     let node: RegtestNode | undefined;
     const mine = (n: number): Promise<string[]> => node!.mine(n);
-    const height = (): Promise<number> => node!.rpc<number>('getblockcount');
-    const mineTo = async (h: number): Promise<void> => {
-      const now = await height();
-      if (h > now) await mine(h - now);
-    };
+    const height = (): Promise<number> => tipHeight(node!);
     const mempool = (): Promise<string[]> => node!.rpc<string[]>('getrawmempool');
 
     beforeAll(async () => {
@@ -107,7 +104,7 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
       const early = await runCli(as('seller', ['paypub', 'sample', id]), env);
       expect(early.code).not.toBe(0);
       expect(early.stderr).toMatch(/not final yet/);
-      await mineTo(pub.beaconHeight + 1);
+      await mineTo(node!, pub.beaconHeight + 1);
       const s = await runCliJson<{ indices: number[]; anchorOk: boolean }>(as('seller', ['paypub', 'sample', id]), env);
       expect(s.indices).toHaveLength(4);
     });
@@ -161,14 +158,14 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
       ]), env);
       await mine(1);
       const unsold = (await runCliJson<{ offer: string }>(as('seller', ['paypub', 'offer', pub.id]), env)).offer;
-      await mineTo(pub.beaconHeight + 1);
+      await mineTo(node!, pub.beaconHeight + 1);
       await runCliJson(as('seller', ['paypub', 'sample', pub.id]), env);
       const p = await runCliJson<{ txid: string; vout: number }>(as('b', ['paypub', 'pledge', unsold, '40000', '--fee-rate', '2']), env);
       await mine(1);
       const early = await runCli(as('b', ['paypub', 'refund', pub.id]), env);
       expect(early.code).not.toBe(0);
       expect(early.stderr).toMatch(/deadline is height/);
-      await mineTo(pub.deadlineHeight);
+      await mineTo(node!, pub.deadlineHeight);
       const r = await runCliJson<{ refunds: { pledge: string; txid: string; value: string; fee: string }[] }>(as('b', ['paypub', 'refund', pub.id, '--fee-rate', '2']), env);
       expect(r.refunds).toHaveLength(1);
       expect(r.refunds[0]?.pledge).toBe(`${p.txid}:${p.vout}`);
@@ -190,7 +187,7 @@ describe.each(chainNodes())('CLI on %s', (kind) => {
       ]), env);
       expect(pub.claim).toBe('adaptor');
       await mine(1);
-      await mineTo(pub.beaconHeight + 1);
+      await mineTo(node!, pub.beaconHeight + 1);
       const phase = async (): Promise<string | undefined> => (await runCliJson<{ sales: { id: string; phase: string }[] }>(as('seller', ['paypub', 'status']), env)).sales.find((x) => x.id === pub.id)?.phase;
       await waitUntil(async () => (await phase()) === 'collecting', 'v2 sample revealed by the daemon', 30_000);
       const v2offer = (await runCliJson<{ offer: string }>(as('seller', ['paypub', 'offer', pub.id]), env)).offer;

@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
-import { fundParty, mineTo, publishRevealed, removeParty, startParty, type Party } from '../support/paypub-parties.js';
+import { fundParty, publishRevealed, removeParty, startParty, type Party } from '../support/paypub-parties.js';
+import { mineTo } from '../support/regtest-tx.js';
 import { launchBrowser, screenshot, signedInPage, trackCspViolations } from '../support/browser.js';
 
 const signedIn = (browser: Browser, p: Party): Promise<Page> => signedInPage(browser, p);

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import {
+  ENTRY_PREFIX_BYTES,
   MAX_BODY_BYTES,
   ZERO_HASH,
   createBatch,
@@ -209,6 +210,12 @@ describe('tampering', () => {
 
   it('enforces the body size limit on both sides', () => {
     expect(() => sample({ body: new Uint8Array(MAX_BODY_BYTES + 1) })).toThrow(RangeError);
+    // also past the first entry of a batch, and the other per-entry fields with it
+    const items = (bad: object) => [0, 1, 2].map((i) => ({ timestamp: i, header: { type: 't' }, body: utf8('b'), ...(i === 2 ? bad : {}) }));
+    expect(() => createBatch(signer, { firstSeq: 1, prev: ZERO_HASH, items: items({ body: new Uint8Array(MAX_BODY_BYTES + 1) }) })).toThrow(RangeError);
+    expect(() => createBatch(signer, { firstSeq: 1, prev: ZERO_HASH, items: items({ body: 'text' }) })).toThrow(TypeError);
+    expect(() => createBatch(signer, { firstSeq: 1, prev: ZERO_HASH, items: items({ timestamp: -1 }) })).toThrow(RangeError);
+    expect(() => createBatch(signer, { firstSeq: 1, prev: ZERO_HASH, items: items({ header: { type: 'has space' } }) })).toThrow(TypeError);
     const e = sample({ body: new Uint8Array(MAX_BODY_BYTES) });
     expect(verifyEntry(openEntry(e.raw))).toBe(true);
   });
@@ -219,6 +226,47 @@ describe('header encoding', () => {
     const a = encodeHeader({ type: 'x', app: 'y', zeta: 1, alpha: 'a' });
     const b = encodeHeader({ alpha: 'a', zeta: 1, type: 'x', app: 'y' });
     expect(toHex(a)).toBe(toHex(b));
+  });
+
+  it('accepts exactly the keys and names of the spec, and sorts any set of keys', () => {
+    const keyRe = /^[a-z0-9_.-]{1,32}$/;
+    const nameRe = /^[A-Za-z0-9._:/-]{1,64}$/;
+    const samples = ['', 'a', 'A', 'a'.repeat(32), 'a'.repeat(33), 'N'.repeat(64), 'N'.repeat(65), 'x y', 'é', 'ā', 'a:b/c', 'a_b.c-d', '\u0000', 'Zz9'];
+    for (const text of samples) {
+      const asKey = () => encodeHeader({ type: 't', [text]: 1 });
+      if (keyRe.test(text) && text !== 'type') expect(asKey, text).not.toThrow();
+      else if (text !== 'type') expect(asKey, text).toThrow(TypeError);
+      for (const field of ['type', 'app']) {
+        const asName = () => encodeHeader({ type: 't', [field]: text });
+        if (nameRe.test(text)) expect(asName, `${field}=${text}`).not.toThrow();
+        else expect(asName, `${field}=${text}`).toThrow(TypeError);
+      }
+    }
+    const key = fc.stringMatching(/^[a-z0-9_.-]{1,8}$/).filter((k) => k !== 'type' && k !== 'app' && k !== 'refs' && k !== '__proto__');
+    fc.assert(
+      fc.property(fc.uniqueArray(key, { maxLength: 15 }), (keys) => {
+        // decodeHeader refuses keys not in strictly ascending byte order (its own Buffer.compare)
+        const forward: Record<string, HeaderValue> = { type: 't' };
+        const backward: Record<string, HeaderValue> = {};
+        keys.forEach((k, i) => (forward[k] = i));
+        [...keys.entries()].reverse().forEach(([i, k]) => (backward[k] = i));
+        backward.type = 't';
+        const encoded = encodeHeader(forward as EntryHeader);
+        expect(() => decodeHeader(encoded)).not.toThrow();
+        expect(toHex(encodeHeader(backward as EntryHeader))).toBe(toHex(encoded));
+      }),
+    );
+  });
+
+  it('writes string values as their UTF-8, ASCII or not, short or long', () => {
+    // short ASCII strings are written without TextEncoder; the rest through it
+    for (const text of ['', 'a', 'x'.repeat(64), 'x'.repeat(65), 'café', '\u{1f600} grin', `${'y'.repeat(63)}é`, 'lone \ud800']) {
+      const value = utf8(text);
+      const expected = Uint8Array.from([2, 4, ...utf8('note'), 1, value.length >> 8, value.length & 0xff, ...value, 4, ...utf8('type'), 1, 0, 1, ...utf8('t')]);
+      expect(toHex(encodeHeader({ type: 't', note: text })), JSON.stringify(text)).toBe(toHex(expected));
+      const e = createEntry(signer, { seq: 1, prev: ZERO_HASH, timestamp: 1, header: { type: 't', note: text }, body: new Uint8Array(0) });
+      expect(toHex(e.raw.subarray(ENTRY_PREFIX_BYTES, ENTRY_PREFIX_BYTES + expected.length))).toBe(toHex(expected));
+    }
   });
 
   it('rejects unsorted, duplicate, unknown-tag, non-UTF-8 and trailing encodings', () => {

@@ -206,4 +206,22 @@ describe('Merkle proofs over a feed', () => {
     expect(verifyInclusion(feedLeaf(entries[16]!), proof, sth.root)).toBe(true);
     again.db.close();
   });
+
+  it('stores the same tree nodes as a replica that adds entries one by one, for batches at any offset', () => {
+    // appends take the nodes inside a batch from the batch tree and insert 100 rows per statement:
+    // batches of 3, 1,500 (1,024 + 476) and 205 start unaligned and leave partial statements
+    const store = new FeedStore(tempDb().db);
+    const entries = [3, 1500, 205].flatMap((n) => store.appendBatch(alice, Array.from({ length: n }, (_, i) => post(i))));
+    expect(entries.map((e) => e.seq)).toEqual(entries.map((_, i) => i + 1));
+    const replica = new FeedStore(tempDb().db);
+    expect(replica.ingest(entries.map((e) => e.raw)).stored).toHaveLength(entries.length);
+    for (let size = 1; size <= entries.length; size++) {
+      expect(toHex(store.treeRoot(alice.publicKey, size)), `size ${size}`).toBe(toHex(replica.treeRoot(alice.publicKey, size)));
+    }
+    const root = store.treeRoot(alice.publicKey);
+    for (const seq of [1, 3, 4, 100, 1027, 1503, 1504, entries.length]) {
+      expect(verifyInclusion(feedLeaf(entries[seq - 1]!), store.inclusionProof(alice.publicKey, seq), root)).toBe(true);
+      expect(store.getRaw(alice.publicKey, seq)).toEqual(entries[seq - 1]!.raw);
+    }
+  });
 });

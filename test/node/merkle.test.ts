@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   EMPTY_ROOT,
@@ -10,10 +9,13 @@ import {
   peakPositions,
   rootOfLeaves,
   signTreeHead,
+  treeLevels,
+  treeWithPaths,
   verifyInclusion,
   verifyTreeHead,
+  writeAuditPaths,
 } from '../../src/node/log/merkle.js';
-import { ed25519FromSeed, sha256, sha256Into, sha256Tagged, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
+import { ed25519FromSeed, sha256, signerFromKeyPair, utf8 } from '../../src/node/crypto.js';
 import { fromHex, toHex } from '../../src/util/bytes.js';
 
 // Certificate Transparency's reference test data (RFC 6962 reference implementation tests).
@@ -122,6 +124,45 @@ describe('RFC 6962 Merkle tree', () => {
       }
     });
   });
+
+  it('treeLevels + writeAuditPaths give the recursive tree and paths (treeWithPaths) for every size to 70 and some larger', () => {
+    const sizes = [...Array.from({ length: 70 }, (_, i) => i + 1), 127, 128, 129, 255, 1000, 1023, 1024];
+    const all = Array.from({ length: 1024 }, (_, i) => sha256(utf8(`leaf${i}`)));
+    for (const n of sizes) {
+      const leaves = all.slice(0, n);
+      const ref = treeWithPaths(leaves);
+      expect(toHex(rootOfLeaves(leaves))).toBe(toHex(ref.root));
+      // paths written into one shared buffer at offsets, as the batch arena and the verifier do
+      const at: number[] = [];
+      let total = 7;
+      for (const p of ref.paths) {
+        at.push(total);
+        total += p.length + 3;
+      }
+      const buf = new Uint8Array(total);
+      const root = writeAuditPaths(treeLevels(leaves), leaves.map(() => buf), at);
+      expect(toHex(root)).toBe(toHex(ref.root));
+      ref.paths.forEach((p, m) => expect(toHex(buf.subarray(at[m]!, at[m]! + p.length)), `n=${n} m=${m}`).toBe(toHex(p)));
+      const gaps = at.map((o, m) => buf.subarray(o + ref.paths[m]!.length, o + ref.paths[m]!.length + 3));
+      expect(gaps.every((g) => g.every((b) => b === 0))).toBe(true);
+    }
+  });
+
+  it('appendTree stores the same nodes as appendLeaf one by one, whatever the batch start', () => {
+    const hashes = Array.from({ length: 600 }, (_, i) => sha256(utf8(`e${i}`)));
+    for (const start of [0, 1, 3, 8, 24, 64, 100, 257]) {
+      for (const n of [1, 2, 5, 8, 33, 300]) {
+        const one = new MerkleFrontier();
+        const batch = new MerkleFrontier();
+        for (let i = 0; i < start; i++) batch.appendLeaf(one.appendLeaf(hashes[i]!)[0]!);
+        const expected = hashes.slice(start, start + n).map((h) => one.appendLeaf(h).map(toHex));
+        const got = batch.appendTree(treeLevels(hashes.slice(start, start + n))).map((ns) => ns.map(toHex));
+        expect(got, `start=${start} n=${n}`).toEqual(expected);
+        expect(toHex(batch.root())).toBe(toHex(one.root()));
+        expect(batch.size).toBe(start + n);
+      }
+    }
+  });
 });
 
 describe('signed tree head', () => {
@@ -139,40 +180,5 @@ describe('signed tree head', () => {
     const bad = enc.slice();
     bad[0] = 2;
     expect(() => decodeTreeHead(bad)).toThrow(/unknown version/);
-  });
-});
-
-describe('SHA-256 helpers', () => {
-  const reference = (...parts: Uint8Array[]) => {
-    const h = createHash('sha256');
-    for (const p of parts) h.update(p);
-    return toHex(h.digest());
-  };
-  const bytes = (n: number, seed = 7) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
-
-  it('match node:crypto for every size class, one part or several, as plain Uint8Arrays', () => {
-    expect(toHex(sha256())).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
-    expect(toHex(sha256(utf8('abc')))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
-    for (const n of [1, 31, 32, 55, 56, 64, 65, 200, 4096, 4097, 65_536]) {
-      const one = sha256(bytes(n));
-      expect(one.constructor).toBe(Uint8Array);
-      expect(toHex(one), `${n}`).toBe(reference(bytes(n)));
-      expect(toHex(sha256(bytes(n), bytes(n, 3))), `${n} x2`).toBe(reference(bytes(n), bytes(n, 3)));
-    }
-    // every byte value survives the digest's trip through a string
-    const digests = Array.from({ length: 64 }, (_, i) => sha256(bytes(i + 1, i)));
-    expect(new Set(digests.flatMap((d) => [...d])).size).toBe(256);
-  });
-
-  it('tagged and in-place forms give the same digests', () => {
-    const a = bytes(32, 1);
-    const b = bytes(32, 2);
-    expect(toHex(sha256Tagged(1, a, b))).toBe(reference(Uint8Array.of(1), a, b));
-    expect(toHex(sha256Tagged(0, a))).toBe(reference(Uint8Array.of(0), a));
-    const out = new Uint8Array(40).fill(0xee);
-    sha256Into(out, 5, a);
-    expect(toHex(out.subarray(5, 37))).toBe(reference(a));
-    expect([...out.subarray(0, 5), ...out.subarray(37)]).toEqual(Array(8).fill(0xee));
-    expect(() => sha256Into(out, 9, a)).toThrow(RangeError);
   });
 });

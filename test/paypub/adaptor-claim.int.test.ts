@@ -15,7 +15,6 @@ import { schnorr } from '@noble/curves/secp256k1.js';
 import { RawTx } from '@scure/btc-signer/script.js';
 import { Transaction } from '@scure/btc-signer/transaction.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BroadcastResult } from '../../src/chain/types.js';
 import {
   adaptorPledgeOutput, buildAdaptorClaimTx, buildAdaptorRefundTx, extractSaleSecret, presignPledgeClaim, verifyPledgePresig,
   type AdaptorSaleTerms, type PresignedPledge,
@@ -32,6 +31,7 @@ import { sampleIndices } from '../../src/paypub/sample.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { keypair, someP2trScript } from '../support/paypub-fixtures.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { broadcastRaw, expectAccepted, expectRejected, mineTo, tipHeight } from '../support/regtest-tx.js';
 
 const BAD_SIG = /checksig|schnorr signature|signature/i;
 const NON_FINAL = /not finalized|non-final/i;
@@ -64,24 +64,11 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
   useNodeKind(kind);
   let node: RegtestNode;
 
-  const tipHeight = async (): Promise<number> => node.rpc<number>('getblockcount');
-  const broadcast = (raw: Uint8Array): Promise<BroadcastResult> => node.dialect.sendRawTransaction(node.client, bytesToHex(raw));
-  async function mineTo(height: number): Promise<void> {
-    const tip = await tipHeight();
-    if (height > tip) await node.mine(height - tip);
-  }
-  function expectAccepted(res: BroadcastResult): void {
-    expect(res.accepted, res.accepted ? '' : `node rejected: ${res.reason}`).toBe(true);
-  }
-  function expectRejected(res: BroadcastResult, pattern: RegExp): void {
-    expect(res.accepted, res.accepted ? 'node accepted a transaction it should reject' : res.reason).toBe(false);
-    if (!res.accepted) expect(res.reason).toMatch(pattern);
-  }
 
   /** Anchors the manifest, waits for the beacon, and returns the sample after a buyer checked the seller's reveal. */
   async function sampleOf(s: AdaptorSale): Promise<number[]> {
     await node.send([{ script: anchorScript(s.manifest), sats: 0n }], { confirm: true });
-    await mineTo(s.manifest.beaconHeight + 1);
+    await mineTo(node, s.manifest.beaconHeight + 1);
     const beaconHash = await node.rpc<string>('getblockhash', [s.manifest.beaconHeight]);
     const reveal = decodeAdaptorReveal(encodeAdaptorReveal(createAdaptorReveal(s.manifest, beaconHash, s.t, s.sellerSk)));
     const check = verifyAdaptorReveal(s.manifest, beaconHash, reveal, (i) => s.content.ciphertexts[i]);
@@ -117,14 +104,14 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
     const presigsOn = (b: readonly Uint8Array[]): Uint8Array[] => b.map((x) => decodePresigAnnouncement(x).presig);
 
     beforeAll(async () => {
-      sale = makeAdaptorSale(32, 8, (await tipHeight()) + 4);
+      sale = makeAdaptorSale(32, 8, (await tipHeight(node)) + 4);
       await sampleOf(sale);
       pledges = await pledge(sale, 5, 40_000n);
       board = pledges.map((p) => encodePresigAnnouncement({ manifestHash: sale.manifest.hash, txid: p.txid, vout: p.vout, buyerKey: p.buyerKey, presig: p.presig }));
     });
 
     it('the seller counts the announced pledges it finds on chain, pre-signatures checked', async () => {
-      const tip = await tipHeight();
+      const tip = await tipHeight(node);
       const candidates = await Promise.all(board.map(async (bytes) => {
         const a = decodePresigAnnouncement(bytes);
         const out = await node.rpc<{ value: number; scriptPubKey: { hex: string } }>('gettxout', [a.txid, a.vout]);
@@ -140,7 +127,7 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
 
     it('rejects a claim completed with a wrong secret: no t, no payment', async () => {
       const wrong = buildAdaptorClaimTx({ terms: sale.terms, saleSecret: newSaleSecret(), sellerSecretKey: sale.sellerSk, pledges: pledges.slice(0, 4), payoutScript: someP2trScript(), feeRate: 2 });
-      expectRejected(await broadcast(wrong.raw), BAD_SIG);
+      expectRejected(await broadcastRaw(node, wrong.raw), BAD_SIG);
     });
 
     it('nobody can redirect a completed buyer signature without the seller key', async () => {
@@ -154,24 +141,24 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
       tx.addOutput({ script: someP2trScript(), amount: p.value - 2_000n });
       const msg = tx.preimageWitnessV1(0, [out.script], 0, [p.value], undefined, leaf as Uint8Array, 0xc0);
       tx.updateInput(0, { finalScriptWitness: [schnorr.sign(msg, thief.sk), buyerSig as Uint8Array, leaf as Uint8Array, control as Uint8Array] });
-      expectRejected(await broadcast(tx.extract()), BAD_SIG);
+      expectRejected(await broadcastRaw(node, tx.extract()), BAD_SIG);
     });
 
     it('a refund before the deadline is refused', async () => {
       const p = pledges[4] as PresignedPledge & { sk: Uint8Array };
-      expectRejected(await broadcast(buildAdaptorRefundTx({ terms: sale.terms, pledge: p, buyerSecretKey: p.sk, destScript: someP2trScript(), feeRate: 2 }).raw), NON_FINAL);
+      expectRejected(await broadcastRaw(node, buildAdaptorRefundTx({ terms: sale.terms, pledge: p, buyerSecretKey: p.sk, destScript: someP2trScript(), feeRate: 2 }).raw), NON_FINAL);
     });
 
     it('the seller claims four pledges in one transaction and bumps its fee; a third party extracts t and decrypts every chunk', async () => {
       const claim = buildAdaptorClaimTx({ terms: sale.terms, saleSecret: sale.t, sellerSecretKey: sale.sellerSk, pledges: pledges.slice(0, 4), payoutScript: someP2trScript(), feeRate: 2 });
-      expectAccepted(await broadcast(claim.raw));
+      expectAccepted(await broadcastRaw(node, claim.raw));
       // From the mempool: a watcher that holds only the public board.
       const fromMempool = hexToBytes(await node.rpc<string>('getrawtransaction', [claim.txid, 0]));
       const t = extractSaleSecret(fromMempool, sale.terms, presigsOn(board));
       expect(t && bytesToHex(t)).toBe(bytesToHex(sale.t));
       // A fee bump reuses the same pre-signatures (they commit to no output) and replaces the claim.
       const bumped = buildAdaptorClaimTx({ terms: sale.terms, saleSecret: sale.t, sellerSecretKey: sale.sellerSk, pledges: pledges.slice(0, 4), payoutScript: someP2trScript(), feeRate: 5 });
-      expectAccepted(await broadcast(bumped.raw));
+      expectAccepted(await broadcastRaw(node, bumped.raw));
       const mempool = await node.rpc<string[]>('getrawmempool', [false]);
       expect(mempool).toContain(bumped.txid);
       expect(mempool).not.toContain(claim.txid);
@@ -191,19 +178,19 @@ describe.each(chainNodes())('PayPub adaptor claims on %s', (kind) => {
     it('the pledge nobody claimed refunds at the deadline (wrong nSequence refused)', async () => {
       const p = pledges[4] as PresignedPledge & { sk: Uint8Array };
       const opts = { terms: sale.terms, pledge: p, buyerSecretKey: p.sk, destScript: someP2trScript(), feeRate: 2 };
-      await mineTo(sale.terms.deadlineHeight);
-      expectRejected(await broadcast(buildAdaptorRefundTx({ ...opts, sequence: 0xffffffff }).raw), /locktime|finalized/i);
-      expectAccepted(await broadcast(buildAdaptorRefundTx(opts).raw));
+      await mineTo(node, sale.terms.deadlineHeight);
+      expectRejected(await broadcastRaw(node, buildAdaptorRefundTx({ ...opts, sequence: 0xffffffff }).raw), /locktime|finalized/i);
+      expectAccepted(await broadcastRaw(node, buildAdaptorRefundTx(opts).raw));
       await node.mine(1);
     });
   });
 
   it('N = 128, s = 32: the same claim size per pledge, and every chunk decrypts', async () => {
-    const sale = makeAdaptorSale(128, 32, (await tipHeight()) + 4);
+    const sale = makeAdaptorSale(128, 32, (await tipHeight(node)) + 4);
     await sampleOf(sale);
     const pledges = await pledge(sale, 3, 30_000n);
     const claim = buildAdaptorClaimTx({ terms: sale.terms, saleSecret: sale.t, sellerSecretKey: sale.sellerSk, pledges, payoutScript: someP2trScript(), feeRate: 2 });
-    expectAccepted(await broadcast(claim.raw));
+    expectAccepted(await broadcastRaw(node, claim.raw));
     await node.mine(1);
     const raw = hexToBytes(await node.rpc<string>('getrawtransaction', [claim.txid, 0]));
     const t = extractSaleSecret(raw, sale.terms, [pledges[1]!.presig]);

@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeOfferLink } from '../../src/paypub/link.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { runCli } from '../support/cli.js';
-import { PASS, fundParty, mineTo, outboxPath, removeParty, startParty, unlockedPath, type Party } from '../support/paypub-parties.js';
+import { PASS, fundParty, outboxPath, removeParty, startParty, unlockedPath, type Party } from '../support/paypub-parties.js';
+import { mineTo } from '../support/regtest-tx.js';
 
 let node: RegtestNode;
 let seller: Party;

@@ -36,7 +36,7 @@
  * a minute; everything after that goes through the daemons' APIs.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,8 +44,9 @@ import { decodeOfferLink } from '../../src/paypub/link.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
 import { BridgeCounters, ChainRelay, NetnsDaemon, datadirText, ipPattern } from '../support/daemon-netns.js';
-import { NetLab, ROUTER_WAN_IP, netnsUnavailable } from '../support/netns.js';
+import { NetLab, ROUTER_WAN_IP, netnsUnavailable, tearDownLab } from '../support/netns.js';
 import { FAST_SCRYPT, outboxPath, unlockedPath } from '../support/paypub-parties.js';
+import { mineTo } from '../support/regtest-tx.js';
 import { waitUntil } from '../support/wait.js';
 
 const skip = netnsUnavailable();
@@ -100,15 +101,11 @@ describe.skipIf(skip !== null)(`PayPub across network namespaces: seller, two bu
 
   afterAll(async () => {
     if (sampler) clearInterval(sampler);
-    try {
+    await tearDownLab(lab, async () => {
       await Promise.all(daemons.map((d) => d.stop()));
       await relay?.close();
       await btcd?.stop();
-    } finally {
-      const left = lab ? (await lab.destroy(), lab.leftovers()) : [];
-      if (root) rmSync(root, { recursive: true, force: true });
-      expect(left).toEqual([]);
-    }
+    }, root);
   }, 60_000);
 
   it('sells to buyers on two other hosts through four storage servers while the seller\'s daemon is stopped', async () => {
@@ -183,13 +180,8 @@ describe.skipIf(skip !== null)(`PayPub across network namespaces: seller, two bu
     const id = pub.id;
     expect(pub.storage).toEqual({ stored: true, backend: 'peers' });
     const status = (d: NetnsDaemon): Promise<Sale> => d.api<Sale>('GET', `/paypub/sales/${id}`);
-    const tip = async (): Promise<number> => btcd.rpc<number>('getblockcount');
-    const mineTo = async (h: number): Promise<void> => {
-      const now = await tip();
-      if (h > now) await btcd.mine(h - now);
-    };
     await btcd.mine(1);
-    await mineTo(pub.beaconHeight + 1);
+    await mineTo(btcd, pub.beaconHeight + 1);
     // Publishing is complete only with the reveal: only the seller can open the sampled chunks.
     await waitUntil(async () => (await status(seller)).sample.revealed, 'the seller\'s daemon reveals the sample', 30_000, 250);
     const { offer, storage, reveal } = await seller.api<{ offer: string; storage: boolean; reveal: boolean }>('GET', `/paypub/sales/${id}/offer`);

@@ -5,7 +5,6 @@
 import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { RawTx } from '@scure/btc-signer/script.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BroadcastResult } from '../../src/chain/types.js';
 import { collectKeys, decryptContent } from '../../src/paypub/content.js';
 import { anchorScript, checkAnchorTiming, findAnchorOutput } from '../../src/paypub/manifest.js';
 import { evaluatePledges } from '../../src/paypub/pledges.js';
@@ -19,24 +18,19 @@ import {
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { keypair, makeSale, someP2trScript, type Sale } from '../support/paypub-fixtures.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
+import { broadcastRaw, expectAccepted, expectRejected, mineTo, tipHeight } from '../support/regtest-tx.js';
 
 describe.each(chainNodes())('PayPub on %s', (kind) => {
   useNodeKind(kind);
 
   let node: RegtestNode;
 
-  const tipHeight = async (): Promise<number> => node.rpc<number>('getblockcount');
-  const broadcast = (raw: Uint8Array): Promise<BroadcastResult> => node.dialect.sendRawTransaction(node.client, bytesToHex(raw));
-  async function mineTo(height: number): Promise<void> {
-    const tip = await tipHeight();
-    if (height > tip) await node.mine(height - tip);
-  }
 
   /** Pays each script from the harness wallet in one tx, mines it, returns the outpoints. */
   async function fundScripts(outs: { script: Uint8Array; sats: bigint }[]): Promise<{ txid: string; vout: number; height: number }[]> {
     const txid = await node.send(outs.map((o) => ({ script: o.script, sats: o.sats })), { confirm: true });
     const tx = RawTx.decode(hexToBytes(await node.rpc<string>('getrawtransaction', [txid, 0])));
-    const height = await tipHeight();
+    const height = await tipHeight(node);
     return outs.map((o) => {
       const vout = tx.outputs.findIndex((x) => bytesToHex(x.script) === bytesToHex(o.script));
       expect(vout).toBeGreaterThanOrEqual(0);
@@ -51,15 +45,6 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
   const CLTV = /locktime requirement not satisfied|input is finalized/i;
   const BIP68 = /sequence locks|non-bip68-final/i;
   const RBF_FEE = /insufficient fee/i;
-
-  function expectRejected(res: BroadcastResult, pattern?: RegExp): void {
-    expect(res.accepted, res.accepted ? 'node accepted a transaction it should reject' : res.reason).toBe(false);
-    if (!res.accepted && pattern) expect(res.reason).toMatch(pattern);
-  }
-
-  function expectAccepted(res: BroadcastResult): void {
-    expect(res.accepted, res.accepted ? '' : `node rejected: ${res.reason}`).toBe(true);
-  }
 
   beforeAll(async () => {
     node = await startRegtestNode({ kind });
@@ -78,14 +63,14 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
     const payout = someP2trScript();
 
     beforeAll(async () => {
-      const h0 = await tipHeight();
+      const h0 = await tipHeight(node);
       sale = makeSale({ beaconHeight: h0 + 4, size: 32 * 1000 + 5 });
       // anchor the manifest hash, then let the beacon come and mature
       const [anchor] = await fundScripts([{ script: anchorScript(sale.manifest), sats: 0n }]);
       const anchorRaw = hexToBytes(await node.rpc<string>('getrawtransaction', [anchor?.txid, 0]));
       expect(findAnchorOutput(anchorRaw, sale.manifest.hash)).toBe(anchor?.vout);
       expect(checkAnchorTiming(sale.manifest, anchor?.height as number)).toEqual({ ok: true });
-      await mineTo(sale.manifest.beaconHeight + 1);
+      await mineTo(node, sale.manifest.beaconHeight + 1);
       beaconHash = await node.rpc<string>('getblockhash', [sale.manifest.beaconHeight]);
       sampled = sampleIndices(sale.manifest, beaconHash);
       const value = 40_000n;
@@ -105,13 +90,13 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
 
     it('the pledges count toward the threshold as seen on chain', async () => {
       const candidates = pledges.map((p) => ({ ...p, script: pledgeOutput(sale.manifest, sampled, p).script }));
-      const ev = evaluatePledges(sale.manifest, sampled, candidates.slice(0, 3), await tipHeight());
+      const ev = evaluatePledges(sale.manifest, sampled, candidates.slice(0, 3), await tipHeight(node));
       expect(ev.thresholdMet).toBe(true);
     });
 
     it('rejects a claim with a wrong key', async () => {
       const good = claimStack(sale.manifest, sampled, sale.content.keys);
-      expectRejected(await broadcast(claimVariant((sig) => {
+      expectRejected(await broadcastRaw(node, claimVariant((sig) => {
         const s = good(sig);
         s[3] = randomBytes(32);
         return s;
@@ -120,39 +105,39 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
 
     it('rejects a claim with a missing key', async () => {
       const good = claimStack(sale.manifest, sampled, sale.content.keys);
-      expectRejected(await broadcast(claimVariant((sig) => good(sig).slice(0, -1))), SCRIPT_HASH);
-      expectRejected(await broadcast(claimVariant((sig) => [sig, ...good(sig).slice(2)])), SCRIPT_HASH);
+      expectRejected(await broadcastRaw(node, claimVariant((sig) => good(sig).slice(0, -1))), SCRIPT_HASH);
+      expectRejected(await broadcastRaw(node, claimVariant((sig) => [sig, ...good(sig).slice(2)])), SCRIPT_HASH);
     });
 
     it('rejects a claim with misordered keys', async () => {
       const good = claimStack(sale.manifest, sampled, sale.content.keys);
-      expectRejected(await broadcast(claimVariant((sig) => {
+      expectRejected(await broadcastRaw(node, claimVariant((sig) => {
         const s = good(sig);
         [s[1], s[2]] = [s[2] as Uint8Array, s[1] as Uint8Array];
         return s;
       })), SCRIPT_HASH);
-      expectRejected(await broadcast(claimVariant((sig) => [sig, ...good(sig).slice(1).reverse()])), SCRIPT_HASH);
+      expectRejected(await broadcastRaw(node, claimVariant((sig) => [sig, ...good(sig).slice(1).reverse()])), SCRIPT_HASH);
     });
 
     it('rejects a claim by the wrong signer', async () => {
-      expectRejected(await broadcast(claimVariant(claimStack(sale.manifest, sampled, sale.content.keys), keypair().sk)), BAD_SIG);
+      expectRejected(await broadcastRaw(node, claimVariant(claimStack(sale.manifest, sampled, sale.content.keys), keypair().sk)), BAD_SIG);
     });
 
     it('rejects a refund before the deadline (non-final nLockTime, or a final one that fails CLTV)', async () => {
       const p = pledges[3] as PledgeUtxo;
       const sk = (buyers[3] as { sk: Uint8Array }).sk;
       const early = buildRefundTx({ manifest: sale.manifest, sampled, pledge: p, buyerSecretKey: sk, destScript: someP2trScript(), feeRate: 2 });
-      expectRejected(await broadcast(early.raw), NON_FINAL);
+      expectRejected(await broadcastRaw(node, early.raw), NON_FINAL);
       const lowLock = buildRefundTx({
-        manifest: sale.manifest, sampled, pledge: p, buyerSecretKey: sk, destScript: someP2trScript(), feeRate: 2, lockTime: await tipHeight(),
+        manifest: sale.manifest, sampled, pledge: p, buyerSecretKey: sk, destScript: someP2trScript(), feeRate: 2, lockTime: await tipHeight(node),
       });
-      expectRejected(await broadcast(lowLock.raw), CLTV);
+      expectRejected(await broadcastRaw(node, lowLock.raw), CLTV);
     });
 
     it('accepts a valid claim of three pledges in one RBF transaction, which publishes every key; a fee bump replaces it', async () => {
       const base = { manifest: sale.manifest, sampled, keys: sale.content.keys, sellerSecretKey: sale.sellerSk, pledges: pledges.slice(0, 3), payoutScript: payout };
       const claim = buildClaimTx({ ...base, feeRate: 2 });
-      expectAccepted(await broadcast(claim.raw));
+      expectAccepted(await broadcastRaw(node, claim.raw));
       // a watcher reads the keys back from the node's mempool copy
       const fromMempool = hexToBytes(await node.rpc<string>('getrawtransaction', [claim.txid, 0]));
       const keys = extractClaimKeys(fromMempool, sale.manifest);
@@ -163,7 +148,7 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
       expect(decryptContent(sale.manifest, sale.content.ciphertexts, all as Uint8Array[])).toEqual(sale.plaintext);
       const bumped = buildClaimTx({ ...base, feeRate: 5 });
       expect(bumped.txid).not.toBe(claim.txid);
-      expectAccepted(await broadcast(bumped.raw));
+      expectAccepted(await broadcastRaw(node, bumped.raw));
       const mempool = await node.rpc<string[]>('getrawmempool', [false]);
       expect(mempool).toContain(bumped.txid);
       expect(mempool).not.toContain(claim.txid);
@@ -176,28 +161,28 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
       const p = pledges[3] as PledgeUtxo;
       const sk = (buyers[3] as { sk: Uint8Array }).sk;
       const opts = { manifest: sale.manifest, sampled, pledge: p, buyerSecretKey: sk, destScript: someP2trScript(), feeRate: 2 };
-      await mineTo(sale.manifest.deadlineHeight - 1);
-      expectRejected(await broadcast(buildRefundTx(opts).raw), NON_FINAL);
-      await mineTo(sale.manifest.deadlineHeight);
-      expectRejected(await broadcast(buildRefundTx({ ...opts, sequence: 0xffffffff }).raw), CLTV);
+      await mineTo(node, sale.manifest.deadlineHeight - 1);
+      expectRejected(await broadcastRaw(node, buildRefundTx(opts).raw), NON_FINAL);
+      await mineTo(node, sale.manifest.deadlineHeight);
+      expectRejected(await broadcastRaw(node, buildRefundTx({ ...opts, sequence: 0xffffffff }).raw), CLTV);
       const refund = buildRefundTx(opts);
-      expectAccepted(await broadcast(refund.raw));
+      expectAccepted(await broadcastRaw(node, refund.raw));
       expect(extractClaimKeys(refund.raw, sale.manifest).size).toBe(0);
     });
   });
 
   describe('claim/refund race after the deadline', () => {
     it('both orders: whichever the node sees first wins unless the other replaces it by fee; keys seen in a replaced claim stay known', async () => {
-      const h0 = await tipHeight();
+      const h0 = await tipHeight(node);
       const sale = makeSale({ beaconHeight: h0 + 3, chunks: 8, sample: 2 });
-      await mineTo(sale.manifest.beaconHeight + 1);
+      await mineTo(node, sale.manifest.beaconHeight + 1);
       const sampled = sampleIndices(sale.manifest, await node.rpc<string>('getblockhash', [sale.manifest.beaconHeight]));
       const [a, b] = [keypair(), keypair()];
       const value = 50_000n;
       const funded = await fundScripts([a, b].map((k) => ({ script: pledgeOutput(sale.manifest, sampled, { buyerKey: k.pk }).script, sats: value })));
       const pa = { ...(funded[0] as { txid: string; vout: number }), value, buyerKey: a.pk };
       const pb = { ...(funded[1] as { txid: string; vout: number }), value, buyerKey: b.pk };
-      await mineTo(sale.manifest.deadlineHeight);
+      await mineTo(node, sale.manifest.deadlineHeight);
       const claimOf = (p: PledgeUtxo, feeRate: number) => buildClaimTx({
         manifest: sale.manifest, sampled, keys: sale.content.keys, sellerSecretKey: sale.sellerSk, pledges: [p], payoutScript: someP2trScript(), feeRate,
       });
@@ -206,22 +191,22 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
       });
       // claim first: a refund at the same fee cannot replace it; one paying more does, but the keys are out
       const claimA = claimOf(pa, 2);
-      expectAccepted(await broadcast(claimA.raw));
-      expectRejected(await broadcast(refundOf(pa, a.sk, 2).raw), RBF_FEE);
+      expectAccepted(await broadcastRaw(node, claimA.raw));
+      expectRejected(await broadcastRaw(node, refundOf(pa, a.sk, 2).raw), RBF_FEE);
       const refundA = refundOf(pa, a.sk, Math.ceil(Number(claimA.fee) / 100) + 5);
       expect(refundA.fee).toBeGreaterThan(claimA.fee);
-      expectAccepted(await broadcast(refundA.raw));
+      expectAccepted(await broadcastRaw(node, refundA.raw));
       expect(extractClaimKeys(claimA.raw, sale.manifest).size).toBe(6);
       // refund first: a claim at the same fee rate cannot replace it
-      expectAccepted(await broadcast(refundOf(pb, b.sk, 2).raw));
-      expectRejected(await broadcast(claimOf(pb, 2).raw), RBF_FEE);
+      expectAccepted(await broadcastRaw(node, refundOf(pb, b.sk, 2).raw));
+      expectRejected(await broadcastRaw(node, claimOf(pb, 2).raw), RBF_FEE);
       await node.mine(1);
     });
   });
 
   describe('private mode', () => {
     it('HTLC: wrong secret rejected, right one accepted and read back from the mempool; CSV refund only after the delay', async () => {
-      const h0 = await tipHeight();
+      const h0 = await tipHeight(node);
       const sale = makeSale({ mode: 'private', chunks: 16, sample: 4, beaconHeight: h0 + 3 });
       const buyer = keypair();
       const ps1 = createPrivateSale({ manifest: sale.manifest, keys: sale.content.keys, sellerSecretKey: sale.sellerSk, buyerKey: buyer.pk });
@@ -231,10 +216,10 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
       const u1 = { txid: f1?.txid as string, vout: f1?.vout as number, value: price };
       const u2 = { txid: f2?.txid as string, vout: f2?.vout as number, value: price };
       const claimOpts = { manifest: sale.manifest, offer: ps1.offer, sellerSecretKey: sale.sellerSk, utxo: u1, payoutScript: someP2trScript(), feeRate: 2 };
-      expectRejected(await broadcast(buildHtlcClaimTx({ ...claimOpts, secret: randomBytes(32) }).raw), SCRIPT_HASH);
-      expectRejected(await broadcast(buildHtlcClaimTx({ ...claimOpts, secret: ps1.secret, sellerSecretKey: keypair().sk }).raw), BAD_SIG);
+      expectRejected(await broadcastRaw(node, buildHtlcClaimTx({ ...claimOpts, secret: randomBytes(32) }).raw), SCRIPT_HASH);
+      expectRejected(await broadcastRaw(node, buildHtlcClaimTx({ ...claimOpts, secret: ps1.secret, sellerSecretKey: keypair().sk }).raw), BAD_SIG);
       const claim = buildHtlcClaimTx({ ...claimOpts, secret: ps1.secret });
-      expectAccepted(await broadcast(claim.raw));
+      expectAccepted(await broadcastRaw(node, claim.raw));
       const seen = hexToBytes(await node.rpc<string>('getrawtransaction', [claim.txid, 0]));
       const s = extractHtlcSecret(seen, ps1.offer, sale.manifest.sellerKey);
       expect(s).toEqual(ps1.secret);
@@ -243,14 +228,14 @@ describe.each(chainNodes())('PayPub on %s', (kind) => {
 
       // HTLC 2: refund via CSV. f2 has 1 confirmation now; valid once it has csvDelay (10).
       const refundOpts = { manifest: sale.manifest, offer: ps2.offer, buyerSecretKey: buyer.sk, utxo: u2, destScript: someP2trScript(), feeRate: 2 };
-      const confirmations = async (): Promise<number> => (await tipHeight()) - (f2?.height as number) + 1;
+      const confirmations = async (): Promise<number> => (await tipHeight(node)) - (f2?.height as number) + 1;
       await node.mine(ps2.offer.csvDelay - 1 - (await confirmations()));
       expect(await confirmations()).toBe(ps2.offer.csvDelay - 1);
-      expectRejected(await broadcast(buildCsvRefundTx(refundOpts).raw), BIP68);
+      expectRejected(await broadcastRaw(node, buildCsvRefundTx(refundOpts).raw), BIP68);
       await node.mine(1);
       // a shorter nSequence fails the script's CSV check even though BIP68 is satisfied
-      expectRejected(await broadcast(buildCsvRefundTx({ ...refundOpts, sequence: 1 }).raw), CLTV);
-      expectAccepted(await broadcast(buildCsvRefundTx(refundOpts).raw));
+      expectRejected(await broadcastRaw(node, buildCsvRefundTx({ ...refundOpts, sequence: 1 }).raw), CLTV);
+      expectAccepted(await broadcastRaw(node, buildCsvRefundTx(refundOpts).raw));
     });
   });
 });

@@ -22,7 +22,8 @@ import { createKeystore } from '../../src/wallet/keystore.js';
 import { PAYPUB_SELLER, WalletKeys } from '../../src/wallet/keys.js';
 import { Wallet } from '../../src/wallet/wallet.js';
 import { runCliJson } from '../support/cli.js';
-import { FAST_SCRYPT, PASS, fundParty, mineTo, removeParty, startParty, type Party, outboxPath, unlockedPath } from '../support/paypub-parties.js';
+import { FAST_SCRYPT, PASS, fundParty, removeParty, startParty, type Party, outboxPath, unlockedPath } from '../support/paypub-parties.js';
+import { mineTo } from '../support/regtest-tx.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { waitUntil } from '../support/wait.js';
 

@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
-import { fundParty, mineTo, publishRevealed, removeParty, startParty, type Party, outboxPath, unlockedPath } from '../support/paypub-parties.js';
+import { fundParty, publishRevealed, removeParty, startParty, type Party, outboxPath, unlockedPath } from '../support/paypub-parties.js';
+import { mineTo } from '../support/regtest-tx.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { waitUntil } from '../support/wait.js';
 

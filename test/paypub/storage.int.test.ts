@@ -27,7 +27,8 @@ import { createPaypubFeature } from '../../src/paypub/feature.js';
 import { decodeOfferLink } from '../../src/paypub/link.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
-import { fundParty, mineTo, nodeStorageFeatures, outboxPath, removeParty, startParty, unlockedPath, type Party } from '../support/paypub-parties.js';
+import { fundParty, nodeStorageFeatures, outboxPath, removeParty, startParty, unlockedPath, type Party } from '../support/paypub-parties.js';
+import { mineTo } from '../support/regtest-tx.js';
 import { waitUntil } from '../support/wait.js';
 
 const SHARES = { k: 2, happy: 3, n: 4 };

@@ -25,7 +25,11 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 // file whose tests are all skipped (no namespaces here) never runs; these tests bring their own HOME.
 const CLI = fileURLToPath(new URL('../../bin/deaddrop.js', import.meta.url));
 
-/** Resolves with the child's stdout once it exits 0; rejects with its stderr otherwise. */
+/**
+ * Resolves with the child's stdout once it exited 0 and its output is read; rejects with its
+ * stderr otherwise. It waits for 'close', not 'exit': 'exit' can come before the last of stdout
+ * has been read (a loaded machine showed it as an empty answer, "Unexpected end of JSON input").
+ */
 function collect(child: ChildProcess, what: string, timeoutMs = 30_000): Promise<string> {
   let out = '';
   let err = '';
@@ -36,7 +40,7 @@ function collect(child: ChildProcess, what: string, timeoutMs = 30_000): Promise
       child.kill('SIGKILL');
       reject(new Error(`${what} timed out`));
     }, timeoutMs);
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       clearTimeout(timer);
       if (code === 0) resolve(out);
       else reject(new Error(`${what} exited ${code}: ${err.trim().slice(-2000)}`));

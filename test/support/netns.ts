@@ -19,7 +19,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const PUBLIC_NET = '198.18.0';
@@ -38,6 +38,18 @@ export interface NetHost {
 
 function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * A namespace test's teardown: `stop` ends what the test started, then, whatever it threw, the lab
+ * is destroyed and `dirs` removed; throws when a namespace of the lab outlived it.
+ */
+export async function tearDownLab(lab: NetLab | undefined, stop: () => Promise<unknown>, ...dirs: (string | undefined)[]): Promise<void> {
+  const stopped = await stop().then(() => null, (err: unknown) => ({ err }));
+  const left = lab ? (await lab.destroy(), lab.leftovers()) : [];
+  for (const dir of dirs) if (dir) rmSync(dir, { recursive: true, force: true });
+  if (left.length > 0) throw new Error(`network namespaces left behind: ${left.join(', ')}`);
+  if (stopped) throw stopped.err;
 }
 
 /** Why namespace tests cannot run here, or null when they can. */

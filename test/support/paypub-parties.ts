@@ -16,6 +16,7 @@ import type { StorageOptions } from '../../src/node/storage/options.js';
 import type { ContentStore } from '../../src/feature/content-store.js';
 import type { RegtestNode } from '../../src/regtest/harness.js';
 import { createKeystore } from '../../src/wallet/keystore.js';
+import { mineTo } from './regtest-tx.js';
 import { waitUntil } from './wait.js';
 
 export const PASS = 'paypub test passphrase';
@@ -126,12 +127,6 @@ export async function fundParty(node: RegtestNode, party: Party, sats: bigint): 
 
 export function removeParty(p: Party | undefined): void {
   if (p) rmSync(p.datadir, { recursive: true, force: true });
-}
-
-/** Mines until the chain is at `height`. */
-export async function mineTo(node: RegtestNode, height: number): Promise<void> {
-  const tip = await node.rpc<number>('getblockcount');
-  if (height > tip) await node.mine(height - tip);
 }
 
 /** A sale published by `seller` whose sample is revealed: its offer is ready for pledges. */

@@ -57,7 +57,7 @@ import { DeaddropError } from '../../util/errors.js';
 import { HASH_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, ed25519Verify, sha256, sha256Resumable, sha256Split, utf8 } from '../crypto.js';
 import type { Signer } from '../crypto.js';
 import { concatBytes, equalBytes } from '../../util/bytes.js';
-import { leafHash, pathLength, rootFromPath, treeIntoPaths } from './merkle.js';
+import { leafHash, pathLength, rootFromPath, treeLevels, writeAuditPaths } from './merkle.js';
 
 /** The version written. */
 export const ENTRY_VERSION = 2;
@@ -86,7 +86,19 @@ const TAG_BYTES = 0x02;
 const TAG_UINT = 0x03;
 const TAG_HASHES = 0x04;
 const KEY_RE = /^[a-z0-9_.-]{1,32}$/;
-const NAME_RE = /^[A-Za-z0-9._:/-]{1,64}$/;
+// key ([a-z0-9_.-]{1,32}) and name ([A-Za-z0-9._:/-]{1,64}) characters as tables: tested on every
+// header of every append, where a table lookup per character costs less than a regex
+const LOWER_KEY = new Uint8Array(256);
+for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789_.-') LOWER_KEY[c.charCodeAt(0)] = 1;
+const NAME_CHAR = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/-') NAME_CHAR[c.charCodeAt(0)] = 1;
+
+/** `s` has 1..max characters, all of them in `table`. */
+function allIn(s: string, table: Uint8Array, max: number): boolean {
+  if (s.length < 1 || s.length > max) return false;
+  for (let i = 0; i < s.length; i++) if (table[s.charCodeAt(i)] !== 1) return false;
+  return true;
+}
 
 /** A header value: string, opaque bytes, unsigned integer, or list of 32-byte hashes. */
 export type HeaderValue = string | Uint8Array | number | readonly Uint8Array[];
@@ -157,10 +169,20 @@ function isUint53(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 
+/** Strings up to this length are tried as ASCII first (header values are mostly short names). */
+const SHORT_STRING = 64;
+
+/** True when every UTF-16 unit of `s` is ASCII (then its UTF-8 is one byte per unit). */
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+
 /** Encoded size of one value (tag included); throws TypeError/RangeError on misuse. */
 function valueSize(key: string, value: HeaderValue): number {
   if (typeof value === 'string') {
-    const n = Buffer.byteLength(value, 'utf8');
+    // a native byteLength call costs more than scanning a short name
+    const n = value.length <= SHORT_STRING && isAscii(value) ? value.length : Buffer.byteLength(value, 'utf8');
     if (n > 0xffff) throw new RangeError(`header.${key}: string too long`);
     return 3 + n;
   }
@@ -186,7 +208,9 @@ function valueSize(key: string, value: HeaderValue): number {
 function writeValue(out: Uint8Array, view: DataView, off: number, value: HeaderValue): number {
   if (typeof value === 'string') {
     out[off] = TAG_STRING;
-    const { written } = utf8Encoder.encodeInto(value, out.subarray(off + 3));
+    let written = value.length;
+    if (written <= SHORT_STRING && isAscii(value)) for (let i = 0; i < written; i++) out[off + 3 + i] = value.charCodeAt(i);
+    else written = utf8Encoder.encodeInto(value, out.subarray(off + 3)).written;
     view.setUint16(off + 1, written);
     return off + 3 + written;
   }
@@ -209,8 +233,8 @@ function writeValue(out: Uint8Array, view: DataView, off: number, value: HeaderV
 }
 
 function checkWellKnown(header: EntryHeader, fail: (m: string) => Error): void {
-  if (typeof header.type !== 'string' || !NAME_RE.test(header.type)) throw fail('type must match [A-Za-z0-9._:/-]{1,64}');
-  if (header.app !== undefined && (typeof header.app !== 'string' || !NAME_RE.test(header.app))) {
+  if (typeof header.type !== 'string' || !allIn(header.type, NAME_CHAR, 64)) throw fail('type must match [A-Za-z0-9._:/-]{1,64}');
+  if (header.app !== undefined && (typeof header.app !== 'string' || !allIn(header.app, NAME_CHAR, 64))) {
     throw fail('app must match [A-Za-z0-9._:/-]{1,64}');
   }
   if (header.refs !== undefined && !Array.isArray(header.refs)) throw fail('refs must be a list of 32-byte hashes');
@@ -226,16 +250,22 @@ interface HeaderLayout {
 function headerLayout(header: EntryHeader): HeaderLayout {
   if (header === null || typeof header !== 'object') throw new TypeError('header: expected an object');
   checkWellKnown(header, (m) => new TypeError(`header: ${m}`));
-  const keys = Object.keys(header).filter((k) => header[k] !== undefined);
+  const keys: string[] = [];
+  for (const k of Object.keys(header)) if (header[k] !== undefined) keys.push(k);
   if (keys.length > MAX_HEADER_FIELDS) throw new RangeError(`header: more than ${MAX_HEADER_FIELDS} fields`);
   let size = 1;
   for (const key of keys) {
-    if (!KEY_RE.test(key)) throw new TypeError(`header: key ${JSON.stringify(key)} must match [a-z0-9_.-]{1,32}`);
+    if (!allIn(key, LOWER_KEY, 32)) throw new TypeError(`header: key ${JSON.stringify(key)} must match [a-z0-9_.-]{1,32}`);
     size += 1 + key.length + valueSize(key, header[key]!);
   }
   if (size > MAX_HEADER_BYTES) throw new RangeError(`header: ${size} bytes, max ${MAX_HEADER_BYTES}`);
-  // keys are ASCII, so UTF-16 order is byte order
-  keys.sort();
+  // keys are ASCII, so UTF-16 order is byte order; insertion sort, as there are at most 16
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > k; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = k;
+  }
   return { header, keys, size };
 }
 
@@ -338,10 +368,6 @@ export function decodeHeader(bytes: Uint8Array): EntryHeader {
   return header;
 }
 
-const LOWER_KEY = new Uint8Array(256);
-for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789_.-') LOWER_KEY[c.charCodeAt(0)] = 1;
-const NAME_CHAR = new Uint8Array(256);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/-') NAME_CHAR[c.charCodeAt(0)] = 1;
 
 function isKey(b: Uint8Array, off: number, len: number, name: string): boolean {
   if (len !== name.length) return false;
@@ -432,23 +458,27 @@ function checkFields(e: Omit<UnsignedEntry, 'header'>): void {
   if (!isUint53(e.seq) || e.seq < 1) throw new RangeError('seq: expected an integer in 1 .. 2^53-1');
   if (!(e.prev instanceof Uint8Array) || e.prev.length !== HASH_BYTES) throw new TypeError('prev: expected 32 bytes');
   if ((e.seq === 1) !== isZero(e.prev)) throw new RangeError('prev: must be zero exactly when seq = 1');
+  checkItem(e);
+}
+
+/** The checks of checkFields that differ between the entries of one batch. */
+function checkItem(e: Pick<BatchItem, 'timestamp' | 'body'>): void {
   if (!isUint53(e.timestamp)) throw new RangeError('timestamp: expected an unsigned safe integer');
   if (!(e.body instanceof Uint8Array)) throw new TypeError('body: expected Uint8Array');
   if (e.body.length > MAX_BODY_BYTES) throw new RangeError(`body: ${e.body.length} bytes, max ${MAX_BODY_BYTES}`);
 }
 
-/** Writes the content (bytes [0, C)) of an entry at the start of `buf`. */
-function writeContent(buf: Uint8Array, version: number, e: UnsignedEntry, header: HeaderLayout): void {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  buf[0] = version;
-  buf.set(e.author, 1);
-  writeU64(view, 33, e.seq);
-  buf.set(e.prev, 41);
-  writeU64(view, 73, e.timestamp);
-  view.setUint16(81, header.size);
-  writeHeader(header, buf, view, 83);
-  view.setUint32(83 + header.size, e.body.length);
-  buf.set(e.body, 87 + header.size);
+/** Writes the content (bytes [0, C)) of an entry into `buf` from `at`; `view` is over `buf` (same offsets). */
+function writeContent(buf: Uint8Array, view: DataView, at: number, version: number, e: UnsignedEntry, header: HeaderLayout): void {
+  buf[at] = version;
+  buf.set(e.author, at + 1);
+  writeU64(view, at + 33, e.seq);
+  buf.set(e.prev, at + 41);
+  writeU64(view, at + 73, e.timestamp);
+  view.setUint16(at + 81, header.size);
+  writeHeader(header, buf, view, at + 83);
+  view.setUint32(at + 83 + header.size, e.body.length);
+  buf.set(e.body, at + 87 + header.size);
 }
 
 /** Encodes the content (bytes [0, C)) into a buffer with `trailer` more bytes for the seal or signature. */
@@ -457,7 +487,7 @@ function encodeContent(e: UnsignedEntry, version: number, trailer: number): { bu
   const header = headerLayout(e.header);
   const contentLength = ENTRY_PREFIX_BYTES + header.size + 4 + e.body.length;
   const buf = new Uint8Array(contentLength + trailer);
-  writeContent(buf, version, e, header);
+  writeContent(buf, new DataView(buf.buffer), 0, version, e, header);
   return { buf, contentLength, headerLength: header.size };
 }
 
@@ -472,11 +502,24 @@ export function batchSigningMessage(firstSeq: number, size: number, root: Uint8A
   return out;
 }
 
+/** What a batch is made of: its first seq, the hash it links from, and its entries. */
+export interface BatchDraft {
+  readonly firstSeq: number;
+  readonly prev: Uint8Array;
+  readonly items: readonly BatchItem[];
+}
+
 /** Builds, hashes and signs a batch of entries `firstSeq ..` linked from `prev`, with one signature. */
-export function createBatch(
-  signer: Signer,
-  batch: { readonly firstSeq: number; readonly prev: Uint8Array; readonly items: readonly BatchItem[] },
-): LogEntry[] {
+export function createBatch(signer: Signer, batch: BatchDraft): LogEntry[] {
+  return signBatch(signer, batch).entries;
+}
+
+/**
+ * `createBatch`, also giving the batch tree's levels (merkle.ts `treeLevels`, leaves = entry hashes):
+ * the feed store takes the feed tree's nodes that lie inside the batch from them instead of hashing
+ * them again.
+ */
+export function signBatch(signer: Signer, batch: BatchDraft): { entries: LogEntry[]; levels: Uint8Array[][] } {
   const { firstSeq, items } = batch;
   const n = items.length;
   if (n < 1 || n > MAX_BATCH_ENTRIES) throw new RangeError(`batch: 1 .. ${MAX_BATCH_ENTRIES} entries`);
@@ -489,6 +532,7 @@ export function createBatch(
   let total = 0;
   for (let i = 0; i < n; i++) total += contentLengths[i]! + 4 + pathBytes[i]! + SIGNATURE_BYTES;
   const arena = new Uint8Array(total);
+  const arenaView = new DataView(arena.buffer);
   const raws: Uint8Array[] = [];
   const hashes: Uint8Array[] = [];
   let prev = batch.prev;
@@ -496,16 +540,19 @@ export function createBatch(
   for (let i = 0; i < n; i++) {
     const item = items[i]!;
     const fields = { author: signer.publicKey, seq: firstSeq + i, prev, timestamp: item.timestamp, header: item.header, body: item.body };
-    checkFields(fields);
+    // after the first entry, author, seq and prev hold by construction (prev is the hash just made)
+    if (i === 0) checkFields(fields);
+    else checkItem(item);
     const raw = arena.subarray(off, off + contentLengths[i]! + 4 + pathBytes[i]! + SIGNATURE_BYTES);
     off += raw.length;
-    writeContent(raw, ENTRY_VERSION, fields, layouts[i]!);
+    writeContent(arena, arenaView, raw.byteOffset, ENTRY_VERSION, fields, layouts[i]!);
     const hash = sha256(raw.subarray(0, contentLengths[i]!));
     raws.push(raw);
     hashes.push(hash);
     prev = hash;
   }
-  const root = treeIntoPaths(hashes, raws, contentLengths.map((c) => c + 4));
+  const levels = treeLevels(hashes);
+  const root = writeAuditPaths(levels, raws, contentLengths.map((c) => c + 4));
   const signature = signer.sign(batchSigningMessage(firstSeq, n, root));
   const entries = raws.map((raw, i): LogEntry => {
     const c = contentLengths[i]!;
@@ -529,7 +576,7 @@ export function createBatch(
       batch: { firstSeq, size: n, index: i, path: raw.subarray(c + 4, c + 4 + pathBytes[i]!) },
     };
   });
-  return entries;
+  return { entries, levels };
 }
 
 /**

@@ -18,7 +18,7 @@
  * them; and neither side's address (nor the router's, for Alice) is in anything the other daemon
  * answers (contacts, whereabouts, introductions, drops, messages, events) or stored in its datadir.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +27,7 @@ import { fromHex } from '../../../src/util/bytes.js';
 import { startRegtestNode, type RegtestNode } from '../../../src/regtest/harness.js';
 import { BridgeCounters, ChainRelay, NetnsDaemon, datadirText, ipPattern, runDeaddrop } from '../../support/daemon-netns.js';
 import { MixLab } from '../../support/mix-lab.js';
-import { NetLab, ROUTER_WAN_IP, netnsUnavailable } from '../../support/netns.js';
+import { NetLab, ROUTER_WAN_IP, netnsUnavailable, tearDownLab } from '../../support/netns.js';
 import { waitUntil } from '../../support/wait.js';
 
 const skip = netnsUnavailable();
@@ -91,16 +91,12 @@ describe.skipIf(skip !== null)(`a drop on chain leads to contacts over the mixne
 
   afterAll(async () => {
     if (sampler) clearInterval(sampler);
-    try {
+    await tearDownLab(lab, async () => {
       await Promise.all(daemons.map((d) => d.stop()));
       await mixes?.close();
       await relay?.close();
       await btcd?.stop();
-    } finally {
-      const left = lab ? (await lab.destroy(), lab.leftovers()) : [];
-      if (root) rmSync(root, { recursive: true, force: true });
-      expect(left).toEqual([]);
-    }
+    }, root);
   }, 60_000);
 
   it('Bob\'s daemon answers Alice\'s drop over the mixnet; messages and feeds go both ways; no connection, no address leaks', async () => {

@@ -24,7 +24,7 @@ import { decodeEntry } from '../../../src/node/log/codec.js';
 import { DESCRIPTOR_TYPE } from '../../../src/node/mixnet/directory.js';
 import { ALPHA_BYTES, BETA_BYTES, HEADER_BYTES, PAYLOAD_BYTES } from '../../../src/node/mixnet/params.js';
 import { MixLab, type MixRunner } from '../../support/mix-lab.js';
-import { NetLab, netnsUnavailable } from '../../support/netns.js';
+import { NetLab, netnsUnavailable, tearDownLab } from '../../support/netns.js';
 import { waitUntil } from '../../support/wait.js';
 
 const skip = netnsUnavailable();
@@ -74,14 +74,7 @@ describe.skipIf(skip !== null)(`mixnet adversaries across network namespaces${sk
     for (const n of ['alice', 'bob']) await waitUntil(async () => ((await r[n]!.status()).connected === true ? true : undefined), `${n} linked to a provider`);
   }, 60_000);
 
-  afterAll(async () => {
-    try {
-      await mix?.close();
-    } finally {
-      const left = lab ? (await lab.destroy(), lab.leftovers()) : [];
-      expect(left).toEqual([]);
-    }
-  });
+  afterAll(() => tearDownLab(lab, async () => mix?.close()));
 
   it('drops a packet captured on Alice\'s link, or on her provider\'s link to mix1, replayed from another host; Bob reads it once', async () => {
     expect(lab.host('alice').natted).toBe(true);

@@ -14,7 +14,7 @@ import { NodeIdentity } from '../../../src/node/identity.js';
 import { decodeEntry } from '../../../src/node/log/codec.js';
 import { toHex } from '../../../src/util/bytes.js';
 import { MixRunner, type RunnerEvent } from '../../support/mix-lab.js';
-import { NetLab, ROUTER_WAN_IP, netnsUnavailable } from '../../support/netns.js';
+import { NetLab, ROUTER_WAN_IP, netnsUnavailable, tearDownLab } from '../../support/netns.js';
 import { waitUntil } from '../../support/wait.js';
 
 const skip = netnsUnavailable();
@@ -69,14 +69,7 @@ describe.skipIf(skip !== null)(`mixnet across network namespaces, one client beh
     for (const n of ['provA', 'provB', 'mix1', 'mix2', 'mix3']) await waitUntil(() => hasEntry(id(n), 'deaddrop/mix-descriptor'), `${n}'s descriptor`);
   });
 
-  afterAll(async () => {
-    try {
-      await Promise.all(runners.map((r) => r.quit().catch(() => undefined)));
-    } finally {
-      const left = lab ? (await lab.destroy(), lab.leftovers()) : [];
-      expect(left).toEqual([]);
-    }
-  });
+  afterAll(() => tearDownLab(lab, () => Promise.all(runners.map((r) => r.quit().catch(() => undefined)))));
 
   it('delivers from the NATed client to an offline one, the reply comes back through a SURB, and no node sees both ends', async () => {
     const alice = lab.host('alice');

@@ -9,7 +9,7 @@
  * streamed segment by segment (`openRead` + `pipe`).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeIdentity } from '../../../src/node/identity.js';
 import { verifyShare } from '../../../src/node/storage/immutable.js';
 import { toHex } from '../../../src/util/bytes.js';
-import { NetLab, netnsUnavailable } from '../../support/netns.js';
+import { NetLab, netnsUnavailable, tearDownLab } from '../../support/netns.js';
 import { waitUntil } from '../../support/wait.js';
 
 const skip = netnsUnavailable();
@@ -110,15 +110,7 @@ describe.skipIf(skip !== null)(`storage across network namespaces: 11 servers, o
     await Promise.all([client.next((e) => e.ev === 'ready', 'ready'), ...SERVERS.slice(0, 10).map((n) => startServer(n))]);
   }, 120_000);
 
-  afterAll(async () => {
-    try {
-      await Promise.all([client, ...servers.values()].filter(Boolean).map((r) => r.quit().catch(() => undefined)));
-    } finally {
-      const left = lab ? (await lab.destroy(), lab.leftovers()) : [];
-      if (tmp) rmSync(tmp, { recursive: true, force: true });
-      expect(left).toEqual([]);
-    }
-  });
+  afterAll(() => tearDownLab(lab, () => Promise.all([client, ...servers.values()].filter(Boolean).map((r) => r.quit().catch(() => undefined))), tmp));
 
   it('reads back after 7 of 10 servers stop, repairs a corrupt share onto a fresh server, and routes around lying servers', async () => {
     const data = new Uint8Array(randomBytes(2 * 1024 * 1024 + 12_345)); // 17 segments
