@@ -75,6 +75,22 @@ describe('batch-signed entries (v2)', () => {
     expect(verifyEntries(path)).toEqual([true, true, true, true, false, true]);
   });
 
+  it('whole batches of every shape: each carried path is checked hash by hash against the rebuilt tree', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 40 }), fc.nat(), fc.nat(), (n, pick, byte) => {
+        const raws = createBatch(alice, { firstSeq: 5, prev: new Uint8Array(32).fill(9), items: items(n) }).map((e) => e.raw);
+        expect(verifyEntries(fresh(raws))).toEqual(Array(n).fill(true));
+        const k = pick % n;
+        const entries = fresh(raws);
+        const path = entries[k]!.batch!.path;
+        entries[k] = flipped(raws[k]!, entries[k]!.raw.length - 64 - path.length + (byte % path.length));
+        expect(verifyEntry(entries[k]!)).toBe(false);
+        expect(verifyEntries(entries)).toEqual(Array.from({ length: n }, (_, i) => i !== k));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('truncated batches: any part of a batch verifies without the rest; a cut entry does not decode', () => {
     const raws = createBatch(alice, { firstSeq: 1, prev: ZERO_HASH, items: items(9) }).map((e) => e.raw);
     for (const [from, to] of [[0, 3], [4, 9], [8, 9], [2, 7]] as const) {

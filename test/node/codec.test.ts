@@ -322,6 +322,26 @@ describe('header encoding', () => {
       { numRuns: 200 },
     );
   });
+
+  it('an entry decodes exactly when its header bytes decode, whatever byte of the header is changed (property)', () => {
+    const e = sample({ header: { type: 'post', app: 'chat', s: 'ab', blob: Uint8Array.of(1, 2), n: 3, refs: [sha256(utf8('r'))] } });
+    const h = (e.raw[81]! << 8) | e.raw[82]!;
+    fc.assert(
+      fc.property(fc.nat(h - 1), fc.integer({ min: 1, max: 255 }), (at, x) => {
+        const raw = e.raw.slice();
+        raw[83 + at] = raw[83 + at]! ^ x;
+        let header: EntryHeader | null = null;
+        try {
+          header = decodeHeader(raw.subarray(83, 83 + h));
+        } catch {
+          // refused: the entry must be too
+        }
+        if (header === null) expect(() => decodeEntry(raw)).toThrow(/invalid log entry/);
+        else expect(toHex(encodeHeader(decodeEntry(raw).header))).toBe(toHex(encodeHeader(header)));
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('random keys', () => {

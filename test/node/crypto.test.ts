@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { sha256, sha256Split, sha256Tagged } from '../../src/node/crypto.js';
+import { sha256, sha256Into, sha256Split, sha256Tagged } from '../../src/node/crypto.js';
 import { toHex } from '../../src/util/bytes.js';
 
 const reference = (...parts: Uint8Array[]): string => {
@@ -12,7 +12,7 @@ const reference = (...parts: Uint8Array[]): string => {
 const bytes = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
 describe('node SHA-256 wrappers', () => {
-  // sha256 picks libsodium or node:crypto by size: every side of both thresholds (256, 4096)
+  // one part: node:crypto's one-shot hash; several: concatenated up to 4096 bytes, a Hash object beyond
   const sizes = [0, 1, 31, 32, 33, 64, 65, 255, 256, 257, 1000, 4095, 4096, 4097, 70_000];
 
   it('sha256 of one part equals SHA-256 at every size', () => {
@@ -32,6 +32,22 @@ describe('node SHA-256 wrappers', () => {
       const big = bytes(n + 40, 4);
       expect(toHex(sha256(big.subarray(17, 17 + n)))).toBe(reference(big.subarray(17, 17 + n)));
     }
+  });
+
+  it('digests come out as plain Uint8Arrays with every byte value intact', () => {
+    expect(sha256(bytes(10)).constructor).toBe(Uint8Array);
+    // the one-shot digest travels as a latin1 string: bytes 0x80-0xff must survive it
+    const digests = Array.from({ length: 64 }, (_, i) => sha256(bytes(i + 1, i)));
+    expect(new Set(digests.flatMap((d) => [...d])).size).toBe(256);
+  });
+
+  it('sha256Into writes the digest in place and nothing else', () => {
+    const a = bytes(65, 8);
+    const out = new Uint8Array(40).fill(0xee);
+    sha256Into(out, 5, a);
+    expect(toHex(out.subarray(5, 37))).toBe(reference(a));
+    expect([...out.subarray(0, 5), ...out.subarray(37)]).toEqual(Array(8).fill(0xee));
+    expect(() => sha256Into(out, 9, a)).toThrow(RangeError);
   });
 
   it('sha256Tagged and sha256Split agree with the reference', () => {

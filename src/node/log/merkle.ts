@@ -98,19 +98,19 @@ export function verifyInclusion(leaf: Uint8Array, proof: InclusionProof, root: U
   return r !== null && equalBytes(r, root);
 }
 
-/** Number of hashes in the audit path of leaf `index` in a tree of `size` leaves. */
+/**
+ * Number of hashes in the audit path of leaf `index` in a tree of `size` leaves: the levels at which
+ * its ancestor has a sibling, the tree being built by pairing nodes left to right and carrying an odd
+ * last one up (RFC 6962's shape). O(log n) steps; every decoded entry asks.
+ */
 export function pathLength(index: number, size: number): number {
   let m = index;
   let n = size;
   let d = 0;
   while (n > 1) {
-    const k = splitPoint(n);
-    if (m < k) n = k;
-    else {
-      m -= k;
-      n -= k;
-    }
-    d++;
+    if ((m % 2 === 0 ? m + 1 : m - 1) < n) d++;
+    m = Math.floor(m / 2);
+    n = Math.ceil(n / 2);
   }
   return d;
 }
