@@ -147,10 +147,10 @@ export function rootFromPath(leaf: Uint8Array, leafIndex: number, treeSize: numb
 
 /**
  * MTH over `leaves`, writing every leaf's audit path (its hashes bottom-up) into `out[m]` from
- * `at[m]`: the layout the batch seal carries. n - 1 node hashes in all, and each sibling is copied
- * straight to where it is kept.
+ * `at[m]`: the layout the batch seal carries. RFC 6962's recursive definition as it reads; batches
+ * are built with treeLevels and writeAuditPaths (fewer copies), which the tests check against this.
  */
-export function treeIntoPaths(leaves: readonly Uint8Array[], out: readonly Uint8Array[], at: readonly number[]): Uint8Array {
+function treeIntoPaths(leaves: readonly Uint8Array[], out: readonly Uint8Array[], at: readonly number[]): Uint8Array {
   const n = leaves.length;
   if (n === 0) return EMPTY_ROOT;
   const offset = Int32Array.from(at);
@@ -229,7 +229,7 @@ export function writeAuditPaths(levels: readonly (readonly Uint8Array[])[], out:
   return levels[top]![0]!;
 }
 
-/** MTH over `leaves` and every leaf's audit path, each as one buffer of its hashes bottom-up. */
+/** MTH over `leaves` and every leaf's audit path, each as one buffer of its hashes bottom-up (the reference for treeLevels and writeAuditPaths). */
 export function treeWithPaths(leaves: readonly Uint8Array[]): { root: Uint8Array; paths: Uint8Array[] } {
   const paths = leaves.map((_, i) => new Uint8Array(pathLength(i, leaves.length) * HASH_BYTES));
   return { root: treeIntoPaths(leaves, paths, new Array<number>(leaves.length).fill(0)), paths };
