@@ -16,12 +16,15 @@
  * the reveal's proofs are checked by the buyer against its own chain (adaptor-sale.ts), exactly
  * as when the seller serves them.
  */
+import { base64urlnopad } from '@scure/base';
+import type { StorageServerHint } from '../feature/content-store.js';
 import { DeaddropError } from '../util/errors.js';
 import type { Network } from '../util/network.js';
 import { equalBytes, fromHex, toHex } from '../util/bytes.js';
 import { decodeAdaptorManifest, decodeAdaptorReveal, encodeAdaptorManifest, type AdaptorManifest } from './adaptor-manifest.js';
 import { blockHashToBytes, Reader, Writer } from './bytes.js';
 import { checkCiphertext, chunkBounds } from './content.js';
+import { MAX_OFFER_SERVERS, checkServerHint, checkStorageCap } from './link.js';
 import { TAG_BYTES } from './params.js';
 
 /** Version byte of the version 2 bundle layout (version 1's is 1). */
@@ -108,4 +111,59 @@ export function decodeAdaptorBundle(saleId: string, bundle: Uint8Array, expected
   }
   if (r.remaining !== 0) throw DeaddropError.protocol(`storage bundle: ${r.remaining} trailing bytes`);
   return { manifest, anchorTxid, anchorVout, anchorBlock, reveal, ciphertexts };
+}
+
+/** Where a version 2 offer says the bundle is: its read capability, and the servers holding its shares. */
+export interface OfferStorage {
+  readonly cap: string;
+  readonly servers: readonly StorageServerHint[];
+}
+
+/**
+ * The offer suffix naming the bundle in storage (docs/protocol/paypub.md §12):
+ *
+ *   "~store:" || base64url( u16 capLength || cap || u8 count (0..16)
+ *                           || (server key (32) || u16 urlLength || ws(s) URL || provider key (32, zeros: none)) * count )
+ */
+export function formatOfferStorage(s: OfferStorage): string {
+  const cap = new TextEncoder().encode(checkStorageCap(s.cap));
+  const servers = s.servers.slice(0, MAX_OFFER_SERVERS).map(checkServerHint);
+  const w = new Writer().u16(cap.length).bytes(cap).u8(servers.length);
+  for (const h of servers) {
+    const u = new TextEncoder().encode(h.url);
+    w.bytes(h.id, 32).u16(u.length).bytes(u).bytes(h.provider ?? new Uint8Array(32), 32);
+  }
+  return `${STORE_SUFFIX}${base64urlnopad.encode(w.finish())}`;
+}
+
+const STORE_SUFFIX = '~store:';
+const STORE_PART = /~store:([A-Za-z0-9_-]{1,12000})$/;
+
+/**
+ * Splits an offer (its mailbox suffix already taken off) into the text before the storage suffix
+ * and what the suffix names; `storage` is null when there is no suffix. Throws BAD_INPUT when
+ * there is one but it is malformed (a stranger's offer: a clear error, never a crash).
+ */
+export function splitOfferStorage(text: string): { rest: string; storage: OfferStorage | null } {
+  const at = text.lastIndexOf(STORE_SUFFIX);
+  if (at < 0) return { rest: text, storage: null };
+  const m = STORE_PART.exec(text.slice(at));
+  if (!m) throw DeaddropError.badInput('offer string: the ~store: part is not base64url');
+  try {
+    const r = new Reader(base64urlnopad.decode(m[1] as string), 'offer storage');
+    const cap = checkStorageCap(new TextDecoder('utf-8', { fatal: true }).decode(r.bytes(r.u16())));
+    const count = r.u8();
+    if (count > MAX_OFFER_SERVERS) throw DeaddropError.badInput(`at most ${MAX_OFFER_SERVERS} storage servers`);
+    const servers: StorageServerHint[] = [];
+    for (let i = 0; i < count; i++) {
+      const id = r.bytes(32);
+      const url = new TextDecoder('utf-8', { fatal: true }).decode(r.bytes(r.u16()));
+      const provider = r.bytes(32);
+      servers.push(checkServerHint({ id, url, ...(provider.every((b) => b === 0) ? {} : { provider }) }));
+    }
+    r.end();
+    return { rest: text.slice(0, at), storage: { cap, servers } };
+  } catch (err) {
+    throw DeaddropError.badInput(`offer string: bad ~store: part (${err instanceof Error ? err.message : 'malformed'})`);
+  }
 }

@@ -5,7 +5,11 @@
 import { schnorr } from '@noble/curves/secp256k1.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { describe, expect, it } from 'vitest';
-import { ADAPTOR_BUNDLE_VERSION, decodeAdaptorBundle, encodeAdaptorBundle, type AdaptorBundle } from '../../src/paypub/adaptor-bundle.js';
+import {
+  ADAPTOR_BUNDLE_VERSION, decodeAdaptorBundle, encodeAdaptorBundle, formatOfferStorage, splitOfferStorage, type AdaptorBundle, type OfferStorage,
+} from '../../src/paypub/adaptor-bundle.js';
+import { parseAdaptorOffer } from '../../src/paypub/adaptor-sale.js';
+import { formatOfferMailbox } from '../../src/paypub/presig-mail.js';
 import { createAdaptorManifest, createAdaptorReveal, encodeAdaptorReveal } from '../../src/paypub/adaptor-manifest.js';
 import { decodeBundle, encodeBundle } from '../../src/paypub/bundle.js';
 import { deriveChunkKeys, newSaleSecret } from '../../src/paypub/chunk-keys.js';
@@ -75,10 +79,10 @@ describe('version 2 storage bundle', () => {
     const { b, id } = bundle();
     const bytes = encodeAdaptorBundle(b);
     const flipped = bytes.slice();
-    flipped[flipped.length - 5] ^= 1;
+    flipped[flipped.length - 5] = (flipped[flipped.length - 5] as number) ^ 1;
     expectProblem(() => decodeAdaptorBundle(id, flipped), /chunk 7 does not match the manifest/);
     const badManifest = bytes.slice();
-    badManifest[1 + 4 + 20] ^= 1;
+    badManifest[1 + 4 + 20] = (badManifest[1 + 4 + 20] as number) ^ 1;
     expectProblem(() => decodeAdaptorBundle(id, badManifest), /storage bundle: manifest/);
     expectProblem(() => decodeAdaptorBundle(id, bytes, 'mainnet'), /storage bundle: /);
   });
@@ -112,3 +116,38 @@ describe('version 2 storage bundle', () => {
 function encodedManifestLength(bytes: Uint8Array): number {
   return new DataView(bytes.buffer, bytes.byteOffset + 1, 4).getUint32(0, false);
 }
+
+describe('version 2 offers naming the storage bundle', () => {
+  const id = toHex(randomBytes(32));
+  const storage: OfferStorage = {
+    cap: 'dd-chk:r:abc~def@ghi',
+    servers: [{ id: randomBytes(32), url: 'ws://127.0.0.1:4001' }, { id: randomBytes(32), url: 'wss://s.example/x', provider: randomBytes(32) }],
+  };
+  const box = { provider: randomBytes(32), mailbox: randomBytes(32) };
+
+  it('round-trips the ~store: part (capability, servers, providers), with or without URL and mailbox', () => {
+    const part = formatOfferStorage(storage);
+    expect(part).toMatch(/^~store:[A-Za-z0-9_-]+$/);
+    expect(splitOfferStorage(`paypub2:${id}${part}`)).toEqual({ rest: `paypub2:${id}`, storage });
+    expect(parseAdaptorOffer(`paypub2:${id}${part}`)).toEqual({ id, url: null, storage });
+    expect(parseAdaptorOffer(`paypub2:${id}@http://127.0.0.1:8080/${part}${formatOfferMailbox(box)}`)).toEqual({ id, url: 'http://127.0.0.1:8080', storage, mix: box });
+    expect(parseAdaptorOffer(`paypub2:${id}${formatOfferStorage({ cap: 'c', servers: [] })}`)).toEqual({ id, url: null, storage: { cap: 'c', servers: [] } });
+  });
+
+  it('old offers parse as before; an offer with neither URL nor storage is none', () => {
+    expect(parseAdaptorOffer(`paypub2:${id}@http://127.0.0.1:8080`)).toEqual({ id, url: 'http://127.0.0.1:8080' });
+    expect(parseAdaptorOffer(`paypub2:${id}${formatOfferMailbox(box)}`)).toBeNull();
+    expect(parseAdaptorOffer(`paypub2:${id}`)).toBeNull();
+  });
+
+  it('refuses a malformed ~store: part with BAD_INPUT', () => {
+    const part = formatOfferStorage(storage);
+    expectCode(() => parseAdaptorOffer(`paypub2:${id}${part.slice(0, -4)}`), 'BAD_INPUT', /~store:/);
+    expectCode(() => parseAdaptorOffer(`paypub2:${id}~store:`), 'BAD_INPUT', /~store:/);
+    expectCode(() => parseAdaptorOffer(`paypub2:${id}~store:a+b`), 'BAD_INPUT', /~store:/);
+    expectCode(() => parseAdaptorOffer(`paypub2:${id}${part}AAAA`), 'BAD_INPUT', /trailing/);
+    expectCode(() => parseAdaptorOffer(`paypub2:${id}~store:AAA`), 'BAD_INPUT', /capability/);
+    expect(() => formatOfferStorage({ cap: 'a b', servers: [] })).toThrow(/capability/);
+    expect(() => formatOfferStorage({ cap: 'c', servers: [{ id: randomBytes(32), url: 'http://x' }] })).toThrow(/ws/);
+  });
+});
