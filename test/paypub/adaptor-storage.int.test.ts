@@ -6,8 +6,9 @@
  * The seller's daemon publishes, reveals at the beacon and then puts the sale's version 2 bundle
  * (manifest, anchor, reveal, chunks) into storage; its offer names the capability, the servers
  * holding the shares and its mixnet mailbox, and no URL (its API is on loopback). Then the
- * seller's daemon, API and storage node STOP. The buyer, whose storage node knows none of the
- * servers, reads and verifies everything from storage, pledges, and mails its pre-signature
+ * seller's daemon, API and storage node STOP. A damaged offer and a stranger's file posing as the
+ * bundle get clear errors. The buyer, whose storage node knows none of the servers, reads and
+ * verifies everything from storage, pledges, and mails its pre-signature
  * announcement to the seller's mailbox (again naming the block once mined). The seller returns,
  * takes the announcement from its mailbox and claims; the buyer extracts t from the claim and
  * unlocks byte-identical content.
@@ -26,6 +27,7 @@ import type { MixnetService } from '../../src/node/mixnet/service.js';
 import { PeerNode } from '../../src/node/node.js';
 import { NodeStorage, type NodeStorageOptions } from '../../src/node/storage/service.js';
 import { nodeContentStore } from '../../src/node/storage/content-store.js';
+import { formatOfferStorage } from '../../src/paypub/adaptor-bundle.js';
 import { parseAdaptorOffer } from '../../src/paypub/adaptor-sale.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
@@ -138,6 +140,10 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     expect(JSON.stringify(seller!.events)).not.toContain(parsed.storage!.cap);
     expect(nodes.find((s) => s.name === 'buyer')!.storage.directory.servers()).toEqual([]);
 
+    // A stranger's file in storage posing as this sale's bundle (a version 2 header, then garbage).
+    const junk = await sellerStore!.put(new Uint8Array([2, ...randomBytes(3000)]), { name: 'junk' });
+    const junkOffer = `paypub2:${id}${formatOfferStorage({ cap: junk.readCap, servers: junk.servers })}`;
+
     // The seller goes offline: daemon, API and its storage node.
     const sellerApi = seller!.daemon.apiUrl;
     await seller!.stop();
@@ -147,9 +153,15 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     const box = (): number => providerA.mixNode!.mailboxSize(parsed.mix!.mailbox);
 
     // A damaged offer gets a clear error and the buyer's daemon goes on.
-    const bad = await buyer!.api<{ code: string; message: string }>('POST', '/paypub/v2/pledge', { offer: `paypub2:${id}~store:AAA`, sats: '50000' });
+    const bad = await buyer!.api<{ error: string; message: string }>('POST', '/paypub/v2/pledge', { offer: `paypub2:${id}~store:AAA`, sats: '50000' });
     expect(bad.status).toBe(400);
     expect(bad.body.message).toMatch(/~store:/);
+
+    // A malformed bundle from storage: a clear PROTOCOL error naming it, nothing kept, and the daemon goes on.
+    const junkRead = await buyer!.api<{ error: string; message: string }>('POST', '/paypub/v2/pledge', { offer: junkOffer, sats: '50000' });
+    expect(junkRead.status).toBe(502);
+    expect(junkRead.body).toMatchObject({ error: 'PROTOCOL', message: expect.stringMatching(/^storage bundle: /) });
+    await expect(buyer!.api('GET', `/paypub/v2/sales/${id}`)).resolves.toMatchObject({ status: 404 });
 
     await waitUntil(async () => ((await buyer!.ok<{ connected: boolean }>('GET', '/node/mixnet')).connected ? true : undefined), 'the buyer\'s node linked', 30_000);
     const pledge = await buyer!.ok<{ txid: string; announced: boolean; chunksFrom: string }>('POST', '/paypub/v2/pledge', { offer, sats: '50000', feeRate: 2, out: 'v2.bin' });
