@@ -8,7 +8,8 @@
  * holding the shares and its mixnet mailbox, and no URL (its API is on loopback). Then the
  * seller's daemon, API and storage node STOP. A damaged offer and a stranger's file posing as the
  * bundle get clear errors. The buyer, whose storage node knows none of the servers, reads and
- * verifies everything from storage, pledges, and mails its pre-signature
+ * verifies everything from storage (an earlier buyer, while the seller was up, read it from the
+ * seller's URL after a failed storage read), pledges, and mails its pre-signature
  * announcement to the seller's mailbox (again naming the block once mined). The seller returns,
  * takes the announcement from its mailbox and claims; the buyer extracts t from the claim and
  * unlocks byte-identical content.
@@ -56,6 +57,7 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
   let chain: RegtestNode;
   let seller: Party | undefined;
   let buyer: Party | undefined;
+  let early: Party | undefined;
   let sellerStore: ContentStore | null = null;
   let buyerStore: ContentStore | null = null;
 
@@ -96,15 +98,16 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     buyerStore = nodeContentStore(buyerNode.storage);
     seller = await startParty('v2store-seller', chain, undefined, { features: features(providerA, () => sellerStore) });
     buyer = await startParty('v2store-buyer', chain, undefined, { features: features(providerB, () => buyerStore) });
-    for (const p of [seller, buyer]) await fundParty(chain, p, 1_000_000n);
+    early = await startParty('v2store-early', chain, undefined, { features: features(providerB, () => buyerStore) });
+    for (const p of [seller, buyer, early]) await fundParty(chain, p, 1_000_000n);
   }, 180_000);
 
   afterAll(async () => {
-    for (const p of [seller, buyer]) await p?.stop().catch(() => undefined);
+    for (const p of [seller, buyer, early]) await p?.stop().catch(() => undefined);
     for (const s of nodes) await stopStorageNode(s).catch(() => undefined);
     await chain?.stop();
     await world.close();
-    for (const p of [seller, buyer]) removeParty(p);
+    for (const p of [seller, buyer, early]) removeParty(p);
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -113,7 +116,7 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     const path = outboxPath(seller!, 'v2.bin');
     writeFileSync(path, file);
     const pub = await seller!.ok<{ id: string; beaconHeight: number; chunkCount: number }>('POST', '/paypub/publish', {
-      path, price: '50000', threshold: '50000', chunks: 8, sample: 2, beaconIn: 4, deadlineIn: 24, feeRate: 2, claim: 'adaptor',
+      path, price: '50000', threshold: '100000', chunks: 8, sample: 2, beaconIn: 4, deadlineIn: 24, feeRate: 2, claim: 'adaptor',
     });
     const id = pub.id;
     await chain.mine(1);
@@ -144,8 +147,17 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     const junk = await sellerStore!.put(new Uint8Array([2, ...randomBytes(3000)]), { name: 'junk' });
     const junkOffer = `paypub2:${id}${formatOfferStorage({ cap: junk.readCap, servers: junk.servers })}`;
 
-    // The seller goes offline: daemon, API and its storage node.
+    // An early buyer, while the seller is up, is handed an offer whose storage part names that
+    // file and whose URL is the seller's: the storage read fails, the seller's route serves the
+    // sale, the same checks pass, and the announcement goes to the route.
     const sellerApi = seller!.daemon.apiUrl;
+    const first = await early!.ok<{ txid: string; announced: boolean; chunksFrom: string }>('POST', '/paypub/v2/pledge', {
+      offer: `paypub2:${id}@${sellerApi}${formatOfferStorage({ cap: junk.readCap, servers: junk.servers })}`, sats: '50000', feeRate: 2, out: 'v2.bin',
+    });
+    expect(first).toMatchObject({ chunksFrom: 'seller', announced: true });
+    await seller!.waitFor('paypub.pledge.announced', (e) => e.data.txid === first.txid);
+
+    // The seller goes offline: daemon, API and its storage node.
     await seller!.stop();
     sellerStore = null;
     await stopStorageNode(nodes.find((s) => s.name === 'seller')!);
@@ -174,9 +186,11 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     seller = await seller!.restart();
     await seller.waitFor('paypub.pledge.announced', (e) => e.data.txid === pledge.txid, 60_000);
     const claim = await seller.waitFor('paypub.claim.broadcast', (e) => e.data.id === id, 60_000);
-    expect(claim.data.pledges).toBe(1);
+    expect(claim.data.pledges).toBe(2);
 
-    const unlocked = await buyer!.waitFor('paypub.unlocked', (e) => e.data.id === id, 60_000);
-    expect(Buffer.compare(readFileSync(unlocked.data.path as string), Buffer.from(file))).toBe(0);
+    for (const b of [buyer!, early!]) {
+      const unlocked = await b.waitFor('paypub.unlocked', (e) => e.data.id === id, 60_000);
+      expect(Buffer.compare(readFileSync(unlocked.data.path as string), Buffer.from(file))).toBe(0);
+    }
   });
 });
