@@ -7,10 +7,13 @@
  * from the claim it sees (mempool or block), then unlocks; after the deadline it refunds.
  *
  * The sale secret t is sealed in the store (adaptor-store.ts) and never logged or put in an event.
- * Offer string: `paypub2:<sale id>@<seller API base URL>[~mix:<provider>:<mailbox>]`; the buyer
- * fetches the bundle (manifest, anchor, reveal, chunks) from the seller's public route and
- * announces to it, and to the seller's mixnet mailbox when the offer names one (presig-mail.ts),
- * where the seller's provider keeps it while the seller is offline.
+ * Offer string: `paypub2:<sale id>[@<seller API base URL>][~store:<capability and servers>][~mix:<provider>:<mailbox>]`
+ * (a URL or a capability, or both). Once revealed, the seller puts the sale's bundle (manifest,
+ * anchor, reveal, chunks: adaptor-bundle.ts) into the node's storage; the buyer reads it from
+ * storage when the offer names it, else (or when that fails) from the seller's public route, and
+ * runs the same checks on either. It announces to the seller's route when the offer names one,
+ * and to the seller's mixnet mailbox when the offer names one (presig-mail.ts), where the seller's
+ * provider keeps it while the seller is offline.
  */
 import { parseBlock, parseTransaction, type Tx } from '../chain/block.js';
 import { DeaddropError, isDeaddropError } from '../util/errors.js';
@@ -26,12 +29,13 @@ import type { PayResult } from './buyer.js';
 import { deriveChunkKeys, isSaleSecret, newSaleSecret } from './chunk-keys.js';
 import { checkCiphertext, chunkBounds, decryptRaw, encryptContentWithKeys } from './content.js';
 import { type PaypubContext, freshWalletScript, needWallet, tipHeight, txInBlock } from './context.js';
-import { normalizeSellerUrl } from './link.js';
+import { decodeAdaptorBundle, encodeAdaptorBundle, formatOfferStorage, splitOfferStorage, type OfferStorage } from './adaptor-bundle.js';
+import { defaultOfferUrl, normalizeSellerUrl } from './link.js';
 import { anchorPayload, checkAnchorTiming, findAnchorOutput } from './manifest.js';
 import { TIMING } from './params.js';
 import { claimCutoff } from './pledges.js';
 import { sampleStatus } from './sample.js';
-import { DEFAULT_CHUNKS, MAX_ANNOUNCED, claimBumpRate, type PublishOptions } from './seller.js';
+import { DEFAULT_CHUNKS, MAX_ANNOUNCED, claimBumpRate, type PublishOptions, type StoreBundleResult } from './seller.js';
 import { equalBytes, fromHex, toHex } from '../util/bytes.js';
 import { randomBytes } from 'node:crypto';
 import type { MailAddress } from '../feature/mail.js';
@@ -157,26 +161,65 @@ function secretOf(as: AdaptorStore, sale: AdaptorSaleRow): Uint8Array {
   return t;
 }
 
-/** The offer string for a seller's version 2 sale. */
-export function adaptorOffer({ ctx, as, mail }: AdaptorDeps, id: string, url?: string): { id: string; offer: string; claim: 'adaptor' } {
+/**
+ * The offer string for a seller's version 2 sale. It names the storage bundle once stored (the
+ * capability and the servers holding its shares, never logged); the URL is then optional, and a
+ * loopback one is left out as for version 1 (link.ts defaultOfferUrl).
+ */
+export function adaptorOffer({ ctx, as, mail }: AdaptorDeps, id: string, url?: string): { id: string; offer: string; claim: 'adaptor'; storage: boolean } {
   const sale = needAdaptorSale(as, id, 'seller');
-  const base = url ?? ctx.publicUrl();
-  if (!base) throw DeaddropError.badInput('no URL for buyers to fetch the sale from: pass --url <http://host:port> or start the daemon first');
+  const cap = ctx.store.storageCap(sale.id);
+  const base = url ?? defaultOfferUrl(ctx.publicUrl(), cap !== null);
+  if (!base && !cap) throw DeaddropError.badInput('no URL for buyers to fetch the sale from and the sale is not in storage: pass --url <http://host:port> or start the daemon first');
   // The mailbox, once the node's mixnet is linked: buyers announce there too, so pledges made
   // while this node is offline wait at its provider.
   const mix = mail?.own() ?? mailboxFromText(ctx.store.meta(OWN_MIX_META));
-  return { id: sale.id, offer: `${OFFER_PREFIX}${sale.id}@${normalizeSellerUrl(base)}${mix ? formatOfferMailbox(mix) : ''}`, claim: 'adaptor' };
+  const store = cap ? formatOfferStorage({ cap, servers: ctx.store.storageServers(sale.id) }) : '';
+  return { id: sale.id, offer: `${OFFER_PREFIX}${sale.id}${base ? `@${normalizeSellerUrl(base)}` : ''}${store}${mix ? formatOfferMailbox(mix) : ''}`, claim: 'adaptor', storage: cap !== null };
 }
 
-export function parseAdaptorOffer(text: string): { id: string; url: string; mix?: OfferMailbox } | null {
-  const { rest, mix } = splitOfferMailbox(text.trim());
-  const m = /^paypub2:([0-9a-f]{64})@(https?:\/\/\S{1,500})$/.exec(rest);
-  if (!m) return null;
+/** A parsed version 2 offer: a URL, a storage bundle, or both. */
+export interface AdaptorOffer {
+  readonly id: string;
+  readonly url: string | null;
+  readonly mix?: OfferMailbox;
+  readonly storage?: OfferStorage;
+}
+
+/** Null when `text` is not a version 2 offer; BAD_INPUT when its storage part is malformed. */
+export function parseAdaptorOffer(text: string): AdaptorOffer | null {
+  const { rest: beforeMix, mix } = splitOfferMailbox(text.trim());
+  const { rest, storage } = splitOfferStorage(beforeMix);
+  const m = /^paypub2:([0-9a-f]{64})(?:@(https?:\/\/\S{1,500}))?$/.exec(rest);
+  if (!m || (!m[2] && !storage)) return null;
   try {
-    return { id: m[1] as string, url: normalizeSellerUrl(m[2] as string), ...(mix ? { mix } : {}) };
+    return { id: m[1] as string, url: m[2] ? normalizeSellerUrl(m[2]) : null, ...(mix ? { mix } : {}), ...(storage ? { storage } : {}) };
   } catch {
     return null;
   }
+}
+
+/**
+ * Seller: puts a revealed sale's bundle (adaptor-bundle.ts) into the node's storage and records
+ * its read capability, once (idempotent, like version 1's storeBundle; the daemon retries a
+ * failure every minute). The event never carries the capability.
+ */
+export async function storeAdaptorBundle({ ctx, as }: AdaptorDeps, id: string): Promise<StoreBundleResult> {
+  const sale = needAdaptorSale(as, id, 'seller');
+  if (ctx.store.storageCap(sale.id)) return { stored: true };
+  if (!sale.reveal || !sale.anchorTxid || sale.anchorVout === null || !sale.anchorBlock) return { stored: false, reason: 'the sale is stored once its sample is revealed' };
+  const cs = ctx.contentStore();
+  if (!cs) return { stored: false, reason: 'no storage running (the daemon\'s peer node stores sales)' };
+  const bundle = encodeAdaptorBundle({
+    manifest: sale.manifest, anchorTxid: sale.anchorTxid, anchorVout: sale.anchorVout, anchorBlock: sale.anchorBlock, reveal: sale.reveal, ciphertexts: ctx.store.chunks(sale.id),
+  });
+  const put = await cs.put(bundle, { name: `paypub2-${sale.id.slice(0, 16)}.bundle` });
+  ctx.store.transaction(() => {
+    // Capabilities live beside version 1's (keyed by sale id, the manifest hash: versions cannot collide).
+    ctx.store.setStorageCap(sale.id, put.readCap, put.servers);
+    ctx.store.event('paypub.stored', `paypub.stored:${sale.id}`, { id: sale.id, backend: cs.kind, size: put.size, claim: 'adaptor' });
+  });
+  return { stored: true, backend: cs.kind };
 }
 
 /** What the seller serves to anyone: manifest, anchor, reveal (once made), hex. The ciphertexts are on `/paypub/content/:id/chunks/:i`, binary. */
@@ -344,7 +387,11 @@ function hexField(v: unknown, what: string): Uint8Array {
 }
 
 /** What a version 2 pledge tells the caller: version 1's answer, the refund height always known. */
-export type AdaptorPledgeResult = PayResult & { readonly refundAt: number };
+export type AdaptorPledgeResult = PayResult & {
+  readonly refundAt: number;
+  /** Where the sale was read from when this pledge fetched it (a further pledge reads nothing). */
+  readonly chunksFrom?: 'storage' | 'seller';
+};
 
 /** Every ciphertext from the seller, each checked against its hash in the manifest (bodies bounded by the chunk's size). */
 async function fetchChunks(ctx: PaypubContext, offer: { id: string; url: string }, m: AdaptorManifest): Promise<Uint8Array[]> {
@@ -363,26 +410,74 @@ async function fetchChunks(ctx: PaypubContext, offer: { id: string; url: string 
   return out;
 }
 
-/** Fetches a sale from its seller and checks manifest, anchor timing and the version 2 reveal; stores it (buyer row, chunks). */
-async function fetchVerified(ctx: PaypubContext, as: AdaptorStore, offer: { id: string; url: string }, tip: number, out: string | undefined): Promise<AdaptorManifest> {
+/** A version 2 sale as fetched, from storage or the seller, before any check against the chain. */
+interface FetchedSale {
+  readonly manifest: AdaptorManifest;
+  readonly anchorTxid: string;
+  readonly anchorBlock: string;
+  readonly reveal: Uint8Array;
+  readonly chunks: Uint8Array[];
+  readonly from: 'storage' | 'seller';
+}
+
+/** The sale from the seller's public route: manifest (hash = sale id), anchor, reveal, then every chunk checked against the manifest. */
+async function fetchFromSeller(ctx: PaypubContext, offer: { id: string; url: string }): Promise<FetchedSale> {
   const b = await getJson(ctx, `${offer.url}/paypub/v2/content/${offer.id}`);
   const manifest: AdaptorManifest = decodeAdaptorManifest(hexField(b.manifest, 'manifest'), ctx.network);
   if (toHex(manifest.hash) !== offer.id) throw DeaddropError.protocol('the seller served another manifest');
   if (typeof b.anchorTxid !== 'string' || typeof b.anchorBlock !== 'string') throw new DeaddropError('CONFLICT', 'the anchor is not confirmed yet');
-  const found = await txInBlock(ctx.chain, b.anchorTxid, b.anchorBlock);
+  if (b.reveal === null || b.reveal === undefined) throw new DeaddropError('CONFLICT', 'the seller has not revealed the sample yet');
+  const reveal = hexField(b.reveal, 'reveal');
+  return { manifest, anchorTxid: b.anchorTxid, anchorBlock: b.anchorBlock, reveal, chunks: await fetchChunks(ctx, offer, manifest), from: 'seller' };
+}
+
+/** The sale from the storage bundle the offer names (adaptor-bundle.ts checks it against the sale id and the manifest). */
+async function fetchFromStorage(ctx: PaypubContext, id: string, storage: OfferStorage): Promise<FetchedSale> {
+  const cs = ctx.contentStore();
+  if (!cs) throw new DeaddropError('NOT_INITIALIZED', 'the offer\'s sale is in storage and no storage runs here: start the daemon (its peer node reads storage)');
+  const bytes = await cs.get(storage.cap, storage.servers.length > 0 ? { servers: storage.servers } : {});
+  const b = decodeAdaptorBundle(id, bytes, ctx.network);
+  return { manifest: b.manifest, anchorTxid: b.anchorTxid, anchorBlock: b.anchorBlock, reveal: b.reveal, chunks: b.ciphertexts, from: 'storage' };
+}
+
+/** From storage when the offer names it, else (or when that fails and the offer names a URL) from the seller. */
+async function fetchSale(ctx: PaypubContext, offer: AdaptorOffer): Promise<FetchedSale> {
+  if (offer.storage) {
+    try {
+      return await fetchFromStorage(ctx, offer.id, offer.storage);
+    } catch (err) {
+      if (!offer.url) throw err;
+      ctx.log(`paypub: the version 2 storage bundle could not be read (${err instanceof Error ? err.message : String(err)}); fetching from the seller`);
+    }
+  }
+  return fetchFromSeller(ctx, { id: offer.id, url: offer.url as string });
+}
+
+/**
+ * Fetches a sale (storage or seller) and checks it the same way whichever served it: manifest
+ * hash = sale id, the anchor in the block named on this node's best chain and early enough, the
+ * sample final, the version 2 reveal (DLEQ proofs against T, sampled chunks decrypt), every chunk
+ * against the manifest; stores it (buyer row, chunks).
+ */
+async function fetchVerified(ctx: PaypubContext, as: AdaptorStore, offer: AdaptorOffer, tip: number, out: string | undefined): Promise<{ manifest: AdaptorManifest; from: 'storage' | 'seller' }> {
+  const f = await fetchSale(ctx, offer);
+  const manifest = f.manifest;
+  // Both fetchers check it already; kept here so no path can skip it.
+  if (toHex(manifest.hash) !== offer.id) throw DeaddropError.protocol('the sale fetched is another manifest');
+  const found = await txInBlock(ctx.chain, f.anchorTxid, f.anchorBlock);
   if (!found || findAnchorOutput(found.raw, manifest.hash) < 0) throw new DeaddropError('CONFLICT', 'the anchor is not in the block named on this node\'s best chain');
   if (!checkAnchorTiming(manifest, found.height).ok) throw new DeaddropError('CONFLICT', 'the anchor confirmed too late for the beacon');
   if (sampleStatus(manifest.beaconHeight, tip, manifest.network) !== 'final') throw new DeaddropError('CONFLICT', 'the sample is not final yet');
-  if (b.reveal === null || b.reveal === undefined) throw new DeaddropError('CONFLICT', 'the seller has not revealed the sample yet');
   const beaconHash = await ctx.chain.getBlockHash(manifest.beaconHeight);
-  const chunks = await fetchChunks(ctx, offer, manifest);
-  const check = verifyAdaptorReveal(manifest, beaconHash, decodeAdaptorReveal(hexField(b.reveal, 'reveal')), (i) => chunks[i]);
+  const desc = { ...manifest, keyCommitments: [] };
+  if (f.chunks.length !== manifest.chunkCount || f.chunks.some((c, i) => !checkCiphertext(desc, i, c))) throw DeaddropError.protocol('a chunk does not match the manifest');
+  const check = verifyAdaptorReveal(manifest, beaconHash, decodeAdaptorReveal(f.reveal), (i) => f.chunks[i]);
   if (!check.ok) throw new DeaddropError('CONFLICT', `the version 2 reveal does not verify: ${check.reason}`);
   ctx.store.transaction(() => {
-    as.insertSale({ id: offer.id, role: 'buyer', manifest, url: offer.url, anchorTxid: b.anchorTxid as string, startHeight: tip, outPath: out ?? null });
-    ctx.store.putChunks(offer.id, chunks);
+    as.insertSale({ id: offer.id, role: 'buyer', manifest, url: offer.url, anchorTxid: f.anchorTxid, startHeight: tip, outPath: out ?? null });
+    ctx.store.putChunks(offer.id, f.chunks);
   });
-  return manifest;
+  return { manifest, from: f.from };
 }
 
 /**
@@ -393,13 +488,14 @@ async function fetchVerified(ctx: PaypubContext, as: AdaptorStore, offer: { id: 
 export async function pledgeAdaptor({ ctx, as, mail }: AdaptorDeps, offerText: string, amount: bigint, o: { feeRate?: number; out?: string } = {}): Promise<AdaptorPledgeResult> {
   const w = needWallet(ctx);
   const offer = parseAdaptorOffer(offerText);
-  if (!offer) throw DeaddropError.badInput('not a version 2 offer (paypub2:<id>@<url>)');
+  if (!offer) throw DeaddropError.badInput('not a version 2 offer (paypub2:<id>@<url> or paypub2:<id>~store:<…>)');
   const tip = await tipHeight(ctx);
   const known = as.sale(offer.id);
   if (known && known.role !== 'buyer') throw DeaddropError.badInput('this is a sale this datadir published');
   // A sale verified before (its row exists only after that) is not fetched again: a further
   // pledge works while the seller is offline, and its announcement is retried by the daemon.
-  const manifest = known?.manifest ?? (await fetchVerified(ctx, as, offer, tip, o.out));
+  const fetched = known ? null : await fetchVerified(ctx, as, offer, tip, o.out);
+  const manifest = known?.manifest ?? (fetched as { manifest: AdaptorManifest }).manifest;
   if (offer.mix) ctx.store.setMeta(MIX_META + offer.id, mailboxText(offer.mix));
   if (amount < manifest.minPledge) throw DeaddropError.badInput(`the minimum pledge is ${manifest.minPledge} sat`);
   if (tip + TIMING[manifest.network].pledgeConfirmations > claimCutoff(manifest)) throw new DeaddropError('CONFLICT', 'too late: a pledge now could not be claimed before the cutoff');
@@ -423,7 +519,10 @@ export async function pledgeAdaptor({ ctx, as, mail }: AdaptorDeps, offerText: s
     throw err;
   }
   const a = await announceOwn({ ctx, as, ...(mail ? { mail } : {}) }, offer.id);
-  return { id: offer.id, txid: funded.txid, vout, value: amount, fee: funded.fee, announced: a.ok, ...(a.ok ? {} : { announceError: a.reason }), refundAt: manifest.deadlineHeight };
+  return {
+    id: offer.id, txid: funded.txid, vout, value: amount, fee: funded.fee, announced: a.ok, ...(a.ok ? {} : { announceError: a.reason }), refundAt: manifest.deadlineHeight,
+    ...(fetched ? { chunksFrom: fetched.from } : {}),
+  };
 }
 
 /** The seller's mailbox a buyer's offer named, if any. */
@@ -455,12 +554,14 @@ export async function announceOwn({ ctx, as, mail }: AdaptorDeps, id: string): P
       }
     }
   }
+  // An offer that named only storage gives no route to announce to: the mailbox above is the way.
+  if (!sale.url) return { ok: false, reason: box ? 'the offer names no seller URL: announced to the seller\'s mailbox only (a mailbox gives no receipt)' : 'the offer names no seller URL and no mailbox to announce to' };
   for (const p of as.pledges(id).filter((x) => x.own && !x.announced && !x.spentBy)) {
     const announcement = toHex(encodePresigAnnouncement({ manifestHash: sale.manifest.hash, txid: p.txid, vout: p.vout, buyerKey: p.buyerKey, presig: p.presig }));
     try {
       // Once mined, the seller needs the block to find it (its scan may have passed it).
       const blockHash = p.height !== null ? await ctx.chain.getBlockHash(p.height) : undefined;
-      await getJson(ctx, `${sale.url as string}/paypub/v2/presig`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ announcement, ...(blockHash ? { blockHash } : {}) }) });
+      await getJson(ctx, `${sale.url}/paypub/v2/presig`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ announcement, ...(blockHash ? { blockHash } : {}) }) });
       as.setAnnounced(p.txid, p.vout);
     } catch (err) {
       last = { ok: false, reason: err instanceof Error ? err.message : String(err) };

@@ -9,7 +9,7 @@
  * The block hash names where the pledge was mined (the seller's scan may have passed it), as the
  * route's `blockHash` does. Offers name the mailbox with a suffix:
  *
- *   paypub2:<sale id>[@<seller URL>][~mix:<provider hex>:<mailbox hex>]      (at least one of the two)
+ *   paypub2:<sale id>[@<seller URL>][~store:<…>][~mix:<provider hex>:<mailbox hex>]      (a URL or ~store:, adaptor-bundle.ts)
  */
 import { fromHex, toHex } from '../util/bytes.js';
 import { PRESIG_ANNOUNCEMENT_BYTES } from './adaptor-pledges.js';

@@ -180,7 +180,7 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
   }, async () => ({ ...need().mailCounters }));
 
   app.get('/v2/sales/:id/offer', {
-    schema: { summary: 'The offer string of a version 2 sale (paypub2:<id>@<url>)', params: contentParams, querystring: { type: 'object', additionalProperties: false, properties: { url: { type: 'string', maxLength: 512 } } }, response: replies },
+    schema: { summary: 'The offer string of a version 2 sale (paypub2:<id>[@<url>][~store:<capability and servers>][~mix:<mailbox>])', params: contentParams, querystring: { type: 'object', additionalProperties: false, properties: { url: { type: 'string', maxLength: 512 } } }, response: replies },
   }, async (req) => need().adaptorOffer((req.params as { id: string }).id, (req.query as { url?: string }).url));
 
   app.post('/v2/sales/:id/claim', {
@@ -193,7 +193,7 @@ function registerOwnerRoutes(app: FastifyInstance, need: () => PaypubService): v
   app.post('/v2/pledge', {
     schema: {
       summary: 'Buyer: verify a version 2 sale, pledge, and announce the pre-signature of the claim',
-      body: { type: 'object', required: ['offer', 'sats'], additionalProperties: false, properties: { offer: { type: 'string', minLength: 8, maxLength: 700 }, sats, feeRate, out: outName } }, response: replies,
+      body: { type: 'object', required: ['offer', 'sats'], additionalProperties: false, properties: { offer: { type: 'string', minLength: 8, maxLength: 16_384 }, sats, feeRate, out: outName } }, response: replies,
     },
   }, async (req) => {
     const b = req.body as { offer: string; sats: string; feeRate?: number; out?: string };

@@ -313,7 +313,9 @@ export class PaypubService {
     for (const sale of this.store.sales()) {
       try {
         if (sale.role === 'seller') {
-          this.#storeLater(sale);
+          // A sale published by a CLI command beside the daemon is being stored by that command: give it
+          // a minute before storing it again from here (two puts would keep two copies).
+          this.#storeLater(sale.id, sale.createdAt + STORE_RETRY_MS, () => seller.storeBundle(this.#ctx, sale.id));
           await this.#sellerTick(sale, tip);
         }
         else await this.#buyerTick(sale, tip);
@@ -337,6 +339,7 @@ export class PaypubService {
       try {
         if (sale.role === 'seller') {
           if (sale.anchorHeight !== null) await adaptor.revealAdaptor(d, sale.id, tip);
+          this.#storeLater(sale.id, 0, () => adaptor.storeAdaptorBundle(this.#adaptorDeps, sale.id));
           if (this.#o.wallet && sale.autoClaim) {
             const r = await adaptor.claimAdaptor(d, sale.id, tip);
             if (r.action === 'broadcast' || r.action === 'bumped') this.#log(`version 2 claim ${r.action} (${r.pledges} pledge(s), ${r.vsize} vB, ${r.feeRate} sat/vB)`);
@@ -369,24 +372,23 @@ export class PaypubService {
   /**
    * Puts a seller's sale into the node's storage in the background when it is not there yet
    * (published by the CLI, or while storage was down); at most once a minute per sale while it
-   * fails, and never inside the serial queue (a slow upload must not hold up a claim).
+   * fails, and never inside the serial queue (a slow upload must not hold up a claim). `firstAt`:
+   * the first try waits until then; `put`: version 1's storeBundle or version 2's storeAdaptorBundle.
    */
-  #storeLater(sale: SaleRow): void {
+  #storeLater(id: string, firstAt: number, put: () => Promise<seller.StoreBundleResult>): void {
     const cs = this.#ctx.contentStore();
-    if (!cs || this.#closing || this.store.storageCap(sale.id) || this.#storing.has(sale.id)) return;
-    // A sale published by a CLI command beside the daemon is being stored by that command: give it
-    // a minute before storing it again from here (two puts would keep two copies).
-    const notBefore = this.#storeRetryAt.get(sale.id) ?? sale.createdAt + STORE_RETRY_MS;
+    if (!cs || this.#closing || this.store.storageCap(id) || this.#storing.has(id)) return;
+    const notBefore = this.#storeRetryAt.get(id) ?? firstAt;
     if (notBefore > Date.now()) return;
-    this.#storing.add(sale.id);
-    const run = seller.storeBundle(this.#ctx, sale.id).then((r) => {
-      if (r.stored) this.#log(`sale ${sale.id.slice(0, 16)} stored in ${r.backend ?? 'storage'}`);
+    this.#storing.add(id);
+    const run = put().then((r) => {
+      if (r.stored) this.#log(`sale ${id.slice(0, 16)} stored in ${r.backend ?? 'storage'}`);
     }, (err: unknown) => {
       // Logged once per sale (storage may stay unavailable for days); tried again every minute.
-      if (!this.#storeRetryAt.has(sale.id)) this.#log(`storing sale ${sale.id.slice(0, 16)} failed (tried again every minute): ${errorText(err)}`);
-      this.#storeRetryAt.set(sale.id, Date.now() + STORE_RETRY_MS);
+      if (!this.#storeRetryAt.has(id)) this.#log(`storing sale ${id.slice(0, 16)} failed (tried again every minute): ${errorText(err)}`);
+      this.#storeRetryAt.set(id, Date.now() + STORE_RETRY_MS);
     }).finally(() => {
-      this.#storing.delete(sale.id);
+      this.#storing.delete(id);
       this.#loose.delete(run);
     });
     this.#loose.add(run);
@@ -436,7 +438,7 @@ export class PaypubService {
     });
   }
 
-  adaptorOffer(id: string, url?: string): { id: string; offer: string; claim: 'adaptor' } {
+  adaptorOffer(id: string, url?: string): { id: string; offer: string; claim: 'adaptor'; storage: boolean } {
     return adaptor.adaptorOffer(this.#adaptorDeps, id, url);
   }
 
@@ -483,7 +485,7 @@ export class PaypubService {
     if (!sale) throw DeaddropError.notFound(`no version 2 PayPub sale ${id.slice(0, 16)}`);
     return {
       id: sale.id, role: sale.role, claim: 'adaptor', anchor: { txid: sale.anchorTxid, height: sale.anchorHeight }, revealed: sale.reveal !== null,
-      claimTxid: sale.claimTxid, unlockedPath: sale.unlockedPath, threshold: sale.manifest.threshold, deadlineHeight: sale.manifest.deadlineHeight,
+      ...(sale.role === 'seller' ? { stored: this.store.storageCap(sale.id) !== null } : {}), claimTxid: sale.claimTxid, unlockedPath: sale.unlockedPath, threshold: sale.manifest.threshold, deadlineHeight: sale.manifest.deadlineHeight,
       pledges: this.adaptor.pledges(sale.id).map((p) => ({ txid: p.txid, vout: p.vout, own: p.own, value: p.value, height: p.height, announced: p.announced, spentBy: p.spentBy })),
     };
   }

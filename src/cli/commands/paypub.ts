@@ -100,7 +100,7 @@ export function registerPaypubCommands(program: Command, context: ContextFactory
             `anchor ${a.anchorTxid} (fee ${sat(a.anchorFee)})`,
             `beacon at height ${a.beaconHeight}; refunds from ${a.deadlineHeight}`,
             `price ${sat(a.price)}, threshold ${sat(a.threshold)}, minimum pledge ${sat(a.minPledge)}`,
-            'served by this node\'s API (version 2 sales are not put into storage yet): keep the daemon reachable',
+            'the daemon puts it into the node\'s storage once it reveals the sample (offers then carry the read capability): keep it running until the beacon',
           ]);
           return;
         }
