@@ -15,18 +15,13 @@
  * unlocks byte-identical content.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContentStore } from '../../src/feature/content-store.js';
 import type { DaemonFeature } from '../../src/feature/contract.js';
 import { MailHub } from '../../src/feature/mail.js';
-import { sha256, utf8 } from '../../src/node/crypto.js';
 import { createNodeFeature } from '../../src/node/feature.js';
 import type { MixnetService } from '../../src/node/mixnet/service.js';
-import { PeerNode } from '../../src/node/node.js';
-import { NodeStorage, type NodeStorageOptions } from '../../src/node/storage/service.js';
 import { nodeContentStore } from '../../src/node/storage/content-store.js';
 import { formatOfferStorage } from '../../src/paypub/adaptor-bundle.js';
 import { parseAdaptorOffer } from '../../src/paypub/adaptor-sale.js';
@@ -37,21 +32,13 @@ import { MixWorld } from '../support/mix-world.js';
 import { useNodeKind } from '../support/nodes.js';
 import { fundParty, outboxPath, removeParty, startParty, type Party } from '../support/paypub-parties.js';
 import { mineTo } from '../support/regtest-tx.js';
+import { StorageNodes, startSaleCircle } from '../support/sale-storage.js';
 import { waitUntil } from '../support/wait.js';
-
-const SHARES = { k: 2, happy: 3, n: 4 };
-
-interface StorageNode {
-  readonly name: string;
-  readonly node: PeerNode;
-  readonly storage: NodeStorage;
-}
 
 describe('PayPub version 2 through storage and the mixnet, the seller offline', () => {
   useNodeKind('btcd');
-  const root = mkdtempSync(join(tmpdir(), 'dd-paypub-v2store-'));
   const world = new MixWorld();
-  const nodes: StorageNode[] = [];
+  const nodes = new StorageNodes('paypub-v2store');
   let providerA: MixnetService;
   let providerB: MixnetService;
   let chain: RegtestNode;
@@ -68,32 +55,13 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     return [createPaypubFeature({ pollIntervalMs: 500, mail, contentStore: store }), createNodeFeature({ host: '127.0.0.1', mixnet, mail })];
   }
 
-  async function startStorageNode(name: string, opts: Partial<NodeStorageOptions> = {}): Promise<StorageNode> {
-    const node = new PeerNode({ seed: sha256(utf8(`paypub v2 storage ${name}`)), dbPath: join(root, `${name}.sqlite`), reconnectMinMs: 100, reconnectMaxMs: 400 });
-    await node.ready();
-    const storage = await NodeStorage.start(node, { dir: join(root, name), shares: SHARES, ...opts });
-    const s = { name, node, storage };
-    nodes.push(s);
-    return s;
-  }
-
-  async function stopStorageNode(s: StorageNode): Promise<void> {
-    await s.storage.close();
-    await s.node.close();
-  }
-
   beforeAll(async () => {
     providerA = await world.start({ provider: true, meanDelayMs: 2 });
     providerB = await world.start({ provider: true, meanDelayMs: 2 });
     for (const layer of [1, 2, 3]) await world.start({ layer, meanDelayMs: 2 });
     chain = await startRegtestNode({ kind: 'btcd' });
-    const servers: StorageNode[] = [];
-    for (let i = 0; i < 4; i++) servers.push(await startStorageNode(`server${i}`, { server: { quotaBytes: 8 << 20 } }));
-    const sellerNode = await startStorageNode('seller');
-    const buyerNode = await startStorageNode('buyer');
     // The seller's node is a contact of the servers; the buyer's knows none (it reads through the servers the offer names).
-    for (const s of servers) await sellerNode.node.bootstrapFromIntroduction(s.node.createIntroductionToken());
-    await waitUntil(() => sellerNode.storage.directory.servers().length === 4, 'the seller verified four storage announcements', 30_000);
+    const { seller: sellerNode, buyer: buyerNode } = await startSaleCircle(nodes);
     sellerStore = nodeContentStore(sellerNode.storage);
     buyerStore = nodeContentStore(buyerNode.storage);
     seller = await startParty('v2store-seller', chain, undefined, { features: features(providerA, () => sellerStore) });
@@ -104,11 +72,10 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
 
   afterAll(async () => {
     for (const p of [seller, buyer, early]) await p?.stop().catch(() => undefined);
-    for (const s of nodes) await stopStorageNode(s).catch(() => undefined);
+    await nodes.close();
     await chain?.stop();
     await world.close();
     for (const p of [seller, buyer, early]) removeParty(p);
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('the buyer reads and verifies the sale from storage, pledges by mail; the seller returns, claims; the buyer unlocks', { timeout: 240_000 }, async () => {
@@ -127,7 +94,7 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     await seller!.waitFor('paypub.sample.revealed', (e) => e.data.id === id);
     const stored = await seller!.waitFor('paypub.stored', (e) => e.data.id === id, 60_000);
     expect(stored.data).toMatchObject({ id, backend: 'peers', claim: 'adaptor' });
-    expect(nodes.filter((s) => s.name.startsWith('server') && (s.storage.status().shares ?? 0) > 0)).toHaveLength(4);
+    expect(nodes.servers().filter((s) => (s.storage.status().shares ?? 0) > 0)).toHaveLength(4);
 
     const offer = await waitUntil(async () => {
       const o = (await seller!.ok<{ offer: string; storage: boolean }>('GET', `/paypub/v2/sales/${id}/offer`));
@@ -138,10 +105,10 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     expect(parsed.url).toBeNull();
     expect(toHex(parsed.mix!.provider)).toBe(toHex(providerA.identityKey));
     expect(parsed.storage!.cap).toMatch(/^dd-chk:r:/);
-    expect(parsed.storage!.servers.map((h) => h.url).sort()).toEqual(nodes.filter((s) => s.name.startsWith('server')).map((s) => s.storage.status().url).sort());
+    expect(parsed.storage!.servers.map((h) => h.url).sort()).toEqual(nodes.servers().map((s) => s.storage.status().url).sort());
     // The capability is in the offer only, never in an event.
     expect(JSON.stringify(seller!.events)).not.toContain(parsed.storage!.cap);
-    expect(nodes.find((s) => s.name === 'buyer')!.storage.directory.servers()).toEqual([]);
+    expect(nodes.byName('buyer').storage.directory.servers()).toEqual([]);
 
     // A stranger's file in storage posing as this sale's bundle (a version 2 header, then garbage).
     const junk = await sellerStore!.put(new Uint8Array([2, ...randomBytes(3000)]), { name: 'junk' });
@@ -160,7 +127,7 @@ describe('PayPub version 2 through storage and the mixnet, the seller offline', 
     // The seller goes offline: daemon, API and its storage node.
     await seller!.stop();
     sellerStore = null;
-    await stopStorageNode(nodes.find((s) => s.name === 'seller')!);
+    await nodes.stop(nodes.byName('seller'));
     await expect(fetch(`${sellerApi}/paypub/v2/content/${id}`)).rejects.toThrow();
     const box = (): number => providerA.mixNode!.mailboxSize(parsed.mix!.mailbox);
 

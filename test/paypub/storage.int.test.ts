@@ -11,38 +11,25 @@
  * A second restart claims nothing twice.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installErrorHandler } from '../../src/api/errors.js';
 import { storageRoutes } from '../../src/node/storage/routes.js';
 import type { ContentStore } from '../../src/feature/content-store.js';
-import { sha256, utf8 } from '../../src/node/crypto.js';
-import { PeerNode } from '../../src/node/node.js';
 import { nodeContentStore } from '../../src/node/storage/content-store.js';
-import { NodeStorage, type NodeStorageOptions } from '../../src/node/storage/service.js';
 import { createPaypubFeature } from '../../src/paypub/feature.js';
 import { decodeOfferLink } from '../../src/paypub/link.js';
 import { startRegtestNode, type RegtestNode } from '../../src/regtest/harness.js';
 import { chainNodes, useNodeKind } from '../support/nodes.js';
 import { fundParty, nodeStorageFeatures, outboxPath, removeParty, startParty, unlockedPath, type Party } from '../support/paypub-parties.js';
 import { mineTo } from '../support/regtest-tx.js';
+import { StorageNodes, startSaleCircle } from '../support/sale-storage.js';
 import { waitUntil } from '../support/wait.js';
-
-const SHARES = { k: 2, happy: 3, n: 4 };
-
-interface StorageNode {
-  readonly name: string;
-  readonly node: PeerNode;
-  readonly storage: NodeStorage;
-}
 
 describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
   useNodeKind(kind);
-  const root = mkdtempSync(join(tmpdir(), 'dd-paypub-storage-'));
-  const nodes: StorageNode[] = [];
+  const nodes = new StorageNodes('paypub-storage');
   let chain: RegtestNode;
   let seller: Party | undefined;
   let buyer: Party | undefined;
@@ -50,30 +37,11 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
   let sellerStore: ContentStore | null = null;
   let buyerStore: ContentStore | null = null;
 
-  async function startStorageNode(name: string, opts: Partial<NodeStorageOptions> = {}): Promise<StorageNode> {
-    const node = new PeerNode({ seed: sha256(utf8(`paypub storage ${name}`)), dbPath: join(root, `${name}.sqlite`), reconnectMinMs: 100, reconnectMaxMs: 400 });
-    await node.ready();
-    const storage = await NodeStorage.start(node, { dir: join(root, name), shares: SHARES, ...opts });
-    const s = { name, node, storage };
-    nodes.push(s);
-    return s;
-  }
-
-  async function stopStorageNode(s: StorageNode): Promise<void> {
-    await s.storage.close();
-    await s.node.close();
-  }
-
   beforeAll(async () => {
     chain = await startRegtestNode({ kind });
-    const servers: StorageNode[] = [];
-    for (let i = 0; i < 4; i++) servers.push(await startStorageNode(`server${i}`, { server: { quotaBytes: 8 << 20 } }));
-    const sellerNode = await startStorageNode('seller');
-    const buyerNode = await startStorageNode('buyer');
     // The seller's node is a contact of the servers; the buyer's knows none of them (a stranger
     // elsewhere): it reads through the servers the offer names.
-    for (const s of servers) await sellerNode.node.bootstrapFromIntroduction(s.node.createIntroductionToken());
-    await waitUntil(() => sellerNode.storage.directory.servers().length === 4, 'the seller verified four storage announcements', 30_000);
+    const { seller: sellerNode, buyer: buyerNode } = await startSaleCircle(nodes);
     sellerStore = nodeContentStore(sellerNode.storage);
     buyerStore = nodeContentStore(buyerNode.storage);
     seller = await startParty('seller', chain, undefined, { features: [createPaypubFeature({ pollIntervalMs: 500, contentStore: () => sellerStore })] });
@@ -83,17 +51,16 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
 
   afterAll(async () => {
     for (const p of [seller, buyer]) await p?.stop().catch(() => undefined);
-    for (const s of nodes) await stopStorageNode(s).catch(() => undefined);
+    await nodes.close();
     await chain?.stop();
     for (const p of [seller, buyer]) removeParty(p);
-    rmSync(root, { recursive: true, force: true });
   });
 
   it('the /storage routes answer the holders of a put and read with server hints on a node that knows no server', { timeout: 60_000 }, async () => {
     const apps = await Promise.all(['seller', 'buyer'].map(async (name) => {
       const app = Fastify();
       installErrorHandler(app);
-      await app.register(storageRoutes, { prefix: '/storage', service: () => nodes.find((s) => s.name === name)!.storage });
+      await app.register(storageRoutes, { prefix: '/storage', service: () => nodes.byName(name).storage });
       return app;
     }));
     try {
@@ -148,7 +115,7 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
     expect(pub.storage).toEqual({ stored: true, backend: 'peers' });
     await seller!.waitFor('paypub.stored', (e) => e.data.id === id);
     // Every server holds a share of the bundle.
-    const held = nodes.filter((s) => s.name.startsWith('server') && (s.storage.status().shares ?? 0) > 0);
+    const held = nodes.servers().filter((s) => (s.storage.status().shares ?? 0) > 0);
     expect(held).toHaveLength(4);
 
     await chain.mine(1);
@@ -160,15 +127,15 @@ describe.each(chainNodes())('PayPub over storage on %s', (kind) => {
     const link = decodeOfferLink(offer, 'regtest');
     expect(link.storageCap).toMatch(/^dd-chk:r:/);
     expect(link.anchorBlock).toMatch(/^[0-9a-f]{64}$/);
-    expect(link.storageServers?.map((h) => h.url).sort()).toEqual(nodes.filter((s) => s.name.startsWith('server')).map((s) => s.storage.status().url).sort());
-    expect(nodes.find((s) => s.name === 'buyer')!.storage.directory.servers()).toEqual([]);
+    expect(link.storageServers?.map((h) => h.url).sort()).toEqual(nodes.servers().map((s) => s.storage.status().url).sort());
+    expect(nodes.byName('buyer').storage.directory.servers()).toEqual([]);
 
     // The seller goes offline: daemon, API and its storage node.
     const sellerApi = seller!.daemon.apiUrl;
     await seller!.stop();
     sellerStore = null;
-    const sellerNode = nodes.find((s) => s.name === 'seller')!;
-    await stopStorageNode(sellerNode);
+    const sellerNode = nodes.byName('seller');
+    await nodes.stop(sellerNode);
     await expect(fetch(`${sellerApi}/paypub/content/${id}/manifest`)).rejects.toThrow();
 
     // The buyer verifies from the offer and the storage servers alone, and pledges.
