@@ -47,11 +47,6 @@ function txidHex(display: string, what: string): Uint8Array {
   return fromHex(display).reverse();
 }
 
-/** The manifest as the content descriptor checkCiphertext takes (version 2 has no key commitments). */
-function descriptor(m: AdaptorManifest): AdaptorManifest & { keyCommitments: readonly Uint8Array[] } {
-  return { ...m, keyCommitments: [] };
-}
-
 /** Seller: the bundle of a revealed, anchored sale. Throws RangeError/TypeError on inconsistent input (own data). */
 export function encodeAdaptorBundle(b: AdaptorBundle): Uint8Array {
   const m = b.manifest;
@@ -62,9 +57,8 @@ export function encodeAdaptorBundle(b: AdaptorBundle): Uint8Array {
   const w = new Writer().u8(ADAPTOR_BUNDLE_VERSION).u32(manifest.length).bytes(manifest)
     .bytes(txidHex(b.anchorTxid, 'anchor txid'), 32).u32(b.anchorVout).bytes(blockHashToBytes(b.anchorBlock), 32)
     .u16(b.reveal.length).bytes(b.reveal);
-  const desc = descriptor(m);
   b.ciphertexts.forEach((c, i) => {
-    if (!checkCiphertext(desc, i, c)) throw new RangeError(`ciphertext ${i} does not match the manifest`);
+    if (!checkCiphertext(m, i, c)) throw new RangeError(`ciphertext ${i} does not match the manifest`);
     w.bytes(c);
   });
   return w.finish();
@@ -99,14 +93,13 @@ export function decodeAdaptorBundle(saleId: string, bundle: Uint8Array, expected
     throw DeaddropError.protocol(`storage bundle: ${(err as Error).message}`);
   }
   if (!equalBytes(revealManifest, manifest.hash)) throw DeaddropError.protocol('storage bundle: the sample reveal is for another manifest');
-  const desc = descriptor(manifest);
   const ciphertexts: Uint8Array[] = [];
   for (let i = 0; i < manifest.chunkCount; i++) {
     const { start, end } = chunkBounds(manifest.fileLength, manifest.chunkCount, i);
     const len = end - start + TAG_BYTES;
     if (r.remaining < len) throw DeaddropError.protocol(`storage bundle: truncated at chunk ${i}`);
     const c = r.bytes(len);
-    if (!checkCiphertext(desc, i, c)) throw DeaddropError.protocol(`storage bundle: chunk ${i} does not match the manifest`);
+    if (!checkCiphertext(manifest, i, c)) throw DeaddropError.protocol(`storage bundle: chunk ${i} does not match the manifest`);
     ciphertexts.push(c);
   }
   if (r.remaining !== 0) throw DeaddropError.protocol(`storage bundle: ${r.remaining} trailing bytes`);

@@ -203,11 +203,10 @@ export function verifyAdaptorReveal(m: AdaptorManifest, beaconHash: string, r: A
   if (!sigOk) return { ok: false, reason: 'bad-signature' };
   const plaintexts = new Map<number, Uint8Array>();
   // No SHA256(k) commitments in version 2: the proof already tied k_i to T.
-  const desc = { ...m, keyCommitments: [] };
   for (const [idx, k] of keys) {
     const ct = ciphertexts(idx);
     if (!ct) return { ok: false, reason: 'missing-chunk', index: idx };
-    const res = checkCiphertext(desc, idx, ct) ? decryptRaw(m, idx, ct, k) : null;
+    const res = checkCiphertext(m, idx, ct) ? decryptRaw(m, idx, ct, k) : null;
     if (!res?.ok) return { ok: false, reason: 'chunk-failed', index: idx };
     plaintexts.set(idx, res.plaintext);
   }

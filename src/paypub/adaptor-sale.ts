@@ -396,7 +396,6 @@ export type AdaptorPledgeResult = PayResult & {
 /** Every ciphertext from the seller, each checked against its hash in the manifest (bodies bounded by the chunk's size). */
 async function fetchChunks(ctx: PaypubContext, offer: { id: string; url: string }, m: AdaptorManifest): Promise<Uint8Array[]> {
   const f = ctx.fetch ?? fetch;
-  const desc = { ...m, keyCommitments: [] };
   const out: Uint8Array[] = [];
   for (let i = 0; i < m.chunkCount; i++) {
     const res = await f(`${offer.url}/paypub/content/${offer.id}/chunks/${i}`, { signal: AbortSignal.timeout(60_000) });
@@ -404,18 +403,22 @@ async function fetchChunks(ctx: PaypubContext, offer: { id: string; url: string 
     const { start, end } = chunkBounds(m.fileLength, m.chunkCount, i);
     if (Number(res.headers.get('content-length') ?? '0') > end - start + 16) throw DeaddropError.protocol(`chunk ${i} served by the seller is too large`);
     const c = new Uint8Array(await res.arrayBuffer());
-    if (!checkCiphertext(desc, i, c)) throw DeaddropError.protocol(`chunk ${i} served by the seller does not match the manifest`);
+    if (!checkCiphertext(m, i, c)) throw DeaddropError.protocol(`chunk ${i} served by the seller does not match the manifest`);
     out.push(c);
   }
   return out;
 }
 
-/** A version 2 sale as fetched, from storage or the seller, before any check against the chain. */
+/**
+ * A version 2 sale as fetched, from storage or the seller, before any check against the chain.
+ * Each fetcher has checked the manifest against the sale id and every chunk against the manifest.
+ */
 interface FetchedSale {
   readonly manifest: AdaptorManifest;
   readonly anchorTxid: string;
   readonly anchorBlock: string;
   readonly reveal: Uint8Array;
+  /** Every chunk, in order, each of its exact length and hash. */
   readonly chunks: Uint8Array[];
   readonly from: 'storage' | 'seller';
 }
@@ -454,10 +457,10 @@ async function fetchSale(ctx: PaypubContext, offer: AdaptorOffer): Promise<Fetch
 }
 
 /**
- * Fetches a sale (storage or seller) and checks it the same way whichever served it: manifest
- * hash = sale id, the anchor in the block named on this node's best chain and early enough, the
- * sample final, the version 2 reveal (DLEQ proofs against T, sampled chunks decrypt), every chunk
- * against the manifest; stores it (buyer row, chunks).
+ * Fetches a sale (storage or seller: each fetcher checks the manifest hash = sale id and every
+ * chunk against the manifest) and checks the rest the same way whichever served it: the anchor in
+ * the block named on this node's best chain and early enough, the sample final, the version 2
+ * reveal (DLEQ proofs against T, sampled chunks decrypt); stores it (buyer row, chunks).
  */
 async function fetchVerified(ctx: PaypubContext, as: AdaptorStore, offer: AdaptorOffer, tip: number, out: string | undefined): Promise<{ manifest: AdaptorManifest; from: 'storage' | 'seller' }> {
   const f = await fetchSale(ctx, offer);
@@ -469,8 +472,6 @@ async function fetchVerified(ctx: PaypubContext, as: AdaptorStore, offer: Adapto
   if (!checkAnchorTiming(manifest, found.height).ok) throw new DeaddropError('CONFLICT', 'the anchor confirmed too late for the beacon');
   if (sampleStatus(manifest.beaconHeight, tip, manifest.network) !== 'final') throw new DeaddropError('CONFLICT', 'the sample is not final yet');
   const beaconHash = await ctx.chain.getBlockHash(manifest.beaconHeight);
-  const desc = { ...manifest, keyCommitments: [] };
-  if (f.chunks.length !== manifest.chunkCount || f.chunks.some((c, i) => !checkCiphertext(desc, i, c))) throw DeaddropError.protocol('a chunk does not match the manifest');
   const check = verifyAdaptorReveal(manifest, beaconHash, decodeAdaptorReveal(f.reveal), (i) => f.chunks[i]);
   if (!check.ok) throw new DeaddropError('CONFLICT', `the version 2 reveal does not verify: ${check.reason}`);
   ctx.store.transaction(() => {
@@ -621,11 +622,10 @@ export async function unlockAdaptor({ ctx, as }: AdaptorDeps, id: string, defaul
  */
 function decryptAdaptorContent(m: AdaptorManifest, ciphertexts: readonly Uint8Array[], keys: readonly Uint8Array[]): Uint8Array {
   if (ciphertexts.length !== m.chunkCount) throw DeaddropError.protocol(`expected ${m.chunkCount} chunks; got ${ciphertexts.length}`);
-  const desc = { ...m, keyCommitments: [] };
   const out = new Uint8Array(m.fileLength);
   for (let i = 0; i < m.chunkCount; i++) {
     const ct = ciphertexts[i] as Uint8Array;
-    const res = checkCiphertext(desc, i, ct) ? decryptRaw(m, i, ct, keys[i] as Uint8Array) : null;
+    const res = checkCiphertext(m, i, ct) ? decryptRaw(m, i, ct, keys[i] as Uint8Array) : null;
     if (!res?.ok) throw new DeaddropError('PROTOCOL', `chunk ${i} does not open with the key from t`, { index: i });
     out.set(res.plaintext, chunkBounds(m.fileLength, m.chunkCount, i).start);
   }

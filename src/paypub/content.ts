@@ -129,7 +129,7 @@ export function encryptContentWithKeys(plaintext: Uint8Array, keys: readonly Uin
 }
 
 /** True when `ciphertext` is the one committed at `index` (hash and exact length). For chunks served by strangers. */
-export function checkCiphertext(desc: ContentDescriptor, index: number, ciphertext: Uint8Array): boolean {
+export function checkCiphertext(desc: Pick<ContentDescriptor, 'fileLength' | 'chunkCount' | 'ciphertextHashes'>, index: number, ciphertext: Uint8Array): boolean {
   if (!Number.isSafeInteger(index) || index < 0 || index >= desc.chunkCount) return false;
   const { start, end } = chunkBounds(desc.fileLength, desc.chunkCount, index);
   if (ciphertext.length !== end - start + TAG_BYTES) return false;
